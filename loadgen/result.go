@@ -1,0 +1,72 @@
+// Package loadgen drives load against a deployed CRM with k6: it generates the
+// k6 script from the workload model, runs k6 (embedded in the crmplan binary)
+// in a child process, scrapes the hosts' /metrics during the run and turns
+// k6's summary into a Result.
+package loadgen
+
+import "time"
+
+// Result is one verify run, as written to <state-dir>/<stack>/results/*.json
+// and read by the report and by calibrate.
+type Result struct {
+	Stack        string    `json:"stack"`
+	StartedAt    time.Time `json:"started_at"`
+	DurationS    float64   `json:"duration_s"`
+	TargetRate   float64   `json:"target_rate"`   // requests/s asked of k6
+	AchievedRate float64   `json:"achieved_rate"` // requests/s k6 completed
+	Dropped      int64     `json:"dropped_iterations"`
+	Requests     int64     `json:"requests"`
+	Failed       int64     `json:"failed"`
+	ErrorRate    float64   `json:"error_rate"`
+	// Latency over all requests and per request class (sizing.Class names).
+	Latency Percentiles            `json:"latency"`
+	ByClass map[string]ClassResult `json:"by_class"`
+	Errors  map[string]int64       `json:"errors_by_kind"` // "http_5xx", "timeout", "connection_refused", ...
+	// Tiers is the server-side view scraped from every host's /metrics.
+	Tiers []TierMeasurement `json:"tiers"`
+	// Series is throughput and latency over the run, one point per interval.
+	Series []SeriesPoint `json:"series"`
+	SLO    SLOResult     `json:"slo"`
+}
+
+// Percentiles of response time in milliseconds.
+type Percentiles struct {
+	MeanMs float64 `json:"mean_ms"`
+	P50Ms  float64 `json:"p50_ms"`
+	P90Ms  float64 `json:"p90_ms"`
+	P95Ms  float64 `json:"p95_ms"`
+	P99Ms  float64 `json:"p99_ms"`
+	MaxMs  float64 `json:"max_ms"`
+}
+
+// ClassResult is the measurement for one request class.
+type ClassResult struct {
+	Requests int64       `json:"requests"`
+	Failed   int64       `json:"failed"`
+	Latency  Percentiles `json:"latency"`
+}
+
+// TierMeasurement is what a tier's hosts reported during the run.
+type TierMeasurement struct {
+	Role        string  `json:"role"`
+	Hosts       int     `json:"hosts"`
+	Throughput  float64 `json:"throughput"`  // requests/s the tier served
+	Utilization float64 `json:"utilization"` // CPU seconds per second per core, averaged over hosts
+	MeanMs      float64 `json:"mean_ms"`     // server-side mean service time
+}
+
+// SeriesPoint is one interval of the run.
+type SeriesPoint struct {
+	AtS    float64 `json:"at_s"` // seconds since start
+	Rate   float64 `json:"rate"` // completed requests/s
+	P95Ms  float64 `json:"p95_ms"`
+	Errors int64   `json:"errors"`
+}
+
+// SLOResult says whether the thresholds held.
+type SLOResult struct {
+	P95Ms      float64  `json:"p95_ms"`     // threshold
+	ErrorRate  float64  `json:"error_rate"` // threshold
+	Passed     bool     `json:"passed"`
+	Violations []string `json:"violations,omitempty"`
+}

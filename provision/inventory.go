@@ -1,0 +1,96 @@
+package provision
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/crmplan/crmplan"
+)
+
+// Inventory is what apply leaves behind for the commands after it (verify,
+// report, status): where the stack's hosts are and how to reach the CRM.
+// It is written to <state-dir>/<stack>/inventory.json with mode 0600 because
+// it holds the load-test user's password.
+type Inventory struct {
+	Stack  string          `json:"stack"`
+	Target string          `json:"target"`  // "local"
+	WebURL string          `json:"web_url"` // the presentation tier's URL in the DMZ
+	Hosts  []InventoryHost `json:"hosts"`
+	// LoadUser is the CRM account the load test signs in with. Password is a
+	// secret: never print or log it.
+	LoadUser Credentials `json:"load_user"`
+	// AppVersion identifies the deployed crm build (its SHA-256 prefix).
+	AppVersion string `json:"app_version,omitempty"`
+	Records    int64  `json:"records"` // records seeded into the database
+}
+
+// InventoryHost is one deployed host.
+type InventoryHost struct {
+	Name       string `json:"name"`
+	Role       string `json:"role"`
+	Zone       string `json:"zone"`
+	Address    string `json:"address"`
+	Port       int    `json:"port"`
+	MetricsURL string `json:"metrics_url,omitempty"` // Prometheus /metrics of the host's process
+	Dir        string `json:"dir,omitempty"`         // the host's directory on the local target
+}
+
+// Credentials sign in to the CRM.
+type Credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// InventoryPath is where apply writes the inventory of stack.
+func InventoryPath(stateDir, stack string) string {
+	return filepath.Join(stateDir, stack, "inventory.json")
+}
+
+// LoadInventory reads the inventory apply wrote. It returns ENOTFOUND when the
+// stack was never applied (or was destroyed).
+func LoadInventory(stateDir, stack string) (Inventory, error) {
+	path := InventoryPath(stateDir, stack)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Inventory{}, crmplan.Errorf(crmplan.ENOTFOUND, "stack %q is not deployed (no %s)", stack, path).
+			Try("crmplan apply --plan PLAN.yaml")
+	}
+	if err != nil {
+		return Inventory{}, fmt.Errorf("read inventory: %w", err)
+	}
+	var inv Inventory
+	if err := json.Unmarshal(data, &inv); err != nil {
+		return Inventory{}, crmplan.Errorf(crmplan.EINTERNAL, "inventory %s is damaged: %w", path, err).
+			Try("crmplan apply --plan PLAN.yaml")
+	}
+	return inv, nil
+}
+
+// SaveInventory writes inv atomically (temp file + rename) with mode 0600.
+func SaveInventory(stateDir string, inv Inventory) error {
+	path := InventoryPath(stateDir, inv.Stack)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("save inventory: %w", err)
+	}
+	data, err := json.MarshalIndent(inv, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save inventory: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".inventory-*.json")
+	if err != nil {
+		return fmt.Errorf("save inventory: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save inventory: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save inventory: %w", err)
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,146 @@
+// Package sizing is crmplan's capacity model: it turns a workload (named
+// users, concurrency, requests per active session per minute, records) and a
+// list of tiers into server counts, utilizations and predicted latencies.
+//
+// It is pure: no I/O, no clocks, no globals. Everything it needs arrives in a
+// Model; everything it knows leaves in an Estimate.
+package sizing
+
+// Class is a kind of request in the workload's mix. Each class has its own
+// service demand at each tier.
+type Class string
+
+// The request classes the model, the load test and the report share.
+const (
+	ClassList        Class = "list"        // list and search pages
+	ClassView        Class = "view"        // one record with its related records
+	ClassWrite       Class = "write"       // create or update
+	ClassReport      Class = "report"      // aggregate reads (dashboards, reports)
+	ClassIntegration Class = "integration" // API calls from the ESB / ETL side
+)
+
+// Classes returns the request classes in their canonical order.
+func Classes() []Class {
+	return []Class{ClassList, ClassView, ClassWrite, ClassReport, ClassIntegration}
+}
+
+// Mix gives each class its share of all requests; shares sum to 1.
+type Mix map[Class]float64
+
+// Workload is what the business tells the architect.
+type Workload struct {
+	NamedUsers  int     `json:"named_users" yaml:"named_users"`
+	Concurrency float64 `json:"concurrency" yaml:"concurrency"` // share of named users logged in at once, (0, 1]
+	TPM         float64 `json:"tpm" yaml:"tpm"`                 // server requests per active session per minute
+	Records     int64   `json:"records" yaml:"records"`         // CRM records in the database
+	PeakFactor  float64 `json:"peak_factor" yaml:"peak_factor"` // peak-hour rate over the average; 1 when unset
+	Growth      float64 `json:"growth" yaml:"growth"`           // yearly growth of named users and records, as a share
+	Years       int     `json:"years" yaml:"years"`             // planning horizon for Growth
+	Mix         Mix     `json:"mix,omitempty" yaml:"mix,omitempty"`
+}
+
+// SLO is the service level the design must meet at the design rate.
+type SLO struct {
+	P95Ms     float64 `json:"p95_ms" yaml:"p95_ms"`         // end-to-end 95th percentile response time
+	ErrorRate float64 `json:"error_rate" yaml:"error_rate"` // share of failed requests the load test may see
+}
+
+// TierSpec describes one tier to size. Role is a topology role name
+// ("web", "api", "db-primary", ...); the model treats it as an opaque key
+// except for looking up default demands.
+type TierSpec struct {
+	Role string `json:"role" yaml:"role"`
+	// Demand is the service demand in milliseconds of one core per request of
+	// each class at this tier. A class missing from the map costs nothing here.
+	Demand map[Class]float64 `json:"demand_ms,omitempty" yaml:"demand_ms,omitempty"`
+	// Visit is the share of all requests that reach this tier (1 for every
+	// tier on the request path; less for a cache hit path or a replica that
+	// takes only reads). Zero means 1.
+	Visit float64 `json:"visit,omitempty" yaml:"visit,omitempty"`
+	Cores int     `json:"cores,omitempty" yaml:"cores,omitempty"` // per server; 2 when unset
+	// Servers fixes the server count when above zero; otherwise the model
+	// chooses the smallest count meeting TargetUtilization and the SLO.
+	Servers           int     `json:"servers,omitempty" yaml:"servers,omitempty"`
+	Min               int     `json:"min,omitempty" yaml:"min,omitempty"`                               // at least this many servers
+	HA                bool    `json:"ha,omitempty" yaml:"ha,omitempty"`                                 // N+1: one server more than the load needs
+	TargetUtilization float64 `json:"target_utilization,omitempty" yaml:"target_utilization,omitempty"` // 0.6 when unset
+}
+
+// DatabaseSpec holds the storage assumptions behind the database estimate.
+type DatabaseSpec struct {
+	RowBytes        int     `json:"row_bytes,omitempty" yaml:"row_bytes,omitempty"`                 // average bytes per record on disk
+	IndexOverhead   float64 `json:"index_overhead,omitempty" yaml:"index_overhead,omitempty"`       // index size as a share of table size
+	WorkingSetShare float64 `json:"working_set_share,omitempty" yaml:"working_set_share,omitempty"` // share of data touched in a day
+	MemoryBytes     int64   `json:"memory_bytes,omitempty" yaml:"memory_bytes,omitempty"`           // RAM of a database server; 0 = sized from the working set
+}
+
+// Model is everything Size needs.
+type Model struct {
+	Workload Workload     `json:"workload" yaml:"workload"`
+	SLO      SLO          `json:"slo" yaml:"slo"`
+	Tiers    []TierSpec   `json:"tiers" yaml:"tiers"`
+	Database DatabaseSpec `json:"database" yaml:"database"`
+}
+
+// WorkloadEstimate is the workload as derived numbers.
+type WorkloadEstimate struct {
+	NamedUsers        int     `json:"named_users"`
+	ConcurrentUsers   float64 `json:"concurrent_users"`
+	RequestsPerSecond float64 `json:"requests_per_second"` // N*c*t/60, before peak and growth
+	DesignRate        float64 `json:"design_rate"`         // requests/s the tiers are sized for: peak and growth applied
+	Records           int64   `json:"records"`
+	DesignRecords     int64   `json:"design_records"` // records at the end of the horizon
+}
+
+// TierEstimate is the model's answer for one tier at the design rate.
+type TierEstimate struct {
+	Role            string  `json:"role"`
+	Servers         int     `json:"servers"`
+	Cores           int     `json:"cores"`
+	ArrivalRate     float64 `json:"arrival_rate"`      // requests/s reaching the tier
+	ServiceDemandMs float64 `json:"service_demand_ms"` // mix-weighted demand per request at this tier
+	Utilization     float64 `json:"utilization"`       // per core, U = lambda*D/(servers*cores)
+	PredictedMeanMs float64 `json:"predicted_mean_ms"` // M/M/c response time (wait + service)
+	PredictedP95Ms  float64 `json:"predicted_p95_ms"`
+	// SaturationRate is the arrival rate at which this tier, with Servers
+	// servers, reaches 100 % utilization; SaturationNamedUsers is the same
+	// point expressed in named users at the workload's concurrency and TPM.
+	SaturationRate       float64 `json:"saturation_rate"`
+	SaturationNamedUsers int     `json:"saturation_named_users"`
+	Reason               string  `json:"reason"` // why this many servers: "utilization", "slo", "min", "fixed", "ha"
+}
+
+// PGSettings are PostgreSQL settings in the spirit of PGTune.
+type PGSettings struct {
+	SharedBuffers      string `json:"shared_buffers" yaml:"shared_buffers"`
+	EffectiveCacheSize string `json:"effective_cache_size" yaml:"effective_cache_size"`
+	WorkMem            string `json:"work_mem" yaml:"work_mem"`
+	MaintenanceWorkMem string `json:"maintenance_work_mem" yaml:"maintenance_work_mem"`
+	MaxConnections     int    `json:"max_connections" yaml:"max_connections"`
+}
+
+// DatabaseEstimate is the storage, memory and connection side of the design.
+type DatabaseEstimate struct {
+	StorageBytes     int64      `json:"storage_bytes"` // at the end of the horizon, indexes included
+	WorkingSetBytes  int64      `json:"working_set_bytes"`
+	MemoryBytes      int64      `json:"memory_bytes"`        // RAM recommended per database server
+	PoolPerAppServer int        `json:"pool_per_app_server"` // connections each app server's pool keeps
+	Settings         PGSettings `json:"settings"`
+}
+
+// Latency is an end-to-end prediction: the sum across the tiers on the path.
+type Latency struct {
+	MeanMs float64 `json:"mean_ms"`
+	P95Ms  float64 `json:"p95_ms"`
+}
+
+// Estimate is the result of Size.
+type Estimate struct {
+	Workload WorkloadEstimate `json:"workload"`
+	Tiers    []TierEstimate   `json:"tiers"`
+	EndToEnd Latency          `json:"end_to_end"`
+	Database DatabaseEstimate `json:"database"`
+	// MeetsSLO is false when no server count within the model's limits meets
+	// the SLO; Estimate is still filled with the best the model found.
+	MeetsSLO bool `json:"meets_slo"`
+}

@@ -1,0 +1,107 @@
+// Package topology is crmplan's domain model of a deployment: zones (DMZ,
+// LANs), hosts with roles, and links, the network policy that says which role
+// may reach which role on which port. It also owns the plan file, the one YAML
+// document that drives size, apply, verify and report.
+//
+// Like sizing, it does no I/O beyond decoding and encoding bytes it is given.
+package topology
+
+import "github.com/crmplan/crmplan/sizing"
+
+// ZoneKind says how exposed a zone is.
+type ZoneKind string
+
+const (
+	DMZ ZoneKind = "dmz" // reachable from outside; holds the presentation tier
+	LAN ZoneKind = "lan" // internal; application, data, integration
+)
+
+// Zone is a network segment. On the local target each zone gets its own
+// loopback range (CIDR) and, with --isolate, its own network namespace.
+type Zone struct {
+	Name string   `json:"name" yaml:"name"`
+	Kind ZoneKind `json:"kind" yaml:"kind"`
+	CIDR string   `json:"cidr,omitempty" yaml:"cidr,omitempty"` // e.g. 127.10.1.0/24
+}
+
+// Role is what a host does. The crm binary implements web, api and worker;
+// PostgreSQL implements db-primary and db-replica.
+type Role string
+
+// The roles the seed topologies need.
+const (
+	RoleWeb         Role = "web"         // presentation tier + load balancer (crm web)
+	RoleFailover    Role = "failover"    // active-passive failover switch (crm web in failover mode, seed 004)
+	RoleAPI         Role = "api"         // application server (crm api)
+	RoleWorker      Role = "worker"      // back-end jobs: import, export, scheduled reports (crm worker)
+	RoleDBPrimary   Role = "db-primary"  // PostgreSQL primary
+	RoleDBReplica   Role = "db-replica"  // PostgreSQL streaming replica
+	RoleCache       Role = "cache"       // memcached-style cache tier (seed 001)
+	RoleDocStore    Role = "docstore"    // document storage (seed 001)
+	RoleIntegration Role = "integration" // ESB / integrator server (seeds 000, 002)
+	RoleETL         Role = "etl"         // data migration (seed 000)
+	RoleScheduler   Role = "scheduler"   // job scheduler (seed 002)
+	RoleQueue       Role = "queue"       // pub/sub queue, brokered across LANs (seed 002)
+	RoleProxy       Role = "proxy"       // access and distribution proxy into a LAN (seed 002)
+)
+
+// Host is one server of the topology.
+type Host struct {
+	Name    string `json:"name" yaml:"name"` // unique, e.g. "api-1"
+	Role    Role   `json:"role" yaml:"role"`
+	Zone    string `json:"zone" yaml:"zone"`
+	Address string `json:"address,omitempty" yaml:"address,omitempty"` // IP inside the zone's CIDR
+	Port    int    `json:"port,omitempty" yaml:"port,omitempty"`       // the role's service port
+}
+
+// Link allows traffic from hosts of role From to hosts of role To on Port.
+// Anything not allowed by a link is denied.
+type Link struct {
+	From Role `json:"from" yaml:"from"`
+	To   Role `json:"to" yaml:"to"`
+	Port int  `json:"port" yaml:"port"`
+}
+
+// Topology is the set of zones, hosts and allowed links of one deployment.
+type Topology struct {
+	Zones []Zone `json:"zones" yaml:"zones"`
+	Hosts []Host `json:"hosts" yaml:"hosts"`
+	Links []Link `json:"links" yaml:"links"`
+}
+
+// Replication is how a db-replica follows its primary.
+type Replication string
+
+const (
+	Async Replication = "async" // the seeds' choice; may lose the last commits on failover
+	Sync  Replication = "sync"  // synchronous_commit = remote_apply with one standby
+)
+
+// TierPlan is one tier of the plan file: a role, the zone it lives in and
+// how to size it. The sizing fields are sizing.TierSpec's.
+type TierPlan struct {
+	sizing.TierSpec `yaml:",inline"`
+	Zone            string      `json:"zone" yaml:"zone"`
+	Replication     Replication `json:"replication,omitempty" yaml:"replication,omitempty"` // db-replica only
+	Instance        string      `json:"instance,omitempty" yaml:"instance,omitempty"`       // instance type for cost and cloud targets
+}
+
+// Plan is the plan file: the workload, the SLO, the tiers with their zones,
+// and extra links. size reads and writes it; apply, verify and report read it.
+type Plan struct {
+	Name     string              `json:"name" yaml:"name"`
+	Workload sizing.Workload     `json:"workload" yaml:"workload"`
+	SLO      sizing.SLO          `json:"slo" yaml:"slo"`
+	Zones    []Zone              `json:"zones" yaml:"zones"`
+	Tiers    []TierPlan          `json:"tiers" yaml:"tiers"`
+	Links    []Link              `json:"links,omitempty" yaml:"links,omitempty"` // beyond the defaults the roles imply
+	Database sizing.DatabaseSpec `json:"database,omitempty" yaml:"database,omitempty"`
+	Prices   *PriceTable         `json:"prices,omitempty" yaml:"prices,omitempty"`
+}
+
+// PriceTable prices instance types per month, for the report's cost estimate.
+type PriceTable struct {
+	Currency string             `json:"currency" yaml:"currency"`
+	AsOf     string             `json:"as_of" yaml:"as_of"` // date of the prices, YYYY-MM-DD
+	Monthly  map[string]float64 `json:"monthly" yaml:"monthly"`
+}
