@@ -64,6 +64,10 @@ type TierSpec struct {
 	Min               int     `json:"min,omitempty" yaml:"min,omitempty"`                               // at least this many servers
 	HA                bool    `json:"ha,omitempty" yaml:"ha,omitempty"`                                 // N+1: one server more than the load needs
 	TargetUtilization float64 `json:"target_utilization,omitempty" yaml:"target_utilization,omitempty"` // 0.6 when unset
+	// MaxServers caps the count for a tier that cannot scale out (a single
+	// writable PostgreSQL primary is 1). When the load needs more, the model
+	// scales up instead: it doubles Cores, up to MaxCores. 0 means no cap.
+	MaxServers int `json:"max_servers,omitempty" yaml:"max_servers,omitempty"`
 }
 
 // DatabaseSpec holds the storage assumptions behind the database estimate.
@@ -107,7 +111,13 @@ type TierEstimate struct {
 	// point expressed in named users at the workload's concurrency and TPM.
 	SaturationRate       float64 `json:"saturation_rate"`
 	SaturationNamedUsers int     `json:"saturation_named_users"`
-	Reason               string  `json:"reason"` // why this many servers: "utilization", "slo", "min", "fixed", "ha"
+	Reason               string  `json:"reason"` // why this many servers: "utilization", "slo", "min", "fixed", "ha", "scale-up", "max"
+	// Detail says the same as Reason in a sentence, with the numbers.
+	Detail string `json:"detail"`
+	// Overloaded is true when the tier's utilization is 1 or more (only
+	// possible with a fixed count or a capped one): its queue grows without
+	// bound and the predicted latencies are left at 0.
+	Overloaded bool `json:"overloaded,omitempty"`
 }
 
 // PGSettings are PostgreSQL settings in the spirit of PGTune.
@@ -132,6 +142,9 @@ type DatabaseEstimate struct {
 type Latency struct {
 	MeanMs float64 `json:"mean_ms"`
 	P95Ms  float64 `json:"p95_ms"`
+	// Unbounded is true when a tier on the path is overloaded; the sums
+	// then cover only the other tiers.
+	Unbounded bool `json:"unbounded,omitempty"`
 }
 
 // Estimate is the result of Size.
@@ -139,6 +152,10 @@ type Estimate struct {
 	Workload WorkloadEstimate `json:"workload"`
 	Tiers    []TierEstimate   `json:"tiers"`
 	EndToEnd Latency          `json:"end_to_end"`
+	// Failover is the end-to-end latency with one server of every HA tier
+	// down at once; the SLO is judged on it, because N+1 promises the SLO
+	// with a server lost.
+	Failover Latency          `json:"failover"`
 	Database DatabaseEstimate `json:"database"`
 	// MeetsSLO is false when no server count within the model's limits meets
 	// the SLO; Estimate is still filled with the best the model found.
