@@ -2,43 +2,221 @@ package sizing
 
 import (
 	"math"
-
-	"github.com/crmplan/crmplan"
 )
 
-// Size validates m and sizes every tier at the design rate.
+// Size validates m (after WithDefaults) and sizes every tier at the design
+// rate. Errors are *crmplan.Error with code EINVALID naming the plan path of
+// the bad field ("workload.named_users", "tiers[2].visit").
+//
+// How the server count is chosen, per tier:
+//
+//  1. load count: the fewest servers with utilization lambda*D/(n*cores) at
+//     or below the target. A tier capped by MaxServers doubles its cores
+//     instead (scale-up), up to MaxCores.
+//  2. SLO: the end-to-end p95 is predicted as the sum of the tiers' p95
+//     (see endToEnd). The SLO is apportioned to the tiers in proportion to
+//     their unavoidable p95, the p95 of their service time alone (ln 20 times
+//     the mean service time): every tier gets the same relative slack for
+//     queueing. Each tier then takes the fewest servers (from its load count
+//     up) whose M/M/c p95 fits its budget. Tiers with a fixed count spend
+//     their predicted p95 first. A greedy search adding servers where they
+//     cut the total most would use a few servers fewer, but its choice for
+//     one tier depends on the others' loads, so a larger workload could
+//     shrink a tier; the proportional budget keeps every tier's count a
+//     non-decreasing function of the load, which is what a planner expects.
+//  3. N+1: HA tiers get one server more than the load count, and the SLO is
+//     judged with that server lost (Estimate.Failover). Min raises the count
+//     last. A fixed count (Servers > 0) is taken as is.
 func Size(m Model) (Estimate, error) {
-	m = m.WithDefaults()
-	w := m.Workload
-	if w.NamedUsers <= 0 {
-		return Estimate{}, crmplan.Errorf(crmplan.EINVALID, "must be above 0, got %d", w.NamedUsers).
-			In("workload.named_users").Try("crmplan size --named-users 3000")
+	p, err := prepare(m)
+	if err != nil {
+		return Estimate{}, err
 	}
-	if !(w.Concurrency > 0 && w.Concurrency <= 1) {
-		return Estimate{}, crmplan.Errorf(crmplan.EINVALID, "must be in (0, 1], got %v", w.Concurrency).
-			In("workload.concurrency").Try("crmplan size --concurrency 60%%")
-	}
-	if !(w.TPM > 0) || math.IsInf(w.TPM, 0) {
-		return Estimate{}, crmplan.Errorf(crmplan.EINVALID, "must be above 0, got %v", w.TPM).
-			In("workload.tpm").Try("crmplan size --tpm 5")
-	}
-	rps := float64(w.NamedUsers) * w.Concurrency * w.TPM / 60
-	design := rps * w.PeakFactor * math.Pow(1+w.Growth, float64(w.Years))
-	e := Estimate{Workload: WorkloadEstimate{NamedUsers: w.NamedUsers, ConcurrentUsers: float64(w.NamedUsers) * w.Concurrency,
-		RequestsPerSecond: rps, DesignRate: design, Records: w.Records}, MeetsSLO: true}
-	for _, t := range m.Tiers {
-		var d float64
-		for c, s := range w.Mix {
-			d += s * t.Demand[c]
-		}
-		lambda := design * t.Visit
-		n := int(math.Ceil(lambda * d / 1000 / (float64(t.Cores) * t.TargetUtilization)))
-		n = max(n, 1, t.Min)
-		if t.HA {
-			n++
-		}
-		e.Tiers = append(e.Tiers, TierEstimate{Role: t.Role, Servers: n, Cores: t.Cores, ArrivalRate: lambda,
-			ServiceDemandMs: d, Utilization: lambda * d / 1000 / float64(n*t.Cores), Reason: ReasonUtilization})
-	}
+	e := p.size(p.model.Workload, true)
+	e.Database = p.database(e)
 	return e, nil
+}
+
+// plan is a validated model with the per-tier numbers that do not depend on
+// the workload's size precomputed, so that sweeps only redo the queueing.
+type plan struct {
+	model Model
+	tiers []tierPlan
+}
+
+type tierPlan struct {
+	spec TierSpec
+	// demandMs is the mix-weighted demand per request reaching the tier.
+	demandMs float64
+	// used is the share of requests reaching the tier that cost it anything
+	// (the mix share of the classes with a demand here). A tier that only
+	// integration calls reach serves 10 % of requests, each at the full
+	// integration demand, and its latency is that of those requests.
+	used float64
+	// serviceS is the mean service time of a request that uses the tier.
+	serviceS float64
+}
+
+func prepare(m Model) (*plan, error) {
+	m = m.WithDefaults()
+	if err := validate(m); err != nil {
+		return nil, err
+	}
+	p := &plan{model: m, tiers: make([]tierPlan, len(m.Tiers))}
+	for i, t := range m.Tiers {
+		tp := tierPlan{spec: t}
+		for _, c := range Classes() {
+			if d := t.Demand[c]; d > 0 {
+				share := m.Workload.Mix[c]
+				tp.demandMs += share * d
+				tp.used += share
+			}
+		}
+		if tp.used > 0 {
+			tp.serviceS = tp.demandMs / tp.used / 1000
+		}
+		p.tiers[i] = tp
+	}
+	return p, nil
+}
+
+// workloadEstimate derives the request rates from a workload.
+func workloadEstimate(w Workload) WorkloadEstimate {
+	concurrent := float64(w.NamedUsers) * w.Concurrency
+	rps := concurrent * w.TPM / 60
+	grow := math.Pow(1+w.Growth, float64(w.Years))
+	return WorkloadEstimate{
+		NamedUsers:        w.NamedUsers,
+		ConcurrentUsers:   concurrent,
+		RequestsPerSecond: rps,
+		DesignRate:        rps * w.PeakFactor * grow,
+		Records:           w.Records,
+		DesignRecords:     int64(math.Round(float64(w.Records) * grow)),
+	}
+}
+
+// size runs the three steps of Size for workload w. explain fills the
+// human-readable Detail, which sweeps skip because formatting dominates
+// their cost.
+func (p *plan) size(w Workload, explain bool) Estimate {
+	we := workloadEstimate(w)
+	choices := make([]choice, len(p.tiers))
+	for i := range p.tiers {
+		choices[i] = p.tiers[i].loadCount(we.DesignRate)
+	}
+	sloMet := p.applySLO(choices, we.DesignRate)
+	// Named users per request/s at the tier, for the saturation point in
+	// named users: N = rate*60 / (concurrency*TPM*peak).
+	usersPerRate := 60 / (w.Concurrency * w.TPM * w.PeakFactor)
+	e := Estimate{Workload: we, Tiers: make([]TierEstimate, len(p.tiers))}
+	full := make([]perf, len(p.tiers))
+	failover := make([]perf, len(p.tiers))
+	for i := range p.tiers {
+		tp, c := &p.tiers[i], &choices[i]
+		c.finish(tp.spec)
+		full[i] = tp.perf(we.DesignRate, c.servers, c.cores)
+		failover[i] = full[i]
+		if c.failover != c.servers {
+			failover[i] = tp.perf(we.DesignRate, c.failover, c.cores)
+		}
+		e.Tiers[i] = tp.estimate(we.DesignRate, usersPerRate, *c, full[i])
+		if explain {
+			e.Tiers[i].Detail = c.detail(tp, e.Tiers[i], p.model.SLO.P95Ms)
+		}
+	}
+	e.EndToEnd = p.endToEnd(full)
+	e.Failover = p.endToEnd(failover)
+	e.MeetsSLO = sloMet && !e.Failover.Unbounded && e.Failover.P95Ms <= p.model.SLO.P95Ms*(1+1e-9)
+	return e
+}
+
+// perf is a tier's predicted response time at one server count.
+type perf struct {
+	util       float64
+	meanMs     float64
+	p95Ms      float64
+	overloaded bool
+}
+
+// station returns the M/M/c queue of the requests that use the tier.
+func (tp *tierPlan) station(design float64, servers, cores int) station {
+	return station{c: servers * cores, lambda: design * tp.spec.Visit * tp.used, s: tp.serviceS}
+}
+
+// perf predicts the tier's utilization and response time.
+func (tp *tierPlan) perf(design float64, servers, cores int) perf {
+	if tp.used == 0 {
+		return perf{}
+	}
+	q := tp.station(design, servers, cores)
+	pf := perf{util: q.utilization()}
+	if !q.stable() {
+		pf.overloaded = true
+		return pf
+	}
+	r := q.response()
+	pf.meanMs = r.mean() * 1000
+	pf.p95Ms = r.quantile(q95) * 1000
+	return pf
+}
+
+// p95Ms is the tier's predicted p95, +Inf when it is overloaded.
+func (tp *tierPlan) p95Ms(design float64, servers, cores int) float64 {
+	pf := tp.perf(design, servers, cores)
+	if pf.overloaded {
+		return math.Inf(1)
+	}
+	return pf.p95Ms
+}
+
+// minP95Ms is the p95 of the service time alone, which no server count can
+// beat: ln(20) times the mean for an exponential service time.
+func (tp *tierPlan) minP95Ms() float64 { return -math.Log(1-q95) * tp.serviceS * 1000 }
+
+// estimate assembles the tier's answer.
+func (tp *tierPlan) estimate(design, usersPerRate float64, c choice, pf perf) TierEstimate {
+	t := TierEstimate{
+		Role:            tp.spec.Role,
+		Servers:         c.servers,
+		Cores:           c.cores,
+		ArrivalRate:     design * tp.spec.Visit,
+		ServiceDemandMs: tp.demandMs,
+		Utilization:     pf.util,
+		PredictedMeanMs: pf.meanMs,
+		PredictedP95Ms:  pf.p95Ms,
+		Reason:          c.reason,
+		Overloaded:      pf.overloaded,
+	}
+	if tp.demandMs > 0 {
+		t.SaturationRate = float64(c.servers*c.cores) / (tp.demandMs / 1000)
+		t.SaturationNamedUsers = int(math.Min(math.Floor(t.SaturationRate/tp.spec.Visit*usersPerRate), math.MaxInt32))
+	}
+	return t
+}
+
+// endToEnd predicts the latency of a request across all tiers.
+//
+// Mean: the expected sum, each tier's mean weighted by the share of all
+// requests that use it (visit times the mix share of its classes).
+// p95: the sum of the per-tier p95 of every tier some request uses. The p95
+// of a sum of independent response times is at most about the sum of their
+// p95 for these right-skewed (exponential-tailed) distributions, so this is a
+// conservative bound: it is the latency of a request that is slow at every
+// tier at once and visits every tier, including those (a document store,
+// the ESB) that most requests skip.
+func (p *plan) endToEnd(perfs []perf) Latency {
+	var l Latency
+	for i, pf := range perfs {
+		tp := &p.tiers[i]
+		if tp.used == 0 {
+			continue
+		}
+		if pf.overloaded {
+			l.Unbounded = true
+			continue
+		}
+		l.MeanMs += tp.spec.Visit * tp.used * pf.meanMs
+		l.P95Ms += pf.p95Ms
+	}
+	return l
 }

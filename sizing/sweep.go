@@ -6,7 +6,9 @@ import (
 	"github.com/crmplan/crmplan"
 )
 
-// SweepPoint is one what-if scenario of a Sweep.
+// SweepPoint is one what-if scenario of a Sweep: the model sized with the
+// swept field set to Value. Tiers' Detail is left empty (formatting it would
+// dominate the cost of a sweep); Size explains a single point.
 type SweepPoint struct {
 	Value    float64          `json:"value"`
 	Workload WorkloadEstimate `json:"workload"`
@@ -22,58 +24,96 @@ const (
 	AxisTPM         = "tpm"
 )
 
-// Sweep sizes m once for every value from..to (inclusive) in steps of step
-// along axis: "named-users", "concurrency" (a share, 0.6 not 60) or "tpm".
+// maxSweepPoints bounds a sweep's memory (a point with six tiers is ~1 kB).
+const maxSweepPoints = 1_000_000
+
+// Sweep sizes m once for every value from, from+step, ... up to to
+// (inclusive) along axis: "named-users", "concurrency" (a share: 0.6, not
+// 60) or "tpm". The model is validated and defaulted once; each point then
+// costs only the queueing arithmetic. A value the model rejects (say a
+// concurrency above 1) fails the whole sweep with the point's field named.
 func Sweep(m Model, axis string, from, to, step float64) ([]SweepPoint, error) {
-	n := math.Floor((to-from)/step+1e-9) + 1
-	var points []SweepPoint
-	for i := 0; i < int(n); i++ {
+	set, err := sweepSetter(axis)
+	if err != nil {
+		return nil, err
+	}
+	const hint = "crmplan size --sweep named-users=1000:30000:1000"
+	if !finite(from) || !finite(to) || !(step > 0) || !finite(step) || to < from {
+		return nil, invalid("sweep", hint, "needs from <= to and a step above 0, got %v:%v:%v", from, to, step)
+	}
+	count := math.Floor((to-from)/step+1e-9) + 1
+	if count > maxSweepPoints {
+		return nil, invalid("sweep", hint, "would size %.0f scenarios; at most %d", count, maxSweepPoints)
+	}
+	p, err := prepare(m)
+	if err != nil {
+		return nil, err
+	}
+	points := make([]SweepPoint, int(count))
+	for i := range points {
 		v := from + float64(i)*step
-		mm := m
-		switch axis {
-		case AxisNamedUsers:
-			mm.Workload.NamedUsers = int(math.Round(v))
-		case AxisConcurrency:
-			mm.Workload.Concurrency = v
-		case AxisTPM:
-			mm.Workload.TPM = v
-		default:
-			return nil, crmplan.Errorf(crmplan.EINVALID, "unknown sweep axis %q", axis).In("sweep")
-		}
-		e, err := Size(mm)
-		if err != nil {
+		w := p.model.Workload
+		set(&w, v)
+		if err := validateWorkload(w); err != nil {
 			return nil, err
 		}
-		points = append(points, SweepPoint{Value: v, Workload: e.Workload, Tiers: e.Tiers, EndToEnd: e.EndToEnd, MeetsSLO: e.MeetsSLO})
+		e := p.size(w, false)
+		points[i] = SweepPoint{Value: v, Workload: e.Workload, Tiers: e.Tiers, EndToEnd: e.EndToEnd, MeetsSLO: e.MeetsSLO}
 	}
 	return points, nil
+}
+
+func sweepSetter(axis string) (func(*Workload, float64), error) {
+	switch axis {
+	case AxisNamedUsers:
+		return func(w *Workload, v float64) { w.NamedUsers = int(math.Round(v)) }, nil
+	case AxisConcurrency:
+		return func(w *Workload, v float64) { w.Concurrency = v }, nil
+	case AxisTPM:
+		return func(w *Workload, v float64) { w.TPM = v }, nil
+	}
+	return nil, crmplan.Errorf(crmplan.EINVALID, "unknown sweep axis %q; use %s, %s or %s",
+		axis, AxisNamedUsers, AxisConcurrency, AxisTPM).In("sweep").Try("crmplan size --sweep named-users=1000:30000:1000")
 }
 
 // YearPoint is one year of a growth projection.
 type YearPoint struct {
 	Year              int            `json:"year"`
 	NamedUsers        int            `json:"named_users"`
-	RequestsPerSecond float64        `json:"requests_per_second"`
-	Servers           map[string]int `json:"servers"`
+	RequestsPerSecond float64        `json:"requests_per_second"` // N*c*t/60 in that year
+	DesignRate        float64        `json:"design_rate"`         // with the peak factor
+	Records           int64          `json:"records"`
+	Servers           map[string]int `json:"servers"` // per role, summed over tiers of that role
+	MeetsSLO          bool           `json:"meets_slo"`
 }
 
-// Project sizes the model for every year 0..Years at that year's named users.
+// Project sizes the model for each year 0..Years at that year's named users
+// and records, (1+Growth)^year times today's, so a report can say in which
+// year a tier needs its next server. Each year is sized for its own load
+// (peak factor applied), not for the horizon's.
 func Project(m Model) ([]YearPoint, error) {
-	var out []YearPoint
-	for y := 0; y <= m.Workload.Years; y++ {
-		mm := m
-		g := math.Pow(1+m.Workload.Growth, float64(y))
-		mm.Workload.NamedUsers = int(math.Round(float64(m.Workload.NamedUsers) * g))
-		mm.Workload.Growth, mm.Workload.Years = 0, 0
-		e, err := Size(mm)
-		if err != nil {
+	p, err := prepare(m)
+	if err != nil {
+		return nil, err
+	}
+	base := p.model.Workload
+	out := make([]YearPoint, 0, base.Years+1)
+	for y := 0; y <= base.Years; y++ {
+		g := math.Pow(1+base.Growth, float64(y))
+		w := base
+		w.NamedUsers = int(math.Round(float64(base.NamedUsers) * g))
+		w.Records = int64(math.Round(float64(base.Records) * g))
+		w.Growth, w.Years = 0, 0
+		if err := validateWorkload(w); err != nil {
 			return nil, err
 		}
-		p := YearPoint{Year: y, NamedUsers: mm.Workload.NamedUsers, RequestsPerSecond: e.Workload.RequestsPerSecond, Servers: map[string]int{}}
+		e := p.size(w, false)
+		yp := YearPoint{Year: y, NamedUsers: w.NamedUsers, RequestsPerSecond: e.Workload.RequestsPerSecond,
+			DesignRate: e.Workload.DesignRate, Records: w.Records, Servers: make(map[string]int, len(e.Tiers)), MeetsSLO: e.MeetsSLO}
 		for _, t := range e.Tiers {
-			p.Servers[t.Role] += t.Servers
+			yp.Servers[t.Role] += t.Servers
 		}
-		out = append(out, p)
+		out = append(out, yp)
 	}
 	return out, nil
 }

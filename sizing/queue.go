@@ -1,0 +1,132 @@
+package sizing
+
+import "math"
+
+// station is an M/M/c queue: Poisson arrivals at lambda per second, c
+// identical servers (here: cores), exponential service with mean s seconds,
+// first come first served. A tier is one station whose c is servers*cores:
+// the load balancer spreads requests so evenly that the pool behaves like one
+// queue in front of all cores, which is the usual planning simplification.
+type station struct {
+	c      int
+	lambda float64
+	s      float64
+}
+
+// q95 is the quantile the model predicts.
+const q95 = 0.95
+
+// erlangB returns the Erlang B blocking probability for c servers and an
+// offered load of a erlangs, by the recursion B(0)=1,
+// B(k) = a*B(k-1) / (k + a*B(k-1)). Every step stays in [0, 1], so unlike
+// the textbook a^c/c! form it neither overflows nor loses precision for
+// large c.
+func erlangB(c int, a float64) float64 {
+	b := 1.0
+	for k := 1; k <= c; k++ {
+		ab := a * b
+		b = ab / (float64(k) + ab)
+	}
+	return b
+}
+
+// erlangC returns the probability that an arriving request has to wait in an
+// M/M/c queue with offered load a = lambda*s erlangs, from Erlang B:
+// C = B / (1 - rho*(1-B)), rho = a/c. It is 1 when the queue is unstable.
+func erlangC(c int, a float64) float64 {
+	if c <= 0 {
+		return 1
+	}
+	rho := a / float64(c)
+	if rho >= 1 {
+		return 1
+	}
+	b := erlangB(c, a)
+	return b / (1 - rho*(1-b))
+}
+
+// utilization is the busy share of each server, rho = lambda*s/c.
+func (q station) utilization() float64 { return q.lambda * q.s / float64(q.c) }
+
+// stable reports whether the queue has a steady state (rho < 1).
+func (q station) stable() bool { return q.c > 0 && q.utilization() < 1 }
+
+// response is the distribution of the response time T = W + S: with
+// probability 1-C no wait, otherwise a wait W ~ Exp(theta), theta = c*mu -
+// lambda, independent of the service S ~ Exp(mu).
+type response struct {
+	mu, theta, waitP float64
+}
+
+func (q station) response() response {
+	mu := 1 / q.s
+	return response{mu: mu, theta: float64(q.c)*mu - q.lambda, waitP: erlangC(q.c, q.lambda*q.s)}
+}
+
+// mean is E[T] = 1/mu + C/theta, in seconds.
+func (r response) mean() float64 { return 1/r.mu + r.waitP/r.theta }
+
+// hypo returns P(W+S > t) and its density for W ~ Exp(theta), S ~ Exp(mu).
+// With d = theta-mu the survival is e^{-mu t} (1 + mu t phi(d t)) and the
+// density theta mu t e^{-mu t} phi(d t), phi(x) = (1-e^{-x})/x, which stays
+// exact when theta is close to mu, where the textbook form
+// (theta e^{-mu t} - mu e^{-theta t})/(theta-mu) cancels catastrophically.
+func (r response) hypo(t float64) (surv, dens float64) {
+	d := r.theta - r.mu
+	x := d * t
+	if x < -30 {
+		// theta much smaller than mu: e^{-mu t} underflows relative to
+		// e^{-theta t}, so use the direct form, which is well conditioned here.
+		em, et := math.Exp(-r.mu*t), math.Exp(-r.theta*t)
+		return (r.mu*et - r.theta*em) / (r.mu - r.theta), r.theta * r.mu * (et - em) / (r.mu - r.theta)
+	}
+	phi := 1.0
+	if x != 0 {
+		phi = -math.Expm1(-x) / x
+	}
+	em := math.Exp(-r.mu * t)
+	return em * (1 + r.mu*t*phi), r.theta * r.mu * t * em * phi
+}
+
+// survival returns P(T > t) and the density of T at t.
+func (r response) survival(t float64) (surv, dens float64) {
+	em := math.Exp(-r.mu * t)
+	surv, dens = (1-r.waitP)*em, (1-r.waitP)*r.mu*em
+	if r.waitP > 0 {
+		hs, hd := r.hypo(t)
+		surv += r.waitP * hs
+		dens += r.waitP * hd
+	}
+	return surv, dens
+}
+
+// quantile returns the t with P(T <= t) = p, by Newton's method on the
+// survival function, kept inside a bracket that bisection shrinks whenever a
+// Newton step would leave it. P(T > t) is strictly decreasing, so the root is
+// unique.
+func (r response) quantile(p float64) float64 {
+	target := 1 - p
+	lo, hi := 0.0, 3*r.mean()
+	for s, _ := r.survival(hi); s > target; s, _ = r.survival(hi) {
+		lo, hi = hi, hi*2
+	}
+	t := (lo + hi) / 2
+	for range 100 {
+		s, d := r.survival(t)
+		diff := s - target
+		if diff > 0 {
+			lo = t
+		} else {
+			hi = t
+		}
+		if math.Abs(diff) < 1e-12 || hi-lo < 1e-12*hi {
+			break
+		}
+		next := t + diff/d
+		if d <= 0 || next <= lo || next >= hi {
+			next = (lo + hi) / 2
+		}
+		t = next
+	}
+	return t
+}
