@@ -27,6 +27,9 @@ type Result struct {
 	// Series is throughput and latency over the run, one point per interval.
 	Series []SeriesPoint `json:"series"`
 	SLO    SLOResult     `json:"slo"`
+	// ScrapeErrors holds, per host, the last error reading its /metrics; a
+	// host listed here may be missing from Tiers.
+	ScrapeErrors map[string]string `json:"scrape_errors,omitempty"`
 }
 
 // Percentiles of response time in milliseconds.

@@ -1,0 +1,134 @@
+package loadgen
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/crmplan/crmplan"
+)
+
+// analyze builds the Result from k6's summary, its JSON points and the
+// scraped host metrics.
+func (o Options) analyze(summaryPath, pointsPath string, sc *scraper) (Result, error) {
+	sf, err := os.Open(summaryPath)
+	if err != nil {
+		return Result{}, crmplan.Errorf(crmplan.EINTERNAL, "k6 wrote no summary: %w", err)
+	}
+	defer sf.Close()
+	sum, err := readSummary(sf)
+	if err != nil {
+		return Result{}, err
+	}
+	pf, err := os.Open(pointsPath)
+	if err != nil {
+		return Result{}, crmplan.Errorf(crmplan.EINTERNAL, "k6 wrote no JSON output: %w", err)
+	}
+	defer pf.Close()
+	pts, err := readPoints(pf)
+	if err != nil {
+		return Result{}, err
+	}
+	step := o.SeriesStep
+	if step <= 0 {
+		step = 5 * time.Second
+	}
+	res := buildResult(sum, pts, o.Scenario, step)
+	if first, last, ok := pts.steadyWindow(); ok {
+		res.Tiers, res.ScrapeErrors = sc.tiers(first, last)
+	}
+	return res, nil
+}
+
+// buildResult combines what k6 measured into a Result, and judges the SLO.
+// The achieved rate is over the scenario's steady duration: requests that k6
+// dropped or that never finished lower it.
+func buildResult(sum summary, pts points, sc Scenario, step time.Duration) Result {
+	requests, failed, lat := sum.steady()
+	res := Result{
+		TargetRate: sc.Rate,
+		Requests:   requests,
+		Failed:     failed,
+		Dropped:    sum.dropped(),
+		Latency:    lat,
+		ByClass:    pts.byClass(),
+		Errors:     pts.errorsByKind(),
+		SLO:        SLOResult{P95Ms: sc.SLO.P95Ms, ErrorRate: sc.SLO.ErrorRate},
+	}
+	if requests > 0 {
+		res.ErrorRate = float64(failed) / float64(requests)
+	}
+	dur := sc.Duration.Seconds()
+	res.DurationS = dur
+	if dur > 0 {
+		res.AchievedRate = float64(requests) / dur
+	}
+	if len(pts.requests) > 0 {
+		res.Series = pts.series(pts.requests[0].at, step)
+	}
+	res.SLO.Violations = sum.violations()
+	res.SLO.Passed = len(res.SLO.Violations) == 0
+	return res
+}
+
+// SaveResult writes res as <dir>/<name>.json and as <dir>/latest.json, each
+// atomically, and returns the first path.
+func SaveResult(dir, name string, res Result) (string, error) {
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("save result: %w", err)
+	}
+	data = append(data, '\n')
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("save result: %w", err)
+	}
+	path := filepath.Join(dir, name+".json")
+	for _, p := range []string{path, filepath.Join(dir, "latest.json")} {
+		if err := writeAtomic(p, data); err != nil {
+			return "", fmt.Errorf("save result: %w", err)
+		}
+	}
+	return path, nil
+}
+
+// LoadResult reads a Result file. It returns ENOTFOUND when there is none.
+func LoadResult(path string) (Result, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Result{}, crmplan.Errorf(crmplan.ENOTFOUND, "no verify result at %s", path).
+			Try("crmplan verify --plan PLAN.yaml")
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("load result: %w", err)
+	}
+	var res Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		return Result{}, crmplan.Errorf(crmplan.EINVALID, "%s is not a verify result: %w", path, err).In(path)
+	}
+	return res, nil
+}
+
+// ResultsDir is where verify keeps the results of stack.
+func ResultsDir(stateDir, stack string) string {
+	return filepath.Join(stateDir, stack, "results")
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".result-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

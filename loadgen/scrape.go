@@ -1,0 +1,233 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Host is a server whose /metrics verify scrapes during the run.
+type Host struct {
+	Name       string
+	Role       string
+	MetricsURL string
+	Cores      int // cores of the host, for utilization per core; 0 means 1
+}
+
+// hostSample is one scrape of one host.
+type hostSample struct {
+	at       time.Time
+	cpu      float64 // process_cpu_seconds_total
+	requests float64 // request counter, summed over its labels
+	durSum   float64 // request latency histogram, seconds
+	durCount float64
+	ok       bool
+}
+
+// scraper polls every host's /metrics at an interval, keeping the samples.
+type scraper struct {
+	client   *http.Client
+	hosts    []Host
+	interval time.Duration
+
+	mu      sync.Mutex
+	samples map[string][]hostSample // by host name
+	errs    map[string]string       // last scrape error by host name
+}
+
+func newScraper(hosts []Host, interval time.Duration) *scraper {
+	return &scraper{
+		client:   &http.Client{Timeout: 2 * time.Second},
+		hosts:    hosts,
+		interval: interval,
+		samples:  map[string][]hostSample{},
+		errs:     map[string]string{},
+	}
+}
+
+// run scrapes until ctx is done, then once more so the last sample is taken
+// after the load stopped.
+func (s *scraper) run(ctx context.Context) {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	s.scrapeAll(context.Background())
+	for {
+		select {
+		case <-ctx.Done():
+			s.scrapeAll(context.Background())
+			return
+		case <-t.C:
+			s.scrapeAll(ctx)
+		}
+	}
+}
+
+func (s *scraper) scrapeAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, h := range s.hosts {
+		if h.MetricsURL == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sm, err := s.scrape(ctx, h.MetricsURL)
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if err != nil {
+				s.errs[h.Name] = err.Error()
+				return
+			}
+			s.samples[h.Name] = append(s.samples[h.Name], sm)
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *scraper) scrape(ctx context.Context, url string) (hostSample, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return hostSample{}, err
+	}
+	req.Header.Set("Accept", "text/plain; version=0.0.4")
+	at := time.Now()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return hostSample{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return hostSample{}, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return hostSample{}, fmt.Errorf("GET %s: %w", url, err)
+	}
+	return sampleOf(fams, at), nil
+}
+
+// sampleOf picks the figures verify needs out of a host's metrics. Which
+// request counter a process exports depends on the program, so it takes the
+// first family whose name ends in "http_requests_total" (or failing that
+// "_requests_total"), and likewise for the latency histogram.
+func sampleOf(fams map[string]*dto.MetricFamily, at time.Time) hostSample {
+	sm := hostSample{at: at, ok: true}
+	if f := fams["process_cpu_seconds_total"]; f != nil {
+		sm.cpu = sumValues(f)
+	}
+	if f := family(fams, dto.MetricType_COUNTER, "http_requests_total", "_requests_total"); f != nil {
+		sm.requests = sumValues(f)
+	}
+	if f := family(fams, dto.MetricType_HISTOGRAM, "http_request_duration_seconds", "_request_duration_seconds"); f != nil {
+		for _, m := range f.GetMetric() {
+			sm.durSum += m.GetHistogram().GetSampleSum()
+			sm.durCount += float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return sm
+}
+
+func family(fams map[string]*dto.MetricFamily, typ dto.MetricType, suffixes ...string) *dto.MetricFamily {
+	names := make([]string, 0, len(fams))
+	for name := range fams {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the same family every time when several match
+	for _, suffix := range suffixes {
+		for _, name := range names {
+			if strings.HasSuffix(name, suffix) && fams[name].GetType() == typ {
+				return fams[name]
+			}
+		}
+	}
+	return nil
+}
+
+func sumValues(f *dto.MetricFamily) float64 {
+	total := 0.0
+	for _, m := range f.GetMetric() {
+		switch {
+		case m.Counter != nil:
+			total += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			total += m.GetGauge().GetValue()
+		case m.Untyped != nil:
+			total += m.GetUntyped().GetValue()
+		}
+	}
+	return total
+}
+
+// tiers turns the samples into one measurement per role over [from, to]:
+// the window of the steady phase. For each host it takes the first sample
+// at or after from and the last at or before to (so ramp-up and the idle
+// tail are left out) and uses the differences.
+func (s *scraper) tiers(from, to time.Time) ([]TierMeasurement, map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	type acc struct {
+		hosts, measured  int
+		util, throughput float64
+		durSum, durCount float64
+	}
+	byRole := map[string]*acc{}
+	var roles []string
+	for _, h := range s.hosts {
+		a := byRole[h.Role]
+		if a == nil {
+			a = &acc{}
+			byRole[h.Role] = a
+			roles = append(roles, h.Role)
+		}
+		a.hosts++
+		first, last, ok := window(s.samples[h.Name], from, to)
+		if !ok {
+			continue
+		}
+		dt := last.at.Sub(first.at).Seconds()
+		cores := float64(max(h.Cores, 1))
+		a.measured++
+		a.util += (last.cpu - first.cpu) / dt / cores
+		a.throughput += (last.requests - first.requests) / dt
+		a.durSum += last.durSum - first.durSum
+		a.durCount += last.durCount - first.durCount
+	}
+	var out []TierMeasurement
+	for _, role := range roles {
+		a := byRole[role]
+		if a.measured == 0 {
+			continue
+		}
+		tm := TierMeasurement{Role: role, Hosts: a.hosts, Throughput: a.throughput, Utilization: a.util / float64(a.measured)}
+		if a.durCount > 0 {
+			tm.MeanMs = a.durSum / a.durCount * 1000
+		}
+		out = append(out, tm)
+	}
+	errs := map[string]string{}
+	for k, v := range s.errs {
+		errs[k] = v
+	}
+	return out, errs
+}
+
+// window returns the first sample at or after from and the last at or before
+// to, when they are at least a second apart.
+func window(samples []hostSample, from, to time.Time) (first, last hostSample, ok bool) {
+	i := sort.Search(len(samples), func(i int) bool { return !samples[i].at.Before(from) })
+	j := sort.Search(len(samples), func(i int) bool { return samples[i].at.After(to) }) - 1
+	if i >= len(samples) || j < 0 || j <= i {
+		return hostSample{}, hostSample{}, false
+	}
+	first, last = samples[i], samples[j]
+	return first, last, last.at.Sub(first.at) >= time.Second
+}

@@ -1,0 +1,260 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/crmplan/crmplan"
+)
+
+// Target is the deployed CRM a verify run drives.
+type Target struct {
+	URL      string // the presentation tier, e.g. http://127.10.1.1:8080
+	Email    string // the load user
+	Password string // a secret: passed to k6 in its environment, never on its command line
+	Hosts    []Host // scraped during the run; may be empty
+}
+
+// K6 says how to start k6. Command is the argv prefix: the crmplan binary and
+// its hidden "k6" subcommand, or any k6 built with this module's extension.
+type K6 struct {
+	Command []string
+	Env     []string // added to the environment of the k6 process
+}
+
+// Options are the inputs of one verify run.
+type Options struct {
+	Stack    string
+	Scenario Scenario
+	// Script, when set, is run instead of the script generated from
+	// Scenario (a user's edited copy). Scenario still gives the SLO, the
+	// rate and the duration the results are judged against.
+	Script     []byte
+	Target     Target
+	K6         K6
+	ResultsDir string    // <state-dir>/<stack>/results
+	Log        io.Writer // progress for the user; nil for none
+	// ScrapeInterval is how often every host's /metrics is read (2 s when 0);
+	// SeriesStep the width of one time-series point (5 s when 0).
+	ScrapeInterval time.Duration
+	SeriesStep     time.Duration
+	Now            func() time.Time // clock for the run's timestamp; time.Now when nil
+}
+
+// Verify checks the target, runs k6 with the scenario while scraping the
+// hosts, writes the Result into ResultsDir (<timestamp>.json and latest.json)
+// and returns it with the path written.
+//
+// Bad input (an unreachable target, rejected credentials, a zero rate)
+// returns EINVALID before anything starts. A run whose SLO failed returns the
+// complete Result, saved, together with an ESLO error.
+func Verify(ctx context.Context, o Options) (Result, string, error) {
+	script, err := o.script()
+	if err != nil {
+		return Result{}, "", err
+	}
+	if err := checkTarget(ctx, o.Target); err != nil {
+		return Result{}, "", err
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	started := now().UTC()
+	runID := started.Format("20060102T150405Z")
+	dir := filepath.Join(o.ResultsDir, runID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Result{}, "", fmt.Errorf("verify: %w", err)
+	}
+	res, err := o.run(ctx, script, dir, runID)
+	if err != nil {
+		return Result{}, "", err
+	}
+	res.Stack = o.Stack
+	res.StartedAt = started
+	path, err := SaveResult(o.ResultsDir, runID, res)
+	if err != nil {
+		return res, "", err
+	}
+	if !res.SLO.Passed {
+		return res, path, crmplan.Errorf(crmplan.ESLO, "the SLO failed at %g req/s: %s",
+			res.TargetRate, strings.Join(res.SLO.Violations, "; ")).
+			Try("crmplan verify --find-max   # to see how much load the stack does carry")
+	}
+	return res, path, nil
+}
+
+func (o Options) script() ([]byte, error) {
+	if err := o.Scenario.Validate(); err != nil {
+		return nil, err
+	}
+	if len(o.K6.Command) == 0 {
+		return nil, crmplan.Errorf(crmplan.EINTERNAL, "verify: no k6 command")
+	}
+	if o.Script != nil {
+		return o.Script, nil
+	}
+	return Script(o.Scenario)
+}
+
+func (o Options) logf(format string, args ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", args...)
+	}
+}
+
+// checkTarget makes sure the target answers and takes the credentials, so
+// that a typo fails in a second with a clear message instead of a k6 run full
+// of errors.
+func checkTarget(ctx context.Context, t Target) error {
+	u, err := url.Parse(t.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return crmplan.Errorf(crmplan.EINVALID, "target %q is not an http(s) URL", t.URL).
+			In("--target").Try("crmplan verify --target http://127.0.0.1:8080")
+	}
+	if t.Email == "" || t.Password == "" {
+		return crmplan.Errorf(crmplan.EINVALID, "no credentials for the load user").
+			In("--email").Try("CRMPLAN_EMAIL=admin@example.com CRMPLAN_PASSWORD=... crmplan verify --target %s", t.URL)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	base := strings.TrimSuffix(t.URL, "/")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return crmplan.Errorf(crmplan.EINVALID, "target %s is unreachable: %w", t.URL, err).
+			In("--target").Try("crmplan status   # is the stack running?")
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return crmplan.Errorf(crmplan.EINVALID, "target %s: GET /healthz answered %s", t.URL, resp.Status).
+			In("--target").Try("crmplan status   # is the stack running?")
+	}
+	body, _ := json.Marshal(map[string]string{"email": t.Email, "password": t.Password})
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/session", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = client.Do(req)
+	if err != nil {
+		return crmplan.Errorf(crmplan.EINVALID, "target %s: sign-in: %w", t.URL, err).In("--target")
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return crmplan.Errorf(crmplan.EINVALID, "the CRM refused the load user %s: %s", t.Email, resp.Status).
+			In("--email").Try("check CRMPLAN_EMAIL and CRMPLAN_PASSWORD")
+	}
+	// Sign the probe's session out again; a failure here costs nothing.
+	req, _ = http.NewRequestWithContext(ctx, http.MethodDelete, base+"/api/v1/session", nil)
+	for _, c := range resp.Cookies() {
+		req.AddCookie(c)
+	}
+	if resp, err := client.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	return nil
+}
+
+// run starts k6 and the scraper and turns their output into a Result.
+func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Result, error) {
+	scriptPath := filepath.Join(dir, "script.js")
+	summaryPath := filepath.Join(dir, "summary.json")
+	pointsPath := filepath.Join(dir, "points.json")
+	logPath := filepath.Join(dir, "k6.log")
+	if err := os.WriteFile(scriptPath, script, 0o600); err != nil {
+		return Result{}, fmt.Errorf("verify: %w", err)
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return Result{}, fmt.Errorf("verify: %w", err)
+	}
+	defer logFile.Close()
+
+	args := append(append([]string(nil), o.K6.Command[1:]...),
+		"run", "--quiet", "--no-color",
+		"--summary-export", summaryPath,
+		"--out", "json="+pointsPath,
+		scriptPath)
+	cmd := exec.CommandContext(ctx, o.K6.Command[0], args...)
+	// On cancellation k6 gets SIGINT, stops the scenarios and still writes
+	// its summary, like a user pressing Ctrl-C.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 30 * time.Second
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), o.K6.Env...)
+	cmd.Env = append(cmd.Env,
+		"K6_NO_USAGE_REPORT=true",            // no traffic beyond the target
+		"K6_AUTO_EXTENSION_RESOLUTION=false", // the extension is built in; never fetch one
+		"CRMPLAN_TARGET="+o.Target.URL,
+		"CRMPLAN_EMAIL="+o.Target.Email,
+		"CRMPLAN_PASSWORD="+o.Target.Password,
+		"CRMPLAN_RUN="+runID,
+	)
+
+	interval := o.ScrapeInterval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	sc := newScraper(o.Target.Hosts, interval)
+	scrapeCtx, stopScrape := context.WithCancel(ctx)
+	scraped := make(chan struct{})
+	go func() { sc.run(scrapeCtx); close(scraped) }()
+
+	o.logf("k6: %g req/s for %s (ramp-up %s) against %s; log %s",
+		o.Scenario.Rate, o.Scenario.Duration, o.Scenario.RampUp, o.Target.URL, logPath)
+	runErr := cmd.Run()
+	stopScrape()
+	<-scraped
+
+	code := 0
+	var exitErr *exec.ExitError
+	if errors.As(runErr, &exitErr) {
+		code = exitErr.ExitCode()
+	} else if runErr != nil {
+		return Result{}, crmplan.Errorf(crmplan.EUNAVAILABLE, "start k6 (%s): %w", o.K6.Command[0], runErr)
+	}
+	// 0: thresholds held; 99: k6's ThresholdsHaveFailed. Anything else means
+	// the test did not run through (a script error, a failed setup).
+	if code != 0 && code != 99 {
+		return Result{}, crmplan.Errorf(crmplan.EUNAVAILABLE, "k6 exited with code %d: %s", code, logTail(logPath)).
+			Try("less %s", logPath)
+	}
+	res, err := o.analyze(summaryPath, pointsPath, sc)
+	if err != nil {
+		return Result{}, err
+	}
+	// The raw points are large (a dozen lines per request) and fully
+	// digested into the Result; the summary, script and log stay.
+	_ = os.Remove(pointsPath)
+	return res, nil
+}
+
+// logTail returns the last error lines of k6's log, for the error message.
+func logTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "no log"
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var keep []string
+	for _, l := range lines {
+		if strings.Contains(l, "level=error") || strings.Contains(l, "Error") {
+			keep = append(keep, strings.TrimSpace(l))
+		}
+	}
+	if len(keep) == 0 {
+		keep = lines
+	}
+	if len(keep) > 3 {
+		keep = keep[len(keep)-3:]
+	}
+	return strings.Join(keep, " | ")
+}

@@ -1,0 +1,136 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/sizing"
+)
+
+var testMix = sizing.Mix{
+	sizing.ClassList: 0.4, sizing.ClassView: 0.3, sizing.ClassWrite: 0.15,
+	sizing.ClassReport: 0.1, sizing.ClassIntegration: 0.05,
+}
+
+func fakeTarget(f *fakeCRM) Target {
+	return Target{
+		URL: f.srv.URL, Email: "admin@example.com", Password: fakePassword,
+		Hosts: []Host{{Name: "web-1", Role: "web", MetricsURL: f.srv.URL + "/metrics", Cores: 2}},
+	}
+}
+
+// TestVerifyFakeCRM runs real k6 against the fake CRM: the rate holds, every
+// class is exercised, the host is scraped and the result is saved.
+func TestVerifyFakeCRM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs k6 for several seconds")
+	}
+	f := newFakeCRM(t, 2*time.Millisecond)
+	dir := t.TempDir()
+	var log bytes.Buffer
+	o := Options{
+		Stack: "test",
+		Scenario: Scenario{Rate: 50, RampUp: 2 * time.Second, Duration: 6 * time.Second, Mix: testMix,
+			SLO: sizing.SLO{P95Ms: 500, ErrorRate: 0.01}},
+		Target: fakeTarget(f), K6: testK6(t), ResultsDir: dir, Log: &log,
+		ScrapeInterval: 500 * time.Millisecond, SeriesStep: time.Second,
+	}
+	res, path, err := Verify(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Verify: %v\n%s", err, log.String())
+	}
+	if want := 50.0 * 6; math.Abs(float64(res.Requests)-want) > 0.02*want {
+		t.Errorf("steady requests = %d, want %g ± 2%%", res.Requests, want)
+	}
+	if math.Abs(res.AchievedRate-50)/50 > 0.02 {
+		t.Errorf("achieved rate = %.2f, want 50 ± 2%%", res.AchievedRate)
+	}
+	if res.Dropped != 0 || res.Failed != 0 || !res.SLO.Passed {
+		t.Errorf("dropped %d, failed %d, SLO %+v; want none and passed", res.Dropped, res.Failed, res.SLO)
+	}
+	for _, c := range sizing.Classes() {
+		if res.ByClass[string(c)].Requests == 0 {
+			t.Errorf("class %s: no requests", c)
+		}
+	}
+	if res.Latency.P95Ms < 2 {
+		t.Errorf("p95 %.2f ms is below the fake's 2 ms delay", res.Latency.P95Ms)
+	}
+	if len(res.Tiers) != 1 || res.Tiers[0].Throughput < 40 || res.Tiers[0].Utilization <= 0 {
+		t.Errorf("tiers = %+v, want web at about 50 req/s with some CPU", res.Tiers)
+	}
+	if got := f.signIns.Load(); got != 2 { // the probe and k6's setup
+		t.Errorf("sign-ins = %d, want 2", got)
+	}
+	saved, err := LoadResult(filepath.Join(dir, "latest.json"))
+	if err != nil || saved.Requests != res.Requests || path == "" {
+		t.Errorf("latest.json: %v, %+v", err, saved.Requests)
+	}
+	if _, err := os.Stat(filepath.Join(dir, res.StartedAt.Format("20060102T150405Z"), "summary.json")); err != nil {
+		t.Errorf("summary kept: %v", err)
+	}
+}
+
+// TestVerifyImpossibleSLO: a p95 below what the target can do fails with ESLO
+// and still saves the result.
+func TestVerifyImpossibleSLO(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs k6 for several seconds")
+	}
+	f := newFakeCRM(t, 5*time.Millisecond)
+	dir := t.TempDir()
+	o := Options{
+		Scenario: Scenario{Rate: 20, Duration: 2 * time.Second, Mix: testMix, SLO: sizing.SLO{P95Ms: 1, ErrorRate: 0.01}},
+		Target:   fakeTarget(f), K6: testK6(t), ResultsDir: dir,
+	}
+	res, _, err := Verify(context.Background(), o)
+	if crmplan.ErrorCode(err) != crmplan.ESLO {
+		t.Fatalf("err = %v, want ESLO", err)
+	}
+	if res.SLO.Passed || len(res.SLO.Violations) != 1 {
+		t.Errorf("SLO = %+v, want one violation", res.SLO)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "latest.json")); err != nil {
+		t.Errorf("result not saved: %v", err)
+	}
+}
+
+// TestVerifyBadInput: nothing starts for input that cannot work.
+func TestVerifyBadInput(t *testing.T) {
+	f := newFakeCRM(t, 0)
+	good := Scenario{Rate: 10, Duration: time.Second, Mix: testMix, SLO: sizing.SLO{P95Ms: 100, ErrorRate: 0.01}}
+	tests := []struct {
+		name     string
+		scenario Scenario
+		target   Target
+		wantCode string
+	}{
+		{"zero rate", Scenario{Duration: time.Second, Mix: testMix, SLO: good.SLO}, fakeTarget(f), crmplan.EINVALID},
+		{"unreachable", good, Target{URL: "http://127.0.0.1:1", Email: "a@b", Password: "x"}, crmplan.EINVALID},
+		{"not a URL", good, Target{URL: "127.0.0.1:8080", Email: "a@b", Password: "x"}, crmplan.EINVALID},
+		{"wrong password", good, Target{URL: f.srv.URL, Email: "a@b", Password: "nope"}, crmplan.EINVALID},
+		{"no credentials", good, Target{URL: f.srv.URL}, crmplan.EINVALID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, _, err := Verify(context.Background(), Options{Scenario: tt.scenario, Target: tt.target,
+				K6: K6{Command: []string{"/nonexistent/k6"}}, ResultsDir: dir})
+			if got := crmplan.ErrorCode(err); got != tt.wantCode {
+				t.Fatalf("code = %q (%v), want %q", got, err, tt.wantCode)
+			}
+			if crmplan.ErrorHint(err) == "" {
+				t.Errorf("no Try hint in %v", err)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("wrote %d entries into the results dir", len(entries))
+			}
+		})
+	}
+}
