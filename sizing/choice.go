@@ -22,7 +22,12 @@ type choice struct {
 	utilLoad   int // the count the target utilization alone asked for
 	budgetMs   float64
 	sloMissed  bool
+	// atLoad is the prediction at load servers of cores cores, kept when
+	// the SLO step computed it so that size does not compute it again.
+	atLoad   perf
+	atLoadOK bool
 }
+
 
 // need is the fewest servers of cores cores that keep offered erlangs
 // (busy cores) at or below the target utilization; at least 1.
@@ -91,7 +96,9 @@ func (p *plan) applySLO(cs []choice, design float64) bool {
 		switch {
 		case tp.used == 0:
 		case c.fixed || c.loadReason == ReasonMax:
-			spentMs += tp.p95Ms(design, c.load, c.cores)
+			pf := tp.perf(design, c.load, c.cores)
+			c.atLoad, c.atLoadOK = pf, true
+			spentMs += pf.p95()
 		default:
 			minSum += tp.minP95Ms()
 		}
@@ -119,10 +126,30 @@ func (p *plan) applySLO(cs []choice, design float64) bool {
 // within c.budgetMs. The p95 falls as servers are added, so the fewest
 // servers that fit are found by doubling, then bisection.
 func (tp *tierPlan) fitBudget(design float64, c *choice) bool {
-	fits := func(n, cores int) bool { return tp.p95Ms(design, n, cores) <= c.budgetMs }
+	// Every count that fits is smaller than the last one that did, so the
+	// last fit is the answer and its prediction is kept.
+	var last perf
+	fits := func(n, cores int) bool {
+		pf := tp.perf(design, n, cores)
+		if pf.p95() <= c.budgetMs {
+			last = pf
+			return true
+		}
+		return false
+	}
 	if fits(c.load, c.cores) {
+		c.atLoad, c.atLoadOK = last, true
 		return true
 	}
+	ok := tp.raiseToBudget(design, c, fits)
+	if ok {
+		c.atLoad, c.atLoadOK = last, true
+	}
+	return ok
+}
+
+// raiseToBudget is the search of fitBudget once the load count misses.
+func (tp *tierPlan) raiseToBudget(design float64, c *choice, fits func(n, cores int) bool) bool {
 	limit := loadCap(tp.spec)
 	if limit > 0 && c.load >= limit {
 		for c.cores < MaxCores {
@@ -142,7 +169,7 @@ func (tp *tierPlan) fitBudget(design float64, c *choice) bool {
 			hi = limit
 			if !fits(hi, c.cores) {
 				c.load = limit
-				return tp.fitBudget(design, c)
+				return tp.raiseToBudget(design, c, fits)
 			}
 			break
 		}

@@ -46,7 +46,10 @@ func dbClient(role string) bool {
 // its arrival rate times its mean response time. Each app server's pool is
 // its share of the larger of twice that (for bursts) and 2*cores+1 (the
 // PostgreSQL wiki's rule for the connections a server's cores keep busy),
-// and at least 2. Every server of a client role (api, worker, integration,
+// and at least 2. A primary at or below its target utilization has fewer
+// requests in flight than cores, so the cores rule sets the pool until the
+// primary queues (a fixed or capped primary near saturation); then Little's
+// law asks for more. Every server of a client role (api, worker, integration,
 // etl, scheduler) gets such a pool; max_connections adds 13 reserved slots
 // and rounds up to ten.
 //

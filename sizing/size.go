@@ -32,7 +32,7 @@ func Size(m Model) (Estimate, error) {
 	if err != nil {
 		return Estimate{}, err
 	}
-	e := p.size(p.model.Workload, true)
+	e := p.size(p.model.Workload, true, make([]TierEstimate, len(p.tiers)))
 	e.Database = p.database(e)
 	return e, nil
 }
@@ -42,6 +42,10 @@ func Size(m Model) (Estimate, error) {
 type plan struct {
 	model Model
 	tiers []tierPlan
+	// Scratch space for size, reused from one sweep point to the next.
+	choices  []choice
+	full     []perf
+	failover []perf
 }
 
 type tierPlan struct {
@@ -62,7 +66,8 @@ func prepare(m Model) (*plan, error) {
 	if err := validate(m); err != nil {
 		return nil, err
 	}
-	p := &plan{model: m, tiers: make([]tierPlan, len(m.Tiers))}
+	n := len(m.Tiers)
+	p := &plan{model: m, tiers: make([]tierPlan, n), choices: make([]choice, n), full: make([]perf, n), failover: make([]perf, n)}
 	for i, t := range m.Tiers {
 		tp := tierPlan{spec: t}
 		for _, c := range Classes() {
@@ -95,12 +100,13 @@ func workloadEstimate(w Workload) WorkloadEstimate {
 	}
 }
 
-// size runs the three steps of Size for workload w. explain fills the
+// size runs the three steps of Size for workload w and writes the tiers'
+// answers into tiers (one per tier of the plan). explain fills the
 // human-readable Detail, which sweeps skip because formatting dominates
-// their cost.
-func (p *plan) size(w Workload, explain bool) Estimate {
+// their cost. size is not safe for concurrent use: it reuses p's scratch.
+func (p *plan) size(w Workload, explain bool, tiers []TierEstimate) Estimate {
 	we := workloadEstimate(w)
-	choices := make([]choice, len(p.tiers))
+	choices := p.choices
 	for i := range p.tiers {
 		choices[i] = p.tiers[i].loadCount(we.DesignRate)
 	}
@@ -108,16 +114,15 @@ func (p *plan) size(w Workload, explain bool) Estimate {
 	// Named users per request/s at the tier, for the saturation point in
 	// named users: N = rate*60 / (concurrency*TPM*peak).
 	usersPerRate := 60 / (w.Concurrency * w.TPM * w.PeakFactor)
-	e := Estimate{Workload: we, Tiers: make([]TierEstimate, len(p.tiers))}
-	full := make([]perf, len(p.tiers))
-	failover := make([]perf, len(p.tiers))
+	e := Estimate{Workload: we, Tiers: tiers}
+	full, failover := p.full, p.failover
 	for i := range p.tiers {
 		tp, c := &p.tiers[i], &choices[i]
 		c.finish(tp.spec)
-		full[i] = tp.perf(we.DesignRate, c.servers, c.cores)
+		full[i] = c.perfAt(tp, we.DesignRate, c.servers)
 		failover[i] = full[i]
 		if c.failover != c.servers {
-			failover[i] = tp.perf(we.DesignRate, c.failover, c.cores)
+			failover[i] = c.perfAt(tp, we.DesignRate, c.failover)
 		}
 		e.Tiers[i] = tp.estimate(we.DesignRate, usersPerRate, *c, full[i])
 		if explain {
@@ -160,13 +165,21 @@ func (tp *tierPlan) perf(design float64, servers, cores int) perf {
 	return pf
 }
 
-// p95Ms is the tier's predicted p95, +Inf when it is overloaded.
-func (tp *tierPlan) p95Ms(design float64, servers, cores int) float64 {
-	pf := tp.perf(design, servers, cores)
+// p95 is the predicted p95 in ms, +Inf when the tier is overloaded.
+func (pf perf) p95() float64 {
 	if pf.overloaded {
 		return math.Inf(1)
 	}
 	return pf.p95Ms
+}
+
+// perfAt predicts the tier at n servers of the chosen cores, reusing the
+// prediction the SLO step made at the load count.
+func (c *choice) perfAt(tp *tierPlan, design float64, n int) perf {
+	if c.atLoadOK && n == c.load {
+		return c.atLoad
+	}
+	return tp.perf(design, n, c.cores)
 }
 
 // minP95Ms is the p95 of the service time alone, which no server count can

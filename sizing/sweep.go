@@ -33,8 +33,7 @@ const maxSweepPoints = 1_000_000
 // costs only the queueing arithmetic. A value the model rejects (say a
 // concurrency above 1) fails the whole sweep with the point's field named.
 func Sweep(m Model, axis string, from, to, step float64) ([]SweepPoint, error) {
-	set, err := sweepSetter(axis)
-	if err != nil {
+	if err := checkAxis(axis); err != nil {
 		return nil, err
 	}
 	const hint = "crmplan size --sweep named-users=1000:30000:1000"
@@ -50,30 +49,42 @@ func Sweep(m Model, axis string, from, to, step float64) ([]SweepPoint, error) {
 		return nil, err
 	}
 	points := make([]SweepPoint, int(count))
+	n := len(p.tiers)
+	all := make([]TierEstimate, len(points)*n) // one allocation for every point's tiers
 	for i := range points {
 		v := from + float64(i)*step
 		w := p.model.Workload
-		set(&w, v)
-		if err := validateWorkload(w); err != nil {
+		setAxis(&w, axis, v)
+		if err := validateRates(w); err != nil {
 			return nil, err
 		}
-		e := p.size(w, false)
+		e := p.size(w, false, all[i*n:(i+1)*n:(i+1)*n])
 		points[i] = SweepPoint{Value: v, Workload: e.Workload, Tiers: e.Tiers, EndToEnd: e.EndToEnd, MeetsSLO: e.MeetsSLO}
 	}
 	return points, nil
 }
 
-func sweepSetter(axis string) (func(*Workload, float64), error) {
+// checkAxis reports an unknown sweep axis.
+func checkAxis(axis string) error {
+	switch axis {
+	case AxisNamedUsers, AxisConcurrency, AxisTPM:
+		return nil
+	}
+	return crmplan.Errorf(crmplan.EINVALID, "unknown sweep axis %q; use %s, %s or %s",
+		axis, AxisNamedUsers, AxisConcurrency, AxisTPM).In("sweep").Try("crmplan size --sweep named-users=1000:30000:1000")
+}
+
+// setAxis sets the swept field. A plain switch rather than a setter func
+// keeps w on the stack: a func value would make it escape on every point.
+func setAxis(w *Workload, axis string, v float64) {
 	switch axis {
 	case AxisNamedUsers:
-		return func(w *Workload, v float64) { w.NamedUsers = int(math.Round(v)) }, nil
+		w.NamedUsers = int(math.Round(v))
 	case AxisConcurrency:
-		return func(w *Workload, v float64) { w.Concurrency = v }, nil
+		w.Concurrency = v
 	case AxisTPM:
-		return func(w *Workload, v float64) { w.TPM = v }, nil
+		w.TPM = v
 	}
-	return nil, crmplan.Errorf(crmplan.EINVALID, "unknown sweep axis %q; use %s, %s or %s",
-		axis, AxisNamedUsers, AxisConcurrency, AxisTPM).In("sweep").Try("crmplan size --sweep named-users=1000:30000:1000")
 }
 
 // YearPoint is one year of a growth projection.
@@ -104,10 +115,10 @@ func Project(m Model) ([]YearPoint, error) {
 		w.NamedUsers = int(math.Round(float64(base.NamedUsers) * g))
 		w.Records = int64(math.Round(float64(base.Records) * g))
 		w.Growth, w.Years = 0, 0
-		if err := validateWorkload(w); err != nil {
+		if err := validateRates(w); err != nil {
 			return nil, err
 		}
-		e := p.size(w, false)
+		e := p.size(w, false, make([]TierEstimate, len(p.tiers)))
 		yp := YearPoint{Year: y, NamedUsers: w.NamedUsers, RequestsPerSecond: e.Workload.RequestsPerSecond,
 			DesignRate: e.Workload.DesignRate, Records: w.Records, Servers: make(map[string]int, len(e.Tiers)), MeetsSLO: e.MeetsSLO}
 		for _, t := range e.Tiers {

@@ -49,6 +49,15 @@ func validate(m Model) error {
 }
 
 func validateWorkload(w Workload) error {
+	if err := validateRates(w); err != nil {
+		return err
+	}
+	return validateMix(w.Mix)
+}
+
+// validateRates checks the workload's numbers, all but the mix; sweeps and
+// projections, which change only numbers, check each point with it.
+func validateRates(w Workload) error {
 	if w.NamedUsers <= 0 || w.NamedUsers > maxNamedUsers {
 		return invalid("workload.named_users", "crmplan size --named-users 3000",
 			"must be above 0 and at most %d, got %d", maxNamedUsers, w.NamedUsers)
@@ -76,7 +85,7 @@ func validateWorkload(w Workload) error {
 		return invalid("workload.years", "crmplan size --growth 20% --years 3",
 			"must be between 0 and %d, got %d", maxYears, w.Years)
 	}
-	return validateMix(w.Mix)
+	return nil
 }
 
 func validateMix(mix Mix) error {

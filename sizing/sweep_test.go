@@ -1,0 +1,119 @@
+package sizing
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/crmplan/crmplan"
+)
+
+func TestSweepMatchesSize(t *testing.T) {
+	tests := []struct {
+		axis           string
+		from, to, step float64
+		wantValues     []float64
+		set            func(*Model, float64)
+	}{
+		{AxisNamedUsers, 1000, 30000, 1000, nil, func(m *Model, v float64) { m.Workload.NamedUsers = int(v) }},
+		{AxisConcurrency, 0.2, 1, 0.2, []float64{0.2, 0.4, 0.6000000000000001, 0.8, 1}, func(m *Model, v float64) { m.Workload.Concurrency = v }},
+		{AxisTPM, 1, 10, 3, []float64{1, 4, 7, 10}, func(m *Model, v float64) { m.Workload.TPM = v }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.axis, func(t *testing.T) {
+			points, err := Sweep(seed000(), tt.axis, tt.from, tt.to, tt.step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantValues != nil {
+				var got []float64
+				for _, p := range points {
+					got = append(got, p.Value)
+				}
+				if !reflect.DeepEqual(got, tt.wantValues) {
+					t.Errorf("values = %v, want %v", got, tt.wantValues)
+				}
+			} else if n := int((tt.to-tt.from)/tt.step) + 1; len(points) != n {
+				t.Errorf("%d points, want %d", len(points), n)
+			}
+			for _, p := range points {
+				m := seed000()
+				tt.set(&m, p.Value)
+				e := mustSize(t, m)
+				for i := range e.Tiers {
+					e.Tiers[i].Detail = ""
+				}
+				if !reflect.DeepEqual(p.Tiers, e.Tiers) || p.Workload != e.Workload || p.EndToEnd != e.EndToEnd || p.MeetsSLO != e.MeetsSLO {
+					t.Fatalf("point %v differs from Size:\n%+v\n%+v", p.Value, p, e)
+				}
+			}
+		})
+	}
+}
+
+func TestSweepInvalid(t *testing.T) {
+	tests := []struct {
+		name           string
+		axis           string
+		from, to, step float64
+		wantField      string
+	}{
+		{"unknown axis", "records", 1, 2, 1, "sweep"},
+		{"zero step", AxisNamedUsers, 1000, 2000, 0, "sweep"},
+		{"negative step", AxisNamedUsers, 1000, 2000, -5, "sweep"},
+		{"backwards", AxisNamedUsers, 2000, 1000, 100, "sweep"},
+		{"NaN", AxisTPM, math.NaN(), 10, 1, "sweep"},
+		{"too many points", AxisNamedUsers, 1, 1e9, 1, "sweep"},
+		{"concurrency past 100 %", AxisConcurrency, 0.5, 1.5, 0.25, "workload.concurrency"},
+		{"users down to zero", AxisNamedUsers, 0, 100, 50, "workload.named_users"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Sweep(seed000(), tt.axis, tt.from, tt.to, tt.step)
+			var ce *crmplan.Error
+			if !errors.As(err, &ce) || ce.Code != crmplan.EINVALID || ce.Field != tt.wantField || ce.Hint == "" {
+				t.Errorf("err = %#v, want EINVALID at %q with a hint", err, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestProject(t *testing.T) {
+	m := seed000()
+	m.Workload.Growth, m.Workload.Years = 0.5, 4
+	years, err := Project(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantUsers := []int{3000, 4500, 6750, 10125, 15188}
+	if len(years) != len(wantUsers) {
+		t.Fatalf("%d years, want %d", len(years), len(wantUsers))
+	}
+	for i, y := range years {
+		if y.Year != i || y.NamedUsers != wantUsers[i] {
+			t.Errorf("year %d: %d named users, want %d", y.Year, y.NamedUsers, wantUsers[i])
+		}
+		if want := float64(wantUsers[i]) * 0.6 * 5 / 60; !near(y.RequestsPerSecond, want, 1e-12) {
+			t.Errorf("year %d: %v req/s, want %v", i, y.RequestsPerSecond, want)
+		}
+		if i > 0 {
+			for role, n := range years[i-1].Servers {
+				if y.Servers[role] < n {
+					t.Errorf("year %d: %s fell from %d to %d servers", i, role, n, y.Servers[role])
+				}
+			}
+		}
+	}
+	// Year 0 is today's load: the same counts as sizing without growth.
+	today := mustSize(t, seed000())
+	for _, te := range today.Tiers {
+		if years[0].Servers[te.Role] != te.Servers {
+			t.Errorf("year 0 %s: %d servers, Size says %d", te.Role, years[0].Servers[te.Role], te.Servers)
+		}
+	}
+	// 15,188 users need more app servers than 3,000: the projection shows when.
+	if years[4].Servers["api"] <= years[0].Servers["api"] {
+		t.Errorf("api servers %d in year 4, %d today; growth should need more", years[4].Servers["api"], years[0].Servers["api"])
+	}
+}
