@@ -28,7 +28,6 @@ type choice struct {
 	atLoadOK bool
 }
 
-
 // need is the fewest servers of cores cores that keep offered erlangs
 // (busy cores) at or below the target utilization; at least 1.
 func need(offered float64, cores int, target float64) int {
