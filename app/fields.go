@@ -20,15 +20,15 @@ import (
 type FieldType int
 
 const (
-	Text     FieldType = iota // string of at most Max characters
-	Email                     // an e-mail address
-	Ref                       // id (int64 > 0) of another record or user
-	Money                     // a number from 0 to 1e12 with at most 2 decimals
-	Int                       // an integer from 0 to Max
-	Date                      // "2006-01-02"
-	Time                      // RFC 3339
-	Bool                      // true or false
-	Enum                      // one of Enum
+	Text  FieldType = iota // string of at most Max characters
+	Email                  // an e-mail address
+	Ref                    // id (int64 > 0) of another record or user
+	Money                  // a number from 0 to 1e12 with at most 2 decimals
+	Int                    // an integer from 0 to Max
+	Date                   // "2006-01-02"
+	Time                   // RFC 3339
+	Bool                   // true or false
+	Enum                   // one of Enum
 )
 
 // Field is one writable field of a record kind.
