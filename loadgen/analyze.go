@@ -78,7 +78,12 @@ func buildResult(sum summary, pts points, sc Scenario, step time.Duration) Resul
 // SaveResult writes res as <dir>/<name>.json and as <dir>/latest.json, each
 // atomically, and returns the first path.
 func SaveResult(dir, name string, res Result) (string, error) {
-	data, err := json.MarshalIndent(res, "", "  ")
+	return saveJSON(dir, name, "latest", res)
+}
+
+// saveJSON writes v as <dir>/<name>.json and <dir>/<latest>.json.
+func saveJSON(dir, name, latest string, v any) (string, error) {
+	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return "", fmt.Errorf("save result: %w", err)
 	}
@@ -87,7 +92,7 @@ func SaveResult(dir, name string, res Result) (string, error) {
 		return "", fmt.Errorf("save result: %w", err)
 	}
 	path := filepath.Join(dir, name+".json")
-	for _, p := range []string{path, filepath.Join(dir, "latest.json")} {
+	for _, p := range []string{path, filepath.Join(dir, latest+".json")} {
 		if err := writeAtomic(p, data); err != nil {
 			return "", fmt.Errorf("save result: %w", err)
 		}

@@ -56,6 +56,10 @@ type TierMeasurement struct {
 	Throughput  float64 `json:"throughput"`  // requests/s the tier served
 	Utilization float64 `json:"utilization"` // CPU seconds per second per core, averaged over hosts
 	MeanMs      float64 `json:"mean_ms"`     // server-side mean service time
+	// CPU is the tier's CPU seconds per second, summed over its measured
+	// hosts: what calibrate divides by the throughput (D = U/X).
+	CPU      float64 `json:"cpu"`
+	Measured int     `json:"measured_hosts"` // hosts whose /metrics answered
 }
 
 // SeriesPoint is one interval of the run.

@@ -175,9 +175,9 @@ func (s *scraper) tiers(from, to time.Time) ([]TierMeasurement, map[string]strin
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	type acc struct {
-		hosts, measured  int
-		util, throughput float64
-		durSum, durCount float64
+		hosts, measured       int
+		util, cpu, throughput float64
+		durSum, durCount      float64
 	}
 	byRole := map[string]*acc{}
 	var roles []string
@@ -196,6 +196,7 @@ func (s *scraper) tiers(from, to time.Time) ([]TierMeasurement, map[string]strin
 		dt := last.at.Sub(first.at).Seconds()
 		cores := float64(max(h.Cores, 1))
 		a.measured++
+		a.cpu += (last.cpu - first.cpu) / dt
 		a.util += (last.cpu - first.cpu) / dt / cores
 		a.throughput += (last.requests - first.requests) / dt
 		a.durSum += last.durSum - first.durSum
@@ -207,7 +208,8 @@ func (s *scraper) tiers(from, to time.Time) ([]TierMeasurement, map[string]strin
 		if a.measured == 0 {
 			continue
 		}
-		tm := TierMeasurement{Role: role, Hosts: a.hosts, Throughput: a.throughput, Utilization: a.util / float64(a.measured)}
+		tm := TierMeasurement{Role: role, Hosts: a.hosts, Measured: a.measured, Throughput: a.throughput,
+			Utilization: a.util / float64(a.measured), CPU: a.cpu}
 		if a.durCount > 0 {
 			tm.MeanMs = a.durSum / a.durCount * 1000
 		}

@@ -50,6 +50,9 @@ type Options struct {
 	ScrapeInterval time.Duration
 	SeriesStep     time.Duration
 	Now            func() time.Time // clock for the run's timestamp; time.Now when nil
+	// KeepPoints keeps k6's raw JSON output (points.json, a dozen lines per
+	// request) in the run's directory; by default it is deleted once read.
+	KeepPoints bool
 }
 
 // Verify checks the target, runs k6 with the scenario while scraping the
@@ -233,7 +236,9 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 	}
 	// The raw points are large (a dozen lines per request) and fully
 	// digested into the Result; the summary, script and log stay.
-	_ = os.Remove(pointsPath)
+	if !o.KeepPoints {
+		_ = os.Remove(pointsPath)
+	}
 	return res, nil
 }
 

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"flag"
 	"math"
 	"os"
 	"path/filepath"
@@ -132,5 +133,37 @@ func TestVerifyBadInput(t *testing.T) {
 				t.Errorf("wrote %d entries into the results dir", len(entries))
 			}
 		})
+	}
+}
+
+var record = flag.Bool("record", false, "record k6 output fixtures into testdata/ from a real k6 run against the fake CRM")
+
+// TestRecordFixtures records testdata/k6-summary.json and testdata/k6-points.json
+// from a real k6 run; the parsing tests read them. Run with -record.
+func TestRecordFixtures(t *testing.T) {
+	if !*record {
+		t.Skip("run with -record to re-record the k6 fixtures")
+	}
+	f := newFakeCRM(t, 3*time.Millisecond)
+	dir := t.TempDir()
+	o := Options{
+		Scenario: Scenario{Rate: 20, RampUp: time.Second, Duration: 3 * time.Second, Mix: testMix,
+			SLO: sizing.SLO{P95Ms: 4, ErrorRate: 0.01}},
+		Target: fakeTarget(f), K6: testK6(t), ResultsDir: dir, KeepPoints: true,
+		Now: func() time.Time { return time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC) },
+	}
+	_, _, err := Verify(context.Background(), o)
+	if err != nil && crmplan.ErrorCode(err) != crmplan.ESLO {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "20250102T030405Z")
+	for from, to := range map[string]string{"summary.json": "k6-summary.json", "points.json": "k6-points.json"} {
+		data, err := os.ReadFile(filepath.Join(run, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("testdata", to), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

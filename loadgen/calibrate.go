@@ -1,0 +1,106 @@
+package loadgen
+
+import (
+	"sort"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/sizing"
+)
+
+// TierCalibration is what calibrate learned about one tier.
+type TierCalibration struct {
+	Role string `json:"role"`
+	// Measured is false when the result has no measurement for the tier;
+	// its demands are then left as they were.
+	Measured bool `json:"measured"`
+	// ModelDemandMs and MeasuredDemandMs are mix-weighted CPU milliseconds
+	// per request reaching the tier: the model's assumption and D = U/X.
+	ModelDemandMs    float64                  `json:"model_demand_ms"`
+	MeasuredDemandMs float64                  `json:"measured_demand_ms"`
+	Factor           float64                  `json:"factor"`    // measured / model; every class demand is scaled by it
+	Demand           map[sizing.Class]float64 `json:"demand_ms"` // the calibrated demands
+}
+
+// Calibrate derives each measured tier's service demand from a verify result
+// with the utilization law: the CPU seconds per second a tier used (U times
+// its cores) divided by the requests per second reaching it (X times the
+// visit share) is its demand per request, D = U/X.
+//
+// CPU time alone cannot tell the classes apart, so each tier's per-class
+// demands are scaled by one factor, measured over model, which keeps the
+// model's ratios between classes and makes the mix-weighted demand equal the
+// measured one. The run must have used the model's mix (verify's generated
+// script does). m is returned with the new demands and every default filled.
+func Calibrate(m sizing.Model, res Result) (sizing.Model, []TierCalibration, error) {
+	if !(res.AchievedRate > 0) {
+		return m, nil, crmplan.Errorf(crmplan.EINVALID, "the result has no throughput to calibrate from").
+			Try("crmplan verify --plan PLAN.yaml")
+	}
+	m = m.WithDefaults()
+	byRole := map[string]TierMeasurement{}
+	for _, t := range res.Tiers {
+		if t.Measured > 0 || t.CPU > 0 {
+			byRole[t.Role] = t
+		}
+	}
+	out := make([]TierCalibration, 0, len(m.Tiers))
+	tiers := make([]sizing.TierSpec, len(m.Tiers))
+	measured := 0
+	for i, spec := range m.Tiers {
+		cal := TierCalibration{Role: spec.Role, ModelDemandMs: mixDemand(spec, m.Workload.Mix)}
+		spec.Demand = cloneDemand(spec.Demand)
+		meas, ok := byRole[spec.Role]
+		if ok && cal.ModelDemandMs > 0 && meas.CPU > 0 {
+			visit := spec.Visit
+			if visit <= 0 {
+				visit = 1
+			}
+			cal.Measured = true
+			cal.MeasuredDemandMs = meas.CPU / (res.AchievedRate * visit) * 1000
+			cal.Factor = cal.MeasuredDemandMs / cal.ModelDemandMs
+			for c, d := range spec.Demand {
+				spec.Demand[c] = round3(d * cal.Factor)
+			}
+			measured++
+		}
+		cal.Demand = spec.Demand
+		tiers[i] = spec
+		out = append(out, cal)
+	}
+	if measured == 0 {
+		roles := make([]string, 0, len(byRole))
+		for r := range byRole {
+			roles = append(roles, r)
+		}
+		sort.Strings(roles)
+		return m, out, crmplan.Errorf(crmplan.EINVALID,
+			"the result measured no tier of the plan (measured: %v); calibrate needs CPU figures from /metrics", roles).
+			Try("crmplan verify --plan PLAN.yaml   # against the stack apply deployed from this plan")
+	}
+	m.Tiers = tiers
+	return m, out, nil
+}
+
+// mixDemand is the model's demand per request reaching the tier, weighted
+// by the mix over all requests, as sizing computes it.
+func mixDemand(t sizing.TierSpec, mix sizing.Mix) float64 {
+	total := 0.0
+	for c, d := range t.Demand {
+		total += mix[c] * d
+	}
+	return total
+}
+
+func cloneDemand(d map[sizing.Class]float64) map[sizing.Class]float64 {
+	out := make(map[sizing.Class]float64, len(d))
+	for c, v := range d {
+		out[c] = v
+	}
+	return out
+}
+
+// round3 keeps plan files readable: demands to a microsecond.
+func round3(v float64) float64 {
+	const k = 1000
+	return float64(int64(v*k+0.5)) / k
+}

@@ -1,0 +1,120 @@
+package loadgen
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/crmplan/crmplan/sizing"
+)
+
+// WriteSummary prints a run for a person: the rate, latency per class,
+// errors, and per tier the predicted next to the measured utilization. est is
+// the model's estimate at the run's rate and may be nil (a target crmplan
+// did not plan).
+func WriteSummary(w io.Writer, res Result, est *sizing.Estimate) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
+
+	p("RATE\ttarget\tachieved\trequests\tfailed\tdropped")
+	p("\t%.1f/s\t%.2f/s\t%d\t%d (%.2f %%)\t%d", res.TargetRate, res.AchievedRate, res.Requests,
+		res.Failed, res.ErrorRate*100, res.Dropped)
+	p("")
+	p("LATENCY (ms)\tpredicted\tmeasured\tSLO")
+	predP95, predMean := "-", "-"
+	if est != nil && !est.EndToEnd.Unbounded {
+		predP95, predMean = fmt.Sprintf("%.1f", est.EndToEnd.P95Ms), fmt.Sprintf("%.1f", est.EndToEnd.MeanMs)
+	}
+	p("p95\t%s\t%.1f\t< %g", predP95, res.Latency.P95Ms, res.SLO.P95Ms)
+	p("mean\t%s\t%.1f\t", predMean, res.Latency.MeanMs)
+	p("")
+	p("CLASS\trequests\tfailed\tp50 ms\tp95 ms\tp99 ms")
+	for _, c := range classNames(res.ByClass) {
+		r := res.ByClass[c]
+		p("%s\t%d\t%d\t%.1f\t%.1f\t%.1f", c, r.Requests, r.Failed, r.Latency.P50Ms, r.Latency.P95Ms, r.Latency.P99Ms)
+	}
+	if len(res.Errors) > 0 {
+		p("")
+		p("ERRORS\tcount")
+		for _, k := range sortedKeys(res.Errors) {
+			p("%s\t%d", k, res.Errors[k])
+		}
+	}
+	p("")
+	p("TIER\thosts\tpredicted util\tmeasured util\tthroughput\tserver mean ms")
+	for _, row := range tierRows(res, est) {
+		p("%s", strings.Join(row, "\t"))
+	}
+	p("")
+	if res.SLO.Passed {
+		p("SLO passed: p95 < %g ms and errors < %g %%", res.SLO.P95Ms, res.SLO.ErrorRate*100)
+	} else {
+		p("SLO FAILED: %s", strings.Join(res.SLO.Violations, "; "))
+	}
+	return tw.Flush()
+}
+
+// tierRows lists the plan's tiers in the model's order, then tiers only the
+// measurement knows. A tier without a figure shows "-".
+func tierRows(res Result, est *sizing.Estimate) [][]string {
+	measured := map[string]TierMeasurement{}
+	for _, t := range res.Tiers {
+		measured[t.Role] = t
+	}
+	var rows [][]string
+	seen := map[string]bool{}
+	row := func(role string, hosts int, pred string) {
+		seen[role] = true
+		m, ok := measured[role]
+		if !ok {
+			rows = append(rows, []string{role, fmt.Sprint(hosts), pred, "-", "-", "-"})
+			return
+		}
+		mean := "-"
+		if m.MeanMs > 0 {
+			mean = fmt.Sprintf("%.2f", m.MeanMs)
+		}
+		rows = append(rows, []string{role, fmt.Sprint(m.Hosts), pred,
+			fmt.Sprintf("%.1f %%", m.Utilization*100), fmt.Sprintf("%.1f/s", m.Throughput), mean})
+	}
+	if est != nil {
+		for _, t := range est.Tiers {
+			row(t.Role, t.Servers, fmt.Sprintf("%.1f %%", t.Utilization*100))
+		}
+	}
+	for _, t := range res.Tiers {
+		if !seen[t.Role] {
+			row(t.Role, t.Hosts, "-")
+		}
+	}
+	return rows
+}
+
+// classNames orders classes as sizing does, then any others by name.
+func classNames(m map[string]ClassResult) []string {
+	var out []string
+	for _, c := range sizing.Classes() {
+		if _, ok := m[string(c)]; ok {
+			out = append(out, string(c))
+		}
+	}
+	var rest []string
+	for c := range m {
+		if !knownClass(sizing.Class(c)) {
+			rest = append(rest, c)
+		}
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
+}
+
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
