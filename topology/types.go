@@ -81,9 +81,13 @@ const (
 // how to size it. The sizing fields are sizing.TierSpec's.
 type TierPlan struct {
 	sizing.TierSpec `yaml:",inline"`
-	Zone            string      `json:"zone" yaml:"zone"`
-	Replication     Replication `json:"replication,omitempty" yaml:"replication,omitempty"` // db-replica only
-	Instance        string      `json:"instance,omitempty" yaml:"instance,omitempty"`       // instance type for cost and cloud targets
+	Zone            string `json:"zone" yaml:"zone"`
+	// Spread lists further zones the tier's servers are spread across,
+	// round-robin after Zone: seed 002 wants an integrator server in every
+	// LAN. The tier gets at least one server per zone.
+	Spread      []string    `json:"spread,omitempty" yaml:"spread,omitempty"`
+	Replication Replication `json:"replication,omitempty" yaml:"replication,omitempty"` // db-replica only
+	Instance    string      `json:"instance,omitempty" yaml:"instance,omitempty"`       // instance type for cost and cloud targets
 }
 
 // Plan is the plan file: the workload, the SLO, the tiers with their zones,

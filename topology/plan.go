@@ -1,0 +1,240 @@
+package topology
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/sizing"
+)
+
+// NewPlan returns seed 000's (SimpleCRM) layout for a bare workload: the
+// presentation tier (web: load balancer and UI) in the DMZ; two or more
+// application servers, a PostgreSQL primary with an asynchronous replica,
+// the ESB integration server and the ETL migration server in the LAN. The
+// loopback ranges are the local target's: DMZ 127.10.1.0/24, LAN
+// 127.10.2.0/24. Server counts are left to the model, except the minimum of
+// two app servers the seed asks for.
+func NewPlan(name string, w sizing.Workload) *Plan {
+	tier := func(role Role, zone string) TierPlan {
+		return TierPlan{TierSpec: sizing.TierSpec{Role: string(role)}, Zone: zone}
+	}
+	api := tier(RoleAPI, "lan")
+	api.Min = 2
+	replica := tier(RoleDBReplica, "lan")
+	replica.Replication = Async
+	return &Plan{
+		Name:     name,
+		Workload: w,
+		SLO:      sizing.DefaultSLO(),
+		Zones: []Zone{
+			{Name: "dmz", Kind: DMZ, CIDR: "127.10.1.0/24"},
+			{Name: "lan", Kind: LAN, CIDR: "127.10.2.0/24"},
+		},
+		Tiers: []TierPlan{
+			tier(RoleWeb, "dmz"),
+			api,
+			tier(RoleDBPrimary, "lan"),
+			replica,
+			tier(RoleIntegration, "lan"),
+			tier(RoleETL, "lan"),
+		},
+	}
+}
+
+// Model returns the sizing model of the plan: its workload, SLO, database
+// assumptions and one TierSpec per tier, in plan order (so "tiers[2]" names
+// the same tier in both), with sizing's defaults applied. A tier spread over
+// several zones gets at least one server per zone.
+func (p *Plan) Model() sizing.Model {
+	m := sizing.Model{Workload: p.Workload, SLO: p.SLO, Database: p.Database}
+	m.Tiers = make([]sizing.TierSpec, len(p.Tiers))
+	for i, t := range p.Tiers {
+		spec := t.TierSpec
+		if n := 1 + len(t.Spread); len(t.Spread) > 0 && spec.Min < n {
+			spec.Min = n
+		}
+		m.Tiers[i] = spec
+	}
+	return m.WithDefaults()
+}
+
+// Validate checks the plan: the workload, zones, tiers and links, the
+// network policy the links must keep, and then everything sizing checks.
+// Errors are *crmplan.Error with code EINVALID, placed at the plan-file path
+// of the field ("tiers[0].role"); DecodePlan adds the file and line.
+func (p *Plan) Validate() error {
+	for _, check := range []func() *crmplan.Error{p.checkName, p.checkWorkload, p.checkZones, p.checkTiers, p.checkLinks} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	if _, err := sizing.Size(p.Model()); err != nil {
+		return err
+	}
+	return nil
+}
+
+func invalid(path, hint, format string, args ...any) *crmplan.Error {
+	return crmplan.Errorf(crmplan.EINVALID, format, args...).In(path).Try("%s", hint)
+}
+
+// namePattern keeps plan, zone and host names usable as Pulumi stack and
+// resource names, directory names and DNS labels alike.
+var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func (p *Plan) checkName() *crmplan.Error {
+	if !namePattern.MatchString(p.Name) {
+		return invalid("name", "name: simplecrm",
+			"%q is not a plan name: use lower-case letters, digits and dashes", p.Name)
+	}
+	return nil
+}
+
+// checkWorkload repeats sizing's checks of the four figures every plan
+// gives, so their hints are edits of the plan file rather than flags.
+func (p *Plan) checkWorkload() *crmplan.Error {
+	w := p.Workload
+	switch {
+	case w.NamedUsers <= 0:
+		return invalid("workload.named_users", "named_users: 3000", "must be above 0, got %d", w.NamedUsers)
+	case !(w.Concurrency > 0 && w.Concurrency <= 1):
+		return invalid("workload.concurrency", "concurrency: 60%",
+			"must be a share of named users above 0%% and at most 100%%, got %s", formatShare(w.Concurrency))
+	case !(w.TPM > 0):
+		return invalid("workload.tpm", "tpm: 5", "must be requests per active session per minute above 0, got %v", w.TPM)
+	case w.Records < 0:
+		return invalid("workload.records", "records: 25M", "must be 0 or more, got %d", w.Records)
+	}
+	return nil
+}
+
+// zone returns the zone called name.
+func (p *Plan) zone(name string) (Zone, bool) {
+	for _, z := range p.Zones {
+		if z.Name == name {
+			return z, true
+		}
+	}
+	return Zone{}, false
+}
+
+func (p *Plan) zoneNames() []string {
+	names := make([]string, len(p.Zones))
+	for i, z := range p.Zones {
+		names[i] = z.Name
+	}
+	return names
+}
+
+func (p *Plan) checkZones() *crmplan.Error {
+	if len(p.Zones) == 0 {
+		return invalid("zones", "zones:\n  - {name: dmz, kind: dmz, cidr: 127.10.1.0/24}\n  - {name: lan, kind: lan, cidr: 127.10.2.0/24}",
+			"a plan needs at least one zone")
+	}
+	return checkZoneList(p.Zones)
+}
+
+func (p *Plan) checkTiers() *crmplan.Error {
+	if len(p.Tiers) == 0 {
+		return invalid("tiers", "tiers:\n  - {role: web, zone: dmz}\n  - {role: api, zone: lan}", "a plan needs at least one tier")
+	}
+	seen := map[string]int{}
+	for i, t := range p.Tiers {
+		at := fmt.Sprintf("tiers[%d]", i)
+		if err := p.checkTier(at, t); err != nil {
+			return err
+		}
+		if j, dup := seen[t.Role]; dup {
+			return invalid(at+".role", "merge the two tiers, or spread one tier over several zones with spread: [...]",
+				"role %q is already tiers[%d]'s", t.Role, j)
+		}
+		seen[t.Role] = i
+	}
+	if _, ok := seen[string(RoleDBReplica)]; ok {
+		if _, ok := seen[string(RoleDBPrimary)]; !ok {
+			return invalid(fmt.Sprintf("tiers[%d].role", seen[string(RoleDBReplica)]), "add a tier: {role: db-primary, zone: lan}",
+				"a db-replica needs a db-primary to follow")
+		}
+	}
+	return nil
+}
+
+func (p *Plan) checkTier(at string, t TierPlan) *crmplan.Error {
+	role := Role(t.Role)
+	if !role.Known() {
+		return invalid(at+".role", "use one of: "+joinNames(roleNames()), "unknown role %q%s", t.Role, didYouMean(t.Role, roleNames()))
+	}
+	zones := append([]string{t.Zone}, t.Spread...)
+	seen := map[string]bool{}
+	for k, name := range zones {
+		field := at + ".zone"
+		if k > 0 {
+			field = fmt.Sprintf("%s.spread[%d]", at, k-1)
+		}
+		z, ok := p.zone(name)
+		if !ok {
+			return invalid(field, "use one of the plan's zones: "+joinNames(p.zoneNames()),
+				"unknown zone %q%s", name, didYouMean(name, p.zoneNames()))
+		}
+		if seen[name] {
+			return invalid(field, "list each zone once", "zone %q is listed twice", name)
+		}
+		seen[name] = true
+		if role.IsData() && z.Kind == DMZ {
+			return invalid(field, "move the tier into a LAN zone",
+				"%s keeps data and may not live in the DMZ zone %q", role, name)
+		}
+	}
+	switch {
+	case t.Replication != "" && role != RoleDBReplica:
+		return invalid(at+".replication", "remove replication; only a db-replica tier has it", "only a db-replica replicates")
+	case t.Replication != "" && t.Replication != Async && t.Replication != Sync:
+		return invalid(at+".replication", "replication: async", "unknown replication %q: use async or sync", t.Replication)
+	}
+	return nil
+}
+
+// tierZones returns the zones a role's tier lives in.
+func (p *Plan) tierZones(r Role) []Zone {
+	for _, t := range p.Tiers {
+		if Role(t.Role) != r {
+			continue
+		}
+		var zs []Zone
+		for _, name := range append([]string{t.Zone}, t.Spread...) {
+			if z, ok := p.zone(name); ok {
+				zs = append(zs, z)
+			}
+		}
+		return zs
+	}
+	return nil
+}
+
+func (p *Plan) checkLinks() *crmplan.Error {
+	var roles []string
+	for _, t := range p.Tiers {
+		roles = append(roles, t.Role)
+	}
+	for i, l := range p.Links {
+		at := fmt.Sprintf("links[%d]", i)
+		for _, end := range []struct {
+			name string
+			role Role
+		}{{"from", l.From}, {"to", l.To}} {
+			if p.tierZones(end.role) == nil {
+				return invalid(at+"."+end.name, "link roles the plan has: "+joinNames(roles),
+					"no tier has role %q%s", end.role, didYouMean(string(end.role), roles))
+			}
+		}
+		if l.Port != 0 && l.Port != DefaultPort(l.To) {
+			return invalid(at+".port", fmt.Sprintf("port: %d, or leave port out", DefaultPort(l.To)),
+				"%s hosts listen on %d, not %d", l.To, DefaultPort(l.To), l.Port)
+		}
+		if err := policy(l, p.tierZones(l.From)); err != nil {
+			return err.In(at)
+		}
+	}
+	return nil
+}

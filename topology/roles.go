@@ -1,0 +1,136 @@
+package topology
+
+import "sort"
+
+// Roles returns every role crmplan knows, in the order the default policy and
+// the diagram list them: the entry points first, the data tier last.
+func Roles() []Role {
+	return []Role{
+		RoleFailover, RoleProxy, RoleWeb, RoleAPI, RoleWorker, RoleScheduler,
+		RoleIntegration, RoleETL, RoleQueue, RoleCache, RoleDocStore,
+		RoleDBPrimary, RoleDBReplica,
+	}
+}
+
+// Known reports whether r is one of Roles().
+func (r Role) Known() bool {
+	_, ok := defaultPorts[r]
+	return ok
+}
+
+// defaultPorts is the service port of each role. The crm roles sit next to
+// each other from 8080 so a local host's listeners are easy to recognise;
+// the others keep the port their real counterpart uses (PostgreSQL 5432,
+// memcached 11211, NATS 4222), so a cloud target can run the real thing.
+var defaultPorts = map[Role]int{
+	RoleWeb:         8080,
+	RoleFailover:    8080,
+	RoleAPI:         8081,
+	RoleWorker:      8082,
+	RoleDocStore:    8083,
+	RoleIntegration: 8084,
+	RoleETL:         8085,
+	RoleScheduler:   8086,
+	RoleProxy:       8443,
+	RoleQueue:       4222,
+	RoleCache:       11211,
+	RoleDBPrimary:   5432,
+	RoleDBReplica:   5432,
+}
+
+// DefaultPort is the port hosts of role r listen on; 0 for an unknown role.
+func DefaultPort(r Role) int { return defaultPorts[r] }
+
+// IsData reports whether r keeps the system's data. The network policy keeps
+// data roles out of the DMZ's reach: a compromised presentation host must go
+// through the application tier, which authenticates and authorises. The
+// cache is data too: memcached has no authentication of its own.
+func (r Role) IsData() bool {
+	switch r {
+	case RoleDBPrimary, RoleDBReplica, RoleCache, RoleDocStore:
+		return true
+	}
+	return false
+}
+
+// roleNames returns the names of Roles() as strings, for suggestions.
+func roleNames() []string {
+	rs := Roles()
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// defaultLink is one link of the default policy: allowed when both roles are
+// in the plan.
+type defaultLink struct{ from, to Role }
+
+// defaultLinks is the policy the roles imply, in a fixed order so that
+// topologies and diagrams are stable. The replication link points from the
+// replica to the primary because a PostgreSQL standby opens the streaming
+// connection (primary_conninfo): a firewall has to let the replica in, not
+// the primary out.
+var defaultLinks = []defaultLink{
+	{RoleWeb, RoleAPI},
+	{RoleAPI, RoleDBPrimary},
+	{RoleAPI, RoleDBReplica},
+	{RoleAPI, RoleCache},
+	{RoleAPI, RoleDocStore},
+	{RoleAPI, RoleQueue},
+	{RoleWorker, RoleDBPrimary},
+	{RoleWorker, RoleDBReplica},
+	{RoleWorker, RoleCache},
+	{RoleWorker, RoleDocStore},
+	{RoleWorker, RoleQueue},
+	{RoleIntegration, RoleAPI},
+	{RoleIntegration, RoleQueue},
+	{RoleIntegration, RoleIntegration},
+	{RoleETL, RoleDBPrimary},
+	{RoleScheduler, RoleWorker},
+	{RoleScheduler, RoleIntegration},
+	{RoleScheduler, RoleQueue},
+	{RoleDBReplica, RoleDBPrimary},
+}
+
+// frontTargets says where an entry role forwards requests: the first of its
+// candidates the plan has. A failover switch fronts the web tier, or the
+// application pair itself when there is no separate web tier (seed 004); the
+// access proxy of seed 002 fronts the integrator cluster first.
+var frontTargets = map[Role][]Role{
+	RoleFailover: {RoleWeb, RoleAPI},
+	RoleProxy:    {RoleIntegration, RoleWeb, RoleAPI},
+}
+
+// DefaultLinks returns the links the given roles imply, in a stable order:
+// entry roles first, then the fixed policy table.
+func DefaultLinks(roles []Role) []Link {
+	has := map[Role]bool{}
+	for _, r := range roles {
+		has[r] = true
+	}
+	var out []Link
+	entries := make([]Role, 0, len(frontTargets))
+	for r := range frontTargets {
+		entries = append(entries, r)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i] < entries[j] })
+	for _, from := range entries {
+		if !has[from] {
+			continue
+		}
+		for _, to := range frontTargets[from] {
+			if has[to] {
+				out = append(out, Link{From: from, To: to, Port: DefaultPort(to)})
+				break
+			}
+		}
+	}
+	for _, l := range defaultLinks {
+		if has[l.from] && has[l.to] {
+			out = append(out, Link{From: l.from, To: l.to, Port: DefaultPort(l.to)})
+		}
+	}
+	return out
+}

@@ -1,0 +1,201 @@
+package topology
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/crmplan/crmplan"
+)
+
+// policy checks one link against the network policy, given the zones the
+// link's source role lives in. The rule that matters most: nothing in a DMZ
+// may reach a data role directly, so that a compromised presentation host
+// still has to pass the application tier's authentication.
+func policy(l Link, fromZones []Zone) *crmplan.Error {
+	if !l.To.IsData() {
+		return nil
+	}
+	for _, z := range fromZones {
+		if z.Kind == DMZ {
+			return crmplan.Errorf(crmplan.EINVALID,
+				"link %s -> %s:%d lets %s in the DMZ zone %q reach %s directly",
+				l.From, l.To, l.Port, l.From, z.Name, l.To).
+				Try("remove the link: DMZ hosts reach data through the application tier (%s -> %s:%d)",
+					l.From, RoleAPI, DefaultPort(RoleAPI))
+		}
+	}
+	return nil
+}
+
+func joinNames(names []string) string { return strings.Join(names, ", ") }
+
+// checkZoneList checks zone names, kinds and ranges; the ranges must not
+// overlap, because on the local target a zone's range is its loopback
+// network and, with --isolate, its own namespace.
+func checkZoneList(zones []Zone) *crmplan.Error {
+	seen := map[string]bool{}
+	prefixes := make([]netip.Prefix, len(zones))
+	for i, z := range zones {
+		at := fmt.Sprintf("zones[%d]", i)
+		switch {
+		case !namePattern.MatchString(z.Name):
+			return invalid(at+".name", "name: lan", "%q is not a zone name: use lower-case letters, digits and dashes", z.Name)
+		case seen[z.Name]:
+			return invalid(at+".name", "give every zone its own name", "zone %q is defined twice", z.Name)
+		case z.Kind != DMZ && z.Kind != LAN:
+			return invalid(at+".kind", "kind: lan", "unknown zone kind %q: use dmz or lan%s",
+				z.Kind, didYouMean(string(z.Kind), []string{string(DMZ), string(LAN)}))
+		}
+		seen[z.Name] = true
+		pf, err := checkCIDR(at+".cidr", z.CIDR)
+		if err != nil {
+			return err
+		}
+		for j := range i {
+			if prefixes[j].Overlaps(pf) {
+				return invalid(at+".cidr", "give each zone its own range, e.g. 127.10.3.0/24",
+					"%s overlaps zone %q's %s", pf, zones[j].Name, prefixes[j])
+			}
+		}
+		prefixes[i] = pf
+	}
+	return nil
+}
+
+// checkCIDR parses a zone range: IPv4, written as its network address, and
+// large enough for hosts from .10 on.
+func checkCIDR(at, cidr string) (netip.Prefix, *crmplan.Error) {
+	if cidr == "" {
+		return netip.Prefix{}, invalid(at, "cidr: 127.10.2.0/24", "every zone needs an address range")
+	}
+	pf, err := netip.ParsePrefix(cidr)
+	switch {
+	case err != nil || !pf.Addr().Is4():
+		return pf, invalid(at, "cidr: 127.10.2.0/24", "%q is not an IPv4 range", cidr)
+	case pf.Masked() != pf:
+		return pf, invalid(at, "cidr: "+pf.Masked().String(), "%q is not a network address", cidr)
+	case pf.Bits() > 28:
+		return pf, invalid(at, "cidr: "+netip.PrefixFrom(pf.Addr(), 24).Masked().String(),
+			"%s is too small: hosts are numbered from .10", cidr)
+	}
+	return pf, nil
+}
+
+// Validate checks a topology on its own, as provision receives it: zones,
+// unique host names and addresses inside their zone's range, link ends that
+// exist and listen on the link's port, and the network policy.
+// Errors are *crmplan.Error with code EINVALID placed at "hosts[3]" or
+// "links[2]".
+func (t Topology) Validate() error {
+	if err := checkZoneList(t.Zones); err != nil {
+		return err
+	}
+	if err := t.checkHosts(); err != nil {
+		return err
+	}
+	if err := t.checkLinks(); err != nil {
+		return err
+	}
+	return nil // not checkLinks' typed nil, which would be a non-nil error
+}
+
+func (t Topology) checkHosts() *crmplan.Error {
+	zones := map[string]netip.Prefix{}
+	var names []string
+	for _, z := range t.Zones {
+		zones[z.Name], _ = netip.ParsePrefix(z.CIDR)
+		names = append(names, z.Name)
+	}
+	byName, byAddr := map[string]bool{}, map[netip.Addr]string{}
+	for i, h := range t.Hosts {
+		at := fmt.Sprintf("hosts[%d]", i)
+		pf, zoneOK := zones[h.Zone]
+		switch {
+		case !namePattern.MatchString(h.Name):
+			return invalid(at+".name", "name: api-1", "%q is not a host name", h.Name)
+		case byName[h.Name]:
+			return invalid(at+".name", "give every host its own name", "host %q is defined twice", h.Name)
+		case !h.Role.Known():
+			return invalid(at+".role", "use one of: "+joinNames(roleNames()), "host %s has unknown role %q%s",
+				h.Name, h.Role, didYouMean(string(h.Role), roleNames()))
+		case !zoneOK:
+			return invalid(at+".zone", "use one of: "+joinNames(names), "host %s is in unknown zone %q", h.Name, h.Zone)
+		case h.Port < 0 || h.Port > 65535:
+			return invalid(at+".port", fmt.Sprintf("port: %d", DefaultPort(h.Role)), "port %d is out of range", h.Port)
+		}
+		byName[h.Name] = true
+		if h.Address == "" {
+			continue
+		}
+		addr, err := netip.ParseAddr(h.Address)
+		if err != nil || !pf.Contains(addr) {
+			return invalid(at+".address", "pick an address in "+pf.String(),
+				"host %s's address %q is not in zone %s (%s)", h.Name, h.Address, h.Zone, pf)
+		}
+		if other, dup := byAddr[addr]; dup {
+			return invalid(at+".address", "give every host its own address", "host %s has %s, like %s", h.Name, addr, other)
+		}
+		byAddr[addr] = h.Name
+	}
+	return nil
+}
+
+func (t Topology) checkLinks() *crmplan.Error {
+	zoneOf := map[string]Zone{}
+	for _, z := range t.Zones {
+		zoneOf[z.Name] = z
+	}
+	for i, l := range t.Links {
+		at := fmt.Sprintf("links[%d]", i)
+		from, to := t.HostsByRole(l.From), t.HostsByRole(l.To)
+		switch {
+		case len(from) == 0:
+			return invalid(at+".from", "remove the link or add "+string(l.From)+" hosts", "no host has role %q", l.From)
+		case len(to) == 0:
+			return invalid(at+".to", "remove the link or add "+string(l.To)+" hosts", "no host has role %q", l.To)
+		case !listens(to, l.Port):
+			return invalid(at+".port", fmt.Sprintf("port: %d", to[0].Port), "no %s host listens on %d", l.To, l.Port)
+		}
+		var zones []Zone
+		for _, h := range from {
+			zones = append(zones, zoneOf[h.Zone])
+		}
+		if err := policy(l, zones); err != nil {
+			return err.In(at)
+		}
+	}
+	return nil
+}
+
+func listens(hosts []Host, port int) bool {
+	for _, h := range hosts {
+		if h.Port == port {
+			return true
+		}
+	}
+	return false
+}
+
+// Allows reports whether the topology lets hosts of role from open
+// connections to hosts of role to on port. Anything no link allows is
+// denied.
+func (t Topology) Allows(from, to Role, port int) bool {
+	for _, l := range t.Links {
+		if l.From == from && l.To == to && l.Port == port {
+			return true
+		}
+	}
+	return false
+}
+
+// HostsByRole returns the hosts of role r in topology order.
+func (t Topology) HostsByRole(r Role) []Host {
+	var out []Host
+	for _, h := range t.Hosts {
+		if h.Role == r {
+			out = append(out, h)
+		}
+	}
+	return out
+}
