@@ -1,0 +1,218 @@
+package reports
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/sizing"
+)
+
+// What each section says when its input is missing. They name the command
+// that produces the input, so a stakeholder can forward the line as is.
+const (
+	missingEstimate  = "no sizing estimate: run crmplan size --plan PLAN.yaml"
+	missingResult    = "no load test yet: run crmplan verify --plan PLAN.yaml"
+	missingSeries    = "the load test recorded no time series: run crmplan verify --plan PLAN.yaml again"
+	missingSweep     = "no what-if sweep: the plan's workload could not be swept"
+	missingGrowth    = "no growth projection: set workload.growth and workload.years in the plan"
+	missingDiagram   = "no topology diagram: the plan's topology could not be built"
+	missingInventory = "not deployed: run crmplan apply --plan PLAN.yaml"
+)
+
+// Verdicts of the executive summary.
+const (
+	VerdictCarries      = "carries"
+	VerdictAtRisk       = "at-risk"
+	VerdictDoesNotCarry = "does-not-carry"
+)
+
+// lowHeadroomPct is the headroom below which the summary calls the design at
+// risk: a 25 % burst above the design rate is common on a Monday morning.
+const lowHeadroomPct = 25
+
+// Build makes the report from in. It fails only when the plan has no name,
+// because the report's title and file locations hang on it; every other gap
+// becomes a section's Missing sentence.
+func Build(in Inputs) (Report, error) {
+	if strings.TrimSpace(in.Plan.Name) == "" {
+		return Report{}, crmplan.Errorf(crmplan.EINVALID, "the plan has no name").
+			In("name").Try("add `name: simplecrm` at the top of the plan file")
+	}
+	at := in.GeneratedAt
+	if at.IsZero() {
+		at = time.Now().UTC()
+	}
+	r := Report{
+		Title:       fmt.Sprintf("Capacity report: %s", in.Plan.Name),
+		Plan:        in.Plan.Name,
+		GeneratedAt: at,
+		Deployed:    deployed(in),
+		SLO:         in.Plan.SLO,
+		Workload:    workloadSection(in),
+		Topology:    topologySection(in),
+		Tiers:       tiersSection(in),
+		Measured:    measuredSection(in),
+		Timeline:    timelineSection(in),
+		WhatIf:      whatIfSection(in),
+		Growth:      growthSection(in),
+		Database:    databaseSection(in),
+	}
+	if r.SLO.P95Ms == 0 {
+		r.SLO.P95Ms = sizing.DefaultSLO().P95Ms
+	}
+	if r.SLO.ErrorRate == 0 {
+		r.SLO.ErrorRate = sizing.DefaultSLO().ErrorRate
+	}
+	r.Cost = costSection(in, r.Tiers.Tiers)
+	r.Summary = summary(in, r)
+	r.Assumptions = assumptions(in, r)
+	r.Risks = risks(in, r)
+	return r, nil
+}
+
+func deployed(in Inputs) string {
+	if in.Inventory == nil {
+		return ""
+	}
+	s := fmt.Sprintf("%s target, %d hosts", in.Inventory.Target, len(in.Inventory.Hosts))
+	if in.Inventory.AppVersion != "" {
+		s += ", app " + in.Inventory.AppVersion
+	}
+	return s
+}
+
+func workloadSection(in Inputs) WorkloadSection {
+	if in.Estimate == nil {
+		return WorkloadSection{Missing: missingEstimate}
+	}
+	w, e := in.Plan.Workload, in.Estimate.Workload
+	peak := w.PeakFactor
+	if peak == 0 {
+		peak = 1
+	}
+	perUser := w.TPM / 60
+	rows := []Row{
+		{"Named users", fmtInt(int64(e.NamedUsers)), "from the plan"},
+		{"Concurrent logged-in sessions", fmtPct(w.Concurrency), "share of named users logged in at once"},
+		{"Concurrent users", fmtNum(e.ConcurrentUsers, 0), fmt.Sprintf("%s × %s", fmtInt(int64(e.NamedUsers)), fmtPct(w.Concurrency))},
+		{"Server requests per active session per minute (TPM)", fmtShort(w.TPM), "from the plan"},
+		{"Server requests per active session per second", fmtNum(perUser, 4), fmt.Sprintf("%s / 60", fmtShort(w.TPM))},
+		{"Requests per second (average)", fmtNum(e.RequestsPerSecond, 1), fmt.Sprintf("%s × %s", fmtNum(e.ConcurrentUsers, 0), fmtNum(perUser, 4))},
+		{"Peak factor", fmtShort(peak), "peak-hour rate over the average"},
+	}
+	if w.Growth > 0 && w.Years > 0 {
+		rows = append(rows, Row{"Growth", fmt.Sprintf("%s a year for %d years", fmtPct(w.Growth), w.Years), "named users and records"})
+	}
+	rows = append(rows,
+		Row{"Design rate (requests per second)", fmtNum(e.DesignRate, 1), "what the tiers are sized for: peak and growth applied"},
+		Row{"Records", fmtInt(e.Records), "in the database today"},
+	)
+	if e.DesignRecords > e.Records {
+		rows = append(rows, Row{"Records at the end of the horizon", fmtInt(e.DesignRecords), "records grown for the horizon"})
+	}
+	return WorkloadSection{Rows: rows, NamedUsers: e.NamedUsers, ConcurrentUsers: e.ConcurrentUsers,
+		RequestsPerSecond: e.RequestsPerSecond, DesignRate: e.DesignRate}
+}
+
+func topologySection(in Inputs) TopologySection {
+	s := TopologySection{SVG: in.DiagramSVG}
+	if in.DiagramSVG == "" {
+		s.Missing = missingDiagram
+	}
+	if in.Topology == nil {
+		return s
+	}
+	for _, z := range in.Topology.Zones {
+		zh := ZoneHost{Zone: z.Name, Kind: string(z.Kind), Hosts: []string{}}
+		for _, h := range in.Topology.Hosts {
+			if h.Zone == z.Name {
+				zh.Hosts = append(zh.Hosts, h.Name)
+			}
+		}
+		s.Zones = append(s.Zones, zh)
+	}
+	for _, l := range in.Topology.Links {
+		s.Links = append(s.Links, fmt.Sprintf("%s -> %s :%d", l.From, l.To, l.Port))
+	}
+	return s
+}
+
+func tiersSection(in Inputs) TiersSection {
+	if in.Estimate == nil {
+		return TiersSection{Missing: missingEstimate}
+	}
+	var out []Tier
+	for _, t := range in.Estimate.Tiers {
+		sat, users := saturation(in, t)
+		tier := Tier{Role: t.Role, Servers: t.Servers, Cores: t.Cores, ArrivalRate: t.ArrivalRate,
+			Utilization: t.Utilization, PredictedP95Ms: t.PredictedP95Ms, PredictedMeanMs: t.PredictedMeanMs,
+			SaturationRate: sat, SaturationNamedUsers: users, Reason: t.Reason}
+		for _, p := range in.Plan.Tiers {
+			if p.Role == t.Role {
+				tier.Zone, tier.Instance = p.Zone, p.Instance
+			}
+		}
+		if m, ok := measuredTier(in, t.Role); ok {
+			u, ms := m.Utilization, m.MeanMs
+			tier.MeasuredUtilization, tier.MeasuredMeanMs = &u, &ms
+		}
+		out = append(out, tier)
+	}
+	return TiersSection{Tiers: out}
+}
+
+// saturation returns the rate and the named users at which t reaches 100 %
+// utilization. The estimate carries both; when an older estimate left them
+// zero they follow from utilization, which grows linearly with the rate.
+func saturation(in Inputs, t sizing.TierEstimate) (float64, int) {
+	rate, users := t.SaturationRate, t.SaturationNamedUsers
+	if rate == 0 && t.Utilization > 0 {
+		rate = t.ArrivalRate / t.Utilization
+	}
+	w := in.Estimate.Workload
+	if users == 0 && rate > 0 && w.DesignRate > 0 && t.ArrivalRate > 0 {
+		// The design rate carries peak and growth; named users today carry
+		// neither, so scale by today's share of the design rate.
+		users = int(float64(w.NamedUsers) * rate / t.ArrivalRate * w.RequestsPerSecond / w.DesignRate)
+	}
+	return rate, users
+}
+
+func measuredSection(in Inputs) MeasuredSection {
+	res := in.Result
+	if res == nil {
+		return MeasuredSection{Missing: missingResult}
+	}
+	m := MeasuredSection{StartedAt: res.StartedAt.UTC().Format(time.RFC3339), DurationS: res.DurationS,
+		TargetRate: res.TargetRate, AchievedRate: res.AchievedRate, Requests: res.Requests, ErrorRate: res.ErrorRate,
+		MeasuredP95Ms: res.Latency.P95Ms, MeasuredMeanMs: res.Latency.MeanMs, SLOP95Ms: res.SLO.P95Ms,
+		Passed: res.SLO.Passed, Violations: res.SLO.Violations}
+	if in.Estimate != nil {
+		m.PredictedP95Ms, m.PredictedMeanMs = in.Estimate.EndToEnd.P95Ms, in.Estimate.EndToEnd.MeanMs
+	}
+	for _, c := range sizing.Classes() {
+		if cr, ok := res.ByClass[string(c)]; ok {
+			m.Classes = append(m.Classes, Class{Name: string(c), Requests: cr.Requests, Failed: cr.Failed,
+				P50Ms: cr.Latency.P50Ms, P95Ms: cr.Latency.P95Ms, P99Ms: cr.Latency.P99Ms})
+		}
+	}
+	return m
+}
+
+func timelineSection(in Inputs) TimelineSection {
+	res := in.Result
+	if res == nil {
+		return TimelineSection{Missing: missingResult}
+	}
+	if len(res.Series) == 0 {
+		return TimelineSection{Missing: missingSeries}
+	}
+	t := TimelineSection{Points: res.Series, TargetRate: res.TargetRate, SLOP95Ms: res.SLO.P95Ms, MinRate: res.Series[0].Rate}
+	for _, p := range res.Series {
+		t.MinRate = min(t.MinRate, p.Rate)
+		t.MaxP95Ms = max(t.MaxP95Ms, p.P95Ms)
+	}
+	return t
+}
