@@ -24,8 +24,9 @@ type choice struct {
 	sloMissed  bool
 	// atLoad is the prediction at load servers of cores cores, kept when
 	// the SLO step computed it so that size does not compute it again.
-	atLoad   perf
-	atLoadOK bool
+	atLoad    perf
+	atLoadOK  bool
+	minRaised bool
 }
 
 // need is the fewest servers of cores cores that keep offered erlangs
@@ -85,28 +86,54 @@ func (tp *tierPlan) loadCount(design float64) choice {
 }
 
 // applySLO is step 2 of Size: it apportions the p95 SLO to the tiers and
-// raises the load counts that miss their share. It reports whether every
-// tier fits its share; when even the service times alone exceed the SLO no
-// count is raised.
+// raises the load counts that miss their share. Every class's path (see
+// endToEnd) must fit the SLO: the tiers with a fixed or capped count spend
+// their predicted p95 on the paths they are on, and the others get their
+// unavoidable p95 times one common scale, the largest that still fits the
+// tightest path. It reports whether every tier fits its share; when even the
+// service times alone exceed the SLO on some path no count is raised.
 func (p *plan) applySLO(cs []choice, design float64) bool {
-	var spentMs, minSum float64
+	var spent, minSum [numClasses]float64
 	for i := range p.tiers {
 		tp, c := &p.tiers[i], &cs[i]
-		switch {
-		case tp.used == 0:
-		case c.fixed || c.loadReason == ReasonMax:
+		if tp.used == 0 {
+			continue
+		}
+		var add float64
+		sized := !c.fixed && c.loadReason != ReasonMax
+		if sized {
+			add = tp.minP95Ms()
+		} else {
 			pf := tp.perf(design, c.load, c.cores)
 			c.atLoad, c.atLoadOK = pf, true
-			spentMs += pf.p95()
-		default:
-			minSum += tp.minP95Ms()
+			add = pf.p95()
+		}
+		for ci := range spent {
+			if !tp.path.has(ci) {
+				continue
+			}
+			if sized {
+				minSum[ci] += add
+			} else {
+				spent[ci] += add
+			}
 		}
 	}
-	budget := p.model.SLO.P95Ms - spentMs
-	if !(budget > minSum) {
-		return minSum == 0 && budget >= 0
+	slo := p.model.SLO.P95Ms
+	scale := math.Inf(1)
+	for ci := range spent {
+		budget := slo - spent[ci]
+		switch {
+		case minSum[ci] == 0 && budget >= 0:
+		case !(budget > minSum[ci]):
+			return false
+		default:
+			scale = math.Min(scale, budget/minSum[ci])
+		}
 	}
-	scale := budget / minSum
+	if math.IsInf(scale, 1) {
+		return true // no tier left to size for latency
+	}
 	ok := true
 	for i := range p.tiers {
 		tp, c := &p.tiers[i], &cs[i]
@@ -200,7 +227,7 @@ func (c *choice) finish(s TierSpec) {
 		c.servers, c.reason = c.load+1, ReasonHA
 	}
 	if s.Min > c.servers {
-		c.servers, c.reason = s.Min, ReasonMin
+		c.servers, c.reason, c.minRaised = s.Min, ReasonMin, true
 	}
 	c.failover = c.servers
 	if s.HA {
@@ -235,7 +262,7 @@ func (c *choice) detail(tp *tierPlan, t TierEstimate, sloMs float64) string {
 	if s.HA && !c.fixed {
 		b.WriteString("; +1 for N+1")
 	}
-	if c.reason == ReasonMin {
+	if c.minRaised {
 		fmt.Fprintf(&b, "; raised to the tier's min %d", s.Min)
 	}
 	if t.Overloaded {

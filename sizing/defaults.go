@@ -189,8 +189,11 @@ func DefaultTiers() []TierSpec {
 //
 // A tier without Demand stands for its role's defaults: its zero fields
 // (including HA, Min and MaxServers) take DefaultTier's values. A tier with
-// Demand is the plan's own: only Visit (1), Cores (2) and TargetUtilization
-// (0.6) are filled. With no tiers at all, m gets DefaultTiers.
+// Demand is the plan's own: only Visit, Cores and TargetUtilization are
+// filled, from the role's defaults when the role is known, else 1, 2 and
+// 0.6. With no tiers at all, m gets DefaultTiers. A zero cannot be asked for
+// where zero means "default" (index_overhead 0 becomes 0.5); use a small
+// value instead.
 func (m Model) WithDefaults() Model {
 	w := &m.Workload
 	if w.PeakFactor == 0 {

@@ -329,3 +329,30 @@ func TestSizeInvalid(t *testing.T) {
 		})
 	}
 }
+
+// Seed 000's end-to-end p95 is that of its slowest class path: integration
+// calls cross the app tier, the primary and the ESB; user requests cross the
+// web tier, the app tier and the database but not the ESB.
+func TestEndToEndP95IsTheSlowestPath(t *testing.T) {
+	e := mustSize(t, seed000())
+	p95 := func(role string) float64 { return tierOf(t, e, role).PredictedP95Ms }
+	integration := p95("api") + p95("db-primary") + p95("integration")
+	write := p95("web") + p95("api") + p95("db-primary") + p95("db-replica")
+	if !near(e.EndToEnd.P95Ms, integration, 1e-12) || integration <= write {
+		t.Errorf("end-to-end p95 = %v, want the integration path %v (write path %v)", e.EndToEnd.P95Ms, integration, write)
+	}
+	// The mean is the mix-weighted mean of the class paths.
+	var mean float64
+	for _, te := range e.Tiers {
+		tp := 0.0
+		for c, share := range DefaultMix() {
+			if d, _ := DefaultTier(te.Role); d.Demand[c] > 0 {
+				tp += share
+			}
+		}
+		mean += tp * te.PredictedMeanMs
+	}
+	if !near(e.EndToEnd.MeanMs, mean, 1e-12) {
+		t.Errorf("end-to-end mean = %v, want %v", e.EndToEnd.MeanMs, mean)
+	}
+}

@@ -1,9 +1,3 @@
-// Package sizing is crmplan's capacity model: it turns a workload (named
-// users, concurrency, requests per active session per minute, records) and a
-// list of tiers into server counts, utilizations and predicted latencies.
-//
-// It is pure: no I/O, no clocks, no globals. Everything it needs arrives in a
-// Model; everything it knows leaves in an Estimate.
 package sizing
 
 // Class is a kind of request in the workload's mix. Each class has its own
@@ -18,6 +12,9 @@ const (
 	ClassReport      Class = "report"      // aggregate reads (dashboards, reports)
 	ClassIntegration Class = "integration" // API calls from the ESB / ETL side
 )
+
+// numClasses is len(Classes()).
+const numClasses = 5
 
 // Classes returns the request classes in their canonical order.
 func Classes() []Class {
@@ -108,7 +105,9 @@ type TierEstimate struct {
 	PredictedP95Ms  float64 `json:"predicted_p95_ms"`
 	// SaturationRate is the arrival rate at which this tier, with Servers
 	// servers, reaches 100 % utilization; SaturationNamedUsers is the same
-	// point expressed in named users at the workload's concurrency and TPM.
+	// point expressed in named users at the workload's concurrency, TPM and
+	// peak factor (growth not applied: it is a head count, not a year). Both
+	// are 0 for a tier without per-request demand, which never saturates.
 	SaturationRate       float64 `json:"saturation_rate"`
 	SaturationNamedUsers int     `json:"saturation_named_users"`
 	Reason               string  `json:"reason"` // why this many servers: "utilization", "slo", "min", "fixed", "ha", "scale-up", "max"
