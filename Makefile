@@ -9,9 +9,9 @@ export GOFLAGS := -mod=mod
 PULUMI_VERSION := v3.250.0
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BIN := $(CURDIR)/bin
-APT_PACKAGES := postgresql-15 postgresql-contrib-15 chromium fonts-dejavu-core
+APT_PACKAGES := postgresql-15 postgresql-contrib-15 chromium
 
-.PHONY: all build test test-short bench demo deps clean fuzz
+.PHONY: all build test test-short bench demo deps clean fuzz ui ui-check
 
 all: build
 
@@ -28,7 +28,7 @@ build: bin/crmplan
 bin/crmplan: FORCE
 	go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/crmplan ./cmd/crmplan
 
-test: deps build
+test: deps build ui-check
 	go test ./...
 
 test-short:
@@ -43,6 +43,18 @@ fuzz:
 demo: deps build
 	@echo "make demo: size -> apply -> verify -> report"
 	$(BIN)/crmplan size --plan examples/simplecrm.yaml
+
+# ui rebuilds the React UI into app/ui/dist, which is committed and embedded
+# so that `go build` needs no Node.js.
+ui:
+	cd app/ui && npm ci --no-audit --no-fund && npm run build
+
+# ui-check runs the UI's unit tests and fails when the committed dist does
+# not match a fresh build of the sources.
+ui-check: ui
+	cd app/ui && npm test
+	git diff --exit-code -- app/ui/dist
+	@test -z "$$(git status --porcelain -- app/ui/dist)" || { git status --short -- app/ui/dist; echo "app/ui/dist differs from a fresh build: run make ui and commit it"; exit 1; }
 
 clean:
 	rm -rf $(BIN)

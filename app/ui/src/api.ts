@@ -1,0 +1,229 @@
+// Client for the CRM REST API (/api/v1). The session lives in an HTTP-only
+// cookie, so every request simply sends credentials; nothing is stored here.
+
+export type Role = "admin" | "manager" | "rep";
+
+export interface User {
+  id: number;
+  email: string;
+  name?: string;
+  role: Role;
+  manager_id?: number | null;
+  active?: boolean;
+}
+
+export interface Account {
+  id: number;
+  name: string;
+  industry?: string;
+  website?: string;
+  phone?: string;
+  city?: string;
+  country?: string;
+  owner_id?: number;
+  updated_at?: string;
+}
+
+export interface Contact {
+  id: number;
+  account_id?: number | null;
+  first_name: string;
+  last_name: string;
+  email?: string;
+  phone?: string;
+  title?: string;
+  owner_id?: number;
+}
+
+export interface Lead {
+  id: number;
+  first_name: string;
+  last_name: string;
+  company?: string;
+  email?: string;
+  phone?: string;
+  status?: string;
+  source?: string;
+  owner_id?: number;
+}
+
+export const STAGES = [
+  "prospecting",
+  "qualification",
+  "proposal",
+  "negotiation",
+  "closed_won",
+  "closed_lost",
+] as const;
+export type Stage = (typeof STAGES)[number];
+
+export interface Opportunity {
+  id: number;
+  account_id: number;
+  name: string;
+  stage: Stage;
+  amount: number;
+  close_date?: string | null;
+  probability?: number | null;
+  owner_id?: number;
+  updated_at?: string;
+}
+
+export const ACTIVITY_KINDS = ["call", "meeting", "task", "note"] as const;
+export type ActivityKind = (typeof ACTIVITY_KINDS)[number];
+
+export interface Activity {
+  id: number;
+  kind: ActivityKind;
+  subject: string;
+  notes?: string;
+  account_id?: number | null;
+  contact_id?: number | null;
+  opportunity_id?: number | null;
+  due_at?: string | null;
+  done?: boolean;
+  owner_id?: number;
+  created_at?: string;
+}
+
+export interface AccountDetail extends Account {
+  contacts?: Contact[];
+  opportunities?: Opportunity[];
+  activities?: Activity[];
+}
+
+export interface Page<T> {
+  items: T[];
+  next: string;
+}
+
+export interface PipelineReport {
+  stages: { stage: Stage; count: number; amount: number }[];
+}
+
+export interface ActivityReport {
+  days: { day: string; count: number }[];
+}
+
+// ApiError carries the API's error object; field names the input at fault
+// so forms can put the message next to it.
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export type Query = Record<string, string | number | boolean | undefined | null>;
+
+export function queryString(q: Query): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) {
+    if (v === undefined || v === null || v === "") continue;
+    p.set(k, String(v));
+  }
+  const s = p.toString();
+  return s ? "?" + s : "";
+}
+
+export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = {
+    method,
+    credentials: "same-origin",
+    headers: { Accept: "application/json" },
+  };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    (init.headers as Record<string, string>)["Content-Type"] = "application/json";
+  }
+  let res: Response;
+  try {
+    res = await fetch("/api/v1" + path, init);
+  } catch (e) {
+    throw new ApiError(0, "network", "The server cannot be reached. Check your connection and try again.");
+  }
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  let data: unknown = undefined;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = undefined;
+    }
+  }
+  if (!res.ok) {
+    const err = (data as { error?: { code?: string; message?: string; field?: string } } | undefined)?.error;
+    throw new ApiError(
+      res.status,
+      err?.code ?? "internal",
+      err?.message ?? `The server answered ${res.status}.`,
+      err?.field || undefined,
+    );
+  }
+  return data as T;
+}
+
+// The resource endpoints share one shape; resource() gives them typed methods.
+function resource<T extends { id: number }>(path: string) {
+  return {
+    list: (q: Query = {}) => request<Page<T>>("GET", path + queryString(q)),
+    get: (id: number) => request<T>("GET", `${path}/${id}`),
+    create: (v: Partial<T>) => request<T>("POST", path, v),
+    update: (id: number, v: Partial<T>) => request<T>("PATCH", `${path}/${id}`, v),
+    remove: (id: number) => request<void>("DELETE", `${path}/${id}`),
+  };
+}
+
+export const api = {
+  session: {
+    get: () => request<{ user: User }>("GET", "/session"),
+    signIn: (email: string, password: string) =>
+      request<{ user: User }>("POST", "/session", { email, password }),
+    signOut: () => request<void>("DELETE", "/session"),
+  },
+  users: {
+    list: (q: Query = {}) => request<Page<User>>("GET", "/users" + queryString(q)),
+    create: (v: Partial<User> & { password?: string }) => request<User>("POST", "/users", v),
+    update: (id: number, v: Partial<User> & { password?: string }) =>
+      request<User>("PATCH", `/users/${id}`, v),
+  },
+  accounts: {
+    ...resource<Account>("/accounts"),
+    detail: (id: number) => request<AccountDetail>("GET", `/accounts/${id}`),
+  },
+  contacts: resource<Contact>("/contacts"),
+  leads: resource<Lead>("/leads"),
+  opportunities: resource<Opportunity>("/opportunities"),
+  activities: resource<Activity>("/activities"),
+  reports: {
+    pipeline: () => request<PipelineReport>("GET", "/reports/pipeline"),
+    activities: () => request<ActivityReport>("GET", "/reports/activities"),
+  },
+};
+
+export function fullName(p: { first_name?: string; last_name?: string }): string {
+  return [p.first_name, p.last_name].filter(Boolean).join(" ");
+}
+
+export function stageLabel(s: string): string {
+  const l = s.replace(/_/g, " ");
+  return l.charAt(0).toUpperCase() + l.slice(1);
+}
+
+const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 0 });
+export function formatMoney(n: number | undefined | null): string {
+  return money.format(Number(n ?? 0));
+}
+
+export function formatDate(s: string | undefined | null): string {
+  if (!s) return "";
+  const d = new Date(s);
+  if (isNaN(d.getTime())) return s;
+  return d.toISOString().slice(0, 10);
+}

@@ -1,0 +1,73 @@
+import { act, fireEvent, render, renderHook, screen } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import { BarChart, niceMax } from "./BarChart";
+import { Pager, useCursor } from "./Pager";
+
+describe("niceMax", () => {
+  const cases = [
+    { in: 0, want: 1 },
+    { in: 7, want: 10 },
+    { in: 120, want: 200 },
+    { in: 4_300_000, want: 5_000_000 },
+    { in: 1000, want: 1000 },
+  ];
+  for (const c of cases) it(`${c.in}`, () => expect(niceMax(c.in)).toBe(c.want));
+});
+
+describe("BarChart", () => {
+  it("draws one bar per value, heights in proportion, and a table for screen readers", () => {
+    const { container } = render(
+      <BarChart
+        title="Pipeline value by stage"
+        bars={[
+          { label: "Prospecting", value: 50 },
+          { label: "Proposal", value: 100 },
+          { label: "Won", value: 0 },
+        ]}
+      />,
+    );
+    expect(screen.getByRole("img", { name: "Pipeline value by stage" })).toBeTruthy();
+    const heights = [...container.querySelectorAll("rect")].map((r) => Number(r.getAttribute("height")));
+    expect(heights).toHaveLength(3);
+    expect(heights[1]).toBeCloseTo(heights[0] * 2);
+    expect(heights[2]).toBe(0);
+    const rows = [...container.querySelectorAll("table tr")].map((tr) => tr.textContent);
+    expect(rows).toEqual(["Prospecting50", "Proposal100", "Won0"]);
+  });
+});
+
+describe("useCursor and Pager", () => {
+  it("walks forward and back and restarts when the key changes", () => {
+    const { result, rerender } = renderHook(({ k }) => useCursor(k), { initialProps: { k: "a" } });
+    expect(result.current).toMatchObject({ after: "", page: 1, hasPrev: false });
+    act(() => result.current.forward("c1"));
+    act(() => result.current.forward("c2"));
+    expect(result.current).toMatchObject({ after: "c2", page: 3, hasPrev: true });
+    act(() => result.current.back());
+    expect(result.current).toMatchObject({ after: "c1", page: 2 });
+    rerender({ k: "b" });
+    expect(result.current).toMatchObject({ after: "", page: 1, hasPrev: false });
+  });
+
+  it("disables Next on the last page and Previous on the first", () => {
+    function Harness({ next }: { next: string }) {
+      const c = useCursor("k");
+      return (
+        <>
+          <Pager cursor={c} next={next} label="pages" />
+          <output>{c.after}</output>
+        </>
+      );
+    }
+    const { rerender } = render(<Harness next="n1" />);
+    const prev = screen.getByRole("button", { name: /Previous/ }) as HTMLButtonElement;
+    const next = screen.getByRole("button", { name: /Next/ }) as HTMLButtonElement;
+    expect(prev.disabled).toBe(true);
+    fireEvent.click(next);
+    expect(screen.getByText("Page 2")).toBeTruthy();
+    expect(screen.getByRole("status").textContent).toBe("n1");
+    rerender(<Harness next="" />);
+    expect(next.disabled).toBe(true);
+    expect(prev.disabled).toBe(false);
+  });
+});

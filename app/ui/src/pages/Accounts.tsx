@@ -1,0 +1,148 @@
+import { useState } from "react";
+import { api, formatDate, type Account } from "../api";
+import { ErrorBanner, FormCard, SelectField, TextField } from "../components/Field";
+import { Pager, useCursor } from "../components/Pager";
+import { collect, rules, useForm } from "../form";
+import { Link, navigate } from "../router";
+import { useSession } from "../session";
+import { useAsync, useDebounced } from "../useAsync";
+
+const SORTS = [
+  ["name", "Name A–Z"],
+  ["-name", "Name Z–A"],
+  ["-updated", "Recently updated"],
+  ["updated", "Least recently updated"],
+] as const;
+
+// The list never loads more than one page: search, filters, sort and
+// paging all happen in the database (25M records do not fit a browser).
+export function Accounts() {
+  const { user } = useSession();
+  const [q, setQ] = useState("");
+  const [mine, setMine] = useState(false);
+  const [sort, setSort] = useState<string>("name");
+  const [adding, setAdding] = useState(false);
+  const query = useDebounced(q.trim(), 250);
+  const cursor = useCursor(JSON.stringify([query, mine, sort]));
+
+  const list = useAsync(
+    () => api.accounts.list({ q: query, owner_id: mine ? user.id : undefined, sort, after: cursor.after, limit: 25 }),
+    [query, mine, sort, cursor.after],
+  );
+
+  return (
+    <section>
+      <div className="title-row">
+        <h1>Accounts</h1>
+        <button type="button" className="primary" onClick={() => setAdding((a) => !a)} aria-expanded={adding}>
+          New account
+        </button>
+      </div>
+      {adding && <AccountForm onDone={() => setAdding(false)} />}
+      <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
+        <TextField label="Search accounts" type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="Name, city, industry…" />
+        <SelectField label="Sort by" value={sort} onChange={(e) => setSort(e.target.value)}>
+          {SORTS.map(([v, l]) => (
+            <option key={v} value={v}>
+              {l}
+            </option>
+          ))}
+        </SelectField>
+        <label className="check">
+          <input type="checkbox" checked={mine} onChange={(e) => setMine(e.target.checked)} /> My accounts only
+        </label>
+      </form>
+      <ErrorBanner error={list.error?.message} />
+      <AccountTable items={list.data?.items} loading={list.loading} />
+      <Pager cursor={cursor} next={list.data?.next ?? ""} label="Accounts pages" />
+    </section>
+  );
+}
+
+export function AccountTable({ items, loading }: { items?: Account[]; loading: boolean }) {
+  if (!items) return <p className="muted">{loading ? "Loading…" : ""}</p>;
+  if (items.length === 0) return <p className="muted">No accounts match.</p>;
+  return (
+    <div className="table-wrap" aria-busy={loading}>
+      <table className="list">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Industry</th>
+            <th scope="col" className="hide-s">
+              City
+            </th>
+            <th scope="col" className="hide-s">
+              Updated
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((a) => (
+            <tr key={a.id}>
+              <td>
+                <Link href={`/accounts/${a.id}`}>{a.name}</Link>
+              </td>
+              <td>{a.industry}</td>
+              <td className="hide-s">{a.city}</td>
+              <td className="hide-s">{formatDate(a.updated_at)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+type AccountValues = { name: string; industry: string; website: string; phone: string; city: string; country: string };
+
+export function validateAccount(v: AccountValues) {
+  return collect([
+    ["name", rules.required(v.name, "Name") ?? rules.maxLen(v.name, 200, "Name")],
+    ["website", v.website && !/^https?:\/\/\S+$/.test(v.website.trim()) ? "Website must start with http:// or https://." : undefined],
+  ]);
+}
+
+export function AccountForm({ account, onDone }: { account?: Account; onDone: (a?: Account) => void }) {
+  const f = useForm<AccountValues>(
+    {
+      name: account?.name ?? "",
+      industry: account?.industry ?? "",
+      website: account?.website ?? "",
+      phone: account?.phone ?? "",
+      city: account?.city ?? "",
+      country: account?.country ?? "",
+    },
+    validateAccount,
+  );
+  return (
+    <FormCard
+      label={account ? "Edit account" : "New account"}
+      banner={f.banner}
+      busy={f.busy}
+      submitLabel={account ? "Save account" : "Create account"}
+      onCancel={() => onDone()}
+      onSubmit={() =>
+        void f.submit(async (v) => {
+          const body = { ...v, name: v.name.trim() };
+          if (account) {
+            onDone(await api.accounts.update(account.id, body));
+          } else {
+            const created = await api.accounts.create(body);
+            onDone(created);
+            navigate(`/accounts/${created.id}`);
+          }
+        })
+      }
+    >
+      <div className="grid2">
+        <TextField label="Account name" required {...f.bind("name")} />
+        <TextField label="Industry" {...f.bind("industry")} />
+        <TextField label="Website" type="url" {...f.bind("website")} />
+        <TextField label="Phone" type="tel" {...f.bind("phone")} />
+        <TextField label="City" {...f.bind("city")} />
+        <TextField label="Country" {...f.bind("country")} />
+      </div>
+    </FormCard>
+  );
+}

@@ -1,0 +1,130 @@
+import { useState } from "react";
+import { api, fullName, type Contact } from "../api";
+import { ErrorBanner, FormCard, TextField } from "../components/Field";
+import { Pager, useCursor } from "../components/Pager";
+import { collect, rules, useForm } from "../form";
+import { Link, navigate } from "../router";
+import { useAsync, useDebounced } from "../useAsync";
+
+export function Contacts() {
+  const [q, setQ] = useState("");
+  const query = useDebounced(q.trim(), 250);
+  const cursor = useCursor(JSON.stringify([query]));
+  const list = useAsync(() => api.contacts.list({ q: query, after: cursor.after, limit: 25, sort: "name" }), [query, cursor.after]);
+  return (
+    <section>
+      <div className="title-row">
+        <h1>Contacts</h1>
+        <Link className="button primary" href="/contacts/new">
+          New contact
+        </Link>
+      </div>
+      <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
+        <TextField label="Search contacts" type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="Name, e-mail…" />
+      </form>
+      <ErrorBanner error={list.error?.message} />
+      <ContactList items={list.data?.items} />
+      <Pager cursor={cursor} next={list.data?.next ?? ""} label="Contacts pages" />
+    </section>
+  );
+}
+
+export function ContactList({ items }: { items?: Contact[] }) {
+  if (!items) return <p className="muted">Loading…</p>;
+  if (items.length === 0) return <p className="muted">No contacts.</p>;
+  return (
+    <div className="table-wrap">
+      <table className="list">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Title</th>
+            <th scope="col">E-mail</th>
+            <th scope="col" className="hide-s">
+              Phone
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((c) => (
+            <tr key={c.id}>
+              <td>
+                <Link href={`/contacts/${c.id}`}>{fullName(c) || "(no name)"}</Link>
+              </td>
+              <td>{c.title}</td>
+              <td>{c.email && <a href={`mailto:${c.email}`}>{c.email}</a>}</td>
+              <td className="hide-s">{c.phone}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export function ContactPage({ id }: { id?: number }) {
+  const c = useAsync(() => (id ? api.contacts.get(id) : Promise.resolve(undefined)), [id]);
+  if (id && !c.data) return c.error ? <ErrorBanner error={c.error.message} /> : <p className="muted">Loading…</p>;
+  const back = c.data?.account_id ? `/accounts/${c.data.account_id}` : "/contacts";
+  return (
+    <section>
+      <h1>{c.data ? fullName(c.data) : "New contact"}</h1>
+      <ContactForm contact={c.data} onDone={(saved) => navigate(saved?.account_id ? `/accounts/${saved.account_id}` : back)} />
+    </section>
+  );
+}
+
+type ContactValues = { first_name: string; last_name: string; email: string; phone: string; title: string };
+
+export function validateContact(v: ContactValues) {
+  return collect([
+    ["first_name", rules.required(v.first_name, "First name") ?? rules.maxLen(v.first_name, 100, "First name")],
+    ["last_name", rules.required(v.last_name, "Last name") ?? rules.maxLen(v.last_name, 100, "Last name")],
+    ["email", rules.email(v.email)],
+  ]);
+}
+
+export function ContactForm({
+  contact,
+  accountId,
+  onDone,
+}: {
+  contact?: Contact;
+  accountId?: number;
+  onDone: (c?: Contact) => void;
+}) {
+  const f = useForm<ContactValues>(
+    {
+      first_name: contact?.first_name ?? "",
+      last_name: contact?.last_name ?? "",
+      email: contact?.email ?? "",
+      phone: contact?.phone ?? "",
+      title: contact?.title ?? "",
+    },
+    validateContact,
+  );
+  return (
+    <FormCard
+      label={contact ? "Edit contact" : "New contact"}
+      banner={f.banner}
+      busy={f.busy}
+      submitLabel={contact ? "Save contact" : "Add contact"}
+      onCancel={() => onDone()}
+      onSubmit={() =>
+        void f.submit(async (v) => {
+          const body: Partial<Contact> = { ...v, email: v.email.trim() };
+          if (contact) onDone(await api.contacts.update(contact.id, body));
+          else onDone(await api.contacts.create(accountId ? { ...body, account_id: accountId } : body));
+        })
+      }
+    >
+      <div className="grid2">
+        <TextField label="First name" required autoComplete="off" {...f.bind("first_name")} />
+        <TextField label="Last name" required autoComplete="off" {...f.bind("last_name")} />
+        <TextField label="E-mail" type="email" autoComplete="off" {...f.bind("email")} />
+        <TextField label="Phone" type="tel" {...f.bind("phone")} />
+        <TextField label="Job title" {...f.bind("title")} />
+      </div>
+    </FormCard>
+  );
+}

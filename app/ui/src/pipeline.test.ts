@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import type { Opportunity } from "./api";
+import { columnTotal, emptyBoard, moveCard, neighbour, stageOf } from "./pipeline";
+
+function opp(id: number, stage: Opportunity["stage"], amount = 100): Opportunity {
+  return { id, account_id: 1, name: "Deal " + id, stage, amount };
+}
+
+describe("moveCard", () => {
+  const board = emptyBoard();
+  board.prospecting.items = [opp(1, "prospecting"), opp(2, "prospecting", 50)];
+  board.proposal.items = [opp(3, "proposal")];
+
+  it("moves a card to the top of the target column and sets its stage", () => {
+    const b = moveCard(board, 2, "proposal");
+    expect(b.prospecting.items.map((o) => o.id)).toEqual([1]);
+    expect(b.proposal.items.map((o) => [o.id, o.stage])).toEqual([
+      [2, "proposal"],
+      [3, "proposal"],
+    ]);
+    expect(board.prospecting.items).toHaveLength(2); // the input is untouched
+  });
+
+  it("returns the same board for the same stage or an unknown card", () => {
+    expect(moveCard(board, 1, "prospecting")).toBe(board);
+    expect(moveCard(board, 99, "proposal")).toBe(board);
+  });
+
+  it("finds a card's stage and sums a column", () => {
+    expect(stageOf(board, 3)).toBe("proposal");
+    expect(stageOf(board, 99)).toBeUndefined();
+    expect(columnTotal(board.prospecting)).toBe(150);
+  });
+});
+
+describe("neighbour", () => {
+  const cases = [
+    { from: "prospecting", step: 1, want: "qualification" },
+    { from: "prospecting", step: -1, want: undefined },
+    { from: "negotiation", step: 1, want: "closed_won" },
+    { from: "closed_lost", step: 1, want: undefined },
+  ] as const;
+  for (const c of cases) it(`${c.from} ${c.step}`, () => expect(neighbour(c.from, c.step)).toBe(c.want));
+});
