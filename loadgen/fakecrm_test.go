@@ -31,7 +31,7 @@ type fakeCRM struct {
 
 const fakePassword = "load-test-secret"
 
-func newFakeCRM(t *testing.T, delay time.Duration) *fakeCRM {
+func newFakeCRM(t testing.TB, delay time.Duration) *fakeCRM {
 	t.Helper()
 	f := &fakeCRM{delay: delay, byRoute: map[string]*atomic.Int64{}}
 	reg := prometheus.NewRegistry()

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 }
 
 // testK6 runs this test binary as k6.
-func testK6(t *testing.T) K6 {
+func testK6(t testing.TB) K6 {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {

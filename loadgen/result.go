@@ -27,6 +27,10 @@ type Result struct {
 	// Series is throughput and latency over the run, one point per interval.
 	Series []SeriesPoint `json:"series"`
 	SLO    SLOResult     `json:"slo"`
+	// GeneratorCPU is the CPU the k6 process itself used, in cores (CPU
+	// seconds per second of its run), so a reader can tell whether the load
+	// generator, not the target, was the bottleneck.
+	GeneratorCPU float64 `json:"generator_cpu"`
 	// ScrapeErrors holds, per host, the last error reading its /metrics; a
 	// host listed here may be missing from Tiers.
 	ScrapeErrors map[string]string `json:"scrape_errors,omitempty"`

@@ -156,13 +156,14 @@ func arrivalRate(rate float64) (int64, string) {
 }
 
 // vuPool sizes k6's VU pool. By Little's law a request rate R with response
-// time W keeps R*W requests in flight; the preallocated pool covers the SLO's
-// p95 with room to spare, and the maximum lets k6 keep the arrival rate while
-// the target slows to a few seconds per request before it drops iterations,
-// which is then the honest sign that the target cannot keep up.
+// time W keeps R*W requests in flight; the preallocated pool covers every
+// request taking the SLO's p95 (capped at 1 s, VUs cost memory and start-up
+// time), and the maximum lets k6 keep the arrival rate while the target slows
+// to about 3 s per request before it drops iterations, which is then the
+// honest sign that the target cannot keep up.
 func vuPool(rate, p95Ms float64) (pre, maxVUs int) {
-	w := max(p95Ms/1000, 0.1)
-	pre = int(math.Ceil(rate*w*2)) + 10
+	w := min(max(p95Ms/1000, 0.1), 1)
+	pre = int(math.Ceil(rate*w)) + 10
 	maxVUs = max(pre, int(math.Ceil(rate*3))+20)
 	return pre, maxVUs
 }

@@ -211,9 +211,11 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 	scraped := make(chan struct{})
 	go func() { sc.run(scrapeCtx); close(scraped) }()
 
-	o.logf("k6: %g req/s for %s (ramp-up %s) against %s; log %s",
+	o.logf("k6: %g req/s for %s after a %s ramp-up against %s; log %s",
 		o.Scenario.Rate, o.Scenario.Duration, o.Scenario.RampUp, o.Target.URL, logPath)
+	k6Start := time.Now()
 	runErr := cmd.Run()
+	k6Wall := time.Since(k6Start)
 	stopScrape()
 	<-scraped
 
@@ -233,6 +235,9 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 	res, err := o.analyze(summaryPath, pointsPath, sc)
 	if err != nil {
 		return Result{}, err
+	}
+	if ps := cmd.ProcessState; ps != nil && k6Wall > 0 {
+		res.GeneratorCPU = (ps.UserTime() + ps.SystemTime()).Seconds() / k6Wall.Seconds()
 	}
 	// The raw points are large (a dozen lines per request) and fully
 	// digested into the Result; the summary, script and log stay.
