@@ -1,0 +1,101 @@
+package loadgen
+
+import (
+	"math"
+	"testing"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/sizing"
+)
+
+func TestCalibrate(t *testing.T) {
+	model := sizing.Model{
+		Workload: sizing.Workload{NamedUsers: 3000, Concurrency: 0.6, TPM: 5, Mix: sizing.DefaultMix()},
+		Tiers:    sizing.DefaultTiers(), // web, api, db-primary, db-replica, integration, etl
+	}
+	// Seed 000 at 150 req/s: the two api servers used 1.2 cores in all, the
+	// web tier 0.3, the primary 0.45; the replica and the ESB were not scraped.
+	res := Result{AchievedRate: 150, Tiers: []TierMeasurement{
+		{Role: "web", Hosts: 1, Measured: 1, CPU: 0.3},
+		{Role: "api", Hosts: 2, Measured: 2, CPU: 1.2},
+		{Role: "db-primary", Hosts: 1, Measured: 1, CPU: 0.45},
+		{Role: "worker", Hosts: 1, Measured: 1, CPU: 0.1}, // not in the plan
+	}}
+	got, tiers, err := Calibrate(model, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// By hand, D = CPU / X:
+	//   api: 1.2 / 150 = 8 ms; the default mix-weighted demand is
+	//        0.35*12 + 0.35*8 + 0.15*15 + 0.05*40 + 0.10*10 = 12.25 ms,
+	//        so every class is scaled by 8/12.25 (list 12 -> 7.837).
+	//   web: 0.3 / 150 = 2 ms against 0.35*1 + 0.35*0.8 + 0.15*1.2 + 0.05*1 = 0.86 ms.
+	//   db-primary: 0.45 / 150 = 3 ms against 0.35*4+0.35*2+0.15*6+0.05*25+0.10*4 = 4.65 ms.
+	want := map[string]struct {
+		measured, model, list float64
+	}{
+		"web":        {2, 0.86, 1.0 * 2 / 0.86},
+		"api":        {8, 12.25, 12 * 8 / 12.25},
+		"db-primary": {3, 4.65, 4 * 3 / 4.65},
+	}
+	for i, tc := range tiers {
+		w, ok := want[tc.Role]
+		if !ok {
+			if tc.Measured || !equalDemand(got.Tiers[i].Demand, model.WithDefaults().Tiers[i].Demand) {
+				t.Errorf("%s: changed without a measurement", tc.Role)
+			}
+			continue
+		}
+		if !tc.Measured || !near(tc.MeasuredDemandMs, w.measured) || !near(tc.ModelDemandMs, w.model) {
+			t.Errorf("%s: measured %.4f model %.4f, want %.4f and %.4f", tc.Role, tc.MeasuredDemandMs, tc.ModelDemandMs, w.measured, w.model)
+		}
+		if d := got.Tiers[i].Demand[sizing.ClassList]; math.Abs(d-w.list) > 0.0006 {
+			t.Errorf("%s: list demand %.4f, want %.4f", tc.Role, d, w.list)
+		}
+	}
+	// The calibrated model predicts the measured utilization: sizing the new
+	// model gives the api tier a mix-weighted demand of 8 ms.
+	est, err := sizing.Size(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, te := range est.Tiers {
+		if te.Role == "api" && math.Abs(te.ServiceDemandMs-8) > 0.01 {
+			t.Errorf("api demand after calibration = %.3f ms, want 8", te.ServiceDemandMs)
+		}
+	}
+}
+
+func TestCalibrateRejects(t *testing.T) {
+	model := sizing.Model{Workload: sizing.Workload{NamedUsers: 100, Concurrency: 1, TPM: 5}, Tiers: sizing.DefaultTiers()}
+	tests := []struct {
+		name string
+		res  Result
+	}{
+		{"no throughput", Result{Tiers: []TierMeasurement{{Role: "api", Measured: 1, CPU: 1}}}},
+		{"no tier of the plan", Result{AchievedRate: 10, Tiers: []TierMeasurement{{Role: "cache", Measured: 1, CPU: 1}}}},
+		{"no tiers", Result{AchievedRate: 10}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Calibrate(model, tt.res)
+			if crmplan.ErrorCode(err) != crmplan.EINVALID {
+				t.Fatalf("err = %v, want EINVALID", err)
+			}
+		})
+	}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9*math.Max(1, math.Abs(b)) }
+
+func equalDemand(a, b map[sizing.Class]float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
