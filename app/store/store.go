@@ -1,0 +1,262 @@
+// Package store keeps the CRM in PostgreSQL through pgx connection pools:
+// writes go to the primary; lists, searches, reports and exports may go to
+// a streaming replica, except for a client that has just written and whose
+// write the replica has not replayed yet (read-your-writes by WAL position).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/crmplan/crmplan/app"
+	"github.com/crmplan/crmplan/app/migrations"
+)
+
+// Config says where the databases are.
+type Config struct {
+	DatabaseURL string // the primary
+	ReplicaURL  string // optional streaming replica for reads
+	MaxConns    int32  // per pool; 0 keeps pgx's default (4 per CPU, at least 4)
+	Log         *slog.Logger
+}
+
+// Store is the CRM's persistence. It is safe for concurrent use.
+type Store struct {
+	primary *pgxpool.Pool
+	replica *pgxpool.Pool // nil without a replica
+	log     *slog.Logger
+	// replayed is the replica's last replayed WAL position, refreshed in the
+	// background; 0 while unknown, which sends every read to the primary.
+	replayed atomic.Uint64
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// Open connects the pools. It does not wait for the databases: /readyz
+// tells when they answer.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{log: cfg.Log, done: make(chan struct{})}
+	var err error
+	if s.primary, err = newPool(ctx, cfg.DatabaseURL, cfg.MaxConns, "--database-url"); err != nil {
+		return nil, err
+	}
+	if cfg.ReplicaURL == "" {
+		close(s.done)
+		return s, nil
+	}
+	if s.replica, err = newPool(ctx, cfg.ReplicaURL, cfg.MaxConns, "--replica-url"); err != nil {
+		s.primary.Close()
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.followReplica(bg)
+	return s, nil
+}
+
+func newPool(ctx context.Context, url string, maxConns int32, flag string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may quote the URL, password included.
+		return nil, app.Errorf(app.EINVALID, "not a PostgreSQL URL like postgres://user:password@host:5432/crm").In(flag)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, app.Errorf(app.EUNAVAILABLE, "%s: %w", flag, err)
+	}
+	return pool, nil
+}
+
+// Close stops the replica follower and closes the pools.
+func (s *Store) Close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	<-s.done
+	s.primary.Close()
+	if s.replica != nil {
+		s.replica.Close()
+	}
+}
+
+// Pools returns the pools by name ("primary", "replica"), for metrics.
+func (s *Store) Pools() map[string]*pgxpool.Pool {
+	m := map[string]*pgxpool.Pool{"primary": s.primary}
+	if s.replica != nil {
+		m["replica"] = s.replica
+	}
+	return m
+}
+
+// Primary is the primary's pool, for tools (seed, worker) that need COPY.
+func (s *Store) Primary() *pgxpool.Pool { return s.primary }
+
+// Ready fails unless the primary answers and its schema is at the version
+// this binary expects.
+func (s *Store) Ready(ctx context.Context) error {
+	v, err := migrations.Current(ctx, s.primary)
+	if err != nil {
+		return app.Errorf(app.EUNAVAILABLE, "database: %w", err)
+	}
+	if v != migrations.Latest {
+		return app.Errorf(app.EUNAVAILABLE, "database schema is at version %d, want %d: run crm migrate", v, migrations.Latest)
+	}
+	if s.replica != nil && s.replayed.Load() == 0 {
+		s.log.Warn("replica not followed yet; reads go to the primary")
+	}
+	return nil
+}
+
+// followReplica polls the replica's replayed WAL position.
+func (s *Store) followReplica(ctx context.Context) {
+	defer close(s.done)
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var lsn string
+		err := s.replica.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn(), '0/0')::text").Scan(&lsn)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.replayed.Store(0)
+		} else if n, perr := ParseLSN(lsn); perr == nil {
+			s.replayed.Store(n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+type lsnKey struct{}
+
+// AfterLSN returns a context whose reads must see WAL position lsn: the
+// position of the client's last write, from WroteLSN.
+func AfterLSN(ctx context.Context, lsn uint64) context.Context {
+	return context.WithValue(ctx, lsnKey{}, lsn)
+}
+
+type wroteKey struct{}
+
+// LSNRecorder returns a context in which writes record the WAL position
+// after them; read it back with WroteLSN.
+func LSNRecorder(ctx context.Context) context.Context {
+	return context.WithValue(ctx, wroteKey{}, new(atomic.Uint64))
+}
+
+// WroteLSN returns the WAL position after the last write made with a
+// context from LSNRecorder, or 0.
+func WroteLSN(ctx context.Context) uint64 {
+	if p, ok := ctx.Value(wroteKey{}).(*atomic.Uint64); ok {
+		return p.Load()
+	}
+	return 0
+}
+
+// reader picks the pool for a read: the replica when it has replayed the
+// client's last write, else the primary.
+func (s *Store) reader(ctx context.Context) *pgxpool.Pool {
+	if s.replica == nil {
+		return s.primary
+	}
+	replayed := s.replayed.Load()
+	if replayed == 0 {
+		return s.primary
+	}
+	if min, _ := ctx.Value(lsnKey{}).(uint64); min > replayed {
+		return s.primary
+	}
+	return s.replica
+}
+
+// wrote records the primary's WAL position after a committed write, when
+// the caller asked for it and a replica makes it matter.
+func (s *Store) wrote(ctx context.Context) {
+	p, ok := ctx.Value(wroteKey{}).(*atomic.Uint64)
+	if !ok || s.replica == nil {
+		return
+	}
+	var lsn string
+	if err := s.primary.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn); err != nil {
+		return
+	}
+	if n, err := ParseLSN(lsn); err == nil {
+		p.Store(n)
+	}
+}
+
+// ParseLSN parses a PostgreSQL WAL position like "16/B374D848".
+func ParseLSN(s string) (uint64, error) {
+	hi, lo, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, fmt.Errorf("bad LSN %q", s)
+	}
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("bad LSN %q", s)
+	}
+	return h<<32 | l, nil
+}
+
+// dbError turns PostgreSQL errors a client caused into *app.Error.
+func dbError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return app.Errorf(app.ENOTFOUND, "%s not found", what)
+	}
+	var pg *pgconn.PgError
+	if !errors.As(err, &pg) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return app.Errorf(app.EUNAVAILABLE, "%s: %w", what, err)
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	switch {
+	case pg.Code == "23503":
+		return app.Errorf(app.EINVALID, "refers to a record that does not exist or is still referenced").In(constraintField(pg))
+	case pg.Code == "23505":
+		return app.Errorf(app.ECONFLICT, "already exists").In(constraintField(pg))
+	case pg.Code == "23514" || pg.Code == "23502":
+		return app.Errorf(app.EINVALID, "%s", pg.Message).In(constraintField(pg))
+	case strings.HasPrefix(pg.Code, "22"):
+		return app.Errorf(app.EINVALID, "%s", pg.Message)
+	case pg.Code == "57014":
+		return app.Errorf(app.EUNAVAILABLE, "%s: query canceled", what)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// constraintField names the column of a constraint like
+// "contacts_account_id_fkey".
+func constraintField(pg *pgconn.PgError) string {
+	if pg.ColumnName != "" {
+		return pg.ColumnName
+	}
+	name := strings.TrimPrefix(pg.ConstraintName, pg.TableName+"_")
+	for _, suffix := range []string{"_fkey", "_key", "_check"} {
+		name = strings.TrimSuffix(name, suffix)
+	}
+	return name
+}

@@ -1,0 +1,243 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmplan/crmplan/app"
+	"github.com/crmplan/crmplan/app/migrations"
+	"github.com/crmplan/crmplan/pgserver"
+)
+
+func openStore(t *testing.T, primary, replica *pgserver.Server) *Store {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := migrations.UpTo(ctx, primary.URL("postgres"), migrations.Latest, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{DatabaseURL: primary.URL("postgres")}
+	if replica != nil {
+		cfg.ReplicaURL = replica.URL("postgres")
+	}
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mustUser(t *testing.T, s *Store, email string, role app.Role, manager *int64) *app.Principal {
+	t.Helper()
+	u, err := s.CreateUser(context.Background(), NewUser{Email: email, Name: email, Role: role, ManagerID: manager, PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.CreateSession(context.Background(), u.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.SessionPrincipal(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func create(t *testing.T, s *Store, resource, body string) int64 {
+	t.Helper()
+	r, _ := app.ResourceNamed(resource)
+	c, err := r.DecodeCreate([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Create(context.Background(), r, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct{ ID int64 }
+	_ = json.Unmarshal(b, &rec)
+	return rec.ID
+}
+
+func list(t *testing.T, s *Store, p *app.Principal, resource, query string) Page {
+	t.Helper()
+	r, _ := app.ResourceNamed(resource)
+	v, _ := url.ParseQuery(query)
+	q, err := r.ParseList(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.List(context.Background(), p, r, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
+func names(p Page, key string) string {
+	var out []string
+	for _, it := range p.Items {
+		var m map[string]any
+		_ = json.Unmarshal(it, &m)
+		out = append(out, fmt.Sprint(m[key]))
+	}
+	return strings.Join(out, ",")
+}
+
+func TestRecordsVisibilityPagingSearch(t *testing.T) {
+	s := openStore(t, pgserver.StartTest(t), nil)
+	ctx := context.Background()
+	admin := mustUser(t, s, "admin@example.com", app.RoleAdmin, nil)
+	mgr := mustUser(t, s, "manager@example.com", app.RoleManager, nil)
+	rep1 := mustUser(t, s, "rep1@example.com", app.RoleRep, &mgr.User.ID)
+	rep2 := mustUser(t, s, "rep2@example.com", app.RoleRep, nil)
+	mgr = mustUser(t, s, "manager2@example.com", app.RoleManager, nil) // a manager without a team
+	_ = mgr
+	mgr1, err := s.PrincipalByID(ctx, rep1.User.ManagerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []string{"Delta", "Alpha", "Echo", "Bravo", "Charlie"} {
+		create(t, s, "accounts", fmt.Sprintf(`{"name":"%s Corp","owner_id":%d,"city":"City%d"}`, n, rep1.User.ID, i))
+	}
+	other := create(t, s, "accounts", fmt.Sprintf(`{"name":"Zulu Corp","owner_id":%d}`, rep2.User.ID))
+
+	if got := names(list(t, s, rep1, "accounts", "sort=name"), "name"); got != "Alpha Corp,Bravo Corp,Charlie Corp,Delta Corp,Echo Corp" {
+		t.Errorf("rep1 sees %s", got)
+	}
+	if got := len(list(t, s, admin, "accounts", "").Items); got != 6 {
+		t.Errorf("admin sees %d accounts, want 6", got)
+	}
+	if got := len(list(t, s, mgr1, "accounts", "").Items); got != 5 {
+		t.Errorf("rep1's manager sees %d accounts, want 5", got)
+	}
+	// Keyset paging walks every row once, in both directions.
+	for _, sort := range []string{"name", "-name", "updated", "-updated"} {
+		var seen []string
+		q := "limit=2&sort=" + sort
+		for i := 0; i < 10; i++ {
+			p := list(t, s, admin, "accounts", q)
+			seen = append(seen, names(p, "name"))
+			if p.Next == "" {
+				break
+			}
+			q = "limit=2&sort=" + sort + "&after=" + p.Next
+		}
+		if all := strings.Join(seen, ","); strings.Count(all, "Corp") != 6 {
+			t.Errorf("sort %s paged %q", sort, all)
+		}
+	}
+	if got := names(list(t, s, admin, "accounts", "q=char"), "name"); got != "Charlie Corp" {
+		t.Errorf("search char: %q", got)
+	}
+	if got := names(list(t, s, admin, "accounts", "q=city3+corp"), "name"); got != "Bravo Corp" {
+		t.Errorf("search city3 corp: %q", got)
+	}
+	r, _ := app.ResourceNamed("accounts")
+	if _, err := s.Get(ctx, rep1, r, other); app.ErrorCode(err) != app.ENOTFOUND {
+		t.Errorf("rep1 reads rep2's account: %v", err)
+	}
+	c, _ := r.DecodePatch([]byte(`{"name":"Mine now"}`))
+	if _, err := s.Update(ctx, rep1, r, other, c); app.ErrorCode(err) != app.ENOTFOUND {
+		t.Errorf("rep1 updates rep2's account: %v", err)
+	}
+	if err := s.Delete(ctx, rep1, r, other); app.ErrorCode(err) != app.ENOTFOUND {
+		t.Errorf("rep1 deletes rep2's account: %v", err)
+	}
+	if b, err := s.Update(ctx, rep2, r, other, c); err != nil || !strings.Contains(string(b), "Mine now") {
+		t.Errorf("owner update: %s, %v", b, err)
+	}
+}
+
+func TestAccountDetailAndErrors(t *testing.T) {
+	s := openStore(t, pgserver.StartTest(t), nil)
+	ctx := context.Background()
+	admin := mustUser(t, s, "admin@example.com", app.RoleAdmin, nil)
+	acc := create(t, s, "accounts", fmt.Sprintf(`{"name":"Acme","owner_id":%d}`, admin.User.ID))
+	create(t, s, "contacts", fmt.Sprintf(`{"first_name":"Ann","last_name":"Lee","account_id":%d,"owner_id":%d}`, acc, admin.User.ID))
+	create(t, s, "opportunities", fmt.Sprintf(`{"name":"Big deal","amount":1200.5,"stage":"proposal","account_id":%d,"owner_id":%d}`, acc, admin.User.ID))
+	r, _ := app.ResourceNamed("accounts")
+	b, err := s.Get(ctx, admin, r, acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var detail struct {
+		Contacts, Opportunities, Activities []map[string]any
+	}
+	if err := json.Unmarshal(b, &detail); err != nil || len(detail.Contacts) != 1 || len(detail.Opportunities) != 1 || detail.Activities == nil {
+		t.Errorf("detail %s, %v", b, err)
+	}
+	contacts, _ := app.ResourceNamed("contacts")
+	c, _ := contacts.DecodeCreate([]byte(fmt.Sprintf(`{"first_name":"A","last_name":"B","account_id":999999,"owner_id":%d}`, admin.User.ID)))
+	_, err = s.Create(ctx, contacts, c)
+	if e, ok := err.(*app.Error); !ok || e.Code != app.EINVALID || e.Field != "account_id" {
+		t.Errorf("dangling account_id: %#v", err)
+	}
+	if _, err := s.CreateUser(ctx, NewUser{Email: "ADMIN@example.com", Name: "x", Role: app.RoleRep, PasswordHash: "x"}); app.ErrorCode(err) != app.ECONFLICT {
+		t.Errorf("duplicate e-mail: %v", err)
+	}
+	rep, err := s.PipelineReport(ctx, admin, 0)
+	if err != nil || len(rep.Stages) != len(app.Stages) || rep.Stages[2].Stage != "proposal" || rep.Stages[2].Amount != 1200.5 {
+		t.Errorf("pipeline %+v, %v", rep, err)
+	}
+	if _, err := s.SessionPrincipal(ctx, "forged"); app.ErrorCode(err) != app.EUNAUTHORIZED {
+		t.Errorf("forged session: %v", err)
+	}
+}
+
+// TestReadYourWrites uses real streaming replication: a write is read back
+// at once through the LSN it recorded, and lists go to the replica once it
+// has replayed.
+func TestReadYourWrites(t *testing.T) {
+	primary, replica := pgserver.StartTestPair(t)
+	s := openStore(t, primary, replica)
+	ctx := context.Background()
+	admin := mustUser(t, s, "admin@example.com", app.RoleAdmin, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.replayed.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.replayed.Load() == 0 {
+		t.Fatal("replica position never known")
+	}
+	r, _ := app.ResourceNamed("accounts")
+	q, _ := r.ParseList(url.Values{})
+	for i := 0; i < 20; i++ {
+		wctx := LSNRecorder(ctx)
+		c, _ := r.DecodeCreate([]byte(fmt.Sprintf(`{"name":"A%d","owner_id":%d}`, i, admin.User.ID)))
+		if _, err := s.Create(wctx, r, c); err != nil {
+			t.Fatal(err)
+		}
+		lsn := WroteLSN(wctx)
+		if lsn == 0 {
+			t.Fatal("write recorded no LSN")
+		}
+		page, err := s.List(AfterLSN(ctx, lsn), admin, r, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) != i+1 {
+			t.Fatalf("after write %d the list has %d items: read-your-writes broken", i+1, len(page.Items))
+		}
+	}
+	if err := primary.WaitReplayed(ctx, replica); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if s.reader(AfterLSN(ctx, WroteLSN(ctx))) != s.replica {
+		t.Error("a caught-up replica is not used for reads")
+	}
+	if s.reader(AfterLSN(ctx, 1<<62)) != s.primary {
+		t.Error("a read after an unreplayed write goes to the replica")
+	}
+}
