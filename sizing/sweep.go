@@ -24,8 +24,9 @@ const (
 	AxisTPM         = "tpm"
 )
 
-// maxSweepPoints bounds a sweep's memory (a point with six tiers is ~1 kB).
-const maxSweepPoints = 1_000_000
+// maxSweepPoints bounds a sweep's memory: a point with six tiers takes
+// ~1 kB, so the largest sweep holds ~200 MB.
+const maxSweepPoints = 200_000
 
 // Sweep sizes m once for every value from, from+step, ... up to to
 // (inclusive) along axis: "named-users", "concurrency" (a share: 0.6, not
