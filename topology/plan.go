@@ -2,7 +2,10 @@ package topology
 
 import (
 	"fmt"
+	"math"
 	"regexp"
+	"sort"
+	"time"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/sizing"
@@ -64,7 +67,7 @@ func (p *Plan) Model() sizing.Model {
 // Errors are *crmplan.Error with code EINVALID, placed at the plan-file path
 // of the field ("tiers[0].role"); DecodePlan adds the file and line.
 func (p *Plan) Validate() error {
-	for _, check := range []func() *crmplan.Error{p.checkName, p.checkWorkload, p.checkZones, p.checkTiers, p.checkLinks} {
+	for _, check := range []func() *crmplan.Error{p.checkName, p.checkWorkload, p.checkZones, p.checkTiers, p.checkLinks, p.checkPrices} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -234,6 +237,36 @@ func (p *Plan) checkLinks() *crmplan.Error {
 		}
 		if err := policy(l, p.tierZones(l.From)); err != nil {
 			return err.In(at)
+		}
+	}
+	return nil
+}
+
+var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
+
+// checkPrices checks the price table the report's cost estimate uses.
+func (p *Plan) checkPrices() *crmplan.Error {
+	pt := p.Prices
+	if pt == nil {
+		return nil
+	}
+	if !currencyPattern.MatchString(pt.Currency) {
+		return invalid("prices.currency", "currency: EUR", "%q is not an ISO 4217 currency code", pt.Currency)
+	}
+	if _, err := time.Parse(time.DateOnly, pt.AsOf); err != nil {
+		return invalid("prices.as_of", "as_of: 2025-01-31", "%q is not a date (YYYY-MM-DD)", pt.AsOf)
+	}
+	if len(pt.Monthly) == 0 {
+		return invalid("prices.monthly", "monthly:\n  m5.large: 70", "no prices given")
+	}
+	keys := make([]string, 0, len(pt.Monthly))
+	for k := range pt.Monthly {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // the first bad price, the same on every run
+	for _, k := range keys {
+		if v := pt.Monthly[k]; !(v >= 0) || math.IsInf(v, 0) {
+			return invalid("prices.monthly."+k, k+": 70", "price must be 0 or more, got %v", v)
 		}
 	}
 	return nil

@@ -1,0 +1,62 @@
+package topology
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/sizing"
+)
+
+// FuzzDecodePlan feeds arbitrary bytes to the plan-file decoder. It must
+// never panic; every failure must be an EINVALID *crmplan.Error placed in
+// the file with a hint; every plan it accepts must encode and decode back to
+// itself, size, and build (or refuse to build with EINVALID) and draw.
+func FuzzDecodePlan(f *testing.F) {
+	for _, data := range examples(f) {
+		f.Add(data)
+	}
+	f.Add([]byte(base))
+	f.Add([]byte(strings.Replace(base, "60%", "0.6", 1)))
+	f.Add([]byte(base + "  - {from: web, to: db-primary}\n"))
+	f.Add([]byte(base + "prices: {currency: EUR, as_of: 2025-01-31, monthly: {m5.large: 70}}\n"))
+	f.Add([]byte("name: &a x\nworkload: *a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := DecodePlan("f.yaml", data)
+		if err != nil {
+			var e *crmplan.Error
+			if !errors.As(err, &e) || e.Code != crmplan.EINVALID || e.Hint == "" || !strings.HasPrefix(e.Field, "f.yaml") {
+				t.Fatalf("error %#v (%T) is not an EINVALID *crmplan.Error placed in f.yaml with a hint", err, err)
+			}
+			return
+		}
+		out, err := EncodePlan(p)
+		if err != nil {
+			t.Fatalf("encode: %v", err)
+		}
+		back, err := DecodePlan("f.yaml", out)
+		if err != nil {
+			t.Fatalf("re-decode: %v\n%s", err, out)
+		}
+		if !reflect.DeepEqual(back, p) {
+			t.Fatalf("round trip changed the plan:\n got %#v\nwant %#v\n%s", back, p, out)
+		}
+		est, err := sizing.Size(p.Model())
+		if err != nil {
+			t.Fatalf("a valid plan does not size: %v", err)
+		}
+		top, err := Build(p, est)
+		if err != nil {
+			if crmplan.ErrorCode(err) != crmplan.EINVALID {
+				t.Fatalf("build: %v", err)
+			}
+			return
+		}
+		if err := top.Validate(); err != nil {
+			t.Fatalf("built topology does not validate: %v", err)
+		}
+		_ = DiagramSVG(top)
+	})
+}
