@@ -1,6 +1,7 @@
 package sizing
 
 import (
+	"fmt"
 	"math"
 )
 
@@ -141,7 +142,42 @@ func (p *plan) size(w Workload, explain bool, tiers []TierEstimate) Estimate {
 	e.EndToEnd = p.endToEnd(full)
 	e.Failover = p.endToEnd(failover)
 	e.MeetsSLO = sloMet && !e.Failover.Unbounded && e.Failover.P95Ms <= p.model.SLO.P95Ms*(1+1e-9)
+	if explain && !e.MeetsSLO {
+		e.SLOMiss = p.sloMiss(e, failover)
+	}
 	return e
+}
+
+// sloMiss explains a missed SLO: an overloaded tier, a class path whose
+// service times alone exceed the SLO, or the predicted p95 itself.
+func (p *plan) sloMiss(e Estimate, failover []perf) string {
+	slo := p.model.SLO.P95Ms
+	for i, pf := range failover {
+		if pf.overloaded {
+			return fmt.Sprintf("%s is overloaded at %s utilization with one HA server down; add servers or cores",
+				p.tiers[i].spec.Role, pct(pf.util))
+		}
+	}
+	var floor [numClasses]float64
+	for i := range p.tiers {
+		for ci := range floor {
+			if p.tiers[i].path.has(ci) {
+				floor[ci] += p.tiers[i].minP95Ms()
+			}
+		}
+	}
+	worst := 0
+	for ci, f := range floor {
+		if f > floor[worst] {
+			worst = ci
+		}
+	}
+	if floor[worst] >= slo {
+		return fmt.Sprintf("the service times alone on the %s path take %.0f ms at p95, above the %g ms SLO; "+
+			"lower the demands (faster code, caching) or raise slo.p95_ms", Classes()[worst], floor[worst], slo)
+	}
+	return fmt.Sprintf("predicted p95 is %.0f ms with one server of every HA tier down, above the %g ms SLO",
+		e.Failover.P95Ms, slo)
 }
 
 // perf is a tier's predicted response time at one server count.

@@ -159,4 +159,7 @@ type Estimate struct {
 	// MeetsSLO is false when no server count within the model's limits meets
 	// the SLO; Estimate is still filled with the best the model found.
 	MeetsSLO bool `json:"meets_slo"`
+	// SLOMiss says why MeetsSLO is false, in a sentence; empty when it is
+	// true. Sweeps leave it empty.
+	SLOMiss string `json:"slo_miss,omitempty"`
 }
