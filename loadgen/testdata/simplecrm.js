@@ -81,13 +81,17 @@ export function setup() {
   if (tok.status !== 200 && tok.status !== 201) {
     fail(`POST /tokens: status ${tok.status}`);
   }
-  return {
+  const data = {
     session: session,
     token: tok.json("token"),
     accounts: ids(session, "accounts"),
     contacts: ids(session, "contacts"),
     opportunities: ids(session, "opportunities"),
   };
+  if (data.accounts.length === 0 || data.opportunities.length === 0) {
+    fail("the CRM has no accounts or opportunities to view and update: seed it first (crm seed)");
+  }
+  return data;
 }
 
 function one(list) {
