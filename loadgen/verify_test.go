@@ -37,8 +37,10 @@ func TestVerifyFakeCRM(t *testing.T) {
 	var log bytes.Buffer
 	o := Options{
 		Stack: "test",
+		// The SLO is loose on purpose: this test is about the mechanics, and
+		// the machine it runs on is shared with compilers and fuzzers.
 		Scenario: Scenario{Rate: 50, RampUp: 2 * time.Second, Duration: 6 * time.Second, Mix: testMix,
-			SLO: sizing.SLO{P95Ms: 500, ErrorRate: 0.01}},
+			SLO: sizing.SLO{P95Ms: 5000, ErrorRate: 0.01}},
 		Target: fakeTarget(f), K6: testK6(t), ResultsDir: dir, Log: &log,
 		ScrapeInterval: 500 * time.Millisecond, SeriesStep: time.Second,
 	}
