@@ -23,7 +23,12 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-build: bin/crmplan
+build: bin/crmplan bin/pulumi
+
+# bin/pulumi builds the Pulumi CLI from go.mod's tool line, only when missing
+# (about 8 min cold). Without the version stamp the Automation API refuses destroy.
+bin/pulumi:
+	go build -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$(PULUMI_VERSION)" -o $(BIN)/pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 
 bin/crmplan: FORCE
 	go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/crmplan ./cmd/crmplan

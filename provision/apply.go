@@ -1,0 +1,250 @@
+package provision
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/sizing"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// Request is what preview, apply and destroy need on the local target.
+type Request struct {
+	StateDir    string
+	Stack       string // the plan's name
+	Topology    topology.Topology
+	Settings    sizing.PGSettings
+	Replication topology.Replication
+	Records     int64 // records to seed
+	Users       int   // sales reps to seed
+	Bins        Binaries
+	// Out receives a line per resource as Pulumi reports it, and the summary.
+	Out io.Writer
+	// Confirm, when set, is shown a preview's summary before anything
+	// changes; returning false cancels. Nil applies without asking.
+	Confirm func(summary string) bool
+}
+
+func (r Request) paths() Paths { return Paths{StateDir: r.StateDir, Stack: r.Stack} }
+
+// Result is what an apply did.
+type Result struct {
+	Inventory Inventory      `json:"inventory"`
+	Changes   map[string]int `json:"changes"` // Pulumi's counts per operation: create, update, same, ...
+	Cancelled bool           `json:"cancelled,omitempty"`
+}
+
+// prepare lays the topology out and opens its stack.
+func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string, error) {
+	paths := r.paths()
+	layout, err := NewLayout(LayoutInput{Paths: paths, Topology: r.Topology, Settings: r.Settings,
+		Replication: r.Replication, Records: r.Records, Users: r.Users})
+	if err != nil {
+		return nil, layout, r.Bins, "", err
+	}
+	if layout.Primary != nil {
+		if err := checkReachable(r.StateDir); err != nil {
+			return nil, layout, r.Bins, "", err
+		}
+	}
+	bins, err := r.Bins.resolve(layout.runsCrm())
+	if err != nil {
+		return nil, layout, bins, "", err
+	}
+	var version string
+	if bins.Crm != "" {
+		if version, err = fileDigest(bins.Crm); err != nil {
+			return nil, layout, bins, "", err
+		}
+	}
+	s, err := openStack(ctx, paths, bins, program(layout, bins, version))
+	return s, layout, bins, version, err
+}
+
+// Preview prints what Apply would change and returns Pulumi's counts.
+func Preview(ctx context.Context, r Request) (map[string]int, error) {
+	s, _, _, _, err := r.prepare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.preview(ctx, r.Out)
+}
+
+func (s *stack) preview(ctx context.Context, out io.Writer) (map[string]int, error) {
+	start := time.Now()
+	prog, ch, done := startProgress(out, true)
+	res, err := s.Preview(ctx, optpreview.EventStreams(ch), optpreview.Refresh())
+	<-done
+	if err != nil {
+		return nil, prog.asError(err)
+	}
+	changes := map[string]int{}
+	for op, n := range res.ChangeSummary {
+		changes[string(op)] = n
+	}
+	fmt.Fprintf(out, "preview: %s\n", summary(changes, time.Since(start)))
+	return changes, nil
+}
+
+func startProgress(out io.Writer, preview bool) (*progress, chan events.EngineEvent, chan struct{}) {
+	prog := newProgress(out, preview)
+	ch := make(chan events.EngineEvent)
+	done := make(chan struct{})
+	go prog.consume(ch, done)
+	return prog, ch, done
+}
+
+// Apply converges the local target to the topology: Pulumi creates,
+// updates or deletes hosts, PostgreSQL servers, the CRM schema and seed data
+// and the CRM roles, refreshing first so that a dead process or a deleted
+// host directory is noticed and repaired. It writes the inventory.
+func Apply(ctx context.Context, r Request) (Result, error) {
+	start := time.Now()
+	s, layout, _, version, err := r.prepare(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	if r.Confirm != nil {
+		changes, err := s.preview(ctx, r.Out)
+		if err != nil {
+			return Result{}, err
+		}
+		if Changed(changes) && !r.Confirm(summary(changes, time.Since(start))) {
+			return Result{Changes: changes, Cancelled: true}, nil
+		}
+	}
+	prog, ch, done := startProgress(r.Out, false)
+	res, err := s.Up(ctx, optup.EventStreams(ch), optup.Refresh())
+	<-done
+	if err != nil {
+		if ctx.Err() != nil {
+			return Result{}, crmplan.Errorf(crmplan.ECONFLICT, "apply interrupted: %w", ctx.Err()).
+				Try("crmplan apply --plan PLAN.yaml   # converges from where it stopped")
+		}
+		return Result{}, prog.asError(err)
+	}
+	changes := map[string]int{}
+	if res.Summary.ResourceChanges != nil {
+		changes = *res.Summary.ResourceChanges
+	}
+	inv := layout.inventory(version, res.Outputs)
+	if err := SaveInventory(r.StateDir, inv); err != nil {
+		return Result{}, err
+	}
+	fmt.Fprintf(r.Out, "apply: %s\n", summary(changes, time.Since(start)))
+	return Result{Inventory: inv, Changes: changes}, nil
+}
+
+// inventory describes the deployed layout for verify, report and status.
+func (l Layout) inventory(version string, outputs auto.OutputMap) Inventory {
+	inv := Inventory{Stack: l.Stack, Target: "local", WebURL: l.WebURL(), AppVersion: version, Records: l.Records}
+	if pw, ok := outputs[outLoadPassword].Value.(string); ok {
+		inv.LoadUser = Credentials{Email: LoadUserEmail, Password: pw}
+	}
+	for _, h := range l.Hosts {
+		ih := InventoryHost{Name: h.Name, Role: string(h.Role), Zone: h.Zone, Address: h.Address, Port: h.Port, Dir: h.Dir}
+		switch h.Role {
+		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker:
+			ih.MetricsURL = h.URL() + "/metrics"
+		}
+		inv.Hosts = append(inv.Hosts, ih)
+	}
+	return inv
+}
+
+// Destroy deletes every resource of the stack, then the stack, its
+// directory and, when no other stack is left, the whole state dir: no
+// process, port or file remains.
+func Destroy(ctx context.Context, r Request) (map[string]int, error) {
+	start := time.Now()
+	paths := r.paths()
+	bins, err := r.Bins.resolve(false)
+	if err != nil {
+		return nil, err
+	}
+	noop := func(*pulumi.Context) error { return nil }
+	s, err := openStack(ctx, paths, bins, noop)
+	if err != nil {
+		return nil, err
+	}
+	if r.Confirm != nil && !r.Confirm(fmt.Sprintf("destroy every host, process and database of stack %s", r.Stack)) {
+		return nil, nil
+	}
+	prog, ch, done := startProgress(r.Out, false)
+	res, err := s.Destroy(ctx, optdestroy.EventStreams(ch))
+	<-done
+	if err != nil {
+		return nil, prog.asError(err)
+	}
+	if err := s.Workspace().RemoveStack(ctx, r.Stack); err != nil {
+		return nil, crmplan.Errorf(crmplan.EINTERNAL, "remove stack %s: %w", r.Stack, err)
+	}
+	if err := sweep(paths); err != nil {
+		return nil, err
+	}
+	changes := map[string]int{}
+	if res.Summary.ResourceChanges != nil {
+		changes = *res.Summary.ResourceChanges
+	}
+	fmt.Fprintf(r.Out, "destroy: %s\n", summary(changes, time.Since(start)))
+	return changes, nil
+}
+
+// sweep stops what an interrupted apply may have left running outside
+// Pulumi's state, removes the stack's directory, and the state dir when it
+// holds no other stack.
+func sweep(paths Paths) error {
+	hosts, _ := os.ReadDir(paths.HostsDir())
+	var errs []error
+	for _, h := range hosts {
+		errs = append(errs, stopAll(filepath.Join(paths.HostsDir(), h.Name())))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(paths.StackDir()); err != nil {
+		return err
+	}
+	stacks, _ := filepath.Glob(filepath.Join(paths.Backend(), ".pulumi", "stacks", projectName, "*.json"))
+	entries, _ := os.ReadDir(paths.StateDir)
+	for _, e := range entries {
+		switch e.Name() {
+		case "bin", "pulumi-home", "backend":
+		default:
+			return nil // another stack, or something that is not ours
+		}
+	}
+	if len(stacks) == 0 {
+		return os.RemoveAll(paths.StateDir)
+	}
+	return nil
+}
+
+// fileDigest identifies a binary build: the first 12 hex digits of its SHA-256.
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}

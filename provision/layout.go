@@ -1,0 +1,225 @@
+package provision
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/sizing"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// Default service ports on the local target. Every host has its own
+// loopback address, so hosts of one role share a port.
+var defaultPorts = map[topology.Role]int{
+	topology.RoleWeb:       8080,
+	topology.RoleFailover:  8080,
+	topology.RoleAPI:       8081,
+	topology.RoleWorker:    8082,
+	topology.RoleDBPrimary: 5432,
+	topology.RoleDBReplica: 5432,
+}
+
+// LocalHost is one host of the topology as the local target places it.
+type LocalHost struct {
+	topology.Host
+	CIDR string // its zone's loopback range
+	Dir  string
+}
+
+// URL is the host's HTTP base URL (for crm roles).
+func (h LocalHost) URL() string { return fmt.Sprintf("http://%s:%d", h.Address, h.Port) }
+
+// Layout is the local deployment of one topology: where every host lives and
+// what runs on it. It is computed without I/O, so tests can check it.
+type Layout struct {
+	Stack       string
+	Hosts       []LocalHost
+	Primary     *LocalHost  // the db-primary; nil when the topology has none
+	Replicas    []LocalHost // db-replica hosts
+	Sync        bool        // replicas are synchronous
+	PGSettings  map[string]string
+	Records     int64
+	Users       int
+	Unsupported []string // hosts whose role has no local process: they get a host, nothing runs on them
+}
+
+// ByRole returns the hosts of role in topology order.
+func (l Layout) ByRole(role topology.Role) []LocalHost {
+	var out []LocalHost
+	for _, h := range l.Hosts {
+		if h.Role == role {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// runsCrm reports whether any host runs the crm binary.
+func (l Layout) runsCrm() bool {
+	for _, role := range []topology.Role{topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker} {
+		if len(l.ByRole(role)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// WebURL is the presentation tier's URL: the first web (or failover) host.
+func (l Layout) WebURL() string {
+	for _, role := range []topology.Role{topology.RoleFailover, topology.RoleWeb} {
+		if hosts := l.ByRole(role); len(hosts) > 0 {
+			return hosts[0].URL()
+		}
+	}
+	return ""
+}
+
+// LayoutInput is what NewLayout needs.
+type LayoutInput struct {
+	Paths       Paths
+	Topology    topology.Topology
+	Settings    sizing.PGSettings
+	Replication topology.Replication
+	Records     int64
+	Users       int
+}
+
+// NewLayout places a topology on this machine: zone ranges (a zone without
+// one gets 127.10.N.0/24), addresses and ports where the topology left them
+// empty, host directories under the stack, and PostgreSQL settings.
+func NewLayout(in LayoutInput) (Layout, error) {
+	l := Layout{Stack: in.Paths.Stack, Sync: in.Replication == topology.Sync, Records: in.Records, Users: in.Users}
+	l.PGSettings = localPGSettings(in.Settings)
+	cidrs := map[string]netip.Prefix{}
+	for i, z := range in.Topology.Zones {
+		cidr := z.CIDR
+		if cidr == "" {
+			cidr = fmt.Sprintf("127.10.%d.0/24", i+1)
+		}
+		prefix, err := netip.ParsePrefix(cidr)
+		if err != nil || !prefix.Addr().IsLoopback() {
+			return l, crmplan.Errorf(crmplan.EINVALID, "zone %s: range %q is not a loopback range (127.0.0.0/8)", z.Name, cidr).
+				In("zones").Try("cidr: 127.10.%d.0/24", i+1)
+		}
+		cidrs[z.Name] = prefix.Masked()
+	}
+	next := map[string]netip.Addr{}
+	used := map[string]string{}
+	for _, h := range in.Topology.Hosts {
+		prefix, ok := cidrs[h.Zone]
+		if !ok {
+			return l, crmplan.Errorf(crmplan.EINVALID, "host %s is in zone %q, which the topology does not define", h.Name, h.Zone).In("host " + h.Name)
+		}
+		if h.Address == "" {
+			addr, ok := next[h.Zone]
+			if !ok {
+				addr = prefix.Addr().Next().Next() // .0 is the network, .1 is left to the zone's gateway role
+			}
+			h.Address, next[h.Zone] = addr.String(), addr.Next()
+		}
+		if h.Port == 0 {
+			h.Port = defaultPorts[h.Role]
+		}
+		key := fmt.Sprintf("%s:%d", h.Address, h.Port)
+		if other, dup := used[key]; dup && h.Port != 0 {
+			return l, crmplan.Errorf(crmplan.EINVALID, "hosts %s and %s both listen on %s", other, h.Name, key).In("host " + h.Name)
+		}
+		used[key] = h.Name
+		lh := LocalHost{Host: h, CIDR: prefix.String(), Dir: in.Paths.HostDir(h.Name)}
+		l.Hosts = append(l.Hosts, lh)
+		if _, ok := defaultPorts[h.Role]; !ok {
+			l.Unsupported = append(l.Unsupported, h.Name)
+		}
+	}
+	return l, l.placeDatabases()
+}
+
+func (l *Layout) placeDatabases() error {
+	primaries := l.ByRole(topology.RoleDBPrimary)
+	l.Replicas = l.ByRole(topology.RoleDBReplica)
+	if len(primaries) > 1 {
+		return crmplan.Errorf(crmplan.EINVALID, "the local target runs one PostgreSQL primary, the topology has %d", len(primaries)).
+			In("tiers").Try("servers: 1 for the db-primary tier")
+	}
+	if len(primaries) == 1 {
+		l.Primary = &primaries[0]
+	}
+	needsDB := len(l.ByRole(topology.RoleAPI))+len(l.ByRole(topology.RoleWorker))+len(l.Replicas) > 0
+	if needsDB && l.Primary == nil {
+		return crmplan.Errorf(crmplan.EINVALID, "the topology has application or replica hosts but no db-primary").
+			In("tiers").Try("add a tier with role: db-primary")
+	}
+	return nil
+}
+
+// Local caps: the sizing may ask for the memory of a dedicated database
+// server; on one shared machine every server gets a slice of it.
+var localCaps = map[string]int64{
+	"shared_buffers":       256 << 20,
+	"effective_cache_size": 1 << 30,
+	"work_mem":             16 << 20,
+	"maintenance_work_mem": 128 << 20,
+}
+
+// localPGSettings turns the sizing's PostgreSQL settings into
+// postgresql.conf values, capped for the local machine.
+func localPGSettings(s sizing.PGSettings) map[string]string {
+	out := map[string]string{}
+	for k, v := range map[string]string{
+		"shared_buffers": s.SharedBuffers, "effective_cache_size": s.EffectiveCacheSize,
+		"work_mem": s.WorkMem, "maintenance_work_mem": s.MaintenanceWorkMem,
+	} {
+		if v == "" {
+			continue
+		}
+		if n, ok := parseMemory(v); ok && n > localCaps[k] {
+			v = formatMemory(localCaps[k])
+		}
+		out[k] = v
+	}
+	if s.MaxConnections > 0 {
+		out["max_connections"] = strconv.Itoa(s.MaxConnections)
+	}
+	return out
+}
+
+var memoryRe = regexp.MustCompile(`^\s*(\d+)\s*(kB|MB|GB|TB)?\s*$`)
+
+// parseMemory reads a PostgreSQL memory setting ("256MB", "4GB", "64kB").
+func parseMemory(s string) (int64, bool) {
+	m := memoryRe.FindStringSubmatch(s)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	unit := map[string]int64{"": 8 << 10, "kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[m[2]]
+	return n * unit, true
+}
+
+func formatMemory(n int64) string {
+	switch {
+	case n%(1<<30) == 0:
+		return fmt.Sprintf("%dGB", n>>30)
+	case n%(1<<20) == 0:
+		return fmt.Sprintf("%dMB", n>>20)
+	default:
+		return fmt.Sprintf("%dkB", n>>10)
+	}
+}
+
+// sortedKeys is for stable output of maps.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

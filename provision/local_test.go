@@ -1,0 +1,212 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/sizing"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// dbTopology is a topology without the crm application: a primary and a
+// replica in the LAN and an integration host (no local process) in the DMZ.
+func dbTopology() topology.Topology {
+	return topology.Topology{
+		Zones: []topology.Zone{
+			{Name: "dmz", Kind: topology.DMZ, CIDR: "127.77.1.0/24"},
+			{Name: "lan", Kind: topology.LAN, CIDR: "127.77.2.0/24"},
+		},
+		Hosts: []topology.Host{
+			{Name: "esb-1", Role: topology.RoleIntegration, Zone: "dmz"},
+			{Name: "db-1", Role: topology.RoleDBPrimary, Zone: "lan", Port: 15432},
+			{Name: "db-2", Role: topology.RoleDBReplica, Zone: "lan", Port: 15432},
+		},
+	}
+}
+
+// testStateDir is a state dir the postgres user can reach when we are root.
+func testStateDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", "crmplan-provision-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(dir, 0o755)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return filepath.Join(dir, "state")
+}
+
+func testRequest(t *testing.T, stateDir string, out *bytes.Buffer) Request {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Request{
+		StateDir: stateDir, Stack: "dbonly", Topology: dbTopology(),
+		Settings:    sizing.PGSettings{SharedBuffers: "32MB", MaxConnections: 50},
+		Replication: topology.Async,
+		Bins:        Binaries{Self: self, Pulumi: testPulumi(t)},
+		Out:         out,
+	}
+}
+
+// TestLocalDatabaseStack applies a primary + replica topology with the real
+// Pulumi CLI and this binary as the provider, then checks replication,
+// idempotence, repair of a killed supervisor, and a clean destroy.
+func TestLocalDatabaseStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Pulumi and PostgreSQL")
+	}
+	if _, err := os.Stat(filepath.Join(pgserver.DefaultBin, "postgres")); err != nil {
+		t.Skip("no PostgreSQL 15 server binaries (make deps)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	req := testRequest(t, testStateDir(t), &out)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("output:\n%s", out.String())
+		}
+		_, _ = Destroy(context.Background(), req)
+	})
+
+	res, err := Apply(ctx, req)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if !Changed(res.Changes) || res.Changes["create"] < 5 {
+		t.Fatalf("first apply changes = %v, want hosts, secrets and servers created", res.Changes)
+	}
+	paths := req.paths()
+	checkReplicates(t, ctx, paths)
+	st, err := GetStatus(ctx, req.StateDir, req.Stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range st.Hosts {
+		if !h.Healthy {
+			t.Errorf("status: host %s unhealthy: %s", h.Name, h.Health)
+		}
+		if h.Role == "db-replica" && (h.Replication == nil || h.Replication.State != "streaming" || h.Replication.SyncState != "async") {
+			t.Errorf("status: replica %s replication = %+v, want streaming async", h.Name, h.Replication)
+		}
+	}
+
+	out.Reset()
+	res, err = Apply(ctx, req)
+	if err != nil {
+		t.Fatalf("second apply: %v", err)
+	}
+	if Changed(res.Changes) {
+		t.Fatalf("second apply changed %v, want no changes\n%s", res.Changes, out.String())
+	}
+
+	// A supervisor killed with -9 takes postgres with it; the next apply
+	// notices on refresh and starts it again.
+	proc := postgresProcess(paths.HostDir("db-2"))
+	pid, ok := proc.Running()
+	if !ok {
+		t.Fatal("replica supervisor not running")
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	waitDead(pid, 5*time.Second)
+	res, err = Apply(ctx, req)
+	if err != nil {
+		t.Fatalf("apply after kill: %v", err)
+	}
+	if res.Changes["update"] != 1 {
+		t.Errorf("apply after kill changes = %v, want 1 update", res.Changes)
+	}
+	if _, ok := proc.Running(); !ok {
+		t.Error("replica not running again after apply")
+	}
+	checkReplicates(t, ctx, paths)
+
+	if _, err := Destroy(ctx, req); err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	if _, err := os.Stat(req.StateDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state dir %s still exists after destroy", req.StateDir)
+	}
+	for _, addr := range []string{"127.77.2.2:15432", "127.77.2.3:15432"} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still listening after destroy", addr)
+		}
+	}
+}
+
+// checkReplicates writes a row on the primary and reads it on the replica.
+func checkReplicates(t *testing.T, ctx context.Context, paths Paths) {
+	t.Helper()
+	primary, err := pgserver.Open(serverDir(paths.HostDir("db-1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica, err := pgserver.Open(serverDir(paths.HostDir("db-2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := randomToken(8)
+	if err := primary.Exec(ctx, "crm", "CREATE TABLE IF NOT EXISTS t (v text)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := primary.Exec(ctx, "crm", "INSERT INTO t VALUES ($1)", marker); err != nil {
+		t.Fatal(err)
+	}
+	if err := primary.WaitReplayed(ctx, replica); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, replica.URL("crm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM t WHERE v = $1", marker).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("replica has %d rows of the marker (%v), want 1", n, err)
+	}
+}
+
+// TestApplyPortTaken: a port held by another process fails the apply with
+// ECONFLICT naming the host and the port.
+func TestApplyPortTaken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Pulumi")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l, err := net.Listen("tcp", "127.77.2.2:15432")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var out bytes.Buffer
+	req := testRequest(t, testStateDir(t), &out)
+	t.Cleanup(func() { _, _ = Destroy(context.Background(), req) })
+	_, err = Apply(ctx, req)
+	if crmplan.ErrorCode(err) != crmplan.ECONFLICT {
+		t.Fatalf("apply with port taken: err = %v (code %q), want ECONFLICT\n%s", err, crmplan.ErrorCode(err), out.String())
+	}
+	for _, want := range []string{"db-1", "127.77.2.2:15432"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	if crmplan.ErrorHint(err) == "" {
+		t.Errorf("error %q has no hint", err)
+	}
+}

@@ -1,0 +1,209 @@
+package provision
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/crmplan/crmplan/topology"
+)
+
+// Names in the deployed CRM database.
+const (
+	appDatabase = "crm"
+	appUser     = "crm"
+	// LoadUserEmail is the seeded account the load test signs in with.
+	LoadUserEmail = "admin@example.com"
+)
+
+// Stack output names.
+const (
+	outWebURL       = "webUrl"
+	outLoadPassword = "loadPassword"
+)
+
+// Resource output shapes the program reads back.
+type (
+	plainResource struct {
+		pulumi.CustomResourceState
+	}
+	secretResource struct {
+		pulumi.CustomResourceState
+		Value pulumi.StringOutput `pulumi:"value"`
+	}
+	primaryResource struct {
+		pulumi.CustomResourceState
+		SystemID pulumi.StringOutput `pulumi:"systemId"`
+	}
+)
+
+// program returns the Pulumi program that deploys layout with the binaries.
+func program(l Layout, bins Binaries, crmVersion string) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		d := deployer{ctx: ctx, l: l, bins: bins, crmVersion: crmVersion, hosts: map[string]pulumi.Resource{}}
+		return d.run()
+	}
+}
+
+type deployer struct {
+	ctx        *pulumi.Context
+	l          Layout
+	bins       Binaries
+	crmVersion string
+	hosts      map[string]pulumi.Resource
+}
+
+func (d *deployer) run() error {
+	loadPw, err := d.secret("load-user-password")
+	if err != nil {
+		return err
+	}
+	d.ctx.Export(outLoadPassword, loadPw.Value)
+	d.ctx.Export(outWebURL, pulumi.String(d.l.WebURL()))
+	for _, h := range d.l.Hosts {
+		var res plainResource
+		err := d.ctx.RegisterResource(tokenHost, h.Name, pulumi.Map{
+			"name": pulumi.String(h.Name), "zone": pulumi.String(h.Zone), "cidr": pulumi.String(h.CIDR),
+			"address": pulumi.String(h.Address), "dir": pulumi.String(h.Dir),
+		}, &res)
+		if err != nil {
+			return err
+		}
+		d.hosts[h.Name] = &res
+	}
+	if d.l.Primary == nil {
+		return d.services(nil, nil)
+	}
+	dbURLs, schema, err := d.databases(loadPw)
+	if err != nil {
+		return err
+	}
+	return d.services(dbURLs, schema)
+}
+
+func (d *deployer) secret(purpose string) (*secretResource, error) {
+	var res secretResource
+	err := d.ctx.RegisterResource(tokenSecret, purpose, pulumi.Map{"purpose": pulumi.String(purpose)}, &res,
+		pulumi.AdditionalSecretOutputs([]string{"value"}))
+	return &res, err
+}
+
+// dbURLs are the CRM's connection URLs: the primary, then the first replica.
+type dbURLs struct {
+	primary, replica pulumi.StringOutput
+}
+
+// databases registers the primary, its replicas and the CRM schema.
+func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, error) {
+	superPw, err := d.secret("postgres-superuser-password")
+	if err != nil {
+		return nil, nil, err
+	}
+	appPw, err := d.secret("crm-database-password")
+	if err != nil {
+		return nil, nil, err
+	}
+	p := d.l.Primary
+	var primary primaryResource
+	err = d.ctx.RegisterResource(tokenPrimary, p.Name, pulumi.Map{
+		"host": pulumi.String(p.Name), "hostDir": pulumi.String(p.Dir), "address": pulumi.String(p.Address),
+		"port": pulumi.Int(p.Port), "password": superPw.Value, "settings": pulumi.ToStringMap(d.l.PGSettings),
+		"database": pulumi.String(appDatabase), "appUser": pulumi.String(appUser), "appPassword": appPw.Value,
+	}, &primary, pulumi.Parent(d.hosts[p.Name]), pulumi.DeleteBeforeReplace(true))
+	if err != nil {
+		return nil, nil, err
+	}
+	urls := &dbURLs{primary: pgURL(appPw.Value, p.Address, p.Port)}
+	for i, r := range d.l.Replicas {
+		var replica plainResource
+		err := d.ctx.RegisterResource(tokenReplica, r.Name, pulumi.Map{
+			"host": pulumi.String(r.Name), "hostDir": pulumi.String(r.Dir), "address": pulumi.String(r.Address),
+			"port": pulumi.Int(r.Port), "primaryHostDir": pulumi.String(p.Dir),
+			"primarySystemId": primary.SystemID, "sync": pulumi.Bool(d.l.Sync),
+		}, &replica, pulumi.Parent(d.hosts[r.Name]), pulumi.DeleteBeforeReplace(true))
+		if err != nil {
+			return nil, nil, err
+		}
+		if i == 0 {
+			// The URL waits for the replica: readers must not start before it.
+			urls.replica = pulumi.All(appPw.Value, replica.ID()).ApplyT(func(v []any) string {
+				return pgURLString(v[0].(string), r.Address, r.Port)
+			}).(pulumi.StringOutput)
+		}
+	}
+	if !d.l.runsCrm() {
+		return urls, nil, nil // no application: no schema to migrate
+	}
+	var schema plainResource
+	err = d.ctx.RegisterResource(tokenDatabase, "crm-database", pulumi.Map{
+		"crmBin": pulumi.String(d.bins.Crm), "crmVersion": pulumi.String(d.crmVersion),
+		"databaseUrl": urls.primary, "primarySystemId": primary.SystemID,
+		"records": pulumi.Int(int(d.l.Records)), "users": pulumi.Int(d.l.Users),
+		"password": loadPw.Value, "logDir": pulumi.String(p.Dir),
+	}, &schema, pulumi.DependsOn([]pulumi.Resource{&primary}))
+	return urls, &schema, err
+}
+
+func pgURL(pw pulumi.StringOutput, addr string, port int) pulumi.StringOutput {
+	return pw.ApplyT(func(pw string) string { return pgURLString(pw, addr, port) }).(pulumi.StringOutput)
+}
+
+func pgURLString(pw, addr string, port int) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(appUser, pw), Host: fmt.Sprintf("%s:%d", addr, port),
+		Path: "/" + appDatabase, RawQuery: "sslmode=disable"}
+	return u.String()
+}
+
+// services registers the CRM roles: api and worker after the schema, web
+// after the api servers it balances.
+func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
+	var apis []pulumi.Resource
+	var backends []string
+	for _, role := range []topology.Role{topology.RoleAPI, topology.RoleWorker} {
+		for _, h := range d.l.ByRole(role) {
+			env := pulumi.StringMap{"CRM_DATABASE_URL": urls.primary}
+			if urls.replica != (pulumi.StringOutput{}) {
+				env["CRM_REPLICA_URL"] = urls.replica
+			}
+			res, err := d.service(h, nil, env, schema)
+			if err != nil {
+				return err
+			}
+			if role == topology.RoleAPI {
+				apis = append(apis, res)
+				backends = append(backends, h.URL())
+			}
+		}
+	}
+	var args []string
+	for _, b := range backends {
+		args = append(args, "--backend", b)
+	}
+	for _, role := range []topology.Role{topology.RoleWeb, topology.RoleFailover} {
+		for _, h := range d.l.ByRole(role) {
+			if _, err := d.service(h, args, pulumi.StringMap{}, apis...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (d *deployer) service(h LocalHost, args []string, env pulumi.StringMap, deps ...pulumi.Resource) (pulumi.Resource, error) {
+	role := h.Role
+	if role == topology.RoleFailover {
+		role = topology.RoleWeb
+	}
+	var res plainResource
+	opts := []pulumi.ResourceOption{pulumi.Parent(d.hosts[h.Name]), pulumi.DeleteBeforeReplace(true)}
+	if len(deps) > 0 && deps[0] != nil {
+		opts = append(opts, pulumi.DependsOn(deps))
+	}
+	err := d.ctx.RegisterResource(tokenCRMService, h.Name, pulumi.Map{
+		"host": pulumi.String(h.Name), "hostDir": pulumi.String(h.Dir), "role": pulumi.String(string(role)),
+		"address": pulumi.String(h.Address), "port": pulumi.Int(h.Port), "crmBin": pulumi.String(d.bins.Crm),
+		"crmVersion": pulumi.String(d.crmVersion), "args": pulumi.ToStringArray(args), "env": env,
+	}, &res, opts...)
+	return &res, err
+}

@@ -1,0 +1,156 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/crmplan/crmplan"
+)
+
+// PluginName is the Pulumi package name of crmplan's local provider; the
+// engine runs the plugin binary "pulumi-resource-" + PluginName, which is a
+// symlink to the crmplan binary in the state dir.
+const PluginName = "crmplan"
+
+// PluginBinary is the file name the engine looks for.
+const PluginBinary = "pulumi-resource-" + PluginName
+
+// pluginVersion is reported to the engine; the plugin is always the binary
+// that runs crmplan, so no version is ever resolved or downloaded.
+const pluginVersion = "0.1.0"
+
+// Resource type tokens the program registers.
+const (
+	tokenHost       = PluginName + ":index:Host"
+	tokenSecret     = PluginName + ":index:Secret"
+	tokenPrimary    = PluginName + ":index:PostgresPrimary"
+	tokenReplica    = PluginName + ":index:PostgresReplica"
+	tokenCRMService = PluginName + ":index:CrmService"
+	tokenDatabase   = PluginName + ":index:CrmDatabase"
+)
+
+// ServePlugin runs the local resource provider over the plugin protocol the
+// Pulumi engine speaks. It is what the crmplan binary does when started as
+// PluginBinary.
+func ServePlugin(ctx context.Context) error {
+	prov, err := infer.NewProviderBuilder().
+		WithResources(
+			infer.Resource(&Host{}),
+			infer.Resource(&Secret{}),
+			infer.Resource(&PostgresPrimary{}),
+			infer.Resource(&PostgresReplica{}),
+			infer.Resource(&CrmService{}),
+			infer.Resource(&CrmDatabase{}),
+		).
+		WithNamespace(PluginName).
+		Build()
+	if err != nil {
+		return fmt.Errorf("build provider: %w", err)
+	}
+	return p.RunProvider(ctx, PluginName, pluginVersion, prov)
+}
+
+// selfPath is the crmplan binary, which also serves as the supervisor.
+func selfPath() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("locate crmplan binary: %w", err)
+	}
+	return self, nil
+}
+
+// diffInputs compares the pulumi-tagged fields of two input structs of the
+// same type. A changed field listed in replace forces a replacement; any
+// other change is an in-place update. Empty and nil slices and maps are
+// equal: they do not survive the round trip through state distinctly.
+func diffInputs(old, new any, replace ...string) p.DiffResponse {
+	ov, nv := reflect.ValueOf(old), reflect.ValueOf(new)
+	resp := p.DiffResponse{DetailedDiff: map[string]p.PropertyDiff{}}
+	for i := 0; i < ov.NumField(); i++ {
+		name, _, _ := strings.Cut(ov.Type().Field(i).Tag.Get("pulumi"), ",")
+		if name == "" {
+			continue
+		}
+		a, b := ov.Field(i), nv.Field(i)
+		if isEmpty(a) && isEmpty(b) || reflect.DeepEqual(a.Interface(), b.Interface()) {
+			continue
+		}
+		kind := p.Update
+		for _, r := range replace {
+			if r == name {
+				kind = p.UpdateReplace
+			}
+		}
+		resp.DetailedDiff[name] = p.PropertyDiff{Kind: kind, InputDiff: true}
+		resp.HasChanges = true
+	}
+	return resp
+}
+
+func isEmpty(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Slice, reflect.Map:
+		return v.Len() == 0
+	}
+	return false
+}
+
+// markNotRunning adds the diff that restarts a process Read found dead.
+func markNotRunning(d *p.DiffResponse, running bool) {
+	if running {
+		return
+	}
+	d.HasChanges = true
+	d.DetailedDiff["running"] = p.PropertyDiff{Kind: p.Update}
+}
+
+// checkPortFree fails with ECONFLICT, naming the host and the port, when
+// something already listens on addr:port.
+func checkPortFree(host, addr string, port int) error {
+	hostport := net.JoinHostPort(addr, fmt.Sprint(port))
+	l, err := net.Listen("tcp", hostport)
+	if err != nil {
+		return crmplan.Errorf(crmplan.ECONFLICT, "port %s is already taken: %w", hostport, err).
+			In("host "+host).
+			Try("ss -ltnp 'sport = :%d'   # find the process holding it, stop it, then crmplan apply", port)
+	}
+	return l.Close()
+}
+
+// providerError renders err for the engine, which only carries text: the
+// code, the place and the hint travel in a form Apply can read back.
+func providerError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if hint := crmplan.ErrorHint(err); hint != "" {
+		msg += " [try: " + hint + "]"
+	}
+	return fmt.Errorf("[%s] %s", crmplan.ErrorCode(err), msg)
+}
+
+// waitFor polls check until it succeeds or timeout passes.
+func waitFor(ctx context.Context, timeout time.Duration, check func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := check(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/crmplan/crmplan/pgserver"
+)
+
+// PostgresReplica is a streaming replica of a PostgresPrimary on another
+// local host: pg_basebackup from the running primary, then postgres under a
+// supervisor. Asynchronous by default; with Sync the primary waits for it
+// on every commit (synchronous_commit = remote_apply).
+type PostgresReplica struct{}
+
+// PostgresReplicaArgs are the inputs of a PostgresReplica.
+type PostgresReplicaArgs struct {
+	Host           string `pulumi:"host"`
+	HostDir        string `pulumi:"hostDir"`
+	Address        string `pulumi:"address"`
+	Port           int    `pulumi:"port"`
+	PrimaryHostDir string `pulumi:"primaryHostDir"`
+	// PrimarySystemID ties the replica to one initdb of the primary: a new
+	// primary needs a new base backup.
+	PrimarySystemID string `pulumi:"primarySystemId"`
+	Sync            bool   `pulumi:"sync"`
+}
+
+// PostgresReplicaState is a replica as recorded in state.
+type PostgresReplicaState struct {
+	PostgresReplicaArgs
+	SupervisorPID int  `pulumi:"supervisorPid"`
+	Running       bool `pulumi:"running"`
+}
+
+func (*PostgresReplica) Annotate(a infer.Annotator) { a.SetToken("index", "PostgresReplica") }
+
+// Create takes a base backup of the primary and starts the replica.
+func (*PostgresReplica) Create(ctx context.Context, req infer.CreateRequest[PostgresReplicaArgs]) (infer.CreateResponse[PostgresReplicaState], error) {
+	in := req.Inputs
+	resp := infer.CreateResponse[PostgresReplicaState]{ID: in.Host + "/postgres", Output: PostgresReplicaState{PostgresReplicaArgs: in}}
+	if req.DryRun {
+		return resp, nil
+	}
+	if err := resetServer(in.HostDir); err != nil {
+		return resp, err
+	}
+	if err := checkPortFree(in.Host, in.Address, in.Port); err != nil {
+		return resp, providerError(err)
+	}
+	primary, err := pgserver.Open(serverDir(in.PrimaryHostDir))
+	if err != nil {
+		return resp, fmt.Errorf("host %s: primary: %w", in.Host, err)
+	}
+	// BaseBackup starts the replica itself; it is stopped again at once and
+	// handed to the supervisor, which restarts it when it crashes.
+	srv, err := pgserver.BaseBackup(ctx, primary, pgserver.Config{
+		Dir: serverDir(in.HostDir), Addr: net.JoinHostPort(in.Address, fmt.Sprint(in.Port)), Name: in.Host,
+	}, pgserver.ReplicaOptions{})
+	if err != nil {
+		return resp, fmt.Errorf("host %s: %w", in.Host, err)
+	}
+	if err := srv.Stop(ctx); err != nil {
+		return resp, fmt.Errorf("host %s: %w", in.Host, err)
+	}
+	// A fresh handle: the old one remembers its own postgres has exited.
+	if srv, err = pgserver.Open(serverDir(in.HostDir)); err != nil {
+		return resp, fmt.Errorf("host %s: %w", in.Host, err)
+	}
+	if resp.Output.SupervisorPID, err = startPostgres(ctx, in.Host, in.HostDir, srv); err != nil {
+		return resp, err
+	}
+	resp.Output.Running = true
+	return resp, setSync(primary, in.Host, in.Sync)
+}
+
+// setSync makes the primary wait (or stop waiting) for the replica named
+// name. Only once the replica streams: a primary waiting for a standby that
+// is not there blocks every commit.
+func setSync(primary *pgserver.Server, name string, sync bool) error {
+	settings := map[string]string{"synchronous_standby_names": "", "synchronous_commit": "on"}
+	if sync {
+		settings["synchronous_standby_names"] = fmt.Sprintf("ANY 1 (%q)", name)
+		settings["synchronous_commit"] = "remote_apply"
+	}
+	if err := primary.Configure(settings); err != nil {
+		return fmt.Errorf("host %s: configure primary for sync=%v: %w", name, sync, err)
+	}
+	return nil
+}
+
+// Read reports a deleted data directory as gone and a dead supervisor as
+// not running.
+func (*PostgresReplica) Read(ctx context.Context, req infer.ReadRequest[PostgresReplicaArgs, PostgresReplicaState]) (infer.ReadResponse[PostgresReplicaArgs, PostgresReplicaState], error) {
+	st := req.State
+	var exists bool
+	if st.SupervisorPID, st.Running, exists = serverLive(st.HostDir); !exists {
+		return infer.ReadResponse[PostgresReplicaArgs, PostgresReplicaState]{}, nil
+	}
+	return infer.ReadResponse[PostgresReplicaArgs, PostgresReplicaState]{ID: req.ID, Inputs: req.Inputs, State: st}, nil
+}
+
+// Diff replaces the replica when its place or its primary changes; the
+// sync flag changes in place.
+func (*PostgresReplica) Diff(ctx context.Context, req infer.DiffRequest[PostgresReplicaArgs, PostgresReplicaState]) (infer.DiffResponse, error) {
+	d := diffInputs(req.State.PostgresReplicaArgs, req.Inputs, "host", "hostDir", "address", "port", "primaryHostDir", "primarySystemId")
+	markNotRunning(&d, req.State.Running)
+	d.DeleteBeforeReplace = true
+	return d, nil
+}
+
+// Update switches sync on or off, or restarts a dead replica.
+func (*PostgresReplica) Update(ctx context.Context, req infer.UpdateRequest[PostgresReplicaArgs, PostgresReplicaState]) (infer.UpdateResponse[PostgresReplicaState], error) {
+	in, out := req.Inputs, req.State
+	out.PostgresReplicaArgs = in
+	if req.DryRun {
+		return infer.UpdateResponse[PostgresReplicaState]{Output: out}, nil
+	}
+	if !req.State.Running {
+		pid, err := restartServer(ctx, in.Host, in.HostDir, nil)
+		out.SupervisorPID, out.Running = pid, err == nil
+		if err != nil {
+			return infer.UpdateResponse[PostgresReplicaState]{Output: out}, err
+		}
+	}
+	primary, err := pgserver.Open(serverDir(in.PrimaryHostDir))
+	if err != nil {
+		return infer.UpdateResponse[PostgresReplicaState]{Output: out}, fmt.Errorf("host %s: primary: %w", in.Host, err)
+	}
+	return infer.UpdateResponse[PostgresReplicaState]{Output: out}, setSync(primary, in.Host, in.Sync)
+}
+
+// Delete first releases the primary from waiting for this replica, then
+// stops the replica and removes its directory.
+func (*PostgresReplica) Delete(ctx context.Context, req infer.DeleteRequest[PostgresReplicaState]) (infer.DeleteResponse, error) {
+	st := req.State
+	if st.Sync {
+		if primary, err := pgserver.Open(serverDir(st.PrimaryHostDir)); err == nil {
+			if err := setSync(primary, st.Host, false); err != nil {
+				return infer.DeleteResponse{}, err
+			}
+		}
+	}
+	if err := resetServer(st.HostDir); err != nil {
+		return infer.DeleteResponse{}, fmt.Errorf("host %s: %w", st.Host, err)
+	}
+	return infer.DeleteResponse{}, nil
+}

@@ -1,0 +1,312 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Process is one long-running program on a local host, run under a
+// supervisor (`crmplan supervise --spec FILE`) that restarts it when it
+// crashes. The supervisor runs in its own session so that it outlives the
+// crmplan (and Pulumi plugin) process that started it.
+//
+// Files of process NAME in host directory DIR:
+//
+//	DIR/NAME.spec.json   this struct (mode 0600: Env may hold secrets)
+//	DIR/NAME.log         the program's stdout and stderr
+//	DIR/NAME.state.json  written by the supervisor: pids, restarts, last exit
+type Process struct {
+	Name string   `json:"name"`
+	Dir  string   `json:"dir"`
+	Argv []string `json:"argv"`
+	Env  []string `json:"env,omitempty"`
+	// User runs the program as this system user (PostgreSQL as "postgres"
+	// when crmplan runs as root). Empty: the supervisor's own user.
+	User string `json:"user,omitempty"`
+	// StopSignal asks the program to shut down: "SIGTERM" (default) or
+	// "SIGINT" (PostgreSQL's fast shutdown).
+	StopSignal string `json:"stop_signal,omitempty"`
+}
+
+// ProcessState is what the supervisor reports about its program.
+type ProcessState struct {
+	SupervisorPID int       `json:"supervisor_pid"`
+	ChildPID      int       `json:"child_pid"`
+	Restarts      int       `json:"restarts"`
+	StartedAt     time.Time `json:"started_at"`
+	LastExit      string    `json:"last_exit,omitempty"`
+	Stopping      bool      `json:"stopping,omitempty"`
+}
+
+func (p Process) path(ext string) string { return filepath.Join(p.Dir, p.Name+ext) }
+
+// SpecPath, LogPath and StatePath are the process's files in its host dir.
+func (p Process) SpecPath() string  { return p.path(".spec.json") }
+func (p Process) LogPath() string   { return p.path(".log") }
+func (p Process) StatePath() string { return p.path(".state.json") }
+
+// stopTimeout bounds a graceful stop before the process group is killed.
+const stopTimeout = 15 * time.Second
+
+// Start writes the spec and launches `self supervise --spec FILE` in a new
+// session. Leftovers of an earlier supervisor of the same process (crmplan
+// killed mid-apply, a supervisor killed with -9) are stopped first, so the
+// new program can bind its port.
+func (p Process) Start(self string) (int, error) {
+	if err := p.Stop(); err != nil {
+		return 0, err
+	}
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(p.SpecPath(), data, 0o600); err != nil {
+		return 0, fmt.Errorf("write %s: %w", p.SpecPath(), err)
+	}
+	_ = os.Remove(p.StatePath())
+	logf, err := os.OpenFile(p.path(".supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(self, "supervise", "--spec", p.SpecPath())
+	cmd.Dir = p.Dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start supervisor of %s: %w", p.Name, err)
+	}
+	pid := cmd.Process.Pid
+	// Reap it if it exits while we still run; otherwise init adopts it.
+	go func() { _ = cmd.Wait() }()
+	return pid, nil
+}
+
+// ReadState returns what the supervisor last wrote.
+func (p Process) ReadState() (ProcessState, error) {
+	var st ProcessState
+	data, err := os.ReadFile(p.StatePath())
+	if err != nil {
+		return st, err
+	}
+	return st, json.Unmarshal(data, &st)
+}
+
+// Running reports whether the supervisor of p is alive, and its pid.
+func (p Process) Running() (int, bool) {
+	st, err := p.ReadState()
+	if err != nil || st.SupervisorPID == 0 {
+		return 0, false
+	}
+	if !processAlive(st.SupervisorPID, "supervise") {
+		return 0, false
+	}
+	return st.SupervisorPID, true
+}
+
+// Stop asks the supervisor to stop its program and waits; when that takes
+// longer than stopTimeout, or the supervisor is gone but its program is not,
+// the process group is killed. Stopping a process that is not running is
+// not an error.
+func (p Process) Stop() error {
+	st, err := p.ReadState()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", p.StatePath(), err)
+	}
+	if st.SupervisorPID > 0 && processAlive(st.SupervisorPID, "supervise") {
+		_ = syscall.Kill(st.SupervisorPID, syscall.SIGTERM)
+		if !waitDead(st.SupervisorPID, stopTimeout) {
+			// The supervisor leads its session and process group.
+			_ = syscall.Kill(-st.SupervisorPID, syscall.SIGKILL)
+			waitDead(st.SupervisorPID, 2*time.Second)
+		}
+	}
+	// An orphaned program (its supervisor was killed with -9) keeps the
+	// supervisor's process group; kill the group and the program itself.
+	if st.ChildPID > 0 && processAlive(st.ChildPID, filepath.Base(p.Argv[0])) {
+		_ = syscall.Kill(-st.SupervisorPID, syscall.SIGKILL)
+		_ = syscall.Kill(st.ChildPID, syscall.SIGKILL)
+		if !waitDead(st.ChildPID, 5*time.Second) {
+			return fmt.Errorf("process %s (pid %d) does not stop", p.Name, st.ChildPID)
+		}
+	}
+	return nil
+}
+
+// processAlive reports whether pid exists and its command line mentions
+// want, so that a recycled pid is not mistaken for ours.
+func processAlive(pid int, want string) bool {
+	if pid <= 0 {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err == nil {
+		// A zombie has exited already; only its parent's wait is missing.
+		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
+			return false
+		}
+	}
+	return strings.Contains(string(cmdline), want)
+}
+
+func waitDead(pid int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) || !processAlive(pid, "") {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// Supervise runs the process described by the spec file until ctx ends or
+// SIGTERM/SIGINT arrives, restarting it with backoff whenever it exits. It is
+// the body of the hidden `crmplan supervise` command.
+func Supervise(ctx context.Context, specPath string, logw io.Writer) error {
+	p, err := loadProcess(specPath)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	st := ProcessState{SupervisorPID: os.Getpid(), StartedAt: time.Now().UTC()}
+	backoff := 200 * time.Millisecond
+	for {
+		began := time.Now()
+		exit, err := p.runOnce(ctx, &st)
+		if err != nil {
+			fmt.Fprintf(logw, "supervise %s: %v\n", p.Name, err)
+		}
+		if ctx.Err() != nil {
+			st.Stopping, st.ChildPID = true, 0
+			return p.writeState(st)
+		}
+		st.LastExit, st.ChildPID = exit, 0
+		st.Restarts++
+		_ = p.writeState(st)
+		fmt.Fprintf(logw, "supervise %s: exited (%s), restart %d in %s\n", p.Name, exit, st.Restarts, backoff)
+		if time.Since(began) > 30*time.Second {
+			backoff = 200 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return p.writeState(st)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func loadProcess(specPath string) (Process, error) {
+	var p Process
+	data, err := os.ReadFile(specPath)
+	if err != nil {
+		return p, err
+	}
+	if err := json.Unmarshal(data, &p); err != nil {
+		return p, fmt.Errorf("spec %s: %w", specPath, err)
+	}
+	if len(p.Argv) == 0 {
+		return p, fmt.Errorf("spec %s: no argv", specPath)
+	}
+	return p, nil
+}
+
+// runOnce starts the program, waits for it, and on cancellation stops it
+// with its stop signal, then SIGKILL after stopTimeout.
+func (p Process) runOnce(ctx context.Context, st *ProcessState) (string, error) {
+	logf, err := os.OpenFile(p.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return "", err
+	}
+	defer logf.Close()
+	cmd := exec.Command(p.Argv[0], p.Argv[1:]...)
+	cmd.Dir = p.Dir
+	cmd.Env = append(os.Environ(), p.Env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if p.User != "" {
+		cred, err := lookupCredential(p.User)
+		if err != nil {
+			return "", err
+		}
+		cmd.SysProcAttr.Credential = cred
+		_ = logf.Chown(int(cred.Uid), int(cred.Gid))
+	}
+	if err := cmd.Start(); err != nil {
+		return "start: " + err.Error(), err
+	}
+	st.ChildPID = cmd.Process.Pid
+	if err := p.writeState(*st); err != nil {
+		return "", err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return exitText(err), nil
+	case <-ctx.Done():
+	}
+	sig := syscall.SIGTERM
+	if p.StopSignal == "SIGINT" {
+		sig = syscall.SIGINT
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case err := <-done:
+		return exitText(err), nil
+	case <-time.After(stopTimeout):
+		_ = cmd.Process.Kill()
+		return exitText(<-done), nil
+	}
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "exit 0"
+	}
+	return err.Error()
+}
+
+// writeState replaces the state file atomically: readers never see half.
+func (p Process) writeState(st ProcessState) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	tmp := p.StatePath() + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p.StatePath())
+}
+
+func lookupCredential(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("user %s: %w", name, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
