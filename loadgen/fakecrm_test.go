@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,8 +23,12 @@ import (
 // CRM that is faked here, never k6 or loadgen. The real CRM is driven by the
 // end-to-end test in cmd/crmplan.
 type fakeCRM struct {
-	srv      *httptest.Server
-	delay    time.Duration // added to every API request
+	srv   *httptest.Server
+	delay time.Duration // added to every API request
+	// serial makes the fake one server with one core: requests wait for
+	// each other, so it saturates at 1/delay requests per second.
+	serial   bool
+	mu       sync.Mutex
 	requests atomic.Int64
 	signIns  atomic.Int64
 	byRoute  map[string]*atomic.Int64
@@ -48,7 +53,13 @@ func newFakeCRM(t testing.TB, delay time.Duration) *fakeCRM {
 			start := time.Now()
 			n.Add(1)
 			f.requests.Add(1)
-			time.Sleep(f.delay)
+			if f.serial {
+				f.mu.Lock()
+				time.Sleep(f.delay)
+				f.mu.Unlock()
+			} else {
+				time.Sleep(f.delay)
+			}
 			rec := &statusRecorder{ResponseWriter: w, code: 200}
 			h(rec, r)
 			reqs.WithLabelValues(pattern, fmt.Sprint(rec.code)).Inc()
