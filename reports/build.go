@@ -12,13 +12,13 @@ import (
 // What each section says when its input is missing. They name the command
 // that produces the input, so a stakeholder can forward the line as is.
 const (
-	missingEstimate  = "no sizing estimate: run crmplan size --plan PLAN.yaml"
-	missingResult    = "no load test yet: run crmplan verify --plan PLAN.yaml"
-	missingSeries    = "the load test recorded no time series: run crmplan verify --plan PLAN.yaml again"
-	missingSweep     = "no what-if sweep: the plan's workload could not be swept"
-	missingGrowth    = "no growth projection: set workload.growth and workload.years in the plan"
-	missingDiagram   = "no topology diagram: the plan's topology could not be built"
-	missingInventory = "not deployed: run crmplan apply --plan PLAN.yaml"
+	missingEstimate = "no sizing estimate: run crmplan size --plan PLAN.yaml"
+	missingResult   = "no load test yet: run crmplan verify --plan PLAN.yaml"
+	missingSeries   = "the load test recorded no time series: run crmplan verify --plan PLAN.yaml again"
+	missingSweep    = "no what-if sweep: the plan's workload could not be swept"
+	missingGrowth   = "no growth projection: set workload.growth and workload.years in the plan"
+	missingTopology = "no topology: the plan's hosts could not be laid out (run crmplan size --plan PLAN.yaml to see why)"
+	missingDiagram  = "no topology diagram in this build of crmplan: the zones, hosts and links are listed below"
 )
 
 // Verdicts of the executive summary.
@@ -118,11 +118,12 @@ func workloadSection(in Inputs) WorkloadSection {
 
 func topologySection(in Inputs) TopologySection {
 	s := TopologySection{SVG: in.DiagramSVG}
+	if in.Topology == nil {
+		s.Missing = missingTopology
+		return s
+	}
 	if in.DiagramSVG == "" {
 		s.Missing = missingDiagram
-	}
-	if in.Topology == nil {
-		return s
 	}
 	for _, z := range in.Topology.Zones {
 		zh := ZoneHost{Zone: z.Name, Kind: string(z.Kind), Hosts: []string{}}

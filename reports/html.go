@@ -57,14 +57,7 @@ func templateFuncs() template.FuncMap {
 			}
 			return fmt.Sprint(v)
 		},
-		"minus1": func(n int) int { return n - 1 },
-		"total": func(m map[string]int) int {
-			n := 0
-			for _, v := range m {
-				n += v
-			}
-			return n
-		},
+		"minus1":  func(n int) int { return n - 1 },
 		"verdict": verdictText,
 	}
 }

@@ -61,7 +61,14 @@ func growthSection(in Inputs) GrowthSection {
 	if len(in.Projection) < 2 || w.Growth <= 0 {
 		return GrowthSection{Missing: missingGrowth}
 	}
-	s := GrowthSection{Growth: w.Growth, Years: in.Projection, Roles: roles(in)}
+	s := GrowthSection{Growth: w.Growth, Roles: roles(in)}
+	for _, y := range in.Projection {
+		gy := GrowthYear{Year: y.Year, NamedUsers: y.NamedUsers, RequestsPerSecond: y.RequestsPerSecond, Servers: y.Servers}
+		for _, n := range y.Servers {
+			gy.TotalServers += n
+		}
+		s.Years = append(s.Years, gy)
+	}
 	// Compare with the servers the design has, not with year 0 of the
 	// projection: the design may already be sized for part of the growth.
 	have := in.Projection[0].Servers

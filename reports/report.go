@@ -197,11 +197,20 @@ type WhatIfPoint struct {
 
 // GrowthSection is the projection over the plan's horizon.
 type GrowthSection struct {
-	Missing string             `json:"missing,omitempty"`
-	Growth  float64            `json:"growth"`
-	Years   []sizing.YearPoint `json:"years"`
-	Next    []NextServer       `json:"next_servers"`
-	Roles   []string           `json:"roles"`
+	Missing string       `json:"missing,omitempty"`
+	Growth  float64      `json:"growth"`
+	Years   []GrowthYear `json:"years"`
+	Next    []NextServer `json:"next_servers"`
+	Roles   []string     `json:"roles"`
+}
+
+// GrowthYear is one year of the projection.
+type GrowthYear struct {
+	Year              int            `json:"year"`
+	NamedUsers        int            `json:"named_users"`
+	RequestsPerSecond float64        `json:"requests_per_second"`
+	Servers           map[string]int `json:"servers"`
+	TotalServers      int            `json:"total_servers"`
 }
 
 // NextServer says when a tier first needs more servers than it has today.
