@@ -101,7 +101,7 @@ func commands() []*cli.Command {
 		notBuilt("status", "show each host's processes, health and replication lag", "the local provisioning issue"),
 		notBuilt("destroy", "tear the stack down, leaving no process, port or file behind", "the local provisioning issue"),
 		notBuilt("verify", "load-test the deployed stack with k6 against the plan's SLO", "the verify issue"),
-		notBuilt("report", "write the capacity report (HTML, Markdown, JSON)", "the report issue"),
+		reportCommand(),
 	}
 }
 
