@@ -91,9 +91,9 @@ func DecodeObject(body []byte) (map[string]json.RawMessage, error) {
 	return obj, nil
 }
 
-// decodeFields checks obj against fields. On create, required fields must be
+// DecodeFields checks obj against fields. On create, required fields must be
 // present and absent ones get their defaults.
-func decodeFields(obj map[string]json.RawMessage, fields []Field, create bool) (Changes, error) {
+func DecodeFields(obj map[string]json.RawMessage, fields []Field, create bool) (Changes, error) {
 	for k := range obj {
 		if slices.Contains(readOnly, k) {
 			return Changes{}, Errorf(EINVALID, "is read-only").In(k)

@@ -112,7 +112,7 @@ func (r Resource) DecodeCreate(body []byte) (Changes, error) {
 	if err != nil {
 		return Changes{}, err
 	}
-	return decodeFields(obj, r.Fields, true)
+	return DecodeFields(obj, r.Fields, true)
 }
 
 // DecodePatch validates a partial JSON object for an update.
@@ -121,5 +121,5 @@ func (r Resource) DecodePatch(body []byte) (Changes, error) {
 	if err != nil {
 		return Changes{}, err
 	}
-	return decodeFields(obj, r.Fields, false)
+	return DecodeFields(obj, r.Fields, false)
 }

@@ -1,0 +1,197 @@
+package api
+
+import (
+	"context"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/crmplan/crmplan/app"
+	"github.com/crmplan/crmplan/app/secret"
+	"github.com/crmplan/crmplan/app/store"
+)
+
+const (
+	sessionCookie = "crm_session"
+	// lsnCookie carries the WAL position of the client's last write, so
+	// that any api server behind the load balancer reads it back.
+	lsnCookie = "crm_lsn"
+)
+
+type authedHandler func(w http.ResponseWriter, r *http.Request, p *app.Principal)
+
+// auth resolves the principal from a bearer token or the session cookie,
+// guards cookie-authenticated writes against cross-site requests, and
+// carries read-your-writes positions in and out.
+func (a *API) auth(h authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.principal(r)
+		if err != nil {
+			writeError(w, r, a.log, err)
+			return
+		}
+		if p.Via == "session" && unsafeMethod(r.Method) && !nonSimpleContent(r) {
+			// A cross-site form can only send simple content types; JSON and
+			// CSV bodies need a CORS preflight, which this server never grants.
+			writeError(w, r, a.log, app.Errorf(app.EFORBIDDEN, "send writes with Content-Type application/json (or text/csv for imports)"))
+			return
+		}
+		ctx := r.Context()
+		if c, err := r.Cookie(lsnCookie); err == nil {
+			if lsn, err := strconv.ParseUint(c.Value, 10, 64); err == nil {
+				ctx = store.AfterLSN(ctx, lsn)
+			}
+		}
+		if unsafeMethod(r.Method) {
+			ctx = store.LSNRecorder(ctx)
+			w = &lsnWriter{ResponseWriter: w, ctx: ctx, secure: a.cfg.SecureCookies}
+		}
+		h(w, r.WithContext(ctx), p)
+	}
+}
+
+func (a *API) principal(r *http.Request) (*app.Principal, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || token == "" {
+			return nil, app.Errorf(app.EUNAUTHORIZED, "Authorization must be \"Bearer <token>\"")
+		}
+		return a.store.TokenPrincipal(r.Context(), token)
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, app.Errorf(app.EUNAUTHORIZED, "sign in first: POST /api/v1/session")
+	}
+	return a.store.SessionPrincipal(r.Context(), c.Value)
+}
+
+func unsafeMethod(m string) bool {
+	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
+}
+
+func nonSimpleContent(r *http.Request) bool {
+	if r.Method == http.MethodDelete && r.ContentLength <= 0 {
+		return true // DELETE itself needs a preflight cross-site
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/json" || mt == "text/csv"
+}
+
+// lsnWriter sets the read-your-writes cookie before a successful write's
+// response goes out.
+type lsnWriter struct {
+	http.ResponseWriter
+	ctx    context.Context
+	secure bool
+	done   bool
+}
+
+func (w *lsnWriter) WriteHeader(code int) {
+	if !w.done {
+		w.done = true
+		if lsn := store.WroteLSN(w.ctx); lsn > 0 && code < 300 {
+			http.SetCookie(w.ResponseWriter, &http.Cookie{Name: lsnCookie, Value: strconv.FormatUint(lsn, 10), Path: "/api/",
+				MaxAge: 300, HttpOnly: true, Secure: w.secure, SameSite: http.SameSiteLaxMode})
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *lsnWriter) Write(b []byte) (int, error) {
+	if !w.done {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *lsnWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type signInRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
+	b, err := readBody(w, r, 4096, "application/json")
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	var req signInRequest
+	if err := decodeStrict(b, &req); err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	if req.Email == "" || req.Password == "" {
+		writeError(w, r, a.log, app.Errorf(app.EINVALID, "email and password are required"))
+		return
+	}
+	u, err := a.store.UserByEmail(r.Context(), req.Email)
+	if err != nil && app.ErrorCode(err) != app.ENOTFOUND {
+		writeError(w, r, a.log, err)
+		return
+	}
+	hash := u.PasswordHash
+	if err != nil {
+		hash = a.dummyHash
+	}
+	if !secret.VerifyPassword(req.Password, hash) || err != nil {
+		a.log.Info("sign-in refused", "email", app.NormalizeEmail(req.Email))
+		writeError(w, r, a.log, app.Errorf(app.EUNAUTHORIZED, "e-mail or password is wrong"))
+		return
+	}
+	token, err := a.store.CreateSession(r.Context(), u.ID, a.cfg.SessionTTL)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", MaxAge: int(a.cfg.SessionTTL.Seconds()),
+		HttpOnly: true, Secure: a.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+	a.log.Info("signed in", "user_id", u.ID)
+	writeJSON(w, http.StatusOK, map[string]any{"user": u})
+}
+
+func (a *API) currentSession(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	writeJSON(w, http.StatusOK, map[string]any{"user": p.User})
+}
+
+func (a *API) signOut(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	if c, err := r.Cookie(sessionCookie); err == nil && p.Via == "session" {
+		if err := a.store.DeleteSession(r.Context(), c.Value); err != nil {
+			writeError(w, r, a.log, err)
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: a.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type tokenRequest struct {
+	Name string `json:"name"`
+}
+
+func (a *API) createToken(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	b, err := readBody(w, r, 4096, "application/json")
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	req := tokenRequest{Name: "api token"}
+	if len(b) > 0 {
+		if err := decodeStrict(b, &req); err != nil {
+			writeError(w, r, a.log, err)
+			return
+		}
+	}
+	if err := app.CheckText(req.Name, 100); err != nil || strings.TrimSpace(req.Name) == "" {
+		writeError(w, r, a.log, app.Errorf(app.EINVALID, "must be 1 to 100 printable characters").In("name"))
+		return
+	}
+	id, token, err := a.store.CreateToken(r.Context(), p.User.ID, req.Name)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "name": req.Name, "token": token})
+}

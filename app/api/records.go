@@ -1,0 +1,176 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/crmplan/crmplan/app"
+)
+
+// records serves one resource.
+type records struct {
+	api *API
+	r   app.Resource
+}
+
+func (h records) fail(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, h.api.log, err) }
+
+func (h records) list(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	q, err := h.r.ParseList(r.URL.Query())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	page, err := h.api.store.List(r.Context(), p, h.r, q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (h records) get(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	id, err := pathID(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	b, err := h.api.store.Get(r.Context(), p, h.r, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeRaw(w, http.StatusOK, b)
+}
+
+func (h records) create(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	b, err := readBody(w, r, maxJSONBody, "application/json")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	c, err := h.r.DecodeCreate(b)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if _, ok := c.Get("owner_id"); !ok {
+		c.Set("owner_id", p.User.ID)
+	}
+	if err := checkOwner(p, c); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rec, err := h.api.store.Create(r.Context(), h.r, c)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeRaw(w, http.StatusCreated, rec)
+}
+
+func (h records) update(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	id, err := pathID(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	b, err := readBody(w, r, maxJSONBody, "application/json")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	c, err := h.r.DecodePatch(b)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := checkOwner(p, c); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rec, err := h.api.store.Update(r.Context(), p, h.r, id, c)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeRaw(w, http.StatusOK, rec)
+}
+
+func (h records) delete(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	id, err := pathID(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.api.store.Delete(r.Context(), p, h.r, id); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// checkOwner refuses to give a record to a user outside p's team.
+func checkOwner(p *app.Principal, c app.Changes) error {
+	v, ok := c.Get("owner_id")
+	if !ok {
+		return nil
+	}
+	owner, _ := v.(int64)
+	if v == nil {
+		return app.Errorf(app.EINVALID, "may not be null").In("owner_id")
+	}
+	if !p.MayOwn(owner) {
+		return app.Errorf(app.EFORBIDDEN, "you may only assign records to yourself or your team").In("owner_id")
+	}
+	return nil
+}
+
+func (a *API) pipelineReport(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	rep, err := a.store.PipelineReport(r.Context(), p, a.cfg.ReportMaxAge)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (a *API) activityReport(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	rep, err := a.store.ActivityReport(r.Context(), p)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (a *API) importContacts(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	body := http.MaxBytesReader(w, r.Body, maxCSVBody)
+	if mt := r.Header.Get("Content-Type"); !hasMediaType(mt, "text/csv") {
+		writeError(w, r, a.log, app.Errorf(app.EINVALID, "Content-Type must be text/csv, got %q", mt))
+		return
+	}
+	cols, rows, err := app.ParseContactsCSV(body, maxCSVRows)
+	if err != nil {
+		if isTooLarge(err) {
+			err = app.Errorf(app.ETOOLARGE, "CSV is over %d bytes; split it", maxCSVBody)
+		}
+		writeError(w, r, a.log, err)
+		return
+	}
+	n, err := a.store.ImportContacts(r.Context(), p.User.ID, cols, rows)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"imported": n})
+}
+
+func (a *API) exportContacts(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="contacts.csv"`)
+	w.Header().Set("Cache-Control", "no-store")
+	if _, err := a.store.ExportContacts(r.Context(), p, w); err != nil {
+		// The header may be out already; the truncated file and the log tell.
+		a.log.Error("contacts export", "err", err)
+	}
+}
