@@ -12,7 +12,9 @@ type records struct {
 	r   app.Resource
 }
 
-func (h records) fail(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, h.api.log, err) }
+func (h records) fail(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, h.api.log, err)
+}
 
 func (h records) list(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	q, err := h.r.ParseList(r.URL.Query())
