@@ -30,11 +30,15 @@ type choice struct {
 }
 
 // need is the fewest servers of cores cores that keep offered erlangs
-// (busy cores) at or below the target utilization; at least 1.
+// (busy cores) at or below the target utilization; at least 1, and at most
+// maxServers+1, which callers read as "more than the model builds".
 func need(offered float64, cores int, target float64) int {
 	n := math.Ceil(offered / (float64(cores) * target))
-	if n < 1 || math.IsNaN(n) {
+	switch {
+	case n < 1 || math.IsNaN(n):
 		return 1
+	case n > maxServers:
+		return maxServers + 1
 	}
 	return int(n)
 }
@@ -71,6 +75,11 @@ func (tp *tierPlan) loadCount(design float64) choice {
 		// Batch and control tiers (etl, scheduler) exist for their own
 		// work, not the request rate: one server unless Min says more.
 		c.loadReason = ReasonMin
+	}
+	if n > maxServers && s.MaxServers == 0 {
+		// Past any real deployment; stop here rather than queue-model
+		// millions of cores.
+		n, c.loadReason = maxServers, ReasonMax
 	}
 	if limit := loadCap(s); limit > 0 && n > limit {
 		n, c.loadReason = limit, ReasonScaleUp
@@ -228,6 +237,9 @@ func (c *choice) finish(s TierSpec) {
 	}
 	if s.Min > c.servers {
 		c.servers, c.reason, c.minRaised = s.Min, ReasonMin, true
+	}
+	if c.loadReason == ReasonMax {
+		c.reason = ReasonMax // the one fact that matters: the tier cannot keep up
 	}
 	c.failover = c.servers
 	if s.HA {

@@ -293,6 +293,11 @@ func TestSizeInvalid(t *testing.T) {
 		{"NaN peak", func(m *Model) { m.Workload.PeakFactor = math.NaN() }, "workload.peak_factor"},
 		{"shrinking to nothing", func(m *Model) { m.Workload.Growth = -1 }, "workload.growth"},
 		{"negative years", func(m *Model) { m.Workload.Years = -1 }, "workload.years"},
+		{"growth beyond the model", func(m *Model) { m.Workload.Growth, m.Workload.Years = 2, 10 }, "workload.growth"},
+		{"a request every millisecond per session", func(m *Model) { m.Workload.TPM = 60_000 }, "workload.tpm"},
+		{"an hour-long request", func(m *Model) {
+			m.Tiers = []TierSpec{{Role: "api", Demand: map[Class]float64{ClassView: 1e7}}}
+		}, "tiers[0].demand_ms.view"},
 		{"unknown class in mix", func(m *Model) { m.Workload.Mix = Mix{"browse": 1} }, "workload.mix.browse"},
 		{"mix not summing to 1", func(m *Model) { m.Workload.Mix = Mix{ClassList: 0.5, ClassView: 0.4} }, "workload.mix"},
 		{"negative SLO", func(m *Model) { m.SLO.P95Ms = -1 }, "slo.p95_ms"},

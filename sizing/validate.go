@@ -16,6 +16,11 @@ const (
 	maxTierCores  = 1024
 	maxServers    = 100_000
 	mixTolerance  = 1e-3
+	maxTPM        = 6000 // 100 requests a second from one session
+	maxPeakFactor = 100
+	maxRecords    = 1e12
+	maxGrowth     = 1000  // (1+growth)^years
+	maxDemandMs   = 3.6e6 // an hour of CPU per request
 )
 
 // invalid builds the EINVALID error every check returns.
@@ -66,16 +71,16 @@ func validateRates(w Workload) error {
 		return invalid("workload.concurrency", "crmplan size --concurrency 60%",
 			"must be a share of named users in (0, 1] (60%% is 0.6), got %v", w.Concurrency)
 	}
-	if !(w.TPM > 0) || !finite(w.TPM) {
+	if !(w.TPM > 0 && w.TPM <= maxTPM) {
 		return invalid("workload.tpm", "crmplan size --tpm 5",
-			"must be requests per active session per minute above 0, got %v", w.TPM)
+			"must be requests per active session per minute above 0 and at most %d, got %v", maxTPM, w.TPM)
 	}
-	if w.Records < 0 {
-		return invalid("workload.records", "crmplan size --records 25M", "must be 0 or more, got %d", w.Records)
+	if w.Records < 0 || w.Records > maxRecords {
+		return invalid("workload.records", "crmplan size --records 25M", "must be between 0 and 1e12, got %d", w.Records)
 	}
-	if !(w.PeakFactor >= 1) || !finite(w.PeakFactor) {
+	if !(w.PeakFactor >= 1 && w.PeakFactor <= maxPeakFactor) {
 		return invalid("workload.peak_factor", "set workload.peak_factor: 1.5 in the plan file",
-			"is the peak rate over the average and must be 1 or more, got %v", w.PeakFactor)
+			"is the peak rate over the average and must be between 1 and %d, got %v", maxPeakFactor, w.PeakFactor)
 	}
 	if !(w.Growth > -1 && w.Growth <= 10) {
 		return invalid("workload.growth", "crmplan size --growth 20% --years 3",
@@ -84,6 +89,10 @@ func validateRates(w Workload) error {
 	if w.Years < 0 || w.Years > maxYears {
 		return invalid("workload.years", "crmplan size --growth 20% --years 3",
 			"must be between 0 and %d, got %d", maxYears, w.Years)
+	}
+	if g := math.Pow(1+w.Growth, float64(w.Years)); g > maxGrowth {
+		return invalid("workload.growth", "crmplan size --growth 20% --years 3",
+			"grows the load %.3g-fold over %d years, beyond the model's %d-fold", g, w.Years, maxGrowth)
 	}
 	return nil
 }
@@ -119,9 +128,9 @@ func validateTier(at string, t TierSpec) error {
 		if !knownClass(c) {
 			return invalid(at+".demand_ms."+string(c), "use the classes "+classList(), "unknown request class %q", c)
 		}
-		if !(d >= 0) || !finite(d) {
+		if !(d >= 0 && d <= maxDemandMs) {
 			return invalid(at+".demand_ms."+string(c), "give milliseconds of one core, e.g. 12",
-				"must be 0 or more milliseconds, got %v", d)
+				"must be between 0 and %g milliseconds, got %v", maxDemandMs, d)
 		}
 	}
 	if !(t.Visit > 0 && t.Visit <= 1) {
