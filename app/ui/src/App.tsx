@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState, type ReactNode } from "react";
+import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
 import { api, ApiError, type User } from "./api";
 import { Link, LocationProvider, match, navigate, useLocation } from "./router";
 import { SessionContext, useSession } from "./session";
@@ -87,9 +87,14 @@ function Shell({ path }: { path: string }) {
   const found = resolve(path);
   const allowed = found && (!found.route.admin || user.role === "admin");
 
+  const first = useRef(true);
   useEffect(() => {
     document.title = (found ? found.route.title + " · " : "") + "CRM";
     setMenu(false);
+    // After a client-side navigation, move focus to the new page the way a
+    // full page load would, so keyboard and screen-reader users start there.
+    if (first.current) first.current = false;
+    else document.getElementById("main")?.focus();
   }, [path, found?.route.title]);
 
   const active = (href: string) => (href === "/" ? path === "/" : path === href || path.startsWith(href + "/"));

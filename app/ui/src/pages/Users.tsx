@@ -1,7 +1,6 @@
 import { useEffect, useState } from "react";
 import { api, type Role, type User } from "../api";
 import { ErrorBanner, FormCard, SelectField, TextField } from "../components/Field";
-import { Pager, useCursor } from "../components/Pager";
 import { collect, rules, useForm } from "../form";
 import { useSession } from "../session";
 import { useAsync } from "../useAsync";
@@ -13,8 +12,8 @@ export function Users() {
   const [adding, setAdding] = useState(false);
   const [version, setVersion] = useState(0);
   const [error, setError] = useState<string | null>(null);
-  const cursor = useCursor(JSON.stringify([version]));
-  const list = useAsync(() => api.users.list({ after: cursor.after, limit: 50 }), [version, cursor.after]);
+  // Users are few (thousands at most) and the API lists them in one answer.
+  const list = useAsync(() => api.users.list(), [version]);
   const [rows, setRows] = useState<User[] | undefined>(undefined);
   useEffect(() => setRows(list.data?.items), [list.data]);
 
@@ -87,7 +86,6 @@ export function Users() {
           </table>
         </div>
       )}
-      <Pager cursor={cursor} next={list.data?.next ?? ""} label="User pages" />
     </section>
   );
 }
