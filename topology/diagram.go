@@ -57,7 +57,7 @@ func DiagramSVG(t Topology) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="12">`+"\n",
 		width, height, width, height)
-	b.WriteString(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>` + "\n")
+	b.WriteString(`<defs><marker id="topo-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>` + "\n")
 	fmt.Fprintf(&b, `<rect width="%.0f" height="%.0f" fill="#ffffff"/>`+"\n", width, height)
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="15" font-weight="bold">%s</text>`+"\n",
 		dMargin, dMargin+14, esc(fmt.Sprintf("Topology: %d hosts in %d zones, %d allowed links", len(t.Hosts), len(t.Zones), len(t.Links))))
@@ -126,7 +126,7 @@ func drawZone(b *bytes.Buffer, z Zone, x, height float64) {
 		fill, stroke = "#fff4e5", "#d98200"
 	}
 	top := dMargin + dTitle
-	fmt.Fprintf(b, `<g class="zone" id="zone-%s">`, esc(z.Name))
+	fmt.Fprintf(b, `<g class="zone" id="topo-zone-%s">`, esc(z.Name))
 	fmt.Fprintf(b, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" rx="8" fill="%s" stroke="%s" stroke-width="2"/>`,
 		x, top, dZoneW, height-top-dMargin, fill, stroke)
 	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" font-weight="bold" fill="%s">%s</text>`,
@@ -153,7 +153,7 @@ func drawGroup(b *bytes.Buffer, g group) {
 	if len(g.hosts) > 0 && g.hosts[0].Port > 0 {
 		port = fmt.Sprintf(" :%d", g.hosts[0].Port)
 	}
-	fmt.Fprintf(b, `<g class="role" id="role-%s-%d">`, esc(string(g.role)), g.zone)
+	fmt.Fprintf(b, `<g class="role" id="topo-role-%s-%d">`, esc(string(g.role)), g.zone)
 	fmt.Fprintf(b, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" rx="4" fill="%s" stroke="#555"/>`,
 		g.x, g.y, dGroupW, g.h, fill)
 	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" font-weight="bold">%s</text>`, g.x+8, g.y+17, esc(string(g.role)+port))
@@ -193,7 +193,7 @@ func drawArrow(b *bytes.Buffer, a, c group, label string) {
 	}
 	y1, y2 := a.y+a.h/2, c.y+c.h/2
 	mx := (x1 + x2) / 2
-	fmt.Fprintf(b, `<path class="link" d="M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="none" stroke="#444" stroke-width="1.4" marker-end="url(#arrow)"/>`,
+	fmt.Fprintf(b, `<path class="link" d="M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="none" stroke="#444" stroke-width="1.4" marker-end="url(#topo-arrow)"/>`,
 		x1, y1, mx, y1, mx, y2, x2, y2)
 	// The port goes by the arrowhead: every arrow into a group carries the
 	// same port, so labels that meet there coincide instead of cluttering.
@@ -214,7 +214,7 @@ func drawLoop(b *bytes.Buffer, a, c group, bulge float64, label string) {
 		y1, y2 = a.y+a.h/2-8, a.y+a.h/2+8 // a self link: a small loop
 	}
 	cx := x + bulge + (dZoneW - dGroupPad - dGroupW)
-	fmt.Fprintf(b, `<path class="link" d="M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="none" stroke="#444" stroke-width="1.4" marker-end="url(#arrow)"/>`,
+	fmt.Fprintf(b, `<path class="link" d="M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="none" stroke="#444" stroke-width="1.4" marker-end="url(#topo-arrow)"/>`,
 		x, y1, cx, y1, cx, y2, x, y2)
 	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="11" fill="#222">%s</text>`+"\n",
 		x+4, y2+13, esc(label))

@@ -235,6 +235,9 @@ func (p *Plan) checkLinks() *crmplan.Error {
 			return invalid(at+".port", fmt.Sprintf("port: %d, or leave port out", DefaultPort(l.To)),
 				"%s hosts listen on %d, not %d", l.To, DefaultPort(l.To), l.Port)
 		}
+		if l.Port == 0 {
+			l.Port = DefaultPort(l.To) // what Build will allow, and what the error should name
+		}
 		if err := policy(l, p.tierZones(l.From)); err != nil {
 			return err.In(at)
 		}

@@ -62,7 +62,7 @@ func TestDecodePlanErrors(t *testing.T) {
 		{"unknown zone", "zone: lan\n    min", "zone: lam\n    min",
 			"plan.yaml:14: tiers[1].zone", `unknown zone "lam" (did you mean "lan"?)`},
 		{"DMZ linked to the database", "", "  - {from: web, to: db-primary}\n",
-			"plan.yaml:20: links[1]", "link web -> db-primary:0 lets web in the DMZ zone \"dmz\" reach db-primary directly"},
+			"plan.yaml:20: links[1]", "link web -> db-primary:5432 lets web in the DMZ zone \"dmz\" reach db-primary directly"},
 		{"database in the DMZ", "role: db-primary\n    zone: lan", "role: db-primary\n    zone: dmz",
 			"plan.yaml:17: tiers[2].zone", "may not live in the DMZ"},
 		{"link to a missing tier", "to: api}", "to: cache}",
