@@ -28,15 +28,15 @@ package sizing
 // class; mix-weighted with DefaultMix in brackets.
 //
 //	role        list view write report integr. visit cores HA  min max
-//	web          1.0  0.8  1.2   1.0    -      1     2    yes  -   -    [0.9]
+//	web          1.0  0.8  1.2   1.0    -      1     2    yes  -   -    [0.86]
 //	proxy        0.3  0.3  0.3   0.3    -      1     2    yes  -   -    [0.27]
 //	failover     0.2  0.2  0.2   0.2    -      1     2    yes  -   -    [0.18]
 //	api         12    8   15    40     10      1     4    yes  -   -    [12.25]
-//	worker       -    -    4    10      6      1     2    no   1   -    [2.7]
+//	worker       -    -    4    10      6      1     2    no   1   -    [1.7]
 //	db-primary   4    2    6    25      4      1     4    no   1   1    [4.65]
 //	db-replica   -    -    2     -      -      1     4    no   1   -    [0.3]
 //	cache        0.3  0.2  0.2   -      0.1    1     2    no   1   -    [0.22]
-//	docstore     1    3    6     -      3      0.2   2    no   1   -    [2.5 per visit]
+//	docstore     1    3    6     -      3      0.2   2    no   1   -    [2.6 per visit]
 //	integration  -    -    -     -     30      1     4    no   1   -    [3.0]
 //	queue        -    -    0.5   -      1      1     2    no   1   -    [0.175]
 //	etl, scheduler: no per-request demand (batch work off the request path);

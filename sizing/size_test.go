@@ -362,3 +362,24 @@ func TestEndToEndP95IsTheSlowestPath(t *testing.T) {
 		t.Errorf("end-to-end mean = %v, want %v", e.EndToEnd.MeanMs, mean)
 	}
 }
+
+// The bracketed figures of the defaults table in defaults.go, so that the
+// documentation cannot drift from DefaultTier.
+func TestDefaultTierTable(t *testing.T) {
+	want := map[string]float64{"web": 0.86, "proxy": 0.27, "failover": 0.18, "api": 12.25, "worker": 1.7,
+		"db-primary": 4.65, "db-replica": 0.3, "cache": 0.215, "docstore": 2.6, "integration": 3.0, "queue": 0.175,
+		"etl": 0, "scheduler": 0}
+	for role, w := range want {
+		spec, _ := DefaultTier(role)
+		var d float64
+		for c, share := range DefaultMix() {
+			d += share * spec.Demand[c]
+		}
+		if !near(d, w, 1e-9) {
+			t.Errorf("%s: mix-weighted demand %v ms, the table says %v", role, d, w)
+		}
+	}
+	if len(want) != len(DefaultRoles()) {
+		t.Errorf("table covers %d roles, DefaultRoles has %d", len(want), len(DefaultRoles()))
+	}
+}
