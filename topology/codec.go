@@ -200,14 +200,16 @@ func intField(key string, p *int, example string) field {
 	}
 }
 
-func countField(key string, p *int64, example string) field {
+// countField is a whole number written with a suffix by format (formatCount
+// for records, formatBytes for memory).
+func countField(key string, p *int64, example string, format func(int64) string) field {
 	return field{
 		key: key,
 		dec: func(d *decoder, n *yaml.Node, path string) (err error) {
 			*p, err = d.count(n, path, example)
 			return err
 		},
-		enc:  func() *yaml.Node { return plain(formatCount(*p)) },
+		enc:  func() *yaml.Node { return plain(format(*p)) },
 		omit: func() bool { return *p == 0 },
 	}
 }

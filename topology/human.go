@@ -39,23 +39,28 @@ func ParseShare(s string) (float64, error) {
 	return f, nil
 }
 
-// countSuffixes are the multipliers ParseCount knows. Lower-case m is left
-// out on purpose: it reads as "milli" as easily as "million".
+// countSuffixes are the multipliers ParseCount knows: decimal ones for
+// counts and binary ones for memory sizes. Lower-case m is left out on
+// purpose: it reads as "milli" as easily as "million".
 var countSuffixes = map[string]int64{
 	"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9,
+	"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40,
 }
 
 // ParseCount reads a whole count as people write it: "25M", "25000000",
-// "25_000_000", "2.5e7", "1.5k". The value must come out as a whole number
+// "25_000_000", "2.5e7", "1.5k", and byte sizes with binary suffixes, "16Gi". The value must come out as a whole number
 // that fits in an int64. Negative numbers parse; ranges are the caller's.
 //
 // Errors are *crmplan.Error with code EINVALID and no place: set it with In.
 func ParseCount(s string) (int64, error) {
 	t := strings.ReplaceAll(strings.TrimSpace(s), "_", "")
 	mult := int64(1)
-	if n := len(t); n > 0 {
-		if m, ok := countSuffixes[t[n-1:]]; ok {
-			mult, t = m, strings.TrimSpace(t[:n-1])
+	for _, k := range []int{2, 1} { // "Mi" before "M"
+		if n := len(t); n >= k {
+			if m, ok := countSuffixes[t[n-k:]]; ok {
+				mult, t = m, strings.TrimSpace(t[:n-k])
+				break
+			}
 		}
 	}
 	r, ok := parseDecimal(t)
@@ -123,6 +128,20 @@ func formatCount(n int64) string {
 		suffix string
 		mult   int64
 	}{{"G", 1e9}, {"M", 1e6}, {"k", 1e3}} {
+		if n != 0 && n%s.mult == 0 {
+			return strconv.FormatInt(n/s.mult, 10) + s.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// formatBytes writes a byte size with the largest binary suffix that keeps
+// it whole: 16Gi, 1536Mi.
+func formatBytes(n int64) string {
+	for _, s := range []struct {
+		suffix string
+		mult   int64
+	}{{"Ti", 1 << 40}, {"Gi", 1 << 30}, {"Mi", 1 << 20}, {"Ki", 1 << 10}} {
 		if n != 0 && n%s.mult == 0 {
 			return strconv.FormatInt(n/s.mult, 10) + s.suffix
 		}

@@ -56,6 +56,12 @@ func TestParseCount(t *testing.T) {
 		{"2G", 2_000_000_000, false},
 		{"0", 0, false},
 		{"-5", -5, false},
+		{"16Gi", 16 << 30, false},
+		{"1.5Ki", 1536, false},
+		{"512Mi", 512 << 20, false},
+		{"1Ti", 1 << 40, false},
+		{"1.1Ki", 0, true},
+		{"Gi", 0, true},
 		{"9223372036854775807", math.MaxInt64, false},
 		{"9223372036854775808", 0, true},
 		{"1e30", 0, true},
@@ -108,6 +114,17 @@ func TestFormatCount(t *testing.T) {
 		}
 		if back, err := ParseCount(formatCount(in)); err != nil || back != in {
 			t.Errorf("ParseCount(%q) = %v, %v", formatCount(in), back, err)
+		}
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	for in, want := range map[int64]string{16 << 30: "16Gi", 1536 << 20: "1536Mi", 1000: "1000", 0: "0", 1 << 40: "1Ti"} {
+		if got := formatBytes(in); got != want {
+			t.Errorf("formatBytes(%d) = %q, want %q", in, got, want)
+		}
+		if back, err := ParseCount(formatBytes(in)); err != nil || back != in {
+			t.Errorf("ParseCount(%q) = %v, %v", formatBytes(in), back, err)
 		}
 	}
 }

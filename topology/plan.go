@@ -57,6 +57,11 @@ func (p *Plan) Model() sizing.Model {
 		if n := 1 + len(t.Spread); len(t.Spread) > 0 && spec.Min < n {
 			spec.Min = n
 		}
+		if Role(t.Role) == RoleDBPrimary {
+			// One writable primary, also when the plan gives its own demand
+			// (sizing then fills no cap): more load means a bigger server.
+			spec.MaxServers = 1
+		}
 		m.Tiers[i] = spec
 	}
 	return m.WithDefaults()
@@ -190,6 +195,9 @@ func (p *Plan) checkTier(at string, t TierPlan) *crmplan.Error {
 		}
 	}
 	switch {
+	case role == RoleDBPrimary && (t.Servers > 1 || t.Min > 1 || t.HA || len(t.Spread) > 0):
+		return invalid(at, "drop servers, min, ha and spread from the db-primary tier; add a db-replica tier for a standby",
+			"a PostgreSQL primary is one server: streaming replication has one writable primary")
 	case t.Replication != "" && role != RoleDBReplica:
 		return invalid(at+".replication", "remove replication; only a db-replica tier has it", "only a db-replica replicates")
 	case t.Replication != "" && t.Replication != Async && t.Replication != Sync:

@@ -28,7 +28,7 @@ func workloadFields(w *sizing.Workload) []field {
 		always(intField("named_users", &w.NamedUsers, "3000")),
 		always(shareField("concurrency", &w.Concurrency, "60%")),
 		always(numberField("tpm", &w.TPM, "5")),
-		always(countField("records", &w.Records, "25M")),
+		always(countField("records", &w.Records, "25M", formatCount)),
 		numberField("peak_factor", &w.PeakFactor, "1.5"),
 		shareField("growth", &w.Growth, "20%"),
 		intField("years", &w.Years, "3"),
@@ -82,7 +82,7 @@ func databaseFields(db *sizing.DatabaseSpec) []field {
 		intField("row_bytes", &db.RowBytes, "1024"),
 		shareField("index_overhead", &db.IndexOverhead, "30%"),
 		shareField("working_set_share", &db.WorkingSetShare, "10%"),
-		countField("memory_bytes", &db.MemoryBytes, "16G"),
+		countField("memory_bytes", &db.MemoryBytes, "16Gi", formatBytes),
 	}
 }
 

@@ -98,6 +98,8 @@ func TestDecodePlanErrors(t *testing.T) {
 			"plan.yaml:16: tiers[1].visit", "must be a share of requests in (0, 1]"},
 		{"unknown request class", "  tpm: 5", "  tpm: 5\n  mix: {list: 50%, veiw: 50%}",
 			"plan.yaml:6: workload.mix.veiw", `unknown field "veiw" (did you mean "view"?)`},
+		{"two primaries", "role: db-primary\n    zone: lan", "role: db-primary\n    zone: lan\n    servers: 2",
+			"plan.yaml:16: tiers[2]", "a PostgreSQL primary is one server"},
 		{"bad name", "name: demo", "name: Demo Plan",
 			"plan.yaml:1: name", "is not a plan name"},
 	}
