@@ -1,8 +1,333 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
 
-// sizeCommand is wired to sizing and topology once they land.
+	"github.com/urfave/cli/v2"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/sizing"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// sizeResult is the JSON/YAML contract of `crmplan size`: other tools read it.
+type sizeResult struct {
+	Plan     string                  `json:"plan" yaml:"plan"`
+	Workload sizing.WorkloadEstimate `json:"workload" yaml:"workload"`
+	Tiers    []sizing.TierEstimate   `json:"tiers" yaml:"tiers"`
+	EndToEnd sizing.Latency          `json:"end_to_end" yaml:"end_to_end"`
+	SLO      sizing.SLO              `json:"slo" yaml:"slo"`
+	MeetsSLO bool                    `json:"meets_slo" yaml:"meets_slo"`
+	Database sizing.DatabaseEstimate `json:"database" yaml:"database"`
+	Topology topology.Topology       `json:"topology" yaml:"topology"`
+}
+
+// sweepResult is the JSON/YAML contract of `crmplan size --sweep`.
+type sweepResult struct {
+	Plan   string              `json:"plan" yaml:"plan"`
+	Axis   string              `json:"axis" yaml:"axis"`
+	Points []sizing.SweepPoint `json:"points" yaml:"points"`
+}
+
 func sizeCommand() *cli.Command {
-	return notBuilt("size", "turn a workload into a topology with predicted utilization and latency", "the sizing issue")
+	return &cli.Command{
+		Name:      "size",
+		Usage:     "turn a workload into a topology with predicted utilization and latency",
+		UsageText: "crmplan size [--plan FILE] [--named-users N --concurrency C --tpm T --records R] [--write FILE] [--output table|json|yaml]",
+		Description: strings.TrimSpace(`
+Derives the workload (concurrent users = named users x concurrency; requests/s =
+concurrent users x TPM / 60), sizes every tier with the utilization law and an
+M/M/c queueing model, and lays the servers out in the plan's zones.
+
+Flags override the plan file's workload. Without --plan the SimpleCRM layout is used
+(web load balancer in the DMZ; api, PostgreSQL primary + async replica, ESB and ETL in the LAN).
+
+Examples:
+   crmplan size --named-users 3000 --concurrency 60% --tpm 5 --records 25M
+   crmplan size --plan examples/simplecrm.yaml --output json
+   crmplan size --named-users 3000 --concurrency 0.6 --tpm 5 --write plan.yaml
+   crmplan size --plan examples/simplecrm.yaml --sweep named-users=1000:30000:1000
+   crmplan size --plan examples/longjump.yaml --growth 20% --years 3`),
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "plan", Usage: "plan file to size (see examples/)", EnvVars: []string{"CRMPLAN_PLAN"}},
+			&cli.StringFlag{Name: "name", Usage: "plan name when no --plan is given", Value: "simplecrm"},
+			&cli.StringFlag{Name: "named-users", Usage: "named users (e.g. 3000, 3k)"},
+			&cli.StringFlag{Name: "concurrency", Usage: "share of named users logged in at once (0.6 or 60%)"},
+			&cli.StringFlag{Name: "tpm", Usage: "server requests per active session per minute"},
+			&cli.StringFlag{Name: "records", Usage: "CRM records (25M, 25000000, 2.5e7)"},
+			&cli.StringFlag{Name: "peak-factor", Usage: "peak-hour rate over the average (default 1)"},
+			&cli.StringFlag{Name: "growth", Usage: "yearly growth of users and records (20%)"},
+			&cli.StringFlag{Name: "years", Usage: "planning horizon for --growth, in years"},
+			&cli.StringFlag{Name: "sweep", Usage: "what-if: AXIS=FROM:TO:STEP, AXIS one of named-users, concurrency, tpm"},
+			&cli.StringFlag{Name: "write", Usage: "save the plan to this file (for apply, verify, report)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml", Value: "table", EnvVars: []string{"CRMPLAN_OUTPUT"}},
+		},
+		Action: func(c *cli.Context) error {
+			plan, err := sizePlan(c)
+			if err != nil {
+				return err
+			}
+			format := c.String("output")
+			if err := checkOutput(format); err != nil {
+				return err
+			}
+			if s := c.String("sweep"); s != "" {
+				return sweep(c.App.Writer, plan, s, format)
+			}
+			res, err := size(plan)
+			if err != nil {
+				return err
+			}
+			// Write the plan before printing so that a failure to write is the
+			// last thing the user sees, and nothing half-written is left behind.
+			if path := c.String("write"); path != "" {
+				if err := writePlan(path, plan); err != nil {
+					return err
+				}
+				defer fmt.Fprintf(c.App.ErrWriter, "wrote plan %s\n", path)
+			}
+			return printSize(c.App.Writer, res, format)
+		},
+	}
+}
+
+// sizePlan reads --plan (or starts from the SimpleCRM layout) and applies the
+// workload flags on top.
+func sizePlan(c *cli.Context) (*topology.Plan, error) {
+	var plan *topology.Plan
+	if path := c.String("plan"); path != "" {
+		p, err := readPlan(path)
+		if err != nil {
+			return nil, err
+		}
+		plan = p
+	} else {
+		if !c.IsSet("named-users") {
+			return nil, crmplan.Errorf(crmplan.EINVALID, "a workload is needed: give --plan or --named-users").
+				In("--named-users").Try("crmplan size --named-users 3000 --concurrency 60%% --tpm 5 --records 25M")
+		}
+		plan = topology.NewPlan(c.String("name"), sizing.Workload{Concurrency: 1, TPM: 5})
+	}
+	w := &plan.Workload
+	for _, f := range []struct {
+		flag  string
+		parse func(string) error
+	}{
+		{"named-users", func(s string) error { n, err := topology.ParseCount(s); w.NamedUsers = int(n); return err }},
+		{"concurrency", func(s string) (err error) { w.Concurrency, err = topology.ParseShare(s); return err }},
+		{"tpm", func(s string) (err error) { w.TPM, err = strconv.ParseFloat(s, 64); return err }},
+		{"records", func(s string) (err error) { w.Records, err = topology.ParseCount(s); return err }},
+		{"peak-factor", func(s string) (err error) { w.PeakFactor, err = strconv.ParseFloat(s, 64); return err }},
+		{"growth", func(s string) (err error) { w.Growth, err = topology.ParseShare(s); return err }},
+		{"years", func(s string) (err error) { w.Years, err = strconv.Atoi(s); return err }},
+	} {
+		if !c.IsSet(f.flag) {
+			continue
+		}
+		if err := f.parse(c.String(f.flag)); err != nil {
+			msg := plainErr(err)
+			if !strings.Contains(msg, c.String(f.flag)) {
+				msg = fmt.Sprintf("%q: %s", c.String(f.flag), msg)
+			}
+			return nil, crmplan.Errorf(crmplan.EINVALID, "%s", msg).
+				In("--" + f.flag).Try("crmplan size --named-users 3000 --concurrency 60%% --tpm 5 --records 25M")
+		}
+	}
+	if err := plan.Validate(); err != nil {
+		return nil, blameFlag(c, err)
+	}
+	return plan, nil
+}
+
+// blameFlag points a validation error at the flag the user typed, when a flag
+// (not the plan file) supplied the bad value, so the hint is a command to run
+// rather than a line to edit.
+func blameFlag(c *cli.Context, err error) error {
+	var e *crmplan.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	workloadFlags := map[string]string{
+		"workload.named_users": "named-users", "workload.concurrency": "concurrency", "workload.tpm": "tpm",
+		"workload.records": "records", "workload.peak_factor": "peak-factor", "workload.growth": "growth",
+		"workload.years": "years",
+	}
+	for field, flag := range workloadFlags {
+		if strings.HasSuffix(e.Field, field) && c.IsSet(flag) {
+			return crmplan.Errorf(e.Code, "%s", e.Message).In("--" + flag).
+				Try("crmplan size --named-users 3000 --concurrency 60%% --tpm 5 --records 25M")
+		}
+	}
+	return err
+}
+
+// plainErr drops strconv's "strconv.ParseFloat: parsing ..." prefix, which
+// means nothing to a planner.
+func plainErr(err error) string {
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		return ne.Err.Error()
+	}
+	return err.Error()
+}
+
+func readPlan(path string) (*topology.Plan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "cannot read plan: %w", err).In("--plan").
+			Try("crmplan size --plan examples/simplecrm.yaml")
+	}
+	return topology.DecodePlan(path, data)
+}
+
+// size runs the model and lays out the hosts.
+func size(plan *topology.Plan) (sizeResult, error) {
+	est, err := sizing.Size(plan.Model())
+	if err != nil {
+		return sizeResult{}, err
+	}
+	topo, err := topology.Build(plan, est)
+	if err != nil {
+		return sizeResult{}, err
+	}
+	return sizeResult{
+		Plan: plan.Name, Workload: est.Workload, Tiers: est.Tiers, EndToEnd: est.EndToEnd,
+		SLO: plan.Model().SLO, MeetsSLO: est.MeetsSLO, Database: est.Database, Topology: topo,
+	}, nil
+}
+
+// writePlan saves the plan atomically: a crash leaves the old file or the new
+// one, never half of either.
+func writePlan(path string, plan *topology.Plan) error {
+	data, err := topology.EncodePlan(plan)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".plan-*.yaml")
+	if err != nil {
+		return crmplan.Errorf(crmplan.EINVALID, "cannot write plan: %w", err).In("--write").Try("crmplan size --write ./plan.yaml")
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write plan: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func checkOutput(format string) error {
+	switch format {
+	case "table", "json", "yaml":
+		return nil
+	}
+	return crmplan.Errorf(crmplan.EINVALID, "unknown output format %q (want table, json or yaml)", format).
+		In("--output").Try("crmplan size --output json ...")
+}
+
+// encode writes v as JSON or YAML; it reports whether it handled format.
+func encode(w io.Writer, v any, format string) (bool, error) {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return true, enc.Encode(v)
+	case "yaml":
+		enc := yaml.NewEncoder(w)
+		enc.SetIndent(2)
+		defer enc.Close()
+		// Through JSON first so that YAML keys are the JSON contract's names.
+		data, err := json.Marshal(v)
+		if err != nil {
+			return true, err
+		}
+		var generic any
+		if err := json.Unmarshal(data, &generic); err != nil {
+			return true, err
+		}
+		return true, enc.Encode(generic)
+	}
+	return false, nil
+}
+
+func printSize(w io.Writer, r sizeResult, format string) error {
+	if done, err := encode(w, r, format); done {
+		return err
+	}
+	fmt.Fprintf(w, "Plan %s\n\n", r.Plan)
+	fmt.Fprintf(w, "Workload: %d named users -> %.0f concurrent -> %.2f requests/s (design rate %.2f req/s, %s records)\n\n",
+		r.Workload.NamedUsers, r.Workload.ConcurrentUsers, r.Workload.RequestsPerSecond, r.Workload.DesignRate, humanCount(r.Workload.DesignRecords))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIER\tSERVERS\tCORES\tARRIVAL/s\tDEMAND ms\tUTIL\tMEAN ms\tP95 ms\tSATURATES AT\tWHY")
+	for _, t := range r.Tiers {
+		// A tier the request path does not load (ETL, a scheduler) never saturates.
+		saturates := "never"
+		if t.SaturationRate > 0 {
+			saturates = fmt.Sprintf("%.0f req/s (%d users)", t.SaturationRate, t.SaturationNamedUsers)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.2f\t%.0f%%\t%.1f\t%.1f\t%s\t%s\n",
+			t.Role, t.Servers, t.Cores, t.ArrivalRate, t.ServiceDemandMs, 100*t.Utilization,
+			t.PredictedMeanMs, t.PredictedP95Ms, saturates, t.Reason)
+	}
+	tw.Flush()
+	verdict := "meets"
+	if !r.MeetsSLO {
+		verdict = "MISSES"
+	}
+	fmt.Fprintf(w, "\nEnd to end: mean %.1f ms, p95 %.1f ms (%s the SLO of p95 %.0f ms)\n",
+		r.EndToEnd.MeanMs, r.EndToEnd.P95Ms, verdict, r.SLO.P95Ms)
+	db := r.Database
+	fmt.Fprintf(w, "Database: %s storage, %s working set, %s RAM per server, pool %d per app server\n",
+		humanBytes(db.StorageBytes), humanBytes(db.WorkingSetBytes), humanBytes(db.MemoryBytes), db.PoolPerAppServer)
+	fmt.Fprintf(w, "PostgreSQL: shared_buffers=%s effective_cache_size=%s work_mem=%s maintenance_work_mem=%s max_connections=%d\n\n",
+		db.Settings.SharedBuffers, db.Settings.EffectiveCacheSize, db.Settings.WorkMem, db.Settings.MaintenanceWorkMem, db.Settings.MaxConnections)
+	printTopology(w, r.Topology)
+	return nil
+}
+
+func printTopology(w io.Writer, t topology.Topology) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tROLE\tZONE\tADDRESS")
+	for _, h := range t.Hosts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s:%d\n", h.Name, h.Role, h.Zone, h.Address, h.Port)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nAllowed links (everything else is denied):")
+	for _, l := range t.Links {
+		fmt.Fprintf(w, "  %s -> %s :%d\n", l.From, l.To, l.Port)
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func humanCount(n int64) string {
+	switch {
+	case n >= 1_000_000:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', -1, 64) + "M"
+	case n >= 1_000:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', -1, 64) + "k"
+	}
+	return strconv.FormatInt(n, 10)
 }

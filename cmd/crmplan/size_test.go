@@ -1,0 +1,209 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSizeSeed000(t *testing.T) {
+	code, stdout, stderr := crmplanRun(t, "size", "--named-users", "3000", "--concurrency", "60%",
+		"--tpm", "5", "--records", "25M", "--output", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	var got struct {
+		Workload struct {
+			NamedUsers        int     `json:"named_users"`
+			ConcurrentUsers   float64 `json:"concurrent_users"`
+			RequestsPerSecond float64 `json:"requests_per_second"`
+		} `json:"workload"`
+		Tiers []struct {
+			Role    string `json:"role"`
+			Servers int    `json:"servers"`
+		} `json:"tiers"`
+		Topology struct {
+			Zones []struct {
+				Name string `json:"name"`
+				Kind string `json:"kind"`
+			} `json:"zones"`
+			Hosts []struct {
+				Name, Role, Zone string
+			} `json:"hosts"`
+		} `json:"topology"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("output is not the JSON contract: %v\n%s", err, stdout)
+	}
+	if got.Workload.NamedUsers != 3000 || got.Workload.ConcurrentUsers != 1800 || got.Workload.RequestsPerSecond != 150 {
+		t.Errorf("workload = %+v, want 3000 named, 1800 concurrent, 150 req/s", got.Workload)
+	}
+	kind := map[string]string{}
+	for _, z := range got.Topology.Zones {
+		kind[z.Name] = z.Kind
+	}
+	count := map[string]int{}
+	for _, h := range got.Topology.Hosts {
+		count[h.Role+"@"+kind[h.Zone]]++
+	}
+	for _, want := range []struct {
+		where string
+		min   int
+	}{{"web@dmz", 1}, {"api@lan", 2}, {"db-primary@lan", 1}, {"db-replica@lan", 1}} {
+		if count[want.where] < want.min {
+			t.Errorf("hosts %s = %d, want at least %d (hosts: %v)", want.where, count[want.where], want.min, count)
+		}
+	}
+}
+
+func TestSizeExamplesGolden(t *testing.T) {
+	examples, err := filepath.Glob("../../examples/*.yaml")
+	if err != nil || len(examples) < 5 {
+		t.Fatalf("want the five seed examples, found %v (%v)", examples, err)
+	}
+	for _, path := range examples {
+		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := crmplanRun(t, "size", "--plan", path)
+			if code != exitOK {
+				t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+			}
+			golden(t, "size-"+name+".txt", stdout)
+		})
+	}
+}
+
+func TestSizeWriteThenRead(t *testing.T) {
+	plan := filepath.Join(t.TempDir(), "plan.yaml")
+	code, first, stderr := crmplanRun(t, "size", "--named-users", "3000", "--concurrency", "0.6", "--tpm", "5",
+		"--records", "2.5e7", "--write", plan, "--output", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "wrote plan "+plan) {
+		t.Errorf("stderr %q does not say where the plan went", stderr)
+	}
+	code, second, stderr := crmplanRun(t, "size", "--plan", plan, "--output", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if first != second {
+		t.Errorf("sizing the written plan differs from sizing the flags:\n%s\n---\n%s", first, second)
+	}
+}
+
+func TestSizeSweep(t *testing.T) {
+	code, stdout, stderr := crmplanRun(t, "size", "--plan", "../../examples/simplecrm.yaml",
+		"--sweep", "named-users=1000:30000:1000", "--output", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got struct {
+		Points []struct {
+			Value float64 `json:"value"`
+			Tiers []struct {
+				Role    string `json:"role"`
+				Servers int    `json:"servers"`
+			} `json:"tiers"`
+		} `json:"points"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Points) != 30 {
+		t.Fatalf("%d points, want 30", len(got.Points))
+	}
+	servers := func(i int) (n int) {
+		for _, tier := range got.Points[i].Tiers {
+			n += tier.Servers
+		}
+		return n
+	}
+	if servers(29) <= servers(0) {
+		t.Errorf("30000 users need %d servers, 1000 users %d: want more", servers(29), servers(0))
+	}
+}
+
+func TestSizeBadInput(t *testing.T) {
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.yaml")
+	writeFile(t, typo, strings.Replace(readFile(t, "../../examples/simplecrm.yaml"), "named_users:", "named_user:", 1))
+	dmzdb := filepath.Join(dir, "dmzdb.yaml")
+	writeFile(t, dmzdb, readFile(t, "../../examples/simplecrm.yaml")+"\nlinks:\n  - {from: web, to: db-primary, port: 5432}\n")
+	base := []string{"size", "--concurrency", "60%", "--tpm", "5"}
+	tests := []struct {
+		name      string
+		args      []string
+		wantField string
+	}{
+		{"zero users", append(base, "--named-users", "0"), "--named-users"},
+		{"negative users", append(base, "--named-users", "-5"), "--named-users"},
+		{"non-numeric users", append(base, "--named-users", "lots"), "--named-users"},
+		{"concurrency above 100%", []string{"size", "--named-users", "3000", "--concurrency", "150%"}, "concurrency"},
+		{"non-numeric tpm", []string{"size", "--named-users", "3000", "--tpm", "five"}, "--tpm"},
+		{"typo'd key", []string{"size", "--plan", typo}, "named_user"},
+		{"dmz host linked to the database", []string{"size", "--plan", dmzdb}, "db-primary"},
+		{"missing plan file", []string{"size", "--plan", filepath.Join(dir, "nope.yaml")}, "--plan"},
+		{"unknown output", []string{"size", "--named-users", "3000", "--output", "xml"}, "--output"},
+		{"bad sweep", []string{"size", "--named-users", "3000", "--sweep", "users=1:2"}, "--sweep"},
+		{"unknown flag", []string{"size", "--named-usrs", "3000"}, "named-usrs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "plan.yaml")
+			code, stdout, stderr := crmplanRun(t, append(tt.args, "--write", out)...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d (usage); stderr:\n%s", code, exitUsage, stderr)
+			}
+			if !strings.Contains(stderr, tt.wantField) {
+				t.Errorf("stderr does not name %q:\n%s", tt.wantField, stderr)
+			}
+			if !strings.Contains(stderr, "Try: ") {
+				t.Errorf("stderr has no Try: hint:\n%s", stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout should be empty on bad input, got:\n%s", stdout)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("a plan was written despite the error")
+			}
+		})
+	}
+}
+
+func TestNotBuiltCommandsSaySo(t *testing.T) {
+	code, _, stderr := crmplanRun(t, "no-such-command")
+	if code == exitOK {
+		t.Errorf("unknown command exited 0; stderr: %s", stderr)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSizePlanFileErrorsNameTheLine(t *testing.T) {
+	plan := filepath.Join(t.TempDir(), "plan.yaml")
+	writeFile(t, plan, strings.Replace(readFile(t, "../../examples/simplecrm.yaml"), "named_users: 3000", "named_users: -3000", 1))
+	code, _, stderr := crmplanRun(t, "size", "--plan", plan)
+	if code != exitUsage {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+	}
+	if !strings.Contains(stderr, "plan.yaml:") || !strings.Contains(stderr, "named_users") {
+		t.Errorf("stderr should name the file, line and field:\n%s", stderr)
+	}
+}
