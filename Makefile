@@ -23,7 +23,7 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-build: bin/crmplan bin/pulumi
+build: bin/crmplan bin/crm bin/pulumi
 
 # bin/pulumi builds the Pulumi CLI from go.mod's tool line, only when missing
 # (about 8 min cold). Without the version stamp the Automation API refuses destroy.
@@ -32,6 +32,10 @@ bin/pulumi:
 
 bin/crmplan: FORCE
 	go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/crmplan ./cmd/crmplan
+
+# bin/crm is the bundled CRM server deployed onto hosts (web, api, worker roles).
+bin/crm: FORCE
+	go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/crm ./cmd/crm
 
 test: deps build ui-check
 	go test ./...
