@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -15,11 +14,10 @@ import (
 
 	"github.com/crmplan/crmplan/app"
 	"github.com/crmplan/crmplan/app/metrics"
-	"github.com/crmplan/crmplan/app/migrations"
 	"github.com/crmplan/crmplan/app/secret"
 	"github.com/crmplan/crmplan/app/serve"
 	"github.com/crmplan/crmplan/app/store"
-	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/app/store/storetest"
 )
 
 // cheap argon2 costs keep the tests fast; production uses DefaultParams.
@@ -33,16 +31,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	pg := pgserver.StartTest(t)
+	s, _ := storetest.Open(t)
 	ctx := context.Background()
-	if _, err := migrations.UpTo(ctx, pg.URL("postgres"), migrations.Latest, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(ctx, store.Config{DatabaseURL: pg.URL("postgres")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
 	f := &fixture{store: s, users: map[string]app.User{}}
 	hash, _ := secret.HashPassword("password1", cheap)
 	for _, u := range []struct {

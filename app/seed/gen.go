@@ -1,0 +1,168 @@
+package seed
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+)
+
+var (
+	userColumns        = []string{"id", "email", "name", "role", "manager_id", "password_hash", "created_at", "updated_at"}
+	accountColumns     = []string{"id", "owner_id", "name", "industry", "website", "phone", "city", "country", "created_at", "updated_at"}
+	contactColumns     = []string{"id", "owner_id", "account_id", "first_name", "last_name", "email", "phone", "title", "created_at", "updated_at"}
+	leadColumns        = []string{"id", "owner_id", "first_name", "last_name", "company", "email", "phone", "status", "source", "created_at", "updated_at"}
+	opportunityColumns = []string{"id", "owner_id", "account_id", "name", "stage", "amount", "probability", "close_date", "created_at", "updated_at"}
+	activityColumns    = []string{"id", "owner_id", "kind", "subject", "notes", "due_at", "done", "account_id", "contact_id", "opportunity_id", "created_at", "updated_at"}
+)
+
+// gen makes rows. Each table has its own random stream, derived from the
+// seed and the table, so tables can be loaded concurrently and still come
+// out the same every time.
+type gen struct {
+	cfg Config
+	n   Counts
+}
+
+func newGen(cfg Config, n Counts) *gen { return &gen{cfg: cfg, n: n} }
+
+func (g *gen) rng(table uint64) *rand.Rand { return rand.New(rand.NewPCG(g.cfg.Seed, table)) }
+
+func pick[T any](r *rand.Rand, list []T) T { return list[r.IntN(len(list))] }
+
+// owner is a random rep; the manager owns a few records too.
+func (g *gen) owner(r *rand.Rand) int64 {
+	if r.IntN(20) == 0 {
+		return 2
+	}
+	return 3 + r.Int64N(g.n.Users-2)
+}
+
+// times returns a creation time in the two years before Now and a later
+// update time.
+func (g *gen) times(r *rand.Rand) (time.Time, time.Time) {
+	span := 2 * 365 * 24 * time.Hour
+	created := g.cfg.Now.Add(-time.Duration(r.Int64N(int64(span))))
+	updated := created.Add(time.Duration(r.Int64N(int64(g.cfg.Now.Sub(created)) + 1)))
+	return created, updated
+}
+
+func phone(r *rand.Rand) string {
+	return fmt.Sprintf("+%d %d %07d", 1+r.IntN(98), 10+r.IntN(89), r.IntN(10_000_000))
+}
+
+// ascii folds a name into an e-mail local part.
+func ascii(s string) string {
+	s = strings.NewReplacer("ü", "ue", "ö", "oe", "ä", "ae", "ã", "a", "é", "e").Replace(strings.ToLower(s))
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+func (g *gen) user(hash string) func(i int64) []any {
+	return func(i int64) []any {
+		now := g.cfg.Now
+		switch i {
+		case 1:
+			return []any{i, "admin@example.com", "Ada Admin", "admin", nil, hash, now, now}
+		case 2:
+			return []any{i, "manager@example.com", "Max Manager", "manager", nil, hash, now, now}
+		}
+		rep := i - 2
+		name := fmt.Sprintf("%s %s", firstNames[int(rep)%len(firstNames)], lastNames[int(rep/int64(len(firstNames)))%len(lastNames)])
+		return []any{i, fmt.Sprintf("rep%d@example.com", rep), name, "rep", int64(2), hash, now, now}
+	}
+}
+
+func company(r *rand.Rand) string {
+	return pick(r, companyHeads) + " " + pick(r, companyTails) + " " + pick(r, legalForms)
+}
+
+func (g *gen) account() func(i int64) []any {
+	r := g.rng(1)
+	return func(i int64) []any {
+		name := company(r)
+		city := pick(r, cities)
+		c, u := g.times(r)
+		site := "https://www." + ascii(strings.SplitN(name, " ", 2)[0]) + fmt.Sprint(i%1000) + ".example"
+		return []any{i, g.owner(r), name, pick(r, industries), site, phone(r), city[0], city[1], c, u}
+	}
+}
+
+func (g *gen) person(r *rand.Rand, i int64) (first, last, email string) {
+	first, last = pick(r, firstNames), pick(r, lastNames)
+	return first, last, fmt.Sprintf("%s.%s%d@example.com", ascii(first), ascii(last), i%10000)
+}
+
+func (g *gen) contact() func(i int64) []any {
+	r := g.rng(2)
+	return func(i int64) []any {
+		first, last, email := g.person(r, i)
+		c, u := g.times(r)
+		return []any{i, g.owner(r), 1 + r.Int64N(g.n.Accounts), first, last, email, phone(r), pick(r, titles), c, u}
+	}
+}
+
+func (g *gen) lead() func(i int64) []any {
+	r := g.rng(3)
+	return func(i int64) []any {
+		first, last, email := g.person(r, i)
+		c, u := g.times(r)
+		return []any{i, g.owner(r), first, last, company(r), email, phone(r), pick(r, leadStatuses), pick(r, leadSources), c, u}
+	}
+}
+
+var stageProbability = []int32{10, 25, 50, 75, 100, 0}
+
+func (g *gen) stage(r *rand.Rand) int {
+	n := r.IntN(100)
+	for i, w := range stageWeights {
+		if n < w {
+			return i
+		}
+		n -= w
+	}
+	return 0
+}
+
+func (g *gen) opportunity() func(i int64) []any {
+	r := g.rng(4)
+	return func(i int64) []any {
+		s := g.stage(r)
+		// Deal sizes are roughly log-normal: many small, a few large.
+		amount := math.Round(math.Min(math.Exp(9.5+r.NormFloat64()), 1e7)*100) / 100
+		c, u := g.times(r)
+		closeDate := c.Add(time.Duration(30+r.IntN(150)) * 24 * time.Hour).Truncate(24 * time.Hour)
+		name := pick(r, dealWords) + " " + fmt.Sprint(c.Year())
+		return []any{i, g.owner(r), 1 + r.Int64N(g.n.Accounts), name, stageNames[s], amount, stageProbability[s], closeDate, c, u}
+	}
+}
+
+func (g *gen) activity() func(i int64) []any {
+	r := g.rng(5)
+	return func(i int64) []any {
+		kind := pick(r, kinds)
+		c, u := g.times(r)
+		var due, contact, opp, notes any
+		done := r.IntN(3) > 0
+		if kind == "task" {
+			due = c.Add(time.Duration(1+r.IntN(14)) * 24 * time.Hour)
+		} else {
+			done = true
+		}
+		if g.n.Contacts > 0 && r.IntN(2) == 0 {
+			contact = 1 + r.Int64N(g.n.Contacts)
+		}
+		if g.n.Opportunities > 0 && r.IntN(3) == 0 {
+			opp = 1 + r.Int64N(g.n.Opportunities)
+		}
+		if r.IntN(4) == 0 {
+			notes = pick(r, subjects["note"])
+		}
+		return []any{i, g.owner(r), kind, pick(r, subjects[kind]), notes, due, done, 1 + r.Int64N(g.n.Accounts), contact, opp, c, u}
+	}
+}

@@ -1,0 +1,260 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crmplan/crmplan/app"
+)
+
+// Mode is how requests are spread over healthy backends.
+type Mode string
+
+const (
+	Balance  Mode = "balance"  // round robin
+	Failover Mode = "failover" // the first healthy backend in the given order (active-passive)
+)
+
+type backend struct {
+	url     *url.URL
+	healthy atomic.Bool
+	oks     atomic.Int32 // consecutive good health checks while ejected
+}
+
+// Balancer proxies /api to api backends: active health checks eject a
+// backend within a second of failing, a refused or broken connection
+// ejects it at once, and idempotent requests without a body are retried
+// on another backend.
+type Balancer struct {
+	backends []*backend
+	mode     Mode
+	next     atomic.Uint64
+	proxy    *httputil.ReverseProxy
+	check    *http.Client
+	log      *slog.Logger
+	interval time.Duration
+	up       *prometheus.GaugeVec
+	retries  prometheus.Counter
+}
+
+type pickKey struct{}
+
+// NewBalancer returns a balancer over backend base URLs (http://host:port).
+// Until the first health check, every backend counts as healthy.
+func NewBalancer(urls []string, mode Mode, interval time.Duration, log *slog.Logger, reg prometheus.Registerer) (*Balancer, error) {
+	if len(urls) == 0 {
+		return nil, app.Errorf(app.EINVALID, "at least one backend is required").In("--backend")
+	}
+	if mode != Balance && mode != Failover {
+		return nil, app.Errorf(app.EINVALID, "must be balance or failover, got %q", mode).In("--mode")
+	}
+	b := &Balancer{mode: mode, log: log, interval: interval}
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, app.Errorf(app.EINVALID, "must be a URL like http://127.0.0.1:8081, got %q", s).In("--backend")
+		}
+		be := &backend{url: u}
+		be.healthy.Store(true)
+		b.backends = append(b.backends, be)
+	}
+	transport := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	b.check = &http.Client{Transport: transport, Timeout: interval * 2}
+	b.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetXForwarded()
+			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "backend" // the transport picks the real one
+		},
+		Transport:    &retrying{b: b, base: transport},
+		ErrorHandler: b.proxyError,
+	}
+	b.up = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "crm_lb_backend_up", Help: "1 if the api backend passes health checks."}, []string{"backend"})
+	b.retries = prometheus.NewCounter(prometheus.CounterOpts{Name: "crm_lb_retries_total", Help: "Requests retried on another backend."})
+	if reg != nil {
+		reg.MustRegister(b.up, b.retries)
+	}
+	return b, nil
+}
+
+// ServeHTTP proxies one request.
+func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.proxy.ServeHTTP(w, r) }
+
+// Healthy returns the number of backends in rotation.
+func (b *Balancer) Healthy() int {
+	n := 0
+	for _, be := range b.backends {
+		if be.healthy.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// Ready fails when no backend is healthy.
+func (b *Balancer) Ready(context.Context) error {
+	if b.Healthy() == 0 {
+		return app.Errorf(app.EUNAVAILABLE, "no healthy api backend")
+	}
+	return nil
+}
+
+// pick returns the next healthy backend other than those tried, or nil.
+func (b *Balancer) pick(tried []*backend) *backend {
+	n := len(b.backends)
+	start := 0
+	if b.mode == Balance {
+		start = int(b.next.Add(1) % uint64(n))
+	}
+	var fallback *backend
+	for i := range n {
+		be := b.backends[(start+i)%n]
+		if contains(tried, be) {
+			continue
+		}
+		if be.healthy.Load() {
+			return be
+		}
+		if fallback == nil {
+			fallback = be
+		}
+	}
+	// All untried backends are ejected: try one anyway rather than fail
+	// outright; a health check may simply not have run yet.
+	return fallback
+}
+
+func contains(list []*backend, be *backend) bool {
+	for _, x := range list {
+		if x == be {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Balancer) eject(be *backend, why error) {
+	if be.healthy.Swap(false) {
+		b.log.Warn("backend ejected", "backend", be.url.String(), "err", why)
+		b.up.WithLabelValues(be.url.String()).Set(0)
+	}
+	be.oks.Store(0)
+}
+
+// retrying is the proxy's transport: it sends a request to a backend and,
+// when that fails before a response and the request may be repeated,
+// to another.
+type retrying struct {
+	b    *Balancer
+	base http.RoundTripper
+}
+
+func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
+	var tried []*backend
+	for {
+		be := t.b.pick(tried)
+		if be == nil {
+			return nil, errNoBackend
+		}
+		tried = append(tried, be)
+		out := req.Clone(req.Context())
+		out.URL.Scheme, out.URL.Host, out.Host = be.url.Scheme, be.url.Host, be.url.Host
+		resp, err := t.base.RoundTrip(out)
+		if err == nil {
+			return resp, nil
+		}
+		if req.Context().Err() != nil {
+			return nil, err
+		}
+		t.b.eject(be, err)
+		if !retryable(req, err) {
+			return nil, err
+		}
+		t.b.retries.Inc()
+	}
+}
+
+var errNoBackend = errors.New("no api backend left to try")
+
+// retryable: requests without a body whose method is safe to repeat, and
+// any request whose connection was refused (it never reached a backend).
+func retryable(req *http.Request, err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return req.ContentLength <= 0
+	}
+	return false
+}
+
+func (b *Balancer) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client went away
+	}
+	b.log.Warn("proxy failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadGateway)
+	body := map[string]any{"error": map[string]string{"code": app.EUNAVAILABLE, "message": "no api server could answer; try again"}}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// Run checks every backend's /readyz each interval until ctx ends. A
+// failed check ejects a backend; two good ones in a row bring it back.
+func (b *Balancer) Run(ctx context.Context) {
+	tick := time.NewTicker(b.interval)
+	defer tick.Stop()
+	for {
+		for _, be := range b.backends {
+			go b.checkOne(ctx, be)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (b *Balancer) checkOne(ctx context.Context, be *backend) {
+	ctx, cancel := context.WithTimeout(ctx, b.interval*2)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, be.url.JoinPath("/readyz").String(), nil)
+	resp, err := b.check.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			err = errors.New(resp.Status)
+		}
+	}
+	if ctx.Err() != nil && err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return
+	}
+	if err != nil {
+		b.eject(be, err)
+		return
+	}
+	if !be.healthy.Load() && be.oks.Add(1) >= 2 {
+		be.healthy.Store(true)
+		b.log.Info("backend back in rotation", "backend", be.url.String())
+	}
+	if be.healthy.Load() {
+		b.up.WithLabelValues(be.url.String()).Set(1)
+	}
+}

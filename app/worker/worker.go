@@ -1,0 +1,221 @@
+// Package worker runs the CRM's back-end jobs (seed 001's job server):
+// contacts CSV files dropped into an inbox are imported (the integration
+// and migration path), and on a schedule the pipeline report is computed
+// from the replica and stored for the API, and contacts are exported to an
+// outbox. Several workers may share an inbox: a file is claimed by an
+// atomic rename, so each is imported once.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crmplan/crmplan/app"
+	"github.com/crmplan/crmplan/app/store"
+)
+
+// Config says where files are and how often jobs run.
+type Config struct {
+	Inbox       string        // contacts CSV files to import; "" disables imports
+	Outbox      string        // reports and exports are written here; "" disables files
+	ImportOwner string        // e-mail of the user who owns imported contacts
+	PollEvery   time.Duration // inbox scan interval; default 2 s
+	ReportEvery time.Duration // pipeline snapshot interval; 0 disables
+	ExportEvery time.Duration // contacts export interval; 0 disables
+	MaxRows     int           // per CSV file; default 1,000,000
+	Log         *slog.Logger
+}
+
+// Worker runs the jobs.
+type Worker struct {
+	store *store.Store
+	cfg   Config
+	jobs  *prometheus.CounterVec
+}
+
+// New returns a worker; reg receives crm_worker_jobs_total{job,result}.
+func New(s *store.Store, cfg Config, reg prometheus.Registerer) *Worker {
+	if cfg.PollEvery == 0 {
+		cfg.PollEvery = 2 * time.Second
+	}
+	if cfg.MaxRows == 0 {
+		cfg.MaxRows = 1_000_000
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	w := &Worker{store: s, cfg: cfg, jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crm_worker_jobs_total", Help: "Jobs run by the worker.",
+	}, []string{"job", "result"})}
+	if reg != nil {
+		reg.MustRegister(w.jobs)
+	}
+	return w
+}
+
+// Run runs the jobs until ctx ends. A failing job is logged and retried at
+// its next turn; it does not stop the others.
+func (w *Worker) Run(ctx context.Context) error {
+	for _, dir := range []string{w.cfg.Inbox, w.cfg.Outbox} {
+		if dir != "" {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return app.Errorf(app.EINVALID, "%w", err)
+			}
+		}
+	}
+	poll := time.NewTicker(w.cfg.PollEvery)
+	defer poll.Stop()
+	report, export := ticker(w.cfg.ReportEvery), ticker(w.cfg.ExportEvery)
+	w.record("report", w.Report(ctx))
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poll.C:
+			if w.cfg.Inbox != "" {
+				if _, err := w.ImportInbox(ctx); err != nil {
+					w.cfg.Log.Error("import", "err", err)
+				}
+			}
+		case <-report:
+			w.record("report", w.Report(ctx))
+		case <-export:
+			_, err := w.Export(ctx)
+			w.record("export", err)
+		}
+	}
+}
+
+func ticker(d time.Duration) <-chan time.Time {
+	if d <= 0 {
+		return nil
+	}
+	return time.NewTicker(d).C
+}
+
+func (w *Worker) record(job string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+		w.cfg.Log.Error(job, "err", err)
+	}
+	w.jobs.WithLabelValues(job, result).Inc()
+}
+
+// ImportInbox imports every *.csv file in the inbox: done files move to
+// inbox/done, bad ones to inbox/failed with a .error file beside them.
+func (w *Worker) ImportInbox(ctx context.Context) (int64, error) {
+	files, err := filepath.Glob(filepath.Join(w.cfg.Inbox, "*.csv"))
+	if err != nil || len(files) == 0 {
+		return 0, err
+	}
+	owner, err := w.store.UserByEmail(ctx, w.cfg.ImportOwner)
+	if err != nil {
+		return 0, fmt.Errorf("import owner %s: %w", w.cfg.ImportOwner, err)
+	}
+	var total int64
+	for _, f := range files {
+		n, err := w.importFile(ctx, f, owner.ID)
+		w.record("import", err)
+		total += n
+	}
+	return total, nil
+}
+
+func (w *Worker) importFile(ctx context.Context, path string, owner int64) (int64, error) {
+	claimed := filepath.Join(w.cfg.Inbox, "processing", filepath.Base(path))
+	if err := os.MkdirAll(filepath.Dir(claimed), 0o750); err != nil {
+		return 0, err
+	}
+	if err := os.Rename(path, claimed); err != nil {
+		return 0, nil // another worker claimed it
+	}
+	n, err := w.importCSV(ctx, claimed, owner)
+	dest := "done"
+	if err != nil {
+		dest = "failed"
+	}
+	final := filepath.Join(w.cfg.Inbox, dest, time.Now().UTC().Format("20060102T150405Z-")+filepath.Base(path))
+	if merr := os.MkdirAll(filepath.Dir(final), 0o750); merr == nil {
+		_ = os.Rename(claimed, final)
+		if err != nil {
+			_ = os.WriteFile(final+".error", []byte(err.Error()+"\n"), 0o640)
+		}
+	}
+	w.cfg.Log.Info("import", "file", filepath.Base(path), "imported", n, "result", dest)
+	return n, err
+}
+
+func (w *Worker) importCSV(ctx context.Context, path string, owner int64) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	cols, rows, err := app.ParseContactsCSV(f, w.cfg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return w.store.ImportContacts(ctx, owner, cols, rows)
+}
+
+// Report stores a pipeline snapshot and writes it to the outbox.
+func (w *Worker) Report(ctx context.Context) error {
+	if w.cfg.ReportEvery <= 0 {
+		return nil
+	}
+	rep, err := w.store.SnapshotPipeline(ctx)
+	if err != nil {
+		return err
+	}
+	if w.cfg.Outbox == "" {
+		return nil
+	}
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	return writeAtomic(filepath.Join(w.cfg.Outbox, "pipeline-"+stamp()+".json"), func(f *os.File) error {
+		_, err := f.Write(b)
+		return err
+	})
+}
+
+// Export writes all contacts to outbox/contacts-<time>.csv.
+func (w *Worker) Export(ctx context.Context) (int64, error) {
+	if w.cfg.Outbox == "" {
+		return 0, nil
+	}
+	admin := &app.Principal{User: app.User{Role: app.RoleAdmin}, Via: "worker"}
+	var n int64
+	err := writeAtomic(filepath.Join(w.cfg.Outbox, "contacts-"+stamp()+".csv"), func(f *os.File) error {
+		var err error
+		n, err = w.store.ExportContacts(ctx, admin, f)
+		return err
+	})
+	return n, err
+}
+
+func stamp() string { return time.Now().UTC().Format("20060102T150405.000Z") }
+
+// writeAtomic writes a file under a temporary name and renames it, so a
+// reader of the outbox never sees half a file.
+func writeAtomic(path string, write func(*os.File) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

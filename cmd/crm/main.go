@@ -1,0 +1,92 @@
+// Command crm is the bundled CRM: one binary, one role per subcommand
+// (api, web, worker, migrate, seed), configured by flags or CRM_* variables.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crmplan/crmplan/app"
+	"github.com/crmplan/crmplan/app/store"
+)
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the CLI and returns the exit code: 0, 2 for bad input, 1 else.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := newApp(stdout, stderr)
+	err := a.RunContext(ctx, args)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "crm: %v\n", err)
+	var e *app.Error
+	if errors.As(err, &e) && e.Code == app.EINVALID {
+		return 2
+	}
+	return 1
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:           "crm",
+		Usage:          "the bundled three-tier CRM (web, api, worker roles)",
+		Version:        version,
+		Writer:         stdout,
+		ErrWriter:      stderr,
+		ExitErrHandler: func(*cli.Context, error) {}, // run maps errors to exit codes
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"CRM_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-format", Value: "json", EnvVars: []string{"CRM_LOG_FORMAT"}, Usage: "json or text"},
+		},
+		Commands: []*cli.Command{apiCommand(), webCommand(), workerCommand(), migrateCommand(), seedCommand()},
+	}
+}
+
+// logger builds the slog logger of the global flags.
+func logger(c *cli.Context, role string) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, app.Errorf(app.EINVALID, "must be debug, info, warn or error").In("--log-level")
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch c.String("log-format") {
+	case "json":
+		h = slog.NewJSONHandler(c.App.ErrWriter, opts)
+	case "text":
+		h = slog.NewTextHandler(c.App.ErrWriter, opts)
+	default:
+		return nil, app.Errorf(app.EINVALID, "must be json or text").In("--log-format")
+	}
+	return slog.New(h).With("role", role), nil
+}
+
+// openStore opens the pools of the database flags.
+func openStore(c *cli.Context, log *slog.Logger) (*store.Store, error) {
+	return store.Open(c.Context, store.Config{DatabaseURL: c.String("database-url"), ReplicaURL: c.String("replica-url"),
+		MaxConns: int32(c.Int("db-max-conns")), Log: log})
+}
+
+func databaseFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "database-url", Required: true, EnvVars: []string{"CRM_DATABASE_URL"}, Usage: "primary PostgreSQL, postgres://user:pass@host:port/db"},
+		&cli.StringFlag{Name: "replica-url", EnvVars: []string{"CRM_REPLICA_URL"}, Usage: "streaming replica for reads (optional)"},
+		&cli.IntFlag{Name: "db-max-conns", EnvVars: []string{"CRM_DB_MAX_CONNS"}, Usage: "connections per pool (default: 4 per CPU)"},
+	}
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crmplan/crmplan/app/metrics"
+	"github.com/crmplan/crmplan/app/serve"
+	"github.com/crmplan/crmplan/app/ui"
+	"github.com/crmplan/crmplan/app/web"
+)
+
+func webCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "web",
+		Usage: "serve the UI and load-balance /api over api servers",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", EnvVars: []string{"CRM_LISTEN"}},
+			&cli.StringSliceFlag{Name: "backend", Required: true, EnvVars: []string{"CRM_BACKENDS"}, Usage: "api server base URL, e.g. http://127.0.0.1:8081 (repeat; the env var takes a comma-separated list)"},
+			&cli.StringFlag{Name: "mode", Value: string(web.Balance), EnvVars: []string{"CRM_MODE"}, Usage: "balance (round robin) or failover (first healthy backend)"},
+			&cli.DurationFlag{Name: "health-interval", Value: 250 * time.Millisecond, EnvVars: []string{"CRM_HEALTH_INTERVAL"}},
+		},
+		Action: func(c *cli.Context) error {
+			log, err := logger(c, "web")
+			if err != nil {
+				return err
+			}
+			m := metrics.New("web")
+			b, err := web.NewBalancer(c.StringSlice("backend"), web.Mode(c.String("mode")), c.Duration("health-interval"), log, m.Registry)
+			if err != nil {
+				return err
+			}
+			go b.Run(c.Context)
+			return serve.Run(c.Context, serve.Config{Role: "web", Listen: c.String("listen"), Handler: web.Handler(b, ui.FS()),
+				Ready: b.Ready, Metrics: m, Log: log})
+		},
+	}
+}
