@@ -48,6 +48,7 @@ func Gather(plan *topology.Plan, stateDir, stack string, now time.Time) (Inputs,
 	}
 	if topo, err := topology.Build(plan, est); err == nil {
 		in.Topology = &topo
+		in.DiagramSVG = string(topology.DiagramSVG(topo))
 	}
 	inv, err := provision.LoadInventory(stateDir, stack)
 	switch {

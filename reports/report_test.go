@@ -166,7 +166,8 @@ func TestRisksNameAsyncReplication(t *testing.T) {
 
 // externalRef finds anything in a page that makes a browser fetch something:
 // a URL in src, href or url(), an @import, a script or a link element.
-var externalRef = regexp.MustCompile(`(?i)(?:src|href)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:|//)|url\(|@import|<script|<link|<iframe|<object|<embed`)
+// A reference within the page (href="#risks", url(#topo-arrow)) fetches nothing.
+var externalRef = regexp.MustCompile(`(?i)(?:src|href)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:|//)|url\(\s*["']?\s*[^#\s"']|@import|<script|<link|<iframe|<object|<embed`)
 
 // svgNamespace is the one absolute URL an SVG may carry: a name, never fetched.
 var svgNamespace = regexp.MustCompile(`xmlns(?::\w+)?="http://www\.w3\.org/[^"]*"`)
@@ -191,6 +192,8 @@ func TestExternalRefsDetects(t *testing.T) {
 		{"protocol-relative", `<img src=//cdn.example/x.png>`, true},
 		{"stylesheet", `<link rel="stylesheet" href="style.css">`, true},
 		{"css url", `<style>body{background:url(x.png)}</style>`, true},
+		{"quoted css url", `<style>body{background:url( "data:image/png;base64,AAAA")}</style>`, true},
+		{"marker in the page", `<path marker-end="url(#topo-arrow)"/>`, false},
 		{"import", `<style>@import "fonts.css";</style>`, true},
 		{"script", `<script>fetch("/x")</script>`, true},
 		{"bare url in text", `see http://example.com`, true},

@@ -1,0 +1,86 @@
+package reports
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmplan/crmplan/topology"
+)
+
+// TestGatherExamples builds the report of every example plan with the real
+// sizing model and topology layout (nothing deployed, no load test) and
+// checks that each page is self-contained and carries its diagram.
+func TestGatherExamples(t *testing.T) {
+	paths, err := filepath.Glob("../examples/*.yaml")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no example plans (%v)", err)
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := topology.DecodePlan(path, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := Gather(plan, t.TempDir(), plan.Name, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in.Estimate == nil || in.Topology == nil || in.DiagramSVG == "" || len(in.Sweep) != 9 {
+				t.Fatalf("Gather left out the estimate, topology, diagram or sweep: %+v", in)
+			}
+			if in.Inventory != nil || in.Result != nil {
+				t.Errorf("Gather found a deployment or a load test in an empty state dir")
+			}
+			r, err := Build(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Topology.Missing != "" || r.WhatIf.Missing != "" || r.Cost.Missing != "" {
+				t.Errorf("sections missing: topology %q, what-if %q, cost %q", r.Topology.Missing, r.WhatIf.Missing, r.Cost.Missing)
+			}
+			var page bytes.Buffer
+			if err := WriteHTML(&page, r); err != nil {
+				t.Fatal(err)
+			}
+			if refs := externalRefs(page.String()); len(refs) > 0 {
+				t.Errorf("report.html references outside resources: %q", refs)
+			}
+			if !strings.Contains(page.String(), "topo-arrow") {
+				t.Errorf("report.html lacks the topology diagram")
+			}
+		})
+	}
+}
+
+// TestScreenshotExample renders the SimpleCRM example's real report for a
+// person to look at: test-artifacts/reports/simplecrm.png.
+func TestScreenshotExample(t *testing.T) {
+	b := browser(t)
+	data, err := os.ReadFile("../examples/simplecrm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := topology.DecodePlan("simplecrm.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := Gather(plan, t.TempDir(), plan.Name, time.Now().UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := artifacts(t)
+	files := writeFixture(t, dir, "simplecrm", in)
+	png := filepath.Join(dir, "simplecrm.png")
+	if err := b.Screenshot(t.Context(), files.HTML, png, 1280, 4800); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("look at %s", png)
+}
