@@ -30,6 +30,9 @@ func FuzzDecodePlan(f *testing.F) {
 			if !errors.As(err, &e) || e.Code != crmplan.EINVALID || e.Hint == "" || !strings.HasPrefix(e.Field, "f.yaml") {
 				t.Fatalf("error %#v (%T) is not an EINVALID *crmplan.Error placed in f.yaml with a hint", err, err)
 			}
+			if strings.Contains(e.Error(), "\n") || strings.Contains(e.Hint, "\n") {
+				t.Fatalf("error or hint is not one line: %q, %q", e.Error(), e.Hint)
+			}
 			return
 		}
 		out, err := EncodePlan(p)

@@ -137,7 +137,7 @@ func (p *Plan) zoneNames() []string {
 
 func (p *Plan) checkZones() *crmplan.Error {
 	if len(p.Zones) == 0 {
-		return invalid("zones", "zones:\n  - {name: dmz, kind: dmz, cidr: 127.10.1.0/24}\n  - {name: lan, kind: lan, cidr: 127.10.2.0/24}",
+		return invalid("zones", "zones: [{name: dmz, kind: dmz, cidr: 127.10.1.0/24}, {name: lan, kind: lan, cidr: 127.10.2.0/24}]",
 			"a plan needs at least one zone")
 	}
 	return checkZoneList(p.Zones)
@@ -145,7 +145,7 @@ func (p *Plan) checkZones() *crmplan.Error {
 
 func (p *Plan) checkTiers() *crmplan.Error {
 	if len(p.Tiers) == 0 {
-		return invalid("tiers", "tiers:\n  - {role: web, zone: dmz}\n  - {role: api, zone: lan}", "a plan needs at least one tier")
+		return invalid("tiers", "tiers: [{role: web, zone: dmz}, {role: api, zone: lan}]", "a plan needs at least one tier")
 	}
 	seen := map[string]int{}
 	for i, t := range p.Tiers {
@@ -268,7 +268,7 @@ func (p *Plan) checkPrices() *crmplan.Error {
 		return invalid("prices.as_of", "as_of: 2025-01-31", "%q is not a date (YYYY-MM-DD)", pt.AsOf)
 	}
 	if len(pt.Monthly) == 0 {
-		return invalid("prices.monthly", "monthly:\n  m5.large: 70", "no prices given")
+		return invalid("prices.monthly", "monthly: {m5.large: 70}", "no prices given")
 	}
 	keys := make([]string, 0, len(pt.Monthly))
 	for k := range pt.Monthly {
@@ -276,6 +276,9 @@ func (p *Plan) checkPrices() *crmplan.Error {
 	}
 	sort.Strings(keys) // the first bad price, the same on every run
 	for _, k := range keys {
+		if !instancePattern.MatchString(k) {
+			return invalid("prices.monthly", "monthly: {m5.large: 70}", "%q is not an instance type name", k)
+		}
 		if v := pt.Monthly[k]; !(v >= 0) || math.IsInf(v, 0) {
 			return invalid("prices.monthly."+k, k+": 70", "price must be 0 or more, got %v", v)
 		}

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"regexp"
 	"sort"
 
 	"go.yaml.in/yaml/v3"
@@ -145,6 +146,10 @@ func classMapField(key string, p *map[sizing.Class]float64, share bool) field {
 	}
 }
 
+// instancePattern is what instance type names look like across clouds
+// (m5.large, Standard_D2s_v5, e2-standard-4).
+var instancePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
 // priceMapField decodes instance type -> monthly price; keys are free-form
 // and written sorted.
 func priceMapField(key string, p *map[string]float64) field {
@@ -156,13 +161,13 @@ func priceMapField(key string, p *map[string]float64) field {
 				return nil
 			}
 			if n.Kind != yaml.MappingNode {
-				return d.errorf(n, path, path+":\n  m5.large: 70", "%s must map instance types to prices", path)
+				return d.errorf(n, path, "monthly: {m5.large: 70}", "%s must map instance types to prices", path)
 			}
 			*p = map[string]float64{}
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k := deref(n.Content[i])
-				if k.Kind != yaml.ScalarNode {
-					return d.errorf(k, path, "use instance type names as keys", "keys must be instance type names")
+				if k.Kind != yaml.ScalarNode || !instancePattern.MatchString(k.Value) {
+					return d.errorf(k, path, "monthly: {m5.large: 70}", "%q is not an instance type name", k.Value)
 				}
 				sub := path + "." + k.Value
 				if _, dup := (*p)[k.Value]; dup {

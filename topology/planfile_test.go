@@ -120,8 +120,8 @@ func TestDecodePlanErrors(t *testing.T) {
 			if e.Field != tt.wantField || !strings.Contains(e.Message, tt.wantMsg) {
 				t.Errorf("got  %q: %q\nwant %q: ...%q...", e.Field, e.Message, tt.wantField, tt.wantMsg)
 			}
-			if strings.Contains(e.Error(), "\n") {
-				t.Errorf("error is not one line: %q", e.Error())
+			if strings.Contains(e.Error(), "\n") || strings.Contains(e.Hint, "\n") {
+				t.Errorf("error or hint is not one line: %q, %q", e.Error(), e.Hint)
 			}
 		})
 	}
