@@ -65,7 +65,8 @@ func DownTo(ctx context.Context, databaseURL string, version int64, log *slog.Lo
 func run(ctx context.Context, databaseURL string, log *slog.Logger, step func(*goose.Provider) ([]*goose.MigrationResult, error)) (int64, error) {
 	cfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
-		return 0, app.Errorf(app.EINVALID, "database url: %w", err).In("--database-url")
+		// Not %w: the parse error may quote the URL with its password.
+		return 0, app.Errorf(app.EINVALID, "not a PostgreSQL URL like postgres://user:password@host:5432/crm").In("--database-url")
 	}
 	db := stdlib.OpenDB(*cfg)
 	defer db.Close()

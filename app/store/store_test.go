@@ -241,3 +241,19 @@ func TestReadYourWrites(t *testing.T) {
 		t.Error("a read after an unreplayed write goes to the replica")
 	}
 }
+
+func TestReadyNeedsMigrations(t *testing.T) {
+	pg := pgserver.StartTest(t)
+	s, err := Open(context.Background(), Config{DatabaseURL: pg.URL("postgres")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Ready(context.Background())
+	if app.ErrorCode(err) != app.EUNAVAILABLE || !strings.Contains(err.Error(), "crm migrate") {
+		t.Errorf("Ready on an empty database: %v", err)
+	}
+	if _, err := Open(context.Background(), Config{DatabaseURL: "postgres://u:secret@[::1"}); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("bad URL error %v leaks the password or is missing", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // start runs `crm args...` as a child process whose log goes to dir.
-func start(t *testing.T, dir, name string, args ...string) *exec.Cmd {
+func start(t testing.TB, dir, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	self, _ := os.Executable()
 	cmd := exec.Command(self, args...)
@@ -78,7 +79,7 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func waitReady(t *testing.T, url string) {
+func waitReady(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -95,7 +96,7 @@ func waitReady(t *testing.T, url string) {
 }
 
 // runCLI runs crm in-process and fails the test on a non-zero exit.
-func runCLI(t *testing.T, args ...string) string {
+func runCLI(t testing.TB, args ...string) string {
 	t.Helper()
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), append([]string{"crm", "--log-level", "warn"}, args...), &out, &errb); code != 0 {
@@ -111,11 +112,11 @@ type stack struct {
 	urls []string
 }
 
-func startStack(t *testing.T) *stack {
+func startStack(t testing.TB, records int64) *stack {
 	pg := pgserver.StartTest(t)
 	db := pg.URL("postgres")
 	runCLI(t, "migrate", "--database-url", db)
-	if out := runCLI(t, "seed", "--database-url", db, "--records", "3000", "--users", "4", "--password", "e2e password"); !strings.Contains(out, "seeded 3000 records") {
+	if out := runCLI(t, "seed", "--database-url", db, "--records", strconv.FormatInt(records, 10), "--users", "4", "--password", "e2e password"); !strings.Contains(out, fmt.Sprintf("seeded %d records", records)) {
 		t.Fatalf("seed said %q", out)
 	}
 	dir := t.TempDir()
@@ -134,9 +135,9 @@ func startStack(t *testing.T) *stack {
 	return s
 }
 
-func signIn(t *testing.T, base, email string) *http.Client {
+func signIn(t testing.TB, base, email string) *http.Client {
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	resp, err := c.Post(base+"/api/v1/session", "application/json", strings.NewReader(`{"email":"`+email+`","password":"e2e password"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +155,7 @@ func TestBackendKilledUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and three crm processes")
 	}
-	s := startStack(t)
+	s := startStack(t, 3000)
 	client := signIn(t, s.web, "manager@example.com")
 	paths := []string{"/api/v1/accounts?limit=20", "/api/v1/contacts?q=ann", "/api/v1/opportunities?sort=-amount", "/api/v1/accounts/1",
 		"/api/v1/reports/pipeline", "/api/v1/activities?kind=task", "/api/v1/session"}
@@ -218,7 +219,7 @@ func TestBackendKilledUnderLoad(t *testing.T) {
 	t.Logf("%d GETs ok, none failed; killed backend ejected after %v", ok.Load(), ejected)
 }
 
-func get(t *testing.T, url string) string {
+func get(t testing.TB, url string) string {
 	resp, err := http.Get(url)
 	if err != nil {
 		return ""
@@ -232,7 +233,7 @@ func TestWebServesUI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and three crm processes")
 	}
-	s := startStack(t)
+	s := startStack(t, 3000)
 	for _, p := range []string{"/", "/accounts/42"} {
 		resp, err := http.Get(s.web + p)
 		if err != nil {
