@@ -144,12 +144,13 @@ func tiersSection(in Inputs) TiersSection {
 	if in.Estimate == nil {
 		return TiersSection{Missing: missingEstimate}
 	}
-	var out []Tier
-	for _, t := range in.Estimate.Tiers {
+	e := in.Estimate
+	s := TiersSection{P95Ms: e.EndToEnd.P95Ms, FailoverP95Ms: e.Failover.P95Ms, Unbounded: e.EndToEnd.Unbounded, SLOMiss: e.SLOMiss}
+	for _, t := range e.Tiers {
 		sat, users := saturation(in, t)
 		tier := Tier{Role: t.Role, Servers: t.Servers, Cores: t.Cores, ArrivalRate: t.ArrivalRate,
 			Utilization: t.Utilization, PredictedP95Ms: t.PredictedP95Ms, PredictedMeanMs: t.PredictedMeanMs,
-			SaturationRate: sat, SaturationNamedUsers: users, Reason: t.Reason}
+			SaturationRate: sat, SaturationNamedUsers: users, Reason: t.Reason, Detail: t.Detail, Overloaded: t.Overloaded}
 		for _, p := range in.Plan.Tiers {
 			if p.Role == t.Role {
 				tier.Zone, tier.Instance = p.Zone, p.Instance
@@ -159,9 +160,17 @@ func tiersSection(in Inputs) TiersSection {
 			u, ms := m.Utilization, m.MeanMs
 			tier.MeasuredUtilization, tier.MeasuredMeanMs = &u, &ms
 		}
-		out = append(out, tier)
+		if in.AtTestRate != nil {
+			for _, at := range in.AtTestRate.Tiers {
+				if at.Role == t.Role {
+					u := at.Utilization
+					tier.TestUtilization = &u
+				}
+			}
+		}
+		s.Tiers = append(s.Tiers, tier)
 	}
-	return TiersSection{Tiers: out}
+	return s
 }
 
 // saturation returns the rate and the named users at which t reaches 100 %
@@ -190,8 +199,12 @@ func measuredSection(in Inputs) MeasuredSection {
 		TargetRate: res.TargetRate, AchievedRate: res.AchievedRate, Requests: res.Requests, ErrorRate: res.ErrorRate,
 		MeasuredP95Ms: res.Latency.P95Ms, MeasuredMeanMs: res.Latency.MeanMs, SLOP95Ms: res.SLO.P95Ms,
 		Passed: res.SLO.Passed, Violations: res.SLO.Violations}
-	if in.Estimate != nil {
-		m.PredictedP95Ms, m.PredictedMeanMs = in.Estimate.EndToEnd.P95Ms, in.Estimate.EndToEnd.MeanMs
+	// Compare at the test's rate when the model was run there; the design
+	// rate's prediction is the fallback (verify drives the design rate by default).
+	if est := in.AtTestRate; est != nil && !est.EndToEnd.Unbounded {
+		m.PredictedP95Ms, m.PredictedMeanMs, m.PredictedAt = est.EndToEnd.P95Ms, est.EndToEnd.MeanMs, res.TargetRate
+	} else if est := in.Estimate; est != nil && !est.EndToEnd.Unbounded {
+		m.PredictedP95Ms, m.PredictedMeanMs, m.PredictedAt = est.EndToEnd.P95Ms, est.EndToEnd.MeanMs, est.Workload.DesignRate
 	}
 	for _, c := range sizing.Classes() {
 		if cr, ok := res.ByClass[string(c)]; ok {

@@ -58,34 +58,51 @@ func charts(r Report) Charts {
 	return c
 }
 
+// colAtTest is the model at the load test's rate: a lighter predicted blue.
+const colAtTest = "#56B4E9"
+
 func utilizationChart(r Report) template.HTML {
-	c := barChart{Title: "Utilization per tier at the design rate", YLabel: "CPU utilization", YFmt: pctAxis, Wide: true,
-		Series:  []series{{Name: "predicted", Color: colPredicted}},
+	c := barChart{Title: "Utilization per tier", YLabel: "CPU utilization", YFmt: pctAxis, Wide: true,
 		HGuides: []guide{{Label: "saturation", Value: 100, Color: colLimit}}}
-	pred, meas := []float64{}, []float64{}
+	design, atTest, meas := []float64{}, []float64{}, []float64{}
+	anyAtTest := false
 	for _, t := range r.Tiers.Tiers {
 		c.Labels = append(c.Labels, t.Role)
-		pred = append(pred, t.Utilization*100)
-		m := math.NaN()
-		if t.MeasuredUtilization != nil {
-			m = *t.MeasuredUtilization * 100
-		}
-		meas = append(meas, m)
+		design = append(design, t.Utilization*100)
+		atTest = append(atTest, pctOrNaN(t.TestUtilization))
+		meas = append(meas, pctOrNaN(t.MeasuredUtilization))
+		anyAtTest = anyAtTest || t.TestUtilization != nil
 	}
-	c.Values = [][]float64{pred}
+	c.Series = []series{{Name: "predicted at the design rate", Color: colPredicted}}
+	c.Values = [][]float64{design}
+	if anyAtTest {
+		c.Series = append(c.Series, series{Name: "predicted at the test's rate", Color: colAtTest})
+		c.Values = append(c.Values, atTest)
+	}
 	if r.Measured.Missing == "" {
-		c.Series = append(c.Series, series{Name: "measured", Color: colMeasured})
+		c.Series = append(c.Series, series{Name: "measured in the load test", Color: colMeasured})
 		c.Values = append(c.Values, meas)
 	}
 	return c.svg()
 }
 
+func pctOrNaN(v *float64) float64 {
+	if v == nil {
+		return math.NaN()
+	}
+	return *v * 100
+}
+
 func latencyChart(r Report) template.HTML {
 	m := r.Measured
+	pred := []float64{math.NaN(), math.NaN()}
+	if m.PredictedAt > 0 {
+		pred = []float64{m.PredictedMeanMs, m.PredictedP95Ms}
+	}
 	c := barChart{Title: "End-to-end response time: predicted vs measured", YLabel: "response time", YFmt: msAxis,
 		Labels: []string{"mean", "p95"},
 		Series: []series{{Name: "predicted", Color: colPredicted}, {Name: "measured", Color: colMeasured}},
-		Values: [][]float64{{m.PredictedMeanMs, m.PredictedP95Ms}, {m.MeasuredMeanMs, m.MeasuredP95Ms}}}
+		Values: [][]float64{pred, {m.MeasuredMeanMs, m.MeasuredP95Ms}}}
 	if m.SLOP95Ms > 0 {
 		c.HGuides = []guide{{Label: "objective p95 " + fmtMs(m.SLOP95Ms), Value: m.SLOP95Ms, Color: colLimit}}
 	}

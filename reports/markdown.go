@@ -104,18 +104,32 @@ func (m *mdWriter) tiers(r Report) {
 	}
 	var rows [][]string
 	for _, t := range r.Tiers.Tiers {
-		meas := "–"
+		meas, util := "–", fmtPct(t.Utilization)
 		if t.MeasuredUtilization != nil {
 			meas = fmtPct(*t.MeasuredUtilization)
+			if t.TestUtilization != nil {
+				meas += " (model " + fmtPct(*t.TestUtilization) + ")"
+			}
+		}
+		if t.Overloaded {
+			util += " **overloaded**"
 		}
 		sat := "–"
 		if t.SaturationRate > 0 {
 			sat = fmt.Sprintf("%s req/s (%s users)", fmtNum(t.SaturationRate, 0), fmtInt(int64(t.SaturationNamedUsers)))
 		}
 		rows = append(rows, []string{t.Role, t.Zone, fmt.Sprint(t.Servers), fmt.Sprint(t.Cores), fmtNum(t.ArrivalRate, 1),
-			fmtPct(t.Utilization), meas, fmtMs(t.PredictedP95Ms), sat, t.Reason})
+			util, meas, fmtMs(t.PredictedP95Ms), sat, t.Reason})
 	}
 	m.table([]string{"Tier", "Zone", ">Servers", ">Cores", ">Requests/s", ">Utilization", ">Measured", ">Predicted p95", ">Saturates at", "Why"}, rows)
+	if r.Tiers.Unbounded {
+		m.p("\nA tier is overloaded: its queue grows without bound, so the model predicts no end-to-end latency.")
+	} else {
+		m.p("\nPredicted end-to-end p95 at the design rate: %s; with one server of every redundant tier down: %s.", fmtMs(r.Tiers.P95Ms), fmtMs(r.Tiers.FailoverP95Ms))
+	}
+	if r.Tiers.SLOMiss != "" {
+		m.p("\n**%s**", r.Tiers.SLOMiss)
+	}
 }
 
 func (m *mdWriter) measured(s MeasuredSection, t TimelineSection) {
@@ -128,6 +142,9 @@ func (m *mdWriter) measured(s MeasuredSection, t TimelineSection) {
 	}
 	m.p("Load test started %s, %s s at %s requests/s: %s achieved, %s requests, %s errors; objective **%s**.\n",
 		s.StartedAt, fmtNum(s.DurationS, 0), fmtNum(s.TargetRate, 1), fmtNum(s.AchievedRate, 1), fmtInt(s.Requests), fmtPct(s.ErrorRate), outcome)
+	if s.PredictedAt > 0 {
+		m.p("Predictions are the model's at %s requests/s.\n", fmtNum(s.PredictedAt, 1))
+	}
 	m.table([]string{"Latency", ">Predicted", ">Measured"}, [][]string{
 		{"mean", fmtMs(s.PredictedMeanMs), fmtMs(s.MeasuredMeanMs)},
 		{"p95", fmtMs(s.PredictedP95Ms), fmtMs(s.MeasuredP95Ms)},

@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/crmplan/crmplan/topology"
@@ -97,7 +98,10 @@ func paragraph(in Inputs, r Report, s Summary, b Tier) string {
 		fmt.Fprintf(&p, " The busiest tier, %s, runs at %s of its capacity at that rate, which leaves %s headroom: it saturates at about %s named users.",
 			b.Role, fmtPct(b.Utilization), fmtPct(s.HeadroomPct/100), fmtInt(int64(b.SaturationNamedUsers)))
 	}
-	if !in.Estimate.MeetsSLO {
+	switch {
+	case in.Estimate.SLOMiss != "":
+		fmt.Fprintf(&p, " %s", in.Estimate.SLOMiss)
+	case !in.Estimate.MeetsSLO:
 		fmt.Fprintf(&p, " The model predicts a p95 of %s, above the %s objective.", fmtMs(in.Estimate.EndToEnd.P95Ms), fmtMs(r.SLO.P95Ms))
 	}
 	if res := in.Result; res != nil {
@@ -148,6 +152,12 @@ func risks(in Inputs, r Report) []Risk {
 			"Add a db-replica tier."})
 	}
 	for _, t := range r.Tiers.Tiers {
+		if t.Overloaded {
+			out = append(out, Risk{"high", fmt.Sprintf("Tier %s is overloaded at the design rate (%s utilization): requests queue without bound.", t.Role, fmtPct(t.Utilization)),
+				fmt.Sprintf("Let the model choose the %s tier's server count, or give it more cores.", t.Role)})
+		}
+	}
+	for _, t := range r.Tiers.Tiers {
 		// A lone replica is the primary's spare, and a lone primary is
 		// covered by the replica risk above: neither is flagged here.
 		lone := t.Servers == 1 && t.Role != string(topology.RoleDBPrimary) && t.Role != string(topology.RoleDBReplica)
@@ -156,7 +166,7 @@ func risks(in Inputs, r Report) []Risk {
 				fmt.Sprintf("Set ha: true on the %s tier for N+1.", t.Role)})
 		}
 	}
-	if s := r.Summary; s.Bottleneck != "" && s.HeadroomPct < lowHeadroomPct {
+	if s, b := r.Summary, bottleneckTier(r); s.Bottleneck != "" && s.HeadroomPct < lowHeadroomPct && !b.Overloaded {
 		out = append(out, Risk{"high", fmt.Sprintf("Only %s headroom on tier %s.", fmtPct(s.HeadroomPct/100), s.Bottleneck),
 			fmt.Sprintf("Add a server to %s or lower its target_utilization.", s.Bottleneck)})
 	}
@@ -169,7 +179,18 @@ func risks(in Inputs, r Report) []Risk {
 		out = append(out, Risk{"low", "The cost uses the shipped default price table, not your contract prices.",
 			"Add a prices: section (currency, as_of, monthly per instance type) to the plan."})
 	}
+	rank := map[string]int{"high": 0, "medium": 1, "low": 2}
+	slices.SortStableFunc(out, func(a, b Risk) int { return rank[a.Level] - rank[b.Level] })
 	return out
+}
+
+func bottleneckTier(r Report) Tier {
+	for _, t := range r.Tiers.Tiers {
+		if t.Role == r.Summary.Bottleneck {
+			return t
+		}
+	}
+	return Tier{}
 }
 
 func measuredRisks(in Inputs, r Report) []Risk {

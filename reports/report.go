@@ -21,8 +21,11 @@ import (
 // other field may be nil or empty, and the section that needs it then says
 // that its input is missing.
 type Inputs struct {
-	Plan       topology.Plan
-	Estimate   *sizing.Estimate    // sizing.Size of the plan's model
+	Plan     topology.Plan
+	Estimate *sizing.Estimate // sizing.Size of the plan's model
+	// AtTestRate is the same servers predicted at the load test's rate, so
+	// that predicted and measured compare at one load; nil without a test.
+	AtTestRate *sizing.Estimate
 	Sweep      []sizing.SweepPoint // sizing.Sweep along named users
 	Projection []sizing.YearPoint  // sizing.Project over the plan's horizon
 	// DiagramSVG is topology.DiagramSVG's markup of the plan's topology.
@@ -116,24 +119,36 @@ type ZoneHost struct {
 type TiersSection struct {
 	Missing string `json:"missing,omitempty"`
 	Tiers   []Tier `json:"tiers"`
+	// P95Ms is the predicted end-to-end p95 at the design rate; FailoverP95Ms
+	// the same with one server of every HA tier down. Unbounded says a tier
+	// is overloaded, so no latency can be predicted.
+	P95Ms         float64 `json:"p95_ms"`
+	FailoverP95Ms float64 `json:"failover_p95_ms"`
+	Unbounded     bool    `json:"unbounded,omitempty"`
+	SLOMiss       string  `json:"slo_miss,omitempty"`
 }
 
 // Tier is one tier's servers, load and limits.
 type Tier struct {
-	Role                 string   `json:"role"`
-	Zone                 string   `json:"zone,omitempty"`
-	Instance             string   `json:"instance,omitempty"`
-	Servers              int      `json:"servers"`
-	Cores                int      `json:"cores"`
-	ArrivalRate          float64  `json:"arrival_rate"`
-	Utilization          float64  `json:"utilization"`
-	PredictedP95Ms       float64  `json:"predicted_p95_ms"`
-	SaturationRate       float64  `json:"saturation_rate"`
-	SaturationNamedUsers int      `json:"saturation_named_users"`
-	Reason               string   `json:"reason"`
-	MeasuredUtilization  *float64 `json:"measured_utilization,omitempty"`
-	MeasuredMeanMs       *float64 `json:"measured_mean_ms,omitempty"`
-	PredictedMeanMs      float64  `json:"predicted_mean_ms"`
+	Role                 string  `json:"role"`
+	Zone                 string  `json:"zone,omitempty"`
+	Instance             string  `json:"instance,omitempty"`
+	Servers              int     `json:"servers"`
+	Cores                int     `json:"cores"`
+	ArrivalRate          float64 `json:"arrival_rate"`
+	Utilization          float64 `json:"utilization"`
+	PredictedP95Ms       float64 `json:"predicted_p95_ms"`
+	SaturationRate       float64 `json:"saturation_rate"`
+	SaturationNamedUsers int     `json:"saturation_named_users"`
+	Reason               string  `json:"reason"`
+	Detail               string  `json:"detail,omitempty"` // the reason in a sentence, from the model
+	Overloaded           bool    `json:"overloaded,omitempty"`
+	// TestUtilization is the model's utilization at the load test's rate,
+	// the figure MeasuredUtilization is compared with.
+	TestUtilization     *float64 `json:"test_utilization,omitempty"`
+	MeasuredUtilization *float64 `json:"measured_utilization,omitempty"`
+	MeasuredMeanMs      *float64 `json:"measured_mean_ms,omitempty"`
+	PredictedMeanMs     float64  `json:"predicted_mean_ms"`
 }
 
 // MeasuredSection compares the model with the latest load test.
@@ -145,6 +160,7 @@ type MeasuredSection struct {
 	AchievedRate    float64  `json:"achieved_rate,omitempty"`
 	Requests        int64    `json:"requests,omitempty"`
 	ErrorRate       float64  `json:"error_rate"`
+	PredictedAt     float64  `json:"predicted_at"` // the rate of the prediction; 0 when the model cannot predict
 	PredictedP95Ms  float64  `json:"predicted_p95_ms"`
 	MeasuredP95Ms   float64  `json:"measured_p95_ms"`
 	PredictedMeanMs float64  `json:"predicted_mean_ms"`

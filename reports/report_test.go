@@ -120,7 +120,10 @@ func TestBuildVerdicts(t *testing.T) {
 		{"model misses the objective", func(in *Inputs) { in.Estimate.MeetsSLO = false }, VerdictDoesNotCarry},
 		{"generator fell short of the rate", func(in *Inputs) { in.Result.AchievedRate = 180 }, VerdictAtRisk},
 		{"little headroom", func(in *Inputs) { in.Estimate.Tiers[1].Utilization = 0.85 }, VerdictAtRisk},
-		{"saturated", func(in *Inputs) { in.Estimate.Tiers[1].Utilization = 1.2 }, VerdictDoesNotCarry},
+		{"saturated", func(in *Inputs) {
+			in.Estimate.Tiers[1].Utilization, in.Estimate.Tiers[1].Overloaded = 1.2, true
+			in.Estimate.EndToEnd.Unbounded = true
+		}, VerdictDoesNotCarry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,6 +137,30 @@ func TestBuildVerdicts(t *testing.T) {
 				t.Errorf("verdict = %s, want %s (%s)", r.Summary.Verdict, tt.want, r.Summary.Paragraph)
 			}
 		})
+	}
+}
+
+func TestOverloadedTier(t *testing.T) {
+	in := fixtures()[0].in
+	in.Estimate.Tiers[1].Utilization, in.Estimate.Tiers[1].Overloaded = 1.2, true
+	in.Estimate.EndToEnd.Unbounded = true
+	in.AtTestRate.EndToEnd.Unbounded = true
+	r, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Measured.PredictedAt != 0 || r.Measured.PredictedP95Ms != 0 {
+		t.Errorf("measured compares with a prediction the model cannot make: %+v", r.Measured)
+	}
+	if len(r.Risks) == 0 || r.Risks[0].Level != "high" || !strings.Contains(r.Risks[0].Risk, "api is overloaded") {
+		t.Errorf("risks do not lead with the overloaded api tier: %+v", r.Risks)
+	}
+	var md bytes.Buffer
+	if err := WriteMarkdown(&md, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "**overloaded**") || !strings.Contains(md.String(), "predicts no end-to-end latency") {
+		t.Errorf("report.md does not say the api tier is overloaded:\n%s", md.String())
 	}
 }
 

@@ -88,6 +88,10 @@ func runReport(ctx context.Context, f reportFlags, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if in.Result != nil {
+		// The same prediction verify printed next to its measurement.
+		in.AtTestRate = predictAt(plan.Model(), *in.Estimate, in.Result.TargetRate)
+	}
 	r, err := reports.Build(in)
 	if err != nil {
 		return err

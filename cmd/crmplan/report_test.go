@@ -30,6 +30,7 @@ type reportJSON struct {
 	Measured struct {
 		Missing       string  `json:"missing"`
 		MeasuredP95Ms float64 `json:"measured_p95_ms"`
+		PredictedAt   float64 `json:"predicted_at"`
 	} `json:"measured"`
 	WhatIf struct {
 		Missing string `json:"missing"`
@@ -106,8 +107,8 @@ func TestReportAfterVerify(t *testing.T) {
 		t.Fatalf("--output json printed %q (%v)", stdout, err)
 	}
 	r := readReportJSON(t, out)
-	if r.Measured.Missing != "" || r.Measured.MeasuredP95Ms != 87 {
-		t.Errorf("measured = %+v, want the saved result's p95 87 ms", r.Measured)
+	if r.Measured.Missing != "" || r.Measured.MeasuredP95Ms != 87 || r.Measured.PredictedAt != 150 {
+		t.Errorf("measured = %+v, want the saved result's p95 87 ms compared with the model at 150 req/s", r.Measured)
 	}
 	if !strings.Contains(r.Deployed, "local target, 7 hosts, app abc123") {
 		t.Errorf("deployed = %q, want the inventory's target, hosts and app version", r.Deployed)
