@@ -100,7 +100,9 @@ func commands() []*cli.Command {
 		notBuilt("apply", "provision the plan's hosts with Pulumi and deploy the CRM onto them", "the local provisioning issue"),
 		notBuilt("status", "show each host's processes, health and replication lag", "the local provisioning issue"),
 		notBuilt("destroy", "tear the stack down, leaving no process, port or file behind", "the local provisioning issue"),
-		notBuilt("verify", "load-test the deployed stack with k6 against the plan's SLO", "the verify issue"),
+		verifyCommand(),
+		calibrateCommand(),
+		k6Command(),
 		reportCommand(),
 	}
 }

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmplan/crmplan/loadgen"
+	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision"
+)
+
+var recordResult = flag.Bool("record-result", false, "save the end-to-end verify result as testdata/verify-result.json")
+
+const e2ePassword = "verify-e2e-password"
+
+// TestVerifyRealStack is the real thing: the crmplan binary runs its embedded
+// k6 at seed 000's 150 req/s against a CRM stack the test starts itself
+// (PostgreSQL primary, crm migrate and seed, two crm api behind crm web) and
+// must hold the rate within 2 % with no dropped iteration; a deliberately
+// impossible SLO must exit 99.
+func TestVerifyRealStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, starts PostgreSQL and runs k6")
+	}
+	bin := buildBinaries(t)
+	stateDir := t.TempDir()
+	startStack(t, bin, stateDir)
+
+	crmplan := filepath.Join(bin, "crmplan")
+	cmd := exec.Command(crmplan, "verify", "--plan", "../../examples/simplecrm.yaml", "--state-dir", stateDir,
+		"--duration", "20s", "--ramp-up", "5s")
+	out, err := cmd.CombinedOutput()
+	t.Logf("crmplan verify:\n%s", out)
+	if err != nil {
+		t.Fatalf("crmplan verify: %v", err)
+	}
+	res, err := loadgen.LoadResult(filepath.Join(loadgen.ResultsDir(stateDir, "simplecrm"), "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(res.AchievedRate-150)/150 > 0.02 || res.Dropped != 0 {
+		t.Errorf("achieved %.2f req/s with %d dropped iterations; want 150 ± 2 %% and none", res.AchievedRate, res.Dropped)
+	}
+	if res.Failed != 0 {
+		t.Errorf("%d requests failed: %v", res.Failed, res.Errors)
+	}
+	roles := map[string]loadgen.TierMeasurement{}
+	for _, tm := range res.Tiers {
+		roles[tm.Role] = tm
+	}
+	if web, api := roles["web"], roles["api"]; web.Throughput < 100 || api.Throughput < 100 || api.Measured != 2 || api.CPU <= 0 {
+		t.Errorf("tiers = %+v; want web and both api hosts serving about 150 req/s", res.Tiers)
+	}
+	if *recordResult {
+		data, _ := os.ReadFile(filepath.Join(loadgen.ResultsDir(stateDir, "simplecrm"), "latest.json"))
+		if err := os.WriteFile("testdata/verify-result.json", data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// 0.01 ms is below what any HTTP round trip takes.
+	cmd = exec.Command(crmplan, "verify", "--plan", "../../examples/simplecrm.yaml", "--state-dir", stateDir,
+		"--duration", "3s", "--ramp-up", "0s", "--p95", "0.01")
+	out, err = cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != exitSLOFailed || !strings.Contains(string(out), "SLO FAILED") {
+		t.Errorf("impossible SLO: exit %d (%v), want 99\n%s", code, err, out)
+	}
+}
+
+// buildBinaries builds crmplan and crm into a temporary bin directory.
+func buildBinaries(t *testing.T) string {
+	t.Helper()
+	bin := t.TempDir()
+	for _, pkg := range []string{"./cmd/crmplan", "./cmd/crm"} {
+		cmd := exec.Command("go", "build", "-o", bin+"/", pkg)
+		cmd.Dir = "../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return bin
+}
+
+// startStack runs seed 000's request path on loopback and writes the
+// inventory apply would have written, so verify finds it as a deployed stack.
+func startStack(t *testing.T, bin, stateDir string) {
+	t.Helper()
+	pg := pgserver.StartTest(t)
+	db := pg.URL("postgres")
+	crm := filepath.Join(bin, "crm")
+	for _, args := range [][]string{
+		{"migrate", "--database-url", db},
+		{"seed", "--database-url", db, "--records", "20000", "--password", e2ePassword},
+	} {
+		if out, err := exec.Command(crm, args...).CombinedOutput(); err != nil {
+			t.Fatalf("crm %s: %v\n%s", args[0], err, out)
+		}
+	}
+	api1, api2, web := freeAddr(t), freeAddr(t), freeAddr(t)
+	startProcess(t, crm, "api", "--database-url", db, "--listen", api1)
+	startProcess(t, crm, "api", "--database-url", db, "--listen", api2)
+	startProcess(t, crm, "web", "--listen", web, "--backend", "http://"+api1, "--backend", "http://"+api2)
+	for _, addr := range []string{api1, api2, web} {
+		waitReady(t, "http://"+addr+"/readyz")
+	}
+	inv := provision.Inventory{
+		Stack: "simplecrm", Target: "local", WebURL: "http://" + web,
+		LoadUser: provision.Credentials{Email: "admin@example.com", Password: e2ePassword},
+		Hosts: []provision.InventoryHost{
+			{Name: "web-1", Role: "web", Zone: "dmz", MetricsURL: "http://" + web + "/metrics"},
+			{Name: "api-1", Role: "api", Zone: "lan", MetricsURL: "http://" + api1 + "/metrics"},
+			{Name: "api-2", Role: "api", Zone: "lan", MetricsURL: "http://" + api2 + "/metrics"},
+			{Name: "db-1", Role: "db-primary", Zone: "lan", Address: pg.Addr()},
+		},
+	}
+	if err := provision.SaveInventory(stateDir, inv); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startProcess starts a crm role and stops it (by its own pid) when the test ends.
+func startProcess(t *testing.T, name string, args ...string) {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), args[0]+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logFile.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("crm %s log:\n%s", args[0], tail(string(b), 3000))
+		}
+	})
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s not ready: %v", url, fmt.Sprint(err))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/topology"
+)
+
+func TestVerifyEmitScript(t *testing.T) {
+	code, out, errOut := crmplanRun(t, "verify", "--plan", "../../examples/simplecrm.yaml", "--emit-script")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// Seed 000: 150 req/s, the plan's SLO, the default mix.
+	for _, want := range []string{
+		`import crm from "k6/x/crmplan";`,
+		`executor: "constant-arrival-rate",`, `rate: 150,`, `duration: "2m"`,
+		`"http_req_duration{scenario:steady}": ["p(95)<`,
+		`const MIX = {"integration":0.1,"list":0.35,"report":0.05,"view":0.35,"write":0.15};`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("script lacks %s", want)
+		}
+	}
+	code, out, _ = crmplanRun(t, "verify", "--plan", "../../examples/simplecrm.yaml", "--emit-script", "--rate", "42.5", "--duration", "30s", "--p95", "120")
+	if code != 0 || !strings.Contains(out, `rate: 2550,`) || !strings.Contains(out, `timeUnit: "1m"`) ||
+		!strings.Contains(out, `duration: "30s"`) || !strings.Contains(out, `["p(95)<120"]`) {
+		t.Errorf("overrides not in the script (exit %d)", code)
+	}
+}
+
+// TestVerifyBadInput: each case exits 2 with a hint, and nothing is started
+// or written.
+func TestVerifyBadInput(t *testing.T) {
+	state := t.TempDir()
+	plan := "../../examples/simplecrm.yaml"
+	tests := []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{"stack not deployed", []string{"--plan", plan}, "is not deployed"},
+		{"rate zero", []string{"--plan", plan, "--rate", "0"}, "--rate: the rate must be above 0"},
+		{"negative rate", []string{"--plan", plan, "--rate", "-5"}, "--rate"},
+		{"no plan, no rate", []string{"--target", "http://127.0.0.1:1"}, "without a plan, the rate must be given"},
+		{"unreachable target", []string{"--target", "http://127.0.0.1:1", "--rate", "10", "--email", "a@example.com", "--password", "x"}, "is unreachable"},
+		{"target without credentials", []string{"--target", "http://127.0.0.1:1", "--rate", "10"}, "no credentials"},
+		{"missing script", []string{"--plan", plan, "--script", filepath.Join(state, "nope.js")}, "--script: cannot read the script"},
+		{"bad output", []string{"--plan", plan, "--output", "xml"}, "--output"},
+		{"bad duration", []string{"--plan", plan, "--duration", "10ms", "--target", "http://127.0.0.1:1"}, "--duration"},
+		{"unknown plan file", []string{"--plan", filepath.Join(state, "none.yaml")}, "--plan"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("CRMPLAN_EMAIL", "")
+			t.Setenv("CRMPLAN_PASSWORD", "")
+			t.Setenv("CRMPLAN_TARGET", "")
+			args := append([]string{"verify", "--state-dir", state}, tt.args...)
+			code, _, errOut := crmplanRun(t, args...)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, exitUsage, errOut)
+			}
+			if !strings.Contains(errOut, tt.want) || !strings.Contains(errOut, "Try: ") {
+				t.Errorf("stderr %q lacks %q or a Try hint", errOut, tt.want)
+			}
+			if entries, _ := os.ReadDir(state); len(entries) != 0 {
+				t.Errorf("the state dir has %d entries, want none", len(entries))
+			}
+		})
+	}
+}
+
+// TestVerifyUsesInventory: with a deployed stack (an inventory) verify goes
+// to its web URL; the URL refuses connections here, which must be a usage
+// error naming it, not a k6 run.
+func TestVerifyUsesInventory(t *testing.T) {
+	state := t.TempDir()
+	inv := provision.Inventory{Stack: "simplecrm", Target: "local", WebURL: "http://127.0.0.1:1",
+		LoadUser: provision.Credentials{Email: "admin@example.com", Password: "secret"}}
+	if err := provision.SaveInventory(state, inv); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := crmplanRun(t, "verify", "--plan", "../../examples/simplecrm.yaml", "--state-dir", state)
+	if code != exitUsage || !strings.Contains(errOut, "http://127.0.0.1:1 is unreachable") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if strings.Contains(errOut, "secret") {
+		t.Error("the password was printed")
+	}
+}
+
+// TestCalibrateRecordedResult calibrates the seed 000 plan from a result
+// recorded by a real verify run (testdata/verify-result.json) and checks the
+// demands written into the plan against D = CPU / X worked out by hand.
+func TestCalibrateRecordedResult(t *testing.T) {
+	data, err := os.ReadFile("../../examples/simplecrm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	planPath := filepath.Join(t.TempDir(), "plan.yaml")
+	if err := os.WriteFile(planPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := crmplanRun(t, "calibrate", "--plan", planPath, "--result", "testdata/verify-result.json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "wrote the calibrated demands") || !strings.Contains(out, "end to end p95") {
+		t.Errorf("output:\n%s", out)
+	}
+	after, err := os.ReadFile(planPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := topology.DecodePlan(planPath, after)
+	if err != nil {
+		t.Fatalf("the calibrated plan does not decode: %v", err)
+	}
+	got := map[string]float64{}
+	for _, tier := range plan.Tiers {
+		got[tier.Role] = tier.Demand["list"]
+		if _, measured := calibrationWant[tier.Role]; !measured && len(tier.Demand) != 0 {
+			t.Errorf("%s: not measured, but the plan now has demands %v", tier.Role, tier.Demand)
+		}
+	}
+	for role, want := range calibrationWant {
+		if d := got[role]; d < want*0.999-0.0005 || d > want*1.001+0.0005 {
+			t.Errorf("%s: list demand %.4f in the plan, want %.4f", role, d, want)
+		}
+	}
+	// A second calibration from the same result changes nothing further.
+	code, _, _ = crmplanRun(t, "calibrate", "--plan", planPath, "--result", "testdata/verify-result.json")
+	again, _ := os.ReadFile(planPath)
+	if code != 0 || string(again) != string(after) {
+		t.Errorf("calibrating twice moved the plan again (exit %d)", code)
+	}
+}
+
+func TestCalibrateBadInput(t *testing.T) {
+	code, _, errOut := crmplanRun(t, "calibrate", "--plan", "../../examples/simplecrm.yaml",
+		"--result", filepath.Join(t.TempDir(), "none.json"), "--dry-run")
+	if code == 0 || !strings.Contains(errOut, "no verify result") || !strings.Contains(errOut, "Try: ") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// calibrationWant is worked out by hand from testdata/verify-result.json,
+// recorded by TestVerifyRealStack -record-result (150.05 req/s achieved):
+//
+//	web: 0.090002 CPU / 150.05 req/s = 0.59981 ms per request; the default
+//	     mix-weighted web demand is 0.35*1 + 0.35*0.8 + 0.15*1.2 + 0.05*1 = 0.86 ms,
+//	     so list (1 ms) becomes 1 * 0.59981/0.86 = 0.697 ms.
+//	api: 0.097781 CPU / 150.05 = 0.65166 ms against 12.25 ms (see sizing's
+//	     defaults), so list (12 ms) becomes 12 * 0.65166/12.25 = 0.638 ms.
+//
+// The database, integration and ETL tiers have no /metrics in that run and
+// stay as the plan had them (no demands: the role's defaults).
+var calibrationWant = map[string]float64{"web": 0.697, "api": 0.638}
