@@ -69,7 +69,22 @@ func Build(in Inputs) (Report, error) {
 	r.Summary = summary(in, r)
 	r.Assumptions = assumptions(in, r)
 	r.Risks = risks(in, r)
+	if in.PlanPath != "" {
+		namePlan(&r, in.PlanPath)
+	}
 	return r, nil
+}
+
+// namePlan puts the user's plan path into every hint, so that a command in
+// the report can be pasted as it stands.
+func namePlan(r *Report, path string) {
+	for _, m := range []*string{&r.Workload.Missing, &r.Topology.Missing, &r.Tiers.Missing, &r.Measured.Missing,
+		&r.Timeline.Missing, &r.WhatIf.Missing, &r.Growth.Missing, &r.Database.Missing, &r.Cost.Missing, &r.Summary.Paragraph} {
+		*m = strings.ReplaceAll(*m, "PLAN.yaml", path)
+	}
+	for i := range r.Risks {
+		r.Risks[i].Action = strings.ReplaceAll(r.Risks[i].Action, "PLAN.yaml", path)
+	}
 }
 
 func deployed(in Inputs) string {

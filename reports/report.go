@@ -21,7 +21,10 @@ import (
 // other field may be nil or empty, and the section that needs it then says
 // that its input is missing.
 type Inputs struct {
-	Plan     topology.Plan
+	Plan topology.Plan
+	// PlanPath is the plan file's path as the user gave it; the report's
+	// hints name it instead of PLAN.yaml when it is set.
+	PlanPath string
 	Estimate *sizing.Estimate // sizing.Size of the plan's model
 	// AtTestRate is the same servers predicted at the load test's rate, so
 	// that predicted and measured compare at one load; nil without a test.

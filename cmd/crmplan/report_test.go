@@ -76,7 +76,7 @@ func TestReportBeforeApply(t *testing.T) {
 	if r.Workload.NamedUsers != 3000 || r.Workload.RequestsPerSecond != 150 {
 		t.Errorf("workload = %+v, want seed 000's 3000 named users and 150 req/s", r.Workload)
 	}
-	if !strings.Contains(r.Measured.Missing, "no load test yet") || r.Deployed != "" {
+	if !strings.Contains(r.Measured.Missing, "no load test yet: run crmplan verify --plan "+seedPlanFile) || r.Deployed != "" {
 		t.Errorf("measured.missing = %q, deployed = %q: want the missing load test said and no deployment", r.Measured.Missing, r.Deployed)
 	}
 	if r.WhatIf.Missing != "" || len(r.WhatIf.Points) < 5 || len(r.Topology.Zones) < 2 || r.Summary.MonthlyCost <= 0 {
