@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,7 +33,10 @@ type Request struct {
 	Replication topology.Replication
 	Records     int64 // records to seed
 	Users       int   // sales reps to seed
-	Bins        Binaries
+	// Pool is the connections each application server's pool keeps (the
+	// sizing's pool_per_app_server); 0 leaves crm's default.
+	Pool int
+	Bins Binaries
 	// Out receives a line per resource as Pulumi reports it, and the summary.
 	Out io.Writer
 	// Confirm, when set, is shown a preview's summary before anything
@@ -53,7 +57,7 @@ type Result struct {
 func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string, error) {
 	paths := r.paths()
 	layout, err := NewLayout(LayoutInput{Paths: paths, Topology: r.Topology, Settings: r.Settings,
-		Replication: r.Replication, Records: r.Records, Users: r.Users})
+		Replication: r.Replication, Records: r.Records, Users: r.Users, Pool: r.Pool, Pinned: loadPinned(paths)})
 	if err != nil {
 		return nil, layout, r.Bins, "", err
 	}
@@ -127,6 +131,10 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 		if Changed(changes) && !r.Confirm(summary(changes, time.Since(start))) {
 			return Result{Changes: changes, Cancelled: true}, nil
 		}
+	}
+	// Before anything is created: an interrupted apply must not move hosts.
+	if err := savePinned(s.paths, layout.Pinned()); err != nil {
+		return Result{}, err
 	}
 	prog, ch, done := startProgress(r.Out, false)
 	res, err := s.Up(ctx, optup.EventStreams(ch), optup.Refresh())
@@ -233,6 +241,27 @@ func sweep(paths Paths) error {
 		return os.RemoveAll(paths.StateDir)
 	}
 	return nil
+}
+
+// loadPinned reads the host addresses of earlier applies; none is fine.
+func loadPinned(paths Paths) map[string]string {
+	m := map[string]string{}
+	if b, err := os.ReadFile(paths.Placement()); err == nil {
+		_ = json.Unmarshal(b, &m)
+	}
+	return m
+}
+
+func savePinned(paths Paths, m map[string]string) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := paths.Placement() + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("save placement: %w", err)
+	}
+	return os.Rename(tmp, paths.Placement())
 }
 
 // fileDigest identifies a binary build: the first 12 hex digits of its SHA-256.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/crmplan/crmplan"
 )
 
 // CrmService is one role instance of the bundled CRM (crm web, api or
@@ -198,8 +200,8 @@ func (*CrmDatabase) Create(ctx context.Context, req infer.CreateRequest[CrmDatab
 // crm runs a one-shot crm command against the database, logging to
 // LogDir/crm-NAME.log; secrets travel in the environment.
 func (in CrmDatabaseArgs) crm(ctx context.Context, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, in.CrmBin, append([]string{name, "--database-url", in.DatabaseURL}, args...)...)
-	cmd.Env = append(os.Environ(), "CRM_SEED_PASSWORD="+in.Password)
+	cmd := exec.CommandContext(ctx, in.CrmBin, append([]string{name}, args...)...)
+	cmd.Env = append(os.Environ(), "CRM_DATABASE_URL="+in.DatabaseURL, "CRM_SEED_PASSWORD="+in.Password)
 	logPath := filepath.Join(in.LogDir, "crm-"+name+".log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -208,7 +210,6 @@ func (in CrmDatabaseArgs) crm(ctx context.Context, name string, args ...string) 
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Run(); err != nil {
-		// The URL holds a password: the error names the command, not its argv.
 		return fmt.Errorf("crm %s: %w\n%s", name, err, logTail(logPath, 2048))
 	}
 	return nil
@@ -224,8 +225,8 @@ func (*CrmDatabase) Diff(ctx context.Context, req infer.DiffRequest[CrmDatabaseA
 	return diffInputs(req.State.CrmDatabaseArgs, req.Inputs, "primarySystemId", "databaseUrl", "password"), nil
 }
 
-// Update migrates when the binary changed and seeds when the record or user
-// count changed.
+// Update migrates when the binary changed. A changed record or user count
+// is refused: seeding needs an empty database.
 func (*CrmDatabase) Update(ctx context.Context, req infer.UpdateRequest[CrmDatabaseArgs, CrmDatabaseState]) (infer.UpdateResponse[CrmDatabaseState], error) {
 	old, in := req.State.CrmDatabaseArgs, req.Inputs
 	resp := infer.UpdateResponse[CrmDatabaseState]{Output: CrmDatabaseState{in}}
@@ -238,7 +239,11 @@ func (*CrmDatabase) Update(ctx context.Context, req infer.UpdateRequest[CrmDatab
 		}
 	}
 	if old.Records != in.Records || old.Users != in.Users {
-		return resp, in.seed(ctx)
+		// crm seed fills only an empty database: refuse rather than drop data.
+		err := crmplan.Errorf(crmplan.ECONFLICT, "the CRM database was seeded with %d records and %d reps; crm seed fills only an empty database",
+			old.Records, old.Users).In("--records").
+			Try("crmplan apply --records %d   # keep the data, or: crmplan destroy, then apply --records %d", old.Records, in.Records)
+		return infer.UpdateResponse[CrmDatabaseState]{Output: CrmDatabaseState{old}}, providerError(err)
 	}
 	return resp, nil
 }

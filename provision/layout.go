@@ -44,6 +44,7 @@ type Layout struct {
 	PGSettings  map[string]string
 	Records     int64
 	Users       int
+	Pool        int      // connections per application server pool; 0: crm's default
 	Unsupported []string // hosts whose role has no local process: they get a host, nothing runs on them
 }
 
@@ -86,56 +87,110 @@ type LayoutInput struct {
 	Replication topology.Replication
 	Records     int64
 	Users       int
+	Pool        int
+	// Pinned are the addresses an earlier apply gave hosts, by host name.
+	Pinned map[string]string
 }
 
 // NewLayout places a topology on this machine: zone ranges (a zone without
-// one gets 127.10.N.0/24), addresses and ports where the topology left them
-// empty, host directories under the stack, and PostgreSQL settings.
+// one gets 127.10.N.0/24), addresses and ports, host directories under the
+// stack, and PostgreSQL settings.
 func NewLayout(in LayoutInput) (Layout, error) {
-	l := Layout{Stack: in.Paths.Stack, Sync: in.Replication == topology.Sync, Records: in.Records, Users: in.Users}
+	l := Layout{Stack: in.Paths.Stack, Sync: in.Replication == topology.Sync, Records: in.Records, Users: in.Users, Pool: in.Pool}
 	l.PGSettings = localPGSettings(in.Settings)
+	cidrs, err := zoneRanges(in.Topology.Zones)
+	if err != nil {
+		return l, err
+	}
+	hosts, err := placeAddresses(in.Topology.Hosts, cidrs, in.Pinned)
+	if err != nil {
+		return l, err
+	}
+	for _, h := range hosts {
+		if h.Port == 0 {
+			h.Port = defaultPorts[h.Role]
+		}
+		l.Hosts = append(l.Hosts, LocalHost{Host: h, CIDR: cidrs[h.Zone].String(), Dir: in.Paths.HostDir(h.Name)})
+		if _, ok := defaultPorts[h.Role]; !ok {
+			l.Unsupported = append(l.Unsupported, h.Name)
+		}
+	}
+	return l, l.placeDatabases()
+}
+
+func zoneRanges(zones []topology.Zone) (map[string]netip.Prefix, error) {
 	cidrs := map[string]netip.Prefix{}
-	for i, z := range in.Topology.Zones {
+	for i, z := range zones {
 		cidr := z.CIDR
 		if cidr == "" {
 			cidr = fmt.Sprintf("127.10.%d.0/24", i+1)
 		}
 		prefix, err := netip.ParsePrefix(cidr)
 		if err != nil || !prefix.Addr().IsLoopback() {
-			return l, crmplan.Errorf(crmplan.EINVALID, "zone %s: range %q is not a loopback range (127.0.0.0/8)", z.Name, cidr).
+			return nil, crmplan.Errorf(crmplan.EINVALID, "zone %s: range %q is not a loopback range (127.0.0.0/8)", z.Name, cidr).
 				In("zones").Try("cidr: 127.10.%d.0/24", i+1)
 		}
 		cidrs[z.Name] = prefix.Masked()
 	}
-	next := map[string]netip.Addr{}
-	used := map[string]string{}
-	for _, h := range in.Topology.Hosts {
-		prefix, ok := cidrs[h.Zone]
-		if !ok {
-			return l, crmplan.Errorf(crmplan.EINVALID, "host %s is in zone %q, which the topology does not define", h.Name, h.Zone).In("host " + h.Name)
+	return cidrs, nil
+}
+
+// placeAddresses gives every host an address in its zone's range. A host
+// keeps the address an earlier apply gave it (pinned), so scaling a tier
+// out never moves another host, as the topology's sequential numbering
+// would. A new host takes the topology's address when it is free, else
+// the lowest free one (.0 and .1 stay unused).
+func placeAddresses(hosts []topology.Host, cidrs map[string]netip.Prefix, pinned map[string]string) ([]topology.Host, error) {
+	out := append([]topology.Host(nil), hosts...)
+	placed := make([]bool, len(out))
+	taken := map[netip.Addr]string{}
+	inZone := func(h topology.Host, s string) (netip.Addr, bool) {
+		a, err := netip.ParseAddr(s)
+		return a, err == nil && cidrs[h.Zone].Contains(a)
+	}
+	for i, h := range out {
+		if _, ok := cidrs[h.Zone]; !ok {
+			return nil, crmplan.Errorf(crmplan.EINVALID, "host %s is in zone %q, which the topology does not define", h.Name, h.Zone).In("host " + h.Name)
 		}
-		if h.Address == "" {
-			addr, ok := next[h.Zone]
-			if !ok {
-				addr = prefix.Addr().Next().Next() // .0 is the network, .1 is left to the zone's gateway role
-			}
-			h.Address, next[h.Zone] = addr.String(), addr.Next()
-		}
-		if h.Port == 0 {
-			h.Port = defaultPorts[h.Role]
-		}
-		key := fmt.Sprintf("%s:%d", h.Address, h.Port)
-		if other, dup := used[key]; dup && h.Port != 0 {
-			return l, crmplan.Errorf(crmplan.EINVALID, "hosts %s and %s both listen on %s", other, h.Name, key).In("host " + h.Name)
-		}
-		used[key] = h.Name
-		lh := LocalHost{Host: h, CIDR: prefix.String(), Dir: in.Paths.HostDir(h.Name)}
-		l.Hosts = append(l.Hosts, lh)
-		if _, ok := defaultPorts[h.Role]; !ok {
-			l.Unsupported = append(l.Unsupported, h.Name)
+		if a, ok := inZone(h, pinned[h.Name]); ok && taken[a] == "" {
+			out[i].Address, taken[a], placed[i] = a.String(), h.Name, true
 		}
 	}
-	return l, l.placeDatabases()
+	for i, h := range out {
+		if placed[i] {
+			continue
+		}
+		a, ok := inZone(h, h.Address)
+		if h.Address != "" && !ok {
+			return nil, crmplan.Errorf(crmplan.EINVALID, "address %s of host %s is not in zone %s's range %s", h.Address, h.Name, h.Zone, cidrs[h.Zone]).
+				In("host " + h.Name)
+		}
+		if !ok || taken[a] != "" {
+			if a, ok = freeAddress(cidrs[h.Zone], taken); !ok {
+				return nil, crmplan.Errorf(crmplan.EINVALID, "zone %s's range %s is full", h.Zone, cidrs[h.Zone]).In("host " + h.Name)
+			}
+		}
+		out[i].Address, taken[a] = a.String(), h.Name
+	}
+	return out, nil
+}
+
+func freeAddress(prefix netip.Prefix, taken map[netip.Addr]string) (netip.Addr, bool) {
+	for a := prefix.Addr().Next().Next(); prefix.Contains(a); a = a.Next() {
+		if taken[a] == "" {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// Pinned returns each host's address, for the next NewLayout.
+func (l Layout) Pinned() map[string]string {
+	m := map[string]string{}
+	for _, h := range l.Hosts {
+		m[h.Name] = h.Address
+	}
+	return m
 }
 
 func (l *Layout) placeDatabases() error {

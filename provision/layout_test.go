@@ -19,6 +19,7 @@ func TestNewLayout(t *testing.T) {
 	tests := []struct {
 		name     string
 		topo     topology.Topology
+		pinned   map[string]string
 		want     []string // name=address:port dir
 		wantWeb  string
 		wantCode string
@@ -65,7 +66,7 @@ func TestNewLayout(t *testing.T) {
 			wantCode: crmplan.EINVALID,
 		},
 		{
-			name: "two hosts on one address and port",
+			name: "two hosts asking for one address",
 			topo: topology.Topology{
 				Zones: []topology.Zone{{Name: "lan"}},
 				Hosts: []topology.Host{
@@ -73,12 +74,39 @@ func TestNewLayout(t *testing.T) {
 					{Name: "db-2", Role: topology.RoleDBReplica, Zone: "lan", Address: "127.10.1.9"},
 				},
 			},
+			want: []string{"db-1=127.10.1.9:5432 /s/crm/hosts/db-1", "db-2=127.10.1.2:5432 /s/crm/hosts/db-2"},
+		},
+		{
+			// The topology numbers hosts in order, so a third api server takes
+			// the primary's address; pinned addresses keep the primary put.
+			name: "scale out keeps pinned addresses",
+			topo: topology.Topology{
+				Zones: []topology.Zone{{Name: "lan", CIDR: "127.10.2.0/24"}},
+				Hosts: []topology.Host{
+					{Name: "api-1", Role: topology.RoleAPI, Zone: "lan", Address: "127.10.2.10"},
+					{Name: "api-2", Role: topology.RoleAPI, Zone: "lan", Address: "127.10.2.11"},
+					{Name: "api-3", Role: topology.RoleAPI, Zone: "lan", Address: "127.10.2.12"},
+					{Name: "db-1", Role: topology.RoleDBPrimary, Zone: "lan", Address: "127.10.2.13"},
+				},
+			},
+			pinned: map[string]string{"api-1": "127.10.2.10", "api-2": "127.10.2.11", "db-1": "127.10.2.12"},
+			want: []string{
+				"api-1=127.10.2.10:8081 /s/crm/hosts/api-1", "api-2=127.10.2.11:8081 /s/crm/hosts/api-2",
+				"api-3=127.10.2.2:8081 /s/crm/hosts/api-3", "db-1=127.10.2.12:5432 /s/crm/hosts/db-1",
+			},
+		},
+		{
+			name: "address outside the zone",
+			topo: topology.Topology{
+				Zones: []topology.Zone{{Name: "lan", CIDR: "127.10.2.0/24"}},
+				Hosts: []topology.Host{{Name: "db-1", Role: topology.RoleDBPrimary, Zone: "lan", Address: "127.10.3.1"}},
+			},
 			wantCode: crmplan.EINVALID,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, err := NewLayout(LayoutInput{Paths: paths, Topology: tt.topo})
+			l, err := NewLayout(LayoutInput{Paths: paths, Topology: tt.topo, Pinned: tt.pinned})
 			if tt.wantCode != "" {
 				if crmplan.ErrorCode(err) != tt.wantCode {
 					t.Fatalf("err = %v, want code %s", err, tt.wantCode)

@@ -152,11 +152,11 @@ func TestLocalDatabaseStack(t *testing.T) {
 // checkReplicates writes a row on the primary and reads it on the replica.
 func checkReplicates(t *testing.T, ctx context.Context, paths Paths) {
 	t.Helper()
-	primary, err := pgserver.Open(serverDir(paths.HostDir("db-1")))
+	primary, err := pgserver.Open(PostgresDir(paths.HostDir("db-1")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	replica, err := pgserver.Open(serverDir(paths.HostDir("db-2")))
+	replica, err := pgserver.Open(PostgresDir(paths.HostDir("db-2")))
 	if err != nil {
 		t.Fatal(err)
 	}

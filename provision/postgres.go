@@ -46,14 +46,16 @@ type PostgresPrimaryState struct {
 
 func (*PostgresPrimary) Annotate(a infer.Annotator) { a.SetToken("index", "PostgresPrimary") }
 
-func serverDir(hostDir string) string { return filepath.Join(hostDir, "pg") }
+// PostgresDir is the pgserver directory of a database host: pgserver.Open
+// it to reach the server.
+func PostgresDir(hostDir string) string { return filepath.Join(hostDir, "pg") }
 
 // postgresProcess is how the supervisor runs a server initialised by pgserver.
 func postgresProcess(hostDir string) Process {
 	proc := Process{
 		Name:       "postgres",
 		Dir:        hostDir,
-		Argv:       []string{filepath.Join(pgserver.DefaultBin, "postgres"), "-D", filepath.Join(serverDir(hostDir), "data")},
+		Argv:       []string{filepath.Join(pgserver.DefaultBin, "postgres"), "-D", filepath.Join(PostgresDir(hostDir), "data")},
 		Env:        []string{"LC_ALL=C.UTF-8"},
 		StopSignal: "SIGINT", // fast shutdown: open transactions roll back
 	}
@@ -78,7 +80,7 @@ func (*PostgresPrimary) Create(ctx context.Context, req infer.CreateRequest[Post
 		return resp, providerError(err)
 	}
 	srv, err := pgserver.Init(ctx, pgserver.Config{
-		Dir: serverDir(in.HostDir), Addr: net.JoinHostPort(in.Address, fmt.Sprint(in.Port)),
+		Dir: PostgresDir(in.HostDir), Addr: net.JoinHostPort(in.Address, fmt.Sprint(in.Port)),
 		Password: in.Password, Name: in.Host, Settings: in.Settings,
 	})
 	if err != nil {
@@ -100,7 +102,7 @@ func resetServer(hostDir string) error {
 	if err := postgresProcess(hostDir).Stop(); err != nil {
 		return err
 	}
-	return os.RemoveAll(serverDir(hostDir))
+	return os.RemoveAll(PostgresDir(hostDir))
 }
 
 // startPostgres runs postgres under the supervisor and waits until it
@@ -179,7 +181,7 @@ func (*PostgresPrimary) Update(ctx context.Context, req infer.UpdateRequest[Post
 
 // restartServer applies settings to a server directory and (re)starts it.
 func restartServer(ctx context.Context, host, hostDir string, settings map[string]string) (int, error) {
-	srv, err := pgserver.Open(serverDir(hostDir))
+	srv, err := pgserver.Open(PostgresDir(hostDir))
 	if err != nil {
 		return 0, fmt.Errorf("host %s: %w", host, err)
 	}
@@ -205,7 +207,7 @@ func (*PostgresPrimary) Delete(ctx context.Context, req infer.DeleteRequest[Post
 // serverLive reports whether a host's server directory still exists and
 // whether its supervisor runs.
 func serverLive(hostDir string) (pid int, running, exists bool) {
-	if _, err := os.Stat(filepath.Join(serverDir(hostDir), "data")); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(PostgresDir(hostDir), "data")); errors.Is(err, os.ErrNotExist) {
 		return 0, false, false
 	}
 	pid, running = postgresProcess(hostDir).Running()

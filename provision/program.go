@@ -3,6 +3,7 @@ package provision
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -163,6 +164,9 @@ func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 	for _, role := range []topology.Role{topology.RoleAPI, topology.RoleWorker} {
 		for _, h := range d.l.ByRole(role) {
 			env := pulumi.StringMap{"CRM_DATABASE_URL": urls.primary}
+			if d.l.Pool > 0 {
+				env["CRM_DB_MAX_CONNS"] = pulumi.String(strconv.Itoa(d.l.Pool))
+			}
 			if urls.replica != (pulumi.StringOutput{}) {
 				env["CRM_REPLICA_URL"] = urls.replica
 			}
@@ -181,8 +185,13 @@ func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 		args = append(args, "--backend", b)
 	}
 	for _, role := range []topology.Role{topology.RoleWeb, topology.RoleFailover} {
+		roleArgs := args
+		if role == topology.RoleFailover {
+			// Seed 004's switch: all traffic to the first healthy backend.
+			roleArgs = append([]string{"--mode", "failover"}, args...)
+		}
 		for _, h := range d.l.ByRole(role) {
-			if _, err := d.service(h, args, pulumi.StringMap{}, apis...); err != nil {
+			if _, err := d.service(h, roleArgs, pulumi.StringMap{}, apis...); err != nil {
 				return err
 			}
 		}

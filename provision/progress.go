@@ -52,7 +52,8 @@ func (p *progress) handle(ev apitype.EngineEvent) {
 		}
 	case ev.ResOutputsEvent != nil:
 		m := ev.ResOutputsEvent.Metadata
-		if !p.preview && visible(m) {
+		// Refresh steps that found nothing changed are noise.
+		if !p.preview && visible(m) && (m.Op != apitype.OpRefresh || len(m.Diffs) > 0) {
 			took := ""
 			if t, ok := p.started[m.URN]; ok && m.Op != apitype.OpSame {
 				took = fmt.Sprintf(" (%.1fs)", time.Since(t).Seconds())
@@ -157,7 +158,7 @@ var providerErrRe = regexp.MustCompile(`\[([a-z_]+)\] (.*?)(?: \[try: (.*)\])?$`
 // keeping the code, the place and the hint a provider error carried.
 func (p *progress) asError(cause error) error {
 	for _, f := range p.failures {
-		flat := strings.Join(strings.Fields(f.message), " ")
+		flat := strings.ReplaceAll(f.message, "\n", " ")
 		if m := providerErrRe.FindStringSubmatch(flat); m != nil {
 			e := crmplan.Errorf(m[1], "%s", m[2])
 			if m[3] != "" {

@@ -51,14 +51,14 @@ func (*PostgresReplica) Create(ctx context.Context, req infer.CreateRequest[Post
 	if err := checkPortFree(in.Host, in.Address, in.Port); err != nil {
 		return resp, providerError(err)
 	}
-	primary, err := pgserver.Open(serverDir(in.PrimaryHostDir))
+	primary, err := pgserver.Open(PostgresDir(in.PrimaryHostDir))
 	if err != nil {
 		return resp, fmt.Errorf("host %s: primary: %w", in.Host, err)
 	}
 	// BaseBackup starts the replica itself; it is stopped again at once and
 	// handed to the supervisor, which restarts it when it crashes.
 	srv, err := pgserver.BaseBackup(ctx, primary, pgserver.Config{
-		Dir: serverDir(in.HostDir), Addr: net.JoinHostPort(in.Address, fmt.Sprint(in.Port)), Name: in.Host,
+		Dir: PostgresDir(in.HostDir), Addr: net.JoinHostPort(in.Address, fmt.Sprint(in.Port)), Name: in.Host,
 	}, pgserver.ReplicaOptions{})
 	if err != nil {
 		return resp, fmt.Errorf("host %s: %w", in.Host, err)
@@ -67,7 +67,7 @@ func (*PostgresReplica) Create(ctx context.Context, req infer.CreateRequest[Post
 		return resp, fmt.Errorf("host %s: %w", in.Host, err)
 	}
 	// A fresh handle: the old one remembers its own postgres has exited.
-	if srv, err = pgserver.Open(serverDir(in.HostDir)); err != nil {
+	if srv, err = pgserver.Open(PostgresDir(in.HostDir)); err != nil {
 		return resp, fmt.Errorf("host %s: %w", in.Host, err)
 	}
 	if resp.Output.SupervisorPID, err = startPostgres(ctx, in.Host, in.HostDir, srv); err != nil {
@@ -126,7 +126,7 @@ func (*PostgresReplica) Update(ctx context.Context, req infer.UpdateRequest[Post
 			return infer.UpdateResponse[PostgresReplicaState]{Output: out}, err
 		}
 	}
-	primary, err := pgserver.Open(serverDir(in.PrimaryHostDir))
+	primary, err := pgserver.Open(PostgresDir(in.PrimaryHostDir))
 	if err != nil {
 		return infer.UpdateResponse[PostgresReplicaState]{Output: out}, fmt.Errorf("host %s: primary: %w", in.Host, err)
 	}
@@ -138,7 +138,7 @@ func (*PostgresReplica) Update(ctx context.Context, req infer.UpdateRequest[Post
 func (*PostgresReplica) Delete(ctx context.Context, req infer.DeleteRequest[PostgresReplicaState]) (infer.DeleteResponse, error) {
 	st := req.State
 	if st.Sync {
-		if primary, err := pgserver.Open(serverDir(st.PrimaryHostDir)); err == nil {
+		if primary, err := pgserver.Open(PostgresDir(st.PrimaryHostDir)); err == nil {
 			if err := setSync(primary, st.Host, false); err != nil {
 				return infer.DeleteResponse{}, err
 			}

@@ -30,7 +30,7 @@ const projectName = "crmplan"
 //	STATE/bin/pulumi-resource-crmplan   symlink to the crmplan binary (the provider plugin)
 //	STATE/pulumi-home/                  PULUMI_HOME: no plugin cache, no credentials elsewhere
 //	STATE/backend/                      the file backend holding every stack's state
-//	STATE/STACK/                        one stack: passphrase, workspace, hosts, inventory
+//	STATE/STACK/                        one stack: passphrase, placement, workspace, hosts, inventory
 type Paths struct {
 	StateDir string
 	Stack    string
@@ -43,6 +43,9 @@ func (p Paths) StackDir() string   { return filepath.Join(p.StateDir, p.Stack) }
 func (p Paths) Workspace() string  { return filepath.Join(p.StackDir(), "workspace") }
 func (p Paths) HostsDir() string   { return filepath.Join(p.StackDir(), "hosts") }
 func (p Paths) Passphrase() string { return filepath.Join(p.StackDir(), "passphrase") }
+
+// Placement holds the address each host was given, so that they stay put.
+func (p Paths) Placement() string { return filepath.Join(p.StackDir(), "placement.json") }
 
 // HostDir is the directory of one local host.
 func (p Paths) HostDir(host string) string { return filepath.Join(p.HostsDir(), host) }

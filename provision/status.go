@@ -124,7 +124,7 @@ func health(ctx context.Context, h InventoryHost) (bool, string) {
 }
 
 func pgPing(ctx context.Context, hostDir string) error {
-	srv, err := pgserver.Open(serverDir(hostDir))
+	srv, err := pgserver.Open(PostgresDir(hostDir))
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func pgPing(ctx context.Context, hostDir string) error {
 
 // replication reads the replica's row on the primary.
 func replication(ctx context.Context, primaryDir, name string) (*Replication, error) {
-	srv, err := pgserver.Open(serverDir(primaryDir))
+	srv, err := pgserver.Open(PostgresDir(primaryDir))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -123,6 +124,11 @@ func (p Process) Running() (int, bool) {
 func (p Process) Stop() error {
 	st, err := p.ReadState()
 	if errors.Is(err, os.ErrNotExist) {
+		// The host directory may have been deleted under a running
+		// supervisor: find it by its command line.
+		for _, pid := range supervisorsOf(p.SpecPath()) {
+			killGroup(pid)
+		}
 		return nil
 	}
 	if err != nil {
@@ -131,21 +137,52 @@ func (p Process) Stop() error {
 	if st.SupervisorPID > 0 && processAlive(st.SupervisorPID, "supervise") {
 		_ = syscall.Kill(st.SupervisorPID, syscall.SIGTERM)
 		if !waitDead(st.SupervisorPID, stopTimeout) {
-			// The supervisor leads its session and process group.
-			_ = syscall.Kill(-st.SupervisorPID, syscall.SIGKILL)
-			waitDead(st.SupervisorPID, 2*time.Second)
+			killGroup(st.SupervisorPID)
 		}
 	}
 	// An orphaned program (its supervisor was killed with -9) keeps the
-	// supervisor's process group; kill the group and the program itself.
+	// supervisor's process group.
 	if st.ChildPID > 0 && processAlive(st.ChildPID, filepath.Base(p.Argv[0])) {
-		_ = syscall.Kill(-st.SupervisorPID, syscall.SIGKILL)
 		_ = syscall.Kill(st.ChildPID, syscall.SIGKILL)
+		killGroup(st.SupervisorPID)
 		if !waitDead(st.ChildPID, 5*time.Second) {
 			return fmt.Errorf("process %s (pid %d) does not stop", p.Name, st.ChildPID)
 		}
 	}
 	return nil
+}
+
+// killGroup kills process group pgid (a supervisor leads its own) and waits
+// until none of its processes is left, so that their ports are free.
+func killGroup(pgid int) {
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && len(groupMembers(pgid)) > 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// groupMembers lists the live (not zombie) processes of process group pgid.
+func groupMembers(pgid int) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// After "comm)": state ppid pgrp ...
+		_, rest, ok := bytes.Cut(stat, []byte(") "))
+		fields := strings.Fields(string(rest))
+		if ok && len(fields) > 2 && fields[0] != "Z" && fields[2] == strconv.Itoa(pgid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // processAlive reports whether pid exists and its command line mentions
@@ -166,6 +203,23 @@ func processAlive(pid int, want string) bool {
 		}
 	}
 	return strings.Contains(string(cmdline), want)
+}
+
+// supervisorsOf lists the pids of `crmplan supervise --spec SPEC` processes.
+func supervisorsOf(spec string) []int {
+	want := []byte("supervise\x00--spec\x00" + spec + "\x00")
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && bytes.Contains(b, want) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 func waitDead(pid int, timeout time.Duration) bool {
