@@ -17,6 +17,7 @@ const (
 	missingSeries   = "the load test recorded no time series: run crmplan verify --plan PLAN.yaml again"
 	missingSweep    = "no what-if sweep: the plan's workload could not be swept"
 	missingGrowth   = "no growth projection: set workload.growth and workload.years in the plan"
+	missingProject  = "no growth projection: the model could not project the plan's growth"
 	missingTopology = "no topology: the plan's hosts could not be laid out (run crmplan size --plan PLAN.yaml to see why)"
 	missingDiagram  = "no topology diagram in this build of crmplan: the zones, hosts and links are listed below"
 )
@@ -26,6 +27,7 @@ const (
 	VerdictCarries      = "carries"
 	VerdictAtRisk       = "at-risk"
 	VerdictDoesNotCarry = "does-not-carry"
+	VerdictUnknown      = "unknown" // not sized: nothing to judge
 )
 
 // lowHeadroomPct is the headroom below which the summary calls the design at

@@ -68,6 +68,8 @@ func verdictText(v string) string {
 		return "Carries the target load"
 	case VerdictDoesNotCarry:
 		return "Does not carry the target load"
+	case VerdictUnknown:
+		return "Not sized yet"
 	default:
 		return "At risk"
 	}

@@ -41,7 +41,9 @@ func summary(in Inputs, r Report) Summary {
 
 func verdict(in Inputs, s Summary, sized bool) string {
 	switch {
-	case in.Estimate == nil || !sized:
+	case in.Estimate == nil:
+		return VerdictUnknown
+	case !sized:
 		return VerdictAtRisk
 	case !in.Estimate.MeetsSLO || s.HeadroomPct <= 0:
 		return VerdictDoesNotCarry

@@ -58,8 +58,11 @@ func whatIfSection(in Inputs) WhatIfSection {
 
 func growthSection(in Inputs) GrowthSection {
 	w := in.Plan.Workload
-	if len(in.Projection) < 2 || w.Growth <= 0 {
+	if w.Growth <= 0 || w.Years <= 0 {
 		return GrowthSection{Missing: missingGrowth}
+	}
+	if len(in.Projection) < 2 {
+		return GrowthSection{Missing: missingProject}
 	}
 	s := GrowthSection{Growth: w.Growth, Roles: roles(in)}
 	for _, y := range in.Projection {

@@ -65,7 +65,8 @@ type Report struct {
 
 // Summary is the executive summary: one verdict, one paragraph, three numbers.
 type Summary struct {
-	// Verdict is "carries", "at-risk" or "does-not-carry" the target load.
+	// Verdict is "carries", "at-risk" or "does-not-carry" the target load,
+	// or "unknown" when the plan could not be sized.
 	Verdict   string     `json:"verdict"`
 	Paragraph string     `json:"paragraph"`
 	Headlines []Headline `json:"headlines"`

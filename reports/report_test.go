@@ -72,7 +72,7 @@ func TestBuildNumbers(t *testing.T) {
 		// web 2 × m6i.large, api 3 × c6i.xlarge (the plan's), databases r6i.xlarge, ESB and ETL m6i.xlarge.
 		{"full", fx[0].in, VerdictCarries, 231, "db-primary", seedCost, nil, 1},
 		{"sized", fx[1].in, VerdictCarries, 231, "db-primary", seedCost, []string{"measured", "timeline"}, 1},
-		{"plan-only", fx[2].in, VerdictAtRisk, 0, "", 0,
+		{"plan-only", fx[2].in, VerdictUnknown, 0, "", 0,
 			[]string{"workload", "tiers", "measured", "timeline", "what-if", "growth", "database", "cost", "topology"}, 0},
 	}
 	for _, tt := range tests {
