@@ -90,7 +90,6 @@ try {
     await page.waitForFunction(() => document.querySelectorAll('figure.chart svg rect[height]:not([height="0"])').length > 0);
     const bars = await chart.locator("rect").count();
     check(bars === 6, `pipeline chart has ${bars} bars, want 6 stages`);
-    await page.screenshot({ path: join(opt.out, "dashboard.png"), fullPage: true });
   });
 
   await step("create an account", async () => {
@@ -132,10 +131,44 @@ try {
     await page.getByRole("list", { name: "Opportunities" }).getByText(dealName).waitFor();
   });
 
+  await step("log a call and a task on the account", async () => {
+    await page.getByRole("button", { name: "Log activity" }).click();
+    let form = page.getByRole("form", { name: "Log activity" });
+    await form.getByLabel("Kind").selectOption("call");
+    await form.getByLabel("Subject").fill(`Intro call ${stamp}`);
+    await form.getByLabel("Notes").fill("Fleet of 40 trucks, renewal due in spring.");
+    await form.getByRole("button", { name: "Log activity" }).click();
+    await page.locator("ol.timeline").getByText(`Intro call ${stamp}`).waitFor();
+    await page.getByRole("button", { name: "Log activity" }).click();
+    form = page.getByRole("form", { name: "Log activity" });
+    await form.getByLabel("Kind").selectOption("task");
+    await form.getByLabel("Subject").fill(`Send proposal ${stamp}`);
+    await form.getByRole("button", { name: "Add task" }).click();
+    await form.getByText("Due date is required.").waitFor();
+    await form.getByLabel("Due date").fill(new Date(Date.now() + 3 * 86400e3).toISOString().slice(0, 10));
+    await form.getByRole("button", { name: "Add task" }).click();
+    await page.locator("ol.timeline").getByText(`Send proposal ${stamp}`).waitFor();
+  });
+
+  await step("task list: complete the task", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Activities" }).click();
+    const box = page.getByRole("checkbox", { name: `Send proposal ${stamp}` });
+    const saved = page.waitForResponse((r) => r.request().method() === "PATCH" && r.url().includes("/api/v1/activities/"));
+    await box.check();
+    check((await saved).ok(), "PATCH of the task failed");
+    // The change is stored: it stays done after a reload with done tasks shown.
+    await page.reload();
+    await page.getByLabel("Show done").check();
+    check(await page.getByRole("checkbox", { name: `Send proposal ${stamp}` }).isChecked(), "task is not done after reload");
+    await page.screenshot({ path: join(opt.out, "activities.png"), fullPage: false });
+  });
+
   await step("pipeline: find the deal, drag it to Qualification", async () => {
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Pipeline" }).click();
     await page.getByLabel("Search deals").fill(dealName);
     await column("prospecting").locator("li.deal", { hasText: dealName }).waitFor();
+    // Wait for the search to apply, so the board holds only this deal.
+    await page.waitForFunction(() => document.querySelectorAll("li.deal").length === 1);
     await card().dragTo(column("qualification"));
     await column("qualification").locator("li.deal", { hasText: dealName }).waitFor();
   });
@@ -173,6 +206,14 @@ try {
     await page.getByRole("heading", { name: accountName }).waitFor();
     await page.getByRole("list", { name: "Opportunities" }).getByText("Proposal").waitFor();
     await page.screenshot({ path: join(opt.out, "account.png"), fullPage: true });
+  });
+
+  await step("dashboard counts this week's activities", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Dashboard" }).click();
+    const kpi = page.locator(".kpi", { hasText: "Activities this week" }).locator("strong");
+    await page.waitForFunction(() => Number(document.querySelectorAll(".kpi strong")[2]?.textContent) >= 2);
+    console.log(`     activities this week: ${await kpi.textContent()}`);
+    await page.screenshot({ path: join(opt.out, "dashboard.png"), fullPage: true });
   });
 
   await step("phone-sized dashboard", async () => {

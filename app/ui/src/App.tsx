@@ -122,7 +122,7 @@ function Shell({ path }: { path: string }) {
           Sign out
         </button>
       </header>
-      <nav id="nav" className={"side" + (menu ? " open" : "")} aria-label="Main">
+      <nav id="nav" className={"side" + (menu ? " open" : "")} aria-label="Main" onClick={() => setMenu(false)}>
         <ul>
           {NAV.filter((n) => !n.admin || user.role === "admin").map((n) => (
             <li key={n.href}>

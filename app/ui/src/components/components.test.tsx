@@ -1,17 +1,18 @@
 import { act, fireEvent, render, renderHook, screen } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import { BarChart, niceMax } from "./BarChart";
+import { BarChart, scale } from "./BarChart";
 import { Pager, useCursor } from "./Pager";
 
-describe("niceMax", () => {
+describe("scale", () => {
   const cases = [
-    { in: 0, want: 1 },
-    { in: 7, want: 10 },
-    { in: 120, want: 200 },
-    { in: 4_300_000, want: 5_000_000 },
-    { in: 1000, want: 1000 },
+    { name: "empty", max: 0, integer: false, want: { top: 1, ticks: [1] } },
+    { name: "money", max: 1_600_000, integer: false, want: { top: 2_000_000, ticks: [500_000, 1_000_000, 1_500_000, 2_000_000] } },
+    { name: "exact", max: 100, integer: false, want: { top: 100, ticks: [20, 40, 60, 80, 100] } },
+    { name: "small counts stay whole", max: 2, integer: true, want: { top: 2, ticks: [1, 2] } },
+    { name: "no counts", max: 0, integer: true, want: { top: 1, ticks: [1] } },
+    { name: "counts", max: 37, integer: true, want: { top: 40, ticks: [10, 20, 30, 40] } },
   ];
-  for (const c of cases) it(`${c.in}`, () => expect(niceMax(c.in)).toBe(c.want));
+  for (const c of cases) it(c.name, () => expect(scale(c.max, c.integer)).toEqual(c.want));
 });
 
 describe("BarChart", () => {

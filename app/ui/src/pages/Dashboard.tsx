@@ -13,9 +13,19 @@ export function weekdayLabel(day: string): string {
   return d.toLocaleDateString("en-US", { weekday: "short", timeZone: "UTC" });
 }
 
+const SHORT: Record<string, string> = {
+  prospecting: "Prosp.",
+  qualification: "Qualif.",
+  proposal: "Prop.",
+  negotiation: "Negot.",
+  closed_won: "Won",
+  closed_lost: "Lost",
+};
+
 export function pipelineBars(r: PipelineReport | undefined) {
   return (r?.stages ?? []).map((s) => ({
     label: stageLabel(s.stage),
+    short: SHORT[s.stage],
     value: Number(s.amount) || 0,
     note: `${s.count} deal${s.count === 1 ? "" : "s"}`,
   }));
@@ -58,6 +68,7 @@ export function Dashboard() {
         <BarChart
           title="Activities this week"
           color="var(--accent-2)"
+          integer
           bars={(week.data?.days ?? []).map((d) => ({ label: weekdayLabel(d.day), value: d.count }))}
         />
       </div>

@@ -25,14 +25,22 @@ export function Pipeline() {
 
   const filter = { q: query, owner_id: mine ? user.id : undefined, sort: "-amount", limit: PAGE };
 
+  // Moves made while a load is in flight are replayed onto its answer,
+  // which may have been read before the move reached the server.
+  const moves = useRef<{ seq: number; id: number; to: Stage }[]>([]);
+  const seq = useRef(0);
+
   useEffect(() => {
     let live = true;
     setError(null);
+    const start = seq.current;
     Promise.all(STAGES.map((stage) => api.opportunities.list({ ...filter, stage }))).then(
       (pages) => {
         if (!live) return;
-        const b = emptyBoard();
+        let b = emptyBoard();
         STAGES.forEach((s, i) => (b[s] = { items: pages[i].items, next: pages[i].next }));
+        for (const m of moves.current) if (m.seq > start) b = moveCard(b, m.id, m.to);
+        moves.current = moves.current.filter((m) => m.seq > start);
         setBoard(b);
       },
       (e: Error) => live && setError(e.message),
@@ -58,6 +66,7 @@ export function Pipeline() {
     const from = stageOf(before, id);
     const after = moveCard(before, id, to);
     if (after === before || !from) return;
+    moves.current.push({ seq: ++seq.current, id, to });
     setBoard(after);
     setError(null);
     const name = before[from].items.find((o) => o.id === id)?.name ?? "Deal";
@@ -65,6 +74,7 @@ export function Pipeline() {
       await api.opportunities.update(id, { stage: to });
       setStatus(`${name} moved to ${stageLabel(to)}.`);
     } catch (e) {
+      moves.current.push({ seq: ++seq.current, id, to: from });
       setBoard((cur) => moveCard(cur, id, from));
       setError(`${name} could not be moved: ${(e as Error).message}`);
     }
