@@ -240,9 +240,18 @@ func timelineSection(in Inputs) TimelineSection {
 	if len(res.Series) == 0 {
 		return TimelineSection{Missing: missingSeries}
 	}
-	t := TimelineSection{Points: res.Series, TargetRate: res.TargetRate, SLOP95Ms: res.SLO.P95Ms, MinRate: res.Series[0].Rate}
-	for _, p := range res.Series {
+	t := TimelineSection{Points: res.Series, TargetRate: res.TargetRate, SLOP95Ms: res.SLO.P95Ms}
+	// The first interval holds k6's ramp-up and the last its wind-down:
+	// neither says whether the stack held the rate.
+	full := res.Series
+	if len(full) >= 4 {
+		full = full[1 : len(full)-1]
+	}
+	t.MinRate = full[0].Rate
+	for _, p := range full {
 		t.MinRate = min(t.MinRate, p.Rate)
+	}
+	for _, p := range res.Series {
 		t.MaxP95Ms = max(t.MaxP95Ms, p.P95Ms)
 	}
 	return t

@@ -153,7 +153,8 @@ func (m *mdWriter) measured(s MeasuredSection, t TimelineSection) {
 		m.p("- %s", v)
 	}
 	if t.Missing == "" {
-		m.p("\nOver the run (%d intervals): lowest throughput %s requests/s, highest p95 %s.", len(t.Points), fmtNum(t.MinRate, 1), fmtMs(t.MaxP95Ms))
+		m.p("\nOver the run (%d intervals): lowest throughput in a full interval %s requests/s (target %s), highest p95 %s.",
+			len(t.Points), fmtNum(t.MinRate, 1), fmtNum(t.TargetRate, 1), fmtMs(t.MaxP95Ms))
 	} else {
 		m.p("\n> **Missing:** %s", t.Missing)
 	}

@@ -211,7 +211,7 @@ func measuredRisks(in Inputs, r Report) []Risk {
 	}
 	if p, m := r.Measured.PredictedP95Ms, r.Measured.MeasuredP95Ms; p > 0 && m > 0 && (m > 1.5*p || m < p/1.5) {
 		out = append(out, Risk{"low", fmt.Sprintf("Measured p95 (%s) differs from the model (%s) by more than half: the model's demands need calibrating.", fmtMs(m), fmtMs(p)),
-			"Set the tiers' demand_ms from the measured service times."})
+			"Run crmplan calibrate --plan PLAN.yaml to set the tiers' demand_ms from the measured service times."})
 	}
 	return out
 }

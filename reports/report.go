@@ -191,7 +191,7 @@ type TimelineSection struct {
 	Points     []loadgen.SeriesPoint `json:"points"`
 	TargetRate float64               `json:"target_rate"`
 	SLOP95Ms   float64               `json:"slo_p95_ms"`
-	MinRate    float64               `json:"min_rate"`
+	MinRate    float64               `json:"min_rate"` // lowest rate of the full intervals (not the first and last)
 	MaxP95Ms   float64               `json:"max_p95_ms"`
 }
 
