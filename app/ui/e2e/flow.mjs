@@ -225,6 +225,26 @@ try {
     await page.setViewportSize({ width: 1440, height: 900 });
   });
 
+  await step("create a lead (required fields checked first)", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Leads" }).click();
+    await page.getByRole("link", { name: "New lead" }).click();
+    const form = page.getByRole("form", { name: "New lead" });
+    await form.getByRole("button", { name: "Create lead" }).click();
+    await form.getByText("Company is required.").waitFor();
+    await form.getByLabel("Last name").fill(`Okafor ${stamp}`);
+    await form.getByLabel("Company").fill("Harbour Cold Chain");
+    await form.getByLabel("Status").selectOption("contacted");
+    await form.getByRole("button", { name: "Create lead" }).click();
+    await page.getByLabel("Search leads").fill(`okafor ${stamp}`);
+    await page.getByRole("table").getByRole("link", { name: `Okafor ${stamp}` }).waitFor();
+  });
+
+  await step("admin sees users and roles", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
+    await page.getByRole("cell", { name: "manager@example.com", exact: true }).waitFor();
+    check((await page.getByLabel("Role of manager@example.com").inputValue()) === "manager", "manager's role is not shown");
+  });
+
   await step("sign out", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("button", { name: "Sign in" }).waitFor();
