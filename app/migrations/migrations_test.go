@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/crmplan/crmplan/pgserver"
 )
@@ -65,5 +67,18 @@ func TestCurrentBeforeMigrations(t *testing.T) {
 	defer pool.Close()
 	if v, err := Current(ctx, pool); err != nil || v != 0 {
 		t.Fatalf("Current = %d, %v; want 0", v, err)
+	}
+}
+
+func TestLatestMatchesFiles(t *testing.T) {
+	db := stdlib.OpenDB(pgx.ConnConfig{})
+	defer db.Close()
+	p, err := provider(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources := p.ListSources()
+	if last := sources[len(sources)-1].Version; last != Latest {
+		t.Errorf("the last migration file is version %d, Latest says %d", last, Latest)
 	}
 }

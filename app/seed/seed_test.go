@@ -67,6 +67,11 @@ func TestSeed(t *testing.T) {
 	if err := pool.QueryRow(ctx, "INSERT INTO accounts (owner_id, name) VALUES (3, 'new') RETURNING id").Scan(&id); err != nil || id != res.Accounts+1 {
 		t.Errorf("next account id %d, %v; want %d", id, err, res.Accounts+1)
 	}
+	var bad int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT owner_id, stage, count(*) AS count, sum(amount) AS amount FROM opportunities GROUP BY 1, 2) o
+		FULL JOIN pipeline_totals p USING (owner_id, stage) WHERE o.count IS DISTINCT FROM p.count OR o.amount IS DISTINCT FROM p.amount`).Scan(&bad); err != nil || bad != 0 {
+		t.Errorf("%d pipeline totals differ after seeding (%v)", bad, err)
+	}
 	var stages int
 	if err := pool.QueryRow(ctx, "SELECT count(DISTINCT stage) FROM opportunities").Scan(&stages); err != nil || stages != len(app.Stages) {
 		t.Errorf("%d stages seeded", stages)

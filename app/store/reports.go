@@ -50,9 +50,10 @@ func (s *Store) PipelineReport(ctx context.Context, p *app.Principal, maxAge tim
 
 func (s *Store) pipeline(ctx context.Context, owners []int64) (Pipeline, error) {
 	rep := Pipeline{AsOf: time.Now().UTC()}
-	sql := `SELECT s.stage, count(o.id), coalesce(sum(o.amount), 0)::float8
+	// pipeline_totals is kept by a trigger on opportunities (migration 4).
+	sql := `SELECT s.stage, coalesce(sum(p.count), 0)::bigint, coalesce(sum(p.amount), 0)::float8
 		FROM unnest($1::text[]) WITH ORDINALITY AS s(stage, n)
-		LEFT JOIN opportunities o ON o.stage = s.stage AND ($2::bigint[] IS NULL OR o.owner_id = ANY($2))
+		LEFT JOIN pipeline_totals p ON p.stage = s.stage AND ($2::bigint[] IS NULL OR p.owner_id = ANY($2))
 		GROUP BY s.stage, s.n ORDER BY s.n`
 	rows, err := s.reader(ctx).Query(ctx, sql, app.Stages, owners)
 	if err != nil {

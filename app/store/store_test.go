@@ -190,6 +190,38 @@ func TestAccountDetailAndErrors(t *testing.T) {
 	if err != nil || len(rep.Stages) != len(app.Stages) || rep.Stages[2].Stage != "proposal" || rep.Stages[2].Amount != 1200.5 {
 		t.Errorf("pipeline %+v, %v", rep, err)
 	}
+	// The trigger-kept totals follow inserts, moves between stages and
+	// owners, amount changes and deletes, including cascades.
+	opps, _ := app.ResourceNamed("opportunities")
+	other := mustUser(t, s, "other@example.com", app.RoleRep, nil)
+	ids := []int64{}
+	for i := range 6 {
+		ids = append(ids, create(t, s, "opportunities", fmt.Sprintf(`{"name":"D%d","amount":%d,"stage":"%s","account_id":%d,"owner_id":%d}`, i, 100*(i+1), app.Stages[i], acc, admin.User.ID)))
+	}
+	for i, patch := range []string{`{"stage":"closed_won"}`, fmt.Sprintf(`{"owner_id":%d,"amount":7}`, other.User.ID), `{"amount":0}`} {
+		c, _ := opps.DecodePatch([]byte(patch))
+		if _, err := s.Update(ctx, admin, opps, ids[i], c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Delete(ctx, admin, opps, ids[3]); err != nil {
+		t.Fatal(err)
+	}
+	checkTotals := func(when string) {
+		t.Helper()
+		var bad int
+		err := s.primary.QueryRow(ctx, `SELECT count(*) FROM (SELECT owner_id, stage, count(*) AS count, sum(amount) AS amount FROM opportunities GROUP BY 1, 2) o
+			FULL JOIN (SELECT * FROM pipeline_totals WHERE count <> 0) p USING (owner_id, stage)
+			WHERE o.count IS DISTINCT FROM p.count OR o.amount IS DISTINCT FROM p.amount`).Scan(&bad)
+		if err != nil || bad != 0 {
+			t.Errorf("%s: %d pipeline totals differ from the opportunities (%v)", when, bad, err)
+		}
+	}
+	checkTotals("after updates")
+	if err := s.Delete(ctx, admin, r, acc); err != nil {
+		t.Fatal(err)
+	}
+	checkTotals("after cascading delete")
 	if _, err := s.SessionPrincipal(ctx, "forged"); app.ErrorCode(err) != app.EUNAUTHORIZED {
 		t.Errorf("forged session: %v", err)
 	}
