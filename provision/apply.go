@@ -160,7 +160,7 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 
 // inventory describes the deployed layout for verify, report and status.
 func (l Layout) inventory(version string, outputs auto.OutputMap) Inventory {
-	inv := Inventory{Stack: l.Stack, Target: "local", WebURL: l.WebURL(), AppVersion: version, Records: l.Records}
+	inv := Inventory{Stack: l.Stack, Target: "local", WebURL: l.WebURL(), AppVersion: version, Records: l.Records, Users: l.Users}
 	if pw, ok := outputs[outLoadPassword].Value.(string); ok {
 		inv.LoadUser = Credentials{Email: LoadUserEmail, Password: pw}
 	}

@@ -26,6 +26,7 @@ type Inventory struct {
 	// AppVersion identifies the deployed crm build (its SHA-256 prefix).
 	AppVersion string `json:"app_version,omitempty"`
 	Records    int64  `json:"records"` // records seeded into the database
+	Users      int    `json:"users"`   // sales reps seeded (rep1..repN@example.com)
 }
 
 // InventoryHost is one deployed host.

@@ -46,6 +46,13 @@ type PostgresPrimaryState struct {
 
 func (*PostgresPrimary) Annotate(a infer.Annotator) { a.SetToken("index", "PostgresPrimary") }
 
+// WireDependencies keeps the system id known in a preview of an update
+// (which keeps the cluster): otherwise every settings change would preview
+// as a replacement of the replicas and the schema.
+func (*PostgresPrimary) WireDependencies(f infer.FieldSelector, args *PostgresPrimaryArgs, state *PostgresPrimaryState) {
+	f.OutputField(&state.SystemID).AlwaysKnown()
+}
+
 // PostgresDir is the pgserver directory of a database host: pgserver.Open
 // it to reach the server.
 func PostgresDir(hostDir string) string { return filepath.Join(hostDir, "pg") }

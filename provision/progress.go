@@ -47,7 +47,7 @@ func (p *progress) handle(ev apitype.EngineEvent) {
 	case ev.ResourcePreEvent != nil:
 		m := ev.ResourcePreEvent.Metadata
 		p.started[m.URN] = time.Now()
-		if p.preview && visible(m) {
+		if p.preview && visible(m) && (m.Op != apitype.OpRefresh || len(m.Diffs) > 0) {
 			p.line(m, "")
 		}
 	case ev.ResOutputsEvent != nil:

@@ -55,7 +55,28 @@ func ServePlugin(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("build provider: %w", err)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go exitWithParent(ctx, cancel)
 	return p.RunProvider(ctx, PluginName, pluginVersion, prov)
+}
+
+// exitWithParent ends the plugin when the engine that started it is gone
+// (crmplan and pulumi killed with -9): nothing else would ever stop it.
+func exitWithParent(ctx context.Context, cancel func()) {
+	parent := os.Getppid()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		if os.Getppid() != parent {
+			cancel()
+			time.Sleep(2 * time.Second)
+			os.Exit(1) // the gRPC server may not notice a cancelled context
+		}
+	}
 }
 
 // selfPath is the crmplan binary, which also serves as the supervisor.

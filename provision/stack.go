@@ -69,16 +69,13 @@ func (b Binaries) resolve(needCrm bool) (Binaries, error) {
 		b.Self = self
 	}
 	var err error
-	if b.Pulumi, err = findSibling(b.Self, b.Pulumi, "pulumi", "--pulumi", "CRMPLAN_PULUMI"); err != nil {
-		return b, err
+	if needCrm {
+		if b.Crm, err = findSibling(b.Self, b.Crm, "crm", "--crm", "CRMPLAN_CRM"); err != nil {
+			return b, err
+		}
 	}
-	if !needCrm {
-		return b, nil
-	}
-	if b.Crm, err = findSibling(b.Self, b.Crm, "crm", "--crm", "CRMPLAN_CRM"); err != nil {
-		return b, err
-	}
-	return b, nil
+	b.Pulumi, err = findSibling(b.Self, b.Pulumi, "pulumi", "--pulumi", "CRMPLAN_PULUMI")
+	return b, err
 }
 
 // findSibling looks for name next to self, then on $PATH.

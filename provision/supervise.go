@@ -178,7 +178,7 @@ func groupMembers(pgid int) []int {
 		// After "comm)": state ppid pgrp ...
 		_, rest, ok := bytes.Cut(stat, []byte(") "))
 		fields := strings.Fields(string(rest))
-		if ok && len(fields) > 2 && fields[0] != "Z" && fields[2] == strconv.Itoa(pgid) {
+		if ok && len(fields) > 2 && !(fields[0] == "Z" && reaped(pid)) && fields[2] == strconv.Itoa(pgid) {
 			pids = append(pids, pid)
 		}
 	}
@@ -198,11 +198,19 @@ func processAlive(pid int, want string) bool {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err == nil {
 		// A zombie has exited already; only its parent's wait is missing.
-		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
+		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") && reaped(pid) {
 			return false
 		}
 	}
 	return strings.Contains(string(cmdline), want)
+}
+
+// reaped reports whether a zombie has released everything: a process whose
+// main thread has exited shows as a zombie while its other threads still
+// run and hold its files and sockets.
+func reaped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	return err != nil || len(tasks) <= 1
 }
 
 // supervisorsOf lists the pids of `crmplan supervise --spec SPEC` processes.

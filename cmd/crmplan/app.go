@@ -96,10 +96,11 @@ One plan file drives the whole loop:
 func commands() []*cli.Command {
 	return []*cli.Command{
 		sizeCommand(),
-		notBuilt("preview", "show what apply would change (Pulumi preview)", "the local provisioning issue"),
-		notBuilt("apply", "provision the plan's hosts with Pulumi and deploy the CRM onto them", "the local provisioning issue"),
-		notBuilt("status", "show each host's processes, health and replication lag", "the local provisioning issue"),
-		notBuilt("destroy", "tear the stack down, leaving no process, port or file behind", "the local provisioning issue"),
+		previewCommand(),
+		applyCommand(),
+		statusCommand(),
+		destroyCommand(),
+		superviseCommand(),
 		verifyCommand(),
 		calibrateCommand(),
 		k6Command(),

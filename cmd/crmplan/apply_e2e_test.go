@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision"
+)
+
+// deployEnv is a crmplan binary, its sibling crm and pulumi, and a state dir.
+type deployEnv struct {
+	t        *testing.T
+	crmplan  string
+	stateDir string
+	args     []string // --state-dir, --pulumi, --crm
+}
+
+// newDeployEnv builds crmplan and crm from this tree (the crmplan binary is
+// also the Pulumi provider plugin and the supervisor) and uses the Pulumi
+// CLI `make bin/pulumi` built.
+func newDeployEnv(t *testing.T) *deployEnv {
+	t.Helper()
+	pulumi, err := filepath.Abs("../../bin/pulumi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(pulumi); err != nil {
+		t.Skipf("no Pulumi CLI at %s: run make bin/pulumi", pulumi)
+	}
+	if _, err := os.Stat(filepath.Join(pgserver.DefaultBin, "postgres")); err != nil {
+		t.Skip("no PostgreSQL 15 server binaries (make deps)")
+	}
+	bin := t.TempDir()
+	for _, pkg := range []string{"./cmd/crmplan", "./cmd/crm"} {
+		cmd := exec.Command("go", "build", "-o", bin+"/", pkg)
+		cmd.Dir = "../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	// Not t.TempDir: PostgreSQL runs as the postgres user when we are root
+	// and must pass through every parent of its data directory.
+	root, err := os.MkdirTemp("/tmp", "crmplan-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(root, 0o755)
+	stateDir := filepath.Join(root, "state")
+	e := &deployEnv{t: t, crmplan: filepath.Join(bin, "crmplan"), stateDir: stateDir,
+		args: []string{"--state-dir", stateDir, "--pulumi", pulumi, "--crm", filepath.Join(bin, "crm")}}
+	t.Cleanup(func() {
+		// Whatever happened, leave no server running.
+		_, _ = e.exec("destroy", "--plan", "../../examples/simplecrm.yaml", "--yes")
+		_ = os.RemoveAll(root)
+	})
+	return e
+}
+
+// start runs `crmplan CMD ARGS... <common flags>` and returns it running.
+func (e *deployEnv) start(out *bytes.Buffer, args ...string) *exec.Cmd {
+	cmd := exec.Command(e.crmplan, append(args, e.args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	return cmd
+}
+
+func (e *deployEnv) exec(args ...string) (string, error) {
+	var out bytes.Buffer
+	err := e.start(&out, args...).Wait()
+	return out.String(), err
+}
+
+// json runs a command with --output json and decodes its stdout into v.
+func (e *deployEnv) json(v any, args ...string) {
+	e.t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(e.crmplan, append(append(args, "--output", "json"), e.args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		e.t.Fatalf("crmplan %s: %v\n%s", args[0], err, stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), v); err != nil {
+		e.t.Fatalf("crmplan %s --output json: %v\n%s", args[0], err, stdout.String())
+	}
+}
+
+// apply runs apply --output json and decodes its result.
+func (e *deployEnv) apply(plan string, extra ...string) (applyOutput, time.Duration) {
+	e.t.Helper()
+	start := time.Now()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(e.crmplan, append(append([]string{"apply", "--plan", plan, "--yes", "--records", "500", "--output", "json"}, extra...), e.args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	took := time.Since(start)
+	e.t.Logf("crmplan apply (%.1fs):\n%s", took.Seconds(), stderr.String())
+	if err != nil {
+		e.t.Fatalf("crmplan apply: %v", err)
+	}
+	var res applyOutput
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		e.t.Fatalf("apply --output json: %v\n%s", err, stdout.String())
+	}
+	return res, took
+}
+
+// TestApplySimpleCRM deploys seed 000 for real: Pulumi with crmplan's
+// provider, PostgreSQL primary + replica, crm api x2 behind crm web. It
+// checks the UI, the API through the DMZ load balancer, replication,
+// idempotence, status, scaling out by one api server, recovery from a
+// SIGINT mid-apply, and a destroy that leaves nothing.
+func TestApplySimpleCRM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, runs Pulumi and PostgreSQL")
+	}
+	e := newDeployEnv(t)
+	plan := "../../examples/simplecrm.yaml"
+
+	res, took := e.apply(plan)
+	t.Logf("BENCH nothing-to-serving %.1fs", took.Seconds())
+	if !res.Changed || len(res.Hosts) != 8 {
+		t.Fatalf("first apply: changed=%v hosts=%d, want changes and 8 hosts", res.Changed, len(res.Hosts))
+	}
+	inv, err := provision.LoadInventory(e.stateDir, "simplecrm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkUI(t, inv.WebURL)
+	marker := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
+	createAccount(t, inv, marker)
+	checkOnReplica(t, inv, marker)
+
+	res, took = e.apply(plan)
+	t.Logf("BENCH no-change-apply %.1fs", took.Seconds())
+	if res.Changed {
+		t.Fatalf("second apply changed %v, want no changes", res.Changes)
+	}
+	checkStatus(t, e)
+
+	// 3 api servers instead of 2: exactly one more host (and its crm api);
+	// the web tier is updated with the new backend. A SIGINT mid-way stops
+	// Pulumi cleanly; the next apply finishes the job.
+	bigger := scaledPlan(t, plan, 3)
+	var pv struct{ Changes map[string]int }
+	e.json(&pv, "preview", "--plan", bigger)
+	if pv.Changes["create"] != 2 || pv.Changes["delete"]+pv.Changes["replace"] != 0 {
+		t.Errorf("preview of 3 api servers: %v, want exactly Host api-3 and its CrmService created, nothing replaced", pv.Changes)
+	}
+	var out bytes.Buffer
+	cmd := e.start(&out, "apply", "--plan", bigger, "--yes", "--records", "500")
+	waitOutput(t, &out, "created    Host api-3", 2*time.Minute)
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	_ = cmd.Wait()
+	t.Logf("interrupted apply:\n%s", out.String())
+	res, _ = e.apply(bigger)
+	if len(res.Hosts) != 9 || res.Changes["delete"]+res.Changes["replace"] != 0 {
+		t.Errorf("apply after SIGINT: %d hosts, changes %v; want 9 hosts, nothing deleted or replaced", len(res.Hosts), res.Changes)
+	}
+	checkUI(t, inv.WebURL)
+
+	if out, err := e.exec("destroy", "--plan", bigger, "--yes"); err != nil {
+		t.Fatalf("destroy: %v\n%s", err, out)
+	}
+	checkNothingLeft(t, e.stateDir, res.Hosts)
+}
+
+func checkUI(t *testing.T, webURL string) {
+	t.Helper()
+	res, err := http.Get(webURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(res.Body)
+	if res.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(body.String()), "<html") {
+		t.Fatalf("GET %s: %s, want the UI's HTML\n%.300s", webURL, res.Status, body.String())
+	}
+}
+
+// createAccount signs in as the load-test user through crm web (the DMZ
+// load balancer) and creates an account named marker.
+func createAccount(t *testing.T, inv provision.Inventory, marker string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	post := func(path string, body any) *http.Response {
+		b, _ := json.Marshal(body)
+		res, err := client.Post(inv.WebURL+path, "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	if res := post("/api/v1/session", map[string]string{"email": inv.LoadUser.Email, "password": inv.LoadUser.Password}); res.StatusCode != http.StatusOK {
+		t.Fatalf("sign in through %s: %s", inv.WebURL, res.Status)
+	}
+	if res := post("/api/v1/accounts", map[string]string{"name": marker}); res.StatusCode != http.StatusCreated && res.StatusCode != http.StatusOK {
+		t.Fatalf("create account through %s: %s", inv.WebURL, res.Status)
+	}
+}
+
+// checkOnReplica reads the row the API wrote on the primary from the replica.
+func checkOnReplica(t *testing.T, inv provision.Inventory, marker string) {
+	t.Helper()
+	servers := map[string]*pgserver.Server{}
+	for _, h := range inv.Hosts {
+		if h.Role == "db-primary" || h.Role == "db-replica" {
+			srv, err := pgserver.Open(provision.PostgresDir(h.Dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			servers[h.Role] = srv
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := servers["db-primary"].WaitReplayed(ctx, servers["db-replica"]); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, servers["db-replica"].URL("crm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM accounts WHERE name = $1", marker).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("replica has %d accounts named %s (%v), want 1", n, marker, err)
+	}
+}
+
+func checkStatus(t *testing.T, e *deployEnv) {
+	t.Helper()
+	var st provision.Status
+	e.json(&st, "status", "--stack", "simplecrm")
+	if st.WebURL == "" {
+		t.Error("status has no web URL")
+	}
+	for _, h := range st.Hosts {
+		if !h.Healthy {
+			t.Errorf("status: %s unhealthy: %s", h.Name, h.Health)
+		}
+		if h.Role == "db-replica" && (h.Replication == nil || h.Replication.State != "streaming") {
+			t.Errorf("status: replica %s replication %+v, want streaming", h.Name, h.Replication)
+		}
+	}
+}
+
+// scaledPlan writes a copy of plan with n api servers.
+func scaledPlan(t *testing.T, plan string, n int) string {
+	t.Helper()
+	data, err := os.ReadFile(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scaled := strings.Replace(string(data), "  - role: api\n    zone: lan\n    min: 2\n", fmt.Sprintf("  - role: api\n    zone: lan\n    min: %d\n", n), 1)
+	if scaled == string(data) {
+		t.Fatalf("%s: api tier not found to scale", plan)
+	}
+	path := filepath.Join(t.TempDir(), "simplecrm.yaml")
+	if err := os.WriteFile(path, []byte(scaled), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func waitOutput(t *testing.T, out *bytes.Buffer, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in output within %s:\n%s", want, timeout, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkNothingLeft: no state dir, no listening port, no process started
+// from the state dir.
+func checkNothingLeft(t *testing.T, stateDir string, hosts []provision.InventoryHost) {
+	t.Helper()
+	if _, err := os.Stat(stateDir); !os.IsNotExist(err) {
+		t.Errorf("state dir %s still exists (%v)", stateDir, err)
+	}
+	for _, h := range hosts {
+		if h.Port == 0 {
+			continue
+		}
+		addr := net.JoinHostPort(h.Address, fmt.Sprint(h.Port))
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s (%s) still listening after destroy", addr, h.Name)
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(stateDir)) {
+			t.Errorf("process %s still runs from the state dir: %s", p, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+		}
+	}
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDeployCommandErrors runs preview, apply, status and destroy in-process
+// with inputs that must be refused before anything is provisioned.
+func TestDeployCommandErrors(t *testing.T) {
+	// The postgres user must pass through the state dir's parents when we
+	// run as root; t.TempDir's parent lets nobody else in.
+	stateDir := t.TempDir()
+	for _, dir := range []string{filepath.Dir(stateDir), stateDir} {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+		wantHint string
+	}{
+		{"apply without a plan", []string{"apply", "--state-dir", stateDir}, exitUsage, "--plan: a plan file is needed", "crmplan apply --plan"},
+		{"preview without a plan", []string{"preview", "--state-dir", stateDir}, exitUsage, "a plan file is needed", "crmplan preview --plan"},
+		{"status without plan or stack", []string{"status", "--state-dir", stateDir}, exitUsage, "a plan file is needed", "--plan"},
+		{"unknown output", []string{"status", "--stack", "x", "--state-dir", stateDir, "--output", "xml"}, exitUsage, `unknown output format "xml"`, "--output json"},
+		{"bad records", []string{"apply", "--plan", "../../examples/simplecrm.yaml", "--state-dir", stateDir, "--records", "lots"}, exitUsage, "--records", "--records 1000"},
+		{"missing plan file", []string{"apply", "--plan", "nope.yaml", "--state-dir", stateDir}, exitUsage, "cannot read plan", "--plan examples/simplecrm.yaml"},
+		{"status of a stack never applied", []string{"status", "--stack", "ghost", "--state-dir", stateDir}, exitFailure, `stack "ghost" is not deployed`, "crmplan apply"},
+		{"crm binary missing", []string{"preview", "--plan", "../../examples/simplecrm.yaml", "--state-dir", stateDir, "--crm", "/nonexistent/crm"}, exitFailure, "/nonexistent/crm", "make build"},
+	}
+	if os.Geteuid() == 0 {
+		parent, err := os.MkdirTemp("", "crmplan-private-") // mode 0700
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(parent) })
+		private := filepath.Join(parent, "state")
+		tests = append(tests, struct {
+			name     string
+			args     []string
+			wantCode int
+			wantErr  string
+			wantHint string
+		}{"root with a state dir postgres cannot reach", []string{"apply", "--plan", "../../examples/simplecrm.yaml", "--state-dir", private},
+			exitUsage, "cannot pass through", "--state-dir /var/lib/crmplan"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), append([]string{"crmplan"}, tt.args...), &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d\nstderr: %s", code, tt.wantCode, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Errorf("stderr %q does not contain %q", stderr.String(), tt.wantErr)
+			}
+			if !strings.Contains(stderr.String(), "Try: ") || !strings.Contains(stderr.String(), tt.wantHint) {
+				t.Errorf("stderr %q has no hint with %q", stderr.String(), tt.wantHint)
+			}
+		})
+	}
+}

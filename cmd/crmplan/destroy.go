@@ -1,0 +1,44 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crmplan/crmplan/provision"
+)
+
+func destroyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "destroy",
+		Usage:     "tear the stack down, leaving no process, port or file behind",
+		UsageText: "crmplan destroy (--plan FILE | --stack NAME) [--yes] [--state-dir DIR]",
+		Description: strings.TrimSpace(`
+Pulumi deletes every resource of the stack: the CRM roles and PostgreSQL servers are
+stopped, the host directories removed, then the stack itself. The state dir goes too
+when no other stack is left in it.
+
+Examples:
+   crmplan destroy --plan examples/simplecrm.yaml
+   crmplan destroy --stack simplecrm --yes`),
+		Flags: append(deployFlags(),
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation on a terminal"},
+		),
+		Action: func(c *cli.Context) error {
+			req, format, err := deployRequest(c, false)
+			if err != nil {
+				return err
+			}
+			changes, err := provision.Destroy(c.Context, req)
+			if err != nil || changes == nil {
+				return err
+			}
+			out := struct {
+				Stack   string         `json:"stack" yaml:"stack"`
+				Changes map[string]int `json:"changes" yaml:"changes"`
+			}{req.Stack, changes}
+			_, err = printData(c.App.Writer, format, out)
+			return err
+		},
+	}
+}

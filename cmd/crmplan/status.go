@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crmplan/crmplan/provision"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show each host's processes, health and replication lag",
+		UsageText: "crmplan status (--plan FILE | --stack NAME) [--state-dir DIR] [--output table|json|yaml]",
+		Description: strings.TrimSpace(`
+Reads the stack's inventory and asks every host: its supervised processes (pid, restarts,
+last exit), its health (/healthz of a crm role, a query on PostgreSQL), and for each
+replica its row of pg_stat_replication on the primary (state, sync state, lag).
+
+Examples:
+   crmplan status --plan examples/simplecrm.yaml
+   crmplan status --stack simplecrm --output json`),
+		Flags: deployFlags(),
+		Action: func(c *cli.Context) error {
+			req, format, err := deployRequest(c, false)
+			if err != nil {
+				return err
+			}
+			st, err := provision.GetStatus(c.Context, req.StateDir, req.Stack)
+			if err != nil {
+				return err
+			}
+			if done, err := printData(c.App.Writer, format, st); done {
+				return err
+			}
+			return printStatus(c.App.Writer, st)
+		},
+	}
+}
+
+func printStatus(w io.Writer, st provision.Status) error {
+	fmt.Fprintf(w, "stack %s, web %s\n\n", st.Stack, st.WebURL)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tROLE\tADDRESS\tHEALTH\tPROCESSES\tREPLICATION")
+	for _, h := range st.Hosts {
+		var procs []string
+		for _, p := range h.Processes {
+			state := fmt.Sprintf("pid %d", p.PID)
+			if !p.Running {
+				state = "DOWN"
+			}
+			procs = append(procs, fmt.Sprintf("%s (%s, %d restarts)", p.Name, state, p.Restarts))
+		}
+		if len(procs) == 0 {
+			procs = []string{"-"}
+		}
+		repl := "-"
+		if r := h.Replication; r != nil {
+			repl = fmt.Sprintf("%s %s, lag %d bytes / %.3fs", r.State, r.SyncState, r.LagBytes, r.LagSecs)
+		}
+		health := h.Health
+		if !h.Healthy {
+			health = "DOWN: " + health
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s:%d\t%s\t%s\t%s\n", h.Name, h.Role, h.Address, h.Port, health, strings.Join(procs, ", "), repl)
+	}
+	return tw.Flush()
+}
