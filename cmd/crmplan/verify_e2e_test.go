@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -78,7 +79,7 @@ func TestVerifyRealStack(t *testing.T) {
 }
 
 // buildBinaries builds crmplan and crm into a temporary bin directory.
-func buildBinaries(t *testing.T) string {
+func buildBinaries(t testing.TB) string {
 	t.Helper()
 	bin := t.TempDir()
 	for _, pkg := range []string{"./cmd/crmplan", "./cmd/crm"} {
@@ -93,7 +94,7 @@ func buildBinaries(t *testing.T) string {
 
 // startStack runs seed 000's request path on loopback and writes the
 // inventory apply would have written, so verify finds it as a deployed stack.
-func startStack(t *testing.T, bin, stateDir string) {
+func startStack(t testing.TB, bin, stateDir string) {
 	t.Helper()
 	pg := pgserver.StartTest(t)
 	db := pg.URL("postgres")
@@ -128,7 +129,7 @@ func startStack(t *testing.T, bin, stateDir string) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -139,7 +140,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startProcess starts a crm role and stops it (by its own pid) when the test ends.
-func startProcess(t *testing.T, name string, args ...string) {
+func startProcess(t testing.TB, name string, args ...string) {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), args[0]+".log")
 	logFile, err := os.Create(logPath)
@@ -169,7 +170,7 @@ func startProcess(t *testing.T, name string, args ...string) {
 	})
 }
 
-func waitReady(t *testing.T, url string) {
+func waitReady(t testing.TB, url string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -195,4 +196,37 @@ func tail(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// BenchmarkFindMaxLocalStack measures the highest rate the local seed 000
+// request path (crm web, two crm api, one PostgreSQL) sustains on this
+// machine, with the load generator on the same cores:
+//
+//	go test ./cmd/crmplan -run '^$' -bench FindMaxLocalStack -benchtime 1x -timeout 30m
+func BenchmarkFindMaxLocalStack(b *testing.B) {
+	bin := buildBinaries(b)
+	stateDir := b.TempDir()
+	startStack(b, bin, stateDir)
+	for b.Loop() {
+		cmd := exec.Command(filepath.Join(bin, "crmplan"), "verify", "--plan", "../../examples/simplecrm.yaml",
+			"--state-dir", stateDir, "--find-max", "--duration", "15s", "--ramp-up", "3s", "--step-factor", "1.2",
+			"--output", "json")
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("find-max: %v\n%s", err, out)
+		}
+		var res loadgen.FindMaxResult
+		if err := json.Unmarshal(out, &res); err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range res.Steps {
+			b.Logf("%7.1f req/s: achieved %7.1f, p95 %6.1f ms, errors %.2f %%, dropped %d, passed %v %v",
+				s.Rate, s.AchievedRate, s.P95Ms, s.ErrorRate*100, s.Dropped, s.Passed, s.Why)
+		}
+		b.ReportMetric(res.MaxRate, "max-req/s")
+		b.ReportMetric(res.PredictedSaturation, "predicted-req/s")
+		if res.Best != nil {
+			b.ReportMetric(res.Best.GeneratorCPU, "k6-cores-at-max")
+		}
+	}
 }
