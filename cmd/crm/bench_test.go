@@ -25,7 +25,12 @@ import (
 func BenchmarkMixedWorkload(b *testing.B) {
 	records := envInt(b, "CRM_BENCH_RECORDS", 1_000_000)
 	step := time.Duration(envInt(b, "CRM_BENCH_STEP_SECONDS", 20)) * time.Second
-	s := startStack(b, records)
+	// CRM_BENCH_WEB points the benchmark at a running stack instead (seeded
+	// with CRM_BENCH_RECORDS records and the password "e2e password").
+	s := &stack{web: os.Getenv("CRM_BENCH_WEB")}
+	if s.web == "" {
+		s = startStack(b, records)
+	}
 	mgr := signIn(b, s.web, "manager@example.com")
 	token := createToken(b, s.web, mgr)
 	gen := &mixGen{base: s.web, session: mgr, token: token, maxID: records / 10,

@@ -87,6 +87,6 @@ func databaseFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "database-url", Required: true, EnvVars: []string{"CRM_DATABASE_URL"}, Usage: "primary PostgreSQL, postgres://user:pass@host:port/db"},
 		&cli.StringFlag{Name: "replica-url", EnvVars: []string{"CRM_REPLICA_URL"}, Usage: "streaming replica for reads (optional)"},
-		&cli.IntFlag{Name: "db-max-conns", EnvVars: []string{"CRM_DB_MAX_CONNS"}, Usage: "connections per pool (default: 4 per CPU)"},
+		&cli.IntFlag{Name: "db-max-conns", EnvVars: []string{"CRM_DB_MAX_CONNS"}, Usage: "connections per pool (default 16)"},
 	}
 }
