@@ -14,11 +14,14 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// Host is a server whose /metrics verify scrapes during the run.
+// Host is a server whose /metrics verify scrapes during the run. A host
+// without /metrics (PostgreSQL) can be measured by the CPU time of a local
+// process and its children instead: PID.
 type Host struct {
 	Name       string
 	Role       string
 	MetricsURL string
+	PID        int // a local process to read from /proc when MetricsURL is empty
 	Cores      int // cores of the host, for utilization per core; 0 means 1
 }
 
@@ -73,13 +76,13 @@ func (s *scraper) run(ctx context.Context) {
 func (s *scraper) scrapeAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, h := range s.hosts {
-		if h.MetricsURL == "" {
+		if h.MetricsURL == "" && h.PID <= 0 {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sm, err := s.scrape(ctx, h.MetricsURL)
+			sm, err := s.sample(ctx, h)
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			if err != nil {
@@ -90,6 +93,18 @@ func (s *scraper) scrapeAll(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+}
+
+func (s *scraper) sample(ctx context.Context, h Host) (hostSample, error) {
+	if h.MetricsURL != "" {
+		return s.scrape(ctx, h.MetricsURL)
+	}
+	at := time.Now()
+	cpu, err := procCPU(h.PID)
+	if err != nil {
+		return hostSample{}, fmt.Errorf("pid %d: %w", h.PID, err)
+	}
+	return hostSample{at: at, cpu: cpu, ok: true}, nil
 }
 
 func (s *scraper) scrape(ctx context.Context, url string) (hostSample, error) {

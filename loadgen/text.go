@@ -72,12 +72,16 @@ func tierRows(res Result, est *sizing.Estimate) [][]string {
 			rows = append(rows, []string{role, fmt.Sprint(hosts), pred, "-", "-", "-"})
 			return
 		}
-		mean := "-"
+		// A host read from /proc (PostgreSQL) has CPU but no request counts.
+		mean, throughput := "-", "-"
 		if m.MeanMs > 0 {
 			mean = fmt.Sprintf("%.2f", m.MeanMs)
 		}
+		if m.Throughput > 0 {
+			throughput = fmt.Sprintf("%.1f/s", m.Throughput)
+		}
 		rows = append(rows, []string{role, fmt.Sprint(m.Hosts), pred,
-			fmt.Sprintf("%.1f %%", m.Utilization*100), fmt.Sprintf("%.1f/s", m.Throughput), mean})
+			fmt.Sprintf("%.1f %%", m.Utilization*100), throughput, mean})
 	}
 	if est != nil {
 		for _, t := range est.Tiers {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/loadgen"
+	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
@@ -239,9 +240,31 @@ func inventoryTarget(inv provision.Inventory, m sizing.Model) loadgen.Target {
 	}
 	t := loadgen.Target{URL: inv.WebURL, Email: inv.LoadUser.Email, Password: inv.LoadUser.Password}
 	for _, h := range inv.Hosts {
-		t.Hosts = append(t.Hosts, loadgen.Host{Name: h.Name, Role: h.Role, MetricsURL: h.MetricsURL, Cores: cores[h.Role]})
+		host := loadgen.Host{Name: h.Name, Role: h.Role, MetricsURL: h.MetricsURL, Cores: cores[h.Role]}
+		if host.MetricsURL == "" {
+			host.PID = localPostgresPID(h)
+		}
+		t.Hosts = append(t.Hosts, host)
 	}
 	return t
+}
+
+// localPostgresPID finds the postmaster of a database host on the local
+// target, whose CPU (with its backends') verify reads from /proc, since
+// PostgreSQL has no /metrics. 0 when the host is not such a host.
+func localPostgresPID(h provision.InventoryHost) int {
+	if h.Dir == "" || (h.Role != string(topology.RoleDBPrimary) && h.Role != string(topology.RoleDBReplica)) {
+		return 0
+	}
+	srv, err := pgserver.Open(provision.PostgresDir(h.Dir))
+	if err != nil {
+		return 0
+	}
+	pid, ok := srv.PID()
+	if !ok {
+		return 0
+	}
+	return pid
 }
 
 func orPlaceholder(plan string) string {

@@ -62,6 +62,9 @@ func TestVerifyRealStack(t *testing.T) {
 	if web, api := roles["web"], roles["api"]; web.Throughput < 100 || api.Throughput < 100 || api.Measured != 2 || api.CPU <= 0 {
 		t.Errorf("tiers = %+v; want web and both api hosts serving about 150 req/s", res.Tiers)
 	}
+	if db := roles["db-primary"]; db.Measured != 1 || db.CPU <= 0 {
+		t.Errorf("db-primary = %+v; want its CPU from /proc", db)
+	}
 	if *recordResult {
 		data, _ := os.ReadFile(filepath.Join(loadgen.ResultsDir(stateDir, "simplecrm"), "latest.json"))
 		if err := os.WriteFile("testdata/verify-result.json", data, 0o644); err != nil {
@@ -121,12 +124,23 @@ func startStack(t testing.TB, bin, stateDir string) {
 			{Name: "web-1", Role: "web", Zone: "dmz", MetricsURL: "http://" + web + "/metrics"},
 			{Name: "api-1", Role: "api", Zone: "lan", MetricsURL: "http://" + api1 + "/metrics"},
 			{Name: "api-2", Role: "api", Zone: "lan", MetricsURL: "http://" + api2 + "/metrics"},
-			{Name: "db-1", Role: "db-primary", Zone: "lan", Address: pg.Addr()},
+			{Name: "db-1", Role: "db-primary", Zone: "lan", Address: pg.Addr(), Dir: dbHostDir(t, pg)},
 		},
 	}
 	if err := provision.SaveInventory(stateDir, inv); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// dbHostDir lays the test's PostgreSQL out as the local target does, its
+// server directory under the host directory, so verify finds its postmaster.
+func dbHostDir(t testing.TB, pg *pgserver.Server) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Symlink(pg.Dir(), provision.PostgresDir(dir)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func freeAddr(t testing.TB) string {
