@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -14,10 +15,12 @@ import (
 
 	"github.com/crmplan/crmplan/app"
 	"github.com/crmplan/crmplan/app/metrics"
+	"github.com/crmplan/crmplan/app/migrations"
 	"github.com/crmplan/crmplan/app/secret"
 	"github.com/crmplan/crmplan/app/serve"
 	"github.com/crmplan/crmplan/app/store"
 	"github.com/crmplan/crmplan/app/store/storetest"
+	"github.com/crmplan/crmplan/pgserver"
 )
 
 // cheap argon2 costs keep the tests fast; production uses DefaultParams.
@@ -341,4 +344,41 @@ func FuzzDecodeUser(f *testing.F) {
 			t.Fatal("password leaked into the columns")
 		}
 	})
+}
+
+// TestReadYourWritesWithReplica: through the API, with lists served by a
+// real streaming replica, a client sees its own write at once.
+func TestReadYourWritesWithReplica(t *testing.T) {
+	primary, replica := pgserver.StartTestPair(t)
+	ctx := context.Background()
+	if _, err := migrations.UpTo(ctx, primary.URL("postgres"), migrations.Latest, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(ctx, store.Config{DatabaseURL: primary.URL("postgres"), ReplicaURL: replica.URL("postgres")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hash, _ := secret.HashPassword("password1", cheap)
+	if _, err := s.CreateUser(ctx, store.NewUser{Email: "admin@example.com", Name: "A", Role: app.RoleAdmin, PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	a := New(s, Config{Password: cheap})
+	f := &fixture{store: s, srv: httptest.NewServer(a.Handler())}
+	defer f.srv.Close()
+	if err := primary.WaitReplayed(ctx, replica); err != nil {
+		t.Fatal(err)
+	}
+	c := f.signIn(t, "admin@example.com")
+	for i := range 30 {
+		c.id("/api/v1/accounts", fmt.Sprintf(`{"name":"Fresh %d"}`, i))
+		code, body := c.do("GET", "/api/v1/accounts?limit=200", "")
+		if code != 200 || strings.Count(body, `"name": "Fresh`)+strings.Count(body, `"name":"Fresh`) != i+1 {
+			t.Fatalf("after write %d the list shows %d: %d %.300s", i+1, strings.Count(body, "Fresh"), code, body)
+		}
+	}
+	// Another client, without the write position, is served too.
+	if code, _ := f.signIn(t, "admin@example.com").do("GET", "/api/v1/accounts", ""); code != 200 {
+		t.Errorf("second client: %d", code)
+	}
 }

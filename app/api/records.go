@@ -168,11 +168,31 @@ func (a *API) importContacts(w http.ResponseWriter, r *http.Request, p *app.Prin
 }
 
 func (a *API) exportContacts(w http.ResponseWriter, r *http.Request, p *app.Principal) {
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="contacts.csv"`)
-	w.Header().Set("Cache-Control", "no-store")
-	if _, err := a.store.ExportContacts(r.Context(), p, w); err != nil {
-		// The header may be out already; the truncated file and the log tell.
+	out := &lazyCSV{w: w}
+	if _, err := a.store.ExportContacts(r.Context(), p, out); err != nil {
+		if !out.started {
+			writeError(w, r, a.log, err)
+			return
+		}
+		// Rows are out already: the client sees a truncated file, the log why.
 		a.log.Error("contacts export", "err", err)
 	}
+}
+
+// lazyCSV sends the CSV headers with the first bytes, so that an export
+// failing before any row can still answer with a JSON error.
+type lazyCSV struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyCSV) Write(b []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		h := l.w.Header()
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Content-Disposition", `attachment; filename="contacts.csv"`)
+		h.Set("Cache-Control", "no-store")
+	}
+	return l.w.Write(b)
 }
