@@ -4,7 +4,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -88,5 +87,3 @@ func (a *API) Handler() http.Handler {
 
 // Ready reports whether the database is reachable and migrated.
 func (a *API) Ready(ctx context.Context) error { return a.store.Ready(ctx) }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -104,7 +105,7 @@ func decodeStrict(b []byte, v any) error {
 	if _, err := app.DecodeObject(b); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytesReader(b))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return app.Errorf(app.EINVALID, "request body: %v", err)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -124,7 +125,7 @@ func (b *Balancer) pick(tried []*backend) *backend {
 	var fallback *backend
 	for i := range n {
 		be := b.backends[(start+i)%n]
-		if contains(tried, be) {
+		if slices.Contains(tried, be) {
 			continue
 		}
 		if be.healthy.Load() {
@@ -137,15 +138,6 @@ func (b *Balancer) pick(tried []*backend) *backend {
 	// All untried backends are ejected: try one anyway rather than fail
 	// outright; a health check may simply not have run yet.
 	return fallback
-}
-
-func contains(list []*backend, be *backend) bool {
-	for _, x := range list {
-		if x == be {
-			return true
-		}
-	}
-	return false
 }
 
 func (b *Balancer) eject(be *backend, why error) {
