@@ -151,12 +151,15 @@ func TestCalibrateBadInput(t *testing.T) {
 // calibrationWant is worked out by hand from testdata/verify-result.json,
 // recorded by TestVerifyRealStack -record-result (150.05 req/s achieved):
 //
-//	web: 0.090002 CPU / 150.05 req/s = 0.59981 ms per request; the default
+//	web: 0.10780 CPU / 150.05 req/s = 0.71842 ms per request; the default
 //	     mix-weighted web demand is 0.35*1 + 0.35*0.8 + 0.15*1.2 + 0.05*1 = 0.86 ms,
-//	     so list (1 ms) becomes 1 * 0.59981/0.86 = 0.697 ms.
-//	api: 0.097781 CPU / 150.05 = 0.65166 ms against 12.25 ms (see sizing's
-//	     defaults), so list (12 ms) becomes 12 * 0.65166/12.25 = 0.638 ms.
+//	     so list (1 ms) becomes 1 * 0.71842/0.86 = 0.835 ms.
+//	api: 0.13558 CPU / 150.05 = 0.90359 ms against 12.25 ms (sizing's
+//	     defaults), so list (12 ms) becomes 12 * 0.90359/12.25 = 0.885 ms.
+//	db-primary (CPU of the postmaster and its backends from /proc):
+//	     0.12389 / 150.05 = 0.82564 ms against 0.35*4 + 0.35*2 + 0.15*6 +
+//	     0.05*25 + 0.10*4 = 4.65 ms, so list (4 ms) becomes 0.710 ms.
 //
-// The database, integration and ETL tiers have no /metrics in that run and
+// The replica, integration and ETL tiers were not running in that test and
 // stay as the plan had them (no demands: the role's defaults).
-var calibrationWant = map[string]float64{"web": 0.697, "api": 0.638}
+var calibrationWant = map[string]float64{"web": 0.835, "api": 0.885, "db-primary": 0.710}
