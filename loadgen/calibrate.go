@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"math"
 	"sort"
 
 	"github.com/crmplan/crmplan"
@@ -58,8 +59,13 @@ func Calibrate(m sizing.Model, res Result) (sizing.Model, []TierCalibration, err
 			cal.Measured = true
 			cal.MeasuredDemandMs = meas.CPU / (res.AchievedRate * visit) * 1000
 			cal.Factor = cal.MeasuredDemandMs / cal.ModelDemandMs
-			for c, d := range spec.Demand {
-				spec.Demand[c] = round3(d * cal.Factor)
+			// Within 0.1 % the model already says what was measured; leaving
+			// it alone keeps a second calibration from the same result from
+			// moving the demands by their rounding.
+			if math.Abs(cal.Factor-1) >= 0.001 {
+				for c, d := range spec.Demand {
+					spec.Demand[c] = round3(d * cal.Factor)
+				}
 			}
 			measured++
 		}
