@@ -115,8 +115,9 @@ func startProgress(out io.Writer, preview bool) (*progress, chan events.EngineEv
 
 // Apply converges the local target to the topology: Pulumi creates,
 // updates or deletes hosts, PostgreSQL servers, the CRM schema and seed data
-// and the CRM roles, refreshing first so that a dead process or a deleted
-// host directory is noticed and repaired. It writes the inventory.
+// and the CRM roles. When a host directory is missing or a supervisor is
+// dead, Pulumi refreshes first, so that Read notices and the update repairs
+// it. It writes the inventory.
 func Apply(ctx context.Context, r Request) (Result, error) {
 	start := time.Now()
 	s, layout, _, version, err := r.prepare(ctx)
@@ -132,12 +133,18 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 			return Result{Changes: changes, Cancelled: true}, nil
 		}
 	}
+	deployed := loadPinned(s.paths)
 	// Before anything is created: an interrupted apply must not move hosts.
 	if err := savePinned(s.paths, layout.Pinned()); err != nil {
 		return Result{}, err
 	}
 	prog, ch, done := startProgress(r.Out, false)
-	res, err := s.Up(ctx, optup.EventStreams(ch), optup.Refresh())
+	opts := []optup.Option{optup.EventStreams(ch)}
+	if why := layout.drift(deployed); why != "" {
+		fmt.Fprintf(r.Out, "refreshing: %s\n", why)
+		opts = append(opts, optup.Refresh())
+	}
+	res, err := s.Up(ctx, opts...)
 	<-done
 	if err != nil {
 		if ctx.Err() != nil {
@@ -156,6 +163,37 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 	}
 	fmt.Fprintf(r.Out, "apply: %s\n", summary(changes, time.Since(start)))
 	return Result{Inventory: inv, Changes: changes}, nil
+}
+
+// drift says why the stack's state may no longer match the machine (a host
+// directory gone, a supervisor dead), or "" when it does. It checks what the
+// provider's Read would, without the cost of a Pulumi refresh.
+// Only hosts an earlier apply placed (deployed) are expected to exist.
+func (l Layout) drift(deployed map[string]string) string {
+	for _, h := range l.Hosts {
+		if _, ok := deployed[h.Name]; !ok {
+			continue
+		}
+		if _, err := os.Stat(h.Dir); err != nil {
+			return "host " + h.Name + " has no directory"
+		}
+		if h.Role == topology.RoleDBPrimary || h.Role == topology.RoleDBReplica {
+			if _, err := os.Stat(filepath.Join(PostgresDir(h.Dir), "data")); err != nil {
+				return "host " + h.Name + " has no PostgreSQL data directory"
+			}
+		}
+		specs, _ := filepath.Glob(filepath.Join(h.Dir, "*.spec.json"))
+		for _, spec := range specs {
+			proc, err := loadProcess(spec)
+			if err != nil {
+				return "host " + h.Name + ": " + err.Error()
+			}
+			if _, ok := proc.Running(); !ok {
+				return "host " + h.Name + ": " + proc.Name + " is not running"
+			}
+		}
+	}
+	return ""
 }
 
 // inventory describes the deployed layout for verify, report and status.

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/crmplan/crmplan"
@@ -191,10 +192,29 @@ func (*CrmDatabase) Create(ctx context.Context, req infer.CreateRequest[CrmDatab
 	if req.DryRun {
 		return resp, nil
 	}
+	if err := in.resetSchema(ctx); err != nil {
+		return resp, err
+	}
 	if err := in.crm(ctx, "migrate"); err != nil {
 		return resp, err
 	}
 	return resp, in.seed(ctx)
+}
+
+// resetSchema empties the CRM database. Create runs only when no schema
+// is in the stack's state, so whatever is there was left by a create that
+// was interrupted (crmplan killed mid-seed), and crm seed needs it empty.
+func (in CrmDatabaseArgs) resetSchema(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, in.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("crm database: %w", err)
+	}
+	defer conn.Close(context.Background())
+	// PostgreSQL 15 makes the database owner (our app role) own public.
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public"); err != nil {
+		return fmt.Errorf("crm database: reset schema: %w", err)
+	}
+	return nil
 }
 
 // crm runs a one-shot crm command against the database, logging to

@@ -135,6 +135,35 @@ func TestLocalDatabaseStack(t *testing.T) {
 	}
 	checkReplicates(t, ctx, paths)
 
+	// A deleted host directory is a deleted host: the next apply makes it
+	// again.
+	if err := os.RemoveAll(paths.HostDir("esb-1")); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = Apply(ctx, req); err != nil || res.Changes["create"] != 1 {
+		t.Errorf("apply after deleting a host dir: changes %v, err %v; want 1 create", res.Changes, err)
+	}
+	if _, err := os.Stat(paths.HostDir("esb-1")); err != nil {
+		t.Errorf("host dir not made again: %v", err)
+	}
+
+	// Synchronous replication is an in-place change of the replica.
+	req.Replication = topology.Sync
+	if res, err = Apply(ctx, req); err != nil || res.Changes["update"] != 1 {
+		t.Fatalf("apply with sync replication: changes %v, err %v; want 1 update", res.Changes, err)
+	}
+	st, err = GetStatus(ctx, req.StateDir, req.Stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range st.Hosts {
+		// ANY 1 (...) makes the one standby a quorum member.
+		if h.Role == "db-replica" && (h.Replication == nil || h.Replication.SyncState != "quorum") {
+			t.Errorf("sync replica %s replication = %+v, want sync_state quorum", h.Name, h.Replication)
+		}
+	}
+	checkReplicates(t, ctx, paths)
+
 	if _, err := Destroy(ctx, req); err != nil {
 		t.Fatalf("destroy: %v", err)
 	}

@@ -125,7 +125,7 @@ func (e *deployEnv) apply(plan string, extra ...string) (applyOutput, time.Durat
 // provider, PostgreSQL primary + replica, crm api x2 behind crm web. It
 // checks the UI, the API through the DMZ load balancer, replication,
 // idempotence, status, scaling out by one api server, recovery from a
-// SIGINT mid-apply, and a destroy that leaves nothing.
+// SIGINT and from a kill -9 mid-apply, and destroys that leave nothing.
 func TestApplySimpleCRM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi and PostgreSQL")
@@ -176,6 +176,25 @@ func TestApplySimpleCRM(t *testing.T) {
 	checkUI(t, inv.WebURL)
 
 	if out, err := e.exec("destroy", "--plan", bigger, "--yes"); err != nil {
+		t.Fatalf("destroy: %v\n%s", err, out)
+	}
+	checkNothingLeft(t, e.stateDir, res.Hosts)
+
+	// kill -9 in the middle of a first apply: the engine, the plugin and
+	// half the hosts are left behind; the next apply converges.
+	out.Reset()
+	cmd = e.start(&out, "apply", "--plan", plan, "--yes", "--records", "500")
+	waitOutput(t, &out, "created    PostgresPrimary", 2*time.Minute)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	t.Logf("killed apply:\n%s", out.String())
+	res, _ = e.apply(plan)
+	if len(res.Hosts) != 8 {
+		t.Errorf("apply after kill -9: %d hosts, want 8", len(res.Hosts))
+	}
+	checkUI(t, inv.WebURL)
+	checkStatus(t, e)
+	if out, err := e.exec("destroy", "--plan", plan, "--yes"); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out)
 	}
 	checkNothingLeft(t, e.stateDir, res.Hosts)

@@ -68,3 +68,29 @@ func TestDeployCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestConfirm(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		want  bool
+	}{
+		{"yes", "yes\n", true},
+		{"y with spaces", "  Y \n", true},
+		{"no", "n\n", false},
+		{"just enter", "\n", false},
+		{"end of input", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var prompt bytes.Buffer
+			got := confirm(strings.NewReader(tt.input), &prompt)("2 created")
+			if got != tt.want {
+				t.Errorf("confirm(%q) = %v, want %v", tt.input, got, tt.want)
+			}
+			if !strings.Contains(prompt.String(), "2 created") || !strings.Contains(prompt.String(), "[y/N]") {
+				t.Errorf("prompt %q lacks the summary or [y/N]", prompt.String())
+			}
+		})
+	}
+}
