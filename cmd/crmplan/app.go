@@ -88,8 +88,20 @@ One plan file drives the whole loop:
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return crmplan.Errorf(crmplan.EINVALID, "%v", err).Try("crmplan --help")
 		},
-		Commands: commands(),
+		Commands: withUsageErrors(commands()),
 	}
+}
+
+// withUsageErrors makes a bad flag of any command a usage error (exit 2) with
+// a hint, instead of urfave/cli's help dump on stdout.
+func withUsageErrors(cmds []*cli.Command) []*cli.Command {
+	for _, cmd := range cmds {
+		name := cmd.Name
+		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+			return crmplan.Errorf(crmplan.EINVALID, "%v", err).In("crmplan "+name).Try("crmplan %s --help", name)
+		}
+	}
+	return cmds
 }
 
 // commands lists every command; each lives in its own file.
