@@ -66,6 +66,25 @@ func newFakeCRM(t testing.TB, delay time.Duration) *fakeCRM {
 			dur.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
 		})
 	}
+	f.apiRoutes(route)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = httptest.NewUnstartedServer(mux)
+	f.srv.Listener = ln
+	f.srv.Start()
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// apiRoutes registers the API the generated script calls, through route,
+// which counts and times each request as the real CRM's metrics do.
+func (f *fakeCRM) apiRoutes(route func(string, http.HandlerFunc)) {
 	authed := func(h http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			c, err := r.Cookie("crm_session")
@@ -119,19 +138,6 @@ func newFakeCRM(t testing.TB, delay time.Duration) *fakeCRM {
 		}
 		writeJSON(w, 200, map[string]any{"imported": 5})
 	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv = httptest.NewUnstartedServer(mux)
-	f.srv.Listener = ln
-	f.srv.Start()
-	t.Cleanup(f.srv.Close)
-	return f
 }
 
 type statusRecorder struct {

@@ -12,7 +12,9 @@ import (
 )
 
 // TestFindMax drives a fake CRM that serves one request at a time in 20 ms,
-// so it saturates at 50 req/s: 12.5 and 25 req/s hold, 50 breaks.
+// so it saturates at 50 req/s: 12.5 and 37.5 req/s hold, 112.5 breaks. (At
+// exactly 50 req/s evenly spaced arrivals barely queue, so the steps stay
+// clear of it.)
 func TestFindMax(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs k6 three times")
@@ -26,14 +28,14 @@ func TestFindMax(t *testing.T) {
 			SLO: sizing.SLO{P95Ms: 400, ErrorRate: 0.01}},
 		Target: fakeTarget(f), K6: testK6(t), ResultsDir: dir,
 	}
-	res, path, err := FindMax(context.Background(), o, FindMaxOptions{Factor: 2, PredictedSaturation: 50})
+	res, path, err := FindMax(context.Background(), o, FindMaxOptions{Factor: 3, PredictedSaturation: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.MaxRate != 25 || len(res.Steps) != 3 || res.Steps[2].Passed {
-		t.Fatalf("max %g after %+v; want 25 with the third step (50 req/s) broken", res.MaxRate, res.Steps)
+	if res.MaxRate != 37.5 || len(res.Steps) != 3 || res.Steps[2].Passed {
+		t.Fatalf("max %g after %+v; want 37.5 with the third step (112.5 req/s) broken", res.MaxRate, res.Steps)
 	}
-	if res.Best == nil || res.Best.TargetRate != 25 || res.PredictedSaturation != 50 {
+	if res.Best == nil || res.Best.TargetRate != 37.5 || res.PredictedSaturation != 50 {
 		t.Errorf("best = %+v, predicted %g", res.Best, res.PredictedSaturation)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "findmax-latest.json")); err != nil || path == "" {
