@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -23,9 +24,21 @@ var (
 type gen struct {
 	cfg Config
 	n   Counts
+	// e-mail and web forms of the names, folded once: folding per row
+	// made generation the slowest part of seeding.
+	firstASCII, lastASCII, headASCII []string
 }
 
-func newGen(cfg Config, n Counts) *gen { return &gen{cfg: cfg, n: n} }
+func newGen(cfg Config, n Counts) *gen {
+	fold := func(list []string) []string {
+		out := make([]string, len(list))
+		for i, s := range list {
+			out[i] = ascii(s)
+		}
+		return out
+	}
+	return &gen{cfg: cfg, n: n, firstASCII: fold(firstNames), lastASCII: fold(lastNames), headASCII: fold(companyHeads)}
+}
 
 func (g *gen) rng(table uint64) *rand.Rand { return rand.New(rand.NewPCG(g.cfg.Seed, table)) }
 
@@ -49,7 +62,8 @@ func (g *gen) times(r *rand.Rand) (time.Time, time.Time) {
 }
 
 func phone(r *rand.Rand) string {
-	return fmt.Sprintf("+%d %d %07d", 1+r.IntN(98), 10+r.IntN(89), r.IntN(10_000_000))
+	n := strconv.Itoa(10_000_000 + r.IntN(10_000_000))[1:] // 7 digits, leading zeros kept
+	return "+" + strconv.Itoa(1+r.IntN(98)) + " " + strconv.Itoa(10+r.IntN(89)) + " " + n
 }
 
 // ascii folds a name into an e-mail local part.
@@ -79,23 +93,30 @@ func (g *gen) user(hash string) func(i int64) []any {
 }
 
 func company(r *rand.Rand) string {
-	return pick(r, companyHeads) + " " + pick(r, companyTails) + " " + pick(r, legalForms)
+	name, _ := companyIndex(r)
+	return name
+}
+
+// companyIndex returns a company name and the index of its first word.
+func companyIndex(r *rand.Rand) (string, int) {
+	h := r.IntN(len(companyHeads))
+	return companyHeads[h] + " " + pick(r, companyTails) + " " + pick(r, legalForms), h
 }
 
 func (g *gen) account() func(i int64) []any {
 	r := g.rng(1)
 	return func(i int64) []any {
-		name := company(r)
+		name, head := companyIndex(r)
 		city := pick(r, cities)
 		c, u := g.times(r)
-		site := "https://www." + ascii(strings.SplitN(name, " ", 2)[0]) + fmt.Sprint(i%1000) + ".example"
+		site := "https://www." + g.headASCII[head] + strconv.FormatInt(i%1000, 10) + ".example"
 		return []any{i, g.owner(r), name, pick(r, industries), site, phone(r), city[0], city[1], c, u}
 	}
 }
 
 func (g *gen) person(r *rand.Rand, i int64) (first, last, email string) {
-	first, last = pick(r, firstNames), pick(r, lastNames)
-	return first, last, fmt.Sprintf("%s.%s%d@example.com", ascii(first), ascii(last), i%10000)
+	f, l := r.IntN(len(firstNames)), r.IntN(len(lastNames))
+	return firstNames[f], lastNames[l], g.firstASCII[f] + "." + g.lastASCII[l] + strconv.FormatInt(i%10000, 10) + "@example.com"
 }
 
 func (g *gen) contact() func(i int64) []any {
