@@ -51,6 +51,9 @@ type Result struct {
 	Inventory Inventory      `json:"inventory"`
 	Changes   map[string]int `json:"changes"` // Pulumi's counts per operation: create, update, same, ...
 	Cancelled bool           `json:"cancelled,omitempty"`
+	// HostOnly are hosts whose role has no local process (cache, docstore,
+	// integration, ...): they get a directory and an address, nothing runs.
+	HostOnly []string `json:"host_only,omitempty"`
 }
 
 // prepare lays the topology out and opens its stack.
@@ -162,7 +165,7 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 		return Result{}, err
 	}
 	fmt.Fprintf(r.Out, "apply: %s\n", summary(changes, time.Since(start)))
-	return Result{Inventory: inv, Changes: changes}, nil
+	return Result{Inventory: inv, Changes: changes, HostOnly: layout.Unsupported}, nil
 }
 
 // drift says why the stack's state may no longer match the machine (a host

@@ -227,7 +227,13 @@ func printApply(w io.Writer, res provision.Result, stateDir, format string) erro
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Name, h.Role, h.Zone, addr, h.Dir)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(res.HostOnly) > 0 {
+		fmt.Fprintf(w, "\nhost only (no local process for their role yet): %s\n", strings.Join(res.HostOnly, ", "))
+	}
+	return nil
 }
 
 // superviseCommand is the hidden supervisor that apply starts for every

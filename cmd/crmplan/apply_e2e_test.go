@@ -65,7 +65,7 @@ func newDeployEnv(t *testing.T) *deployEnv {
 		args: []string{"--state-dir", stateDir, "--pulumi", pulumi, "--crm", filepath.Join(bin, "crm")}}
 	t.Cleanup(func() {
 		// Whatever happened, leave no server running.
-		_, _ = e.exec("destroy", "--plan", "../../examples/simplecrm.yaml", "--yes")
+		_, _ = e.exec("destroy", "--stack", "simplecrm", "--yes")
 		_ = os.RemoveAll(root)
 	})
 	return e
@@ -131,7 +131,9 @@ func TestApplySimpleCRM(t *testing.T) {
 		t.Skip("builds crmplan and crm, runs Pulumi and PostgreSQL")
 	}
 	e := newDeployEnv(t)
-	plan := "../../examples/simplecrm.yaml"
+	// Seed 000 on its own loopback ranges: a demo stack of the example may
+	// be running on this machine.
+	plan := rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.31.")
 
 	res, took := e.apply(plan)
 	t.Logf("BENCH nothing-to-serving %.1fs", took.Seconds())
@@ -286,16 +288,22 @@ func checkStatus(t *testing.T, e *deployEnv) {
 // scaledPlan writes a copy of plan with n api servers.
 func scaledPlan(t *testing.T, plan string, n int) string {
 	t.Helper()
+	return rewritePlan(t, plan, "  - role: api\n    zone: lan\n    min: 2\n", fmt.Sprintf("  - role: api\n    zone: lan\n    min: %d\n", n))
+}
+
+// rewritePlan writes a copy of plan with old replaced by new.
+func rewritePlan(t *testing.T, plan, old, new string) string {
+	t.Helper()
 	data, err := os.ReadFile(plan)
 	if err != nil {
 		t.Fatal(err)
 	}
-	scaled := strings.Replace(string(data), "  - role: api\n    zone: lan\n    min: 2\n", fmt.Sprintf("  - role: api\n    zone: lan\n    min: %d\n", n), 1)
-	if scaled == string(data) {
-		t.Fatalf("%s: api tier not found to scale", plan)
+	changed := strings.ReplaceAll(string(data), old, new)
+	if changed == string(data) {
+		t.Fatalf("%s: no %q to replace", plan, old)
 	}
 	path := filepath.Join(t.TempDir(), "simplecrm.yaml")
-	if err := os.WriteFile(path, []byte(scaled), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
