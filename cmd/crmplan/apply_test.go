@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/crmplan/crmplan/provision"
 )
 
 // TestDeployCommandErrors runs preview, apply, status and destroy in-process
@@ -92,5 +95,32 @@ func TestConfirm(t *testing.T) {
 				t.Errorf("prompt %q lacks the summary or [y/N]", prompt.String())
 			}
 		})
+	}
+}
+
+// TestStatusUnhealthy: status reports a host whose process is gone and
+// exits non-zero, in the table and in JSON.
+func TestStatusUnhealthy(t *testing.T) {
+	stateDir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens there any more
+	inv := provision.Inventory{Stack: "s", Target: "local", WebURL: "http://127.0.0.1:1",
+		Hosts: []provision.InventoryHost{{Name: "api-1", Role: "api", Zone: "lan", Address: "127.0.0.1", Port: port, Dir: t.TempDir()}}}
+	if err := provision.SaveInventory(stateDir, inv); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"table", "json"} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"crmplan", "status", "--stack", "s", "--state-dir", stateDir, "--output", format}, &stdout, &stderr)
+		if code != exitFailure || !strings.Contains(stderr.String(), "1 of 1 hosts unhealthy: api-1") {
+			t.Errorf("%s: exit %d, stderr %q; want 1 and api-1 named", format, code, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), "api-1") {
+			t.Errorf("%s: stdout %q does not show api-1", format, stdout.String())
+		}
 	}
 }

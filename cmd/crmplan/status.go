@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision"
 )
 
@@ -20,6 +21,7 @@ func statusCommand() *cli.Command {
 Reads the stack's inventory and asks every host: its supervised processes (pid, restarts,
 last exit), its health (/healthz of a crm role, a query on PostgreSQL), and for each
 replica its row of pg_stat_replication on the primary (state, sync state, lag).
+Exits 1 when a host is unhealthy.
 
 Examples:
    crmplan status --plan examples/simplecrm.yaml
@@ -34,12 +36,31 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if done, err := printData(c.App.Writer, format, st); done {
+			done, err := printData(c.App.Writer, format, st)
+			if !done {
+				err = printStatus(c.App.Writer, st)
+			}
+			if err != nil {
 				return err
 			}
-			return printStatus(c.App.Writer, st)
+			return unhealthy(st)
 		},
 	}
+}
+
+// unhealthy makes status exit non-zero when a host is down, for scripts.
+func unhealthy(st provision.Status) error {
+	var down []string
+	for _, h := range st.Hosts {
+		if !h.Healthy {
+			down = append(down, h.Name)
+		}
+	}
+	if len(down) == 0 {
+		return nil
+	}
+	return crmplan.Errorf(crmplan.EUNAVAILABLE, "%d of %d hosts unhealthy: %s", len(down), len(st.Hosts), strings.Join(down, ", ")).
+		Try("crmplan apply --stack %s ...   # restarts what is down; logs are in each host's directory", st.Stack)
 }
 
 func printStatus(w io.Writer, st provision.Status) error {
