@@ -11,7 +11,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BIN := $(CURDIR)/bin
 APT_PACKAGES := postgresql-15 postgresql-contrib-15 chromium fonts-dejavu-core
 
-.PHONY: all build test test-short bench demo deps clean fuzz ui ui-check
+.PHONY: all build test test-short bench demo demo-destroy deps clean fuzz ui ui-check
 
 all: build
 
@@ -49,9 +49,27 @@ bench:
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecodePlan -fuzztime 60s ./topology
 
+# demo runs the whole loop on this machine for the SimpleCRM reference
+# workload (seed 000). The stack stays up afterwards; `make demo-destroy`
+# tears it down. State lives in .state/ inside the repository.
+DEMO_PLAN ?= examples/simplecrm.yaml
+DEMO_DURATION ?= 1m
+DEMO_STATE := $(CURDIR)/.state
+
 demo: deps build
-	@echo "make demo: size -> apply -> verify -> report"
-	$(BIN)/crmplan size --plan examples/simplecrm.yaml
+	@echo "== size: workload -> topology"
+	$(BIN)/crmplan size --plan $(DEMO_PLAN)
+	@echo "== apply: Pulumi provisions the hosts and deploys the CRM"
+	CRMPLAN_STATE_DIR=$(DEMO_STATE) $(BIN)/crmplan apply --plan $(DEMO_PLAN) --yes
+	@echo "== verify: k6 at the plan's rate against the SLO"
+	CRMPLAN_STATE_DIR=$(DEMO_STATE) $(BIN)/crmplan verify --plan $(DEMO_PLAN) --duration $(DEMO_DURATION)
+	@echo "== report"
+	@report=$$(CRMPLAN_STATE_DIR=$(DEMO_STATE) $(BIN)/crmplan report --plan $(DEMO_PLAN) | head -1) && \
+	echo && echo "The capacity report is at $$report" && \
+	echo "The stack is still running: make demo-destroy tears it down."
+
+demo-destroy:
+	CRMPLAN_STATE_DIR=$(DEMO_STATE) $(BIN)/crmplan destroy --plan $(DEMO_PLAN) --yes
 
 # ui rebuilds the React UI into app/ui/dist, which is committed and embedded
 # so that `go build` needs no Node.js.
