@@ -23,12 +23,17 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-build: bin/crmplan bin/crm bin/pulumi
+build: bin/crmplan bin/crm bin/pulumi bin/receptor
 
 # bin/pulumi builds the Pulumi CLI from go.mod's tool line, only when missing
 # (about 8 min cold). Without the version stamp the Automation API refuses destroy.
 bin/pulumi:
 	go build -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$(PULUMI_VERSION)" -o $(BIN)/pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+
+# bin/receptor is the Receptor node every host's agent and the controller run
+# (go.mod's tool line; no cmd/receptor exists, receptor-cl is the binary).
+bin/receptor:
+	go build -o $(BIN)/receptor github.com/ansible/receptor/cmd/receptor-cl
 
 bin/crmplan: FORCE
 	go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/crmplan ./cmd/crmplan

@@ -1,0 +1,224 @@
+package mesh
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// control is a client of a Receptor node's control socket. The protocol is
+// line based: the node greets with "Receptor Control, node ID", takes one
+// JSON command per line and answers with one JSON line or "ERROR: text".
+// Each call opens its own connection: a work submission reads the payload
+// until EOF, and results stream until the connection closes.
+type control struct {
+	path string
+	node string // for errors
+}
+
+type conn struct {
+	net.Conn
+	r    *bufio.Reader
+	stop func() bool
+}
+
+// Close closes the connection and forgets the caller's context.
+func (cn *conn) Close() error {
+	cn.stop()
+	return cn.Conn.Close()
+}
+
+func (c control) dial(ctx context.Context) (*conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", c.path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket of node %s: %w", c.node, err)
+	}
+	// A blocked read or write ends when the caller's context does.
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	cn := &conn{Conn: nc, r: bufio.NewReader(nc), stop: stop}
+	hello, err := cn.r.ReadString('\n')
+	if err != nil {
+		cn.Close()
+		return nil, fmt.Errorf("control socket of node %s: read greeting: %w", c.node, err)
+	}
+	if !strings.HasPrefix(hello, "Receptor Control") {
+		cn.Close()
+		return nil, fmt.Errorf("control socket of node %s: unexpected greeting %q", c.node, hello)
+	}
+	return cn, nil
+}
+
+// send writes one command line.
+func (cn *conn) send(cmd map[string]any) error {
+	line, err := json.Marshal(cmd)
+	if err != nil {
+		return err
+	}
+	_, err = cn.Write(append(line, '\n'))
+	return err
+}
+
+// reply reads one answer line: a JSON object, or an error.
+func (cn *conn) reply(into any) error {
+	line, err := cn.r.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read reply: %w", err)
+	}
+	if msg, ok := strings.CutPrefix(line, "ERROR: "); ok {
+		return fmt.Errorf("receptor: %s", strings.TrimSpace(msg))
+	}
+	if into == nil {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(line), into); err != nil {
+		return fmt.Errorf("reply %q: %w", strings.TrimSpace(line), err)
+	}
+	return nil
+}
+
+// call runs one command and decodes its answer.
+func (c control) call(ctx context.Context, cmd map[string]any, into any) error {
+	cn, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer cn.Close()
+	if err := cn.send(cmd); err != nil {
+		return err
+	}
+	if err := cn.reply(into); err != nil {
+		return fmt.Errorf("node %s: %s: %w", c.node, cmd["command"], err)
+	}
+	return nil
+}
+
+// status is the part of Receptor's status answer crmplan reads.
+type status struct {
+	NodeID       string
+	Version      string
+	RoutingTable map[string]string
+	Connections  []struct {
+		NodeID string
+		Cost   float64
+	}
+}
+
+func (c control) status(ctx context.Context) (status, error) {
+	var st status
+	err := c.call(ctx, map[string]any{"command": "status"}, &st)
+	return st, err
+}
+
+// submitted is Receptor's answer to a work submission.
+type submitted struct {
+	UnitID string `json:"unitid"`
+	Result string `json:"result"`
+}
+
+// submit starts a unit of work on node, sending payload as its stdin.
+// Remote work is signed by the controller's work-signing key and goes over
+// end-to-end TLS that checks the target's node ID.
+func (c control) submit(ctx context.Context, node, workType, params string, payload io.Reader) (submitted, error) {
+	var out submitted
+	cn, err := c.dial(ctx)
+	if err != nil {
+		return out, err
+	}
+	defer cn.Close()
+	cmd := map[string]any{"command": "work", "subcommand": "submit", "node": node, "worktype": workType,
+		"tlsclient": tlsWork, "signwork": "true"}
+	if params != "" {
+		cmd["params"] = params
+	}
+	if err := cn.send(cmd); err != nil {
+		return out, err
+	}
+	// "Work unit created with ID X. Send stdin data and EOF." or ERROR.
+	line, err := cn.r.ReadString('\n')
+	if err != nil {
+		return out, fmt.Errorf("submit %s to %s: %w", workType, node, err)
+	}
+	if msg, ok := strings.CutPrefix(line, "ERROR: "); ok {
+		return out, fmt.Errorf("submit %s to %s: receptor: %s", workType, node, strings.TrimSpace(msg))
+	}
+	if payload != nil {
+		if _, err := io.Copy(cn, payload); err != nil {
+			return out, fmt.Errorf("submit %s to %s: send payload: %w", workType, node, err)
+		}
+	}
+	if err := cn.Conn.(*net.UnixConn).CloseWrite(); err != nil {
+		return out, err
+	}
+	if err := cn.reply(&out); err != nil {
+		return out, fmt.Errorf("submit %s to %s: %w", workType, node, err)
+	}
+	return out, nil
+}
+
+// results opens the unit's output stream. Receptor streams the output and
+// then waits for the next command on the same connection, so the stream
+// has no end of its own: the caller closes it once the unit's status says
+// it is complete and all its output has arrived.
+func (c control) results(ctx context.Context, unit string) (*conn, error) {
+	cn, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := cn.send(map[string]any{"command": "work", "subcommand": "results", "unitid": unit, "startpos": 0}); err != nil {
+		cn.Close()
+		return nil, err
+	}
+	line, err := cn.r.ReadString('\n')
+	if err == nil {
+		if msg, ok := strings.CutPrefix(line, "ERROR: "); ok {
+			err = fmt.Errorf("receptor: %s", strings.TrimSpace(msg))
+		}
+	}
+	if err != nil {
+		cn.Close()
+		return nil, fmt.Errorf("results of unit %s: %w", unit, err)
+	}
+	return cn, nil
+}
+
+// Work unit states, as Receptor numbers them.
+const (
+	statePending   = 0
+	stateRunning   = 1
+	stateSucceeded = 2
+	stateFailed    = 3
+	stateCanceled  = 4
+)
+
+// unitStatus is Receptor's status of a unit of work.
+type unitStatus struct {
+	State      int
+	StateName  string
+	Detail     string
+	StdoutSize int64
+	ExtraData  *struct {
+		RemoteUnitID string
+		RemoteNode   string
+	}
+}
+
+func (c control) unitStatus(ctx context.Context, unit string) (unitStatus, error) {
+	var st unitStatus
+	err := c.call(ctx, map[string]any{"command": "work", "subcommand": "status", "unitid": unit}, &st)
+	return st, err
+}
+
+// release deletes the unit here and on the remote node.
+func (c control) release(ctx context.Context, unit string) error {
+	return c.call(ctx, map[string]any{"command": "work", "subcommand": "release", "unitid": unit}, nil)
+}
+
+func (c control) cancel(ctx context.Context, unit string) error {
+	return c.call(ctx, map[string]any{"command": "work", "subcommand": "cancel", "unitid": unit}, nil)
+}

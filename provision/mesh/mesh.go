@@ -1,0 +1,244 @@
+// Package mesh deploys onto hosts over an Ansible Receptor mesh: one
+// Receptor node per host, plus the controller (the crmplan process that
+// applies), so that the controller reaches LAN hosts only through a relay
+// in the DMZ, never directly.
+//
+// Shape. The relay is the first DMZ host (by name); it alone listens. Every
+// other node dials out to it: LAN agents open a connection from the LAN to
+// the DMZ, which is the direction a DMZ firewall allows (LAN -> DMZ), so the
+// DMZ never needs an inbound rule into the LAN; the controller dials the
+// relay and peers with nothing else. A topology without a DMZ uses the
+// first host of its first zone as the relay.
+//
+// Trust. apply generates a CA per stack (ca.key, 0600, in the stack's mesh
+// directory) and a certificate per node that names its node ID (Receptor's
+// otherName in the subjectAltName) and the address it listens on. Links are
+// mutual TLS: the relay requires a client certificate from the stack's CA
+// and pins the fingerprints of exactly the stack's node certificates; the
+// others pin the relay's. A node with a certificate of another stack is
+// refused at the TLS handshake. Receptor's link TLS does not tie a
+// certificate to the node ID the peer claims, so Start checks every
+// certificate's node ID before launching a node, and after the mesh forms,
+// that the relay knows exactly the expected nodes. Work goes end to end:
+// the controller opens TLS to the target node's control service and checks
+// the node ID in its certificate (Receptor's tlsclient), each node's
+// control service accepts only the controller's certificate over the mesh,
+// and work-commands require a submission signed with the controller's
+// work-signing key (signwork). Only the controller can submit work.
+//
+// Receptor runs as its own process per node (the receptor-cl binary, built
+// into bin/ by `make bin/receptor`): embedding it as a library brings global
+// state (MainInstance), a re-exec for command workers, a goroutine leak and
+// Kubernetes client-go into crmplan; its config file and control socket
+// (JSON lines) are a stable interface.
+package mesh
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// ControllerID is the node ID of the controller. Host names of a topology
+// are "<role>-<n>", so it cannot collide with one.
+const ControllerID = "controller"
+
+// DefaultPort is the relay's mesh port.
+const DefaultPort = 27199
+
+// Node is one Receptor node of the mesh.
+type Node struct {
+	ID      string
+	Host    topology.Host // the host it runs on; zero for the controller
+	Relay   bool
+	Address string // the address the relay listens on; the host's address otherwise
+	Port    int    // the relay's listening port; 0 for the others
+	Dir     string // config, certificate, key, data, control socket and log
+}
+
+// Paths of the node's files.
+func (n Node) ConfigPath() string { return filepath.Join(n.Dir, "receptor.yaml") }
+func (n Node) CertPath() string   { return filepath.Join(n.Dir, "node.crt") }
+func (n Node) KeyPath() string    { return filepath.Join(n.Dir, "node.key") }
+func (n Node) DataDir() string    { return filepath.Join(n.Dir, "data") }
+func (n Node) SocketPath() string { return filepath.Join(n.Dir, "control.sock") }
+func (n Node) LogPath() string    { return filepath.Join(n.Dir, "receptor.log") }
+func (n Node) PIDPath() string    { return filepath.Join(n.Dir, "receptor.pid") }
+
+// WorkType is a kind of work a host's node runs: Receptor's work-command.
+// Runtime parameters given to Run are appended to Params.
+type WorkType struct {
+	Name    string
+	Command string
+	Params  string
+}
+
+// Options tune a Mesh. The zero value is the production setup.
+type Options struct {
+	// Port is the relay's mesh port (DefaultPort).
+	Port int
+	// Receptor is the receptor binary: flag --receptor or env
+	// CRMPLAN_RECEPTOR; default bin/receptor next to the crmplan binary,
+	// then $PATH.
+	Receptor string
+	// HostDir is where a host's files live; its node goes into HostDir/mesh.
+	// Default: STATE/STACK/hosts/HOST, as the local target lays hosts out.
+	HostDir func(host string) string
+	// WorkTypes lists the work a host runs. Default: the crmplan agent's
+	// (AgentWorkTypes with the running crmplan binary).
+	WorkTypes func(host topology.Host, hostDir string) []WorkType
+	// LogLevel of the nodes: error, warning, info (default) or debug.
+	LogLevel string
+}
+
+// Mesh is the Receptor mesh of one stack.
+type Mesh struct {
+	stack    string
+	dir      string // STATE/STACK/mesh: CA, signing key, controller node
+	opts     Options
+	nodes    []Node // the relay first, then hosts by name; no controller
+	ctrl     Node
+	receptor string
+	procs    map[string]*exec.Cmd
+}
+
+// New lays out the mesh of a topology whose hosts have their addresses. It
+// does no I/O beyond finding the receptor binary; Start writes files and
+// starts nodes.
+func New(stateDir, stack string, topo topology.Topology, opts Options) (*Mesh, error) {
+	if opts.Port == 0 {
+		opts.Port = DefaultPort
+	}
+	if opts.HostDir == nil {
+		opts.HostDir = func(host string) string { return filepath.Join(stateDir, stack, "hosts", host) }
+	}
+	m := &Mesh{stack: stack, dir: filepath.Join(stateDir, stack, "mesh"), opts: opts, procs: map[string]*exec.Cmd{}}
+	if opts.WorkTypes == nil {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		m.opts.WorkTypes = func(h topology.Host, dir string) []WorkType { return AgentWorkTypes(self, dir) }
+	}
+	if len(topo.Hosts) == 0 {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "the topology has no hosts to deploy onto").In("stack " + stack)
+	}
+	relay, err := pickRelay(topo)
+	if err != nil {
+		return nil, err
+	}
+	hosts := append([]topology.Host(nil), topo.Hosts...)
+	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
+	m.nodes = append(m.nodes, Node{ID: relay.Name, Host: relay, Relay: true, Address: relay.Address, Port: opts.Port,
+		Dir: filepath.Join(opts.HostDir(relay.Name), "mesh")})
+	for _, h := range hosts {
+		if h.Name == ControllerID {
+			return nil, crmplan.Errorf(crmplan.EINVALID, "host name %q is the mesh controller's node ID", h.Name).In("host " + h.Name)
+		}
+		if net.ParseIP(h.Address) == nil {
+			return nil, crmplan.Errorf(crmplan.EINVALID, "host %s has no address (%q)", h.Name, h.Address).In("host " + h.Name)
+		}
+		if h.Name != relay.Name {
+			m.nodes = append(m.nodes, Node{ID: h.Name, Host: h, Address: h.Address, Dir: filepath.Join(opts.HostDir(h.Name), "mesh")})
+		}
+	}
+	m.ctrl = Node{ID: ControllerID, Dir: filepath.Join(m.dir, ControllerID)}
+	for _, n := range append(m.Nodes(), m.ctrl) {
+		// A Unix socket path is limited to 108 bytes (sun_path).
+		if len(n.SocketPath()) > 100 {
+			return nil, crmplan.Errorf(crmplan.EINVALID, "control socket path of node %s is too long for a Unix socket (%d bytes): %s",
+				n.ID, len(n.SocketPath()), n.SocketPath()).In("--state-dir").Try("crmplan apply --state-dir /var/lib/crmplan")
+		}
+	}
+	m.receptor, err = findReceptor(opts.Receptor)
+	return m, err
+}
+
+// pickRelay returns the first DMZ host by name, or, without a DMZ, the
+// first host of the first zone.
+func pickRelay(topo topology.Topology) (topology.Host, error) {
+	kinds := map[string]topology.ZoneKind{}
+	for _, z := range topo.Zones {
+		kinds[z.Name] = z.Kind
+	}
+	pick := func(ok func(topology.Host) bool) (topology.Host, bool) {
+		var best topology.Host
+		found := false
+		for _, h := range topo.Hosts {
+			if ok(h) && (!found || h.Name < best.Name) {
+				best, found = h, true
+			}
+		}
+		return best, found
+	}
+	if h, ok := pick(func(h topology.Host) bool { return kinds[h.Zone] == topology.DMZ }); ok {
+		return h, nil
+	}
+	zone := topo.Hosts[0].Zone
+	if len(topo.Zones) > 0 {
+		zone = topo.Zones[0].Name
+	}
+	if h, ok := pick(func(h topology.Host) bool { return h.Zone == zone }); ok {
+		return h, nil
+	}
+	return topo.Hosts[0], nil
+}
+
+// Nodes returns the hosts' nodes: the relay first, then the others by name.
+func (m *Mesh) Nodes() []Node { return append([]Node(nil), m.nodes...) }
+
+// Controller returns the controller's node.
+func (m *Mesh) Controller() Node { return m.ctrl }
+
+// Relay returns the relay's node.
+func (m *Mesh) Relay() Node { return m.nodes[0] }
+
+// RelayAddr is the host:port every other node dials.
+func (m *Mesh) RelayAddr() string {
+	r := m.Relay()
+	return net.JoinHostPort(r.Address, strconv.Itoa(r.Port))
+}
+
+// node returns the node of host, or an error naming the hosts there are.
+func (m *Mesh) node(host string) (Node, error) {
+	for _, n := range m.nodes {
+		if n.ID == host {
+			return n, nil
+		}
+	}
+	return Node{}, crmplan.Errorf(crmplan.ENOTFOUND, "host %s is not in the mesh of stack %s", host, m.stack).In("host " + host)
+}
+
+// findReceptor resolves the receptor binary: the given path, then env
+// CRMPLAN_RECEPTOR, then next to the running binary, then $PATH.
+func findReceptor(given string) (string, error) {
+	if given == "" {
+		given = os.Getenv("CRMPLAN_RECEPTOR")
+	}
+	if given != "" {
+		if _, err := os.Stat(given); err != nil {
+			return "", crmplan.Errorf(crmplan.EUNAVAILABLE, "receptor binary %s: %w", given, err).In("--receptor").Try("make bin/receptor")
+		}
+		return given, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "receptor")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("receptor"); err == nil {
+		return p, nil
+	}
+	return "", crmplan.Errorf(crmplan.EUNAVAILABLE, "no receptor binary next to crmplan or on $PATH").
+		In("--receptor").Try("make bin/receptor   # or set CRMPLAN_RECEPTOR=/path/to/receptor")
+}
+
+func (m *Mesh) String() string { return fmt.Sprintf("mesh %s (relay %s)", m.stack, m.RelayAddr()) }

@@ -1,0 +1,147 @@
+package mesh
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// startNode launches `receptor --config FILE` for n in its own session, so
+// that an agent's node outlives the crmplan process that started it, with
+// its output in the node's log and its pid in the node's pid file.
+func (m *Mesh) startNode(n Node) error {
+	for _, d := range []string{n.Dir, n.DataDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	// A stale socket of a killed node would make receptor's listen fail.
+	_ = os.Remove(n.SocketPath())
+	cfg, err := os.ReadFile(n.ConfigPath())
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(n.ConfigPath()+".running", cfg, 0o600); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(n.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(m.receptor, "--config", n.ConfigPath())
+	cmd.Dir = n.Dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start receptor node %s: %w", n.ID, err)
+	}
+	// Reap it should it exit while we run; init adopts it after.
+	go func() { _ = cmd.Wait() }()
+	return writeFileAtomic(n.PIDPath(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+}
+
+// nodeRunning returns the pid of n's receptor process when it is alive and
+// runs n's config, so that a recycled pid is never mistaken for it.
+func nodeRunning(n Node) (int, bool) {
+	data, err := os.ReadFile(n.PIDPath())
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), n.ConfigPath()) {
+		return 0, false
+	}
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
+			return 0, false
+		}
+	}
+	return pid, true
+}
+
+// stopPID ends a node: SIGTERM, then SIGKILL after two seconds. Receptor
+// keeps no state that a kill could corrupt beyond unfinished work units.
+func stopPID(pid int) error {
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if !alive(pid) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	deadline = time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if !alive(pid) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("receptor (pid %d) does not stop", pid)
+}
+
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
+// stopNode stops n if it runs; a node that does not run is not an error.
+func stopNode(n Node) error {
+	pid, ok := nodeRunning(n)
+	if !ok {
+		return nil
+	}
+	if err := stopPID(pid); err != nil {
+		return fmt.Errorf("node %s: %w", n.ID, err)
+	}
+	_ = os.Remove(n.PIDPath())
+	return nil
+}
+
+// Close stops the controller's node only: the hosts' agents keep running,
+// as hosts do between applies.
+func (m *Mesh) Close() error { return stopNode(m.ctrl) }
+
+// Stop stops every node of the mesh, the controller first.
+func (m *Mesh) Stop() error {
+	var errs []error
+	for _, n := range append([]Node{m.ctrl}, m.nodes...) {
+		errs = append(errs, stopNode(n))
+	}
+	return errors.Join(errs...)
+}
+
+// logTail returns the last limit bytes of a log file, for error messages.
+func logTail(path string, limit int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(st.Size()-limit, 0)
+	buf := make([]byte, st.Size()-off)
+	_, _ = f.ReadAt(buf, off)
+	return strings.TrimSpace(string(buf))
+}

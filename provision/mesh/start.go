@@ -1,0 +1,260 @@
+package mesh
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/crmplan/crmplan"
+)
+
+// Secret and public files of the stack's mesh directory.
+func (m *Mesh) caDir() string          { return m.dir }
+func (m *Mesh) caPath() string         { return filepath.Join(m.dir, "ca.crt") }
+func (m *Mesh) signingKeyPath() string { return filepath.Join(m.dir, "work.key") }
+func (m *Mesh) verifyKeyPath() string  { return filepath.Join(m.dir, "work.pub") }
+
+// Start writes the CA, keys, certificates and configs, starts every node
+// that is not already running with the same config (the relay first, the
+// controller last) and waits until the controller reaches every host
+// through the relay. It is idempotent: a second Start restarts nothing.
+func (m *Mesh) Start(ctx context.Context) error {
+	if err := m.Prepare(); err != nil {
+		return err
+	}
+	for _, n := range append(m.Nodes(), m.ctrl) {
+		if err := m.ensureRunning(ctx, n); err != nil {
+			return err
+		}
+	}
+	return m.waitFormed(ctx, 60*time.Second)
+}
+
+// Prepare writes the stack's CA and work-signing key (once), every node's
+// certificate (again when it is missing, not from this CA, or names another
+// node or address) and every node's config. It starts nothing.
+func (m *Mesh) Prepare() error {
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(m.dir, 0o700); err != nil {
+		return err
+	}
+	ca, err := LoadOrCreateCA(m.caDir(), m.stack)
+	if err != nil {
+		return fmt.Errorf("mesh CA of stack %s: %w", m.stack, err)
+	}
+	if _, err := os.Stat(m.signingKeyPath()); errors.Is(err, os.ErrNotExist) {
+		if err := newSigningKey(m.signingKeyPath(), m.verifyKeyPath()); err != nil {
+			return err
+		}
+	}
+	all := append(m.Nodes(), m.ctrl)
+	fps := map[string]string{}
+	for _, n := range all {
+		cert, err := m.ensureCert(ca, n)
+		if err != nil {
+			return err
+		}
+		fps[n.ID] = Fingerprint(cert)
+	}
+	for _, n := range all {
+		data, err := m.config(n, fps).render()
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(n.ConfigPath(), data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// config assembles a node's config from its place in the mesh.
+func (m *Mesh) config(n Node, fps map[string]string) nodeConfig {
+	c := nodeConfig{Node: n, CA: m.caPath(), ControlPins: []string{fps[ControllerID]}, LogLevel: m.opts.LogLevel}
+	relay := m.Relay()
+	if n.Relay {
+		for _, id := range sortedKeys(fps) {
+			c.LinkPins = append(c.LinkPins, fps[id])
+			c.AllowedIDs = append(c.AllowedIDs, id)
+		}
+	} else {
+		c.RelayAddr, c.LinkPins, c.AllowedIDs = m.RelayAddr(), []string{fps[relay.ID]}, []string{relay.ID}
+	}
+	if n.ID == ControllerID {
+		c.SigningKey = m.signingKeyPath()
+	} else {
+		c.VerifyKey = m.verifyKeyPath()
+		c.Work = m.opts.WorkTypes(n.Host, filepath.Dir(n.Dir))
+	}
+	return c
+}
+
+// ensureCert returns the node's certificate, issuing a new one unless the
+// one on disk is from this stack's CA, names exactly this node ID and, for
+// the relay, the address it listens on.
+func (m *Mesh) ensureCert(ca *CA, n Node) (*x509.Certificate, error) {
+	var ips []net.IP
+	if n.Relay {
+		ips = []net.IP{net.ParseIP(n.Address)}
+	}
+	if cert, err := readCert(n.CertPath()); err == nil && CheckNodeCert(ca.Cert, cert, n.ID) == nil && hasIPs(cert, ips) {
+		if _, err := os.Stat(n.KeyPath()); err == nil {
+			return cert, nil
+		}
+	}
+	der, key, err := ca.Issue(n.ID, ips)
+	if err != nil {
+		return nil, fmt.Errorf("certificate of node %s: %w", n.ID, err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(n.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := writePEM(n.KeyPath(), "EC PRIVATE KEY", keyDER, 0o600); err != nil {
+		return nil, err
+	}
+	if err := writePEM(n.CertPath(), "CERTIFICATE", der, 0o644); err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
+
+func hasIPs(cert *x509.Certificate, ips []net.IP) bool {
+	for _, ip := range ips {
+		if !slices.ContainsFunc(cert.IPAddresses, ip.Equal) {
+			return false
+		}
+	}
+	return true
+}
+
+// ensureRunning starts n unless it already runs with the config on disk.
+func (m *Mesh) ensureRunning(ctx context.Context, n Node) error {
+	if pid, ok := nodeRunning(n); ok {
+		if same, _ := sameConfig(n); same {
+			return nil
+		}
+		if err := stopPID(pid); err != nil {
+			return fmt.Errorf("node %s: %w", n.ID, err)
+		}
+	}
+	if err := m.startNode(n); err != nil {
+		return err
+	}
+	return m.waitControl(ctx, n, 15*time.Second)
+}
+
+// waitControl waits until the node answers on its control socket.
+func (m *Mesh) waitControl(ctx context.Context, n Node, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := control{path: n.SocketPath(), node: n.ID}
+	for {
+		st, err := c.status(ctx)
+		if err == nil && st.NodeID == n.ID {
+			return nil
+		}
+		if _, ok := nodeRunning(n); !ok {
+			return crmplan.Errorf(crmplan.EUNAVAILABLE, "receptor node %s exited: %s", n.ID, logTail(n.LogPath(), 1500)).In("node " + n.ID)
+		}
+		select {
+		case <-ctx.Done():
+			return crmplan.Errorf(crmplan.EUNAVAILABLE, "receptor node %s does not answer on %s: %v\n%s", n.ID, n.SocketPath(), err,
+				logTail(n.LogPath(), 1500)).In("node " + n.ID)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitFormed waits until the controller has a route to every host, and
+// checks that the relay knows no node the stack did not issue a
+// certificate for.
+func (m *Mesh) waitFormed(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ctrl := control{path: m.ctrl.SocketPath(), node: m.ctrl.ID}
+	var missing []string
+	for {
+		st, err := ctrl.status(ctx)
+		if err == nil {
+			missing = missing[:0]
+			for _, n := range m.nodes {
+				if _, ok := st.RoutingTable[n.ID]; !ok {
+					missing = append(missing, n.ID)
+				}
+			}
+			if len(missing) == 0 {
+				return m.checkKnown(ctx)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return crmplan.Errorf(crmplan.EUNAVAILABLE, "the controller does not reach %v through relay %s (%s): %v",
+				missing, m.Relay().ID, m.RelayAddr(), err).In("mesh "+m.stack).
+				Try("tail %s", m.Relay().LogPath())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// checkKnown fails when the relay routes to a node that is not one of the
+// stack's: link TLS already refuses certificates of other CAs, so this
+// catches a misissued certificate.
+func (m *Mesh) checkKnown(ctx context.Context) error {
+	relay := m.Relay()
+	st, err := control{path: relay.SocketPath(), node: relay.ID}.status(ctx)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{ControllerID: true}
+	for _, n := range m.nodes {
+		want[n.ID] = true
+	}
+	var unknown []string
+	for id := range st.RoutingTable {
+		if !want[id] {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return crmplan.Errorf(crmplan.ECONFLICT, "the relay routes to nodes that are not in stack %s: %v", m.stack, unknown).In("mesh " + m.stack)
+	}
+	return nil
+}
+
+// sameConfig reports whether the running node was started with the config
+// now on disk (the copy taken at start is beside it).
+func sameConfig(n Node) (bool, error) {
+	now, err := os.ReadFile(n.ConfigPath())
+	if err != nil {
+		return false, err
+	}
+	then, err := os.ReadFile(n.ConfigPath() + ".running")
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(now, then), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
