@@ -18,7 +18,6 @@ const (
 	ECONFLICT    = "conflict"    // a port taken, a stack locked, a state that forbids the action
 	EUNAVAILABLE = "unavailable" // a dependency (binary, server, network) cannot be reached
 	ESLO         = "slo_failed"  // a load test ran but missed its thresholds
-	ENOTBUILT    = "not_built"   // a command that exists in the CLI but is not built yet
 	EINTERNAL    = "internal"    // a bug or an unexpected failure
 )
 

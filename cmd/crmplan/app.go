@@ -18,7 +18,6 @@ const (
 	exitOK        = 0
 	exitFailure   = 1  // the command ran and failed (a process died, a server refused)
 	exitUsage     = 2  // bad flags, a bad plan file, a value out of range: nothing was done
-	exitNotBuilt  = 3  // the command exists in the CLI but is not built yet
 	exitSLOFailed = 99 // the load test ran and missed a threshold
 )
 
@@ -58,8 +57,6 @@ func exitCode(err error) int {
 		return exitUsage
 	case crmplan.ESLO:
 		return exitSLOFailed
-	case crmplan.ENOTBUILT:
-		return exitNotBuilt
 	default:
 		return exitFailure
 	}
@@ -117,19 +114,5 @@ func commands() []*cli.Command {
 		calibrateCommand(),
 		k6Command(),
 		reportCommand(),
-	}
-}
-
-// notBuilt is a command that exists so that --help shows the whole product,
-// and says clearly that it does nothing yet.
-func notBuilt(name, usage, issue string) *cli.Command {
-	return &cli.Command{
-		Name:            name,
-		Usage:           usage + " (not built yet)",
-		SkipFlagParsing: true,
-		Action: func(*cli.Context) error {
-			return crmplan.Errorf(crmplan.ENOTBUILT, "crmplan %s is not built yet (%s)", name, issue).
-				Try("crmplan size --help")
-		},
 	}
 }

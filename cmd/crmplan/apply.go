@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
-	"go.yaml.in/yaml/v3"
 	"golang.org/x/term"
 
 	"github.com/crmplan/crmplan"
@@ -192,25 +190,11 @@ type applyOutput struct {
 	Changed bool                      `json:"changed" yaml:"changed"`
 }
 
-// printData writes v as JSON or YAML and reports whether format was one of
-// them; a table is left to the caller.
-func printData(w io.Writer, format string, v any) (bool, error) {
-	switch format {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return true, enc.Encode(v)
-	case "yaml":
-		return true, yaml.NewEncoder(w).Encode(v)
-	}
-	return false, nil
-}
-
 func printApply(w io.Writer, res provision.Result, stateDir, format string) error {
 	inv := res.Inventory
 	out := applyOutput{Stack: inv.Stack, WebURL: inv.WebURL, Hosts: inv.Hosts, Records: inv.Records,
 		Changes: res.Changes, Changed: provision.Changed(res.Changes)}
-	if done, err := printData(w, format, out); done {
+	if done, err := encode(w, out, format); done {
 		return err
 	}
 	if !out.Changed {

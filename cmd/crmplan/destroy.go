@@ -37,7 +37,7 @@ Examples:
 				Stack   string         `json:"stack" yaml:"stack"`
 				Changes map[string]int `json:"changes" yaml:"changes"`
 			}{req.Stack, changes}
-			_, err = printData(c.App.Writer, format, out)
+			_, err = encode(c.App.Writer, out, format)
 			return err
 		},
 	}

@@ -39,7 +39,7 @@ Examples:
 				Changes map[string]int `json:"changes" yaml:"changes"`
 				Changed bool           `json:"changed" yaml:"changed"`
 			}{req.Stack, changes, provision.Changed(changes)}
-			_, err = printData(c.App.Writer, format, out)
+			_, err = encode(c.App.Writer, out, format)
 			return err
 		},
 	}

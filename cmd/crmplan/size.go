@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/sizing"
@@ -227,40 +225,6 @@ func writePlan(path string, plan *topology.Plan) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-func checkOutput(format string) error {
-	switch format {
-	case "table", "json", "yaml":
-		return nil
-	}
-	return crmplan.Errorf(crmplan.EINVALID, "unknown output format %q (want table, json or yaml)", format).
-		In("--output").Try("crmplan size --output json ...")
-}
-
-// encode writes v as JSON or YAML; it reports whether it handled format.
-func encode(w io.Writer, v any, format string) (bool, error) {
-	switch format {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return true, enc.Encode(v)
-	case "yaml":
-		enc := yaml.NewEncoder(w)
-		enc.SetIndent(2)
-		defer enc.Close()
-		// Through JSON first so that YAML keys are the JSON contract's names.
-		data, err := json.Marshal(v)
-		if err != nil {
-			return true, err
-		}
-		var generic any
-		if err := json.Unmarshal(data, &generic); err != nil {
-			return true, err
-		}
-		return true, enc.Encode(generic)
-	}
-	return false, nil
-}
-
 func printSize(w io.Writer, r sizeResult, format string) error {
 	if done, err := encode(w, r, format); done {
 		return err
@@ -307,27 +271,4 @@ func printTopology(w io.Writer, t topology.Topology) {
 	for _, l := range t.Links {
 		fmt.Fprintf(w, "  %s -> %s :%d\n", l.From, l.To, l.Port)
 	}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-func humanCount(n int64) string {
-	switch {
-	case n >= 1_000_000:
-		return strconv.FormatFloat(float64(n)/1e6, 'f', -1, 64) + "M"
-	case n >= 1_000:
-		return strconv.FormatFloat(float64(n)/1e3, 'f', -1, 64) + "k"
-	}
-	return strconv.FormatInt(n, 10)
 }

@@ -173,7 +173,7 @@ func TestSizeBadInput(t *testing.T) {
 	}
 }
 
-func TestNotBuiltCommandsSaySo(t *testing.T) {
+func TestUnknownCommandFails(t *testing.T) {
 	code, _, stderr := crmplanRun(t, "no-such-command")
 	if code == exitOK {
 		t.Errorf("unknown command exited 0; stderr: %s", stderr)

@@ -36,7 +36,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			done, err := printData(c.App.Writer, format, st)
+			done, err := encode(c.App.Writer, st, format)
 			if !done {
 				err = printStatus(c.App.Writer, st)
 			}
