@@ -5,13 +5,17 @@
 //
 // It is built the way xk6 builds extensions: importing the package registers
 // the module with k6, so the crmplan binary (which embeds k6) and a plain k6
-// built from the repository root with
+// built with xk6 both offer it to scripts as `import crm from "k6/x/crmplan"`.
+// xk6 takes extensions by module path, so the small module in xk6/ stands in
+// for this package; from the repository root (checked with xk6 v0.20.1):
 //
-//	xk6 build v1.8.1 --with github.com/crmplan/crmplan/loadgen/k6ext \
-//	    --replace github.com/crmplan/crmplan=.
+//	xk6 build v1.8.1 \
+//	    --with github.com/crmplan/crmplan/loadgen/k6ext/xk6=$PWD/loadgen/k6ext/xk6 \
+//	    --replace github.com/crmplan/crmplan=$PWD
 //
-// both offer it to scripts as `import crm from "k6/x/crmplan"`. The package
-// imports nothing of crmplan's, so that build pulls in k6 and this code only.
+// Both paths must be absolute. `crmplan verify` runs such a k6 instead of its
+// own when CRMPLAN_K6 names it. The package imports nothing of crmplan's, so
+// that build compiles k6 and this code only.
 package k6ext
 
 import (
