@@ -169,3 +169,32 @@ func TestRecordFixtures(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyEditedScript runs a user's edited copy of the generated script:
+// here the mix is cut down to reports only, and the result shows it.
+func TestVerifyEditedScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs k6 for several seconds")
+	}
+	f := newFakeCRM(t, time.Millisecond)
+	sc := Scenario{Rate: 20, Duration: 2 * time.Second, Mix: testMix, SLO: sizing.SLO{P95Ms: 5000, ErrorRate: 0.01}}
+	script, err := Script(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(script, []byte(`const MIX = {"integration":0.05,"list":0.4,"report":0.1,"view":0.3,"write":0.15};`),
+		[]byte(`const MIX = {"report": 1};`), 1)
+	if bytes.Equal(edited, script) {
+		t.Fatal("the mix line was not found in the generated script")
+	}
+	res, _, err := Verify(context.Background(), Options{Scenario: sc, Script: edited, Target: fakeTarget(f), K6: testK6(t), ResultsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.ByClass) != 1 || res.ByClass["report"].Requests != res.Requests || res.Requests < 39 {
+		t.Errorf("by class %+v of %d requests; want reports only, about 40", res.ByClass, res.Requests)
+	}
+	if got := f.byRoute["GET /api/v1/reports/pipeline"].Load() + f.byRoute["GET /api/v1/reports/activities"].Load(); got != res.Requests {
+		t.Errorf("the fake served %d report requests, k6 counted %d", got, res.Requests)
+	}
+}
