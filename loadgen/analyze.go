@@ -112,7 +112,8 @@ func LoadResult(path string) (Result, error) {
 	}
 	var res Result
 	if err := json.Unmarshal(data, &res); err != nil {
-		return Result{}, crmplan.Errorf(crmplan.EINVALID, "%s is not a verify result: %w", path, err).In(path)
+		return Result{}, crmplan.Errorf(crmplan.EINVALID, "%s is not a verify result: %w", path, err).In(path).
+			Try("use a file that crmplan verify wrote: <state-dir>/<stack>/results/latest.json")
 	}
 	return res, nil
 }

@@ -40,7 +40,7 @@ Examples:
    crmplan verify --plan plan.yaml && crmplan calibrate --plan plan.yaml
    crmplan calibrate --plan plan.yaml --result ~/.crmplan/simplecrm/results/20250101T120000Z.json --dry-run`),
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "plan", Usage: "plan file to calibrate (rewritten in place)", EnvVars: []string{"CRMPLAN_PLAN"}, Required: true},
+			&cli.StringFlag{Name: "plan", Usage: "plan file to calibrate (rewritten in place)", EnvVars: []string{"CRMPLAN_PLAN"}},
 			&cli.StringFlag{Name: "result", Usage: "verify result (default: the stack's latest)"},
 			&cli.StringFlag{Name: "state-dir", Usage: "where apply keeps stacks (default ~/.crmplan)", EnvVars: []string{"CRMPLAN_STATE_DIR"}},
 			&cli.StringFlag{Name: "stack", Usage: "stack name (default: the plan's name)", EnvVars: []string{"CRMPLAN_STACK"}},
@@ -52,6 +52,10 @@ Examples:
 				return err
 			}
 			planPath := c.String("plan")
+			if planPath == "" {
+				return crmplan.Errorf(crmplan.EINVALID, "a plan file is required").
+					In("--plan").Try("crmplan calibrate --plan plan.yaml")
+			}
 			plan, err := readPlan(planPath)
 			if err != nil {
 				return err

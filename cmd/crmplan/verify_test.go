@@ -141,10 +141,24 @@ func TestCalibrateRecordedResult(t *testing.T) {
 }
 
 func TestCalibrateBadInput(t *testing.T) {
-	code, _, errOut := crmplanRun(t, "calibrate", "--plan", "../../examples/simplecrm.yaml",
-		"--result", filepath.Join(t.TempDir(), "none.json"), "--dry-run")
-	if code == 0 || !strings.Contains(errOut, "no verify result") || !strings.Contains(errOut, "Try: ") {
-		t.Errorf("exit %d, stderr %q", code, errOut)
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{"no result", []string{"--plan", "../../examples/simplecrm.yaml", "--result", filepath.Join(t.TempDir(), "none.json")}, exitFailure, "no verify result"},
+		{"no plan", []string{"--result", "testdata/verify-result.json"}, exitUsage, "--plan: a plan file is required"},
+		{"not a result", []string{"--plan", "../../examples/simplecrm.yaml", "--result", "../../examples/simplecrm.yaml"}, exitUsage, "is not a verify result"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("CRMPLAN_PLAN", "")
+			code, _, errOut := crmplanRun(t, append([]string{"calibrate", "--dry-run"}, tt.args...)...)
+			if code != tt.wantCode || !strings.Contains(errOut, tt.want) || !strings.Contains(errOut, "Try: ") {
+				t.Errorf("exit %d (want %d), stderr %q (want %q)", code, tt.wantCode, errOut, tt.want)
+			}
+		})
 	}
 }
 
