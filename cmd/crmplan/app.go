@@ -110,6 +110,7 @@ func commands() []*cli.Command {
 		statusCommand(),
 		destroyCommand(),
 		superviseCommand(),
+		agentCommand(),
 		verifyCommand(),
 		calibrateCommand(),
 		k6Command(),

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/mesh/agent"
+)
+
+// agentCommand is the plumbing a host's Receptor node runs for each unit of
+// work the mesh controller sends (work types crmplan-VERB): the payload is
+// on stdin, the output streams back to the controller, a non-zero exit
+// fails the unit with this output as its error text.
+func agentCommand() *cli.Command {
+	hostDir := &cli.StringFlag{Name: "host-dir", Required: true, Usage: "the host's directory (releases, roles, logs)"}
+	role := &cli.StringFlag{Name: "role", Required: true, Usage: "web, api or worker"}
+	host := func(c *cli.Context) agent.Host { return agent.Host{Dir: c.String("host-dir")} }
+	return &cli.Command{
+		Name:   "agent",
+		Hidden: true,
+		Usage:  "work a host runs for the mesh controller (started by the host's Receptor node)",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "install",
+				Usage: "install the release archive on stdin (tar.gz), checked by SHA-256; the previous release is kept",
+				Flags: []cli.Flag{hostDir, &cli.StringFlag{Name: "version", Required: true}, &cli.StringFlag{Name: "sha256", Required: true}},
+				Action: func(c *cli.Context) error {
+					h := host(c)
+					if err := h.Install(c.String("version"), c.String("sha256"), c.App.Reader); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "release %s is current (previous: %s)\n", h.Current(), orNone(h.Previous()))
+					return nil
+				},
+			},
+			{
+				Name:  "rollback",
+				Usage: "make the previous release current again",
+				Flags: []cli.Flag{hostDir},
+				Action: func(c *cli.Context) error {
+					v, err := host(c).Rollback()
+					if err == nil {
+						fmt.Fprintf(c.App.Writer, "release %s is current again\n", v)
+					}
+					return err
+				},
+			},
+			{
+				Name:  "start",
+				Usage: "start a role from the spec on stdin (JSON: role, listen, args, env) and wait until it is healthy",
+				Flags: []cli.Flag{hostDir},
+				Action: func(c *cli.Context) error {
+					var spec agent.RoleSpec
+					if err := json.NewDecoder(c.App.Reader).Decode(&spec); err != nil {
+						return crmplan.Errorf(crmplan.EINVALID, "role spec on stdin: %w", err).In("payload")
+					}
+					return agentRoleDone(c, "started", spec.Role, func(self string) error { return host(c).Start(c.Context, self, spec) })
+				},
+			},
+			{
+				Name:  "stop",
+				Usage: "stop a role gracefully",
+				Flags: []cli.Flag{hostDir, role},
+				Action: func(c *cli.Context) error {
+					return agentRoleDone(c, "stopped", c.String("role"), func(string) error { return host(c).Stop(c.String("role")) })
+				},
+			},
+			{
+				Name:  "restart",
+				Usage: "restart a role on the current release and wait until it is healthy",
+				Flags: []cli.Flag{hostDir, role},
+				Action: func(c *cli.Context) error {
+					return agentRoleDone(c, "restarted", c.String("role"), func(self string) error {
+						return host(c).Restart(c.Context, self, c.String("role"))
+					})
+				},
+			},
+			{
+				Name:  "migrate",
+				Usage: "run crm migrate of the current release; stdin is a JSON object of environment variables (CRM_DATABASE_URL)",
+				Flags: []cli.Flag{hostDir},
+				Action: func(c *cli.Context) error {
+					var env map[string]string
+					if err := json.NewDecoder(c.App.Reader).Decode(&env); err != nil {
+						return crmplan.Errorf(crmplan.EINVALID, "environment on stdin: %w", err).In("payload")
+					}
+					return host(c).Migrate(c.Context, env, c.App.Writer)
+				},
+			},
+			{
+				Name:  "health",
+				Usage: "report a role's health as JSON; fails when it is not ready",
+				Flags: []cli.Flag{hostDir, role},
+				Action: func(c *cli.Context) error {
+					h, err := host(c).CheckHealth(c.Context, c.String("role"))
+					if err != nil {
+						return err
+					}
+					if err := writeJSON(c.App.Writer, h); err != nil {
+						return err
+					}
+					if !h.Ready {
+						return crmplan.Errorf(crmplan.EUNAVAILABLE, "crm %s on %s is not ready: %s", h.Role, h.Listen, h.Reason).In("--role")
+					}
+					return nil
+				},
+			},
+			{
+				Name:  "status",
+				Usage: "report the host's releases and roles as JSON",
+				Flags: []cli.Flag{hostDir},
+				Action: func(c *cli.Context) error {
+					st, err := host(c).Status(c.Context)
+					if err != nil {
+						return err
+					}
+					return writeJSON(c.App.Writer, st)
+				},
+			},
+		},
+	}
+}
+
+// agentRoleDone runs a role action with the crmplan binary as supervisor
+// and says what happened.
+func agentRoleDone(c *cli.Context, did, role string, action func(self string) error) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := action(self); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "crm %s %s\n", role, did)
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

@@ -1,0 +1,224 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/mesh"
+)
+
+// RoleSpec is how a role runs on this host (the start unit's payload).
+type RoleSpec = mesh.RoleSpec
+
+// validRoles are the crm subcommands that are long-running roles.
+var validRoles = map[string]bool{"web": true, "api": true, "worker": true}
+
+func check(s RoleSpec) error {
+	if !validRoles[s.Role] {
+		return crmplan.Errorf(crmplan.EINVALID, "role must be web, api or worker, got %q", s.Role).In("--role")
+	}
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		return crmplan.Errorf(crmplan.EINVALID, "listen address %q: %w", s.Listen, err).In("role spec")
+	}
+	return nil
+}
+
+// process is the role's supervised process. Its argv names the crm binary
+// through `current`, so a restart after an install runs the new release.
+// The name matches what the local target's CrmService runs, so either can
+// stop what the other started.
+func (h Host) process(s RoleSpec) provision.Process {
+	argv := append([]string{filepath.Join(h.Dir, "current", "crm"), s.Role, "--listen", s.Listen}, s.Args...)
+	keys := make([]string, 0, len(s.Env))
+	for k := range s.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	env := make([]string, 0, len(keys))
+	for _, k := range keys {
+		env = append(env, k+"="+s.Env[k])
+	}
+	return provision.Process{Name: "crm-" + s.Role, Dir: h.Dir, Argv: argv, Env: env}
+}
+
+// Start records the role's spec and starts it under a supervisor (self is
+// the crmplan binary, which is the supervisor), then waits until it
+// answers /healthz. A role that runs already is restarted with the spec.
+func (h Host) Start(ctx context.Context, self string, s RoleSpec) error {
+	if err := check(s); err != nil {
+		return err
+	}
+	if h.Current() == "" {
+		return crmplan.Errorf(crmplan.ECONFLICT, "no release installed on %s", filepath.Base(h.Dir)).Try("install a release first (work type crmplan-install)")
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(h.rolesDir(), 0o700); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(h.roleSpecPath(s.Role), data, 0o600); err != nil {
+		return err
+	}
+	return h.run(ctx, self, s)
+}
+
+func (h Host) run(ctx context.Context, self string, s RoleSpec) error {
+	proc := h.process(s)
+	if _, err := proc.Start(self); err != nil {
+		return err
+	}
+	if err := waitHealthy(ctx, s.Listen, 60*time.Second); err != nil {
+		return fmt.Errorf("crm %s on %s did not become healthy: %w\n%s", s.Role, s.Listen, err, logTail(proc.LogPath(), 2048))
+	}
+	return nil
+}
+
+// Spec returns the recorded spec of role.
+func (h Host) Spec(role string) (RoleSpec, error) {
+	var s RoleSpec
+	data, err := os.ReadFile(h.roleSpecPath(role))
+	if errors.Is(err, os.ErrNotExist) {
+		return s, crmplan.Errorf(crmplan.ENOTFOUND, "role %s was never started on %s", role, filepath.Base(h.Dir)).In("--role")
+	}
+	if err != nil {
+		return s, err
+	}
+	return s, json.Unmarshal(data, &s)
+}
+
+// Stop stops the role gracefully: the supervisor passes SIGTERM on and crm
+// finishes its in-flight requests. Stopping a stopped role is no error.
+func (h Host) Stop(role string) error {
+	s, err := h.Spec(role)
+	if err != nil {
+		return err
+	}
+	return h.process(s).Stop()
+}
+
+// Restart stops the role and starts it again from its recorded spec (and
+// the current release), waiting until it is healthy.
+func (h Host) Restart(ctx context.Context, self, role string) error {
+	s, err := h.Spec(role)
+	if err != nil {
+		return err
+	}
+	if err := h.process(s).Stop(); err != nil {
+		return err
+	}
+	return h.run(ctx, self, s)
+}
+
+// Health is what the health unit reports.
+type Health struct {
+	Role     string `json:"role"`
+	Listen   string `json:"listen"`
+	Release  string `json:"release"`
+	Running  bool   `json:"running"`
+	Healthy  bool   `json:"healthy"` // /healthz answers 200
+	Ready    bool   `json:"ready"`   // /readyz answers 200
+	Reason   string `json:"reason,omitempty"`
+	Restarts int    `json:"restarts"`
+}
+
+// CheckHealth asks the role's /healthz and /readyz.
+func (h Host) CheckHealth(ctx context.Context, role string) (Health, error) {
+	s, err := h.Spec(role)
+	if err != nil {
+		return Health{}, err
+	}
+	proc := h.process(s)
+	out := Health{Role: role, Listen: s.Listen, Release: h.Current()}
+	_, out.Running = proc.Running()
+	if st, err := proc.ReadState(); err == nil {
+		out.Restarts = st.Restarts
+	}
+	if err := get(ctx, "http://"+s.Listen+"/healthz"); err != nil {
+		out.Reason = err.Error()
+		return out, nil
+	}
+	out.Healthy = true
+	if err := get(ctx, "http://"+s.Listen+"/readyz"); err != nil {
+		out.Reason = err.Error()
+		return out, nil
+	}
+	out.Ready = true
+	return out, nil
+}
+
+func waitHealthy(ctx context.Context, listen string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := get(ctx, "http://"+listen+"/healthz")
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// get asks a crm health endpoint; a refusal carries the reason crm gives
+// in its JSON answer ("no healthy api backend", "database down").
+func get(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusOK {
+		return nil
+	}
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	_ = json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&body)
+	if body.Reason != "" {
+		return fmt.Errorf("%s: %s", res.Status, body.Reason)
+	}
+	return fmt.Errorf("GET %s: %s", url, res.Status)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// logTail returns the end of a log file for an error message.
+func logTail(path string, limit int64) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if int64(len(data)) > limit {
+		data = data[int64(len(data))-limit:]
+	}
+	return strings.TrimSpace(string(data))
+}
