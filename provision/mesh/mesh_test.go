@@ -255,3 +255,35 @@ func TestForeignCertificateRefused(t *testing.T) {
 		t.Fatalf("run after spy: %q, %v", out.Text, err)
 	}
 }
+
+// BenchmarkRunThroughRelay is the round trip of a small unit of work from
+// the controller through the DMZ relay to a LAN host and back: submit,
+// run a command worker, stream the output, release.
+func BenchmarkRunThroughRelay(b *testing.B) {
+	if testing.Short() {
+		b.Skip("starts receptor processes")
+	}
+	bin, err := filepath.Abs("../../bin/receptor")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		b.Skipf("no receptor binary at %s: run make bin/receptor", bin)
+	}
+	topo := testTopology()
+	m, err := New(b.TempDir(), "bench", topo, Options{Receptor: bin, WorkTypes: shellWork})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Stop()
+	ctx := context.Background()
+	if err := m.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := m.Run(ctx, "api-1", Work{Type: "echo", Payload: strings.NewReader("ping")}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

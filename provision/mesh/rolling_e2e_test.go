@@ -1,0 +1,256 @@
+package mesh
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// deployBins builds crmplan (the agent) and crm from this tree.
+func deployBins(t *testing.T) (crmplanBin, crmBin string) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/crmplan", "./cmd/crm")
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "crmplan"), filepath.Join(dir, "crm")
+}
+
+// release packs the crm binary with a VERSION file, so that hosts show
+// which release they run.
+func release(t *testing.T, crmBin, version string) Release {
+	t.Helper()
+	vf := filepath.Join(t.TempDir(), "VERSION")
+	if err := os.WriteFile(vf, []byte(version+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := NewRelease(version, map[string]string{"crm": crmBin, "VERSION": vf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
+}
+
+// load sends GETs through the web tier at a constant arrival rate until
+// stop is closed, like k6's constant-arrival-rate: a slow answer does not
+// lower the rate.
+type load struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	failures   []string
+	wg         sync.WaitGroup
+}
+
+func (l *load) run(client *http.Client, base string, rate int, stop <-chan struct{}) {
+	paths := []string{"/api/v1/accounts?limit=20", "/api/v1/contacts?q=ann", "/api/v1/opportunities?sort=-amount",
+		"/api/v1/accounts/1", "/api/v1/activities?kind=task", "/api/v1/session"}
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			l.wg.Wait()
+			return
+		case <-tick.C:
+		}
+		l.wg.Add(1)
+		go func(p string) {
+			defer l.wg.Done()
+			resp, err := client.Get(base + p)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("%s", resp.Status)
+				}
+			}
+			if err != nil {
+				l.failed.Add(1)
+				l.mu.Lock()
+				l.failures = append(l.failures, fmt.Sprintf("GET %s: %v", p, err))
+				l.mu.Unlock()
+				return
+			}
+			l.ok.Add(1)
+		}(paths[i%len(paths)])
+	}
+}
+
+// backendUp reports whether crm web's balancer has url in rotation.
+func backendUp(ctx context.Context, web, url string) error {
+	for {
+		resp, err := http.Get(web + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(b), `crm_lb_backend_up{backend="`+url+`"} 1`) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the balancer did not take %s back: %w", url, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestRollingDeployUnderLoad deploys the CRM over the mesh onto a web host
+// in the DMZ and two api hosts in the LAN, then rolls a new release over
+// the api hosts while 150 requests per second go through the web tier:
+// not one request may fail.
+func TestRollingDeployUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, starts PostgreSQL, a Receptor mesh and three crm processes")
+	}
+	receptor := receptorBin(t)
+	if _, err := os.Stat(filepath.Join(pgserver.DefaultBin, "postgres")); err != nil {
+		t.Skip("no PostgreSQL 15 server binaries (make deps)")
+	}
+	crmplanBin, crmBin := deployBins(t)
+	pg := pgserver.StartTest(t)
+	db := pg.URL("postgres")
+	seed := exec.Command(crmBin, "seed", "--database-url", db, "--records", "3000", "--users", "4", "--password", "e2e password")
+	topo := testTopology()
+	m, err := New(t.TempDir(), "e2e", topo, Options{Receptor: receptor, Port: freePort(t, topo.Hosts[2].Address),
+		WorkTypes: func(_ topology.Host, dir string) []WorkType { return AgentWorkTypes(crmplanBin, dir) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { stopRoles(t, m, crmplanBin); _ = m.Stop() })
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	v1 := release(t, crmBin, "v1")
+	for _, h := range []string{"web-1", "api-1", "api-2"} {
+		if _, err := m.Install(ctx, h, v1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env, _ := json.Marshal(map[string]string{"CRM_DATABASE_URL": db})
+	if out, err := m.Run(ctx, "api-1", Work{Type: WorkMigrate, Payload: bytes.NewReader(env)}); err != nil {
+		t.Fatalf("migrate over the mesh: %v\n%s", err, out.Text)
+	}
+	if out, err := seed.CombinedOutput(); err != nil {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	apis := map[string]string{}
+	for _, h := range topo.Hosts[:2] {
+		listen := fmt.Sprintf("%s:%d", h.Address, freePort(t, h.Address))
+		apis[h.Name] = "http://" + listen
+		if _, err := m.StartRole(ctx, h.Name, RoleSpec{Role: "api", Listen: listen, Env: map[string]string{"CRM_DATABASE_URL": db}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	web := topo.Hosts[2]
+	webListen := fmt.Sprintf("%s:%d", web.Address, freePort(t, web.Address))
+	webURL := "http://" + webListen
+	if _, err := m.StartRole(ctx, "web-1", RoleSpec{Role: "web", Listen: webListen,
+		Args: []string{"--backend", apis["api-1"], "--backend", apis["api-2"], "--health-interval", "100ms"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"api-1", "api-2"} {
+		if err := backendUp(ctx, webURL, apis[h]); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The figure for BENCHMARKS.md: one small unit through the relay.
+	small, err := m.Run(ctx, "api-2", Work{Type: WorkStatus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("round trip of a small unit (crmplan-status on api-2 via web-1): %v", small.Duration)
+
+	client := signIn(t, webURL)
+	l := &load{}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { l.run(client, webURL, 150, stop); close(done) }()
+	time.Sleep(2 * time.Second)
+	began := time.Now()
+	v2 := release(t, crmBin, "v2")
+	healthy := func(ctx context.Context, host string) error { return backendUp(ctx, webURL, apis[host]) }
+	rollout, err := m.RollingDeploy(ctx, v2, "api", []string{"api-1", "api-2"}, nil, healthy)
+	if err != nil {
+		t.Fatalf("rolling deploy: %v", err)
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	<-done
+	elapsed := time.Since(began) + 2*time.Second
+	for _, f := range l.failures {
+		t.Error(f)
+	}
+	total := l.ok.Load() + l.failed.Load()
+	if l.failed.Load() > 0 {
+		t.Fatalf("%d of %d requests failed during the rolling deploy", l.failed.Load(), total)
+	}
+	if rate := float64(total) / elapsed.Seconds(); rate < 135 {
+		t.Errorf("load ran at %.0f req/s, want about 150", rate)
+	}
+	for _, h := range rollout.Hosts {
+		t.Logf("%s: %v", h.Host, h.Duration)
+	}
+	t.Logf("rolling deploy of %s over 2 api hosts: %v; %d requests at 150 req/s, none failed", v2.Version, rollout.Duration, total)
+	for _, h := range []string{"api-1", "api-2"} {
+		out, err := m.Run(ctx, h, Work{Type: WorkStatus})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct{ Current, Previous string }
+		if err := json.Unmarshal([]byte(out.Text), &st); err != nil || st.Current != "v2" || st.Previous != "v1" {
+			t.Errorf("%s: current %q previous %q (%v), want v2 with v1 kept", h, st.Current, st.Previous, err)
+		}
+	}
+}
+
+func signIn(t *testing.T, base string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	resp, err := c.Post(base+"/api/v1/session", "application/json", strings.NewReader(`{"email":"manager@example.com","password":"e2e password"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign in through web: %s", resp.Status)
+	}
+	return c
+}
+
+// stopRoles stops every role the test started: they run under supervisors
+// in their own sessions and would outlive the test.
+func stopRoles(t *testing.T, m *Mesh, crmplanBin string) {
+	for _, n := range m.Nodes() {
+		dir := filepath.Dir(n.Dir)
+		specs, _ := filepath.Glob(filepath.Join(dir, "roles", "*.json"))
+		for _, s := range specs {
+			role := strings.TrimSuffix(filepath.Base(s), ".json")
+			if out, err := exec.Command(crmplanBin, "agent", "stop", "--host-dir", dir, "--role", role).CombinedOutput(); err != nil {
+				t.Errorf("stop %s on %s: %v\n%s", role, n.ID, err, out)
+			}
+		}
+	}
+}
