@@ -40,6 +40,12 @@ func (o Options) analyze(summaryPath, pointsPath string, sc *scraper) (Result, e
 	res := buildResult(sum, pts, o.Scenario, step)
 	if first, last, ok := pts.steadyWindow(); ok {
 		res.Tiers, res.ScrapeErrors = sc.tiers(first, last)
+		// A run cut short (interrupted) is judged over what ran: n evenly
+		// spaced requests span n-1 gaps.
+		if span := last.Sub(first).Seconds(); res.Requests > 1 && span < 0.9*res.DurationS {
+			res.DurationS = span * float64(res.Requests) / float64(res.Requests-1)
+			res.AchievedRate = float64(res.Requests) / res.DurationS
+		}
 	}
 	return res, nil
 }

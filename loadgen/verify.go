@@ -90,6 +90,10 @@ func Verify(ctx context.Context, o Options) (Result, string, error) {
 	if err != nil {
 		return res, "", err
 	}
+	if ctx.Err() != nil {
+		return res, path, crmplan.Errorf(crmplan.EINTERNAL, "the run was interrupted; the partial result is saved in %s", path).
+			Try("crmplan verify ...   # again, for a complete run")
+	}
 	if !res.SLO.Passed {
 		return res, path, crmplan.Errorf(crmplan.ESLO, "the SLO failed at %g req/s: %s",
 			res.TargetRate, strings.Join(res.SLO.Violations, "; ")).
@@ -227,8 +231,11 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 		return Result{}, crmplan.Errorf(crmplan.EUNAVAILABLE, "start k6 (%s): %w", o.K6.Command[0], runErr)
 	}
 	// 0: thresholds held; 99: k6's ThresholdsHaveFailed. Anything else means
-	// the test did not run through (a script error, a failed setup).
-	if code != 0 && code != 99 {
+	// the test did not run through (a script error, a failed setup), unless
+	// it was interrupted: k6 then still writes its summary of what ran.
+	_, statErr := os.Stat(summaryPath)
+	interrupted := ctx.Err() != nil && statErr == nil
+	if code != 0 && code != 99 && !interrupted {
 		return Result{}, crmplan.Errorf(crmplan.EUNAVAILABLE, "k6 exited with code %d: %s", code, logTail(logPath)).
 			Try("less %s", logPath)
 	}

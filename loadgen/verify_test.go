@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,5 +197,36 @@ func TestVerifyEditedScript(t *testing.T) {
 	}
 	if got := f.byRoute["GET /api/v1/reports/pipeline"].Load() + f.byRoute["GET /api/v1/reports/activities"].Load(); got != res.Requests {
 		t.Errorf("the fake served %d report requests, k6 counted %d", got, res.Requests)
+	}
+}
+
+// TestVerifyInterrupted: a run stopped early (Ctrl-C) still yields and saves
+// the result of what ran, with an error saying it is partial.
+func TestVerifyInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs k6 for several seconds")
+	}
+	f := newFakeCRM(t, time.Millisecond)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	o := Options{
+		Scenario: Scenario{Rate: 20, Duration: time.Minute, Mix: testMix, SLO: sizing.SLO{P95Ms: 5000, ErrorRate: 0.01}},
+		Target:   fakeTarget(f), K6: testK6(t), ResultsDir: dir,
+	}
+	start := time.Now()
+	res, path, err := Verify(ctx, o)
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("err = %v, want one saying the run was interrupted", err)
+	}
+	if elapsed := time.Since(start); elapsed > 40*time.Second {
+		t.Errorf("Verify took %s after the interrupt at 6 s", elapsed)
+	}
+	if res.Requests == 0 || path == "" {
+		t.Errorf("no partial result: %d requests, path %q", res.Requests, path)
+	}
+	// Judged over what ran, not over the minute asked for.
+	if res.AchievedRate < 18 || res.AchievedRate > 22 {
+		t.Errorf("achieved %.2f req/s over %.1f s, want about 20", res.AchievedRate, res.DurationS)
 	}
 }
