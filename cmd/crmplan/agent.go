@@ -17,8 +17,8 @@ import (
 // on stdin, the output streams back to the controller, a non-zero exit
 // fails the unit with this output as its error text.
 func agentCommand() *cli.Command {
-	hostDir := &cli.StringFlag{Name: "host-dir", Required: true, Usage: "the host's directory (releases, roles, logs)"}
-	role := &cli.StringFlag{Name: "role", Required: true, Usage: "web, api or worker"}
+	hostDir := &cli.StringFlag{Name: "host-dir", Usage: "the host's directory (releases, roles, logs); required"}
+	role := &cli.StringFlag{Name: "role", Usage: "web, api or worker; required"}
 	host := func(c *cli.Context) agent.Host { return agent.Host{Dir: c.String("host-dir")} }
 	return &cli.Command{
 		Name:   "agent",
@@ -26,9 +26,10 @@ func agentCommand() *cli.Command {
 		Usage:  "work a host runs for the mesh controller (started by the host's Receptor node)",
 		Subcommands: []*cli.Command{
 			{
-				Name:  "install",
-				Usage: "install the release archive on stdin (tar.gz), checked by SHA-256; the previous release is kept",
-				Flags: []cli.Flag{hostDir, &cli.StringFlag{Name: "version", Required: true}, &cli.StringFlag{Name: "sha256", Required: true}},
+				Name:   "install",
+				Usage:  "install the release archive on stdin (tar.gz), checked by SHA-256; the previous release is kept",
+				Flags:  []cli.Flag{hostDir, &cli.StringFlag{Name: "version"}, &cli.StringFlag{Name: "sha256"}},
+				Before: requireFlags("host-dir", "version", "sha256"),
 				Action: func(c *cli.Context) error {
 					h := host(c)
 					if err := h.Install(c.String("version"), c.String("sha256"), c.App.Reader); err != nil {
@@ -39,9 +40,10 @@ func agentCommand() *cli.Command {
 				},
 			},
 			{
-				Name:  "rollback",
-				Usage: "make the previous release current again",
-				Flags: []cli.Flag{hostDir},
+				Name:   "rollback",
+				Usage:  "make the previous release current again",
+				Flags:  []cli.Flag{hostDir},
+				Before: requireFlags("host-dir"),
 				Action: func(c *cli.Context) error {
 					v, err := host(c).Rollback()
 					if err == nil {
@@ -51,9 +53,10 @@ func agentCommand() *cli.Command {
 				},
 			},
 			{
-				Name:  "start",
-				Usage: "start a role from the spec on stdin (JSON: role, listen, args, env) and wait until it is healthy",
-				Flags: []cli.Flag{hostDir},
+				Name:   "start",
+				Usage:  "start a role from the spec on stdin (JSON: role, listen, args, env) and wait until it is healthy",
+				Flags:  []cli.Flag{hostDir},
+				Before: requireFlags("host-dir"),
 				Action: func(c *cli.Context) error {
 					var spec agent.RoleSpec
 					if err := json.NewDecoder(c.App.Reader).Decode(&spec); err != nil {
@@ -63,17 +66,19 @@ func agentCommand() *cli.Command {
 				},
 			},
 			{
-				Name:  "stop",
-				Usage: "stop a role gracefully",
-				Flags: []cli.Flag{hostDir, role},
+				Name:   "stop",
+				Usage:  "stop a role gracefully",
+				Flags:  []cli.Flag{hostDir, role},
+				Before: requireFlags("host-dir", "role"),
 				Action: func(c *cli.Context) error {
 					return agentRoleDone(c, "stopped", c.String("role"), func(string) error { return host(c).Stop(c.String("role")) })
 				},
 			},
 			{
-				Name:  "restart",
-				Usage: "restart a role on the current release and wait until it is healthy",
-				Flags: []cli.Flag{hostDir, role},
+				Name:   "restart",
+				Usage:  "restart a role on the current release and wait until it is healthy",
+				Flags:  []cli.Flag{hostDir, role},
+				Before: requireFlags("host-dir", "role"),
 				Action: func(c *cli.Context) error {
 					return agentRoleDone(c, "restarted", c.String("role"), func(self string) error {
 						return host(c).Restart(c.Context, self, c.String("role"))
@@ -81,9 +86,10 @@ func agentCommand() *cli.Command {
 				},
 			},
 			{
-				Name:  "migrate",
-				Usage: "run crm migrate of the current release; stdin is a JSON object of environment variables (CRM_DATABASE_URL)",
-				Flags: []cli.Flag{hostDir},
+				Name:   "migrate",
+				Usage:  "run crm migrate of the current release; stdin is a JSON object of environment variables (CRM_DATABASE_URL)",
+				Flags:  []cli.Flag{hostDir},
+				Before: requireFlags("host-dir"),
 				Action: func(c *cli.Context) error {
 					var env map[string]string
 					if err := json.NewDecoder(c.App.Reader).Decode(&env); err != nil {
@@ -93,9 +99,10 @@ func agentCommand() *cli.Command {
 				},
 			},
 			{
-				Name:  "health",
-				Usage: "report a role's health as JSON; fails when it is not ready",
-				Flags: []cli.Flag{hostDir, role},
+				Name:   "health",
+				Usage:  "report a role's health as JSON; fails when it is not ready",
+				Flags:  []cli.Flag{hostDir, role},
+				Before: requireFlags("host-dir", "role"),
 				Action: func(c *cli.Context) error {
 					h, err := host(c).CheckHealth(c.Context, c.String("role"))
 					if err != nil {
@@ -111,9 +118,10 @@ func agentCommand() *cli.Command {
 				},
 			},
 			{
-				Name:  "status",
-				Usage: "report the host's releases and roles as JSON",
-				Flags: []cli.Flag{hostDir},
+				Name:   "status",
+				Usage:  "report the host's releases and roles as JSON",
+				Flags:  []cli.Flag{hostDir},
+				Before: requireFlags("host-dir"),
 				Action: func(c *cli.Context) error {
 					st, err := host(c).Status(c.Context)
 					if err != nil {
@@ -123,6 +131,21 @@ func agentCommand() *cli.Command {
 				},
 			},
 		},
+	}
+}
+
+// requireFlags fails a subcommand whose flags are missing as a usage error
+// (exit 2) on one line: urfave/cli's Required would print the help page
+// into the unit's output.
+func requireFlags(names ...string) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		for _, n := range names {
+			if c.String(n) == "" {
+				return crmplan.Errorf(crmplan.EINVALID, "--%s is required", n).In("crmplan agent "+c.Command.Name).
+					Try("crmplan agent %s --help", c.Command.Name)
+			}
+		}
+		return nil
 	}
 }
 

@@ -81,8 +81,8 @@ func (h Host) run(ctx context.Context, self string, s RoleSpec) error {
 	if _, err := proc.Start(self); err != nil {
 		return err
 	}
-	if err := waitHealthy(ctx, s.Listen, 60*time.Second); err != nil {
-		return fmt.Errorf("crm %s on %s did not become healthy: %w\n%s", s.Role, s.Listen, err, logTail(proc.LogPath(), 2048))
+	if err := waitHealthy(ctx, proc, s.Listen, 60*time.Second); err != nil {
+		return fmt.Errorf("crm %s (release %s) on %s did not become healthy: %w\n%s", s.Role, h.Current(), s.Listen, err, logTail(proc.LogPath(), 2048))
 	}
 	return nil
 }
@@ -160,13 +160,19 @@ func (h Host) CheckHealth(ctx context.Context, role string) (Health, error) {
 	return out, nil
 }
 
-func waitHealthy(ctx context.Context, listen string, timeout time.Duration) error {
+// waitHealthy waits until the role answers /healthz, and gives up early
+// when the supervisor has had to restart it twice: a release that exits at
+// start fails its unit in seconds, not after the timeout.
+func waitHealthy(ctx context.Context, proc provision.Process, listen string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		err := get(ctx, "http://"+listen+"/healthz")
 		if err == nil {
 			return nil
+		}
+		if st, serr := proc.ReadState(); serr == nil && st.Restarts >= 2 {
+			return fmt.Errorf("it exited %d times (last: %s)", st.Restarts, st.LastExit)
 		}
 		select {
 		case <-ctx.Done():
