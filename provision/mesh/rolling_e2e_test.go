@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -253,4 +254,68 @@ func stopRoles(t *testing.T, m *Mesh, crmplanBin string) {
 			}
 		}
 	}
+}
+
+// TestRollingDeployRollsBackAFailedHost deploys a release whose crm exits
+// at start: the rollout stops at the first host, fails with that host's
+// own error text, puts the host back on the release it ran and leaves the
+// next host alone.
+func TestRollingDeployRollsBackAFailedHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, starts a Receptor mesh and crm processes")
+	}
+	receptor := receptorBin(t)
+	crmplanBin, crmBin := deployBins(t)
+	topo := testTopology()
+	m, err := New(t.TempDir(), "rollback", topo, Options{Receptor: receptor, Port: freePort(t, topo.Hosts[2].Address),
+		WorkTypes: func(_ topology.Host, dir string) []WorkType { return AgentWorkTypes(crmplanBin, dir) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { stopRoles(t, m, crmplanBin); _ = m.Stop() })
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	host := topo.Hosts[0] // api-1, in the LAN
+	if _, err := m.Install(ctx, host.Name, release(t, crmBin, "v1")); err != nil {
+		t.Fatal(err)
+	}
+	// crm web needs no database: the host serves /healthz on v1.
+	listen := fmt.Sprintf("%s:%d", host.Address, freePort(t, host.Address))
+	if _, err := m.StartRole(ctx, host.Name, RoleSpec{Role: "web", Listen: listen, Args: []string{"--backend", "http://127.0.0.1:9"}}); err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(t.TempDir(), "crm")
+	script := "#!/bin/sh\necho \"crm: v2 cannot read /etc/crm/v2.conf\" >&2\nexit 1\n"
+	if err := os.WriteFile(broken, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	v2, err := NewRelease("v2", map[string]string{"crm": broken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rollout, deployErr := m.RollingDeploy(ctx, v2, "web", []string{"api-1", "api-2"}, nil, nil)
+	if deployErr == nil || !errors.Is(deployErr, ErrUnitFailed) || !strings.Contains(deployErr.Error(), "v2 cannot read /etc/crm/v2.conf") {
+		t.Fatalf("err = %v, want the host's own error text", deployErr)
+	}
+	if len(rollout.Hosts) != 1 || rollout.Hosts[0].Host != "api-1" {
+		t.Errorf("rollout went on after a failed host: %+v", rollout.Hosts)
+	}
+	out, err := m.Run(ctx, host.Name, Work{Type: WorkStatus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Current string
+		Roles   []struct{ Healthy bool }
+	}
+	if err := json.Unmarshal([]byte(out.Text), &st); err != nil {
+		t.Fatalf("%v: %s", err, out.Text)
+	}
+	if st.Current != "v1" || len(st.Roles) != 1 || !st.Roles[0].Healthy {
+		t.Errorf("after the failed deploy api-1 is on %q with roles %+v, want v1 serving again", st.Current, st.Roles)
+	}
+	t.Logf("failed deploy and rollback of api-1: %v\n%v", rollout.Duration, deployErr)
 }
