@@ -11,7 +11,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BIN := $(CURDIR)/bin
 APT_PACKAGES := postgresql-15 chromium fonts-dejavu-core
 
-.PHONY: all build test test-short bench demo demo-destroy deps clean fuzz ui ui-check
+.PHONY: all build test test-short bench bench-stack demo demo-destroy deps clean fuzz ui ui-check
 
 all: build
 
@@ -48,8 +48,16 @@ test: deps build ui-check
 test-short:
 	go test -short ./...
 
+# bench prints the quick figures (model, report); bench-stack the ones that
+# bring up real stacks (Pulumi apply, k6 against the CRM, the Receptor mesh).
 bench:
-	go test -run '^$$' -bench . -benchmem ./sizing/...
+	go test -run '^$$' -bench . -benchmem ./sizing/ ./reports/
+
+bench-stack: build
+	go test -run '^$$' -bench NoChange -benchtime 5x ./provision/
+	go test -run '^$$' -bench GeneratorCPU -benchtime 1x ./loadgen/
+	go test -run '^$$' -bench RunThroughRelay -benchtime 8x ./provision/mesh/
+	go test -run '^$$' -bench FindMaxLocalStack -benchtime 1x -timeout 30m ./cmd/crmplan/
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecodePlan -fuzztime 60s ./topology
