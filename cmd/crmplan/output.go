@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,21 +32,72 @@ func encode(w io.Writer, v any, format string) (bool, error) {
 		enc.SetIndent("", "  ")
 		return true, enc.Encode(v)
 	case "yaml":
-		enc := yaml.NewEncoder(w)
-		enc.SetIndent(2)
-		defer enc.Close()
-		// Through JSON first so that YAML keys are the JSON contract's names.
+		// Through JSON first so that YAML has the JSON contract's key names,
+		// in the same order, with integers kept as integers.
 		data, err := json.Marshal(v)
 		if err != nil {
 			return true, err
 		}
-		var generic any
-		if err := json.Unmarshal(data, &generic); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		node, err := yamlNode(dec)
+		if err != nil {
 			return true, err
 		}
-		return true, enc.Encode(generic)
+		enc := yaml.NewEncoder(w)
+		enc.SetIndent(2)
+		if err := enc.Encode(node); err != nil {
+			return true, err
+		}
+		return true, enc.Close()
 	}
 	return false, nil
+}
+
+// yamlNode reads one JSON value from dec and returns it as a YAML node.
+func yamlNode(dec *json.Decoder) (*yaml.Node, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		kind, end := yaml.SequenceNode, json.Delim(']')
+		if t == '{' {
+			kind, end = yaml.MappingNode, '}'
+		}
+		node := &yaml.Node{Kind: kind}
+		for dec.More() {
+			if kind == yaml.MappingNode {
+				key, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				node.Content = append(node.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key.(string)})
+			}
+			child, err := yamlNode(dec)
+			if err != nil {
+				return nil, err
+			}
+			node.Content = append(node.Content, child)
+		}
+		if tok, err := dec.Token(); err != nil || tok != end {
+			return nil, fmt.Errorf("yaml output: unbalanced JSON")
+		}
+		return node, nil
+	case json.Number:
+		tag := "!!int"
+		if _, err := t.Int64(); err != nil {
+			tag = "!!float"
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: t.String()}, nil
+	case string:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: t}, nil
+	case bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(t)}, nil
+	default: // nil
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, nil
+	}
 }
 
 func humanBytes(n int64) string {

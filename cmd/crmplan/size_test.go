@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestSizeSeed000(t *testing.T) {
@@ -205,5 +207,30 @@ func TestSizePlanFileErrorsNameTheLine(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "plan.yaml:") || !strings.Contains(stderr, "named_users") {
 		t.Errorf("stderr should name the file, line and field:\n%s", stderr)
+	}
+}
+
+func TestSizeYAMLMatchesJSON(t *testing.T) {
+	args := []string{"size", "--plan", "../../examples/simplecrm.yaml", "--output"}
+	_, asJSON, _ := crmplanRun(t, append(args, "json")...)
+	code, asYAML, stderr := crmplanRun(t, append(args, "yaml")...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var fromJSON, fromYAML any
+	if err := json.Unmarshal([]byte(asJSON), &fromJSON); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal([]byte(asYAML), &fromYAML); err != nil {
+		t.Fatalf("yaml output does not parse: %v\n%s", err, asYAML)
+	}
+	// Numbers differ in type (float64 vs int), so compare through JSON.
+	a, _ := json.Marshal(fromJSON)
+	b, _ := json.Marshal(fromYAML)
+	if string(a) != string(b) {
+		t.Errorf("yaml and json outputs carry different data:\n%s\n---\n%s", a, b)
+	}
+	if !strings.HasPrefix(asYAML, "plan: simplecrm\nworkload:\n  named_users: 3000\n") {
+		t.Errorf("yaml should keep the JSON contract's key order and integers:\n%.200s", asYAML)
 	}
 }
