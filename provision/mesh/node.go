@@ -41,8 +41,15 @@ func (m *Mesh) startNode(n Node) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start receptor node %s: %w", n.ID, err)
 	}
-	// Reap it should it exit while we run; init adopts it after.
-	go func() { _ = cmd.Wait() }()
+	// Reap it should it exit while we run (init adopts it after), and say
+	// how it ended in its log: a signal leaves no other trace.
+	go func() {
+		_ = cmd.Wait()
+		if f, ferr := os.OpenFile(n.LogPath(), os.O_WRONLY|os.O_APPEND, 0o600); ferr == nil {
+			fmt.Fprintf(f, "crmplan: receptor exited: %v\n", cmd.ProcessState)
+			f.Close()
+		}
+	}()
 	return writeFileAtomic(n.PIDPath(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
 }
 
@@ -57,14 +64,19 @@ func nodeRunning(n Node) (int, bool) {
 	if err != nil || pid <= 0 {
 		return 0, false
 	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	// While a process is in execve its cmdline reads empty: wait that out.
+	var cmdline []byte
+	for range 100 {
+		if cmdline, err = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil || len(cmdline) > 0 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	if err != nil || !strings.Contains(string(cmdline), n.ConfigPath()) {
 		return 0, false
 	}
-	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
-			return 0, false
-		}
+	if !alive(pid) {
+		return 0, false
 	}
 	return pid, true
 }
