@@ -1,0 +1,40 @@
+package main
+
+import (
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crmplan/crmplan/app/integration"
+	"github.com/crmplan/crmplan/app/metrics"
+	"github.com/crmplan/crmplan/app/serve"
+	"github.com/crmplan/crmplan/app/web"
+)
+
+func integrationCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "integration",
+		Usage: "the ESB: authenticate integration clients by API token and forward their calls over the api servers",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8084", EnvVars: []string{"CRM_LISTEN"}},
+			&cli.StringSliceFlag{Name: "backend", Required: true, EnvVars: []string{"CRM_BACKENDS"}, Usage: "api server base URL (repeat; the env var takes a comma-separated list)"},
+			&cli.DurationFlag{Name: "token-ttl", Value: 30 * time.Second, EnvVars: []string{"CRM_TOKEN_TTL"}, Usage: "how long a verified API token is trusted without asking the api tier"},
+			&cli.DurationFlag{Name: "health-interval", Value: 250 * time.Millisecond, EnvVars: []string{"CRM_HEALTH_INTERVAL"}},
+		},
+		Action: func(c *cli.Context) error {
+			log, err := logger(c, "integration")
+			if err != nil {
+				return err
+			}
+			m := metrics.New("integration")
+			b, err := web.NewBalancer(c.StringSlice("backend"), web.Balance, c.Duration("health-interval"), log, m.Registry)
+			if err != nil {
+				return err
+			}
+			go b.Run(c.Context)
+			g := integration.New(b, c.Duration("token-ttl"), m.Registry)
+			return serve.Run(c.Context, serve.Config{Role: "integration", Listen: c.String("listen"), Handler: g.Handler(),
+				Ready: g.Ready, Metrics: m, Log: log})
+		},
+	}
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestIntegrationRole runs crm integration as a process in front of the
+// real stack: a token the CRM issued works through the ESB, none does not,
+// and the ESB reports its calls in /metrics.
+func TestIntegrationRole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and four crm processes")
+	}
+	s := startStack(t, 200)
+	token := mintToken(t, s.web, signIn(t, s.web, "admin@example.com"))
+	addr := freeAddr(t)
+	start(t, t.TempDir(), "integration", "integration", "--listen", addr, "--backend", s.urls[0], "--backend", s.urls[1])
+	esb := "http://" + addr
+	waitReady(t, esb)
+	tests := []struct {
+		name, auth string
+		want       int
+	}{
+		{"no token", "", 401},
+		{"unknown token", "Bearer crm_nope", 401},
+		{"crm token", "Bearer " + token, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code, body := doReq(t, "GET", esb+"/api/v1/accounts?limit=5", tt.auth, ""); code != tt.want {
+				t.Fatalf("GET through the ESB = %d %s, want %d", code, body, tt.want)
+			}
+		})
+	}
+	if _, m := doReq(t, "GET", esb+"/metrics", "", ""); !strings.Contains(m, `crm_integration_calls_total{client="admin@example.com",code="2xx"} 1`) {
+		t.Errorf("/metrics lacks the forwarded call:\n%s", lastLines(m, 20))
+	}
+}
+
+// TestDocstoreRole stores and reads a document through crm docstore.
+func TestDocstoreRole(t *testing.T) {
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	start(t, dir, "docstore", "docstore", "--listen", addr, "--dir", dir+"/docs", "--max-size", "1024")
+	base := "http://" + addr
+	waitReady(t, base)
+	code, body := doReq(t, "POST", base+"/v1/documents", "", "quote #42")
+	if code != 201 {
+		t.Fatalf("POST = %d %s", code, body)
+	}
+	id := body[strings.Index(body, `"id":"`)+6:][:64]
+	if code, got := doReq(t, "GET", base+"/v1/documents/"+id, "", ""); code != 200 || got != "quote #42" {
+		t.Errorf("GET = %d %q", code, got)
+	}
+	if code, _ := doReq(t, "POST", base+"/v1/documents", "", strings.Repeat("x", 2048)); code != 413 {
+		t.Errorf("oversized POST = %d, want 413", code)
+	}
+}
+
+func doReq(t testing.TB, method, url, auth, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// mintToken creates an API token as the signed-in client's user.
+func mintToken(t testing.TB, base string, c *http.Client) string {
+	t.Helper()
+	res, err := c.Post(base+"/api/v1/tokens", "application/json", strings.NewReader(`{"name":"integration client"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tok struct{ Token string }
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.Token == "" {
+		t.Fatalf("token: %d %v", res.StatusCode, err)
+	}
+	return tok.Token
+}
