@@ -21,6 +21,11 @@ var defaultPorts = map[topology.Role]int{
 	topology.RoleWorker:    8082,
 	topology.RoleDBPrimary: 5432,
 	topology.RoleDBReplica: 5432,
+
+	// crm roles beyond the three tiers (roles.go), on topology's ports.
+	topology.RoleDocStore:    8083,
+	topology.RoleIntegration: 8084,
+	topology.RoleProxy:       8443,
 }
 
 // LocalHost is one host of the topology as the local target places it.

@@ -196,7 +196,7 @@ func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 			}
 		}
 	}
-	return nil
+	return d.roleServices(apis, backends)
 }
 
 func (d *deployer) service(h LocalHost, args []string, env pulumi.StringMap, deps ...pulumi.Resource) (pulumi.Resource, error) {

@@ -1,0 +1,58 @@
+package provision
+
+import (
+	"path/filepath"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/crmplan/crmplan/topology"
+)
+
+// roleServices registers the crm roles beyond web, api and worker: the
+// ESB over the api servers, document storage, the pub/sub brokers and the
+// access proxy in front of the integrator cluster (or the web tier).
+func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string) error {
+	var esbs []pulumi.Resource
+	var esbURLs []string
+	for _, h := range d.l.ByRole(topology.RoleIntegration) {
+		res, err := d.service(h, backendArgs(apiURLs), pulumi.StringMap{}, apis...)
+		if err != nil {
+			return err
+		}
+		esbs, esbURLs = append(esbs, res), append(esbURLs, h.URL())
+	}
+	for _, h := range d.l.ByRole(topology.RoleDocStore) {
+		if _, err := d.service(h, []string{"--dir", filepath.Join(h.Dir, "documents")}, pulumi.StringMap{}); err != nil {
+			return err
+		}
+	}
+	return d.proxyServices(esbs, esbURLs, apiURLs)
+}
+
+// proxyServices fronts what topology.DefaultLinks says a proxy fronts: the
+// integrator cluster, else the web tier, else the api servers.
+func (d *deployer) proxyServices(esbs []pulumi.Resource, esbURLs, apiURLs []string) error {
+	targets := esbURLs
+	if len(targets) == 0 {
+		for _, h := range d.l.ByRole(topology.RoleWeb) {
+			targets = append(targets, h.URL())
+		}
+	}
+	if len(targets) == 0 {
+		targets = apiURLs
+	}
+	for _, h := range d.l.ByRole(topology.RoleProxy) {
+		if _, err := d.service(h, backendArgs(targets), pulumi.StringMap{}, esbs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func backendArgs(urls []string) []string {
+	var args []string
+	for _, u := range urls {
+		args = append(args, "--backend", u)
+	}
+	return args
+}
