@@ -64,6 +64,9 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 	if err != nil {
 		return nil, layout, r.Bins, "", err
 	}
+	if layout.Promotion, err = loadPromotion(paths); err != nil {
+		return nil, layout, r.Bins, "", err
+	}
 	if layout.Primary != nil {
 		if err := checkReachable(r.StateDir); err != nil {
 			return nil, layout, r.Bins, "", err
@@ -161,6 +164,7 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 		changes = *res.Summary.ResourceChanges
 	}
 	inv := layout.inventory(version, res.Outputs)
+	layout.Promotion.swapRoles(&inv)
 	if err := SaveInventory(r.StateDir, inv); err != nil {
 		return Result{}, err
 	}
@@ -208,7 +212,7 @@ func (l Layout) inventory(version string, outputs auto.OutputMap) Inventory {
 	for _, h := range l.Hosts {
 		ih := InventoryHost{Name: h.Name, Role: string(h.Role), Zone: h.Zone, Address: h.Address, Port: h.Port, Dir: h.Dir}
 		switch h.Role {
-		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy:
+		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue:
 			ih.MetricsURL = h.URL() + "/metrics"
 		}
 		inv.Hosts = append(inv.Hosts, ih)

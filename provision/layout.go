@@ -26,6 +26,7 @@ var defaultPorts = map[topology.Role]int{
 	topology.RoleDocStore:    8083,
 	topology.RoleIntegration: 8084,
 	topology.RoleProxy:       8443,
+	topology.RoleQueue:       4222,
 }
 
 // LocalHost is one host of the topology as the local target places it.
@@ -46,6 +47,8 @@ type Layout struct {
 	Primary     *LocalHost  // the db-primary; nil when the topology has none
 	Replicas    []LocalHost // db-replica hosts
 	Sync        bool        // replicas are synchronous
+	// Promotion, after crmplan failover, names the replica that is the primary now.
+	Promotion *Promotion
 	PGSettings  map[string]string
 	Records     int64
 	Users       int

@@ -26,7 +26,29 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string) error 
 			return err
 		}
 	}
+	if err := d.queueServices(); err != nil {
+		return err
+	}
 	return d.proxyServices(esbs, esbURLs, apiURLs)
+}
+
+// queueServices runs a broker per queue host, each forwarding what its
+// clients publish to the brokers of the other zones (seed 002: one broker
+// per LAN, reaching across).
+func (d *deployer) queueServices() error {
+	brokers := d.l.ByRole(topology.RoleQueue)
+	for _, h := range brokers {
+		args := []string{"--name", h.Name}
+		for _, p := range brokers {
+			if p.Zone != h.Zone {
+				args = append(args, "--peer", p.URL())
+			}
+		}
+		if _, err := d.service(h, args, pulumi.StringMap{}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // proxyServices fronts what topology.DefaultLinks says a proxy fronts: the

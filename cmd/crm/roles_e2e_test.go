@@ -90,3 +90,21 @@ func mintToken(t testing.TB, base string, c *http.Client) string {
 	}
 	return tok.Token
 }
+
+// TestQueueRolePair runs two crm queue brokers as processes, each the
+// other's peer: a message published to one reaches the other's subscriber.
+func TestQueueRolePair(t *testing.T) {
+	a, b := freeAddr(t), freeAddr(t)
+	dir := t.TempDir()
+	start(t, dir, "queue-a", "queue", "--listen", a, "--name", "lan-a", "--peer", "http://"+b)
+	start(t, dir, "queue-b", "queue", "--listen", b, "--name", "lan-b", "--peer", "http://"+a)
+	waitReady(t, "http://"+a)
+	waitReady(t, "http://"+b)
+	if code, body := doReq(t, "POST", "http://"+a+"/v1/topics/leads/messages", "", "lead 7"); code != 201 {
+		t.Fatalf("publish = %d %s", code, body)
+	}
+	code, body := doReq(t, "GET", "http://"+b+"/v1/topics/leads/messages?wait=10s", "", "")
+	if code != 200 || !strings.Contains(body, `"origin":"lan-a","body":"lead 7"`) {
+		t.Fatalf("subscribe on the peer = %d %s", code, body)
+	}
+}
