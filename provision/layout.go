@@ -27,6 +27,7 @@ var defaultPorts = map[topology.Role]int{
 	topology.RoleIntegration: 8084,
 	topology.RoleProxy:       8443,
 	topology.RoleQueue:       4222,
+	topology.RoleScheduler:   8086,
 }
 
 // LocalHost is one host of the topology as the local target places it.
@@ -47,13 +48,13 @@ type Layout struct {
 	Primary     *LocalHost  // the db-primary; nil when the topology has none
 	Replicas    []LocalHost // db-replica hosts
 	Sync        bool        // replicas are synchronous
-	// Promotion, after crmplan failover, names the replica that is the primary now.
-	Promotion *Promotion
 	PGSettings  map[string]string
 	Records     int64
 	Users       int
 	Pool        int      // connections per application server pool; 0: crm's default
 	Unsupported []string // hosts whose role has no local process: they get a host, nothing runs on them
+	// Promotion, after crmplan failover, names the replica that is the primary now.
+	Promotion *Promotion
 }
 
 // ByRole returns the hosts of role in topology order.

@@ -32,6 +32,9 @@ type PostgresPrimaryArgs struct {
 	Database string            `pulumi:"database"`
 	AppUser  string            `pulumi:"appUser"`
 	AppPass  string            `pulumi:"appPassword" provider:"secret"`
+	// Retired is set by crmplan failover: this primary was fenced and a
+	// replica promoted; it stays stopped until it is rebuilt as a replica.
+	Retired bool `pulumi:"retired,optional"`
 }
 
 // PostgresPrimaryState is a primary as recorded in state.
@@ -168,6 +171,10 @@ func (*PostgresPrimary) Read(ctx context.Context, req infer.ReadRequest[Postgres
 // in place.
 func (*PostgresPrimary) Diff(ctx context.Context, req infer.DiffRequest[PostgresPrimaryArgs, PostgresPrimaryState]) (infer.DiffResponse, error) {
 	d := diffInputs(req.State.PostgresPrimaryArgs, req.Inputs, "host", "hostDir", "address", "port", "password", "database", "appUser", "appPassword")
+	if req.Inputs.Retired {
+		// A retired primary must stay down: restarting it would split the brain.
+		return d, nil
+	}
 	markNotRunning(&d, req.State.Running)
 	d.DeleteBeforeReplace = true
 	return d, nil
@@ -180,6 +187,10 @@ func (*PostgresPrimary) Update(ctx context.Context, req infer.UpdateRequest[Post
 	out.PostgresPrimaryArgs = req.Inputs
 	if req.DryRun {
 		return infer.UpdateResponse[PostgresPrimaryState]{Output: out}, nil
+	}
+	if req.Inputs.Retired {
+		out.SupervisorPID, out.Running = 0, false
+		return infer.UpdateResponse[PostgresPrimaryState]{Output: out}, postgresProcess(req.Inputs.HostDir).Stop()
 	}
 	pid, err := restartServer(ctx, req.Inputs.Host, req.Inputs.HostDir, req.Inputs.Settings)
 	out.SupervisorPID, out.Running = pid, err == nil

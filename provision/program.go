@@ -111,6 +111,7 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 		"host": pulumi.String(p.Name), "hostDir": pulumi.String(p.Dir), "address": pulumi.String(p.Address),
 		"port": pulumi.Int(p.Port), "password": superPw.Value, "settings": pulumi.ToStringMap(d.l.PGSettings),
 		"database": pulumi.String(appDatabase), "appUser": pulumi.String(appUser), "appPassword": appPw.Value,
+		"retired": pulumi.Bool(d.promoted(p.Name) == "retired"),
 	}, &primary, pulumi.Parent(d.hosts[p.Name]), pulumi.DeleteBeforeReplace(true))
 	if err != nil {
 		return nil, nil, err
@@ -122,9 +123,18 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 			"host": pulumi.String(r.Name), "hostDir": pulumi.String(r.Dir), "address": pulumi.String(r.Address),
 			"port": pulumi.Int(r.Port), "primaryHostDir": pulumi.String(p.Dir),
 			"primarySystemId": primary.SystemID, "sync": pulumi.Bool(d.l.Sync),
+			"promoted": pulumi.Bool(d.promoted(r.Name) == "promoted"),
 		}, &replica, pulumi.Parent(d.hosts[r.Name]), pulumi.DeleteBeforeReplace(true))
 		if err != nil {
 			return nil, nil, err
+		}
+		if d.promoted(r.Name) == "promoted" {
+			// After crmplan failover the CRM writes to the promoted replica
+			// and has no replica to read from until the old primary is rebuilt.
+			urls.primary = pulumi.All(appPw.Value, replica.ID()).ApplyT(func(v []any) string {
+				return pgURLString(v[0].(string), r.Address, r.Port)
+			}).(pulumi.StringOutput)
+			continue
 		}
 		if i == 0 {
 			// The URL waits for the replica: readers must not start before it.
@@ -144,6 +154,20 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 		"password": loadPw.Value, "logDir": pulumi.String(p.Dir),
 	}, &schema, pulumi.DependsOn([]pulumi.Resource{&primary}))
 	return urls, &schema, err
+}
+
+// promoted says what crmplan failover made of database host name:
+// "promoted", "retired" or "".
+func (d *deployer) promoted(name string) string {
+	switch p := d.l.Promotion; {
+	case p == nil:
+		return ""
+	case p.Promoted == name:
+		return "promoted"
+	case p.Retired == name:
+		return "retired"
+	}
+	return ""
 }
 
 func pgURL(pw pulumi.StringOutput, addr string, port int) pulumi.StringOutput {

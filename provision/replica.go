@@ -27,6 +27,8 @@ type PostgresReplicaArgs struct {
 	// primary needs a new base backup.
 	PrimarySystemID string `pulumi:"primarySystemId"`
 	Sync            bool   `pulumi:"sync"`
+	// Promoted is set by crmplan failover: this replica is the primary now.
+	Promoted bool `pulumi:"promoted,optional"`
 }
 
 // PostgresReplicaState is a replica as recorded in state.
@@ -126,6 +128,9 @@ func (*PostgresReplica) Update(ctx context.Context, req infer.UpdateRequest[Post
 			return infer.UpdateResponse[PostgresReplicaState]{Output: out}, err
 		}
 	}
+	if in.Promoted {
+		return infer.UpdateResponse[PostgresReplicaState]{Output: out}, promote(ctx, in.Host, in.HostDir)
+	}
 	primary, err := pgserver.Open(PostgresDir(in.PrimaryHostDir))
 	if err != nil {
 		return infer.UpdateResponse[PostgresReplicaState]{Output: out}, fmt.Errorf("host %s: primary: %w", in.Host, err)
@@ -137,7 +142,7 @@ func (*PostgresReplica) Update(ctx context.Context, req infer.UpdateRequest[Post
 // stops the replica and removes its directory.
 func (*PostgresReplica) Delete(ctx context.Context, req infer.DeleteRequest[PostgresReplicaState]) (infer.DeleteResponse, error) {
 	st := req.State
-	if st.Sync {
+	if st.Sync && !st.Promoted {
 		if primary, err := pgserver.Open(PostgresDir(st.PrimaryHostDir)); err == nil {
 			if err := setSync(primary, st.Host, false); err != nil {
 				return infer.DeleteResponse{}, err
@@ -148,4 +153,21 @@ func (*PostgresReplica) Delete(ctx context.Context, req infer.DeleteRequest[Post
 		return infer.DeleteResponse{}, fmt.Errorf("host %s: %w", st.Host, err)
 	}
 	return infer.DeleteResponse{}, nil
+}
+
+// promote finishes a failover crmplan failover began (or an apply after
+// a failover record was written by hand): a replica still in recovery is
+// promoted; a promoted one is left alone.
+func promote(ctx context.Context, host, hostDir string) error {
+	srv, err := pgserver.Open(PostgresDir(hostDir))
+	if err != nil {
+		return fmt.Errorf("host %s: %w", host, err)
+	}
+	if !srv.IsReplica() {
+		return nil
+	}
+	if err := srv.Promote(ctx); err != nil {
+		return fmt.Errorf("host %s: %w", host, err)
+	}
+	return nil
 }

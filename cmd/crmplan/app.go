@@ -109,6 +109,7 @@ func commands() []*cli.Command {
 		applyCommand(),
 		statusCommand(),
 		destroyCommand(),
+		failoverCommand(),
 		superviseCommand(),
 		agentCommand(),
 		verifyCommand(),

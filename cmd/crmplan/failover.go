@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crmplan/crmplan/provision"
+)
+
+func failoverCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "failover",
+		Usage:     "promote the replica to primary and repoint the api servers at it",
+		UsageText: "crmplan failover --plan FILE [--force] [--state-dir DIR] [--output table|json|yaml]",
+		Description: strings.TrimSpace(`
+Checks that the first db-replica has replayed everything the primary wrote (waiting up to
+5 s), fences the old primary (stops it), promotes the replica with pg_promote, records the
+failover in <state-dir>/<stack>/failover.json and applies: every api and worker server is
+restarted with the promoted replica as its database. Later applies keep it that way (the
+old primary stays stopped). Refuses (exit 1) when the replica lags, or when the primary
+is down and replication is asynchronous, unless --force accepts losing those writes.
+
+Examples:
+   crmplan failover --plan examples/simplecrm.yaml
+   crmplan failover --plan examples/simplecrm.yaml --force   # the primary is gone, async`),
+		Flags: append(deployFlags(),
+			&cli.BoolFlag{Name: "force", Usage: "fail over even when acknowledged writes may be lost"},
+		),
+		Action: func(c *cli.Context) error {
+			req, format, err := deployRequest(c, true)
+			if err != nil {
+				return err
+			}
+			res, err := provision.Failover(c.Context, req, c.Bool("force"))
+			if err != nil {
+				return err
+			}
+			if done, err := encode(c.App.Writer, res, format); done {
+				return err
+			}
+			return printFailover(c.App.Writer, res)
+		},
+	}
+}
+
+func printFailover(w io.Writer, res provision.FailoverResult) error {
+	lag := "unknown (primary down)"
+	if res.LagBytes >= 0 {
+		lag = fmt.Sprintf("%d bytes", res.LagBytes)
+	}
+	_, err := fmt.Fprintf(w, "promoted %s (was replica), retired %s\nlag at failover: %s\npromote: %s, repoint + apply: %s\n",
+		res.Promoted, res.Retired, lag, res.Promote.Round(time.Millisecond), res.Total.Round(time.Millisecond))
+	return err
+}

@@ -1,0 +1,163 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// Promotion records a failover in the stack's directory. The Pulumi program
+// reads it on every apply, so the next apply keeps the promoted replica as
+// the primary (and the api servers pointed at it) instead of undoing it.
+type Promotion struct {
+	Promoted string    `json:"promoted"` // the replica that became the primary
+	Retired  string    `json:"retired"`  // the old primary, fenced (stopped)
+	At       time.Time `json:"at"`
+}
+
+// PromotionPath is where a failover is recorded.
+func (p Paths) PromotionPath() string { return filepath.Join(p.StackDir(), "failover.json") }
+
+func loadPromotion(paths Paths) (*Promotion, error) {
+	b, err := os.ReadFile(paths.PromotionPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read failover record: %w", err)
+	}
+	var p Promotion
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, crmplan.Errorf(crmplan.EINTERNAL, "failover record %s is damaged: %w", paths.PromotionPath(), err)
+	}
+	return &p, nil
+}
+
+func savePromotion(paths Paths, p Promotion) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := paths.PromotionPath() + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("save failover record: %w", err)
+	}
+	return os.Rename(tmp, paths.PromotionPath())
+}
+
+// swapRoles shows the promoted replica as the primary and the retired
+// primary as a replica that is not streaming (until it is rebuilt).
+func (p *Promotion) swapRoles(inv *Inventory) {
+	if p == nil {
+		return
+	}
+	for i, h := range inv.Hosts {
+		switch h.Name {
+		case p.Promoted:
+			inv.Hosts[i].Role = string(topology.RoleDBPrimary)
+		case p.Retired:
+			inv.Hosts[i].Role = string(topology.RoleDBReplica)
+		}
+	}
+}
+
+// FailoverResult is what a failover did.
+type FailoverResult struct {
+	Promoted string        `json:"promoted"`
+	Retired  string        `json:"retired"`
+	LagBytes int64         `json:"lag_bytes"`  // replay lag when checked; -1 when the primary was unreachable
+	Promote  time.Duration `json:"promote_ns"` // fence + pg_promote
+	Apply    Result        `json:"apply"`
+	Total    time.Duration `json:"total_ns"`
+}
+
+// Failover promotes the stack's first replica and repoints every api server
+// at it through an apply. It refuses when the replica has not replayed what
+// the primary wrote (or, with the primary down, when replication is
+// asynchronous and the loss cannot be known) unless force.
+func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error) {
+	start := time.Now()
+	paths := r.paths()
+	if p, err := loadPromotion(paths); err != nil || p != nil {
+		if err == nil {
+			err = crmplan.Errorf(crmplan.ECONFLICT, "stack %s already failed over to %s at %s", r.Stack, p.Promoted, p.At.Format(time.RFC3339)).
+				Try("crmplan status --stack %s", r.Stack)
+		}
+		return FailoverResult{}, err
+	}
+	layout, err := NewLayout(LayoutInput{Paths: paths, Topology: r.Topology, Settings: r.Settings,
+		Replication: r.Replication, Records: r.Records, Users: r.Users, Pool: r.Pool, Pinned: loadPinned(paths)})
+	if err != nil {
+		return FailoverResult{}, err
+	}
+	if layout.Primary == nil || len(layout.Replicas) == 0 {
+		return FailoverResult{}, crmplan.Errorf(crmplan.EINVALID, "stack %s has no replica to fail over to", r.Stack).
+			In("tiers").Try("add a tier with role: db-replica, then crmplan apply")
+	}
+	old, repl := *layout.Primary, layout.Replicas[0]
+	res := FailoverResult{Promoted: repl.Name, Retired: old.Name}
+	replica, err := pgserver.Open(PostgresDir(repl.Dir))
+	if err != nil {
+		return res, fmt.Errorf("host %s: %w", repl.Name, err)
+	}
+	if res.LagBytes, err = checkLag(ctx, old, repl, replica, layout.Sync); err != nil && !force {
+		return res, err
+	}
+	t0 := time.Now()
+	// Fence first: writes still reaching the old primary after the replica
+	// was promoted would be lost.
+	if err := postgresProcess(old.Dir).Stop(); err != nil {
+		return res, fmt.Errorf("host %s: fence: %w", old.Name, err)
+	}
+	if replica.IsReplica() {
+		if err := replica.Promote(ctx); err != nil {
+			return res, fmt.Errorf("host %s: %w", repl.Name, err)
+		}
+	}
+	res.Promote = time.Since(t0)
+	if err := savePromotion(paths, Promotion{Promoted: repl.Name, Retired: old.Name, At: time.Now().UTC()}); err != nil {
+		return res, err
+	}
+	res.Apply, err = Apply(ctx, r)
+	res.Total = time.Since(start)
+	return res, err
+}
+
+// checkLag waits a few seconds for the replica to replay what the primary
+// has written. It returns the lag in bytes (-1: primary unreachable) and
+// an ECONFLICT error when failing over now would lose acknowledged writes.
+func checkLag(ctx context.Context, old, repl LocalHost, replica *pgserver.Server, sync bool) (int64, error) {
+	primary, err := pgserver.Open(PostgresDir(old.Dir))
+	if err == nil {
+		if _, live := postgresProcess(old.Dir).Running(); live {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = primary.WaitReplayed(wctx, replica)
+			cancel()
+			if err == nil {
+				return 0, nil
+			}
+			lag := int64(-1)
+			if r, rerr := replication(ctx, old.Dir, repl.Name); rerr == nil {
+				lag = r.LagBytes
+			}
+			return lag, crmplan.Errorf(crmplan.ECONFLICT, "replica %s lags the primary by %d bytes of WAL: writes acknowledged by %s would be lost (%v)",
+				repl.Name, lag, old.Name, err).In("host " + repl.Name).
+				Try("crmplan status --plan PLAN.yaml   # wait for the lag to reach 0, or: crmplan failover --force")
+		}
+	}
+	if sync {
+		return -1, nil // every acknowledged commit was applied on the replica
+	}
+	return -1, crmplan.Errorf(crmplan.ECONFLICT, "primary %s is down and replication is asynchronous: how many acknowledged writes %s lacks cannot be known",
+		old.Name, repl.Name).In("host " + old.Name).
+		Try("crmplan failover --force --plan PLAN.yaml   # accept losing the writes not yet streamed")
+}
