@@ -2,6 +2,7 @@ package provision
 
 import (
 	"path/filepath"
+	"sort"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -29,7 +30,30 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string) error 
 	if err := d.queueServices(); err != nil {
 		return err
 	}
+	if err := d.schedulerServices(); err != nil {
+		return err
+	}
 	return d.proxyServices(esbs, esbURLs, apiURLs)
+}
+
+// schedulerServices points each scheduler at the workers and the brokers,
+// its own zone's broker first.
+func (d *deployer) schedulerServices() error {
+	for _, h := range d.l.ByRole(topology.RoleScheduler) {
+		var args []string
+		for _, w := range d.l.ByRole(topology.RoleWorker) {
+			args = append(args, "--worker", w.URL())
+		}
+		brokers := d.l.ByRole(topology.RoleQueue)
+		sort.SliceStable(brokers, func(i, j int) bool { return brokers[i].Zone == h.Zone && brokers[j].Zone != h.Zone })
+		for _, b := range brokers {
+			args = append(args, "--broker", b.URL())
+		}
+		if _, err := d.service(h, args, pulumi.StringMap{}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // queueServices runs a broker per queue host, each forwarding what its

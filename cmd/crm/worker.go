@@ -38,7 +38,7 @@ func workerCommand() *cli.Command {
 				ReportEvery: c.Duration("report-every"), ExportEvery: c.Duration("export-every"), Log: log}, m.Registry)
 			errc := make(chan error, 1)
 			go func() { errc <- w.Run(c.Context) }()
-			if err := serve.Run(c.Context, serve.Config{Role: "worker", Listen: c.String("listen"), Ready: s.Ready, Metrics: m, Log: log}); err != nil {
+			if err := serve.Run(c.Context, serve.Config{Role: "worker", Listen: c.String("listen"), Handler: w.Handler(), Ready: s.Ready, Metrics: m, Log: log}); err != nil {
 				return err
 			}
 			return <-errc

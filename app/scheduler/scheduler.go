@@ -1,0 +1,125 @@
+// Package scheduler is the job scheduler role (crm scheduler, seed 002's
+// ARSCHED). On each job's period it asks a worker to run the job (the
+// first worker that answers takes it, so a dead worker does not stop the
+// schedule) and announces the tick on the pub/sub queue, where the
+// integrator cluster and anyone else subscribed picks it up.
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Job is a named job and its period.
+type Job struct {
+	Name  string
+	Every time.Duration
+}
+
+// ParseJob reads NAME=PERIOD, like report=5m.
+func ParseJob(s string) (Job, error) {
+	name, every, ok := strings.Cut(s, "=")
+	d, err := time.ParseDuration(every)
+	if !ok || name == "" || err != nil || d <= 0 {
+		return Job{}, fmt.Errorf("a job is NAME=PERIOD like report=5m, got %q", s)
+	}
+	return Job{Name: name, Every: d}, nil
+}
+
+// Config is one scheduler.
+type Config struct {
+	Jobs    []Job
+	Workers []string // worker base URLs: POST /v1/jobs/{job}
+	Brokers []string // queue base URLs: the tick goes to Topic on the first that takes it
+	Topic   string   // default "schedule"
+	Log     *slog.Logger
+}
+
+// Scheduler fires the jobs.
+type Scheduler struct {
+	cfg      Config
+	client   *http.Client
+	triggers *prometheus.CounterVec
+}
+
+// New returns a scheduler; Run fires the jobs.
+func New(cfg Config, reg prometheus.Registerer) *Scheduler {
+	if cfg.Topic == "" {
+		cfg.Topic = "schedule"
+	}
+	s := &Scheduler{cfg: cfg, client: &http.Client{Timeout: 10 * time.Minute}, // an export of 25M rows takes a while
+		triggers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_scheduler_triggers_total",
+			Help: "Job triggers by job, target (worker, queue) and result."}, []string{"job", "target", "result"})}
+	if reg != nil {
+		reg.MustRegister(s.triggers)
+	}
+	return s
+}
+
+// Run fires every job on its period until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) {
+	for _, j := range s.cfg.Jobs {
+		go func() {
+			t := time.NewTicker(j.Every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case at := <-t.C:
+					s.Fire(ctx, j.Name, at)
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+}
+
+// Fire runs one tick of job: on a worker, and announced on the queue.
+func (s *Scheduler) Fire(ctx context.Context, job string, at time.Time) {
+	if len(s.cfg.Workers) > 0 {
+		s.count(job, "worker", s.first(ctx, s.cfg.Workers, "/v1/jobs/"+job, nil))
+	}
+	if len(s.cfg.Brokers) > 0 {
+		tick, _ := json.Marshal(map[string]any{"job": job, "at": at.UTC()})
+		s.count(job, "queue", s.first(ctx, s.cfg.Brokers, "/v1/topics/"+s.cfg.Topic+"/messages", tick))
+	}
+}
+
+func (s *Scheduler) count(job, target string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+		s.cfg.Log.Error("trigger", "job", job, "target", target, "err", err)
+	}
+	s.triggers.WithLabelValues(job, target, result).Inc()
+}
+
+// first POSTs to the bases in order until one answers 2xx.
+func (s *Scheduler) first(ctx context.Context, bases []string, path string, body []byte) error {
+	var errs []string
+	for _, base := range bases {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		res, err := s.client.Do(req)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode/100 == 2 {
+				return nil
+			}
+			err = fmt.Errorf("%s", res.Status)
+		}
+		errs = append(errs, base+": "+err.Error())
+	}
+	return fmt.Errorf("no target took it: %s", strings.Join(errs, "; "))
+}
