@@ -27,6 +27,11 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string) error 
 			return err
 		}
 	}
+	for _, h := range d.l.ByRole(topology.RoleCache) {
+		if _, err := d.service(h, nil, pulumi.StringMap{}); err != nil { // memcached's socket lives in the host dir
+			return err
+		}
+	}
 	if err := d.queueServices(); err != nil {
 		return err
 	}

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -106,5 +110,35 @@ func TestQueueRolePair(t *testing.T) {
 	code, body := doReq(t, "GET", "http://"+b+"/v1/topics/leads/messages?wait=10s", "", "")
 	if code != 200 || !strings.Contains(body, `"origin":"lan-a","body":"lead 7"`) {
 		t.Fatalf("subscribe on the peer = %d %s", code, body)
+	}
+}
+
+// TestCacheRole runs crm cache (and so a real memcached) as a process: a
+// memcached client and the health check share the role's port.
+func TestCacheRole(t *testing.T) {
+	if _, err := exec.LookPath("memcached"); err != nil {
+		t.Skip("memcached is not installed (make deps)")
+	}
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	start(t, dir, "cache", "cache", "--listen", addr, "--socket", dir+"/mc.sock", "--memory", "8")
+	waitReady(t, "http://"+addr)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "set k 0 0 2\r\nhi\r\nget k\r\n")
+	r := bufio.NewReader(c)
+	var got []string
+	for range 4 {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, strings.TrimSpace(l))
+	}
+	if g := strings.Join(got, "|"); g != "STORED|VALUE k 0 2|hi|END" {
+		t.Errorf("memcached through crm cache: %q", g)
 	}
 }
