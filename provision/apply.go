@@ -212,7 +212,7 @@ func (l Layout) inventory(version string, outputs auto.OutputMap) Inventory {
 	for _, h := range l.Hosts {
 		ih := InventoryHost{Name: h.Name, Role: string(h.Role), Zone: h.Zone, Address: h.Address, Port: h.Port, Dir: h.Dir}
 		switch h.Role {
-		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache:
+		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache, topology.RoleETL:
 			ih.MetricsURL = h.URL() + "/metrics"
 		}
 		inv.Hosts = append(inv.Hosts, ih)

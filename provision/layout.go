@@ -28,6 +28,7 @@ var defaultPorts = map[topology.Role]int{
 	topology.RoleProxy:       8443,
 	topology.RoleQueue:       4222,
 	topology.RoleScheduler:   8086,
+	topology.RoleETL:         8085,
 	topology.RoleCache:       11211, // crm cache: memcached behind it, HTTP health on the same port
 }
 

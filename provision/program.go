@@ -220,7 +220,7 @@ func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 			}
 		}
 	}
-	return d.roleServices(apis, backends)
+	return d.roleServices(apis, backends, urls, schema)
 }
 
 func (d *deployer) service(h LocalHost, args []string, env pulumi.StringMap, deps ...pulumi.Resource) (pulumi.Resource, error) {

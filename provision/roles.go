@@ -6,13 +6,17 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/topology"
 )
 
 // roleServices registers the crm roles beyond web, api and worker: the
 // ESB over the api servers, document storage, the pub/sub brokers and the
 // access proxy in front of the integrator cluster (or the web tier).
-func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string) error {
+func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *dbURLs, schema pulumi.Resource) error {
+	if err := d.etlServices(urls, schema); err != nil {
+		return err
+	}
 	var esbs []pulumi.Resource
 	var esbURLs []string
 	for _, h := range d.l.ByRole(topology.RoleIntegration) {
@@ -106,4 +110,20 @@ func backendArgs(urls []string) []string {
 		args = append(args, "--backend", u)
 	}
 	return args
+}
+
+// etlServices runs the migration servers against the primary, each with an
+// inbox in its host directory.
+func (d *deployer) etlServices(urls *dbURLs, schema pulumi.Resource) error {
+	for _, h := range d.l.ByRole(topology.RoleETL) {
+		if urls == nil {
+			return crmplan.Errorf(crmplan.EINVALID, "the etl role loads into a db-primary, and the plan has none").In(h.Name).
+				Try("add a tier to the plan: - {role: db-primary, zone: lan}")
+		}
+		env := pulumi.StringMap{"CRM_DATABASE_URL": urls.primary}
+		if _, err := d.service(h, []string{"--inbox", filepath.Join(h.Dir, "inbox")}, env, schema); err != nil {
+			return err
+		}
+	}
+	return nil
 }

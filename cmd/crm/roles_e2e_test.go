@@ -10,6 +10,9 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/crmplan/crmplan/pgserver"
 )
 
 // TestIntegrationRole runs crm integration as a process in front of the
@@ -140,5 +143,40 @@ func TestCacheRole(t *testing.T) {
 	}
 	if g := strings.Join(got, "|"); g != "STORED|VALUE k 0 2|hi|END" {
 		t.Errorf("memcached through crm cache: %q", g)
+	}
+}
+
+// TestETLRole submits a migration CSV to crm etl as a process and finds
+// the rows in the primary through crm api.
+func TestETLRole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and two crm processes")
+	}
+	pg := pgserver.StartTest(t)
+	db := pg.URL("postgres")
+	runCLI(t, "migrate", "--database-url", db)
+	runCLI(t, "seed", "--database-url", db, "--records", "100", "--users", "2", "--password", "e2e password")
+	dir := t.TempDir()
+	etlAddr, apiAddr := freeAddr(t), freeAddr(t)
+	start(t, dir, "etl", "etl", "--listen", etlAddr, "--database-url", db, "--inbox", dir+"/inbox")
+	start(t, dir, "api", "api", "--listen", apiAddr, "--database-url", db)
+	waitReady(t, "http://"+etlAddr)
+	waitReady(t, "http://"+apiAddr)
+	csv := "first_name,last_name,email\nGrace,Hopper-Migrated,grace@example.com\n"
+	if code, body := doReq(t, "POST", "http://"+etlAddr+"/v1/jobs?name=legacy.csv", "", csv); code != 202 {
+		t.Fatalf("submit = %d %s", code, body)
+	}
+	token := mintToken(t, "http://"+apiAddr, signIn(t, "http://"+apiAddr, "admin@example.com"))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := doReq(t, "GET", "http://"+apiAddr+"/api/v1/contacts?q=Hopper-Migrated", "Bearer "+token, "")
+		if strings.Contains(body, "grace@example.com") {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, jobs := doReq(t, "GET", "http://"+etlAddr+"/v1/jobs", "", "")
+			t.Fatalf("the migrated contact never showed up; jobs: %s; last answer: %s", jobs, body)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
