@@ -1,5 +1,6 @@
 // Command crm is the bundled CRM: one binary, one role per subcommand
-// (api, web, worker, migrate, seed), configured by flags or CRM_* variables.
+// (api, web, worker, integration, docstore, cache, queue, proxy, etl,
+// scheduler, migrate, seed), configured by flags or CRM_* variables.
 package main
 
 import (
@@ -45,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:           "crm",
-		Usage:          "the bundled three-tier CRM (web, api, worker roles)",
+		Usage:          "the bundled three-tier CRM and its supporting roles (one per command)",
 		Version:        version,
 		Writer:         stdout,
 		ErrWriter:      stderr,
