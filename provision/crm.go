@@ -242,7 +242,13 @@ func (in CrmDatabaseArgs) seed(ctx context.Context) error {
 // Diff: a new primary means a new schema; a new binary migrates again; a
 // new record count seeds again.
 func (*CrmDatabase) Diff(ctx context.Context, req infer.DiffRequest[CrmDatabaseArgs, CrmDatabaseState]) (infer.DiffResponse, error) {
-	return diffInputs(req.State.CrmDatabaseArgs, req.Inputs, "primarySystemId", "databaseUrl", "password"), nil
+	replace := []string{"primarySystemId", "databaseUrl", "password"}
+	if id := req.Inputs.PrimarySystemID; id != "" && id == req.State.PrimarySystemID {
+		// The same cluster at another address (crmplan failover: a promoted
+		// replica keeps the system id): the data stays, nothing is reseeded.
+		replace = []string{"password"}
+	}
+	return diffInputs(req.State.CrmDatabaseArgs, req.Inputs, replace...), nil
 }
 
 // Update migrates when the binary changed. A changed record or user count
