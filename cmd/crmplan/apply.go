@@ -39,7 +39,7 @@ func applyCommand() *cli.Command {
 		Description: strings.TrimSpace(`
 Every host of the plan's topology becomes a local host: a directory under the state dir
 and a loopback address in its zone's range, running its role's processes under a
-supervisor (PostgreSQL primary and streaming replica, crm web/api/worker). Pulumi does the
+supervisor (PostgreSQL primary and streaming replica, the crm roles). Pulumi does the
 provisioning with crmplan's own resource provider; state is kept in a file backend in the
 state dir. Apply refreshes first, so a dead process or a deleted host is repaired, then
 migrates the CRM's schema and seeds --records records.
