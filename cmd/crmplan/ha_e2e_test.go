@@ -196,3 +196,91 @@ func jsonBody(v any) *bytes.Reader {
 }
 
 func decodeJSON(res *http.Response, v any) error { return json.NewDecoder(res.Body).Decode(v) }
+
+// killHost kill -9s a host's supervisors, then their processes.
+func killHost(t *testing.T, e *deployEnv, host string) {
+	t.Helper()
+	st, err := provision.GetStatus(context.Background(), e.stateDir, "simplecrm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range st.Hosts {
+		if h.Name != host {
+			continue
+		}
+		for _, p := range h.Processes {
+			for _, pid := range []int{p.SupervisorPID, p.PID} {
+				if pid > 0 {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+		return
+	}
+	t.Fatalf("no host %s", host)
+}
+
+// TestKillAPIUnderLoad: GETs at 150 req/s through the DMZ web URL while
+// api-1 of two is killed with kill -9; none may fail.
+func TestKillAPIUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, runs Pulumi and PostgreSQL")
+	}
+	e := newDeployEnv(t)
+	e.apply(rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.39."))
+	inv, err := provision.LoadInventory(e.stateDir, "simplecrm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := signIn(t, inv)
+	c.http.Timeout = 5 * time.Second
+	const rate, secs, killAt = 150, 15, 5
+	var mu sync.Mutex
+	failedAt := map[int]int{} // second of the run -> failed GETs
+	var wg sync.WaitGroup
+	start := time.Now()
+	tick := time.NewTicker(time.Second / rate)
+	defer tick.Stop()
+	killed := false
+	for n := 0; n < rate*secs; n++ {
+		<-tick.C
+		if !killed && time.Since(start) >= killAt*time.Second {
+			killHost(t, e, "api-1")
+			killed = true
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sent := int(time.Since(start) / time.Second)
+			res, err := c.http.Get(c.url + "/api/v1/accounts?limit=10")
+			if err == nil {
+				res.Body.Close()
+			}
+			if err != nil || res.StatusCode != http.StatusOK {
+				mu.Lock()
+				failedAt[sent]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, h := range inv.Hosts {
+		if h.Name != "api-1" {
+			continue
+		}
+		// The kill must have happened: its supervisor is gone too, so api-1 stays down.
+		if res, err := http.Get(fmt.Sprintf("http://%s:%d/healthz", h.Address, h.Port)); err == nil {
+			res.Body.Close()
+			t.Fatalf("api-1 still answers after kill -9: %s", res.Status)
+		}
+	}
+	failed := 0
+	for _, n := range failedAt {
+		failed += n
+	}
+	t.Logf("BENCH kill -9 api-1 of 2 at %ds under %d GET/s for %ds: %d of %d GETs failed, by second %v",
+		killAt, rate, secs, failed, rate*secs, failedAt)
+	if failed != 0 {
+		t.Errorf("%d GETs failed after kill -9 of api-1 (by second of the run: %v), want none", failed, failedAt)
+	}
+}
