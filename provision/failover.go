@@ -22,6 +22,8 @@ type Promotion struct {
 	Promoted string    `json:"promoted"` // the replica that became the primary
 	Retired  string    `json:"retired"`  // the old primary, fenced (stopped)
 	At       time.Time `json:"at"`
+	// Rebuild: the retired primary is back and follows the promoted one.
+	Rebuild bool `json:"rebuild,omitempty"`
 }
 
 // PromotionPath is where a failover is recorded.
@@ -160,4 +162,24 @@ func checkLag(ctx context.Context, old, repl LocalHost, replica *pgserver.Server
 	return -1, crmplan.Errorf(crmplan.ECONFLICT, "primary %s is down and replication is asynchronous: how many acknowledged writes %s lacks cannot be known",
 		old.Name, repl.Name).In("host " + old.Name).
 		Try("crmplan failover --force --plan PLAN.yaml   # accept losing the writes not yet streamed")
+}
+
+// Rebuild makes the retired primary of a failed-over stack a streaming
+// replica of the promoted one (a fresh base backup: what it wrote after the
+// replica last heard from it is discarded) and points reads at it.
+func Rebuild(ctx context.Context, r Request) (Result, error) {
+	paths := r.paths()
+	p, err := loadPromotion(paths)
+	if err != nil {
+		return Result{}, err
+	}
+	if p == nil {
+		return Result{}, crmplan.Errorf(crmplan.ECONFLICT, "stack %s has not failed over: nothing to rebuild", r.Stack).
+			Try("crmplan failover --plan PLAN.yaml")
+	}
+	p.Rebuild = true
+	if err := savePromotion(paths, *p); err != nil {
+		return Result{}, err
+	}
+	return Apply(ctx, r)
 }

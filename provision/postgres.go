@@ -35,6 +35,9 @@ type PostgresPrimaryArgs struct {
 	// Retired is set by crmplan failover: this primary was fenced and a
 	// replica promoted; it stays stopped until it is rebuilt as a replica.
 	Retired bool `pulumi:"retired,optional"`
+	// RebuildFrom, on a retired primary, is the promoted replica's host
+	// directory: the host is rebuilt as its streaming replica.
+	RebuildFrom string `pulumi:"rebuildFrom,optional"`
 }
 
 // PostgresPrimaryState is a primary as recorded in state.
@@ -171,7 +174,7 @@ func (*PostgresPrimary) Read(ctx context.Context, req infer.ReadRequest[Postgres
 // in place.
 func (*PostgresPrimary) Diff(ctx context.Context, req infer.DiffRequest[PostgresPrimaryArgs, PostgresPrimaryState]) (infer.DiffResponse, error) {
 	d := diffInputs(req.State.PostgresPrimaryArgs, req.Inputs, "host", "hostDir", "address", "port", "password", "database", "appUser", "appPassword")
-	if req.Inputs.Retired {
+	if req.Inputs.Retired && req.Inputs.RebuildFrom == "" {
 		// A retired primary must stay down: restarting it would split the brain.
 		return d, nil
 	}
@@ -188,9 +191,19 @@ func (*PostgresPrimary) Update(ctx context.Context, req infer.UpdateRequest[Post
 	if req.DryRun {
 		return infer.UpdateResponse[PostgresPrimaryState]{Output: out}, nil
 	}
-	if req.Inputs.Retired {
-		out.SupervisorPID, out.Running = 0, false
-		return infer.UpdateResponse[PostgresPrimaryState]{Output: out}, postgresProcess(req.Inputs.HostDir).Stop()
+	if in := req.Inputs; in.Retired {
+		if in.RebuildFrom == "" {
+			out.SupervisorPID, out.Running = 0, false
+			return infer.UpdateResponse[PostgresPrimaryState]{Output: out}, postgresProcess(in.HostDir).Stop()
+		}
+		var err error
+		if req.State.RebuildFrom == in.RebuildFrom {
+			out.SupervisorPID, err = restartServer(ctx, in.Host, in.HostDir, nil) // rebuilt before, only down
+		} else {
+			_, out.SupervisorPID, err = startReplica(ctx, in.Host, in.HostDir, in.Address, in.Port, in.RebuildFrom)
+		}
+		out.Running = err == nil
+		return infer.UpdateResponse[PostgresPrimaryState]{Output: out}, err
 	}
 	pid, err := restartServer(ctx, req.Inputs.Host, req.Inputs.HostDir, req.Inputs.Settings)
 	out.SupervisorPID, out.Running = pid, err == nil

@@ -111,7 +111,7 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 		"host": pulumi.String(p.Name), "hostDir": pulumi.String(p.Dir), "address": pulumi.String(p.Address),
 		"port": pulumi.Int(p.Port), "password": superPw.Value, "settings": pulumi.ToStringMap(d.l.PGSettings),
 		"database": pulumi.String(appDatabase), "appUser": pulumi.String(appUser), "appPassword": appPw.Value,
-		"retired": pulumi.Bool(d.promoted(p.Name) == "retired"),
+		"retired": pulumi.Bool(d.promoted(p.Name) == "retired"), "rebuildFrom": pulumi.String(d.rebuildFrom()),
 	}, &primary, pulumi.Parent(d.hosts[p.Name]), pulumi.DeleteBeforeReplace(true))
 	if err != nil {
 		return nil, nil, err
@@ -143,6 +143,12 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 			}).(pulumi.StringOutput)
 		}
 	}
+	if d.rebuildFrom() != "" {
+		// The old primary, rebuilt as the promoted one's replica, serves reads.
+		urls.replica = pulumi.All(appPw.Value, primary.SystemID).ApplyT(func(v []any) string {
+			return pgURLString(v[0].(string), p.Address, p.Port)
+		}).(pulumi.StringOutput)
+	}
 	if !d.l.runsCrm() {
 		return urls, nil, nil // no application: no schema to migrate
 	}
@@ -166,6 +172,21 @@ func (d *deployer) promoted(name string) string {
 		return "promoted"
 	case p.Retired == name:
 		return "retired"
+	}
+	return ""
+}
+
+// rebuildFrom is the promoted replica's host directory once crmplan
+// failover --rebuild asked for the old primary to follow it.
+func (d *deployer) rebuildFrom() string {
+	p := d.l.Promotion
+	if p == nil || !p.Rebuild {
+		return ""
+	}
+	for _, r := range d.l.Replicas {
+		if r.Name == p.Promoted {
+			return r.Dir
+		}
 	}
 	return ""
 }

@@ -47,32 +47,9 @@ func (*PostgresReplica) Create(ctx context.Context, req infer.CreateRequest[Post
 	if req.DryRun {
 		return resp, nil
 	}
-	if err := resetServer(in.HostDir); err != nil {
-		return resp, err
-	}
-	if err := checkPortFree(in.Host, in.Address, in.Port); err != nil {
-		return resp, providerError(err)
-	}
-	primary, err := pgserver.Open(PostgresDir(in.PrimaryHostDir))
+	primary, pid, err := startReplica(ctx, in.Host, in.HostDir, in.Address, in.Port, in.PrimaryHostDir)
+	resp.Output.SupervisorPID = pid
 	if err != nil {
-		return resp, fmt.Errorf("host %s: primary: %w", in.Host, err)
-	}
-	// BaseBackup starts the replica itself; it is stopped again at once and
-	// handed to the supervisor, which restarts it when it crashes.
-	srv, err := pgserver.BaseBackup(ctx, primary, pgserver.Config{
-		Dir: PostgresDir(in.HostDir), Addr: net.JoinHostPort(in.Address, fmt.Sprint(in.Port)), Name: in.Host,
-	}, pgserver.ReplicaOptions{})
-	if err != nil {
-		return resp, fmt.Errorf("host %s: %w", in.Host, err)
-	}
-	if err := srv.Stop(ctx); err != nil {
-		return resp, fmt.Errorf("host %s: %w", in.Host, err)
-	}
-	// A fresh handle: the old one remembers its own postgres has exited.
-	if srv, err = pgserver.Open(PostgresDir(in.HostDir)); err != nil {
-		return resp, fmt.Errorf("host %s: %w", in.Host, err)
-	}
-	if resp.Output.SupervisorPID, err = startPostgres(ctx, in.Host, in.HostDir, srv); err != nil {
 		return resp, err
 	}
 	resp.Output.Running = true
@@ -170,4 +147,36 @@ func promote(ctx context.Context, host, hostDir string) error {
 		return fmt.Errorf("host %s: %w", host, err)
 	}
 	return nil
+}
+
+// startReplica replaces whatever is in hostDir with a base backup of the
+// primary in primaryHostDir and runs it under a supervisor.
+func startReplica(ctx context.Context, host, hostDir, address string, port int, primaryHostDir string) (*pgserver.Server, int, error) {
+	if err := resetServer(hostDir); err != nil {
+		return nil, 0, err
+	}
+	if err := checkPortFree(host, address, port); err != nil {
+		return nil, 0, providerError(err)
+	}
+	primary, err := pgserver.Open(PostgresDir(primaryHostDir))
+	if err != nil {
+		return nil, 0, fmt.Errorf("host %s: primary: %w", host, err)
+	}
+	// BaseBackup starts the replica itself; it is stopped again at once and
+	// handed to the supervisor, which restarts it when it crashes.
+	srv, err := pgserver.BaseBackup(ctx, primary, pgserver.Config{
+		Dir: PostgresDir(hostDir), Addr: net.JoinHostPort(address, fmt.Sprint(port)), Name: host,
+	}, pgserver.ReplicaOptions{})
+	if err != nil {
+		return nil, 0, fmt.Errorf("host %s: %w", host, err)
+	}
+	if err := srv.Stop(ctx); err != nil {
+		return nil, 0, fmt.Errorf("host %s: %w", host, err)
+	}
+	// A fresh handle: the old one remembers its own postgres has exited.
+	if srv, err = pgserver.Open(PostgresDir(hostDir)); err != nil {
+		return nil, 0, fmt.Errorf("host %s: %w", host, err)
+	}
+	pid, err := startPostgres(ctx, host, hostDir, srv)
+	return primary, pid, err
 }

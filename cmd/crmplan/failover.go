@@ -15,7 +15,7 @@ func failoverCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "failover",
 		Usage:     "promote the replica to primary and repoint the api servers at it",
-		UsageText: "crmplan failover --plan FILE [--force] [--state-dir DIR] [--output table|json|yaml]",
+		UsageText: "crmplan failover --plan FILE [--force | --rebuild] [--state-dir DIR] [--output table|json|yaml]",
 		Description: strings.TrimSpace(`
 Checks that the first db-replica has replayed everything the primary wrote (waiting up to
 5 s), fences the old primary (stops it), promotes the replica with pg_promote, records the
@@ -23,17 +23,28 @@ failover in <state-dir>/<stack>/failover.json and applies: every api and worker 
 restarted with the promoted replica as its database. Later applies keep it that way (the
 old primary stays stopped). Refuses (exit 1) when the replica lags, or when the primary
 is down and replication is asynchronous, unless --force accepts losing those writes.
+--rebuild, once the old primary's host is back, replaces its data with a fresh base backup
+of the promoted replica and makes it that replica's streaming replica, serving reads.
 
 Examples:
    crmplan failover --plan examples/simplecrm.yaml
-   crmplan failover --plan examples/simplecrm.yaml --force   # the primary is gone, async`),
+   crmplan failover --plan examples/simplecrm.yaml --force   # the primary is gone, async
+   crmplan failover --plan examples/simplecrm.yaml --rebuild # the old primary follows`),
 		Flags: append(deployFlags(),
 			&cli.BoolFlag{Name: "force", Usage: "fail over even when acknowledged writes may be lost"},
+			&cli.BoolFlag{Name: "rebuild", Usage: "after a failover: rebuild the old primary as the new primary's replica"},
 		),
 		Action: func(c *cli.Context) error {
 			req, format, err := deployRequest(c, true)
 			if err != nil {
 				return err
+			}
+			if c.Bool("rebuild") {
+				res, err := provision.Rebuild(c.Context, req)
+				if err != nil {
+					return err
+				}
+				return printApply(c.App.Writer, res, req.StateDir, format)
 			}
 			res, err := provision.Failover(c.Context, req, c.Bool("force"))
 			if err != nil {

@@ -173,6 +173,29 @@ func TestFailover(t *testing.T) {
 		t.Errorf("after the next apply account %d: %q", after, got)
 	}
 	checkPromoted(t, e, inv, after)
+
+	// The old primary comes back as the promoted one's replica.
+	var rebuilt applyOutput
+	e.json(&rebuilt, "failover", "--plan", plan, "--rebuild")
+	var st provision.Status
+	e.json(&st, "status", "--stack", "simplecrm")
+	for _, h := range st.Hosts {
+		if h.Name == "db-primary-1" && (h.Role != "db-replica" || h.Replication == nil || h.Replication.State != "streaming") {
+			t.Errorf("after --rebuild db-primary-1 is %s, replication %+v; want a streaming db-replica", h.Role, h.Replication)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hostServer(t, inv, "db-replica-1").WaitReplayed(ctx, hostServer(t, inv, "db-primary-1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.accountName(after); got != "after-failover" {
+		t.Errorf("after --rebuild account %d: %q", after, got)
+	}
+	again, _ = e.apply(plan)
+	if again.Changed {
+		t.Errorf("apply after --rebuild: changes %v, want none", again.Changes)
+	}
 }
 
 // checkPromoted: status shows db-replica-1 as the healthy primary, and the
