@@ -4,7 +4,6 @@
 
 SHELL := /bin/bash
 export GONOSUMDB := github.com/ansible/receptor
-export GOFLAGS := -mod=mod
 
 PULUMI_VERSION := v3.250.0
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)

@@ -21,7 +21,7 @@ import (
 )
 
 // dbTopology is a topology without the crm application: a primary and a
-// replica in the LAN and an integration host (no local process) in the DMZ.
+// replica in the LAN.
 func dbTopology() topology.Topology {
 	return topology.Topology{
 		Zones: []topology.Zone{
@@ -29,7 +29,6 @@ func dbTopology() topology.Topology {
 			{Name: "lan", Kind: topology.LAN, CIDR: "127.77.2.0/24"},
 		},
 		Hosts: []topology.Host{
-			{Name: "esb-1", Role: topology.RoleIntegration, Zone: "dmz"},
 			{Name: "db-1", Role: topology.RoleDBPrimary, Zone: "lan", Port: 15432},
 			{Name: "db-2", Role: topology.RoleDBReplica, Zone: "lan", Port: 15432},
 		},
@@ -136,16 +135,17 @@ func TestLocalDatabaseStack(t *testing.T) {
 	checkReplicates(t, ctx, paths)
 
 	// A deleted host directory is a deleted host: the next apply makes it
-	// again.
-	if err := os.RemoveAll(paths.HostDir("esb-1")); err != nil {
+	// again, and the replica with it.
+	if err := os.RemoveAll(paths.HostDir("db-2")); err != nil {
 		t.Fatal(err)
 	}
-	if res, err = Apply(ctx, req); err != nil || res.Changes["create"] != 1 {
-		t.Errorf("apply after deleting a host dir: changes %v, err %v; want 1 create", res.Changes, err)
+	if res, err = Apply(ctx, req); err != nil || res.Changes["create"]+res.Changes["replace"] < 1 {
+		t.Errorf("apply after deleting a host dir: changes %v, err %v; want the host made again", res.Changes, err)
 	}
-	if _, err := os.Stat(paths.HostDir("esb-1")); err != nil {
+	if _, err := os.Stat(paths.HostDir("db-2")); err != nil {
 		t.Errorf("host dir not made again: %v", err)
 	}
+	checkReplicates(t, ctx, paths)
 
 	// Synchronous replication is an in-place change of the replica.
 	req.Replication = topology.Sync
