@@ -41,8 +41,10 @@ bin/crmplan: FORCE
 bin/crm: FORCE
 	go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/crm ./cmd/crm
 
+# -count=1: every test runs; a cached pass says nothing about the PostgreSQL,
+# Chromium or Pulumi on this machine today.
 test: deps build ui-check
-	go test ./...
+	go test -count=1 ./...
 
 test-short:
 	go test -short ./...
