@@ -2,7 +2,9 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -89,14 +91,17 @@ func startService(ctx context.Context, in CrmServiceArgs) (int, error) {
 		return 0, fmt.Errorf("host %s: %w", in.Host, err)
 	}
 	url := fmt.Sprintf("http://%s/healthz", net.JoinHostPort(in.Address, fmt.Sprint(in.Port)))
-	err = waitFor(ctx, 60*time.Second, func(ctx context.Context) error { return httpOK(ctx, url) })
+	err = waitFor(ctx, 60*time.Second, func(ctx context.Context) error { return CheckHealth(ctx, url) })
 	if err != nil {
 		return pid, fmt.Errorf("host %s: crm %s did not become healthy at %s: %w\n%s", in.Host, in.Role, url, err, logTail(proc.LogPath(), 2048))
 	}
 	return pid, nil
 }
 
-func httpOK(ctx context.Context, url string) error {
+// CheckHealth asks a crm health endpoint (/healthz, /readyz). A refusal
+// carries the reason crm gives in its JSON answer ("no healthy api backend",
+// "database down"), so the error says why and not only that.
+func CheckHealth(ctx context.Context, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -107,11 +112,18 @@ func httpOK(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, res.Status)
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusOK {
+		return nil
 	}
-	return nil
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	_ = json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&body)
+	if body.Reason != "" {
+		return fmt.Errorf("%s: %s", res.Status, body.Reason)
+	}
+	return fmt.Errorf("GET %s: %s", url, res.Status)
 }
 
 // Read reports a dead supervisor as not running; a deleted host directory

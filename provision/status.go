@@ -111,7 +111,7 @@ func health(ctx context.Context, h InventoryHost) (bool, string) {
 	var err error
 	switch topology.Role(h.Role) {
 	case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache, topology.RoleETL:
-		err = httpOK(ctx, fmt.Sprintf("http://%s:%d/healthz", h.Address, h.Port))
+		err = CheckHealth(ctx, fmt.Sprintf("http://%s:%d/healthz", h.Address, h.Port))
 	case topology.RoleDBPrimary, topology.RoleDBReplica:
 		err = pgPing(ctx, h.Dir)
 	default:

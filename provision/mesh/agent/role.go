@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -147,12 +145,12 @@ func (h Host) CheckHealth(ctx context.Context, role string) (Health, error) {
 	if st, err := proc.ReadState(); err == nil {
 		out.Restarts = st.Restarts
 	}
-	if err := get(ctx, "http://"+s.Listen+"/healthz"); err != nil {
+	if err := provision.CheckHealth(ctx, "http://"+s.Listen+"/healthz"); err != nil {
 		out.Reason = err.Error()
 		return out, nil
 	}
 	out.Healthy = true
-	if err := get(ctx, "http://"+s.Listen+"/readyz"); err != nil {
+	if err := provision.CheckHealth(ctx, "http://"+s.Listen+"/readyz"); err != nil {
 		out.Reason = err.Error()
 		return out, nil
 	}
@@ -167,7 +165,7 @@ func waitHealthy(ctx context.Context, proc provision.Process, listen string, tim
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		err := get(ctx, "http://"+listen+"/healthz")
+		err := provision.CheckHealth(ctx, "http://"+listen+"/healthz")
 		if err == nil {
 			return nil
 		}
@@ -180,33 +178,6 @@ func waitHealthy(ctx context.Context, proc provision.Process, listen string, tim
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// get asks a crm health endpoint; a refusal carries the reason crm gives
-// in its JSON answer ("no healthy api backend", "database down").
-func get(ctx context.Context, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode == http.StatusOK {
-		return nil
-	}
-	var body struct {
-		Reason string `json:"reason"`
-	}
-	_ = json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&body)
-	if body.Reason != "" {
-		return fmt.Errorf("%s: %s", res.Status, body.Reason)
-	}
-	return fmt.Errorf("GET %s: %s", url, res.Status)
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
