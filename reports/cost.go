@@ -39,26 +39,6 @@ func DefaultPrices() topology.PriceTable {
 	return topology.PriceTable{Currency: "USD", AsOf: "2025-01-01", Monthly: monthly}
 }
 
-// defaultInstance picks an instance type for a tier the plan gave none:
-// memory-optimized for the database (its working set wants RAM), general
-// purpose otherwise, sized by cores (2 vCPU per "large").
-func defaultInstance(role string, cores int) string {
-	family := "m6i"
-	if role == string(topology.RoleDBPrimary) || role == string(topology.RoleDBReplica) {
-		family = "r6i"
-	}
-	switch {
-	case cores <= 2:
-		return family + ".large"
-	case cores <= 4:
-		return family + ".xlarge"
-	case cores <= 8:
-		return family + ".2xlarge"
-	default:
-		return family + ".4xlarge"
-	}
-}
-
 func costSection(in Inputs, tiers []Tier) CostSection {
 	table, source := DefaultPrices(), defaultPriceSource
 	if in.Plan.Prices != nil && len(in.Plan.Prices.Monthly) > 0 {
@@ -75,7 +55,7 @@ func costSection(in Inputs, tiers []Tier) CostSection {
 	for _, t := range tiers {
 		inst := t.Instance
 		if inst == "" {
-			inst = defaultInstance(t.Role, t.Cores)
+			inst = topology.DefaultInstance(topology.Role(t.Role), t.Cores)
 		}
 		unit, ok := table.Monthly[inst]
 		if !ok {
