@@ -116,5 +116,6 @@ func commands() []*cli.Command {
 		calibrateCommand(),
 		k6Command(),
 		reportCommand(),
+		exportCommand(),
 	}
 }

@@ -187,13 +187,20 @@ func readPlan(path string) (*topology.Plan, error) {
 	return topology.DecodePlan(path, data)
 }
 
-// size runs the model and lays out the hosts.
-func size(plan *topology.Plan) (sizeResult, error) {
+// layOut runs the model and lays out the hosts: what every command that
+// turns a plan into hosts starts with.
+func layOut(plan *topology.Plan) (sizing.Estimate, topology.Topology, error) {
 	est, err := sizing.Size(plan.Model())
 	if err != nil {
-		return sizeResult{}, err
+		return sizing.Estimate{}, topology.Topology{}, err
 	}
 	topo, err := topology.Build(plan, est)
+	return est, topo, err
+}
+
+// size runs the model and lays out the hosts.
+func size(plan *topology.Plan) (sizeResult, error) {
+	est, topo, err := layOut(plan)
 	if err != nil {
 		return sizeResult{}, err
 	}

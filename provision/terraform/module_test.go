@@ -1,0 +1,198 @@
+package terraform
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+
+	"github.com/crmplan/crmplan/sizing"
+	"github.com/crmplan/crmplan/topology"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// examples are the seed plans: every seed topology must export.
+var examples = []string{"simplecrm", "longjump", "arint", "client-server", "smarten-ha"}
+
+func generate(t *testing.T, name string) Module {
+	t.Helper()
+	path := filepath.Join("..", "..", "examples", name+".yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := topology.DecodePlan(path, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	est, err := sizing.Size(plan.Model())
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := topology.Build(plan, est)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Generate(plan, est, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// goldenPlans are the two shapes worth reading line by line: a DMZ web
+// tier in front of app servers (seed 000) and a failover switch (seed 004).
+// The other seeds are covered by the terraform check below.
+var goldenPlans = []string{"simplecrm", "smarten-ha"}
+
+func TestGenerateGolden(t *testing.T) {
+	for _, name := range goldenPlans {
+		t.Run(name, func(t *testing.T) {
+			m := generate(t, name)
+			golden := filepath.Join("testdata", name+".tf")
+			if *update {
+				if err := os.WriteFile(golden, m.Source, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./provision/terraform -update)", err)
+			}
+			if !bytes.Equal(m.Source, want) {
+				t.Errorf("%s differs from the generated module; if the change is intended: go test ./provision/terraform -update", golden)
+			}
+			if again := generate(t, name); !bytes.Equal(again.Source, m.Source) {
+				t.Error("two exports of the same plan differ: the module must be deterministic")
+			}
+		})
+	}
+}
+
+// ingress reads the module back and returns, per security group, the
+// groups (or "internet") allowed in and on which ports: what the network
+// policy looks like to AWS.
+func ingress(t *testing.T, src []byte) map[string][]string {
+	t.Helper()
+	f, diags := hclwrite.ParseConfig(src, FileName, hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatalf("the module does not parse: %s", diags)
+	}
+	out := map[string][]string{}
+	attr := func(b *hclwrite.Body, name string) string {
+		a := b.GetAttribute(name)
+		if a == nil {
+			return ""
+		}
+		return strings.TrimSpace(string(a.Expr().BuildTokens(nil).Bytes()))
+	}
+	for _, b := range f.Body().Blocks() {
+		if b.Type() != "resource" || b.Labels()[0] != "aws_vpc_security_group_ingress_rule" {
+			continue
+		}
+		to := strings.TrimSuffix(strings.TrimPrefix(attr(b.Body(), "security_group_id"), "aws_security_group."), ".id")
+		from := strings.TrimSuffix(strings.TrimPrefix(attr(b.Body(), "referenced_security_group_id"), "aws_security_group."), ".id")
+		if from == "" && attr(b.Body(), "cidr_ipv4") == `"0.0.0.0/0"` {
+			from = "internet"
+		}
+		out[to] = append(out[to], from+":"+attr(b.Body(), "from_port"))
+	}
+	for k := range out {
+		sort.Strings(out[k])
+	}
+	return out
+}
+
+func TestSecurityGroupsFollowTheNetworkPolicy(t *testing.T) {
+	tests := []struct {
+		name string
+		plan string
+		want map[string][]string
+	}{
+		{
+			name: "seed 000: only the web tier is public, only app servers reach the primary",
+			plan: "simplecrm",
+			want: map[string][]string{
+				"web":        {"internet:8080"},
+				"api":        {"integration:8081", "web:8081"},
+				"db_primary": {"api:5432", "db_replica:5432", "etl:5432"},
+			},
+		},
+		{
+			name: "seed 004: the failover switch is the entry, the app nodes sit behind it",
+			plan: "smarten-ha",
+			want: map[string][]string{
+				"failover": {"internet:8080"},
+				"api":      {"failover:8081"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ingress(t, generate(t, tt.plan).Source)
+			for sg, want := range tt.want {
+				if strings.Join(got[sg], " ") != strings.Join(want, " ") {
+					t.Errorf("ingress of %s = %v, want %v", sg, got[sg], want)
+				}
+			}
+			for sg, rules := range got {
+				for _, r := range rules {
+					if strings.HasPrefix(sg, "db_") && (strings.HasPrefix(r, "web:") || strings.HasPrefix(r, "internet:")) {
+						t.Errorf("%s admits %s: the DMZ must not reach the database", sg, r)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestTerraformAcceptsTheModule runs the real terraform over every export:
+// fmt -check parses the files and fails on anything not canonical.
+// validate needs the AWS provider from the registry, which this machine
+// cannot reach, so it is not run here.
+func TestTerraformAcceptsTheModule(t *testing.T) {
+	bin, err := exec.LookPath("terraform")
+	if err != nil {
+		t.Skip("no terraform binary on $PATH")
+	}
+	for _, name := range examples {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := Write(dir, generate(t, name)); err != nil {
+				t.Fatal(err)
+			}
+			res, err := Check(context.Background(), dir, bin, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Formatted || res.Terraform == "" {
+				t.Errorf("check = %+v, want formatted with a terraform version", res)
+			}
+		})
+	}
+}
+
+// TestCheckCatchesABrokenModule proves the check is not a formality: a
+// module terraform cannot parse fails it.
+func TestCheckCatchesABrokenModule(t *testing.T) {
+	bin, err := exec.LookPath("terraform")
+	if err != nil {
+		t.Skip("no terraform binary on $PATH")
+	}
+	dir := t.TempDir()
+	if _, err := Write(dir, Module{Source: []byte("resource \"aws_vpc\" \"crm\" {\n  cidr_block = \n}\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(context.Background(), dir, bin, false); err == nil {
+		t.Fatal("a module with a syntax error passed the check")
+	}
+}
