@@ -39,6 +39,18 @@ var noIndex = map[string]func(string) string{
 // search vector.
 const recordJSON = "to_jsonb(t) - 'search'"
 
+// listJSON is a record as a list returns it: records that belong to an
+// account carry its name too, so that a list (the pipeline board, contact
+// lists) can name the account without a request per row. The lookup is by
+// primary key, once per row of the page.
+func listJSON(r app.Resource) string {
+	switch r.Name {
+	case "contacts", "opportunities", "activities":
+		return recordJSON + " || jsonb_build_object('account_name', (SELECT a.name FROM accounts a WHERE a.id = t.account_id))"
+	}
+	return recordJSON
+}
+
 // Page is one page of a list: JSON objects and the cursor of the next page.
 type Page struct {
 	Items []json.RawMessage `json:"items"`
@@ -88,7 +100,7 @@ func (s *Store) List(ctx context.Context, p *app.Principal, r app.Resource, q ap
 	if q.After != nil {
 		where = append(where, fmt.Sprintf("(%s, t.id) %s (%s::%s, %s)", key.expr, cmp, a.add(q.After.Value), key.typ, a.add(q.After.ID)))
 	}
-	sql := "SELECT " + recordJSON + ", " + key.expr + "::text, t.id FROM " + r.Name + " t"
+	sql := "SELECT " + listJSON(r) + ", " + key.expr + "::text, t.id FROM " + r.Name + " t"
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}

@@ -289,3 +289,49 @@ func TestReadyNeedsMigrations(t *testing.T) {
 		t.Errorf("bad URL error %v leaks the password or is missing", err)
 	}
 }
+
+// TestListsNameTheAccount: rows that belong to an account carry its name in
+// lists (the pipeline board shows it), rows without one carry null.
+func TestListsNameTheAccount(t *testing.T) {
+	s := openStore(t, pgserver.StartTest(t), nil)
+	admin := mustUser(t, s, "admin@example.com", app.RoleAdmin, nil)
+	acc := create(t, s, "accounts", fmt.Sprintf(`{"name":"Acme Tools","owner_id":%d}`, admin.User.ID))
+	create(t, s, "opportunities", fmt.Sprintf(`{"name":"Big deal","amount":10,"stage":"proposal","account_id":%d,"owner_id":%d}`, acc, admin.User.ID))
+	create(t, s, "contacts", fmt.Sprintf(`{"first_name":"Ann","last_name":"Lee","account_id":%d,"owner_id":%d}`, acc, admin.User.ID))
+	create(t, s, "contacts", fmt.Sprintf(`{"first_name":"Bo","last_name":"Free","owner_id":%d}`, admin.User.ID))
+	tests := []struct {
+		resource string
+		want     map[string]any // record name -> account_name
+	}{
+		{"opportunities", map[string]any{"Big deal": "Acme Tools"}},
+		{"contacts", map[string]any{"Lee": "Acme Tools", "Free": nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.resource, func(t *testing.T) {
+			r, _ := app.ResourceNamed(tt.resource)
+			page, err := s.List(context.Background(), admin, r, app.ListQuery{Limit: 10, Sort: "name"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]any{}
+			for _, item := range page.Items {
+				var row map[string]any
+				if err := json.Unmarshal(item, &row); err != nil {
+					t.Fatal(err)
+				}
+				name, _ := row["name"].(string)
+				if name == "" {
+					name, _ = row["last_name"].(string)
+				}
+				an, ok := row["account_name"]
+				if !ok {
+					t.Errorf("%s has no account_name: %s", name, item)
+				}
+				got[name] = an
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("account names = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

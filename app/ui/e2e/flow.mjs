@@ -169,6 +169,10 @@ try {
     await column("prospecting").locator("li.deal", { hasText: dealName }).waitFor();
     // Wait for the search to apply, so the board holds only this deal.
     await page.waitForFunction(() => document.querySelectorAll("li.deal").length === 1);
+    // The card names its account (the list carries account_name) and links to it.
+    const link = card().getByRole("link", { name: accountName });
+    await link.waitFor();
+    check((await link.getAttribute("href"))?.startsWith("/accounts/"), "deal card links to its account");
     await card().dragTo(column("qualification"));
     await column("qualification").locator("li.deal", { hasText: dealName }).waitFor();
   });

@@ -27,6 +27,8 @@ export interface Account {
 export interface Contact {
   id: number;
   account_id?: number | null;
+  /** In lists only: the name of the account the record belongs to. */
+  account_name?: string | null;
   first_name: string;
   last_name: string;
   email?: string;
@@ -60,6 +62,8 @@ export type Stage = (typeof STAGES)[number];
 export interface Opportunity {
   id: number;
   account_id: number;
+  /** In lists only: the name of the account the record belongs to. */
+  account_name?: string | null;
   name: string;
   stage: Stage;
   amount: number;
@@ -78,6 +82,8 @@ export interface Activity {
   subject: string;
   notes?: string;
   account_id?: number | null;
+  /** In lists only: the name of the account the record belongs to. */
+  account_name?: string | null;
   contact_id?: number | null;
   opportunity_id?: number | null;
   due_at?: string | null;

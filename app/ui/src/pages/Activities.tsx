@@ -91,7 +91,7 @@ function Tasks({ version }: { version: number }) {
                 {t.account_id && (
                   <>
                     {" · "}
-                    <Link href={`/accounts/${t.account_id}`}>account</Link>
+                    <Link href={`/accounts/${t.account_id}`}>{t.account_name || "account"}</Link>
                   </>
                 )}
               </span>
@@ -136,7 +136,7 @@ function Log({ version }: { version: number }) {
                 {a.account_id && (
                   <>
                     {" · "}
-                    <Link href={`/accounts/${a.account_id}`}>account</Link>
+                    <Link href={`/accounts/${a.account_id}`}>{a.account_name || "account"}</Link>
                   </>
                 )}
               </div>

@@ -171,9 +171,7 @@ export function Card({ o, onMove }: { o: Opportunity; onMove: (id: number, to: S
       <strong>{o.name}</strong>
       <span className="amount">{formatMoney(o.amount)}</span>
       <div className="deal-foot">
-        <Link href={`/accounts/${o.account_id}`}>
-          Account
-        </Link>
+        <Link href={`/accounts/${o.account_id}`}>{o.account_name || "Account"}</Link>
         <label>
           <span className="sr-only">Stage of {o.name}</span>
           <select value={o.stage} onChange={(e) => onMove(o.id, e.target.value as Stage)}>

@@ -89,6 +89,15 @@ describe("pipeline Card", () => {
     expect(move).toHaveBeenCalledWith(4, "closed_won");
     expect(screen.getByRole("listitem").getAttribute("draggable")).toBe("true");
   });
+
+  it("names the deal's account, or says Account when the list did not", () => {
+    const { unmount } = render(<ul><Card o={{ ...o, account_name: "Acme Tools" }} onMove={vi.fn()} /></ul>);
+    expect(screen.getByRole("link").textContent).toBe("Acme Tools");
+    expect(screen.getByRole("link").getAttribute("href")).toBe("/accounts/1");
+    unmount();
+    render(<ul><Card o={o} onMove={vi.fn()} /></ul>);
+    expect(screen.getByRole("link").textContent).toBe("Account");
+  });
 });
 
 describe("SignIn", () => {
