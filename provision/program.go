@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -214,6 +215,14 @@ func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 			}
 			if urls.replica != (pulumi.StringOutput{}) {
 				env["CRM_REPLICA_URL"] = urls.replica
+			}
+			if caches := d.l.ByRole(topology.RoleCache); role == topology.RoleAPI && len(caches) > 0 {
+				// Seed 001: every app server shares the memcached tier, for who holds a session.
+				var addrs []string
+				for _, c := range caches {
+					addrs = append(addrs, fmt.Sprintf("%s:%d", c.Address, c.Port))
+				}
+				env["CRM_CACHE"] = pulumi.String(strings.Join(addrs, ","))
 			}
 			res, err := d.service(h, nil, env, schema)
 			if err != nil {

@@ -25,6 +25,19 @@ type Config struct {
 	// Password are the argon2id costs of new passwords.
 	Password secret.Params
 	Log      *slog.Logger
+	// Principals caches who holds a token (the cache tier); nil reads the
+	// database on every request.
+	Principals PrincipalCache
+}
+
+// PrincipalCache remembers who holds a token so that most requests
+// authenticate without a query on the primary. app/cache.Principals is the
+// memcached one; its doc says how entries go stale.
+type PrincipalCache interface {
+	Get(via string, hash []byte) (*app.Principal, string, bool)
+	Put(via string, hash []byte, ticket string, p *app.Principal)
+	Forget(via string, hash []byte)
+	ForgetAll()
 }
 
 // API holds the handlers.

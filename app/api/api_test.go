@@ -34,6 +34,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, Config{})
+}
+
+// newFixtureWith serves the API with cfg (cheap password costs added).
+func newFixtureWith(t *testing.T, cfg Config) *fixture {
+	t.Helper()
 	s, _ := storetest.Open(t)
 	ctx := context.Background()
 	f := &fixture{store: s, users: map[string]app.User{}}
@@ -54,7 +60,8 @@ func newFixture(t *testing.T) *fixture {
 		}
 		f.users[u.email] = created
 	}
-	a := New(s, Config{Password: cheap})
+	cfg.Password = cheap
+	a := New(s, cfg)
 	m := metrics.New("api")
 	m.AddPools(s.Pools())
 	f.srv = httptest.NewServer(serve.Handler(serve.Config{Role: "api", Handler: a.Handler(), Ready: a.Ready, Metrics: m}))

@@ -57,13 +57,32 @@ func (a *API) principal(r *http.Request) (*app.Principal, error) {
 		if !ok || token == "" {
 			return nil, app.Errorf(app.EUNAUTHORIZED, "Authorization must be \"Bearer <token>\"")
 		}
-		return a.store.TokenPrincipal(r.Context(), token)
+		return a.cachedPrincipal(r.Context(), "token", token, a.store.TokenPrincipal)
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
 		return nil, app.Errorf(app.EUNAUTHORIZED, "sign in first: POST /api/v1/session")
 	}
-	return a.store.SessionPrincipal(r.Context(), c.Value)
+	return a.cachedPrincipal(r.Context(), "session", c.Value, a.store.SessionPrincipal)
+}
+
+// cachedPrincipal asks the cache tier first and the database on a miss.
+// Only found principals are cached: a bad token always costs a query.
+func (a *API) cachedPrincipal(ctx context.Context, via, token string, lookup func(context.Context, string) (*app.Principal, error)) (*app.Principal, error) {
+	if a.cfg.Principals == nil {
+		return lookup(ctx, token)
+	}
+	hash := secret.HashToken(token)
+	p, ticket, ok := a.cfg.Principals.Get(via, hash)
+	if ok {
+		return p, nil
+	}
+	p, err := lookup(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	a.cfg.Principals.Put(via, hash, ticket, p)
+	return p, nil
 }
 
 func unsafeMethod(m string) bool {
@@ -161,6 +180,9 @@ func (a *API) signOut(w http.ResponseWriter, r *http.Request, p *app.Principal) 
 		if err := a.store.DeleteSession(r.Context(), c.Value); err != nil {
 			writeError(w, r, a.log, err)
 			return
+		}
+		if a.cfg.Principals != nil {
+			a.cfg.Principals.Forget("session", secret.HashToken(c.Value))
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: a.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})

@@ -120,6 +120,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, p *app.Principa
 		writeError(w, r, a.log, err)
 		return
 	}
+	a.usersChanged()
 	writeJSON(w, http.StatusCreated, u)
 }
 
@@ -164,5 +165,14 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request, p *app.Principa
 		writeError(w, r, a.log, err)
 		return
 	}
+	a.usersChanged()
 	writeJSON(w, http.StatusOK, u)
+}
+
+// usersChanged makes every api server re-read principals: a new user can
+// join a manager's team, a change can alter a role or deactivate someone.
+func (a *API) usersChanged() {
+	if a.cfg.Principals != nil {
+		a.cfg.Principals.ForgetAll()
+	}
 }
