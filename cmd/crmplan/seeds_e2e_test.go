@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/crmplan/crmplan/loadgen"
+	"github.com/crmplan/crmplan/provision"
+)
+
+// TestEverySeedDeploysAndVerifies: the design documents promise five
+// topologies; seed 000 has its own, deeper tests (apply, verify, HA). Each
+// of the other four is applied for real, verified by k6 at its plan's rate
+// for a short steady phase (every request must succeed), and destroyed,
+// after which none of its hosts answers any more.
+func TestEverySeedDeploysAndVerifies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and k6 for four stacks")
+	}
+	e := newDeployEnv(t)
+	seeds := []struct {
+		plan, stack, prefix string
+	}{
+		{"longjump", "longjump", "127.45."},           // 001: memcached tier, job server, document store
+		{"arint", "arint", "127.46."},                 // 002: integrator cluster, scheduler, queue, several LANs
+		{"client-server", "client-server", "127.47."}, // 003: classic client-server
+		{"smarten-ha", "smarten-ha", "127.48."},       // 004: active-passive behind a failover switch
+	}
+	for _, s := range seeds {
+		t.Run(s.plan, func(t *testing.T) {
+			plan := rewritePlan(t, filepath.Join("..", "..", "examples", s.plan+".yaml"), "127.10.", s.prefix)
+			t.Cleanup(func() { _, _ = e.exec("destroy", "--stack", s.stack, "--yes") })
+			e.apply(plan)
+			inv, err := provision.LoadInventory(e.stateDir, s.stack)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			// verify takes only the state dir of the deploy flags.
+			out, err := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
+				"--duration", "10s", "--ramp-up", "3s").CombinedOutput()
+			t.Logf("crmplan verify:\n%s", out)
+			if err != nil {
+				t.Fatalf("crmplan verify: %v", err)
+			}
+			res, err := loadgen.LoadResult(filepath.Join(loadgen.ResultsDir(e.stateDir, s.stack), "latest.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Requests == 0 || res.Failed != 0 || res.AchievedRate < 0.95*res.TargetRate {
+				t.Errorf("verify: %d requests, %d failed, %.2f of %.2f req/s; want all served at the rate",
+					res.Requests, res.Failed, res.AchievedRate, res.TargetRate)
+			}
+
+			if out, err := e.exec("destroy", "--stack", s.stack, "--yes"); err != nil {
+				t.Fatalf("crmplan destroy: %v\n%s", err, out)
+			}
+			for _, h := range inv.Hosts {
+				addr := net.JoinHostPort(h.Address, fmt.Sprint(h.Port))
+				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+					c.Close()
+					t.Errorf("%s (%s) still answers on %s after destroy", h.Name, h.Role, addr)
+				}
+			}
+		})
+	}
+}
