@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,6 +32,11 @@ type backend struct {
 	url     *url.URL
 	healthy atomic.Bool
 	oks     atomic.Int32 // consecutive good health checks while ejected
+	// drained takes the backend out of rotation by an operator's request
+	// (a rolling deploy), whatever its health; inflight counts the
+	// requests it still serves, so a drain can wait for them.
+	drained  atomic.Bool
+	inflight atomic.Int64
 }
 
 // Balancer proxies /api to api backends: active health checks eject a
@@ -125,7 +131,7 @@ func (b *Balancer) pick(tried []*backend) *backend {
 	var fallback *backend
 	for i := range n {
 		be := b.backends[(start+i)%n]
-		if slices.Contains(tried, be) {
+		if slices.Contains(tried, be) || be.drained.Load() {
 			continue
 		}
 		if be.healthy.Load() {
@@ -166,10 +172,14 @@ func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 		tried = append(tried, be)
 		out := req.Clone(req.Context())
 		out.URL.Scheme, out.URL.Host, out.Host = be.url.Scheme, be.url.Host, be.url.Host
+		be.inflight.Add(1)
 		resp, err := t.base.RoundTrip(out)
 		if err == nil {
+			// The request is in flight until its body is read and closed.
+			resp.Body = &inflightBody{ReadCloser: resp.Body, be: be}
 			return resp, nil
 		}
+		be.inflight.Add(-1)
 		if req.Context().Err() != nil {
 			return nil, err
 		}
@@ -182,6 +192,22 @@ func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 var errNoBackend = errors.New("no api backend left to try")
+
+// inflightBody ends a backend's in-flight request when the proxy closes
+// the response body.
+type inflightBody struct {
+	io.ReadCloser
+	be   *backend
+	done atomic.Bool
+}
+
+func (b *inflightBody) Close() error {
+	err := b.ReadCloser.Close()
+	if !b.done.Swap(true) {
+		b.be.inflight.Add(-1)
+	}
+	return err
+}
 
 // retryable: requests without a body whose method is safe to repeat, and
 // any request whose connection was refused (it never reached a backend).

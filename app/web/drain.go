@@ -1,0 +1,138 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/crmplan/crmplan/app"
+)
+
+// backendByURL finds a backend by its base URL as given to NewBalancer.
+func (b *Balancer) backendByURL(u string) (*backend, error) {
+	for _, be := range b.backends {
+		if be.url.String() == u {
+			return be, nil
+		}
+	}
+	return nil, app.Errorf(app.ENOTFOUND, "%s is not a backend of this balancer", u).In("backend")
+}
+
+// Drain takes backend u out of rotation and waits until the requests it
+// serves have finished (or ctx ends). It refuses when no other backend is
+// in rotation: draining it would fail every request.
+func (b *Balancer) Drain(ctx context.Context, u string) error {
+	be, err := b.backendByURL(u)
+	if err != nil {
+		return err
+	}
+	others := 0
+	for _, o := range b.backends {
+		if o != be && o.healthy.Load() && !o.drained.Load() {
+			others++
+		}
+	}
+	if others == 0 {
+		return app.Errorf(app.ECONFLICT, "no other backend is in rotation: draining %s would fail every request", u).In("backend")
+	}
+	if !be.drained.Swap(true) {
+		b.log.Info("backend drained", "backend", u)
+	}
+	for be.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return app.Errorf(app.EUNAVAILABLE, "%s still serves %d requests: %v", u, be.inflight.Load(), ctx.Err()).In("backend")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Undrain puts backend u back into rotation; its health checks still
+// decide whether it gets traffic.
+func (b *Balancer) Undrain(u string) error {
+	be, err := b.backendByURL(u)
+	if err != nil {
+		return err
+	}
+	if be.drained.Swap(false) {
+		b.log.Info("backend undrained", "backend", u)
+	}
+	return nil
+}
+
+// waitHealthy waits until backend u passes the health checks, so that a
+// rolling deploy moves on only when the host serves again.
+func (b *Balancer) waitHealthy(ctx context.Context, u string) error {
+	be, err := b.backendByURL(u)
+	if err != nil {
+		return err
+	}
+	for !be.healthy.Load() {
+		select {
+		case <-ctx.Done():
+			return app.Errorf(app.EUNAVAILABLE, "%s is back in rotation but fails its health checks: %v", u, ctx.Err()).In("backend")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// BackendState is a backend as the admin endpoint reports it.
+type BackendState struct {
+	URL      string `json:"url"`
+	Healthy  bool   `json:"healthy"`
+	Drained  bool   `json:"drained"`
+	InFlight int64  `json:"in_flight"`
+}
+
+// Backends reports every backend's state.
+func (b *Balancer) Backends() []BackendState {
+	out := make([]BackendState, len(b.backends))
+	for i, be := range b.backends {
+		out[i] = BackendState{URL: be.url.String(), Healthy: be.healthy.Load(), Drained: be.drained.Load(), InFlight: be.inflight.Load()}
+	}
+	return out
+}
+
+// AdminHandler is the balancer's control for deploys, meant for a listener
+// only the host can reach (crm web --admin-socket, a Unix socket):
+//
+//	GET  /backends                  every backend's state
+//	POST /drain?backend=URL         out of rotation; answers when its in-flight requests are done
+//	POST /undrain?backend=URL       back into rotation
+func AdminHandler(b *Balancer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /backends", func(w http.ResponseWriter, r *http.Request) { writeAdmin(w, nil, b.Backends()) })
+	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+		defer cancel()
+		writeAdmin(w, b.Drain(ctx, r.URL.Query().Get("backend")), b.Backends())
+	})
+	mux.HandleFunc("POST /undrain", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		u := r.URL.Query().Get("backend")
+		err := b.Undrain(u)
+		if err == nil {
+			err = b.waitHealthy(ctx, u)
+		}
+		writeAdmin(w, err, b.Backends())
+	})
+	return mux
+}
+
+func writeAdmin(w http.ResponseWriter, err error, backends []BackendState) {
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		status := http.StatusConflict
+		if app.ErrorCode(err) == app.ENOTFOUND {
+			status = http.StatusNotFound
+		}
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": err.Error(), "backends": backends})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"backends": backends})
+}

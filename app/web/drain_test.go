@@ -1,0 +1,94 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestDrainWaitsForInFlight: a drained backend gets no new request, the
+// drain answers only when its slow in-flight request has been answered,
+// and undrain brings it back.
+func TestDrainWaitsForInFlight(t *testing.T) {
+	var ready atomic.Bool
+	ready.Store(true)
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		_, _ = io.WriteString(w, "slow")
+	}))
+	t.Cleanup(slow.Close)
+	other := fakeAPI(t, "other", &ready)
+	lb, err := NewBalancer([]string{slow.URL, other.URL}, Balance, 20*time.Millisecond, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go lb.Run(ctx)
+
+	// Round robin: one of two requests lands on the slow backend.
+	answered := make(chan string, 2)
+	for range 2 {
+		go func() { _, body := get(t, lb, http.MethodGet, "/slow"); answered <- body }()
+	}
+	if got := <-answered; got != "other" {
+		t.Fatalf("first answer %q, want other (the slow one is held)", got)
+	}
+	drained := make(chan error, 1)
+	go func() { drained <- lb.Drain(ctx, slow.URL) }()
+	select {
+	case err := <-drained:
+		t.Fatalf("drain returned (%v) while a request was in flight", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	for range 10 {
+		if _, body := get(t, lb, http.MethodGet, "/x"); body != "other" {
+			t.Fatalf("a drained backend answered %q", body)
+		}
+	}
+	close(release)
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
+	if got := <-answered; got != "slow" {
+		t.Errorf("in-flight request answered %q, want slow (finished, not cut)", got)
+	}
+
+	// The last backend in rotation may not be drained.
+	if err := lb.Drain(ctx, other.URL); err == nil {
+		t.Error("draining the only backend left in rotation succeeded")
+	}
+	if err := lb.Drain(ctx, "http://127.0.0.1:1"); err == nil {
+		t.Error("draining an unknown backend succeeded")
+	}
+
+	// Through the admin handler: undrain answers once it is healthy again.
+	rec := httptest.NewRecorder()
+	AdminHandler(lb).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/undrain?backend="+slow.URL, nil))
+	var body struct{ Backends []BackendState }
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("undrain: %d %s (%v)", rec.Code, rec.Body, err)
+	}
+	for _, b := range body.Backends {
+		if b.Drained || !b.Healthy {
+			t.Errorf("after undrain: %+v, want every backend in rotation", b)
+		}
+	}
+	seen := map[string]bool{}
+	for range 4 {
+		_, b := get(t, lb, http.MethodGet, "/x")
+		seen[b] = true
+	}
+	if !seen["slow"] {
+		t.Errorf("undrained backend gets no traffic: %v", seen)
+	}
+}
