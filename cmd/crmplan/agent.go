@@ -118,6 +118,15 @@ func agentCommand() *cli.Command {
 				},
 			},
 			{
+				Name:   "drain",
+				Usage:  "take an api backend out of this web host's rotation (answers when its requests are done), or put it back with --undrain",
+				Flags:  []cli.Flag{hostDir, &cli.StringFlag{Name: "backend", Usage: "the backend's base URL"}, &cli.BoolFlag{Name: "undrain"}},
+				Before: requireFlags("host-dir", "backend"),
+				Action: func(c *cli.Context) error {
+					return host(c).Drain(c.Context, c.String("backend"), c.Bool("undrain"), c.App.Writer)
+				},
+			},
+			{
 				Name:   "status",
 				Usage:  "report the host's releases and roles as JSON",
 				Flags:  []cli.Flag{hostDir},

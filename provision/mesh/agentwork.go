@@ -1,6 +1,9 @@
 package mesh
 
-import "strings"
+import (
+	"path/filepath"
+	"strings"
+)
 
 // The work types of the crmplan agent. Each runs `crmplan agent VERB
 // --host-dir DIR` on the host, with the runtime parameters of the unit
@@ -14,12 +17,18 @@ const (
 	WorkMigrate  = "crmplan-migrate"  // payload: environment (JSON) with the database URL
 	WorkHealth   = "crmplan-health"   // args: --role R
 	WorkStatus   = "crmplan-status"   // the host's releases and roles, as JSON
+	WorkDrain    = "crmplan-drain"    // on a web host; args: --backend URL [--undrain]
 )
+
+// WebAdminSocket is where crm web listens for its deploy control (drain,
+// undrain) on a host whose files are in hostDir: a Unix socket, so only
+// a work unit on that host reaches it.
+func WebAdminSocket(hostDir string) string { return filepath.Join(hostDir, "crm-web.admin.sock") }
 
 // AgentWorkTypes returns the agent's work types for a host whose files are
 // in hostDir, run by the crmplan binary at crmplanBin.
 func AgentWorkTypes(crmplanBin, hostDir string) []WorkType {
-	verbs := []string{WorkInstall, WorkRollback, WorkStart, WorkStop, WorkRestart, WorkMigrate, WorkHealth, WorkStatus}
+	verbs := []string{WorkInstall, WorkRollback, WorkStart, WorkStop, WorkRestart, WorkMigrate, WorkHealth, WorkStatus, WorkDrain}
 	out := make([]WorkType, len(verbs))
 	for i, name := range verbs {
 		verb := strings.TrimPrefix(name, "crmplan-")

@@ -96,11 +96,16 @@ type Options struct {
 	WorkTypes func(host topology.Host, hostDir string) []WorkType
 	// LogLevel of the nodes: error, warning, info (default) or debug.
 	LogLevel string
+	// AgentBin is the crmplan binary the default work types run; default:
+	// the running binary. The local target's provider plugin may be another
+	// build than the crmplan the hosts should run.
+	AgentBin string
 }
 
 // Mesh is the Receptor mesh of one stack.
 type Mesh struct {
 	stack    string
+	topo     topology.Topology
 	dir      string // STATE/STACK/mesh: CA, signing key, controller node
 	opts     Options
 	nodes    []Node // the relay first, then hosts by name; no controller
@@ -119,11 +124,14 @@ func New(stateDir, stack string, topo topology.Topology, opts Options) (*Mesh, e
 	if opts.HostDir == nil {
 		opts.HostDir = func(host string) string { return filepath.Join(stateDir, stack, "hosts", host) }
 	}
-	m := &Mesh{stack: stack, dir: filepath.Join(stateDir, stack, "mesh"), opts: opts, procs: map[string]*exec.Cmd{}}
+	m := &Mesh{stack: stack, topo: topo, dir: filepath.Join(stateDir, stack, "mesh"), opts: opts, procs: map[string]*exec.Cmd{}}
 	if opts.WorkTypes == nil {
-		self, err := os.Executable()
-		if err != nil {
-			return nil, err
+		self := opts.AgentBin
+		if self == "" {
+			var err error
+			if self, err = os.Executable(); err != nil {
+				return nil, err
+			}
 		}
 		m.opts.WorkTypes = func(h topology.Host, dir string) []WorkType { return AgentWorkTypes(self, dir) }
 	}

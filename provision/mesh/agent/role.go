@@ -8,8 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/crmplan/crmplan"
@@ -68,10 +70,61 @@ func (h Host) Start(ctx context.Context, self string, s RoleSpec) error {
 	if err := os.MkdirAll(h.rolesDir(), 0o700); err != nil {
 		return err
 	}
+	old, oldErr := h.Spec(s.Role)
 	if err := writeFileAtomic(h.roleSpecPath(s.Role), data, 0o600); err != nil {
 		return err
 	}
+	if oldErr == nil && s.Role == "web" && reflect.DeepEqual(old, s) {
+		if pid, ok := h.webPID(s); ok {
+			return h.handover(ctx, pid, s)
+		}
+	}
 	return h.run(ctx, self, s)
+}
+
+// webPID returns the pid of the running crm web, if it runs.
+func (h Host) webPID(s RoleSpec) (int, bool) {
+	proc := h.process(s)
+	if _, ok := proc.Running(); !ok {
+		return 0, false
+	}
+	st, err := proc.ReadState()
+	if err != nil || st.ChildPID == 0 {
+		return 0, false
+	}
+	return st.ChildPID, true
+}
+
+// handover restarts a running crm web on the current release without
+// closing its socket: SIGHUP makes it finish its requests and exec the
+// binary at its path (current/crm) in place, keeping the socket, so no
+// connection is refused meanwhile. Done when that pid runs the current
+// release's binary and answers /healthz.
+func (h Host) handover(ctx context.Context, pid int, s RoleSpec) error {
+	want, err := filepath.EvalSymlinks(filepath.Join(h.Dir, "current", "crm"))
+	if err != nil {
+		return err
+	}
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); exe == want {
+		return nil // runs this release already
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("crm web (pid %d): %w", pid, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if exe == want && provision.CheckHealth(ctx, "http://"+s.Listen+"/healthz") == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("crm web (pid %d) did not take over with release %s (runs %s): %w\n%s", pid, h.Current(), exe, ctx.Err(),
+				logTail(h.process(s).LogPath(), 2048))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func (h Host) run(ctx context.Context, self string, s RoleSpec) error {

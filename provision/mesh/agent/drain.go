@@ -1,0 +1,55 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/mesh"
+)
+
+// Drain asks this host's crm web to take backend out of rotation (or put
+// it back with undrain) through its admin socket. A drain answers once the
+// backend's in-flight requests have finished. The balancer's answer (every
+// backend's state) is copied to out.
+func (h Host) Drain(ctx context.Context, backend string, undrain bool, out io.Writer) error {
+	sock := mesh.WebAdminSocket(h.Dir)
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}, Timeout: 90 * time.Second}
+	verb := "drain"
+	if undrain {
+		verb = "undrain"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://crm-web/"+verb+"?backend="+url.QueryEscape(backend), nil)
+	if err != nil {
+		return err
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return crmplan.Errorf(crmplan.EUNAVAILABLE, "crm web's admin socket %s: %w", sock, err).In("--backend").
+			Try("crm web runs with --admin-socket %s", sock)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Error    string          `json:"error"`
+		Backends json.RawMessage `json:"backends"`
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&body); err != nil {
+		return fmt.Errorf("crm web's answer to %s: %w", verb, err)
+	}
+	fmt.Fprintf(out, "%s %s: %s\n", verb, backend, body.Backends)
+	if res.StatusCode != http.StatusOK {
+		return crmplan.Errorf(crmplan.ECONFLICT, "crm web refuses to %s %s: %s", verb, backend, body.Error).In("--backend")
+	}
+	return nil
+}

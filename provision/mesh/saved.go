@@ -1,0 +1,98 @@
+package mesh
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// saved is what Open needs to rebuild a Mesh that Save wrote: the local
+// target's resources each act on one host, and find the mesh they send
+// work through here rather than carrying the whole topology as inputs.
+type saved struct {
+	Stack    string            `json:"stack"`
+	Topology topology.Topology `json:"topology"`
+	Port     int               `json:"port"`
+	Receptor string            `json:"receptor"`
+	AgentBin string            `json:"agent_bin"`
+	HostDirs map[string]string `json:"host_dirs"`
+}
+
+func savedPath(stateDir, stack string) string {
+	return filepath.Join(stateDir, stack, "mesh", "mesh.json")
+}
+
+// Save records the mesh's layout for Open. Meshes with custom HostDir or
+// WorkTypes functions are saved with the host directories they gave and
+// reopened with the agent's work types.
+func (m *Mesh) Save(stateDir string) error {
+	s := saved{Stack: m.stack, Topology: m.topo, Port: m.opts.Port, Receptor: m.receptor, AgentBin: m.opts.AgentBin, HostDirs: map[string]string{}}
+	for _, n := range m.nodes {
+		s.HostDirs[n.ID] = filepath.Dir(n.Dir)
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+		return err
+	}
+	return writeFileAtomic(savedPath(stateDir, m.stack), data, 0o600)
+}
+
+// Open returns the mesh of stack as Save recorded it.
+func Open(stateDir, stack string) (*Mesh, error) {
+	data, err := os.ReadFile(savedPath(stateDir, stack))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, crmplan.Errorf(crmplan.ENOTFOUND, "stack %s has no mesh yet", stack).In("--state-dir").Try("crmplan apply")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s saved
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, err
+	}
+	dirs := s.HostDirs
+	return New(stateDir, stack, s.Topology, Options{Port: s.Port, Receptor: s.Receptor, AgentBin: s.AgentBin,
+		HostDir: func(host string) string {
+			if d, ok := dirs[host]; ok {
+				return d
+			}
+			return filepath.Join(stateDir, stack, "hosts", host)
+		}})
+}
+
+// NodeState is whether a node's receptor process runs.
+type NodeState struct {
+	ID      string `json:"id"`
+	Relay   bool   `json:"relay,omitempty"`
+	Running bool   `json:"running"`
+	PID     int    `json:"pid,omitempty"`
+}
+
+// States reports every node's process, the controller last.
+func (m *Mesh) States() []NodeState {
+	var out []NodeState
+	for _, n := range append(m.Nodes(), m.ctrl) {
+		pid, ok := nodeRunning(n)
+		out = append(out, NodeState{ID: n.ID, Relay: n.Relay, Running: ok, PID: pid})
+	}
+	return out
+}
+
+// HostNodeRunning reports whether the mesh node of the host whose files
+// are in hostDir runs.
+func HostNodeRunning(hostDir string) (int, bool) {
+	return nodeRunning(Node{Dir: filepath.Join(hostDir, "mesh")})
+}
+
+// StopHostNode stops the mesh node of the host whose files are in hostDir,
+// if one runs: a host that is deleted must not leave its node behind.
+func StopHostNode(hostDir string) error {
+	return stopNode(Node{ID: filepath.Base(hostDir), Dir: filepath.Join(hostDir, "mesh")})
+}
