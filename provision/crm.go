@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,17 +12,27 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/mesh"
 )
 
 // CrmService is one role instance of the bundled CRM (crm web, api or
-// worker) on a local host, run under a supervisor.
-type CrmService struct{}
+// worker) on a local host. It is deployed through the stack's Receptor
+// mesh (MeshNodes): Create and Update send the release (the crm binary) to
+// the host's agent, which checks and installs it, and start the role
+// under the host's supervisor; Delete stops it. The provider never starts
+// crm itself, and reaches LAN hosts only through the DMZ relay.
+type CrmService struct {
+	mu       sync.Mutex
+	releases map[string]mesh.Release // by binary digest: one archive per apply
+}
 
 // CrmServiceArgs are the inputs of a CrmService.
 type CrmServiceArgs struct {
@@ -31,12 +42,20 @@ type CrmServiceArgs struct {
 	Address string `pulumi:"address"`
 	Port    int    `pulumi:"port"`
 	CrmBin  string `pulumi:"crmBin"`
-	// CrmVersion is the crm binary's digest: a new build restarts the role.
+	// CrmVersion is the crm binary's digest: a new build is a new release,
+	// rolled out host by host.
 	CrmVersion string   `pulumi:"crmVersion"`
 	Args       []string `pulumi:"args"`
 	// Env carries what must not show in a process listing (database URLs
-	// with passwords).
+	// with passwords); it travels to the host as the start unit's payload.
 	Env map[string]string `pulumi:"env" provider:"secret"`
+	// StateDir and Stack locate the mesh the work goes through; empty for
+	// a role the provider starts itself.
+	StateDir string `pulumi:"stateDir,optional"`
+	Stack    string `pulumi:"stack,optional"`
+	// DrainVia are the web hosts whose balancers have this host as a
+	// backend: an update drains it there first and puts it back after.
+	DrainVia []string `pulumi:"drainVia,optional"`
 }
 
 // CrmServiceState is a role instance as recorded in state.
@@ -44,12 +63,30 @@ type CrmServiceState struct {
 	CrmServiceArgs
 	SupervisorPID int  `pulumi:"supervisorPid"`
 	Running       bool `pulumi:"running"`
+	// Release is the version the host's agent installed and runs, and
+	// ReleaseSHA256 the archive's digest it checked.
+	Release       string `pulumi:"release"`
+	ReleaseSHA256 string `pulumi:"releaseSha256"`
 }
 
 func (*CrmService) Annotate(a infer.Annotator) { a.SetToken("index", "CrmService") }
 
+func (in CrmServiceArgs) listen() string { return net.JoinHostPort(in.Address, fmt.Sprint(in.Port)) }
+
+// viaMesh says whether the role is deployed through the mesh: web, api
+// and worker are; the supporting roles (roles.go) are still started by
+// the provider itself.
+func (in CrmServiceArgs) viaMesh() bool { return in.StateDir != "" }
+
+// process is the role's supervised process. Through the mesh, the host's
+// agent runs it (provision/mesh/agent names it alike) from the current
+// release; otherwise the provider runs the crm binary it was given.
 func (in CrmServiceArgs) process() Process {
-	argv := append([]string{in.CrmBin, in.Role, "--listen", net.JoinHostPort(in.Address, fmt.Sprint(in.Port))}, in.Args...)
+	if in.viaMesh() {
+		argv := append([]string{filepath.Join(in.HostDir, "current", "crm"), in.Role, "--listen", in.listen()}, in.Args...)
+		return Process{Name: "crm-" + in.Role, Dir: in.HostDir, Argv: argv}
+	}
+	argv := append([]string{in.CrmBin, in.Role, "--listen", in.listen()}, in.Args...)
 	keys := make([]string, 0, len(in.Env))
 	for k := range in.Env {
 		keys = append(keys, k)
@@ -62,40 +99,147 @@ func (in CrmServiceArgs) process() Process {
 	return Process{Name: "crm-" + in.Role, Dir: in.HostDir, Argv: argv, Env: env}
 }
 
-// Create checks the port, starts the role and waits until /healthz answers.
-func (*CrmService) Create(ctx context.Context, req infer.CreateRequest[CrmServiceArgs]) (infer.CreateResponse[CrmServiceState], error) {
+// startDirect starts a role without the mesh, waits until /healthz
+// answers and records the supervisor in st.
+func startDirect(ctx context.Context, in CrmServiceArgs, st *CrmServiceState) error {
+	self, err := selfPath()
+	if err != nil {
+		return err
+	}
+	proc := in.process()
+	st.SupervisorPID, err = proc.Start(self)
+	if err != nil {
+		return fmt.Errorf("host %s: %w", in.Host, err)
+	}
+	url := fmt.Sprintf("http://%s/healthz", in.listen())
+	err = waitFor(ctx, 60*time.Second, func(ctx context.Context) error { return CheckHealth(ctx, url) })
+	if err != nil {
+		return fmt.Errorf("host %s: crm %s did not become healthy at %s: %w\n%s", in.Host, in.Role, url, err, logTail(proc.LogPath(), 2048))
+	}
+	st.Running = true
+	return nil
+}
+
+func (in CrmServiceArgs) spec() mesh.RoleSpec {
+	return mesh.RoleSpec{Role: in.Role, Listen: in.listen(), Args: in.Args, Env: in.Env}
+}
+
+// backendURL is how web hosts' balancers name this host.
+func (in CrmServiceArgs) backendURL() string { return "http://" + in.listen() }
+
+// release packs the crm binary once per digest. Its version is crm's own
+// version string and the digest's first 12 hex digits, so two builds of
+// one version are two releases.
+func (r *CrmService) release(ctx context.Context, in CrmServiceArgs) (mesh.Release, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rel, ok := r.releases[in.CrmVersion]; ok {
+		return rel, nil
+	}
+	out, err := exec.CommandContext(ctx, in.CrmBin, "--version").Output()
+	if err != nil {
+		return mesh.Release{}, fmt.Errorf("%s --version: %w", in.CrmBin, err)
+	}
+	version := releaseVersion(string(out), in.CrmVersion)
+	tmp, err := os.MkdirTemp("", "crm-release-")
+	if err != nil {
+		return mesh.Release{}, err
+	}
+	defer os.RemoveAll(tmp)
+	vf := filepath.Join(tmp, "VERSION")
+	if err := os.WriteFile(vf, []byte(version+"\n"), 0o644); err != nil {
+		return mesh.Release{}, err
+	}
+	rel, err := mesh.NewRelease(version, map[string]string{"crm": in.CrmBin, "VERSION": vf})
+	if err != nil {
+		return rel, fmt.Errorf("pack release %s: %w", version, err)
+	}
+	if r.releases == nil {
+		r.releases = map[string]mesh.Release{}
+	}
+	r.releases[in.CrmVersion] = rel
+	return rel, nil
+}
+
+// releaseVersion turns `crm --version` output ("crm version 1.2.0") and
+// the binary's digest into a release version such as "1.2.0-3f9a0c1d2e4b".
+func releaseVersion(versionOutput, digest string) string {
+	fields := strings.Fields(versionOutput)
+	v := "dev"
+	if len(fields) > 0 {
+		v = fields[len(fields)-1]
+	}
+	v = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '+' || r == '-' {
+			return r
+		}
+		return '_'
+	}, v)
+	if len(v) > 40 {
+		v = v[:40]
+	}
+	if len(digest) > 12 {
+		digest = digest[:12]
+	}
+	return strings.TrimLeft(v, "._+-") + "-" + digest
+}
+
+// deploy installs the release on the host through the mesh and starts the
+// role from its spec (restarting it when it runs), waiting until healthy.
+// A failed unit's error carries the host's own output.
+func (r *CrmService) deploy(ctx context.Context, m *mesh.Mesh, in CrmServiceArgs, st *CrmServiceState) error {
+	if err := r.install(ctx, m, in, st); err != nil {
+		return err
+	}
+	return start(ctx, m, in, st)
+}
+
+// install sends the release to the host's agent. The running role keeps
+// the binary it started from until it is restarted.
+func (r *CrmService) install(ctx context.Context, m *mesh.Mesh, in CrmServiceArgs, st *CrmServiceState) error {
+	rel, err := r.release(ctx, in)
+	if err != nil {
+		return err
+	}
+	if _, err := m.Install(ctx, in.Host, rel); err != nil {
+		return providerError(err)
+	}
+	st.Release, st.ReleaseSHA256 = rel.Version, rel.SHA256
+	return nil
+}
+
+// start (re)starts the role from its spec through the host's agent and
+// waits until it is healthy.
+func start(ctx context.Context, m *mesh.Mesh, in CrmServiceArgs, st *CrmServiceState) error {
+	if _, err := m.StartRole(ctx, in.Host, in.spec()); err != nil {
+		return providerError(err)
+	}
+	st.SupervisorPID, st.Running = in.process().Running()
+	return nil
+}
+
+// Create checks the port, then deploys the role through the mesh.
+func (r *CrmService) Create(ctx context.Context, req infer.CreateRequest[CrmServiceArgs]) (infer.CreateResponse[CrmServiceState], error) {
 	in := req.Inputs
 	resp := infer.CreateResponse[CrmServiceState]{ID: in.Host + "/" + in.Role, Output: CrmServiceState{CrmServiceArgs: in}}
 	if req.DryRun {
 		return resp, nil
 	}
+	// A role an interrupted apply left running holds the port.
 	if err := in.process().Stop(); err != nil {
 		return resp, err
 	}
 	if err := checkPortFree(in.Host, in.Address, in.Port); err != nil {
 		return resp, providerError(err)
 	}
-	pid, err := startService(ctx, in)
-	resp.Output.SupervisorPID, resp.Output.Running = pid, err == nil
-	return resp, err
-}
-
-func startService(ctx context.Context, in CrmServiceArgs) (int, error) {
-	self, err := selfPath()
-	if err != nil {
-		return 0, err
+	if !in.viaMesh() {
+		return resp, startDirect(ctx, in, &resp.Output)
 	}
-	proc := in.process()
-	pid, err := proc.Start(self)
+	m, err := openMesh(ctx, in.StateDir, in.Stack)
 	if err != nil {
-		return 0, fmt.Errorf("host %s: %w", in.Host, err)
+		return resp, providerError(err)
 	}
-	url := fmt.Sprintf("http://%s/healthz", net.JoinHostPort(in.Address, fmt.Sprint(in.Port)))
-	err = waitFor(ctx, 60*time.Second, func(ctx context.Context) error { return CheckHealth(ctx, url) })
-	if err != nil {
-		return pid, fmt.Errorf("host %s: crm %s did not become healthy at %s: %w\n%s", in.Host, in.Role, url, err, logTail(proc.LogPath(), 2048))
-	}
-	return pid, nil
+	return resp, r.deploy(ctx, m, in, &resp.Output)
 }
 
 // CheckHealth asks a crm health endpoint (/healthz, /readyz). A refusal
@@ -139,33 +283,90 @@ func (*CrmService) Read(ctx context.Context, req infer.ReadRequest[CrmServiceArg
 
 // Diff replaces the service when its host, role or listening address
 // changes (deleting first: the replacement needs the port); anything else
-// restarts it in place.
+// (a new release, arguments, environment) updates it in place. Which web
+// hosts drain it is no reason to touch it.
 func (*CrmService) Diff(ctx context.Context, req infer.DiffRequest[CrmServiceArgs, CrmServiceState]) (infer.DiffResponse, error) {
-	d := diffInputs(req.State.CrmServiceArgs, req.Inputs, "host", "hostDir", "role", "address", "port")
+	old, in := req.State.CrmServiceArgs, req.Inputs
+	old.DrainVia, in.DrainVia = nil, nil
+	d := diffInputs(old, in, "host", "hostDir", "role", "address", "port")
 	markNotRunning(&d, req.State.Running)
 	d.DeleteBeforeReplace = true
 	return d, nil
 }
 
-// Update restarts the role with its new arguments or binary.
-func (*CrmService) Update(ctx context.Context, req infer.UpdateRequest[CrmServiceArgs, CrmServiceState]) (infer.UpdateResponse[CrmServiceState], error) {
-	out := CrmServiceState{CrmServiceArgs: req.Inputs}
+// Update rolls the new release or spec onto the host: drained from every
+// web host's balancer (which waits for its in-flight requests), installed
+// and restarted by the host's agent, healthy, and back in rotation. The
+// program chains a tier's services, so hosts are updated one at a time.
+func (r *CrmService) Update(ctx context.Context, req infer.UpdateRequest[CrmServiceArgs, CrmServiceState]) (infer.UpdateResponse[CrmServiceState], error) {
+	in := req.Inputs
+	out := CrmServiceState{CrmServiceArgs: in, Release: req.State.Release, ReleaseSHA256: req.State.ReleaseSHA256}
+	resp := infer.UpdateResponse[CrmServiceState]{Output: out}
 	if req.DryRun {
-		return infer.UpdateResponse[CrmServiceState]{Output: out}, nil
+		return resp, nil
 	}
-	if err := req.State.process().Stop(); err != nil {
-		return infer.UpdateResponse[CrmServiceState]{Output: out}, err
+	if !in.viaMesh() {
+		if err := req.State.process().Stop(); err != nil {
+			return resp, err
+		}
+		return resp, startDirect(ctx, in, &resp.Output)
 	}
-	pid, err := startService(ctx, req.Inputs)
-	out.SupervisorPID, out.Running = pid, err == nil
-	return infer.UpdateResponse[CrmServiceState]{Output: out}, err
+	m, err := openMesh(ctx, in.StateDir, in.Stack)
+	if err != nil {
+		return resp, providerError(err)
+	}
+	// A role started before the mesh deployed it has no spec on the host.
+	if !req.State.Running || req.State.Release == "" {
+		_ = req.State.process().Stop()
+		return resp, r.deploy(ctx, m, in, &resp.Output)
+	}
+	// Installed while the host still serves: it is out of rotation only
+	// for its restart.
+	if err := r.install(ctx, m, in, &resp.Output); err != nil {
+		return resp, err
+	}
+	drained, err := drain(ctx, m, in, false)
+	if err == nil {
+		err = start(ctx, m, in, &resp.Output)
+	}
+	// Back into rotation whatever happened: a host that failed its update
+	// is ejected by the balancers' health checks anyway.
+	_, undrainErr := drain(ctx, m, CrmServiceArgs{Host: in.Host, Address: in.Address, Port: in.Port, DrainVia: drained}, true)
+	return resp, errors.Join(err, undrainErr)
 }
 
-// Delete stops the role and removes its files from the host directory.
+// drain takes the host out of (or, with undo, puts it back into) the
+// rotation of every web host in DrainVia, through a work unit on each.
+// It returns the web hosts it reached.
+func drain(ctx context.Context, m *mesh.Mesh, in CrmServiceArgs, undo bool) ([]string, error) {
+	var done []string
+	for _, web := range in.DrainVia {
+		args := []string{"--backend", in.backendURL()}
+		if undo {
+			args = append(args, "--undrain")
+		}
+		if _, err := m.Run(ctx, web, mesh.Work{Type: mesh.WorkDrain, Args: args}); err != nil {
+			return done, providerError(err)
+		}
+		done = append(done, web)
+	}
+	return done, nil
+}
+
+// Delete stops the role through the host's agent (directly when the mesh
+// is gone already) and removes its files from the host directory.
 func (*CrmService) Delete(ctx context.Context, req infer.DeleteRequest[CrmServiceState]) (infer.DeleteResponse, error) {
-	proc := req.State.process()
+	in := req.State.CrmServiceArgs
+	if m, err := mesh.Open(in.StateDir, in.Stack); in.viaMesh() && err == nil && req.State.Release != "" {
+		if err := m.Start(ctx); err == nil {
+			if _, err := m.Run(ctx, in.Host, mesh.Work{Type: mesh.WorkStop, Args: []string{"--role", in.Role}}); err != nil {
+				return infer.DeleteResponse{}, providerError(err)
+			}
+		}
+	}
+	proc := in.process()
 	if err := proc.Stop(); err != nil {
-		return infer.DeleteResponse{}, fmt.Errorf("host %s: %w", req.State.Host, err)
+		return infer.DeleteResponse{}, fmt.Errorf("host %s: %w", in.Host, err)
 	}
 	for _, f := range []string{proc.SpecPath(), proc.StatePath(), proc.LogPath(), proc.path(".supervisor.log")} {
 		_ = os.Remove(f)

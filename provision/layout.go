@@ -46,6 +46,8 @@ func (h LocalHost) URL() string { return fmt.Sprintf("http://%s:%d", h.Address, 
 // what runs on it. It is computed without I/O, so tests can check it.
 type Layout struct {
 	Stack       string
+	StateDir    string          // where the stack lives (the mesh finds its files from it)
+	Zones       []topology.Zone // the topology's zones: the mesh's relay is the first DMZ host
 	Hosts       []LocalHost
 	Primary     *LocalHost  // the db-primary; nil when the topology has none
 	Replicas    []LocalHost // db-replica hosts
@@ -107,7 +109,7 @@ type LayoutInput struct {
 // one gets 127.10.N.0/24), addresses and ports, host directories under the
 // stack, and PostgreSQL settings.
 func NewLayout(in LayoutInput) (Layout, error) {
-	l := Layout{Stack: in.Paths.Stack, Sync: in.Replication == topology.Sync, Records: in.Records, Users: in.Users, Pool: in.Pool}
+	l := Layout{Stack: in.Paths.Stack, StateDir: in.Paths.StateDir, Zones: in.Topology.Zones, Sync: in.Replication == topology.Sync, Records: in.Records, Users: in.Users, Pool: in.Pool}
 	l.PGSettings = localPGSettings(in.Settings)
 	cidrs, err := zoneRanges(in.Topology.Zones)
 	if err != nil {

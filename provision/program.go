@@ -54,6 +54,7 @@ type deployer struct {
 	bins       Binaries
 	crmVersion string
 	hosts      map[string]pulumi.Resource
+	mesh       *meshDeploy // set by the first CrmService (meshprogram.go)
 }
 
 func (d *deployer) run() error {
@@ -263,10 +264,16 @@ func (d *deployer) service(h LocalHost, args []string, env pulumi.StringMap, dep
 	if len(deps) > 0 && deps[0] != nil {
 		opts = append(opts, pulumi.DependsOn(deps))
 	}
-	err := d.ctx.RegisterResource(tokenCRMService, h.Name, pulumi.Map{
+	inputs := pulumi.Map{
 		"host": pulumi.String(h.Name), "hostDir": pulumi.String(h.Dir), "role": pulumi.String(string(role)),
 		"address": pulumi.String(h.Address), "port": pulumi.Int(h.Port), "crmBin": pulumi.String(d.bins.Crm),
 		"crmVersion": pulumi.String(d.crmVersion), "args": pulumi.ToStringArray(args), "env": env,
-	}, &res, opts...)
+	}
+	meshOpts, err := d.viaMesh(h, role, args, inputs)
+	if err != nil {
+		return nil, err
+	}
+	err = d.ctx.RegisterResource(tokenCRMService, h.Name, inputs, &res, append(opts, meshOpts...)...)
+	d.registered(h, &res)
 	return &res, err
 }

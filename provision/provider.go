@@ -35,6 +35,7 @@ const (
 	tokenReplica    = PluginName + ":index:PostgresReplica"
 	tokenCRMService = PluginName + ":index:CrmService"
 	tokenDatabase   = PluginName + ":index:CrmDatabase"
+	tokenMeshNodes  = PluginName + ":index:MeshNodes"
 )
 
 // ServePlugin runs the local resource provider over the plugin protocol the
@@ -49,6 +50,7 @@ func ServePlugin(ctx context.Context) error {
 			infer.Resource(&PostgresReplica{}),
 			infer.Resource(&CrmService{}),
 			infer.Resource(&CrmDatabase{}),
+			infer.Resource(&MeshNodes{}),
 		).
 		WithNamespace(PluginName).
 		Build()

@@ -56,6 +56,8 @@ type Binaries struct {
 	Self   string // the crmplan binary: provider plugin and supervisor
 	Pulumi string // the Pulumi CLI (flag --pulumi, env CRMPLAN_PULUMI)
 	Crm    string // the CRM server (flag --crm, env CRMPLAN_CRM)
+	// Receptor is the mesh node binary (flag --receptor, env CRMPLAN_RECEPTOR).
+	Receptor string
 }
 
 // resolve fills in missing paths and checks that each exists; the crm

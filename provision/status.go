@@ -32,6 +32,10 @@ type HostStatus struct {
 	Processes []ProcessStatus `json:"processes"`
 	// Replication is set on replica hosts, as the primary sees them.
 	Replication *Replication `json:"replication,omitempty"`
+	// Mesh is the host's Receptor node ("up, pid N", "DOWN") and Release
+	// the CRM release its agent installed (meshstatus.go).
+	Mesh    string `json:"mesh,omitempty"`
+	Release string `json:"release,omitempty"`
 }
 
 // ProcessStatus is one supervised process.
@@ -71,6 +75,7 @@ func GetStatus(ctx context.Context, stateDir, stack string) (Status, error) {
 	for _, h := range inv.Hosts {
 		hs := HostStatus{Name: h.Name, Role: h.Role, Zone: h.Zone, Address: h.Address, Port: h.Port}
 		hs.Processes = processes(h.Dir)
+		hs.Mesh, hs.Release = meshStatus(h.Dir)
 		hs.Healthy, hs.Health = health(ctx, h)
 		if h.Role == string(topology.RoleDBReplica) && primaryDir != "" {
 			hs.Replication, err = replication(ctx, primaryDir, h.Name)

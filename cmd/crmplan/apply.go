@@ -28,6 +28,7 @@ func deployFlags() []cli.Flag {
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml", Value: "table", EnvVars: []string{"CRMPLAN_OUTPUT"}},
 		&cli.StringFlag{Name: "pulumi", Usage: "Pulumi CLI (default: next to crmplan, then $PATH)", EnvVars: []string{"CRMPLAN_PULUMI"}},
 		&cli.StringFlag{Name: "crm", Usage: "crm server binary (default: next to crmplan, then $PATH)", EnvVars: []string{"CRMPLAN_CRM"}},
+		&cli.StringFlag{Name: "receptor", Usage: "Receptor binary of the hosts' mesh nodes (default: next to crmplan, then $PATH, then next to --pulumi)", EnvVars: []string{"CRMPLAN_RECEPTOR"}},
 	}
 }
 
@@ -83,7 +84,7 @@ func deployRequest(c *cli.Context, needPlan bool) (provision.Request, string, er
 		return provision.Request{}, "", err
 	}
 	req := provision.Request{StateDir: stateDir, Stack: c.String("stack"), Out: c.App.Writer,
-		Bins: provision.Binaries{Pulumi: c.String("pulumi"), Crm: c.String("crm")}}
+		Bins: provision.Binaries{Pulumi: c.String("pulumi"), Crm: c.String("crm"), Receptor: c.String("receptor")}}
 	if format != "table" {
 		req.Out = c.App.ErrWriter
 	}

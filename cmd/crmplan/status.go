@@ -19,7 +19,7 @@ func statusCommand() *cli.Command {
 		UsageText: "crmplan status (--plan FILE | --stack NAME) [--state-dir DIR] [--output table|json|yaml]",
 		Description: strings.TrimSpace(`
 Reads the stack's inventory and asks every host: its supervised processes (pid, restarts,
-last exit), its health (/healthz of a crm role, a query on PostgreSQL), and for each
+last exit), its mesh node (the Receptor agent) and the CRM release it runs, its health (/healthz of a crm role, a query on PostgreSQL), and for each
 replica its row of pg_stat_replication on the primary (state, sync state, lag).
 Exits 1 when a host is unhealthy.
 
@@ -66,7 +66,7 @@ func unhealthy(st provision.Status) error {
 func printStatus(w io.Writer, st provision.Status) error {
 	fmt.Fprintf(w, "stack %s, web %s\n\n", st.Stack, st.WebURL)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tROLE\tADDRESS\tHEALTH\tPROCESSES\tREPLICATION")
+	fmt.Fprintln(tw, "HOST\tROLE\tADDRESS\tHEALTH\tMESH\tRELEASE\tPROCESSES\tREPLICATION")
 	for _, h := range st.Hosts {
 		var procs []string
 		for _, p := range h.Processes {
@@ -87,7 +87,15 @@ func printStatus(w io.Writer, st provision.Status) error {
 		if !h.Healthy {
 			health = "DOWN: " + health
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s:%d\t%s\t%s\t%s\n", h.Name, h.Role, h.Address, h.Port, health, strings.Join(procs, ", "), repl)
+		fmt.Fprintf(tw, "%s\t%s\t%s:%d\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Role, h.Address, h.Port, health, orDash(h.Mesh), orDash(h.Release),
+			strings.Join(procs, ", "), repl)
 	}
 	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -1,0 +1,177 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// MeshNodes is the stack's Receptor mesh: a node per host (the agent the
+// CRM is deployed through) and the controller's node, which peers with
+// the DMZ relay only. CrmService resources send their work through it.
+type MeshNodes struct{}
+
+// MeshHost is one host of the mesh.
+type MeshHost struct {
+	Name    string `pulumi:"name"`
+	Zone    string `pulumi:"zone"`
+	Address string `pulumi:"address"`
+	Dir     string `pulumi:"dir"`
+}
+
+// MeshZone is a zone and its kind (the relay is the first DMZ host).
+type MeshZone struct {
+	Name string `pulumi:"name"`
+	Kind string `pulumi:"kind"`
+}
+
+// MeshNodesArgs are the inputs of MeshNodes.
+type MeshNodesArgs struct {
+	StateDir string     `pulumi:"stateDir"`
+	Stack    string     `pulumi:"stack"`
+	Zones    []MeshZone `pulumi:"zones"`
+	Hosts    []MeshHost `pulumi:"hosts"`
+	Port     int        `pulumi:"port"`
+	Receptor string     `pulumi:"receptor"`
+	// AgentBin is the crmplan binary the hosts' nodes run for work units.
+	AgentBin string `pulumi:"agentBin"`
+}
+
+// MeshNodesState is the mesh as recorded in state.
+type MeshNodesState struct {
+	MeshNodesArgs
+	Relay   string `pulumi:"relay"`
+	Running bool   `pulumi:"running"`
+}
+
+func (*MeshNodes) Annotate(a infer.Annotator) { a.SetToken("index", "MeshNodes") }
+
+func (in MeshNodesArgs) mesh() (*mesh.Mesh, error) {
+	topo := topology.Topology{}
+	for _, z := range in.Zones {
+		topo.Zones = append(topo.Zones, topology.Zone{Name: z.Name, Kind: topology.ZoneKind(z.Kind)})
+	}
+	dirs := map[string]string{}
+	for _, h := range in.Hosts {
+		topo.Hosts = append(topo.Hosts, topology.Host{Name: h.Name, Zone: h.Zone, Address: h.Address})
+		dirs[h.Name] = h.Dir
+	}
+	return mesh.New(in.StateDir, in.Stack, topo, mesh.Options{Port: in.Port, Receptor: in.Receptor, AgentBin: in.AgentBin,
+		HostDir: func(host string) string { return dirs[host] }})
+}
+
+// start writes the CA, certificates and configs, starts every node that
+// does not run with its config yet and waits until the controller reaches
+// every host through the relay.
+func (in MeshNodesArgs) start(ctx context.Context) (MeshNodesState, error) {
+	st := MeshNodesState{MeshNodesArgs: in}
+	m, err := in.mesh()
+	if err != nil {
+		return st, providerError(err)
+	}
+	st.Relay = m.Relay().ID
+	if err := m.Save(in.StateDir); err != nil {
+		return st, err
+	}
+	if err := m.Start(ctx); err != nil {
+		return st, providerError(err)
+	}
+	st.Running = true
+	return st, nil
+}
+
+// Create starts the mesh.
+func (*MeshNodes) Create(ctx context.Context, req infer.CreateRequest[MeshNodesArgs]) (infer.CreateResponse[MeshNodesState], error) {
+	resp := infer.CreateResponse[MeshNodesState]{ID: req.Inputs.Stack + "-mesh", Output: MeshNodesState{MeshNodesArgs: req.Inputs}}
+	if req.DryRun {
+		return resp, nil
+	}
+	var err error
+	resp.Output, err = req.Inputs.start(ctx)
+	return resp, err
+}
+
+// Read reports the mesh as not running when any of its nodes is down, so
+// that the next apply starts it again.
+func (*MeshNodes) Read(ctx context.Context, req infer.ReadRequest[MeshNodesArgs, MeshNodesState]) (infer.ReadResponse[MeshNodesArgs, MeshNodesState], error) {
+	st := req.State
+	m, err := st.mesh()
+	if err != nil {
+		st.Running = false
+	} else {
+		st.Running = true
+		for _, n := range m.States() {
+			st.Running = st.Running && n.Running
+		}
+	}
+	return infer.ReadResponse[MeshNodesArgs, MeshNodesState]{ID: req.ID, Inputs: req.Inputs, State: st}, nil
+}
+
+// Diff updates in place: Start restarts exactly the nodes whose config
+// changed.
+func (*MeshNodes) Diff(ctx context.Context, req infer.DiffRequest[MeshNodesArgs, MeshNodesState]) (infer.DiffResponse, error) {
+	d := diffInputs(req.State.MeshNodesArgs, req.Inputs)
+	markNotRunning(&d, req.State.Running)
+	return d, nil
+}
+
+// Update starts the mesh with its new layout and stops the nodes of hosts
+// that left it.
+func (*MeshNodes) Update(ctx context.Context, req infer.UpdateRequest[MeshNodesArgs, MeshNodesState]) (infer.UpdateResponse[MeshNodesState], error) {
+	resp := infer.UpdateResponse[MeshNodesState]{Output: MeshNodesState{MeshNodesArgs: req.Inputs}}
+	if req.DryRun {
+		return resp, nil
+	}
+	kept := map[string]bool{}
+	for _, h := range req.Inputs.Hosts {
+		kept[h.Dir] = true
+	}
+	for _, h := range req.State.Hosts {
+		if !kept[h.Dir] {
+			if err := mesh.StopHostNode(h.Dir); err != nil {
+				return resp, fmt.Errorf("host %s: %w", h.Name, err)
+			}
+		}
+	}
+	var err error
+	resp.Output, err = req.Inputs.start(ctx)
+	return resp, err
+}
+
+// Delete stops every node, the controller first, and removes the stack's
+// mesh directory (CA, keys, controller node).
+func (*MeshNodes) Delete(ctx context.Context, req infer.DeleteRequest[MeshNodesState]) (infer.DeleteResponse, error) {
+	in := req.State.MeshNodesArgs
+	var errs []error
+	if m, err := in.mesh(); err == nil {
+		errs = append(errs, m.Stop())
+	}
+	// Whatever the mesh could be built from: no node may outlive its host.
+	for _, h := range in.Hosts {
+		errs = append(errs, mesh.StopHostNode(h.Dir))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return infer.DeleteResponse{}, err
+	}
+	return infer.DeleteResponse{}, os.RemoveAll(filepath.Join(in.StateDir, in.Stack, "mesh"))
+}
+
+// openMesh is the stack's mesh as MeshNodes saved it, with every node
+// running (a no-op when they do).
+func openMesh(ctx context.Context, stateDir, stack string) (*mesh.Mesh, error) {
+	m, err := mesh.Open(stateDir, stack)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Start(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

@@ -1,0 +1,94 @@
+package provision
+
+import (
+	"path/filepath"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// meshDeploy is the program's part that sends the CRM through the mesh:
+// the MeshNodes resource every CrmService depends on, and the last
+// service registered per role, which the next of that role waits for, so
+// that Pulumi rolls a new release over a tier one host at a time.
+type meshDeploy struct {
+	nodes pulumi.Resource
+	last  map[topology.Role]pulumi.Resource
+}
+
+// viaMesh completes a CrmService's inputs for deployment through the mesh
+// and returns the options that order it: after the mesh, and after the
+// previous host of its role.
+func (d *deployer) viaMesh(h LocalHost, role topology.Role, args []string, inputs pulumi.Map) ([]pulumi.ResourceOption, error) {
+	switch role {
+	case topology.RoleWeb, topology.RoleAPI, topology.RoleWorker:
+	default:
+		return nil, nil // the supporting roles are started by the provider itself
+	}
+	if d.mesh == nil {
+		nodes, err := d.meshNodes()
+		if err != nil {
+			return nil, err
+		}
+		d.mesh = &meshDeploy{nodes: nodes, last: map[topology.Role]pulumi.Resource{}}
+	}
+	inputs["stateDir"] = pulumi.String(d.l.StateDir)
+	inputs["stack"] = pulumi.String(d.l.Stack)
+	switch role {
+	case topology.RoleWeb:
+		inputs["args"] = pulumi.ToStringArray(append(append([]string(nil), args...), "--admin-socket", mesh.WebAdminSocket(h.Dir)))
+	case topology.RoleAPI:
+		var webs []string
+		for _, r := range []topology.Role{topology.RoleWeb, topology.RoleFailover} {
+			for _, w := range d.l.ByRole(r) {
+				webs = append(webs, w.Name)
+			}
+		}
+		inputs["drainVia"] = pulumi.ToStringArray(webs)
+	}
+	deps := []pulumi.Resource{d.mesh.nodes}
+	if prev := d.mesh.last[h.Role]; prev != nil {
+		deps = append(deps, prev)
+	}
+	return []pulumi.ResourceOption{pulumi.DependsOn(deps)}, nil
+}
+
+// registered records res as the last service of its role.
+func (d *deployer) registered(h LocalHost, res pulumi.Resource) {
+	if d.mesh != nil {
+		d.mesh.last[h.Role] = res
+	}
+}
+
+// meshNodes registers the stack's mesh over every host, after the hosts.
+func (d *deployer) meshNodes() (pulumi.Resource, error) {
+	receptor, err := findSibling(d.bins.Self, d.bins.Receptor, "receptor", "--receptor", "CRMPLAN_RECEPTOR")
+	if err != nil {
+		// make build puts receptor beside pulumi: a crmplan built elsewhere
+		// (go build, tests) still finds the toolchain's.
+		alt := filepath.Join(filepath.Dir(d.bins.Pulumi), "receptor")
+		if _, serr := findSibling(alt, alt, "receptor", "--receptor", "CRMPLAN_RECEPTOR"); serr != nil {
+			return nil, err
+		}
+		receptor = alt
+	}
+	var zones pulumi.Array
+	for _, z := range d.l.Zones {
+		zones = append(zones, pulumi.Map{"name": pulumi.String(z.Name), "kind": pulumi.String(string(z.Kind))})
+	}
+	var hosts pulumi.Array
+	var deps []pulumi.Resource
+	for _, h := range d.l.Hosts {
+		hosts = append(hosts, pulumi.Map{"name": pulumi.String(h.Name), "zone": pulumi.String(h.Zone),
+			"address": pulumi.String(h.Address), "dir": pulumi.String(h.Dir)})
+		deps = append(deps, d.hosts[h.Name])
+	}
+	var res plainResource
+	err = d.ctx.RegisterResource(tokenMeshNodes, d.l.Stack+"-mesh", pulumi.Map{
+		"stateDir": pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack), "zones": zones, "hosts": hosts,
+		"port": pulumi.Int(mesh.DefaultPort), "receptor": pulumi.String(receptor), "agentBin": pulumi.String(d.bins.Self),
+	}, &res, pulumi.DependsOn(deps))
+	return &res, err
+}
