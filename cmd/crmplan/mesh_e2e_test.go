@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmplan/crmplan/loadgen"
+	"github.com/crmplan/crmplan/provision"
+)
+
+// TestRollingDeployOverMesh deploys seed 000 through the Receptor mesh,
+// then applies a rebuilt crm (another version) while k6 sends 150 req/s
+// through the web tier: the api servers are drained, updated and put back
+// one at a time, and no request may fail. Every api host must end on the
+// new release, and status must show every host's mesh node up.
+func TestRollingDeployOverMesh(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL, Receptor and k6")
+	}
+	e := newDeployEnv(t)
+	plan := rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.50.")
+	if _, took := e.apply(plan); took > 0 {
+		t.Logf("BENCH mesh first apply %.1fs", took.Seconds())
+	}
+	res, _ := e.apply(plan)
+	if res.Changed {
+		t.Fatalf("re-apply changed %v, want no change (no work units)", res.Changes)
+	}
+
+	crm2 := filepath.Join(t.TempDir(), "crm")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=2.0.0-rolling", "-o", crm2, "./cmd/crm")
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build crm: %v\n%s", err, out)
+	}
+
+	var load bytes.Buffer
+	verify := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--duration", "75s", "--ramp-up", "3s")
+	verify.Stdout, verify.Stderr = &load, &load
+	if err := verify.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = verify.Process.Kill() })
+	time.Sleep(8 * time.Second) // at full rate before the deploy begins
+
+	args := append([]string{"apply", "--plan", plan, "--yes", "--records", "500"}, e.args...)
+	args = append(args, "--crm", crm2) // after e.args: the last --crm wins
+	began := time.Now()
+	out, err := exec.Command(e.crmplan, args...).CombinedOutput()
+	took := time.Since(began)
+	t.Logf("rolling apply (%.1fs):\n%s", took.Seconds(), out)
+	if err != nil {
+		t.Fatalf("apply with the new crm: %v", err)
+	}
+	t.Logf("BENCH rolling deploy (apply with a new crm build) %.1fs", took.Seconds())
+
+	err = verify.Wait()
+	t.Logf("crmplan verify during the deploy:\n%s", load.String())
+	if code := verify.ProcessState.ExitCode(); code != 0 && code != exitSLOFailed {
+		t.Fatalf("crmplan verify: %v", err)
+	}
+	if took > 75*time.Second {
+		t.Errorf("the deploy took %.0fs, longer than the load ran: part of it was not under load", took.Seconds())
+	}
+	lr, err := loadgen.LoadResult(filepath.Join(loadgen.ResultsDir(e.stateDir, "simplecrm"), "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("load: %.1f req/s achieved, %d requests failed, %d dropped", lr.AchievedRate, lr.Failed, lr.Dropped)
+	if lr.AchievedRate < 140 {
+		t.Errorf("achieved %.1f req/s, want about 150", lr.AchievedRate)
+	}
+	if lr.Failed != 0 {
+		t.Errorf("%d requests failed during the rolling deploy: %v", lr.Failed, lr.Errors)
+	}
+
+	var st provision.Status
+	e.json(&st, "status", "--stack", "simplecrm")
+	apis := 0
+	for _, h := range st.Hosts {
+		if !strings.HasPrefix(h.Mesh, "up") {
+			t.Errorf("status: %s mesh node %q, want up", h.Name, h.Mesh)
+		}
+		if h.Role == "api" {
+			apis++
+			if !strings.HasPrefix(h.Release, "2.0.0-rolling-") {
+				t.Errorf("status: %s runs release %q, want 2.0.0-rolling-...", h.Name, h.Release)
+			}
+		}
+	}
+	if apis != 2 {
+		t.Errorf("status shows %d api hosts, want 2", apis)
+	}
+
+	if out, err := e.exec("destroy", "--plan", plan, "--yes"); err != nil {
+		t.Fatalf("destroy: %v\n%s", err, out)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "receptor --config "+e.stateDir).Output(); len(out) > 0 {
+		t.Errorf("receptor nodes still run after destroy: pids %s", out)
+	}
+	_ = os.Remove(crm2)
+}
