@@ -202,6 +202,11 @@ func (p *Plan) checkTier(at string, t TierPlan) *crmplan.Error {
 		return invalid(at+".replication", "remove replication; only a db-replica tier has it", "only a db-replica replicates")
 	case t.Replication != "" && t.Replication != Async && t.Replication != Sync:
 		return invalid(at+".replication", "replication: async", "unknown replication %q: use async or sync", t.Replication)
+	case t.Failover != "" && role != RoleDBReplica:
+		return invalid(at+".failover", "move failover to the db-replica tier", "only a db-replica tier fails over")
+	case t.Failover != "" && t.Failover != Manual && t.Failover != Automatic:
+		return invalid(at+".failover", "failover: automatic", "unknown failover %q: use manual or automatic%s",
+			t.Failover, didYouMean(string(t.Failover), []string{string(Manual), string(Automatic)}))
 	}
 	return nil
 }

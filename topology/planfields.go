@@ -65,6 +65,7 @@ func tierFields(t *TierPlan) []field {
 		shareField("target_utilization", &t.TargetUtilization, "60%"),
 		shareField("visit", &t.Visit, "50%"),
 		textField("replication", &t.Replication),
+		textField("failover", &t.Failover),
 		textField("instance", &t.Instance),
 		classMapField("demand_ms", &t.Demand, false),
 	}

@@ -102,6 +102,10 @@ func TestDecodePlanErrors(t *testing.T) {
 			"plan.yaml:16: tiers[2]", "a PostgreSQL primary is one server"},
 		{"bad name", "name: demo", "name: Demo Plan",
 			"plan.yaml:1: name", "is not a plan name"},
+		{"failover on the primary", "role: db-primary\n    zone: lan", "role: db-primary\n    zone: lan\n    failover: automatic",
+			"plan.yaml:18: tiers[2].failover", "only a db-replica tier fails over"},
+		{"typo'd failover", "links:", "  - role: db-replica\n    zone: lan\n    failover: automatc\nlinks:",
+			"plan.yaml:20: tiers[3].failover", `unknown failover "automatc": use manual or automatic (did you mean "automatic"?)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,6 +200,11 @@ func TestRoundTrip(t *testing.T) {
 	full.Tiers[1].Demand = map[sizing.Class]float64{sizing.ClassList: 12.5, sizing.ClassWrite: 15}
 	full.Tiers[1].TargetUtilization = 0.7
 	full.Tiers[1].Instance = "m5.large"
+	for i := range full.Tiers {
+		if full.Tiers[i].Role == string(RoleDBReplica) {
+			full.Tiers[i].Failover = Automatic
+		}
+	}
 	full.Links = []Link{{From: RoleETL, To: RoleAPI, Port: 8081}}
 	plans["full"] = full
 	for name, p := range plans {
@@ -210,6 +219,9 @@ func TestRoundTrip(t *testing.T) {
 			}
 			if !reflect.DeepEqual(back, p) {
 				t.Errorf("round trip changed the plan:\n got %+v\nwant %+v\n%s", back, p, out)
+			}
+			if name == "full" && !bytes.Contains(out, []byte("failover: automatic")) {
+				t.Errorf("no failover: automatic in\n%s", out)
 			}
 			again, _ := EncodePlan(back)
 			if !bytes.Equal(again, out) {

@@ -85,6 +85,16 @@ const (
 	Sync  Replication = "sync"  // synchronous_commit = remote_apply with one standby
 )
 
+// Failover is who promotes a db-replica when the primary is lost.
+type Failover string
+
+const (
+	Manual Failover = "manual" // an operator runs crmplan failover
+	// Automatic: a watchdog on the replica's host probes the primary and,
+	// after a few failed probes, fences it and promotes the replica itself.
+	Automatic Failover = "automatic"
+)
+
 // TierPlan is one tier of the plan file: a role, the zone it lives in and
 // how to size it. The sizing fields are sizing.TierSpec's.
 type TierPlan struct {
@@ -95,6 +105,7 @@ type TierPlan struct {
 	// LAN. The tier gets at least one server per zone.
 	Spread      []string    `json:"spread,omitempty" yaml:"spread,omitempty"`
 	Replication Replication `json:"replication,omitempty" yaml:"replication,omitempty"` // db-replica only
+	Failover    Failover    `json:"failover,omitempty" yaml:"failover,omitempty"`       // db-replica only; default manual
 	Instance    string      `json:"instance,omitempty" yaml:"instance,omitempty"`       // instance type for cost and cloud targets
 }
 
