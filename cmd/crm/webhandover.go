@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,6 +21,11 @@ import (
 // listenFDEnv names the inherited listening socket of a crm web that
 // replaced itself (see serveWeb).
 const listenFDEnv = "CRM_LISTEN_FD"
+
+// handoverGrace is how long a handing-over crm web keeps serving with
+// "Connection: close" before it stops: long enough for clients under load
+// to move to new connections.
+const handoverGrace = 1500 * time.Millisecond
 
 // serveWeb serves the web role like serve.Run, and on SIGHUP hands its
 // listening socket over to the binary at its own path, which a deploy has
@@ -37,15 +43,27 @@ func serveWeb(ctx context.Context, cfg serve.Config) error {
 	if !ok {
 		return fmt.Errorf("listener on %s is not TCP", cfg.Listen)
 	}
+	// While handing over, every response tells its client to close the
+	// connection, so that few idle keep-alive connections are left for
+	// Shutdown to close: a client may be sending a request on one just
+	// then, and a POST is not retried on a closed connection.
+	var closing atomic.Bool
+	inner := serve.Handler(cfg)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if closing.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		inner.ServeHTTP(w, r)
+	})
 	srv := &http.Server{
-		Handler:           serve.Handler(cfg),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	cfg.Log.Info("listening", "role", cfg.Role, "addr", l.Addr().String())
+	cfg.Log.Info("listening", "addr", l.Addr().String())
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -62,11 +80,13 @@ func serveWeb(ctx context.Context, cfg serve.Config) error {
 	// The socket outlives Shutdown's close of the listener in this copy.
 	var keep *os.File
 	if handover {
+		closing.Store(true)
+		time.Sleep(handoverGrace)
 		if keep, err = tl.File(); err != nil {
 			return fmt.Errorf("handover: %w", err)
 		}
 	}
-	cfg.Log.Info("shutting down", "role", cfg.Role, "handover", handover)
+	cfg.Log.Info("shutting down", "handover", handover)
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
