@@ -27,6 +27,9 @@ func (s *Server) writeConf() error {
 		"wal_level":               "replica",
 		"hot_standby":             "on",
 		"wal_keep_size":           "1GB",
+		// pg_rewind needs it (or data checksums) to rebuild a failed
+		// primary as a replica without copying the whole database.
+		"wal_log_hints": "on",
 	}
 	if s.meta.Primary != "" {
 		settings["primary_conninfo"] = s.primaryConninfo()
@@ -107,6 +110,12 @@ func (s *Server) Configure(settings map[string]string) error {
 	for k, v := range settings {
 		s.meta.Settings[k] = v
 	}
+	return s.saveAndReload()
+}
+
+// saveAndReload writes the configuration and meta of a changed server and
+// reloads it when it runs.
+func (s *Server) saveAndReload() error {
 	if err := s.writeConf(); err != nil {
 		return err
 	}

@@ -11,7 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-func queryInt(t *testing.T, url, sql string) int {
+func queryInt(t *testing.T, url, sql string) int { t.Helper(); return queryValue[int](t, url, sql) }
+
+// queryValue runs a query returning one value.
+func queryValue[T any](t *testing.T, url, sql string) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -20,11 +23,11 @@ func queryInt(t *testing.T, url, sql string) int {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, sql).Scan(&n); err != nil {
+	var v T
+	if err := conn.QueryRow(ctx, sql).Scan(&v); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
-	return n
+	return v
 }
 
 func TestStartTestSettingsAndStop(t *testing.T) {

@@ -37,6 +37,8 @@ type Request struct {
 	// sizing's pool_per_app_server); 0 leaves crm's default.
 	Pool int
 	Bins Binaries
+	// Failover is the db-replica tier's: manual (default) or automatic.
+	Failover topology.Failover
 	// Out receives a line per resource as Pulumi reports it, and the summary.
 	Out io.Writer
 	// Confirm, when set, is shown a preview's summary before anything
@@ -60,7 +62,7 @@ type Result struct {
 func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string, error) {
 	paths := r.paths()
 	layout, err := NewLayout(LayoutInput{Paths: paths, Topology: r.Topology, Settings: r.Settings,
-		Replication: r.Replication, Records: r.Records, Users: r.Users, Pool: r.Pool, Pinned: loadPinned(paths)})
+		Replication: r.Replication, Failover: r.Failover, Records: r.Records, Users: r.Users, Pool: r.Pool, Pinned: loadPinned(paths)})
 	if err != nil {
 		return nil, layout, r.Bins, "", err
 	}

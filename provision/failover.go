@@ -24,6 +24,12 @@ type Promotion struct {
 	At       time.Time `json:"at"`
 	// Rebuild: the retired primary is back and follows the promoted one.
 	Rebuild bool `json:"rebuild,omitempty"`
+	// Automatic: the watchdog failed over (failover: automatic), having
+	// last heard from the primary at LastSeen and given up on it at
+	// Detected; At is when the promoted replica took writes.
+	Automatic bool      `json:"automatic,omitempty"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	Detected  time.Time `json:"detected,omitzero"`
 }
 
 // PromotionPath is where a failover is recorded.
@@ -97,7 +103,7 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 		return FailoverResult{}, err
 	}
 	layout, err := NewLayout(LayoutInput{Paths: paths, Topology: r.Topology, Settings: r.Settings,
-		Replication: r.Replication, Records: r.Records, Users: r.Users, Pool: r.Pool, Pinned: loadPinned(paths)})
+		Replication: r.Replication, Failover: r.Failover, Records: r.Records, Users: r.Users, Pool: r.Pool, Pinned: loadPinned(paths)})
 	if err != nil {
 		return FailoverResult{}, err
 	}
@@ -113,6 +119,12 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 	}
 	if res.LagBytes, err = checkLag(ctx, old, repl, replica, layout.Sync); err != nil && !force {
 		return res, err
+	}
+	// A watchdog (failover: automatic) would race this failover for the primary.
+	for _, r := range layout.Replicas {
+		if err := stopWatchdog(r.Dir); err != nil {
+			return res, fmt.Errorf("host %s: stop the watchdog: %w", r.Name, err)
+		}
 	}
 	t0 := time.Now()
 	// Fence first: writes still reaching the old primary after the replica

@@ -59,6 +59,8 @@ type Layout struct {
 	Unsupported []string // hosts whose role has no local process: they get a host, nothing runs on them
 	// Promotion, after crmplan failover, names the replica that is the primary now.
 	Promotion *Promotion
+	// AutoFailover: a watchdog fails the primary over (failover: automatic).
+	AutoFailover bool
 }
 
 // ByRole returns the hosts of role in topology order.
@@ -98,6 +100,7 @@ type LayoutInput struct {
 	Topology    topology.Topology
 	Settings    sizing.PGSettings
 	Replication topology.Replication
+	Failover    topology.Failover
 	Records     int64
 	Users       int
 	Pool        int
@@ -111,6 +114,7 @@ type LayoutInput struct {
 func NewLayout(in LayoutInput) (Layout, error) {
 	l := Layout{Stack: in.Paths.Stack, StateDir: in.Paths.StateDir, Zones: in.Topology.Zones, Sync: in.Replication == topology.Sync, Records: in.Records, Users: in.Users, Pool: in.Pool}
 	l.PGSettings = localPGSettings(in.Settings)
+	l.AutoFailover = in.Failover == topology.Automatic
 	cidrs, err := zoneRanges(in.Topology.Zones)
 	if err != nil {
 		return l, err

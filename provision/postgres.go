@@ -38,6 +38,9 @@ type PostgresPrimaryArgs struct {
 	// RebuildFrom, on a retired primary, is the promoted replica's host
 	// directory: the host is rebuilt as its streaming replica.
 	RebuildFrom string `pulumi:"rebuildFrom,optional"`
+	// Sync, on a rebuilt primary, makes the promoted one wait for it on
+	// every commit, as the plan's replication: sync asks.
+	Sync bool `pulumi:"sync,optional"`
 }
 
 // PostgresPrimaryState is a primary as recorded in state.
@@ -200,9 +203,15 @@ func (*PostgresPrimary) Update(ctx context.Context, req infer.UpdateRequest[Post
 		if req.State.RebuildFrom == in.RebuildFrom {
 			out.SupervisorPID, err = restartServer(ctx, in.Host, in.HostDir, nil) // rebuilt before, only down
 		} else {
-			_, out.SupervisorPID, err = startReplica(ctx, in.Host, in.HostDir, in.Address, in.Port, in.RebuildFrom)
+			out.SupervisorPID, err = rebuildReplica(ctx, in)
 		}
 		out.Running = err == nil
+		if err == nil && in.Sync != req.State.Sync || err == nil && req.State.RebuildFrom != in.RebuildFrom {
+			var primary *pgserver.Server
+			if primary, err = pgserver.Open(PostgresDir(in.RebuildFrom)); err == nil {
+				err = setSync(primary, in.Host, in.Sync)
+			}
+		}
 		return infer.UpdateResponse[PostgresPrimaryState]{Output: out}, err
 	}
 	pid, err := restartServer(ctx, req.Inputs.Host, req.Inputs.HostDir, req.Inputs.Settings)
@@ -216,6 +225,11 @@ func restartServer(ctx context.Context, host, hostDir string, settings map[strin
 	if err != nil {
 		return 0, fmt.Errorf("host %s: %w", host, err)
 	}
+	// A watchdog probing this server must not take the restart for a loss.
+	if err := os.WriteFile(restartingMark(hostDir), nil, 0o600); err != nil {
+		return 0, fmt.Errorf("host %s: %w", host, err)
+	}
+	defer os.Remove(restartingMark(hostDir))
 	if err := postgresProcess(hostDir).Stop(); err != nil {
 		return 0, fmt.Errorf("host %s: %w", host, err)
 	}

@@ -114,6 +114,7 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 		"port": pulumi.Int(p.Port), "password": superPw.Value, "settings": pulumi.ToStringMap(d.l.PGSettings),
 		"database": pulumi.String(appDatabase), "appUser": pulumi.String(appUser), "appPassword": appPw.Value,
 		"retired": pulumi.Bool(d.promoted(p.Name) == "retired"), "rebuildFrom": pulumi.String(d.rebuildFrom()),
+		"sync": pulumi.Bool(d.l.Sync && d.rebuildFrom() != ""), // a rebuilt replica honours the plan's replication
 	}, &primary, pulumi.Parent(d.hosts[p.Name]), pulumi.DeleteBeforeReplace(true))
 	if err != nil {
 		return nil, nil, err
@@ -150,6 +151,9 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 		urls.replica = pulumi.All(appPw.Value, primary.SystemID).ApplyT(func(v []any) string {
 			return pgURLString(v[0].(string), p.Address, p.Port)
 		}).(pulumi.StringOutput)
+	}
+	if err := d.watchdog(&primary, appPw.Value, urls); err != nil {
+		return nil, nil, err
 	}
 	if !d.l.runsCrm() {
 		return urls, nil, nil // no application: no schema to migrate

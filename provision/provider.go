@@ -48,6 +48,7 @@ func ServePlugin(ctx context.Context) error {
 			infer.Resource(&Secret{}),
 			infer.Resource(&PostgresPrimary{}),
 			infer.Resource(&PostgresReplica{}),
+			infer.Resource(&Watchdog{}),
 			infer.Resource(&CrmService{}),
 			infer.Resource(&CrmDatabase{}),
 			infer.Resource(&MeshNodes{}),

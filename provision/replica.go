@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/pulumi/pulumi-go-provider/infer"
 
@@ -179,4 +180,27 @@ func startReplica(ctx context.Context, host, hostDir, address string, port int, 
 	}
 	pid, err := startPostgres(ctx, host, hostDir, srv)
 	return primary, pid, err
+}
+
+// rebuildReplica makes a retired primary the streaming replica of the
+// promoted one: pg_rewind when it can (only what diverged is copied), a
+// fresh base backup when it cannot (no common history, WAL recycled).
+func rebuildReplica(ctx context.Context, in PostgresPrimaryArgs) (int, error) {
+	if err := postgresProcess(in.HostDir).Stop(); err != nil {
+		return 0, fmt.Errorf("host %s: %w", in.Host, err)
+	}
+	source, err := pgserver.Open(PostgresDir(in.RebuildFrom))
+	if err != nil {
+		return 0, fmt.Errorf("host %s: promoted primary: %w", in.Host, err)
+	}
+	srv, err := pgserver.Open(PostgresDir(in.HostDir))
+	if err == nil {
+		if err = srv.Rewind(ctx, source); err == nil {
+			return startPostgres(ctx, in.Host, in.HostDir, srv)
+		}
+	}
+	// What pg_rewind said stays in the log: it is why the slow path ran.
+	fmt.Fprintf(os.Stderr, "host %s: pg_rewind failed, taking a fresh base backup: %v\n", in.Host, err)
+	_, pid, err := startReplica(ctx, in.Host, in.HostDir, in.Address, in.Port, in.RebuildFrom)
+	return pid, err
 }

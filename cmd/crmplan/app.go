@@ -110,6 +110,7 @@ func commands() []*cli.Command {
 		statusCommand(),
 		destroyCommand(),
 		failoverCommand(),
+		watchdogCommand(),
 		superviseCommand(),
 		agentCommand(),
 		verifyCommand(),

@@ -153,6 +153,9 @@ func planRequest(req *provision.Request, path string) error {
 		if t.Role == string(topology.RoleDBReplica) && t.Replication != "" {
 			req.Replication = t.Replication
 		}
+		if t.Role == string(topology.RoleDBReplica) {
+			req.Failover = t.Failover
+		}
 	}
 	return nil
 }

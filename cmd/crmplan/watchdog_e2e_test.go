@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crmplan/crmplan/provision"
+)
+
+// TestAutomaticFailover deploys seed 000 with failover: automatic, kill -9s
+// every process of the primary's host and, without any crmplan command,
+// waits until writes through the DMZ succeed again: the watchdog fenced
+// the primary and promoted the replica, and the api servers' pools found
+// it. The fenced primary, restarted by hand as a supervisor would, comes
+// up read-only; failover --rebuild makes it a streaming replica again by
+// pg_rewind.
+func TestAutomaticFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, runs Pulumi and PostgreSQL")
+	}
+	e := newDeployEnv(t)
+	plan := rewritePlan(t, rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.54."),
+		"replication: async\n", "replication: async\n    failover: automatic\n")
+	e.apply(plan)
+	inv, err := provision.LoadInventory(e.stateDir, "simplecrm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := signIn(t, inv)
+	c.http.Timeout = 2 * time.Second
+	before := c.createAccount("before-kill")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hostServer(t, inv, "db-primary-1").WaitReplayed(ctx, hostServer(t, inv, "db-replica-1")); err != nil {
+		t.Fatal(err)
+	}
+
+	killed := time.Now()
+	killHost(t, e, "db-primary-1")
+	// A write may still succeed on the killed primary's last backends for a
+	// moment; what counts is the first one after the watchdog's promotion.
+	record := filepath.Join(e.stateDir, "simplecrm", "failover.json")
+	var after int64
+	failed := 0
+	for n := 0; after == 0; n++ {
+		if time.Since(killed) > 60*time.Second {
+			t.Fatalf("no write succeeded after a promotion within 60s of kill -9 of the primary (%d failed); watchdog log:\n%s", failed, watchdogLog(inv))
+		}
+		_, promoted := os.Stat(record)
+		if id, ok := c.tryCreate(fmt.Sprintf("after-kill-%d", n)); ok && promoted == nil {
+			after = id
+			break
+		} else if !ok {
+			failed++
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rto := time.Since(killed)
+	var p provision.Promotion
+	readJSON(t, record, &p)
+	t.Logf("watchdog log:\n%s", watchdogLog(inv))
+	t.Logf("BENCH automatic failover: kill -9 to first acknowledged write %.2fs (%d writes failed); watchdog: last answer to loss declared %.2fs, loss to promoted %.2fs",
+		rto.Seconds(), failed, p.Detected.Sub(p.LastSeen).Seconds(), p.At.Sub(p.Detected).Seconds())
+	if !p.Automatic || p.Promoted != "db-replica-1" || p.Retired != "db-primary-1" {
+		t.Fatalf("failover record %+v, want db-replica-1 promoted by the watchdog", p)
+	}
+	// The api pools dropped their broken connections: every write succeeds now.
+	for i := range 20 {
+		if _, ok := c.tryCreate(fmt.Sprintf("settled-%d", i)); !ok {
+			t.Errorf("write %d after the failover failed", i)
+		}
+	}
+	if got := c.accountName(before); got != "before-kill" {
+		t.Errorf("account written before the kill reads %q after the failover", got)
+	}
+
+	// Fenced: restarted as a supervisor would, the old primary is read-only.
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	old := hostServer(t, inv, "db-primary-1")
+	if err := old.Start(ctx); err != nil {
+		t.Fatalf("start the fenced primary: %v", err)
+	}
+	t.Cleanup(func() { _ = old.Stop(context.Background()) }) // when a check below fails
+	conn, err := pgx.Connect(ctx, old.URL("crm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, werr := conn.Exec(ctx, "INSERT INTO accounts (name) VALUES ('split-brain')")
+	conn.Close(ctx)
+	if err := old.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if werr == nil || !strings.Contains(werr.Error(), "read-only") {
+		t.Fatalf("a write to the restarted old primary: %v, want a read-only refusal", werr)
+	}
+
+	// Rebuilt by pg_rewind, it streams from the promoted replica.
+	var rebuilt applyOutput
+	e.json(&rebuilt, "failover", "--plan", plan, "--rebuild")
+	rewind, err := os.ReadFile(filepath.Join(old.Dir(), "pg_rewind.log"))
+	// "no rewind required" when the primary wrote nothing after the point
+	// the promoted replica had replayed; "Done!" when blocks were copied.
+	if err != nil || !strings.Contains(string(rewind), "servers diverged at") {
+		t.Errorf("no successful pg_rewind (%v):\n%s", err, rewind)
+	}
+	var st provision.Status
+	e.json(&st, "status", "--stack", "simplecrm")
+	for _, h := range st.Hosts {
+		if h.Name == "db-primary-1" && (h.Role != "db-replica" || h.Replication == nil || h.Replication.State != "streaming") {
+			t.Errorf("after --rebuild db-primary-1 is %s, replication %+v; want a streaming db-replica", h.Role, h.Replication)
+		}
+	}
+	if err := hostServer(t, inv, "db-replica-1").WaitReplayed(ctx, hostServer(t, inv, "db-primary-1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.accountName(after); !strings.HasPrefix(got, "after-kill-") {
+		t.Errorf("after --rebuild account %d reads %q", after, got)
+	}
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func watchdogLog(inv provision.Inventory) string {
+	for _, h := range inv.Hosts {
+		if h.Name == "db-replica-1" {
+			b, _ := os.ReadFile(filepath.Join(h.Dir, "watchdog.log"))
+			return string(b)
+		}
+	}
+	return ""
+}
