@@ -20,8 +20,10 @@ func (b *Balancer) backendByURL(u string) (*backend, error) {
 }
 
 // Drain takes backend u out of rotation and waits until the requests it
-// serves have finished (or ctx ends). It refuses when no other backend is
-// in rotation: draining it would fail every request.
+// serves have finished (or ctx ends). It refuses when u is healthy and no
+// other backend is in rotation: draining it would fail every request. An
+// unhealthy backend serves nothing, so draining it costs nothing (a
+// database failover restarts api servers that all fail their checks).
 func (b *Balancer) Drain(ctx context.Context, u string) error {
 	be, err := b.backendByURL(u)
 	if err != nil {
@@ -33,7 +35,7 @@ func (b *Balancer) Drain(ctx context.Context, u string) error {
 			others++
 		}
 	}
-	if others == 0 {
+	if others == 0 && be.healthy.Load() {
 		return app.Errorf(app.ECONFLICT, "no other backend is in rotation: draining %s would fail every request", u).In("backend")
 	}
 	if !be.drained.Swap(true) {

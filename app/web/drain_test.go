@@ -67,6 +67,16 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	if err := lb.Drain(ctx, other.URL); err == nil {
 		t.Error("draining the only backend left in rotation succeeded")
 	}
+	ready.Store(false)
+	waitFor(t, "other ejected", func() bool { return lb.Healthy() == 1 })
+	if err := lb.Drain(ctx, other.URL); err != nil {
+		t.Errorf("draining an unhealthy backend: %v", err)
+	}
+	if err := lb.Undrain(other.URL); err != nil {
+		t.Fatal(err)
+	}
+	ready.Store(true)
+	waitFor(t, "other back", func() bool { return lb.Healthy() == 2 })
 	if err := lb.Drain(ctx, "http://127.0.0.1:1"); err == nil {
 		t.Error("draining an unknown backend succeeded")
 	}
