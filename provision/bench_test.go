@@ -115,12 +115,16 @@ func simplecrmRequest(b *testing.B, root, self, pulumiBin string) Request {
 	if err != nil {
 		b.Fatal(err)
 	}
-	crm := filepath.Join(root, "crm")
-	build := exec.Command("go", "build", "-o", crm, "./cmd/crm")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build ./cmd/crm: %v\n%s", err, out)
+	// The hosts' mesh agents run `crmplan agent`, which this test binary
+	// is not: the built crmplan is the plugin, supervisor and agent here.
+	for _, pkg := range []string{"./cmd/crm", "./cmd/crmplan"} {
+		build := exec.Command("go", "build", "-o", root+"/", pkg)
+		build.Dir = ".."
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
 	}
+	crm, self := filepath.Join(root, "crm"), filepath.Join(root, "crmplan")
 	return Request{
 		StateDir: filepath.Join(root, "state"), Stack: plan.Name, Topology: topo,
 		Settings: est.Database.Settings, Replication: topology.Async, Records: 500, Users: 10,
