@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -111,7 +112,7 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 		return FailoverResult{}, crmplan.Errorf(crmplan.EINVALID, "stack %s has no replica to fail over to", r.Stack).
 			In("tiers").Try("add a tier with role: db-replica, then crmplan apply")
 	}
-	old, repl := *layout.Primary, layout.Replicas[0]
+	old, repl, others := failoverCandidate(ctx, layout)
 	res := FailoverResult{Promoted: repl.Name, Retired: old.Name}
 	replica, err := pgserver.Open(PostgresDir(repl.Dir))
 	if err != nil {
@@ -141,9 +142,31 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 	if err := savePromotion(paths, Promotion{Promoted: repl.Name, Retired: old.Name, At: time.Now().UTC()}); err != nil {
 		return res, err
 	}
+	log := r.Out
+	if log == nil {
+		log = io.Discard
+	}
+	repoint(ctx, dbHost{Name: repl.Name, Dir: repl.Dir}, replica, others, layout.Sync, log)
 	res.Apply, err = Apply(ctx, r)
 	res.Total = time.Since(start)
 	return res, err
+}
+
+// failoverCandidate picks the replica to promote: the one that received
+// the most WAL of those that answer (the first when none does, so that the
+// refusal names it), and the others, which will follow it.
+func failoverCandidate(ctx context.Context, layout Layout) (old, next LocalHost, others []dbHost) {
+	var candidates []dbHost
+	byName := map[string]LocalHost{}
+	for _, h := range layout.Replicas {
+		candidates = append(candidates, dbHost{Name: h.Name, Dir: h.Dir})
+		byName[h.Name] = h
+	}
+	best, others, err := mostAdvanced(ctx, candidates)
+	if err != nil {
+		best, others = candidates[0], candidates[1:]
+	}
+	return *layout.Primary, byName[best.Name], others
 }
 
 // checkLag waits a few seconds for the replica to replay what the primary

@@ -200,24 +200,7 @@ func decodeJSON(res *http.Response, v any) error { return json.NewDecoder(res.Bo
 // killHost kill -9s a host's supervisors, then their processes.
 func killHost(t *testing.T, e *deployEnv, host string) {
 	t.Helper()
-	st, err := provision.GetStatus(context.Background(), e.stateDir, "simplecrm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range st.Hosts {
-		if h.Name != host {
-			continue
-		}
-		for _, p := range h.Processes {
-			for _, pid := range []int{p.SupervisorPID, p.PID} {
-				if pid > 0 {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-		}
-		return
-	}
-	t.Fatalf("no host %s", host)
+	killStackHost(t, e, "simplecrm", host)
 }
 
 // TestKillAPIUnderLoad: GETs at 150 req/s through the DMZ web URL while
