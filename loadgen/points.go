@@ -21,8 +21,10 @@ type sample struct {
 	ms       float64
 	class    string
 	scenario string
+	method   string
 	failed   bool
 	kind     string // error kind when failed
+	ledger   string // key of the record a create carried (sample metadata), "" for other requests
 }
 
 // pointLine is one line of k6's JSON output (--out json=FILE).
@@ -30,9 +32,10 @@ type pointLine struct {
 	Type   string `json:"type"`
 	Metric string `json:"metric"`
 	Data   struct {
-		Time  time.Time         `json:"time"`
-		Value float64           `json:"value"`
-		Tags  map[string]string `json:"tags"`
+		Time     time.Time         `json:"time"`
+		Value    float64           `json:"value"`
+		Tags     map[string]string `json:"tags"`
+		Metadata map[string]string `json:"metadata"`
 	} `json:"data"`
 }
 
@@ -88,7 +91,9 @@ func requestSample(pl pointLine) sample {
 		ms:       pl.Data.Value,
 		class:    t["class"],
 		scenario: t["scenario"],
+		method:   t["method"],
 		failed:   t["expected_response"] == "false",
+		ledger:   pl.Data.Metadata["ledger"],
 	}
 	if s.failed {
 		s.kind = errorKind(t["status"], t["error_code"])

@@ -34,6 +34,9 @@ type Result struct {
 	// ScrapeErrors holds, per host, the last error reading its /metrics; a
 	// host listed here may be missing from Tiers.
 	ScrapeErrors map[string]string `json:"scrape_errors,omitempty"`
+	// Availability is set by a chaos run (verify --chaos): the faults
+	// injected, what each cost, and the write ledger's verdict.
+	Availability *Availability `json:"availability,omitempty"`
 }
 
 // Percentiles of response time in milliseconds.

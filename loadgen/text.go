@@ -47,6 +47,10 @@ func WriteSummary(w io.Writer, res Result, est *sizing.Estimate) error {
 	for _, row := range tierRows(res, est) {
 		p("%s", strings.Join(row, "\t"))
 	}
+	if a := res.Availability; a != nil {
+		p("")
+		writeAvailability(p, *a)
+	}
 	p("")
 	if res.SLO.Passed {
 		p("SLO passed: p95 < %g ms and errors < %g %%", res.SLO.P95Ms, res.SLO.ErrorRate*100)
@@ -121,4 +125,64 @@ func sortedKeys(m map[string]int64) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// writeAvailability prints a chaos run's faults, what each cost, and the
+// write ledger's verdict.
+func writeAvailability(p func(string, ...any), a Availability) {
+	p("FAULT	host	at s	failed	failing seconds	RTO")
+	for _, f := range a.Faults {
+		if f.Error != "" {
+			p("%s	%s	%.1f	not injected: %s		", f.Fault, orDash(f.Host), f.AtS, f.Error)
+			continue
+		}
+		var failed []string
+		for _, c := range sortedKeys(f.Failed) {
+			failed = append(failed, fmt.Sprintf("%s %d", c, f.Failed[c]))
+		}
+		rto := fmt.Sprintf("%.1f s", f.RTOS)
+		if !f.Recovered {
+			rto = "not recovered"
+		}
+		p("%s	%s	%.1f	%s	%s	%s", f.Fault, f.Host, f.AtS, orDash(strings.Join(failed, ", ")), secondsText(f.FailedSeconds), rto)
+	}
+	var byMethod []string
+	for _, m := range sortedKeys(a.FailedByMethod) {
+		byMethod = append(byMethod, fmt.Sprintf("%s %d", m, a.FailedByMethod[m]))
+	}
+	p("failed requests by method: %s", orDash(strings.Join(byMethod, ", ")))
+	l := a.Ledger
+	if l.Checked {
+		p("write ledger: %d acknowledged creates, %d lost (RPO %d writes)", l.Acked, l.Lost, l.Lost)
+	} else {
+		p("write ledger: %d acknowledged creates, not checked: %s", l.Acked, l.Note)
+	}
+}
+
+// secondsText shows failing seconds as ranges: 21-23, 40.
+func secondsText(secs []int) string {
+	if len(secs) == 0 {
+		return "-"
+	}
+	var parts []string
+	for i := 0; i < len(secs); {
+		j := i
+		for j+1 < len(secs) && secs[j+1] == secs[j]+1 {
+			j++
+		}
+		if j == i {
+			parts = append(parts, fmt.Sprint(secs[i]))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", secs[i], secs[j]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ", ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

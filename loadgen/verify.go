@@ -50,6 +50,9 @@ type Options struct {
 	ScrapeInterval time.Duration
 	SeriesStep     time.Duration
 	Now            func() time.Time // clock for the run's timestamp; time.Now when nil
+	// Chaos, when set, injects faults during the measured phase and adds
+	// an Availability section to the Result.
+	Chaos *Chaos
 	// KeepPoints keeps k6's raw JSON output (points.json, a dozen lines per
 	// request) in the run's directory; by default it is deleted once read.
 	KeepPoints bool
@@ -218,8 +221,21 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 	o.logf("k6: %g req/s for %s after a %s ramp-up against %s; log %s",
 		o.Scenario.Rate, o.Scenario.Duration, o.Scenario.RampUp, o.Target.URL, logPath)
 	k6Start := time.Now()
-	runErr := cmd.Run()
+	runErr := cmd.Start()
+	var injected <-chan []Injected
+	stopChaos := func() {}
+	if runErr == nil {
+		if o.Chaos != nil {
+			// k6 signs in and reads ids before its scenarios start: about a
+			// second here. The faults' real times are recorded and reported.
+			var chaosCtx context.Context
+			chaosCtx, stopChaos = context.WithCancel(ctx)
+			injected = o.Chaos.schedule(chaosCtx, k6Start.Add(time.Second+o.Scenario.RampUp), o.logf)
+		}
+		runErr = cmd.Wait()
+	}
 	k6Wall := time.Since(k6Start)
+	stopChaos()
 	stopScrape()
 	<-scraped
 
@@ -242,6 +258,13 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 	res, err := o.analyze(summaryPath, pointsPath, sc)
 	if err != nil {
 		return Result{}, err
+	}
+	if injected != nil {
+		avail, err := o.Chaos.measure(ctx, pointsPath, runID, <-injected)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Availability = &avail
 	}
 	if ps := cmd.ProcessState; ps != nil && k6Wall > 0 {
 		res.GeneratorCPU = (ps.UserTime() + ps.SystemTime()).Seconds() / k6Wall.Seconds()

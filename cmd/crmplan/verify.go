@@ -31,6 +31,7 @@ type verifyFlags struct {
 	findMax                 bool
 	stepFactor, maxRate     float64
 	output                  string
+	chaos                   string
 }
 
 func verifyCommand() *cli.Command {
@@ -52,6 +53,15 @@ Examples:
    crmplan verify --plan plan.yaml --emit-script > load.js   # edit, then:
    crmplan verify --plan plan.yaml --script load.js
    CRMPLAN_PASSWORD=... crmplan verify --target http://127.0.0.1:8080 --email admin@example.com --rate 50
+   crmplan verify --plan plan.yaml --duration 90s --chaos kill:app-1@20s,kill:db-primary@50s
+
+--chaos kills hosts of the deployed stack (kill -9 of all their processes, supervisors
+included) at those times after the measured phase began: HOST is a host name (api-1), a
+role (db-primary: whichever host holds it at that moment) or app-N (api-N). The result
+then has an availability section: requests and failures per second, failed requests per
+fault by class, the seconds they failed in, time to recover (RTO), and the write ledger:
+every create carries a unique key, and after the run the acknowledged ones missing from
+the database are counted (RPO, in writes).
 
 A k6 built with xk6 and this module's extension can stand in for the embedded one:
 set CRMPLAN_K6 to its path.`),
@@ -72,10 +82,11 @@ set CRMPLAN_K6 to its path.`),
 			&cli.BoolFlag{Name: "find-max", Usage: "raise the rate in steps until the SLO breaks"},
 			&cli.Float64Flag{Name: "step-factor", Usage: "find-max: rate multiplier per step", Value: 1.25},
 			&cli.Float64Flag{Name: "max-rate", Usage: "find-max: highest rate to try (default 50x the start)"},
+			&cli.StringFlag{Name: "chaos", Usage: "faults to inject under load: kill:HOST@TIME[,...] (local target)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml", Value: "table"},
 		},
 		Action: func(c *cli.Context) error {
-			f := verifyFlags{
+			f := verifyFlags{chaos: c.String("chaos"),
 				plan: c.String("plan"), stateDir: c.String("state-dir"), stack: c.String("stack"),
 				target: c.String("target"), email: c.String("email"), password: c.String("password"),
 				rate: c.Float64("rate"), p95: c.Float64("p95"), errorRate: c.Float64("error-rate"),
@@ -131,6 +142,11 @@ func runVerify(ctx context.Context, f verifyFlags, stdout, stderr io.Writer) err
 	}
 	if err := verifyTarget(f, in, &o); err != nil {
 		return err
+	}
+	if f.chaos != "" {
+		if o.Chaos, err = verifyChaos(f, in, o); err != nil {
+			return err
+		}
 	}
 	if f.findMax {
 		return runFindMax(ctx, o, f, in, stdout)
@@ -365,4 +381,40 @@ func runFindMax(ctx context.Context, o loadgen.Options, f verifyFlags, in verify
 		fmt.Fprintf(o.Log, "result: %s\n", path)
 	}
 	return err
+}
+
+// verifyChaos parses --chaos and checks every fault names a host of the
+// deployed stack before anything starts; the kills and the ledger check
+// are the local target's (provision).
+func verifyChaos(f verifyFlags, in verifyInput, o loadgen.Options) (*loadgen.Chaos, error) {
+	if f.target != "" || f.findMax {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "--chaos needs a stack crmplan deployed, without --target or --find-max").
+			In("--chaos").Try("crmplan verify --plan plan.yaml --chaos kill:api-1@30s")
+	}
+	faults, err := loadgen.ParseChaos(f.chaos, in.scenario.Duration)
+	if err != nil {
+		return nil, err
+	}
+	stateDir, err := stateDirFlag(f.stateDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, flt := range faults {
+		if _, err := provision.ResolveHost(stateDir, o.Stack, flt.Target); err != nil {
+			return nil, err
+		}
+	}
+	return &loadgen.Chaos{
+		Faults: faults,
+		Inject: func(ctx context.Context, flt loadgen.Fault) (string, error) {
+			return provision.KillHost(stateDir, o.Stack, flt.Target)
+		},
+		Missing: func(ctx context.Context, run string, keys []string) ([]string, error) {
+			dsn, err := provision.PrimaryURL(ctx, stateDir, o.Stack)
+			if err != nil {
+				return nil, err
+			}
+			return loadgen.LedgerMissing(ctx, dsn, run, keys)
+		},
+	}, nil
 }

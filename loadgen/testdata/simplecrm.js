@@ -8,6 +8,7 @@
 // ledger).
 import http from "k6/http";
 import { fail } from "k6";
+import exec from "k6/execution";
 import crm from "k6/x/crmplan";
 
 const BASE = (__ENV.CRMPLAN_TARGET || "").replace(/\/$/, "");
@@ -106,6 +107,19 @@ function params(data, cls, name) {
   return p;
 }
 
+// ledger sends a create carrying key with the key in the request's sample
+// metadata (not a tag: one time series per key would cost k6 memory).
+// crmplan reads the keys of the creates the CRM acknowledged from k6's
+// output and, after a chaos run, checks the database still has every one.
+function ledger(key, send) {
+  exec.vu.metrics.metadata.ledger = key;
+  try {
+    return send();
+  } finally {
+    delete exec.vu.metrics.metadata.ledger;
+  }
+}
+
 const classes = {
   // list and search pages
   list(data) {
@@ -131,13 +145,15 @@ const classes = {
     switch (crm.int(3)) {
       case 0: {
         const kind = crm.activityKind();
-        const body = { kind: kind, subject: crm.subject(kind) + " [" + crm.key(RUN) + "]", account_id: account };
-        return http.post(`${API}/activities`, JSON.stringify(body), params(data, "write", "POST /activities"));
+        const key = crm.key(RUN);
+        const body = { kind: kind, subject: crm.subject(kind) + " [" + key + "]", account_id: account };
+        return ledger(key, () => http.post(`${API}/activities`, JSON.stringify(body), params(data, "write", "POST /activities")));
       }
       case 1: {
         const p = crm.person();
-        const body = { first_name: p.first_name, last_name: p.last_name, email: crm.key(RUN) + "@ledger.example", phone: p.phone, title: p.title, account_id: account };
-        return http.post(`${API}/contacts`, JSON.stringify(body), params(data, "write", "POST /contacts"));
+        const key = crm.key(RUN);
+        const body = { first_name: p.first_name, last_name: p.last_name, email: key + "@ledger.example", phone: p.phone, title: p.title, account_id: account };
+        return ledger(key, () => http.post(`${API}/contacts`, JSON.stringify(body), params(data, "write", "POST /contacts")));
       }
       default: {
         const body = { stage: crm.stage(), amount: crm.amount() };
