@@ -15,7 +15,7 @@ func TestFailoverURL(t *testing.T) {
 		{Host: topology.Host{Name: "db-primary-1", Address: "127.54.2.12", Port: 5432}},
 		{Host: topology.Host{Name: "db-replica-1", Address: "127.54.2.13", Port: 5432}},
 	}
-	cfg, err := pgx.ParseConfig(pgFailoverURL("p@ss,w:rd", hosts))
+	cfg, err := pgx.ParseConfig(pgFailoverURL("p@ss,w:rd", hosts, "read-write"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,17 +124,27 @@ func stopWatchdog(hostDir string) error {
 }
 
 // watchdog registers the automatic-failover watchdog (failover: automatic)
-// and gives the application one database URL that names every database
-// host with target_session_attrs=read-write: pgx connects to whichever is
-// the primary, so the api servers follow a promotion without being
-// restarted, and the URL stays the same across the failover.
+// and gives the application database URLs that name every database host:
+// with target_session_attrs=read-write pgx connects to whichever is the
+// primary, so the api servers follow a promotion without being restarted,
+// and the URLs stay the same across the failover and the rebuild.
 func (d *deployer) watchdog(primary *primaryResource, appPw pulumi.StringOutput, urls *dbURLs) error {
 	l := d.l
 	if !l.AutoFailover || l.Primary == nil || len(l.Replicas) == 0 {
 		return nil
 	}
-	hosts := append([]LocalHost{*l.Primary}, l.Replicas...)
-	urls.primary = appPw.ApplyT(func(pw string) string { return pgFailoverURL(pw, hosts) }).(pulumi.StringOutput)
+	writers := append([]LocalHost{*l.Primary}, l.Replicas...)
+	urls.primary = appPw.ApplyT(func(pw string) string { return pgFailoverURL(pw, writers, "read-write") }).(pulumi.StringOutput)
+	// Reads likewise go to a standby whichever it is, to the primary when
+	// none is left; still only once the first replica exists (its URL).
+	readers := append(append([]LocalHost(nil), l.Replicas...), *l.Primary)
+	after := urls.replica
+	if after == (pulumi.StringOutput{}) {
+		after = appPw
+	}
+	urls.replica = pulumi.All(appPw, after).ApplyT(func(v []any) string {
+		return pgFailoverURL(v[0].(string), readers, "prefer-standby")
+	}).(pulumi.StringOutput)
 	if l.Promotion != nil {
 		return nil // it did its job; after a rebuild crmplan failover is manual again
 	}
@@ -153,14 +163,14 @@ func (d *deployer) watchdog(primary *primaryResource, appPw pulumi.StringOutput,
 	}, &res, pulumi.Parent(d.hosts[on.Name]), pulumi.DependsOn([]pulumi.Resource{primary}), pulumi.DeleteBeforeReplace(true))
 }
 
-// pgFailoverURL is the CRM's URL of every database host, the writable one
-// chosen at connect time.
-func pgFailoverURL(pw string, hosts []LocalHost) string {
+// pgFailoverURL is the CRM's URL of every database host, the one to use
+// chosen at connect time by target_session_attrs (attrs).
+func pgFailoverURL(pw string, hosts []LocalHost, attrs string) string {
 	addrs := make([]string, len(hosts))
 	for i, h := range hosts {
 		addrs[i] = fmt.Sprintf("%s:%d", h.Address, h.Port)
 	}
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(appUser, pw), Host: strings.Join(addrs, ","),
-		Path: "/" + appDatabase, RawQuery: "sslmode=disable&target_session_attrs=read-write&connect_timeout=2"}
+		Path: "/" + appDatabase, RawQuery: "sslmode=disable&connect_timeout=2&target_session_attrs=" + attrs}
 	return u.String()
 }

@@ -17,14 +17,21 @@ func failoverCommand() *cli.Command {
 		Usage:     "promote the replica to primary and repoint the api servers at it",
 		UsageText: "crmplan failover --plan FILE [--force | --rebuild] [--state-dir DIR] [--output table|json|yaml]",
 		Description: strings.TrimSpace(`
-Checks that the first db-replica has replayed everything the primary wrote (waiting up to
-5 s), fences the old primary (stops it), promotes the replica with pg_promote, records the
-failover in <state-dir>/<stack>/failover.json and applies: every api and worker server is
-restarted with the promoted replica as its database. Later applies keep it that way (the
-old primary stays stopped). Refuses (exit 1) when the replica lags, or when the primary
-is down and replication is asynchronous, unless --force accepts losing those writes.
---rebuild, once the old primary's host is back, replaces its data with a fresh base backup
-of the promoted replica and makes it that replica's streaming replica, serving reads.
+Picks the db-replica that received the most WAL, checks that it has replayed everything the
+primary wrote (waiting up to 5 s), fences the old primary (stops it), promotes the replica
+with pg_promote, points the other replicas at it, records the failover in
+<state-dir>/<stack>/failover.json and applies: every api and worker server is restarted with
+the promoted replica as its database. Later applies keep it that way (the old primary stays
+stopped). Refuses (exit 1) when the replica lags, or when the primary is down and
+replication is asynchronous, unless --force accepts losing those writes.
+--rebuild, once the old primary's host is back, rewinds its data to the promoted replica's
+timeline with pg_rewind (a fresh base backup when that fails) and makes it that replica's
+streaming replica, serving reads (synchronous when the plan says replication: sync).
+
+With failover: automatic on the db-replica tier, apply runs a watchdog on the replica's host
+that does the same by itself after 4 failed probes of the primary, 500 ms apart, without an
+apply: the api servers' database URL names every database host and they reconnect to the
+one that takes writes. crmplan failover --rebuild then brings the old primary back.
 
 Examples:
    crmplan failover --plan examples/simplecrm.yaml

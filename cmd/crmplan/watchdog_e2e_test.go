@@ -43,6 +43,7 @@ func TestAutomaticFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	apis := apiPIDs(t, e)
 	killed := time.Now()
 	killHost(t, e, "db-primary-1")
 	// A write may still succeed on the killed primary's last backends for a
@@ -125,6 +126,32 @@ func TestAutomaticFailover(t *testing.T) {
 	if got := c.accountName(after); !strings.HasPrefix(got, "after-kill-") {
 		t.Errorf("after --rebuild account %d reads %q", after, got)
 	}
+	// Neither the failover nor the rebuild restarted an api server: their
+	// database URLs name every database host.
+	if now := apiPIDs(t, e); fmt.Sprint(now) != fmt.Sprint(apis) {
+		t.Errorf("api processes %v before the kill, %v after the rebuild; want the same", apis, now)
+	}
+}
+
+// apiPIDs are the pids of the api servers' processes, by host.
+func apiPIDs(t *testing.T, e *deployEnv) map[string]int {
+	t.Helper()
+	st, err := provision.GetStatus(context.Background(), e.stateDir, "simplecrm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := map[string]int{}
+	for _, h := range st.Hosts {
+		for _, p := range h.Processes {
+			if h.Role == "api" && strings.Contains(p.Name, "api") {
+				pids[h.Name] = p.PID
+			}
+		}
+	}
+	if len(pids) != 2 {
+		t.Fatalf("api processes %v, want api-1 and api-2's", pids)
+	}
+	return pids
 }
 
 func readJSON(t *testing.T, path string, v any) {
