@@ -15,20 +15,21 @@ import (
 	"github.com/crmplan/crmplan/provision"
 )
 
-// TestAutomaticFailover deploys seed 000 with failover: automatic, kill -9s
+// TestAutomaticFailover deploys seed 000 with failover: automatic and
+// synchronous replication (seed 004's test has it asynchronous), kill -9s
 // every process of the primary's host and, without any crmplan command,
 // waits until writes through the DMZ succeed again: the watchdog fenced
 // the primary and promoted the replica, and the api servers' pools found
 // it. The fenced primary, restarted by hand as a supervisor would, comes
 // up read-only; failover --rebuild makes it a streaming replica again by
-// pg_rewind.
+// pg_rewind, and synchronous again: the promoted primary waits for it.
 func TestAutomaticFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi and PostgreSQL")
 	}
 	e := newDeployEnv(t)
 	plan := rewritePlan(t, rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.54."),
-		"replication: async\n", "replication: async\n    failover: automatic\n")
+		"replication: async\n", "replication: sync\n    failover: automatic\n")
 	e.apply(plan)
 	inv, err := provision.LoadInventory(e.stateDir, "simplecrm")
 	if err != nil {
@@ -43,9 +44,17 @@ func TestAutomaticFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Writers until the kill: with synchronous replication every create
+	// acknowledged before it must be on the promoted replica.
+	l := &ledger{acked: map[int64]string{}}
+	stop := make(chan struct{})
+	wg := l.write(t, inv, 4, stop)
+	time.Sleep(2 * time.Second)
 	apis := apiPIDs(t, e)
 	killed := time.Now()
 	killHost(t, e, "db-primary-1")
+	close(stop)
+	wg.Wait()
 	// A write may still succeed on the killed primary's last backends for a
 	// moment; what counts is the first one after the watchdog's promotion.
 	record := filepath.Join(e.stateDir, "simplecrm", "failover.json")
@@ -78,6 +87,11 @@ func TestAutomaticFailover(t *testing.T) {
 		if _, ok := c.tryCreate(fmt.Sprintf("settled-%d", i)); !ok {
 			t.Errorf("write %d after the failover failed", i)
 		}
+	}
+	lost := l.lost(t, inv)
+	t.Logf("BENCH automatic failover, sync: %d creates acknowledged by 4 writers before the kill, %d lost", len(l.acked), lost)
+	if lost != 0 || len(l.acked) < 20 {
+		t.Errorf("%d of %d creates acknowledged before the kill lost, want none of at least 20", lost, len(l.acked))
 	}
 	if got := c.accountName(before); got != "before-kill" {
 		t.Errorf("account written before the kill reads %q after the failover", got)
@@ -116,8 +130,9 @@ func TestAutomaticFailover(t *testing.T) {
 	var st provision.Status
 	e.json(&st, "status", "--stack", "simplecrm")
 	for _, h := range st.Hosts {
-		if h.Name == "db-primary-1" && (h.Role != "db-replica" || h.Replication == nil || h.Replication.State != "streaming") {
-			t.Errorf("after --rebuild db-primary-1 is %s, replication %+v; want a streaming db-replica", h.Role, h.Replication)
+		if h.Name == "db-primary-1" && (h.Role != "db-replica" || h.Replication == nil || h.Replication.State != "streaming" ||
+			h.Replication.SyncState != "quorum" && h.Replication.SyncState != "sync") {
+			t.Errorf("after --rebuild db-primary-1 is %s, replication %+v; want a streaming synchronous db-replica", h.Role, h.Replication)
 		}
 	}
 	if err := hostServer(t, inv, "db-replica-1").WaitReplayed(ctx, hostServer(t, inv, "db-primary-1")); err != nil {
