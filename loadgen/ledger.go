@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,7 +32,7 @@ func LedgerMissing(ctx context.Context, dsn, run string, keys []string) ([]strin
 		}
 		missing = missing[:0]
 		for _, k := range keys {
-			if !present[k] {
+			if !present[strings.ToLower(k)] {
 				missing = append(missing, k)
 			}
 		}
@@ -50,7 +51,7 @@ func ledgerPresent(ctx context.Context, dsn, run string) (map[string]bool, error
 	defer conn.Close(ctx)
 	prefix := "lt-" + run + "-"
 	rows, err := conn.Query(ctx, `
-		SELECT split_part(email, '@', 1) FROM contacts WHERE email LIKE $1 || '%@ledger.example'
+		SELECT split_part(email, '@', 1) FROM contacts WHERE email LIKE lower($1) || '%@ledger.example'
 		UNION ALL
 		SELECT coalesce(substring(subject from '\[(lt-[^]]+)\]$'), '') FROM activities WHERE subject LIKE '%[' || $1 || '%]'`, prefix)
 	if err != nil {
@@ -62,7 +63,8 @@ func ledgerPresent(ctx context.Context, dsn, run string) (map[string]bool, error
 	}
 	present := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		present[k] = true
+		// The CRM stores e-mail addresses in lower case; run ids have capitals.
+		present[strings.ToLower(k)] = true
 	}
 	return present, nil
 }
