@@ -67,8 +67,9 @@ func serveWeb(ctx context.Context, cfg serve.Config) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	hl := &handoverListener{TCPListener: tl}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() { errc <- srv.Serve(hl) }()
 	handover := false
 	select {
 	case err := <-errc:
@@ -77,28 +78,54 @@ func serveWeb(ctx context.Context, cfg serve.Config) error {
 	case <-hup:
 		handover = true
 	}
-	// The socket outlives Shutdown's close of the listener in this copy.
-	var keep *os.File
-	if handover {
-		closing.Store(true)
-		time.Sleep(handoverGrace)
-		if keep, err = tl.File(); err != nil {
-			return fmt.Errorf("handover: %w", err)
-		}
-	}
 	cfg.Log.Info("shutting down", "handover", handover)
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	if !handover {
+		if err := srv.Shutdown(sctx); err != nil {
+			return err
+		}
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+	closing.Store(true)
+	time.Sleep(handoverGrace)
+	// A duplicate keeps the socket (and the connections waiting in its
+	// queue) open past Serve's close of the listener and across the exec.
+	keep, err := tl.File()
+	if err != nil {
+		return fmt.Errorf("handover: %w", err)
+	}
+	// Stop accepting first, and wait until Serve has returned: a connection
+	// accepted while Shutdown runs would not be waited for, and the exec
+	// would cut it.
+	hl.stopping.Store(true)
+	_ = tl.SetDeadline(time.Now())
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("handover: %w", err)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return err
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	if !handover {
-		return nil
-	}
 	return execSelf(keep)
+}
+
+// handoverListener ends Serve's accept loop when a handover begins: the
+// caller sets stopping and a past deadline, and the next Accept error is
+// reported as a closed listener.
+type handoverListener struct {
+	*net.TCPListener
+	stopping atomic.Bool
+}
+
+func (l *handoverListener) Accept() (net.Conn, error) {
+	c, err := l.TCPListener.Accept()
+	if err != nil && l.stopping.Load() {
+		return nil, net.ErrClosed
+	}
+	return c, err
 }
 
 // webListener is the inherited socket when there is one, a new one otherwise.
