@@ -321,9 +321,12 @@ func (r *CrmService) Update(ctx context.Context, req infer.UpdateRequest[CrmServ
 		return resp, r.deploy(ctx, m, in, &resp.Output)
 	}
 	// Installed while the host still serves: it is out of rotation only
-	// for its restart.
-	if err := r.install(ctx, m, in, &resp.Output); err != nil {
-		return resp, err
+	// for its restart. The same build is on the host already when only the
+	// spec changed (crmplan failover repoints the database).
+	if in.CrmVersion != req.State.CrmVersion {
+		if err := r.install(ctx, m, in, &resp.Output); err != nil {
+			return resp, err
+		}
 	}
 	drained, err := drain(ctx, m, in, false)
 	if err == nil {
