@@ -77,6 +77,15 @@ func TestRollingDeployOverMesh(t *testing.T) {
 	}
 	if lr.Failed != 0 {
 		t.Errorf("%d requests failed during the rolling deploy: %v", lr.Failed, lr.Errors)
+		logs, _ := filepath.Glob(filepath.Join(loadgen.ResultsDir(e.stateDir, "simplecrm"), "*", "k6.log"))
+		for _, l := range logs {
+			data, _ := os.ReadFile(l)
+			for _, line := range strings.Split(string(data), "\n") {
+				if strings.Contains(line, "level=warn") || strings.Contains(line, "level=error") {
+					t.Logf("k6: %s", line)
+				}
+			}
+		}
 	}
 
 	var st provision.Status
