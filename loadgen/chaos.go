@@ -85,7 +85,13 @@ type Availability struct {
 	// FailedByMethod counts failed requests per HTTP method over the run,
 	// inside fault windows or not.
 	FailedByMethod map[string]int64 `json:"failed_by_method"`
-	Ledger         LedgerResult     `json:"ledger"`
+	// FailedInFaults counts the failed requests at or after a fault that
+	// was injected (each fault's window runs to the next one), FailedOutside
+	// the rest: those the faults do not explain, which the SLO verdict
+	// counts all the same.
+	FailedInFaults int64        `json:"failed_in_fault_windows"`
+	FailedOutside  int64        `json:"failed_outside_fault_windows"`
+	Ledger         LedgerResult `json:"ledger"`
 }
 
 // FaultResult is one fault's cost.
@@ -104,6 +110,10 @@ type FaultResult struct {
 	// false when requests still failed in the run's last second.
 	RTOS      float64 `json:"rto_s"`
 	Recovered bool    `json:"recovered"`
+	// LostWrites is the fault's share of the ledger's lost writes: those
+	// acknowledged after the previous fault and no later than this one,
+	// the writes this fault could have destroyed (RPO per fault).
+	LostWrites int `json:"lost_writes"`
 }
 
 // Second is one second of the run.
@@ -192,9 +202,37 @@ func availability(reqs []sample, injected []Injected) Availability {
 				fr.Recovered = fr.FailedSeconds[n-1] < windowEnd
 			}
 		}
+		for _, n := range fr.Failed {
+			a.FailedInFaults += n
+		}
 		a.Faults = append(a.Faults, fr)
 	}
+	for _, s := range a.Timeline {
+		a.FailedOutside += s.Failed
+	}
+	a.FailedOutside -= a.FailedInFaults
 	return a
+}
+
+// attributeLost gives each injected fault the lost writes acknowledged
+// before it and after the fault before it; a write acknowledged after the
+// last fault and still lost stays with the run's total only.
+func attributeLost(a *Availability, reqs []sample, injected []Injected, missing []string) {
+	lost := make(map[string]bool, len(missing))
+	for _, k := range missing {
+		lost[k] = true
+	}
+	for _, r := range reqs {
+		if r.ledger == "" || r.failed || !lost[r.ledger] {
+			continue
+		}
+		for i, in := range injected {
+			if in.Err == "" && i < len(a.Faults) && !r.at.After(in.At) {
+				a.Faults[i].LostWrites++
+				break
+			}
+		}
+	}
 }
 
 // ackedKeys returns the ledger keys of the creates the CRM acknowledged.
@@ -279,5 +317,6 @@ func (c Chaos) measure(ctx context.Context, pointsPath, run string, injected []I
 	}
 	a.Ledger.Checked, a.Ledger.Lost = true, len(missing)
 	a.Ledger.Sample = missing[:min(len(missing), 20)]
+	attributeLost(&a, pts.requests, injected, missing)
 	return a, nil
 }

@@ -78,6 +78,7 @@ func TestAvailability(t *testing.T) {
 		wantRecov   []bool
 		wantSeconds [][]int
 		wantFailed  int64 // over the timeline
+		wantOutside int64 // before the first fault
 	}{
 		{
 			name:        "a fault nothing noticed",
@@ -114,6 +115,16 @@ func TestAvailability(t *testing.T) {
 			wantSeconds: [][]int{{2}, {8, 9}},
 			wantFailed:  25,
 		},
+		{
+			name:        "failures before the fault are outside its window",
+			reqs:        series(10, func(t float64) bool { return (t >= 1 && t < 2) || (t >= 5 && t < 6) }),
+			faults:      injectedAt(4.5),
+			wantRTO:     []float64{6 - 4.5},
+			wantRecov:   []bool{true},
+			wantSeconds: [][]int{{5}},
+			wantFailed:  20,
+			wantOutside: 10,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +135,10 @@ func TestAvailability(t *testing.T) {
 			}
 			if failed != tt.wantFailed {
 				t.Errorf("timeline failures = %d, want %d", failed, tt.wantFailed)
+			}
+			if a.FailedOutside != tt.wantOutside || a.FailedInFaults != tt.wantFailed-tt.wantOutside {
+				t.Errorf("failed outside fault windows %d, inside %d: want %d and %d",
+					a.FailedOutside, a.FailedInFaults, tt.wantOutside, tt.wantFailed-tt.wantOutside)
 			}
 			for i, f := range a.Faults {
 				if diff := f.RTOS - tt.wantRTO[i]; diff > 1e-9 || diff < -1e-9 {
@@ -140,12 +155,29 @@ func TestAvailability(t *testing.T) {
 	}
 }
 
+// TestAttributeLost: a lost write belongs to the first fault at or after
+// its acknowledgement; one acknowledged after the last fault to none.
+func TestAttributeLost(t *testing.T) {
+	faults := injectedAt(3, 6)
+	reqs := series(9, func(float64) bool { return false })
+	for i := range reqs {
+		reqs[i].ledger = fmt.Sprintf("k%d", i)
+	}
+	// k10 at 1.0 s and k29 at 2.9 s before the first fault, k45 at 4.5 s
+	// before the second, k80 at 8.0 s after both; k11 was never lost.
+	a := availability(reqs, faults)
+	attributeLost(&a, reqs, faults, []string{"k10", "k29", "k45", "k80"})
+	if got := []int{a.Faults[0].LostWrites, a.Faults[1].LostWrites}; !reflect.DeepEqual(got, []int{2, 1}) {
+		t.Errorf("lost writes per fault = %v, want [2 1]", got)
+	}
+}
+
 func TestAckedKeysAndSecondsText(t *testing.T) {
 	reqs := []sample{{ledger: "lt-r-1-2"}, {ledger: "lt-r-1-1"}, {ledger: "lt-r-2-1", failed: true}, {}}
 	if got := ackedKeys(reqs); !reflect.DeepEqual(got, []string{"lt-r-1-1", "lt-r-1-2"}) {
 		t.Errorf("ackedKeys = %v: want the two acknowledged creates, sorted", got)
 	}
-	if got := secondsText([]int{3, 4, 5, 9, 11, 12}); got != "3-5, 9, 11-12" {
-		t.Errorf("secondsText = %q", got)
+	if got := SecondsText([]int{3, 4, 5, 9, 11, 12}); got != "3-5, 9, 11-12" {
+		t.Errorf("SecondsText = %q", got)
 	}
 }

@@ -130,10 +130,10 @@ func sortedKeys(m map[string]int64) []string {
 // writeAvailability prints a chaos run's faults, what each cost, and the
 // write ledger's verdict.
 func writeAvailability(p func(string, ...any), a Availability) {
-	p("FAULT	host	at s	failed	failing seconds	RTO")
+	p("FAULT	host	at s	failed	failing seconds	RTO	lost writes")
 	for _, f := range a.Faults {
 		if f.Error != "" {
-			p("%s	%s	%.1f	not injected: %s		", f.Fault, orDash(f.Host), f.AtS, f.Error)
+			p("%s	%s	%.1f	not injected: %s			", f.Fault, orDash(f.Host), f.AtS, f.Error)
 			continue
 		}
 		var failed []string
@@ -144,8 +144,14 @@ func writeAvailability(p func(string, ...any), a Availability) {
 		if !f.Recovered {
 			rto = "not recovered"
 		}
-		p("%s	%s	%.1f	%s	%s	%s", f.Fault, f.Host, f.AtS, orDash(strings.Join(failed, ", ")), secondsText(f.FailedSeconds), rto)
+		lost := "-"
+		if a.Ledger.Checked {
+			lost = fmt.Sprint(f.LostWrites)
+		}
+		p("%s	%s	%.1f	%s	%s	%s	%s", f.Fault, f.Host, f.AtS, orDash(strings.Join(failed, ", ")), orDash(SecondsText(f.FailedSeconds)), rto, lost)
 	}
+	// The SLO verdict below counts every failure; say which the faults explain.
+	p("failed requests in fault windows (from a fault to the next): %d; outside them: %d", a.FailedInFaults, a.FailedOutside)
 	var byMethod []string
 	for _, m := range sortedKeys(a.FailedByMethod) {
 		byMethod = append(byMethod, fmt.Sprintf("%s %d", m, a.FailedByMethod[m]))
@@ -159,11 +165,8 @@ func writeAvailability(p func(string, ...any), a Availability) {
 	}
 }
 
-// secondsText shows failing seconds as ranges: 21-23, 40.
-func secondsText(secs []int) string {
-	if len(secs) == 0 {
-		return "-"
-	}
+// SecondsText shows seconds of a run as ranges: 21-23, 40 ("" for none).
+func SecondsText(secs []int) string {
 	var parts []string
 	for i := 0; i < len(secs); {
 		j := i
