@@ -47,19 +47,20 @@ func Build(in Inputs) (Report, error) {
 		at = time.Now().UTC()
 	}
 	r := Report{
-		Title:       fmt.Sprintf("Capacity report: %s", in.Plan.Name),
-		Plan:        in.Plan.Name,
-		GeneratedAt: at,
-		Deployed:    deployed(in),
-		SLO:         in.Plan.SLO,
-		Workload:    workloadSection(in),
-		Topology:    topologySection(in),
-		Tiers:       tiersSection(in),
-		Measured:    measuredSection(in),
-		Timeline:    timelineSection(in),
-		WhatIf:      whatIfSection(in),
-		Growth:      growthSection(in),
-		Database:    databaseSection(in),
+		Title:        fmt.Sprintf("Capacity report: %s", in.Plan.Name),
+		Plan:         in.Plan.Name,
+		GeneratedAt:  at,
+		Deployed:     deployed(in),
+		SLO:          in.Plan.SLO,
+		Workload:     workloadSection(in),
+		Topology:     topologySection(in),
+		Tiers:        tiersSection(in),
+		Measured:     measuredSection(in),
+		Timeline:     timelineSection(in),
+		Availability: availabilitySection(in),
+		WhatIf:       whatIfSection(in),
+		Growth:       growthSection(in),
+		Database:     databaseSection(in),
 	}
 	if r.SLO.P95Ms == 0 {
 		r.SLO.P95Ms = sizing.DefaultSLO().P95Ms
@@ -81,7 +82,7 @@ func Build(in Inputs) (Report, error) {
 // the report can be pasted as it stands.
 func namePlan(r *Report, path string) {
 	for _, m := range []*string{&r.Workload.Missing, &r.Topology.Missing, &r.Tiers.Missing, &r.Measured.Missing,
-		&r.Timeline.Missing, &r.WhatIf.Missing, &r.Growth.Missing, &r.Database.Missing, &r.Cost.Missing, &r.Summary.Paragraph} {
+		&r.Timeline.Missing, &r.Availability.Missing, &r.WhatIf.Missing, &r.Growth.Missing, &r.Database.Missing, &r.Cost.Missing, &r.Summary.Paragraph} {
 		*m = strings.ReplaceAll(*m, "PLAN.yaml", path)
 	}
 	for i := range r.Risks {

@@ -29,13 +29,14 @@ func secAxis(v float64) string { return fmtNum(v, 0) + " s" }
 // Charts are the report's SVG figures; an empty one means its section is
 // missing and the page shows the section's Missing sentence instead.
 type Charts struct {
-	Utilization template.HTML
-	Latency     template.HTML
-	Throughput  template.HTML
-	P95OverTime template.HTML
-	WhatIfSrv   template.HTML
-	WhatIfP95   template.HTML
-	Growth      template.HTML
+	Utilization  template.HTML
+	Latency      template.HTML
+	Throughput   template.HTML
+	P95OverTime  template.HTML
+	Availability template.HTML
+	WhatIfSrv    template.HTML
+	WhatIfP95    template.HTML
+	Growth       template.HTML
 }
 
 func charts(r Report) Charts {
@@ -48,6 +49,9 @@ func charts(r Report) Charts {
 	}
 	if r.Timeline.Missing == "" {
 		c.Throughput, c.P95OverTime = timelineCharts(r.Timeline)
+	}
+	if r.Availability.Missing == "" {
+		c.Availability = availabilityChart(r.Availability)
 	}
 	if r.WhatIf.Missing == "" {
 		c.WhatIfSrv, c.WhatIfP95 = whatIfCharts(r)

@@ -164,8 +164,41 @@ func fixtures() []struct {
 	sized := full
 	sized.Result, sized.Inventory, sized.AtTestRate = nil, nil, nil
 	bare := Inputs{Plan: seedPlan(), GeneratedAt: fixtureTime}
+	chaos := full
+	chaos.Result = seedResult()
+	chaos.Result.Availability = seedAvailability()
 	return []struct {
 		name string
 		in   Inputs
-	}{{"full", full}, {"sized", sized}, {"plan-only", bare}}
+	}{{"full", full}, {"sized", sized}, {"plan-only", bare}, {"chaos", chaos}}
+}
+
+// seedAvailability is a chaos run of 40 s at 150 req/s: api-1 killed at
+// 10.2 s (two seconds of failed writes), the primary at 25.4 s (writes
+// fail until the watchdog promotes the replica; three writes lost), and a
+// third fault that could not be injected.
+func seedAvailability() *loadgen.Availability {
+	a := &loadgen.Availability{FailedByMethod: map[string]int64{"POST": 41, "GET": 2},
+		Ledger: loadgen.LedgerResult{Checked: true, Acked: 1187, Lost: 3, Sample: []string{"lt-r-3-88", "lt-r-7-90", "lt-r-9-91"}}}
+	for t := 0; t < 40; t++ {
+		s := loadgen.Second{T: t, Requests: 150}
+		switch {
+		case t == 4:
+			s.Failed, s.ByMethod = 2, map[string]int64{"GET": 2}
+		case t == 10 || t == 11:
+			s.Failed, s.ByMethod = 4, map[string]int64{"POST": 4}
+		case t >= 25 && t <= 27:
+			s.Requests, s.Failed, s.ByMethod = 140, 11, map[string]int64{"POST": 11}
+		}
+		a.Timeline = append(a.Timeline, s)
+	}
+	a.Faults = []loadgen.FaultResult{
+		{Fault: "kill:app-1@10s", Host: "api-1", AtS: 10.2, Failed: map[string]int64{"write": 8},
+			FailedSeconds: []int{10, 11}, RTOS: 1.8, Recovered: true},
+		{Fault: "kill:db-primary@25s", Host: "db-primary-1", AtS: 25.4, Failed: map[string]int64{"write": 30, "integration": 3},
+			FailedSeconds: []int{25, 26, 27}, RTOS: 2.6, Recovered: true, LostWrites: 3},
+		{Fault: "kill:etl-1@35s", AtS: 35.1, Error: "etl-1: no such host in the inventory", Failed: map[string]int64{}},
+	}
+	a.FailedInFaults, a.FailedOutside = 41, 2
+	return a
 }

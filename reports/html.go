@@ -57,8 +57,9 @@ func templateFuncs() template.FuncMap {
 			}
 			return fmt.Sprint(v)
 		},
-		"minus1":  func(n int) int { return n - 1 },
-		"verdict": verdictText,
+		"minus1":           func(n int) int { return n - 1 },
+		"verdict":          verdictText,
+		"availabilityText": availabilityText,
 	}
 }
 

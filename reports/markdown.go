@@ -16,6 +16,7 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	md.topology(r.Topology)
 	md.tiers(r)
 	md.measured(r.Measured, r.Timeline)
+	md.availability(r.Availability)
 	md.whatIf(r.WhatIf)
 	md.growth(r.Growth)
 	md.database(r.Database)

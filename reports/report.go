@@ -49,18 +49,20 @@ type Report struct {
 	Deployed    string     `json:"deployed,omitempty"` // "local target, 7 hosts, app 1a2b3c" when an inventory exists
 	SLO         sizing.SLO `json:"slo"`
 
-	Summary     Summary         `json:"summary"`
-	Workload    WorkloadSection `json:"workload"`
-	Topology    TopologySection `json:"topology"`
-	Tiers       TiersSection    `json:"tiers"`
-	Measured    MeasuredSection `json:"measured"`
-	Timeline    TimelineSection `json:"timeline"`
-	WhatIf      WhatIfSection   `json:"what_if"`
-	Growth      GrowthSection   `json:"growth"`
-	Database    DatabaseSection `json:"database"`
-	Cost        CostSection     `json:"cost"`
-	Assumptions []string        `json:"assumptions"`
-	Risks       []Risk          `json:"risks"`
+	Summary  Summary         `json:"summary"`
+	Workload WorkloadSection `json:"workload"`
+	Topology TopologySection `json:"topology"`
+	Tiers    TiersSection    `json:"tiers"`
+	Measured MeasuredSection `json:"measured"`
+	Timeline TimelineSection `json:"timeline"`
+	// Availability is what the faults of verify --chaos cost.
+	Availability AvailabilitySection `json:"availability"`
+	WhatIf       WhatIfSection       `json:"what_if"`
+	Growth       GrowthSection       `json:"growth"`
+	Database     DatabaseSection     `json:"database"`
+	Cost         CostSection         `json:"cost"`
+	Assumptions  []string            `json:"assumptions"`
+	Risks        []Risk              `json:"risks"`
 }
 
 // Summary is the executive summary: one verdict, one paragraph, three numbers.
