@@ -125,6 +125,13 @@ func runVerify(ctx context.Context, f verifyFlags, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if f.chaos != "" {
+		// A malformed schedule fails before the stack is even looked at;
+		// verifyChaos resolves its hosts once the stack is known.
+		if _, err := loadgen.ParseChaos(f.chaos, in.scenario.Duration); err != nil {
+			return err
+		}
+	}
 	if f.emitScript {
 		script, err := loadgen.Script(in.scenario)
 		if err != nil {

@@ -53,6 +53,10 @@ func TestVerifyBadInput(t *testing.T) {
 		{"bad output", []string{"--plan", plan, "--output", "xml"}, "--output"},
 		{"bad duration", []string{"--plan", plan, "--duration", "10ms", "--target", "http://127.0.0.1:1"}, "--duration"},
 		{"unknown plan file", []string{"--plan", filepath.Join(state, "none.yaml")}, "--plan"},
+		{"chaos without a time", []string{"--plan", plan, "--chaos", "kill:api-1"}, "--chaos"},
+		{"chaos after the run", []string{"--plan", plan, "--duration", "30s", "--chaos", "kill:api-1@45s"}, "the measured phase (30s) is over"},
+		{"chaos unknown action", []string{"--plan", plan, "--chaos", "kill:api-1@5s,pause:web-1@9s"}, `unknown action "pause"`},
+		{"chaos against a bare URL", []string{"--target", "http://127.0.0.1:1", "--rate", "10", "--chaos", "kill:api-1@5s"}, "--chaos needs a stack crmplan deployed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +94,23 @@ func TestVerifyUsesInventory(t *testing.T) {
 	}
 	if strings.Contains(errOut, "secret") {
 		t.Error("the password was printed")
+	}
+}
+
+// TestVerifyChaosUnknownHost: a fault naming no host or role of the
+// deployed stack fails before any load is sent, listing the hosts.
+func TestVerifyChaosUnknownHost(t *testing.T) {
+	state := t.TempDir()
+	inv := provision.Inventory{Stack: "simplecrm", Target: "local", WebURL: "http://127.0.0.1:1",
+		LoadUser: provision.Credentials{Email: "admin@example.com", Password: "secret"},
+		Hosts:    []provision.InventoryHost{{Name: "api-1", Role: "api"}, {Name: "db-primary-1", Role: "db-primary"}}}
+	if err := provision.SaveInventory(state, inv); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := crmplanRun(t, "verify", "--plan", "../../examples/simplecrm.yaml", "--state-dir", state,
+		"--chaos", "kill:app-2@5s")
+	if code != exitUsage || !strings.Contains(errOut, `no host or role "app-2" (hosts: api-1, db-primary-1)`) || !strings.Contains(errOut, "Try: ") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }
 
