@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/crmplan/crmplan/loadgen"
+)
+
+// chaosVerify runs crmplan verify --chaos against a deployed stack and
+// returns its result; exit 99 (an SLO missed because of the faults) is a
+// result too.
+func chaosVerify(t *testing.T, e *deployEnv, plan, chaos, duration string) loadgen.Result {
+	t.Helper()
+	cmd := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
+		"--duration", duration, "--ramp-up", "5s", "--chaos", chaos, "--output", "json")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	t.Logf("crmplan verify --chaos %s:\n%s", chaos, stderr.String())
+	if err != nil && cmd.ProcessState.ExitCode() != exitSLOFailed {
+		t.Fatalf("crmplan verify: %v", err)
+	}
+	var res loadgen.Result
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("verify --output json: %v\n%s", err, out)
+	}
+	if res.Availability == nil || len(res.Availability.Faults) == 0 {
+		t.Fatalf("no availability section in the result: %s", out)
+	}
+	for _, f := range res.Availability.Faults {
+		t.Logf("%s on %s at %.1f s: failed %v in seconds %v, RTO %.1f s (recovered %v)",
+			f.Fault, f.Host, f.AtS, f.Failed, f.FailedSeconds, f.RTOS, f.Recovered)
+		if f.Error != "" {
+			t.Fatalf("%s was not injected: %s", f.Fault, f.Error)
+		}
+	}
+	t.Logf("failed by method %v; ledger %+v", res.Availability.FailedByMethod, res.Availability.Ledger)
+	return res
+}
+
+// TestChaosKillAPIServer: seed 000 at 150 req/s under k6 while one of its
+// two api servers is killed with kill -9. The web tier retries GETs on the
+// other server, so no GET may fail; no acknowledged write may be lost.
+func TestChaosKillAPIServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and k6")
+	}
+	e := newDeployEnv(t)
+	plan := rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.52.")
+	e.apply(plan)
+	res := chaosVerify(t, e, plan, "kill:app-1@8s", "25s")
+	a := res.Availability
+	if f := a.Faults[0]; f.Host != "api-1" {
+		t.Errorf("app-1 resolved to %s, want api-1", f.Host)
+	}
+	if n := a.FailedByMethod["GET"]; n != 0 {
+		t.Errorf("%d GETs failed while an api server died; the balancer must retry them", n)
+	}
+	if !a.Ledger.Checked || a.Ledger.Acked == 0 || a.Ledger.Lost != 0 {
+		t.Errorf("ledger %+v: want writes acknowledged, checked, none lost", a.Ledger)
+	}
+	if res.Requests < 3000 {
+		t.Errorf("only %d requests in 30 s at 150 req/s", res.Requests)
+	}
+}
+
+// TestChaosPrimaryLossSyncAndAsync kills the database primary under load
+// in two stacks with automatic failover: with synchronous replication
+// (remote_apply) no acknowledged write may be lost; with asynchronous
+// replication the loss is measured by the ledger and reported, whatever
+// it is. In both the watchdog must bring writes back without a command.
+func TestChaosPrimaryLossSyncAndAsync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and k6 for two stacks")
+	}
+	e := newDeployEnv(t)
+	for _, mode := range []string{"sync", "async"} {
+		t.Run(mode, func(t *testing.T) {
+			plan := rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.53.")
+			plan = rewritePlan(t, plan, "    replication: async\n", "    replication: "+mode+"\n    failover: automatic\n")
+			t.Cleanup(func() { _, _ = e.exec("destroy", "--stack", "simplecrm", "--yes") })
+			e.apply(plan)
+			res := chaosVerify(t, e, plan, "kill:db-primary@8s", "35s")
+			a := res.Availability
+			f := a.Faults[0]
+			if f.Host != "db-primary-1" {
+				t.Errorf("db-primary resolved to %s, want db-primary-1", f.Host)
+			}
+			if !f.Recovered {
+				t.Errorf("requests still failed at the end of the run: the watchdog did not fail over")
+			}
+			if !a.Ledger.Checked || a.Ledger.Acked == 0 {
+				t.Fatalf("ledger %+v: want acknowledged writes, checked against the promoted primary", a.Ledger)
+			}
+			if mode == "sync" && a.Ledger.Lost != 0 {
+				t.Errorf("synchronous replication lost %d acknowledged writes (%v)", a.Ledger.Lost, a.Ledger.Sample)
+			}
+			t.Logf("%s replication: RTO %.1f s, %d of %d acknowledged writes lost", mode, f.RTOS, a.Ledger.Lost, a.Ledger.Acked)
+			if _, err := e.exec("destroy", "--stack", "simplecrm", "--yes"); err != nil {
+				t.Fatalf("destroy: %v", err)
+			}
+		})
+	}
+}
