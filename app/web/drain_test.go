@@ -19,8 +19,10 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	var ready atomic.Bool
 	ready.Store(true)
 	release := make(chan struct{})
+	arrived := make(chan struct{}, 2)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
+			arrived <- struct{}{}
 			<-release
 		}
 		_, _ = io.WriteString(w, "slow")
@@ -43,6 +45,9 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	if got := <-answered; got != "other" {
 		t.Fatalf("first answer %q, want other (the slow one is held)", got)
 	}
+	// Drain only once the held request has reached the slow backend: on a
+	// busy machine its goroutine may not have been scheduled yet.
+	<-arrived
 	drained := make(chan error, 1)
 	go func() { drained <- lb.Drain(ctx, slow.URL) }()
 	select {
