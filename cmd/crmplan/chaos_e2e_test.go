@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/crmplan/crmplan/loadgen"
+	"github.com/crmplan/crmplan/reports"
 )
 
 // chaosVerify runs crmplan verify --chaos against a deployed stack and
@@ -64,6 +67,38 @@ func TestChaosKillAPIServer(t *testing.T) {
 	}
 	if res.Requests < 3000 {
 		t.Errorf("only %d requests in 30 s at 150 req/s", res.Requests)
+	}
+	checkAvailabilityReport(t, e, plan, res)
+}
+
+// checkAvailabilityReport runs crmplan report after a chaos run: its
+// availability section must carry the run's faults and ledger figures.
+func checkAvailabilityReport(t *testing.T, e *deployEnv, plan string, res loadgen.Result) {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command(e.crmplan, "report", "--plan", plan, "--state-dir", e.stateDir, "--out", dir).CombinedOutput(); err != nil {
+		t.Fatalf("crmplan report: %v\n%s", err, out)
+	}
+	files := reports.Files{HTML: filepath.Join(dir, "report.html"), JSON: filepath.Join(dir, "report.json")}
+	b, err := os.ReadFile(files.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r reports.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	av, a := r.Availability, res.Availability
+	if av.Missing != "" || len(av.Faults) != len(a.Faults) || av.Faults[0].Host != a.Faults[0].Host ||
+		av.AckedWrites != a.Ledger.Acked || av.LostWrites != a.Ledger.Lost || len(av.Timeline) == 0 {
+		t.Errorf("report's availability section %+v does not tell the run's %+v", av, *a)
+	}
+	html, err := os.ReadFile(files.HTML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), "Availability under faults") || !strings.Contains(string(html), a.Faults[0].Fault) {
+		t.Errorf("report.html lacks the availability section or its fault %s", a.Faults[0].Fault)
 	}
 }
 
