@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -49,8 +48,7 @@ type CrmServiceArgs struct {
 	// Env carries what must not show in a process listing (database URLs
 	// with passwords); it travels to the host as the start unit's payload.
 	Env map[string]string `pulumi:"env" provider:"secret"`
-	// StateDir and Stack locate the mesh the work goes through; empty for
-	// a role the provider starts itself.
+	// StateDir and Stack locate the mesh the work goes through.
 	StateDir string `pulumi:"stateDir,optional"`
 	Stack    string `pulumi:"stack,optional"`
 	// DrainVia are the web hosts whose balancers have this host as a
@@ -73,51 +71,11 @@ func (*CrmService) Annotate(a infer.Annotator) { a.SetToken("index", "CrmService
 
 func (in CrmServiceArgs) listen() string { return net.JoinHostPort(in.Address, fmt.Sprint(in.Port)) }
 
-// viaMesh says whether the role is deployed through the mesh: web, api
-// and worker are; the supporting roles (roles.go) are still started by
-// the provider itself.
-func (in CrmServiceArgs) viaMesh() bool { return in.StateDir != "" }
-
-// process is the role's supervised process. Through the mesh, the host's
-// agent runs it (provision/mesh/agent names it alike) from the current
-// release; otherwise the provider runs the crm binary it was given.
+// process is the role's supervised process, which the host's agent runs
+// (provision/mesh/agent names it alike) from the current release.
 func (in CrmServiceArgs) process() Process {
-	if in.viaMesh() {
-		argv := append([]string{filepath.Join(in.HostDir, "current", "crm"), in.Role, "--listen", in.listen()}, in.Args...)
-		return Process{Name: "crm-" + in.Role, Dir: in.HostDir, Argv: argv}
-	}
-	argv := append([]string{in.CrmBin, in.Role, "--listen", in.listen()}, in.Args...)
-	keys := make([]string, 0, len(in.Env))
-	for k := range in.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	env := make([]string, 0, len(keys))
-	for _, k := range keys {
-		env = append(env, k+"="+in.Env[k])
-	}
-	return Process{Name: "crm-" + in.Role, Dir: in.HostDir, Argv: argv, Env: env}
-}
-
-// startDirect starts a role without the mesh, waits until /healthz
-// answers and records the supervisor in st.
-func startDirect(ctx context.Context, in CrmServiceArgs, st *CrmServiceState) error {
-	self, err := selfPath()
-	if err != nil {
-		return err
-	}
-	proc := in.process()
-	st.SupervisorPID, err = proc.Start(self)
-	if err != nil {
-		return fmt.Errorf("host %s: %w", in.Host, err)
-	}
-	url := fmt.Sprintf("http://%s/healthz", in.listen())
-	err = waitFor(ctx, 60*time.Second, func(ctx context.Context) error { return CheckHealth(ctx, url) })
-	if err != nil {
-		return fmt.Errorf("host %s: crm %s did not become healthy at %s: %w\n%s", in.Host, in.Role, url, err, logTail(proc.LogPath(), 2048))
-	}
-	st.Running = true
-	return nil
+	argv := append([]string{filepath.Join(in.HostDir, "current", "crm"), in.Role, "--listen", in.listen()}, in.Args...)
+	return Process{Name: "crm-" + in.Role, Dir: in.HostDir, Argv: argv}
 }
 
 func (in CrmServiceArgs) spec() mesh.RoleSpec {
@@ -232,9 +190,6 @@ func (r *CrmService) Create(ctx context.Context, req infer.CreateRequest[CrmServ
 	if err := checkPortFree(in.Host, in.Address, in.Port); err != nil {
 		return resp, providerError(err)
 	}
-	if !in.viaMesh() {
-		return resp, startDirect(ctx, in, &resp.Output)
-	}
 	m, err := openMesh(ctx, in.StateDir, in.Stack)
 	if err != nil {
 		return resp, providerError(err)
@@ -305,12 +260,6 @@ func (r *CrmService) Update(ctx context.Context, req infer.UpdateRequest[CrmServ
 	if req.DryRun {
 		return resp, nil
 	}
-	if !in.viaMesh() {
-		if err := req.State.process().Stop(); err != nil {
-			return resp, err
-		}
-		return resp, startDirect(ctx, in, &resp.Output)
-	}
 	m, err := openMesh(ctx, in.StateDir, in.Stack)
 	if err != nil {
 		return resp, providerError(err)
@@ -370,7 +319,7 @@ func drain(ctx context.Context, m *mesh.Mesh, in CrmServiceArgs, undo bool) ([]s
 // is gone already) and removes its files from the host directory.
 func (*CrmService) Delete(ctx context.Context, req infer.DeleteRequest[CrmServiceState]) (infer.DeleteResponse, error) {
 	in := req.State.CrmServiceArgs
-	if m, err := mesh.Open(in.StateDir, in.Stack); in.viaMesh() && err == nil && req.State.Release != "" {
+	if m, err := mesh.Open(in.StateDir, in.Stack); err == nil && req.State.Release != "" {
 		if err := m.Start(ctx); err == nil {
 			if _, err := m.Run(ctx, in.Host, mesh.Work{Type: mesh.WorkStop, Args: []string{"--role", in.Role}}); err != nil {
 				return infer.DeleteResponse{}, providerError(err)

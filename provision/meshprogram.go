@@ -19,14 +19,9 @@ type meshDeploy struct {
 }
 
 // viaMesh completes a CrmService's inputs for deployment through the mesh
-// and returns the options that order it: after the mesh, and after the
-// previous host of its role.
+// (every crm role goes through it) and returns the options that order it:
+// after the mesh, and after the previous host of its role.
 func (d *deployer) viaMesh(h LocalHost, role topology.Role, args []string, inputs pulumi.Map) ([]pulumi.ResourceOption, error) {
-	switch role {
-	case topology.RoleWeb, topology.RoleAPI, topology.RoleWorker:
-	default:
-		return nil, nil // the supporting roles are started by the provider itself
-	}
 	if d.mesh == nil {
 		nodes, err := d.meshNodes()
 		if err != nil {

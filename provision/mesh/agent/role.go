@@ -22,12 +22,16 @@ import (
 // RoleSpec is how a role runs on this host (the start unit's payload).
 type RoleSpec = mesh.RoleSpec
 
-// validRoles are the crm subcommands that are long-running roles.
-var validRoles = map[string]bool{"web": true, "api": true, "worker": true}
+// validRoles are the crm subcommands that are long-running roles: every
+// role of the seeds but PostgreSQL runs as one of them.
+var validRoles = map[string]bool{
+	"web": true, "api": true, "worker": true, "cache": true, "docstore": true, "integration": true,
+	"etl": true, "scheduler": true, "queue": true, "proxy": true,
+}
 
 func check(s RoleSpec) error {
 	if !validRoles[s.Role] {
-		return crmplan.Errorf(crmplan.EINVALID, "role must be web, api or worker, got %q", s.Role).In("--role")
+		return crmplan.Errorf(crmplan.EINVALID, "role must be a crm role (web, api, worker, cache, docstore, integration, etl, scheduler, queue, proxy), got %q", s.Role).In("--role")
 	}
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
 		return crmplan.Errorf(crmplan.EINVALID, "listen address %q: %w", s.Listen, err).In("role spec")
