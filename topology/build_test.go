@@ -123,11 +123,7 @@ func TestBuildZoneFull(t *testing.T) {
 	p := NewPlan("full", sizing.Workload{NamedUsers: 3000, Concurrency: 0.6, TPM: 5})
 	p.Zones[1].CIDR = "127.10.2.0/28" // .10 to .14: five hosts
 	p.Tiers[1].Servers = 6
-	est, err := sizing.Size(p.Model())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = Build(p, est)
+	_, err := Lay(p)
 	e := asError(t, err)
 	if e.Field != "zones[1].cidr" || e.Hint != "cidr: 127.10.2.0/27" {
 		t.Errorf("got %q (hint %q)", e.Error(), e.Hint)
@@ -150,14 +146,11 @@ func TestBuildEstimateForAnotherPlan(t *testing.T) {
 func TestBuildPlanLinks(t *testing.T) {
 	p := NewPlan("x", sizing.Workload{NamedUsers: 3000, Concurrency: 0.6, TPM: 5})
 	p.Links = []Link{{From: RoleETL, To: RoleAPI}, {From: RoleWeb, To: RoleAPI, Port: 8081}}
-	est, err := sizing.Size(p.Model())
+	l, err := Lay(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	top, err := Build(p, est)
-	if err != nil {
-		t.Fatal(err)
-	}
+	top := l.Topology
 	if !top.Allows(RoleETL, RoleAPI, 8081) {
 		t.Error("the plan's extra link is missing, or its port was not filled")
 	}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/crmplan/crmplan"
-	"github.com/crmplan/crmplan/sizing"
 )
 
 // FuzzDecodePlan feeds arbitrary bytes to the plan-file decoder. It must
@@ -46,17 +45,17 @@ func FuzzDecodePlan(f *testing.F) {
 		if !reflect.DeepEqual(back, p) {
 			t.Fatalf("round trip changed the plan:\n got %#v\nwant %#v\n%s", back, p, out)
 		}
-		est, err := sizing.Size(p.Model())
-		if err != nil {
+		l, err := Lay(p)
+		if l.Plan == nil {
 			t.Fatalf("a valid plan does not size: %v", err)
 		}
-		top, err := Build(p, est)
 		if err != nil {
 			if crmplan.ErrorCode(err) != crmplan.EINVALID {
 				t.Fatalf("build: %v", err)
 			}
 			return
 		}
+		top := l.Topology
 		if err := top.Validate(); err != nil {
 			t.Fatalf("built topology does not validate: %v", err)
 		}

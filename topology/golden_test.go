@@ -59,13 +59,9 @@ func built(t *testing.T, name string, data []byte) (*Plan, sizing.Estimate, Topo
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	est, err := sizing.Size(p.Model())
+	l, err := Lay(p)
 	if err != nil {
-		t.Fatalf("size: %v", err)
+		t.Fatalf("lay: %v", err)
 	}
-	top, err := Build(p, est)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	return p, est, top
+	return p, l.Estimate, l.Topology
 }

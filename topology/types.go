@@ -6,10 +6,10 @@
 // Like sizing, it does no I/O beyond decoding and encoding bytes it is given.
 //
 // The flow: DecodePlan (or NewPlan for a bare workload) gives a validated
-// *Plan; sizing.Size(plan.Model()) gives the estimate; Build(plan, est) lays
-// out the Topology: hosts "<role>-<n>" numbered from .10 of their zone's
-// range, listening on DefaultPort(role), and the links the roles imply
-// (DefaultLinks) plus the plan's own. Topology.Validate enforces the network
+// *Plan; Lay(plan) sizes it (sizing.Size(plan.Model())) and lays out the
+// Topology from the estimate with Build: hosts "<role>-<n>" numbered from
+// .10 of their zone's range, listening on DefaultPort(role), and the links
+// the roles imply (DefaultLinks) plus the plan's own. Topology.Validate enforces the network
 // policy (nothing in a DMZ reaches a data role), and DiagramSVG draws it.
 // The plan files in examples/ show the format, one per seed topology.
 package topology
