@@ -1,0 +1,53 @@
+package sizing
+
+import "math"
+
+// PredictAt sizes the servers of est, their counts and cores fixed, at rate
+// requests/s instead of the design rate, so that a load test at rate is
+// compared with the model at the same load rather than at the load the
+// servers were chosen for. m is the model est came from.
+//
+// A tier the rate overloads comes back Overloaded, as from Size. Errors are
+// EINVALID: est has no design rate, rate is not above 0, or the rate takes
+// the model past what Size accepts (the peak factor carries it).
+func PredictAt(m Model, est Estimate, rate float64) (Estimate, error) {
+	const hint = "crmplan verify --plan PLAN.yaml --rate 150"
+	if !(est.Workload.DesignRate > 0) {
+		return Estimate{}, invalid("estimate", hint, "the estimate has no design rate to scale from")
+	}
+	if !(rate > 0) || !finite(rate) {
+		return Estimate{}, invalid("rate", hint, "must be above 0, got %v", rate)
+	}
+	m = m.WithDefaults()
+	byRole := map[string]TierEstimate{}
+	for _, t := range est.Tiers {
+		byRole[t.Role] = t
+	}
+	m.Tiers = append([]TierSpec(nil), m.Tiers...)
+	for i, t := range m.Tiers {
+		if te, ok := byRole[t.Role]; ok {
+			m.Tiers[i].Servers, m.Tiers[i].Cores = te.Servers, te.Cores
+		}
+	}
+	// The design rate is proportional to the peak factor, and nothing else
+	// in the model depends on it, so scaling the peak factor moves the design
+	// rate to rate while users, records and growth stay the plan's.
+	m.Workload.PeakFactor *= rate / est.Workload.DesignRate
+	return Size(m)
+}
+
+// SaturationRate is the lowest arrival rate at which a tier of e reaches
+// 100 % utilization with its servers: where a load test stepping the rate up
+// should break first. 0 when no tier has a per-request demand.
+func (e Estimate) SaturationRate() float64 {
+	sat := math.Inf(1)
+	for _, t := range e.Tiers {
+		if t.SaturationRate > 0 {
+			sat = math.Min(sat, t.SaturationRate)
+		}
+	}
+	if math.IsInf(sat, 1) {
+		return 0
+	}
+	return sat
+}

@@ -1,0 +1,115 @@
+package sizing
+
+import (
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/crmplan/crmplan"
+)
+
+func TestPredictAt(t *testing.T) {
+	seed := seed000()
+	est := mustSize(t, seed)
+	design := est.Workload.DesignRate
+	big := seed000()
+	big.Workload.NamedUsers = 40_000 // the primary scales up to more cores
+	bigEst := mustSize(t, big)
+	peak2 := seed000()
+	peak2.Workload.PeakFactor = 2
+	peak2Est := mustSize(t, peak2)
+	tests := []struct {
+		name       string
+		m          Model
+		est        Estimate
+		rate       float64
+		wantScale  float64 // utilization at rate over utilization at the design rate
+		overloaded bool    // some tier is past 100 %
+	}{
+		{"at the design rate", seed, est, design, 1, false},
+		{"at three times", seed, est, 3 * design, 3, false},
+		{"past the first saturation", seed, est, 1.01 * est.SaturationRate(), 1.01 * est.SaturationRate() / design, true},
+		{"scaled-up cores are kept", big, bigEst, 1.5 * bigEst.Workload.DesignRate, 1.5, false},
+		{"below the design rate of a peak", peak2, peak2Est, design, 0.5, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at, err := PredictAt(tt.m, tt.est, tt.rate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !near(at.Workload.DesignRate, tt.rate, 1e-9) {
+				t.Errorf("design rate %v, want the test's rate %v", at.Workload.DesignRate, tt.rate)
+			}
+			if at.Workload.NamedUsers != tt.est.Workload.NamedUsers {
+				t.Errorf("named users %d, want the plan's %d", at.Workload.NamedUsers, tt.est.Workload.NamedUsers)
+			}
+			overloaded := false
+			for i, te := range at.Tiers {
+				want := tt.est.Tiers[i]
+				if te.Servers != want.Servers || te.Cores != want.Cores {
+					t.Errorf("%s: %d x %d cores, want the deployed %d x %d", te.Role, te.Servers, te.Cores, want.Servers, want.Cores)
+				}
+				if !near(te.Utilization, want.Utilization*tt.wantScale, 1e-9) {
+					t.Errorf("%s: utilization %v, want %v", te.Role, te.Utilization, want.Utilization*tt.wantScale)
+				}
+				overloaded = overloaded || te.Overloaded
+			}
+			if overloaded != tt.overloaded || at.EndToEnd.Unbounded != tt.overloaded {
+				t.Errorf("overloaded %v, end to end %+v; want overloaded %v", overloaded, at.EndToEnd, tt.overloaded)
+			}
+			if tt.wantScale == 1 && (at.EndToEnd != tt.est.EndToEnd) {
+				t.Errorf("at the design rate the end to end is %+v, want Size's %+v", at.EndToEnd, tt.est.EndToEnd)
+			}
+		})
+	}
+}
+
+func TestPredictAtInvalid(t *testing.T) {
+	est := mustSize(t, seed000())
+	tests := []struct {
+		name      string
+		est       Estimate
+		rate      float64
+		wantField string
+	}{
+		{"zero rate", est, 0, "rate"},
+		{"negative rate", est, -1, "rate"},
+		{"NaN rate", est, math.NaN(), "rate"},
+		{"infinite rate", est, math.Inf(1), "rate"},
+		{"no design rate", Estimate{}, 150, "estimate"},
+		{"past the largest peak factor", est, est.Workload.DesignRate * (maxPeakFactor + 1), "workload.peak_factor"},
+		// The rate is carried by the peak factor, which Size keeps at 1 or
+		// more: below the design rate of a plan without a peak (or below
+		// its growth) the model gives no prediction.
+		{"below the design rate without a peak", est, est.Workload.DesignRate / 2, "workload.peak_factor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := PredictAt(seed000(), tt.est, tt.rate)
+			var e *crmplan.Error
+			if !errors.As(err, &e) || e.Code != crmplan.EINVALID || e.Field != tt.wantField {
+				t.Errorf("error %v, want EINVALID at %s", err, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestSaturationRate(t *testing.T) {
+	tests := []struct {
+		name  string
+		tiers []TierEstimate
+		want  float64
+	}{
+		{"no tiers", nil, 0},
+		{"no tier with demand", []TierEstimate{{Role: "etl"}}, 0},
+		{"the lowest wins", []TierEstimate{{Role: "web", SaturationRate: 900}, {Role: "etl"}, {Role: "api", SaturationRate: 320}}, 320},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (Estimate{Tiers: tt.tiers}).SaturationRate(); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
