@@ -6,6 +6,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/sizing"
+	"github.com/crmplan/crmplan/topology"
 )
 
 // TierCalibration is what calibrate learned about one tier.
@@ -109,4 +110,42 @@ func cloneDemand(d map[sizing.Class]float64) map[sizing.Class]float64 {
 func round3(v float64) float64 {
 	const k = 1000
 	return float64(int64(v*k+0.5)) / k
+}
+
+// PlanCalibration is what CalibratePlan did to a plan: each tier's
+// calibration, and the model's estimate before and after.
+type PlanCalibration struct {
+	Tiers  []TierCalibration `json:"tiers"`
+	Before sizing.Estimate   `json:"before"`
+	After  sizing.Estimate   `json:"after"`
+}
+
+// CalibratePlan writes the tiers Calibrate measured into plan and sizes it
+// before and after. A calibrated tier is written in full (demands, HA, min,
+// max servers, cores), because a tier with its own demands no longer takes
+// its role's defaults for the rest; a tier not measured is left as the plan
+// had it.
+func CalibratePlan(plan *topology.Plan, res Result) (PlanCalibration, error) {
+	before := plan.Model()
+	estBefore, err := sizing.Size(before)
+	if err != nil {
+		return PlanCalibration{}, err
+	}
+	after, tiers, err := Calibrate(before, res)
+	if err != nil {
+		return PlanCalibration{}, err
+	}
+	if len(after.Tiers) != len(plan.Tiers) {
+		return PlanCalibration{}, crmplan.Errorf(crmplan.EINTERNAL, "the plan has %d tiers, its model %d", len(plan.Tiers), len(after.Tiers))
+	}
+	for i, t := range tiers {
+		if t.Measured {
+			plan.Tiers[i].TierSpec = after.Tiers[i]
+		}
+	}
+	estAfter, err := sizing.Size(plan.Model())
+	if err != nil {
+		return PlanCalibration{}, err
+	}
+	return PlanCalibration{Tiers: tiers, Before: estBefore, After: estAfter}, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/sizing"
+	"github.com/crmplan/crmplan/topology"
 )
 
 func TestCalibrate(t *testing.T) {
@@ -98,4 +99,43 @@ func equalDemand(a, b map[sizing.Class]float64) bool {
 		}
 	}
 	return true
+}
+
+// TestCalibratePlan: a measured tier is written into the plan in full, an
+// unmeasured one keeps the plan's (empty) spec, and the estimate after is
+// the calibrated plan's.
+func TestCalibratePlan(t *testing.T) {
+	plan := topology.NewPlan("x", sizing.Workload{NamedUsers: 3000, Concurrency: 0.6, TPM: 5})
+	// The api tier at 8 ms per request against the defaults' 12.25 ms.
+	res := Result{AchievedRate: 150, Tiers: []TierMeasurement{{Role: "api", Hosts: 2, Measured: 2, CPU: 1.2}}}
+	cal, err := CalibratePlan(plan, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tier := range plan.Tiers {
+		measured := tier.Role == "api"
+		if cal.Tiers[i].Role != tier.Role || cal.Tiers[i].Measured != measured {
+			t.Errorf("tiers[%d]: calibration %+v for %s", i, cal.Tiers[i], tier.Role)
+		}
+		if written := tier.Demand != nil; written != measured {
+			t.Errorf("%s: demands written %v, want %v", tier.Role, written, measured)
+		}
+	}
+	if api := plan.Tiers[1]; api.Min != 2 || api.Cores == 0 || api.Visit == 0 {
+		t.Errorf("api tier written without its defaults: %+v", api.TierSpec)
+	}
+	demand := func(e sizing.Estimate) float64 {
+		for _, te := range e.Tiers {
+			if te.Role == "api" {
+				return te.ServiceDemandMs
+			}
+		}
+		return 0
+	}
+	if b, a := demand(cal.Before), demand(cal.After); math.Abs(b-12.25) > 0.01 || math.Abs(a-8) > 0.01 {
+		t.Errorf("api demand %.3f -> %.3f ms, want 12.25 -> 8", b, a)
+	}
+	if _, err := CalibratePlan(plan, Result{}); crmplan.ErrorCode(err) != crmplan.EINVALID {
+		t.Errorf("a result without throughput: %v, want EINVALID", err)
+	}
 }

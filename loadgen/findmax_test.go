@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,5 +77,40 @@ func TestJudgeStep(t *testing.T) {
 		if got := judgeStep(tt.res); got.Passed != tt.want || (!got.Passed && len(got.Why) == 0) {
 			t.Errorf("%s: %+v, want passed=%v with a reason when not", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestWriteFindMax(t *testing.T) {
+	steps := []FindMaxStep{
+		{Rate: 100, AchievedRate: 99.9, P95Ms: 40, Passed: true},
+		{Rate: 125, AchievedRate: 118, P95Ms: 900, ErrorRate: 0.02, Dropped: 7, Why: []string{"p95 900 ms", "rate short"}},
+	}
+	tests := []struct {
+		name    string
+		res     FindMaxResult
+		want    []string
+		wantNot string
+	}{
+		{"with the model's saturation", FindMaxResult{Steps: steps, MaxRate: 100, PredictedSaturation: 320.4},
+			[]string{"100.0/s  99.9/s", "held", "2.00 %", "broke: p95 900 ms; rate short", "measured max", "100.0 req/s",
+				"predicted saturation  320.4 req/s (the sizing model's first tier at 100 %)"}, ""},
+		{"a target crmplan did not plan", FindMaxResult{Steps: steps[:1], MaxRate: 100},
+			[]string{"measured max", "100.0 req/s"}, "predicted saturation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			if err := WriteFindMax(&b, tt.res); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, b.String())
+				}
+			}
+			if tt.wantNot != "" && strings.Contains(b.String(), tt.wantNot) {
+				t.Errorf("output has %q:\n%s", tt.wantNot, b.String())
+			}
+		})
 	}
 }

@@ -60,6 +60,27 @@ func WriteSummary(w io.Writer, res Result, est *sizing.Estimate) error {
 	return tw.Flush()
 }
 
+// WriteFindMax prints a find-max run for a person: each rate tried and
+// whether it held, then the measured maximum next to the model's predicted
+// saturation when the run had one.
+func WriteFindMax(w io.Writer, res FindMaxResult) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RATE\tachieved\tp95 ms\terrors\tdropped\t")
+	for _, s := range res.Steps {
+		verdict := "held"
+		if !s.Passed {
+			verdict = "broke: " + strings.Join(s.Why, "; ")
+		}
+		fmt.Fprintf(tw, "%.1f/s\t%.1f/s\t%.1f\t%.2f %%\t%d\t%s\n", s.Rate, s.AchievedRate, s.P95Ms, s.ErrorRate*100, s.Dropped, verdict)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "measured max\t%.1f req/s\n", res.MaxRate)
+	if res.PredictedSaturation > 0 {
+		fmt.Fprintf(tw, "predicted saturation\t%.1f req/s (the sizing model's first tier at 100 %%)\n", res.PredictedSaturation)
+	}
+	return tw.Flush()
+}
+
 // tierRows lists the plan's tiers in the model's order, then tiers only the
 // measurement knows. A tier without a figure shows "-".
 func tierRows(res Result, est *sizing.Estimate) [][]string {
