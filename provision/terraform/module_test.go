@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 
-	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -34,15 +33,11 @@ func generate(t *testing.T, name string) Module {
 	if err != nil {
 		t.Fatal(err)
 	}
-	est, err := sizing.Size(plan.Model())
+	l, err := topology.Lay(plan)
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo, err := topology.Build(plan, est)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Generate(plan, est, topo)
+	m, err := Generate(plan, l.Estimate, l.Topology)
 	if err != nil {
 		t.Fatal(err)
 	}
