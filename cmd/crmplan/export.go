@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/terraform"
+	"github.com/crmplan/crmplan/topology"
 )
 
 func exportCommand() *cli.Command {
@@ -82,11 +83,11 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	est, topo, err := layOut(plan)
+	l, err := topology.Lay(plan)
 	if err != nil {
 		return err
 	}
-	mod, err := terraform.Generate(plan, est, topo)
+	mod, err := terraform.Generate(plan, l.Estimate, l.Topology)
 	if err != nil {
 		return err
 	}

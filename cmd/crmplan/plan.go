@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// The plan file as every command reads and writes it.
+
+// readPlan reads and decodes the plan file at path; decoding errors name
+// the file and line.
+func readPlan(path string) (*topology.Plan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "cannot read plan: %w", err).In("--plan").
+			Try("crmplan size --plan examples/simplecrm.yaml")
+	}
+	return topology.DecodePlan(path, data)
+}
+
+// writePlan saves the plan atomically: a crash leaves the old file or the new
+// one, never half of either.
+func writePlan(path string, plan *topology.Plan) error {
+	data, err := topology.EncodePlan(plan)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".plan-*.yaml")
+	if err != nil {
+		return crmplan.Errorf(crmplan.EINVALID, "cannot write plan: %w", err).In("--write").Try("crmplan size --write ./plan.yaml")
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write plan: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	return os.Rename(tmp.Name(), path)
+}
