@@ -124,11 +124,6 @@ func LoadResult(path string) (Result, error) {
 	return res, nil
 }
 
-// ResultsDir is where verify keeps the results of stack.
-func ResultsDir(stateDir, stack string) string {
-	return filepath.Join(stateDir, stack, "results")
-}
-
 func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".result-*.json")
 	if err != nil {

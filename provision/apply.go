@@ -20,6 +20,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -46,13 +47,13 @@ type Request struct {
 	Confirm func(summary string) bool
 }
 
-func (r Request) paths() Paths { return Paths{StateDir: r.StateDir, Stack: r.Stack} }
+func (r Request) paths() stackdir.Paths { return stackdir.Paths{StateDir: r.StateDir, Stack: r.Stack} }
 
 // Result is what an apply did.
 type Result struct {
-	Inventory Inventory      `json:"inventory"`
-	Changes   map[string]int `json:"changes"` // Pulumi's counts per operation: create, update, same, ...
-	Cancelled bool           `json:"cancelled,omitempty"`
+	Inventory stackdir.Inventory `json:"inventory"`
+	Changes   map[string]int     `json:"changes"` // Pulumi's counts per operation: create, update, same, ...
+	Cancelled bool               `json:"cancelled,omitempty"`
 	// HostOnly are hosts whose role has no local process (cache, docstore,
 	// integration, ...): they get a directory and an address, nothing runs.
 	HostOnly []string `json:"host_only,omitempty"`
@@ -167,7 +168,7 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 	}
 	inv := layout.inventory(version, res.Outputs)
 	layout.Promotion.swapRoles(&inv)
-	if err := SaveInventory(r.StateDir, inv); err != nil {
+	if err := stackdir.SaveInventory(r.StateDir, inv); err != nil {
 		return Result{}, err
 	}
 	fmt.Fprintf(r.Out, "apply: %s\n", summary(changes, time.Since(start)))
@@ -206,13 +207,13 @@ func (l Layout) drift(deployed map[string]string) string {
 }
 
 // inventory describes the deployed layout for verify, report and status.
-func (l Layout) inventory(version string, outputs auto.OutputMap) Inventory {
-	inv := Inventory{Stack: l.Stack, Target: "local", WebURL: l.WebURL(), AppVersion: version, Records: l.Records, Users: l.Users}
+func (l Layout) inventory(version string, outputs auto.OutputMap) stackdir.Inventory {
+	inv := stackdir.Inventory{Stack: l.Stack, Target: "local", WebURL: l.WebURL(), AppVersion: version, Records: l.Records, Users: l.Users}
 	if pw, ok := outputs[outLoadPassword].Value.(string); ok {
-		inv.LoadUser = Credentials{Email: LoadUserEmail, Password: pw}
+		inv.LoadUser = stackdir.Credentials{Email: LoadUserEmail, Password: pw}
 	}
 	for _, h := range l.Hosts {
-		ih := InventoryHost{Name: h.Name, Role: string(h.Role), Zone: h.Zone, Address: h.Address, Port: h.Port, Dir: h.Dir}
+		ih := stackdir.InventoryHost{Name: h.Name, Role: string(h.Role), Zone: h.Zone, Address: h.Address, Port: h.Port, Dir: h.Dir}
 		switch h.Role {
 		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache, topology.RoleETL:
 			ih.MetricsURL = h.URL() + "/metrics"
@@ -263,11 +264,11 @@ func Destroy(ctx context.Context, r Request) (map[string]int, error) {
 // sweep stops what an interrupted apply may have left running outside
 // Pulumi's state, removes the stack's directory, and the state dir when it
 // holds no other stack.
-func sweep(paths Paths) error {
+func sweep(paths stackdir.Paths) error {
 	hosts, _ := os.ReadDir(paths.HostsDir())
 	var errs []error
 	for _, h := range hosts {
-		errs = append(errs, stopAll(filepath.Join(paths.HostsDir(), h.Name())))
+		errs = append(errs, stopAll(paths.HostDir(h.Name())))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -278,8 +279,8 @@ func sweep(paths Paths) error {
 	stacks, _ := filepath.Glob(filepath.Join(paths.Backend(), ".pulumi", "stacks", projectName, "*.json"))
 	entries, _ := os.ReadDir(paths.StateDir)
 	for _, e := range entries {
-		switch e.Name() {
-		case "bin", "pulumi-home", "backend":
+		switch filepath.Join(paths.StateDir, e.Name()) {
+		case paths.Bin(), paths.Home(), paths.Backend():
 		default:
 			return nil // another stack, or something that is not ours
 		}
@@ -291,7 +292,7 @@ func sweep(paths Paths) error {
 }
 
 // loadPinned reads the host addresses of earlier applies; none is fine.
-func loadPinned(paths Paths) map[string]string {
+func loadPinned(paths stackdir.Paths) map[string]string {
 	m := map[string]string{}
 	if b, err := os.ReadFile(paths.Placement()); err == nil {
 		_ = json.Unmarshal(b, &m)
@@ -299,7 +300,7 @@ func loadPinned(paths Paths) map[string]string {
 	return m
 }
 
-func savePinned(paths Paths, m map[string]string) error {
+func savePinned(paths stackdir.Paths, m map[string]string) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -36,7 +37,7 @@ func BenchmarkNoChange(b *testing.B) {
 	root := benchRoot(b)
 
 	b.Run("floor-one-resource-up", func(b *testing.B) {
-		paths := Paths{StateDir: filepath.Join(root, "floor"), Stack: "floor"}
+		paths := stackdir.Paths{StateDir: filepath.Join(root, "floor"), Stack: "floor"}
 		one := func(ctx *pulumi.Context) error {
 			var res secretResource
 			return ctx.RegisterResource(tokenSecret, "one", pulumi.Map{"purpose": pulumi.String("one")}, &res)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -18,12 +19,12 @@ import (
 // a host name (api-1), a role (db-primary: the host that holds it now,
 // after any failover; the first one for a role with several) or app-N,
 // the seeds' word for the N-th application server (api-N).
-func ResolveHost(stateDir, stack, target string) (InventoryHost, error) {
-	inv, err := LoadInventory(stateDir, stack)
+func ResolveHost(stateDir, stack, target string) (stackdir.InventoryHost, error) {
+	inv, err := stackdir.LoadInventory(stateDir, stack)
 	if err != nil {
-		return InventoryHost{}, err
+		return stackdir.InventoryHost{}, err
 	}
-	if p, err := loadPromotion(Paths{StateDir: stateDir, Stack: stack}); err == nil {
+	if p, err := loadPromotion(stackdir.Paths{StateDir: stateDir, Stack: stack}); err == nil {
 		p.swapRoles(&inv)
 	}
 	name := target
@@ -44,7 +45,7 @@ func ResolveHost(stateDir, stack, target string) (InventoryHost, error) {
 	for _, h := range inv.Hosts {
 		names = append(names, h.Name)
 	}
-	return InventoryHost{}, crmplan.Errorf(crmplan.EINVALID, "stack %s has no host or role %q (hosts: %s)", stack, target, strings.Join(names, ", ")).
+	return stackdir.InventoryHost{}, crmplan.Errorf(crmplan.EINVALID, "stack %s has no host or role %q (hosts: %s)", stack, target, strings.Join(names, ", ")).
 		In("--chaos").Try("crmplan status --stack %s", stack)
 }
 

@@ -2,17 +2,17 @@ package provision
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // TestResolveHost: a chaos target names a host, a role (as it stands after
 // a failover) or app-N; anything else is refused with the stack's hosts.
 func TestResolveHost(t *testing.T) {
-	inv := Inventory{Stack: "s", Target: "local", Hosts: []InventoryHost{
+	inv := stackdir.Inventory{Stack: "s", Target: "local", Hosts: []stackdir.InventoryHost{
 		{Name: "web-1", Role: "web"},
 		{Name: "api-1", Role: "api"},
 		{Name: "api-2", Role: "api"},
@@ -37,12 +37,12 @@ func TestResolveHost(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := SaveInventory(dir, inv); err != nil {
+			if err := stackdir.SaveInventory(dir, inv); err != nil {
 				t.Fatal(err)
 			}
 			if tt.failedOver {
 				p := Promotion{Promoted: "db-replica-1", Retired: "db-primary-1", At: time.Now()}
-				if err := savePromotion(Paths{StateDir: dir, Stack: "s"}, p); err != nil {
+				if err := savePromotion(stackdir.Paths{StateDir: dir, Stack: "s"}, p); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -68,15 +68,15 @@ func TestKillHostRefuses(t *testing.T) {
 	if _, err := KillHost(dir, "s", "api-1"); crmplan.ErrorCode(err) != crmplan.ENOTFOUND {
 		t.Errorf("kill on a stack never applied: %v, want %s", err, crmplan.ENOTFOUND)
 	}
-	hostDir := filepath.Join(dir, "s", "hosts", "api-1")
+	hostDir := stackdir.Paths{StateDir: dir, Stack: "s"}.HostDir("api-1")
 	if err := os.MkdirAll(hostDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	inv := Inventory{Stack: "s", Target: "local", Hosts: []InventoryHost{
+	inv := stackdir.Inventory{Stack: "s", Target: "local", Hosts: []stackdir.InventoryHost{
 		{Name: "api-1", Role: "api", Dir: hostDir},
 		{Name: "remote-1", Role: "api"},
 	}}
-	if err := SaveInventory(dir, inv); err != nil {
+	if err := stackdir.SaveInventory(dir, inv); err != nil {
 		t.Fatal(err)
 	}
 	if host, err := KillHost(dir, "s", "api-1"); host != "api-1" || crmplan.ErrorCode(err) != crmplan.ECONFLICT {

@@ -8,11 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -33,11 +33,8 @@ type Promotion struct {
 	Detected  time.Time `json:"detected,omitzero"`
 }
 
-// PromotionPath is where a failover is recorded.
-func (p Paths) PromotionPath() string { return filepath.Join(p.StackDir(), "failover.json") }
-
-func loadPromotion(paths Paths) (*Promotion, error) {
-	b, err := os.ReadFile(paths.PromotionPath())
+func loadPromotion(paths stackdir.Paths) (*Promotion, error) {
+	b, err := os.ReadFile(paths.FailoverRecord())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -46,26 +43,26 @@ func loadPromotion(paths Paths) (*Promotion, error) {
 	}
 	var p Promotion
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, crmplan.Errorf(crmplan.EINTERNAL, "failover record %s is damaged: %w", paths.PromotionPath(), err)
+		return nil, crmplan.Errorf(crmplan.EINTERNAL, "failover record %s is damaged: %w", paths.FailoverRecord(), err)
 	}
 	return &p, nil
 }
 
-func savePromotion(paths Paths, p Promotion) error {
+func savePromotion(paths stackdir.Paths, p Promotion) error {
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := paths.PromotionPath() + ".tmp"
+	tmp := paths.FailoverRecord() + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("save failover record: %w", err)
 	}
-	return os.Rename(tmp, paths.PromotionPath())
+	return os.Rename(tmp, paths.FailoverRecord())
 }
 
 // swapRoles shows the promoted replica as the primary and the retired
 // primary as a replica that is not streaming (until it is rebuilt).
-func (p *Promotion) swapRoles(inv *Inventory) {
+func (p *Promotion) swapRoles(inv *stackdir.Inventory) {
 	if p == nil {
 		return
 	}

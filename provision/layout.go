@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -96,7 +97,7 @@ func (l Layout) WebURL() string {
 
 // LayoutInput is what NewLayout needs.
 type LayoutInput struct {
-	Paths       Paths
+	Paths       stackdir.Paths
 	Topology    topology.Topology
 	Settings    sizing.PGSettings
 	Replication topology.Replication

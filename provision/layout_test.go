@@ -10,12 +10,13 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
 
 func TestNewLayout(t *testing.T) {
-	paths := Paths{StateDir: "/s", Stack: "crm"}
+	paths := stackdir.Paths{StateDir: "/s", Stack: "crm"}
 	tests := []struct {
 		name     string
 		topo     topology.Topology

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -179,7 +180,7 @@ func TestLocalDatabaseStack(t *testing.T) {
 }
 
 // checkReplicates writes a row on the primary and reads it on the replica.
-func checkReplicates(t *testing.T, ctx context.Context, paths Paths) {
+func checkReplicates(t *testing.T, ctx context.Context, paths stackdir.Paths) {
 	t.Helper()
 	primary, err := pgserver.Open(PostgresDir(paths.HostDir("db-1")))
 	if err != nil {

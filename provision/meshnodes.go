@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -160,7 +160,7 @@ func (*MeshNodes) Delete(ctx context.Context, req infer.DeleteRequest[MeshNodesS
 	if err := errors.Join(errs...); err != nil {
 		return infer.DeleteResponse{}, err
 	}
-	return infer.DeleteResponse{}, os.RemoveAll(filepath.Join(in.StateDir, in.Stack, "mesh"))
+	return infer.DeleteResponse{}, os.RemoveAll(stackdir.Paths{StateDir: in.StateDir, Stack: in.Stack}.MeshDir())
 }
 
 // openMesh is the stack's mesh as MeshNodes saved it, with every node

@@ -6,12 +6,13 @@ import (
 	"path/filepath"
 
 	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // meshStatus reads a host's mesh node and installed release from its
 // directory: "" for both on a host the mesh never reached.
 func meshStatus(hostDir string) (node, release string) {
-	if _, err := os.Stat(filepath.Join(hostDir, "mesh")); err == nil {
+	if _, err := os.Stat(stackdir.HostMeshDir(hostDir)); err == nil {
 		node = "DOWN"
 		if pid, ok := mesh.HostNodeRunning(hostDir); ok {
 			node = fmt.Sprintf("up, pid %d", pid)

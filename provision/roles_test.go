@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -39,7 +40,7 @@ func TestRolesLayoutExamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l, err := NewLayout(LayoutInput{Paths: Paths{StateDir: "/s", Stack: plan.Name}, Topology: topo})
+			l, err := NewLayout(LayoutInput{Paths: stackdir.Paths{StateDir: "/s", Stack: plan.Name}, Topology: topo})
 			if err != nil {
 				t.Fatal(err)
 			}

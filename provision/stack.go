@@ -19,36 +19,11 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // projectName is the Pulumi project every crmplan stack belongs to.
 const projectName = "crmplan"
-
-// Paths lays out a state dir:
-//
-//	STATE/bin/pulumi                    symlink to the Pulumi CLI
-//	STATE/bin/pulumi-resource-crmplan   symlink to the crmplan binary (the provider plugin)
-//	STATE/pulumi-home/                  PULUMI_HOME: no plugin cache, no credentials elsewhere
-//	STATE/backend/                      the file backend holding every stack's state
-//	STATE/STACK/                        one stack: passphrase, placement, workspace, hosts, inventory
-type Paths struct {
-	StateDir string
-	Stack    string
-}
-
-func (p Paths) Bin() string        { return filepath.Join(p.StateDir, "bin") }
-func (p Paths) Home() string       { return filepath.Join(p.StateDir, "pulumi-home") }
-func (p Paths) Backend() string    { return filepath.Join(p.StateDir, "backend") }
-func (p Paths) StackDir() string   { return filepath.Join(p.StateDir, p.Stack) }
-func (p Paths) Workspace() string  { return filepath.Join(p.StackDir(), "workspace") }
-func (p Paths) HostsDir() string   { return filepath.Join(p.StackDir(), "hosts") }
-func (p Paths) Passphrase() string { return filepath.Join(p.StackDir(), "passphrase") }
-
-// Placement holds the address each host was given, so that they stay put.
-func (p Paths) Placement() string { return filepath.Join(p.StackDir(), "placement.json") }
-
-// HostDir is the directory of one local host.
-func (p Paths) HostDir(host string) string { return filepath.Join(p.HostsDir(), host) }
 
 // Binaries are the programs a deployment runs. Empty fields are found next
 // to the running crmplan binary, then on $PATH.
@@ -104,13 +79,13 @@ func findSibling(self, given, name, flag, env string) (string, error) {
 // stack is an opened Pulumi stack with the paths it lives in.
 type stack struct {
 	auto.Stack
-	paths Paths
+	paths stackdir.Paths
 }
 
 // openStack prepares the state dir and selects (or creates) the stack with
 // an inline program, a file backend, passphrase secrets and the crmplan
 // binary as its provider plugin. Nothing is downloaded.
-func openStack(ctx context.Context, paths Paths, bins Binaries, program pulumi.RunFunc) (*stack, error) {
+func openStack(ctx context.Context, paths stackdir.Paths, bins Binaries, program pulumi.RunFunc) (*stack, error) {
 	for _, dir := range []string{paths.StateDir, paths.Bin(), paths.Home(), paths.Backend(), paths.Workspace()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, crmplan.Errorf(crmplan.EUNAVAILABLE, "state dir: %w", err).In("--state-dir")
@@ -220,7 +195,7 @@ func passphrase(path string) (string, error) {
 // pulumi process holding it is dead (crmplan or pulumi killed with -9).
 // A live holder is waited for, briefly: a killed crmplan's pulumi child
 // notices its program is gone and gives up on its own.
-func clearStaleLocks(paths Paths) error {
+func clearStaleLocks(paths stackdir.Paths) error {
 	locks, _ := filepath.Glob(filepath.Join(paths.Backend(), ".pulumi", "locks", "*", projectName, paths.Stack, "*.json"))
 	host, _ := os.Hostname()
 	for _, lock := range locks {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -61,7 +62,7 @@ type Replication struct {
 // supervisors' state files, health over HTTP (/healthz) or a PostgreSQL
 // ping, and each replica's lag from pg_stat_replication on the primary.
 func GetStatus(ctx context.Context, stateDir, stack string) (Status, error) {
-	inv, err := LoadInventory(stateDir, stack)
+	inv, err := stackdir.LoadInventory(stateDir, stack)
 	if err != nil {
 		return Status{}, err
 	}
@@ -110,7 +111,7 @@ func processes(dir string) []ProcessStatus {
 	return out
 }
 
-func health(ctx context.Context, h InventoryHost) (bool, string) {
+func health(ctx context.Context, h stackdir.InventoryHost) (bool, string) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	var err error

@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // Probing defaults of the automatic-failover watchdog: the primary is
@@ -27,9 +28,9 @@ const (
 // WatchdogConfig is what one watchdog watches: the primary, and the
 // replicas it may promote in its place.
 type WatchdogConfig struct {
-	Paths    Paths    // the stack, where failover.json is written
-	Primary  string   // NAME=HOSTDIR
-	Replicas []string // NAME=HOSTDIR each
+	Paths    stackdir.Paths // the stack, where failover.json is written
+	Primary  string         // NAME=HOSTDIR
+	Replicas []string       // NAME=HOSTDIR each
 	// Sync: the plan's replication is synchronous; replicas left after a
 	// promotion become the new primary's synchronous standbys.
 	Sync     bool

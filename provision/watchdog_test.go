@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -79,7 +80,7 @@ func TestWatchdogPromotesMostAdvanced(t *testing.T) {
 	}
 	_ = os.Chmod(root, 0o755)
 	t.Cleanup(func() { _ = os.RemoveAll(root) })
-	paths := Paths{StateDir: root, Stack: "wd"}
+	paths := stackdir.Paths{StateDir: root, Stack: "wd"}
 	for _, h := range []string{"p", "r1", "r2"} {
 		if err := os.MkdirAll(paths.HostDir(h), 0o755); err != nil {
 			t.Fatal(err)
@@ -129,7 +130,7 @@ func TestWatchdogPromotesMostAdvanced(t *testing.T) {
 			Replicas: args, Interval: 100 * time.Millisecond, Probes: 3}, &log)
 	}()
 	err = waitFor(ctx, 30*time.Second, func(context.Context) error {
-		_, err := os.Stat(paths.PromotionPath())
+		_, err := os.Stat(paths.FailoverRecord())
 		return err
 	})
 	stop()

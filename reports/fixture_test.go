@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan/loadgen"
-	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -151,8 +151,8 @@ func fixtures() []struct {
 } {
 	full := Inputs{Plan: seedPlan(), Estimate: seedEstimate(), Sweep: seedSweep(), Projection: seedProjection(),
 		DiagramSVG: seedDiagram, Topology: seedTopology(), Result: seedResult(), GeneratedAt: fixtureTime,
-		Inventory: &provision.Inventory{Stack: "simplecrm", Target: "local", AppVersion: "3f9a1c2e", Records: 25_000_000,
-			Hosts: make([]provision.InventoryHost, 9)}}
+		Inventory: &stackdir.Inventory{Stack: "simplecrm", Target: "local", AppVersion: "3f9a1c2e", Records: 25_000_000,
+			Hosts: make([]stackdir.InventoryHost, 9)}}
 	// verify drove 228.16 req/s; the model there is the design estimate
 	// with the load test's 99.7 % of the rate.
 	atTest := seedEstimate()

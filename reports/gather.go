@@ -2,25 +2,14 @@ package reports
 
 import (
 	"math"
-	"path/filepath"
 	"time"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/loadgen"
-	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
-
-// Dir is where a stack's reports go by default: <state-dir>/<stack>/reports.
-func Dir(stateDir, stack string) string {
-	return filepath.Join(stateDir, stack, "reports")
-}
-
-// LatestResultPath is the verify result the report reads.
-func LatestResultPath(stateDir, stack string) string {
-	return filepath.Join(loadgen.ResultsDir(stateDir, stack), "latest.json")
-}
 
 // Gather collects the report's inputs for plan: it sizes the plan, sweeps
 // named users, projects growth and lays out the topology, then reads what
@@ -50,14 +39,14 @@ func Gather(plan *topology.Plan, stateDir, stack string, now time.Time) (Inputs,
 		in.Topology = &topo
 		in.DiagramSVG = string(topology.DiagramSVG(topo))
 	}
-	inv, err := provision.LoadInventory(stateDir, stack)
+	inv, err := stackdir.LoadInventory(stateDir, stack)
 	switch {
 	case err == nil:
 		in.Inventory = &inv
 	case crmplan.ErrorCode(err) != crmplan.ENOTFOUND:
 		return Inputs{}, err
 	}
-	res, err := loadgen.LoadResult(LatestResultPath(stateDir, stack))
+	res, err := loadgen.LoadResult(stackdir.Paths{StateDir: stateDir, Stack: stack}.LatestResult())
 	switch {
 	case err == nil:
 		in.Result = &res

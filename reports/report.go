@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan/loadgen"
-	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -34,8 +34,8 @@ type Inputs struct {
 	// DiagramSVG is topology.DiagramSVG's markup of the plan's topology.
 	DiagramSVG string
 	Topology   *topology.Topology
-	Inventory  *provision.Inventory // nil when the stack is not deployed
-	Result     *loadgen.Result      // nil when no verify run exists
+	Inventory  *stackdir.Inventory // nil when the stack is not deployed
+	Result     *loadgen.Result     // nil when no verify run exists
 	// GeneratedAt stamps the report; tests pass a fixed time.
 	GeneratedAt time.Time
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -114,7 +115,7 @@ func deployRequest(c *cli.Context, needPlan bool) (provision.Request, string, er
 	}
 	// Without --records and --users a deployed stack keeps what it was
 	// seeded with.
-	if inv, err := provision.LoadInventory(stateDir, req.Stack); err == nil {
+	if inv, err := stackdir.LoadInventory(stateDir, req.Stack); err == nil {
 		if !c.IsSet("records") {
 			req.Records = inv.Records
 		}
@@ -186,12 +187,12 @@ func confirm(in io.Reader, out io.Writer) func(string) bool {
 // applyOutput is the JSON/YAML contract of `crmplan apply`: the inventory
 // without the load-test password, and Pulumi's change counts.
 type applyOutput struct {
-	Stack   string                    `json:"stack" yaml:"stack"`
-	WebURL  string                    `json:"web_url" yaml:"web_url"`
-	Hosts   []provision.InventoryHost `json:"hosts" yaml:"hosts"`
-	Records int64                     `json:"records" yaml:"records"`
-	Changes map[string]int            `json:"changes" yaml:"changes"`
-	Changed bool                      `json:"changed" yaml:"changed"`
+	Stack   string                   `json:"stack" yaml:"stack"`
+	WebURL  string                   `json:"web_url" yaml:"web_url"`
+	Hosts   []stackdir.InventoryHost `json:"hosts" yaml:"hosts"`
+	Records int64                    `json:"records" yaml:"records"`
+	Changes map[string]int           `json:"changes" yaml:"changes"`
+	Changed bool                     `json:"changed" yaml:"changed"`
 }
 
 func printApply(w io.Writer, res provision.Result, stateDir, format string) error {
@@ -205,7 +206,7 @@ func printApply(w io.Writer, res provision.Result, stateDir, format string) erro
 		fmt.Fprintln(w, "no changes")
 	}
 	fmt.Fprintf(w, "\nweb:   %s\nlogin: %s (password in %s)\n\n", inv.WebURL, inv.LoadUser.Email,
-		provision.InventoryPath(stateDir, inv.Stack))
+		stackdir.Paths{StateDir: stateDir, Stack: inv.Stack}.Inventory())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tROLE\tZONE\tADDRESS\tDIR")
 	for _, h := range inv.Hosts {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // deployEnv is a crmplan binary, its sibling crm and pulumi, and a state dir.
@@ -140,7 +141,7 @@ func TestApplySimpleCRM(t *testing.T) {
 	if !res.Changed || len(res.Hosts) != 8 {
 		t.Fatalf("first apply: changed=%v hosts=%d, want changes and 8 hosts", res.Changed, len(res.Hosts))
 	}
-	inv, err := provision.LoadInventory(e.stateDir, "simplecrm")
+	inv, err := stackdir.LoadInventory(e.stateDir, "simplecrm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func checkUI(t *testing.T, webURL string) {
 
 // createAccount signs in as the load-test user through crm web (the DMZ
 // load balancer) and creates an account named marker.
-func createAccount(t *testing.T, inv provision.Inventory, marker string) {
+func createAccount(t *testing.T, inv stackdir.Inventory, marker string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
@@ -240,7 +241,7 @@ func createAccount(t *testing.T, inv provision.Inventory, marker string) {
 }
 
 // checkOnReplica reads the row the API wrote on the primary from the replica.
-func checkOnReplica(t *testing.T, inv provision.Inventory, marker string) {
+func checkOnReplica(t *testing.T, inv stackdir.Inventory, marker string) {
 	t.Helper()
 	servers := map[string]*pgserver.Server{}
 	for _, h := range inv.Hosts {
@@ -322,7 +323,7 @@ func waitOutput(t *testing.T, out *bytes.Buffer, want string, timeout time.Durat
 
 // checkNothingLeft: no state dir, no listening port, no process started
 // from the state dir.
-func checkNothingLeft(t *testing.T, stateDir string, hosts []provision.InventoryHost) {
+func checkNothingLeft(t *testing.T, stateDir string, hosts []stackdir.InventoryHost) {
 	t.Helper()
 	if _, err := os.Stat(stateDir); !os.IsNotExist(err) {
 		t.Errorf("state dir %s still exists (%v)", stateDir, err)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // TestDeployCommandErrors runs preview, apply, status and destroy in-process
@@ -108,9 +108,9 @@ func TestStatusUnhealthy(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // nothing listens there any more
-	inv := provision.Inventory{Stack: "s", Target: "local", WebURL: "http://127.0.0.1:1",
-		Hosts: []provision.InventoryHost{{Name: "api-1", Role: "api", Zone: "lan", Address: "127.0.0.1", Port: port, Dir: t.TempDir()}}}
-	if err := provision.SaveInventory(stateDir, inv); err != nil {
+	inv := stackdir.Inventory{Stack: "s", Target: "local", WebURL: "http://127.0.0.1:1",
+		Hosts: []stackdir.InventoryHost{{Name: "api-1", Role: "api", Zone: "lan", Address: "127.0.0.1", Port: port, Dir: t.TempDir()}}}
+	if err := stackdir.SaveInventory(stateDir, inv); err != nil {
 		t.Fatal(err)
 	}
 	for _, format := range []string{"table", "json"} {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/loadgen"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -96,7 +96,7 @@ func calibrateResultPath(c *cli.Context, plan *topology.Plan) (string, error) {
 	if stack == "" {
 		stack = plan.Name
 	}
-	return filepath.Join(loadgen.ResultsDir(stateDir, stack), "latest.json"), nil
+	return stackdir.Paths{StateDir: stateDir, Stack: stack}.LatestResult(), nil
 }
 
 // calibratePlan writes the calibrated tiers into plan and sizes it before

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // crmClient is a signed-in session through the DMZ web URL.
@@ -25,7 +26,7 @@ type crmClient struct {
 	http *http.Client
 }
 
-func signIn(t *testing.T, inv provision.Inventory) *crmClient {
+func signIn(t *testing.T, inv stackdir.Inventory) *crmClient {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &crmClient{t: t, url: inv.WebURL, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
@@ -81,7 +82,7 @@ func (c *crmClient) accountName(id int64) string {
 
 // replayPause pauses (or resumes) WAL replay on the stack's replica: the
 // replica then lags deterministically.
-func replayPause(t *testing.T, inv provision.Inventory, pause bool) {
+func replayPause(t *testing.T, inv stackdir.Inventory, pause bool) {
 	t.Helper()
 	fn := "pg_wal_replay_resume()"
 	if pause {
@@ -100,7 +101,7 @@ func replayPause(t *testing.T, inv provision.Inventory, pause bool) {
 	}
 }
 
-func hostServer(t *testing.T, inv provision.Inventory, name string) *pgserver.Server {
+func hostServer(t *testing.T, inv stackdir.Inventory, name string) *pgserver.Server {
 	t.Helper()
 	for _, h := range inv.Hosts {
 		if h.Name == name {
@@ -126,7 +127,7 @@ func TestFailover(t *testing.T) {
 	e := newDeployEnv(t)
 	plan := rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.36.")
 	e.apply(plan)
-	inv, err := provision.LoadInventory(e.stateDir, "simplecrm")
+	inv, err := stackdir.LoadInventory(e.stateDir, "simplecrm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestFailover(t *testing.T) {
 
 // checkPromoted: status shows db-replica-1 as the healthy primary, and the
 // account written after the failover is in its database.
-func checkPromoted(t *testing.T, e *deployEnv, inv provision.Inventory, id int64) {
+func checkPromoted(t *testing.T, e *deployEnv, inv stackdir.Inventory, id int64) {
 	t.Helper()
 	var st provision.Status
 	var stdout bytes.Buffer
@@ -241,7 +242,7 @@ func checkPromoted(t *testing.T, e *deployEnv, inv provision.Inventory, id int64
 }
 
 // dbAccount reads an account's name straight from the promoted replica.
-func dbAccount(t *testing.T, inv provision.Inventory, id int64) string {
+func dbAccount(t *testing.T, inv stackdir.Inventory, id int64) string {
 	t.Helper()
 	srv := hostServer(t, inv, "db-replica-1")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

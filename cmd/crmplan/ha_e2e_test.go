@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // ledger is every create the CRM acknowledged, by id and unique name.
@@ -25,7 +26,7 @@ type ledger struct {
 
 // write creates accounts with unique names from several clients until
 // stop closes, recording what the CRM acknowledged.
-func (l *ledger) write(t *testing.T, inv provision.Inventory, clients int, stop <-chan struct{}) *sync.WaitGroup {
+func (l *ledger) write(t *testing.T, inv stackdir.Inventory, clients int, stop <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for w := 0; w < clients; w++ {
 		c := signIn(t, inv)
@@ -75,7 +76,7 @@ func (c *crmClient) tryCreate(name string) (int64, bool) {
 }
 
 // lost counts acknowledged creates missing from the promoted replica.
-func (l *ledger) lost(t *testing.T, inv provision.Inventory) int {
+func (l *ledger) lost(t *testing.T, inv stackdir.Inventory) int {
 	t.Helper()
 	srv := hostServer(t, inv, "db-replica-1")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -157,7 +158,7 @@ func TestFailoverLostWrites(t *testing.T) {
 		{"sync", rewritePlan(t, async, "replication: async", "replication: sync"), nil},
 	} {
 		e.apply(tc.plan)
-		inv, err := provision.LoadInventory(e.stateDir, "simplecrm")
+		inv, err := stackdir.LoadInventory(e.stateDir, "simplecrm")
 		if err != nil {
 			t.Fatal(err)
 		}

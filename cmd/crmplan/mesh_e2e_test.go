@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // TestRollingDeployOverMesh deploys seed 000 through the Receptor mesh,
@@ -53,7 +54,7 @@ func TestRollingDeployOverMesh(t *testing.T) {
 
 	// The web hosts come last (they depend on the api servers): the moment
 	// web-1's agent installs the new release ends the api phase.
-	web1 := filepath.Join(e.stateDir, "simplecrm", "hosts", "web-1", "current")
+	web1 := filepath.Join(stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.HostDir("web-1"), "current")
 	before, _ := os.Readlink(web1)
 	webPhase := make(chan time.Time, 1)
 	stopWatch := make(chan struct{})
@@ -91,7 +92,7 @@ func TestRollingDeployOverMesh(t *testing.T) {
 	if took > 75*time.Second {
 		t.Errorf("the deploy took %.0fs, longer than the load ran: part of it was not under load", took.Seconds())
 	}
-	lr, err := loadgen.LoadResult(filepath.Join(loadgen.ResultsDir(e.stateDir, "simplecrm"), "latest.json"))
+	lr, err := loadgen.LoadResult(stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.LatestResult())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestRollingDeployOverMesh(t *testing.T) {
 	}
 	if lr.Failed != 0 {
 		t.Logf("%d requests failed during the rolling deploy: %v", lr.Failed, lr.Errors)
-		logs, _ := filepath.Glob(filepath.Join(loadgen.ResultsDir(e.stateDir, "simplecrm"), "*", "k6.log"))
+		logs, _ := filepath.Glob(filepath.Join(stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.Results(), "*", "k6.log"))
 		for _, l := range logs {
 			data, _ := os.ReadFile(l)
 			for _, line := range strings.Split(string(data), "\n") {

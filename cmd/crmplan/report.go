@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/reports"
 	"github.com/crmplan/crmplan/reports/chromium"
 )
@@ -98,7 +99,7 @@ func runReport(ctx context.Context, f reportFlags, stdout io.Writer) error {
 		return err
 	}
 	if f.out == "" {
-		f.out = reports.Dir(stateDir, f.stack)
+		f.out = stackdir.Paths{StateDir: stateDir, Stack: f.stack}.Reports()
 	}
 	files, err := reports.WriteFiles(f.out, r)
 	if err != nil {

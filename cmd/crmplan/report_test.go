@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan/loadgen"
-	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 const seedPlanFile = "../../examples/simplecrm.yaml"
@@ -63,7 +63,7 @@ func TestReportBeforeApply(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
-	dir := filepath.Join(state, "simplecrm", "reports")
+	dir := stackdir.Paths{StateDir: state, Stack: "simplecrm"}.Reports()
 	if got, want := strings.TrimSpace(stdout), filepath.Join(dir, "report.html"); got != want {
 		t.Errorf("printed %q, want the HTML's path %q", got, want)
 	}
@@ -88,14 +88,14 @@ func TestReportBeforeApply(t *testing.T) {
 // and verify leave them and checks that the report reads both.
 func TestReportAfterVerify(t *testing.T) {
 	state, out := t.TempDir(), t.TempDir()
-	if err := provision.SaveInventory(state, provision.Inventory{Stack: "simplecrm", Target: "local",
-		Hosts: make([]provision.InventoryHost, 7), AppVersion: "abc123", Records: 1000}); err != nil {
+	if err := stackdir.SaveInventory(state, stackdir.Inventory{Stack: "simplecrm", Target: "local",
+		Hosts: make([]stackdir.InventoryHost, 7), AppVersion: "abc123", Records: 1000}); err != nil {
 		t.Fatal(err)
 	}
 	res := loadgen.Result{Stack: "simplecrm", StartedAt: time.Now(), DurationS: 30, TargetRate: 150, AchievedRate: 149.6,
 		Requests: 4488, Latency: loadgen.Percentiles{MeanMs: 20, P95Ms: 87}, SLO: loadgen.SLOResult{P95Ms: 500, ErrorRate: 0.01, Passed: true},
 		Series: []loadgen.SeriesPoint{{AtS: 10, Rate: 149, P95Ms: 90}, {AtS: 20, Rate: 150, P95Ms: 85}, {AtS: 30, Rate: 150, P95Ms: 86}}}
-	if _, err := loadgen.SaveResult(loadgen.ResultsDir(state, "simplecrm"), "run-1", res); err != nil {
+	if _, err := loadgen.SaveResult(stackdir.Paths{StateDir: state, Stack: "simplecrm"}.Results(), "run-1", res); err != nil {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := crmplanRun(t, "report", "--plan", seedPlanFile, "--state-dir", state, "--out", out, "--output", "json")

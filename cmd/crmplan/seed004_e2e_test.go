@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // TestSeed004ActivePassive deploys seed 004 (a failover switch in the DMZ
@@ -29,7 +30,7 @@ func TestSeed004ActivePassive(t *testing.T) {
 	plan := rewritePlan(t, "../../examples/smarten-ha.yaml", "127.10.", "127.55.")
 	t.Cleanup(func() { _, _ = e.exec("destroy", "--stack", stack, "--yes") })
 	e.apply(plan)
-	inv, err := provision.LoadInventory(e.stateDir, stack)
+	inv, err := stackdir.LoadInventory(e.stateDir, stack)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan/loadgen"
-	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // TestEverySeedDeploysAndVerifies: the design documents promise five
@@ -35,7 +35,7 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 			plan := rewritePlan(t, filepath.Join("..", "..", "examples", s.plan+".yaml"), "127.10.", s.prefix)
 			t.Cleanup(func() { _, _ = e.exec("destroy", "--stack", s.stack, "--yes") })
 			e.apply(plan)
-			inv, err := provision.LoadInventory(e.stateDir, s.stack)
+			inv, err := stackdir.LoadInventory(e.stateDir, s.stack)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,7 +47,7 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 			if err != nil {
 				t.Fatalf("crmplan verify: %v", err)
 			}
-			res, err := loadgen.LoadResult(filepath.Join(loadgen.ResultsDir(e.stateDir, s.stack), "latest.json"))
+			res, err := loadgen.LoadResult(stackdir.Paths{StateDir: e.stateDir, Stack: s.stack}.LatestResult())
 			if err != nil {
 				t.Fatal(err)
 			}

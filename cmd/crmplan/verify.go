@@ -16,6 +16,7 @@ import (
 	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -234,7 +235,7 @@ func verifyTarget(f verifyFlags, in verifyInput, o *loadgen.Options) error {
 			return crmplan.Errorf(crmplan.EINVALID, "nothing to verify: give a plan whose stack is deployed, or a target").
 				In("--plan").Try("crmplan verify --plan plan.yaml   # or: --target URL --rate 150")
 		}
-		inv, err := provision.LoadInventory(stateDir, stack)
+		inv, err := stackdir.LoadInventory(stateDir, stack)
 		if crmplan.ErrorCode(err) == crmplan.ENOTFOUND {
 			// Verifying a stack that is not there is a usage error: exit 2.
 			return crmplan.Errorf(crmplan.EINVALID, "%s", err.Error()).In("--plan").
@@ -249,14 +250,14 @@ func verifyTarget(f verifyFlags, in verifyInput, o *loadgen.Options) error {
 		}
 	}
 	o.Stack = stack
-	o.ResultsDir = loadgen.ResultsDir(stateDir, stack)
+	o.ResultsDir = stackdir.Paths{StateDir: stateDir, Stack: stack}.Results()
 	return nil
 }
 
 // inventoryTarget reads the web URL, the load user and the hosts to scrape;
 // each host's cores are its tier's in the model, so utilization is per core
 // as the model predicts it.
-func inventoryTarget(inv provision.Inventory, m sizing.Model) loadgen.Target {
+func inventoryTarget(inv stackdir.Inventory, m sizing.Model) loadgen.Target {
 	cores := map[string]int{}
 	for _, t := range m.Tiers {
 		cores[t.Role] = t.Cores
@@ -275,7 +276,7 @@ func inventoryTarget(inv provision.Inventory, m sizing.Model) loadgen.Target {
 // localPostgresPID finds the postmaster of a database host on the local
 // target, whose CPU (with its backends') verify reads from /proc, since
 // PostgreSQL has no /metrics. 0 when the host is not such a host.
-func localPostgresPID(h provision.InventoryHost) int {
+func localPostgresPID(h stackdir.InventoryHost) int {
 	if h.Dir == "" || (h.Role != string(topology.RoleDBPrimary) && h.Role != string(topology.RoleDBReplica)) {
 		return 0
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 var recordResult = flag.Bool("record-result", false, "save the end-to-end verify result as testdata/verify-result.json")
@@ -45,7 +46,7 @@ func TestVerifyRealStack(t *testing.T) {
 	if err != nil {
 		t.Fatalf("crmplan verify: %v", err)
 	}
-	res, err := loadgen.LoadResult(filepath.Join(loadgen.ResultsDir(stateDir, "simplecrm"), "latest.json"))
+	res, err := loadgen.LoadResult(stackdir.Paths{StateDir: stateDir, Stack: "simplecrm"}.LatestResult())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestVerifyRealStack(t *testing.T) {
 		t.Errorf("db-primary = %+v; want its CPU from /proc", db)
 	}
 	if *recordResult {
-		data, _ := os.ReadFile(filepath.Join(loadgen.ResultsDir(stateDir, "simplecrm"), "latest.json"))
+		data, _ := os.ReadFile(stackdir.Paths{StateDir: stateDir, Stack: "simplecrm"}.LatestResult())
 		if err := os.WriteFile("testdata/verify-result.json", data, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -117,17 +118,17 @@ func startStack(t testing.TB, bin, stateDir string) {
 	for _, addr := range []string{api1, api2, web} {
 		waitReady(t, "http://"+addr+"/readyz")
 	}
-	inv := provision.Inventory{
+	inv := stackdir.Inventory{
 		Stack: "simplecrm", Target: "local", WebURL: "http://" + web,
-		LoadUser: provision.Credentials{Email: "admin@example.com", Password: e2ePassword},
-		Hosts: []provision.InventoryHost{
+		LoadUser: stackdir.Credentials{Email: "admin@example.com", Password: e2ePassword},
+		Hosts: []stackdir.InventoryHost{
 			{Name: "web-1", Role: "web", Zone: "dmz", MetricsURL: "http://" + web + "/metrics"},
 			{Name: "api-1", Role: "api", Zone: "lan", MetricsURL: "http://" + api1 + "/metrics"},
 			{Name: "api-2", Role: "api", Zone: "lan", MetricsURL: "http://" + api2 + "/metrics"},
 			{Name: "db-1", Role: "db-primary", Zone: "lan", Address: pg.Addr(), Dir: dbHostDir(t, pg)},
 		},
 	}
-	if err := provision.SaveInventory(stateDir, inv); err != nil {
+	if err := stackdir.SaveInventory(stateDir, inv); err != nil {
 		t.Fatal(err)
 	}
 }

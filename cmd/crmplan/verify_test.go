@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -83,9 +83,9 @@ func TestVerifyBadInput(t *testing.T) {
 // error naming it, not a k6 run.
 func TestVerifyUsesInventory(t *testing.T) {
 	state := t.TempDir()
-	inv := provision.Inventory{Stack: "simplecrm", Target: "local", WebURL: "http://127.0.0.1:1",
-		LoadUser: provision.Credentials{Email: "admin@example.com", Password: "secret"}}
-	if err := provision.SaveInventory(state, inv); err != nil {
+	inv := stackdir.Inventory{Stack: "simplecrm", Target: "local", WebURL: "http://127.0.0.1:1",
+		LoadUser: stackdir.Credentials{Email: "admin@example.com", Password: "secret"}}
+	if err := stackdir.SaveInventory(state, inv); err != nil {
 		t.Fatal(err)
 	}
 	code, _, errOut := crmplanRun(t, "verify", "--plan", "../../examples/simplecrm.yaml", "--state-dir", state)
@@ -101,10 +101,10 @@ func TestVerifyUsesInventory(t *testing.T) {
 // deployed stack fails before any load is sent, listing the hosts.
 func TestVerifyChaosUnknownHost(t *testing.T) {
 	state := t.TempDir()
-	inv := provision.Inventory{Stack: "simplecrm", Target: "local", WebURL: "http://127.0.0.1:1",
-		LoadUser: provision.Credentials{Email: "admin@example.com", Password: "secret"},
-		Hosts:    []provision.InventoryHost{{Name: "api-1", Role: "api"}, {Name: "db-primary-1", Role: "db-primary"}}}
-	if err := provision.SaveInventory(state, inv); err != nil {
+	inv := stackdir.Inventory{Stack: "simplecrm", Target: "local", WebURL: "http://127.0.0.1:1",
+		LoadUser: stackdir.Credentials{Email: "admin@example.com", Password: "secret"},
+		Hosts:    []stackdir.InventoryHost{{Name: "api-1", Role: "api"}, {Name: "db-primary-1", Role: "db-primary"}}}
+	if err := stackdir.SaveInventory(state, inv); err != nil {
 		t.Fatal(err)
 	}
 	code, _, errOut := crmplanRun(t, "verify", "--plan", "../../examples/simplecrm.yaml", "--state-dir", state,

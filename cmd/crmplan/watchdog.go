@@ -4,6 +4,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // watchdogCommand is what apply runs, under a supervisor, on the first
@@ -24,7 +25,7 @@ func watchdogCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			return provision.RunWatchdog(c.Context, provision.WatchdogConfig{
-				Paths:   provision.Paths{StateDir: c.String("state-dir"), Stack: c.String("stack")},
+				Paths:   stackdir.Paths{StateDir: c.String("state-dir"), Stack: c.String("stack")},
 				Primary: c.String("primary"), Replicas: c.StringSlice("replica"), Sync: c.Bool("sync"),
 				Interval: c.Duration("interval"), Probes: c.Int("probes"),
 			}, c.App.ErrWriter)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // TestAutomaticFailover deploys seed 000 with failover: automatic and
@@ -31,7 +32,7 @@ func TestAutomaticFailover(t *testing.T) {
 	plan := rewritePlan(t, rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.54."),
 		"replication: async\n", "replication: sync\n    failover: automatic\n")
 	e.apply(plan)
-	inv, err := provision.LoadInventory(e.stateDir, "simplecrm")
+	inv, err := stackdir.LoadInventory(e.stateDir, "simplecrm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestAutomaticFailover(t *testing.T) {
 	wg.Wait()
 	// A write may still succeed on the killed primary's last backends for a
 	// moment; what counts is the first one after the watchdog's promotion.
-	record := filepath.Join(e.stateDir, "simplecrm", "failover.json")
+	record := stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.FailoverRecord()
 	var after int64
 	failed := 0
 	for n := 0; after == 0; n++ {
@@ -180,7 +181,7 @@ func readJSON(t *testing.T, path string, v any) {
 	}
 }
 
-func watchdogLog(inv provision.Inventory) string {
+func watchdogLog(inv stackdir.Inventory) string {
 	for _, h := range inv.Hosts {
 		if h.Name == "db-replica-1" {
 			b, _ := os.ReadFile(filepath.Join(h.Dir, "watchdog.log"))

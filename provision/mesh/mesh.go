@@ -43,6 +43,7 @@ import (
 	"strconv"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -121,10 +122,11 @@ func New(stateDir, stack string, topo topology.Topology, opts Options) (*Mesh, e
 	if opts.Port == 0 {
 		opts.Port = DefaultPort
 	}
+	paths := stackdir.Paths{StateDir: stateDir, Stack: stack}
 	if opts.HostDir == nil {
-		opts.HostDir = func(host string) string { return filepath.Join(stateDir, stack, "hosts", host) }
+		opts.HostDir = paths.HostDir
 	}
-	m := &Mesh{stack: stack, topo: topo, dir: filepath.Join(stateDir, stack, "mesh"), opts: opts, procs: map[string]*exec.Cmd{}}
+	m := &Mesh{stack: stack, topo: topo, dir: paths.MeshDir(), opts: opts, procs: map[string]*exec.Cmd{}}
 	if opts.WorkTypes == nil {
 		self := opts.AgentBin
 		if self == "" {
@@ -145,7 +147,7 @@ func New(stateDir, stack string, topo topology.Topology, opts Options) (*Mesh, e
 	hosts := append([]topology.Host(nil), topo.Hosts...)
 	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
 	m.nodes = append(m.nodes, Node{ID: relay.Name, Host: relay, Relay: true, Address: relay.Address, Port: opts.Port,
-		Dir: filepath.Join(opts.HostDir(relay.Name), "mesh")})
+		Dir: stackdir.HostMeshDir(opts.HostDir(relay.Name))})
 	for _, h := range hosts {
 		if h.Name == ControllerID {
 			return nil, crmplan.Errorf(crmplan.EINVALID, "host name %q is the mesh controller's node ID", h.Name).In("host " + h.Name)
@@ -154,7 +156,7 @@ func New(stateDir, stack string, topo topology.Topology, opts Options) (*Mesh, e
 			return nil, crmplan.Errorf(crmplan.EINVALID, "host %s has no address (%q)", h.Name, h.Address).In("host " + h.Name)
 		}
 		if h.Name != relay.Name {
-			m.nodes = append(m.nodes, Node{ID: h.Name, Host: h, Address: h.Address, Dir: filepath.Join(opts.HostDir(h.Name), "mesh")})
+			m.nodes = append(m.nodes, Node{ID: h.Name, Host: h, Address: h.Address, Dir: stackdir.HostMeshDir(opts.HostDir(h.Name))})
 		}
 	}
 	m.ctrl = Node{ID: ControllerID, Dir: filepath.Join(m.dir, ControllerID)}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -23,7 +24,7 @@ type saved struct {
 }
 
 func savedPath(stateDir, stack string) string {
-	return filepath.Join(stateDir, stack, "mesh", "mesh.json")
+	return filepath.Join(stackdir.Paths{StateDir: stateDir, Stack: stack}.MeshDir(), "mesh.json")
 }
 
 // Save records the mesh's layout for Open. Meshes with custom HostDir or
@@ -63,7 +64,7 @@ func Open(stateDir, stack string) (*Mesh, error) {
 			if d, ok := dirs[host]; ok {
 				return d
 			}
-			return filepath.Join(stateDir, stack, "hosts", host)
+			return stackdir.Paths{StateDir: stateDir, Stack: stack}.HostDir(host)
 		}})
 }
 
@@ -88,11 +89,11 @@ func (m *Mesh) States() []NodeState {
 // HostNodeRunning reports whether the mesh node of the host whose files
 // are in hostDir runs.
 func HostNodeRunning(hostDir string) (int, bool) {
-	return nodeRunning(Node{Dir: filepath.Join(hostDir, "mesh")})
+	return nodeRunning(Node{Dir: stackdir.HostMeshDir(hostDir)})
 }
 
 // StopHostNode stops the mesh node of the host whose files are in hostDir,
 // if one runs: a host that is deleted must not leave its node behind.
 func StopHostNode(hostDir string) error {
-	return stopNode(Node{ID: filepath.Base(hostDir), Dir: filepath.Join(hostDir, "mesh")})
+	return stopNode(Node{ID: filepath.Base(hostDir), Dir: stackdir.HostMeshDir(hostDir)})
 }

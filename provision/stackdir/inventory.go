@@ -1,4 +1,4 @@
-package provision
+package stackdir
 
 import (
 	"encoding/json"
@@ -46,15 +46,10 @@ type Credentials struct {
 	Password string `json:"password"`
 }
 
-// InventoryPath is where apply writes the inventory of stack.
-func InventoryPath(stateDir, stack string) string {
-	return filepath.Join(stateDir, stack, "inventory.json")
-}
-
 // LoadInventory reads the inventory apply wrote. It returns ENOTFOUND when the
 // stack was never applied (or was destroyed).
 func LoadInventory(stateDir, stack string) (Inventory, error) {
-	path := InventoryPath(stateDir, stack)
+	path := Paths{StateDir: stateDir, Stack: stack}.Inventory()
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Inventory{}, crmplan.Errorf(crmplan.ENOTFOUND, "stack %q is not deployed (no %s)", stack, path).
@@ -73,7 +68,7 @@ func LoadInventory(stateDir, stack string) (Inventory, error) {
 
 // SaveInventory writes inv atomically (temp file + rename) with mode 0600.
 func SaveInventory(stateDir string, inv Inventory) error {
-	path := InventoryPath(stateDir, inv.Stack)
+	path := Paths{StateDir: stateDir, Stack: inv.Stack}.Inventory()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("save inventory: %w", err)
 	}

@@ -1,0 +1,66 @@
+// Package stackdir is the layout of crmplan's state dir and the inventory
+// apply leaves there. It is the one place that spells the state dir's
+// paths, so provision (which writes them), the mesh, loadgen, reports and
+// the CLI (which read them) cannot drift apart; and it imports no Pulumi,
+// so the packages that only read a stack's state do not link the engine.
+package stackdir
+
+import "path/filepath"
+
+// Paths lays out a state dir:
+//
+//	STATE/bin/pulumi                    symlink to the Pulumi CLI
+//	STATE/bin/pulumi-resource-crmplan   symlink to the crmplan binary (the provider plugin)
+//	STATE/pulumi-home/                  PULUMI_HOME: no plugin cache, no credentials elsewhere
+//	STATE/backend/                      the file backend holding every stack's state
+//	STATE/STACK/                        one stack:
+//	  passphrase                        its secrets passphrase
+//	  placement.json                    the address each host was given
+//	  inventory.json                    what apply leaves for verify, report and status
+//	  failover.json                     the record of a failover
+//	  workspace/                        the Pulumi workspace
+//	  mesh/                             the mesh controller's files
+//	  hosts/HOST/                       one local host (HOST/mesh: its mesh node)
+//	  results/                          verify's results (latest.json the last)
+//	  reports/                          report's default output
+type Paths struct {
+	StateDir string
+	Stack    string
+}
+
+func (p Paths) Bin() string        { return filepath.Join(p.StateDir, "bin") }
+func (p Paths) Home() string       { return filepath.Join(p.StateDir, "pulumi-home") }
+func (p Paths) Backend() string    { return filepath.Join(p.StateDir, "backend") }
+func (p Paths) StackDir() string   { return filepath.Join(p.StateDir, p.Stack) }
+func (p Paths) Workspace() string  { return filepath.Join(p.StackDir(), "workspace") }
+func (p Paths) HostsDir() string   { return filepath.Join(p.StackDir(), "hosts") }
+func (p Paths) Passphrase() string { return filepath.Join(p.StackDir(), "passphrase") }
+
+// Placement holds the address each host was given, so that they stay put.
+func (p Paths) Placement() string { return filepath.Join(p.StackDir(), "placement.json") }
+
+// Inventory is where apply writes the stack's Inventory.
+func (p Paths) Inventory() string { return filepath.Join(p.StackDir(), "inventory.json") }
+
+// FailoverRecord is where a failover is recorded.
+func (p Paths) FailoverRecord() string { return filepath.Join(p.StackDir(), "failover.json") }
+
+// MeshDir holds the mesh controller's node and the mesh's saved layout.
+func (p Paths) MeshDir() string { return filepath.Join(p.StackDir(), "mesh") }
+
+// HostDir is the directory of one local host.
+func (p Paths) HostDir(host string) string { return filepath.Join(p.HostsDir(), host) }
+
+// Results is where verify keeps the stack's load-test results.
+func (p Paths) Results() string { return filepath.Join(p.StackDir(), "results") }
+
+// LatestResult is the last verify result (loadgen.SaveResult writes it
+// beside the timestamped one), which calibrate and report read.
+func (p Paths) LatestResult() string { return filepath.Join(p.Results(), "latest.json") }
+
+// Reports is where report writes by default.
+func (p Paths) Reports() string { return filepath.Join(p.StackDir(), "reports") }
+
+// HostMeshDir is where the mesh node of the host whose files are in
+// hostDir keeps its config, certificates and log.
+func HostMeshDir(hostDir string) string { return filepath.Join(hostDir, "mesh") }
