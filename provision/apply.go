@@ -21,6 +21,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -194,7 +195,7 @@ func (l Layout) drift(deployed map[string]string) string {
 		}
 		specs, _ := filepath.Glob(filepath.Join(h.Dir, "*.spec.json"))
 		for _, spec := range specs {
-			proc, err := loadProcess(spec)
+			proc, err := supervise.Load(spec)
 			if err != nil {
 				return "host " + h.Name + ": " + err.Error()
 			}

@@ -2,24 +2,21 @@ package provision
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/supervise"
 )
 
 // CrmService is one role instance of the bundled CRM (crm web, api or
@@ -73,9 +70,9 @@ func (in CrmServiceArgs) listen() string { return net.JoinHostPort(in.Address, f
 
 // process is the role's supervised process, which the host's agent runs
 // (provision/mesh/agent names it alike) from the current release.
-func (in CrmServiceArgs) process() Process {
+func (in CrmServiceArgs) process() supervise.Process {
 	argv := append([]string{filepath.Join(in.HostDir, "current", "crm"), in.Role, "--listen", in.listen()}, in.Args...)
-	return Process{Name: "crm-" + in.Role, Dir: in.HostDir, Argv: argv}
+	return supervise.Process{Name: "crm-" + in.Role, Dir: in.HostDir, Argv: argv}
 }
 
 func (in CrmServiceArgs) spec() mesh.RoleSpec {
@@ -197,34 +194,6 @@ func (r *CrmService) Create(ctx context.Context, req infer.CreateRequest[CrmServ
 	return resp, r.deploy(ctx, m, in, &resp.Output)
 }
 
-// CheckHealth asks a crm health endpoint (/healthz, /readyz). A refusal
-// carries the reason crm gives in its JSON answer ("no healthy api backend",
-// "database down"), so the error says why and not only that.
-func CheckHealth(ctx context.Context, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode == http.StatusOK {
-		return nil
-	}
-	var body struct {
-		Reason string `json:"reason"`
-	}
-	_ = json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&body)
-	if body.Reason != "" {
-		return fmt.Errorf("%s: %s", res.Status, body.Reason)
-	}
-	return fmt.Errorf("GET %s: %s", url, res.Status)
-}
-
 // Read reports a dead supervisor as not running; a deleted host directory
 // makes the service gone.
 func (*CrmService) Read(ctx context.Context, req infer.ReadRequest[CrmServiceArgs, CrmServiceState]) (infer.ReadResponse[CrmServiceArgs, CrmServiceState], error) {
@@ -330,7 +299,7 @@ func (*CrmService) Delete(ctx context.Context, req infer.DeleteRequest[CrmServic
 	if err := proc.Stop(); err != nil {
 		return infer.DeleteResponse{}, fmt.Errorf("host %s: %w", in.Host, err)
 	}
-	for _, f := range []string{proc.SpecPath(), proc.StatePath(), proc.LogPath(), proc.path(".supervisor.log")} {
+	for _, f := range []string{proc.SpecPath(), proc.StatePath(), proc.LogPath(), proc.SupervisorLogPath()} {
 		_ = os.Remove(f)
 	}
 	return infer.DeleteResponse{}, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/supervise"
 )
 
 // Host is a local host: a directory under the stack's state dir and a
@@ -111,7 +112,7 @@ func stopAll(dir string) error {
 	specs, _ := filepath.Glob(filepath.Join(dir, "*.spec.json"))
 	var errs []error
 	for _, spec := range specs {
-		proc, err := loadProcess(spec)
+		proc, err := supervise.Load(spec)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/crmplan/crmplan/provision/supervise"
 )
 
 // TestMain lets the test binary be what the crmplan binary is in
@@ -27,7 +29,7 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	if len(os.Args) == 4 && os.Args[1] == "supervise" && os.Args[2] == "--spec" {
-		err := Supervise(ctx, os.Args[3], os.Stderr)
+		err := supervise.Run(ctx, os.Args[3], os.Stderr)
 		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/supervise"
 )
 
 // PostgresPrimary is a PostgreSQL primary on a local host: initdb into
@@ -67,8 +68,8 @@ func (*PostgresPrimary) WireDependencies(f infer.FieldSelector, args *PostgresPr
 func PostgresDir(hostDir string) string { return filepath.Join(hostDir, "pg") }
 
 // postgresProcess is how the supervisor runs a server initialised by pgserver.
-func postgresProcess(hostDir string) Process {
-	proc := Process{
+func postgresProcess(hostDir string) supervise.Process {
+	proc := supervise.Process{
 		Name:       "postgres",
 		Dir:        hostDir,
 		Argv:       []string{filepath.Join(pgserver.DefaultBin, "postgres"), "-D", filepath.Join(PostgresDir(hostDir), "data")},
@@ -259,17 +260,12 @@ func serverLive(hostDir string) (pid int, running, exists bool) {
 	return pid, running, true
 }
 
-// logTail returns the last n bytes of a log file, for error messages.
+// logTail returns the last n bytes of a log file for an error message,
+// headed by its path so that the reader knows where to read on.
 func logTail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
+	tail := supervise.LogTail(path, n)
+	if tail == "" {
 		return ""
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > n {
-		_, _ = f.Seek(st.Size()-n, 0)
-	}
-	b := make([]byte, n)
-	k, _ := f.Read(b)
-	return "log " + path + ":\n" + string(b[:k])
+	return "log " + path + ":\n" + tail
 }

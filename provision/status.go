@@ -10,7 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/health"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -77,7 +79,7 @@ func GetStatus(ctx context.Context, stateDir, stack string) (Status, error) {
 		hs := HostStatus{Name: h.Name, Role: h.Role, Zone: h.Zone, Address: h.Address, Port: h.Port}
 		hs.Processes = processes(h.Dir)
 		hs.Mesh, hs.Release = meshStatus(h.Dir)
-		hs.Healthy, hs.Health = health(ctx, h)
+		hs.Healthy, hs.Health = hostHealth(ctx, h)
 		if h.Role == string(topology.RoleDBReplica) && primaryDir != "" {
 			hs.Replication, err = replication(ctx, primaryDir, h.Name)
 			if err != nil && hs.Healthy {
@@ -94,7 +96,7 @@ func processes(dir string) []ProcessStatus {
 	sort.Strings(specs)
 	out := []ProcessStatus{}
 	for _, spec := range specs {
-		proc, err := loadProcess(spec)
+		proc, err := supervise.Load(spec)
 		if err != nil {
 			continue
 		}
@@ -111,13 +113,13 @@ func processes(dir string) []ProcessStatus {
 	return out
 }
 
-func health(ctx context.Context, h stackdir.InventoryHost) (bool, string) {
+func hostHealth(ctx context.Context, h stackdir.InventoryHost) (bool, string) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	var err error
 	switch topology.Role(h.Role) {
 	case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache, topology.RoleETL:
-		err = CheckHealth(ctx, fmt.Sprintf("http://%s:%d/healthz", h.Address, h.Port))
+		err = health.Check(ctx, fmt.Sprintf("http://%s:%d/healthz", h.Address, h.Port))
 	case topology.RoleDBPrimary, topology.RoleDBReplica:
 		err = pgPing(ctx, h.Dir)
 	default:

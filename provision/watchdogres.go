@@ -9,6 +9,8 @@ import (
 
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/crmplan/crmplan/provision/supervise"
 )
 
 const tokenWatchdog = PluginName + ":index:Watchdog"
@@ -42,10 +44,10 @@ type WatchdogState struct {
 
 func (*Watchdog) Annotate(a infer.Annotator) { a.SetToken("index", "Watchdog") }
 
-func (a WatchdogArgs) process() (Process, error) {
+func (a WatchdogArgs) process() (supervise.Process, error) {
 	self, err := selfPath()
 	if err != nil {
-		return Process{}, err
+		return supervise.Process{}, err
 	}
 	argv := []string{self, "watchdog", "--state-dir", a.StateDir, "--stack", a.Stack, "--primary", a.Primary,
 		"--interval", (time.Duration(a.IntervalMs) * time.Millisecond).String(), "--probes", fmt.Sprint(a.Probes)}
@@ -55,7 +57,7 @@ func (a WatchdogArgs) process() (Process, error) {
 	if a.Sync {
 		argv = append(argv, "--sync")
 	}
-	return Process{Name: "watchdog", Dir: a.HostDir, Argv: argv}, nil
+	return supervise.Process{Name: "watchdog", Dir: a.HostDir, Argv: argv}, nil
 }
 
 // Create starts the watchdog under a supervisor.
@@ -84,7 +86,7 @@ func startWatchdog(a WatchdogArgs) (int, error) {
 // Read reports a dead supervisor as not running.
 func (*Watchdog) Read(ctx context.Context, req infer.ReadRequest[WatchdogArgs, WatchdogState]) (infer.ReadResponse[WatchdogArgs, WatchdogState], error) {
 	st := req.State
-	proc := Process{Name: "watchdog", Dir: st.HostDir}
+	proc := supervise.Process{Name: "watchdog", Dir: st.HostDir}
 	st.SupervisorPID, st.Running = proc.Running()
 	return infer.ReadResponse[WatchdogArgs, WatchdogState]{ID: req.ID, Inputs: req.Inputs, State: st}, nil
 }
@@ -116,7 +118,7 @@ func (*Watchdog) Delete(ctx context.Context, req infer.DeleteRequest[WatchdogSta
 // stopWatchdog stops the watchdog on a host, if one runs there: crmplan
 // failover does so before it fences the primary itself.
 func stopWatchdog(hostDir string) error {
-	proc, err := loadProcess(Process{Name: "watchdog", Dir: hostDir}.SpecPath())
+	proc, err := supervise.Load(supervise.Process{Name: "watchdog", Dir: hostDir}.SpecPath())
 	if err != nil {
 		return nil // never started there
 	}

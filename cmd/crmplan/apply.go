@@ -16,6 +16,7 @@ import (
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -234,7 +235,7 @@ func superviseCommand() *cli.Command {
 		Usage:  "run one host process and restart it when it exits (started by apply)",
 		Flags:  []cli.Flag{&cli.StringFlag{Name: "spec", Required: true}},
 		Action: func(c *cli.Context) error {
-			return provision.Supervise(c.Context, c.String("spec"), c.App.ErrWriter)
+			return supervise.Run(c.Context, c.String("spec"), c.App.ErrWriter)
 		},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -230,21 +231,21 @@ func TestForeignCertificateRefused(t *testing.T) {
 	deadline := time.Now().Add(4 * time.Second)
 	relayLog := ""
 	for time.Now().Before(deadline) {
-		relayLog = logTail(m.Relay().LogPath(), 1<<16)
+		relayLog = supervise.LogTail(m.Relay().LogPath(), 1<<16)
 		if strings.Contains(relayLog, "certificate") {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	if !strings.Contains(relayLog, "certificate") {
-		t.Errorf("relay log shows no refused certificate:\n%s\nspy log:\n%s", relayLog, logTail(spy.LogPath(), 4096))
+		t.Errorf("relay log shows no refused certificate:\n%s\nspy log:\n%s", relayLog, supervise.LogTail(spy.LogPath(), 4096))
 	}
 	st, err := control{path: m.Relay().SocketPath(), node: m.Relay().ID}.status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := nodeRunning(spy); !ok {
-		t.Fatalf("the spy exited instead of redialing:\n%s", logTail(spy.LogPath(), 4096))
+		t.Fatalf("the spy exited instead of redialing:\n%s", supervise.LogTail(spy.LogPath(), 4096))
 	}
 	if len(st.Connections) != 3 {
 		t.Errorf("relay connections = %+v, want exactly controller, api-1, api-2", st.Connections)

@@ -140,20 +140,3 @@ func (m *Mesh) Stop() error {
 	}
 	return errors.Join(errs...)
 }
-
-// logTail returns the last limit bytes of a log file, for error messages.
-func logTail(path string, limit int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(st.Size()-limit, 0)
-	buf := make([]byte, st.Size()-off)
-	_, _ = f.ReadAt(buf, off)
-	return strings.TrimSpace(string(buf))
-}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/supervise"
 )
 
 // Secret and public files of the stack's mesh directory.
@@ -168,12 +169,12 @@ func (m *Mesh) waitControl(ctx context.Context, n Node, timeout time.Duration) e
 			return nil
 		}
 		if _, ok := nodeRunning(n); !ok {
-			return crmplan.Errorf(crmplan.EUNAVAILABLE, "receptor node %s exited: %s", n.ID, logTail(n.LogPath(), 1500)).In("node " + n.ID)
+			return crmplan.Errorf(crmplan.EUNAVAILABLE, "receptor node %s exited: %s", n.ID, supervise.LogTail(n.LogPath(), 1500)).In("node " + n.ID)
 		}
 		select {
 		case <-ctx.Done():
 			return crmplan.Errorf(crmplan.EUNAVAILABLE, "receptor node %s does not answer on %s: %v\n%s", n.ID, n.SocketPath(), err,
-				logTail(n.LogPath(), 1500)).In("node " + n.ID)
+				supervise.LogTail(n.LogPath(), 1500)).In("node " + n.ID)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -10,7 +10,7 @@
 //	releases/V/.sha256   the payload digest it was installed from
 //	current -> releases/V, previous -> releases/U
 //	roles/ROLE.json      how the role runs (argv, environment; 0600)
-//	crm-ROLE.*           the role's supervised process (provision.Process)
+//	crm-ROLE.*           the role's supervised process (supervise.Process)
 package agent
 
 import (

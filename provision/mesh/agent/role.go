@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/crmplan/crmplan"
-	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/health"
 	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/supervise"
 )
 
 // RoleSpec is how a role runs on this host (the start unit's payload).
@@ -43,7 +43,7 @@ func check(s RoleSpec) error {
 // through `current`, so a restart after an install runs the new release.
 // The name matches what the local target's CrmService runs, so either can
 // stop what the other started.
-func (h Host) process(s RoleSpec) provision.Process {
+func (h Host) process(s RoleSpec) supervise.Process {
 	argv := append([]string{filepath.Join(h.Dir, "current", "crm"), s.Role, "--listen", s.Listen}, s.Args...)
 	keys := make([]string, 0, len(s.Env))
 	for k := range s.Env {
@@ -54,7 +54,7 @@ func (h Host) process(s RoleSpec) provision.Process {
 	for _, k := range keys {
 		env = append(env, k+"="+s.Env[k])
 	}
-	return provision.Process{Name: "crm-" + s.Role, Dir: h.Dir, Argv: argv, Env: env}
+	return supervise.Process{Name: "crm-" + s.Role, Dir: h.Dir, Argv: argv, Env: env}
 }
 
 // Start records the role's spec and starts it under a supervisor (self is
@@ -119,13 +119,13 @@ func (h Host) handover(ctx context.Context, pid int, s RoleSpec) error {
 	defer cancel()
 	for {
 		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		if exe == want && provision.CheckHealth(ctx, "http://"+s.Listen+"/healthz") == nil {
+		if exe == want && health.Check(ctx, "http://"+s.Listen+"/healthz") == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("crm web (pid %d) did not take over with release %s (runs %s): %w\n%s", pid, h.Current(), exe, ctx.Err(),
-				logTail(h.process(s).LogPath(), 2048))
+				supervise.LogTail(h.process(s).LogPath(), 2048))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -137,7 +137,7 @@ func (h Host) run(ctx context.Context, self string, s RoleSpec) error {
 		return err
 	}
 	if err := waitHealthy(ctx, proc, s.Listen, 60*time.Second); err != nil {
-		return fmt.Errorf("crm %s (release %s) on %s did not become healthy: %w\n%s", s.Role, h.Current(), s.Listen, err, logTail(proc.LogPath(), 2048))
+		return fmt.Errorf("crm %s (release %s) on %s did not become healthy: %w\n%s", s.Role, h.Current(), s.Listen, err, supervise.LogTail(proc.LogPath(), 2048))
 	}
 	return nil
 }
@@ -202,12 +202,12 @@ func (h Host) CheckHealth(ctx context.Context, role string) (Health, error) {
 	if st, err := proc.ReadState(); err == nil {
 		out.Restarts = st.Restarts
 	}
-	if err := provision.CheckHealth(ctx, "http://"+s.Listen+"/healthz"); err != nil {
+	if err := health.Check(ctx, "http://"+s.Listen+"/healthz"); err != nil {
 		out.Reason = err.Error()
 		return out, nil
 	}
 	out.Healthy = true
-	if err := provision.CheckHealth(ctx, "http://"+s.Listen+"/readyz"); err != nil {
+	if err := health.Check(ctx, "http://"+s.Listen+"/readyz"); err != nil {
 		out.Reason = err.Error()
 		return out, nil
 	}
@@ -218,11 +218,11 @@ func (h Host) CheckHealth(ctx context.Context, role string) (Health, error) {
 // waitHealthy waits until the role answers /healthz, and gives up early
 // when the supervisor has had to restart it twice: a release that exits at
 // start fails its unit in seconds, not after the timeout.
-func waitHealthy(ctx context.Context, proc provision.Process, listen string, timeout time.Duration) error {
+func waitHealthy(ctx context.Context, proc supervise.Process, listen string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		err := provision.CheckHealth(ctx, "http://"+listen+"/healthz")
+		err := health.Check(ctx, "http://"+listen+"/healthz")
 		if err == nil {
 			return nil
 		}
@@ -243,16 +243,4 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// logTail returns the end of a log file for an error message.
-func logTail(path string, limit int64) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	if int64(len(data)) > limit {
-		data = data[int64(len(data))-limit:]
-	}
-	return strings.TrimSpace(string(data))
 }

@@ -1,4 +1,4 @@
-package provision
+package supervise
 
 import (
 	"os"
@@ -21,11 +21,11 @@ func TestSupervisorRestartsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = proc.Stop() })
-	first := waitState(t, proc, func(st ProcessState) bool { return st.ChildPID > 0 })
+	first := waitState(t, proc, func(st State) bool { return st.ChildPID > 0 })
 	if err := syscall.Kill(first.ChildPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	second := waitState(t, proc, func(st ProcessState) bool { return st.Restarts == 1 && st.ChildPID > 0 })
+	second := waitState(t, proc, func(st State) bool { return st.Restarts == 1 && st.ChildPID > 0 })
 	if second.ChildPID == first.ChildPID || second.LastExit != "signal: killed" {
 		t.Errorf("after a crash: %+v, want a new child and last exit \"signal: killed\"", second)
 	}
@@ -45,7 +45,7 @@ func TestSupervisorRestartsAndStops(t *testing.T) {
 	if _, err := proc.Start(self); err != nil {
 		t.Fatal(err)
 	}
-	third := waitState(t, proc, func(st ProcessState) bool { return st.ChildPID > 0 })
+	third := waitState(t, proc, func(st State) bool { return st.ChildPID > 0 })
 	_ = syscall.Kill(third.SupervisorPID, syscall.SIGKILL)
 	if !waitDead(third.ChildPID, 5*time.Second) {
 		t.Errorf("child %d outlived its supervisor killed with -9", third.ChildPID)
@@ -62,7 +62,7 @@ func TestSupervisorRestartsAndStops(t *testing.T) {
 	}
 }
 
-func waitState(t *testing.T, p Process, ok func(ProcessState) bool) ProcessState {
+func waitState(t *testing.T, p Process, ok func(State) bool) State {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

@@ -1,4 +1,4 @@
-package provision
+package supervise
 
 import (
 	"bytes"
@@ -28,6 +28,7 @@ import (
 //	DIR/NAME.spec.json   this struct (mode 0600: Env may hold secrets)
 //	DIR/NAME.log         the program's stdout and stderr
 //	DIR/NAME.state.json  written by the supervisor: pids, restarts, last exit
+//	DIR/NAME.supervisor.log  the supervisor's own output
 type Process struct {
 	Name string   `json:"name"`
 	Dir  string   `json:"dir"`
@@ -41,8 +42,8 @@ type Process struct {
 	StopSignal string `json:"stop_signal,omitempty"`
 }
 
-// ProcessState is what the supervisor reports about its program.
-type ProcessState struct {
+// State is what the supervisor reports about its program.
+type State struct {
 	SupervisorPID int       `json:"supervisor_pid"`
 	ChildPID      int       `json:"child_pid"`
 	Restarts      int       `json:"restarts"`
@@ -53,10 +54,31 @@ type ProcessState struct {
 
 func (p Process) path(ext string) string { return filepath.Join(p.Dir, p.Name+ext) }
 
-// SpecPath, LogPath and StatePath are the process's files in its host dir.
-func (p Process) SpecPath() string  { return p.path(".spec.json") }
-func (p Process) LogPath() string   { return p.path(".log") }
-func (p Process) StatePath() string { return p.path(".state.json") }
+// SpecPath, LogPath, StatePath and SupervisorLogPath are the process's
+// files in its host dir.
+func (p Process) SpecPath() string          { return p.path(".spec.json") }
+func (p Process) LogPath() string           { return p.path(".log") }
+func (p Process) StatePath() string         { return p.path(".state.json") }
+func (p Process) SupervisorLogPath() string { return p.path(".supervisor.log") }
+
+// LogTail returns the last limit bytes of a log file (a Process's LogPath,
+// a mesh node's log), trimmed, for error messages; "" when it cannot be
+// read.
+func LogTail(path string, limit int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(st.Size()-limit, 0)
+	buf := make([]byte, st.Size()-off)
+	_, _ = f.ReadAt(buf, off)
+	return strings.TrimSpace(string(buf))
+}
 
 // stopTimeout bounds a graceful stop before the process group is killed.
 const stopTimeout = 15 * time.Second
@@ -77,7 +99,7 @@ func (p Process) Start(self string) (int, error) {
 		return 0, fmt.Errorf("write %s: %w", p.SpecPath(), err)
 	}
 	_ = os.Remove(p.StatePath())
-	logf, err := os.OpenFile(p.path(".supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(p.SupervisorLogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return 0, err
 	}
@@ -96,8 +118,8 @@ func (p Process) Start(self string) (int, error) {
 }
 
 // ReadState returns what the supervisor last wrote.
-func (p Process) ReadState() (ProcessState, error) {
-	var st ProcessState
+func (p Process) ReadState() (State, error) {
+	var st State
 	data, err := os.ReadFile(p.StatePath())
 	if err != nil {
 		return st, err
@@ -241,17 +263,17 @@ func waitDead(pid int, timeout time.Duration) bool {
 	return false
 }
 
-// Supervise runs the process described by the spec file until ctx ends or
+// Run runs the process described by the spec file until ctx ends or
 // SIGTERM/SIGINT arrives, restarting it with backoff whenever it exits. It is
 // the body of the hidden `crmplan supervise` command.
-func Supervise(ctx context.Context, specPath string, logw io.Writer) error {
-	p, err := loadProcess(specPath)
+func Run(ctx context.Context, specPath string, logw io.Writer) error {
+	p, err := Load(specPath)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	st := ProcessState{SupervisorPID: os.Getpid(), StartedAt: time.Now().UTC()}
+	st := State{SupervisorPID: os.Getpid(), StartedAt: time.Now().UTC()}
 	backoff := 200 * time.Millisecond
 	for {
 		began := time.Now()
@@ -279,7 +301,8 @@ func Supervise(ctx context.Context, specPath string, logw io.Writer) error {
 	}
 }
 
-func loadProcess(specPath string) (Process, error) {
+// Load reads the spec a supervisor runs (a Process's SpecPath).
+func Load(specPath string) (Process, error) {
 	var p Process
 	data, err := os.ReadFile(specPath)
 	if err != nil {
@@ -296,7 +319,7 @@ func loadProcess(specPath string) (Process, error) {
 
 // runOnce starts the program, waits for it, and on cancellation stops it
 // with its stop signal, then SIGKILL after stopTimeout.
-func (p Process) runOnce(ctx context.Context, st *ProcessState) (string, error) {
+func (p Process) runOnce(ctx context.Context, st *State) (string, error) {
 	logf, err := os.OpenFile(p.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return "", err
@@ -351,7 +374,7 @@ func exitText(err error) string {
 }
 
 // writeState replaces the state file atomically: readers never see half.
-func (p Process) writeState(st ProcessState) error {
+func (p Process) writeState(st State) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
