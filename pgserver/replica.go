@@ -21,13 +21,19 @@ type ReplicaOptions struct {
 // BaseBackup creates a streaming replica of a running primary in cfg.Dir
 // with pg_basebackup, starts it and waits until it serves read-only queries.
 // The replica shares the primary's superuser password and pg_hba.conf, so
-// cfg.Password and cfg.AllowCIDRs are ignored.
+// cfg.Password and cfg.AllowCIDRs are ignored; of a Remote primary only the
+// password is known, and cfg.AllowCIDRs holds.
 func BaseBackup(ctx context.Context, primary *Server, cfg Config, opts ReplicaOptions) (*Server, error) {
-	if _, ok := primary.PID(); !ok {
+	if _, ok := primary.PID(); !ok && !primary.remote {
 		return nil, fmt.Errorf("pgserver: base backup of %s: %w", primary.Name(), ErrNotRunning)
 	}
+	if opts.Sync && primary.remote {
+		return nil, fmt.Errorf("pgserver: base backup of %s: Sync needs the primary's directory; configure the remote primary on its own host", primary.Name())
+	}
 	cfg.Password = primary.meta.Password
-	cfg.AllowCIDRs = primary.meta.AllowCIDRs
+	if !primary.remote {
+		cfg.AllowCIDRs = primary.meta.AllowCIDRs
+	}
 	if cfg.Bin == "" {
 		cfg.Bin = primary.meta.Bin
 	}

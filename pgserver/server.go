@@ -62,6 +62,8 @@ type Server struct {
 	dir            string
 	meta           meta
 	stopWithParent bool
+	// remote: a server on another host (Remote); it has no directory here.
+	remote bool
 	// exited is closed when the postgres process this Server started has been
 	// reaped; nil when another process started it.
 	exited chan struct{}
