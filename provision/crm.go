@@ -16,6 +16,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/supervise"
 )
 
@@ -75,8 +76,8 @@ func (in CrmServiceArgs) process() supervise.Process {
 	return supervise.Process{Name: "crm-" + in.Role, Dir: in.HostDir, Argv: argv}
 }
 
-func (in CrmServiceArgs) spec() mesh.RoleSpec {
-	return mesh.RoleSpec{Role: in.Role, Listen: in.listen(), Args: in.Args, Env: in.Env}
+func (in CrmServiceArgs) spec() wire.RoleSpec {
+	return wire.RoleSpec{Role: in.Role, Listen: in.listen(), Args: in.Args, Env: in.Env}
 }
 
 // backendURL is how web hosts' balancers name this host.
@@ -269,7 +270,7 @@ func drain(ctx context.Context, m *mesh.Mesh, in CrmServiceArgs, undo bool) ([]s
 	var wg sync.WaitGroup
 	for i, web := range in.DrainVia {
 		wg.Go(func() {
-			if _, err := m.Run(ctx, web, mesh.Work{Type: mesh.WorkDrain, Args: args}); err != nil {
+			if _, err := m.Run(ctx, web, mesh.Work{Type: wire.WorkDrain, Args: args}); err != nil {
 				errs[i] = providerError(err)
 			}
 		})
@@ -290,7 +291,7 @@ func (*CrmService) Delete(ctx context.Context, req infer.DeleteRequest[CrmServic
 	in := req.State.CrmServiceArgs
 	if m, err := mesh.Open(in.StateDir, in.Stack); err == nil && req.State.Release != "" {
 		if err := m.Start(ctx); err == nil {
-			if _, err := m.Run(ctx, in.Host, mesh.Work{Type: mesh.WorkStop, Args: []string{"--role", in.Role}}); err != nil {
+			if _, err := m.Run(ctx, in.Host, mesh.Work{Type: wire.WorkStop, Args: []string{"--role", in.Role}}); err != nil {
 				return infer.DeleteResponse{}, providerError(err)
 			}
 		}

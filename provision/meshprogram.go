@@ -6,6 +6,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -33,7 +34,7 @@ func (d *deployer) viaMesh(h LocalHost, role topology.Role, args []string, input
 	inputs["stack"] = pulumi.String(d.l.Stack)
 	switch role {
 	case topology.RoleWeb:
-		inputs["args"] = pulumi.ToStringArray(append(append([]string(nil), args...), "--admin-socket", mesh.WebAdminSocket(h.Dir)))
+		inputs["args"] = pulumi.ToStringArray(append(append([]string(nil), args...), "--admin-socket", wire.WebAdminSocket(h.Dir)))
 	case topology.RoleAPI:
 		var webs []string
 		for _, r := range []topology.Role{topology.RoleWeb, topology.RoleFailover} {

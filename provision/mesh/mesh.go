@@ -31,6 +31,11 @@
 // state (MainInstance), a re-exec for command workers, a goroutine leak and
 // Kubernetes client-go into crmplan; its config file and control socket
 // (JSON lines) are a stable interface.
+//
+// What the controller and the hosts' agents agree on (the agent's work
+// types, the role spec, crm web's admin socket) is in package wire, which
+// the agent imports instead of this package: the agent runs on hosts and
+// links nothing of the planning side, topology included.
 package mesh
 
 import (

@@ -13,6 +13,8 @@ import (
 	"os"
 	"sort"
 	"time"
+
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 )
 
 // Release is a build of the CRM to deploy: a tar.gz of its files, and the
@@ -68,30 +70,20 @@ func addFile(tw *tar.Writer, name, path string) error {
 	return err
 }
 
-// RoleSpec is how a role of the CRM runs on a host: the payload of a
-// crmplan-start unit. It travels as payload, not as parameters (which
-// Receptor records in status files), because Env holds database passwords.
-type RoleSpec struct {
-	Role   string            `json:"role"`   // web, api or worker: the crm subcommand
-	Listen string            `json:"listen"` // host:port
-	Args   []string          `json:"args,omitempty"`
-	Env    map[string]string `json:"env,omitempty"`
-}
-
 // Install sends rel to host, where the agent checks and installs it and
 // keeps the release it replaces for rollback.
 func (m *Mesh) Install(ctx context.Context, host string, rel Release) (Output, error) {
-	return m.Run(ctx, host, Work{Type: WorkInstall, Args: []string{"--version", rel.Version, "--sha256", rel.SHA256},
+	return m.Run(ctx, host, Work{Type: wire.WorkInstall, Args: []string{"--version", rel.Version, "--sha256", rel.SHA256},
 		Payload: bytes.NewReader(rel.Archive)})
 }
 
 // StartRole starts a role on host from spec and waits until it is healthy.
-func (m *Mesh) StartRole(ctx context.Context, host string, spec RoleSpec) (Output, error) {
+func (m *Mesh) StartRole(ctx context.Context, host string, spec wire.RoleSpec) (Output, error) {
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return Output{}, err
 	}
-	return m.Run(ctx, host, Work{Type: WorkStart, Payload: bytes.NewReader(data)})
+	return m.Run(ctx, host, Work{Type: wire.WorkStart, Payload: bytes.NewReader(data)})
 }
 
 // Step is a caller's action on one host during a rolling deploy.
@@ -146,7 +138,7 @@ func (m *Mesh) deployOne(ctx context.Context, rel Release, role, host string, dr
 	if _, err := m.Install(ctx, host, rel); err != nil {
 		return err
 	}
-	_, err := m.Run(ctx, host, Work{Type: WorkRestart, Args: []string{"--role", role}})
+	_, err := m.Run(ctx, host, Work{Type: wire.WorkRestart, Args: []string{"--role", role}})
 	if err == nil && healthy != nil {
 		err = healthy(ctx, host)
 	}
@@ -154,8 +146,8 @@ func (m *Mesh) deployOne(ctx context.Context, rel Release, role, host string, dr
 		return nil
 	}
 	// Put the host back on the release it ran, so it can serve again.
-	if _, rbErr := m.Run(ctx, host, Work{Type: WorkRollback}); rbErr == nil {
-		_, _ = m.Run(ctx, host, Work{Type: WorkRestart, Args: []string{"--role", role}})
+	if _, rbErr := m.Run(ctx, host, Work{Type: wire.WorkRollback}); rbErr == nil {
+		_, _ = m.Run(ctx, host, Work{Type: wire.WorkRestart, Args: []string{"--role", role}})
 	}
 	return fmt.Errorf("release %s on %s (rolled back): %w", rel.Version, host, err)
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -149,7 +150,7 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 		}
 	}
 	env, _ := json.Marshal(map[string]string{"CRM_DATABASE_URL": db})
-	if out, err := m.Run(ctx, "api-1", Work{Type: WorkMigrate, Payload: bytes.NewReader(env)}); err != nil {
+	if out, err := m.Run(ctx, "api-1", Work{Type: wire.WorkMigrate, Payload: bytes.NewReader(env)}); err != nil {
 		t.Fatalf("migrate over the mesh: %v\n%s", err, out.Text)
 	}
 	if out, err := seed.CombinedOutput(); err != nil {
@@ -159,14 +160,14 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	for _, h := range topo.Hosts[:2] {
 		listen := fmt.Sprintf("%s:%d", h.Address, freePort(t, h.Address))
 		apis[h.Name] = "http://" + listen
-		if _, err := m.StartRole(ctx, h.Name, RoleSpec{Role: "api", Listen: listen, Env: map[string]string{"CRM_DATABASE_URL": db}}); err != nil {
+		if _, err := m.StartRole(ctx, h.Name, wire.RoleSpec{Role: "api", Listen: listen, Env: map[string]string{"CRM_DATABASE_URL": db}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	web := topo.Hosts[2]
 	webListen := fmt.Sprintf("%s:%d", web.Address, freePort(t, web.Address))
 	webURL := "http://" + webListen
-	if _, err := m.StartRole(ctx, "web-1", RoleSpec{Role: "web", Listen: webListen,
+	if _, err := m.StartRole(ctx, "web-1", wire.RoleSpec{Role: "web", Listen: webListen,
 		Args: []string{"--backend", apis["api-1"], "--backend", apis["api-2"], "--health-interval", "100ms"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	}
 
 	// The figure for BENCHMARKS.md: one small unit through the relay.
-	small, err := m.Run(ctx, "api-2", Work{Type: WorkStatus})
+	small, err := m.Run(ctx, "api-2", Work{Type: wire.WorkStatus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	}
 	t.Logf("rolling deploy of %s over 2 api hosts: %v; %d requests at 150 req/s, none failed", v2.Version, rollout.Duration, total)
 	for _, h := range []string{"api-1", "api-2"} {
-		out, err := m.Run(ctx, h, Work{Type: WorkStatus})
+		out, err := m.Run(ctx, h, Work{Type: wire.WorkStatus})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +285,7 @@ func TestRollingDeployRollsBackAFailedHost(t *testing.T) {
 	}
 	// crm web needs no database: the host serves /healthz on v1.
 	listen := fmt.Sprintf("%s:%d", host.Address, freePort(t, host.Address))
-	if _, err := m.StartRole(ctx, host.Name, RoleSpec{Role: "web", Listen: listen, Args: []string{"--backend", "http://127.0.0.1:9"}}); err != nil {
+	if _, err := m.StartRole(ctx, host.Name, wire.RoleSpec{Role: "web", Listen: listen, Args: []string{"--backend", "http://127.0.0.1:9"}}); err != nil {
 		t.Fatal(err)
 	}
 	broken := filepath.Join(t.TempDir(), "crm")
@@ -303,7 +304,7 @@ func TestRollingDeployRollsBackAFailedHost(t *testing.T) {
 	if len(rollout.Hosts) != 1 || rollout.Hosts[0].Host != "api-1" {
 		t.Errorf("rollout went on after a failed host: %+v", rollout.Hosts)
 	}
-	out, err := m.Run(ctx, host.Name, Work{Type: WorkStatus})
+	out, err := m.Run(ctx, host.Name, Work{Type: wire.WorkStatus})
 	if err != nil {
 		t.Fatal(err)
 	}

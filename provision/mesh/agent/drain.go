@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan"
-	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 )
 
 // Drain asks this host's crm web to take backend out of rotation (or put
@@ -19,7 +19,7 @@ import (
 // backend's in-flight requests have finished. The balancer's answer (every
 // backend's state) is copied to out.
 func (h Host) Drain(ctx context.Context, backend string, undrain bool, out io.Writer) error {
-	sock := mesh.WebAdminSocket(h.Dir)
+	sock := wire.WebAdminSocket(h.Dir)
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer

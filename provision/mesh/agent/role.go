@@ -15,12 +15,12 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/health"
-	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/supervise"
 )
 
 // RoleSpec is how a role runs on this host (the start unit's payload).
-type RoleSpec = mesh.RoleSpec
+type RoleSpec = wire.RoleSpec
 
 // validRoles are the crm subcommands that are long-running roles: every
 // role of the seeds but PostgreSQL runs as one of them.
