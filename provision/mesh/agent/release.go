@@ -11,6 +11,10 @@
 //	current -> releases/V, previous -> releases/U
 //	roles/ROLE.json      how the role runs (argv, environment; 0600)
 //	crm-ROLE.*           the role's supervised process (supervise.Process)
+//
+// The agent is host-side: it imports supervise, health and the wire types
+// it shares with the controller (provision/mesh/wire), never the planning
+// side (Pulumi, sizing, topology, provision, provision/mesh).
 package agent
 
 import (
