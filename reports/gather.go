@@ -15,13 +15,17 @@ import (
 // named users, projects growth and lays out the topology, then reads what
 // apply and verify left in stateDir for stack. A stack never applied or
 // never verified is not an error: those sections say so. A plan the model
-// rejects is, because nothing in the report would hold.
+// rejects is, because nothing in the report would hold. With a verify
+// result, AtTestRate is the model at the result's rate.
 func Gather(plan *topology.Plan, stateDir, stack string, now time.Time) (Inputs, error) {
 	m := plan.Model()
-	est, err := sizing.Size(m)
-	if err != nil {
-		return Inputs{}, err
+	// A plan whose hosts do not fit its zones still has the model's figures;
+	// only the topology section goes missing.
+	laid, layErr := topology.Lay(plan)
+	if laid.Plan == nil {
+		return Inputs{}, layErr
 	}
+	est := laid.Estimate
 	in := Inputs{Plan: *plan, Estimate: &est, GeneratedAt: now}
 	users := float64(plan.Workload.NamedUsers)
 	step := sweepStep(users)
@@ -35,9 +39,9 @@ func Gather(plan *topology.Plan, stateDir, stack string, now time.Time) (Inputs,
 			in.Projection = pr
 		}
 	}
-	if topo, err := topology.Build(plan, est); err == nil {
-		in.Topology = &topo
-		in.DiagramSVG = string(topology.DiagramSVG(topo))
+	if layErr == nil {
+		in.Topology = &laid.Topology
+		in.DiagramSVG = string(topology.DiagramSVG(laid.Topology))
 	}
 	inv, err := stackdir.LoadInventory(stateDir, stack)
 	switch {
@@ -50,6 +54,10 @@ func Gather(plan *topology.Plan, stateDir, stack string, now time.Time) (Inputs,
 	switch {
 	case err == nil:
 		in.Result = &res
+		// The same prediction verify printed next to its measurement.
+		if at, err := sizing.PredictAt(m, est, res.TargetRate); err == nil {
+			in.AtTestRate = &at
+		}
 	case crmplan.ErrorCode(err) != crmplan.ENOTFOUND:
 		return Inputs{}, err
 	}

@@ -2,12 +2,15 @@ package reports
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/crmplan/crmplan/loadgen"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -83,4 +86,56 @@ func TestScreenshotExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("look at %s", png)
+}
+
+// TestGatherAtTestRate: with a verify result in the state dir, Gather sizes
+// the plan's servers again at the result's rate, for the report's
+// predicted-against-measured comparison.
+func TestGatherAtTestRate(t *testing.T) {
+	data, err := os.ReadFile("../examples/simplecrm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := topology.DecodePlan("simplecrm.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		rate   float64 // 0: no result saved
+		wantAt bool
+	}{
+		{"no load test", 0, false},
+		{"at the design rate", 150, true},
+		{"above it", 240, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			state := t.TempDir()
+			if tt.rate > 0 {
+				res := loadgen.Result{Stack: plan.Name, TargetRate: tt.rate, AchievedRate: tt.rate, Requests: 100}
+				if _, err := loadgen.SaveResult(stackdir.Paths{StateDir: state, Stack: plan.Name}.Results(), "run-1", res); err != nil {
+					t.Fatal(err)
+				}
+			}
+			in, err := Gather(plan, state, plan.Name, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := in.AtTestRate != nil; got != tt.wantAt {
+				t.Fatalf("AtTestRate set = %v, want %v", got, tt.wantAt)
+			}
+			if in.AtTestRate == nil {
+				return
+			}
+			if r := in.AtTestRate.Workload.DesignRate; math.Abs(r-tt.rate) > 1e-9 {
+				t.Errorf("predicted at %v req/s, want the test's %v", r, tt.rate)
+			}
+			for i, te := range in.AtTestRate.Tiers {
+				if te.Servers != in.Estimate.Tiers[i].Servers {
+					t.Errorf("%s: %d servers at the test's rate, want the plan's %d", te.Role, te.Servers, in.Estimate.Tiers[i].Servers)
+				}
+			}
+		})
+	}
 }

@@ -89,10 +89,6 @@ func runReport(ctx context.Context, f reportFlags, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if in.Result != nil {
-		// The same prediction verify printed next to its measurement.
-		in.AtTestRate = predictAt(plan.Model(), *in.Estimate, in.Result.TargetRate)
-	}
 	in.PlanPath = f.plan
 	r, err := reports.Build(in)
 	if err != nil {
