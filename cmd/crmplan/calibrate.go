@@ -15,14 +15,13 @@ import (
 	"github.com/crmplan/crmplan/topology"
 )
 
-// calibration is the JSON/YAML output of `crmplan calibrate`.
+// calibration is the JSON/YAML output of `crmplan calibrate`: plan,
+// result, tiers, before, after, wrote, in that order.
 type calibration struct {
-	Plan   string                    `json:"plan"`
-	Result string                    `json:"result"`
-	Tiers  []loadgen.TierCalibration `json:"tiers"`
-	Before sizing.Estimate           `json:"before"`
-	After  sizing.Estimate           `json:"after"`
-	Wrote  bool                      `json:"wrote"`
+	Plan   string `json:"plan"`
+	Result string `json:"result"`
+	loadgen.PlanCalibration
+	Wrote bool `json:"wrote"`
 }
 
 func calibrateCommand() *cli.Command {
@@ -68,11 +67,11 @@ Examples:
 			if err != nil {
 				return err
 			}
-			cal, err := calibratePlan(plan, res)
+			pc, err := loadgen.CalibratePlan(plan, res)
 			if err != nil {
 				return err
 			}
-			cal.Plan, cal.Result = planPath, resultPath
+			cal := calibration{Plan: planPath, Result: resultPath, PlanCalibration: pc}
 			if !c.Bool("dry-run") {
 				if err := writePlan(planPath, plan); err != nil {
 					return err
@@ -97,35 +96,6 @@ func calibrateResultPath(c *cli.Context, plan *topology.Plan) (string, error) {
 		stack = plan.Name
 	}
 	return stackdir.Paths{StateDir: stateDir, Stack: stack}.LatestResult(), nil
-}
-
-// calibratePlan writes the calibrated tiers into plan and sizes it before
-// and after. A calibrated tier is written in full (demands, HA, min, max
-// servers, cores), because a tier with its own demands no longer takes its
-// role's defaults for the rest.
-func calibratePlan(plan *topology.Plan, res loadgen.Result) (calibration, error) {
-	before := plan.Model()
-	estBefore, err := sizing.Size(before)
-	if err != nil {
-		return calibration{}, err
-	}
-	after, tiers, err := loadgen.Calibrate(before, res)
-	if err != nil {
-		return calibration{}, err
-	}
-	if len(after.Tiers) != len(plan.Tiers) {
-		return calibration{}, crmplan.Errorf(crmplan.EINTERNAL, "the plan has %d tiers, its model %d", len(plan.Tiers), len(after.Tiers))
-	}
-	for i, t := range tiers {
-		if t.Measured {
-			plan.Tiers[i].TierSpec = after.Tiers[i]
-		}
-	}
-	estAfter, err := sizing.Size(plan.Model())
-	if err != nil {
-		return calibration{}, err
-	}
-	return calibration{Tiers: tiers, Before: estBefore, After: estAfter}, nil
 }
 
 func printCalibration(w io.Writer, cal calibration, format string) error {
