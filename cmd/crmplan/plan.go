@@ -43,3 +43,11 @@ func writePlan(path string, plan *topology.Plan) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// orPlaceholder is the plan path for a hint: the user's, or PLAN.yaml.
+func orPlaceholder(plan string) string {
+	if plan == "" {
+		return "PLAN.yaml"
+	}
+	return plan
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crmplan/crmplan"
+)
+
+// verifyFlags is everything `crmplan verify` reads from its command line.
+type verifyFlags struct {
+	plan, stateDir, stack   string
+	target, email, password string
+	rate, p95, errorRate    float64
+	duration, rampUp        time.Duration
+	emitScript              bool
+	script                  string
+	findMax                 bool
+	stepFactor, maxRate     float64
+	output                  string
+	chaos                   string
+}
+
+// verifyCLIFlags are verify's flags; the defaults are part of its help.
+func verifyCLIFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "plan", Usage: "plan file (rate, mix, SLO, tiers)", EnvVars: []string{"CRMPLAN_PLAN"}},
+		&cli.StringFlag{Name: "state-dir", Usage: "where apply keeps stacks (default ~/.crmplan)", EnvVars: []string{"CRMPLAN_STATE_DIR"}},
+		&cli.StringFlag{Name: "stack", Usage: "stack name (default: the plan's name)", EnvVars: []string{"CRMPLAN_STACK"}},
+		&cli.StringFlag{Name: "target", Usage: "URL of a CRM crmplan did not deploy", EnvVars: []string{"CRMPLAN_TARGET"}},
+		&cli.StringFlag{Name: "email", Usage: "load user (default: the inventory's)", EnvVars: []string{"CRMPLAN_EMAIL"}},
+		&cli.StringFlag{Name: "password", Usage: "load user's password; prefer the env var", EnvVars: []string{"CRMPLAN_PASSWORD"}},
+		&cli.Float64Flag{Name: "rate", Usage: "requests/s instead of the plan's"},
+		&cli.DurationFlag{Name: "duration", Usage: "measured (steady) phase", Value: 2 * time.Minute},
+		&cli.DurationFlag{Name: "ramp-up", Usage: "linear ramp from 0 to the rate before the measured phase", Value: 15 * time.Second},
+		&cli.Float64Flag{Name: "p95", Usage: "SLO p95 in ms instead of the plan's"},
+		&cli.Float64Flag{Name: "error-rate", Usage: "SLO error share instead of the plan's (0.01 = 1 %)"},
+		&cli.BoolFlag{Name: "emit-script", Usage: "print the generated k6 script and exit"},
+		&cli.StringFlag{Name: "script", Usage: "run this (edited) k6 script instead of the generated one"},
+		&cli.BoolFlag{Name: "find-max", Usage: "raise the rate in steps until the SLO breaks"},
+		&cli.Float64Flag{Name: "step-factor", Usage: "find-max: rate multiplier per step", Value: 1.25},
+		&cli.Float64Flag{Name: "max-rate", Usage: "find-max: highest rate to try (default 50x the start)"},
+		&cli.StringFlag{Name: "chaos", Usage: "faults to inject under load: kill:HOST@TIME[,...] (local target)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml", Value: "table"},
+	}
+}
+
+// parseVerifyFlags reads the flags into verifyFlags and checks what can be
+// checked before the plan is read.
+func parseVerifyFlags(c *cli.Context) (verifyFlags, error) {
+	f := verifyFlags{chaos: c.String("chaos"),
+		plan: c.String("plan"), stateDir: c.String("state-dir"), stack: c.String("stack"),
+		target: c.String("target"), email: c.String("email"), password: c.String("password"),
+		rate: c.Float64("rate"), p95: c.Float64("p95"), errorRate: c.Float64("error-rate"),
+		duration: c.Duration("duration"), rampUp: c.Duration("ramp-up"),
+		emitScript: c.Bool("emit-script"), script: c.String("script"),
+		findMax: c.Bool("find-max"), stepFactor: c.Float64("step-factor"), maxRate: c.Float64("max-rate"),
+		output: c.String("output"),
+	}
+	if f.findMax && !c.IsSet("duration") {
+		// Every step is a full run: shorter steps find the maximum
+		// in minutes rather than half an hour.
+		f.duration, f.rampUp = 30*time.Second, min(f.rampUp, 5*time.Second)
+	}
+	if c.IsSet("rate") && !(f.rate > 0) {
+		return f, crmplan.Errorf(crmplan.EINVALID, "the rate must be above 0, got %g", f.rate).
+			In("--rate").Try("crmplan verify --rate 150")
+	}
+	return f, nil
+}

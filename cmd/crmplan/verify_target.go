@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/loadgen"
+	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/sizing"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// What verify loads and how: the target (a URL, or the stack apply
+// deployed), the k6 that drives it, and the faults --chaos injects.
+
+// verifyTarget fills o's target, stack and results dir: from --target, or
+// from the inventory that apply wrote for the plan's stack.
+func verifyTarget(f verifyFlags, in verifyInput, o *loadgen.Options) error {
+	stateDir, err := stateDirFlag(f.stateDir)
+	if err != nil {
+		return err
+	}
+	stack := f.stack
+	if stack == "" && in.plan != nil {
+		stack = in.plan.Name
+	}
+	if f.target != "" {
+		if stack == "" {
+			stack = "adhoc"
+		}
+		o.Target = loadgen.Target{URL: f.target, Email: f.email, Password: f.password}
+	} else {
+		if stack == "" {
+			return crmplan.Errorf(crmplan.EINVALID, "nothing to verify: give a plan whose stack is deployed, or a target").
+				In("--plan").Try("crmplan verify --plan plan.yaml   # or: --target URL --rate 150")
+		}
+		inv, err := stackdir.LoadInventory(stateDir, stack)
+		if crmplan.ErrorCode(err) == crmplan.ENOTFOUND {
+			// Verifying a stack that is not there is a usage error: exit 2.
+			return crmplan.Errorf(crmplan.EINVALID, "%s", err.Error()).In("--plan").
+				Try("crmplan apply --plan %s   # or: crmplan verify --target URL", orPlaceholder(f.plan))
+		}
+		if err != nil {
+			return err
+		}
+		o.Target = inventoryTarget(inv, in.model)
+		if f.email != "" {
+			o.Target.Email, o.Target.Password = f.email, f.password
+		}
+	}
+	o.Stack = stack
+	o.ResultsDir = stackdir.Paths{StateDir: stateDir, Stack: stack}.Results()
+	return nil
+}
+
+// inventoryTarget reads the web URL, the load user and the hosts to scrape;
+// each host's cores are its tier's in the model, so utilization is per core
+// as the model predicts it.
+func inventoryTarget(inv stackdir.Inventory, m sizing.Model) loadgen.Target {
+	cores := map[string]int{}
+	for _, t := range m.Tiers {
+		cores[t.Role] = t.Cores
+	}
+	t := loadgen.Target{URL: inv.WebURL, Email: inv.LoadUser.Email, Password: inv.LoadUser.Password}
+	for _, h := range inv.Hosts {
+		host := loadgen.Host{Name: h.Name, Role: h.Role, MetricsURL: h.MetricsURL, Cores: cores[h.Role]}
+		if host.MetricsURL == "" {
+			host.PID = localPostgresPID(h)
+		}
+		t.Hosts = append(t.Hosts, host)
+	}
+	return t
+}
+
+// localPostgresPID finds the postmaster of a database host on the local
+// target, whose CPU (with its backends') verify reads from /proc, since
+// PostgreSQL has no /metrics. 0 when the host is not such a host.
+func localPostgresPID(h stackdir.InventoryHost) int {
+	if h.Dir == "" || (h.Role != string(topology.RoleDBPrimary) && h.Role != string(topology.RoleDBReplica)) {
+		return 0
+	}
+	srv, err := pgserver.Open(provision.PostgresDir(h.Dir))
+	if err != nil {
+		return 0
+	}
+	pid, ok := srv.PID()
+	if !ok {
+		return 0
+	}
+	return pid
+}
+
+// verifyK6 is this binary's hidden k6 command, or the k6 CRMPLAN_K6 names
+// (one built with xk6 and the k6/x/crmplan extension).
+func verifyK6() loadgen.K6 {
+	if k6 := os.Getenv("CRMPLAN_K6"); k6 != "" {
+		return loadgen.K6{Command: []string{k6}}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	return loadgen.K6{Command: []string{exe, "k6"}}
+}
+
+// verifyChaos parses --chaos and checks every fault names a host of the
+// deployed stack before anything starts; the kills and the ledger check
+// are the local target's (provision).
+func verifyChaos(f verifyFlags, in verifyInput, o loadgen.Options) (*loadgen.Chaos, error) {
+	if f.target != "" || f.findMax {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "--chaos needs a stack crmplan deployed, without --target or --find-max").
+			In("--chaos").Try("crmplan verify --plan plan.yaml --chaos kill:api-1@30s")
+	}
+	faults, err := loadgen.ParseChaos(f.chaos, in.scenario.Duration)
+	if err != nil {
+		return nil, err
+	}
+	stateDir, err := stateDirFlag(f.stateDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, flt := range faults {
+		if _, err := provision.ResolveHost(stateDir, o.Stack, flt.Target); err != nil {
+			return nil, err
+		}
+	}
+	return &loadgen.Chaos{
+		Faults: faults,
+		Inject: func(ctx context.Context, flt loadgen.Fault) (string, error) {
+			return provision.KillHost(stateDir, o.Stack, flt.Target)
+		},
+		Missing: func(ctx context.Context, run string, keys []string) ([]string, error) {
+			dsn, err := provision.PrimaryURL(ctx, stateDir, o.Stack)
+			if err != nil {
+				return nil, err
+			}
+			return loadgen.LedgerMissing(ctx, dsn, run, keys)
+		},
+	}, nil
+}
