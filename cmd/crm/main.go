@@ -55,7 +55,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"CRM_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "json", EnvVars: []string{"CRM_LOG_FORMAT"}, Usage: "json or text"},
 		},
-		Commands: []*cli.Command{apiCommand(), webCommand(), workerCommand(), migrateCommand(), seedCommand(),
+		Commands: []*cli.Command{apiCommand(), webCommand(), webTakesConnsCommand(), workerCommand(), migrateCommand(), seedCommand(),
 			integrationCommand(), docstoreCommand(), proxyCommand(), queueCommand(), schedulerCommand(), cacheCommand(), etlCommand()},
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -40,6 +41,19 @@ func webCommand() *cli.Command {
 			}
 			return serveWeb(c.Context, serve.Config{Role: "web", Listen: c.String("listen"), Handler: web.Handler(b, ui.FS()),
 				Ready: b.Ready, Metrics: m, Log: log})
+		},
+	}
+}
+
+// webTakesConnsCommand answers a handing-over crm web that asks whether
+// this binary takes client connections over (see takesConns).
+func webTakesConnsCommand() *cli.Command {
+	return &cli.Command{
+		Name:   takesConnsCommand,
+		Hidden: true,
+		Action: func(c *cli.Context) error {
+			_, err := fmt.Fprintln(c.App.Writer, connFDsEnv)
+			return err
 		},
 	}
 }

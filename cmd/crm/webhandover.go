@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,122 +21,179 @@ import (
 )
 
 // listenFDEnv names the inherited listening socket of a crm web that
-// replaced itself (see serveWeb).
-const listenFDEnv = "CRM_LISTEN_FD"
+// replaced itself (see serveWeb), connFDsEnv its inherited client
+// connections (comma-separated descriptors).
+const (
+	listenFDEnv = "CRM_LISTEN_FD"
+	connFDsEnv  = "CRM_CONN_FDS"
+)
 
-// handoverGrace is how long a handing-over crm web keeps serving with
-// "Connection: close" before it stops: long enough for clients under load
-// to move to new connections.
-const handoverGrace = 1500 * time.Millisecond
+// handoverTimeout bounds the wait for requests in flight at a handover;
+// the exec cuts those still running then.
+const handoverTimeout = 20 * time.Second
 
 // serveWeb serves the web role like serve.Run, and on SIGHUP hands its
-// listening socket over to the binary at its own path, which a deploy has
-// just pointed at a new release: it stops accepting, lets in-flight
-// requests finish, and execs itself in place (same pid, so its supervisor
-// sees nothing) with the socket kept open. Connections that arrive
-// meanwhile wait in the kernel's accept queue instead of being refused, so
-// a web host's restart fails no request, which a stop and start would.
+// listening socket and its client connections over to the binary at its
+// own path, which a deploy has just pointed at a new release: it stops
+// accepting, lets in-flight requests finish, and execs itself in place
+// (same pid, so its supervisor sees nothing) with the sockets kept open.
+// Connections that arrive meanwhile wait in the kernel's accept queue, and
+// requests sent meanwhile on a keep-alive connection wait in its socket,
+// so a web host's restart fails no request, which a stop and start would,
+// and so would closing idle connections (see handConn).
 func serveWeb(ctx context.Context, cfg serve.Config) error {
-	l, err := webListener(cfg.Listen)
+	// Before anything else: SIGHUP's default action ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	conns := newConnTracker()
+	tl, inherited, err := webListener(cfg.Listen, conns, cfg.Log)
 	if err != nil {
 		return err
 	}
-	tl, ok := l.(*net.TCPListener)
-	if !ok {
-		return fmt.Errorf("listener on %s is not TCP", cfg.Listen)
-	}
-	// While handing over, every response tells its client to close the
-	// connection, so that few idle keep-alive connections are left for
-	// Shutdown to close: a client may be sending a request on one just
-	// then, and a POST is not retried on a closed connection.
-	var closing atomic.Bool
-	inner := serve.Handler(cfg)
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if closing.Load() {
-			w.Header().Set("Connection", "close")
-		}
-		inner.ServeHTTP(w, r)
-	})
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           serve.Handler(cfg),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnState:         conns.connState,
 	}
-	cfg.Log.Info("listening", "addr", l.Addr().String())
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	hl := &handoverListener{TCPListener: tl}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(hl) }()
+	hl := &handoverListener{TCPListener: tl, conns: conns}
+	q := newConnQueue(tl.Addr())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(hl) }()
+	go func() { _ = srv.Serve(q) }()
+	for _, c := range inherited {
+		go conns.awaitRequest(c, q, srv.IdleTimeout)
+	}
+	cfg.Log.Info("listening", "addr", tl.Addr().String(), "inherited_conns", len(inherited))
 	handover := false
 	select {
-	case err := <-errc:
+	case err := <-served:
 		return err
 	case <-ctx.Done():
 	case <-hup:
 		handover = true
 	}
 	cfg.Log.Info("shutting down", "handover", handover)
+	if handover {
+		return handOver(cfg.Log, tl, hl, served, conns, q)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if !handover {
-		if err := srv.Shutdown(sctx); err != nil {
-			return err
-		}
-		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
 	}
-	closing.Store(true)
-	time.Sleep(handoverGrace)
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// handOver stops accepting, waits until the server has let go of every
+// connection (each between two requests), and execs the binary at its own
+// path with the listening socket and those connections.
+func handOver(log *slog.Logger, tl *net.TCPListener, hl *handoverListener, served <-chan error, conns *connTracker, q *connQueue) error {
+	path, err := exec.LookPath(os.Args[0])
+	if err != nil {
+		return fmt.Errorf("handover: %w", err)
+	}
+	takes := takesConns(path)
 	// A duplicate keeps the socket (and the connections waiting in its
 	// queue) open past Serve's close of the listener and across the exec.
 	keep, err := tl.File()
 	if err != nil {
 		return fmt.Errorf("handover: %w", err)
 	}
-	// Stop accepting first, and wait until Serve has returned: a connection
-	// accepted while Shutdown runs would not be waited for, and the exec
-	// would cut it.
+	// Stop accepting first, and wait until Serve has returned: every
+	// connection it accepted is tracked then.
 	hl.stopping.Store(true)
 	_ = tl.SetDeadline(time.Now())
-	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+	if err := <-served; !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("handover: %w", err)
 	}
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
+	began := time.Now()
+	empty := conns.handover()
+	_ = q.Close() // after handover(): a connection it did not pass to the server is kept
+	select {
+	case <-empty:
+	case <-time.After(handoverTimeout):
 	}
-	return execSelf(keep)
+	kept, cut := conns.handedOver()
+	if !takes {
+		// A release before connection handover would leave them unread.
+		for _, c := range kept {
+			_ = c.TCPConn.Close()
+		}
+		kept = nil
+	}
+	log.Info("handing over", "conns", len(kept), "cut", cut, "waited", time.Since(began).String(), "takes_conns", takes)
+	return execSelf(path, keep, kept)
 }
 
-// handoverListener ends Serve's accept loop when a handover begins: the
+// handoverListener ends Serve's accept loop when a handover begins (the
 // caller sets stopping and a past deadline, and the next Accept error is
-// reported as a closed listener.
+// reported as a closed listener), and tracks what it accepts.
 type handoverListener struct {
 	*net.TCPListener
+	conns    *connTracker
 	stopping atomic.Bool
 }
 
 func (l *handoverListener) Accept() (net.Conn, error) {
-	c, err := l.TCPListener.Accept()
-	if err != nil && l.stopping.Load() {
-		return nil, net.ErrClosed
+	c, err := l.TCPListener.AcceptTCP()
+	if err != nil {
+		if l.stopping.Load() {
+			return nil, net.ErrClosed
+		}
+		return nil, err
 	}
-	return c, err
+	hc, err := l.conns.wrap(c)
+	if err != nil {
+		return c, nil // served, but cut by a handover
+	}
+	return hc, nil
 }
 
-// webListener is the inherited socket when there is one, a new one otherwise.
-func webListener(addr string) (net.Listener, error) {
-	fd := os.Getenv(listenFDEnv)
-	if fd == "" {
-		return net.Listen("tcp", addr)
+// webListener is the inherited socket when there is one, a new one
+// otherwise, and the inherited client connections.
+func webListener(addr string, conns *connTracker, log *slog.Logger) (*net.TCPListener, []*handConn, error) {
+	var l net.Listener
+	var err error
+	if fd := os.Getenv(listenFDEnv); fd == "" {
+		l, err = net.Listen("tcp", addr)
+	} else {
+		os.Unsetenv(listenFDEnv)
+		l, err = fileListener(fd)
 	}
-	os.Unsetenv(listenFDEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	tl, ok := l.(*net.TCPListener)
+	if !ok {
+		l.Close()
+		return nil, nil, fmt.Errorf("listener on %s is not TCP", addr)
+	}
+	fds := os.Getenv(connFDsEnv)
+	os.Unsetenv(connFDsEnv)
+	var inherited []*handConn
+	for s := range strings.SplitSeq(fds, ",") {
+		if s == "" {
+			continue
+		}
+		c, err := fileConn(s, conns)
+		if err != nil {
+			log.Warn("inherited connection lost", "fd", s, "err", err)
+			continue
+		}
+		inherited = append(inherited, c)
+	}
+	return tl, inherited, nil
+}
+
+func fileListener(fd string) (net.Listener, error) {
 	n, err := strconv.Atoi(fd)
 	if err != nil {
 		return nil, fmt.Errorf("%s=%q: %w", listenFDEnv, fd, err)
@@ -144,18 +203,70 @@ func webListener(addr string) (net.Listener, error) {
 	return net.FileListener(f)
 }
 
-// execSelf replaces the process with the binary at its own argv[0] (the
-// release's `current` path), passing the listening socket on.
-func execSelf(sock *os.File) error {
-	fd := int(sock.Fd())
-	// File() sets close-on-exec; the new program must inherit this one.
-	if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_SETFD, 0); errno != 0 {
+func fileConn(fd string, conns *connTracker) (*handConn, error) {
+	n, err := strconv.Atoi(fd)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", connFDsEnv, err)
+	}
+	f := os.NewFile(uintptr(n), "inherited connection")
+	defer f.Close() // FileConn holds its own duplicate
+	nc, err := net.FileConn(f)
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		nc.Close()
+		return nil, fmt.Errorf("not a TCP connection")
+	}
+	return conns.wrap(tc)
+}
+
+// takesConnsCommand names the hidden command by which a handover asks the
+// binary it is about to exec whether it takes client connections over.
+const takesConnsCommand = "web-takes-conns"
+
+// takesConns reports whether the binary at path reads connFDsEnv: a
+// release before connection handover answers the command with an error.
+func takesConns(path string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, takesConnsCommand).Output()
+	return err == nil && strings.TrimSpace(string(out)) == connFDsEnv
+}
+
+// execSelf replaces the process with the binary at path (the release's
+// `current` path), passing the listening socket and conns on.
+func execSelf(path string, sock *os.File, conns []*handConn) error {
+	if err := inheritable(sock.Fd()); err != nil {
+		return err
+	}
+	env := append(os.Environ(), listenFDEnv+"="+strconv.Itoa(int(sock.Fd())))
+	var fds []string
+	for _, c := range conns {
+		var ierr error
+		err := c.raw.Control(func(fd uintptr) {
+			if ierr = inheritable(fd); ierr == nil {
+				fds = append(fds, strconv.Itoa(int(fd)))
+			}
+		})
+		if err != nil || ierr != nil {
+			_ = c.TCPConn.Close()
+		}
+	}
+	if len(fds) > 0 {
+		env = append(env, connFDsEnv+"="+strings.Join(fds, ","))
+	}
+	err := syscall.Exec(path, os.Args, env)
+	runtime.KeepAlive(sock)
+	runtime.KeepAlive(conns) // their descriptors must stay open until the exec
+	return fmt.Errorf("handover: exec %s: %w", path, err)
+}
+
+// inheritable clears close-on-exec: the new program must inherit fd.
+func inheritable(fd uintptr) error {
+	if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_SETFD, 0); errno != 0 {
 		return fmt.Errorf("handover: clear close-on-exec: %w", errno)
 	}
-	path, err := exec.LookPath(os.Args[0])
-	if err != nil {
-		return fmt.Errorf("handover: %w", err)
-	}
-	env := append(os.Environ(), listenFDEnv+"="+strconv.Itoa(fd))
-	return syscall.Exec(path, os.Args, env)
+	return nil
 }

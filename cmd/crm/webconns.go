@@ -1,0 +1,255 @@
+package main
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// A handover passes crm web's client connections on to the new process,
+// not only its listening socket: closing a keep-alive connection is never
+// safe, since its client may be sending a request on it just then (and
+// does not repeat a POST), and neither is http.Server.Shutdown, which
+// also drops, unanswered, every request it reads once it has begun. A
+// connection can change hands whenever not one byte of its next request
+// has been read: the new process reads that request from the socket.
+
+// handConn is a server connection that a handover can pass on while it is
+// between requests: accepted, or idle after a response, and none of the
+// next request read. Between requests it waits until the socket is
+// readable without reading from it, and reads only if no handover has
+// begun meanwhile; once one has, it reports EOF to the server, whose
+// Close then keeps the socket open for the next process.
+type handConn struct {
+	*net.TCPConn
+	raw syscall.RawConn
+	t   *connTracker
+
+	mu        sync.Mutex
+	between   bool // none of the next request read yet
+	pipelined bool // a byte arrived while a request was served: the server holds it
+	handing   bool // a handover has begun
+	kept      bool // the server let go of it during a handover: it goes to the next process
+}
+
+func (c *handConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	between, handing := c.between, c.handing
+	c.mu.Unlock()
+	if !between {
+		n, err := c.TCPConn.Read(p)
+		// While a request is served, the server reads one byte in the
+		// background to notice a client going away; it keeps a byte of
+		// a pipelined request, so that request must be served here.
+		if n == 1 && len(p) == 1 {
+			c.mu.Lock()
+			c.pipelined = true
+			c.mu.Unlock()
+		}
+		return n, err
+	}
+	if handing {
+		return 0, io.EOF
+	}
+	werr := c.waitReadable()
+	c.mu.Lock()
+	handing = c.handing
+	if !handing && werr == nil {
+		c.between = false // from here on, this process serves the request
+	}
+	c.mu.Unlock()
+	switch {
+	case handing:
+		return 0, io.EOF
+	case werr != nil:
+		return 0, werr // the server's deadline (idle timeout)
+	}
+	return c.TCPConn.Read(p)
+}
+
+// waitReadable waits until the socket has data, an EOF or an error to
+// read, or its read deadline passes, and reads nothing.
+func (c *handConn) waitReadable() error {
+	var b [1]byte
+	return c.raw.Read(func(fd uintptr) bool {
+		for {
+			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if err == syscall.EINTR {
+				continue
+			}
+			return err != syscall.EAGAIN
+		}
+	})
+}
+
+// Close keeps the socket open when a handover takes the connection.
+func (c *handConn) Close() error {
+	c.mu.Lock()
+	c.kept = c.handing && c.between
+	kept := c.kept
+	c.mu.Unlock()
+	if kept {
+		return nil
+	}
+	return c.TCPConn.Close()
+}
+
+// connTracker knows every connection of crm web's server, and at a
+// handover waits until the server has let go of each.
+type connTracker struct {
+	mu      sync.Mutex
+	live    map[*handConn]struct{}
+	kept    []*handConn
+	handing bool
+	empty   chan struct{} // closed when a handover has no live connection left
+}
+
+func newConnTracker() *connTracker {
+	return &connTracker{live: map[*handConn]struct{}{}}
+}
+
+// wrap tracks a new connection, accepted or inherited: between requests.
+func (t *connTracker) wrap(tc *net.TCPConn) (*handConn, error) {
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	c := &handConn{TCPConn: tc, raw: raw, t: t, between: true}
+	t.mu.Lock()
+	t.live[c] = struct{}{}
+	c.handing = t.handing
+	t.mu.Unlock()
+	return c, nil
+}
+
+// connState is the server's ConnState hook.
+func (t *connTracker) connState(nc net.Conn, st http.ConnState) {
+	c, ok := nc.(*handConn)
+	if !ok {
+		return
+	}
+	switch st {
+	case http.StateIdle:
+		c.mu.Lock()
+		c.between, c.pipelined = !c.pipelined, false
+		c.mu.Unlock()
+	case http.StateClosed, http.StateHijacked:
+		t.release(c)
+	}
+}
+
+// release forgets a connection the server (or awaitRequest) is done with.
+func (t *connTracker) release(c *handConn) {
+	c.mu.Lock()
+	kept := c.kept
+	c.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.live[c]; !ok {
+		return
+	}
+	delete(t.live, c)
+	if kept {
+		t.kept = append(t.kept, c)
+	}
+	if t.empty != nil && len(t.live) == 0 {
+		close(t.empty)
+		t.empty = nil
+	}
+}
+
+// handover marks every connection as handed over, wakes those waiting
+// between requests, and returns a channel closed when the server has let
+// go of all of them: connections serving a request finish it first.
+func (t *connTracker) handover() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.handing = true
+	empty := make(chan struct{})
+	if len(t.live) == 0 {
+		close(empty)
+	} else {
+		t.empty = empty
+	}
+	for c := range t.live {
+		c.mu.Lock()
+		c.handing = true
+		if c.between {
+			_ = c.TCPConn.SetReadDeadline(time.Unix(1, 0))
+		}
+		c.mu.Unlock()
+	}
+	return empty
+}
+
+// handedOver returns the connections the next process takes, and how many
+// are still served here.
+func (t *connTracker) handedOver() (kept []*handConn, live int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.kept, len(t.live)
+}
+
+// awaitRequest holds a connection inherited from the previous process
+// until its next request arrives, and then passes it to the server
+// through q: served at once, it would get the server's header timeout,
+// while its client may keep it idle for as long as the idle timeout.
+// Idle longer, it is closed, as the server closes idle connections.
+func (t *connTracker) awaitRequest(c *handConn, q *connQueue, idle time.Duration) {
+	// Under the lock: a handover's past deadline must not be overwritten.
+	c.mu.Lock()
+	handing := c.handing
+	if !handing {
+		_ = c.TCPConn.SetReadDeadline(time.Now().Add(idle))
+	}
+	c.mu.Unlock()
+	var err error
+	if !handing {
+		err = c.waitReadable()
+		c.mu.Lock()
+		handing = c.handing
+		c.mu.Unlock()
+	}
+	if err == nil && !handing {
+		_ = c.TCPConn.SetReadDeadline(time.Time{})
+		select {
+		case q.conns <- c:
+			return // the server's now
+		case <-q.closed:
+		}
+	}
+	_ = c.Close() // kept if a handover has begun
+	t.release(c)
+}
+
+// connQueue is a listener of the inherited connections whose next request
+// has arrived.
+type connQueue struct {
+	addr   net.Addr
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newConnQueue(addr net.Addr) *connQueue {
+	return &connQueue{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.conns:
+		return c, nil
+	case <-q.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (q *connQueue) Close() error {
+	q.once.Do(func() { close(q.closed) })
+	return nil
+}
+
+func (q *connQueue) Addr() net.Addr { return q.addr }
