@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -11,28 +10,10 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
-	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
-	"github.com/crmplan/crmplan/provision/supervise"
-	"github.com/crmplan/crmplan/sizing"
-	"github.com/crmplan/crmplan/topology"
 )
-
-// deployFlags are the flags preview, apply, status and destroy share.
-func deployFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "plan", Usage: "plan file (see examples/)", EnvVars: []string{"CRMPLAN_PLAN"}},
-		&cli.StringFlag{Name: "state-dir", Usage: "where stacks live (default ~/.crmplan)", EnvVars: []string{"CRMPLAN_STATE_DIR"}},
-		&cli.StringFlag{Name: "stack", Usage: "stack name (default: the plan's name)", EnvVars: []string{"CRMPLAN_STACK"}},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml", Value: "table", EnvVars: []string{"CRMPLAN_OUTPUT"}},
-		&cli.StringFlag{Name: "pulumi", Usage: "Pulumi CLI (default: next to crmplan, then $PATH)", EnvVars: []string{"CRMPLAN_PULUMI"}},
-		&cli.StringFlag{Name: "crm", Usage: "crm server binary (default: next to crmplan, then $PATH)", EnvVars: []string{"CRMPLAN_CRM"}},
-		&cli.StringFlag{Name: "receptor", Usage: "Receptor binary of the hosts' mesh nodes (default: next to crmplan, then $PATH, then next to --pulumi)", EnvVars: []string{"CRMPLAN_RECEPTOR"}},
-	}
-}
 
 func applyCommand() *cli.Command {
 	return &cli.Command{
@@ -69,119 +50,6 @@ Examples:
 			}
 			return printApply(c.App.Writer, res, req.StateDir, format)
 		},
-	}
-}
-
-// deployRequest reads the plan and the common flags. Progress goes to
-// stdout for a table and to stderr for json/yaml, which keeps stdout
-// parseable.
-func deployRequest(c *cli.Context, needPlan bool) (provision.Request, string, error) {
-	format := c.String("output")
-	if format != "table" && format != "json" && format != "yaml" {
-		return provision.Request{}, "", crmplan.Errorf(crmplan.EINVALID, "unknown output format %q (want table, json or yaml)", format).
-			In("--output").Try("crmplan %s --output json ...", c.Command.Name)
-	}
-	stateDir, err := stateDirFlag(c.String("state-dir"))
-	if err != nil {
-		return provision.Request{}, "", err
-	}
-	req := provision.Request{StateDir: stateDir, Stack: c.String("stack"), Out: c.App.Writer,
-		Bins: provision.Binaries{Pulumi: c.String("pulumi"), Crm: c.String("crm"), Receptor: c.String("receptor")}}
-	if format != "table" {
-		req.Out = c.App.ErrWriter
-	}
-	if c.Command.Name == "apply" || c.Command.Name == "preview" {
-		n, err := topology.ParseCount(c.String("records"))
-		if err != nil || n < 0 {
-			return req, "", crmplan.Errorf(crmplan.EINVALID, "records: want a count like 1000 or 25M, got %q", c.String("records")).
-				In("--records").Try("crmplan apply --records 1000")
-		}
-		req.Records, req.Users = n, c.Int("users")
-	}
-	if c.Command.Name == "apply" || c.Command.Name == "destroy" {
-		if !c.Bool("yes") && term.IsTerminal(int(os.Stdin.Fd())) {
-			req.Confirm = confirm(os.Stdin, c.App.ErrWriter)
-		}
-	}
-	path := c.String("plan")
-	if path == "" {
-		if needPlan || req.Stack == "" {
-			return req, "", crmplan.Errorf(crmplan.EINVALID, "a plan file is needed").In("--plan").
-				Try("crmplan %s --plan examples/simplecrm.yaml", c.Command.Name)
-		}
-		return req, format, nil
-	}
-	if err := planRequest(&req, path); err != nil {
-		return req, "", err
-	}
-	// Without --records and --users a deployed stack keeps what it was
-	// seeded with.
-	if inv, err := stackdir.LoadInventory(stateDir, req.Stack); err == nil {
-		if !c.IsSet("records") {
-			req.Records = inv.Records
-		}
-		if !c.IsSet("users") && inv.Users > 0 {
-			req.Users = inv.Users
-		}
-	}
-	return req, format, nil
-}
-
-// planRequest sizes the plan and lays out its topology into req.
-func planRequest(req *provision.Request, path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return crmplan.Errorf(crmplan.EINVALID, "cannot read plan: %w", err).In("--plan").
-			Try("crmplan apply --plan examples/simplecrm.yaml")
-	}
-	plan, err := topology.DecodePlan(path, data)
-	if err != nil {
-		return err
-	}
-	est, err := sizing.Size(plan.Model())
-	if err != nil {
-		return err
-	}
-	topo, err := topology.Build(plan, est)
-	if err != nil {
-		return err
-	}
-	if req.Stack == "" {
-		req.Stack = plan.Name
-	}
-	req.Topology, req.Settings, req.Pool = topo, est.Database.Settings, est.Database.PoolPerAppServer
-	req.Replication = topology.Async
-	for _, t := range plan.Tiers {
-		if t.Role == string(topology.RoleDBReplica) && t.Replication != "" {
-			req.Replication = t.Replication
-		}
-		if t.Role == string(topology.RoleDBReplica) {
-			req.Failover = t.Failover
-		}
-	}
-	return nil
-}
-
-// stateDirFlag defaults the state dir to ~/.crmplan.
-func stateDirFlag(flag string) (string, error) {
-	if flag != "" {
-		return filepath.Abs(flag)
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", crmplan.Errorf(crmplan.EINVALID, "no home directory for the default state dir: %w", err).
-			In("--state-dir").Try("crmplan apply --state-dir /var/lib/crmplan ...")
-	}
-	return filepath.Join(home, ".crmplan"), nil
-}
-
-// confirm asks on the terminal; anything but y/yes declines.
-func confirm(in io.Reader, out io.Writer) func(string) bool {
-	return func(summary string) bool {
-		fmt.Fprintf(out, "%s\nDo you want to perform these changes? [y/N] ", summary)
-		line, _ := bufio.NewReader(in).ReadString('\n')
-		answer := strings.ToLower(strings.TrimSpace(line))
-		return answer == "y" || answer == "yes"
 	}
 }
 
@@ -224,20 +92,6 @@ func printApply(w io.Writer, res provision.Result, stateDir, format string) erro
 		fmt.Fprintf(w, "\nhost only (no local process for their role yet): %s\n", strings.Join(res.HostOnly, ", "))
 	}
 	return nil
-}
-
-// superviseCommand is the hidden supervisor that apply starts for every
-// host process: it runs in its own session and restarts its program.
-func superviseCommand() *cli.Command {
-	return &cli.Command{
-		Name:   "supervise",
-		Hidden: true,
-		Usage:  "run one host process and restart it when it exits (started by apply)",
-		Flags:  []cli.Flag{&cli.StringFlag{Name: "spec", Required: true}},
-		Action: func(c *cli.Context) error {
-			return supervise.Run(c.Context, c.String("spec"), c.App.ErrWriter)
-		},
-	}
 }
 
 // servePlugin makes the crmplan binary Pulumi's provider plugin when the

@@ -55,7 +55,7 @@ Examples:
 				return crmplan.Errorf(crmplan.EINVALID, "a plan file is required").
 					In("--plan").Try("crmplan calibrate --plan plan.yaml")
 			}
-			plan, err := readPlan(planPath)
+			plan, err := readPlan(planPath, "size")
 			if err != nil {
 				return err
 			}

@@ -79,7 +79,7 @@ func runExport(c *cli.Context) error {
 			return err
 		}
 	}
-	plan, err := readPlan(c.String("plan"))
+	plan, err := readPlan(c.String("plan"), "size")
 	if err != nil {
 		return err
 	}

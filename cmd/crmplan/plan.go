@@ -9,15 +9,16 @@ import (
 	"github.com/crmplan/crmplan/topology"
 )
 
-// The plan file as every command reads and writes it.
+// The plan file and the state dir, as every command finds them.
 
 // readPlan reads and decodes the plan file at path; decoding errors name
-// the file and line.
-func readPlan(path string) (*topology.Plan, error) {
+// the file and line. An unreadable file's hint runs cmd (size, apply) on an
+// example plan.
+func readPlan(path, cmd string) (*topology.Plan, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, crmplan.Errorf(crmplan.EINVALID, "cannot read plan: %w", err).In("--plan").
-			Try("crmplan size --plan examples/simplecrm.yaml")
+			Try("crmplan %s --plan examples/simplecrm.yaml", cmd)
 	}
 	return topology.DecodePlan(path, data)
 }
@@ -50,4 +51,17 @@ func orPlaceholder(plan string) string {
 		return "PLAN.yaml"
 	}
 	return plan
+}
+
+// stateDirFlag defaults the state dir to ~/.crmplan.
+func stateDirFlag(flag string) (string, error) {
+	if flag != "" {
+		return filepath.Abs(flag)
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", crmplan.Errorf(crmplan.EINVALID, "no home directory for the default state dir: %w", err).
+			In("--state-dir").Try("crmplan apply --state-dir /var/lib/crmplan ...")
+	}
+	return filepath.Join(home, ".crmplan"), nil
 }

@@ -68,7 +68,7 @@ func runReport(ctx context.Context, f reportFlags, stdout io.Writer) error {
 		return crmplan.Errorf(crmplan.EINVALID, "a plan file is needed").In("--plan").
 			Try("crmplan report --plan examples/simplecrm.yaml")
 	}
-	plan, err := readPlan(f.plan)
+	plan, err := readPlan(f.plan, "size")
 	if err != nil {
 		return err
 	}

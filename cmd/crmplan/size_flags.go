@@ -18,7 +18,7 @@ import (
 func sizePlan(c *cli.Context) (*topology.Plan, error) {
 	var plan *topology.Plan
 	if path := c.String("plan"); path != "" {
-		p, err := readPlan(path)
+		p, err := readPlan(path, "size")
 		if err != nil {
 			return nil, err
 		}

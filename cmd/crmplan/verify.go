@@ -134,7 +134,7 @@ func verifyPlan(f verifyFlags) (verifyInput, error) {
 	var in verifyInput
 	m := sizing.Model{}
 	if f.plan != "" {
-		plan, err := readPlan(f.plan)
+		plan, err := readPlan(f.plan, "size")
 		if err != nil {
 			return in, err
 		}
