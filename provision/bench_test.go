@@ -14,7 +14,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/crmplan/crmplan/provision/stackdir"
-	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -108,14 +107,11 @@ func simplecrmRequest(b *testing.B, root, self, pulumiBin string) Request {
 	if err != nil {
 		b.Fatal(err)
 	}
-	est, err := sizing.Size(plan.Model())
+	l, err := topology.Lay(plan)
 	if err != nil {
 		b.Fatal(err)
 	}
-	topo, err := topology.Build(plan, est)
-	if err != nil {
-		b.Fatal(err)
-	}
+	est := l.Estimate
 	// The hosts' mesh agents run `crmplan agent`, which this test binary
 	// is not: the built crmplan is the plugin, supervisor and agent here.
 	for _, pkg := range []string{"./cmd/crm", "./cmd/crmplan"} {
@@ -127,7 +123,7 @@ func simplecrmRequest(b *testing.B, root, self, pulumiBin string) Request {
 	}
 	crm, self := filepath.Join(root, "crm"), filepath.Join(root, "crmplan")
 	return Request{
-		StateDir: filepath.Join(root, "state"), Stack: plan.Name, Topology: topo,
+		StateDir: filepath.Join(root, "state"), Stack: plan.Name, Topology: l.Topology,
 		Settings: est.Database.Settings, Replication: topology.Async, Records: 500, Users: 10,
 		Pool: est.Database.PoolPerAppServer, Out: io.Discard,
 		Bins: Binaries{Self: self, Pulumi: pulumiBin, Crm: crm},

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/crmplan/crmplan/provision/stackdir"
-	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -32,15 +31,11 @@ func TestRolesLayoutExamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			est, err := sizing.Size(plan.Model())
+			laid, err := topology.Lay(plan)
 			if err != nil {
 				t.Fatal(err)
 			}
-			topo, err := topology.Build(plan, est)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l, err := NewLayout(LayoutInput{Paths: stackdir.Paths{StateDir: "/s", Stack: plan.Name}, Topology: topo})
+			l, err := NewLayout(LayoutInput{Paths: stackdir.Paths{StateDir: "/s", Stack: plan.Name}, Topology: laid.Topology})
 			if err != nil {
 				t.Fatal(err)
 			}
