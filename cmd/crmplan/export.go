@@ -87,7 +87,7 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	mod, err := terraform.Generate(plan, l.Estimate, l.Topology)
+	mod, err := terraform.Generate(l)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -37,13 +36,14 @@ type Module struct {
 	Resources map[string]int // resource type -> count, for the summary
 }
 
-// Generate renders the module for plan, laid out as topo (from
-// topology.Build) with the server sizes of est (from sizing.Size). It does
-// no I/O, and the same inputs give the same bytes.
-func Generate(plan *topology.Plan, est sizing.Estimate, topo topology.Topology) (Module, error) {
-	g := generator{plan: plan, topo: topo, file: hclwrite.NewEmptyFile(), resources: map[string]int{}}
+// Generate renders the module for a plan laid out by topology.Lay: its
+// hosts, with the server sizes of its estimate. It does no I/O, and the same
+// inputs give the same bytes.
+func Generate(l topology.Laid) (Module, error) {
+	plan := l.Plan
+	g := generator{plan: plan, topo: l.Topology, file: hclwrite.NewEmptyFile(), resources: map[string]int{}}
 	cores := map[topology.Role]int{}
-	for _, t := range est.Tiers {
+	for _, t := range l.Estimate.Tiers {
 		cores[topology.Role(t.Role)] = t.Cores
 	}
 	instance := map[topology.Role]string{}
@@ -58,7 +58,7 @@ func Generate(plan *topology.Plan, est sizing.Estimate, topo topology.Topology) 
 	g.network()
 	roles := g.securityGroups()
 	g.rules(roles)
-	for _, h := range topo.Hosts {
+	for _, h := range l.Topology.Hosts {
 		g.instance(h, instance[h.Role])
 	}
 	g.outputs()

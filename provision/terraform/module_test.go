@@ -37,7 +37,7 @@ func generate(t *testing.T, name string) Module {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Generate(plan, l.Estimate, l.Topology)
+	m, err := Generate(l)
 	if err != nil {
 		t.Fatal(err)
 	}
