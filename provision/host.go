@@ -4,22 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
-	"os"
 	"path/filepath"
 
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/supervise"
+	"github.com/crmplan/crmplan/provision/target"
+	"github.com/crmplan/crmplan/provision/target/loopback"
 )
 
-// Host is a local host: a directory under the stack's state dir and a
-// loopback address inside its zone's range. Linux routes all of
-// 127.0.0.0/8 to the loopback interface, so any address there can be bound
-// without configuring an interface.
-type Host struct{}
+// targets are the adapters this provider makes hosts with.
+func targets() target.Set {
+	return target.Set{loopback.Name: loopback.Target{Reap: stopAll}}
+}
+
+// Host is a host of the topology, made by a target adapter
+// (provision/target): the loopback target, the default, makes a directory
+// under the stack's state dir and checks a loopback address in the zone's
+// range. Everything that then runs on the host gets there through its
+// Receptor node (MeshNodes).
+type Host struct {
+	targets target.Set
+}
 
 // HostArgs are the inputs of a Host.
 type HostArgs struct {
@@ -28,6 +35,8 @@ type HostArgs struct {
 	CIDR    string `pulumi:"cidr"`
 	Address string `pulumi:"address"`
 	Dir     string `pulumi:"dir"`
+	// Target names the adapter that makes the host; empty is the default.
+	Target string `pulumi:"target,optional"`
 }
 
 // HostState is a Host as recorded in the stack's state.
@@ -37,51 +46,52 @@ type HostState struct {
 
 func (*Host) Annotate(a infer.Annotator) { a.SetToken("index", "Host") }
 
-// Create makes the host directory after checking the address.
-func (*Host) Create(ctx context.Context, req infer.CreateRequest[HostArgs]) (infer.CreateResponse[HostState], error) {
+func (in HostArgs) host() target.Host {
+	return target.Host{Name: in.Name, Zone: in.Zone, CIDR: in.CIDR, Address: in.Address, Dir: in.Dir}
+}
+
+// targetName is the adapter's name: states written before targets existed
+// name none, and mean the default.
+func (in HostArgs) targetName() string {
+	if in.Target == "" {
+		return target.Default
+	}
+	return in.Target
+}
+
+// target returns the adapter that makes the host.
+func (r *Host) target(in HostArgs) (target.Target, error) {
+	if t, ok := r.targets[in.targetName()]; ok {
+		return t, nil
+	}
+	return nil, crmplan.Errorf(crmplan.EINVALID, "target %q is not known to this crmplan (it knows %v)", in.targetName(), sortedKeys(r.targets)).
+		In("host "+in.Name).Try("crmplan apply --target %s", target.Default)
+}
+
+// Create makes the host through its target.
+func (r *Host) Create(ctx context.Context, req infer.CreateRequest[HostArgs]) (infer.CreateResponse[HostState], error) {
 	in := req.Inputs
 	resp := infer.CreateResponse[HostState]{ID: in.Name, Output: HostState{in}}
-	if err := checkAddress(in); err != nil {
+	t, err := r.target(in)
+	if err != nil {
 		return resp, providerError(err)
 	}
 	if req.DryRun {
 		return resp, nil
 	}
-	// 0755: PostgreSQL, running as its own user when crmplan is root, must
-	// pass through to its data directory below.
-	if err := os.MkdirAll(in.Dir, 0o755); err != nil {
-		return resp, fmt.Errorf("host %s: %w", in.Name, err)
-	}
-	return resp, nil
-}
-
-// checkAddress fails unless address is a loopback address inside cidr that
-// this machine can bind.
-func checkAddress(in HostArgs) error {
-	prefix, err := netip.ParsePrefix(in.CIDR)
-	if err != nil {
-		return crmplan.Errorf(crmplan.EINVALID, "zone %s: range %q: %w", in.Zone, in.CIDR, err).In("host " + in.Name)
-	}
-	addr, err := netip.ParseAddr(in.Address)
-	if err != nil || !prefix.Contains(addr) {
-		return crmplan.Errorf(crmplan.EINVALID, "address %q is not in zone %s's range %s", in.Address, in.Zone, in.CIDR).
-			In("host " + in.Name)
-	}
-	if !addr.IsLoopback() {
-		return crmplan.Errorf(crmplan.EINVALID, "address %s is not a loopback address; the local target uses 127.0.0.0/8", addr).
-			In("host " + in.Name)
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort(in.Address, "0"))
-	if err != nil {
-		return crmplan.Errorf(crmplan.EUNAVAILABLE, "cannot bind %s: %w", in.Address, err).In("host " + in.Name)
-	}
-	return l.Close()
+	return resp, providerError(t.Create(ctx, in.host()))
 }
 
 // Read reports a host whose directory was deleted as gone, so that the next
 // apply creates it again.
-func (*Host) Read(ctx context.Context, req infer.ReadRequest[HostArgs, HostState]) (infer.ReadResponse[HostArgs, HostState], error) {
-	if _, err := os.Stat(req.State.Dir); errors.Is(err, os.ErrNotExist) {
+func (r *Host) Read(ctx context.Context, req infer.ReadRequest[HostArgs, HostState]) (infer.ReadResponse[HostArgs, HostState], error) {
+	t, err := r.target(req.State.HostArgs)
+	if err != nil {
+		return infer.ReadResponse[HostArgs, HostState]{}, providerError(err)
+	}
+	if ok, err := t.Exists(ctx, req.State.host()); err != nil {
+		return infer.ReadResponse[HostArgs, HostState]{}, fmt.Errorf("host %s: %w", req.State.Name, err)
+	} else if !ok {
 		return infer.ReadResponse[HostArgs, HostState]{}, nil
 	}
 	return infer.ReadResponse[HostArgs, HostState]{ID: req.ID, Inputs: req.Inputs, State: req.State}, nil
@@ -90,24 +100,25 @@ func (*Host) Read(ctx context.Context, req infer.ReadRequest[HostArgs, HostState
 // Diff replaces a host on any change: its name, address and directory are
 // what the services on it are bound to.
 func (*Host) Diff(ctx context.Context, req infer.DiffRequest[HostArgs, HostState]) (infer.DiffResponse, error) {
-	d := diffInputs(req.State.HostArgs, req.Inputs, "name", "zone", "cidr", "address", "dir")
+	old, in := req.State.HostArgs, req.Inputs
+	old.Target, in.Target = old.targetName(), in.targetName()
+	d := diffInputs(old, in, "name", "zone", "cidr", "address", "dir", "target")
 	d.DeleteBeforeReplace = true
 	return d, nil
 }
 
-// Delete stops whatever still runs in the host directory, then removes it.
-func (*Host) Delete(ctx context.Context, req infer.DeleteRequest[HostState]) (infer.DeleteResponse, error) {
-	if err := stopAll(req.State.Dir); err != nil {
-		return infer.DeleteResponse{}, fmt.Errorf("host %s: %w", req.State.Name, err)
+// Delete has the target stop whatever still runs on the host and remove it.
+func (r *Host) Delete(ctx context.Context, req infer.DeleteRequest[HostState]) (infer.DeleteResponse, error) {
+	t, err := r.target(req.State.HostArgs)
+	if err != nil {
+		return infer.DeleteResponse{}, providerError(err)
 	}
-	if err := os.RemoveAll(req.State.Dir); err != nil {
-		return infer.DeleteResponse{}, fmt.Errorf("host %s: %w", req.State.Name, err)
-	}
-	return infer.DeleteResponse{}, nil
+	return infer.DeleteResponse{}, t.Destroy(ctx, req.State.host())
 }
 
 // stopAll stops every supervised process whose spec is in dir: after an
 // interrupted apply, a process may run that no resource in state knows of.
+// The loopback target reaps a host with it before removing it.
 func stopAll(dir string) error {
 	specs, _ := filepath.Glob(filepath.Join(dir, "*.spec.json"))
 	var errs []error

@@ -8,15 +8,19 @@ import (
 
 	"github.com/pulumi/pulumi-go-provider/infer"
 
+	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/topology"
 )
 
 // MeshNodes is the stack's Receptor mesh: a node per host (the agent the
 // CRM is deployed through) and the controller's node, which peers with
 // the DMZ relay only. CrmService resources send their work through it.
-type MeshNodes struct{}
+type MeshNodes struct {
+	targets target.Set
+}
 
 // MeshHost is one host of the mesh.
 type MeshHost struct {
@@ -42,6 +46,9 @@ type MeshNodesArgs struct {
 	Receptor string     `pulumi:"receptor"`
 	// AgentBin is the crmplan binary the hosts' nodes run for work units.
 	AgentBin string `pulumi:"agentBin"`
+	// Target names the adapter that made the hosts, whose bootstrap starts
+	// their nodes; empty is the default.
+	Target string `pulumi:"target,optional"`
 }
 
 // MeshNodesState is the mesh as recorded in state.
@@ -53,7 +60,19 @@ type MeshNodesState struct {
 
 func (*MeshNodes) Annotate(a infer.Annotator) { a.SetToken("index", "MeshNodes") }
 
-func (in MeshNodesArgs) mesh() (*mesh.Mesh, error) {
+func (in MeshNodesArgs) mesh(targets target.Set) (*mesh.Mesh, error) {
+	name := in.Target
+	if name == "" {
+		name = target.Default
+	}
+	t, ok := targets[name]
+	if !ok {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "target %q is not known to this crmplan", name).In("mesh " + in.Stack)
+	}
+	hosts := map[string]target.Host{}
+	for _, h := range in.Hosts {
+		hosts[h.Name] = target.Host{Name: h.Name, Zone: h.Zone, Address: h.Address, Dir: h.Dir}
+	}
 	topo := topology.Topology{}
 	for _, z := range in.Zones {
 		topo.Zones = append(topo.Zones, topology.Zone{Name: z.Name, Kind: topology.ZoneKind(z.Kind)})
@@ -64,15 +83,16 @@ func (in MeshNodesArgs) mesh() (*mesh.Mesh, error) {
 		dirs[h.Name] = h.Dir
 	}
 	return mesh.New(in.StateDir, in.Stack, topo, mesh.Options{Port: in.Port, Receptor: in.Receptor, AgentBin: in.AgentBin,
-		HostDir: func(host string) string { return dirs[host] }})
+		HostDir:  func(host string) string { return dirs[host] },
+		Launcher: func(host string) target.NodeLauncher { return t.Nodes(hosts[host]) }})
 }
 
 // start writes the CA, certificates and configs, starts every node that
 // does not run with its config yet and waits until the controller reaches
 // every host through the relay.
-func (in MeshNodesArgs) start(ctx context.Context) (MeshNodesState, error) {
+func (in MeshNodesArgs) start(ctx context.Context, targets target.Set) (MeshNodesState, error) {
 	st := MeshNodesState{MeshNodesArgs: in}
-	m, err := in.mesh()
+	m, err := in.mesh(targets)
 	if err != nil {
 		return st, providerError(err)
 	}
@@ -88,21 +108,21 @@ func (in MeshNodesArgs) start(ctx context.Context) (MeshNodesState, error) {
 }
 
 // Create starts the mesh.
-func (*MeshNodes) Create(ctx context.Context, req infer.CreateRequest[MeshNodesArgs]) (infer.CreateResponse[MeshNodesState], error) {
+func (r *MeshNodes) Create(ctx context.Context, req infer.CreateRequest[MeshNodesArgs]) (infer.CreateResponse[MeshNodesState], error) {
 	resp := infer.CreateResponse[MeshNodesState]{ID: req.Inputs.Stack + "-mesh", Output: MeshNodesState{MeshNodesArgs: req.Inputs}}
 	if req.DryRun {
 		return resp, nil
 	}
 	var err error
-	resp.Output, err = req.Inputs.start(ctx)
+	resp.Output, err = req.Inputs.start(ctx, r.targets)
 	return resp, err
 }
 
 // Read reports the mesh as not running when any of its nodes is down, so
 // that the next apply starts it again.
-func (*MeshNodes) Read(ctx context.Context, req infer.ReadRequest[MeshNodesArgs, MeshNodesState]) (infer.ReadResponse[MeshNodesArgs, MeshNodesState], error) {
+func (r *MeshNodes) Read(ctx context.Context, req infer.ReadRequest[MeshNodesArgs, MeshNodesState]) (infer.ReadResponse[MeshNodesArgs, MeshNodesState], error) {
 	st := req.State
-	m, err := st.mesh()
+	m, err := st.mesh(r.targets)
 	if err != nil {
 		st.Running = false
 	} else {
@@ -124,7 +144,7 @@ func (*MeshNodes) Diff(ctx context.Context, req infer.DiffRequest[MeshNodesArgs,
 
 // Update starts the mesh with its new layout and stops the nodes of hosts
 // that left it.
-func (*MeshNodes) Update(ctx context.Context, req infer.UpdateRequest[MeshNodesArgs, MeshNodesState]) (infer.UpdateResponse[MeshNodesState], error) {
+func (r *MeshNodes) Update(ctx context.Context, req infer.UpdateRequest[MeshNodesArgs, MeshNodesState]) (infer.UpdateResponse[MeshNodesState], error) {
 	resp := infer.UpdateResponse[MeshNodesState]{Output: MeshNodesState{MeshNodesArgs: req.Inputs}}
 	if req.DryRun {
 		return resp, nil
@@ -141,16 +161,16 @@ func (*MeshNodes) Update(ctx context.Context, req infer.UpdateRequest[MeshNodesA
 		}
 	}
 	var err error
-	resp.Output, err = req.Inputs.start(ctx)
+	resp.Output, err = req.Inputs.start(ctx, r.targets)
 	return resp, err
 }
 
 // Delete stops every node, the controller first, and removes the stack's
 // mesh directory (CA, keys, controller node).
-func (*MeshNodes) Delete(ctx context.Context, req infer.DeleteRequest[MeshNodesState]) (infer.DeleteResponse, error) {
+func (r *MeshNodes) Delete(ctx context.Context, req infer.DeleteRequest[MeshNodesState]) (infer.DeleteResponse, error) {
 	in := req.State.MeshNodesArgs
 	var errs []error
-	if m, err := in.mesh(); err == nil {
+	if m, err := in.mesh(r.targets); err == nil {
 		errs = append(errs, m.Stop())
 	}
 	// Whatever the mesh could be built from: no node may outlive its host.

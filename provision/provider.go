@@ -42,16 +42,17 @@ const (
 // Pulumi engine speaks. It is what the crmplan binary does when started as
 // PluginBinary.
 func ServePlugin(ctx context.Context) error {
+	targets := targets()
 	prov, err := infer.NewProviderBuilder().
 		WithResources(
-			infer.Resource(&Host{}),
+			infer.Resource(&Host{targets: targets}),
 			infer.Resource(&Secret{}),
 			infer.Resource(&PostgresPrimary{}),
 			infer.Resource(&PostgresReplica{}),
 			infer.Resource(&Watchdog{}),
 			infer.Resource(&CrmService{}),
 			infer.Resource(&CrmDatabase{}),
-			infer.Resource(&MeshNodes{}),
+			infer.Resource(&MeshNodes{targets: targets}),
 		).
 		WithNamespace(PluginName).
 		Build()

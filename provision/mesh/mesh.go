@@ -49,6 +49,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -102,6 +103,10 @@ type Options struct {
 	WorkTypes func(host topology.Host, hostDir string) []WorkType
 	// LogLevel of the nodes: error, warning, info (default) or debug.
 	LogLevel string
+	// Launcher is how a host's node is started: its target's bootstrap
+	// (provision/target). Default: a process of this machine, as the
+	// loopback target runs it.
+	Launcher func(host string) target.NodeLauncher
 	// AgentBin is the crmplan binary the default work types run; default:
 	// the running binary. The local target's provider plugin may be another
 	// build than the crmplan the hosts should run.

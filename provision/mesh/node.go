@@ -1,142 +1,54 @@
 package mesh
 
 import (
+	"context"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"strconv"
-	"strings"
-	"syscall"
-	"time"
+
+	"github.com/crmplan/crmplan/provision/target"
 )
 
-// startNode launches `receptor --config FILE` for n in its own session, so
-// that an agent's node outlives the crmplan process that started it, with
-// its output in the node's log and its pid in the node's pid file.
+// launcher is how n is started and stopped: the controller's node runs on
+// this machine; a host's node through the host's target (the bootstrap),
+// by default as a process of this machine too.
+func (m *Mesh) launcher(n Node) target.NodeLauncher {
+	if n.ID != ControllerID && m.opts.Launcher != nil {
+		return m.opts.Launcher(n.ID)
+	}
+	return target.Processes{}
+}
+
+func (m *Mesh) targetNode(n Node) target.Node {
+	return target.Node{ID: n.ID, Dir: n.Dir, Receptor: m.receptor}
+}
+
+// startNode launches n's receptor from the config in its directory.
 func (m *Mesh) startNode(n Node) error {
-	for _, d := range []string{n.Dir, n.DataDir()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return err
-		}
-	}
-	// A stale socket of a killed node would make receptor's listen fail.
-	_ = os.Remove(n.SocketPath())
-	cfg, err := os.ReadFile(n.ConfigPath())
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(n.ConfigPath()+".running", cfg, 0o600); err != nil {
-		return err
-	}
-	logf, err := os.OpenFile(n.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd := exec.Command(m.receptor, "--config", n.ConfigPath())
-	cmd.Dir = n.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start receptor node %s: %w", n.ID, err)
-	}
-	// Reap it should it exit while we run (init adopts it after), and say
-	// how it ended in its log: a signal leaves no other trace.
-	go func() {
-		_ = cmd.Wait()
-		if f, ferr := os.OpenFile(n.LogPath(), os.O_WRONLY|os.O_APPEND, 0o600); ferr == nil {
-			fmt.Fprintf(f, "crmplan: receptor exited: %v\n", cmd.ProcessState)
-			f.Close()
-		}
-	}()
-	return writeFileAtomic(n.PIDPath(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	return m.launcher(n).Start(context.Background(), m.targetNode(n))
 }
 
-// nodeRunning returns the pid of n's receptor process when it is alive and
-// runs n's config, so that a recycled pid is never mistaken for it.
-func nodeRunning(n Node) (int, bool) {
-	data, err := os.ReadFile(n.PIDPath())
-	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 {
-		return 0, false
-	}
-	// While a process is in execve its cmdline reads empty: wait that out.
-	var cmdline []byte
-	for range 100 {
-		if cmdline, err = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil || len(cmdline) > 0 {
-			break
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	if err != nil || !strings.Contains(string(cmdline), n.ConfigPath()) {
-		return 0, false
-	}
-	if !alive(pid) {
-		return 0, false
-	}
-	return pid, true
-}
-
-// stopPID ends a node: SIGTERM, then SIGKILL after two seconds. Receptor
-// keeps no state that a kill could corrupt beyond unfinished work units.
-func stopPID(pid int) error {
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		if !alive(pid) {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	deadline = time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if !alive(pid) {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("receptor (pid %d) does not stop", pid)
-}
-
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	_, rest, _ := strings.Cut(string(stat), ") ")
-	return !strings.HasPrefix(rest, "Z")
-}
+// nodeRunning returns the pid of n's receptor process when it runs n's config.
+func (m *Mesh) nodeRunning(n Node) (int, bool) { return m.launcher(n).Running(m.targetNode(n)) }
 
 // stopNode stops n if it runs; a node that does not run is not an error.
-func stopNode(n Node) error {
-	pid, ok := nodeRunning(n)
-	if !ok {
-		return nil
-	}
-	if err := stopPID(pid); err != nil {
-		return fmt.Errorf("node %s: %w", n.ID, err)
-	}
-	_ = os.Remove(n.PIDPath())
-	return nil
+func (m *Mesh) stopNode(n Node) error { return m.launcher(n).Stop(m.targetNode(n)) }
+
+// nodeRunning and stopNode without a Mesh are for a node of a host of this
+// machine, found by its directory alone (status, destroy of a mesh whose
+// saved layout is gone).
+func nodeRunning(n Node) (int, bool) {
+	return target.Processes{}.Running(target.Node{ID: n.ID, Dir: n.Dir})
 }
+func stopNode(n Node) error { return target.Processes{}.Stop(target.Node{ID: n.ID, Dir: n.Dir}) }
 
 // Close stops the controller's node only: the hosts' agents keep running,
 // as hosts do between applies.
-func (m *Mesh) Close() error { return stopNode(m.ctrl) }
+func (m *Mesh) Close() error { return m.stopNode(m.ctrl) }
 
 // Stop stops every node of the mesh, the controller first.
 func (m *Mesh) Stop() error {
 	var errs []error
 	for _, n := range append([]Node{m.ctrl}, m.nodes...) {
-		errs = append(errs, stopNode(n))
+		errs = append(errs, m.stopNode(n))
 	}
 	return errors.Join(errs...)
 }

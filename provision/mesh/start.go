@@ -144,12 +144,12 @@ func hasIPs(cert *x509.Certificate, ips []net.IP) bool {
 
 // ensureRunning starts n unless it already runs with the config on disk.
 func (m *Mesh) ensureRunning(ctx context.Context, n Node) error {
-	if pid, ok := nodeRunning(n); ok {
+	if _, ok := m.nodeRunning(n); ok {
 		if same, _ := sameConfig(n); same {
 			return nil
 		}
-		if err := stopPID(pid); err != nil {
-			return fmt.Errorf("node %s: %w", n.ID, err)
+		if err := m.stopNode(n); err != nil {
+			return err
 		}
 	}
 	if err := m.startNode(n); err != nil {
@@ -168,7 +168,7 @@ func (m *Mesh) waitControl(ctx context.Context, n Node, timeout time.Duration) e
 		if err == nil && st.NodeID == n.ID {
 			return nil
 		}
-		if _, ok := nodeRunning(n); !ok {
+		if _, ok := m.nodeRunning(n); !ok {
 			return crmplan.Errorf(crmplan.EUNAVAILABLE, "receptor node %s exited: %s", n.ID, supervise.LogTail(n.LogPath(), 1500)).In("node " + n.ID)
 		}
 		select {
