@@ -24,14 +24,7 @@ func TestGatherExamples(t *testing.T) {
 	}
 	for _, path := range paths {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			plan, err := topology.DecodePlan(path, data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			plan := examplePlan(t, path)
 			in, err := Gather(plan, t.TempDir(), plan.Name, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 			if err != nil {
 				t.Fatal(err)
@@ -67,14 +60,7 @@ func TestGatherExamples(t *testing.T) {
 // person to look at: test-artifacts/reports/simplecrm.png.
 func TestScreenshotExample(t *testing.T) {
 	b := browser(t)
-	data, err := os.ReadFile("../examples/simplecrm.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := topology.DecodePlan("simplecrm.yaml", data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := examplePlan(t, "../examples/simplecrm.yaml")
 	in, err := Gather(plan, t.TempDir(), plan.Name, time.Now().UTC())
 	if err != nil {
 		t.Fatal(err)
@@ -92,14 +78,7 @@ func TestScreenshotExample(t *testing.T) {
 // the plan's servers again at the result's rate, for the report's
 // predicted-against-measured comparison.
 func TestGatherAtTestRate(t *testing.T) {
-	data, err := os.ReadFile("../examples/simplecrm.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := topology.DecodePlan("simplecrm.yaml", data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := examplePlan(t, "../examples/simplecrm.yaml")
 	tests := []struct {
 		name   string
 		rate   float64 // 0: no result saved
@@ -138,4 +117,18 @@ func TestGatherAtTestRate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// examplePlan decodes the example plan at path.
+func examplePlan(t *testing.T, path string) *topology.Plan {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := topology.DecodePlan(path, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
