@@ -53,8 +53,11 @@ func (s *Server) writeConf() error {
 	sort.Strings(keys)
 	var b strings.Builder
 	b.WriteString("# written by crmplan pgserver from pgserver.json; edits are overwritten\n")
+	// postgresql.conf reads a backslash in a quoted value as an escape:
+	// primary_conninfo's own libpq quoting (\') must survive it.
+	quote := strings.NewReplacer(`\`, `\\`, `'`, `''`)
 	for _, k := range keys {
-		fmt.Fprintf(&b, "%s = '%s'\n", k, strings.ReplaceAll(settings[k], "'", "''"))
+		fmt.Fprintf(&b, "%s = '%s'\n", k, quote.Replace(settings[k]))
 	}
 	if err := s.writeOwned(filepath.Join(s.DataDir(), confFile), b.String()); err != nil {
 		return err

@@ -88,6 +88,10 @@ func BaseBackup(ctx context.Context, primary *Server, cfg Config, opts ReplicaOp
 	return s, nil
 }
 
+// WaitSync waits until the primary has reloaded its configuration and
+// treats the replica named name as synchronous.
+func (s *Server) WaitSync(ctx context.Context, name string) error { return s.waitSync(ctx, name) }
+
 // waitSync waits until the primary has reloaded its configuration and
 // treats replica name as synchronous, so that the next commit waits for it.
 func (s *Server) waitSync(ctx context.Context, name string) error {

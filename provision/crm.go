@@ -11,10 +11,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/pulumi/pulumi-go-provider/infer"
 
-	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/supervise"
@@ -27,8 +25,14 @@ import (
 // under the host's supervisor; Delete stops it. The provider never starts
 // crm itself, and reaches LAN hosts only through the DMZ relay.
 type CrmService struct {
+	releases *releases
+}
+
+// releases packs the crm binary into a release archive once per digest:
+// one archive per apply, whichever resources send it.
+type releases struct {
 	mu       sync.Mutex
-	releases map[string]mesh.Release // by binary digest: one archive per apply
+	byDigest map[string]mesh.Release
 }
 
 // CrmServiceArgs are the inputs of a CrmService.
@@ -83,20 +87,20 @@ func (in CrmServiceArgs) spec() wire.RoleSpec {
 // backendURL is how web hosts' balancers name this host.
 func (in CrmServiceArgs) backendURL() string { return "http://" + in.listen() }
 
-// release packs the crm binary once per digest. Its version is crm's own
-// version string and the digest's first 12 hex digits, so two builds of
-// one version are two releases.
-func (r *CrmService) release(ctx context.Context, in CrmServiceArgs) (mesh.Release, error) {
+// get packs crmBin (whose digest is digest) once. Its version is crm's
+// own version string and the digest's first 12 hex digits, so two builds
+// of one version are two releases.
+func (r *releases) get(ctx context.Context, crmBin, digest string) (mesh.Release, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if rel, ok := r.releases[in.CrmVersion]; ok {
+	if rel, ok := r.byDigest[digest]; ok {
 		return rel, nil
 	}
-	out, err := exec.CommandContext(ctx, in.CrmBin, "--version").Output()
+	out, err := exec.CommandContext(ctx, crmBin, "--version").Output()
 	if err != nil {
-		return mesh.Release{}, fmt.Errorf("%s --version: %w", in.CrmBin, err)
+		return mesh.Release{}, fmt.Errorf("%s --version: %w", crmBin, err)
 	}
-	version := releaseVersion(string(out), in.CrmVersion)
+	version := releaseVersion(string(out), digest)
 	tmp, err := os.MkdirTemp("", "crm-release-")
 	if err != nil {
 		return mesh.Release{}, err
@@ -106,14 +110,14 @@ func (r *CrmService) release(ctx context.Context, in CrmServiceArgs) (mesh.Relea
 	if err := os.WriteFile(vf, []byte(version+"\n"), 0o644); err != nil {
 		return mesh.Release{}, err
 	}
-	rel, err := mesh.NewRelease(version, map[string]string{"crm": in.CrmBin, "VERSION": vf})
+	rel, err := mesh.NewRelease(version, map[string]string{"crm": crmBin, "VERSION": vf})
 	if err != nil {
 		return rel, fmt.Errorf("pack release %s: %w", version, err)
 	}
-	if r.releases == nil {
-		r.releases = map[string]mesh.Release{}
+	if r.byDigest == nil {
+		r.byDigest = map[string]mesh.Release{}
 	}
-	r.releases[in.CrmVersion] = rel
+	r.byDigest[digest] = rel
 	return rel, nil
 }
 
@@ -153,7 +157,7 @@ func (r *CrmService) deploy(ctx context.Context, m *mesh.Mesh, in CrmServiceArgs
 // install sends the release to the host's agent. The running role keeps
 // the binary it started from until it is restarted.
 func (r *CrmService) install(ctx context.Context, m *mesh.Mesh, in CrmServiceArgs, st *CrmServiceState) error {
-	rel, err := r.release(ctx, in)
+	rel, err := r.releases.get(ctx, in.CrmBin, in.CrmVersion)
 	if err != nil {
 		return err
 	}
@@ -304,117 +308,4 @@ func (*CrmService) Delete(ctx context.Context, req infer.DeleteRequest[CrmServic
 		_ = os.Remove(f)
 	}
 	return infer.DeleteResponse{}, nil
-}
-
-// CrmDatabase is the CRM's schema and seed data in the primary: `crm
-// migrate`, then `crm seed`. Creating it again after the primary was
-// re-initialised is what the primary's system id input is for.
-type CrmDatabase struct{}
-
-// CrmDatabaseArgs are the inputs of a CrmDatabase.
-type CrmDatabaseArgs struct {
-	CrmBin          string `pulumi:"crmBin"`
-	CrmVersion      string `pulumi:"crmVersion"`
-	DatabaseURL     string `pulumi:"databaseUrl" provider:"secret"`
-	PrimarySystemID string `pulumi:"primarySystemId"`
-	Records         int    `pulumi:"records"`
-	Users           int    `pulumi:"users"`
-	Password        string `pulumi:"password" provider:"secret"` // of the seeded users
-	LogDir          string `pulumi:"logDir"`
-}
-
-// CrmDatabaseState is the schema as recorded in state.
-type CrmDatabaseState struct {
-	CrmDatabaseArgs
-}
-
-func (*CrmDatabase) Annotate(a infer.Annotator) { a.SetToken("index", "CrmDatabase") }
-
-// Create migrates and seeds.
-func (*CrmDatabase) Create(ctx context.Context, req infer.CreateRequest[CrmDatabaseArgs]) (infer.CreateResponse[CrmDatabaseState], error) {
-	in := req.Inputs
-	resp := infer.CreateResponse[CrmDatabaseState]{ID: "crm", Output: CrmDatabaseState{in}}
-	if req.DryRun {
-		return resp, nil
-	}
-	if err := in.resetSchema(ctx); err != nil {
-		return resp, err
-	}
-	if err := in.crm(ctx, "migrate"); err != nil {
-		return resp, err
-	}
-	return resp, in.seed(ctx)
-}
-
-// resetSchema empties the CRM database. Create runs only when no schema
-// is in the stack's state, so whatever is there was left by a create that
-// was interrupted (crmplan killed mid-seed), and crm seed needs it empty.
-func (in CrmDatabaseArgs) resetSchema(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, in.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("crm database: %w", err)
-	}
-	defer conn.Close(context.Background())
-	// PostgreSQL 15 makes the database owner (our app role) own public.
-	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public"); err != nil {
-		return fmt.Errorf("crm database: reset schema: %w", err)
-	}
-	return nil
-}
-
-// crm runs a one-shot crm command against the database, logging to
-// LogDir/crm-NAME.log; secrets travel in the environment.
-func (in CrmDatabaseArgs) crm(ctx context.Context, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, in.CrmBin, append([]string{name}, args...)...)
-	cmd.Env = append(os.Environ(), "CRM_DATABASE_URL="+in.DatabaseURL, "CRM_SEED_PASSWORD="+in.Password)
-	logPath := filepath.Join(in.LogDir, "crm-"+name+".log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("crm %s: %w\n%s", name, err, logTail(logPath, 2048))
-	}
-	return nil
-}
-
-func (in CrmDatabaseArgs) seed(ctx context.Context) error {
-	return in.crm(ctx, "seed", "--records", fmt.Sprint(in.Records), "--users", fmt.Sprint(in.Users))
-}
-
-// Diff: a new primary means a new schema; a new binary migrates again; a
-// new record count seeds again.
-func (*CrmDatabase) Diff(ctx context.Context, req infer.DiffRequest[CrmDatabaseArgs, CrmDatabaseState]) (infer.DiffResponse, error) {
-	replace := []string{"primarySystemId", "databaseUrl", "password"}
-	if id := req.Inputs.PrimarySystemID; id != "" && id == req.State.PrimarySystemID {
-		// The same cluster at another address (crmplan failover: a promoted
-		// replica keeps the system id): the data stays, nothing is reseeded.
-		replace = []string{"password"}
-	}
-	return diffInputs(req.State.CrmDatabaseArgs, req.Inputs, replace...), nil
-}
-
-// Update migrates when the binary changed. A changed record or user count
-// is refused: seeding needs an empty database.
-func (*CrmDatabase) Update(ctx context.Context, req infer.UpdateRequest[CrmDatabaseArgs, CrmDatabaseState]) (infer.UpdateResponse[CrmDatabaseState], error) {
-	old, in := req.State.CrmDatabaseArgs, req.Inputs
-	resp := infer.UpdateResponse[CrmDatabaseState]{Output: CrmDatabaseState{in}}
-	if req.DryRun {
-		return resp, nil
-	}
-	if old.CrmVersion != in.CrmVersion || old.CrmBin != in.CrmBin {
-		if err := in.crm(ctx, "migrate"); err != nil {
-			return resp, err
-		}
-	}
-	if old.Records != in.Records || old.Users != in.Users {
-		// crm seed fills only an empty database: refuse rather than drop data.
-		err := crmplan.Errorf(crmplan.ECONFLICT, "the CRM database was seeded with %d records and %d reps; crm seed fills only an empty database",
-			old.Records, old.Users).In("--records").
-			Try("crmplan apply --records %d   # keep the data, or: crmplan destroy, then apply --records %d", old.Records, in.Records)
-		return infer.UpdateResponse[CrmDatabaseState]{Output: CrmDatabaseState{old}}, providerError(err)
-	}
-	return resp, nil
 }

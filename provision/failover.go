@@ -12,6 +12,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/mesh/agent"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -127,7 +128,7 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 	t0 := time.Now()
 	// Fence first: writes still reaching the old primary after the replica
 	// was promoted would be lost.
-	if err := postgresProcess(old.Dir).Stop(); err != nil {
+	if err := agent.PostgresProcess(old.Dir).Stop(); err != nil {
 		return res, fmt.Errorf("host %s: fence: %w", old.Name, err)
 	}
 	if replica.IsReplica() {
@@ -172,7 +173,7 @@ func failoverCandidate(ctx context.Context, layout Layout) (old, next LocalHost,
 func checkLag(ctx context.Context, old, repl LocalHost, replica *pgserver.Server, sync bool) (int64, error) {
 	primary, err := pgserver.Open(PostgresDir(old.Dir))
 	if err == nil {
-		if _, live := postgresProcess(old.Dir).Running(); live {
+		if _, live := agent.PostgresProcess(old.Dir).Running(); live {
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err = primary.WaitReplayed(wctx, replica)
 			cancel()

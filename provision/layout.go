@@ -2,6 +2,7 @@ package provision
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
 	"sort"
@@ -38,6 +39,22 @@ type LocalHost struct {
 	topology.Host
 	CIDR string // its zone's loopback range
 	Dir  string
+}
+
+// addr is the host's host:port, where its service listens; "" for none.
+func (h *LocalHost) addr() string {
+	if h == nil {
+		return ""
+	}
+	return net.JoinHostPort(h.Address, strconv.Itoa(h.Port))
+}
+
+// name is the host's name; "" for none.
+func (h *LocalHost) name() string {
+	if h == nil {
+		return ""
+	}
+	return h.Name
 }
 
 // URL is the host's HTTP base URL (for crm roles).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/mesh/agent"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
@@ -116,7 +117,7 @@ func TestLocalDatabaseStack(t *testing.T) {
 
 	// A supervisor killed with -9 takes postgres with it; the next apply
 	// notices on refresh and starts it again.
-	proc := postgresProcess(paths.HostDir("db-2"))
+	proc := agent.PostgresProcess(paths.HostDir("db-2"))
 	pid, ok := proc.Running()
 	if !ok {
 		t.Fatal("replica supervisor not running")

@@ -23,13 +23,6 @@ type meshDeploy struct {
 // (every crm role goes through it) and returns the options that order it:
 // after the mesh, and after the previous host of its role.
 func (d *deployer) viaMesh(h LocalHost, role topology.Role, args []string, inputs pulumi.Map) ([]pulumi.ResourceOption, error) {
-	if d.mesh == nil {
-		nodes, err := d.meshNodes()
-		if err != nil {
-			return nil, err
-		}
-		d.mesh = &meshDeploy{nodes: nodes, last: map[topology.Role]pulumi.Resource{}}
-	}
 	inputs["stateDir"] = pulumi.String(d.l.StateDir)
 	inputs["stack"] = pulumi.String(d.l.Stack)
 	switch role {

@@ -1,25 +1,25 @@
 package provision
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/pulumi/pulumi-go-provider/infer"
 
-	"github.com/crmplan/crmplan/pgserver"
-	"github.com/crmplan/crmplan/provision/supervise"
+	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/mesh/agent"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 )
 
-// PostgresPrimary is a PostgreSQL primary on a local host: initdb into
-// HOSTDIR/pg, the sizing's settings in its configuration, postgres run under
-// a supervisor, and the CRM's database and role created.
+// PostgresPrimary is a PostgreSQL primary on a host: the host's agent,
+// reached through the stack's mesh, initialises it (initdb into
+// HOSTDIR/pg with the sizing's settings), runs postgres under the host's
+// supervisor and creates the CRM's database and role. The provider never
+// touches the host's files itself.
 type PostgresPrimary struct{}
 
 // PostgresPrimaryArgs are the inputs of a PostgresPrimary.
@@ -36,12 +36,17 @@ type PostgresPrimaryArgs struct {
 	// Retired is set by crmplan failover: this primary was fenced and a
 	// replica promoted; it stays stopped until it is rebuilt as a replica.
 	Retired bool `pulumi:"retired,optional"`
-	// RebuildFrom, on a retired primary, is the promoted replica's host
-	// directory: the host is rebuilt as its streaming replica.
-	RebuildFrom string `pulumi:"rebuildFrom,optional"`
+	// RebuildFrom, on a retired primary, is the promoted replica's
+	// host:port, and RebuildFromHost its host: the host is rebuilt as its
+	// streaming replica.
+	RebuildFrom     string `pulumi:"rebuildFrom,optional"`
+	RebuildFromHost string `pulumi:"rebuildFromHost,optional"`
 	// Sync, on a rebuilt primary, makes the promoted one wait for it on
 	// every commit, as the plan's replication: sync asks.
 	Sync bool `pulumi:"sync,optional"`
+	// StateDir and Stack locate the mesh the work goes through.
+	StateDir string `pulumi:"stateDir"`
+	Stack    string `pulumi:"stack"`
 }
 
 // PostgresPrimaryState is a primary as recorded in state.
@@ -64,121 +69,85 @@ func (*PostgresPrimary) WireDependencies(f infer.FieldSelector, args *PostgresPr
 }
 
 // PostgresDir is the pgserver directory of a database host: pgserver.Open
-// it to reach the server.
-func PostgresDir(hostDir string) string { return filepath.Join(hostDir, "pg") }
+// it to reach the server (the loopback target's hosts share this
+// machine's file system).
+func PostgresDir(hostDir string) string { return agent.PostgresDir(hostDir) }
 
-// postgresProcess is how the supervisor runs a server initialised by pgserver.
-func postgresProcess(hostDir string) supervise.Process {
-	proc := supervise.Process{
-		Name:       "postgres",
-		Dir:        hostDir,
-		Argv:       []string{filepath.Join(pgserver.DefaultBin, "postgres"), "-D", filepath.Join(PostgresDir(hostDir), "data")},
-		Env:        []string{"LC_ALL=C.UTF-8"},
-		StopSignal: "SIGINT", // fast shutdown: open transactions roll back
-	}
-	if os.Geteuid() == 0 {
-		proc.User = "postgres" // postgres refuses to run as root
-	}
-	return proc
+func (in PostgresPrimaryArgs) listen() string {
+	return net.JoinHostPort(in.Address, fmt.Sprint(in.Port))
 }
 
-// Create initialises and starts the primary. Leftovers of an interrupted
-// earlier create (no resource in state owns them) are removed first.
+// postgres runs op on host's server through the mesh and returns the
+// server's status as the agent reports it.
+func postgres(ctx context.Context, stateDir, stack, host string, op wire.PostgresOp) (wire.PostgresStatus, error) {
+	var st wire.PostgresStatus
+	m, err := openMesh(ctx, stateDir, stack)
+	if err != nil {
+		return st, providerError(err)
+	}
+	return postgresVia(ctx, m, host, op)
+}
+
+func postgresVia(ctx context.Context, m *mesh.Mesh, host string, op wire.PostgresOp) (wire.PostgresStatus, error) {
+	var st wire.PostgresStatus
+	payload, err := json.Marshal(op)
+	if err != nil {
+		return st, err
+	}
+	out, err := m.Run(ctx, host, mesh.Work{Type: wire.WorkPostgres, Payload: bytes.NewReader(payload)})
+	if err != nil {
+		return st, providerError(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.Text), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &st); err != nil {
+		return st, fmt.Errorf("host %s: postgres %s: status %q: %w", host, op.Action, lines[len(lines)-1], err)
+	}
+	return st, nil
+}
+
+// Create initialises and starts the primary through the host's agent,
+// which first removes what an interrupted earlier create left behind.
 func (*PostgresPrimary) Create(ctx context.Context, req infer.CreateRequest[PostgresPrimaryArgs]) (infer.CreateResponse[PostgresPrimaryState], error) {
 	in := req.Inputs
 	resp := infer.CreateResponse[PostgresPrimaryState]{ID: in.Host + "/postgres", Output: PostgresPrimaryState{PostgresPrimaryArgs: in}}
 	if req.DryRun {
 		return resp, nil
 	}
-	if err := resetServer(in.HostDir); err != nil {
-		return resp, err
-	}
-	if err := checkPortFree(in.Host, in.Address, in.Port); err != nil {
-		return resp, providerError(err)
-	}
-	srv, err := pgserver.Init(ctx, pgserver.Config{
-		Dir: PostgresDir(in.HostDir), Addr: net.JoinHostPort(in.Address, fmt.Sprint(in.Port)),
-		Password: in.Password, Name: in.Host, Settings: in.Settings,
+	st, err := postgres(ctx, in.StateDir, in.Stack, in.Host, wire.PostgresOp{
+		Action: wire.PostgresInit, Name: in.Host, Listen: in.listen(), Password: in.Password, Settings: in.Settings,
+		Database: in.Database, AppUser: in.AppUser, AppPassword: in.AppPass,
 	})
-	if err != nil {
-		return resp, fmt.Errorf("host %s: %w", in.Host, err)
-	}
-	if resp.Output.SupervisorPID, err = startPostgres(ctx, in.Host, in.HostDir, srv); err != nil {
-		return resp, err
-	}
-	resp.Output.Running = true
-	if err := createAppDatabase(ctx, srv, in); err != nil {
-		return resp, fmt.Errorf("host %s: %w", in.Host, err)
-	}
-	resp.Output.SystemID, err = systemID(ctx, srv)
+	resp.Output.record(st)
 	return resp, err
 }
 
-// resetServer stops and removes a server directory left behind.
-func resetServer(hostDir string) error {
-	if err := postgresProcess(hostDir).Stop(); err != nil {
-		return err
+func (s *PostgresPrimaryState) record(st wire.PostgresStatus) {
+	s.SupervisorPID, s.Running = st.SupervisorPID, st.Running
+	if st.SystemID != "" {
+		s.SystemID = st.SystemID
 	}
-	return os.RemoveAll(PostgresDir(hostDir))
 }
 
-// startPostgres runs postgres under the supervisor and waits until it
-// accepts queries.
-func startPostgres(ctx context.Context, host, hostDir string, srv *pgserver.Server) (int, error) {
-	self, err := selfPath()
-	if err != nil {
-		return 0, err
-	}
-	proc := postgresProcess(hostDir)
-	pid, err := proc.Start(self)
-	if err != nil {
-		return 0, fmt.Errorf("host %s: %w", host, err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	if err := srv.WaitReady(wctx); err != nil {
-		return pid, fmt.Errorf("host %s: postgres did not become ready: %w\n%s", host, err, logTail(proc.LogPath(), 2048))
-	}
-	return pid, nil
-}
-
-func createAppDatabase(ctx context.Context, srv *pgserver.Server, in PostgresPrimaryArgs) error {
-	role := pgx.Identifier{in.AppUser}.Sanitize()
-	// Utility statements take no parameters: the password is a quoted literal.
-	pw := "'" + strings.ReplaceAll(in.AppPass, "'", "''") + "'"
-	if err := srv.Exec(ctx, "postgres", "CREATE ROLE "+role+" LOGIN PASSWORD "+pw); err != nil {
-		return err
-	}
-	return srv.Exec(ctx, "postgres", "CREATE DATABASE "+pgx.Identifier{in.Database}.Sanitize()+" OWNER "+role)
-}
-
-func systemID(ctx context.Context, srv *pgserver.Server) (string, error) {
-	conn, err := pgx.Connect(ctx, srv.URL("postgres"))
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close(context.Background())
-	var id string
-	err = conn.QueryRow(ctx, "SELECT system_identifier::text FROM pg_control_system()").Scan(&id)
-	return id, err
-}
-
-// Read reports a deleted server directory as gone and a dead supervisor as
-// not running.
+// Read asks the host's agent: a server that is gone makes the resource
+// gone, a dead supervisor not running. A host the mesh cannot reach is
+// not running, so that the next apply repairs it.
 func (*PostgresPrimary) Read(ctx context.Context, req infer.ReadRequest[PostgresPrimaryArgs, PostgresPrimaryState]) (infer.ReadResponse[PostgresPrimaryArgs, PostgresPrimaryState], error) {
 	st := req.State
-	var exists bool
-	if st.SupervisorPID, st.Running, exists = serverLive(st.HostDir); !exists {
+	status, err := postgres(ctx, st.StateDir, st.Stack, st.Host, wire.PostgresOp{Action: wire.PostgresStatusOnly})
+	if err == nil && !status.Exists {
 		return infer.ReadResponse[PostgresPrimaryArgs, PostgresPrimaryState]{}, nil
 	}
+	st.SupervisorPID, st.Running = status.SupervisorPID, err == nil && status.Running
 	return infer.ReadResponse[PostgresPrimaryArgs, PostgresPrimaryState]{ID: req.ID, Inputs: req.Inputs, State: st}, nil
 }
 
 // Diff replaces the primary when where it lives changes; settings change
 // in place.
 func (*PostgresPrimary) Diff(ctx context.Context, req infer.DiffRequest[PostgresPrimaryArgs, PostgresPrimaryState]) (infer.DiffResponse, error) {
-	d := diffInputs(req.State.PostgresPrimaryArgs, req.Inputs, "host", "hostDir", "address", "port", "password", "database", "appUser", "appPassword")
-	if req.Inputs.Retired && req.Inputs.RebuildFrom == "" {
+	old, in := req.State.PostgresPrimaryArgs, req.Inputs
+	old.StateDir, old.Stack = in.StateDir, in.Stack // where the mesh is, not what the server is
+	d := diffInputs(old, in, "host", "hostDir", "address", "port", "password", "database", "appUser", "appPassword")
+	if in.Retired && in.RebuildFrom == "" {
 		// A retired primary must stay down: restarting it would split the brain.
 		return d, nil
 	}
@@ -188,84 +157,65 @@ func (*PostgresPrimary) Diff(ctx context.Context, req infer.DiffRequest[Postgres
 }
 
 // Update writes new settings and restarts postgres (shared_buffers and
-// max_connections take effect only at start), or restarts a dead one.
+// max_connections take effect only at start), or restarts a dead one; a
+// retired primary is stopped, or rebuilt as the promoted one's replica.
 func (*PostgresPrimary) Update(ctx context.Context, req infer.UpdateRequest[PostgresPrimaryArgs, PostgresPrimaryState]) (infer.UpdateResponse[PostgresPrimaryState], error) {
-	out := req.State
-	out.PostgresPrimaryArgs = req.Inputs
-	if req.DryRun {
-		return infer.UpdateResponse[PostgresPrimaryState]{Output: out}, nil
-	}
-	if in := req.Inputs; in.Retired {
-		if in.RebuildFrom == "" {
-			out.SupervisorPID, out.Running = 0, false
-			return infer.UpdateResponse[PostgresPrimaryState]{Output: out}, postgresProcess(in.HostDir).Stop()
-		}
-		var err error
-		if req.State.RebuildFrom == in.RebuildFrom {
-			out.SupervisorPID, err = restartServer(ctx, in.Host, in.HostDir, nil) // rebuilt before, only down
-		} else {
-			out.SupervisorPID, err = rebuildReplica(ctx, in)
-		}
-		out.Running = err == nil
-		if err == nil && in.Sync != req.State.Sync || err == nil && req.State.RebuildFrom != in.RebuildFrom {
-			var primary *pgserver.Server
-			if primary, err = pgserver.Open(PostgresDir(in.RebuildFrom)); err == nil {
-				err = setSync(primary, in.Host, in.Sync)
-			}
-		}
+	in, out := req.Inputs, req.State
+	out.PostgresPrimaryArgs = in
+	resp := func(err error) (infer.UpdateResponse[PostgresPrimaryState], error) {
 		return infer.UpdateResponse[PostgresPrimaryState]{Output: out}, err
 	}
-	pid, err := restartServer(ctx, req.Inputs.Host, req.Inputs.HostDir, req.Inputs.Settings)
-	out.SupervisorPID, out.Running = pid, err == nil
-	return infer.UpdateResponse[PostgresPrimaryState]{Output: out}, err
-}
-
-// restartServer applies settings to a server directory and (re)starts it.
-func restartServer(ctx context.Context, host, hostDir string, settings map[string]string) (int, error) {
-	srv, err := pgserver.Open(PostgresDir(hostDir))
+	if req.DryRun {
+		return resp(nil)
+	}
+	m, err := openMesh(ctx, in.StateDir, in.Stack)
 	if err != nil {
-		return 0, fmt.Errorf("host %s: %w", host, err)
+		return resp(providerError(err))
 	}
-	// A watchdog probing this server must not take the restart for a loss.
-	if err := os.WriteFile(restartingMark(hostDir), nil, 0o600); err != nil {
-		return 0, fmt.Errorf("host %s: %w", host, err)
-	}
-	defer os.Remove(restartingMark(hostDir))
-	if err := postgresProcess(hostDir).Stop(); err != nil {
-		return 0, fmt.Errorf("host %s: %w", host, err)
-	}
-	if settings != nil {
-		if err := srv.Configure(settings); err != nil {
-			return 0, fmt.Errorf("host %s: %w", host, err)
+	op := wire.PostgresOp{Action: wire.PostgresConfigure, Name: in.Host, Listen: in.listen(), Settings: in.Settings}
+	if in.Retired {
+		switch {
+		case in.RebuildFrom == "":
+			op = wire.PostgresOp{Action: wire.PostgresStop}
+		case req.State.RebuildFrom == in.RebuildFrom:
+			op.Settings = nil // rebuilt before, only down
+		default:
+			op = wire.PostgresOp{Action: wire.PostgresRebuild, Name: in.Host, Listen: in.listen(), Primary: in.RebuildFrom,
+				Password: in.Password, Settings: in.Settings}
 		}
 	}
-	return startPostgres(ctx, host, hostDir, srv)
+	st, err := postgresVia(ctx, m, in.Host, op)
+	out.record(st)
+	if err != nil || !in.Retired || in.RebuildFrom == "" {
+		return resp(err)
+	}
+	if in.Sync != req.State.Sync || req.State.RebuildFrom != in.RebuildFrom {
+		// The promoted primary waits for its rebuilt replica as the plan's
+		// replication says.
+		_, err = postgresVia(ctx, m, in.RebuildFromHost, wire.PostgresOp{Action: wire.PostgresSync, Standby: in.Host, Sync: in.Sync})
+	}
+	return resp(err)
 }
 
-// Delete stops the server and removes its directory.
+// Delete stops the server and removes its directory, through the host's
+// agent; with the mesh gone (the host is being destroyed too) the target
+// removes the host whole.
 func (*PostgresPrimary) Delete(ctx context.Context, req infer.DeleteRequest[PostgresPrimaryState]) (infer.DeleteResponse, error) {
-	if err := resetServer(req.State.HostDir); err != nil {
-		return infer.DeleteResponse{}, fmt.Errorf("host %s: %w", req.State.Host, err)
-	}
-	return infer.DeleteResponse{}, nil
+	st := req.State
+	return infer.DeleteResponse{}, removePostgres(ctx, st.StateDir, st.Stack, st.Host)
 }
 
-// serverLive reports whether a host's server directory still exists and
-// whether its supervisor runs.
-func serverLive(hostDir string) (pid int, running, exists bool) {
-	if _, err := os.Stat(filepath.Join(PostgresDir(hostDir), "data")); errors.Is(err, os.ErrNotExist) {
-		return 0, false, false
+// removePostgres removes host's server through its agent. Without a mesh
+// (an interrupted destroy removed it already) there is nobody to ask: the
+// host's target removes the host whole.
+func removePostgres(ctx context.Context, stateDir, stack, host string) error {
+	m, err := mesh.Open(stateDir, stack)
+	if err != nil {
+		return nil
 	}
-	pid, running = postgresProcess(hostDir).Running()
-	return pid, running, true
-}
-
-// logTail returns the last n bytes of a log file for an error message,
-// headed by its path so that the reader knows where to read on.
-func logTail(path string, n int64) string {
-	tail := supervise.LogTail(path, n)
-	if tail == "" {
-		return ""
+	if err := m.Start(ctx); err != nil {
+		return providerError(err)
 	}
-	return "log " + path + ":\n" + tail
+	_, err = postgresVia(ctx, m, host, wire.PostgresOp{Action: wire.PostgresRemove})
+	return err
 }

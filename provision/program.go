@@ -75,6 +75,12 @@ func (d *deployer) run() error {
 		}
 		d.hosts[h.Name] = &res
 	}
+	// Everything after the hosts reaches them through the mesh.
+	nodes, err := d.meshNodes()
+	if err != nil {
+		return err
+	}
+	d.mesh = &meshDeploy{nodes: nodes, last: map[topology.Role]pulumi.Resource{}}
 	if d.l.Primary == nil {
 		return d.services(nil, nil)
 	}
@@ -108,14 +114,17 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 		return nil, nil, err
 	}
 	p := d.l.Primary
+	rebuildFrom := d.rebuildFrom()
 	var primary primaryResource
 	err = d.ctx.RegisterResource(tokenPrimary, p.Name, pulumi.Map{
 		"host": pulumi.String(p.Name), "hostDir": pulumi.String(p.Dir), "address": pulumi.String(p.Address),
 		"port": pulumi.Int(p.Port), "password": superPw.Value, "settings": pulumi.ToStringMap(d.l.PGSettings),
 		"database": pulumi.String(appDatabase), "appUser": pulumi.String(appUser), "appPassword": appPw.Value,
-		"retired": pulumi.Bool(d.promoted(p.Name) == "retired"), "rebuildFrom": pulumi.String(d.rebuildFrom()),
-		"sync": pulumi.Bool(d.l.Sync && d.rebuildFrom() != ""), // a rebuilt replica honours the plan's replication
-	}, &primary, pulumi.Parent(d.hosts[p.Name]), pulumi.DeleteBeforeReplace(true))
+		"retired":     pulumi.Bool(d.promoted(p.Name) == "retired"),
+		"rebuildFrom": pulumi.String(rebuildFrom.addr()), "rebuildFromHost": pulumi.String(rebuildFrom.name()),
+		"sync":     pulumi.Bool(d.l.Sync && rebuildFrom != nil), // a rebuilt replica honours the plan's replication
+		"stateDir": pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack),
+	}, &primary, pulumi.Parent(d.hosts[p.Name]), pulumi.DeleteBeforeReplace(true), pulumi.DependsOn([]pulumi.Resource{d.mesh.nodes}))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -124,9 +133,11 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 		var replica plainResource
 		err := d.ctx.RegisterResource(tokenReplica, r.Name, pulumi.Map{
 			"host": pulumi.String(r.Name), "hostDir": pulumi.String(r.Dir), "address": pulumi.String(r.Address),
-			"port": pulumi.Int(r.Port), "primaryHostDir": pulumi.String(p.Dir),
+			"port": pulumi.Int(r.Port), "primaryHost": pulumi.String(p.Name), "primaryAddr": pulumi.String(p.addr()),
+			"primaryPassword": superPw.Value, "settings": pulumi.ToStringMap(d.l.PGSettings),
 			"primarySystemId": primary.SystemID, "sync": pulumi.Bool(d.l.Sync),
 			"promoted": pulumi.Bool(d.promoted(r.Name) == "promoted"),
+			"stateDir": pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack),
 		}, &replica, pulumi.Parent(d.hosts[r.Name]), pulumi.DeleteBeforeReplace(true))
 		if err != nil {
 			return nil, nil, err
@@ -146,7 +157,7 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 			}).(pulumi.StringOutput)
 		}
 	}
-	if d.rebuildFrom() != "" {
+	if rebuildFrom != nil {
 		// The old primary, rebuilt as the promoted one's replica, serves reads.
 		urls.replica = pulumi.All(appPw.Value, primary.SystemID).ApplyT(func(v []any) string {
 			return pgURLString(v[0].(string), p.Address, p.Port)
@@ -160,10 +171,10 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 	}
 	var schema plainResource
 	err = d.ctx.RegisterResource(tokenDatabase, "crm-database", pulumi.Map{
-		"crmBin": pulumi.String(d.bins.Crm), "crmVersion": pulumi.String(d.crmVersion),
+		"host": pulumi.String(d.currentPrimary().Name), "crmBin": pulumi.String(d.bins.Crm), "crmVersion": pulumi.String(d.crmVersion),
 		"databaseUrl": urls.primary, "primarySystemId": primary.SystemID,
-		"records": pulumi.Int(int(d.l.Records)), "users": pulumi.Int(d.l.Users),
-		"password": loadPw.Value, "logDir": pulumi.String(p.Dir),
+		"records": pulumi.Int(int(d.l.Records)), "users": pulumi.Int(d.l.Users), "password": loadPw.Value,
+		"stateDir": pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack),
 	}, &schema, pulumi.DependsOn([]pulumi.Resource{&primary}))
 	return urls, &schema, err
 }
@@ -182,19 +193,32 @@ func (d *deployer) promoted(name string) string {
 	return ""
 }
 
-// rebuildFrom is the promoted replica's host directory once crmplan
-// failover --rebuild asked for the old primary to follow it.
-func (d *deployer) rebuildFrom() string {
+// rebuildFrom is the promoted replica once crmplan failover --rebuild
+// asked for the old primary to follow it; nil before.
+func (d *deployer) rebuildFrom() *LocalHost {
 	p := d.l.Promotion
 	if p == nil || !p.Rebuild {
-		return ""
+		return nil
 	}
 	for _, r := range d.l.Replicas {
 		if r.Name == p.Promoted {
-			return r.Dir
+			return &r
 		}
 	}
-	return ""
+	return nil
+}
+
+// currentPrimary is the host that takes writes: the promoted replica after
+// crmplan failover, the plan's primary before.
+func (d *deployer) currentPrimary() LocalHost {
+	if p := d.l.Promotion; p != nil {
+		for _, r := range d.l.Replicas {
+			if r.Name == p.Promoted {
+				return r
+			}
+		}
+	}
+	return *d.l.Primary
 }
 
 func pgURL(pw pulumi.StringOutput, addr string, port int) pulumi.StringOutput {

@@ -42,7 +42,7 @@ const (
 // Pulumi engine speaks. It is what the crmplan binary does when started as
 // PluginBinary.
 func ServePlugin(ctx context.Context) error {
-	targets := targets()
+	targets, rel := targets(), &releases{}
 	prov, err := infer.NewProviderBuilder().
 		WithResources(
 			infer.Resource(&Host{targets: targets}),
@@ -50,8 +50,8 @@ func ServePlugin(ctx context.Context) error {
 			infer.Resource(&PostgresPrimary{}),
 			infer.Resource(&PostgresReplica{}),
 			infer.Resource(&Watchdog{}),
-			infer.Resource(&CrmService{}),
-			infer.Resource(&CrmDatabase{}),
+			infer.Resource(&CrmService{releases: rel}),
+			infer.Resource(&CrmDatabase{releases: rel}),
 			infer.Resource(&MeshNodes{targets: targets}),
 		).
 		WithNamespace(PluginName).

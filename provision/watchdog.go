@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/mesh/agent"
 	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
@@ -162,12 +163,8 @@ func probePrimary(ctx context.Context, host dbHost, timeout time.Duration) error
 	return nil
 }
 
-// restartingMark is left by restartServer while apply restarts a server on
-// purpose (new settings), so the watchdog does not take it for a failure.
-func restartingMark(hostDir string) string { return filepath.Join(PostgresDir(hostDir), "restarting") }
-
 func restarting(hostDir string) bool {
-	st, err := os.Stat(restartingMark(hostDir))
+	st, err := os.Stat(agent.RestartingMark(hostDir))
 	return err == nil && time.Since(st.ModTime()) < 2*time.Minute
 }
 
@@ -219,7 +216,7 @@ func fence(ctx context.Context, old dbHost, log io.Writer) error {
 	} else if err := srv.Fence(); err != nil {
 		fmt.Fprintf(log, "watchdog: fence %s: no mark: %v\n", old.Name, err)
 	}
-	if err := postgresProcess(old.Dir).Stop(); err != nil {
+	if err := agent.PostgresProcess(old.Dir).Stop(); err != nil {
 		return fmt.Errorf("host %s: fence: %w", old.Name, err)
 	}
 	if err := probePrimary(ctx, old, time.Second); err == nil {

@@ -1,7 +1,9 @@
 package provision
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -10,6 +12,8 @@ import (
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/supervise"
 )
 
@@ -17,7 +21,8 @@ const tokenWatchdog = PluginName + ":index:Watchdog"
 
 // Watchdog is the automatic-failover watchdog of a plan whose db-replica
 // tier says failover: automatic: `crmplan watchdog` under a supervisor on
-// the first replica's host (in the LAN, next to what it promotes).
+// the first replica's host (in the LAN, next to what it promotes), started
+// by the host's agent through the mesh.
 type Watchdog struct{}
 
 // WatchdogArgs are the inputs of a Watchdog.
@@ -44,43 +49,50 @@ type WatchdogState struct {
 
 func (*Watchdog) Annotate(a infer.Annotator) { a.SetToken("index", "Watchdog") }
 
-func (a WatchdogArgs) process() (supervise.Process, error) {
-	self, err := selfPath()
-	if err != nil {
-		return supervise.Process{}, err
-	}
-	argv := []string{self, "watchdog", "--state-dir", a.StateDir, "--stack", a.Stack, "--primary", a.Primary,
-		"--interval", (time.Duration(a.IntervalMs) * time.Millisecond).String(), "--probes", fmt.Sprint(a.Probes)}
-	for _, r := range a.Replicas {
-		argv = append(argv, "--replica", r)
-	}
-	if a.Sync {
-		argv = append(argv, "--sync")
-	}
-	return supervise.Process{Name: "watchdog", Dir: a.HostDir, Argv: argv}, nil
+func (a WatchdogArgs) spec(stop bool) wire.WatchdogSpec {
+	return wire.WatchdogSpec{Stop: stop, StateDir: a.StateDir, Stack: a.Stack, Primary: a.Primary, Replicas: a.Replicas, Sync: a.Sync,
+		Interval: (time.Duration(a.IntervalMs) * time.Millisecond).String(), Probes: a.Probes}
 }
 
-// Create starts the watchdog under a supervisor.
+// run sends the watchdog's spec to its host's agent, which starts it under
+// the host's supervisor (stopping one that runs) or stops it.
+func (a WatchdogArgs) run(ctx context.Context, m *mesh.Mesh, stop bool) (int, error) {
+	payload, err := json.Marshal(a.spec(stop))
+	if err != nil {
+		return 0, err
+	}
+	out, err := m.Run(ctx, a.Host, mesh.Work{Type: wire.WorkWatchdog, Payload: bytes.NewReader(payload)})
+	if err != nil {
+		return 0, providerError(err)
+	}
+	var reply struct {
+		SupervisorPID int `json:"supervisor_pid"`
+	}
+	lines := strings.Split(strings.TrimSpace(out.Text), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &reply); err != nil {
+		return 0, fmt.Errorf("host %s: watchdog: reply %q: %w", a.Host, out.Text, err)
+	}
+	return reply.SupervisorPID, nil
+}
+
+// start starts the watchdog through the mesh.
+func (a WatchdogArgs) start(ctx context.Context) (int, error) {
+	m, err := openMesh(ctx, a.StateDir, a.Stack)
+	if err != nil {
+		return 0, providerError(err)
+	}
+	return a.run(ctx, m, false)
+}
+
+// Create starts the watchdog under its host's supervisor, through the mesh.
 func (*Watchdog) Create(ctx context.Context, req infer.CreateRequest[WatchdogArgs]) (infer.CreateResponse[WatchdogState], error) {
 	resp := infer.CreateResponse[WatchdogState]{ID: req.Inputs.Host + "/watchdog", Output: WatchdogState{WatchdogArgs: req.Inputs}}
 	if req.DryRun {
 		return resp, nil
 	}
-	pid, err := startWatchdog(req.Inputs)
+	pid, err := req.Inputs.start(ctx)
 	resp.Output.SupervisorPID, resp.Output.Running = pid, err == nil
 	return resp, err
-}
-
-func startWatchdog(a WatchdogArgs) (int, error) {
-	proc, err := a.process()
-	if err != nil {
-		return 0, err
-	}
-	pid, err := proc.Start(proc.Argv[0])
-	if err != nil {
-		return 0, fmt.Errorf("host %s: %w", a.Host, err)
-	}
-	return pid, nil
 }
 
 // Read reports a dead supervisor as not running.
@@ -105,14 +117,24 @@ func (*Watchdog) Update(ctx context.Context, req infer.UpdateRequest[WatchdogArg
 	if req.DryRun {
 		return infer.UpdateResponse[WatchdogState]{Output: out}, nil
 	}
-	pid, err := startWatchdog(req.Inputs) // Start stops the old one first
+	pid, err := req.Inputs.start(ctx)
 	out.SupervisorPID, out.Running = pid, err == nil
 	return infer.UpdateResponse[WatchdogState]{Output: out}, err
 }
 
-// Delete stops the watchdog.
+// Delete stops the watchdog through the mesh; with the mesh gone (an
+// interrupted destroy) the host's target reaps it with the host.
 func (*Watchdog) Delete(ctx context.Context, req infer.DeleteRequest[WatchdogState]) (infer.DeleteResponse, error) {
-	return infer.DeleteResponse{}, stopWatchdog(req.State.HostDir)
+	a := req.State.WatchdogArgs
+	m, err := mesh.Open(a.StateDir, a.Stack)
+	if err != nil {
+		return infer.DeleteResponse{}, nil
+	}
+	if err := m.Start(ctx); err != nil {
+		return infer.DeleteResponse{}, providerError(err)
+	}
+	_, err = a.run(ctx, m, true)
+	return infer.DeleteResponse{}, err
 }
 
 // stopWatchdog stops the watchdog on a host, if one runs there: crmplan

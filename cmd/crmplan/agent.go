@@ -24,7 +24,7 @@ func agentCommand() *cli.Command {
 		Name:   "agent",
 		Hidden: true,
 		Usage:  "work a host runs for the mesh controller (started by the host's Receptor node)",
-		Subcommands: []*cli.Command{
+		Subcommands: append([]*cli.Command{
 			{
 				Name:   "install",
 				Usage:  "install the release archive on stdin (tar.gz), checked by SHA-256; the previous release is kept",
@@ -139,7 +139,7 @@ func agentCommand() *cli.Command {
 					return writeJSON(c.App.Writer, st)
 				},
 			},
-		},
+		}, agentDatabaseCommands(hostDir, host)...),
 	}
 }
 

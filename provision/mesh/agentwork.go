@@ -9,7 +9,8 @@ import (
 // AgentWorkTypes returns the agent's work types for a host whose files are
 // in hostDir, run by the crmplan binary at crmplanBin.
 func AgentWorkTypes(crmplanBin, hostDir string) []WorkType {
-	verbs := []string{wire.WorkInstall, wire.WorkRollback, wire.WorkStart, wire.WorkStop, wire.WorkRestart, wire.WorkMigrate, wire.WorkHealth, wire.WorkStatus, wire.WorkDrain}
+	verbs := []string{wire.WorkInstall, wire.WorkRollback, wire.WorkStart, wire.WorkStop, wire.WorkRestart, wire.WorkMigrate, wire.WorkHealth, wire.WorkStatus, wire.WorkDrain,
+		wire.WorkPostgres, wire.WorkSeed, wire.WorkWatchdog}
 	out := make([]WorkType, len(verbs))
 	for i, name := range verbs {
 		verb := strings.TrimPrefix(name, "crmplan-")

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/mesh/agent"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
+)
+
+// agentDatabaseCommands are the agent's work on a database host: its
+// PostgreSQL server, and the CRM's schema and seed data.
+func agentDatabaseCommands(hostDir cli.Flag, host func(*cli.Context) agent.Host) []*cli.Command {
+	return []*cli.Command{
+		agentWatchdogCommand(hostDir, host),
+		{
+			Name: "postgres",
+			Usage: "run PostgreSQL on the host: stdin is the operation (JSON: action init|replica|configure|stop|remove|sync|promote|rebuild|status, " +
+				"name, listen, password, settings, ...); the last line of the output is the server's status (JSON)",
+			Flags:  []cli.Flag{hostDir},
+			Before: requireFlags("host-dir"),
+			Action: func(c *cli.Context) error {
+				var op wire.PostgresOp
+				if err := json.NewDecoder(c.App.Reader).Decode(&op); err != nil {
+					return crmplan.Errorf(crmplan.EINVALID, "postgres operation on stdin: %w", err).In("payload")
+				}
+				self, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				st, err := host(c).Postgres(c.Context, self, op, c.App.Writer)
+				if err != nil {
+					return err
+				}
+				line, err := json.Marshal(st)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "%s\n", line)
+				return nil
+			},
+		},
+		{
+			Name:   "seed",
+			Usage:  "empty the CRM's schema, then crm migrate and crm seed of the current release; stdin is a JSON object of environment variables (CRM_DATABASE_URL, CRM_SEED_PASSWORD)",
+			Flags:  []cli.Flag{hostDir, &cli.IntFlag{Name: "records"}, &cli.IntFlag{Name: "users"}},
+			Before: requireFlags("host-dir"),
+			Action: func(c *cli.Context) error {
+				var env map[string]string
+				if err := json.NewDecoder(c.App.Reader).Decode(&env); err != nil {
+					return crmplan.Errorf(crmplan.EINVALID, "environment on stdin: %w", err).In("payload")
+				}
+				return host(c).Seed(c.Context, env, c.Int("records"), c.Int("users"), c.App.Writer)
+			},
+		},
+	}
+}
+
+// agentWatchdogCommand starts or stops the failover watchdog on its host.
+func agentWatchdogCommand(hostDir cli.Flag, host func(*cli.Context) agent.Host) *cli.Command {
+	return &cli.Command{
+		Name:   "watchdog",
+		Usage:  "start (or with stop: true, stop) the automatic-failover watchdog from the spec on stdin (JSON: primary, replicas, interval, probes, ...)",
+		Flags:  []cli.Flag{hostDir},
+		Before: requireFlags("host-dir"),
+		Action: func(c *cli.Context) error {
+			var spec wire.WatchdogSpec
+			if err := json.NewDecoder(c.App.Reader).Decode(&spec); err != nil {
+				return crmplan.Errorf(crmplan.EINVALID, "watchdog spec on stdin: %w", err).In("payload")
+			}
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			pid, err := host(c).Watchdog(self, spec)
+			if err != nil {
+				return err
+			}
+			line, err := json.Marshal(map[string]int{"supervisor_pid": pid})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "%s\n", line)
+			return nil
+		},
+	}
+}

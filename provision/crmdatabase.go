@@ -1,0 +1,128 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
+)
+
+// CrmDatabase is the CRM's schema and seed data in the primary: the crm
+// release is installed on the primary's host, whose agent runs `crm
+// migrate`, then `crm seed`, next to the database (a LAN host the
+// controller reaches only through the mesh). Creating it again after the
+// primary was re-initialised is what the primary's system id input is for.
+type CrmDatabase struct {
+	releases *releases
+}
+
+// CrmDatabaseArgs are the inputs of a CrmDatabase.
+type CrmDatabaseArgs struct {
+	// Host is the primary's host, where the migrations and the seed run.
+	Host            string `pulumi:"host"`
+	CrmBin          string `pulumi:"crmBin"`
+	CrmVersion      string `pulumi:"crmVersion"`
+	DatabaseURL     string `pulumi:"databaseUrl" provider:"secret"`
+	PrimarySystemID string `pulumi:"primarySystemId"`
+	Records         int    `pulumi:"records"`
+	Users           int    `pulumi:"users"`
+	Password        string `pulumi:"password" provider:"secret"` // of the seeded users
+	// StateDir and Stack locate the mesh the work goes through.
+	StateDir string `pulumi:"stateDir"`
+	Stack    string `pulumi:"stack"`
+}
+
+// CrmDatabaseState is the schema as recorded in state.
+type CrmDatabaseState struct {
+	CrmDatabaseArgs
+}
+
+func (*CrmDatabase) Annotate(a infer.Annotator) { a.SetToken("index", "CrmDatabase") }
+
+// env is what the agent's crm commands get: secrets travel in the unit's
+// payload, never as parameters.
+func (in CrmDatabaseArgs) env() (*bytes.Reader, error) {
+	data, err := json.Marshal(map[string]string{"CRM_DATABASE_URL": in.DatabaseURL, "CRM_SEED_PASSWORD": in.Password})
+	return bytes.NewReader(data), err
+}
+
+// install sends the crm release to the primary's host and returns the
+// mesh and the environment for the crm commands the agent runs there.
+func (r *CrmDatabase) install(ctx context.Context, in CrmDatabaseArgs) (*mesh.Mesh, *bytes.Reader, error) {
+	m, err := openMesh(ctx, in.StateDir, in.Stack)
+	if err != nil {
+		return nil, nil, providerError(err)
+	}
+	rel, err := r.releases.get(ctx, in.CrmBin, in.CrmVersion)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := m.Install(ctx, in.Host, rel); err != nil {
+		return nil, nil, providerError(err)
+	}
+	env, err := in.env()
+	return m, env, err
+}
+
+// Create installs the release on the primary's host, whose agent empties
+// the schema (whatever is there was left by a create that was
+// interrupted, and crm seed needs it empty), migrates and seeds.
+func (r *CrmDatabase) Create(ctx context.Context, req infer.CreateRequest[CrmDatabaseArgs]) (infer.CreateResponse[CrmDatabaseState], error) {
+	in := req.Inputs
+	resp := infer.CreateResponse[CrmDatabaseState]{ID: "crm", Output: CrmDatabaseState{in}}
+	if req.DryRun {
+		return resp, nil
+	}
+	m, env, err := r.install(ctx, in)
+	if err != nil {
+		return resp, err
+	}
+	_, err = m.Run(ctx, in.Host, mesh.Work{Type: wire.WorkSeed, Payload: env,
+		Args: []string{"--records", fmt.Sprint(in.Records), "--users", fmt.Sprint(in.Users)}})
+	return resp, providerError(err)
+}
+
+// Diff: a new primary means a new schema; a new binary migrates again; a
+// new record count seeds again.
+func (*CrmDatabase) Diff(ctx context.Context, req infer.DiffRequest[CrmDatabaseArgs, CrmDatabaseState]) (infer.DiffResponse, error) {
+	replace := []string{"primarySystemId", "databaseUrl", "password"}
+	if id := req.Inputs.PrimarySystemID; id != "" && id == req.State.PrimarySystemID {
+		// The same cluster at another address (crmplan failover: a promoted
+		// replica keeps the system id): the data stays, nothing is reseeded.
+		replace = []string{"password"}
+	}
+	return diffInputs(req.State.CrmDatabaseArgs, req.Inputs, replace...), nil
+}
+
+// Update migrates, on the primary's host, when the binary changed. A
+// changed record or user count is refused: seeding needs an empty
+// database.
+func (r *CrmDatabase) Update(ctx context.Context, req infer.UpdateRequest[CrmDatabaseArgs, CrmDatabaseState]) (infer.UpdateResponse[CrmDatabaseState], error) {
+	old, in := req.State.CrmDatabaseArgs, req.Inputs
+	resp := infer.UpdateResponse[CrmDatabaseState]{Output: CrmDatabaseState{in}}
+	if req.DryRun {
+		return resp, nil
+	}
+	if old.Records != in.Records || old.Users != in.Users {
+		// crm seed fills only an empty database: refuse rather than drop data.
+		err := crmplan.Errorf(crmplan.ECONFLICT, "the CRM database was seeded with %d records and %d reps; crm seed fills only an empty database",
+			old.Records, old.Users).In("--records").
+			Try("crmplan apply --records %d   # keep the data, or: crmplan destroy, then apply --records %d", old.Records, in.Records)
+		return infer.UpdateResponse[CrmDatabaseState]{Output: CrmDatabaseState{old}}, providerError(err)
+	}
+	if old.CrmVersion == in.CrmVersion && old.CrmBin == in.CrmBin {
+		return resp, nil // a failover moved the primary: the schema came along
+	}
+	m, env, err := r.install(ctx, in)
+	if err != nil {
+		return resp, err
+	}
+	_, err = m.Run(ctx, in.Host, mesh.Work{Type: wire.WorkMigrate, Payload: env})
+	return resp, providerError(err)
+}

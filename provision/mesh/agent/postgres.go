@@ -1,0 +1,301 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
+	"github.com/crmplan/crmplan/provision/supervise"
+)
+
+// PostgresDir is the pgserver directory of a database host: pgserver.Open
+// it to reach the server.
+func PostgresDir(hostDir string) string { return filepath.Join(hostDir, "pg") }
+
+// RestartingMark is the file a deliberate restart of the host's server
+// holds while it lasts: a watchdog probing the server must not take the
+// restart for a loss.
+func RestartingMark(hostDir string) string { return filepath.Join(PostgresDir(hostDir), "restarting") }
+
+// PostgresProcess is how the host's supervisor runs its PostgreSQL server.
+func PostgresProcess(hostDir string) supervise.Process {
+	proc := supervise.Process{
+		Name:       "postgres",
+		Dir:        hostDir,
+		Argv:       []string{filepath.Join(pgserver.DefaultBin, "postgres"), "-D", filepath.Join(PostgresDir(hostDir), "data")},
+		Env:        []string{"LC_ALL=C.UTF-8"},
+		StopSignal: "SIGINT", // fast shutdown: open transactions roll back
+	}
+	if os.Geteuid() == 0 {
+		proc.User = "postgres" // postgres refuses to run as root
+	}
+	return proc
+}
+
+// Postgres carries out op on the host's server; self is the crmplan
+// binary, which supervises it. What pg_rewind or a fallback did is
+// written to log.
+func (h Host) Postgres(ctx context.Context, self string, op wire.PostgresOp, log io.Writer) (wire.PostgresStatus, error) {
+	var err error
+	switch op.Action {
+	case wire.PostgresInit:
+		err = h.pgInit(ctx, self, op)
+	case wire.PostgresReplica:
+		err = h.pgReplica(ctx, self, op)
+	case wire.PostgresConfigure:
+		err = h.pgRestart(ctx, self, op.Settings)
+	case wire.PostgresStop:
+		err = PostgresProcess(h.Dir).Stop()
+	case wire.PostgresRemove:
+		err = h.pgRemove()
+	case wire.PostgresSync:
+		err = h.pgSync(ctx, op)
+	case wire.PostgresPromote:
+		err = h.pgPromote(ctx)
+	case wire.PostgresRebuild:
+		var st wire.PostgresStatus
+		st.Rewound, err = h.pgRebuild(ctx, self, op, log)
+		if err != nil {
+			return st, err
+		}
+		st2, err := h.PostgresStatus(ctx)
+		st2.Rewound = st.Rewound
+		return st2, err
+	case wire.PostgresStatusOnly:
+	default:
+		return wire.PostgresStatus{}, crmplan.Errorf(crmplan.EINVALID, "postgres action %q is not one of init, replica, configure, stop, remove, sync, promote, rebuild, status", op.Action).In("payload")
+	}
+	if err != nil {
+		return wire.PostgresStatus{}, fmt.Errorf("postgres %s on %s: %w", op.Action, filepath.Base(h.Dir), err)
+	}
+	return h.PostgresStatus(ctx)
+}
+
+// PostgresStatus reports whether the host has a server, whether its
+// supervisor runs, and, when it answers, its system identifier (a new
+// initdb is a new one) and whether it is a replica.
+func (h Host) PostgresStatus(ctx context.Context) (wire.PostgresStatus, error) {
+	var st wire.PostgresStatus
+	srv, err := pgserver.Open(PostgresDir(h.Dir))
+	if err != nil {
+		return st, nil // no server on this host
+	}
+	st.Exists = true
+	st.SupervisorPID, st.Running = PostgresProcess(h.Dir).Running()
+	st.Replica = srv.IsReplica()
+	if st.Running {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		st.SystemID, _ = systemID(ctx, srv)
+	}
+	return st, nil
+}
+
+// pgRemove stops the server and removes its directory.
+func (h Host) pgRemove() error {
+	if err := PostgresProcess(h.Dir).Stop(); err != nil {
+		return err
+	}
+	return os.RemoveAll(PostgresDir(h.Dir))
+}
+
+func (h Host) pgInit(ctx context.Context, self string, op wire.PostgresOp) error {
+	if err := h.pgRemove(); err != nil {
+		return err
+	}
+	if err := portFree(op.Listen); err != nil {
+		return err
+	}
+	srv, err := pgserver.Init(ctx, pgserver.Config{
+		Dir: PostgresDir(h.Dir), Addr: op.Listen, Password: op.Password, Name: op.Name, Settings: op.Settings, AllowCIDRs: op.AllowCIDRs,
+	})
+	if err != nil {
+		return err
+	}
+	if err := h.pgStart(ctx, self, srv); err != nil {
+		return err
+	}
+	return createAppDatabase(ctx, srv, op)
+}
+
+func (h Host) pgReplica(ctx context.Context, self string, op wire.PostgresOp) error {
+	if err := h.pgRemove(); err != nil {
+		return err
+	}
+	if err := portFree(op.Listen); err != nil {
+		return err
+	}
+	primary, err := pgserver.Remote(op.Primary, op.Password, op.Settings)
+	if err != nil {
+		return err
+	}
+	return h.baseBackup(ctx, self, primary, op)
+}
+
+// baseBackup takes the host's server afresh from primary. BaseBackup
+// starts the replica itself; it is stopped again at once and handed to
+// the supervisor, which restarts it when it crashes.
+func (h Host) baseBackup(ctx context.Context, self string, primary *pgserver.Server, op wire.PostgresOp) error {
+	srv, err := pgserver.BaseBackup(ctx, primary, pgserver.Config{
+		Dir: PostgresDir(h.Dir), Addr: op.Listen, Name: op.Name, AllowCIDRs: op.AllowCIDRs, Settings: op.Settings,
+	}, pgserver.ReplicaOptions{})
+	if err != nil {
+		return err
+	}
+	if err := srv.Stop(ctx); err != nil {
+		return err
+	}
+	// A fresh handle: the old one remembers its own postgres has exited.
+	if srv, err = pgserver.Open(PostgresDir(h.Dir)); err != nil {
+		return err
+	}
+	return h.pgStart(ctx, self, srv)
+}
+
+// pgStart runs postgres under the supervisor and waits until it accepts
+// queries.
+func (h Host) pgStart(ctx context.Context, self string, srv *pgserver.Server) error {
+	proc := PostgresProcess(h.Dir)
+	if _, err := proc.Start(self); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if err := srv.WaitReady(wctx); err != nil {
+		return fmt.Errorf("postgres did not become ready: %w\n%s", err, supervise.LogTail(proc.LogPath(), 2048))
+	}
+	return nil
+}
+
+// pgRestart applies settings (none: only a restart) and (re)starts the
+// server.
+func (h Host) pgRestart(ctx context.Context, self string, settings map[string]string) error {
+	srv, err := pgserver.Open(PostgresDir(h.Dir))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(RestartingMark(h.Dir), nil, 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(RestartingMark(h.Dir))
+	if err := PostgresProcess(h.Dir).Stop(); err != nil {
+		return err
+	}
+	if len(settings) > 0 {
+		if err := srv.Configure(settings); err != nil {
+			return err
+		}
+	}
+	return h.pgStart(ctx, self, srv)
+}
+
+// pgSync makes the primary wait (or stop waiting) for the replica named
+// op.Standby. Only once the replica streams: a primary waiting for a
+// standby that is not there blocks every commit.
+func (h Host) pgSync(ctx context.Context, op wire.PostgresOp) error {
+	srv, err := pgserver.Open(PostgresDir(h.Dir))
+	if err != nil {
+		return err
+	}
+	settings := map[string]string{"synchronous_standby_names": "", "synchronous_commit": "on"}
+	if op.Sync {
+		settings["synchronous_standby_names"] = fmt.Sprintf("ANY 1 (%q)", op.Standby)
+		settings["synchronous_commit"] = "remote_apply"
+	}
+	if err := srv.Configure(settings); err != nil {
+		return fmt.Errorf("configure for sync=%v with %s: %w", op.Sync, op.Standby, err)
+	}
+	if !op.Sync {
+		return nil
+	}
+	// Done when the next commit waits for the standby, not before: what
+	// apply acknowledges after this must survive the primary's loss.
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return srv.WaitSync(ctx, op.Standby)
+}
+
+// pgPromote promotes a replica still in recovery; a primary is left alone.
+func (h Host) pgPromote(ctx context.Context) error {
+	srv, err := pgserver.Open(PostgresDir(h.Dir))
+	if err != nil {
+		return err
+	}
+	if !srv.IsReplica() {
+		return nil
+	}
+	return srv.Promote(ctx)
+}
+
+// pgRebuild makes a retired primary the streaming replica of op.Primary:
+// pg_rewind when it can (only what diverged is copied), a fresh base
+// backup when it cannot (no common history, WAL recycled). It reports
+// whether pg_rewind did it.
+func (h Host) pgRebuild(ctx context.Context, self string, op wire.PostgresOp, log io.Writer) (bool, error) {
+	if err := PostgresProcess(h.Dir).Stop(); err != nil {
+		return false, err
+	}
+	source, err := pgserver.Remote(op.Primary, op.Password, op.Settings)
+	if err != nil {
+		return false, err
+	}
+	srv, err := pgserver.Open(PostgresDir(h.Dir))
+	if err == nil {
+		if err = srv.Rewind(ctx, source); err == nil {
+			return true, h.pgStart(ctx, self, srv)
+		}
+	}
+	// What pg_rewind said stays in the unit's output: it is why the slow
+	// path ran.
+	fmt.Fprintf(log, "pg_rewind failed, taking a fresh base backup: %v\n", err)
+	if err := h.pgRemove(); err != nil {
+		return false, err
+	}
+	return false, h.baseBackup(ctx, self, source, op)
+}
+
+func createAppDatabase(ctx context.Context, srv *pgserver.Server, op wire.PostgresOp) error {
+	if op.Database == "" || op.AppUser == "" {
+		return nil
+	}
+	role := pgx.Identifier{op.AppUser}.Sanitize()
+	// Utility statements take no parameters: the password is a quoted literal.
+	pw := "'" + strings.ReplaceAll(op.AppPassword, "'", "''") + "'"
+	if err := srv.Exec(ctx, "postgres", "CREATE ROLE "+role+" LOGIN PASSWORD "+pw); err != nil {
+		return err
+	}
+	return srv.Exec(ctx, "postgres", "CREATE DATABASE "+pgx.Identifier{op.Database}.Sanitize()+" OWNER "+role)
+}
+
+func systemID(ctx context.Context, srv *pgserver.Server) (string, error) {
+	conn, err := pgx.Connect(ctx, srv.URL("postgres"))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	var id string
+	err = conn.QueryRow(ctx, "SELECT system_identifier::text FROM pg_control_system()").Scan(&id)
+	return id, err
+}
+
+// portFree fails, naming the address, when something listens on it
+// already: a server of an interrupted apply, or another program.
+func portFree(listen string) error {
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		_, port, _ := net.SplitHostPort(listen)
+		return crmplan.Errorf(crmplan.ECONFLICT, "port %s is already taken: %w", listen, err).
+			Try("ss -ltnp 'sport = :%s'   # find the process holding it, stop it, then crmplan apply", port)
+	}
+	return l.Close()
+}

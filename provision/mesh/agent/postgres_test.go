@@ -1,0 +1,178 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crmplan/crmplan/provision/mesh/wire"
+	"github.com/crmplan/crmplan/provision/supervise"
+)
+
+// TestMain lets the test binary be the supervisor, as the crmplan binary
+// is on a host: supervise.Process.Start runs os.Executable() as
+// `supervise --spec FILE`.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 4 && os.Args[1] == "supervise" && os.Args[2] == "--spec" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := supervise.Run(ctx, os.Args[3], os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// pgHosts makes n host directories the postgres user can enter (as root
+// the server runs as postgres; t.TempDir is 0700).
+func pgHosts(t *testing.T, n int) []Host {
+	t.Helper()
+	root, err := os.MkdirTemp("", "agent-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var hosts []Host
+	for i := range n {
+		h := Host{Dir: filepath.Join(root, fmt.Sprintf("db-%d", i+1))}
+		if err := os.MkdirAll(h.Dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		hosts = append(hosts, h)
+		t.Cleanup(func() { _ = h.pgRemove() })
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	return hosts
+}
+
+// TestPostgresThroughTheAgent runs what apply and failover ask of database
+// hosts, with real servers on two hosts that know each other only by
+// address: a primary with the CRM's database, a replica taken from it,
+// sync on and off, promotion of the replica, the old primary rebuilt as
+// its replica by pg_rewind, and removal.
+func TestPostgresThroughTheAgent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL servers")
+	}
+	if _, err := os.Stat("/usr/lib/postgresql/15/bin/postgres"); err != nil {
+		t.Skip("no PostgreSQL 15 server binaries (make deps)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	hosts := pgHosts(t, 2)
+	primary, replica := hosts[0], hosts[1]
+	// 127.10.249.0/24: no other test of the repository listens there.
+	pAddr, rAddr := "127.10.249.11:5432", "127.10.249.12:5432"
+	var log bytes.Buffer
+	run := func(h Host, op wire.PostgresOp) wire.PostgresStatus {
+		t.Helper()
+		st, err := h.Postgres(ctx, self, op, &log)
+		if err != nil {
+			t.Fatalf("%s on %s: %v\n%s", op.Action, filepath.Base(h.Dir), err, log.String())
+		}
+		return st
+	}
+	init := run(primary, wire.PostgresOp{Action: wire.PostgresInit, Name: "db-1", Listen: pAddr, Password: "super'pw",
+		Settings: map[string]string{"max_connections": "40"}, Database: "crm", AppUser: "crm", AppPassword: "app'pw"})
+	if !init.Running || init.SystemID == "" || init.Replica {
+		t.Fatalf("after init: %+v, want a running primary with a system id", init)
+	}
+	app := fmt.Sprintf("postgres://crm:%s@%s/crm?sslmode=disable", "app%27pw", pAddr)
+	execSQL(t, ctx, app, "CREATE TABLE t (n int); INSERT INTO t SELECT generate_series(1, 100)")
+
+	rep := run(replica, wire.PostgresOp{Action: wire.PostgresReplica, Name: "db-2", Listen: rAddr, Primary: pAddr, Password: "super'pw",
+		Settings: map[string]string{"max_connections": "40"}})
+	if !rep.Running || !rep.Replica || rep.SystemID != init.SystemID {
+		t.Fatalf("after replica: %+v, want a running replica of system %s", rep, init.SystemID)
+	}
+	run(primary, wire.PostgresOp{Action: wire.PostgresSync, Standby: "db-2", Sync: true})
+	superURL := func(addr string) string {
+		return "postgres://postgres:super%27pw@" + addr + "/postgres?sslmode=disable"
+	}
+	if got := query(t, ctx, superURL(pAddr), "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'db-2' AND sync_state IN ('sync','quorum')"); got != 1 {
+		t.Fatalf("primary has %d synchronous standbys named db-2, want 1", got)
+	}
+	run(primary, wire.PostgresOp{Action: wire.PostgresSync, Standby: "db-2", Sync: false})
+
+	// Failover: the primary is fenced by stopping it, the replica promoted,
+	// the old primary rebuilt from the new one's address.
+	run(primary, wire.PostgresOp{Action: wire.PostgresStop})
+	if st := run(primary, wire.PostgresOp{Action: wire.PostgresStatusOnly}); st.Running || !st.Exists {
+		t.Fatalf("after stop: %+v, want a stopped server that exists", st)
+	}
+	if st := run(replica, wire.PostgresOp{Action: wire.PostgresPromote}); st.Replica {
+		t.Fatalf("after promote: %+v, want a primary", st)
+	}
+	execSQL(t, ctx, fmt.Sprintf("postgres://crm:app%%27pw@%s/crm?sslmode=disable", rAddr), "INSERT INTO t VALUES (101)")
+	rebuilt := run(primary, wire.PostgresOp{Action: wire.PostgresRebuild, Name: "db-1", Listen: pAddr, Primary: rAddr, Password: "super'pw",
+		Settings: map[string]string{"max_connections": "40"}})
+	if !rebuilt.Running || !rebuilt.Replica || !rebuilt.Rewound {
+		t.Fatalf("after rebuild: %+v, want a running replica rewound by pg_rewind\n%s", rebuilt, log.String())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for query(t, ctx, app, "SELECT count(*) FROM t") != 101 {
+		if time.Now().After(deadline) {
+			logf, _ := os.ReadFile(PostgresProcess(primary.Dir).LogPath())
+			t.Fatalf("the rebuilt replica did not catch up with the promoted primary's write\n%s", tail(logf, 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	run(primary, wire.PostgresOp{Action: wire.PostgresRemove})
+	if st := run(primary, wire.PostgresOp{Action: wire.PostgresStatusOnly}); st.Exists || st.Running {
+		t.Fatalf("after remove: %+v, want nothing", st)
+	}
+	if _, err := primary.Postgres(ctx, self, wire.PostgresOp{Action: "drop-everything"}, &log); err == nil {
+		t.Error("an unknown action succeeded")
+	}
+}
+
+func execSQL(t *testing.T, ctx context.Context, url, sql string) {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func query(t *testing.T, ctx context.Context, url, sql string) int {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, sql).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}

@@ -1,0 +1,93 @@
+package wire
+
+// WorkPostgres runs PostgreSQL on a host: `crmplan agent postgres` with a
+// PostgresOp (JSON) as payload; the last line of its output is a
+// PostgresStatus (JSON). Passwords travel in the payload, never as
+// parameters, which Receptor records in status files.
+const WorkPostgres = "crmplan-postgres"
+
+// WorkSeed fills the CRM's database on the primary's host: the schema
+// emptied, `crm migrate` and `crm seed` of the host's current release. The
+// payload is the environment (JSON: CRM_DATABASE_URL, CRM_SEED_PASSWORD);
+// args: --records N --users N.
+const WorkSeed = "crmplan-seed"
+
+// What a PostgresOp does on the host's server (HOSTDIR/pg, run by the
+// host's supervisor as the process "postgres").
+const (
+	// PostgresInit replaces whatever server the host has with a new
+	// primary: initdb with Settings, started, and the CRM's database and
+	// role (Database, AppUser, AppPassword) created.
+	PostgresInit = "init"
+	// PostgresReplica replaces it with a streaming replica of Primary
+	// (pg_basebackup), started.
+	PostgresReplica = "replica"
+	// PostgresConfigure writes Settings and restarts the server (several
+	// settings take effect only at start); it starts a dead one.
+	PostgresConfigure = "configure"
+	// PostgresStop stops the server and keeps its data.
+	PostgresStop = "stop"
+	// PostgresRemove stops the server and removes its data.
+	PostgresRemove = "remove"
+	// PostgresSync makes the server, a primary, wait on every commit for
+	// the replica named Standby (Sync) or for none.
+	PostgresSync = "sync"
+	// PostgresPromote makes the server, a replica, a primary.
+	PostgresPromote = "promote"
+	// PostgresRebuild makes the server, a fenced former primary, a
+	// streaming replica of Primary: pg_rewind, else a fresh base backup.
+	PostgresRebuild = "rebuild"
+	// PostgresStatus only reports.
+	PostgresStatusOnly = "status"
+)
+
+// PostgresOp is the payload of a crmplan-postgres unit.
+type PostgresOp struct {
+	Action string `json:"action"`
+	// Name is the server's cluster_name (the host name): a replica's name
+	// is what synchronous_standby_names refers to.
+	Name   string `json:"name"`
+	Listen string `json:"listen"` // host:port
+	// Password is the superuser's; a replica takes it over from its
+	// primary.
+	Password    string            `json:"password,omitempty"`
+	Settings    map[string]string `json:"settings,omitempty"`
+	Database    string            `json:"database,omitempty"`
+	AppUser     string            `json:"app_user,omitempty"`
+	AppPassword string            `json:"app_password,omitempty"`
+	// Primary is host:port of the server a replica streams from.
+	Primary string `json:"primary,omitempty"`
+	// AllowCIDRs may connect to the server (pg_hba.conf); default the
+	// loopback range.
+	AllowCIDRs []string `json:"allow_cidrs,omitempty"`
+	Standby    string   `json:"standby,omitempty"`
+	Sync       bool     `json:"sync,omitempty"`
+}
+
+// PostgresStatus is what a crmplan-postgres unit reports of the server.
+type PostgresStatus struct {
+	Exists        bool   `json:"exists"`
+	Running       bool   `json:"running"`
+	SupervisorPID int    `json:"supervisor_pid,omitempty"`
+	SystemID      string `json:"system_id,omitempty"`
+	Replica       bool   `json:"replica"`
+	// Rewound is set by a rebuild that pg_rewind did (not a base backup).
+	Rewound bool `json:"rewound,omitempty"`
+}
+
+// WorkWatchdog starts (or, with Stop, stops) the automatic-failover
+// watchdog on a replica's host: `crmplan watchdog` under the host's
+// supervisor. The payload is a WatchdogSpec (JSON).
+const WorkWatchdog = "crmplan-watchdog"
+
+// WatchdogSpec is how the watchdog runs: the flags of `crmplan watchdog`.
+type WatchdogSpec struct {
+	Stop     bool     `json:"stop,omitempty"`
+	StateDir string   `json:"state_dir"`
+	Stack    string   `json:"stack"`
+	Primary  string   `json:"primary"`  // NAME=HOSTDIR
+	Replicas []string `json:"replicas"` // NAME=HOSTDIR each
+	Sync     bool     `json:"sync,omitempty"`
+	Interval string   `json:"interval"` // a Go duration
+	Probes   int      `json:"probes"`
+}
