@@ -20,6 +20,8 @@ type Processes struct {
 	Prefix []string
 }
 
+var _ NodeLauncher = Processes{}
+
 // Start launches `receptor --config FILE` for n in its own session, so that
 // the node outlives the crmplan process that started it, with its output
 // in the node's log and its pid in the node's pid file.
@@ -104,6 +106,24 @@ func (p Processes) Stop(n Node) error {
 		return fmt.Errorf("node %s: %w", n.ID, err)
 	}
 	_ = os.Remove(n.PIDPath())
+	return nil
+}
+
+// Kill sends n's receptor SIGKILL and waits until it is gone. Its pid
+// file stays, as a power loss leaves it: Running checks the process.
+func (p Processes) Kill(n Node) error {
+	pid, ok := p.Running(n)
+	if !ok {
+		return nil
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("node %s: %w", n.ID, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); alive(pid); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %s: receptor (pid %d) outlives SIGKILL", n.ID, pid)
+		}
+	}
 	return nil
 }
 

@@ -80,6 +80,10 @@ type NodeLauncher interface {
 	Running(n Node) (pid int, ok bool)
 	// Stop ends the node; a node that does not run is no error.
 	Stop(n Node) error
+	// Kill ends the node at once, with no chance to clean up, as a power
+	// loss would (crmplan verify --chaos); when it returns the node's
+	// process is gone. A node that does not run is no error.
+	Kill(n Node) error
 }
 
 // Set is the targets a provider knows, by name.

@@ -96,11 +96,7 @@ func Run(t *testing.T, f Fixture) {
 		}
 	})
 	t.Run("BootstrapIsIdempotentAndStops", func(t *testing.T) {
-		h := f.Host(t, 4)
-		if err := f.Target.Create(ctx, h); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = f.Target.Destroy(ctx, h) })
+		h := created(t, f, 4)
 		pid := bootstrap(t, f, h)
 		launcher, n := f.Target.Nodes(h), node(f, h)
 		if got, ok := launcher.Running(n); !ok || got != pid {
@@ -116,6 +112,36 @@ func Run(t *testing.T, f Fixture) {
 			t.Fatalf("Stop of a stopped node = %v, want nil", err)
 		}
 	})
+	t.Run("KillEndsTheNode", func(t *testing.T) {
+		h := created(t, f, 5)
+		pid := bootstrap(t, f, h)
+		launcher, n := f.Target.Nodes(h), node(f, h)
+		if err := launcher.Kill(n); err != nil {
+			t.Fatalf("Kill = %v", err)
+		}
+		if processAlive(pid) {
+			t.Fatalf("node %s (pid %d) still runs when Kill returns", n.ID, pid)
+		}
+		if _, ok := launcher.Running(n); ok {
+			t.Errorf("Running says node %s runs after Kill", n.ID)
+		}
+		if err := launcher.Kill(n); err != nil {
+			t.Errorf("Kill of a dead node = %v, want nil", err)
+		}
+		// The host stays usable: its node starts again.
+		bootstrap(t, f, h)
+	})
+}
+
+// created makes host i of f's target, destroyed when the test ends.
+func created(t *testing.T, f Fixture, i int) target.Host {
+	t.Helper()
+	h := f.Host(t, i)
+	if err := f.Target.Create(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Target.Destroy(context.Background(), h) })
+	return h
 }
 
 func node(f Fixture, h target.Host) target.Node {
