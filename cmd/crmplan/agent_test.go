@@ -26,6 +26,8 @@ func TestAgentCommands(t *testing.T) {
 			wantCode: exitUsage, wantStderr: "sha256"},
 		{name: "install with a bad digest", args: []string{"agent", "install", "--host-dir", dir, "--version", "v1", "--sha256", "abc"},
 			wantCode: exitUsage, wantStderr: "64 hex digits"},
+		{name: "kill on a host running nothing", args: []string{"agent", "kill", "--host-dir", dir}, wantStdout: `"programs": 0`},
+		{name: "kill needs the host", args: []string{"agent", "kill"}, wantCode: exitUsage, wantStderr: "--host-dir is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

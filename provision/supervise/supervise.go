@@ -252,6 +252,10 @@ func supervisorsOf(spec string) []int {
 	return pids
 }
 
+// Exited reports whether pid has exited: there is no such process, or
+// only a zombie that holds nothing any more.
+func Exited(pid int) bool { return !processAlive(pid, "") }
+
 func waitDead(pid int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {

@@ -7,8 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -49,36 +47,6 @@ func (h Host) canMigrate(env map[string]string) error {
 		return crmplan.Errorf(crmplan.EINVALID, "the payload has no CRM_DATABASE_URL").In("payload")
 	}
 	return nil
-}
-
-// Status is what the status unit reports about a host.
-type Status struct {
-	Dir      string   `json:"dir"`
-	Current  string   `json:"current"`
-	Previous string   `json:"previous,omitempty"`
-	Releases []string `json:"releases"`
-	Roles    []Health `json:"roles"`
-}
-
-// Status lists the host's releases and the health of its roles.
-func (h Host) Status(ctx context.Context) (Status, error) {
-	st := Status{Dir: h.Dir, Current: h.Current(), Previous: h.Previous(), Releases: []string{}, Roles: []Health{}}
-	entries, _ := os.ReadDir(h.releasesDir())
-	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			st.Releases = append(st.Releases, e.Name())
-		}
-	}
-	specs, _ := filepath.Glob(filepath.Join(h.rolesDir(), "*.json"))
-	sort.Strings(specs)
-	for _, p := range specs {
-		health, err := h.CheckHealth(ctx, strings.TrimSuffix(filepath.Base(p), ".json"))
-		if err != nil {
-			return st, err
-		}
-		st.Roles = append(st.Roles, health)
-	}
-	return st, nil
 }
 
 // Seed empties the CRM database's schema, migrates it and seeds it with

@@ -64,16 +64,7 @@ func pgHosts(t *testing.T, n int) []Host {
 // sync on and off, promotion of the replica, the old primary rebuilt as
 // its replica by pg_rewind, and removal.
 func TestPostgresThroughTheAgent(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs PostgreSQL servers")
-	}
-	if _, err := os.Stat("/usr/lib/postgresql/15/bin/postgres"); err != nil {
-		t.Skip("no PostgreSQL 15 server binaries (make deps)")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	self := needPostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	hosts := pgHosts(t, 2)

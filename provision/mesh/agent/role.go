@@ -179,16 +179,7 @@ func (h Host) Restart(ctx context.Context, self, role string) error {
 }
 
 // Health is what the health unit reports.
-type Health struct {
-	Role     string `json:"role"`
-	Listen   string `json:"listen"`
-	Release  string `json:"release"`
-	Running  bool   `json:"running"`
-	Healthy  bool   `json:"healthy"` // /healthz answers 200
-	Ready    bool   `json:"ready"`   // /readyz answers 200
-	Reason   string `json:"reason,omitempty"`
-	Restarts int    `json:"restarts"`
-}
+type Health = wire.RoleHealth
 
 // CheckHealth asks the role's /healthz and /readyz.
 func (h Host) CheckHealth(ctx context.Context, role string) (Health, error) {
