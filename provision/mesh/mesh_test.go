@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -220,7 +222,7 @@ func TestForeignCertificateRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFileAtomic(spy.ConfigPath(), data, 0o600); err != nil {
+	if err := renameio.WriteFile(spy.ConfigPath(), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := other.startNode(spy); err != nil {

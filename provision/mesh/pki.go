@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/crmplan/crmplan"
 )
 
@@ -251,23 +253,7 @@ func writePEM(path, typ string, der []byte, mode os.FileMode) error {
 	if err := pem.Encode(&buf, &pem.Block{Type: typ, Bytes: der}); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf.Bytes(), mode)
-}
-
-// writeFileAtomic replaces path with data so that no reader ever sees half
-// a key or config.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return renameio.WriteFile(path, buf.Bytes(), mode)
 }
 
 func parseCertPEM(data []byte) (*x509.Certificate, error) {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
@@ -42,7 +44,7 @@ func (m *Mesh) Save(stateDir string) error {
 	if err := os.MkdirAll(m.dir, 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(savedPath(stateDir, m.stack), data, 0o600)
+	return renameio.WriteFile(savedPath(stateDir, m.stack), data, 0o600)
 }
 
 // Open returns the mesh of stack as Save recorded it.

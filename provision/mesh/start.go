@@ -11,7 +11,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"syscall"
 	"time"
+
+	"github.com/google/renameio/v2"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/supervise"
@@ -27,7 +30,16 @@ func (m *Mesh) verifyKeyPath() string  { return filepath.Join(m.dir, "work.pub")
 // that is not already running with the same config (the relay first, the
 // controller last) and waits until the controller reaches every host
 // through the relay. It is idempotent: a second Start restarts nothing.
+//
+// Starts exclude each other, across processes too (the provider serves
+// many resources at once, and crmplan status may run beside an apply):
+// two of them could otherwise both find a node down and start it twice.
 func (m *Mesh) Start(ctx context.Context) error {
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := m.Prepare(); err != nil {
 		return err
 	}
@@ -37,6 +49,34 @@ func (m *Mesh) Start(ctx context.Context) error {
 		}
 	}
 	return m.waitFormed(ctx, 60*time.Second)
+}
+
+// lock takes the mesh directory's start lock (flock), waiting while
+// another Start holds it; the kernel drops it should the holder die.
+func (m *Mesh) lock(ctx context.Context) (func(), error) {
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(m.dir, "start.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Prepare writes the stack's CA and work-signing key (once), every node's
@@ -72,7 +112,7 @@ func (m *Mesh) Prepare() error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(n.ConfigPath(), data, 0o600); err != nil {
+		if err := renameio.WriteFile(n.ConfigPath(), data, 0o600); err != nil {
 			return err
 		}
 	}

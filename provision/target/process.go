@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/google/renameio/v2"
 )
 
 // Processes launches Receptor nodes as processes of this machine: the
@@ -38,7 +40,7 @@ func (p Processes) Start(ctx context.Context, n Node) error {
 		return err
 	}
 	// The copy beside the config says which config the running node has.
-	if err := writeFileAtomic(n.ConfigPath()+".running", cfg, 0o600); err != nil {
+	if err := renameio.WriteFile(n.ConfigPath()+".running", cfg, 0o600); err != nil {
 		return err
 	}
 	logf, err := os.OpenFile(n.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -63,7 +65,7 @@ func (p Processes) Start(ctx context.Context, n Node) error {
 			f.Close()
 		}
 	}()
-	return writeFileAtomic(n.PIDPath(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	return renameio.WriteFile(n.PIDPath(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
 }
 
 // Running returns the pid of n's receptor process when it is alive and
@@ -154,12 +156,4 @@ func alive(pid int) bool {
 	}
 	_, rest, _ := strings.Cut(string(stat), ") ")
 	return !strings.HasPrefix(rest, "Z")
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
