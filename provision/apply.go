@@ -209,7 +209,7 @@ func (l Layout) drift(deployed map[string]string) string {
 
 // inventory describes the deployed layout for verify, report and status.
 func (l Layout) inventory(version string, outputs auto.OutputMap) stackdir.Inventory {
-	inv := stackdir.Inventory{Stack: l.Stack, Target: "local", WebURL: l.WebURL(), AppVersion: version, Records: l.Records, Users: l.Users}
+	inv := stackdir.Inventory{Stack: l.Stack, Target: l.Target, WebURL: l.WebURL(), AppVersion: version, Records: l.Records, Users: l.Users}
 	if pw, ok := outputs[outLoadPassword].Value.(string); ok {
 		inv.LoadUser = stackdir.Credentials{Email: LoadUserEmail, Password: pw}
 	}

@@ -26,6 +26,32 @@ import (
 // crm itself, and reaches LAN hosts only through the DMZ relay.
 type CrmService struct {
 	releases *releases
+	turns    tierTurns
+}
+
+// tierTurns lets one host of a tier at a time update: Pulumi updates a
+// tier's hosts together, and a rolling deploy must keep the rest serving
+// (and never drain two api servers at once). The provider serves one
+// Pulumi operation, so a lock per role in its memory is enough.
+type tierTurns struct {
+	mu    sync.Mutex
+	roles map[string]*sync.Mutex
+}
+
+// take waits for role's turn and returns what gives it back.
+func (t *tierTurns) take(role string) func() {
+	t.mu.Lock()
+	if t.roles == nil {
+		t.roles = map[string]*sync.Mutex{}
+	}
+	m := t.roles[role]
+	if m == nil {
+		m = &sync.Mutex{}
+		t.roles[role] = m
+	}
+	t.mu.Unlock()
+	m.Lock()
+	return m.Unlock
 }
 
 // releases packs the crm binary into a release archive once per digest:
@@ -225,8 +251,8 @@ func (*CrmService) Diff(ctx context.Context, req infer.DiffRequest[CrmServiceArg
 
 // Update rolls the new release or spec onto the host: drained from every
 // web host's balancer (which waits for its in-flight requests), installed
-// and restarted by the host's agent, healthy, and back in rotation. The
-// program chains a tier's services, so hosts are updated one at a time.
+// and restarted by the host's agent, healthy, and back in rotation, one
+// host of a tier at a time (tierTurns).
 func (r *CrmService) Update(ctx context.Context, req infer.UpdateRequest[CrmServiceArgs, CrmServiceState]) (infer.UpdateResponse[CrmServiceState], error) {
 	in := req.Inputs
 	out := CrmServiceState{CrmServiceArgs: in, Release: req.State.Release, ReleaseSHA256: req.State.ReleaseSHA256}
@@ -240,17 +266,20 @@ func (r *CrmService) Update(ctx context.Context, req infer.UpdateRequest[CrmServ
 	}
 	// A role started before the mesh deployed it has no spec on the host.
 	if !req.State.Running || req.State.Release == "" {
+		defer r.turns.take(in.Role)()
 		_ = req.State.process().Stop()
 		return resp, r.deploy(ctx, m, in, &resp.Output)
 	}
-	// Installed while the host still serves: it is out of rotation only
-	// for its restart. The same build is on the host already when only the
-	// spec changed (crmplan failover repoints the database).
+	// Installed while the host still serves, on every host of the tier at
+	// once: it is out of rotation only for its restart, one host at a
+	// time. The same build is on the host already when only the spec
+	// changed (crmplan failover repoints the database).
 	if in.CrmVersion != req.State.CrmVersion {
 		if err := r.install(ctx, m, in, &resp.Output); err != nil {
 			return resp, err
 		}
 	}
+	defer r.turns.take(in.Role)()
 	drained, err := drain(ctx, m, in, false)
 	if err == nil {
 		err = start(ctx, m, in, &resp.Output)

@@ -10,29 +10,11 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/target"
+	"github.com/crmplan/crmplan/provision/target/loopback"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
-
-// Default service ports on the local target. Every host has its own
-// loopback address, so hosts of one role share a port.
-var defaultPorts = map[topology.Role]int{
-	topology.RoleWeb:       8080,
-	topology.RoleFailover:  8080,
-	topology.RoleAPI:       8081,
-	topology.RoleWorker:    8082,
-	topology.RoleDBPrimary: 5432,
-	topology.RoleDBReplica: 5432,
-
-	// crm roles beyond the three tiers (roles.go), on topology's ports.
-	topology.RoleDocStore:    8083,
-	topology.RoleIntegration: 8084,
-	topology.RoleProxy:       8443,
-	topology.RoleQueue:       4222,
-	topology.RoleScheduler:   8086,
-	topology.RoleETL:         8085,
-	topology.RoleCache:       11211, // crm cache: memcached behind it, HTTP health on the same port
-}
 
 // LocalHost is one host of the topology as the local target places it.
 type LocalHost struct {
@@ -77,6 +59,8 @@ type Layout struct {
 	Unsupported []string // hosts whose role has no local process: they get a host, nothing runs on them
 	// Promotion, after crmplan failover, names the replica that is the primary now.
 	Promotion *Promotion
+	// Target names the adapter that makes the hosts (provision/target).
+	Target string
 	// AutoFailover: a watchdog fails the primary over (failover: automatic).
 	AutoFailover bool
 }
@@ -122,6 +106,8 @@ type LayoutInput struct {
 	Records     int64
 	Users       int
 	Pool        int
+	// Target makes the hosts; nil is the default (loopback).
+	Target target.Target
 	// Pinned are the addresses an earlier apply gave hosts, by host name.
 	Pinned map[string]string
 }
@@ -133,7 +119,12 @@ func NewLayout(in LayoutInput) (Layout, error) {
 	l := Layout{Stack: in.Paths.Stack, StateDir: in.Paths.StateDir, Zones: in.Topology.Zones, Sync: in.Replication == topology.Sync, Records: in.Records, Users: in.Users, Pool: in.Pool}
 	l.PGSettings = localPGSettings(in.Settings)
 	l.AutoFailover = in.Failover == topology.Automatic
-	cidrs, err := zoneRanges(in.Topology.Zones)
+	t := in.Target
+	if t == nil {
+		t = loopback.Target{}
+	}
+	l.Target = t.Name()
+	cidrs, err := zoneRanges(in.Topology.Zones, t)
 	if err != nil {
 		return l, err
 	}
@@ -143,17 +134,19 @@ func NewLayout(in LayoutInput) (Layout, error) {
 	}
 	for _, h := range hosts {
 		if h.Port == 0 {
-			h.Port = defaultPorts[h.Role]
+			h.Port = topology.DefaultPort(h.Role) // hosts of a role share it: each has its own address
 		}
 		l.Hosts = append(l.Hosts, LocalHost{Host: h, CIDR: cidrs[h.Zone].String(), Dir: in.Paths.HostDir(h.Name)})
-		if _, ok := defaultPorts[h.Role]; !ok {
+		if !h.Role.Known() {
 			l.Unsupported = append(l.Unsupported, h.Name)
 		}
 	}
 	return l, l.placeDatabases()
 }
 
-func zoneRanges(zones []topology.Zone) (map[string]netip.Prefix, error) {
+// zoneRanges gives every zone its range, refused before anything is made
+// when the stack's target cannot place hosts in it.
+func zoneRanges(zones []topology.Zone, t target.Target) (map[string]netip.Prefix, error) {
 	cidrs := map[string]netip.Prefix{}
 	for i, z := range zones {
 		cidr := z.CIDR
@@ -161,9 +154,12 @@ func zoneRanges(zones []topology.Zone) (map[string]netip.Prefix, error) {
 			cidr = fmt.Sprintf("127.10.%d.0/24", i+1)
 		}
 		prefix, err := netip.ParsePrefix(cidr)
-		if err != nil || !prefix.Addr().IsLoopback() {
-			return nil, crmplan.Errorf(crmplan.EINVALID, "zone %s: range %q is not a loopback range (127.0.0.0/8)", z.Name, cidr).
+		if err != nil {
+			return nil, crmplan.Errorf(crmplan.EINVALID, "zone %s: range %q: %v", z.Name, cidr, err).
 				In("zones").Try("cidr: 127.10.%d.0/24", i+1)
+		}
+		if err := t.CheckRange(z.Name, prefix); err != nil {
+			return nil, err
 		}
 		cidrs[z.Name] = prefix.Masked()
 	}

@@ -10,18 +10,15 @@ import (
 	"github.com/crmplan/crmplan/topology"
 )
 
-// meshDeploy is the program's part that sends the CRM through the mesh:
-// the MeshNodes resource every CrmService depends on, and the last
-// service registered per role, which the next of that role waits for, so
-// that Pulumi rolls a new release over a tier one host at a time.
+// meshDeploy is the program's part that sends everything through the
+// mesh: the MeshNodes resource every resource on a host depends on.
 type meshDeploy struct {
 	nodes pulumi.Resource
-	last  map[topology.Role]pulumi.Resource
 }
 
 // viaMesh completes a CrmService's inputs for deployment through the mesh
 // (every crm role goes through it) and returns the options that order it:
-// after the mesh, and after the previous host of its role.
+// after the mesh.
 func (d *deployer) viaMesh(h LocalHost, role topology.Role, args []string, inputs pulumi.Map) ([]pulumi.ResourceOption, error) {
 	inputs["stateDir"] = pulumi.String(d.l.StateDir)
 	inputs["stack"] = pulumi.String(d.l.Stack)
@@ -37,18 +34,9 @@ func (d *deployer) viaMesh(h LocalHost, role topology.Role, args []string, input
 		}
 		inputs["drainVia"] = pulumi.ToStringArray(webs)
 	}
-	deps := []pulumi.Resource{d.mesh.nodes}
-	if prev := d.mesh.last[h.Role]; prev != nil {
-		deps = append(deps, prev)
-	}
-	return []pulumi.ResourceOption{pulumi.DependsOn(deps)}, nil
-}
-
-// registered records res as the last service of its role.
-func (d *deployer) registered(h LocalHost, res pulumi.Resource) {
-	if d.mesh != nil {
-		d.mesh.last[h.Role] = res
-	}
+	// A tier's hosts are created together; an update of a tier still goes
+	// one host at a time (CrmService.Update holds the tier's turn).
+	return []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{d.mesh.nodes})}, nil
 }
 
 // meshNodes registers the stack's mesh over every host, after the hosts.
@@ -78,6 +66,7 @@ func (d *deployer) meshNodes() (pulumi.Resource, error) {
 	err = d.ctx.RegisterResource(tokenMeshNodes, d.l.Stack+"-mesh", pulumi.Map{
 		"stateDir": pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack), "zones": zones, "hosts": hosts,
 		"port": pulumi.Int(mesh.DefaultPort), "receptor": pulumi.String(receptor), "agentBin": pulumi.String(d.bins.Self),
+		"target": pulumi.String(d.l.Target),
 	}, &res, pulumi.DependsOn(deps))
 	return &res, err
 }

@@ -68,7 +68,7 @@ func (d *deployer) run() error {
 		var res plainResource
 		err := d.ctx.RegisterResource(tokenHost, h.Name, pulumi.Map{
 			"name": pulumi.String(h.Name), "zone": pulumi.String(h.Zone), "cidr": pulumi.String(h.CIDR),
-			"address": pulumi.String(h.Address), "dir": pulumi.String(h.Dir),
+			"address": pulumi.String(h.Address), "dir": pulumi.String(h.Dir), "target": pulumi.String(d.l.Target),
 		}, &res)
 		if err != nil {
 			return err
@@ -80,7 +80,7 @@ func (d *deployer) run() error {
 	if err != nil {
 		return err
 	}
-	d.mesh = &meshDeploy{nodes: nodes, last: map[topology.Role]pulumi.Resource{}}
+	d.mesh = &meshDeploy{nodes: nodes}
 	if d.l.Primary == nil {
 		return d.services(nil, nil)
 	}
@@ -302,6 +302,5 @@ func (d *deployer) service(h LocalHost, args []string, env pulumi.StringMap, dep
 		return nil, err
 	}
 	err = d.ctx.RegisterResource(tokenCRMService, h.Name, inputs, &res, append(opts, meshOpts...)...)
-	d.registered(h, &res)
 	return &res, err
 }

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 
 	"github.com/pulumi/pulumi-go-provider/infer"
@@ -101,7 +102,7 @@ func (*PostgresReplica) Diff(ctx context.Context, req infer.DiffRequest[Postgres
 	return d, nil
 }
 
-// Update restarts a dead replica, finishes a promotion crmplan failover
+// Update restarts a dead replica (with new settings), finishes a promotion crmplan failover
 // began, or switches sync on or off.
 func (*PostgresReplica) Update(ctx context.Context, req infer.UpdateRequest[PostgresReplicaArgs, PostgresReplicaState]) (infer.UpdateResponse[PostgresReplicaState], error) {
 	in, out := req.Inputs, req.State
@@ -116,8 +117,10 @@ func (*PostgresReplica) Update(ctx context.Context, req infer.UpdateRequest[Post
 	if err != nil {
 		return resp(providerError(err))
 	}
-	if !req.State.Running {
-		st, err := postgresVia(ctx, m, in.Host, wire.PostgresOp{Action: wire.PostgresConfigure})
+	if !req.State.Running || !maps.Equal(req.State.Settings, in.Settings) {
+		// New settings take effect at a restart; a replica with fewer
+		// connections than its primary stops serving reads.
+		st, err := postgresVia(ctx, m, in.Host, wire.PostgresOp{Action: wire.PostgresConfigure, Settings: in.Settings})
 		out.SupervisorPID, out.Running = st.SupervisorPID, st.Running
 		if err != nil {
 			return resp(err)
