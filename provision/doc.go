@@ -1,31 +1,55 @@
-// Package provision deploys a topology. Its local target, the default,
-// makes every host of the plan a directory under the stack's state dir and
-// a loopback address in its zone's range, and runs the host's role there:
-// PostgreSQL primary and streaming replica (via pgserver), crm web, api and
-// worker, each under a supervisor (`crmplan supervise`) that restarts it
-// and outlives crmplan.
+// Package provision deploys a topology, along one path on every target:
 //
-// Pulumi does the provisioning. The hosts, servers and services are
+//  1. A target adapter (provision/target) makes each host exist and
+//     reachable: its address, its directory, and its Receptor node (the
+//     bootstrap). The loopback target, the default, makes a directory
+//     under the stack's state dir and a 127.0.0.0/8 address per host.
+//  2. The stack's Receptor mesh (provision/mesh) links the hosts' nodes:
+//     LAN nodes dial out to a relay in the DMZ, the controller (this
+//     process) peers with the relay only, links are mutual TLS with a CA
+//     per stack, and work is signed.
+//  3. Every role of every seed — PostgreSQL primary and replicas, the
+//     CRM's schema and seed data, crm web, api, worker and the supporting
+//     roles, the failover watchdog — is installed, configured, started,
+//     checked, restarted and stopped on its host by work units that the
+//     host's agent (provision/mesh/agent) runs. The provider never starts
+//     a process on a host itself.
+//
+// Pulumi holds the desired state. The hosts, the mesh and every role are
 // resources of crmplan's own provider (ServePlugin; the crmplan binary is
 // the plugin through a pulumi-resource-crmplan symlink in the state dir),
-// driven by an Automation API inline program with a file backend, passphrase
-// secrets and no plugin downloads, so preview, diff, update, refresh and
-// destroy are Pulumi's and so is the state.
+// driven by an Automation API inline program with a file backend,
+// passphrase secrets and no plugin downloads, so preview, diff, update,
+// refresh and destroy are Pulumi's and so is the state. A tier's hosts are
+// created together; an update of a tier rolls one host at a time.
 //
 // Apply, Preview, Destroy and GetStatus are what the CLI calls. Beside it:
 //
+//	target/       the Target interface: what makes a host exist and reachable
+//	target/loopback/  the default adapter; target/targettest: the contract
+//	              suite every adapter passes
 //	stackdir/     the state dir's layout (stackdir.Paths) and the Inventory
 //	              apply leaves for verify, report and status; no Pulumi, so
 //	              reports and loadgen read a stack without linking this package
-//	mesh/         the Receptor mesh the roles are deployed through (controller side)
+//	mesh/         the Receptor mesh (nodes, PKI, work, rolling): controller side
 //	mesh/wire/    what the controller and a host's agent agree on: work types,
-//	              the role spec, crm web's admin socket
+//	              role spec, PostgreSQL operations, watchdog spec
 //	mesh/agent/   the agent: the work a host runs for the controller
 //	supervise/    the supervisor that keeps a host's processes running
 //	health/       crm's /healthz and /readyz, asked by agent and status alike
+//	terraform/    `crmplan export --format terraform`
 //
-// The last four are the host side: they import nothing of the planning
-// side (Pulumi, sizing, topology, this package), so that what runs on a
-// host can be built without it (today hosts run the whole crmplan binary).
-// TestLayers in the module root keeps it so.
+// mesh/wire, mesh/agent, supervise and health are the host side: they
+// import nothing of the planning side (Pulumi, sizing, topology, this
+// package), so that what runs on a host can be built without it (today
+// hosts run the whole crmplan binary). TestLayers in the module root keeps
+// it so.
+//
+// Where to add a role: its name and port in topology (types.go, roles.go),
+// its links in topology's default policy, its program as a crm subcommand
+// (cmd/crm) and in the agent's validRoles (mesh/agent/role.go), and what it
+// is started with in program.go (or roles.go for the supporting roles).
+// Where to add a target: a package under target/ implementing
+// target.Target, whose tests run targettest.Run, registered in targets()
+// (host.go).
 package provision
