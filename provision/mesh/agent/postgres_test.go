@@ -167,3 +167,34 @@ func tail(b []byte, n int) []byte {
 	}
 	return b
 }
+
+// TestReplicaFollowsPrimarySettings raises max_connections on a primary
+// and then on its replica, as an apply that scales the api tier does: a
+// replica with fewer connections than its primary stops replaying.
+func TestReplicaFollowsPrimarySettings(t *testing.T) {
+	self := needPostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	hosts := pgHosts(t, 2)
+	primary, replica := hosts[0], hosts[1]
+	pAddr, rAddr := "127.10.249.21:5432", "127.10.249.22:5432"
+	var log bytes.Buffer
+	run := func(h Host, op wire.PostgresOp) wire.PostgresStatus {
+		t.Helper()
+		st, err := h.Postgres(ctx, self, op, &log)
+		if err != nil {
+			t.Fatalf("%s on %s: %v\n%s", op.Action, filepath.Base(h.Dir), err, log.String())
+		}
+		return st
+	}
+	small, big := map[string]string{"max_connections": "30"}, map[string]string{"max_connections": "40"}
+	run(primary, wire.PostgresOp{Action: wire.PostgresInit, Name: "db-1", Listen: pAddr, Password: "pw", Settings: small})
+	run(replica, wire.PostgresOp{Action: wire.PostgresReplica, Name: "db-2", Listen: rAddr, Primary: pAddr, Password: "pw", Settings: small})
+	run(primary, wire.PostgresOp{Action: wire.PostgresConfigure, Name: "db-1", Listen: pAddr, Settings: big})
+	if st := run(replica, wire.PostgresOp{Action: wire.PostgresConfigure, Name: "db-2", Listen: rAddr, Settings: big}); !st.Running || !st.Replica {
+		t.Fatalf("replica after configure: %+v", st)
+	}
+	if got := query(t, ctx, "postgres://postgres:pw@"+rAddr+"/postgres?sslmode=disable", "SELECT current_setting('max_connections')::int"); got != 40 {
+		t.Errorf("replica max_connections = %d, want 40", got)
+	}
+}
