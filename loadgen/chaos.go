@@ -73,7 +73,7 @@ func ParseChaos(spec string, duration time.Duration) ([]Fault, error) {
 type Injected struct {
 	Fault Fault
 	Host  string    // the host the target named at that moment
-	At    time.Time // when the kill was sent
+	At    time.Time // when the kill was sent (by the host's clock when it says)
 	Err   string    // why it could not be injected, if it could not
 }
 
@@ -248,12 +248,14 @@ func ackedKeys(reqs []sample) []string {
 }
 
 // Chaos is what a chaos run needs from the target: Inject carries out a
-// fault (returning the host it hit), Missing says which acknowledged
-// ledger keys the database lacks after the run. Both belong to the
-// target's platform (provision for the local one).
+// fault (returning the host it hit and when the fault struck, which may
+// be a while after the call when it travels through the mesh; zero for
+// the time of the call), Missing says which acknowledged ledger keys the
+// database lacks after the run. Both belong to the target's platform
+// (provision).
 type Chaos struct {
 	Faults  []Fault
-	Inject  func(ctx context.Context, f Fault) (host string, err error)
+	Inject  func(ctx context.Context, f Fault) (host string, at time.Time, err error)
 	Missing func(ctx context.Context, run string, keys []string) ([]string, error)
 }
 
@@ -273,8 +275,11 @@ func (c Chaos) schedule(ctx context.Context, steadyAt time.Time, log func(string
 			case <-t.C:
 			}
 			in := Injected{Fault: f, At: time.Now()}
-			host, err := c.Inject(ctx, f)
+			host, at, err := c.Inject(ctx, f)
 			in.Host = host
+			if !at.IsZero() {
+				in.At = at
+			}
 			if err != nil {
 				in.Err = err.Error()
 				log("chaos: %s failed: %v", f, err)

@@ -2,15 +2,15 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
+	"time"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -49,45 +49,60 @@ func ResolveHost(stateDir, stack, target string) (stackdir.InventoryHost, error)
 		In("--chaos").Try("crmplan status --stack %s", stack)
 }
 
-// KillHost kill -9s every process of a host of the local target, as if the
-// machine lost power: the supervisors first (so that nothing restarts the
-// rest), then their programs with their process groups (PostgreSQL's
-// backends), then the host's Receptor node. It returns the host's name.
-func KillHost(stateDir, stack, target string) (string, error) {
-	h, err := ResolveHost(stateDir, stack, target)
+// KillHost kills a host as if it lost power: its agent kill -9s the
+// supervisors first (so that nothing restarts the rest), then their
+// programs with their process groups (PostgreSQL's backends), and answers;
+// then the host's target kills its Receptor node. It returns the host's
+// name and when the agent sent its first kill, by the host's clock (the
+// unit takes Receptor's polling seconds around it); a host whose node is
+// down already, or that runs nothing, is an error (a chaos run must not
+// report a fault that did not happen).
+func KillHost(ctx context.Context, stateDir, stack, name string) (string, time.Time, error) {
+	h, err := ResolveHost(stateDir, stack, name)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	if h.Dir == "" {
-		return h.Name, crmplan.Errorf(crmplan.EINVALID, "host %s has no local directory: only the local target can be killed", h.Name).In("--chaos")
+	killed, err := killHost(ctx, stateDir, stack, h)
+	return h.Name, killed.At, err
+}
+
+func killHost(ctx context.Context, stateDir, stack string, h stackdir.InventoryHost) (wire.Killed, error) {
+	var killed wire.Killed
+	inv, err := stackdir.LoadInventory(stateDir, stack)
+	if err != nil {
+		return killed, err
 	}
-	procs := processes(h.Dir)
-	for _, p := range procs {
-		if p.SupervisorPID > 0 {
-			_ = syscall.Kill(p.SupervisorPID, syscall.SIGKILL)
-		}
+	m, err := mesh.Open(stateDir, stack)
+	if err != nil {
+		return killed, err
 	}
-	killed := 0
-	for _, p := range procs {
-		if p.PID > 0 {
-			_ = syscall.Kill(-p.PID, syscall.SIGKILL) // its group, when it leads one
-			_ = syscall.Kill(p.PID, syscall.SIGKILL)
-			killed++
-		}
+	launcher, node, err := hostNode(m, inv, h)
+	if err != nil {
+		return killed, err
 	}
-	pidFiles, _ := filepath.Glob(filepath.Join(h.Dir, "*", "receptor.pid"))
-	for _, f := range pidFiles {
-		if b, err := os.ReadFile(f); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
+	routed, err := m.Reach(ctx, routeWait)
+	if err != nil {
+		return killed, err
 	}
-	if killed == 0 {
-		return h.Name, crmplan.Errorf(crmplan.ECONFLICT, "host %s runs no process to kill", h.Name).In("--chaos").
+	if _, running := launcher.Running(node); !running || !routed[h.Name] {
+		return killed, crmplan.Errorf(crmplan.ECONFLICT, "host %s is not reachable through the mesh: its node is down already", h.Name).In("--chaos").
 			Try("crmplan status --stack %s", stack)
 	}
-	return h.Name, nil
+	out, err := m.Run(ctx, h.Name, mesh.Work{Type: wire.WorkKill})
+	if err != nil {
+		return killed, err
+	}
+	if err := json.Unmarshal([]byte(out.Text), &killed); err != nil {
+		return killed, fmt.Errorf("host %s: what the kill unit killed: %w", h.Name, err)
+	}
+	if err := launcher.Kill(node); err != nil {
+		return killed, fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	if killed.Programs == 0 {
+		return killed, crmplan.Errorf(crmplan.ECONFLICT, "host %s runs no process to kill", h.Name).In("--chaos").
+			Try("crmplan status --stack %s", stack)
+	}
+	return killed, nil
 }
 
 // PrimaryURL is a superuser connection URL to the CRM database on the

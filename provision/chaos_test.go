@@ -1,7 +1,7 @@
 package provision
 
 import (
-	"os"
+	"context"
 	"testing"
 	"time"
 
@@ -60,29 +60,25 @@ func TestResolveHost(t *testing.T) {
 	}
 }
 
-// TestKillHostRefuses: a stack never applied, a host without a local
-// directory and a host running nothing are errors, not silent no-ops (a
-// chaos run must not report a fault that did not happen).
+// TestKillHostRefuses: a stack never applied, a host it does not have and
+// a stack without a mesh are errors, not silent no-ops (a chaos run must
+// not report a fault that did not happen).
 func TestKillHostRefuses(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
-	if _, err := KillHost(dir, "s", "api-1"); crmplan.ErrorCode(err) != crmplan.ENOTFOUND {
+	if _, _, err := KillHost(ctx, dir, "s", "api-1"); crmplan.ErrorCode(err) != crmplan.ENOTFOUND {
 		t.Errorf("kill on a stack never applied: %v, want %s", err, crmplan.ENOTFOUND)
 	}
-	hostDir := stackdir.Paths{StateDir: dir, Stack: "s"}.HostDir("api-1")
-	if err := os.MkdirAll(hostDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	inv := stackdir.Inventory{Stack: "s", Target: "local", Hosts: []stackdir.InventoryHost{
-		{Name: "api-1", Role: "api", Dir: hostDir},
-		{Name: "remote-1", Role: "api"},
+		{Name: "api-1", Role: "api", Dir: stackdir.Paths{StateDir: dir, Stack: "s"}.HostDir("api-1")},
 	}}
 	if err := stackdir.SaveInventory(dir, inv); err != nil {
 		t.Fatal(err)
 	}
-	if host, err := KillHost(dir, "s", "api-1"); host != "api-1" || crmplan.ErrorCode(err) != crmplan.ECONFLICT {
-		t.Errorf("kill of a host running nothing = %q, %v; want api-1 and %s", host, err, crmplan.ECONFLICT)
+	if _, _, err := KillHost(ctx, dir, "s", "api-9"); crmplan.ErrorCode(err) != crmplan.EINVALID {
+		t.Errorf("kill of a host the stack does not have: %v, want %s", err, crmplan.EINVALID)
 	}
-	if _, err := KillHost(dir, "s", "remote-1"); crmplan.ErrorCode(err) != crmplan.EINVALID {
-		t.Errorf("kill of a host with no local directory: %v, want %s", err, crmplan.EINVALID)
+	if host, _, err := KillHost(ctx, dir, "s", "api-1"); host != "api-1" || crmplan.ErrorCode(err) != crmplan.ENOTFOUND {
+		t.Errorf("kill on a stack without a mesh = %q, %v; want api-1 and %s", host, err, crmplan.ENOTFOUND)
 	}
 }

@@ -3,16 +3,14 @@ package provision
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crmplan/crmplan/pgserver"
-	"github.com/crmplan/crmplan/provision/health"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
-	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -23,7 +21,7 @@ type Status struct {
 	Hosts  []HostStatus `json:"hosts"`
 }
 
-// HostStatus is one host: its supervised processes and its health.
+// HostStatus is one host as its agent reports it through the mesh.
 type HostStatus struct {
 	Name      string          `json:"name"`
 	Role      string          `json:"role"`
@@ -33,24 +31,23 @@ type HostStatus struct {
 	Healthy   bool            `json:"healthy"`
 	Health    string          `json:"health"` // "ok", or why not
 	Processes []ProcessStatus `json:"processes"`
+	// Roles are the crm roles the host runs, each with its health and
+	// release.
+	Roles []RoleStatus `json:"roles,omitempty"`
 	// Replication is set on replica hosts, as the primary sees them.
 	Replication *Replication `json:"replication,omitempty"`
-	// Mesh is the host's Receptor node ("up, pid N", "DOWN") and Release
-	// the CRM release its agent installed (meshstatus.go).
-	Mesh    string `json:"mesh,omitempty"`
-	Release string `json:"release,omitempty"`
+	// MeshNode is the host's Receptor node, Mesh its state ("up, pid N",
+	// "DOWN: why") and Release the CRM release its agent installed.
+	MeshNode string `json:"mesh_node"`
+	Mesh     string `json:"mesh"`
+	Release  string `json:"release,omitempty"`
 }
 
 // ProcessStatus is one supervised process.
-type ProcessStatus struct {
-	Name          string `json:"name"`
-	Running       bool   `json:"running"`
-	SupervisorPID int    `json:"supervisor_pid,omitempty"`
-	PID           int    `json:"pid,omitempty"`
-	Restarts      int    `json:"restarts"`
-	LastExit      string `json:"last_exit,omitempty"`
-	Log           string `json:"log"`
-}
+type ProcessStatus = wire.Process
+
+// RoleStatus is one crm role of a host.
+type RoleStatus = wire.RoleHealth
 
 // Replication is a replica's row of pg_stat_replication on the primary.
 type Replication struct {
@@ -60,91 +57,103 @@ type Replication struct {
 	LagSecs   float64 `json:"lag_seconds"`
 }
 
-// GetStatus inspects every host of a deployed stack: processes from the
-// supervisors' state files, health over HTTP (/healthz) or a PostgreSQL
-// ping, and each replica's lag from pg_stat_replication on the primary.
+// GetStatus asks every host's agent, through the mesh and all at once,
+// for its processes, roles and PostgreSQL server, and judges each host's
+// health from what it says; a replica's lag is what its primary's agent
+// reads from pg_stat_replication. A host whose node is down or does not
+// answer in time is reported down; the others are reported all the same.
 func GetStatus(ctx context.Context, stateDir, stack string) (Status, error) {
 	inv, err := stackdir.LoadInventory(stateDir, stack)
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{Stack: inv.Stack, WebURL: inv.WebURL}
-	var primaryDir string
-	for _, h := range inv.Hosts {
-		if h.Role == string(topology.RoleDBPrimary) {
-			primaryDir = h.Dir
-		}
+	reports, err := askHosts(ctx, stateDir, inv)
+	if err != nil {
+		return Status{}, err
 	}
+	st := Status{Stack: inv.Stack, WebURL: inv.WebURL}
 	for _, h := range inv.Hosts {
-		hs := HostStatus{Name: h.Name, Role: h.Role, Zone: h.Zone, Address: h.Address, Port: h.Port}
-		hs.Processes = processes(h.Dir)
-		hs.Mesh, hs.Release = meshStatus(h.Dir)
-		hs.Healthy, hs.Health = hostHealth(ctx, h)
-		if h.Role == string(topology.RoleDBReplica) && primaryDir != "" {
-			hs.Replication, err = replication(ctx, primaryDir, h.Name)
-			if err != nil && hs.Healthy {
-				hs.Healthy, hs.Health = false, "replication: "+err.Error()
-			}
-		}
+		hs := HostStatus{Name: h.Name, Role: h.Role, Zone: h.Zone, Address: h.Address, Port: h.Port, MeshNode: h.Name, Processes: []ProcessStatus{}}
+		hs.fill(reports[h.Name])
 		st.Hosts = append(st.Hosts, hs)
 	}
+	replicationOf(st.Hosts, reports)
 	return st, nil
 }
 
-func processes(dir string) []ProcessStatus {
-	specs, _ := filepath.Glob(filepath.Join(dir, "*.spec.json"))
-	sort.Strings(specs)
-	out := []ProcessStatus{}
-	for _, spec := range specs {
-		proc, err := supervise.Load(spec)
-		if err != nil {
+// fill sets what the host's agent reported, or why it could not.
+func (hs *HostStatus) fill(r hostReport) {
+	hs.Mesh = r.mesh
+	if r.err != nil {
+		hs.Health = r.err.Error()
+		return
+	}
+	hs.Processes, hs.Roles, hs.Release = r.status.Processes, r.status.Roles, r.status.Current
+	var problems []string
+	for _, role := range r.status.Roles {
+		if !role.Healthy {
+			problems = append(problems, fmt.Sprintf("crm %s: %s", role.Role, role.Reason))
+		}
+	}
+	pg := r.status.Postgres
+	switch db := isDatabase(hs.Role); {
+	case pg != nil && !pg.Ready:
+		problems = append(problems, "postgres: "+pg.Reason)
+	case db && pg == nil:
+		problems = append(problems, "no PostgreSQL server on the host")
+	case !db && len(r.status.Roles) == 0:
+		problems = append(problems, "no crm role runs on the host")
+	}
+	hs.Healthy, hs.Health = len(problems) == 0, strings.Join(problems, "; ")
+	if hs.Healthy {
+		hs.Health = "ok"
+	}
+}
+
+func isDatabase(role string) bool {
+	return role == string(topology.RoleDBPrimary) || role == string(topology.RoleDBReplica)
+}
+
+// replicationOf gives each replica host its row of pg_stat_replication as
+// the primary's agent reported it.
+func replicationOf(hosts []HostStatus, reports map[string]hostReport) {
+	primary := ""
+	for _, h := range hosts {
+		if h.Role == string(topology.RoleDBPrimary) {
+			primary = h.Name
+		}
+	}
+	if primary == "" {
+		return
+	}
+	p := reports[primary]
+	for i := range hosts {
+		h := &hosts[i]
+		if h.Role != string(topology.RoleDBReplica) {
 			continue
 		}
-		ps := ProcessStatus{Name: proc.Name, Log: proc.LogPath()}
-		ps.SupervisorPID, ps.Running = proc.Running()
-		if state, err := proc.ReadState(); err == nil {
-			ps.Restarts, ps.LastExit = state.Restarts, state.LastExit
-			if ps.Running {
-				ps.PID = state.ChildPID
+		var why string
+		switch {
+		case p.err != nil:
+			why = fmt.Sprintf("primary %s did not report: %v", primary, p.err)
+		case p.status.Postgres == nil || !p.status.Postgres.Ready:
+			why = fmt.Sprintf("primary %s is down", primary)
+		default:
+			why = fmt.Sprintf("%s is not streaming from the primary", h.Name)
+			for _, s := range p.status.Postgres.Standbys {
+				if s.Name == h.Name {
+					h.Replication, why = &Replication{State: s.State, SyncState: s.SyncState, LagBytes: s.LagBytes, LagSecs: s.LagSecs}, ""
+				}
 			}
 		}
-		out = append(out, ps)
+		if why != "" && h.Healthy {
+			h.Healthy, h.Health = false, "replication: "+why
+		}
 	}
-	return out
 }
 
-func hostHealth(ctx context.Context, h stackdir.InventoryHost) (bool, string) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	var err error
-	switch topology.Role(h.Role) {
-	case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache, topology.RoleETL:
-		err = health.Check(ctx, fmt.Sprintf("http://%s:%d/healthz", h.Address, h.Port))
-	case topology.RoleDBPrimary, topology.RoleDBReplica:
-		err = pgPing(ctx, h.Dir)
-	default:
-		return true, "ok (no process on the local target)"
-	}
-	if err != nil {
-		return false, err.Error()
-	}
-	return true, "ok"
-}
-
-func pgPing(ctx context.Context, hostDir string) error {
-	srv, err := pgserver.Open(PostgresDir(hostDir))
-	if err != nil {
-		return err
-	}
-	conn, err := pgx.Connect(ctx, srv.URL("postgres"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	return conn.Ping(ctx)
-}
-
-// replication reads the replica's row on the primary.
+// replication reads the replica's row on the primary whose files are in
+// primaryDir, from this machine (failover and the watchdog).
 func replication(ctx context.Context, primaryDir, name string) (*Replication, error) {
 	srv, err := pgserver.Open(PostgresDir(primaryDir))
 	if err != nil {

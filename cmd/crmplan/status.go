@@ -18,9 +18,11 @@ func statusCommand() *cli.Command {
 		Usage:     "show each host's processes, health and replication lag",
 		UsageText: "crmplan status (--plan FILE | --stack NAME) [--state-dir DIR] [--output table|json|yaml]",
 		Description: strings.TrimSpace(`
-Reads the stack's inventory and asks every host: its supervised processes (pid, restarts,
-last exit), its mesh node (the Receptor agent) and the CRM release it runs, its health (/healthz of a crm role, a query on PostgreSQL), and for each
-replica its row of pg_stat_replication on the primary (state, sync state, lag).
+Reads the stack's inventory and asks every host's agent through the mesh, all at once: its
+supervised processes (pid, restarts, last exit), the CRM release each of its roles runs and
+their health (/healthz, /readyz), its PostgreSQL server (a query), and for each replica its row
+of pg_stat_replication on the primary (state, sync state, lag). A host whose mesh node is down
+is reported DOWN (after at most 20 s); the others are reported all the same.
 Exits 1 when a host is unhealthy.
 
 Examples:

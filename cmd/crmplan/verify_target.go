@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/loadgen"
@@ -107,8 +108,8 @@ func verifyK6() loadgen.K6 {
 }
 
 // verifyChaos parses --chaos and checks every fault names a host of the
-// deployed stack before anything starts; the kills and the ledger check
-// are the local target's (provision).
+// deployed stack before anything starts; the kills go through the mesh
+// and the host's target (provision.KillHost).
 func verifyChaos(f verifyFlags, in verifyInput, o loadgen.Options) (*loadgen.Chaos, error) {
 	if f.target != "" || f.findMax {
 		return nil, crmplan.Errorf(crmplan.EINVALID, "--chaos needs a stack crmplan deployed, without --target or --find-max").
@@ -129,8 +130,8 @@ func verifyChaos(f verifyFlags, in verifyInput, o loadgen.Options) (*loadgen.Cha
 	}
 	return &loadgen.Chaos{
 		Faults: faults,
-		Inject: func(ctx context.Context, flt loadgen.Fault) (string, error) {
-			return provision.KillHost(stateDir, o.Stack, flt.Target)
+		Inject: func(ctx context.Context, flt loadgen.Fault) (string, time.Time, error) {
+			return provision.KillHost(ctx, stateDir, o.Stack, flt.Target)
 		},
 		Missing: func(ctx context.Context, run string, keys []string) ([]string, error) {
 			dsn, err := provision.PrimaryURL(ctx, stateDir, o.Stack)

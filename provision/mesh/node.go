@@ -33,7 +33,7 @@ func (m *Mesh) nodeRunning(n Node) (int, bool) { return m.launcher(n).Running(m.
 func (m *Mesh) stopNode(n Node) error { return m.launcher(n).Stop(m.targetNode(n)) }
 
 // nodeRunning and stopNode without a Mesh are for a node of a host of this
-// machine, found by its directory alone (status, destroy of a mesh whose
+// machine, found by its directory alone (States, destroy of a mesh whose
 // saved layout is gone).
 func nodeRunning(n Node) (int, bool) {
 	return target.Processes{}.Running(target.Node{ID: n.ID, Dir: n.Dir})

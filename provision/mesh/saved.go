@@ -88,12 +88,6 @@ func (m *Mesh) States() []NodeState {
 	return out
 }
 
-// HostNodeRunning reports whether the mesh node of the host whose files
-// are in hostDir runs.
-func HostNodeRunning(hostDir string) (int, bool) {
-	return nodeRunning(Node{Dir: stackdir.HostMeshDir(hostDir)})
-}
-
 // StopHostNode stops the mesh node of the host whose files are in hostDir,
 // if one runs: a host that is deleted must not leave its node behind.
 func StopHostNode(hostDir string) error {
