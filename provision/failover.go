@@ -10,9 +10,14 @@ import (
 	"os"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/mesh/agent"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -119,22 +124,28 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 	if res.LagBytes, err = checkLag(ctx, old, repl, replica, layout.Sync); err != nil && !force {
 		return res, err
 	}
-	// A watchdog (failover: automatic) would race this failover for the primary.
-	for _, r := range layout.Replicas {
-		if err := stopWatchdog(r.Dir); err != nil {
-			return res, fmt.Errorf("host %s: stop the watchdog: %w", r.Name, err)
+	m, err := openMesh(ctx, paths.StateDir, paths.Stack)
+	if err != nil {
+		return res, err
+	}
+	// A watchdog (failover: automatic) would race this failover for the
+	// primary: stopped first, by the agents of the replicas' hosts.
+	if layout.AutoFailover {
+		for _, h := range layout.Replicas {
+			wd := WatchdogArgs{Host: h.Name, StateDir: paths.StateDir, Stack: paths.Stack}
+			if _, err := wd.run(ctx, m, true); err != nil {
+				return res, fmt.Errorf("host %s: stop the watchdog: %w", h.Name, err)
+			}
 		}
 	}
 	t0 := time.Now()
 	// Fence first: writes still reaching the old primary after the replica
 	// was promoted would be lost.
-	if err := agent.PostgresProcess(old.Dir).Stop(); err != nil {
-		return res, fmt.Errorf("host %s: fence: %w", old.Name, err)
+	if err := fenceThroughMesh(ctx, m, old); err != nil {
+		return res, err
 	}
-	if replica.IsReplica() {
-		if err := replica.Promote(ctx); err != nil {
-			return res, fmt.Errorf("host %s: %w", repl.Name, err)
-		}
+	if _, err := postgresVia(ctx, m, repl.Name, wire.PostgresOp{Action: wire.PostgresPromote}); err != nil {
+		return res, err
 	}
 	res.Promote = time.Since(t0)
 	if err := savePromotion(paths, Promotion{Promoted: repl.Name, Retired: old.Name, At: time.Now().UTC()}); err != nil {
@@ -148,6 +159,46 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 	res.Apply, err = Apply(ctx, r)
 	res.Total = time.Since(start)
 	return res, err
+}
+
+// fenceThroughMesh stops the old primary's server through its host's
+// agent. A host the mesh cannot reach (lost with its node) is fenced by
+// that loss only if its server does not answer as a primary either: two
+// primaries taking writes are worse than none.
+func fenceThroughMesh(ctx context.Context, m *mesh.Mesh, old LocalHost) error {
+	_, err := postgresVia(ctx, m, old.Name, wire.PostgresOp{Action: wire.PostgresStop})
+	if err == nil {
+		return nil
+	}
+	if perr := answersAsPrimary(ctx, old); perr != nil {
+		return nil // down with its host
+	}
+	return crmplan.Errorf(crmplan.ECONFLICT, "host %s: cannot fence the primary: its agent does not answer (%v) but its server still takes writes", old.Name, err).
+		In("host " + old.Name).Try("stop host %s, then crmplan failover --plan PLAN.yaml", old.Name)
+}
+
+// answersAsPrimary is nil when host's server accepts a connection and is
+// not in recovery.
+func answersAsPrimary(ctx context.Context, host LocalHost) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://%s:%d/postgres?sslmode=disable&connect_timeout=1", host.Address, host.Port))
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return nil // it answered (refusing us): it runs
+		}
+		return err
+	}
+	defer conn.Close(context.Background())
+	var recovering bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&recovering); err != nil {
+		return err
+	}
+	if recovering {
+		return errors.New("in recovery")
+	}
+	return nil
 }
 
 // failoverCandidate picks the replica to promote: the one that received

@@ -137,16 +137,6 @@ func (*Watchdog) Delete(ctx context.Context, req infer.DeleteRequest[WatchdogSta
 	return infer.DeleteResponse{}, err
 }
 
-// stopWatchdog stops the watchdog on a host, if one runs there: crmplan
-// failover does so before it fences the primary itself.
-func stopWatchdog(hostDir string) error {
-	proc, err := supervise.Load(supervise.Process{Name: "watchdog", Dir: hostDir}.SpecPath())
-	if err != nil {
-		return nil // never started there
-	}
-	return proc.Stop()
-}
-
 // watchdog registers the automatic-failover watchdog (failover: automatic)
 // and gives the application database URLs that name every database host:
 // with target_session_attrs=read-write pgx connects to whichever is the
