@@ -3,26 +3,12 @@ package loopback
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/provision/target/targettest"
 )
-
-// receptorBin is the binary `make bin/receptor` builds.
-func receptorBin(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs("../../../bin/receptor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("no receptor binary at %s: run make bin/receptor", p)
-	}
-	return p
-}
 
 func TestContract(t *testing.T) {
 	dir := t.TempDir()
@@ -38,7 +24,7 @@ func TestContract(t *testing.T) {
 		Range:    cidr,
 		Foreign:  netip.MustParsePrefix("10.10.1.0/24"),
 		Outside:  "127.10.251.10",
-		Receptor: receptorBin(t),
+		Receptor: targettest.Receptor(t),
 		NodePort: 27198,
 	})
 }

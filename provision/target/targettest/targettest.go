@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -131,6 +132,26 @@ func Run(t *testing.T, f Fixture) {
 		// The host stays usable: its node starts again.
 		bootstrap(t, f, h)
 	})
+}
+
+// Receptor returns the receptor binary `make bin/receptor` builds in the
+// module's bin/, and skips the test when there is none.
+func Receptor(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+	}
+	p := filepath.Join(dir, "bin", "receptor")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("no receptor binary at %s: run make bin/receptor", p)
+	}
+	return p
 }
 
 // created makes host i of f's target, destroyed when the test ends.
