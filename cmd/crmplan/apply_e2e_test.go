@@ -273,6 +273,11 @@ func checkStatus(t *testing.T, e *deployEnv) {
 	t.Helper()
 	var st provision.Status
 	e.json(&st, "status", "--stack", "simplecrm")
+	inv, err := stackdir.LoadInventory(e.stateDir, "simplecrm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMeshStatus(t, st, inv)
 	if st.WebURL == "" {
 		t.Error("status has no web URL")
 	}

@@ -5,18 +5,23 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/crmplan/crmplan/loadgen"
+	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // TestEverySeedDeploysAndVerifies: the design documents promise five
 // topologies; seed 000 has its own, deeper tests (apply, verify, HA). Each
-// of the other four is applied for real, verified by k6 at its plan's rate
-// for a short steady phase (every request must succeed), and destroyed,
-// after which none of its hosts answers any more.
+// of the other four is applied for real, its status checked (every host
+// healthy, reporting through its mesh node, its crm roles on the deployed
+// release), verified by k6 at its plan's rate for a short steady phase
+// (every request must succeed), and destroyed, after which none of its
+// hosts answers any more.
 func TestEverySeedDeploysAndVerifies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and k6 for four stacks")
@@ -39,6 +44,11 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var st provision.Status
+			began := time.Now()
+			e.json(&st, "status", "--stack", s.stack)
+			t.Logf("crmplan status of %d hosts: %v", len(st.Hosts), time.Since(began))
+			checkMeshStatus(t, st, inv)
 
 			// verify takes only the state dir of the deploy flags.
 			out, err := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
@@ -67,5 +77,40 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkMeshStatus: status shows every host of the inventory with its own
+// mesh node up, the release of each crm role it runs (the build apply
+// deployed) and, on a database host, its postgres process.
+func checkMeshStatus(t *testing.T, st provision.Status, inv stackdir.Inventory) {
+	t.Helper()
+	byName := map[string]provision.HostStatus{}
+	for _, h := range st.Hosts {
+		byName[h.Name] = h
+	}
+	for _, ih := range inv.Hosts {
+		h, ok := byName[ih.Name]
+		if !ok {
+			t.Errorf("status: no host %s", ih.Name)
+			continue
+		}
+		if h.MeshNode != ih.Name || !strings.HasPrefix(h.Mesh, "up") {
+			t.Errorf("status: %s mesh node %q %q, want %s up", ih.Name, h.MeshNode, h.Mesh, ih.Name)
+		}
+		if ih.Role == "db-primary" || ih.Role == "db-replica" {
+			if !slices.ContainsFunc(h.Processes, func(p provision.ProcessStatus) bool { return p.Name == "postgres" && p.Running }) {
+				t.Errorf("status: %s processes %+v, want postgres running", ih.Name, h.Processes)
+			}
+			continue
+		}
+		if len(h.Roles) == 0 {
+			t.Errorf("status: %s (%s) shows no crm role", ih.Name, ih.Role)
+		}
+		for _, r := range h.Roles {
+			if !strings.HasSuffix(r.Release, "-"+inv.AppVersion) {
+				t.Errorf("status: %s runs crm %s on release %q, want the deployed build %s", ih.Name, r.Role, r.Release, inv.AppVersion)
+			}
+		}
 	}
 }
