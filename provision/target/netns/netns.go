@@ -44,6 +44,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -244,8 +245,18 @@ func (t Target) Create(ctx context.Context, h target.Host) error {
 // Enforce writes the Policy to the router of the stack whose hosts are in
 // Stack, when it has one: for a change of links that changes no host.
 func (t Target) Enforce(ctx context.Context) error {
+	return t.locked("Enforce", func(s stack) error {
+		if !nsExists(s.router()) {
+			return nil
+		}
+		return s.enforce(t.Policy)
+	})
+}
+
+// locked runs fn for the stack whose hosts are in Stack, holding the lock.
+func (t Target) locked(method string, fn func(stack) error) error {
 	if t.Stack == "" {
-		return crmplan.Errorf(crmplan.EINTERNAL, "netns target: Enforce needs the stack's directory")
+		return crmplan.Errorf(crmplan.EINTERNAL, "netns target: %s needs the stack's directory", method)
 	}
 	s, err := stackOf(t.Stack)
 	if err != nil {
@@ -256,10 +267,7 @@ func (t Target) Enforce(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	if !nsExists(s.router()) {
-		return nil
-	}
-	return s.enforce(t.Policy)
+	return fn(s)
 }
 
 // Exists reports whether the host's namespace and directory are there.
@@ -323,6 +331,36 @@ func (t Target) Destroy(ctx context.Context, h target.Host) error {
 		return fmt.Errorf("stack of host %s: %w", h.Name, err)
 	}
 	return nil
+}
+
+// DestroyStack removes every host namespace of the stack whose hosts are
+// in Stack, whatever runs in them, and its router, uplink and routes: what
+// an apply killed between making a host and recording it would otherwise
+// leave, since no Destroy of a recorded host knows of it. Hosts'
+// directories stay (they are the state dir's). A stack that is gone is no
+// error.
+func (t Target) DestroyStack(ctx context.Context) error {
+	return t.locked("DestroyStack", func(s stack) error {
+		hosts, err := s.hosts()
+		if err != nil {
+			return err
+		}
+		for _, ns := range hosts {
+			// The namespace's name is the host's, unless it was too long.
+			if err := s.removeHost(strings.TrimPrefix(ns, s.hostPrefix())); err != nil {
+				return err
+			}
+			if err := deleteNamespace(ns); err != nil {
+				return err
+			}
+		}
+		m, err := handle("")
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		return s.teardown(m)
+	})
 }
 
 // node is the host's Receptor node as the mesh lays it out (HOSTDIR/mesh).

@@ -308,6 +308,36 @@ func TestCreateConverges(t *testing.T) {
 	}
 }
 
+// TestDestroyStack: a host that no Destroy knows of (an apply killed
+// between making it and recording it) goes with the stack.
+func TestDestroyStack(t *testing.T) {
+	guard(t)
+	ctx := context.Background()
+	hostsDir := t.TempDir()
+	dmz := netip.MustParsePrefix("10.231.45.0/24")
+	tgt := Target{Stack: hostsDir, Zones: []Zone{{Name: "dmz", CIDR: dmz, Outside: true}, {Name: "lan", CIDR: netip.MustParsePrefix("10.231.46.0/24")}}}
+	t.Cleanup(func() { assertNoLeftovers(t, hostsDir) })
+	for i, name := range []string{"web-1", "a-host-name-longer-than-an-interface-name"} {
+		h := target.Host{Name: name, Zone: "dmz", CIDR: dmz.String(), Address: fmt.Sprintf("10.231.45.%d", 10+i), Dir: filepath.Join(hostsDir, name)}
+		if err := tgt.Create(ctx, h); err != nil {
+			t.Fatalf("Create(%s) = %v", name, err)
+		}
+		ns, _ := tgt.Namespace(h)
+		// Something runs there that no node's pid file knows.
+		cmd := exec.Command("nsenter", "--net="+nsPath(ns), "--", "sleep", "60")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go cmd.Wait()
+	}
+	if err := tgt.DestroyStack(ctx); err != nil {
+		t.Fatalf("DestroyStack = %v", err)
+	}
+	if err := tgt.DestroyStack(ctx); err != nil {
+		t.Fatalf("DestroyStack of a stack that is gone = %v", err)
+	}
+}
+
 // TestTwoStacks: two stacks side by side share no name, and neither's
 // hosts reach the other's.
 func TestTwoStacks(t *testing.T) {
@@ -445,12 +475,7 @@ func assertNoLeftovers(t *testing.T, hostsDir string) {
 		return
 	}
 	t.Errorf("left behind: namespaces %v, uplink %s: %v, routes %v", left, s.uplink(), uplinkErr == nil, own)
-	for _, ns := range left {
-		if ns != s.router() {
-			_ = s.removeHost(strings.TrimPrefix(ns, s.hostPrefix()))
-		}
-	}
-	if err := s.teardown(h); err != nil {
+	if err := (Target{Stack: hostsDir}).DestroyStack(context.Background()); err != nil {
 		t.Errorf("removing them: %v", err)
 	}
 }
