@@ -27,10 +27,10 @@
 // Libraries, not tools: github.com/vishvananda/netlink and netns make the
 // namespaces, veths, bridges, addresses and routes, and github.com/google/
 // nftables writes the policy, all through the kernel's netlink API. They
-// need no package a fresh machine lacks (Debian installs no nft by
-// default), report errors as errnos (EEXIST, ENOENT) rather than text to
-// parse, and send a whole nftables table in one atomic batch. netlink was
-// in the module graph already. The only command run is util-linux's
+// need no package a fresh machine may lack (minimal Debian images, this
+// machine's included, have no nft command), report errors as errnos
+// (EEXIST, ENOENT) rather than text to parse, and send a whole nftables
+// table in one atomic batch; netlink was in the module graph already. The only command run is util-linux's
 // nsenter, which every Debian has (it is Essential), to start the nodes.
 //
 // It needs root on Linux, network namespaces, veth, bridges, bridge
