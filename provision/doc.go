@@ -36,7 +36,7 @@
 //	              role spec, PostgreSQL operations, watchdog spec
 //	mesh/agent/   the agent: the work a host runs for the controller
 //	supervise/    the supervisor that keeps a host's processes running
-//	health/       crm's /healthz and /readyz, asked by agent and status alike
+//	health/       crm's /healthz and /readyz, asked by the agent
 //	terraform/    `crmplan export --format terraform`
 //
 // mesh/wire, mesh/agent, supervise and health are the host side: they
