@@ -15,6 +15,7 @@ import (
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/provision/target"
+	"github.com/crmplan/crmplan/provision/target/targettest"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -28,13 +29,7 @@ func TestStatusAndKillThroughTheMesh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan, starts a Receptor mesh")
 	}
-	receptor, err := filepath.Abs("../bin/receptor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(receptor); err != nil {
-		t.Skipf("no receptor binary at %s: run make bin/receptor", receptor)
-	}
+	receptor := targettest.Receptor(t)
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/crmplan")
 	build.Dir = ".."
