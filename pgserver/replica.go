@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -171,4 +173,39 @@ func (s *Server) WaitReplayed(ctx context.Context, replica *Server) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// controlSettings maps pg_controldata's lines to the settings they record.
+var controlSettings = map[string]string{
+	"max_connections setting":      "max_connections",
+	"max_worker_processes setting": "max_worker_processes",
+	"max_wal_senders setting":      "max_wal_senders",
+	"max_prepared_xacts setting":   "max_prepared_transactions",
+	"max_locks_per_xact setting":   "max_locks_per_transaction",
+}
+
+// StandbyFloor returns what a hot standby needs at least of the settings
+// whose values its primary writes into the WAL (max_connections and the
+// like), as pg_controldata reads them from this server's control file: the
+// values of the WAL it last replayed. A standby started with less stops
+// replaying.
+func (s *Server) StandbyFloor(ctx context.Context) (map[string]int, error) {
+	cmd, err := s.command(ctx, "pg_controldata", "-D", s.DataDir())
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("pgserver %s: pg_controldata: %w", s.meta.Name, err)
+	}
+	floor := map[string]int{}
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if name, known := controlSettings[strings.TrimSpace(k)]; ok && known {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				floor[name] = n
+			}
+		}
+	}
+	return floor, nil
 }

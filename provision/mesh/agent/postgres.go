@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -192,11 +194,34 @@ func (h Host) pgRestart(ctx context.Context, self string, settings map[string]st
 		return err
 	}
 	if len(settings) > 0 {
+		if srv.IsReplica() {
+			settings = keepStandbyCapacity(ctx, srv, settings)
+		}
 		if err := srv.Configure(settings); err != nil {
 			return err
 		}
 	}
 	return h.pgStart(ctx, self, srv)
+}
+
+// keepStandbyCapacity returns settings with none of the values a hot
+// standby needs as high as its primary had them (max_connections and the
+// like) below what the replica's control file records from the WAL it
+// replayed: lowered on a replica right after its primary, recovery stops.
+// A few spare connection slots cost little; a replica that stops
+// replaying costs the reads.
+func keepStandbyCapacity(ctx context.Context, srv *pgserver.Server, settings map[string]string) map[string]string {
+	floor, err := srv.StandbyFloor(ctx)
+	if err != nil {
+		return settings // the server's own error at start says more
+	}
+	out := maps.Clone(settings)
+	for k, min := range floor {
+		if want, err := strconv.Atoi(out[k]); err == nil && want < min {
+			out[k] = strconv.Itoa(min)
+		}
+	}
+	return out
 }
 
 // pgSync makes the primary wait (or stop waiting) for the replica named

@@ -169,8 +169,9 @@ func tail(b []byte, n int) []byte {
 }
 
 // TestReplicaFollowsPrimarySettings raises max_connections on a primary
-// and then on its replica, as an apply that scales the api tier does: a
-// replica with fewer connections than its primary stops replaying.
+// and then on its replica, then lowers it, as applies that scale the api
+// tier do: a replica with fewer connections than its primary had stops
+// replaying.
 func TestReplicaFollowsPrimarySettings(t *testing.T) {
 	self := needPostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -196,5 +197,14 @@ func TestReplicaFollowsPrimarySettings(t *testing.T) {
 	}
 	if got := query(t, ctx, "postgres://postgres:pw@"+rAddr+"/postgres?sslmode=disable", "SELECT current_setting('max_connections')::int"); got != 40 {
 		t.Errorf("replica max_connections = %d, want 40", got)
+	}
+	// Lowered again (more api servers, smaller pools): the primary takes
+	// it, the replica keeps 40 and goes on replaying.
+	run(primary, wire.PostgresOp{Action: wire.PostgresConfigure, Name: "db-1", Listen: pAddr, Settings: small})
+	if st := run(replica, wire.PostgresOp{Action: wire.PostgresConfigure, Name: "db-2", Listen: rAddr, Settings: small}); !st.Running || !st.Replica {
+		t.Fatalf("replica after lowering: %+v", st)
+	}
+	if got := query(t, ctx, "postgres://postgres:pw@"+rAddr+"/postgres?sslmode=disable", "SELECT current_setting('max_connections')::int"); got != 40 {
+		t.Errorf("replica max_connections = %d after its primary went down to 30, want 40 kept", got)
 	}
 }
