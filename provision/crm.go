@@ -318,23 +318,18 @@ func drain(ctx context.Context, m *mesh.Mesh, in CrmServiceArgs, undo bool) ([]s
 	return done, errors.Join(errs...)
 }
 
-// Delete stops the role through the host's agent (directly when the mesh
-// is gone already) and removes its files from the host directory.
+// Delete has the host's agent stop the role and remove it from the host.
 func (*CrmService) Delete(ctx context.Context, req infer.DeleteRequest[CrmServiceState]) (infer.DeleteResponse, error) {
 	in := req.State.CrmServiceArgs
-	if m, err := mesh.Open(in.StateDir, in.Stack); err == nil && req.State.Release != "" {
-		if err := m.Start(ctx); err == nil {
-			if _, err := m.Run(ctx, in.Host, mesh.Work{Type: wire.WorkStop, Args: []string{"--role", in.Role}}); err != nil {
-				return infer.DeleteResponse{}, providerError(err)
-			}
-		}
+	m, err := mesh.Open(in.StateDir, in.Stack)
+	if err != nil || req.State.Release == "" || !m.Has(in.Host) {
+		// No mesh, or the host left it: the host goes too, and its target
+		// stops whatever runs there.
+		return infer.DeleteResponse{}, nil
 	}
-	proc := in.process()
-	if err := proc.Stop(); err != nil {
-		return infer.DeleteResponse{}, fmt.Errorf("host %s: %w", in.Host, err)
+	if err := m.Start(ctx); err != nil {
+		return infer.DeleteResponse{}, providerError(err)
 	}
-	for _, f := range []string{proc.SpecPath(), proc.StatePath(), proc.LogPath(), proc.SupervisorLogPath()} {
-		_ = os.Remove(f)
-	}
-	return infer.DeleteResponse{}, nil
+	_, err = m.Run(ctx, in.Host, mesh.Work{Type: wire.WorkStop, Args: []string{"--role", in.Role}})
+	return infer.DeleteResponse{}, providerError(err)
 }

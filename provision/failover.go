@@ -174,7 +174,7 @@ func fenceThroughMesh(ctx context.Context, m *mesh.Mesh, old LocalHost) error {
 		return nil // down with its host
 	}
 	return crmplan.Errorf(crmplan.ECONFLICT, "host %s: cannot fence the primary: its agent does not answer (%v) but its server still takes writes", old.Name, err).
-		In("host " + old.Name).Try("stop host %s, then crmplan failover --plan PLAN.yaml", old.Name)
+		In("host "+old.Name).Try("stop host %s, then crmplan failover --plan PLAN.yaml", old.Name)
 }
 
 // answersAsPrimary is nil when host's server accepts a connection and is

@@ -210,7 +210,7 @@ func (*PostgresPrimary) Delete(ctx context.Context, req infer.DeleteRequest[Post
 // host's target removes the host whole.
 func removePostgres(ctx context.Context, stateDir, stack, host string) error {
 	m, err := mesh.Open(stateDir, stack)
-	if err != nil {
+	if err != nil || !m.Has(host) {
 		return nil
 	}
 	if err := m.Start(ctx); err != nil {

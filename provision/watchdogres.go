@@ -127,7 +127,7 @@ func (*Watchdog) Update(ctx context.Context, req infer.UpdateRequest[WatchdogArg
 func (*Watchdog) Delete(ctx context.Context, req infer.DeleteRequest[WatchdogState]) (infer.DeleteResponse, error) {
 	a := req.State.WatchdogArgs
 	m, err := mesh.Open(a.StateDir, a.Stack)
-	if err != nil {
+	if err != nil || !m.Has(a.Host) {
 		return infer.DeleteResponse{}, nil
 	}
 	if err := m.Start(ctx); err != nil {

@@ -226,6 +226,12 @@ func (m *Mesh) RelayAddr() string {
 	return net.JoinHostPort(r.Address, strconv.Itoa(r.Port))
 }
 
+// Has says whether host has a node in the mesh.
+func (m *Mesh) Has(host string) bool {
+	_, err := m.node(host)
+	return err == nil
+}
+
 // node returns the node of host, or an error naming the hosts there are.
 func (m *Mesh) node(host string) (Node, error) {
 	for _, n := range m.nodes {

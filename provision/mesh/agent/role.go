@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/health"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
@@ -75,7 +77,7 @@ func (h Host) Start(ctx context.Context, self string, s RoleSpec) error {
 		return err
 	}
 	old, oldErr := h.Spec(s.Role)
-	if err := writeFileAtomic(h.roleSpecPath(s.Role), data, 0o600); err != nil {
+	if err := renameio.WriteFile(h.roleSpecPath(s.Role), data, 0o600); err != nil {
 		return err
 	}
 	if oldErr == nil && s.Role == "web" && reflect.DeepEqual(old, s) {
@@ -155,14 +157,28 @@ func (h Host) Spec(role string) (RoleSpec, error) {
 	return s, json.Unmarshal(data, &s)
 }
 
-// Stop stops the role gracefully: the supervisor passes SIGTERM on and crm
-// finishes its in-flight requests. Stopping a stopped role is no error.
+// Stop stops the role gracefully (the supervisor passes SIGTERM on and crm
+// finishes its in-flight requests) and removes it from the host: its spec
+// and its supervisor's files. Removing a role is its only use; a role that
+// is not there is no error.
 func (h Host) Stop(role string) error {
 	s, err := h.Spec(role)
+	if crmplan.ErrorCode(err) == crmplan.ENOTFOUND {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	return h.process(s).Stop()
+	proc := h.process(s)
+	if err := proc.Stop(); err != nil {
+		return err
+	}
+	for _, f := range []string{h.roleSpecPath(role), proc.SpecPath(), proc.StatePath(), proc.LogPath(), proc.SupervisorLogPath()} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Restart stops the role and starts it again from its recorded spec (and
@@ -226,12 +242,4 @@ func waitHealthy(ctx context.Context, proc supervise.Process, listen string, tim
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
