@@ -31,9 +31,9 @@ type deployEnv struct {
 	args     []string // --state-dir, --pulumi, --crm
 }
 
-// newDeployEnv builds crmplan and crm from this tree (the crmplan binary is
-// also the Pulumi provider plugin and the supervisor) and uses the Pulumi
-// CLI `make bin/pulumi` built.
+// newDeployEnv uses crmplan and crm built from this tree (the crmplan
+// binary is also the Pulumi provider plugin and the supervisor), the Pulumi
+// CLI `make bin/pulumi` built and a state dir of its own.
 func newDeployEnv(t *testing.T) *deployEnv {
 	t.Helper()
 	pulumi, err := filepath.Abs("../../bin/pulumi")
@@ -46,14 +46,8 @@ func newDeployEnv(t *testing.T) *deployEnv {
 	if _, err := os.Stat(filepath.Join(pgserver.DefaultBin, "postgres")); err != nil {
 		t.Skip("no PostgreSQL 15 server binaries (make deps)")
 	}
-	bin := t.TempDir()
-	for _, pkg := range []string{"./cmd/crmplan", "./cmd/crm"} {
-		cmd := exec.Command("go", "build", "-o", bin+"/", pkg)
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
+	ownRange(t) // taken before the cleanup below destroys the stack on it
+	bin := buildBinaries(t)
 	// Not t.TempDir: PostgreSQL runs as the postgres user when we are root
 	// and must pass through every parent of its data directory.
 	root, err := os.MkdirTemp("/tmp", "crmplan-e2e-")
@@ -131,10 +125,11 @@ func TestApplySimpleCRM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi and PostgreSQL")
 	}
+	t.Parallel()
 	e := newDeployEnv(t)
-	// Seed 000 on its own loopback ranges: a demo stack of the example may
-	// be running on this machine.
-	plan := rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.31.")
+	// Seed 000 on its own loopback ranges (e2eRanges): a demo stack of the
+	// example may be running on this machine, other tests run alongside.
+	plan := examplePlan(t, "simplecrm")
 
 	res, took := e.apply(plan)
 	t.Logf("BENCH nothing-to-serving %.1fs", took.Seconds())

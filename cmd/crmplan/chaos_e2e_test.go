@@ -51,8 +51,9 @@ func TestChaosKillAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and k6")
 	}
+	t.Parallel()
 	e := newDeployEnv(t)
-	plan := rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.52.")
+	plan := examplePlan(t, "simplecrm")
 	e.apply(plan)
 	res := chaosVerify(t, e, plan, "kill:app-1@8s", "25s")
 	a := res.Availability
@@ -103,20 +104,22 @@ func checkAvailabilityReport(t *testing.T, e *deployEnv, plan string, res loadge
 }
 
 // TestChaosPrimaryLossSyncAndAsync kills the database primary under load
-// in two stacks with automatic failover: with synchronous replication
-// (remote_apply) no acknowledged write may be lost; with asynchronous
-// replication the loss is measured by the ledger and reported, whatever
-// it is. In both the watchdog must bring writes back without a command.
+// in two stacks with automatic failover (side by side, each on its own
+// range): with synchronous replication (remote_apply) no acknowledged
+// write may be lost; with asynchronous replication the loss is measured by
+// the ledger and reported, whatever it is. In both the watchdog must bring
+// writes back without a command.
 func TestChaosPrimaryLossSyncAndAsync(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and k6 for two stacks")
 	}
-	e := newDeployEnv(t)
+	t.Parallel()
 	for _, mode := range []string{"sync", "async"} {
 		t.Run(mode, func(t *testing.T) {
-			plan := rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.53.")
+			t.Parallel() // two stacks, each with its state dir and range
+			e := newDeployEnv(t)
+			plan := examplePlan(t, "simplecrm")
 			plan = rewritePlan(t, plan, "    replication: async\n", "    replication: "+mode+"\n    failover: automatic\n")
-			t.Cleanup(func() { _, _ = e.exec("destroy", "--stack", "simplecrm", "--yes") })
 			e.apply(plan)
 			res := chaosVerify(t, e, plan, "kill:db-primary@8s", "35s")
 			a := res.Availability

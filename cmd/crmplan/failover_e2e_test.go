@@ -124,8 +124,9 @@ func TestFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi and PostgreSQL")
 	}
+	t.Parallel()
 	e := newDeployEnv(t)
-	plan := rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.36.")
+	plan := examplePlan(t, "simplecrm")
 	e.apply(plan)
 	inv, err := stackdir.LoadInventory(e.stateDir, "simplecrm")
 	if err != nil {

@@ -25,8 +25,9 @@ func TestRollingDeployOverMesh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL, Receptor and k6")
 	}
+	t.Parallel()
 	e := newDeployEnv(t)
-	plan := rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.50.")
+	plan := examplePlan(t, "simplecrm")
 	if _, took := e.apply(plan); took > 0 {
 		t.Logf("BENCH mesh first apply %.1fs", took.Seconds())
 	}

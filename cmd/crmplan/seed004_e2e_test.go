@@ -26,8 +26,9 @@ func TestSeed004ActivePassive(t *testing.T) {
 		t.Skip("builds crmplan and crm, runs Pulumi and PostgreSQL")
 	}
 	const stack = "smarten-ha"
+	t.Parallel()
 	e := newDeployEnv(t)
-	plan := rewritePlan(t, "../../examples/smarten-ha.yaml", "127.10.", "127.55.")
+	plan := examplePlan(t, "smarten-ha")
 	t.Cleanup(func() { _, _ = e.exec("destroy", "--stack", stack, "--yes") })
 	e.apply(plan)
 	inv, err := stackdir.LoadInventory(e.stateDir, stack)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -26,18 +25,20 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and k6 for four stacks")
 	}
-	e := newDeployEnv(t)
+	t.Parallel()
 	seeds := []struct {
-		plan, stack, prefix string
+		plan, stack string
 	}{
-		{"longjump", "longjump", "127.45."},           // 001: memcached tier, job server, document store
-		{"arint", "arint", "127.46."},                 // 002: integrator cluster, scheduler, queue, several LANs
-		{"client-server", "client-server", "127.47."}, // 003: classic client-server
-		{"smarten-ha", "smarten-ha", "127.48."},       // 004: active-passive behind a failover switch
+		{"longjump", "longjump"},           // 001: memcached tier, job server, document store
+		{"arint", "arint"},                 // 002: integrator cluster, scheduler, queue, several LANs
+		{"client-server", "client-server"}, // 003: classic client-server
+		{"smarten-ha", "smarten-ha"},       // 004: active-passive behind a failover switch
 	}
 	for _, s := range seeds {
 		t.Run(s.plan, func(t *testing.T) {
-			plan := rewritePlan(t, filepath.Join("..", "..", "examples", s.plan+".yaml"), "127.10.", s.prefix)
+			t.Parallel() // each seed in its own state dir, on its own range
+			e := newDeployEnv(t)
+			plan := examplePlan(t, s.plan)
 			t.Cleanup(func() { _, _ = e.exec("destroy", "--stack", s.stack, "--yes") })
 			e.apply(plan)
 			inv, err := stackdir.LoadInventory(e.stateDir, s.stack)

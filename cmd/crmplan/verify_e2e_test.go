@@ -34,6 +34,7 @@ func TestVerifyRealStack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, starts PostgreSQL and runs k6")
 	}
+	t.Parallel()
 	bin := buildBinaries(t)
 	stateDir := t.TempDir()
 	startStack(t, bin, stateDir)
@@ -82,25 +83,13 @@ func TestVerifyRealStack(t *testing.T) {
 	}
 }
 
-// buildBinaries builds crmplan and crm into a temporary bin directory.
-func buildBinaries(t testing.TB) string {
-	t.Helper()
-	bin := t.TempDir()
-	for _, pkg := range []string{"./cmd/crmplan", "./cmd/crm"} {
-		cmd := exec.Command("go", "build", "-o", bin+"/", pkg)
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
-	return bin
-}
-
-// startStack runs seed 000's request path on loopback and writes the
-// inventory apply would have written, so verify finds it as a deployed stack.
+// startStack runs seed 000's request path on the test's own loopback range
+// (e2eRanges), on free ports, and writes the inventory apply would have
+// written, so verify finds it as a deployed stack.
 func startStack(t testing.TB, bin, stateDir string) {
 	t.Helper()
-	pg := pgserver.StartTest(t)
+	ip := ownRange(t) + "1."
+	pg := pgserver.StartTestConfig(t, pgserver.Config{Addr: ip + "1:0"})
 	db := pg.URL("postgres")
 	crm := filepath.Join(bin, "crm")
 	for _, args := range [][]string{
@@ -111,7 +100,7 @@ func startStack(t testing.TB, bin, stateDir string) {
 			t.Fatalf("crm %s: %v\n%s", args[0], err, out)
 		}
 	}
-	api1, api2, web := freeAddr(t), freeAddr(t), freeAddr(t)
+	api1, api2, web := freeAddr(t, ip+"2"), freeAddr(t, ip+"3"), freeAddr(t, ip+"4")
 	startProcess(t, crm, "api", "--database-url", db, "--listen", api1)
 	startProcess(t, crm, "api", "--database-url", db, "--listen", api2)
 	startProcess(t, crm, "web", "--listen", web, "--backend", "http://"+api1, "--backend", "http://"+api2)
@@ -144,9 +133,10 @@ func dbHostDir(t testing.TB, pg *pgserver.Server) string {
 	return dir
 }
 
-func freeAddr(t testing.TB) string {
+// freeAddr is host with a port free on it.
+func freeAddr(t testing.TB, host string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,8 +28,9 @@ func TestAutomaticFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi and PostgreSQL")
 	}
+	t.Parallel()
 	e := newDeployEnv(t)
-	plan := rewritePlan(t, rewritePlan(t, "../../examples/simplecrm.yaml", "127.10.", "127.54."),
+	plan := rewritePlan(t, examplePlan(t, "simplecrm"),
 		"replication: async\n", "replication: sync\n    failover: automatic\n")
 	e.apply(plan)
 	inv, err := stackdir.LoadInventory(e.stateDir, "simplecrm")
