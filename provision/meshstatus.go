@@ -35,11 +35,17 @@ type hostReport struct {
 // askHosts runs a status unit on every host the controller reaches, all
 // at once, each within statusTimeout, and returns the reports by host.
 func askHosts(ctx context.Context, stateDir string, inv stackdir.Inventory) (map[string]hostReport, error) {
+	reports := map[string]hostReport{}
 	m, err := mesh.Open(stateDir, inv.Stack)
 	if err != nil {
-		return nil, err
+		// Deployed hosts without a mesh (a destroy interrupted after the
+		// mesh went) are all down as far as anyone can tell: say so per
+		// host rather than refuse the status.
+		for _, h := range inv.Hosts {
+			reports[h.Name] = hostReport{err: err, mesh: "DOWN: the stack has no mesh"}
+		}
+		return reports, nil
 	}
-	reports := map[string]hostReport{}
 	routed, err := m.Reach(ctx, routeWait)
 	if err != nil {
 		for _, h := range inv.Hosts {
