@@ -22,6 +22,7 @@ import (
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/supervise"
+	"github.com/crmplan/crmplan/provision/watchdog"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -68,7 +69,7 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 	if err != nil {
 		return nil, layout, r.Bins, "", err
 	}
-	if layout.Promotion, err = loadPromotion(paths); err != nil {
+	if layout.Promotion, err = watchdog.LoadPromotion(paths); err != nil {
 		return nil, layout, r.Bins, "", err
 	}
 	if layout.Primary != nil {
@@ -168,7 +169,7 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 		changes = *res.Summary.ResourceChanges
 	}
 	inv := layout.inventory(version, res.Outputs)
-	layout.Promotion.swapRoles(&inv)
+	swapRoles(layout.Promotion, &inv)
 	if err := stackdir.SaveInventory(r.StateDir, inv); err != nil {
 		return Result{}, err
 	}

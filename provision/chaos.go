@@ -12,6 +12,7 @@ import (
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/watchdog"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -24,8 +25,8 @@ func ResolveHost(stateDir, stack, target string) (stackdir.InventoryHost, error)
 	if err != nil {
 		return stackdir.InventoryHost{}, err
 	}
-	if p, err := loadPromotion(stackdir.Paths{StateDir: stateDir, Stack: stack}); err == nil {
-		p.swapRoles(&inv)
+	if p, err := watchdog.LoadPromotion(stackdir.Paths{StateDir: stateDir, Stack: stack}); err == nil {
+		swapRoles(p, &inv)
 	}
 	name := target
 	if n, ok := strings.CutPrefix(target, "app-"); ok {

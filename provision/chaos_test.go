@@ -7,6 +7,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/watchdog"
 )
 
 // TestResolveHost: a chaos target names a host, a role (as it stands after
@@ -41,8 +42,8 @@ func TestResolveHost(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.failedOver {
-				p := Promotion{Promoted: "db-replica-1", Retired: "db-primary-1", At: time.Now()}
-				if err := savePromotion(stackdir.Paths{StateDir: dir, Stack: "s"}, p); err != nil {
+				p := watchdog.Promotion{Promoted: "db-replica-1", Retired: "db-primary-1", At: time.Now()}
+				if err := watchdog.SavePromotion(stackdir.Paths{StateDir: dir, Stack: "s"}, p); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -2,12 +2,9 @@ package provision
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,56 +16,13 @@ import (
 	"github.com/crmplan/crmplan/provision/mesh/agent"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/watchdog"
 	"github.com/crmplan/crmplan/topology"
 )
 
-// Promotion records a failover in the stack's directory. The Pulumi program
-// reads it on every apply, so the next apply keeps the promoted replica as
-// the primary (and the api servers pointed at it) instead of undoing it.
-type Promotion struct {
-	Promoted string    `json:"promoted"` // the replica that became the primary
-	Retired  string    `json:"retired"`  // the old primary, fenced (stopped)
-	At       time.Time `json:"at"`
-	// Rebuild: the retired primary is back and follows the promoted one.
-	Rebuild bool `json:"rebuild,omitempty"`
-	// Automatic: the watchdog failed over (failover: automatic), having
-	// last heard from the primary at LastSeen and given up on it at
-	// Detected; At is when the promoted replica took writes.
-	Automatic bool      `json:"automatic,omitempty"`
-	LastSeen  time.Time `json:"last_seen,omitzero"`
-	Detected  time.Time `json:"detected,omitzero"`
-}
-
-func loadPromotion(paths stackdir.Paths) (*Promotion, error) {
-	b, err := os.ReadFile(paths.FailoverRecord())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read failover record: %w", err)
-	}
-	var p Promotion
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, crmplan.Errorf(crmplan.EINTERNAL, "failover record %s is damaged: %w", paths.FailoverRecord(), err)
-	}
-	return &p, nil
-}
-
-func savePromotion(paths stackdir.Paths, p Promotion) error {
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := paths.FailoverRecord() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("save failover record: %w", err)
-	}
-	return os.Rename(tmp, paths.FailoverRecord())
-}
-
-// swapRoles shows the promoted replica as the primary and the retired
+// swapRoles shows the promoted replica of p as the primary and the retired
 // primary as a replica that is not streaming (until it is rebuilt).
-func (p *Promotion) swapRoles(inv *stackdir.Inventory) {
+func swapRoles(p *watchdog.Promotion, inv *stackdir.Inventory) {
 	if p == nil {
 		return
 	}
@@ -99,7 +53,7 @@ type FailoverResult struct {
 func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error) {
 	start := time.Now()
 	paths := r.paths()
-	if p, err := loadPromotion(paths); err != nil || p != nil {
+	if p, err := watchdog.LoadPromotion(paths); err != nil || p != nil {
 		if err == nil {
 			err = crmplan.Errorf(crmplan.ECONFLICT, "stack %s already failed over to %s at %s", r.Stack, p.Promoted, p.At.Format(time.RFC3339)).
 				Try("crmplan status --stack %s", r.Stack)
@@ -148,14 +102,14 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 		return res, err
 	}
 	res.Promote = time.Since(t0)
-	if err := savePromotion(paths, Promotion{Promoted: repl.Name, Retired: old.Name, At: time.Now().UTC()}); err != nil {
+	if err := watchdog.SavePromotion(paths, watchdog.Promotion{Promoted: repl.Name, Retired: old.Name, At: time.Now().UTC()}); err != nil {
 		return res, err
 	}
 	log := r.Out
 	if log == nil {
 		log = io.Discard
 	}
-	repoint(ctx, dbHost{Name: repl.Name, Dir: repl.Dir}, replica, others, layout.Sync, log)
+	watchdog.Repoint(ctx, watchdog.DBHost{Name: repl.Name, Dir: repl.Dir}, replica, others, layout.Sync, log)
 	res.Apply, err = Apply(ctx, r)
 	res.Total = time.Since(start)
 	return res, err
@@ -204,14 +158,14 @@ func answersAsPrimary(ctx context.Context, host LocalHost) error {
 // failoverCandidate picks the replica to promote: the one that received
 // the most WAL of those that answer (the first when none does, so that the
 // refusal names it), and the others, which will follow it.
-func failoverCandidate(ctx context.Context, layout Layout) (old, next LocalHost, others []dbHost) {
-	var candidates []dbHost
+func failoverCandidate(ctx context.Context, layout Layout) (old, next LocalHost, others []watchdog.DBHost) {
+	var candidates []watchdog.DBHost
 	byName := map[string]LocalHost{}
 	for _, h := range layout.Replicas {
-		candidates = append(candidates, dbHost{Name: h.Name, Dir: h.Dir})
+		candidates = append(candidates, watchdog.DBHost{Name: h.Name, Dir: h.Dir})
 		byName[h.Name] = h
 	}
-	best, others, err := mostAdvanced(ctx, candidates)
+	best, others, err := watchdog.MostAdvanced(ctx, candidates)
 	if err != nil {
 		best, others = candidates[0], candidates[1:]
 	}
@@ -232,7 +186,7 @@ func checkLag(ctx context.Context, old, repl LocalHost, replica *pgserver.Server
 				return 0, nil
 			}
 			lag := int64(-1)
-			if r, rerr := replication(ctx, old.Dir, repl.Name); rerr == nil {
+			if r, rerr := watchdog.Replication(ctx, old.Dir, repl.Name); rerr == nil {
 				lag = r.LagBytes
 			}
 			return lag, crmplan.Errorf(crmplan.ECONFLICT, "replica %s lags the primary by %d bytes of WAL: writes acknowledged by %s would be lost (%v)",
@@ -253,7 +207,7 @@ func checkLag(ctx context.Context, old, repl LocalHost, replica *pgserver.Server
 // replica last heard from it is discarded) and points reads at it.
 func Rebuild(ctx context.Context, r Request) (Result, error) {
 	paths := r.paths()
-	p, err := loadPromotion(paths)
+	p, err := watchdog.LoadPromotion(paths)
 	if err != nil {
 		return Result{}, err
 	}
@@ -262,7 +216,7 @@ func Rebuild(ctx context.Context, r Request) (Result, error) {
 			Try("crmplan failover --plan PLAN.yaml")
 	}
 	p.Rebuild = true
-	if err := savePromotion(paths, *p); err != nil {
+	if err := watchdog.SavePromotion(paths, *p); err != nil {
 		return Result{}, err
 	}
 	return Apply(ctx, r)

@@ -12,6 +12,7 @@ import (
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/provision/target/loopback"
+	"github.com/crmplan/crmplan/provision/watchdog"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -58,7 +59,7 @@ type Layout struct {
 	Pool        int      // connections per application server pool; 0: crm's default
 	Unsupported []string // hosts whose role has no local process: they get a host, nothing runs on them
 	// Promotion, after crmplan failover, names the replica that is the primary now.
-	Promotion *Promotion
+	Promotion *watchdog.Promotion
 	// Target names the adapter that makes the hosts (provision/target).
 	Target string
 	// AutoFailover: a watchdog fails the primary over (failover: automatic).

@@ -162,20 +162,3 @@ func providerError(err error) error {
 	}
 	return fmt.Errorf("[%s] %s", crmplan.ErrorCode(err), msg)
 }
-
-// waitFor polls check until it succeeds or timeout passes.
-func waitFor(ctx context.Context, timeout time.Duration, check func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		err := check(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}

@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
@@ -150,33 +146,4 @@ func replicationOf(hosts []HostStatus, reports map[string]hostReport) {
 			h.Healthy, h.Health = false, "replication: "+why
 		}
 	}
-}
-
-// replication reads the replica's row on the primary whose files are in
-// primaryDir, from this machine (failover and the watchdog).
-func replication(ctx context.Context, primaryDir, name string) (*Replication, error) {
-	srv, err := pgserver.Open(PostgresDir(primaryDir))
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, srv.URL("postgres"))
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.Background())
-	var r Replication
-	err = conn.QueryRow(ctx, `
-SELECT state, sync_state,
-       coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
-       coalesce(extract(epoch FROM replay_lag), 0)::float8
-FROM pg_stat_replication WHERE application_name = $1`, name).Scan(&r.State, &r.SyncState, &r.LagBytes, &r.LagSecs)
-	if err == pgx.ErrNoRows {
-		return nil, fmt.Errorf("%s is not streaming from the primary", name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &r, nil
 }

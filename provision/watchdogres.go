@@ -15,6 +15,7 @@ import (
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/supervise"
+	"github.com/crmplan/crmplan/provision/watchdog"
 )
 
 const tokenWatchdog = PluginName + ":index:Watchdog"
@@ -164,16 +165,16 @@ func (d *deployer) watchdog(primary *primaryResource, appPw pulumi.StringOutput,
 	}
 	var replicas []string
 	for _, r := range l.Replicas {
-		replicas = append(replicas, dbHost{Name: r.Name, Dir: r.Dir}.String())
+		replicas = append(replicas, watchdog.DBHost{Name: r.Name, Dir: r.Dir}.String())
 	}
 	on := l.Replicas[0]
 	var res plainResource
 	return d.ctx.RegisterResource(tokenWatchdog, on.Name+"-watchdog", pulumi.Map{
 		"host": pulumi.String(on.Name), "hostDir": pulumi.String(on.Dir),
 		"stateDir": pulumi.String(l.StateDir), "stack": pulumi.String(l.Stack),
-		"primary": pulumi.String(dbHost{Name: l.Primary.Name, Dir: l.Primary.Dir}.String()), "replicas": pulumi.ToStringArray(replicas),
+		"primary": pulumi.String(watchdog.DBHost{Name: l.Primary.Name, Dir: l.Primary.Dir}.String()), "replicas": pulumi.ToStringArray(replicas),
 		"primarySystemId": primary.SystemID, "sync": pulumi.Bool(l.Sync),
-		"intervalMs": pulumi.Int(int(DefaultProbeInterval / time.Millisecond)), "probes": pulumi.Int(DefaultProbes),
+		"intervalMs": pulumi.Int(int(watchdog.DefaultProbeInterval / time.Millisecond)), "probes": pulumi.Int(watchdog.DefaultProbes),
 	}, &res, pulumi.Parent(d.hosts[on.Name]), pulumi.DependsOn([]pulumi.Resource{primary}), pulumi.DeleteBeforeReplace(true))
 }
 

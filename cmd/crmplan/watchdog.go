@@ -3,8 +3,8 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
-	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/watchdog"
 )
 
 // watchdogCommand is what apply runs, under a supervisor, on the first
@@ -20,11 +20,11 @@ func watchdogCommand() *cli.Command {
 			&cli.StringFlag{Name: "primary", Required: true, Usage: "NAME=HOSTDIR of the primary"},
 			&cli.StringSliceFlag{Name: "replica", Required: true, Usage: "NAME=HOSTDIR of a replica it may promote (repeat)"},
 			&cli.BoolFlag{Name: "sync", Usage: "replication is synchronous"},
-			&cli.DurationFlag{Name: "interval", Value: provision.DefaultProbeInterval, Usage: "time between probes"},
-			&cli.IntFlag{Name: "probes", Value: provision.DefaultProbes, Usage: "failed probes in a row that declare the primary lost"},
+			&cli.DurationFlag{Name: "interval", Value: watchdog.DefaultProbeInterval, Usage: "time between probes"},
+			&cli.IntFlag{Name: "probes", Value: watchdog.DefaultProbes, Usage: "failed probes in a row that declare the primary lost"},
 		},
 		Action: func(c *cli.Context) error {
-			return provision.RunWatchdog(c.Context, provision.WatchdogConfig{
+			return watchdog.Run(c.Context, watchdog.Config{
 				Paths:   stackdir.Paths{StateDir: c.String("state-dir"), Stack: c.String("stack")},
 				Primary: c.String("primary"), Replicas: c.StringSlice("replica"), Sync: c.Bool("sync"),
 				Interval: c.Duration("interval"), Probes: c.Int("probes"),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/watchdog"
 )
 
 // TestAutomaticFailover deploys seed 000 with failover: automatic and
@@ -76,7 +77,7 @@ func TestAutomaticFailover(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	rto := time.Since(killed)
-	var p provision.Promotion
+	var p watchdog.Promotion
 	readJSON(t, record, &p)
 	t.Logf("watchdog log:\n%s", watchdogLog(inv))
 	t.Logf("BENCH automatic failover: kill -9 to first acknowledged write %.2fs (%d writes failed); watchdog: last answer to loss declared %.2fs, loss to promoted %.2fs",

@@ -1,57 +1,30 @@
-package provision
+package watchdog
 
 import (
 	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/crmplan/crmplan/pgserver"
+	"github.com/crmplan/crmplan/provision/mesh/agent"
 	"github.com/crmplan/crmplan/provision/stackdir"
-	"github.com/crmplan/crmplan/topology"
 )
-
-// TestFailoverURL: pgx reads the application's URL as every database host
-// in order, connecting only to one that accepts writes.
-func TestFailoverURL(t *testing.T) {
-	hosts := []LocalHost{
-		{Host: topology.Host{Name: "db-primary-1", Address: "127.54.2.12", Port: 5432}},
-		{Host: topology.Host{Name: "db-replica-1", Address: "127.54.2.13", Port: 5432}},
-	}
-	cfg, err := pgx.ParseConfig(pgFailoverURL("p@ss,w:rd", hosts, "read-write"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := []string{cfg.Host}
-	for _, f := range cfg.Fallbacks {
-		got = append(got, f.Host)
-	}
-	if len(got) != 2 || got[0] != "127.54.2.12" || got[1] != "127.54.2.13" {
-		t.Errorf("hosts %v, want the primary then the replica", got)
-	}
-	if cfg.Password != "p@ss,w:rd" || cfg.Database != "crm" || cfg.User != "crm" {
-		t.Errorf("user %q password %q database %q", cfg.User, cfg.Password, cfg.Database)
-	}
-	if cfg.ValidateConnect == nil {
-		t.Error("no target_session_attrs=read-write check: a standby would take writes' connections")
-	}
-}
 
 func TestParseDBHost(t *testing.T) {
 	tests := []struct {
 		name    string
 		in      string
-		want    dbHost
+		want    DBHost
 		wantErr bool
 	}{
-		{"name and dir", "db-primary-1=/s/hosts/db-primary-1", dbHost{"db-primary-1", "/s/hosts/db-primary-1"}, false},
-		{"relative dir", "db-primary-1=hosts/db-primary-1", dbHost{}, true},
-		{"no name", "=/s/hosts/x", dbHost{}, true},
-		{"no dir", "db-primary-1", dbHost{}, true},
+		{"name and dir", "db-primary-1=/s/hosts/db-primary-1", DBHost{"db-primary-1", "/s/hosts/db-primary-1"}, false},
+		{"relative dir", "db-primary-1=hosts/db-primary-1", DBHost{}, true},
+		{"no name", "=/s/hosts/x", DBHost{}, true},
+		{"no dir", "db-primary-1", DBHost{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,9 +44,7 @@ func TestParseDBHost(t *testing.T) {
 // primary stops answering, the primary is fenced, the other replica
 // follows the promoted one and failover.json records the promotion.
 func TestWatchdogPromotesMostAdvanced(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs three PostgreSQL servers")
-	}
+	needPostgres(t)
 	root, err := os.MkdirTemp("/tmp", "crmplan-watchdog-")
 	if err != nil {
 		t.Fatal(err)
@@ -96,16 +67,16 @@ func TestWatchdogPromotesMostAdvanced(t *testing.T) {
 		t.Cleanup(func() { _ = srv.Stop(context.Background()) })
 		return srv
 	}
-	primary := start(pgserver.Init(ctx, pgserver.Config{Dir: PostgresDir(paths.HostDir("p")), Addr: "127.54.8.1:0", Ephemeral: true, StopWithParent: true}))
+	primary := start(pgserver.Init(ctx, pgserver.Config{Dir: agent.PostgresDir(paths.HostDir("p")), Addr: "127.54.8.1:0", Ephemeral: true, StopWithParent: true}))
 	if err := primary.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var replicas []*pgserver.Server
 	var args []string
 	for i, name := range []string{"r1", "r2"} {
-		replicas = append(replicas, start(pgserver.BaseBackup(ctx, primary, pgserver.Config{Dir: PostgresDir(paths.HostDir(name)),
+		replicas = append(replicas, start(pgserver.BaseBackup(ctx, primary, pgserver.Config{Dir: agent.PostgresDir(paths.HostDir(name)),
 			Addr: fmt.Sprintf("127.54.8.%d:0", i+2), Ephemeral: true, StopWithParent: true}, pgserver.ReplicaOptions{})))
-		args = append(args, dbHost{Name: name, Dir: paths.HostDir(name)}.String())
+		args = append(args, DBHost{Name: name, Dir: paths.HostDir(name)}.String())
 	}
 	r1, r2 := replicas[0], replicas[1]
 	// r1 stops hearing from the primary; r2 receives one more write.
@@ -126,7 +97,7 @@ func TestWatchdogPromotesMostAdvanced(t *testing.T) {
 	done := make(chan error, 1)
 	var log bytes.Buffer
 	go func() {
-		done <- RunWatchdog(wctx, WatchdogConfig{Paths: paths, Primary: dbHost{Name: "p", Dir: paths.HostDir("p")}.String(),
+		done <- Run(wctx, Config{Paths: paths, Primary: DBHost{Name: "p", Dir: paths.HostDir("p")}.String(),
 			Replicas: args, Interval: 100 * time.Millisecond, Probes: 3}, &log)
 	}()
 	err = waitFor(ctx, 30*time.Second, func(context.Context) error {
@@ -138,7 +109,7 @@ func TestWatchdogPromotesMostAdvanced(t *testing.T) {
 		t.Fatalf("watchdog: %v, record: %v\n%s", werr, err, log.String())
 	}
 	t.Logf("watchdog log:\n%s", log.String())
-	p, err := loadPromotion(paths)
+	p, err := LoadPromotion(paths)
 	if err != nil || p.Promoted != "r2" || p.Retired != "p" || !p.Automatic {
 		t.Fatalf("promotion %+v (%v), want r2 promoted over p by the watchdog", p, err)
 	}
@@ -154,5 +125,17 @@ func TestWatchdogPromotesMostAdvanced(t *testing.T) {
 	}
 	if err := r2.WaitReplayed(ctx, r1); err != nil {
 		t.Errorf("r1 does not follow the promoted r2: %v", err)
+	}
+}
+
+// needPostgres skips a test that runs PostgreSQL servers under -short or
+// without PostgreSQL 15's server binaries.
+func needPostgres(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs PostgreSQL servers")
+	}
+	if _, err := os.Stat(filepath.Join(pgserver.DefaultBin, "postgres")); err != nil {
+		t.Skip("no PostgreSQL 15 server binaries (make deps)")
 	}
 }

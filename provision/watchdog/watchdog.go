@@ -1,4 +1,14 @@
-package provision
+// Package watchdog is the automatic-failover watchdog (failover:
+// automatic): `crmplan watchdog`, which a replica's host runs under its
+// supervisor, started by the host's agent through the mesh. It probes the
+// primary, fences it once lost, promotes the most advanced replica and
+// records the promotion in the stack's failover.json (Promotion), which
+// the planning side reads on every apply.
+//
+// It is host side: it imports nothing of Pulumi, sizing, topology or
+// provision, so that what runs on a host links none of them. TestLayers in
+// the module root keeps it so.
+package watchdog
 
 import (
 	"context"
@@ -15,6 +25,7 @@ import (
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision/mesh/agent"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
@@ -26,9 +37,9 @@ const (
 	DefaultProbes        = 4
 )
 
-// WatchdogConfig is what one watchdog watches: the primary, and the
+// Config is what one watchdog watches: the primary, and the
 // replicas it may promote in its place.
-type WatchdogConfig struct {
+type Config struct {
 	Paths    stackdir.Paths // the stack, where failover.json is written
 	Primary  string         // NAME=HOSTDIR
 	Replicas []string       // NAME=HOSTDIR each
@@ -39,21 +50,22 @@ type WatchdogConfig struct {
 	Probes   int
 }
 
-// dbHost is a database host as the watchdog names it on its command line.
-type dbHost struct{ Name, Dir string }
+// DBHost is a database host as the watchdog names it on its command line
+// (String): its name and its host directory.
+type DBHost struct{ Name, Dir string }
 
-func (h dbHost) String() string { return h.Name + "=" + h.Dir }
+func (h DBHost) String() string { return h.Name + "=" + h.Dir }
 
-func parseDBHost(s string) (dbHost, error) {
+func parseDBHost(s string) (DBHost, error) {
 	name, dir, ok := strings.Cut(s, "=")
 	if !ok || name == "" || !filepath.IsAbs(dir) {
-		return dbHost{}, crmplan.Errorf(crmplan.EINVALID, "%q is not NAME=/ABSOLUTE/HOST/DIR", s).
+		return DBHost{}, crmplan.Errorf(crmplan.EINVALID, "%q is not NAME=/ABSOLUTE/HOST/DIR", s).
 			Try("--primary db-primary-1=/root/.crmplan/simplecrm/hosts/db-primary-1")
 	}
-	return dbHost{Name: name, Dir: dir}, nil
+	return DBHost{Name: name, Dir: dir}, nil
 }
 
-func (c WatchdogConfig) hosts() (dbHost, []dbHost, error) {
+func (c Config) hosts() (DBHost, []DBHost, error) {
 	primary, err := parseDBHost(c.Primary)
 	if err != nil {
 		return primary, nil, err
@@ -61,7 +73,7 @@ func (c WatchdogConfig) hosts() (dbHost, []dbHost, error) {
 	if len(c.Replicas) == 0 {
 		return primary, nil, crmplan.Errorf(crmplan.EINVALID, "a watchdog needs a replica to promote").In("--replica")
 	}
-	var replicas []dbHost
+	var replicas []DBHost
 	for _, s := range c.Replicas {
 		r, err := parseDBHost(s)
 		if err != nil {
@@ -72,7 +84,7 @@ func (c WatchdogConfig) hosts() (dbHost, []dbHost, error) {
 	return primary, replicas, nil
 }
 
-// RunWatchdog probes the primary every Interval. After Probes probes in a
+// Run probes the primary every Interval. After Probes probes in a
 // row failed it fences the primary (marks it so it can only start
 // read-only, then kills its postgres and supervisor), promotes the most
 // advanced replica, points the other replicas at it and records the
@@ -82,7 +94,7 @@ func (c WatchdogConfig) hosts() (dbHost, []dbHost, error) {
 // the critical path. Once a stack has failed over the watchdog only waits
 // for ctx: the next apply removes it. It is the body of the hidden
 // `crmplan watchdog` command that apply runs under a supervisor.
-func RunWatchdog(ctx context.Context, cfg WatchdogConfig, log io.Writer) error {
+func Run(ctx context.Context, cfg Config, log io.Writer) error {
 	primary, replicas, err := cfg.hosts()
 	if err != nil {
 		return err
@@ -93,7 +105,7 @@ func RunWatchdog(ctx context.Context, cfg WatchdogConfig, log io.Writer) error {
 	if cfg.Probes <= 0 {
 		cfg.Probes = DefaultProbes
 	}
-	if p, err := loadPromotion(cfg.Paths); err != nil || p != nil {
+	if p, err := LoadPromotion(cfg.Paths); err != nil || p != nil {
 		if err == nil {
 			fmt.Fprintf(log, "watchdog: stack %s failed over to %s at %s; nothing to watch\n", cfg.Paths.Stack, p.Promoted, p.At.Format(time.RFC3339))
 			<-ctx.Done()
@@ -141,8 +153,8 @@ func RunWatchdog(ctx context.Context, cfg WatchdogConfig, log io.Writer) error {
 
 // probePrimary succeeds when host's postgres accepts a connection within
 // timeout and is not in recovery (a fenced primary is).
-func probePrimary(ctx context.Context, host dbHost, timeout time.Duration) error {
-	srv, err := pgserver.Open(PostgresDir(host.Dir))
+func probePrimary(ctx context.Context, host DBHost, timeout time.Duration) error {
+	srv, err := pgserver.Open(agent.PostgresDir(host.Dir))
 	if err != nil {
 		return err
 	}
@@ -169,9 +181,9 @@ func restarting(hostDir string) bool {
 }
 
 // autoFailover fences old and promotes the most advanced replica.
-func autoFailover(ctx context.Context, cfg WatchdogConfig, old dbHost, replicas []dbHost, lastSeen time.Time, log io.Writer) (Promotion, error) {
+func autoFailover(ctx context.Context, cfg Config, old DBHost, replicas []DBHost, lastSeen time.Time, log io.Writer) (Promotion, error) {
 	detected := time.Now()
-	if p, err := loadPromotion(cfg.Paths); err != nil || p != nil {
+	if p, err := LoadPromotion(cfg.Paths); err != nil || p != nil {
 		if err == nil {
 			err = fmt.Errorf("stack %s already failed over to %s", cfg.Paths.Stack, p.Promoted)
 		}
@@ -180,11 +192,11 @@ func autoFailover(ctx context.Context, cfg WatchdogConfig, old dbHost, replicas 
 	if err := fence(ctx, old, log); err != nil {
 		return Promotion{}, err
 	}
-	next, others, err := mostAdvanced(ctx, replicas)
+	next, others, err := MostAdvanced(ctx, replicas)
 	if err != nil {
 		return Promotion{}, err
 	}
-	srv, err := pgserver.Open(PostgresDir(next.Dir))
+	srv, err := pgserver.Open(agent.PostgresDir(next.Dir))
 	if err != nil {
 		return Promotion{}, fmt.Errorf("host %s: %w", next.Name, err)
 	}
@@ -198,10 +210,10 @@ func autoFailover(ctx context.Context, cfg WatchdogConfig, old dbHost, replicas 
 	}
 	p := Promotion{Promoted: next.Name, Retired: old.Name, At: time.Now().UTC(), Automatic: true,
 		LastSeen: lastSeen.UTC(), Detected: detected.UTC()}
-	if err := savePromotion(cfg.Paths, p); err != nil {
+	if err := SavePromotion(cfg.Paths, p); err != nil {
 		return p, err
 	}
-	repoint(ctx, next, srv, others, cfg.Sync, log)
+	Repoint(ctx, next, srv, others, cfg.Sync, log)
 	return p, nil
 }
 
@@ -209,8 +221,8 @@ func autoFailover(ctx context.Context, cfg WatchdogConfig, old dbHost, replicas 
 // restart read-only, then its supervisor and postgres are killed, then a
 // last probe must fail. A primary that cannot be shown dead is not
 // replaced: two primaries taking writes is worse than none.
-func fence(ctx context.Context, old dbHost, log io.Writer) error {
-	if srv, err := pgserver.Open(PostgresDir(old.Dir)); err != nil {
+func fence(ctx context.Context, old DBHost, log io.Writer) error {
+	if srv, err := pgserver.Open(agent.PostgresDir(old.Dir)); err != nil {
 		// A lost data directory cannot start at all.
 		fmt.Fprintf(log, "watchdog: fence %s: no mark: %v\n", old.Name, err)
 	} else if err := srv.Fence(); err != nil {
@@ -225,13 +237,13 @@ func fence(ctx context.Context, old dbHost, log io.Writer) error {
 	return nil
 }
 
-// mostAdvanced picks the reachable replica that received the most WAL:
+// MostAdvanced picks the reachable replica that received the most WAL:
 // promoting it loses the fewest writes, and the others can follow it.
-func mostAdvanced(ctx context.Context, replicas []dbHost) (dbHost, []dbHost, error) {
+func MostAdvanced(ctx context.Context, replicas []DBHost) (DBHost, []DBHost, error) {
 	best, bestPos := -1, int64(-1)
 	var errs []error
 	for i, r := range replicas {
-		srv, err := pgserver.Open(PostgresDir(r.Dir))
+		srv, err := pgserver.Open(agent.PostgresDir(r.Dir))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("host %s: %w", r.Name, err))
 			continue
@@ -248,19 +260,19 @@ func mostAdvanced(ctx context.Context, replicas []dbHost) (dbHost, []dbHost, err
 		}
 	}
 	if best < 0 {
-		return dbHost{}, nil, fmt.Errorf("no replica to promote answers: %w", errors.Join(errs...))
+		return DBHost{}, nil, fmt.Errorf("no replica to promote answers: %w", errors.Join(errs...))
 	}
-	others := append(append([]dbHost(nil), replicas[:best]...), replicas[best+1:]...)
+	others := append(append([]DBHost(nil), replicas[:best]...), replicas[best+1:]...)
 	return replicas[best], others, nil
 }
 
-// repoint makes the replicas left behind stream from the new primary and,
-// with synchronous replication, makes it wait for one of them once one
-// streams (before, every commit would block).
-func repoint(ctx context.Context, host dbHost, primary *pgserver.Server, others []dbHost, sync bool, log io.Writer) {
+// Repoint makes the replicas left behind stream from the new primary (host,
+// whose server is primary) and, with synchronous replication, makes it
+// wait for one of them once one streams (before, every commit would block).
+func Repoint(ctx context.Context, host DBHost, primary *pgserver.Server, others []DBHost, sync bool, log io.Writer) {
 	var names []string
 	for _, r := range others {
-		srv, err := pgserver.Open(PostgresDir(r.Dir))
+		srv, err := pgserver.Open(agent.PostgresDir(r.Dir))
 		if err == nil {
 			err = srv.Follow(primary.Addr())
 		}
@@ -275,7 +287,7 @@ func repoint(ctx context.Context, host dbHost, primary *pgserver.Server, others 
 	}
 	err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error {
 		for _, n := range names {
-			if r, err := replication(ctx, host.Dir, n); err == nil && r.State == "streaming" {
+			if r, err := Replication(ctx, host.Dir, n); err == nil && r.State == "streaming" {
 				return nil
 			}
 		}
@@ -299,4 +311,50 @@ func setSyncNames(primary *pgserver.Server, names []string) error {
 		"synchronous_standby_names": "ANY 1 (" + strings.Join(quoted, ", ") + ")",
 		"synchronous_commit":        "remote_apply",
 	})
+}
+
+// Replication reads the replica's row (name) on the primary whose files
+// are in primaryDir, from this machine (the watchdog and crmplan failover).
+func Replication(ctx context.Context, primaryDir, name string) (*wire.Standby, error) {
+	srv, err := pgserver.Open(agent.PostgresDir(primaryDir))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, srv.URL("postgres"))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.Background())
+	r := wire.Standby{Name: name}
+	err = conn.QueryRow(ctx, `
+SELECT state, sync_state,
+       coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
+       coalesce(extract(epoch FROM replay_lag), 0)::float8
+FROM pg_stat_replication WHERE application_name = $1`, name).Scan(&r.State, &r.SyncState, &r.LagBytes, &r.LagSecs)
+	if err == pgx.ErrNoRows {
+		return nil, fmt.Errorf("%s is not streaming from the primary", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// waitFor polls check until it succeeds or timeout passes.
+func waitFor(ctx context.Context, timeout time.Duration, check func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := check(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
