@@ -27,6 +27,7 @@ func TestLayers(t *testing.T) {
 		{mod + "/provision/supervise", hostSide},
 		{mod + "/provision/health", hostSide},
 		{mod + "/provision/mesh/wire", hostSide},
+		{mod + "/provision/watchdog", hostSide},
 		{mod + "/provision/stackdir", []string{"github.com/pulumi/...", mod + "/provision"}},
 		{mod + "/reports", []string{"github.com/pulumi/...", mod + "/provision"}},
 	}

@@ -37,10 +37,12 @@
 //	mesh/agent/   the agent: the work a host runs for the controller
 //	supervise/    the supervisor that keeps a host's processes running
 //	health/       crm's /healthz and /readyz, asked by the agent
+//	watchdog/     the automatic-failover watchdog (crmplan watchdog) and the
+//	              failover record (failover.json) it writes
 //	terraform/    `crmplan export --format terraform`
 //
-// mesh/wire, mesh/agent, supervise and health are the host side: they
-// import nothing of the planning side (Pulumi, sizing, topology, this
+// mesh/wire, mesh/agent, supervise, health and watchdog are the host side:
+// they import nothing of the planning side (Pulumi, sizing, topology, this
 // package), so that what runs on a host can be built without it (today
 // hosts run the whole crmplan binary). TestLayers in the module root keeps
 // it so.
