@@ -22,6 +22,7 @@ import (
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/supervise"
+	"github.com/crmplan/crmplan/provision/target/netns"
 	"github.com/crmplan/crmplan/provision/watchdog"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
@@ -42,6 +43,9 @@ type Request struct {
 	Bins Binaries
 	// Failover is the db-replica tier's: manual (default) or automatic.
 	Failover topology.Failover
+	// Isolate makes every host a network namespace with the topology's
+	// links enforced between them (the netns target; root on Linux).
+	Isolate bool
 	// Out receives a line per resource as Pulumi reports it, and the summary.
 	Out io.Writer
 	// Confirm, when set, is shown a preview's summary before anything
@@ -64,10 +68,23 @@ type Result struct {
 // prepare lays the topology out and opens its stack.
 func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string, error) {
 	paths := r.paths()
-	layout, err := NewLayout(LayoutInput{Paths: paths, Topology: r.Topology, Settings: r.Settings,
-		Replication: r.Replication, Failover: r.Failover, Records: r.Records, Users: r.Users, Pool: r.Pool, Pinned: loadPinned(paths)})
+	in := LayoutInput{Paths: paths, Topology: r.Topology, Settings: r.Settings,
+		Replication: r.Replication, Failover: r.Failover, Records: r.Records, Users: r.Users, Pool: r.Pool, Pinned: loadPinned(paths)}
+	if r.Isolate {
+		in.Topology, in.Target = isolatedTopology(r.Topology), netns.Target{Stack: paths.HostsDir()}
+	}
+	layout, err := NewLayout(in)
 	if err != nil {
 		return nil, layout, r.Bins, "", err
+	}
+	if r.Isolate {
+		n, err := isolatedNetwork(layout)
+		if err == nil {
+			err = saveNetwork(paths, n)
+		}
+		if err != nil {
+			return nil, layout, r.Bins, "", err
+		}
 	}
 	if layout.Promotion, err = watchdog.LoadPromotion(paths); err != nil {
 		return nil, layout, r.Bins, "", err
@@ -164,6 +181,9 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 		}
 		return Result{}, prog.asError(err)
 	}
+	if err := enforceNetwork(ctx, s.paths); err != nil {
+		return Result{}, err
+	}
 	changes := map[string]int{}
 	if res.Summary.ResourceChanges != nil {
 		changes = *res.Summary.ResourceChanges
@@ -216,6 +236,12 @@ func (l Layout) inventory(version string, outputs auto.OutputMap) stackdir.Inven
 	}
 	for _, h := range l.Hosts {
 		ih := stackdir.InventoryHost{Name: h.Name, Role: string(h.Role), Zone: h.Zone, Address: h.Address, Port: h.Port, Dir: h.Dir}
+		if l.Target == netns.Name && !l.outside(h.Zone) {
+			// This machine has no route into an isolated stack's LAN:
+			// verify samples only the DMZ's hosts.
+			inv.Hosts = append(inv.Hosts, ih)
+			continue
+		}
 		switch h.Role {
 		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache, topology.RoleETL:
 			ih.MetricsURL = h.URL() + "/metrics"
@@ -251,6 +277,9 @@ func Destroy(ctx context.Context, r Request) (map[string]int, error) {
 	}
 	if err := s.Workspace().RemoveStack(ctx, r.Stack); err != nil {
 		return nil, crmplan.Errorf(crmplan.EINTERNAL, "remove stack %s: %w", r.Stack, err)
+	}
+	if err := destroyNetwork(ctx, paths); err != nil {
+		return nil, err
 	}
 	if err := sweep(paths); err != nil {
 		return nil, err

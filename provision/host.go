@@ -12,11 +12,12 @@ import (
 	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/provision/target/loopback"
+	"github.com/crmplan/crmplan/provision/target/netns"
 )
 
 // targets are the adapters this provider makes hosts with.
 func targets() target.Set {
-	return target.Set{loopback.Name: loopback.Target{Reap: stopAll}}
+	return target.Set{loopback.Name: loopback.Target{Reap: stopAll}, netns.Name: isolated{}}
 }
 
 // Host is a host of the topology, made by a target adapter

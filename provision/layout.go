@@ -49,6 +49,7 @@ type Layout struct {
 	Stack       string
 	StateDir    string          // where the stack lives (the mesh finds its files from it)
 	Zones       []topology.Zone // the topology's zones: the mesh's relay is the first DMZ host
+	Links       []topology.Link // the topology's network policy
 	Hosts       []LocalHost
 	Primary     *LocalHost  // the db-primary; nil when the topology has none
 	Replicas    []LocalHost // db-replica hosts
@@ -117,7 +118,7 @@ type LayoutInput struct {
 // one gets 127.10.N.0/24), addresses and ports, host directories under the
 // stack, and PostgreSQL settings.
 func NewLayout(in LayoutInput) (Layout, error) {
-	l := Layout{Stack: in.Paths.Stack, StateDir: in.Paths.StateDir, Zones: in.Topology.Zones, Sync: in.Replication == topology.Sync, Records: in.Records, Users: in.Users, Pool: in.Pool}
+	l := Layout{Stack: in.Paths.Stack, StateDir: in.Paths.StateDir, Zones: in.Topology.Zones, Links: in.Topology.Links, Sync: in.Replication == topology.Sync, Records: in.Records, Users: in.Users, Pool: in.Pool}
 	l.PGSettings = localPGSettings(in.Settings)
 	l.AutoFailover = in.Failover == topology.Automatic
 	t := in.Target

@@ -44,6 +44,9 @@ type PostgresPrimaryArgs struct {
 	// Sync, on a rebuilt primary, makes the promoted one wait for it on
 	// every commit, as the plan's replication: sync asks.
 	Sync bool `pulumi:"sync,optional"`
+	// AllowCIDRs may connect to the server (pg_hba.conf); none: loopback
+	// only. An isolated stack's hosts connect from their zones' ranges.
+	AllowCIDRs []string `pulumi:"allowCidrs,optional"`
 	// StateDir and Stack locate the mesh the work goes through.
 	StateDir string `pulumi:"stateDir"`
 	Stack    string `pulumi:"stack"`
@@ -115,7 +118,7 @@ func (*PostgresPrimary) Create(ctx context.Context, req infer.CreateRequest[Post
 	}
 	st, err := postgres(ctx, in.StateDir, in.Stack, in.Host, wire.PostgresOp{
 		Action: wire.PostgresInit, Name: in.Host, Listen: in.listen(), Password: in.Password, Settings: in.Settings,
-		Database: in.Database, AppUser: in.AppUser, AppPassword: in.AppPass,
+		Database: in.Database, AppUser: in.AppUser, AppPassword: in.AppPass, AllowCIDRs: in.AllowCIDRs,
 	})
 	resp.Output.record(st)
 	return resp, err
@@ -181,7 +184,7 @@ func (*PostgresPrimary) Update(ctx context.Context, req infer.UpdateRequest[Post
 			op.Settings = nil // rebuilt before, only down
 		default:
 			op = wire.PostgresOp{Action: wire.PostgresRebuild, Name: in.Host, Listen: in.listen(), Primary: in.RebuildFrom,
-				Password: in.Password, Settings: in.Settings}
+				Password: in.Password, Settings: in.Settings, AllowCIDRs: in.AllowCIDRs}
 		}
 	}
 	st, err := postgresVia(ctx, m, in.Host, op)

@@ -122,8 +122,9 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 		"database": pulumi.String(appDatabase), "appUser": pulumi.String(appUser), "appPassword": appPw.Value,
 		"retired":     pulumi.Bool(d.promoted(p.Name) == "retired"),
 		"rebuildFrom": pulumi.String(rebuildFrom.addr()), "rebuildFromHost": pulumi.String(rebuildFrom.name()),
-		"sync":     pulumi.Bool(d.l.Sync && rebuildFrom != nil), // a rebuilt replica honours the plan's replication
-		"stateDir": pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack),
+		"sync":       pulumi.Bool(d.l.Sync && rebuildFrom != nil), // a rebuilt replica honours the plan's replication
+		"allowCidrs": pulumi.ToStringArray(allowCIDRs(d.l)),
+		"stateDir":   pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack),
 	}, &primary, pulumi.Parent(d.hosts[p.Name]), pulumi.DeleteBeforeReplace(true), pulumi.DependsOn([]pulumi.Resource{d.mesh.nodes}))
 	if err != nil {
 		return nil, nil, err
@@ -136,8 +137,9 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 			"port": pulumi.Int(r.Port), "primaryHost": pulumi.String(p.Name), "primaryAddr": pulumi.String(p.addr()),
 			"primaryPassword": superPw.Value, "settings": pulumi.ToStringMap(d.l.PGSettings),
 			"primarySystemId": primary.SystemID, "sync": pulumi.Bool(d.l.Sync),
-			"promoted": pulumi.Bool(d.promoted(r.Name) == "promoted"),
-			"stateDir": pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack),
+			"promoted":   pulumi.Bool(d.promoted(r.Name) == "promoted"),
+			"allowCidrs": pulumi.ToStringArray(allowCIDRs(d.l)),
+			"stateDir":   pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack),
 		}, &replica, pulumi.Parent(d.hosts[r.Name]), pulumi.DeleteBeforeReplace(true))
 		if err != nil {
 			return nil, nil, err

@@ -38,6 +38,8 @@ type PostgresReplicaArgs struct {
 	Sync            bool   `pulumi:"sync"`
 	// Promoted is set by crmplan failover: this replica is the primary now.
 	Promoted bool `pulumi:"promoted,optional"`
+	// AllowCIDRs may connect to the server (pg_hba.conf), as the primary's.
+	AllowCIDRs []string `pulumi:"allowCidrs,optional"`
 	// StateDir and Stack locate the mesh the work goes through.
 	StateDir string `pulumi:"stateDir"`
 	Stack    string `pulumi:"stack"`
@@ -71,7 +73,7 @@ func (*PostgresReplica) Create(ctx context.Context, req infer.CreateRequest[Post
 		return resp, providerError(err)
 	}
 	st, err := postgresVia(ctx, m, in.Host, wire.PostgresOp{Action: wire.PostgresReplica, Name: in.Host, Listen: in.listen(),
-		Primary: in.PrimaryAddr, Password: in.PrimaryPassword, Settings: in.Settings})
+		Primary: in.PrimaryAddr, Password: in.PrimaryPassword, Settings: in.Settings, AllowCIDRs: in.AllowCIDRs})
 	resp.Output.SupervisorPID, resp.Output.Running = st.SupervisorPID, st.Running
 	if err != nil {
 		return resp, err

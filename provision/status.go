@@ -37,6 +37,9 @@ type HostStatus struct {
 	MeshNode string `json:"mesh_node"`
 	Mesh     string `json:"mesh"`
 	Release  string `json:"release,omitempty"`
+	// Namespace is an isolated host's network namespace (crmplan apply
+	// --isolate): `ip netns exec NAMESPACE ...` runs there.
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // ProcessStatus is one supervised process.
@@ -69,7 +72,8 @@ func GetStatus(ctx context.Context, stateDir, stack string) (Status, error) {
 	}
 	st := Status{Stack: inv.Stack, WebURL: inv.WebURL}
 	for _, h := range inv.Hosts {
-		hs := HostStatus{Name: h.Name, Role: h.Role, Zone: h.Zone, Address: h.Address, Port: h.Port, MeshNode: h.Name, Processes: []ProcessStatus{}}
+		hs := HostStatus{Name: h.Name, Role: h.Role, Zone: h.Zone, Address: h.Address, Port: h.Port, MeshNode: h.Name, Processes: []ProcessStatus{},
+			Namespace: HostNamespace(inv.Target, h.Dir)}
 		hs.fill(reports[h.Name])
 		st.Hosts = append(st.Hosts, hs)
 	}

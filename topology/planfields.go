@@ -21,6 +21,7 @@ func planFields(p *Plan) []field {
 		listField("links", &p.Links, linkFields, true),
 		structField("database", &p.Database, databaseFields, func() bool { return p.Database == sizing.DatabaseSpec{} }),
 		ptrField("prices", &p.Prices, priceFields),
+		boolField("isolate", &p.Isolate),
 	}
 }
 

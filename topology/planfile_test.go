@@ -39,6 +39,8 @@ func TestDecodePlanErrors(t *testing.T) {
 		wantField string
 		wantMsg   string
 	}{
+		{"isolate not a bool", "name: demo", "name: demo\nisolate: yes please",
+			"plan.yaml:2: isolate", `"yes please" is not true or false`},
 		{"typo'd key", "  named_users: 3000", "  named_user: 3000",
 			"plan.yaml:3: workload.named_user", `unknown field "named_user" (did you mean "named_users"?)`},
 		{"unknown top-level key", "name: demo", "name: demo\nflavour: x",
@@ -206,6 +208,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	full.Links = []Link{{From: RoleETL, To: RoleAPI, Port: 8081}}
+	full.Isolate = true
 	plans["full"] = full
 	for name, p := range plans {
 		t.Run(name, func(t *testing.T) {
@@ -220,8 +223,8 @@ func TestRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(back, p) {
 				t.Errorf("round trip changed the plan:\n got %+v\nwant %+v\n%s", back, p, out)
 			}
-			if name == "full" && !bytes.Contains(out, []byte("failover: automatic")) {
-				t.Errorf("no failover: automatic in\n%s", out)
+			if name == "full" && (!bytes.Contains(out, []byte("failover: automatic")) || !bytes.Contains(out, []byte("isolate: true"))) {
+				t.Errorf("no failover: automatic or isolate: true in\n%s", out)
 			}
 			again, _ := EncodePlan(back)
 			if !bytes.Equal(again, out) {

@@ -120,6 +120,9 @@ type Plan struct {
 	Links    []Link              `json:"links,omitempty" yaml:"links,omitempty"` // beyond the defaults the roles imply
 	Database sizing.DatabaseSpec `json:"database,omitempty" yaml:"database,omitempty"`
 	Prices   *PriceTable         `json:"prices,omitempty" yaml:"prices,omitempty"`
+	// Isolate puts every host in its own network namespace with the links
+	// enforced between them (crmplan apply --isolate; root on Linux).
+	Isolate bool `json:"isolate,omitempty" yaml:"isolate,omitempty"`
 }
 
 // PriceTable prices instance types per month, for the report's cost estimate.

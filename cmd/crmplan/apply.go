@@ -19,7 +19,7 @@ func applyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "apply",
 		Usage:     "provision the plan's hosts with Pulumi and deploy the CRM onto them",
-		UsageText: "crmplan apply --plan FILE [--records N] [--yes] [--state-dir DIR] [--output table|json|yaml]",
+		UsageText: "crmplan apply --plan FILE [--isolate] [--records N] [--yes] [--state-dir DIR] [--output table|json|yaml]",
 		Description: strings.TrimSpace(`
 Every host of the plan's topology becomes a local host: a directory under the state dir
 and a loopback address in its zone's range, running its role's processes under a
@@ -28,13 +28,21 @@ provisioning with crmplan's own resource provider; state is kept in a file backe
 state dir. Apply refreshes first, so a dead process or a deleted host is repaired, then
 migrates the CRM's schema and seeds --records records.
 
+With --isolate (or isolate: true in the plan; root on Linux) every host is a network
+namespace with its own interface, each zone a bridge, and the zones meet in a router
+namespace whose nftables policy allows only the plan's links, the mesh's connections and,
+from this machine, the DMZ hosts' service ports. Zones on loopback ranges (127.N.M.0/24)
+move to 10.N.M.0/24; a range that collides with one of this machine's routes is refused.
+
 Examples:
    crmplan apply --plan examples/simplecrm.yaml
+   sudo crmplan apply --plan examples/simplecrm.yaml --isolate
    crmplan apply --plan examples/simplecrm.yaml --yes --records 25M`),
 		Flags: append(deployFlags(),
 			&cli.StringFlag{Name: "records", Usage: "records to seed (1000, 25M)", Value: "1000"},
 			&cli.IntFlag{Name: "users", Usage: "sales reps to seed", Value: 10},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation on a terminal"},
+			isolateFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			req, format, err := deployRequest(c, true)

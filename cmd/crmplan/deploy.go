@@ -74,6 +74,7 @@ func deployRequest(c *cli.Context, needPlan bool) (provision.Request, string, er
 	if err := planRequest(&req, path); err != nil {
 		return req, "", err
 	}
+	req.Isolate = req.Isolate || c.Bool("isolate")
 	// Without --records and --users a deployed stack keeps what it was
 	// seeded with.
 	if inv, err := stackdir.LoadInventory(stateDir, req.Stack); err == nil {
@@ -104,7 +105,7 @@ func planRequest(req *provision.Request, path string) error {
 	}
 	db := l.Estimate.Database
 	req.Topology, req.Settings, req.Pool = l.Topology, db.Settings, db.PoolPerAppServer
-	req.Replication = topology.Async
+	req.Replication, req.Isolate = topology.Async, plan.Isolate
 	for _, t := range plan.Tiers {
 		if t.Role == string(topology.RoleDBReplica) && t.Replication != "" {
 			req.Replication = t.Replication
@@ -114,6 +115,12 @@ func planRequest(req *provision.Request, path string) error {
 		}
 	}
 	return nil
+}
+
+// isolateFlag is apply's and preview's --isolate.
+func isolateFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "isolate", Usage: "every host in its own network namespace, the plan's links enforced between them " +
+		"(as the plan's isolate: true; root on Linux; zones on 127.N.M.0/24 move to 10.N.M.0/24)", EnvVars: []string{"CRMPLAN_ISOLATE"}}
 }
 
 // confirm asks on the terminal; anything but y/yes declines.

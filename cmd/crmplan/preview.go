@@ -24,6 +24,7 @@ Examples:
 		Flags: append(deployFlags(),
 			&cli.StringFlag{Name: "records", Usage: "records apply would seed", Value: "1000"},
 			&cli.IntFlag{Name: "users", Usage: "sales reps apply would seed", Value: 10},
+			isolateFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			req, format, err := deployRequest(c, true)

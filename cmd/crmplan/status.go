@@ -68,7 +68,15 @@ func unhealthy(st provision.Status) error {
 func printStatus(w io.Writer, st provision.Status) error {
 	fmt.Fprintf(w, "stack %s, web %s\n\n", st.Stack, st.WebURL)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tROLE\tADDRESS\tHEALTH\tMESH\tRELEASE\tPROCESSES\tREPLICATION")
+	isolated := false
+	for _, h := range st.Hosts {
+		isolated = isolated || h.Namespace != ""
+	}
+	fmt.Fprint(tw, "HOST\tROLE\tADDRESS\tHEALTH\tMESH\tRELEASE\tPROCESSES\tREPLICATION")
+	if isolated {
+		fmt.Fprint(tw, "\tNAMESPACE")
+	}
+	fmt.Fprintln(tw)
 	for _, h := range st.Hosts {
 		var procs []string
 		for _, p := range h.Processes {
@@ -89,8 +97,12 @@ func printStatus(w io.Writer, st provision.Status) error {
 		if !h.Healthy {
 			health = "DOWN: " + health
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s:%d\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Role, h.Address, h.Port, health, orDash(h.Mesh), orDash(h.Release),
+		fmt.Fprintf(tw, "%s\t%s\t%s:%d\t%s\t%s\t%s\t%s\t%s", h.Name, h.Role, h.Address, h.Port, health, orDash(h.Mesh), orDash(h.Release),
 			strings.Join(procs, ", "), repl)
+		if isolated {
+			fmt.Fprintf(tw, "\t%s", orDash(h.Namespace))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

@@ -181,6 +181,11 @@ func New(stateDir, stack string, topo topology.Topology, opts Options) (*Mesh, e
 	return m, err
 }
 
+// RelayOf is the host whose node is the relay of topo's mesh, which every
+// other node and the controller dial on DefaultPort: an isolated stack's
+// policy must let them.
+func RelayOf(topo topology.Topology) (topology.Host, error) { return pickRelay(topo) }
+
 // pickRelay returns the first DMZ host by name, or, without a DMZ, the
 // first host of the first zone.
 func pickRelay(topo topology.Topology) (topology.Host, error) {

@@ -39,6 +39,10 @@ func (p Paths) Passphrase() string { return filepath.Join(p.StackDir(), "passphr
 // Placement holds the address each host was given, so that they stay put.
 func (p Paths) Placement() string { return filepath.Join(p.StackDir(), "placement.json") }
 
+// Network is an isolated stack's zones and policy, which apply writes for
+// the provider's netns target (crmplan apply --isolate).
+func (p Paths) Network() string { return filepath.Join(p.StackDir(), "network.json") }
+
 // Inventory is where apply writes the stack's Inventory.
 func (p Paths) Inventory() string { return filepath.Join(p.StackDir(), "inventory.json") }
 
