@@ -2,11 +2,13 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"reflect"
 	"strings"
+	"syscall"
 	"time"
 
 	p "github.com/pulumi/pulumi-go-provider"
@@ -142,6 +144,12 @@ func markNotRunning(d *p.DiffResponse, running bool) {
 func checkPortFree(host, addr string, port int) error {
 	hostport := net.JoinHostPort(addr, fmt.Sprint(port))
 	l, err := net.Listen("tcp", hostport)
+	if errors.Is(err, syscall.EADDRNOTAVAIL) {
+		// The address is not this namespace's: the host has a network of
+		// its own (an isolated stack's namespace), where the role's start
+		// finds a taken port itself.
+		return nil
+	}
 	if err != nil {
 		return crmplan.Errorf(crmplan.ECONFLICT, "port %s is already taken: %w", hostport, err).
 			In("host "+host).

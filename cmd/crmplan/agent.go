@@ -139,7 +139,7 @@ func agentCommand() *cli.Command {
 					return writeJSON(c.App.Writer, st)
 				},
 			},
-		}, append(agentDatabaseCommands(hostDir, host), agentKillCommand(hostDir, host))...),
+		}, append(agentDatabaseCommands(hostDir, host), agentKillCommand(hostDir, host), agentProbeCommand(hostDir))...),
 	}
 }
 

@@ -108,6 +108,7 @@ func commands() []*cli.Command {
 		previewCommand(),
 		applyCommand(),
 		statusCommand(),
+		probeCommand(),
 		destroyCommand(),
 		failoverCommand(),
 		watchdogCommand(),
