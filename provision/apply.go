@@ -65,19 +65,32 @@ type Result struct {
 	HostOnly []string `json:"host_only,omitempty"`
 }
 
-// prepare lays the topology out and opens its stack.
-func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string, error) {
+// layout lays the topology out on the stack's target: the netns target
+// when the request or an earlier apply of the stack isolated it (an
+// isolated stack stays isolated until it is destroyed: an apply without
+// --isolate would otherwise replace every host).
+func (r Request) layout() (Layout, error) {
 	paths := r.paths()
 	in := LayoutInput{Paths: paths, Topology: r.Topology, Settings: r.Settings,
 		Replication: r.Replication, Failover: r.Failover, Records: r.Records, Users: r.Users, Pool: r.Pool, Pinned: loadPinned(paths)}
-	if r.Isolate {
+	_, isolated, err := loadNetwork(paths)
+	if err != nil {
+		return Layout{}, err
+	}
+	if r.Isolate || isolated {
 		in.Topology, in.Target = isolatedTopology(r.Topology), netns.Target{Stack: paths.HostsDir()}
 	}
-	layout, err := NewLayout(in)
+	return NewLayout(in)
+}
+
+// prepare lays the topology out and opens its stack.
+func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string, error) {
+	paths := r.paths()
+	layout, err := r.layout()
 	if err != nil {
 		return nil, layout, r.Bins, "", err
 	}
-	if r.Isolate {
+	if layout.Target == netns.Name {
 		n, err := isolatedNetwork(layout)
 		if err == nil {
 			err = saveNetwork(paths, n)

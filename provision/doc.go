@@ -23,11 +23,15 @@
 // refresh and destroy are Pulumi's and so is the state. A tier's hosts are
 // created together; an update of a tier rolls one host at a time.
 //
-// Apply, Preview, Destroy and GetStatus are what the CLI calls. Beside it:
+// Apply, Preview, Destroy, GetStatus and Probe are what the CLI calls. Beside it:
 //
 //	target/       the Target interface: what makes a host exist and reachable
 //	target/loopback/  the default adapter; target/targettest: the contract
 //	              suite every adapter passes
+//	target/netns/ the isolated adapter (apply --isolate): a network
+//	              namespace per host, the links enforced by a router's
+//	              nftables policy; isolate.go gives it the stack's zones
+//	              and policy through stackdir.Paths.Network
 //	stackdir/     the state dir's layout (stackdir.Paths) and the Inventory
 //	              apply leaves for verify, report and status; no Pulumi, so
 //	              reports and loadgen read a stack without linking this package

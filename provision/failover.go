@@ -16,6 +16,7 @@ import (
 	"github.com/crmplan/crmplan/provision/mesh/agent"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/target/netns"
 	"github.com/crmplan/crmplan/provision/watchdog"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -60,8 +61,7 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 		}
 		return FailoverResult{}, err
 	}
-	layout, err := NewLayout(LayoutInput{Paths: paths, Topology: r.Topology, Settings: r.Settings,
-		Replication: r.Replication, Failover: r.Failover, Records: r.Records, Users: r.Users, Pool: r.Pool, Pinned: loadPinned(paths)})
+	layout, err := r.layout()
 	if err != nil {
 		return FailoverResult{}, err
 	}
@@ -95,7 +95,7 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 	t0 := time.Now()
 	// Fence first: writes still reaching the old primary after the replica
 	// was promoted would be lost.
-	if err := fenceThroughMesh(ctx, m, old); err != nil {
+	if err := fenceThroughMesh(ctx, m, old, repl, layout.Target == netns.Name); err != nil {
 		return res, err
 	}
 	if _, err := postgresVia(ctx, m, repl.Name, wire.PostgresOp{Action: wire.PostgresPromote}); err != nil {
@@ -119,12 +119,28 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 // agent. A host the mesh cannot reach (lost with its node) is fenced by
 // that loss only if its server does not answer as a primary either: two
 // primaries taking writes are worse than none.
-func fenceThroughMesh(ctx context.Context, m *mesh.Mesh, old LocalHost) error {
+// On an isolated stack this machine has no route to the old primary: the
+// replica's host, which has, tries its port (a probe unit), and a server
+// that accepts the connection counts as running.
+func fenceThroughMesh(ctx context.Context, m *mesh.Mesh, old, repl LocalHost, isolated bool) error {
 	_, err := postgresVia(ctx, m, old.Name, wire.PostgresOp{Action: wire.PostgresStop})
 	if err == nil {
 		return nil
 	}
-	if perr := answersAsPrimary(ctx, old); perr != nil {
+	answers := func() error { return answersAsPrimary(ctx, old) }
+	if isolated {
+		answers = func() error {
+			res, perr := probeFrom(ctx, m, repl.Name, true, []string{old.addr()})
+			if perr != nil {
+				return nil // neither reached: cannot tell, so refuse below
+			}
+			if res[0].Result == wire.ProbeOpen {
+				return nil
+			}
+			return errors.New(res[0].Result)
+		}
+	}
+	if perr := answers(); perr != nil {
 		return nil // down with its host
 	}
 	return crmplan.Errorf(crmplan.ECONFLICT, "host %s: cannot fence the primary: its agent does not answer (%v) but its server still takes writes", old.Name, err).
