@@ -50,15 +50,11 @@ func testStateDir(t *testing.T) string {
 }
 
 func testRequest(t *testing.T, stateDir string, out *bytes.Buffer) Request {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	return Request{
 		StateDir: stateDir, Stack: "dbonly", Topology: dbTopology(),
 		Settings:    sizing.PGSettings{SharedBuffers: "32MB", MaxConnections: 50},
 		Replication: topology.Async,
-		Bins:        Binaries{Self: self, Pulumi: testPulumi(t)},
+		Bins:        Binaries{Self: testCrmplan(t), Pulumi: testPulumi(t)},
 		Out:         out,
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -38,7 +40,40 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	stop()
-	os.Exit(m.Run())
+	code := m.Run()
+	if builtDir != "" {
+		os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
+}
+
+// builtDir holds the crmplan binary testCrmplan builds once per run.
+var (
+	builtDir     string
+	buildCrmplan sync.Once
+	builtErr     error
+)
+
+// testCrmplan is a crmplan built from this tree: the hosts' agents run
+// `crmplan agent` for every work unit, which this test binary is not, so
+// the built crmplan is the plugin, supervisor and agent of the tests'
+// stacks.
+func testCrmplan(t *testing.T) string {
+	t.Helper()
+	buildCrmplan.Do(func() {
+		if builtDir, builtErr = os.MkdirTemp("", "crmplan-provision-bin-"); builtErr != nil {
+			return
+		}
+		build := exec.Command("go", "build", "-o", builtDir+"/", "./cmd/crmplan")
+		build.Dir = ".."
+		if out, err := build.CombinedOutput(); err != nil {
+			builtErr = fmt.Errorf("go build ./cmd/crmplan: %v\n%s", err, out)
+		}
+	})
+	if builtErr != nil {
+		t.Fatal(builtErr)
+	}
+	return filepath.Join(builtDir, "crmplan")
 }
 
 // testPulumi is the Pulumi CLI `make bin/pulumi` builds.

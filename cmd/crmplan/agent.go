@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/mesh/agent"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 )
 
 // agentCommand is the plumbing a host's Receptor node runs for each unit of
@@ -20,7 +22,7 @@ func agentCommand() *cli.Command {
 	hostDir := &cli.StringFlag{Name: "host-dir", Usage: "the host's directory (releases, roles, logs); required"}
 	role := &cli.StringFlag{Name: "role", Usage: "web, api or worker; required"}
 	host := func(c *cli.Context) agent.Host { return agent.Host{Dir: c.String("host-dir")} }
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:   "agent",
 		Hidden: true,
 		Usage:  "work a host runs for the mesh controller (started by the host's Receptor node)",
@@ -140,6 +142,29 @@ func agentCommand() *cli.Command {
 				},
 			},
 		}, append(agentDatabaseCommands(hostDir, host), agentKillCommand(hostDir, host), agentProbeCommand(hostDir))...),
+	}
+	for _, sub := range cmd.Subcommands {
+		sub.Action = withUnitError(sub.Action)
+	}
+	return cmd
+}
+
+// withUnitError makes a failed unit end its output with the error's code,
+// place and hint (wire.UnitError), which the controller gives the user as
+// if the command had run on their machine: a unit's exit status says none
+// of it.
+func withUnitError(action cli.ActionFunc) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		err := action(c)
+		if err != nil {
+			e := wire.UnitError{Code: crmplan.ErrorCode(err), Hint: crmplan.ErrorHint(err)}
+			var ce *crmplan.Error
+			if errors.As(err, &ce) {
+				e.Place = ce.Field
+			}
+			fmt.Fprint(c.App.ErrWriter, e.Line())
+		}
+		return err
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 )
 
 // ErrUnitFailed is wrapped by the error of a unit of work that ran and
@@ -80,11 +81,24 @@ func (m *Mesh) Run(ctx context.Context, host string, w Work) (Output, error) {
 		return out, crmplan.Errorf(crmplan.EUNAVAILABLE, "%s on %s: %w", w.Type, host, err).In("host " + host)
 	}
 	if st.State != stateSucceeded {
-		text := strings.TrimSpace(out.Text)
-		if text == "" {
+		// The agent's own verdict, when it gave one: the same code, place
+		// and hint as had its command run here.
+		code, place, hint := crmplan.EUNAVAILABLE, "host "+host, ""
+		text := out.Text
+		if ue, rest, ok := wire.FindUnitError(text); ok {
+			code, hint, text = ue.Code, ue.Hint, rest
+			if ue.Place != "" {
+				place = "host " + host + ": " + ue.Place
+			}
+		}
+		if text = strings.TrimSpace(text); text == "" {
 			text = st.Detail
 		}
-		return out, crmplan.Errorf(crmplan.EUNAVAILABLE, "%s on %s: %w (%s): %s", w.Type, host, ErrUnitFailed, st.Detail, text).In("host " + host)
+		err := crmplan.Errorf(code, "%s on %s: %w (%s): %s", w.Type, host, ErrUnitFailed, st.Detail, text).In(place)
+		if hint != "" {
+			err = err.Try("%s", hint)
+		}
+		return out, err
 	}
 	return out, nil
 }

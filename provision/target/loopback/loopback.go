@@ -53,6 +53,11 @@ func (t Target) Create(ctx context.Context, h target.Host) error {
 	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
+	// Made already by someone else (the mesh writing the host's node files
+	// makes its parents 0700): MkdirAll keeps that mode.
+	if err := os.Chmod(h.Dir, 0o755); err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
 	return nil
 }
 
