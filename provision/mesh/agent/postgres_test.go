@@ -58,28 +58,38 @@ func pgHosts(t *testing.T, n int) []Host {
 	return hosts
 }
 
+// pgRunner skips without PostgreSQL and returns what a test drives the
+// agent's servers with: a context, the supervisor binary, run (which
+// fails the test on an error) and the output log pg_rewind and fallbacks
+// write to.
+func pgRunner(t *testing.T) (context.Context, string, func(Host, wire.PostgresOp) wire.PostgresStatus, *bytes.Buffer) {
+	t.Helper()
+	self := needPostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	log := &bytes.Buffer{}
+	run := func(h Host, op wire.PostgresOp) wire.PostgresStatus {
+		t.Helper()
+		st, err := h.Postgres(ctx, self, op, log)
+		if err != nil {
+			t.Fatalf("%s on %s: %v\n%s", op.Action, filepath.Base(h.Dir), err, log.String())
+		}
+		return st
+	}
+	return ctx, self, run, log
+}
+
 // TestPostgresThroughTheAgent runs what apply and failover ask of database
 // hosts, with real servers on two hosts that know each other only by
 // address: a primary with the CRM's database, a replica taken from it,
 // sync on and off, promotion of the replica, the old primary rebuilt as
 // its replica by pg_rewind, and removal.
 func TestPostgresThroughTheAgent(t *testing.T) {
-	self := needPostgres(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx, self, run, log := pgRunner(t)
 	hosts := pgHosts(t, 2)
 	primary, replica := hosts[0], hosts[1]
 	// 127.10.249.0/24: no other test of the repository listens there.
 	pAddr, rAddr := "127.10.249.11:5432", "127.10.249.12:5432"
-	var log bytes.Buffer
-	run := func(h Host, op wire.PostgresOp) wire.PostgresStatus {
-		t.Helper()
-		st, err := h.Postgres(ctx, self, op, &log)
-		if err != nil {
-			t.Fatalf("%s on %s: %v\n%s", op.Action, filepath.Base(h.Dir), err, log.String())
-		}
-		return st
-	}
 	init := run(primary, wire.PostgresOp{Action: wire.PostgresInit, Name: "db-1", Listen: pAddr, Password: "super'pw",
 		Settings: map[string]string{"max_connections": "40"}, Database: "crm", AppUser: "crm", AppPassword: "app'pw"})
 	if !init.Running || init.SystemID == "" || init.Replica {
@@ -130,7 +140,7 @@ func TestPostgresThroughTheAgent(t *testing.T) {
 	if st := run(primary, wire.PostgresOp{Action: wire.PostgresStatusOnly}); st.Exists || st.Running {
 		t.Fatalf("after remove: %+v, want nothing", st)
 	}
-	if _, err := primary.Postgres(ctx, self, wire.PostgresOp{Action: "drop-everything"}, &log); err == nil {
+	if _, err := primary.Postgres(ctx, self, wire.PostgresOp{Action: "drop-everything"}, log); err == nil {
 		t.Error("an unknown action succeeded")
 	}
 }
@@ -173,21 +183,10 @@ func tail(b []byte, n int) []byte {
 // tier do: a replica with fewer connections than its primary had stops
 // replaying.
 func TestReplicaFollowsPrimarySettings(t *testing.T) {
-	self := needPostgres(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx, _, run, _ := pgRunner(t)
 	hosts := pgHosts(t, 2)
 	primary, replica := hosts[0], hosts[1]
 	pAddr, rAddr := "127.10.249.21:5432", "127.10.249.22:5432"
-	var log bytes.Buffer
-	run := func(h Host, op wire.PostgresOp) wire.PostgresStatus {
-		t.Helper()
-		st, err := h.Postgres(ctx, self, op, &log)
-		if err != nil {
-			t.Fatalf("%s on %s: %v\n%s", op.Action, filepath.Base(h.Dir), err, log.String())
-		}
-		return st
-	}
 	small, big := map[string]string{"max_connections": "30"}, map[string]string{"max_connections": "40"}
 	run(primary, wire.PostgresOp{Action: wire.PostgresInit, Name: "db-1", Listen: pAddr, Password: "pw", Settings: small})
 	run(replica, wire.PostgresOp{Action: wire.PostgresReplica, Name: "db-2", Listen: rAddr, Primary: pAddr, Password: "pw", Settings: small})
