@@ -24,27 +24,13 @@ const (
 	probeConnect = 2 * time.Second
 )
 
-// ProbeCell is one ordered pair of hosts and a port: whether the
-// topology's links allow it, and what a TCP connect from inside the source
-// host met.
-type ProbeCell struct {
-	From     string `json:"from"`
-	To       string `json:"to"`
-	Port     int    `json:"port"`
-	Planned  bool   `json:"planned"`  // a link allows From's role to reach To's role on Port
-	Measured string `json:"measured"` // open, refused (reached, nothing listens), denied, or "error: why"
-	Reached  bool   `json:"reached"`  // the network let the connection through
-	Match    bool   `json:"match"`
-}
-
-// ProbeMatrix is crmplan probe's result.
-type ProbeMatrix struct {
-	Stack       string      `json:"stack"`
-	Target      string      `json:"target"`
-	Ports       []int       `json:"ports"`
-	Cells       []ProbeCell `json:"cells"`
-	Differences int         `json:"differences"`
-}
+// ProbeCell is one ordered pair of hosts and a port, planned against
+// measured; ProbeMatrix is crmplan probe's result. Both live in stackdir,
+// where Probe keeps the last matrix for the report.
+type (
+	ProbeCell   = stackdir.ProbeCell
+	ProbeMatrix = stackdir.ProbeResult
+)
 
 // Probe tries, from inside every host of the stack (a probe unit through
 // its mesh node), a TCP connection to every other host on every port the
@@ -53,12 +39,15 @@ type ProbeMatrix struct {
 // probed. On the loopback target every host shares this machine's network,
 // so everything gets through and every pair no link allows is a
 // difference: only an isolated stack (apply --isolate) enforces the links.
+// The matrix is saved in the stack's state dir (stackdir.SaveProbe), where
+// the report's network policy section reads it.
 func Probe(ctx context.Context, stateDir, stack string, links []topology.Link) (ProbeMatrix, error) {
 	inv, err := stackdir.LoadInventory(stateDir, stack)
 	if err != nil {
 		return ProbeMatrix{}, err
 	}
-	pm := ProbeMatrix{Stack: inv.Stack, Target: inv.Target, Ports: probePorts(inv, links)}
+	pm := ProbeMatrix{Stack: inv.Stack, Target: inv.Target, MeasuredAt: time.Now().UTC().Truncate(time.Second),
+		Ports: probePorts(inv, links)}
 	m, err := mesh.Open(stateDir, inv.Stack)
 	if err != nil {
 		return pm, err
@@ -121,6 +110,9 @@ func Probe(ctx context.Context, stateDir, stack string, links []topology.Link) (
 		if !c.Match {
 			pm.Differences++
 		}
+	}
+	if err := stackdir.SaveProbe(stateDir, pm); err != nil {
+		return pm, err
 	}
 	return pm, nil
 }

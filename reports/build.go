@@ -58,6 +58,7 @@ func Build(in Inputs) (Report, error) {
 		Measured:     measuredSection(in),
 		Timeline:     timelineSection(in),
 		Availability: availabilitySection(in),
+		Network:      networkSection(in),
 		WhatIf:       whatIfSection(in),
 		Growth:       growthSection(in),
 		Database:     databaseSection(in),
@@ -82,7 +83,7 @@ func Build(in Inputs) (Report, error) {
 // the report can be pasted as it stands.
 func namePlan(r *Report, path string) {
 	for _, m := range []*string{&r.Workload.Missing, &r.Topology.Missing, &r.Tiers.Missing, &r.Measured.Missing,
-		&r.Timeline.Missing, &r.Availability.Missing, &r.WhatIf.Missing, &r.Growth.Missing, &r.Database.Missing, &r.Cost.Missing, &r.Summary.Paragraph} {
+		&r.Timeline.Missing, &r.Availability.Missing, &r.Network.Missing, &r.Network.Note, &r.WhatIf.Missing, &r.Growth.Missing, &r.Database.Missing, &r.Cost.Missing, &r.Summary.Paragraph} {
 		*m = strings.ReplaceAll(*m, "PLAN.yaml", path)
 	}
 	for i := range r.Risks {

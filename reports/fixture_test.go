@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -167,10 +168,43 @@ func fixtures() []struct {
 	chaos := full
 	chaos.Result = seedResult()
 	chaos.Result.Availability = seedAvailability()
+	probed := full
+	probed.Probe = seedProbe("netns", map[string]bool{"web-1>db-primary-1:5432": true})
 	return []struct {
 		name string
 		in   Inputs
-	}{{"full", full}, {"sized", sized}, {"plan-only", bare}, {"chaos", chaos}}
+	}{{"full", full}, {"sized", sized}, {"plan-only", bare}, {"chaos", chaos}, {"probed", probed}}
+}
+
+// seedProbe is crmplan probe of three of the seed's hosts on the ports of
+// its links (web -> api :8080, api -> db-primary :5432): every planned
+// pair reached, nothing else, except the pairs in flip, whose measurement
+// is the other one.
+func seedProbe(target string, flip map[string]bool) *stackdir.ProbeResult {
+	hosts := [][2]string{{"web-1", "web"}, {"api-1", "api"}, {"db-primary-1", "db-primary"}}
+	links := map[string]bool{"web>api:8080": true, "api>db-primary:5432": true}
+	p := &stackdir.ProbeResult{Stack: "simplecrm", Target: target, MeasuredAt: fixtureTime.Add(-time.Hour), Ports: []int{5432, 8080}}
+	for _, src := range hosts {
+		for _, dst := range hosts {
+			if src == dst {
+				continue
+			}
+			for _, port := range p.Ports {
+				c := stackdir.ProbeCell{From: src[0], To: dst[0], Port: port,
+					Planned: links[fmt.Sprintf("%s>%s:%d", src[1], dst[1], port)]}
+				c.Reached = c.Planned != flip[fmt.Sprintf("%s>%s:%d", c.From, c.To, port)]
+				c.Measured, c.Match = "denied", c.Reached == c.Planned
+				if c.Reached {
+					c.Measured = "open"
+				}
+				if !c.Match {
+					p.Differences++
+				}
+				p.Cells = append(p.Cells, c)
+			}
+		}
+	}
+	return p
 }
 
 // seedAvailability is a chaos run of 40 s at 150 req/s: api-1 killed at

@@ -61,6 +61,13 @@ func Gather(plan *topology.Plan, stateDir, stack string, now time.Time) (Inputs,
 	case crmplan.ErrorCode(err) != crmplan.ENOTFOUND:
 		return Inputs{}, err
 	}
+	probe, err := stackdir.LoadProbe(stateDir, stack)
+	switch {
+	case err == nil:
+		in.Probe = &probe
+	case crmplan.ErrorCode(err) != crmplan.ENOTFOUND:
+		return Inputs{}, err
+	}
 	return in, nil
 }
 

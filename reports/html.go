@@ -60,6 +60,8 @@ func templateFuncs() template.FuncMap {
 		"minus1":           func(n int) int { return n - 1 },
 		"verdict":          verdictText,
 		"availabilityText": availabilityText,
+		"networkText":      networkText,
+		"networkLegend":    func() string { return networkLegend },
 	}
 }
 

@@ -17,6 +17,7 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	md.tiers(r)
 	md.measured(r.Measured, r.Timeline)
 	md.availability(r.Availability)
+	md.network(r.Network)
 	md.whatIf(r.WhatIf)
 	md.growth(r.Growth)
 	md.database(r.Database)

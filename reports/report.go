@@ -34,8 +34,9 @@ type Inputs struct {
 	// DiagramSVG is topology.DiagramSVG's markup of the plan's topology.
 	DiagramSVG string
 	Topology   *topology.Topology
-	Inventory  *stackdir.Inventory // nil when the stack is not deployed
-	Result     *loadgen.Result     // nil when no verify run exists
+	Inventory  *stackdir.Inventory   // nil when the stack is not deployed
+	Result     *loadgen.Result       // nil when no verify run exists
+	Probe      *stackdir.ProbeResult // nil when the stack was never probed
 	// GeneratedAt stamps the report; tests pass a fixed time.
 	GeneratedAt time.Time
 }
@@ -57,12 +58,14 @@ type Report struct {
 	Timeline TimelineSection `json:"timeline"`
 	// Availability is what the faults of verify --chaos cost.
 	Availability AvailabilitySection `json:"availability"`
-	WhatIf       WhatIfSection       `json:"what_if"`
-	Growth       GrowthSection       `json:"growth"`
-	Database     DatabaseSection     `json:"database"`
-	Cost         CostSection         `json:"cost"`
-	Assumptions  []string            `json:"assumptions"`
-	Risks        []Risk              `json:"risks"`
+	// Network is crmplan probe's matrix: the links planned vs measured.
+	Network     NetworkSection  `json:"network"`
+	WhatIf      WhatIfSection   `json:"what_if"`
+	Growth      GrowthSection   `json:"growth"`
+	Database    DatabaseSection `json:"database"`
+	Cost        CostSection     `json:"cost"`
+	Assumptions []string        `json:"assumptions"`
+	Risks       []Risk          `json:"risks"`
 }
 
 // Summary is the executive summary: one verdict, one paragraph, three numbers.

@@ -254,7 +254,7 @@ func TestHTMLIsSelfContained(t *testing.T) {
 				}
 			}
 			charts := strings.Count(page.String(), `<svg class="chart"`)
-			if want := map[string]int{"full": 7, "sized": 4, "plan-only": 0, "chaos": 8}[fx.name]; charts != want {
+			if want := map[string]int{"full": 7, "sized": 4, "plan-only": 0, "chaos": 8, "probed": 7}[fx.name]; charts != want {
 				t.Errorf("report.html has %d charts, want %d", charts, want)
 			}
 		})

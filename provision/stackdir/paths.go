@@ -22,6 +22,7 @@ import "path/filepath"
 //	  mesh/                             the mesh controller's files
 //	  hosts/HOST/                       one local host (HOST/mesh: its mesh node)
 //	  results/                          verify's results (latest.json the last)
+//	  probe.json                        crmplan probe's last matrix
 //	  reports/                          report's default output
 type Paths struct {
 	StateDir string
@@ -61,6 +62,9 @@ func (p Paths) Results() string { return filepath.Join(p.StackDir(), "results") 
 // LatestResult is the last verify result (loadgen.SaveResult writes it
 // beside the timestamped one), which calibrate and report read.
 func (p Paths) LatestResult() string { return filepath.Join(p.Results(), "latest.json") }
+
+// ProbeResult is where crmplan probe keeps its last matrix (SaveProbe).
+func (p Paths) ProbeResult() string { return filepath.Join(p.StackDir(), "probe.json") }
 
 // Reports is where report writes by default.
 func (p Paths) Reports() string { return filepath.Join(p.StackDir(), "reports") }
