@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -88,6 +89,31 @@ func TestApplyIsolated(t *testing.T) {
 			}
 		}
 		t.Logf("crmplan probe: %d cells as planned, %d reached, ports %v", len(pm.Cells), reached, pm.Ports)
+	}
+	// The probe is kept for the report, whose network policy section
+	// shows it.
+	if _, err := os.Stat(paths.ProbeResult()); err != nil {
+		t.Errorf("crmplan probe left no result: %v", err)
+	}
+	reportDir := t.TempDir()
+	if out, err := exec.Command(e.crmplan, "report", "--plan", plan, "--state-dir", e.stateDir, "--out", reportDir).CombinedOutput(); err != nil {
+		t.Errorf("crmplan report: %v\n%s", err, out)
+	} else {
+		var rep struct {
+			Network struct {
+				Missing     string `json:"missing"`
+				Isolated    bool   `json:"isolated"`
+				Cells       int    `json:"cells"`
+				Differences int    `json:"differences"`
+			} `json:"network"`
+		}
+		data, err := os.ReadFile(filepath.Join(reportDir, "report.json"))
+		if err == nil {
+			err = json.Unmarshal(data, &rep)
+		}
+		if n := rep.Network; err != nil || n.Missing != "" || !n.Isolated || n.Cells != len(pm.Cells) || n.Differences != 0 {
+			t.Errorf("report's network section: %+v (%v), want the probe's %d cells, isolated, no difference", n, err, len(pm.Cells))
+		}
 	}
 
 	out, err := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
