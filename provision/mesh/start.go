@@ -161,6 +161,13 @@ func (m *Mesh) ensureCert(ca *CA, n Node) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A host directory removed behind crmplan's back is made again here
+	// (a refresh's reads start the mesh before the host is re-created): as
+	// the loopback target makes it, 0755, so that PostgreSQL, running as
+	// its own user, can pass through; only the node's own files are 0700.
+	if err := os.MkdirAll(filepath.Dir(n.Dir), 0o755); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(n.Dir, 0o700); err != nil {
 		return nil, err
 	}
