@@ -1,15 +1,6 @@
 package stackdir
 
-import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-
-	"github.com/crmplan/crmplan"
-)
+import "github.com/crmplan/crmplan"
 
 // Inventory is what apply leaves behind for the commands after it (verify,
 // report, status): where the stack's hosts are and how to reach the CRM.
@@ -50,43 +41,16 @@ type Credentials struct {
 // stack was never applied (or was destroyed).
 func LoadInventory(stateDir, stack string) (Inventory, error) {
 	path := Paths{StateDir: stateDir, Stack: stack}.Inventory()
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Inventory{}, crmplan.Errorf(crmplan.ENOTFOUND, "stack %q is not deployed (no %s)", stack, path).
-			Try("crmplan apply --plan PLAN.yaml")
-	}
-	if err != nil {
-		return Inventory{}, fmt.Errorf("read inventory: %w", err)
-	}
 	var inv Inventory
-	if err := json.Unmarshal(data, &inv); err != nil {
-		return Inventory{}, crmplan.Errorf(crmplan.EINTERNAL, "inventory %s is damaged: %w", path, err).
-			Try("crmplan apply --plan PLAN.yaml")
+	err := loadJSON(path, "inventory", &inv, crmplan.Errorf(crmplan.ENOTFOUND, "stack %q is not deployed (no %s)", stack, path).
+		Try("crmplan apply --plan PLAN.yaml"))
+	if err != nil {
+		return Inventory{}, err
 	}
 	return inv, nil
 }
 
-// SaveInventory writes inv atomically (temp file + rename) with mode 0600.
+// SaveInventory writes inv atomically with mode 0600.
 func SaveInventory(stateDir string, inv Inventory) error {
-	path := Paths{StateDir: stateDir, Stack: inv.Stack}.Inventory()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("save inventory: %w", err)
-	}
-	data, err := json.MarshalIndent(inv, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save inventory: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".inventory-*.json")
-	if err != nil {
-		return fmt.Errorf("save inventory: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save inventory: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save inventory: %w", err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return saveJSON(Paths{StateDir: stateDir, Stack: inv.Stack}.Inventory(), "inventory", inv)
 }

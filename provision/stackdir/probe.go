@@ -1,15 +1,7 @@
 package stackdir
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
-
-	"github.com/google/renameio/v2"
 
 	"github.com/crmplan/crmplan"
 )
@@ -43,36 +35,18 @@ func (r ProbeResult) Isolated() bool { return r.Target == "netns" }
 
 // SaveProbe writes r atomically to the stack's ProbeResult file.
 func SaveProbe(stateDir string, r ProbeResult) error {
-	path := Paths{StateDir: stateDir, Stack: r.Stack}.ProbeResult()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("save probe result: %w", err)
-	}
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save probe result: %w", err)
-	}
-	if err := renameio.WriteFile(path, append(data, '\n'), 0o600); err != nil {
-		return fmt.Errorf("save probe result: %w", err)
-	}
-	return nil
+	return saveJSON(Paths{StateDir: stateDir, Stack: r.Stack}.ProbeResult(), "probe result", r)
 }
 
 // LoadProbe reads the last probe of stack. It returns ENOTFOUND when the
 // stack was never probed.
 func LoadProbe(stateDir, stack string) (ProbeResult, error) {
 	path := Paths{StateDir: stateDir, Stack: stack}.ProbeResult()
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return ProbeResult{}, crmplan.Errorf(crmplan.ENOTFOUND, "stack %q was never probed (no %s)", stack, path).
-			Try("crmplan probe --plan PLAN.yaml")
-	}
-	if err != nil {
-		return ProbeResult{}, fmt.Errorf("read probe result: %w", err)
-	}
 	var r ProbeResult
-	if err := json.Unmarshal(data, &r); err != nil {
-		return ProbeResult{}, crmplan.Errorf(crmplan.EINTERNAL, "probe result %s is damaged: %w", path, err).
-			Try("crmplan probe --plan PLAN.yaml")
+	err := loadJSON(path, "probe result", &r, crmplan.Errorf(crmplan.ENOTFOUND, "stack %q was never probed (no %s)", stack, path).
+		Try("crmplan probe --plan PLAN.yaml"))
+	if err != nil {
+		return ProbeResult{}, err
 	}
 	return r, nil
 }
