@@ -75,15 +75,40 @@ var readOnly = []string{"id", "created_at", "updated_at"}
 func DecodeObject(body []byte) (map[string]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	var obj map[string]json.RawMessage
-	if err := dec.Decode(&obj); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, Errorf(EINVALID, "request body is empty; send a JSON object")
-		}
+	// Walk the members by hand: json.Unmarshal into a map keeps the last of
+	// two equal keys, so {"owner_id":1,"owner_id":2} would check one value
+	// here and let a proxy or log that keeps the first see another.
+	tok, err := dec.Token()
+	if errors.Is(err, io.EOF) {
+		return nil, Errorf(EINVALID, "request body is empty; send a JSON object")
+	}
+	if err != nil {
 		return nil, Errorf(EINVALID, "request body is not valid JSON: %v", err)
 	}
-	if obj == nil {
+	if tok == nil {
 		return nil, Errorf(EINVALID, "request body must be a JSON object, not null")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, Errorf(EINVALID, "request body must be a JSON object")
+	}
+	obj := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, Errorf(EINVALID, "request body is not valid JSON: %v", err)
+		}
+		key, _ := tok.(string) // inside an object the decoder only yields string keys
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, Errorf(EINVALID, "request body is not valid JSON: %v", err)
+		}
+		if _, dup := obj[key]; dup {
+			return nil, Errorf(EINVALID, "appears twice in the request body").In(key)
+		}
+		obj[key] = v
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, Errorf(EINVALID, "request body is not valid JSON: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, Errorf(EINVALID, "request body has data after the JSON object")

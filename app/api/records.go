@@ -62,6 +62,10 @@ func (h records) create(w http.ResponseWriter, r *http.Request, p *app.Principal
 		h.fail(w, r, err)
 		return
 	}
+	if err := h.api.store.CheckRefs(r.Context(), p, c); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	rec, err := h.api.store.Create(r.Context(), h.r, c)
 	if err != nil {
 		h.fail(w, r, err)
@@ -87,6 +91,10 @@ func (h records) update(w http.ResponseWriter, r *http.Request, p *app.Principal
 		return
 	}
 	if err := checkOwner(p, c); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.api.store.CheckRefs(r.Context(), p, c); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -156,6 +164,10 @@ func (a *API) importContacts(w http.ResponseWriter, r *http.Request, p *app.Prin
 		if isTooLarge(err) {
 			err = app.Errorf(app.ETOOLARGE, "CSV is over %d bytes; split it", maxCSVBody)
 		}
+		writeError(w, r, a.log, err)
+		return
+	}
+	if err := a.store.CheckImportRefs(r.Context(), p, cols, rows); err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}

@@ -38,7 +38,7 @@ func (s *Store) ExportContacts(ctx context.Context, p *app.Principal, w io.Write
 		}
 		where = " WHERE owner_id IN (" + strings.Join(ids, ",") + ")"
 	}
-	sql := "COPY (SELECT id, " + strings.Join(app.ContactCSVColumns, ", ") + ", owner_id, updated_at FROM contacts" +
+	sql := "COPY (SELECT id, " + strings.Join(csvColumns(), ", ") + ", owner_id, updated_at FROM contacts" +
 		where + " ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)"
 	conn, err := s.reader(ctx).Acquire(ctx)
 	if err != nil {
@@ -50,4 +50,22 @@ func (s *Store) ExportContacts(ctx context.Context, p *app.Principal, w io.Write
 		return 0, dbError(err, "contacts export")
 	}
 	return tag.RowsAffected(), nil
+}
+
+// csvColumns are the export's contact columns. Text a user typed gets a
+// leading quote when a spreadsheet would read it as a formula
+// (=HYPERLINK(...), +cmd|..., -2+3, @SUM(...)) or a cell break (tab, CR),
+// as OWASP's CSV injection advice says; ids go out as they are.
+func csvColumns() []string {
+	contacts, _ := app.ResourceNamed("contacts")
+	cols := make([]string, len(app.ContactCSVColumns))
+	for i, name := range app.ContactCSVColumns {
+		cols[i] = name
+		for _, f := range contacts.Fields {
+			if f.Name == name && (f.Type == app.Text || f.Type == app.Email) {
+				cols[i] = fmt.Sprintf(`CASE WHEN %[1]s ~ E'^[-=+@\\t\\r]' THEN '''' || %[1]s ELSE %[1]s END AS %[1]s`, name)
+			}
+		}
+	}
+	return cols
 }

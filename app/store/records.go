@@ -3,11 +3,14 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/crmplan/crmplan/app"
@@ -42,13 +45,25 @@ const recordJSON = "to_jsonb(t) - 'search'"
 // listJSON is a record as a list returns it: records that belong to an
 // account carry its name too, so that a list (the pipeline board, contact
 // lists) can name the account without a request per row. The lookup is by
-// primary key, once per row of the page.
-func listJSON(r app.Resource) string {
+// primary key, once per row of the page. owners is the placeholder of the
+// owners the caller may see ("" for all): the name of an account the
+// caller may not see stays null.
+func listJSON(r app.Resource, owners string) string {
 	switch r.Name {
 	case "contacts", "opportunities", "activities":
-		return recordJSON + " || jsonb_build_object('account_name', (SELECT a.name FROM accounts a WHERE a.id = t.account_id))"
+		return recordJSON + " || jsonb_build_object('account_name', (SELECT a.name FROM accounts a WHERE a.id = t.account_id" +
+			ownedBy("a", owners) + "))"
 	}
 	return recordJSON
+}
+
+// ownedBy is the condition that alias's records belong to the owners of
+// placeholder owners; "" when the caller sees everything.
+func ownedBy(alias, owners string) string {
+	if owners == "" {
+		return ""
+	}
+	return " AND " + alias + ".owner_id = ANY(" + owners + ")"
 }
 
 // Page is one page of a list: JSON objects and the cursor of the next page.
@@ -84,8 +99,10 @@ func (s *Store) List(ctx context.Context, p *app.Principal, r app.Resource, q ap
 	}
 	var a args
 	var where []string
+	var ownersArg string
 	if owners := p.Owners(); owners != nil {
-		where = append(where, "t.owner_id = ANY("+a.add(owners)+")")
+		ownersArg = a.add(owners)
+		where = append(where, "t.owner_id = ANY("+ownersArg+")")
 	}
 	if len(q.Words) > 0 {
 		where = append(where, "t.search @@ to_tsquery('simple', "+a.add(tsquery)+")")
@@ -100,14 +117,14 @@ func (s *Store) List(ctx context.Context, p *app.Principal, r app.Resource, q ap
 	if q.After != nil {
 		where = append(where, fmt.Sprintf("(%s, t.id) %s (%s::%s, %s)", key.expr, cmp, a.add(q.After.Value), key.typ, a.add(q.After.ID)))
 	}
-	sql := "SELECT " + listJSON(r) + ", " + key.expr + "::text, t.id FROM " + r.Name + " t"
+	sql := "SELECT " + listJSON(r, ownersArg) + ", " + key.expr + "::text, t.id FROM " + r.Name + " t"
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
 	sql += fmt.Sprintf(" ORDER BY %s%s, t.id%s LIMIT %d", key.expr, dir, dir, q.Limit+1)
 	rows, err := pool.Query(ctx, sql, a...)
 	if err != nil {
-		return Page{}, dbError(err, r.Name)
+		return Page{}, listError(err, r.Name, q)
 	}
 	page := Page{Items: make([]json.RawMessage, 0, q.Limit)}
 	var last app.Cursor
@@ -129,7 +146,17 @@ func (s *Store) List(ctx context.Context, p *app.Principal, r app.Resource, q ap
 		}
 	}
 	rows.Close()
-	return page, dbError(rows.Err(), r.Name)
+	return page, listError(rows.Err(), r.Name, q)
+}
+
+// listError blames ?after= for a value PostgreSQL could not read: a cursor
+// is opaque, so only a forged one carries a value of the wrong type.
+func listError(err error, name string, q app.ListQuery) error {
+	var pg *pgconn.PgError
+	if q.After != nil && errors.As(err, &pg) && strings.HasPrefix(pg.Code, "22") {
+		return app.Errorf(app.EINVALID, "is not a cursor of this list; use the \"next\" value of the previous page").In("after")
+	}
+	return dbError(err, name)
 }
 
 // denseLimit is the number of matches from which a search counts as dense:
@@ -152,25 +179,32 @@ func (s *Store) denseMatch(ctx context.Context, pool *pgxpool.Pool, p *app.Princ
 	return n == denseLimit, nil
 }
 
-// accountDetail adds the latest 20 contacts, opportunities and activities.
-const accountDetail = ` || jsonb_build_object(
-	'contacts', (SELECT coalesce(jsonb_agg(x.j), '[]') FROM (SELECT to_jsonb(c) - 'search' AS j FROM contacts c WHERE c.account_id = t.id ORDER BY c.updated_at DESC LIMIT 20) x),
-	'opportunities', (SELECT coalesce(jsonb_agg(x.j), '[]') FROM (SELECT to_jsonb(o) - 'search' AS j FROM opportunities o WHERE o.account_id = t.id ORDER BY o.updated_at DESC LIMIT 20) x),
-	'activities', (SELECT coalesce(jsonb_agg(x.j), '[]') FROM (SELECT to_jsonb(v) - 'search' AS j FROM activities v WHERE v.account_id = t.id ORDER BY v.updated_at DESC LIMIT 20) x))`
+// accountDetail adds the latest 20 contacts, opportunities and activities
+// among those the caller may see (owners as in ownedBy): an account page
+// is no window onto other owners' records.
+func accountDetail(owners string) string {
+	part := func(table, alias string) string {
+		return fmt.Sprintf("(SELECT coalesce(jsonb_agg(x.j), '[]') FROM (SELECT to_jsonb(%[2]s) - 'search' AS j FROM %[1]s %[2]s WHERE %[2]s.account_id = t.id%[3]s ORDER BY %[2]s.updated_at DESC LIMIT 20) x)",
+			table, alias, ownedBy(alias, owners))
+	}
+	return " || jsonb_build_object('contacts', " + part("contacts", "c") + ", 'opportunities', " + part("opportunities", "o") +
+		", 'activities', " + part("activities", "v") + ")"
+}
 
 // Get returns one record as JSON; ENOTFOUND if it does not exist or p may
 // not see it. Single records are read from the primary: a client usually
 // fetches what it has just created or changed.
 func (s *Store) Get(ctx context.Context, p *app.Principal, r app.Resource, id int64) (json.RawMessage, error) {
 	var a args
+	idArg, ownersArg := a.add(id), ""
+	if owners := p.Owners(); owners != nil {
+		ownersArg = a.add(owners)
+	}
 	sql := "SELECT " + recordJSON
 	if r.Name == "accounts" {
-		sql += accountDetail
+		sql += accountDetail(ownersArg)
 	}
-	sql += " FROM " + r.Name + " t WHERE t.id = " + a.add(id)
-	if owners := p.Owners(); owners != nil {
-		sql += " AND t.owner_id = ANY(" + a.add(owners) + ")"
-	}
+	sql += " FROM " + r.Name + " t WHERE t.id = " + idArg + ownedBy("t", ownersArg)
 	var b []byte
 	if err := s.primary.QueryRow(ctx, sql, a...).Scan(&b); err != nil {
 		return nil, dbError(err, singular(r.Name))
@@ -216,8 +250,72 @@ func (s *Store) Update(ctx context.Context, p *app.Principal, r app.Resource, id
 	return b, nil
 }
 
-// Delete removes a record p may change.
+// refTables are the references to other records a client may set, and the
+// table each points into.
+var refTables = map[string]string{"account_id": "accounts", "contact_id": "contacts", "opportunity_id": "opportunities"}
+
+// CheckRefs refuses, with EINVALID on the field, references in c to records
+// p may not see: a record attached to another owner's account would show
+// that account's name (account_name) to p and appear on its page.
+func (s *Store) CheckRefs(ctx context.Context, p *app.Principal, c app.Changes) error {
+	owners := p.Owners()
+	if owners == nil {
+		return nil // admins see everything; the foreign key refuses what does not exist
+	}
+	for i, col := range c.Columns {
+		if id, ok := c.Values[i].(int64); ok && refTables[col] != "" {
+			if err := s.checkVisible(ctx, owners, col, []int64{id}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// CheckImportRefs is CheckRefs for the account_id column of a contacts
+// import (column col of rows), with one query for all of them.
+func (s *Store) CheckImportRefs(ctx context.Context, p *app.Principal, columns []string, rows [][]any) error {
+	owners := p.Owners()
+	col := slices.Index(columns, "account_id")
+	if owners == nil || col < 0 {
+		return nil
+	}
+	var ids []int64
+	for _, row := range rows {
+		if id, ok := row[col].(int64); ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return s.checkVisible(ctx, owners, "account_id", slices.Compact(ids))
+}
+
+// checkVisible fails unless every one of ids (sorted, distinct) is a
+// record of owners in the table col refers to.
+func (s *Store) checkVisible(ctx context.Context, owners []int64, col string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	table := refTables[col]
+	var missing *int64
+	err := s.primary.QueryRow(ctx, "SELECT min(i) FROM unnest($1::bigint[]) i WHERE NOT EXISTS (SELECT 1 FROM "+table+
+		" t WHERE t.id = i AND t.owner_id = ANY($2))", ids, owners).Scan(&missing)
+	if err != nil {
+		return dbError(err, singular(table))
+	}
+	if missing != nil {
+		return app.Errorf(app.EINVALID, "no %s %d that you can see", singular(table), *missing).In(col)
+	}
+	return nil
+}
+
+// Delete removes a record p may change. An account goes only when none of
+// its contacts, opportunities and activities belong to someone p may not
+// act for (ECONFLICT): its deletion would cascade over them.
 func (s *Store) Delete(ctx context.Context, p *app.Principal, r app.Resource, id int64) error {
+	if r.Name == "accounts" && p.Owners() != nil {
+		return s.deleteAccount(ctx, p.Owners(), id)
+	}
 	var a args
 	sql := "DELETE FROM " + r.Name + " t WHERE t.id = " + a.add(id)
 	if owners := p.Owners(); owners != nil {
@@ -240,4 +338,36 @@ func singular(name string) string {
 		return strings.TrimSuffix(name, "ies") + "y"
 	}
 	return strings.TrimSuffix(name, "s")
+}
+
+// deleteAccount deletes an account of owners unless other owners' records
+// hang on it. The row lock holds off records attached meanwhile: inserting
+// a reference takes a key-share lock on the account, which FOR UPDATE blocks.
+func (s *Store) deleteAccount(ctx context.Context, owners []int64, id int64) error {
+	tx, err := s.primary.Begin(ctx)
+	if err != nil {
+		return dbError(err, "account")
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	var others int64
+	err = tx.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM contacts c WHERE c.account_id = a.id AND NOT c.owner_id = ANY($2)) +
+		(SELECT count(*) FROM opportunities o WHERE o.account_id = a.id AND NOT o.owner_id = ANY($2)) +
+		(SELECT count(*) FROM activities v WHERE v.account_id = a.id AND NOT v.owner_id = ANY($2))
+		FROM accounts a WHERE a.id = $1 AND a.owner_id = ANY($2) FOR UPDATE OF a`, id, owners).Scan(&others)
+	if err != nil {
+		return dbError(err, "account")
+	}
+	if others > 0 {
+		return app.Errorf(app.ECONFLICT, "the account has %d contacts, opportunities or activities of other owners; "+
+			"their owners must move them first, or an admin delete the account", others)
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM accounts WHERE id = $1", id); err != nil {
+		return dbError(err, "account")
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return dbError(err, "account")
+	}
+	s.wrote(ctx)
+	return nil
 }

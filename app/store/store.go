@@ -247,10 +247,14 @@ func dbError(err error, what string) error {
 		return app.Errorf(app.EINVALID, "refers to a record that does not exist or is still referenced").In(constraintField(pg))
 	case pg.Code == "23505":
 		return app.Errorf(app.ECONFLICT, "already exists").In(constraintField(pg))
-	case pg.Code == "23514" || pg.Code == "23502":
-		return app.Errorf(app.EINVALID, "%s", pg.Message).In(constraintField(pg))
+	// PostgreSQL's own words name tables, constraints and the offending
+	// value a client need not see: clients get our words.
+	case pg.Code == "23514":
+		return app.Errorf(app.EINVALID, "is outside the values this field allows").In(constraintField(pg))
+	case pg.Code == "23502":
+		return app.Errorf(app.EINVALID, "may not be null").In(constraintField(pg))
 	case strings.HasPrefix(pg.Code, "22"):
-		return app.Errorf(app.EINVALID, "%s", pg.Message)
+		return app.Errorf(app.EINVALID, "%s: a value is malformed or out of range", what)
 	case pg.Code == "57014":
 		return app.Errorf(app.EUNAVAILABLE, "%s: query canceled", what)
 	}

@@ -1,0 +1,163 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/csv"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// The tests in this file perform the attacks of issue 19 against the real
+// API over a real PostgreSQL and check that each one fails.
+
+// TestRepCannotReachOtherOwnersThroughAccounts: rep2 owns an account that
+// rep1's records hang on (an admin put them there), and rep1 owns an
+// account rep2 would like to read.
+func TestRepCannotReachOtherOwnersThroughAccounts(t *testing.T) {
+	f := newFixture(t)
+	admin, rep1, rep2 := f.signIn(t, "admin@example.com"), f.signIn(t, "rep1@example.com"), f.signIn(t, "rep2@example.com")
+	rep1ID, rep2ID := f.users["rep1@example.com"].ID, f.users["rep2@example.com"].ID
+	secret := rep1.id("/api/v1/accounts", `{"name":"Secret Corp"}`)
+	mine := rep2.id("/api/v1/accounts", `{"name":"Rep Two Ltd"}`)
+	theirContact := admin.id("/api/v1/contacts", fmt.Sprintf(`{"first_name":"Hidden","last_name":"Person","account_id":%d,"owner_id":%d}`, mine, rep1ID))
+	admin.id("/api/v1/opportunities", fmt.Sprintf(`{"name":"Hidden deal","account_id":%d,"owner_id":%d}`, mine, rep1ID))
+	admin.id("/api/v1/activities", fmt.Sprintf(`{"kind":"note","subject":"Hidden note","account_id":%d,"owner_id":%d}`, mine, rep1ID))
+	rep2.id("/api/v1/contacts", fmt.Sprintf(`{"first_name":"Own","last_name":"Contact","account_id":%d}`, mine))
+	// An admin attaches rep2's contact to rep1's account: the name stays rep1's.
+	admin.id("/api/v1/contacts", fmt.Sprintf(`{"first_name":"Linked","last_name":"Elsewhere","account_id":%d,"owner_id":%d}`, secret, rep2ID))
+
+	code, body := rep2.do("GET", fmt.Sprintf("/api/v1/accounts/%d", mine), "")
+	if code != 200 || !strings.Contains(body, "Own") {
+		t.Fatalf("own account detail: %d %s", code, body)
+	}
+	for _, hidden := range []string{"Hidden"} {
+		if strings.Contains(body, hidden) {
+			t.Errorf("account detail shows another owner's records: %s", body)
+		}
+	}
+	if code, body := admin.do("GET", fmt.Sprintf("/api/v1/accounts/%d", mine), ""); code != 200 || strings.Count(body, "Hidden") != 3 {
+		t.Errorf("an admin sees every record of the account: %d %s", code, body)
+	}
+
+	if code, body := rep2.do("GET", "/api/v1/contacts?limit=200", ""); code != 200 || strings.Contains(body, "Secret Corp") || !strings.Contains(body, "Linked") {
+		t.Errorf("account_name names an account the rep may not see: %d %s", code, body)
+	}
+
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/contacts", fmt.Sprintf(`{"first_name":"A","last_name":"B","account_id":%d}`, secret)},
+		{"POST", "/api/v1/opportunities", fmt.Sprintf(`{"name":"Poach","account_id":%d}`, secret)},
+		{"POST", "/api/v1/activities", fmt.Sprintf(`{"kind":"call","subject":"S","contact_id":%d}`, theirContact)},
+		{"PATCH", fmt.Sprintf("/api/v1/accounts/%d", mine), `{"name":"x"}`}, // control: allowed
+	} {
+		code, body := rep2.do(tc.method, tc.path, tc.body)
+		if tc.method == "PATCH" {
+			if code != 200 {
+				t.Errorf("control %s %s: %d %s", tc.method, tc.path, code, body)
+			}
+			continue
+		}
+		if c, _ := errCode(body); code != 400 || c != "invalid" || !strings.Contains(body, "that you can see") {
+			t.Errorf("%s %s %s: %d %s, want 400 naming the reference", tc.method, tc.path, tc.body, code, body)
+		}
+	}
+	own := rep2.id("/api/v1/contacts", `{"first_name":"Move","last_name":"Me"}`)
+	if code, body := rep2.do("PATCH", fmt.Sprintf("/api/v1/contacts/%d", own), fmt.Sprintf(`{"account_id":%d}`, secret)); code != 400 {
+		t.Errorf("update attaches to another owner's account: %d %s", code, body)
+	}
+	csvBody := fmt.Sprintf("first_name,last_name,account_id\nA,B,%d\nC,D,%d\n", mine, secret)
+	if code, body := rep2.do("POST", "/api/v1/import/contacts", csvBody, "Content-Type", "text/csv"); code != 400 || !strings.Contains(body, fmt.Sprint(secret)) {
+		t.Errorf("import attaches to another owner's account: %d %s", code, body)
+	}
+
+	// Delete refuses while other owners' records hang on the account.
+	code, body = rep2.do("DELETE", fmt.Sprintf("/api/v1/accounts/%d", mine), "")
+	if c, _ := errCode(body); code != 409 || c != "conflict" {
+		t.Errorf("delete over other owners' records: %d %s, want 409", code, body)
+	}
+	if code, _ := rep1.do("GET", fmt.Sprintf("/api/v1/contacts/%d", theirContact), ""); code != 200 {
+		t.Errorf("rep1's contact is gone after rep2's delete: %d", code)
+	}
+	// Without them it goes, with its own records.
+	spare := rep2.id("/api/v1/accounts", `{"name":"Spare"}`)
+	ownOpp := rep2.id("/api/v1/opportunities", fmt.Sprintf(`{"name":"Own deal","account_id":%d}`, spare))
+	if code, body := rep2.do("DELETE", fmt.Sprintf("/api/v1/accounts/%d", spare), ""); code != 204 {
+		t.Errorf("delete own account: %d %s", code, body)
+	}
+	if code, _ := rep2.do("GET", fmt.Sprintf("/api/v1/opportunities/%d", ownOpp), ""); code != 404 {
+		t.Errorf("own opportunity survived its account: %d", code)
+	}
+}
+
+// TestForgedCursorGetsOurWords: a cursor is opaque, but base64 JSON; a
+// forged one with a value of the wrong type used to return PostgreSQL's
+// message.
+func TestForgedCursorGetsOurWords(t *testing.T) {
+	f := newFixture(t)
+	rep := f.signIn(t, "rep1@example.com")
+	for _, v := range []string{"not a time", "2025-13-45", "1e400"} {
+		forged := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"s":"-updated","v":%q,"id":1}`, v))
+		code, body := rep.do("GET", "/api/v1/accounts?after="+forged, "")
+		if c, field := errCode(body); code != 400 || c != "invalid" || field != "after" {
+			t.Errorf("forged cursor %q: %d %s, want 400 on after", v, code, body)
+		}
+		for _, pgWords := range []string{"syntax", "timestamp", "SQLSTATE", "out of range"} {
+			if strings.Contains(body, pgWords) {
+				t.Errorf("forged cursor %q: database words %q reach the client: %s", v, pgWords, body)
+			}
+		}
+	}
+}
+
+// TestDuplicateKeysRefused: a second "owner_id" must not slip past the
+// owner check that read the first, nor any other key.
+func TestDuplicateKeysRefused(t *testing.T) {
+	f := newFixture(t)
+	rep := f.signIn(t, "rep1@example.com")
+	me, other := f.users["rep1@example.com"].ID, f.users["rep2@example.com"].ID
+	for _, body := range []string{
+		fmt.Sprintf(`{"name":"A","owner_id":%d,"owner_id":%d}`, me, other),
+		fmt.Sprintf(`{"name":"A","owner_id":%d,"owner\u005fid":%d}`, me, other),
+		`{"name":"A","name":"B"}`,
+	} {
+		code, resp := rep.do("POST", "/api/v1/accounts", body)
+		if c, _ := errCode(resp); code != 400 || c != "invalid" || !strings.Contains(resp, "twice") {
+			t.Errorf("POST %s: %d %s, want 400", body, code, resp)
+		}
+	}
+	if code, resp := rep.do("POST", "/api/v1/session", `{"email":"rep1@example.com","password":"x","password":"password1"}`); code != 400 {
+		t.Errorf("sign-in with two passwords: %d %s", code, resp)
+	}
+}
+
+// TestExportNeutralisesFormulas: cells a spreadsheet would run as formulas
+// leave the export with a leading quote.
+func TestExportNeutralisesFormulas(t *testing.T) {
+	f := newFixture(t)
+	rep := f.signIn(t, "rep1@example.com")
+	rep.id("/api/v1/contacts", `{"first_name":"=HYPERLINK(\"http://attacker.example\",\"click\")","last_name":"@SUM(A1:A9)","title":"-2+3","phone":"+1 555 0100"}`)
+	rep.id("/api/v1/contacts", `{"first_name":"Plain","last_name":"O'Neil","title":"Head of Sales"}`)
+	code, body := rep.do("GET", "/api/v1/export/contacts", "")
+	if code != 200 {
+		t.Fatalf("export: %d %s", code, body)
+	}
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("export is not 3 CSV rows: %v %q", err, body)
+	}
+	header := rows[0]
+	for _, row := range rows[1:] {
+		for i, cell := range row {
+			switch header[i] {
+			case "id", "account_id", "owner_id", "updated_at":
+				continue
+			}
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				t.Errorf("%s cell %q starts a formula", header[i], cell)
+			}
+		}
+	}
+	if !strings.Contains(body, `'=HYPERLINK(""http://attacker.example""`) || !strings.Contains(body, "Plain,O'Neil") {
+		t.Errorf("export changed more or less than the formula cells: %s", body)
+	}
+}
