@@ -238,6 +238,15 @@ func pgURLString(pw, addr string, port int) string {
 func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 	var apis []pulumi.Resource
 	var backends []string
+	var cacheKey pulumi.StringOutput
+	if len(d.l.ByRole(topology.RoleCache)) > 0 {
+		// The api servers sign what they cache: memcached trusts anyone.
+		key, err := d.secret("cache-principal-key")
+		if err != nil {
+			return err
+		}
+		cacheKey = key.Value
+	}
 	for _, role := range []topology.Role{topology.RoleAPI, topology.RoleWorker} {
 		for _, h := range d.l.ByRole(role) {
 			env := pulumi.StringMap{"CRM_DATABASE_URL": urls.primary}
@@ -254,6 +263,7 @@ func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 					addrs = append(addrs, fmt.Sprintf("%s:%d", c.Address, c.Port))
 				}
 				env["CRM_CACHE"] = pulumi.String(strings.Join(addrs, ","))
+				env["CRM_CACHE_KEY"] = cacheKey
 			}
 			res, err := d.service(h, nil, env, schema)
 			if err != nil {

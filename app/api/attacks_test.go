@@ -1,11 +1,25 @@
 package api
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/crmplan/crmplan/app"
+	"github.com/crmplan/crmplan/app/cache"
+	"github.com/crmplan/crmplan/app/secret"
 )
 
 // The tests in this file perform the attacks of issue 19 against the real
@@ -159,5 +173,84 @@ func TestExportNeutralisesFormulas(t *testing.T) {
 	}
 	if !strings.Contains(body, `'=HYPERLINK(""http://attacker.example""`) || !strings.Contains(body, "Plain,O'Neil") {
 		t.Errorf("export changed more or less than the formula cells: %s", body)
+	}
+}
+
+// TestForgedPrincipalThroughCachePort is the attack of finding 1: with the
+// cache port (a real Front over a real memcached) and no key, write an
+// admin principal for a made-up token, then copy the admin's own cached
+// entry under it. Both must be misses that the database then refuses.
+func TestForgedPrincipalThroughCachePort(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	sock := cache.StartTest(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := &cache.Front{Socket: sock, HTTP: http.NotFoundHandler(), Log: slog.New(slog.DiscardHandler)}
+	go func() { _ = front.Serve(ctx, l) }()
+	principals, err := cache.NewPrincipals(cache.PrincipalsConfig{Servers: []string{l.Addr().String()}, Key: cache.TestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixtureWith(t, Config{Principals: principals})
+	admin := f.signIn(t, "admin@example.com")
+	if code, body := admin.do("GET", "/api/v1/users", ""); code != 200 {
+		t.Fatalf("admin lists users: %d %s", code, body)
+	}
+
+	mc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	r := bufio.NewReader(mc)
+	get := func(key string) []byte {
+		t.Helper()
+		fmt.Fprintf(mc, "get %s\r\n", key)
+		line, err := r.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "VALUE ") {
+			t.Fatalf("get %s: %q %v", key, line, err)
+		}
+		var n int
+		fmt.Sscanf(strings.Fields(line)[3], "%d", &n)
+		v := make([]byte, n+2)
+		if _, err := io.ReadFull(r, v); err != nil {
+			t.Fatal(err)
+		}
+		if end, _ := r.ReadString('\n'); end != "END\r\n" {
+			t.Fatalf("get %s: %q", key, end)
+		}
+		return v[:n]
+	}
+	set := func(key string, v []byte) {
+		t.Helper()
+		fmt.Fprintf(mc, "set %s 0 0 %d\r\n%s\r\n", key, len(v), v)
+		if line, err := r.ReadString('\n'); err != nil || line != "STORED\r\n" {
+			t.Fatalf("set %s: %q %v", key, line, err)
+		}
+	}
+	const forged = "crm_made-up-token"
+	key := "crm:principal:token:" + hex.EncodeToString(secret.HashToken(forged))
+	gen := string(get("crm:users:gen"))
+	adminUser := f.users["admin@example.com"]
+	plain, _ := json.Marshal(map[string]any{"gen": gen, "exp": time.Now().Add(time.Hour).Unix(),
+		"p": app.Principal{User: adminUser, Team: []int64{adminUser.ID}, Via: "token"}})
+	sessionKey := "crm:principal:session:" + hex.EncodeToString(secret.HashToken(sessionOf(t, admin).Value))
+	for name, value := range map[string][]byte{
+		"plain JSON admin entry":                plain,
+		"admin entry behind a made-up MAC":      append(bytes.Repeat([]byte{7}, 32), plain...),
+		"the admin's own entry under our token": get(sessionKey),
+	} {
+		set(key, value)
+		attacker := f.client(t)
+		attacker.bearer = forged
+		if code, body := attacker.do("GET", "/api/v1/users", ""); code != http.StatusUnauthorized {
+			t.Errorf("%s: GET /users with a made-up token = %d %.200s, want 401", name, code, body)
+		}
+	}
+	if code, _ := admin.do("GET", "/api/v1/session", ""); code != 200 {
+		t.Errorf("the admin's real session stopped working: %d", code)
 	}
 }

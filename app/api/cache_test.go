@@ -15,7 +15,7 @@ import (
 func TestPrincipalsFromTheCacheTier(t *testing.T) {
 	ctx := context.Background()
 	sock := cache.StartTest(t)
-	principals, err := cache.NewPrincipals(cache.PrincipalsConfig{Servers: []string{sock}})
+	principals, err := cache.NewPrincipals(cache.PrincipalsConfig{Servers: []string{sock}, Key: cache.TestKey(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

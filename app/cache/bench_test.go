@@ -48,13 +48,13 @@ func BenchmarkGet(b *testing.B) {
 			}
 			defer c.Close()
 			r := bufio.NewReader(c)
-			fmt.Fprint(c, "set k 0 0 5\r\nhello\r\n")
+			fmt.Fprint(c, "set crm:k 0 0 5\r\nhello\r\n")
 			if _, err := r.ReadString('\n'); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
 			for range b.N {
-				fmt.Fprint(c, "get k\r\n")
+				fmt.Fprint(c, "get crm:k\r\n")
 				for range 3 { // VALUE, data, END
 					if _, err := r.ReadString('\n'); err != nil {
 						b.Fatal(err)

@@ -1,10 +1,13 @@
 package cache
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -30,9 +33,18 @@ import (
 //
 // The cache is an optimisation only: when memcached is slow or down,
 // lookups miss (after Timeout) and requests go to the database.
+//
+// Trust. memcached authenticates nobody, so whoever reaches the cache
+// tier can write entries. Every entry carries an HMAC-SHA256 under the
+// stack's key (Key), over its memcached key and its content, and its
+// expiry: a forged entry, or one copied under another token's key, is a
+// miss. What someone with the cache port but not the key can still do is
+// replay an old generation number, which serves entries at most TTL old:
+// no principal the database did not grant within the TTL.
 type Principals struct {
 	mc  *memcache.Client
 	ttl time.Duration
+	key []byte
 	log *slog.Logger
 
 	hits, misses, errs prometheus.Counter
@@ -43,6 +55,9 @@ type PrincipalsConfig struct {
 	Servers []string      // host:port of the cache tier's hosts
 	TTL     time.Duration // how long an entry lives; default 60 s
 	Timeout time.Duration // per memcached call; default 100 ms
+	// Key authenticates entries: the same secret on every api server of a
+	// stack, at least MinKeyLen bytes. Required.
+	Key []byte
 	Log     *slog.Logger
 	// Registerer gets crm_cache_principal_lookups_total{result}.
 	Registerer prometheus.Registerer
@@ -55,6 +70,9 @@ const genKey = "crm:users:gen"
 func NewPrincipals(cfg PrincipalsConfig) (*Principals, error) {
 	if len(cfg.Servers) == 0 {
 		return nil, errors.New("no cache servers")
+	}
+	if len(cfg.Key) < MinKeyLen {
+		return nil, fmt.Errorf("the principal cache needs a key of at least %d bytes shared by the api servers, got %d", MinKeyLen, len(cfg.Key))
 	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = time.Minute
@@ -77,7 +95,7 @@ func NewPrincipals(cfg PrincipalsConfig) (*Principals, error) {
 			return nil, err
 		}
 	}
-	return &Principals{mc: mc, ttl: cfg.TTL, log: cfg.Log,
+	return &Principals{mc: mc, ttl: cfg.TTL, key: cfg.Key, log: cfg.Log,
 		hits: lookups.WithLabelValues("hit"), misses: lookups.WithLabelValues("miss"), errs: lookups.WithLabelValues("error")}, nil
 }
 
@@ -87,9 +105,43 @@ func NewPrincipals(cfg PrincipalsConfig) (*Principals, error) {
 // name the cache's methods without importing this one.
 type Ticket = string
 
+// MinKeyLen is the shortest Key: 256 bits.
+const MinKeyLen = 32
+
 type entry struct {
 	Gen Ticket        `json:"gen"`
+	Exp int64         `json:"exp"` // unix seconds; memcached's own expiry can be moved by anyone
 	P   app.Principal `json:"p"`
+}
+
+// seal returns the memcached value of e under key: its MAC, then its JSON.
+func (c *Principals) seal(key string, e entry) ([]byte, error) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	return append(c.mac(key, data), data...), nil
+}
+
+// open returns the entry of a value seal made for key, or false.
+func (c *Principals) open(key string, value []byte) (entry, bool) {
+	var e entry
+	if len(value) < sha256.Size {
+		return e, false
+	}
+	sum, data := value[:sha256.Size], value[sha256.Size:]
+	if !hmac.Equal(sum, c.mac(key, data)) || json.Unmarshal(data, &e) != nil || time.Now().Unix() > e.Exp {
+		return e, false
+	}
+	return e, true
+}
+
+func (c *Principals) mac(key string, data []byte) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte(key))
+	m.Write([]byte{0})
+	m.Write(data)
+	return m.Sum(nil)
 }
 
 func principalKey(via string, hash []byte) string {
@@ -124,8 +176,7 @@ func (c *Principals) Get(via string, hash []byte) (*app.Principal, Ticket, bool)
 	}
 	ticket := string(gen.Value)
 	if it, ok := items[key]; ok {
-		var e entry
-		if json.Unmarshal(it.Value, &e) == nil && e.Gen == ticket {
+		if e, ok := c.open(key, it.Value); ok && e.Gen == ticket {
 			c.hits.Inc()
 			return &e.P, ticket, true
 		}
@@ -140,11 +191,12 @@ func (c *Principals) Put(via string, hash []byte, ticket Ticket, p *app.Principa
 	if ticket == "" || p == nil {
 		return
 	}
-	data, err := json.Marshal(entry{Gen: ticket, P: *p})
+	key := principalKey(via, hash)
+	data, err := c.seal(key, entry{Gen: ticket, Exp: time.Now().Add(c.ttl).Unix(), P: *p})
 	if err != nil {
 		return
 	}
-	if err := c.mc.Set(&memcache.Item{Key: principalKey(via, hash), Value: data, Expiration: int32(c.ttl / time.Second)}); err != nil {
+	if err := c.mc.Set(&memcache.Item{Key: key, Value: data, Expiration: int32(c.ttl / time.Second)}); err != nil {
 		c.log.Warn("cache put", "err", err)
 	}
 }

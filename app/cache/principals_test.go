@@ -15,7 +15,7 @@ func startPrincipals(t *testing.T) (*Principals, *prometheus.Registry) {
 	t.Helper()
 	sock := StartTest(t)
 	reg := prometheus.NewRegistry()
-	p, err := NewPrincipals(PrincipalsConfig{Servers: []string{sock}, Registerer: reg})
+	p, err := NewPrincipals(PrincipalsConfig{Servers: []string{sock}, Key: TestKey(t), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestPrincipalsCacheDown(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
 	reg := prometheus.NewRegistry()
-	c, err := NewPrincipals(PrincipalsConfig{Servers: []string{addr}, Timeout: 50 * time.Millisecond, Registerer: reg})
+	c, err := NewPrincipals(PrincipalsConfig{Servers: []string{addr}, Key: TestKey(t), Timeout: 50 * time.Millisecond, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"os/exec"
 	"path/filepath"
@@ -26,4 +27,14 @@ func StartTest(t testing.TB) string {
 	}
 	t.Cleanup(m.Stop)
 	return sock
+}
+
+// TestKey returns a random key for a test's Principals.
+func TestKey(t testing.TB) []byte {
+	t.Helper()
+	key := make([]byte, MinKeyLen)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

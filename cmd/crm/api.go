@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/crmplan/crmplan/app"
 	"github.com/crmplan/crmplan/app/api"
 	"github.com/crmplan/crmplan/app/cache"
 	"github.com/crmplan/crmplan/app/metrics"
@@ -22,6 +25,8 @@ func apiCommand() *cli.Command {
 			&cli.DurationFlag{Name: "report-max-age", Value: 10 * time.Minute, EnvVars: []string{"CRM_REPORT_MAX_AGE"}, Usage: "use the worker's pipeline snapshot if younger"},
 			&cli.StringSliceFlag{Name: "cache", EnvVars: []string{"CRM_CACHE"}, Usage: "cache tier (crm cache / memcached) host:port, repeatable: who holds a session is read there before the database"},
 			&cli.DurationFlag{Name: "cache-ttl", Value: time.Minute, EnvVars: []string{"CRM_CACHE_TTL"}, Usage: "how long a cached principal lives (user changes invalidate at once)"},
+			&cli.StringFlag{Name: "cache-key-file", EnvVars: []string{"CRM_CACHE_KEY_FILE"}, Usage: "file holding the stack's principal-cache key (at least 32 bytes, the same on every api server); " +
+				"or put the key itself in $CRM_CACHE_KEY. Cached principals carry an HMAC under it, so that whoever reaches the cache port cannot forge one"},
 		),
 		Action: func(c *cli.Context) error {
 			log, err := logger(c, "api")
@@ -37,7 +42,11 @@ func apiCommand() *cli.Command {
 			cfg := api.Config{SessionTTL: c.Duration("session-ttl"), SecureCookies: c.Bool("secure-cookies"),
 				ReportMaxAge: c.Duration("report-max-age"), Log: log}
 			if servers := c.StringSlice("cache"); len(servers) > 0 {
-				p, err := cache.NewPrincipals(cache.PrincipalsConfig{Servers: servers, TTL: c.Duration("cache-ttl"), Log: log, Registerer: m.Registry})
+				key, err := cacheKey(c.String("cache-key-file"))
+				if err != nil {
+					return err
+				}
+				p, err := cache.NewPrincipals(cache.PrincipalsConfig{Servers: servers, Key: key, TTL: c.Duration("cache-ttl"), Log: log, Registerer: m.Registry})
 				if err != nil {
 					return err
 				}
@@ -48,4 +57,23 @@ func apiCommand() *cli.Command {
 			return serve.Run(c.Context, serve.Config{Role: "api", Listen: c.String("listen"), Handler: a.Handler(), Ready: a.Ready, Metrics: m, Log: log})
 		},
 	}
+}
+
+// cacheKey reads the principal-cache key from file, else from
+// $CRM_CACHE_KEY: never from a flag's value, which ps shows to everyone.
+func cacheKey(file string) ([]byte, error) {
+	key := []byte(os.Getenv("CRM_CACHE_KEY"))
+	where := "$CRM_CACHE_KEY"
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, app.Errorf(app.EINVALID, "reading the cache key: %w", err).In("--cache-key-file")
+		}
+		key, where = bytes.TrimSpace(b), "--cache-key-file"
+	}
+	if len(key) < cache.MinKeyLen {
+		return nil, app.Errorf(app.EINVALID, "--cache needs the stack's principal-cache key of at least %d bytes, got %d; "+
+			"Try: head -c 32 /dev/urandom | base64 > cache.key, then --cache-key-file cache.key on every api server", cache.MinKeyLen, len(key)).In(where)
+	}
+	return key, nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -131,7 +133,7 @@ func TestCacheRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	fmt.Fprint(c, "set k 0 0 2\r\nhi\r\nget k\r\n")
+	fmt.Fprint(c, "set crm:k 0 0 2\r\nhi\r\nget crm:k\r\n")
 	r := bufio.NewReader(c)
 	var got []string
 	for range 4 {
@@ -141,8 +143,19 @@ func TestCacheRole(t *testing.T) {
 		}
 		got = append(got, strings.TrimSpace(l))
 	}
-	if g := strings.Join(got, "|"); g != "STORED|VALUE k 0 2|hi|END" {
+	if g := strings.Join(got, "|"); g != "STORED|VALUE crm:k 0 2|hi|END" {
 		t.Errorf("memcached through crm cache: %q", g)
+	}
+	// The port is no raw memcached: an attacker's flush_all is refused.
+	fmt.Fprint(c, "flush_all\r\n")
+	if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "CLIENT_ERROR") {
+		t.Errorf("flush_all through crm cache: %q, want CLIENT_ERROR", l)
+	}
+	// And crm api will not trust the cache tier without the stack's key.
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"crm", "api", "--database-url", "postgres://crm@127.0.0.1:1/crm", "--cache", addr}, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "key") {
+		t.Errorf("crm api --cache without a key: exit %d, %s; want 2 naming the key", code, errb.String())
 	}
 }
 
