@@ -58,7 +58,7 @@ type PrincipalsConfig struct {
 	// Key authenticates entries: the same secret on every api server of a
 	// stack, at least MinKeyLen bytes. Required.
 	Key []byte
-	Log     *slog.Logger
+	Log *slog.Logger
 	// Registerer gets crm_cache_principal_lookups_total{result}.
 	Registerer prometheus.Registerer
 }
