@@ -17,6 +17,7 @@ const (
 	EFORBIDDEN    = "forbidden"
 	ECONFLICT     = "conflict"
 	ETOOLARGE     = "too_large"
+	ETOOMANY      = "too_many_requests"
 	EUNAVAILABLE  = "unavailable"
 	EINTERNAL     = "internal"
 )

@@ -247,9 +247,14 @@ func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 		}
 		cacheKey = key.Value
 	}
+	proxies := d.webAddresses()
 	for _, role := range []topology.Role{topology.RoleAPI, topology.RoleWorker} {
 		for _, h := range d.l.ByRole(role) {
 			env := pulumi.StringMap{"CRM_DATABASE_URL": urls.primary}
+			if role == topology.RoleAPI && len(proxies) > 0 {
+				// Sign-ins are throttled per client: believe the web tier's X-Forwarded-For.
+				env["CRM_TRUSTED_PROXIES"] = pulumi.String(strings.Join(proxies, ","))
+			}
 			if d.l.Pool > 0 {
 				env["CRM_DB_MAX_CONNS"] = pulumi.String(strconv.Itoa(d.l.Pool))
 			}
@@ -292,6 +297,24 @@ func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 		}
 	}
 	return d.roleServices(apis, backends, urls, schema)
+}
+
+// webAddresses are where the api servers' clients come from: the web tier.
+// On the shared loopback of the local target a connection to another host
+// leaves from 127.0.0.1, so that counts too.
+func (d *deployer) webAddresses() []string {
+	var out []string
+	loopback := false
+	for _, role := range []topology.Role{topology.RoleWeb, topology.RoleFailover} {
+		for _, h := range d.l.ByRole(role) {
+			out = append(out, h.Address)
+			loopback = loopback || strings.HasPrefix(h.Address, "127.")
+		}
+	}
+	if loopback {
+		out = append(out, "127.0.0.1")
+	}
+	return out
 }
 
 func (d *deployer) service(h LocalHost, args []string, env pulumi.StringMap, deps ...pulumi.Resource) (pulumi.Resource, error) {

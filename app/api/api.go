@@ -28,6 +28,8 @@ type Config struct {
 	// Principals caches who holds a token (the cache tier); nil reads the
 	// database on every request.
 	Principals PrincipalCache
+	// SignIn bounds password checks and throttles guessing.
+	SignIn SignInLimits
 }
 
 // PrincipalCache remembers who holds a token so that most requests
@@ -48,6 +50,7 @@ type API struct {
 	// dummyHash is verified against when an e-mail is unknown, so that
 	// response time does not tell which e-mails exist.
 	dummyHash string
+	signIns   *signInGuard
 }
 
 // New returns the API over s.
@@ -61,8 +64,9 @@ func New(s *store.Store, cfg Config) *API {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	cfg.SignIn.defaults(cfg.Password)
 	dummy, _ := secret.HashPassword("not a password anyone has", cfg.Password)
-	return &API{store: s, cfg: cfg, log: cfg.Log, dummyHash: dummy}
+	return &API{store: s, cfg: cfg, log: cfg.Log, dummyHash: dummy, signIns: newSignInGuard(cfg.SignIn)}
 }
 
 // Handler returns the route table. Everything the contract lists is here.

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,5 +254,135 @@ func TestForgedPrincipalThroughCachePort(t *testing.T) {
 	}
 	if code, _ := admin.do("GET", "/api/v1/session", ""); code != 200 {
 		t.Errorf("the admin's real session stopped working: %d", code)
+	}
+}
+
+// signInFrom signs in with password, as the web tier forwards a client at
+// addr (the fixture trusts 127.0.0.1 as its proxy when told to).
+func signInFrom(c *client, addr, email, password string) (int, string, string) {
+	c.t.Helper()
+	req, _ := http.NewRequest("POST", c.base+"/api/v1/session", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	if addr != "" {
+		req.Header.Set("X-Forwarded-For", addr)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Retry-After"), string(b)
+}
+
+// TestSignInThrottled guesses passwords as finding 2 did: 30 wrong ones,
+// then the right one. Past the per-address limit the guesses get 429 with
+// Retry-After, and so does the right password from that address, while
+// the account's owner still signs in from elsewhere.
+func TestSignInThrottled(t *testing.T) {
+	trustLocal := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	t.Run("per address", func(t *testing.T) {
+		f := newFixtureWith(t, Config{SignIn: SignInLimits{PerAddress: 5, TrustedProxies: trustLocal}})
+		c := f.client(t)
+		var unauthorized, tooMany int
+		for range 30 {
+			code, retry, body := signInFrom(c, "198.51.100.7", "rep1@example.com", "wrong password")
+			switch code {
+			case 401:
+				unauthorized++
+			case 429:
+				tooMany++
+				if n, err := strconv.Atoi(retry); err != nil || n < 1 || n > 15*60+1 {
+					t.Fatalf("429 with Retry-After %q: %s", retry, body)
+				}
+			default:
+				t.Fatalf("wrong password: %d %s", code, body)
+			}
+		}
+		if unauthorized != 5 || tooMany != 25 {
+			t.Errorf("30 guesses: %d refused, %d throttled; want 5 and 25", unauthorized, tooMany)
+		}
+		if code, _, _ := signInFrom(c, "198.51.100.7", "rep1@example.com", "password1"); code != 429 {
+			t.Errorf("the right password from the guessing address: %d, want 429", code)
+		}
+		if code, _, body := signInFrom(c, "203.0.113.9", "rep1@example.com", "password1"); code != 200 {
+			t.Errorf("the owner from another address: %d %s, want 200", code, body)
+		}
+	})
+	t.Run("forwarded header from an untrusted peer is ignored", func(t *testing.T) {
+		f := newFixtureWith(t, Config{SignIn: SignInLimits{PerAddress: 5}})
+		c := f.client(t)
+		var tooMany int
+		for i := range 20 {
+			if code, _, _ := signInFrom(c, fmt.Sprintf("192.0.2.%d", i+1), "rep1@example.com", "wrong password"); code == 429 {
+				tooMany++
+			}
+		}
+		if tooMany != 15 {
+			t.Errorf("a fresh X-Forwarded-For per guess escaped the limit: %d of 20 throttled, want 15", tooMany)
+		}
+	})
+	t.Run("per account", func(t *testing.T) {
+		f := newFixtureWith(t, Config{SignIn: SignInLimits{PerAddress: 3, PerAccount: 10, TrustedProxies: trustLocal}})
+		c := f.client(t)
+		if code, _, body := signInFrom(c, "203.0.113.1", "rep2@example.com", "password1"); code != 200 {
+			t.Fatalf("sign in from the usual place: %d %s", code, body)
+		}
+		for i := range 12 {
+			signInFrom(c, fmt.Sprintf("198.51.100.%d", i), "rep2@example.com", "wrong password")
+		}
+		if code, _, body := signInFrom(c, "198.51.100.200", "rep2@example.com", "wrong password"); code != 429 || !strings.Contains(body, "account") {
+			t.Errorf("guess from a fresh address past the account's limit: %d %s, want 429", code, body)
+		}
+		if code, _, body := signInFrom(c, "203.0.113.1", "rep2@example.com", "password1"); code != 200 {
+			t.Errorf("the owner from their usual address during the flood: %d %s, want 200", code, body)
+		}
+	})
+	t.Run("exempt only when configured", func(t *testing.T) {
+		f := newFixtureWith(t, Config{SignIn: SignInLimits{PerAddress: 3, Exempt: []string{"Admin@example.com"}}})
+		c := f.client(t)
+		for range 10 {
+			if code, _, body := signInFrom(c, "", "admin@example.com", "wrong password"); code != 401 {
+				t.Fatalf("exempt load-test user: %d %s, want 401 every time", code, body)
+			}
+		}
+		var codes []int
+		for range 4 {
+			code, _, _ := signInFrom(c, "", "rep1@example.com", "wrong password")
+			codes = append(codes, code)
+		}
+		if fmt.Sprint(codes) != "[401 401 401 429]" {
+			t.Errorf("a user not on the list: %v, want 429 after the address's limit of 3", codes)
+		}
+	})
+}
+
+// TestThrottleWindow: counts end with their window, a success gives its
+// attempt back, and the map stays bounded.
+func TestThrottleWindow(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	th := newThrottle()
+	th.now = func() time.Time { return now }
+	for range 3 {
+		if _, ok := th.take("k", 3, time.Minute); !ok {
+			t.Fatal("refused within the limit")
+		}
+	}
+	if wait, ok := th.take("k", 3, time.Minute); ok || wait != time.Minute {
+		t.Errorf("past the limit: %v %v, want refused for 1m", wait, ok)
+	}
+	th.give("k")
+	if _, ok := th.take("k", 3, time.Minute); !ok {
+		t.Error("a given-back attempt still counted")
+	}
+	now = now.Add(time.Minute)
+	if _, ok := th.take("k", 3, time.Minute); !ok {
+		t.Error("refused after the window")
+	}
+	for i := range maxTracked + 10 {
+		th.take(strconv.Itoa(i), 1, time.Minute)
+	}
+	if len(th.counts) > maxTracked {
+		t.Errorf("%d counts kept, want at most %d", len(th.counts), maxTracked)
 	}
 }

@@ -155,11 +155,25 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		hash = a.dummyHash
 	}
-	if !secret.VerifyPassword(req.Password, hash) || err != nil {
+	adm, wait, aerr := a.signIns.admit(r, req.Email, u.ID)
+	if aerr != nil {
+		a.log.Warn("sign-in throttled", "email", app.NormalizeEmail(req.Email), "client", a.signIns.clientKey(r))
+		tooMany(w, wait)
+		writeError(w, r, a.log, aerr)
+		return
+	}
+	var match bool
+	if herr := a.signIns.hash(r.Context(), func() { match = secret.VerifyPassword(req.Password, hash) }); herr != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, r, a.log, herr)
+		return
+	}
+	if !match || err != nil {
 		a.log.Info("sign-in refused", "email", app.NormalizeEmail(req.Email))
 		writeError(w, r, a.log, app.Errorf(app.EUNAUTHORIZED, "e-mail or password is wrong"))
 		return
 	}
+	adm.succeeded(u.ID)
 	token, err := a.store.CreateSession(r.Context(), u.ID, a.cfg.SessionTTL)
 	if err != nil {
 		writeError(w, r, a.log, err)

@@ -27,6 +27,7 @@ var statusOf = map[string]int{
 	app.ENOTFOUND:     http.StatusNotFound,
 	app.ECONFLICT:     http.StatusConflict,
 	app.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	app.ETOOMANY:      http.StatusTooManyRequests,
 	app.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	app.EINTERNAL:     http.StatusInternalServerError,
 }

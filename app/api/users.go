@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -111,7 +112,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, p *app.Principa
 		writeError(w, r, a.log, app.Errorf(app.EFORBIDDEN, "only admins and managers create users"))
 		return
 	}
-	if n.PasswordHash, err = secret.HashPassword(password, a.cfg.Password); err != nil {
+	if n.PasswordHash, err = a.hashPassword(r.Context(), password); err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}
@@ -153,7 +154,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request, p *app.Principa
 		}
 	}
 	if password != "" {
-		hash, err := secret.HashPassword(password, a.cfg.Password)
+		hash, err := a.hashPassword(r.Context(), password)
 		if err != nil {
 			writeError(w, r, a.log, err)
 			return
@@ -175,4 +176,15 @@ func (a *API) usersChanged() {
 	if a.cfg.Principals != nil {
 		a.cfg.Principals.ForgetAll()
 	}
+}
+
+// hashPassword hashes in one of the sign-in slots: a password change costs
+// the memory of a sign-in.
+func (a *API) hashPassword(ctx context.Context, password string) (string, error) {
+	var hash string
+	var err error
+	if herr := a.signIns.hash(ctx, func() { hash, err = secret.HashPassword(password, a.cfg.Password) }); herr != nil {
+		return "", herr
+	}
+	return hash, err
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -25,6 +27,12 @@ func apiCommand() *cli.Command {
 			&cli.DurationFlag{Name: "report-max-age", Value: 10 * time.Minute, EnvVars: []string{"CRM_REPORT_MAX_AGE"}, Usage: "use the worker's pipeline snapshot if younger"},
 			&cli.StringSliceFlag{Name: "cache", EnvVars: []string{"CRM_CACHE"}, Usage: "cache tier (crm cache / memcached) host:port, repeatable: who holds a session is read there before the database"},
 			&cli.DurationFlag{Name: "cache-ttl", Value: time.Minute, EnvVars: []string{"CRM_CACHE_TTL"}, Usage: "how long a cached principal lives (user changes invalidate at once)"},
+			&cli.IntFlag{Name: "sign-in-hashing", EnvVars: []string{"CRM_SIGN_IN_HASHING"}, Usage: "password checks at once (each takes 19 MiB); 0: one per core, at most 128 MiB"},
+			&cli.IntFlag{Name: "sign-in-per-address", Value: 10, EnvVars: []string{"CRM_SIGN_IN_PER_ADDRESS"}, Usage: "failed sign-ins per client address per window before 429"},
+			&cli.IntFlag{Name: "sign-in-per-account", Value: 50, EnvVars: []string{"CRM_SIGN_IN_PER_ACCOUNT"}, Usage: "failed sign-ins per account per window before 429 (not for addresses it signed in from lately)"},
+			&cli.DurationFlag{Name: "sign-in-window", Value: 15 * time.Minute, EnvVars: []string{"CRM_SIGN_IN_WINDOW"}, Usage: "how long failed sign-ins count"},
+			&cli.StringSliceFlag{Name: "sign-in-exempt", EnvVars: []string{"CRM_SIGN_IN_EXEMPT"}, Usage: "e-mail exempt from sign-in throttling, repeatable: only a stack's load-test user, on purpose"},
+			&cli.StringSliceFlag{Name: "trusted-proxy", EnvVars: []string{"CRM_TRUSTED_PROXIES"}, Usage: "address or CIDR of the web tier, repeatable: only from these is X-Forwarded-For believed when counting sign-ins per client"},
 			&cli.StringFlag{Name: "cache-key-file", EnvVars: []string{"CRM_CACHE_KEY_FILE"}, Usage: "file holding the stack's principal-cache key (at least 32 bytes, the same on every api server); " +
 				"or put the key itself in $CRM_CACHE_KEY. Cached principals carry an HMAC under it, so that whoever reaches the cache port cannot forge one"},
 		),
@@ -39,8 +47,14 @@ func apiCommand() *cli.Command {
 			}
 			defer s.Close()
 			m := metrics.New("api")
+			proxies, err := trustedProxies(c.StringSlice("trusted-proxy"))
+			if err != nil {
+				return err
+			}
 			cfg := api.Config{SessionTTL: c.Duration("session-ttl"), SecureCookies: c.Bool("secure-cookies"),
-				ReportMaxAge: c.Duration("report-max-age"), Log: log}
+				ReportMaxAge: c.Duration("report-max-age"), Log: log,
+				SignIn: api.SignInLimits{Hashing: c.Int("sign-in-hashing"), PerAddress: c.Int("sign-in-per-address"), PerAccount: c.Int("sign-in-per-account"),
+					Window: c.Duration("sign-in-window"), Exempt: c.StringSlice("sign-in-exempt"), TrustedProxies: proxies}}
 			if servers := c.StringSlice("cache"); len(servers) > 0 {
 				key, err := cacheKey(c.String("cache-key-file"))
 				if err != nil {
@@ -76,4 +90,27 @@ func cacheKey(file string) ([]byte, error) {
 			"Try: head -c 32 /dev/urandom | base64 > cache.key, then --cache-key-file cache.key on every api server", cache.MinKeyLen, len(key)).In(where)
 	}
 	return key, nil
+}
+
+// trustedProxies parses --trusted-proxy values: addresses or CIDRs.
+func trustedProxies(vals []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range vals {
+		for _, v := range strings.Split(v, ",") {
+			v = strings.TrimSpace(v)
+			if v == "" {
+				continue
+			}
+			if a, err := netip.ParseAddr(v); err == nil {
+				out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+				continue
+			}
+			p, err := netip.ParsePrefix(v)
+			if err != nil {
+				return nil, app.Errorf(app.EINVALID, "must be an address or CIDR like 10.0.1.5 or 10.0.1.0/24, got %.80q", v).In("--trusted-proxy")
+			}
+			out = append(out, p.Masked())
+		}
+	}
+	return out, nil
 }
