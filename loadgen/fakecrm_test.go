@@ -31,6 +31,8 @@ type fakeCRM struct {
 	mu       sync.Mutex
 	requests atomic.Int64
 	signIns  atomic.Int64
+	tokenTTL atomic.Int64 // expires_in of the last token asked for
+	revoked  atomic.Int64 // DELETEs of the token it handed out
 	byRoute  map[string]*atomic.Int64
 }
 
@@ -115,7 +117,18 @@ func (f *fakeCRM) apiRoutes(route func(string, http.HandlerFunc)) {
 	})
 	route("DELETE /api/v1/session", authed(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	route("POST /api/v1/tokens", authed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 201, map[string]any{"token": "tok-1"})
+		var body struct {
+			ExpiresIn int64 `json:"expires_in"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		f.tokenTTL.Store(body.ExpiresIn)
+		writeJSON(w, 201, map[string]any{"id": 41, "token": "tok-1"})
+	}))
+	route("DELETE /api/v1/tokens/{id}", authed(func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("id") == "41" {
+			f.revoked.Add(1)
+		}
+		w.WriteHeader(204)
 	}))
 	for _, coll := range []string{"accounts", "contacts", "opportunities", "activities"} {
 		route("GET /api/v1/"+coll, authed(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, items(25)) }))

@@ -94,7 +94,13 @@ type scriptData struct {
 	ErrorRate       string
 	Timeout         string
 	MixJSON         string
+	// TokenSeconds is the life of the run's API token: the run and
+	// tokenMargin (setup, teardown, graceful stops).
+	TokenSeconds int64
 }
+
+// tokenMargin is how long the run's token outlives ramp-up and steady phase.
+const tokenMargin = 10 * time.Minute
 
 // Script renders the k6 script for s. The output is deterministic, so a
 // golden file pins it and users can diff an edited copy against a new one.
@@ -129,6 +135,7 @@ func Script(s Scenario) ([]byte, error) {
 		ErrorRate:       formatNumber(s.SLO.ErrorRate),
 		Timeout:         k6Duration(timeout),
 		MixJSON:         string(mixJSON),
+		TokenSeconds:    int64((s.RampUp + s.Duration + tokenMargin) / time.Second),
 	}
 	if s.RampUp > 0 {
 		data.RampUp = k6Duration(s.RampUp)

@@ -72,6 +72,13 @@ func TestVerifyFakeCRM(t *testing.T) {
 	if got := f.signIns.Load(); got != 2 { // the probe and k6's setup
 		t.Errorf("sign-ins = %d, want 2", got)
 	}
+	// The run's token lives the run plus a margin, and is revoked at its end.
+	if ttl := f.tokenTTL.Load(); ttl != int64((8*time.Second+tokenMargin)/time.Second) {
+		t.Errorf("the run's token asked for expires_in %d s, want the run (8 s) plus %v", ttl, tokenMargin)
+	}
+	if got := f.revoked.Load(); got != 1 {
+		t.Errorf("the run's token was revoked %d times, want once", got)
+	}
 	saved, err := LoadResult(filepath.Join(dir, "latest.json"))
 	if err != nil || saved.Requests != res.Requests || path == "" {
 		t.Errorf("latest.json: %v, %+v", err, saved.Requests)

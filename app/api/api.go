@@ -76,6 +76,8 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/session", a.auth(a.currentSession))
 	mux.HandleFunc("DELETE /api/v1/session", a.auth(a.signOut))
 	mux.HandleFunc("POST /api/v1/tokens", a.auth(a.createToken))
+	mux.HandleFunc("GET /api/v1/tokens", a.auth(a.listTokens))
+	mux.HandleFunc("DELETE /api/v1/tokens/{id}", a.auth(a.revokeToken))
 
 	mux.HandleFunc("GET /api/v1/users", a.auth(a.listUsers))
 	mux.HandleFunc("POST /api/v1/users", a.auth(a.createUser))

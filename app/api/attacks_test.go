@@ -386,3 +386,113 @@ func TestThrottleWindow(t *testing.T) {
 		t.Errorf("%d counts kept, want at most %d", len(th.counts), maxTracked)
 	}
 }
+
+// newCachedFixture is the API with a real memcached as its principal
+// cache, so that revocations are checked where a stale entry would hide them.
+func newCachedFixture(t *testing.T) *fixture {
+	principals, err := cache.NewPrincipals(cache.PrincipalsConfig{Servers: []string{cache.StartTest(t)}, Key: cache.TestKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newFixtureWith(t, Config{Principals: principals})
+}
+
+func (c *client) token(body string) (id int64, token string, expires time.Time) {
+	c.t.Helper()
+	code, b := c.do("POST", "/api/v1/tokens", body)
+	var tok struct {
+		ID        int64
+		Token     string
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	if err := json.Unmarshal([]byte(b), &tok); code != 201 || err != nil {
+		c.t.Fatalf("POST /tokens %s: %d %s", body, code, b)
+	}
+	return tok.ID, tok.Token, tok.ExpiresAt
+}
+
+func (f *fixture) bearer(t *testing.T, token string) *client {
+	c := f.client(t)
+	c.bearer = token
+	return c
+}
+
+// TestPasswordChangeRevokes: someone who had rep1's password kept a
+// session and made an API token; rep1 changes the password. Both stop
+// working at once (through the cache too); the session the change was made
+// in goes on.
+func TestPasswordChangeRevokes(t *testing.T) {
+	f := newCachedFixture(t)
+	owner, intruder := f.signIn(t, "rep1@example.com"), f.signIn(t, "rep1@example.com")
+	_, token, _ := intruder.token(`{"name":"backdoor"}`)
+	stolen := f.bearer(t, token)
+	for _, c := range []*client{owner, intruder, stolen} {
+		if code, _ := c.do("GET", "/api/v1/session", ""); code != 200 {
+			t.Fatalf("before the change: %d", code)
+		}
+	}
+	if code, body := owner.do("PATCH", fmt.Sprintf("/api/v1/users/%d", f.users["rep1@example.com"].ID), `{"password":"a new password"}`); code != 200 {
+		t.Fatalf("change password: %d %s", code, body)
+	}
+	if code, _ := owner.do("GET", "/api/v1/session", ""); code != 200 {
+		t.Errorf("the session that changed the password: %d, want 200", code)
+	}
+	if code, _ := intruder.do("GET", "/api/v1/accounts", ""); code != 401 {
+		t.Errorf("another session after the password change: %d, want 401", code)
+	}
+	if code, _ := stolen.do("GET", "/api/v1/accounts", ""); code != 401 {
+		t.Errorf("an API token after the password change: %d, want 401", code)
+	}
+	if code, _, _ := signInFrom(f.client(t), "", "rep1@example.com", "password1"); code != 401 {
+		t.Errorf("the old password: %d, want 401", code)
+	}
+}
+
+// TestTokensExpireAndRevoke: tokens get a bounded life, end with it, and
+// can be revoked by their owner (not by another rep).
+func TestTokensExpireAndRevoke(t *testing.T) {
+	f := newCachedFixture(t)
+	rep1, rep2 := f.signIn(t, "rep1@example.com"), f.signIn(t, "rep2@example.com")
+	_, _, expires := rep1.token(`{"name":"default"}`)
+	if d := time.Until(expires); d < DefaultTokenTTL-time.Hour || d > DefaultTokenTTL+time.Hour {
+		t.Errorf("a token by default expires in %v, want about %v", d, DefaultTokenTTL)
+	}
+	for _, body := range []string{`{"expires_in":0}`, `{"expires_in":-5}`, `{"expires_in":99999999999}`, `{"expires_in":"1h"}`} {
+		if code, resp := rep1.do("POST", "/api/v1/tokens", body); code != 400 {
+			t.Errorf("POST /tokens %s: %d %s, want 400", body, code, resp)
+		}
+	}
+
+	id, token, expires := rep1.token(`{"name":"short","expires_in":120}`)
+	if d := time.Until(expires); d < time.Minute || d > 3*time.Minute {
+		t.Errorf("expires_in 120 expires in %v", d)
+	}
+	bot := f.bearer(t, token)
+	if code, _ := bot.do("GET", "/api/v1/session", ""); code != 200 {
+		t.Fatalf("fresh token: %d", code)
+	}
+	if code, body := rep1.do("GET", "/api/v1/tokens", ""); code != 200 || !strings.Contains(body, `"short"`) || strings.Contains(body, token) {
+		t.Errorf("GET /tokens: %d %s", code, body)
+	}
+	if code, _ := rep2.do("DELETE", fmt.Sprintf("/api/v1/tokens/%d", id), ""); code != 404 {
+		t.Errorf("rep2 revokes rep1's token: %d, want 404", code)
+	}
+	if code, _ := bot.do("GET", "/api/v1/session", ""); code != 200 {
+		t.Fatalf("token after another rep's attempt: %d", code)
+	}
+	if code, body := rep1.do("DELETE", fmt.Sprintf("/api/v1/tokens/%d", id), ""); code != 204 {
+		t.Fatalf("revoke: %d %s", code, body)
+	}
+	if code, _ := bot.do("GET", "/api/v1/session", ""); code != 401 {
+		t.Errorf("a revoked token (cached a moment ago): %d, want 401", code)
+	}
+
+	// Expiry: move a token's end into the past, as time would.
+	_, token, _ = rep1.token(`{"name":"old"}`)
+	if _, err := f.store.Primary().Exec(context.Background(), "UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE name = 'old'"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := f.bearer(t, token).do("GET", "/api/v1/session", ""); code != 401 {
+		t.Errorf("an expired token: %d, want 401", code)
+	}
+}

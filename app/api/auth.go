@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/crmplan/crmplan/app"
 	"github.com/crmplan/crmplan/app/secret"
@@ -205,7 +206,17 @@ func (a *API) signOut(w http.ResponseWriter, r *http.Request, p *app.Principal) 
 
 type tokenRequest struct {
 	Name string `json:"name"`
+	// ExpiresIn is the token's life in seconds: default DefaultTokenTTL,
+	// at most MaxTokenTTL.
+	ExpiresIn *int64 `json:"expires_in"`
 }
+
+// API tokens end: a leaked one is not good forever, and a script's token
+// (crmplan verify's) lives about as long as its run.
+const (
+	DefaultTokenTTL = 30 * 24 * time.Hour
+	MaxTokenTTL     = 90 * 24 * time.Hour
+)
 
 func (a *API) createToken(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	b, err := readBody(w, r, 4096, "application/json")
@@ -224,10 +235,47 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p *app.Princip
 		writeError(w, r, a.log, app.Errorf(app.EINVALID, "must be 1 to 100 printable characters").In("name"))
 		return
 	}
-	id, token, err := a.store.CreateToken(r.Context(), p.User.ID, req.Name)
+	ttl := DefaultTokenTTL
+	if req.ExpiresIn != nil {
+		if *req.ExpiresIn < 60 || *req.ExpiresIn > int64(MaxTokenTTL/time.Second) {
+			writeError(w, r, a.log, app.Errorf(app.EINVALID, "must be seconds from 60 to %d (90 days)", int64(MaxTokenTTL/time.Second)).In("expires_in"))
+			return
+		}
+		ttl = time.Duration(*req.ExpiresIn) * time.Second
+	}
+	t, token, err := a.store.CreateToken(r.Context(), p.User.ID, req.Name, ttl)
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "name": req.Name, "token": token})
+	writeJSON(w, http.StatusCreated, map[string]any{"id": t.ID, "name": t.Name, "token": token, "created_at": t.CreatedAt, "expires_at": t.ExpiresAt})
+}
+
+// listTokens lists the caller's unexpired tokens, without their secrets.
+func (a *API) listTokens(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	tokens, err := a.store.Tokens(r.Context(), p.User.ID)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": tokens, "next": ""})
+}
+
+// revokeToken deletes one of the caller's tokens (an admin: anyone's), at
+// once on every api server: the cache forgets it too.
+func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	hash, err := a.store.RevokeToken(r.Context(), p, id)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	if a.cfg.Principals != nil {
+		a.cfg.Principals.Forget("token", hash)
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

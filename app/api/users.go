@@ -161,7 +161,11 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request, p *app.Principa
 		}
 		c.Set("password_hash", hash)
 	}
-	u, err := a.store.UpdateUser(r.Context(), id, c)
+	var keep []byte // the session this change comes with stays; the user's others end
+	if ck, err := r.Cookie(sessionCookie); err == nil && p.Via == "session" && p.User.ID == id {
+		keep = secret.HashToken(ck.Value)
+	}
+	u, err := a.store.UpdateUser(r.Context(), id, c, keep)
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return

@@ -34,7 +34,8 @@ func TestGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokenID, token, err := s.CreateToken(ctx, u.ID, "integration")
+	tok, token, err := s.CreateToken(ctx, u.ID, "integration", time.Hour)
+	tokenID := tok.ID
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,8 +78,11 @@ func (s *Store) Users(ctx context.Context, p *app.Principal) ([]app.User, error)
 	return users, dbError(rows.Err(), "users")
 }
 
-// UpdateUser applies changes (columns of users) to user id.
-func (s *Store) UpdateUser(ctx context.Context, id int64, c app.Changes) (app.User, error) {
+// UpdateUser applies changes (columns of users) to user id. A new
+// password_hash ends the user's sessions but keep (the one the change was
+// made with; nil for none) and revokes all their API tokens: whoever had
+// the old password may have made either.
+func (s *Store) UpdateUser(ctx context.Context, id int64, c app.Changes, keep []byte) (app.User, error) {
 	var a args
 	sets := []string{"updated_at = now()"}
 	for i, col := range c.Columns {
@@ -93,8 +96,29 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, c app.Changes) (app.Us
 	if v, ok := c.Get("active"); ok && v == false {
 		_, _ = s.primary.Exec(ctx, "DELETE FROM sessions WHERE user_id = $1", id)
 	}
+	if _, ok := c.Get("password_hash"); ok {
+		if err := s.revokeAll(ctx, id, keep); err != nil {
+			return app.User{}, err
+		}
+	}
 	s.wrote(ctx)
 	return u, nil
+}
+
+// revokeAll ends a user's sessions but keep and deletes their API tokens.
+// Not in the UPDATE's transaction: a failure here is reported, and the
+// password is changed either way.
+func (s *Store) revokeAll(ctx context.Context, userID int64, keep []byte) error {
+	if keep == nil {
+		keep = []byte{}
+	}
+	if _, err := s.primary.Exec(ctx, "DELETE FROM sessions WHERE user_id = $1 AND hash <> $2", userID, keep); err != nil {
+		return dbError(err, "sessions")
+	}
+	if _, err := s.primary.Exec(ctx, "DELETE FROM api_tokens WHERE user_id = $1", userID); err != nil {
+		return dbError(err, "tokens")
+	}
+	return nil
 }
 
 // CreateSession starts a session for a user and returns the secret token
@@ -131,7 +155,7 @@ func (s *Store) SessionPrincipal(ctx context.Context, token string) (*app.Princi
 
 // TokenPrincipal returns who holds an API token.
 func (s *Store) TokenPrincipal(ctx context.Context, token string) (*app.Principal, error) {
-	return s.principal(ctx, principalSQL+"(SELECT user_id FROM api_tokens WHERE hash = $1)", token, "token")
+	return s.principal(ctx, principalSQL+"(SELECT user_id FROM api_tokens WHERE hash = $1 AND expires_at > now())", token, "token")
 }
 
 func (s *Store) principal(ctx context.Context, sql, token, via string) (*app.Principal, error) {
@@ -160,12 +184,59 @@ func (s *Store) PrincipalByID(ctx context.Context, id *int64) (*app.Principal, e
 	return &app.Principal{User: u, Team: append([]int64{u.ID}, team...), Via: "internal"}, nil
 }
 
-// CreateToken makes an API token for a user; the token is returned once.
-func (s *Store) CreateToken(ctx context.Context, userID int64, name string) (id int64, token string, err error) {
+// Token is an API token's record; the secret itself is shown only once.
+type Token struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CreateToken makes an API token for a user that expires after ttl; the
+// token is returned once.
+func (s *Store) CreateToken(ctx context.Context, userID int64, name string, ttl time.Duration) (Token, string, error) {
 	token, hash := secret.NewToken("crm_")
-	err = s.primary.QueryRow(ctx, "INSERT INTO api_tokens (hash, user_id, name) VALUES ($1, $2, $3) RETURNING id", hash, userID, name).Scan(&id)
+	t := Token{Name: name}
+	err := s.primary.QueryRow(ctx, `INSERT INTO api_tokens (hash, user_id, name, expires_at) VALUES ($1, $2, $3, now() + $4::interval)
+		RETURNING id, created_at, expires_at`, hash, userID, name, ttl.String()).Scan(&t.ID, &t.CreatedAt, &t.ExpiresAt)
 	if err != nil {
-		return 0, "", dbError(err, "token")
+		return Token{}, "", dbError(err, "token")
 	}
-	return id, token, nil
+	// Now and then, forget expired tokens.
+	if hash[0] == 0 {
+		_, _ = s.primary.Exec(ctx, "DELETE FROM api_tokens WHERE expires_at < now()")
+	}
+	return t, token, nil
+}
+
+// Tokens lists the unexpired API tokens of a user.
+func (s *Store) Tokens(ctx context.Context, userID int64) ([]Token, error) {
+	rows, err := s.primary.Query(ctx, "SELECT id, name, created_at, expires_at FROM api_tokens WHERE user_id = $1 AND expires_at > now() ORDER BY id", userID)
+	if err != nil {
+		return nil, dbError(err, "tokens")
+	}
+	defer rows.Close()
+	out := []Token{}
+	for rows.Next() {
+		var t Token
+		if err := rows.Scan(&t.ID, &t.Name, &t.CreatedAt, &t.ExpiresAt); err != nil {
+			return nil, dbError(err, "tokens")
+		}
+		out = append(out, t)
+	}
+	return out, dbError(rows.Err(), "tokens")
+}
+
+// RevokeToken deletes token id of a user p may act for (admins: anyone's)
+// and returns its hash, for the principal cache to forget; ENOTFOUND else.
+func (s *Store) RevokeToken(ctx context.Context, p *app.Principal, id int64) ([]byte, error) {
+	sql, args := "DELETE FROM api_tokens WHERE id = $1 RETURNING hash", []any{id}
+	if p.User.Role != app.RoleAdmin {
+		sql, args = "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 RETURNING hash", []any{id, p.User.ID}
+	}
+	var hash []byte
+	if err := s.primary.QueryRow(ctx, sql, args...).Scan(&hash); err != nil {
+		return nil, dbError(err, "token")
+	}
+	return hash, nil
 }
