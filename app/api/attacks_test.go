@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -202,40 +201,10 @@ func TestForgedPrincipalThroughCachePort(t *testing.T) {
 		t.Fatalf("admin lists users: %d %s", code, body)
 	}
 
-	mc, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mc.Close()
-	r := bufio.NewReader(mc)
-	get := func(key string) []byte {
-		t.Helper()
-		fmt.Fprintf(mc, "get %s\r\n", key)
-		line, err := r.ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, "VALUE ") {
-			t.Fatalf("get %s: %q %v", key, line, err)
-		}
-		var n int
-		fmt.Sscanf(strings.Fields(line)[3], "%d", &n)
-		v := make([]byte, n+2)
-		if _, err := io.ReadFull(r, v); err != nil {
-			t.Fatal(err)
-		}
-		if end, _ := r.ReadString('\n'); end != "END\r\n" {
-			t.Fatalf("get %s: %q", key, end)
-		}
-		return v[:n]
-	}
-	set := func(key string, v []byte) {
-		t.Helper()
-		fmt.Fprintf(mc, "set %s 0 0 %d\r\n%s\r\n", key, len(v), v)
-		if line, err := r.ReadString('\n'); err != nil || line != "STORED\r\n" {
-			t.Fatalf("set %s: %q %v", key, line, err)
-		}
-	}
+	mc := cache.DialRaw(t, l.Addr().String())
 	const forged = "crm_made-up-token"
 	key := "crm:principal:token:" + hex.EncodeToString(secret.HashToken(forged))
-	gen := string(get("crm:users:gen"))
+	gen := string(mc.Get("crm:users:gen"))
 	adminUser := f.users["admin@example.com"]
 	plain, _ := json.Marshal(map[string]any{"gen": gen, "exp": time.Now().Add(time.Hour).Unix(),
 		"p": app.Principal{User: adminUser, Team: []int64{adminUser.ID}, Via: "token"}})
@@ -243,9 +212,9 @@ func TestForgedPrincipalThroughCachePort(t *testing.T) {
 	for name, value := range map[string][]byte{
 		"plain JSON admin entry":                plain,
 		"admin entry behind a made-up MAC":      append(bytes.Repeat([]byte{7}, 32), plain...),
-		"the admin's own entry under our token": get(sessionKey),
+		"the admin's own entry under our token": mc.Get(sessionKey),
 	} {
-		set(key, value)
+		mc.Set(key, value)
 		attacker := f.client(t)
 		attacker.bearer = forged
 		if code, body := attacker.do("GET", "/api/v1/users", ""); code != http.StatusUnauthorized {

@@ -105,6 +105,16 @@ func runCLI(t testing.TB, args ...string) string {
 	return out.String()
 }
 
+// seededDB starts PostgreSQL with the CRM schema and records, seeded
+// users signing in with "e2e password", and returns its URL.
+func seededDB(t testing.TB, records, users int) string {
+	t.Helper()
+	db := pgserver.StartTest(t).URL("postgres")
+	runCLI(t, "migrate", "--database-url", db)
+	runCLI(t, "seed", "--database-url", db, "--records", strconv.Itoa(records), "--users", strconv.Itoa(users), "--password", "e2e password")
+	return db
+}
+
 // stack is PostgreSQL + 2 api servers + 1 web server, as real processes.
 type stack struct {
 	web  string

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/crmplan/crmplan/pgserver"
 )
 
 // TestIntegrationRole runs crm integration as a process in front of the
@@ -165,10 +163,7 @@ func TestETLRole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and two crm processes")
 	}
-	pg := pgserver.StartTest(t)
-	db := pg.URL("postgres")
-	runCLI(t, "migrate", "--database-url", db)
-	runCLI(t, "seed", "--database-url", db, "--records", "100", "--users", "2", "--password", "e2e password")
+	db := seededDB(t, 100, 2)
 	dir := t.TempDir()
 	etlAddr, apiAddr := freeAddr(t), freeAddr(t)
 	start(t, dir, "etl", "etl", "--listen", etlAddr, "--database-url", db, "--inbox", dir+"/inbox")

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/crmplan/crmplan/pgserver"
 )
 
 // TestSignInFlood is finding 2's attack on a real crm api process with the
@@ -32,10 +30,7 @@ func TestSignInFlood(t *testing.T) {
 	if !canBind("127.70.0.1") {
 		t.Skip("cannot bind 127.70.0.1")
 	}
-	pg := pgserver.StartTest(t)
-	db := pg.URL("postgres")
-	runCLI(t, "migrate", "--database-url", db)
-	runCLI(t, "seed", "--database-url", db, "--records", "10", "--users", "2", "--password", "e2e password")
+	db := seededDB(t, 10, 2)
 	for _, tc := range []struct {
 		name  string
 		args  []string
