@@ -84,7 +84,14 @@ func (f *Front) relay(c *peekedConn) {
 	mr := bufio.NewReader(mc)
 	cw := bufio.NewWriter(c)
 	for {
-		_ = c.SetReadDeadline(time.Now().Add(idleTimeout))
+		// An idle connection may wait for ever: the api's client pools its
+		// connections and would fail a request on one closed under it. A
+		// command, once begun, must arrive whole soon.
+		_ = c.SetReadDeadline(time.Time{})
+		if _, err := c.r.Peek(1); err != nil {
+			return
+		}
+		_ = c.SetReadDeadline(time.Now().Add(commandTimeout))
 		req, err := readCommand(c.r)
 		if err != nil {
 			var refused *refusal
@@ -110,10 +117,10 @@ func (f *Front) relay(c *peekedConn) {
 const KeyPrefix = "crm:"
 
 const (
-	idleTimeout = 5 * time.Minute
-	maxLine     = 2048     // a get of a few keys; memcached keys are at most 250 bytes
-	maxValue    = 64 << 10 // a principal is well under 1 KiB
-	maxKeys     = 16
+	commandTimeout = 10 * time.Second
+	maxLine        = 2048     // a get of a few keys; memcached keys are at most 250 bytes
+	maxValue       = 64 << 10 // a principal is well under 1 KiB
+	maxKeys        = 16
 )
 
 // refusal is a command the front does not pass on, with the reason the
