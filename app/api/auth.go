@@ -159,7 +159,7 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 	adm, wait, aerr := a.signIns.admit(r, req.Email, u.ID)
 	if aerr != nil {
 		a.log.Warn("sign-in throttled", "email", app.NormalizeEmail(req.Email), "client", a.signIns.clientKey(r))
-		tooMany(w, wait)
+		setRetryAfter(w, wait)
 		writeError(w, r, a.log, aerr)
 		return
 	}

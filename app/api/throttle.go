@@ -270,7 +270,7 @@ func peerAddr(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// tooMany answers 429 with Retry-After.
-func tooMany(w http.ResponseWriter, wait time.Duration) {
+// setRetryAfter tells a throttled client when to come back, in whole seconds.
+func setRetryAfter(w http.ResponseWriter, wait time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 }
