@@ -42,18 +42,7 @@ type Module struct {
 func Generate(l topology.Laid) (Module, error) {
 	plan := l.Plan
 	g := generator{plan: plan, topo: l.Topology, file: hclwrite.NewEmptyFile(), resources: map[string]int{}}
-	cores := map[topology.Role]int{}
-	for _, t := range l.Estimate.Tiers {
-		cores[topology.Role(t.Role)] = t.Cores
-	}
-	instance := map[topology.Role]string{}
-	for _, t := range plan.Tiers {
-		r := topology.Role(t.Role)
-		instance[r] = t.Instance
-		if instance[r] == "" {
-			instance[r] = topology.DefaultInstance(r, cores[r])
-		}
-	}
+	instance := l.Instances()
 	g.header()
 	g.network()
 	roles := g.securityGroups()
