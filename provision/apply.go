@@ -46,6 +46,10 @@ type Request struct {
 	// Isolate makes every host a network namespace with the topology's
 	// links enforced between them (the netns target; root on Linux).
 	Isolate bool
+	// Instances are the plan's instance types per role: what the hosts are
+	// priced as (the inventory records them for preview's cost) and, on a
+	// cloud target, launched as.
+	Instances map[topology.Role]string
 	// Out receives a line per resource as Pulumi reports it, and the summary.
 	Out io.Writer
 	// Confirm, when set, is shown a preview's summary before anything
@@ -201,7 +205,7 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 	if res.Summary.ResourceChanges != nil {
 		changes = *res.Summary.ResourceChanges
 	}
-	inv := layout.inventory(version, res.Outputs)
+	inv := layout.inventory(version, res.Outputs, r.Instances)
 	swapRoles(layout.Promotion, &inv)
 	if err := stackdir.SaveInventory(r.StateDir, inv); err != nil {
 		return Result{}, err
@@ -242,13 +246,14 @@ func (l Layout) drift(deployed map[string]string) string {
 }
 
 // inventory describes the deployed layout for verify, report and status.
-func (l Layout) inventory(version string, outputs auto.OutputMap) stackdir.Inventory {
+func (l Layout) inventory(version string, outputs auto.OutputMap, instances map[topology.Role]string) stackdir.Inventory {
 	inv := stackdir.Inventory{Stack: l.Stack, Target: l.Target, WebURL: l.WebURL(), AppVersion: version, Records: l.Records, Users: l.Users}
 	if pw, ok := outputs[outLoadPassword].Value.(string); ok {
 		inv.LoadUser = stackdir.Credentials{Email: LoadUserEmail, Password: pw}
 	}
 	for _, h := range l.Hosts {
-		ih := stackdir.InventoryHost{Name: h.Name, Role: string(h.Role), Zone: h.Zone, Address: h.Address, Port: h.Port, Dir: h.Dir}
+		ih := stackdir.InventoryHost{Name: h.Name, Role: string(h.Role), Zone: h.Zone, Address: h.Address, Port: h.Port, Dir: h.Dir,
+			Instance: instances[h.Role]}
 		if l.Target == netns.Name && !l.outside(h.Zone) {
 			// This machine has no route into an isolated stack's LAN:
 			// verify samples only the DMZ's hosts.

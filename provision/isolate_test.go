@@ -63,7 +63,7 @@ func TestIsolatedNetwork(t *testing.T) {
 	if got, want := allowCIDRs(l), []string{"10.10.2.0/24", "127.0.0.0/8"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("allowCIDRs: got %v, want %v", got, want)
 	}
-	inv := l.inventory("", nil)
+	inv := l.inventory("", nil, nil)
 	if inv.Hosts[0].MetricsURL == "" || inv.Hosts[1].MetricsURL != "" {
 		t.Errorf("metrics: only the DMZ's hosts are scraped from this machine, got %+v", inv.Hosts)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/topology"
 )
 
 // deployEnv is a crmplan binary, its sibling crm and pulumi, and a state dir.
@@ -156,10 +157,18 @@ func TestApplySimpleCRM(t *testing.T) {
 	// the web tier is updated with the new backend. A SIGINT mid-way stops
 	// Pulumi cleanly; the next apply finishes the job.
 	bigger := scaledPlan(t, plan, 3)
-	var pv struct{ Changes map[string]int }
+	var pv struct {
+		Changes map[string]int
+		Cost    topology.CostChange
+	}
 	e.json(&pv, "preview", "--plan", bigger)
 	if pv.Changes["create"] != 2 || pv.Changes["delete"]+pv.Changes["replace"] != 0 {
 		t.Errorf("preview of 3 api servers: %v, want exactly Host api-3 and its CrmService created, nothing replaced", pv.Changes)
+	}
+	// The cost of the change is the one new app server, priced against
+	// what the first apply recorded in the inventory.
+	if h := pv.Cost.Hosts; len(h) != 1 || h[0].Op != "+" || h[0].Host != "api-3" || h[0].Delta <= 0 || pv.Cost.Delta != h[0].Delta {
+		t.Errorf("preview's cost of 3 api servers: %+v, want one line + api-3 and that as the total change", pv.Cost)
 	}
 	var out bytes.Buffer
 	cmd := e.start(&out, "apply", "--plan", bigger, "--yes", "--records", "500")

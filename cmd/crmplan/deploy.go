@@ -105,7 +105,7 @@ func planRequest(req *provision.Request, path string) error {
 	}
 	db := l.Estimate.Database
 	req.Topology, req.Settings, req.Pool = l.Topology, db.Settings, db.PoolPerAppServer
-	req.Replication, req.Isolate = topology.Async, plan.Isolate
+	req.Replication, req.Isolate, req.Instances = topology.Async, plan.Isolate, l.Instances()
 	for _, t := range plan.Tiers {
 		if t.Role == string(topology.RoleDBReplica) && t.Replication != "" {
 			req.Replication = t.Replication

@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/topology"
 )
 
 func previewCommand() *cli.Command {
@@ -17,6 +18,12 @@ func previewCommand() *cli.Command {
 Runs a Pulumi preview of the local deployment (after refreshing the stack's state from
 the running hosts) and prints a line per resource: + create, ~ update, +- replace,
 - delete, or same. Nothing changes.
+
+Then it prices the plan: the monthly cost of every tier and in total, and the change
+against what the stack has deployed, a line per host that is added, removed or moved to
+another instance type ("+ $140/month: api-3 m6i.xlarge"). Prices come from the plan's
+prices: section or the shipped table, instance types from the plan's instance: or the
+ones the report prices: what the hosts would cost in the cloud, whatever the target.
 
 Examples:
    crmplan preview --plan examples/simplecrm.yaml
@@ -31,17 +38,33 @@ Examples:
 			if err != nil {
 				return err
 			}
+			plan, err := readPlan(c.String("plan"), "preview")
+			if err != nil {
+				return err
+			}
+			l, err := topology.Lay(plan)
+			if err != nil {
+				return err
+			}
+			cost, err := planCost(l, req.StateDir, req.Stack)
+			if err != nil {
+				return err
+			}
 			changes, err := provision.Preview(c.Context, req)
 			if err != nil {
 				return err
 			}
 			out := struct {
-				Stack   string         `json:"stack" yaml:"stack"`
-				Changes map[string]int `json:"changes" yaml:"changes"`
-				Changed bool           `json:"changed" yaml:"changed"`
-			}{req.Stack, changes, provision.Changed(changes)}
-			_, err = encode(c.App.Writer, out, format)
-			return err
+				Stack   string              `json:"stack" yaml:"stack"`
+				Changes map[string]int      `json:"changes" yaml:"changes"`
+				Changed bool                `json:"changed" yaml:"changed"`
+				Cost    topology.CostChange `json:"cost" yaml:"cost"`
+			}{req.Stack, changes, provision.Changed(changes), cost}
+			if done, err := encode(c.App.Writer, out, format); done {
+				return err
+			}
+			printCost(c.App.Writer, cost)
+			return nil
 		},
 	}
 }

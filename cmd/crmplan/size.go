@@ -22,6 +22,18 @@ type sizeResult struct {
 	MeetsSLO bool                    `json:"meets_slo" yaml:"meets_slo"`
 	Database sizing.DatabaseEstimate `json:"database" yaml:"database"`
 	Topology topology.Topology       `json:"topology" yaml:"topology"`
+	Cost     sizeCost                `json:"cost" yaml:"cost"`
+}
+
+// sizeCost is what the laid plan costs a month, priced as the report and
+// preview price it.
+type sizeCost struct {
+	Currency string              `json:"currency" yaml:"currency"`
+	Source   string              `json:"source" yaml:"source"`
+	AsOf     string              `json:"as_of" yaml:"as_of"`
+	Monthly  float64             `json:"monthly" yaml:"monthly"`
+	Tiers    []topology.TierCost `json:"tiers" yaml:"tiers"`
+	Unpriced []string            `json:"unpriced,omitempty" yaml:"unpriced,omitempty"`
 }
 
 // sweepResult is the JSON/YAML contract of `crmplan size --sweep`.
@@ -100,9 +112,12 @@ func size(plan *topology.Plan) (sizeResult, error) {
 		return sizeResult{}, err
 	}
 	est := l.Estimate
+	table, source := plan.PriceTable()
+	c := topology.Cost(table, source, l.PricedHosts(), nil)
 	return sizeResult{
 		Plan: plan.Name, Workload: est.Workload, Tiers: est.Tiers, EndToEnd: est.EndToEnd,
 		SLO: plan.Model().SLO, MeetsSLO: est.MeetsSLO, Database: est.Database, Topology: l.Topology,
+		Cost: sizeCost{Currency: c.Currency, Source: c.Source, AsOf: c.AsOf, Monthly: c.Planned, Tiers: c.Tiers, Unpriced: c.Unpriced},
 	}, nil
 }
 
@@ -137,6 +152,11 @@ func printSize(w io.Writer, r sizeResult, format string) error {
 		humanBytes(db.StorageBytes), humanBytes(db.WorkingSetBytes), humanBytes(db.MemoryBytes), db.PoolPerAppServer)
 	fmt.Fprintf(w, "PostgreSQL: shared_buffers=%s effective_cache_size=%s work_mem=%s maintenance_work_mem=%s max_connections=%d\n\n",
 		db.Settings.SharedBuffers, db.Settings.EffectiveCacheSize, db.Settings.WorkMem, db.Settings.MaintenanceWorkMem, db.Settings.MaxConnections)
+	fmt.Fprintf(w, "Cost: %s/month for %d hosts (%s, as of %s)", money(r.Cost.Currency, r.Cost.Monthly), len(r.Topology.Hosts), r.Cost.Source, r.Cost.AsOf)
+	if len(r.Cost.Unpriced) > 0 {
+		fmt.Fprintf(w, "; not priced: %v", r.Cost.Unpriced)
+	}
+	fmt.Fprint(w, "\n\n")
 	printTopology(w, r.Topology)
 	return nil
 }

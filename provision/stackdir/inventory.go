@@ -29,6 +29,9 @@ type InventoryHost struct {
 	Port       int    `json:"port"`
 	MetricsURL string `json:"metrics_url,omitempty"` // Prometheus /metrics of the host's process
 	Dir        string `json:"dir,omitempty"`         // the host's directory on the local target
+	// Instance is the cloud instance type the host is priced as (and
+	// launched as, on a cloud target), so that preview can price a change.
+	Instance string `json:"instance,omitempty"`
 }
 
 // Credentials sign in to the CRM.
