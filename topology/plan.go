@@ -207,6 +207,11 @@ func (p *Plan) checkTier(at string, t TierPlan) *crmplan.Error {
 	case t.Failover != "" && t.Failover != Manual && t.Failover != Automatic:
 		return invalid(at+".failover", "failover: automatic", "unknown failover %q: use manual or automatic%s",
 			t.Failover, didYouMean(string(t.Failover), []string{string(Manual), string(Automatic)}))
+	case t.Database != "" && role != RoleDBPrimary && role != RoleDBReplica:
+		return invalid(at+".database", "remove database; only the db-primary and db-replica tiers have it", "only a database tier runs on a database engine")
+	case t.Database != "" && t.Database != EnginePostgres && t.Database != EngineRDS:
+		return invalid(at+".database", "database: rds", "unknown database %q: use postgres (crmplan's PostgreSQL on the hosts) or rds (AWS RDS, on --target aws)%s",
+			t.Database, didYouMean(string(t.Database), []string{string(EnginePostgres), string(EngineRDS)}))
 	}
 	return nil
 }

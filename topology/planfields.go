@@ -68,6 +68,7 @@ func tierFields(t *TierPlan) []field {
 		textField("replication", &t.Replication),
 		textField("failover", &t.Failover),
 		textField("instance", &t.Instance),
+		textField("database", &t.Database),
 		classMapField("demand_ms", &t.Demand, false),
 	}
 }

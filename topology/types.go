@@ -107,7 +107,22 @@ type TierPlan struct {
 	Replication Replication `json:"replication,omitempty" yaml:"replication,omitempty"` // db-replica only
 	Failover    Failover    `json:"failover,omitempty" yaml:"failover,omitempty"`       // db-replica only; default manual
 	Instance    string      `json:"instance,omitempty" yaml:"instance,omitempty"`       // instance type for cost and cloud targets
+	// Database is what a db tier runs on: crmplan's PostgreSQL on the
+	// tier's hosts (postgres, the default) or, on the AWS target, RDS.
+	Database Engine `json:"database,omitempty" yaml:"database,omitempty"`
 }
+
+// Engine is what runs a database tier.
+type Engine string
+
+const (
+	// EnginePostgres is crmplan's PostgreSQL on the tier's own hosts, with
+	// its replication, failover and chaos tests: the default on every target.
+	EnginePostgres Engine = "postgres"
+	// EngineRDS is AWS RDS for PostgreSQL with a read replica (--target aws
+	// only); AWS runs the database, so crmplan's watchdog and failover do not.
+	EngineRDS Engine = "rds"
+)
 
 // Plan is the plan file: the workload, the SLO, the tiers with their zones,
 // and extra links. size reads and writes it; apply, verify and report read it.
