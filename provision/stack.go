@@ -85,7 +85,11 @@ type stack struct {
 // openStack prepares the state dir and selects (or creates) the stack with
 // an inline program, a file backend, passphrase secrets and the crmplan
 // binary as its provider plugin. Nothing is downloaded.
-func openStack(ctx context.Context, paths stackdir.Paths, bins Binaries, program pulumi.RunFunc) (*stack, error) {
+//
+// plugins are further provider plugins already on disk (the aws target's,
+// which the user installed): they are named with their path, so that the
+// engine still downloads nothing.
+func openStack(ctx context.Context, paths stackdir.Paths, bins Binaries, program pulumi.RunFunc, plugins ...workspace.PluginOptions) (*stack, error) {
 	for _, dir := range []string{paths.StateDir, paths.Bin(), paths.Home(), paths.Backend(), paths.Workspace()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, crmplan.Errorf(crmplan.EUNAVAILABLE, "state dir: %w", err).In("--state-dir")
@@ -130,7 +134,7 @@ func openStack(ctx context.Context, paths stackdir.Paths, bins Binaries, program
 		Name:    tokens.PackageName(projectName),
 		Runtime: workspace.NewProjectRuntimeInfo("go", nil),
 		Backend: &workspace.ProjectBackend{URL: "file://" + paths.Backend()},
-		Plugins: &workspace.Plugins{Providers: []workspace.PluginOptions{{Name: PluginName, Path: paths.Bin()}}},
+		Plugins: &workspace.Plugins{Providers: append([]workspace.PluginOptions{{Name: PluginName, Path: paths.Bin()}}, plugins...)},
 	}
 	s, err := auto.UpsertStackInlineSource(ctx, paths.Stack, projectName, program,
 		auto.Project(proj), auto.WorkDir(paths.Workspace()), auto.PulumiHome(paths.Home()),

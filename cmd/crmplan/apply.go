@@ -19,7 +19,7 @@ func applyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "apply",
 		Usage:     "provision the plan's hosts with Pulumi and deploy the CRM onto them",
-		UsageText: "crmplan apply --plan FILE [--isolate] [--records N] [--yes] [--state-dir DIR] [--output table|json|yaml]",
+		UsageText: "crmplan apply --plan FILE [--isolate | --target aws --region R --ami AMI --controller-cidr CIDR] [--records N] [--yes] [--state-dir DIR] [--output table|json|yaml]",
 		Description: strings.TrimSpace(`
 Every host of the plan's topology becomes a local host: a directory under the state dir
 and a loopback address in its zone's range, running its role's processes under a
@@ -34,20 +34,39 @@ namespace whose nftables policy allows only the plan's links, the mesh's connect
 from this machine, the DMZ hosts' service ports. Zones on loopback ranges (127.N.M.0/24)
 move to 10.N.M.0/24; a range that collides with one of this machine's routes is refused.
 
+With --target aws the hosts are EC2 instances instead, made by a Pulumi program with the
+pulumi-aws SDK: a VPC (--vpc-cidr), per zone a subnet in each of two availability zones
+(the DMZ public, the LANs private behind a NAT gateway), a security group per role whose
+ingress rules are exactly the plan's links, plus the mesh relay's port for the other hosts
+and --controller-cidr, and an instance per host typed as the report prices it, HA tiers
+spread over both zones. Each instance's cloud-init writes its Receptor node's files and
+starts the node. database: rds on the db tiers makes them RDS for PostgreSQL with a read
+replica. Credentials come from the usual places (AWS_PROFILE, AWS_ACCESS_KEY_ID, ~/.aws),
+the region from --region or AWS_REGION; the aws provider plugin is your step:
+pulumi plugin install resource aws 7.12.0. Deploying the roles onto the instances through
+the mesh is not wired yet: apply --target aws makes the network and the hosts.
+
 Examples:
    crmplan apply --plan examples/simplecrm.yaml
+   crmplan apply --plan examples/simplecrm.yaml --target aws --region eu-west-1 --ami ami-0123456789abcdef0 --controller-cidr 198.51.100.7/32
    sudo crmplan apply --plan examples/simplecrm.yaml --isolate
    crmplan apply --plan examples/simplecrm.yaml --yes --records 25M`),
-		Flags: append(deployFlags(),
+		Flags: append(append(deployFlags(),
 			&cli.StringFlag{Name: "records", Usage: "records to seed (1000, 25M)", Value: "1000"},
 			&cli.IntFlag{Name: "users", Usage: "sales reps to seed", Value: 10},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation on a terminal"},
 			isolateFlag(),
-		),
+		), targetFlags()...),
 		Action: func(c *cli.Context) error {
 			req, format, err := deployRequest(c, true)
 			if err != nil {
 				return err
+			}
+			if onAWS, err := awsTarget(c); err != nil || onAWS {
+				if err != nil {
+					return err
+				}
+				return runAWS(c, req, format, false)
 			}
 			res, err := provision.Apply(c.Context, req)
 			if err != nil || res.Cancelled {

@@ -25,18 +25,27 @@ another instance type ("+ $140/month: api-3 m6i.xlarge"). Prices come from the p
 prices: section or the shipped table, instance types from the plan's instance: or the
 ones the report prices: what the hosts would cost in the cloud, whatever the target.
 
+With --target aws (and apply's aws flags) it previews the pulumi-aws program instead;
+that needs AWS credentials and the aws provider plugin.
+
 Examples:
    crmplan preview --plan examples/simplecrm.yaml
    crmplan preview --plan examples/simplecrm.yaml --output json`),
-		Flags: append(deployFlags(),
+		Flags: append(append(deployFlags(),
 			&cli.StringFlag{Name: "records", Usage: "records apply would seed", Value: "1000"},
 			&cli.IntFlag{Name: "users", Usage: "sales reps apply would seed", Value: 10},
 			isolateFlag(),
-		),
+		), targetFlags()...),
 		Action: func(c *cli.Context) error {
 			req, format, err := deployRequest(c, true)
 			if err != nil {
 				return err
+			}
+			if onAWS, err := awsTarget(c); err != nil || onAWS {
+				if err != nil {
+					return err
+				}
+				return runAWS(c, req, format, true)
 			}
 			plan, err := readPlan(c.String("plan"), "preview")
 			if err != nil {

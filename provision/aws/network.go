@@ -359,3 +359,32 @@ func hasDMZ(t topology.Topology) bool {
 	}
 	return false
 }
+
+// Topology is t as it stands on AWS: the hosts that get an instance, at
+// their private addresses, in zones on their /24s. The mesh's certificates
+// and configs are made from it.
+func (n Network) Topology(t topology.Topology) topology.Topology {
+	out := topology.Topology{Links: t.Links}
+	for _, z := range t.Zones {
+		for _, s := range n.Subnets {
+			if s.Zone == z.Name {
+				p := netip.MustParsePrefix(s.CIDR)
+				whole, _ := p.Addr().Prefix(24)
+				z.CIDR = whole.String()
+				break
+			}
+		}
+		out.Zones = append(out.Zones, z)
+	}
+	addr := map[string]string{}
+	for _, h := range n.Hosts {
+		addr[h.Name] = h.PrivateIP
+	}
+	for _, h := range t.Hosts {
+		if a, ok := addr[h.Name]; ok {
+			h.Address = a
+			out.Hosts = append(out.Hosts, h)
+		}
+	}
+	return out
+}

@@ -225,6 +225,14 @@ func (m *Mesh) Controller() Node { return m.ctrl }
 // Relay returns the relay's node.
 func (m *Mesh) Relay() Node { return m.nodes[0] }
 
+// NodeFiles are the files a host's node reads, as Prepare writes them: its
+// config, certificate and key, the stack's CA and the work-verification
+// key. A target whose hosts do not share this machine's disk (an EC2
+// instance) writes them to the same paths on the host.
+func (m *Mesh) NodeFiles(n Node) []string {
+	return []string{n.ConfigPath(), n.CertPath(), n.KeyPath(), m.caPath(), m.verifyKeyPath()}
+}
+
 // RelayAddr is the host:port every other node dials.
 func (m *Mesh) RelayAddr() string {
 	r := m.Relay()

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/aws"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// targetFlags are apply's and preview's --target and the aws target's own.
+func targetFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "target", Usage: "where the hosts are made: local (this machine) or aws (EC2, with the pulumi-aws program)",
+			Value: "local", EnvVars: []string{"CRMPLAN_TARGET"}},
+		&cli.StringFlag{Name: "region", Usage: "AWS region (--target aws)", EnvVars: []string{"AWS_REGION", "AWS_DEFAULT_REGION"}},
+		&cli.StringFlag{Name: "ami", Usage: "AMI of the hosts (--target aws): systemd, cloud-init, receptor and crmplan in /usr/local/bin", EnvVars: []string{"CRMPLAN_AWS_AMI"}},
+		&cli.StringFlag{Name: "controller-cidr", Usage: "this machine's address as AWS sees it, e.g. 198.51.100.7/32 (--target aws): the mesh relay admits the controller from it",
+			EnvVars: []string{"CRMPLAN_CONTROLLER_CIDR"}},
+		&cli.StringFlag{Name: "vpc-cidr", Usage: "the VPC's /16 (--target aws)", Value: aws.DefaultVPCCIDR},
+		&cli.StringFlag{Name: "receptor-url", Usage: "where the hosts' cloud-init downloads receptor from (--target aws); default: the AMI has it"},
+	}
+}
+
+// awsTarget says whether the command runs on the aws target, refusing a
+// target crmplan does not know.
+func awsTarget(c *cli.Context) (bool, error) {
+	switch t := c.String("target"); t {
+	case "local", "":
+		return false, nil
+	case "aws":
+		return true, nil
+	default:
+		return false, crmplan.Errorf(crmplan.EINVALID, "unknown target %q (want local or aws)", t).
+			In("--target").Try("crmplan %s --target aws --region eu-west-1 --plan examples/simplecrm.yaml", c.Command.Name)
+	}
+}
+
+// runAWS previews or applies the plan on AWS and prints Pulumi's changes
+// (and, for a preview, the plan's cost).
+func runAWS(c *cli.Context, req provision.Request, format string, preview bool) error {
+	plan, err := readPlan(c.String("plan"), c.Command.Name)
+	if err != nil {
+		return err
+	}
+	l, err := topology.Lay(plan)
+	if err != nil {
+		return err
+	}
+	opts := aws.Options{Region: c.String("region"), AMI: c.String("ami"), ControllerCIDR: c.String("controller-cidr"),
+		VPCCIDR: c.String("vpc-cidr"), ReceptorURL: c.String("receptor-url")}
+	ar := provision.AWSRequest{StateDir: req.StateDir, Stack: req.Stack, Laid: l, Options: opts,
+		Bins: req.Bins, PulumiHome: aws.PulumiHome(), Preview: true, Out: req.Out}
+	// On a terminal, apply shows what it would make (it costs money)
+	// and asks first, as on the local target.
+	if !preview && req.Confirm != nil {
+		changes, err := provision.ApplyAWS(c.Context, ar)
+		if err != nil {
+			return err
+		}
+		if provision.Changed(changes) && !req.Confirm(fmt.Sprintf("%v", changes)) {
+			fmt.Fprintln(c.App.ErrWriter, "apply cancelled: nothing changed")
+			return nil
+		}
+	}
+	ar.Preview = preview
+	changes, err := provision.ApplyAWS(c.Context, ar)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Stack   string               `json:"stack" yaml:"stack"`
+		Target  string               `json:"target" yaml:"target"`
+		Changes map[string]int       `json:"changes" yaml:"changes"`
+		Changed bool                 `json:"changed" yaml:"changed"`
+		Cost    *topology.CostChange `json:"cost,omitempty" yaml:"cost,omitempty"`
+	}{Stack: req.Stack, Target: "aws", Changes: changes, Changed: provision.Changed(changes)}
+	if preview {
+		// Nothing records what an AWS stack runs yet: priced as all new.
+		cost, err := planCost(l, req.StateDir, req.Stack+"-aws")
+		if err != nil {
+			return err
+		}
+		out.Cost = &cost
+	}
+	if done, err := encode(c.App.Writer, out, format); done || out.Cost == nil {
+		return err
+	}
+	printCost(c.App.Writer, *out.Cost)
+	return nil
+}
