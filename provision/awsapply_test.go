@@ -37,7 +37,9 @@ func (u *userDataOf) NewResource(args pulumi.MockResourceArgs) (string, resource
 	return args.Name + "-id", args.Inputs, nil
 }
 
-func (u *userDataOf) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) { return args.Args, nil }
+func (u *userDataOf) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return args.Args, nil
+}
 
 // TestAWSNodeFiles prepares the real mesh of seed 000 on its AWS addresses
 // and runs the program with it: every host's cloud-init writes its own
