@@ -82,7 +82,11 @@ func printCost(w io.Writer, c topology.CostChange) {
 		fmt.Fprintf(w, "  %s/month: %s %s\n", signed(c.Currency, h.Delta), h.Host, what)
 	}
 	for _, t := range c.Tiers {
-		fmt.Fprintf(w, "  %-12s %2d servers  %s/month (%s)\n", t.Role, t.Servers, money(c.Currency, t.Planned), signed(c.Currency, t.Delta))
+		servers := "servers"
+		if t.Servers == 1 {
+			servers = "server "
+		}
+		fmt.Fprintf(w, "  %-12s %2d %s  %s/month (%s)\n", t.Role, t.Servers, servers, money(c.Currency, t.Planned), signed(c.Currency, t.Delta))
 	}
 	fmt.Fprintf(w, "  total: %s/month, deployed %s/month, %s/month\n",
 		money(c.Currency, c.Planned), money(c.Currency, c.Deployed), signed(c.Currency, c.Delta))
