@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/aws"
@@ -115,4 +117,46 @@ func awsNodeFiles(paths stackdir.Paths, topo topology.Topology, receptor string)
 		out[node.ID] = nf
 	}
 	return out, nil
+}
+
+// DestroyAWS deletes every AWS resource of the plan's aws stack, then the
+// stack and its files in the state dir (the mesh's CA and node files).
+// Confirm, when set, is asked first; declining returns nil changes.
+func DestroyAWS(ctx context.Context, r AWSRequest, confirm func(string) bool) (map[string]int, error) {
+	start := time.Now()
+	pluginDir, err := aws.FindPlugin(r.PulumiHome)
+	if err != nil {
+		return nil, err
+	}
+	bins, err := r.Bins.resolve(false)
+	if err != nil {
+		return nil, err
+	}
+	paths := stackdir.Paths{StateDir: r.StateDir, Stack: r.Stack + "-aws"}
+	noop := func(*pulumi.Context) error { return nil }
+	s, err := openStack(ctx, paths, bins, noop, workspace.PluginOptions{Name: "aws", Version: aws.PluginVersion, Path: pluginDir})
+	if err != nil {
+		return nil, err
+	}
+	if confirm != nil && !confirm(fmt.Sprintf("destroy every AWS resource of stack %s (VPC, instances, databases)", paths.Stack)) {
+		return nil, nil
+	}
+	prog, ch, done := startProgress(r.Out, false)
+	res, err := s.Destroy(ctx, optdestroy.EventStreams(ch))
+	<-done
+	if err != nil {
+		return nil, prog.asError(err)
+	}
+	if err := s.Workspace().RemoveStack(ctx, paths.Stack); err != nil {
+		return nil, crmplan.Errorf(crmplan.EINTERNAL, "remove stack %s: %w", paths.Stack, err)
+	}
+	if err := sweep(paths); err != nil {
+		return nil, err
+	}
+	changes := map[string]int{}
+	if res.Summary.ResourceChanges != nil {
+		changes = *res.Summary.ResourceChanges
+	}
+	fmt.Fprintf(r.Out, "destroy: %s\n", summary(changes, time.Since(start)))
+	return changes, nil
 }

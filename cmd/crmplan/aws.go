@@ -11,11 +11,16 @@ import (
 	"github.com/crmplan/crmplan/topology"
 )
 
+// targetFlag is --target: where the hosts are made.
+func targetFlag() cli.Flag {
+	return &cli.StringFlag{Name: "target", Usage: "where the hosts are made: local (this machine) or aws (EC2, with the pulumi-aws program)",
+		Value: "local", EnvVars: []string{"CRMPLAN_TARGET"}}
+}
+
 // targetFlags are apply's and preview's --target and the aws target's own.
 func targetFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "target", Usage: "where the hosts are made: local (this machine) or aws (EC2, with the pulumi-aws program)",
-			Value: "local", EnvVars: []string{"CRMPLAN_TARGET"}},
+		targetFlag(),
 		&cli.StringFlag{Name: "region", Usage: "AWS region (--target aws)", EnvVars: []string{"AWS_REGION", "AWS_DEFAULT_REGION"}},
 		&cli.StringFlag{Name: "ami", Usage: "AMI of the hosts (--target aws): systemd, cloud-init, receptor and crmplan in /usr/local/bin", EnvVars: []string{"CRMPLAN_AWS_AMI"}},
 		&cli.StringFlag{Name: "controller-cidr", Usage: "this machine's address as AWS sees it, e.g. 198.51.100.7/32 (--target aws): the mesh relay admits the controller from it",
@@ -91,4 +96,20 @@ func runAWS(c *cli.Context, req provision.Request, format string, preview bool) 
 	}
 	printCost(c.App.Writer, *out.Cost)
 	return nil
+}
+
+// destroyAWS tears down the plan's aws stack.
+func destroyAWS(c *cli.Context, req provision.Request, format string) error {
+	changes, err := provision.DestroyAWS(c.Context, provision.AWSRequest{StateDir: req.StateDir, Stack: req.Stack,
+		Bins: req.Bins, PulumiHome: aws.PulumiHome(), Out: req.Out}, req.Confirm)
+	if err != nil || changes == nil {
+		return err
+	}
+	out := struct {
+		Stack   string         `json:"stack" yaml:"stack"`
+		Target  string         `json:"target" yaml:"target"`
+		Changes map[string]int `json:"changes" yaml:"changes"`
+	}{req.Stack, "aws", changes}
+	_, err = encode(c.App.Writer, out, format)
+	return err
 }

@@ -41,6 +41,8 @@ func TestAWSTargetRefuses(t *testing.T) {
 			"the Pulumi aws provider plugin v7.12.0 is not installed", "pulumi plugin install resource aws 7.12.0"},
 		{"no aws plugin for a preview", append([]string{"preview", "--target", "aws"}, full...), exitFailure,
 			"aws provider plugin", "pulumi plugin install resource aws 7.12.0"},
+		{"no aws plugin to destroy with", []string{"destroy", "--target", "aws", "--yes"}, exitFailure,
+			"aws provider plugin", "pulumi plugin install resource aws 7.12.0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
