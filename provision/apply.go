@@ -287,14 +287,9 @@ func Destroy(ctx context.Context, r Request) (map[string]int, error) {
 	if r.Confirm != nil && !r.Confirm(fmt.Sprintf("destroy every host, process and database of stack %s", r.Stack)) {
 		return nil, nil
 	}
-	prog, ch, done := startProgress(r.Out, false)
-	res, err := s.Destroy(ctx, optdestroy.EventStreams(ch))
-	<-done
+	changes, err := s.destroyAll(ctx, r.Out)
 	if err != nil {
-		return nil, prog.asError(err)
-	}
-	if err := s.Workspace().RemoveStack(ctx, r.Stack); err != nil {
-		return nil, crmplan.Errorf(crmplan.EINTERNAL, "remove stack %s: %w", r.Stack, err)
+		return nil, err
 	}
 	if err := destroyNetwork(ctx, paths); err != nil {
 		return nil, err
@@ -302,11 +297,26 @@ func Destroy(ctx context.Context, r Request) (map[string]int, error) {
 	if err := sweep(paths); err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(r.Out, "destroy: %s\n", summary(changes, time.Since(start)))
+	return changes, nil
+}
+
+// destroyAll deletes every resource of the stack, then the stack, and
+// returns Pulumi's change counts.
+func (s *stack) destroyAll(ctx context.Context, out io.Writer) (map[string]int, error) {
+	prog, ch, done := startProgress(out, false)
+	res, err := s.Destroy(ctx, optdestroy.EventStreams(ch))
+	<-done
+	if err != nil {
+		return nil, prog.asError(err)
+	}
+	if err := s.Workspace().RemoveStack(ctx, s.paths.Stack); err != nil {
+		return nil, crmplan.Errorf(crmplan.EINTERNAL, "remove stack %s: %w", s.paths.Stack, err)
+	}
 	changes := map[string]int{}
 	if res.Summary.ResourceChanges != nil {
 		changes = *res.Summary.ResourceChanges
 	}
-	fmt.Fprintf(r.Out, "destroy: %s\n", summary(changes, time.Since(start)))
 	return changes, nil
 }
 

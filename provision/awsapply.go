@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -141,21 +140,12 @@ func DestroyAWS(ctx context.Context, r AWSRequest, confirm func(string) bool) (m
 	if confirm != nil && !confirm(fmt.Sprintf("destroy every AWS resource of stack %s (VPC, instances, databases)", paths.Stack)) {
 		return nil, nil
 	}
-	prog, ch, done := startProgress(r.Out, false)
-	res, err := s.Destroy(ctx, optdestroy.EventStreams(ch))
-	<-done
+	changes, err := s.destroyAll(ctx, r.Out)
 	if err != nil {
-		return nil, prog.asError(err)
-	}
-	if err := s.Workspace().RemoveStack(ctx, paths.Stack); err != nil {
-		return nil, crmplan.Errorf(crmplan.EINTERNAL, "remove stack %s: %w", paths.Stack, err)
+		return nil, err
 	}
 	if err := sweep(paths); err != nil {
 		return nil, err
-	}
-	changes := map[string]int{}
-	if res.Summary.ResourceChanges != nil {
-		changes = *res.Summary.ResourceChanges
 	}
 	fmt.Fprintf(r.Out, "destroy: %s\n", summary(changes, time.Since(start)))
 	return changes, nil
