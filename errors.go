@@ -8,7 +8,11 @@ package crmplan
 import (
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Error codes. They are strings so that JSON output and logs stay readable.
@@ -37,9 +41,11 @@ type Error struct {
 
 // Errorf returns an *Error with the given code and a formatted message.
 // A %w verb in format is honoured: the wrapped error stays reachable with
-// errors.Is and errors.As.
+// errors.Is and errors.As. A string quoted with %q is cut to MaxQuoted
+// characters (see Quote): messages quote the bad value, and a bad value
+// can be a megabyte long.
 func Errorf(code, format string, args ...any) *Error {
-	wrapped := fmt.Errorf(format, args...)
+	wrapped := fmt.Errorf(format, shortQuotes(args)...)
 	e := &Error{Code: code, Message: wrapped.Error()}
 	if errors.Unwrap(wrapped) != nil {
 		e.Err = wrapped
@@ -47,13 +53,90 @@ func Errorf(code, format string, args ...any) *Error {
 	return e
 }
 
-// In sets the place of the error and returns e, for chaining.
-func (e *Error) In(field string) *Error { e.Field = field; return e }
+// In sets the place of the error and returns e, for chaining. A place
+// longer than 2*MaxQuoted is cut: it can end in a key the user wrote.
+func (e *Error) In(field string) *Error { e.Field = cut(field, 2*MaxQuoted); return e }
 
-// Try sets the hint and returns e, for chaining.
+// Try sets the hint and returns e, for chaining; %q cuts strings as in
+// Errorf.
 func (e *Error) Try(format string, args ...any) *Error {
-	e.Hint = fmt.Sprintf(format, args...)
+	e.Hint = fmt.Sprintf(format, shortQuotes(args)...)
 	return e
+}
+
+// MaxQuoted is how many characters of a value an error quotes.
+const MaxQuoted = 80
+
+// Quote is strconv.Quote for a value in an error message, at most
+// MaxQuoted characters between the quotes; a longer value is cut and its
+// length given: "aaa…" (1048576 bytes).
+func Quote(s string) string {
+	q := strconv.Quote(s)
+	if len(q) <= MaxQuoted+2 {
+		return q
+	}
+	n, i := 0, 0
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		w := len(strconv.QuoteRune(r)) - 2 // as the quoted string writes it, near enough
+		if r == utf8.RuneError && size == 1 {
+			w = 4 // \xff
+		}
+		if n+w > MaxQuoted-1 {
+			break
+		}
+		n, i = n+w, i+size
+	}
+	return fmt.Sprintf("%s (%d bytes)", strconv.Quote(s[:i]+"…"), len(s))
+}
+
+// quoted formats a long string argument: %q goes through Quote, every
+// other verb as for the plain string.
+type quoted string
+
+func (q quoted) Format(f fmt.State, verb rune) {
+	if verb == 'q' && !f.Flag('#') && !f.Flag('+') {
+		io.WriteString(f, Quote(string(q)))
+		return
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), string(q))
+}
+
+// shortQuotes wraps the long string arguments of a format (string or a
+// type whose kind is string, without its own formatting) in quoted. Short
+// ones are left alone, so short messages are unchanged to the byte.
+func shortQuotes(args []any) []any {
+	var out []any
+	for i, a := range args {
+		switch a.(type) {
+		case fmt.Formatter, fmt.Stringer, error:
+			continue
+		}
+		v := reflect.ValueOf(a)
+		if !v.IsValid() || v.Kind() != reflect.String || v.Len() <= MaxQuoted {
+			continue
+		}
+		if out == nil {
+			out = append([]any(nil), args...)
+		}
+		out[i] = quoted(v.String())
+	}
+	if out == nil {
+		return args
+	}
+	return out
+}
+
+// cut shortens s to at most n bytes at a rune boundary, marking the cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:i], len(s))
 }
 
 // Error renders "field: message" on one line; the hint is left to the CLI,
