@@ -22,6 +22,7 @@ func FuzzDecodePlan(f *testing.F) {
 	f.Add([]byte(base + "  - {from: web, to: db-primary}\n"))
 	f.Add([]byte(base + "prices: {currency: EUR, as_of: 2025-01-31, monthly: {m5.large: 70}}\n"))
 	f.Add([]byte("name: &a x\nworkload: *a\n"))
+	f.Add([]byte(nestedBomb()))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := DecodePlan("f.yaml", data)
 		if err != nil {
@@ -31,6 +32,9 @@ func FuzzDecodePlan(f *testing.F) {
 			}
 			if strings.Contains(e.Error(), "\n") || strings.Contains(e.Hint, "\n") {
 				t.Fatalf("error or hint is not one line: %q, %q", e.Error(), e.Hint)
+			}
+			if len(e.Error()) > 1000 {
+				t.Fatalf("error is %d bytes: bad values are quoted at most %d characters: %.1000q", len(e.Error()), crmplan.MaxQuoted, e.Error())
 			}
 			return
 		}

@@ -19,10 +19,18 @@ import (
 // or 0.6, counts "25M", 25000000, "2.5e7" or "1.5k". The plan is validated
 // (Plan.Validate) before it is returned.
 //
+// A plan is at most MaxPlanBytes long, and its aliases may repeat at most
+// MaxAliasValues values in all: the decoder follows aliases itself, so a few
+// kilobytes of nested aliases would otherwise make it walk (and remember the
+// line of) billions of values.
+//
 // Every error is a *crmplan.Error with code EINVALID, placed at
 // "file:line: field.path" and carrying a Try hint.
 func DecodePlan(filename string, data []byte) (*Plan, error) {
 	d := &decoder{file: filename, lines: map[string]int{}}
+	if len(data) > MaxPlanBytes {
+		return nil, tooLarge(filename)
+	}
 	root, err := d.document(data)
 	if err != nil {
 		return nil, err
@@ -59,6 +67,11 @@ func (d *decoder) document(data []byte) (*yaml.Node, error) {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, crmplan.Errorf(crmplan.EINVALID, "the plan file is empty").In(d.file).
 			Try("crmplan size --named-users 3000 --write %s", d.file)
+	}
+	a := aliasBudget{sizes: map[*yaml.Node]int{}}
+	if n := a.repeated(doc.Content[0]); n != nil {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "aliases repeat more than %d values in all", MaxAliasValues).
+			In(d.place(n.Line, "")).Try("write the values out instead of repeating large anchors with aliases")
 	}
 	return doc.Content[0], nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -13,14 +14,25 @@ import (
 
 // readPlan reads and decodes the plan file at path; decoding errors name
 // the file and line. An unreadable file's hint runs cmd (size, apply) on an
-// example plan.
+// example plan. It reads at most topology.ReadLimit bytes, so --plan
+// /dev/zero or a pipe that never ends is refused as too large rather than
+// read until memory runs out.
 func readPlan(path, cmd string) (*topology.Plan, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimited(path)
 	if err != nil {
 		return nil, crmplan.Errorf(crmplan.EINVALID, "cannot read plan: %w", err).In("--plan").
 			Try("crmplan %s --plan examples/simplecrm.yaml", cmd)
 	}
 	return topology.DecodePlan(path, data)
+}
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, topology.ReadLimit))
 }
 
 // writePlan saves the plan atomically: a crash leaves the old file or the new
