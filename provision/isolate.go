@@ -45,22 +45,15 @@ func isolatedTopology(t topology.Topology) topology.Topology {
 	out.Hosts = append([]topology.Host(nil), t.Hosts...)
 	for i, z := range out.Zones {
 		if p, err := netip.ParsePrefix(z.CIDR); err == nil && p.Addr().IsLoopback() {
-			out.Zones[i].CIDR = netip.PrefixFrom(unloop(p.Addr()), p.Bits()).String()
+			out.Zones[i].CIDR = netip.PrefixFrom(topology.Isolated(p.Addr()), p.Bits()).String()
 		}
 	}
 	for i, h := range out.Hosts {
 		if a, err := netip.ParseAddr(h.Address); err == nil && a.IsLoopback() {
-			out.Hosts[i].Address = unloop(a).String()
+			out.Hosts[i].Address = topology.Isolated(a).String()
 		}
 	}
 	return out
-}
-
-// unloop maps 127.a.b.c to 10.a.b.c.
-func unloop(a netip.Addr) netip.Addr {
-	b := a.As4()
-	b[0] = 10
-	return netip.AddrFrom4(b)
 }
 
 // isolatedNetwork is the netns target's view of layout l: its zones (DMZ

@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"regexp"
 	"sort"
 	"time"
@@ -140,7 +141,37 @@ func (p *Plan) checkZones() *crmplan.Error {
 		return invalid("zones", "zones: [{name: dmz, kind: dmz, cidr: 127.10.1.0/24}, {name: lan, kind: lan, cidr: 127.10.2.0/24}]",
 			"a plan needs at least one zone")
 	}
-	return checkZoneList(p.Zones)
+	if err := checkZoneList(p.Zones); err != nil {
+		return err
+	}
+	return p.checkRanges()
+}
+
+// checkRanges refuses what apply would: size and apply read a plan through
+// the same checks, so that a plan size accepts is not refused by apply for
+// its ranges. The local target places hosts on this machine's loopback
+// (127.0.0.0/8); the isolated one (isolate: true) in network namespaces,
+// where a loopback range becomes a private one (Isolated) that must not
+// meet the plan's other ranges. What is left to apply is what depends on
+// the machine it runs on: an isolated range the machine already routes.
+func (p *Plan) checkRanges() *crmplan.Error {
+	ranges := make([]netip.Prefix, len(p.Zones))
+	for i, z := range p.Zones {
+		pf := netip.MustParsePrefix(z.CIDR) // checkZoneList parsed it
+		if !p.Isolate && !pf.Addr().IsLoopback() {
+			return invalid(fmt.Sprintf("zones[%d].cidr", i), "cidr: 127.10.1.0/24, or isolate: true to keep a private range",
+				"%s is not a loopback range (127.0.0.0/8): without isolate, hosts live on this machine's loopback", pf)
+		}
+		ranges[i] = netip.PrefixFrom(Isolated(pf.Addr()), pf.Bits())
+	}
+	if !p.Isolate {
+		return nil // loopback ranges, which checkZoneList found apart
+	}
+	if i, j, ok := overlap(ranges); ok {
+		return invalid(fmt.Sprintf("zones[%d].cidr", i), "give each zone its own range, e.g. 10.20.1.0/24",
+			"isolated, %s is %s, which overlaps zone %q's %s", p.Zones[i].CIDR, ranges[i], p.Zones[j].Name, ranges[j])
+	}
+	return nil
 }
 
 func (p *Plan) checkTiers() *crmplan.Error {
