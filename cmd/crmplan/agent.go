@@ -29,7 +29,7 @@ func agentCommand() *cli.Command {
 		Subcommands: append([]*cli.Command{
 			{
 				Name:   "install",
-				Usage:  "install the release archive on stdin (tar.gz), checked by SHA-256; the previous release is kept",
+				Usage:  "install the release archive on stdin (tar.gz, at most 256 MiB), checked by SHA-256 before anything is unpacked; the previous release is kept",
 				Flags:  []cli.Flag{hostDir, &cli.StringFlag{Name: "version"}, &cli.StringFlag{Name: "sha256"}},
 				Before: requireFlags("host-dir", "version", "sha256"),
 				Action: func(c *cli.Context) error {

@@ -41,6 +41,25 @@ var versionRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
 // Host is a host directory the agent manages.
 type Host struct {
 	Dir string
+	// MaxRelease caps a release payload in bytes; 0 is DefaultMaxRelease.
+	// What it unpacks to is capped at unpackRatio times as much.
+	MaxRelease int64
+}
+
+// DefaultMaxRelease is ten times the crm release of today (about 10 MB
+// packed, 26 MB unpacked), room to grow that still keeps a payload from
+// filling the host's disk.
+const DefaultMaxRelease = 256 << 20
+
+// unpackRatio bounds what a release may unpack to, as a multiple of
+// MaxRelease: gzip packs a binary about 2.5 to 1, a run of zeros 1000 to 1.
+const unpackRatio = 4
+
+func (h Host) maxRelease() int64 {
+	if h.MaxRelease > 0 {
+		return h.MaxRelease
+	}
+	return DefaultMaxRelease
 }
 
 func (h Host) releasesDir() string          { return filepath.Join(h.Dir, "releases") }
@@ -65,7 +84,10 @@ func (h Host) target(name string) string {
 
 // Install reads a release archive (tar.gz) from payload, checks its SHA-256
 // against want, unpacks it into releases/VERSION and points `current` at
-// it, keeping the release it replaces as `previous`. Every step before the
+// it, keeping the release it replaces as `previous`. The payload is read
+// whole (at most MaxRelease bytes, into a file beside the releases) and its
+// digest checked before a byte of it is unpacked: the unpacker and the
+// disk see only the archive the controller sent. Every step before the
 // switch writes beside the live release, and the switch is one rename, so
 // a failed install leaves the host as it was. Installing the version that
 // is current again is a no-op when the digest matches.
@@ -80,18 +102,23 @@ func (h Host) Install(version, want string, payload io.Reader) error {
 	if err := os.MkdirAll(h.releasesDir(), 0o755); err != nil {
 		return err
 	}
+	archive, got, err := h.receive(version, payload)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(archive.Name())
+	defer archive.Close()
+	if got != want {
+		return crmplan.Errorf(crmplan.ECONFLICT, "release %s: payload SHA-256 is %s, want %s: it was changed or cut short in transit; nothing was installed",
+			version, got, want).In("--sha256")
+	}
 	staging, err := os.MkdirTemp(h.releasesDir(), ".staging-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(staging)
-	got, err := unpack(payload, staging)
-	if err != nil {
+	if err := unpack(archive, staging, unpackRatio*h.maxRelease()); err != nil {
 		return err
-	}
-	if got != want {
-		return crmplan.Errorf(crmplan.ECONFLICT, "release %s: payload SHA-256 is %s, want %s: it was changed or cut short in transit; nothing was installed",
-			version, got, want).In("--sha256")
 	}
 	if err := os.WriteFile(filepath.Join(staging, ".sha256"), []byte(got+"\n"), 0o644); err != nil {
 		return err
@@ -173,36 +200,59 @@ func (h Host) prune() error {
 	return nil
 }
 
-// unpack extracts a tar.gz stream into dir, hashing the stream as it goes,
-// and returns the hex SHA-256 of the whole payload. Only regular files at
-// relative paths inside dir are accepted.
-func unpack(payload io.Reader, dir string) (string, error) {
-	sum := sha256.New()
-	zr, err := gzip.NewReader(io.TeeReader(payload, sum))
+// receive copies the payload into a file beside the releases (the prune
+// keeps ".staging-" names), at most MaxRelease bytes, and returns it
+// rewound with the hex SHA-256 of what it holds.
+func (h Host) receive(version string, payload io.Reader) (*os.File, string, error) {
+	f, err := os.CreateTemp(h.releasesDir(), ".staging-payload-")
 	if err != nil {
-		return "", crmplan.Errorf(crmplan.EINVALID, "release payload is not a gzip archive: %w", err)
+		return nil, "", err
+	}
+	fail := func(err error) (*os.File, string, error) {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, "", err
+	}
+	sum, limit := sha256.New(), h.maxRelease()
+	n, err := io.Copy(io.MultiWriter(f, sum), io.LimitReader(payload, limit+1))
+	if err != nil {
+		return fail(fmt.Errorf("receive release %s: %w", version, err))
+	}
+	if n > limit {
+		return fail(crmplan.Errorf(crmplan.EINVALID, "release %s: payload is larger than %d bytes; nothing was installed", version, limit).
+			In("--sha256").Try("build a smaller release, or raise the agent's cap (agent.Host.MaxRelease)"))
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fail(err)
+	}
+	return f, hex.EncodeToString(sum.Sum(nil)), nil
+}
+
+// unpack extracts a tar.gz archive, already checked, into dir: regular
+// files at relative paths inside dir only, at most limit bytes in all.
+func unpack(archive io.Reader, dir string, limit int64) error {
+	zr, err := gzip.NewReader(archive)
+	if err != nil {
+		return crmplan.Errorf(crmplan.EINVALID, "release payload is not a gzip archive: %w", err)
 	}
 	tr := tar.NewReader(zr)
+	left := limit
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return "", crmplan.Errorf(crmplan.EINVALID, "release payload: %w", err)
+			return crmplan.Errorf(crmplan.EINVALID, "release payload: %w", err)
 		}
+		if hdr.Size > left {
+			return crmplan.Errorf(crmplan.EINVALID, "release payload unpacks to more than %d bytes (at %q)", limit, hdr.Name)
+		}
+		left -= hdr.Size
 		if err := extract(tr, hdr, dir); err != nil {
-			return "", err
+			return err
 		}
 	}
-	// Hash what follows the archive too: a payload is checked whole.
-	if _, err := io.Copy(io.Discard, zr); err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(sum, payload); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(sum.Sum(nil)), nil
 }
 
 func extract(tr *tar.Reader, hdr *tar.Header, dir string) error {

@@ -4,8 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +55,7 @@ func TestInstall(t *testing.T) {
 		{name: "digest mismatch installs nothing", version: "v2", payload: good, sum: strings.Repeat("ab", 32),
 			wantErr: "payload SHA-256 is " + goodSum, wantCurrent: "v1"},
 		{name: "truncated payload installs nothing", version: "v2", payload: good[:len(good)/2], sum: goodSum,
-			wantErr: "release payload", wantCurrent: "v1"},
+			wantErr: "payload SHA-256 is", wantCurrent: "v1"},
 		{name: "path outside the release refused", version: "v2", payload: evil, sum: evilSum,
 			wantErr: `refusing entry "../../escape"`, wantCurrent: "v1"},
 		{name: "version that is no directory name", version: "../v2", payload: good, sum: goodSum,
@@ -133,5 +137,80 @@ func TestRollbackWithoutPrevious(t *testing.T) {
 	h := Host{Dir: t.TempDir()}
 	if _, err := h.Rollback(); err == nil || !strings.Contains(err.Error(), "no previous release") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// watched reads a payload for Install and, when Install has read all of
+// it, lists the files the host directory then holds besides the received
+// payload: what was unpacked before the digest could be known.
+type watched struct {
+	r        io.Reader
+	dir      string
+	read     int64
+	unpacked []string
+}
+
+func (w *watched) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	w.read += int64(n)
+	if errors.Is(err, io.EOF) && w.unpacked == nil {
+		w.unpacked = []string{}
+		filepath.WalkDir(w.dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".staging-payload-") {
+				w.unpacked = append(w.unpacked, path)
+			}
+			return nil
+		})
+	}
+	return n, err
+}
+
+// TestInstallChecksBeforeUnpacking feeds the agent a release with a wrong
+// digest, one over the size cap and one that unpacks to more than its cap
+// (issue 19: the digest was checked after unpacking, with no cap). None
+// may leave a file behind, and none may unpack a byte before the whole
+// payload is read and checked.
+func TestInstallChecksBeforeUnpacking(t *testing.T) {
+	const limit = 64 << 10
+	good, goodSum := archive(t, map[string]string{"crm": "v2 binary", "ui/index.html": "<html>"})
+	noise := make([]byte, 4*limit)
+	rand.Read(noise) // incompressible: the archive is as large as its file
+	big, bigSum := archive(t, map[string]string{"crm": string(noise)})
+	zeros, zerosSum := archive(t, map[string]string{"crm": strings.Repeat("\x00", unpackRatio*limit+1)})
+	tests := []struct {
+		name    string
+		payload []byte
+		sum     string
+		wantErr string
+	}{
+		{"wrong digest", good, strings.Repeat("ab", 32), "payload SHA-256 is " + goodSum},
+		{"over the size cap", big, bigSum, "payload is larger than 65536 bytes"},
+		{"unpacks past its cap", zeros, zerosSum, "unpacks to more than 262144 bytes"},
+		{"checked, then unpacked", good, goodSum, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := Host{Dir: t.TempDir(), MaxRelease: limit}
+			w := &watched{r: bytes.NewReader(tt.payload), dir: h.Dir}
+			err := h.Install("v2", tt.sum, w)
+			if len(w.unpacked) > 0 {
+				t.Errorf("unpacked before the payload was checked: %v", w.unpacked)
+			}
+			if w.read > limit+1 {
+				t.Errorf("read %d bytes of the payload, want at most the cap and one", w.read)
+			}
+			if tt.wantErr == "" {
+				if err != nil || h.Current() != "v2" {
+					t.Fatalf("install: %v, current %q", err, h.Current())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if entries, _ := os.ReadDir(h.releasesDir()); len(entries) > 0 || h.Current() != "" {
+				t.Errorf("left behind: %v, current %q", entries, h.Current())
+			}
+		})
 	}
 }
