@@ -134,3 +134,30 @@ func TestDecodePlanQuotesShort(t *testing.T) {
 		})
 	}
 }
+
+// TestNumbersStaySmall: numbers whose exact value is enormous to compute
+// are refused rather than computed (issue 19: 300 prices of 1e-999999 in
+// an 8.8 KB plan took 10.6 s).
+func TestNumbersStaySmall(t *testing.T) {
+	for _, s := range []string{"1e-999999", "1e999999", "2.5e401", "0." + strings.Repeat("0", 500) + "1", strings.Repeat("9", 65)} {
+		if _, ok := parseNumber(s); ok {
+			t.Errorf("parseNumber(%.20q...) accepted", s)
+		}
+		if _, err := ParseCount(s); err == nil {
+			t.Errorf("ParseCount(%.20q...) accepted", s)
+		}
+		if _, err := ParseShare(s + "%"); err == nil {
+			t.Errorf("ParseShare(%.20q...) accepted", s)
+		}
+	}
+	prices := base + "prices:\n  currency: EUR\n  as_of: 2025-01-31\n  monthly:\n" + "    m5.large: 1e-999999\n"
+	_, err := DecodePlan("p.yaml", []byte(prices))
+	if e := asError(t, err); e.Field != "p.yaml:24: prices.monthly.m5.large" || !strings.Contains(e.Message, `"1e-999999" is not a number`) {
+		t.Errorf("got %q: %q", e.Field, e.Message)
+	}
+	for _, s := range []string{"1e-300", "2.5e7", "0.000001", "123456789.123456789"} {
+		if _, ok := parseNumber(s); !ok {
+			t.Errorf("parseNumber(%q) refused", s)
+		}
+	}
+}
