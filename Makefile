@@ -60,8 +60,22 @@ bench-stack: build
 	go test -run '^$$' -bench RunThroughRelay -benchtime 8x ./provision/mesh/
 	go test -run '^$$' -bench FindMaxLocalStack -benchtime 1x -timeout 30m ./cmd/crmplan/
 
+# fuzz runs every fuzzer for FUZZTIME each (8 fuzzers: 8 minutes at the
+# default, plus compiles), one after the other: go test fuzzes one target
+# per run. make test does not fuzz: it runs each fuzzer's seeds and the
+# inputs kept under testdata/fuzz (crashers found here land there) as
+# ordinary tests, in well under a second.
+FUZZTIME ?= 60s
+FUZZERS := topology:FuzzDecodePlan topology:FuzzParseHuman sizing:FuzzSize \
+	app:FuzzDecodeCreate app:FuzzParseList app:FuzzParseContactsCSV \
+	app/api:FuzzDecodeUser app/api:FuzzDecodeRequest
+
 fuzz:
-	go test -run '^$$' -fuzz FuzzDecodePlan -fuzztime 60s ./topology
+	@set -e; for f in $(FUZZERS); do \
+		pkg=$${f%%:*}; name=$${f##*:}; \
+		echo "== $$name in ./$$pkg for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
 
 # demo runs the whole loop on this machine for the SimpleCRM reference
 # workload (seed 000). The stack stays up afterwards; `make demo-destroy`

@@ -66,3 +66,29 @@ func FuzzDecodePlan(f *testing.F) {
 		_ = DiagramSVG(top)
 	})
 }
+
+// FuzzParseHuman feeds arbitrary text to the number forms of the plan
+// file. A count or share it accepts is written back (formatCount,
+// formatShare) to text that reads as the same value; anything it refuses
+// is an EINVALID error.
+func FuzzParseHuman(f *testing.F) {
+	for _, s := range []string{"25M", "2.5e7", "25_000_000", "1.5k", "16Gi", "60%", "0.6", " 60 % ", "1e-999999", "0.000001%", "-3", "9.3e18"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := ParseCount(s); err != nil {
+			if crmplan.ErrorCode(err) != crmplan.EINVALID {
+				t.Fatalf("ParseCount(%q): %v", s, err)
+			}
+		} else if back, err := ParseCount(formatCount(n)); err != nil || back != n {
+			t.Fatalf("ParseCount(%q) = %d, written %q, read back %d, %v", s, n, formatCount(n), back, err)
+		}
+		if v, err := ParseShare(s); err != nil {
+			if crmplan.ErrorCode(err) != crmplan.EINVALID {
+				t.Fatalf("ParseShare(%q): %v", s, err)
+			}
+		} else if back, err := ParseShare(formatShare(v)); err != nil || back != v {
+			t.Fatalf("ParseShare(%q) = %v, written %q, read back %v, %v", s, v, formatShare(v), back, err)
+		}
+	})
+}
