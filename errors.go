@@ -54,8 +54,8 @@ func Errorf(code, format string, args ...any) *Error {
 }
 
 // In sets the place of the error and returns e, for chaining. A place
-// longer than 2*MaxQuoted is cut: it can end in a key the user wrote.
-func (e *Error) In(field string) *Error { e.Field = cut(field, 2*MaxQuoted); return e }
+// longer than maxPlace bytes is cut: it can end in a key the user wrote.
+func (e *Error) In(field string) *Error { e.Field = cut(field, maxPlace); return e }
 
 // Try sets the hint and returns e, for chaining; %q cuts strings as in
 // Errorf.
@@ -66,6 +66,10 @@ func (e *Error) Try(format string, args ...any) *Error {
 
 // MaxQuoted is how many characters of a value an error quotes.
 const MaxQuoted = 80
+
+// maxPlace bounds a place: room for a long file path and a field path, not
+// for a megabyte-long key at its end.
+const maxPlace = 512
 
 // Quote is strconv.Quote for a value in an error message, at most
 // MaxQuoted characters between the quotes; a longer value is cut and its

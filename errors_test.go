@@ -72,7 +72,7 @@ func TestErrorQuotesShort(t *testing.T) {
 		{"escapes count", crmplan.Errorf(crmplan.EINVALID, "%q", strings.Repeat("\x00", 100)),
 			`"` + strings.Repeat(`\x00`, 19) + `…" (100 bytes)`},
 		{"place cut", crmplan.Errorf(crmplan.EINVALID, "unknown field").In("p.yaml:3: " + long),
-			"p.yaml:3: " + strings.Repeat("a", 150) + "… (1048586 bytes): unknown field"},
+			"p.yaml:3: " + strings.Repeat("a", 502) + "… (1048586 bytes): unknown field"},
 		{"other verbs untouched", crmplan.Errorf(crmplan.EINVALID, "%.3s|%5d", long, 7), "aaa|    7"},
 	}
 	for _, tt := range tests {

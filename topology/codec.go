@@ -118,6 +118,9 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields []field) error {
 }
 
 func (d *decoder) unknownKey(k *yaml.Node, path, sub string, keys []string) error {
+	if len(k.Value) > crmplan.MaxQuoted {
+		sub = path // the message quotes the key, cut short; the place would hold it whole
+	}
 	if c, ok := nearest(k.Value, keys); ok {
 		return d.errorf(k, sub, fmt.Sprintf("rename %q to %q on line %d", k.Value, c, k.Line),
 			"unknown field %q (did you mean %q?)", k.Value, c)
