@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,5 +45,21 @@ func TestPlanFromEndlessFiles(t *testing.T) {
 	}
 	if err := <-wrote; !errors.Is(err, syscall.EPIPE) {
 		t.Errorf("the FIFO's writer stopped with %v, want EPIPE (crmplan closed it)", err)
+	}
+}
+
+// TestPlanFromDevZeroMemory bounds what refusing --plan /dev/zero costs in
+// memory (it ran out of memory, issue 19): reading 1 MiB + 1 byte through
+// io.ReadAll allocates a few MiB as its buffer grows.
+func TestPlanFromDevZeroMemory(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := readPlan("/dev/zero", "size")
+	runtime.ReadMemStats(&after)
+	if !strings.Contains(fmt.Sprint(err), "larger than 1048576 bytes") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Errorf("refusing /dev/zero allocated %d bytes, want at most 8 MiB", n)
 	}
 }
