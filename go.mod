@@ -3,6 +3,7 @@ module github.com/crmplan/crmplan
 go 1.26.0
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2
 	github.com/bradfitz/gomemcache v0.0.0-20250403215159-8d39553ac7cf
 	github.com/google/nftables v0.3.0
 	github.com/google/renameio/v2 v2.0.2
