@@ -28,6 +28,7 @@ func TestLayers(t *testing.T) {
 		{mod + "/provision/health", hostSide},
 		{mod + "/provision/mesh/wire", hostSide},
 		{mod + "/provision/watchdog", hostSide},
+		{mod + "/latency", hostSide},
 		{mod + "/provision/stackdir", []string{"github.com/pulumi/...", mod + "/provision"}},
 		{mod + "/reports", []string{"github.com/pulumi/...", mod + "/provision"}},
 	}

@@ -33,11 +33,7 @@ func (o Options) analyze(summaryPath, pointsPath string, sc *scraper) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
-	step := o.SeriesStep
-	if step <= 0 {
-		step = 5 * time.Second
-	}
-	res := buildResult(sum, pts, o.Scenario, step)
+	res := buildResult(sum, pts, o.Scenario, o.seriesStep())
 	if first, last, ok := pts.steadyWindow(); ok {
 		res.Tiers, res.ScrapeErrors = sc.tiers(first, last)
 		// A run cut short (interrupted) is judged over what ran: n evenly

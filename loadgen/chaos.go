@@ -304,8 +304,14 @@ func (c Chaos) measure(ctx context.Context, pointsPath, run string, injected []I
 	if err != nil {
 		return Availability{}, err
 	}
-	a := availability(pts.requests, injected)
-	keys := ackedKeys(pts.requests)
+	return c.measureSamples(ctx, pts.requests, run, injected)
+}
+
+// measureSamples computes the timeline from the run's requests, sorted by
+// time, and asks the target which acknowledged creates it lost.
+func (c Chaos) measureSamples(ctx context.Context, reqs []sample, run string, injected []Injected) (Availability, error) {
+	a := availability(reqs, injected)
+	keys := ackedKeys(reqs)
 	a.Ledger = LedgerResult{Acked: len(keys)}
 	if c.Missing == nil {
 		a.Ledger.Note = "the target offers no way to read its database back"
@@ -322,6 +328,6 @@ func (c Chaos) measure(ctx context.Context, pointsPath, run string, injected []I
 	}
 	a.Ledger.Checked, a.Ledger.Lost = true, len(missing)
 	a.Ledger.Sample = missing[:min(len(missing), 20)]
-	attributeLost(&a, pts.requests, injected, missing)
+	attributeLost(&a, reqs, injected, missing)
 	return a, nil
 }

@@ -98,6 +98,12 @@ func FindMax(ctx context.Context, o Options, f FindMaxOptions) (FindMaxResult, s
 			return out, "", err
 		}
 		res.Stack, res.StartedAt = o.Stack, started
+		if err := lostGenerators(res, dir); err != nil {
+			// The load fell short through no fault of the target's:
+			// neither a held nor a broken step.
+			path, _ := saveJSON(o.ResultsDir, runID+"-findmax", "findmax-latest", out)
+			return out, path, err
+		}
 		st := judgeStep(res)
 		out.Steps = append(out.Steps, st)
 		o.logf("find-max: %7.1f req/s  achieved %7.1f  p95 %7.1f ms  errors %5.2f %%  dropped %d  %s",

@@ -8,8 +8,10 @@ import (
 	"io"
 	"math"
 	"sort"
-	"strconv"
 	"time"
+
+	"github.com/crmplan/crmplan/provision/mesh/agent"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 )
 
 // steadyScenario is the name of the generated script's measured phase.
@@ -27,17 +29,9 @@ type sample struct {
 	ledger   string // key of the record a create carried (sample metadata), "" for other requests
 }
 
-// pointLine is one line of k6's JSON output (--out json=FILE).
-type pointLine struct {
-	Type   string `json:"type"`
-	Metric string `json:"metric"`
-	Data   struct {
-		Time     time.Time         `json:"time"`
-		Value    float64           `json:"value"`
-		Tags     map[string]string `json:"tags"`
-		Metadata map[string]string `json:"metadata"`
-	} `json:"data"`
-}
+// pointLine is one line of k6's JSON output (--out json=FILE), read as
+// the load generators read it.
+type pointLine = agent.K6Point
 
 // points is what the time series and per-class figures are computed from.
 type points struct {
@@ -96,41 +90,9 @@ func requestSample(pl pointLine) sample {
 		ledger:   pl.Data.Metadata["ledger"],
 	}
 	if s.failed {
-		s.kind = errorKind(t["status"], t["error_code"])
+		s.kind = wire.ErrorKind(t["status"], t["error_code"])
 	}
 	return s
-}
-
-// errorKind names a failure by what an operator would look for: the HTTP
-// status class, or the network error behind k6's error code.
-func errorKind(status, code string) string {
-	st, _ := strconv.Atoi(status)
-	switch {
-	case st >= 500:
-		return "http_5xx"
-	case st >= 400:
-		return "http_4xx"
-	}
-	c, _ := strconv.Atoi(code)
-	switch {
-	case c == 1050:
-		return "timeout"
-	case c == 1212:
-		return "connection_refused"
-	case c == 1220:
-		return "connection_reset"
-	case c == 1211:
-		return "dial_timeout"
-	case c >= 1100 && c < 1200:
-		return "dns"
-	case c >= 1200 && c < 1300:
-		return "tcp"
-	case c >= 1300 && c < 1400:
-		return "tls"
-	case c > 0:
-		return "k6_" + code
-	}
-	return "other"
 }
 
 // percentiles computes what k6 reports, with k6's interpolation between the

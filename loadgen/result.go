@@ -31,6 +31,10 @@ type Result struct {
 	// seconds per second of its run), so a reader can tell whether the load
 	// generator, not the target, was the bottleneck.
 	GeneratorCPU float64 `json:"generator_cpu"`
+	// Generators is each load generator's share when several drove the
+	// run (verify --generators), StartSkewMs how far apart they started.
+	Generators  []GeneratorResult `json:"generators,omitempty"`
+	StartSkewMs float64           `json:"start_skew_ms,omitempty"`
 	// ScrapeErrors holds, per host, the last error reading its /metrics; a
 	// host listed here may be missing from Tiers.
 	ScrapeErrors map[string]string `json:"scrape_errors,omitempty"`

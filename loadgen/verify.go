@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/mesh/agent"
 )
 
 // Target is the deployed CRM a verify run drives.
@@ -56,6 +57,13 @@ type Options struct {
 	// KeepPoints keeps k6's raw JSON output (points.json, a dozen lines per
 	// request) in the run's directory; by default it is deleted once read.
 	KeepPoints bool
+	// Generators, when set, drive the run together, each with its k6
+	// execution segment of the script (verify --generators); when empty,
+	// one k6 runs here as a child process.
+	Generators []Generator
+	// StartLead is how far ahead the generators' shared start is set
+	// (defaultStartLead when 0).
+	StartLead time.Duration
 }
 
 // Verify checks the target, runs k6 with the scenario while scraping the
@@ -71,6 +79,9 @@ func Verify(ctx context.Context, o Options) (Result, string, error) {
 		return Result{}, "", err
 	}
 	if err := checkTarget(ctx, o.Target); err != nil {
+		return Result{}, "", err
+	}
+	if err := o.checkGenerators(ctx); err != nil {
 		return Result{}, "", err
 	}
 	now := time.Now
@@ -96,6 +107,9 @@ func Verify(ctx context.Context, o Options) (Result, string, error) {
 	if ctx.Err() != nil {
 		return res, path, crmplan.Errorf(crmplan.EINTERNAL, "the run was interrupted; the partial result is saved in %s", path).
 			Try("crmplan verify ...   # again, for a complete run")
+	}
+	if err := lostGenerators(res, path); err != nil {
+		return res, path, err
 	}
 	if !res.SLO.Passed {
 		return res, path, crmplan.Errorf(crmplan.ESLO, "the SLO failed at %g req/s: %s",
@@ -175,6 +189,9 @@ func checkTarget(ctx context.Context, t Target) error {
 
 // run starts k6 and the scraper and turns their output into a Result.
 func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Result, error) {
+	if len(o.Generators) > 0 {
+		return o.runMany(ctx, script, dir, runID)
+	}
 	scriptPath := filepath.Join(dir, "script.js")
 	summaryPath := filepath.Join(dir, "summary.json")
 	pointsPath := filepath.Join(dir, "points.json")
@@ -209,14 +226,7 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 		"CRMPLAN_RUN="+runID,
 	)
 
-	interval := o.ScrapeInterval
-	if interval <= 0 {
-		interval = 2 * time.Second
-	}
-	sc := newScraper(o.Target.Hosts, interval)
-	scrapeCtx, stopScrape := context.WithCancel(ctx)
-	scraped := make(chan struct{})
-	go func() { sc.run(scrapeCtx); close(scraped) }()
+	sc, stopScrape := o.startScraper(ctx)
 
 	o.logf("k6: %g req/s for %s after a %s ramp-up against %s; log %s",
 		o.Scenario.Rate, o.Scenario.Duration, o.Scenario.RampUp, o.Target.URL, logPath)
@@ -237,7 +247,6 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 	k6Wall := time.Since(k6Start)
 	stopChaos()
 	stopScrape()
-	<-scraped
 
 	code := 0
 	var exitErr *exec.ExitError
@@ -252,7 +261,7 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 	_, statErr := os.Stat(summaryPath)
 	interrupted := ctx.Err() != nil && statErr == nil
 	if code != 0 && code != 99 && !interrupted {
-		return Result{}, crmplan.Errorf(crmplan.EUNAVAILABLE, "k6 exited with code %d: %s", code, logTail(logPath)).
+		return Result{}, crmplan.Errorf(crmplan.EUNAVAILABLE, "k6 exited with code %d: %s", code, agent.K6LogTail(logPath)).
 			Try("less %s", logPath)
 	}
 	res, err := o.analyze(summaryPath, pointsPath, sc)
@@ -277,24 +286,24 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 	return res, nil
 }
 
-// logTail returns the last error lines of k6's log, for the error message.
-func logTail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "no log"
+// startScraper starts reading every host's /metrics; stop ends it and
+// returns when it has.
+func (o Options) startScraper(ctx context.Context) (sc *scraper, stop func()) {
+	interval := o.ScrapeInterval
+	if interval <= 0 {
+		interval = 2 * time.Second
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	var keep []string
-	for _, l := range lines {
-		if strings.Contains(l, "level=error") || strings.Contains(l, "Error") {
-			keep = append(keep, strings.TrimSpace(l))
-		}
+	sc = newScraper(o.Target.Hosts, interval)
+	scrapeCtx, cancel := context.WithCancel(ctx)
+	scraped := make(chan struct{})
+	go func() { sc.run(scrapeCtx); close(scraped) }()
+	return sc, func() { cancel(); <-scraped }
+}
+
+// seriesStep is the width of one time-series point.
+func (o Options) seriesStep() time.Duration {
+	if o.SeriesStep <= 0 {
+		return 5 * time.Second
 	}
-	if len(keep) == 0 {
-		keep = lines
-	}
-	if len(keep) > 3 {
-		keep = keep[len(keep)-3:]
-	}
-	return strings.Join(keep, " | ")
+	return o.SeriesStep
 }
