@@ -206,3 +206,24 @@ func TestMergeJudgesMergedHistogram(t *testing.T) {
 		t.Errorf("achieved %v, generators %+v; want 100 in all, 90 from the first", res.AchievedRate, res.Generators)
 	}
 }
+
+// TestWriteSummaryGenerators: the summary shows each generator's share
+// and the lost one as lost.
+func TestWriteSummaryGenerators(t *testing.T) {
+	res := Result{TargetRate: 150, AchievedRate: 100.2, Requests: 6012, StartSkewMs: 4.1, GeneratorCPU: 0.2,
+		SLO: SLOResult{P95Ms: 500, ErrorRate: 0.01, Passed: true},
+		Generators: []GeneratorResult{
+			{Host: "loadgen-1", Segment: "0:1/3", AchievedRate: 50.1, Requests: 3006, CPU: 0.1},
+			{Host: "loadgen-2", Segment: "1/3:2/3", AchievedRate: 50.1, Requests: 3006, CPU: 0.1, StartOffsetMs: 4.1},
+			{Host: "loadgen-3", Segment: "2/3:1", Error: "lost: k6 died"},
+		}}
+	var out bytes.Buffer
+	if err := WriteSummary(&out, res, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"loadgen-2  1/3:2/3  50.10/s", "+4.1 ms", "loadgen-3  2/3:1    LOST", "lost: k6 died", "skew 4.1 ms"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -21,6 +21,10 @@ func WriteSummary(w io.Writer, res Result, est *sizing.Estimate) error {
 	p("RATE\ttarget\tachieved\trequests\tfailed\tdropped")
 	p("\t%.1f/s\t%.2f/s\t%d\t%d (%.2f %%)\t%d", res.TargetRate, res.AchievedRate, res.Requests,
 		res.Failed, res.ErrorRate*100, res.Dropped)
+	if len(res.Generators) > 0 {
+		p("")
+		writeGenerators(p, res)
+	}
 	p("")
 	p("LATENCY (ms)\tpredicted\tmeasured\tSLO")
 	predP95, predMean := "-", "-"
@@ -58,6 +62,20 @@ func WriteSummary(w io.Writer, res Result, est *sizing.Estimate) error {
 		p("SLO FAILED: %s", strings.Join(res.SLO.Violations, "; "))
 	}
 	return tw.Flush()
+}
+
+// writeGenerators lists each generator's share of the total: what it
+// achieved, dropped and burnt, and when it started after the first.
+func writeGenerators(p func(string, ...any), res Result) {
+	p("GENERATOR	segment	achieved	requests	dropped	CPU cores	started")
+	for _, g := range res.Generators {
+		if g.Error != "" {
+			p("%s	%s	LOST	-	-	-	%s", g.Host, g.Segment, g.Error)
+			continue
+		}
+		p("%s	%s	%.2f/s	%d	%d	%.3f	+%.1f ms", g.Host, g.Segment, g.AchievedRate, g.Requests, g.Dropped, g.CPU, g.StartOffsetMs)
+	}
+	p("total		%.2f/s	%d	%d	%.3f	skew %.1f ms", res.AchievedRate, res.Requests, res.Dropped, res.GeneratorCPU, res.StartSkewMs)
 }
 
 // WriteFindMax prints a find-max run for a person: each rate tried and

@@ -217,7 +217,7 @@ func measuredSection(in Inputs) MeasuredSection {
 	m := MeasuredSection{StartedAt: res.StartedAt.UTC().Format(time.RFC3339), DurationS: res.DurationS,
 		TargetRate: res.TargetRate, AchievedRate: res.AchievedRate, Requests: res.Requests, ErrorRate: res.ErrorRate,
 		MeasuredP95Ms: res.Latency.P95Ms, MeasuredMeanMs: res.Latency.MeanMs, SLOP95Ms: res.SLO.P95Ms,
-		Passed: res.SLO.Passed, Violations: res.SLO.Violations}
+		Passed: res.SLO.Passed, Violations: res.SLO.Violations, Generators: res.Generators, StartSkewMs: res.StartSkewMs}
 	// Compare at the test's rate when the model was run there; the design
 	// rate's prediction is the fallback (verify drives the design rate by default).
 	if est := in.AtTestRate; est != nil && !est.EndToEnd.Unbounded {

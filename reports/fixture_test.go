@@ -168,12 +168,23 @@ func fixtures() []struct {
 	chaos := full
 	chaos.Result = seedResult()
 	chaos.Result.Availability = seedAvailability()
+	// Three generators at a third of 228.16 req/s each; the third was lost
+	// near the end, so the totals hold the first two's share.
+	gens := full
+	gens.Result = seedResult()
+	gens.Result.Generators = []loadgen.GeneratorResult{
+		{Host: "loadgen-1", Segment: "0:1/3", AchievedRate: 76.05, Requests: 9126, CPU: 0.091},
+		{Host: "loadgen-2", Segment: "1/3:2/3", AchievedRate: 76.06, Requests: 9127, CPU: 0.088, StartOffsetMs: 3.2},
+		{Host: "loadgen-3", Segment: "2/3:1", Error: "lost: the host's mesh node stopped answering; its share (2/3:1 of the load) is missing from the totals"},
+	}
+	gens.Result.StartSkewMs = 3.2
+	gens.Result.AchievedRate, gens.Result.Requests = 152.11, 18253
 	probed := full
 	probed.Probe = seedProbe("netns", map[string]bool{"web-1>db-primary-1:5432": true})
 	return []struct {
 		name string
 		in   Inputs
-	}{{"full", full}, {"sized", sized}, {"plan-only", bare}, {"chaos", chaos}, {"probed", probed}}
+	}{{"full", full}, {"sized", sized}, {"plan-only", bare}, {"chaos", chaos}, {"probed", probed}, {"generators", gens}}
 }
 
 // seedProbe is crmplan probe of three of the seed's hosts on the ports of

@@ -154,12 +154,31 @@ func (m *mdWriter) measured(s MeasuredSection, t TimelineSection) {
 	for _, v := range s.Violations {
 		m.p("- %s", v)
 	}
+	if len(s.Generators) > 0 {
+		m.generators(s)
+	}
 	if t.Missing == "" {
 		m.p("\nOver the run (%d intervals): lowest throughput in a full interval %s requests/s (target %s), highest p95 %s.",
 			len(t.Points), fmtNum(t.MinRate, 1), fmtNum(t.TargetRate, 1), fmtMs(t.MaxP95Ms))
 	} else {
 		m.p("\n> **Missing:** %s", t.Missing)
 	}
+}
+
+// generators lists each load generator's share of the test.
+func (m *mdWriter) generators(s MeasuredSection) {
+	m.p("\nThe load came from %d generators, started within %s ms of each other; the latency is their merged histograms.\n",
+		len(s.Generators), fmtNum(s.StartSkewMs, 1))
+	var rows [][]string
+	for _, g := range s.Generators {
+		if g.Error != "" {
+			rows = append(rows, []string{g.Host, g.Segment, "–", "–", "–", g.Error})
+			continue
+		}
+		rows = append(rows, []string{g.Host, g.Segment, fmtNum(g.AchievedRate, 1) + "/s", fmtInt(g.Dropped), fmtNum(g.CPU, 2), ""})
+	}
+	rows = append(rows, []string{"**total**", "", fmtNum(s.AchievedRate, 1) + "/s", "", "", ""})
+	m.table([]string{"Generator", "Share", ">Achieved", ">Dropped iterations", ">CPU (cores)", "Note"}, rows)
 }
 
 func (m *mdWriter) whatIf(s WhatIfSection) {

@@ -178,6 +178,10 @@ type MeasuredSection struct {
 	Passed          bool     `json:"passed"`
 	Violations      []string `json:"violations,omitempty"`
 	Classes         []Class  `json:"classes,omitempty"`
+	// Generators is each load generator's share when several drove the
+	// test; StartSkewMs how far apart they started.
+	Generators  []loadgen.GeneratorResult `json:"generators,omitempty"`
+	StartSkewMs float64                   `json:"start_skew_ms,omitempty"`
 }
 
 // Class is the measured latency of one request class.

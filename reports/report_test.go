@@ -253,8 +253,11 @@ func TestHTMLIsSelfContained(t *testing.T) {
 					t.Errorf("report.html lacks %q", want)
 				}
 			}
+			if fx.name == "generators" && !strings.Contains(page.String(), "<td>loadgen-3</td><td>2/3:1</td>") {
+				t.Error("report.html lacks the lost generator's row")
+			}
 			charts := strings.Count(page.String(), `<svg class="chart"`)
-			if want := map[string]int{"full": 7, "sized": 4, "plan-only": 0, "chaos": 8, "probed": 7}[fx.name]; charts != want {
+			if want := map[string]int{"full": 7, "sized": 4, "plan-only": 0, "chaos": 8, "probed": 7, "generators": 7}[fx.name]; charts != want {
 				t.Errorf("report.html has %d charts, want %d", charts, want)
 			}
 		})
