@@ -69,7 +69,7 @@ func isolatedNetwork(l Layout) (network, error) {
 		outside[h.Zone] = false
 	}
 	for _, z := range l.Zones {
-		outside[z.Name] = z.Kind == topology.DMZ
+		outside[z.Name] = z.Kind == topology.DMZ || z.Kind == topology.Outside
 		for _, h := range l.Hosts {
 			if h.Zone == z.Name {
 				n.Zones = append(n.Zones, netns.Zone{Name: z.Name, CIDR: netip.MustParsePrefix(h.CIDR), Outside: outside[z.Name]})
@@ -125,12 +125,12 @@ func isolatedNetwork(l Layout) (network, error) {
 	return n, errors.Join(errs...)
 }
 
-// outside says whether zone is a DMZ, which this machine reaches on an
-// isolated stack.
+// outside says whether zone is a DMZ or outside the DMZ (load
+// generators), which this machine reaches on an isolated stack.
 func (l Layout) outside(zone string) bool {
 	for _, z := range l.Zones {
 		if z.Name == zone {
-			return z.Kind == topology.DMZ
+			return z.Kind == topology.DMZ || z.Kind == topology.Outside
 		}
 	}
 	return false

@@ -105,7 +105,7 @@ func (p *plan) applySLO(cs []choice, design float64) bool {
 	var spent, minSum [numClasses]float64
 	for i := range p.tiers {
 		tp, c := &p.tiers[i], &cs[i]
-		if tp.used == 0 {
+		if tp.used == 0 || tp.path == 0 {
 			continue
 		}
 		var add float64
@@ -146,7 +146,7 @@ func (p *plan) applySLO(cs []choice, design float64) bool {
 	ok := true
 	for i := range p.tiers {
 		tp, c := &p.tiers[i], &cs[i]
-		if tp.used == 0 || c.fixed || c.loadReason == ReasonMax {
+		if tp.used == 0 || tp.path == 0 || c.fixed || c.loadReason == ReasonMax {
 			continue
 		}
 		c.budgetMs = tp.minP95Ms() * scale

@@ -39,6 +39,8 @@ package sizing
 //	docstore     1    3    6     -      3      0.2   2    no   1   -    [2.6 per visit]
 //	integration  -    -    -     -     30      1     4    no   1   -    [3.0]
 //	queue        -    -    0.5   -      1      1     2    no   1   -    [0.175]
+//	loadgen      1.03 1.03 1.03  1.03   1.03   1     2    no   1   -    [1.03]
+//	             (k6's CPU per request it makes; off the request path)
 //	etl, scheduler: no per-request demand (batch work off the request path);
 //	            4 and 2 cores, 1 server.
 //
@@ -160,16 +162,24 @@ func DefaultTier(role string) (TierSpec, bool) {
 		t.Demand, t.Cores, t.Min = map[Class]float64{}, 4, 1
 	case "scheduler":
 		t.Demand, t.Min = map[Class]float64{}, 1
+	case "loadgen":
+		g := generatorDemandMs
+		t.Demand, t.Min = demand(g, g, g, g, g), 1
 	default:
 		return TierSpec{}, false
 	}
 	return t, true
 }
 
+// generatorDemandMs is what one request costs a load generator, in
+// milliseconds of one core: k6 held 150 req/s on 0.155 cores
+// (BenchmarkGeneratorCPU in loadgen, BENCHMARKS.md), 1.03 ms per request.
+const generatorDemandMs = 1.03
+
 // DefaultRoles lists the roles DefaultTier knows, in request-path order.
 func DefaultRoles() []string {
 	return []string{"proxy", "failover", "web", "api", "cache", "docstore", "worker", "queue",
-		"integration", "db-primary", "db-replica", "etl", "scheduler"}
+		"integration", "db-primary", "db-replica", "etl", "scheduler", "loadgen"}
 }
 
 // DefaultTiers returns seed 000's tiers: web (load balancer) in the DMZ, app

@@ -90,10 +90,19 @@ func prepare(m Model) (*plan, error) {
 		if tp.used > 0 {
 			tp.serviceS = tp.demandMs / tp.used / 1000
 		}
+		if offPath(t.Role) {
+			tp.path = 0
+		}
 		p.tiers[i] = tp
 	}
 	return p, nil
 }
+
+// offPath says whether a role's tier carries load without being on the
+// users' request path: a load generator makes the requests, so it is
+// sized for the rate like any tier, but its queueing adds nothing to the
+// response time the SLO judges.
+func offPath(role string) bool { return role == "loadgen" }
 
 // workloadEstimate derives the request rates from a workload.
 func workloadEstimate(w Workload) WorkloadEstimate {
@@ -272,7 +281,7 @@ func (p *plan) endToEnd(perfs []perf) Latency {
 	var paths [numClasses]float64
 	for i, pf := range perfs {
 		tp := &p.tiers[i]
-		if tp.used == 0 {
+		if tp.used == 0 || tp.path == 0 { // off the path: no response time of users'
 			continue
 		}
 		if pf.overloaded {

@@ -368,7 +368,7 @@ func TestEndToEndP95IsTheSlowestPath(t *testing.T) {
 func TestDefaultTierTable(t *testing.T) {
 	want := map[string]float64{"web": 0.86, "proxy": 0.27, "failover": 0.18, "api": 12.25, "worker": 1.7,
 		"db-primary": 4.65, "db-replica": 0.3, "cache": 0.215, "docstore": 2.6, "integration": 3.0, "queue": 0.175,
-		"etl": 0, "scheduler": 0}
+		"etl": 0, "scheduler": 0, "loadgen": 1.03}
 	for role, w := range want {
 		spec, _ := DefaultTier(role)
 		var d float64
@@ -381,5 +381,29 @@ func TestDefaultTierTable(t *testing.T) {
 	}
 	if len(want) != len(DefaultRoles()) {
 		t.Errorf("table covers %d roles, DefaultRoles has %d", len(want), len(DefaultRoles()))
+	}
+}
+
+// TestLoadgenOffPath: a loadgen tier is sized for the rate from k6's CPU
+// per request, and its queueing adds nothing to the end-to-end latency.
+func TestLoadgenOffPath(t *testing.T) {
+	m := seed000()
+	m.Tiers = DefaultTiers()
+	without := mustSize(t, m)
+	lg, _ := DefaultTier("loadgen")
+	m.Tiers = append(m.Tiers, lg)
+	with := mustSize(t, m)
+	if with.EndToEnd != without.EndToEnd {
+		t.Errorf("end-to-end %+v with a loadgen tier, %+v without: want the same", with.EndToEnd, without.EndToEnd)
+	}
+	te := tierOf(t, with, "loadgen")
+	// 1.03 ms per request at the design rate on 2 cores.
+	if want := with.Workload.DesignRate * 1.03 / 1000 / 2; te.Servers != 1 || !near(te.Utilization, want, 1e-9) {
+		t.Errorf("loadgen: %d servers at %v, want 1 at %v", te.Servers, te.Utilization, want)
+	}
+	big := m
+	big.Workload.NamedUsers *= 40 // 6000 req/s: 6.2 cores of k6
+	if te := tierOf(t, mustSize(t, big), "loadgen"); te.Servers < 5 {
+		t.Errorf("loadgen at 40x the users: %d servers, want at least 5 (6.2 cores at 60 %% of 2 each)", te.Servers)
 	}
 }

@@ -248,6 +248,16 @@ func (p *Plan) checkTier(ix planIndex, at string, t TierPlan) *crmplan.Error {
 			return invalid(field, "move the tier into a LAN zone",
 				"%s keeps data and may not live in the DMZ zone %q", role, name)
 		}
+		// Load generators stand where users are, and only they do: a
+		// generator inside the stack's zones would load it from within.
+		if (role == RoleLoadgen) != (z.Kind == Outside) {
+			if role == RoleLoadgen {
+				return invalid(field, "add a zone `{name: outside, kind: outside, cidr: 127.10.0.0/24}` and put the loadgen tier there",
+					"a load generator belongs in a zone of kind outside, not the %s zone %q", z.Kind, name)
+			}
+			return invalid(field, "move the tier into a dmz or lan zone",
+				"the outside zone %q holds only load generators, not %s", name, role)
+		}
 	}
 	switch {
 	case role == RoleDBPrimary && (t.Servers > 1 || t.Min > 1 || t.HA || len(t.Spread) > 0):

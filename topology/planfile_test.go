@@ -84,7 +84,7 @@ func TestDecodePlanErrors(t *testing.T) {
 		{"cidr not a network", "127.10.2.0/24", "127.10.2.7/24",
 			"plan.yaml:9: zones[1].cidr", "not a network address"},
 		{"unknown zone kind", "kind: lan", "kind: lna",
-			"plan.yaml:9: zones[1].kind", `unknown zone kind "lna": use dmz or lan (did you mean "lan"?)`},
+			"plan.yaml:9: zones[1].kind", `unknown zone kind "lna": use dmz, lan or outside (did you mean "lan"?)`},
 		{"wrong shape", "  min: 2", "  min: [2]",
 			"plan.yaml:15: tiers[1].min", "must be a single value"},
 		{"value missing", "  tpm: 5", "  tpm:",
@@ -110,6 +110,8 @@ func TestDecodePlanErrors(t *testing.T) {
 			"plan.yaml:1: name", "is not a plan name"},
 		{"failover on the primary", "role: db-primary\n    zone: lan", "role: db-primary\n    zone: lan\n    failover: automatic",
 			"plan.yaml:18: tiers[2].failover", "only a db-replica tier fails over"},
+		{"load generator in the LAN", "links:", "  - role: loadgen\n    zone: lan\nlinks:",
+			"plan.yaml:19: tiers[3].zone", `a load generator belongs in a zone of kind outside, not the lan zone "lan"`},
 		{"typo'd failover", "links:", "  - role: db-replica\n    zone: lan\n    failover: automatc\nlinks:",
 			"plan.yaml:20: tiers[3].failover", `unknown failover "automatc": use manual or automatic (did you mean "automatic"?)`},
 	}

@@ -6,7 +6,7 @@ import "sort"
 // the diagram list them: the entry points first, the data tier last.
 func Roles() []Role {
 	return []Role{
-		RoleFailover, RoleProxy, RoleWeb, RoleAPI, RoleWorker, RoleScheduler,
+		RoleLoadgen, RoleFailover, RoleProxy, RoleWeb, RoleAPI, RoleWorker, RoleScheduler,
 		RoleIntegration, RoleETL, RoleQueue, RoleCache, RoleDocStore,
 		RoleDBPrimary, RoleDBReplica,
 	}
@@ -36,6 +36,9 @@ var defaultPorts = map[Role]int{
 	RoleCache:       11211,
 	RoleDBPrimary:   5432,
 	RoleDBReplica:   5432,
+	// A load generator serves nothing; 6565 is k6's REST API port, for
+	// the record: the agent binds k6's API on a free port of loopback.
+	RoleLoadgen: 6565,
 }
 
 // DefaultPort is the port hosts of role r listen on; 0 for an unknown role.
@@ -99,6 +102,8 @@ var defaultLinks = []defaultLink{
 // application pair itself when there is no separate web tier (seed 004); the
 // access proxy of seed 002 fronts the integrator cluster first.
 var frontTargets = map[Role][]Role{
+	// Load generators reach the stack where users do: its entry role.
+	RoleLoadgen:  {RoleFailover, RoleProxy, RoleWeb, RoleAPI},
 	RoleFailover: {RoleWeb, RoleAPI},
 	RoleProxy:    {RoleIntegration, RoleWeb, RoleAPI},
 }

@@ -22,6 +22,9 @@ type ZoneKind string
 const (
 	DMZ ZoneKind = "dmz" // reachable from outside; holds the presentation tier
 	LAN ZoneKind = "lan" // internal; application, data, integration
+	// Outside is beyond the DMZ, where the users are: it holds only load
+	// generators, which reach the stack the way users' browsers do.
+	Outside ZoneKind = "outside"
 )
 
 // Zone is a network segment. On the local target each zone gets its own
@@ -51,6 +54,7 @@ const (
 	RoleScheduler   Role = "scheduler"   // job scheduler (seed 002)
 	RoleQueue       Role = "queue"       // pub/sub queue, brokered across LANs (seed 002)
 	RoleProxy       Role = "proxy"       // access and distribution proxy into a LAN (seed 002)
+	RoleLoadgen     Role = "loadgen"     // load generator outside the DMZ: k6 shares of crmplan verify, through the mesh
 )
 
 // Host is one server of the topology.

@@ -19,7 +19,7 @@ func policy(l Link, fromZones []Zone) *crmplan.Error {
 		return nil
 	}
 	for _, z := range fromZones {
-		if z.Kind == DMZ {
+		if z.Kind == DMZ || z.Kind == Outside {
 			return crmplan.Errorf(crmplan.EINVALID,
 				"link %s -> %s:%d lets %s in the DMZ zone %q reach %s directly",
 				l.From, l.To, l.Port, l.From, z.Name, l.To).
@@ -45,9 +45,9 @@ func checkZoneList(zones []Zone) *crmplan.Error {
 			return invalid(at+".name", "name: lan", "%q is not a zone name: use lower-case letters, digits and dashes", z.Name)
 		case seen[z.Name]:
 			return invalid(at+".name", "give every zone its own name", "zone %q is defined twice", z.Name)
-		case z.Kind != DMZ && z.Kind != LAN:
-			return invalid(at+".kind", "kind: lan", "unknown zone kind %q: use dmz or lan%s",
-				z.Kind, didYouMean(string(z.Kind), []string{string(DMZ), string(LAN)}))
+		case z.Kind != DMZ && z.Kind != LAN && z.Kind != Outside:
+			return invalid(at+".kind", "kind: lan", "unknown zone kind %q: use dmz, lan or outside%s",
+				z.Kind, didYouMean(string(z.Kind), []string{string(DMZ), string(LAN), string(Outside)}))
 		}
 		seen[z.Name] = true
 		pf, err := checkCIDR(at+".cidr", z.CIDR)
