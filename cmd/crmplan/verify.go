@@ -19,7 +19,7 @@ func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "verify",
 		Usage:     "load-test the deployed stack with k6 against the plan's SLO",
-		UsageText: "crmplan verify --plan FILE [--rate R] [--duration 2m] [--find-max] [--emit-script | --script FILE] [--output table|json|yaml]",
+		UsageText: "crmplan verify --plan FILE [--rate R] [--duration 2m] [--generators N] [--find-max] [--emit-script | --script FILE] [--output table|json|yaml]",
 		Description: strings.TrimSpace(`
 Drives the plan's request rate (workload requests_per_second) at the deployed stack with
 the embedded k6: an open workload (constant arrival rate) with the sizing model's request
@@ -43,6 +43,16 @@ then has an availability section: requests and failures per second, failed reque
 fault by class, the seconds they failed in, time to recover (RTO), and the write ledger:
 every create carries a unique key, and after the run the acknowledged ones missing from
 the database are counted (RPO, in writes).
+
+--generators N splits the load over N generators, each running its k6 execution segment
+of the same script (a third of the rate and VUs each with 3), started together (paused,
+then resumed at one instant; the start skew is reported). A plan with a loadgen tier (in
+a zone of kind outside) runs them on its loadgen hosts through the mesh, all of them by
+default; without one, N k6 processes on this machine share the load. Each generator
+sends its latency histogram (HDR), counts and CPU; the SLO is judged on the merged
+histograms, and the result lists every generator's rate, dropped iterations and CPU.
+A generator that stops mid-run is reported as lost, its share missing (exit 1, not 99).
+   crmplan verify --plan plan.yaml --generators 3
 
 A k6 built with xk6 and this module's extension can stand in for the embedded one:
 set CRMPLAN_K6 to its path.`),
@@ -96,6 +106,9 @@ func runVerify(ctx context.Context, f verifyFlags, stdout, stderr io.Writer) err
 		}
 	}
 	if err := verifyTarget(f, in, &o); err != nil {
+		return err
+	}
+	if err := verifyGenerators(ctx, f, &o); err != nil {
 		return err
 	}
 	if f.chaos != "" {

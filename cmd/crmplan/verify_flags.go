@@ -20,6 +20,7 @@ type verifyFlags struct {
 	stepFactor, maxRate     float64
 	output                  string
 	chaos                   string
+	generators              int
 }
 
 // verifyCLIFlags are verify's flags; the defaults are part of its help.
@@ -42,6 +43,7 @@ func verifyCLIFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "step-factor", Usage: "find-max: rate multiplier per step", Value: 1.25},
 		&cli.Float64Flag{Name: "max-rate", Usage: "find-max: highest rate to try (default 50x the start)"},
 		&cli.StringFlag{Name: "chaos", Usage: "faults to inject under load: kill:HOST@TIME[,...] (local target)"},
+		&cli.IntFlag{Name: "generators", Usage: "load generators, each with its share of the rate: the plan's loadgen hosts (default: all of them), or, without any, N k6 processes on this machine (default 1)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml", Value: "table"},
 	}
 }
@@ -56,12 +58,16 @@ func parseVerifyFlags(c *cli.Context) (verifyFlags, error) {
 		duration: c.Duration("duration"), rampUp: c.Duration("ramp-up"),
 		emitScript: c.Bool("emit-script"), script: c.String("script"),
 		findMax: c.Bool("find-max"), stepFactor: c.Float64("step-factor"), maxRate: c.Float64("max-rate"),
-		output: c.String("output"),
+		output: c.String("output"), generators: c.Int("generators"),
 	}
 	if f.findMax && !c.IsSet("duration") {
 		// Every step is a full run: shorter steps find the maximum
 		// in minutes rather than half an hour.
 		f.duration, f.rampUp = 30*time.Second, min(f.rampUp, 5*time.Second)
+	}
+	if c.IsSet("generators") && f.generators < 1 {
+		return f, crmplan.Errorf(crmplan.EINVALID, "the number of load generators must be at least 1, got %d", f.generators).
+			In("--generators").Try("crmplan verify --generators 3")
 	}
 	if c.IsSet("rate") && !(f.rate > 0) {
 		return f, crmplan.Errorf(crmplan.EINVALID, "the rate must be above 0, got %g", f.rate).

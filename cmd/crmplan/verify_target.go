@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/crmplan/crmplan"
@@ -67,6 +69,9 @@ func inventoryTarget(inv stackdir.Inventory, m sizing.Model) loadgen.Target {
 	}
 	t := loadgen.Target{URL: inv.WebURL, Email: inv.LoadUser.Email, Password: inv.LoadUser.Password}
 	for _, h := range inv.Hosts {
+		if h.Role == string(topology.RoleLoadgen) {
+			continue // a generator, not part of the system under test
+		}
 		host := loadgen.Host{Name: h.Name, Role: h.Role, MetricsURL: h.MetricsURL, Cores: cores[h.Role]}
 		if host.MetricsURL == "" {
 			host.PID = localPostgresPID(h)
@@ -92,6 +97,52 @@ func localPostgresPID(h stackdir.InventoryHost) int {
 		return 0
 	}
 	return pid
+}
+
+// verifyGenerators picks the load generators of --generators: the
+// stack's loadgen hosts through the mesh, or, when it has none, processes
+// on this machine; none (verify's own k6) for one local generator.
+func verifyGenerators(ctx context.Context, f verifyFlags, o *loadgen.Options) error {
+	stateDir, err := stateDirFlag(f.stateDir)
+	if err != nil {
+		return err
+	}
+	var hosts []string
+	if f.target == "" {
+		inv, err := stackdir.LoadInventory(stateDir, o.Stack)
+		if err != nil {
+			return err
+		}
+		hosts = provision.LoadgenHosts(inv)
+	}
+	n := f.generators
+	if len(hosts) == 0 {
+		if n <= 1 {
+			return nil
+		}
+		paths := stackdir.Paths{StateDir: stateDir, Stack: o.Stack}
+		for i := range n {
+			name := fmt.Sprintf("local-%d", i+1)
+			o.Generators = append(o.Generators, loadgen.LocalGenerator{Host: name, Dir: paths.LocalGenerator(name), K6: o.K6})
+		}
+		return nil
+	}
+	if n == 0 {
+		n = len(hosts)
+	}
+	if n > len(hosts) {
+		return crmplan.Errorf(crmplan.EINVALID, "%d load generators asked for, but the stack has %d loadgen hosts (%s)",
+			n, len(hosts), strings.Join(hosts, ", ")).In("--generators").
+			Try("crmplan verify --generators %d   # or raise the loadgen tier's servers in the plan and apply", len(hosts))
+	}
+	gens, err := provision.LoadGenerators(ctx, stateDir, o.Stack, hosts[:n])
+	if err != nil {
+		return err
+	}
+	for _, g := range gens {
+		o.Generators = append(o.Generators, g)
+	}
+	return nil
 }
 
 // verifyK6 is this binary's hidden k6 command, or the k6 CRMPLAN_K6 names

@@ -56,6 +56,7 @@ func TestVerifyBadInput(t *testing.T) {
 		{"chaos without a time", []string{"--plan", plan, "--chaos", "kill:api-1"}, "--chaos"},
 		{"chaos after the run", []string{"--plan", plan, "--duration", "30s", "--chaos", "kill:api-1@45s"}, "the measured phase (30s) is over"},
 		{"chaos unknown action", []string{"--plan", plan, "--chaos", "kill:api-1@5s,pause:web-1@9s"}, `unknown action "pause"`},
+		{"no generators", []string{"--plan", plan, "--generators", "0"}, "--generators: the number of load generators must be at least 1"},
 		{"chaos against a bare URL", []string{"--target", "http://127.0.0.1:1", "--rate", "10", "--chaos", "kill:api-1@5s"}, "--chaos needs a stack crmplan deployed"},
 	}
 	for _, tt := range tests {
@@ -110,6 +111,24 @@ func TestVerifyChaosUnknownHost(t *testing.T) {
 	code, _, errOut := crmplanRun(t, "verify", "--plan", "../../examples/simplecrm.yaml", "--state-dir", state,
 		"--chaos", "kill:app-2@5s")
 	if code != exitUsage || !strings.Contains(errOut, `no host or role "app-2" (hosts: api-1, db-primary-1)`) || !strings.Contains(errOut, "Try: ") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestVerifyMoreGeneratorsThanHosts: asking for more generators than the
+// stack has loadgen hosts fails before anything starts, naming them.
+func TestVerifyMoreGeneratorsThanHosts(t *testing.T) {
+	state := t.TempDir()
+	inv := stackdir.Inventory{Stack: "simplecrm", Target: "local", WebURL: "http://127.0.0.1:1",
+		LoadUser: stackdir.Credentials{Email: "admin@example.com", Password: "secret"},
+		Hosts: []stackdir.InventoryHost{{Name: "web-1", Role: "web"}, {Name: "loadgen-1", Role: "loadgen"},
+			{Name: "loadgen-2", Role: "loadgen"}}}
+	if err := stackdir.SaveInventory(state, inv); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := crmplanRun(t, "verify", "--plan", "../../examples/simplecrm.yaml", "--state-dir", state, "--generators", "3")
+	if code != exitUsage || !strings.Contains(errOut, "3 load generators asked for, but the stack has 2 loadgen hosts (loadgen-1, loadgen-2)") ||
+		!strings.Contains(errOut, "Try: crmplan verify --generators 2") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }

@@ -22,6 +22,7 @@ import "path/filepath"
 //	  mesh/                             the mesh controller's files
 //	  hosts/HOST/                       one local host (HOST/mesh: its mesh node)
 //	  results/                          verify's results (latest.json the last)
+//	  generators/NAME/                  a load generator on this machine (verify --generators)
 //	  probe.json                        crmplan probe's last matrix
 //	  reports/                          report's default output
 type Paths struct {
@@ -58,6 +59,12 @@ func (p Paths) HostDir(host string) string { return filepath.Join(p.HostsDir(), 
 
 // Results is where verify keeps the stack's load-test results.
 func (p Paths) Results() string { return filepath.Join(p.StackDir(), "results") }
+
+// LocalGenerator is the directory of a load generator on this machine
+// (verify --generators N on a stack without loadgen hosts).
+func (p Paths) LocalGenerator(name string) string {
+	return filepath.Join(p.StackDir(), "generators", name)
+}
 
 // LatestResult is the last verify result (loadgen.SaveResult writes it
 // beside the timestamped one), which calibrate and report read.
