@@ -74,6 +74,9 @@ func FindMax(ctx context.Context, o Options, f FindMaxOptions) (FindMaxResult, s
 	if err := checkTarget(ctx, o.Target); err != nil {
 		return FindMaxResult{}, "", err
 	}
+	if err := o.checkGenerators(ctx); err != nil {
+		return FindMaxResult{}, "", err
+	}
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now

@@ -20,27 +20,46 @@ func TestFindMax(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs k6 three times")
 	}
+	findMax(t, nil, 12.5)
+}
+
+// TestFindMaxGenerators finds the maximum with two generators, each
+// driving half of every step's rate: 10 and 30 req/s hold (60 % of the
+// fake's 50), 90 breaks.
+func TestFindMaxGenerators(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs k6 six times")
+	}
+	findMax(t, localGenerators(t, 2), 10)
+}
+
+// findMax steps up from start by a factor of 3: the second step must hold
+// and the third (above the fake's 50 req/s) break.
+func findMax(t *testing.T, gens []Generator, start float64) {
 	f := newFakeCRM(t, 20*time.Millisecond)
 	f.serial = true
 	dir := t.TempDir()
 	o := Options{
 		Stack: "test",
-		Scenario: Scenario{Rate: 12.5, RampUp: time.Second, Duration: 4 * time.Second, Mix: testMix,
+		Scenario: Scenario{Rate: start, RampUp: time.Second, Duration: 4 * time.Second, Mix: testMix,
 			SLO: sizing.SLO{P95Ms: 400, ErrorRate: 0.01}},
-		Target: fakeTarget(f), K6: testK6(t), ResultsDir: dir,
+		Target: fakeTarget(f), K6: testK6(t), ResultsDir: dir, Generators: gens, StartLead: 3 * time.Second,
 	}
 	res, path, err := FindMax(context.Background(), o, FindMaxOptions{Factor: 3, PredictedSaturation: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.MaxRate != 37.5 || len(res.Steps) != 3 || res.Steps[2].Passed {
-		t.Fatalf("max %g after %+v; want 37.5 with the third step (112.5 req/s) broken", res.MaxRate, res.Steps)
+	if res.MaxRate != start*3 || len(res.Steps) != 3 || res.Steps[2].Passed {
+		t.Fatalf("max %g after %+v; want %g with the third step (%g req/s) broken", res.MaxRate, res.Steps, start*3, start*9)
 	}
-	if res.Best == nil || res.Best.TargetRate != 37.5 || res.PredictedSaturation != 50 {
+	if res.Best == nil || res.Best.TargetRate != start*3 || res.PredictedSaturation != 50 {
 		t.Errorf("best = %+v, predicted %g", res.Best, res.PredictedSaturation)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "findmax-latest.json")); err != nil || path == "" {
 		t.Errorf("find-max result not saved: %v", err)
+	}
+	if len(gens) > 0 && len(res.Best.Generators) != len(gens) {
+		t.Errorf("best step's generators = %+v, want %d", res.Best.Generators, len(gens))
 	}
 }
 

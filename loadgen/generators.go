@@ -78,6 +78,10 @@ type GeneratorResult struct {
 	Error string `json:"error,omitempty"`
 }
 
+// GeneratorsFile is the file in a run's directory holding every
+// generator's report ([]wire.LoadReport, JSON).
+const GeneratorsFile = "generators.json"
+
 // defaultStartLead is how far ahead the shared start is set: a mesh unit
 // takes about 2.5 s to reach its host, and k6 a second or two to compile
 // the script and make its VUs before it waits, paused, for the start.
@@ -151,10 +155,17 @@ func (o Options) runMany(ctx context.Context, script []byte, dir, runID string) 
 		chaosCtx, stopChaos = context.WithCancel(ctx)
 		injected = o.Chaos.schedule(chaosCtx, startAt.Add(time.Second+o.Scenario.RampUp), o.logf)
 	}
+	// A generator whose host vanished may never answer: its share is
+	// given up two minutes after the run's planned end (k6's setup and
+	// teardown included), and reported lost.
+	end := startAt.Add(o.Scenario.RampUp + o.Scenario.Duration + 2*time.Minute)
+	genCtx, cancelGens := context.WithDeadlineCause(ctx, end,
+		fmt.Errorf("no report 2m after the run's planned end (%s)", end.Format("15:04:05")))
+	defer cancelGens()
 	var wg sync.WaitGroup
 	for i, g := range o.Generators {
 		spec := wire.LoadSpec{Script: string(script), Segment: segs[i], Sequence: seq, StartAt: startAt,
-			Steady: steadyScenario, Samples: o.Chaos != nil, Env: map[string]string{
+			Steady: steadyScenario, Samples: o.Chaos != nil || o.KeepPoints, Env: map[string]string{
 				"CRMPLAN_TARGET":   o.Target.URL,
 				"CRMPLAN_EMAIL":    o.Target.Email,
 				"CRMPLAN_PASSWORD": o.Target.Password,
@@ -166,7 +177,10 @@ func (o Options) runMany(ctx context.Context, script []byte, dir, runID string) 
 			spec.Segment, spec.Sequence = "", ""
 		}
 		wg.Go(func() {
-			reports[i], errs[i] = g.Load(ctx, spec)
+			reports[i], errs[i] = g.Load(genCtx, spec)
+			if errs[i] != nil && ctx.Err() != nil && reports[i].Requests > 0 {
+				errs[i] = nil // interrupted by the user: what ran counts, as with one k6
+			}
 			if errs[i] != nil {
 				o.logf("generator %s: %v", g.Name(), errs[i])
 			}
@@ -202,8 +216,10 @@ func (o Options) runMany(ctx context.Context, script []byte, dir, runID string) 
 		}
 		res.Availability = &avail
 	}
-	if b, err := json.MarshalIndent(reports, "", " "); err == nil {
-		_ = os.WriteFile(filepath.Join(dir, "generators.json"), b, 0o600)
+	// What every generator reported, for a look afterwards: with
+	// KeepPoints, every request it made too.
+	if b, err := json.Marshal(reports); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, GeneratorsFile), b, 0o600)
 	}
 	return res, nil
 }

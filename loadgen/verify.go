@@ -56,6 +56,8 @@ type Options struct {
 	Chaos *Chaos
 	// KeepPoints keeps k6's raw JSON output (points.json, a dozen lines per
 	// request) in the run's directory; by default it is deleted once read.
+	// With several generators, their reports in generators.json then hold
+	// every request they made.
 	KeepPoints bool
 	// Generators, when set, drive the run together, each with its k6
 	// execution segment of the script (verify --generators); when empty,

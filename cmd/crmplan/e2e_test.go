@@ -34,7 +34,7 @@ import (
 //	127.100-249      provision/mesh's tests (a random second octet each)
 //
 // Free for the next suites: 127.11-30, 127.33-35, 127.37, 127.40-44,
-// 127.49, 127.51, 127.60-76, 127.78-99.
+// 127.49, 127.51, 127.60-63, 127.66-76, 127.78-99.
 var e2eRanges = map[string]string{
 	"TestApplySimpleCRM":                            "127.31.",
 	"TestFailover":                                  "127.36.",
@@ -56,6 +56,9 @@ var e2eRanges = map[string]string{
 	// network namespaces (no route of this machine is in 10.0.0.0/8;
 	// provision/target/netns's tests use 10.231.0.0/16).
 	"TestApplyIsolated": "127.59.",
+	// The loadgen tier's outside zone is 127.64.0.0/24, the others as usual.
+	"TestVerifyLoadgenHosts": "127.64.",
+	"TestVerifyLoadgenLost":  "127.65.",
 }
 
 // ownRange is the test's prefix ("127.N.") from e2eRanges. The first call

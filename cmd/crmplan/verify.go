@@ -98,7 +98,7 @@ func runVerify(ctx context.Context, f verifyFlags, stdout, stderr io.Writer) err
 		_, err = stdout.Write(script)
 		return err
 	}
-	o := loadgen.Options{Scenario: in.scenario, K6: verifyK6(), Log: stderr}
+	o := loadgen.Options{Scenario: in.scenario, K6: verifyK6(), Log: stderr, KeepPoints: f.keepPoints}
 	if f.script != "" {
 		if o.Script, err = os.ReadFile(f.script); err != nil {
 			return crmplan.Errorf(crmplan.EINVALID, "cannot read the script: %w", err).

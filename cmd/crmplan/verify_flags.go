@@ -21,6 +21,7 @@ type verifyFlags struct {
 	output                  string
 	chaos                   string
 	generators              int
+	keepPoints              bool
 }
 
 // verifyCLIFlags are verify's flags; the defaults are part of its help.
@@ -44,6 +45,7 @@ func verifyCLIFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "max-rate", Usage: "find-max: highest rate to try (default 50x the start)"},
 		&cli.StringFlag{Name: "chaos", Usage: "faults to inject under load: kill:HOST@TIME[,...] (local target)"},
 		&cli.IntFlag{Name: "generators", Usage: "load generators, each with its share of the rate: the plan's loadgen hosts (default: all of them), or, without any, N k6 processes on this machine (default 1)"},
+		&cli.BoolFlag{Name: "keep-points", Usage: "keep every request's measurement in the run's results directory (points.json; generators.json with --generators)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml", Value: "table"},
 	}
 }
@@ -58,7 +60,7 @@ func parseVerifyFlags(c *cli.Context) (verifyFlags, error) {
 		duration: c.Duration("duration"), rampUp: c.Duration("ramp-up"),
 		emitScript: c.Bool("emit-script"), script: c.String("script"),
 		findMax: c.Bool("find-max"), stepFactor: c.Float64("step-factor"), maxRate: c.Float64("max-rate"),
-		output: c.String("output"), generators: c.Int("generators"),
+		output: c.String("output"), generators: c.Int("generators"), keepPoints: c.Bool("keep-points"),
 	}
 	if f.findMax && !c.IsSet("duration") {
 		// Every step is a full run: shorter steps find the maximum

@@ -30,7 +30,8 @@ import (
 // JSON output on this host; the output itself is deleted.
 //
 // k6's exit code 99 (its own share crossed a threshold) is no error here:
-// the run is judged on every generator's data merged.
+// the run is judged on every generator's data merged. When ctx ends
+// first, k6 is interrupted and the partial report comes with an error.
 func (h Host) Load(ctx context.Context, k6 []string, spec wire.LoadSpec) (wire.LoadReport, error) {
 	var rep wire.LoadReport
 	if len(k6) == 0 || spec.Script == "" {
@@ -111,6 +112,10 @@ func (h Host) Load(ctx context.Context, k6 []string, spec wire.LoadSpec) (wire.L
 	defer pf.Close()
 	if err := digest(pf, spec, &rep); err != nil {
 		return rep, err
+	}
+	if ctx.Err() != nil {
+		// What ran is in the report, but the share is not whole.
+		return rep, fmt.Errorf("k6 stopped before the end of the run: %w", context.Cause(ctx))
 	}
 	return rep, nil
 }

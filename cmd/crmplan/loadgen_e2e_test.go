@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/crmplan/crmplan/latency"
+	"github.com/crmplan/crmplan/loadgen"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
+	"github.com/crmplan/crmplan/provision/stackdir"
+)
+
+// loadgenPlan is seed 000 with a loadgen tier of n servers in a zone of
+// kind outside, 127.N.0.0/24 on the test's range.
+func loadgenPlan(t *testing.T, n string) string {
+	t.Helper()
+	plan := examplePlan(t, "simplecrm")
+	prefix := ownRange(t)
+	plan = rewritePlan(t, plan, "zones:\n", "zones:\n  - {name: users, kind: outside, cidr: "+prefix+"0.0/24}\n")
+	return rewritePlan(t, plan, "  - role: etl\n    zone: lan\n", "  - role: etl\n    zone: lan\n  - role: loadgen\n    zone: users\n    servers: "+n+"\n")
+}
+
+// TestVerifyLoadgenHosts deploys seed 000 with three loadgen hosts and
+// drives its 150 req/s from all three through the mesh, each with a third
+// of the script's execution segments: the sum must hold the rate with no
+// dropped iteration, and the merged p95 must be the p95 of every request
+// of the run pooled, within the histogram's resolution.
+func TestVerifyLoadgenHosts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and three k6 through the mesh")
+	}
+	t.Parallel()
+	e := newDeployEnv(t)
+	plan := loadgenPlan(t, "3")
+	e.apply(plan)
+
+	// More generators than loadgen hosts: refused before any load.
+	out, err := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--generators", "4").CombinedOutput()
+	if code := processExit(err); code != exitUsage || !strings.Contains(string(out), "4 load generators asked for, but the stack has 3 loadgen hosts") {
+		t.Errorf("--generators 4: exit %d, %s", code, out)
+	}
+
+	cmd := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
+		"--duration", "30s", "--ramp-up", "5s", "--keep-points", "--output", "json")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	t.Logf("crmplan verify (the plan's three loadgen hosts):\n%s", stderr.String())
+	if err != nil {
+		t.Fatalf("crmplan verify: %v", err)
+	}
+	var res loadgen.Result
+	if err := json.Unmarshal(stdout, &res); err != nil {
+		t.Fatalf("verify --output json: %v\n%s", err, stdout)
+	}
+	if len(res.Generators) != 3 {
+		t.Fatalf("generators %+v, want loadgen-1..3", res.Generators)
+	}
+	for _, g := range res.Generators {
+		t.Logf("%s %s: %.2f req/s, %d requests, %d dropped, %.3f cores, started +%.1f ms",
+			g.Host, g.Segment, g.AchievedRate, g.Requests, g.Dropped, g.CPU, g.StartOffsetMs)
+		if g.Error != "" || !strings.HasPrefix(g.Host, "loadgen-") {
+			t.Errorf("generator %+v: want a loadgen host that finished", g)
+		}
+	}
+	t.Logf("total %.2f req/s (%d requests), %d dropped, p95 %.3f ms, generators' CPU %.3f cores, start skew %.1f ms",
+		res.AchievedRate, res.Requests, res.Dropped, res.Latency.P95Ms, res.GeneratorCPU, res.StartSkewMs)
+	if math.Abs(res.AchievedRate-150)/150 > 0.02 || res.Dropped != 0 {
+		t.Errorf("achieved %.2f req/s with %d dropped iterations; want 150 ± 2 %% and none", res.AchievedRate, res.Dropped)
+	}
+	if res.Failed != 0 || !res.SLO.Passed {
+		t.Errorf("%d failed (%v), SLO %+v", res.Failed, res.Errors, res.SLO)
+	}
+
+	pooled, exact := pooledP95(t, e.stateDir, res)
+	t.Logf("p95: merged histograms %.3f ms, one histogram of every request %.3f ms, every request sorted (nearest rank) %.3f ms",
+		res.Latency.P95Ms, pooled, exact)
+	if res.Latency.P95Ms != pooled || !latency.Equivalent(res.Latency.P95Ms, exact) {
+		t.Errorf("merged p95 %.3f ms is not the pooled requests' (%.3f ms, exact %.3f ms) within the resolution", res.Latency.P95Ms, pooled, exact)
+	}
+}
+
+// pooledP95 reads every request the generators reported (--keep-points)
+// and returns their steady phase's p95 from one histogram of all of them,
+// and exactly (nearest rank, the rank HDR uses).
+func pooledP95(t *testing.T, stateDir string, res loadgen.Result) (hist, exact float64) {
+	t.Helper()
+	dir := filepath.Join(stackdir.Paths{StateDir: stateDir, Stack: "simplecrm"}.Results(), res.StartedAt.Format("20060102T150405Z"))
+	b, err := os.ReadFile(filepath.Join(dir, loadgen.GeneratorsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []wire.LoadReport
+	if err := json.Unmarshal(b, &reports); err != nil {
+		t.Fatal(err)
+	}
+	h := latency.New()
+	var ms []float64
+	for _, r := range reports {
+		for _, s := range r.Samples {
+			if s.Scenario == "steady" {
+				h.RecordMs(s.Ms)
+				ms = append(ms, s.Ms)
+			}
+		}
+	}
+	if int64(len(ms)) != res.Requests {
+		t.Fatalf("%d steady requests in %s, the result counts %d", len(ms), loadgen.GeneratorsFile, res.Requests)
+	}
+	sort.Float64s(ms)
+	rank := int(0.95*float64(len(ms)) + 0.5)
+	return h.QuantileMs(0.95), ms[max(rank-1, 0)]
+}
+
+// processExit is the exit code of a command that ran, -1 if it did not.
+func processExit(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
