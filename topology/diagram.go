@@ -122,8 +122,11 @@ func sameZoneLinks(t Topology, groups []group) []int {
 
 func drawZone(b *bytes.Buffer, z Zone, x, height float64) {
 	fill, stroke := "#eaf2fb", "#2f6db5"
-	if z.Kind == DMZ {
+	switch z.Kind {
+	case DMZ:
 		fill, stroke = "#fff4e5", "#d98200"
+	case Outside: // the users' side: neutral grey
+		fill, stroke = "#f3f3f3", "#6b6b6b"
 	}
 	top := dMargin + dTitle
 	fmt.Fprintf(b, `<g class="zone" id="topo-zone-%s">`, esc(z.Name))
