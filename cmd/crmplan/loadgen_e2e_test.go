@@ -8,8 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/crmplan/crmplan/latency"
 	"github.com/crmplan/crmplan/loadgen"
@@ -127,6 +130,80 @@ func processExit(err error) int {
 	}
 	if err != nil {
 		return -1
+	}
+	return 0
+}
+
+// TestVerifyLoadgenLost kills one of two generators' k6 with kill -9 in
+// the middle of the run, as an out-of-memory kill would: verify must say
+// that generator was lost and its share is missing, exit 1 rather than 99
+// (the SLO's), and still give the other generator's share.
+func TestVerifyLoadgenLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and two k6 through the mesh")
+	}
+	t.Parallel()
+	e := newDeployEnv(t)
+	plan := loadgenPlan(t, "2")
+	e.apply(plan)
+
+	cmd := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
+		"--duration", "20s", "--ramp-up", "2s", "--output", "json")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// loadgen-2's k6 runs the script in its host's directory.
+	marker := filepath.Join(stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.HostDir("loadgen-2"), "load", "run-")
+	var pid int
+	deadline := time.Now().Add(45 * time.Second)
+	for pid == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+		pid = findProcess(marker)
+	}
+	if pid == 0 {
+		_ = cmd.Process.Kill()
+		t.Fatalf("loadgen-2's k6 (a process with %s in its command line) never started", marker)
+	}
+	time.Sleep(12 * time.Second) // into the measured phase
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	t.Logf("crmplan verify, loadgen-2's k6 (pid %d) killed:\n%s", pid, stderr.String())
+	if code := processExit(err); code != exitFailure {
+		t.Errorf("exit %d, want %d (a generator lost, not the SLO's %d)", code, exitFailure, exitSLOFailed)
+	}
+	if !strings.Contains(stderr.String(), "1 of 2 load generators did not finish: loadgen-2") {
+		t.Errorf("stderr does not say loadgen-2 was lost")
+	}
+	var res loadgen.Result
+	if err := json.Unmarshal([]byte(stdout.String()), &res); err != nil {
+		t.Fatalf("verify --output json: %v\n%s", err, stdout.String())
+	}
+	if len(res.Generators) != 2 || res.Generators[0].Error != "" || res.Generators[1].Error == "" {
+		t.Fatalf("generators %+v: want loadgen-1 finished, loadgen-2 lost", res.Generators)
+	}
+	t.Logf("lost: %s; total %.2f req/s, loadgen-1 %.2f req/s", res.Generators[1].Error, res.AchievedRate, res.Generators[0].AchievedRate)
+	if math.Abs(res.AchievedRate-75)/75 > 0.05 || res.Requests != res.Generators[0].Requests {
+		t.Errorf("achieved %.2f req/s (%d requests): want loadgen-1's half, 75 ± 5 %%", res.AchievedRate, res.Requests)
+	}
+}
+
+// findProcess returns the pid of a process whose command line contains s,
+// 0 when there is none.
+func findProcess(s string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), s) && strings.Contains(string(b), "k6\x00run") {
+			return pid
+		}
 	}
 	return 0
 }

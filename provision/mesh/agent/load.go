@@ -75,7 +75,6 @@ func (h Host) Load(ctx context.Context, k6 []string, spec wire.LoadSpec) (wire.L
 	for k, v := range spec.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		return rep, crmplan.Errorf(crmplan.EUNAVAILABLE, "start k6 (%s): %w", k6[0], err)
 	}
@@ -96,8 +95,10 @@ func (h Host) Load(ctx context.Context, k6 []string, spec wire.LoadSpec) (wire.L
 	} else if waitErr != nil {
 		return rep, fmt.Errorf("k6: %w", waitErr)
 	}
+	// Per second of the run, not of the wait for the start: k6 idles
+	// while paused, and a long lead must not make it look cheaper.
 	if ps := cmd.ProcessState; ps != nil {
-		if wall := rep.Ended.Sub(began).Seconds(); wall > 0 {
+		if wall := rep.Ended.Sub(rep.Started).Seconds(); wall > 0 {
 			rep.CPU = (ps.UserTime() + ps.SystemTime()).Seconds() / wall
 		}
 	}

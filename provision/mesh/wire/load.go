@@ -42,7 +42,7 @@ type LoadReport struct {
 	Started  time.Time `json:"started"` // when k6 acknowledged the resume
 	Ended    time.Time `json:"ended"`
 	ExitCode int       `json:"exit_code"` // k6's: 99 when its own share crossed a threshold
-	CPU      float64   `json:"cpu"`       // cores: k6's CPU seconds per second of its run
+	CPU      float64   `json:"cpu"`       // cores: k6's CPU seconds (start-up included) per second from Started to Ended
 	// The steady phase (or every request when the script has none).
 	Requests int64                 `json:"requests"`
 	Failed   int64                 `json:"failed"`
