@@ -243,7 +243,10 @@ func (o Options) merge(reports []wire.LoadReport, errs []error, segs []string) (
 	for i, r := range reports {
 		g := GeneratorResult{Host: o.Generators[i].Name(), Segment: segs[i]}
 		if errs[i] != nil {
-			g.Error = fmt.Sprintf("lost: %v; its share (%s of the load) is missing from the totals", errs[i], segs[i])
+			// The first line: a unit's error may carry the host's
+			// own output after it.
+			msg, _, _ := strings.Cut(errs[i].Error(), "\n")
+			g.Error = fmt.Sprintf("lost: %s; its share (%s of the load) is missing from the totals", strings.TrimSpace(msg), segs[i])
 			res.Generators = append(res.Generators, g)
 			continue
 		}
@@ -376,13 +379,13 @@ func lostGenerators(res Result, path string) error {
 	var lost []string
 	for _, g := range res.Generators {
 		if g.Error != "" {
-			lost = append(lost, g.Host+" ("+g.Error+")")
+			lost = append(lost, g.Host)
 		}
 	}
 	if len(lost) == 0 {
 		return nil
 	}
-	return crmplan.Errorf(crmplan.EUNAVAILABLE, "%d of %d load generators did not finish: %s; the result in %s holds the others' share only, and says nothing of the target's part in it",
-		len(lost), len(res.Generators), strings.Join(lost, "; "), path).
+	return crmplan.Errorf(crmplan.EUNAVAILABLE, "%d of %d load generators did not finish: %s; the result in %s holds the others' share only (each generator's error is in it), and says nothing of the target's part in the loss",
+		len(lost), len(res.Generators), strings.Join(lost, ", "), path).
 		Try("crmplan status   # then crmplan verify again")
 }

@@ -186,6 +186,9 @@ func TestVerifyLoadgenLost(t *testing.T) {
 		t.Fatalf("generators %+v: want loadgen-1 finished, loadgen-2 lost", res.Generators)
 	}
 	t.Logf("lost: %s; total %.2f req/s, loadgen-1 %.2f req/s", res.Generators[1].Error, res.AchievedRate, res.Generators[0].AchievedRate)
+	if !strings.Contains(res.Generators[1].Error, `k6 was killed by signal "killed" mid-run`) {
+		t.Errorf("loadgen-2's error does not say its k6 was killed")
+	}
 	if math.Abs(res.AchievedRate-75)/75 > 0.05 || res.Requests != res.Generators[0].Requests {
 		t.Errorf("achieved %.2f req/s (%d requests): want loadgen-1's half, 75 ± 5 %%", res.AchievedRate, res.Requests)
 	}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/crmplan/crmplan"
@@ -101,6 +102,10 @@ func (h Host) Load(ctx context.Context, k6 []string, spec wire.LoadSpec) (wire.L
 		if wall := rep.Ended.Sub(rep.Started).Seconds(); wall > 0 {
 			rep.CPU = (ps.UserTime() + ps.SystemTime()).Seconds() / wall
 		}
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ctx.Err() == nil {
+		return rep, crmplan.Errorf(crmplan.EUNAVAILABLE, "k6 was killed by signal %q mid-run", ws.Signal().String()).
+			Try("less %s   # on this host; dmesg, for an out-of-memory kill", logPath)
 	}
 	if rep.ExitCode != 0 && rep.ExitCode != 99 && ctx.Err() == nil {
 		return rep, crmplan.Errorf(crmplan.EUNAVAILABLE, "k6 exited with code %d: %s", rep.ExitCode, K6LogTail(logPath)).
