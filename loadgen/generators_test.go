@@ -227,3 +227,62 @@ func TestWriteSummaryGenerators(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyGeneratorsChaos: a chaos run with two generators builds its
+// timeline and write ledger from both generators' requests, and their
+// ledger keys do not collide (each k6 numbers its VUs from 1).
+func TestVerifyGeneratorsChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs k6 twice for several seconds")
+	}
+	f := newFakeCRM(t, time.Millisecond)
+	var checked []string
+	var run string
+	chaos := &Chaos{
+		Faults: []Fault{{Action: "kill", Target: "api-1", At: 2 * time.Second}},
+		// The fake has nothing to kill: the fault is recorded, not struck.
+		Inject: func(ctx context.Context, flt Fault) (string, time.Time, error) { return "api-1", time.Time{}, nil },
+		Missing: func(ctx context.Context, r string, keys []string) ([]string, error) {
+			run, checked = r, keys
+			return nil, nil
+		},
+	}
+	o := Options{
+		Scenario: Scenario{Rate: 40, Duration: 5 * time.Second, Mix: testMix, SLO: sizing.SLO{P95Ms: 5000, ErrorRate: 0.01}},
+		Target:   fakeTarget(f), ResultsDir: t.TempDir(), K6: testK6(t), Generators: localGenerators(t, 2),
+		StartLead: 3 * time.Second, Chaos: chaos,
+	}
+	res, _, err := Verify(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := res.Availability
+	if a == nil || len(a.Faults) != 1 || a.Faults[0].Host != "api-1" {
+		t.Fatalf("availability %+v, want the fault on api-1", a)
+	}
+	var timeline int64
+	for _, s := range a.Timeline {
+		timeline += s.Requests
+	}
+	if timeline < res.Requests {
+		t.Errorf("the timeline holds %d requests, fewer than the steady phase's %d", timeline, res.Requests)
+	}
+	seen := map[string]bool{}
+	var g1, g2 int
+	for _, k := range checked {
+		if seen[k] {
+			t.Errorf("ledger key %s acknowledged twice: the generators' keys collide", k)
+		}
+		seen[k] = true
+		switch {
+		case strings.HasPrefix(k, "lt-"+run+"-g1-"):
+			g1++
+		case strings.HasPrefix(k, "lt-"+run+"-g2-"):
+			g2++
+		}
+	}
+	if g1 == 0 || g2 == 0 || g1+g2 != len(checked) || a.Ledger.Acked != len(checked) {
+		t.Errorf("ledger: %d keys of generator 1, %d of 2, %d checked, %d acked; want both, all of them under the run %s",
+			g1, g2, len(checked), a.Ledger.Acked, run)
+	}
+}
