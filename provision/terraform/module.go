@@ -232,10 +232,11 @@ func (g *generator) port(b *hclwrite.Body, port int) {
 
 // public says whether users reach role r from outside: a role with hosts in
 // a DMZ that no other role links to (the entry point, e.g. the failover
-// switch in front of the web nodes of seed 004).
+// switch in front of the web nodes of seed 004). Load generators link to
+// the entry point as users do, which leaves it the entry point.
 func (g *generator) public(r topology.Role) bool {
 	for _, l := range g.topo.Links {
-		if l.To == r {
+		if l.To == r && l.From != topology.RoleLoadgen {
 			return false
 		}
 	}

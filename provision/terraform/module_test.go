@@ -191,3 +191,34 @@ func TestCheckCatchesABrokenModule(t *testing.T) {
 		t.Fatal("a module with a syntax error passed the check")
 	}
 }
+
+// TestLoadgenLeavesTheEntryPublic: load generators in an outside zone reach
+// the web tier like users, which stays open to the internet; nothing
+// reaches the generators.
+func TestLoadgenLeavesTheEntryPublic(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "examples", "simplecrm.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(data), "zones:\n", "zones:\n  - {name: users, kind: outside, cidr: 127.10.0.0/24}\n", 1)
+	src = strings.Replace(src, "  - role: etl\n    zone: lan\n", "  - role: etl\n    zone: lan\n  - role: loadgen\n    zone: users\n    servers: 2\n", 1)
+	plan, err := topology.DecodePlan("plan.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := topology.Lay(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Generate(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ingress(t, m.Source)
+	if want := "internet:8080 loadgen:8080"; strings.Join(got["web"], " ") != want {
+		t.Errorf("ingress of web = %v, want %s", got["web"], want)
+	}
+	if len(got["loadgen"]) != 0 {
+		t.Errorf("ingress of loadgen = %v, want none", got["loadgen"])
+	}
+}
