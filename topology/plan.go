@@ -47,6 +47,31 @@ func NewPlan(name string, w sizing.Workload) *Plan {
 	}
 }
 
+// AddLoadgen gives p load-generator hosts, when it has none: a loadgen
+// tier, sized by the model like any tier, in its first zone of kind
+// outside, or in a new one, "users" on 127.10.0.0/24 (the examples' ranges
+// count zones from 127.10.1.0/24). Validate catches a plan whose own zones
+// already hold that range.
+func (p *Plan) AddLoadgen() {
+	for _, t := range p.Tiers {
+		if Role(t.Role) == RoleLoadgen {
+			return
+		}
+	}
+	zone := ""
+	for _, z := range p.Zones {
+		if z.Kind == Outside {
+			zone = z.Name
+			break
+		}
+	}
+	if zone == "" {
+		zone = "users"
+		p.Zones = append([]Zone{{Name: zone, Kind: Outside, CIDR: "127.10.0.0/24"}}, p.Zones...)
+	}
+	p.Tiers = append(p.Tiers, TierPlan{TierSpec: sizing.TierSpec{Role: string(RoleLoadgen)}, Zone: zone})
+}
+
 // Model returns the sizing model of the plan: its workload, SLO, database
 // assumptions and one TierSpec per tier, in plan order (so "tiers[2]" names
 // the same tier in both), with sizing's defaults applied. A tier spread over

@@ -61,7 +61,8 @@ Examples:
    crmplan size --plan examples/simplecrm.yaml --output json
    crmplan size --named-users 3000 --concurrency 0.6 --tpm 5 --write plan.yaml
    crmplan size --plan examples/simplecrm.yaml --sweep named-users=1000:30000:1000
-   crmplan size --plan examples/longjump.yaml --growth 20% --years 3`),
+   crmplan size --plan examples/longjump.yaml --growth 20% --years 3
+   crmplan size --plan examples/simplecrm.yaml --loadgen --write plan.yaml   # then verify --generators`),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "plan", Usage: "plan file to size (see examples/)", EnvVars: []string{"CRMPLAN_PLAN"}},
 			&cli.StringFlag{Name: "name", Usage: "plan name when no --plan is given", Value: "simplecrm"},
@@ -73,6 +74,7 @@ Examples:
 			&cli.StringFlag{Name: "growth", Usage: "yearly growth of users and records (20%)"},
 			&cli.StringFlag{Name: "years", Usage: "planning horizon for --growth, in years"},
 			&cli.StringFlag{Name: "sweep", Usage: "what-if: AXIS=FROM:TO:STEP, AXIS one of named-users, concurrency, tpm"},
+			&cli.BoolFlag{Name: "loadgen", Usage: "add load-generator hosts outside the DMZ (zone users, 127.10.0.0/24), as many as the model needs for the design rate (verify --generators)"},
 			&cli.StringFlag{Name: "write", Usage: "save the plan to this file (for apply, verify, report)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml", Value: "table", EnvVars: []string{"CRMPLAN_OUTPUT"}},
 		},

@@ -55,6 +55,9 @@ func sizePlan(c *cli.Context) (*topology.Plan, error) {
 				In("--" + f.flag).Try("crmplan size --named-users 3000 --concurrency 60%% --tpm 5 --records 25M")
 		}
 	}
+	if c.Bool("loadgen") {
+		plan.AddLoadgen()
+	}
 	if err := plan.Validate(); err != nil {
 		return nil, blameFlag(c, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/crmplan/crmplan/topology"
 )
 
 func TestSizeSeed000(t *testing.T) {
@@ -232,5 +234,49 @@ func TestSizeYAMLMatchesJSON(t *testing.T) {
 	}
 	if !strings.HasPrefix(asYAML, "plan: simplecrm\nworkload:\n  named_users: 3000\n") {
 		t.Errorf("yaml should keep the JSON contract's key order and integers:\n%.200s", asYAML)
+	}
+}
+
+// TestSizeLoadgen: --loadgen places load generators in an outside zone,
+// as many as k6's CPU per request needs at the design rate.
+func TestSizeLoadgen(t *testing.T) {
+	tests := []struct {
+		name, users string
+		want        int
+	}{
+		{"seed 000: 150 req/s, 0.15 cores", "3000", 1},
+		// 6000 req/s: 6.2 cores of k6, 2-core hosts at 60 %: 6.2/1.2 = 5.15.
+		{"40 times the users", "120k", 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "plan.yaml")
+			code, stdout, stderr := crmplanRun(t, "size", "--named-users", tt.users, "--concurrency", "60%", "--tpm", "5",
+				"--records", "25M", "--loadgen", "--write", path, "--output", "json")
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var got struct {
+				Topology topology.Topology `json:"topology"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+				t.Fatal(err)
+			}
+			var gens []topology.Host
+			for _, h := range got.Topology.Hosts {
+				if h.Role == topology.RoleLoadgen {
+					gens = append(gens, h)
+				}
+			}
+			if len(gens) != tt.want || gens[0].Zone != "users" || got.Topology.Zones[0].Kind != topology.Outside {
+				t.Errorf("loadgen hosts %+v in zones %+v, want %d in users (outside)", gens, got.Topology.Zones, tt.want)
+			}
+			// The plan written keeps them: verify --generators finds them after apply.
+			data, err := os.ReadFile(path)
+			if err != nil || !strings.Contains(string(data), "role: loadgen") || !strings.Contains(string(data), "kind: outside") {
+				t.Errorf("written plan lacks the loadgen tier or its zone (%v):\n%s", err, data)
+			}
+		})
 	}
 }
