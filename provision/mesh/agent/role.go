@@ -25,7 +25,9 @@ import (
 type RoleSpec = wire.RoleSpec
 
 // validRoles are the crm subcommands that are long-running roles: every
-// role of the seeds but PostgreSQL runs as one of them.
+// role of the seeds but PostgreSQL runs as one of them. A loadgen host has
+// none: its k6 runs only for the length of a verify, as crmplan-load units
+// (Load).
 var validRoles = map[string]bool{
 	"web": true, "api": true, "worker": true, "cache": true, "docstore": true, "integration": true,
 	"etl": true, "scheduler": true, "queue": true, "proxy": true,
