@@ -164,17 +164,9 @@ func (o Options) runMany(ctx context.Context, script []byte, dir, runID string) 
 	defer cancelGens()
 	var wg sync.WaitGroup
 	for i, g := range o.Generators {
-		spec := wire.LoadSpec{Script: string(script), Segment: segs[i], Sequence: seq, StartAt: startAt,
-			Steady: steadyScenario, Samples: o.Chaos != nil || o.KeepPoints, Env: map[string]string{
-				"CRMPLAN_TARGET":   o.Target.URL,
-				"CRMPLAN_EMAIL":    o.Target.Email,
-				"CRMPLAN_PASSWORD": o.Target.Password,
-				// Each generator's own run id: ledger keys are unique per
-				// VU of one k6, and every k6 numbers its VUs from 1.
-				"CRMPLAN_RUN": fmt.Sprintf("%s-g%d", runID, i+1),
-			}}
-		if n == 1 {
-			spec.Segment, spec.Sequence = "", ""
+		spec := o.loadSpec(script, startAt, fmt.Sprintf("%s-g%d", runID, i+1))
+		if n > 1 {
+			spec.Segment, spec.Sequence = segs[i], seq
 		}
 		wg.Go(func() {
 			reports[i], errs[i] = g.Load(genCtx, spec)
@@ -222,6 +214,19 @@ func (o Options) runMany(ctx context.Context, script []byte, dir, runID string) 
 		_ = os.WriteFile(filepath.Join(dir, GeneratorsFile), b, 0o600)
 	}
 	return res, nil
+}
+
+// loadSpec is a generator's share of the run but for its segment. run is
+// the generator's own run id: ledger keys are unique per VU of one k6,
+// and every k6 numbers its VUs from 1.
+func (o Options) loadSpec(script []byte, startAt time.Time, run string) wire.LoadSpec {
+	return wire.LoadSpec{Script: string(script), StartAt: startAt, Steady: steadyScenario,
+		Samples: o.Chaos != nil || o.KeepPoints, Env: map[string]string{
+			"CRMPLAN_TARGET":   o.Target.URL,
+			"CRMPLAN_EMAIL":    o.Target.Email,
+			"CRMPLAN_PASSWORD": o.Target.Password,
+			"CRMPLAN_RUN":      run,
+		}}
 }
 
 // merge adds up the reports of the generators that finished. The steady
