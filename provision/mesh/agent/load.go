@@ -60,35 +60,19 @@ func (h Host) Load(ctx context.Context, k6 []string, spec wire.LoadSpec) (wire.L
 	if err != nil {
 		return rep, fmt.Errorf("load: k6's API address: %w", err)
 	}
-	args := append(append([]string(nil), k6[1:]...), "run", "--quiet", "--no-color", "--paused",
-		"--address", addr, "--out", "json="+pointsPath)
-	if spec.Segment != "" {
-		args = append(args, "--execution-segment", spec.Segment, "--execution-segment-sequence", spec.Sequence)
-	}
-	args = append(args, scriptPath)
-	cmd := exec.CommandContext(ctx, k6[0], args...)
-	// Cancelled (the controller gave up on the unit): k6 stops its
-	// scenarios on SIGINT and still writes what ran.
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 30 * time.Second
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), "K6_NO_USAGE_REPORT=true", "K6_AUTO_EXTENSION_RESOLUTION=false")
-	for k, v := range spec.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd := k6Run(ctx, k6, spec, scriptPath, pointsPath, addr, logFile)
 	if err := cmd.Start(); err != nil {
 		return rep, crmplan.Errorf(crmplan.EUNAVAILABLE, "start k6 (%s): %w", k6[0], err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	rep.Started, err = resumeAt(ctx, addr, spec.StartAt, exited)
-	var waitErr error
 	if err != nil {
 		_ = cmd.Process.Signal(os.Interrupt)
 		<-exited
 		return rep, crmplan.Errorf(crmplan.EUNAVAILABLE, "k6 did not start: %w: %s", err, K6LogTail(logPath))
 	}
-	waitErr = <-exited
+	waitErr := <-exited
 	rep.Ended = time.Now()
 	var exitErr *exec.ExitError
 	if errors.As(waitErr, &exitErr) {
@@ -124,6 +108,27 @@ func (h Host) Load(ctx context.Context, k6 []string, spec wire.LoadSpec) (wire.L
 		return rep, fmt.Errorf("k6 stopped before the end of the run: %w", context.Cause(ctx))
 	}
 	return rep, nil
+}
+
+// k6Run is the k6 command of a share: paused, its REST API on addr, its
+// JSON output to pointsPath, with the spec's segment and environment.
+func k6Run(ctx context.Context, k6 []string, spec wire.LoadSpec, scriptPath, pointsPath, addr string, log io.Writer) *exec.Cmd {
+	args := append(append([]string(nil), k6[1:]...), "run", "--quiet", "--no-color", "--paused",
+		"--address", addr, "--out", "json="+pointsPath)
+	if spec.Segment != "" {
+		args = append(args, "--execution-segment", spec.Segment, "--execution-segment-sequence", spec.Sequence)
+	}
+	cmd := exec.CommandContext(ctx, k6[0], append(args, scriptPath)...)
+	// Cancelled (the controller gave up on the unit): k6 stops its
+	// scenarios on SIGINT and still writes what ran.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 30 * time.Second
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append(os.Environ(), "K6_NO_USAGE_REPORT=true", "K6_AUTO_EXTENSION_RESOLUTION=false")
+	for k, v := range spec.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
 }
 
 // freeLoopbackAddr picks a port for k6's REST API. k6 binds it itself a
