@@ -18,6 +18,7 @@ import (
 	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/target"
 )
 
 // loadgenPlan is seed 000 with a loadgen tier of n servers in a zone of
@@ -191,6 +192,23 @@ func TestVerifyLoadgenLost(t *testing.T) {
 	}
 	if math.Abs(res.AchievedRate-75)/75 > 0.05 || res.Requests != res.Generators[0].Requests {
 		t.Errorf("achieved %.2f req/s (%d requests): want loadgen-1's half, 75 ± 5 %%", res.AchievedRate, res.Requests)
+	}
+
+	// loadgen-2's host gone (its mesh node killed): the next run fails
+	// before any load, naming it.
+	node := target.Node{ID: "loadgen-2", Dir: target.NodeDir(stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.HostDir("loadgen-2"))}
+	nodePID, ok := (target.Processes{}).Running(node)
+	if !ok {
+		t.Fatal("loadgen-2's mesh node does not run")
+	}
+	if err := syscall.Kill(nodePID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--duration", "5s").CombinedOutput()
+	t.Logf("crmplan verify with loadgen-2's node killed:\n%s", out)
+	if code := processExit(err); code != exitFailure || !strings.Contains(string(out), "load generator loadgen-2 does not answer; no load was started") ||
+		strings.Contains(string(out), "k6: 150 req/s") {
+		t.Errorf("exit %d: want %d, loadgen-2 named before any load", code, exitFailure)
 	}
 }
 
