@@ -207,6 +207,7 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 	}
 	inv := layout.inventory(version, res.Outputs, r.Instances)
 	swapRoles(layout.Promotion, &inv)
+	inv.AppliedAt = time.Now().UTC()
 	if err := stackdir.SaveInventory(r.StateDir, inv); err != nil {
 		return Result{}, err
 	}

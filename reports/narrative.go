@@ -177,6 +177,7 @@ func risks(in Inputs, r Report) []Risk {
 			"Give the database servers more memory (database.memory_bytes)."})
 	}
 	out = append(out, measuredRisks(in, r)...)
+	out = append(out, networkRisks(r.Network)...)
 	if r.Cost.Source == defaultPriceSource {
 		out = append(out, Risk{"low", "The cost uses the shipped default price table, not your contract prices.",
 			"Add a prices: section (currency, as_of, monthly per instance type) to the plan."})

@@ -23,8 +23,12 @@ type NetworkSection struct {
 	Target     string `json:"target,omitempty"`
 	// Isolated says whether the stack enforces its links (apply --isolate);
 	// Note what to do when it does not.
-	Isolated    bool          `json:"isolated"`
-	Note        string        `json:"note,omitempty"`
+	Isolated bool   `json:"isolated"`
+	Note     string `json:"note,omitempty"`
+	// Stale: the stack was applied again after the probe (at AppliedAt),
+	// so the matrix may not show the network as deployed now.
+	Stale       bool          `json:"stale,omitempty"`
+	AppliedAt   string        `json:"applied_at,omitempty"`
 	Ports       []int         `json:"ports"`
 	Cells       int           `json:"cells"`
 	AsPlanned   int           `json:"as_planned"`
@@ -69,6 +73,9 @@ func networkSection(in Inputs) NetworkSection {
 	}
 	if !s.Isolated {
 		s.Note = notIsolated
+	}
+	if inv := in.Inventory; inv != nil && !p.MeasuredAt.IsZero() && inv.AppliedAt.After(p.MeasuredAt) {
+		s.Stale, s.AppliedAt = true, inv.AppliedAt.UTC().Format(time.RFC3339)
 	}
 	col := map[string]int{}
 	add := func(h string) {
@@ -145,9 +152,13 @@ func networkText(s NetworkSection) string {
 	for i, p := range s.Ports {
 		ports[i] = strconv.Itoa(p)
 	}
-	return fmt.Sprintf("Probed %s on the %s target (%s): %s probes (%d hosts to each other on ports %s), %s as planned, %s differ from the plan.",
+	text := fmt.Sprintf("Probed %s on the %s target (%s): %s probes (%d hosts to each other on ports %s), %s as planned, %s differ from the plan.",
 		orNone(s.MeasuredAt), orNone(s.Target), isolated, fmtInt(int64(s.Cells)), len(s.Hosts), strings.Join(ports, ", "),
 		fmtInt(int64(s.AsPlanned)), fmtInt(int64(s.Differences)))
+	if s.Stale {
+		text += fmt.Sprintf(" The stack was applied again since (%s): this probe may be stale.", s.AppliedAt)
+	}
+	return text
 }
 
 // network writes the probe's section: the sentence, the matrix and every difference.
@@ -175,4 +186,29 @@ func (m *mdWriter) network(s NetworkSection) {
 		rows = append(rows, []string{d.From, d.To, strconv.Itoa(d.Port), d.Planned, d.Measured})
 	}
 	m.table([]string{"From", "To", ">Port", "Planned", "Measured"}, rows)
+}
+
+// networkRisks are what the probe says against the plan: connections that
+// differ from the links, and a probe older than the last apply.
+func networkRisks(s NetworkSection) []Risk {
+	var out []Risk
+	if s.Missing != "" {
+		return nil
+	}
+	if n := s.Differences; n > 0 {
+		d := s.Diffs[0]
+		example := fmt.Sprintf("%s -> %s:%d planned %s, measured %s", d.From, d.To, d.Port, d.Planned, d.Measured)
+		if s.Isolated {
+			out = append(out, Risk{"high", fmt.Sprintf("The network policy does not hold: %d of %d probes differ from the plan's links (%s).", n, s.Cells, example),
+				"Read the network policy section's differences; apply again (crmplan apply --isolate --plan PLAN.yaml), then crmplan probe --plan PLAN.yaml."})
+		} else {
+			out = append(out, Risk{"medium", fmt.Sprintf("The stack does not enforce its links: %d of %d probes differ from the plan (%s).", n, s.Cells, example),
+				"Enforce the links with crmplan apply --isolate --plan PLAN.yaml, then crmplan probe --plan PLAN.yaml."})
+		}
+	}
+	if s.Stale {
+		out = append(out, Risk{"medium", fmt.Sprintf("The network probe (%s) is older than the last apply (%s): it may not show the network as deployed now.", s.MeasuredAt, s.AppliedAt),
+			"Run crmplan probe --plan PLAN.yaml again."})
+	}
+	return out
 }

@@ -132,3 +132,59 @@ func TestGatherProbe(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkRisks: the risk list names a probe that differs from the
+// plan (high on an isolated stack, where the router should enforce the
+// links; medium on a shared network) and a probe older than the last
+// apply.
+func TestNetworkRisks(t *testing.T) {
+	probed := seedProbe("netns", nil).MeasuredAt
+	tests := []struct {
+		name      string
+		probe     *stackdir.ProbeResult
+		appliedAt time.Time
+		want      []string // level: a part of the risk, in the list's order
+	}{
+		{"never probed", nil, probed.Add(time.Hour), nil},
+		{"as planned, probed after the apply", seedProbe("netns", nil), probed.Add(-time.Minute), nil},
+		{"as planned, no apply time", seedProbe("netns", nil), time.Time{}, nil},
+		{"isolated, a pair differs", seedProbe("netns", map[string]bool{"web-1>db-primary-1:5432": true}), probed.Add(-time.Minute),
+			[]string{"high: The network policy does not hold: 1 of 12 probes differ from the plan's links (web-1 -> db-primary-1:5432 planned denied, measured open)."}},
+		{"shared network", seedProbe("local", map[string]bool{"db-primary-1>web-1:8080": true}), probed.Add(-time.Minute),
+			[]string{"medium: The stack does not enforce its links: 1 of 12 probes differ"}},
+		{"applied again after the probe", seedProbe("netns", nil), probed.Add(time.Minute),
+			[]string{"medium: The network probe (2026-03-02T08:30:00Z) is older than the last apply (2026-03-02T08:31:00Z)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := fixtures()[0].in
+			inv := *in.Inventory
+			inv.AppliedAt = tt.appliedAt
+			in.Inventory, in.Probe, in.PlanPath = &inv, tt.probe, "p.yaml"
+			r, err := Build(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, k := range r.Risks {
+				if strings.Contains(k.Risk, "probe") {
+					got = append(got, k.Level+": "+k.Risk)
+					if !strings.Contains(k.Action, "crmplan probe --plan p.yaml") {
+						t.Errorf("risk %q: action %q does not say to probe again", k.Risk, k.Action)
+					}
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("probe risks %q, want %d like %q", got, len(tt.want), tt.want)
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tt.want[i]) {
+					t.Errorf("risk %d = %q, want it to start %q", i, got[i], tt.want[i])
+				}
+			}
+			if stale := r.Network.Stale; stale != strings.Contains(tt.name, "applied again") {
+				t.Errorf("Network.Stale = %v", stale)
+			}
+		})
+	}
+}

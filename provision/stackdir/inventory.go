@@ -1,6 +1,10 @@
 package stackdir
 
-import "github.com/crmplan/crmplan"
+import (
+	"time"
+
+	"github.com/crmplan/crmplan"
+)
 
 // Inventory is what apply leaves behind for the commands after it (verify,
 // report, status): where the stack's hosts are and how to reach the CRM.
@@ -18,6 +22,9 @@ type Inventory struct {
 	AppVersion string `json:"app_version,omitempty"`
 	Records    int64  `json:"records"` // records seeded into the database
 	Users      int    `json:"users"`   // sales reps seeded (rep1..repN@example.com)
+	// AppliedAt is when the apply that wrote it finished: a probe older
+	// than that may not show the network as it is now.
+	AppliedAt time.Time `json:"applied_at,omitzero"`
 }
 
 // InventoryHost is one deployed host.
