@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan"
-	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
@@ -106,17 +106,33 @@ func killHost(ctx context.Context, stateDir, stack string, h stackdir.InventoryH
 	return killed, nil
 }
 
-// PrimaryURL is a superuser connection URL to the CRM database on the
-// stack's current primary (after any failover), for checks that read the
-// database directly: the chaos run's write ledger.
-func PrimaryURL(ctx context.Context, stateDir, stack string) (string, error) {
+// LedgerKeys returns the ledger keys of a chaos run (crmplan verify
+// --chaos) that the CRM database on the stack's current primary (after any
+// failover) holds, read by a unit on that host: this machine may have no
+// route to the database (an isolated stack's LAN).
+func LedgerKeys(ctx context.Context, stateDir, stack, run string) ([]string, error) {
 	h, err := ResolveHost(stateDir, stack, string(topology.RoleDBPrimary))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	srv, err := pgserver.Open(PostgresDir(h.Dir))
+	m, err := mesh.Open(stateDir, stack)
 	if err != nil {
-		return "", fmt.Errorf("host %s: %w", h.Name, err)
+		return nil, err
 	}
-	return srv.URL(appDatabase), nil
+	if _, err := m.Reach(ctx, routeWait); err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(wire.LedgerQuery{Database: appDatabase, Run: run})
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.Run(ctx, h.Name, mesh.Work{Type: wire.WorkLedger, Payload: bytes.NewReader(payload)})
+	if err != nil {
+		return nil, fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	var l wire.Ledger
+	if err := json.Unmarshal([]byte(out.Text), &l); err != nil {
+		return nil, fmt.Errorf("host %s: ledger: %w", h.Name, err)
+	}
+	return l.Keys, nil
 }

@@ -45,6 +45,23 @@ func agentDatabaseCommands(hostDir cli.Flag, host func(*cli.Context) agent.Host)
 			},
 		},
 		{
+			Name:   "ledger",
+			Usage:  "print as JSON the ledger keys of a chaos run the host's database holds; stdin is the query (JSON: database, run)",
+			Flags:  []cli.Flag{hostDir},
+			Before: requireFlags("host-dir"),
+			Action: func(c *cli.Context) error {
+				var q wire.LedgerQuery
+				if err := json.NewDecoder(c.App.Reader).Decode(&q); err != nil || q.Database == "" || q.Run == "" {
+					return crmplan.Errorf(crmplan.EINVALID, "ledger query on stdin needs a database and a run (%v)", err).In("payload")
+				}
+				l, err := host(c).Ledger(c.Context, q)
+				if err != nil {
+					return err
+				}
+				return writeJSON(c.App.Writer, l)
+			},
+		},
+		{
 			Name:   "seed",
 			Usage:  "empty the CRM's schema, then crm migrate and crm seed of the current release; stdin is a JSON object of environment variables (CRM_DATABASE_URL, CRM_SEED_PASSWORD)",
 			Flags:  []cli.Flag{hostDir, &cli.IntFlag{Name: "records"}, &cli.IntFlag{Name: "users"}},

@@ -185,11 +185,10 @@ func verifyChaos(f verifyFlags, in verifyInput, o loadgen.Options) (*loadgen.Cha
 			return provision.KillHost(ctx, stateDir, o.Stack, flt.Target)
 		},
 		Missing: func(ctx context.Context, run string, keys []string) ([]string, error) {
-			dsn, err := provision.PrimaryURL(ctx, stateDir, o.Stack)
-			if err != nil {
-				return nil, err
+			read := func(ctx context.Context, run string) ([]string, error) {
+				return provision.LedgerKeys(ctx, stateDir, o.Stack, run)
 			}
-			return loadgen.LedgerMissing(ctx, dsn, run, keys)
+			return loadgen.LedgerMissing(ctx, read, run, keys)
 		},
 	}, nil
 }
