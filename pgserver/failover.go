@@ -2,6 +2,7 @@ package pgserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -39,6 +40,36 @@ func (s *Server) Follow(primaryAddr string) error {
 	}
 	s.meta.Primary = primaryAddr
 	return s.saveAndReload()
+}
+
+// AnswersAsPrimary is nil when the server accepts a connection and is not
+// in recovery: it takes writes. The watchdog probes its primary with it;
+// a replica's agent its upstream, for crmplan failover's checks.
+func (s *Server) AnswersAsPrimary(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, s.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	var recovering bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&recovering); err != nil {
+		return err
+	}
+	if recovering {
+		return errors.New("in recovery: it is not a primary")
+	}
+	return nil
+}
+
+// Upstream is a handle on the primary a replica streams from, as the
+// replica knows it (its address, and the superuser password the replica
+// took over from it): what the replica's host may ask of its primary
+// without the primary's files.
+func (s *Server) Upstream() (*Server, error) {
+	if !s.IsReplica() {
+		return nil, fmt.Errorf("pgserver %s: not a replica: it has no upstream", s.meta.Name)
+	}
+	return Remote(s.meta.Primary, s.meta.Password, nil)
 }
 
 // WALPosition is how far a server's WAL goes, in bytes: what a replica has

@@ -7,16 +7,11 @@ import (
 	"io"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision/mesh"
-	"github.com/crmplan/crmplan/provision/mesh/agent"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
-	"github.com/crmplan/crmplan/provision/target/netns"
 	"github.com/crmplan/crmplan/provision/watchdog"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -69,17 +64,20 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 		return FailoverResult{}, crmplan.Errorf(crmplan.EINVALID, "stack %s has no replica to fail over to", r.Stack).
 			In("tiers").Try("add a tier with role: db-replica, then crmplan apply")
 	}
-	old, repl, others := failoverCandidate(ctx, layout)
+	m, err := openMesh(ctx, paths.StateDir, paths.Stack)
+	if err != nil {
+		return FailoverResult{}, err
+	}
+	old, repl, st, others, err := failoverCandidate(ctx, m, layout)
 	res := FailoverResult{Promoted: repl.Name, Retired: old.Name}
+	if err != nil && !force {
+		return res, err
+	}
 	replica, err := pgserver.Open(PostgresDir(repl.Dir))
 	if err != nil {
 		return res, fmt.Errorf("host %s: %w", repl.Name, err)
 	}
-	if res.LagBytes, err = checkLag(ctx, old, repl, replica, layout.Sync); err != nil && !force {
-		return res, err
-	}
-	m, err := openMesh(ctx, paths.StateDir, paths.Stack)
-	if err != nil {
+	if res.LagBytes, err = checkLag(old, repl, st, layout.Sync); err != nil && !force {
 		return res, err
 	}
 	// A watchdog (failover: automatic) would race this failover for the
@@ -95,7 +93,7 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 	t0 := time.Now()
 	// Fence first: writes still reaching the old primary after the replica
 	// was promoted would be lost.
-	if err := fenceThroughMesh(ctx, m, old, repl, layout.Target == netns.Name); err != nil {
+	if err := fenceThroughMesh(ctx, m, old, repl); err != nil {
 		return res, err
 	}
 	if _, err := postgresVia(ctx, m, repl.Name, wire.PostgresOp{Action: wire.PostgresPromote}); err != nil {
@@ -117,98 +115,73 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 
 // fenceThroughMesh stops the old primary's server through its host's
 // agent. A host the mesh cannot reach (lost with its node) is fenced by
-// that loss only if its server does not answer as a primary either: two
-// primaries taking writes are worse than none.
-// On an isolated stack this machine has no route to the old primary: the
-// replica's host, which has, tries its port (a probe unit), and a server
-// that accepts the connection counts as running.
-func fenceThroughMesh(ctx context.Context, m *mesh.Mesh, old, repl LocalHost, isolated bool) error {
+// that loss only if its server does not answer as a primary either, as
+// the replica's host sees it (this machine may have no route to it: an
+// isolated stack's LAN): two primaries taking writes are worse than none.
+func fenceThroughMesh(ctx context.Context, m *mesh.Mesh, old, repl LocalHost) error {
 	_, err := postgresVia(ctx, m, old.Name, wire.PostgresOp{Action: wire.PostgresStop})
 	if err == nil {
 		return nil
 	}
-	answers := func() error { return answersAsPrimary(ctx, old) }
-	if isolated {
-		answers = func() error {
-			res, perr := probeFrom(ctx, m, repl.Name, true, []string{old.addr()})
-			if perr != nil {
-				return nil // neither reached: cannot tell, so refuse below
-			}
-			if res[0].Result == wire.ProbeOpen {
-				return nil
-			}
-			return errors.New(res[0].Result)
-		}
-	}
-	if perr := answers(); perr != nil {
+	st, uerr := postgresVia(ctx, m, repl.Name, wire.PostgresOp{Action: wire.PostgresUpstream})
+	if uerr == nil && st.Upstream != nil && !st.Upstream.Primary {
 		return nil // down with its host
 	}
-	return crmplan.Errorf(crmplan.ECONFLICT, "host %s: cannot fence the primary: its agent does not answer (%v) but its server still takes writes", old.Name, err).
+	why := "its server still takes writes"
+	if uerr != nil {
+		why = fmt.Sprintf("and %s cannot tell whether its server still takes writes (%v)", repl.Name, uerr)
+	}
+	return crmplan.Errorf(crmplan.ECONFLICT, "host %s: cannot fence the primary: its agent does not answer (%v) %s", old.Name, err, why).
 		In("host "+old.Name).Try("stop host %s, then crmplan failover --plan PLAN.yaml", old.Name)
 }
 
-// answersAsPrimary is nil when host's server accepts a connection and is
-// not in recovery.
-func answersAsPrimary(ctx context.Context, host LocalHost) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://%s:%d/postgres?sslmode=disable&connect_timeout=1", host.Address, host.Port))
-	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
-			return nil // it answered (refusing us): it runs
-		}
-		return err
-	}
-	defer conn.Close(context.Background())
-	var recovering bool
-	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&recovering); err != nil {
-		return err
-	}
-	if recovering {
-		return errors.New("in recovery")
-	}
-	return nil
-}
+// upstreamWait is how long failover gives a replica to replay what the
+// primary wrote before it counts the replica as lagging.
+const upstreamWait = 5 * time.Second
 
 // failoverCandidate picks the replica to promote: the one that received
-// the most WAL of those that answer (the first when none does, so that the
-// refusal names it), and the others, which will follow it.
-func failoverCandidate(ctx context.Context, layout Layout) (old, next LocalHost, others []watchdog.DBHost) {
-	var candidates []watchdog.DBHost
-	byName := map[string]LocalHost{}
-	for _, h := range layout.Replicas {
-		candidates = append(candidates, watchdog.DBHost{Name: h.Name, Dir: h.Dir})
-		byName[h.Name] = h
+// the most WAL of those whose agents answer (the first when none does, so
+// that the refusal names it), with what its agent said of the primary
+// (PostgresUpstream, waiting for the replay), and the others, which will
+// follow it. Each replica's host is asked, not this machine, which may
+// have no route to the database.
+func failoverCandidate(ctx context.Context, m *mesh.Mesh, layout Layout) (old, next LocalHost, st wire.PostgresStatus, others []watchdog.DBHost, err error) {
+	best := -1
+	var errs []error
+	for i, h := range layout.Replicas {
+		s, uerr := postgresVia(ctx, m, h.Name, wire.PostgresOp{Action: wire.PostgresUpstream, WaitMs: int(upstreamWait / time.Millisecond)})
+		if uerr != nil {
+			errs = append(errs, fmt.Errorf("host %s: %w", h.Name, uerr))
+			continue
+		}
+		if best < 0 || s.WALPosition > st.WALPosition {
+			best, st = i, s
+		}
 	}
-	best, others, err := watchdog.MostAdvanced(ctx, candidates)
-	if err != nil {
-		best, others = candidates[0], candidates[1:]
+	if best < 0 {
+		best = 0
+		err = crmplan.Errorf(crmplan.EUNAVAILABLE, "no replica to promote answers: %w", errors.Join(errs...)).
+			In("host " + layout.Replicas[0].Name).Try("crmplan status --plan PLAN.yaml")
 	}
-	return *layout.Primary, byName[best.Name], others
+	for i, h := range layout.Replicas {
+		if i != best {
+			others = append(others, watchdog.DBHost{Name: h.Name, Dir: h.Dir})
+		}
+	}
+	return *layout.Primary, layout.Replicas[best], st, others, err
 }
 
-// checkLag waits a few seconds for the replica to replay what the primary
-// has written. It returns the lag in bytes (-1: primary unreachable) and
-// an ECONFLICT error when failing over now would lose acknowledged writes.
-func checkLag(ctx context.Context, old, repl LocalHost, replica *pgserver.Server, sync bool) (int64, error) {
-	primary, err := pgserver.Open(PostgresDir(old.Dir))
-	if err == nil {
-		if _, live := agent.PostgresProcess(old.Dir).Running(); live {
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err = primary.WaitReplayed(wctx, replica)
-			cancel()
-			if err == nil {
-				return 0, nil
-			}
-			lag := int64(-1)
-			if r, rerr := watchdog.Replication(ctx, old.Dir, repl.Name); rerr == nil {
-				lag = r.LagBytes
-			}
-			return lag, crmplan.Errorf(crmplan.ECONFLICT, "replica %s lags the primary by %d bytes of WAL: writes acknowledged by %s would be lost (%v)",
-				repl.Name, lag, old.Name, err).In("host " + repl.Name).
-				Try("crmplan status --plan PLAN.yaml   # wait for the lag to reach 0, or: crmplan failover --force")
+// checkLag tells from what the replica's host said of the primary (st)
+// whether failing over now loses acknowledged writes. It returns the lag
+// in bytes (-1: primary unreachable) and an ECONFLICT error when it does.
+func checkLag(old, repl LocalHost, st wire.PostgresStatus, sync bool) (int64, error) {
+	if u := st.Upstream; u != nil && u.Primary {
+		if u.Replayed {
+			return 0, nil
 		}
+		return u.LagBytes, crmplan.Errorf(crmplan.ECONFLICT, "replica %s lags the primary by %d bytes of WAL: writes acknowledged by %s would be lost (%s)",
+			repl.Name, u.LagBytes, old.Name, u.Reason).In("host " + repl.Name).
+			Try("crmplan status --plan PLAN.yaml   # wait for the lag to reach 0, or: crmplan failover --force")
 	}
 	if sync {
 		return -1, nil // every acknowledged commit was applied on the replica

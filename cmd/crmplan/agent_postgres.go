@@ -19,7 +19,7 @@ func agentDatabaseCommands(hostDir cli.Flag, host func(*cli.Context) agent.Host)
 		agentWatchdogCommand(hostDir, host),
 		{
 			Name: "postgres",
-			Usage: "run PostgreSQL on the host: stdin is the operation (JSON: action init|replica|configure|stop|remove|sync|promote|rebuild|status, " +
+			Usage: "run PostgreSQL on the host: stdin is the operation (JSON: action init|replica|configure|stop|remove|sync|promote|rebuild|upstream|status, " +
 				"name, listen, password, settings, ...); the last line of the output is the server's status (JSON)",
 			Flags:  []cli.Flag{hostDir},
 			Before: requireFlags("host-dir"),

@@ -160,19 +160,7 @@ func probePrimary(ctx context.Context, host DBHost, timeout time.Duration) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, srv.URL("postgres"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	var recovering bool
-	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&recovering); err != nil {
-		return err
-	}
-	if recovering {
-		return errors.New("in recovery: it is not a primary")
-	}
-	return nil
+	return srv.AnswersAsPrimary(ctx)
 }
 
 func restarting(hostDir string) bool {
@@ -192,7 +180,7 @@ func autoFailover(ctx context.Context, cfg Config, old DBHost, replicas []DBHost
 	if err := fence(ctx, old, log); err != nil {
 		return Promotion{}, err
 	}
-	next, others, err := MostAdvanced(ctx, replicas)
+	next, others, err := mostAdvanced(ctx, replicas)
 	if err != nil {
 		return Promotion{}, err
 	}
@@ -237,9 +225,9 @@ func fence(ctx context.Context, old DBHost, log io.Writer) error {
 	return nil
 }
 
-// MostAdvanced picks the reachable replica that received the most WAL:
+// mostAdvanced picks the reachable replica that received the most WAL:
 // promoting it loses the fewest writes, and the others can follow it.
-func MostAdvanced(ctx context.Context, replicas []DBHost) (DBHost, []DBHost, error) {
+func mostAdvanced(ctx context.Context, replicas []DBHost) (DBHost, []DBHost, error) {
 	best, bestPos := -1, int64(-1)
 	var errs []error
 	for i, r := range replicas {
@@ -287,7 +275,7 @@ func Repoint(ctx context.Context, host DBHost, primary *pgserver.Server, others 
 	}
 	err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error {
 		for _, n := range names {
-			if r, err := Replication(ctx, host.Dir, n); err == nil && r.State == "streaming" {
+			if r, err := replication(ctx, host.Dir, n); err == nil && r.State == "streaming" {
 				return nil
 			}
 		}
@@ -313,9 +301,9 @@ func setSyncNames(primary *pgserver.Server, names []string) error {
 	})
 }
 
-// Replication reads the replica's row (name) on the primary whose files
+// replication reads the replica's row (name) on the primary whose files
 // are in primaryDir, from this machine (the watchdog and crmplan failover).
-func Replication(ctx context.Context, primaryDir, name string) (*wire.Standby, error) {
+func replication(ctx context.Context, primaryDir, name string) (*wire.Standby, error) {
 	srv, err := pgserver.Open(agent.PostgresDir(primaryDir))
 	if err != nil {
 		return nil, err

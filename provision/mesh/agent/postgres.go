@@ -73,9 +73,11 @@ func (h Host) Postgres(ctx context.Context, self string, op wire.PostgresOp, log
 		st2, err := h.PostgresStatus(ctx)
 		st2.Rewound = st.Rewound
 		return st2, err
+	case wire.PostgresUpstream:
+		return h.pgUpstream(ctx, time.Duration(op.WaitMs)*time.Millisecond)
 	case wire.PostgresStatusOnly:
 	default:
-		return wire.PostgresStatus{}, crmplan.Errorf(crmplan.EINVALID, "postgres action %q is not one of init, replica, configure, stop, remove, sync, promote, rebuild, status", op.Action).In("payload")
+		return wire.PostgresStatus{}, crmplan.Errorf(crmplan.EINVALID, "postgres action %q is not one of init, replica, configure, stop, remove, sync, promote, rebuild, upstream, status", op.Action).In("payload")
 	}
 	if err != nil {
 		return wire.PostgresStatus{}, fmt.Errorf("postgres %s on %s: %w", op.Action, filepath.Base(h.Dir), err)
@@ -99,6 +101,67 @@ func (h Host) PostgresStatus(ctx context.Context) (wire.PostgresStatus, error) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		st.SystemID, _ = systemID(ctx, srv)
+	}
+	return st, nil
+}
+
+// pgUpstream reports the host's replica's WAL position and asks its
+// primary, through the network as this host sees it, whether it answers
+// as a primary; if so it waits at most wait for the replica to replay
+// what the primary had written, and reads the replica's lag there.
+func (h Host) pgUpstream(ctx context.Context, wait time.Duration) (wire.PostgresStatus, error) {
+	st, err := h.PostgresStatus(ctx)
+	if err != nil {
+		return st, err
+	}
+	srv, err := pgserver.Open(PostgresDir(h.Dir))
+	if err != nil {
+		return st, fmt.Errorf("postgres upstream on %s: no server: %w", filepath.Base(h.Dir), err)
+	}
+	up, err := srv.Upstream()
+	if err != nil {
+		return st, crmplan.Errorf(crmplan.ECONFLICT, "postgres upstream on %s: %w", filepath.Base(h.Dir), err).In("host " + filepath.Base(h.Dir))
+	}
+	qctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	st.WALPosition, err = srv.WALPosition(qctx)
+	cancel()
+	if err != nil {
+		return st, fmt.Errorf("postgres upstream on %s: %w", filepath.Base(h.Dir), err)
+	}
+	u := &wire.Upstream{Addr: up.Addr(), LagBytes: -1}
+	st.Upstream = u
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err = up.AnswersAsPrimary(pctx)
+	cancel()
+	if err != nil {
+		u.Reason = err.Error()
+		return st, nil
+	}
+	u.Primary = true
+	wctx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
+	err = up.WaitReplayed(wctx, srv)
+	cancel()
+	if u.Replayed = err == nil; u.Replayed {
+		u.LagBytes = 0
+		return st, nil
+	}
+	u.Reason = err.Error()
+	var pg wire.Postgres
+	qctx, cancel = context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	if queryPostgres(qctx, up, &pg) == nil {
+		for _, s := range pg.Standbys {
+			if s.Name == srv.Name() && s.State == "streaming" {
+				u.LagBytes = s.LagBytes
+			}
+		}
+	}
+	// An idle primary's insert position, which WaitReplayed waits for, may
+	// lie past a page header no record follows yet (after a WAL segment
+	// switch): no lag behind what it has written (every acknowledged
+	// commit) is caught up too.
+	if u.LagBytes == 0 {
+		u.Replayed, u.Reason = true, ""
 	}
 	return st, nil
 }

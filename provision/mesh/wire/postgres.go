@@ -37,6 +37,12 @@ const (
 	// PostgresRebuild makes the server, a fenced former primary, a
 	// streaming replica of Primary: pg_rewind, else a fresh base backup.
 	PostgresRebuild = "rebuild"
+	// PostgresUpstream, on a replica's host, asks the replica's primary
+	// (as the replica knows it) whether it answers as a primary and waits
+	// at most WaitMs for the replica to replay what it had written: crmplan
+	// failover's checks, made from the host that may reach the primary
+	// (this machine may not: an isolated stack's LAN).
+	PostgresUpstream = "upstream"
 	// PostgresStatus only reports.
 	PostgresStatusOnly = "status"
 )
@@ -62,6 +68,8 @@ type PostgresOp struct {
 	AllowCIDRs []string `json:"allow_cidrs,omitempty"`
 	Standby    string   `json:"standby,omitempty"`
 	Sync       bool     `json:"sync,omitempty"`
+	// WaitMs bounds an upstream action's wait for the replay.
+	WaitMs int `json:"wait_ms,omitempty"`
 }
 
 // PostgresStatus is what a crmplan-postgres unit reports of the server.
@@ -73,6 +81,25 @@ type PostgresStatus struct {
 	Replica       bool   `json:"replica"`
 	// Rewound is set by a rebuild that pg_rewind did (not a base backup).
 	Rewound bool `json:"rewound,omitempty"`
+	// WALPosition (bytes) and Upstream are set by an upstream action:
+	// how far the replica's WAL goes, received or replayed (failover
+	// promotes the replica with the highest), and what its primary said.
+	WALPosition int64     `json:"wal_position,omitempty"`
+	Upstream    *Upstream `json:"upstream,omitempty"`
+}
+
+// Upstream is a replica's primary as the replica's host sees it.
+type Upstream struct {
+	Addr string `json:"addr"` // host:port
+	// Primary: it accepted a connection and is not in recovery.
+	Primary bool `json:"primary"`
+	// Replayed: the replica replayed, within the wait, all the WAL the
+	// primary had written when asked.
+	Replayed bool `json:"replayed"`
+	// LagBytes is the WAL the replica has yet to replay, as the primary
+	// sees it; -1 when it could not tell.
+	LagBytes int64  `json:"lag_bytes"`
+	Reason   string `json:"reason,omitempty"` // why not Primary, or not Replayed
 }
 
 // WorkWatchdog starts (or, with Stop, stops) the automatic-failover
