@@ -73,7 +73,7 @@ func killHost(ctx context.Context, stateDir, stack string, h stackdir.InventoryH
 	if err != nil {
 		return killed, err
 	}
-	m, err := mesh.Open(stateDir, stack)
+	m, err := mesh.Open(stateDir, stack, targets())
 	if err != nil {
 		return killed, err
 	}
@@ -115,7 +115,7 @@ func LedgerKeys(ctx context.Context, stateDir, stack, run string) ([]string, err
 	if err != nil {
 		return nil, err
 	}
-	m, err := mesh.Open(stateDir, stack)
+	m, err := mesh.Open(stateDir, stack, targets())
 	if err != nil {
 		return nil, err
 	}

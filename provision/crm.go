@@ -321,7 +321,7 @@ func drain(ctx context.Context, m *mesh.Mesh, in CrmServiceArgs, undo bool) ([]s
 // Delete has the host's agent stop the role and remove it from the host.
 func (*CrmService) Delete(ctx context.Context, req infer.DeleteRequest[CrmServiceState]) (infer.DeleteResponse, error) {
 	in := req.State.CrmServiceArgs
-	m, err := mesh.Open(in.StateDir, in.Stack)
+	m, err := mesh.Open(in.StateDir, in.Stack, targets())
 	if err != nil || req.State.Release == "" || !m.Has(in.Host) {
 		// No mesh, or the host left it: the host goes too, and its target
 		// stops whatever runs there.

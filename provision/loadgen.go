@@ -39,7 +39,7 @@ func LoadgenHosts(inv stackdir.Inventory) []string {
 // LoadGenerators opens the stack's mesh for the named loadgen hosts. A
 // host the controller has no route to is not an error yet: its Check is.
 func LoadGenerators(ctx context.Context, stateDir, stack string, hosts []string) ([]LoadGenerator, error) {
-	m, err := mesh.Open(stateDir, stack)
+	m, err := mesh.Open(stateDir, stack, targets())
 	if err != nil {
 		return nil, err
 	}

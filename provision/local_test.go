@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -147,6 +148,11 @@ func TestLocalDatabaseStack(t *testing.T) {
 	if _, err := os.Stat(paths.HostDir("db-2")); err != nil {
 		t.Errorf("host dir not made again: %v", err)
 	}
+	// The node that ran there until its directory went is not left
+	// beside the new one: the refresh's reads start no node.
+	if pids := receptorsIn(t, paths.HostDir("db-2")); len(pids) != 1 {
+		t.Errorf("receptor nodes of db-2 after it was made again: pids %v, want one", pids)
+	}
 	checkReplicates(t, ctx, paths)
 
 	// Synchronous replication is an in-place change of the replica.
@@ -178,6 +184,33 @@ func TestLocalDatabaseStack(t *testing.T) {
 			t.Errorf("%s still listening after destroy", addr)
 		}
 	}
+}
+
+// receptorsIn lists the receptor processes whose --config lies in dir.
+func receptorsIn(t *testing.T, dir string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		for i, a := range args {
+			if a == "--config" && i+1 < len(args) && strings.HasPrefix(args[i+1], dir+"/") && strings.Contains(args[0], "receptor") {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }
 
 // checkReplicates writes a row on the primary and reads it on the replica.

@@ -84,7 +84,7 @@ func (in MeshNodesArgs) mesh(targets target.Set) (*mesh.Mesh, error) {
 	}
 	return mesh.New(in.StateDir, in.Stack, topo, mesh.Options{Port: in.Port, Receptor: in.Receptor, AgentBin: in.AgentBin,
 		HostDir:  func(host string) string { return dirs[host] },
-		Launcher: func(host string) target.NodeLauncher { return t.Nodes(hosts[host]) }})
+		Launcher: func(host string) target.NodeLauncher { return t.Nodes(hosts[host]) }, Target: name})
 }
 
 // start writes the CA, certificates and configs, starts every node that
@@ -186,7 +186,7 @@ func (r *MeshNodes) Delete(ctx context.Context, req infer.DeleteRequest[MeshNode
 // openMesh is the stack's mesh as MeshNodes saved it, with every node
 // running (a no-op when they do).
 func openMesh(ctx context.Context, stateDir, stack string) (*mesh.Mesh, error) {
-	m, err := mesh.Open(stateDir, stack)
+	m, err := mesh.Open(stateDir, stack, targets())
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ type hostReport struct {
 // at once, each within statusTimeout, and returns the reports by host.
 func askHosts(ctx context.Context, stateDir string, inv stackdir.Inventory) (map[string]hostReport, error) {
 	reports := map[string]hostReport{}
-	m, err := mesh.Open(stateDir, inv.Stack)
+	m, err := mesh.Open(stateDir, inv.Stack, targets())
 	if err != nil {
 		// Deployed hosts without a mesh (a destroy interrupted after the
 		// mesh went) are all down as far as anyone can tell: say so per

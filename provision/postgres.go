@@ -91,6 +91,26 @@ func postgres(ctx context.Context, stateDir, stack, host string, op wire.Postgre
 	return postgresVia(ctx, m, host, op)
 }
 
+// readPostgres asks host's agent for its server's status and starts
+// nothing but the mesh's controller: a refresh's Read must not start a
+// host's node (which would make its directory again before the target
+// makes the host again, and leave that node behind). A host the
+// controller has no route to is an error: not running.
+func readPostgres(ctx context.Context, stateDir, stack, host string) (wire.PostgresStatus, error) {
+	m, err := mesh.Open(stateDir, stack, targets())
+	if err != nil {
+		return wire.PostgresStatus{}, providerError(err)
+	}
+	routed, err := m.Reach(ctx, routeWait)
+	if err != nil {
+		return wire.PostgresStatus{}, providerError(err)
+	}
+	if !routed[host] {
+		return wire.PostgresStatus{}, fmt.Errorf("host %s: the mesh has no route to its node", host)
+	}
+	return postgresVia(ctx, m, host, wire.PostgresOp{Action: wire.PostgresStatusOnly})
+}
+
 func postgresVia(ctx context.Context, m *mesh.Mesh, host string, op wire.PostgresOp) (wire.PostgresStatus, error) {
 	var st wire.PostgresStatus
 	payload, err := json.Marshal(op)
@@ -136,7 +156,7 @@ func (s *PostgresPrimaryState) record(st wire.PostgresStatus) {
 // not running, so that the next apply repairs it.
 func (*PostgresPrimary) Read(ctx context.Context, req infer.ReadRequest[PostgresPrimaryArgs, PostgresPrimaryState]) (infer.ReadResponse[PostgresPrimaryArgs, PostgresPrimaryState], error) {
 	st := req.State
-	status, err := postgres(ctx, st.StateDir, st.Stack, st.Host, wire.PostgresOp{Action: wire.PostgresStatusOnly})
+	status, err := readPostgres(ctx, st.StateDir, st.Stack, st.Host)
 	if err == nil && !status.Exists {
 		return infer.ReadResponse[PostgresPrimaryArgs, PostgresPrimaryState]{}, nil
 	}
@@ -212,7 +232,7 @@ func (*PostgresPrimary) Delete(ctx context.Context, req infer.DeleteRequest[Post
 // (an interrupted destroy removed it already) there is nobody to ask: the
 // host's target removes the host whole.
 func removePostgres(ctx context.Context, stateDir, stack, host string) error {
-	m, err := mesh.Open(stateDir, stack)
+	m, err := mesh.Open(stateDir, stack, targets())
 	if err != nil || !m.Has(host) {
 		return nil
 	}

@@ -48,7 +48,7 @@ func Probe(ctx context.Context, stateDir, stack string, links []topology.Link) (
 	}
 	pm := ProbeMatrix{Stack: inv.Stack, Target: inv.Target, MeasuredAt: time.Now().UTC().Truncate(time.Second),
 		Ports: probePorts(inv, links)}
-	m, err := mesh.Open(stateDir, inv.Stack)
+	m, err := mesh.Open(stateDir, inv.Stack, targets())
 	if err != nil {
 		return pm, err
 	}

@@ -85,7 +85,7 @@ func (*PostgresReplica) Create(ctx context.Context, req infer.CreateRequest[Post
 // Read asks the host's agent, as PostgresPrimary's Read does.
 func (*PostgresReplica) Read(ctx context.Context, req infer.ReadRequest[PostgresReplicaArgs, PostgresReplicaState]) (infer.ReadResponse[PostgresReplicaArgs, PostgresReplicaState], error) {
 	st := req.State
-	status, err := postgres(ctx, st.StateDir, st.Stack, st.Host, wire.PostgresOp{Action: wire.PostgresStatusOnly})
+	status, err := readPostgres(ctx, st.StateDir, st.Stack, st.Host)
 	if err == nil && !status.Exists {
 		return infer.ReadResponse[PostgresReplicaArgs, PostgresReplicaState]{}, nil
 	}

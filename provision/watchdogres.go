@@ -127,7 +127,7 @@ func (*Watchdog) Update(ctx context.Context, req infer.UpdateRequest[WatchdogArg
 // interrupted destroy) the host's target reaps it with the host.
 func (*Watchdog) Delete(ctx context.Context, req infer.DeleteRequest[WatchdogState]) (infer.DeleteResponse, error) {
 	a := req.State.WatchdogArgs
-	m, err := mesh.Open(a.StateDir, a.Stack)
+	m, err := mesh.Open(a.StateDir, a.Stack, targets())
 	if err != nil || !m.Has(a.Host) {
 		return infer.DeleteResponse{}, nil
 	}

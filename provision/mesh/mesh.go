@@ -107,6 +107,11 @@ type Options struct {
 	// (provision/target). Default: a process of this machine, as the
 	// loopback target runs it.
 	Launcher func(host string) target.NodeLauncher
+	// Target names the target that made the hosts. Save records it, so
+	// that Open starts a host's node as that target does (inside the
+	// host's network namespace on an isolated stack), not as a process of
+	// this machine's own namespace.
+	Target string
 	// AgentBin is the crmplan binary the default work types run; default:
 	// the running binary. The local target's provider plugin may be another
 	// build than the crmplan the hosts should run.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -23,6 +24,7 @@ type saved struct {
 	Receptor string            `json:"receptor"`
 	AgentBin string            `json:"agent_bin"`
 	HostDirs map[string]string `json:"host_dirs"`
+	Target   string            `json:"target,omitempty"`
 }
 
 func savedPath(stateDir, stack string) string {
@@ -33,7 +35,8 @@ func savedPath(stateDir, stack string) string {
 // WorkTypes functions are saved with the host directories they gave and
 // reopened with the agent's work types.
 func (m *Mesh) Save(stateDir string) error {
-	s := saved{Stack: m.stack, Topology: m.topo, Port: m.opts.Port, Receptor: m.receptor, AgentBin: m.opts.AgentBin, HostDirs: map[string]string{}}
+	s := saved{Stack: m.stack, Topology: m.topo, Port: m.opts.Port, Receptor: m.receptor, AgentBin: m.opts.AgentBin, HostDirs: map[string]string{},
+		Target: m.opts.Target}
 	for _, n := range m.nodes {
 		s.HostDirs[n.ID] = filepath.Dir(n.Dir)
 	}
@@ -47,8 +50,10 @@ func (m *Mesh) Save(stateDir string) error {
 	return renameio.WriteFile(savedPath(stateDir, m.stack), data, 0o600)
 }
 
-// Open returns the mesh of stack as Save recorded it.
-func Open(stateDir, stack string) (*Mesh, error) {
+// Open returns the mesh of stack as Save recorded it. Its hosts' nodes
+// start as the recorded target of targets starts them (as processes of
+// this machine when it is not among them).
+func Open(stateDir, stack string, targets target.Set) (*Mesh, error) {
 	data, err := os.ReadFile(savedPath(stateDir, stack))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, crmplan.Errorf(crmplan.ENOTFOUND, "stack %s has no mesh yet", stack).In("--state-dir").Try("crmplan apply")
@@ -61,13 +66,21 @@ func Open(stateDir, stack string) (*Mesh, error) {
 		return nil, err
 	}
 	dirs := s.HostDirs
-	return New(stateDir, stack, s.Topology, Options{Port: s.Port, Receptor: s.Receptor, AgentBin: s.AgentBin,
-		HostDir: func(host string) string {
-			if d, ok := dirs[host]; ok {
-				return d
-			}
-			return stackdir.Paths{StateDir: stateDir, Stack: stack}.HostDir(host)
-		}})
+	hostDir := func(host string) string {
+		if d, ok := dirs[host]; ok {
+			return d
+		}
+		return stackdir.Paths{StateDir: stateDir, Stack: stack}.HostDir(host)
+	}
+	opts := Options{Port: s.Port, Receptor: s.Receptor, AgentBin: s.AgentBin, HostDir: hostDir, Target: s.Target}
+	if t, ok := targets[s.Target]; ok {
+		hosts := map[string]target.Host{}
+		for _, h := range s.Topology.Hosts {
+			hosts[h.Name] = target.Host{Name: h.Name, Zone: h.Zone, Address: h.Address, Dir: hostDir(h.Name)}
+		}
+		opts.Launcher = func(host string) target.NodeLauncher { return t.Nodes(hosts[host]) }
+	}
+	return New(stateDir, stack, s.Topology, opts)
 }
 
 // NodeState is whether a node's receptor process runs.
