@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,6 +29,11 @@ var _ NodeLauncher = Processes{}
 // the node outlives the crmplan process that started it, with its output
 // in the node's log and its pid in the node's pid file.
 func (p Processes) Start(ctx context.Context, n Node) error {
+	// A node whose directory went behind crmplan's back (its pid file
+	// with it) may still run: it would run forever beside this one.
+	if err := ReapOrphans(n); err != nil {
+		return err
+	}
 	for _, d := range []string{n.Dir, n.DataDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
@@ -156,4 +162,31 @@ func alive(pid int) bool {
 	}
 	_, rest, _ := strings.Cut(string(stat), ") ")
 	return !strings.HasPrefix(rest, "Z")
+}
+
+// ReapOrphans ends every receptor that runs n's config but is not known
+// by n's pid file (its directory was removed under it), found by its
+// command line: the nodes Processes starts are this machine's processes,
+// whatever network namespace they entered.
+func ReapOrphans(n Node) error {
+	known, _ := Processes{}.Running(n)
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return err
+	}
+	want := "--config\x00" + n.ConfigPath() + "\x00"
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == known || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(cmdline), want) {
+			continue
+		}
+		if err := StopPID(pid); err != nil {
+			return fmt.Errorf("orphaned receptor node %s (pid %d): %w", n.ID, pid, err)
+		}
+	}
+	return nil
 }

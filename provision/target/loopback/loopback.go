@@ -13,9 +13,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/target"
@@ -50,12 +47,6 @@ func (Target) CheckRange(zone string, cidr netip.Prefix) error {
 func (t Target) Create(ctx context.Context, h target.Host) error {
 	if err := t.checkAddress(h); err != nil {
 		return err
-	}
-	// A host whose directory went behind crmplan's back may have left its
-	// node running, with no pid file to find it by: it would run forever
-	// beside the new one.
-	if err := reapOrphanNodes(t.node(h)); err != nil {
-		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	// 0755: PostgreSQL, running as its own user when crmplan is root, must
 	// pass through to its data directory below.
@@ -103,7 +94,7 @@ func (Target) Exists(ctx context.Context, h target.Host) (bool, error) {
 // directory, then removes the directory.
 func (t Target) Destroy(ctx context.Context, h target.Host) error {
 	if _, err := os.Stat(h.Dir); errors.Is(err, os.ErrNotExist) {
-		return reapOrphanNodes(t.node(h))
+		return target.ReapOrphans(t.node(h))
 	}
 	if err := t.Nodes(h).Stop(t.node(h)); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
@@ -126,30 +117,3 @@ func (Target) node(h target.Host) target.Node {
 
 // Nodes runs a host's node as a process of this machine.
 func (Target) Nodes(target.Host) target.NodeLauncher { return target.Processes{} }
-
-// reapOrphanNodes ends every receptor that runs n's config but is not
-// known by n's pid file (its directory was removed under it), found by its
-// command line: on the loopback target every host's processes are this
-// machine's.
-func reapOrphanNodes(n target.Node) error {
-	known, _ := target.Processes{}.Running(n)
-	procs, err := os.ReadDir("/proc")
-	if err != nil {
-		return err
-	}
-	want := "--config\x00" + n.ConfigPath() + "\x00"
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil || pid == known || pid == os.Getpid() {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
-		if err != nil || !strings.Contains(string(cmdline), want) {
-			continue
-		}
-		if err := target.StopPID(pid); err != nil {
-			return fmt.Errorf("orphaned receptor node %s (pid %d): %w", n.ID, pid, err)
-		}
-	}
-	return nil
-}
