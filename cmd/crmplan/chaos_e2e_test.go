@@ -55,6 +55,13 @@ func TestChaosKillAPIServer(t *testing.T) {
 	e := newDeployEnv(t)
 	plan := examplePlan(t, "simplecrm")
 	e.apply(plan)
+	chaosKillAPIServer(t, e, plan)
+}
+
+// chaosKillAPIServer kills app-1 under load on a deployed seed 000 and
+// checks that no GET and no acknowledged write was lost.
+func chaosKillAPIServer(t *testing.T, e *deployEnv, plan string) {
+	t.Helper()
 	res := chaosVerify(t, e, plan, "kill:app-1@8s", "25s")
 	a := res.Availability
 	if f := a.Faults[0]; f.Host != "api-1" {
@@ -121,25 +128,33 @@ func TestChaosPrimaryLossSyncAndAsync(t *testing.T) {
 			plan := examplePlan(t, "simplecrm")
 			plan = rewritePlan(t, plan, "    replication: async\n", "    replication: "+mode+"\n    failover: automatic\n")
 			e.apply(plan)
-			res := chaosVerify(t, e, plan, "kill:db-primary@8s", "35s")
-			a := res.Availability
-			f := a.Faults[0]
-			if f.Host != "db-primary-1" {
-				t.Errorf("db-primary resolved to %s, want db-primary-1", f.Host)
-			}
-			if !f.Recovered {
-				t.Errorf("requests still failed at the end of the run: the watchdog did not fail over")
-			}
-			if !a.Ledger.Checked || a.Ledger.Acked == 0 {
-				t.Fatalf("ledger %+v: want acknowledged writes, checked against the promoted primary", a.Ledger)
-			}
-			if mode == "sync" && a.Ledger.Lost != 0 {
-				t.Errorf("synchronous replication lost %d acknowledged writes (%v)", a.Ledger.Lost, a.Ledger.Sample)
-			}
-			t.Logf("%s replication: RTO %.1f s, %d of %d acknowledged writes lost", mode, f.RTOS, a.Ledger.Lost, a.Ledger.Acked)
+			chaosPrimaryLoss(t, e, plan, mode)
 			if _, err := e.exec("destroy", "--stack", "simplecrm", "--yes"); err != nil {
 				t.Fatalf("destroy: %v", err)
 			}
 		})
 	}
+}
+
+// chaosPrimaryLoss kills the primary under load on a deployed seed 000
+// with failover: automatic and replication mode: the watchdog must bring
+// writes back, and with sync replication no acknowledged write is lost.
+func chaosPrimaryLoss(t *testing.T, e *deployEnv, plan, mode string) {
+	t.Helper()
+	res := chaosVerify(t, e, plan, "kill:db-primary@8s", "35s")
+	a := res.Availability
+	f := a.Faults[0]
+	if f.Host != "db-primary-1" {
+		t.Errorf("db-primary resolved to %s, want db-primary-1", f.Host)
+	}
+	if !f.Recovered {
+		t.Errorf("requests still failed at the end of the run: the watchdog did not fail over")
+	}
+	if !a.Ledger.Checked || a.Ledger.Acked == 0 {
+		t.Fatalf("ledger %+v: want acknowledged writes, checked against the promoted primary", a.Ledger)
+	}
+	if mode == "sync" && a.Ledger.Lost != 0 {
+		t.Errorf("synchronous replication lost %d acknowledged writes (%v)", a.Ledger.Lost, a.Ledger.Sample)
+	}
+	t.Logf("BENCH %s replication: RTO %.1f s, %d of %d acknowledged writes lost", mode, f.RTOS, a.Ledger.Lost, a.Ledger.Acked)
 }

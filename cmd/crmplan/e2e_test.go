@@ -34,7 +34,7 @@ import (
 //	127.100-249      provision/mesh's tests (a random second octet each)
 //
 // Free for the next suites: 127.11-30, 127.33-35, 127.37, 127.40-44,
-// 127.49, 127.51, 127.60-63, 127.66-76, 127.78-99.
+// 127.49, 127.51, 127.66-76, 127.78-99.
 var e2eRanges = map[string]string{
 	"TestApplySimpleCRM":                            "127.31.",
 	"TestFailover":                                  "127.36.",
@@ -59,6 +59,12 @@ var e2eRanges = map[string]string{
 	// The loadgen tier's outside zone is 127.64.0.0/24, the others as usual.
 	"TestVerifyLoadgenHosts": "127.64.",
 	"TestVerifyLoadgenLost":  "127.65.",
+	// The chaos suite and the interrupted apply on isolated stacks:
+	// 10.60-63.N.0/24 in namespaces.
+	"TestChaosKillAPIServerIsolated":     "127.60.",
+	"TestChaosPrimaryLossIsolated/sync":  "127.61.",
+	"TestChaosPrimaryLossIsolated/async": "127.62.",
+	"TestApplyIsolatedKilledMidway":      "127.63.",
 }
 
 // ownRange is the test's prefix ("127.N.") from e2eRanges. The first call

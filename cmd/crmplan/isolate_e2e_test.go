@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+
 	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
@@ -157,7 +159,23 @@ func TestApplyIsolated(t *testing.T) {
 	if out, err := e.exec("destroy", "--stack", "simplecrm", "--yes"); err != nil {
 		t.Fatalf("crmplan destroy: %v\n%s", err, out)
 	}
-	router := strings.TrimSuffix(web.Namespace, "-web-1")
+	checkIsolatedGone(t, strings.TrimSuffix(web.Namespace, "-web-1"), "10.59.")
+	checkNothingLeftLocally(t, e.stateDir)
+
+	if os.Getenv("CRMPLAN_BENCH_ISOLATE") != "" {
+		_, plain := e.apply(plan)
+		t.Logf("apply of seed 000 from nothing, same run: --isolate %.1fs, without %.1fs (%.2fx)",
+			took.Seconds(), plain.Seconds(), took.Seconds()/plain.Seconds())
+	}
+}
+
+// checkIsolatedGone: nothing of the isolated stack whose router namespace
+// is router and whose zones are in net (10.N.) is left: no namespace (the
+// hosts', whose veths' ends and the bridges were in them, or the
+// router's, which held the nftables table), no uplink, no route, and no
+// crmplan nftables table in this machine's own namespace.
+func checkIsolatedGone(t *testing.T, router, net string) {
+	t.Helper()
 	entries, _ := os.ReadDir("/run/netns")
 	for _, n := range entries {
 		if strings.HasPrefix(n.Name(), router) {
@@ -168,15 +186,21 @@ func TestApplyIsolated(t *testing.T) {
 	if uplink := strings.ReplaceAll(router, "-", ""); strings.Contains(string(links), uplink) {
 		t.Errorf("uplink %s left after destroy:\n%s", uplink, links)
 	}
-	if routes, _ := exec.Command("ip", "-4", "route", "show", "table", "all").CombinedOutput(); strings.Contains(string(routes), "10.59.") {
-		t.Errorf("routes to 10.59.0.0/16 left after destroy:\n%s", routes)
+	if routes, _ := exec.Command("ip", "-4", "route", "show", "table", "all").CombinedOutput(); strings.Contains(string(routes), net) {
+		t.Errorf("routes to %s0.0/16 left after destroy:\n%s", net, routes)
 	}
-	checkNothingLeftLocally(t, e.stateDir)
-
-	if os.Getenv("CRMPLAN_BENCH_ISOLATE") != "" {
-		_, plain := e.apply(plan)
-		t.Logf("apply of seed 000 from nothing, same run: --isolate %.1fs, without %.1fs (%.2fx)",
-			took.Seconds(), plain.Seconds(), took.Seconds()/plain.Seconds())
+	conn, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := conn.ListTables()
+	if err != nil {
+		t.Fatalf("nftables of this machine's namespace: %v", err)
+	}
+	for _, tb := range tables {
+		if strings.HasPrefix(tb.Name, "crmplan") {
+			t.Errorf("nftables table %s left in this machine's namespace", tb.Name)
+		}
 	}
 }
 

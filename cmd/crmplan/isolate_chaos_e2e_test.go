@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/target"
+	"github.com/crmplan/crmplan/provision/target/netns"
+)
+
+// newIsolatedEnv is newDeployEnv for a test whose stack is applied with
+// --isolate: skipped without root or network namespaces, and whatever
+// happens the stack's namespaces, router and routes go with it.
+func newIsolatedEnv(t *testing.T) *deployEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and k6 in network namespaces")
+	}
+	lan := "10." + strings.TrimPrefix(ownRange(t), "127.") + "2.0/24"
+	if err := (netns.Target{}).CheckRange("lan", mustPrefix(lan)); err != nil {
+		t.Skipf("no isolated hosts here: %v", err)
+	}
+	e := newDeployEnv(t)
+	paths := stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}
+	t.Cleanup(func() {
+		_, _ = e.exec("destroy", "--stack", "simplecrm", "--yes")
+		_ = netns.Target{Stack: paths.HostsDir()}.DestroyStack(context.Background())
+	})
+	return e
+}
+
+// TestChaosKillAPIServerIsolated is TestChaosKillAPIServer on an isolated
+// stack: k6 drives it through the DMZ's published ports, the kill goes
+// through the mesh, and the write ledger is read back by a unit on the
+// primary's host, since this machine has no route to the LAN. Then a
+// manual crmplan failover, whose lag check and fence check the replica's
+// host makes: a write acknowledged before is read back through the DMZ
+// after, and new writes land.
+func TestChaosKillAPIServerIsolated(t *testing.T) {
+	t.Parallel()
+	e := newIsolatedEnv(t)
+	plan := examplePlan(t, "simplecrm")
+	e.apply(plan, "--isolate")
+	chaosKillAPIServer(t, e, plan)
+
+	inv, err := stackdir.LoadInventory(e.stateDir, "simplecrm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := signIn(t, inv)
+	before := c.createAccount("before-failover")
+	start := time.Now()
+	var fo provision.FailoverResult
+	e.json(&fo, "failover", "--plan", plan)
+	t.Logf("BENCH isolated failover total %.1fs (fence+promote %.2fs), lag %d bytes", time.Since(start).Seconds(), fo.Promote.Seconds(), fo.LagBytes)
+	if fo.Promoted != "db-replica-1" || fo.Retired != "db-primary-1" || fo.LagBytes != 0 {
+		t.Fatalf("failover %+v, want db-replica-1 promoted with no lag", fo)
+	}
+	c = signIn(t, inv) // sessions live in the database
+	if got := c.accountName(before); got != "before-failover" {
+		t.Errorf("account %d after the failover: %q, want before-failover", before, got)
+	}
+	after := c.createAccount("after-failover")
+	if got := c.accountName(after); got != "after-failover" {
+		t.Errorf("account %d written after the failover: %q", after, got)
+	}
+	// status exits 1: the retired primary is down until it is rebuilt.
+	stdout, _ := exec.Command(e.crmplan, append([]string{"status", "--stack", "simplecrm", "--output", "json"}, e.args...)...).Output()
+	var st provision.Status
+	if err := json.Unmarshal(stdout, &st); err != nil {
+		t.Fatalf("crmplan status --output json: %v\n%s", err, stdout)
+	}
+	roles := map[string]string{}
+	for _, h := range st.Hosts {
+		roles[h.Name] = h.Role
+	}
+	if roles["db-replica-1"] != "db-primary" || roles["db-primary-1"] != "db-replica" {
+		t.Errorf("after the failover status shows roles %v, want db-replica-1 the primary", roles)
+	}
+}
+
+// TestChaosPrimaryLossIsolated is TestChaosPrimaryLossSyncAndAsync on
+// isolated stacks: the watchdog runs in the replica's namespace and
+// reaches the primary only as the links allow (replica -> primary:5432).
+func TestChaosPrimaryLossIsolated(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"sync", "async"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			e := newIsolatedEnv(t)
+			plan := rewritePlan(t, examplePlan(t, "simplecrm"), "    replication: async\n", "    replication: "+mode+"\n    failover: automatic\n")
+			e.apply(plan, "--isolate")
+			chaosPrimaryLoss(t, e, plan, mode)
+		})
+	}
+}
+
+// TestApplyIsolatedKilledMidway kill -9s `crmplan apply --isolate` (a
+// process of bin/crmplan) once the stack's namespaces, router and routes
+// exist and its primary is created, with the rest half made; the next
+// apply converges to a healthy stack, and destroy leaves no namespace,
+// veth, bridge, route or nftables table.
+func TestApplyIsolatedKilledMidway(t *testing.T) {
+	t.Parallel()
+	e := newIsolatedEnv(t)
+	plan := examplePlan(t, "simplecrm")
+	var out bytes.Buffer
+	cmd := e.start(&out, "apply", "--plan", plan, "--isolate", "--yes", "--records", "500")
+	waitOutput(t, &out, "created    PostgresPrimary", 3*time.Minute)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	t.Logf("killed apply --isolate:\n%s", out.String())
+	paths := stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}
+	ns, err := netns.Target{}.Namespace(target.Host{Name: "web-1", Dir: paths.HostDir("web-1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := strings.TrimSuffix(ns, "-web-1")
+	if _, err := os.Stat("/run/netns/" + router); err != nil {
+		t.Fatalf("the killed apply made no router namespace %s (%v): it was not killed midway", router, err)
+	}
+
+	res, took := e.apply(plan, "--isolate")
+	t.Logf("apply --isolate after kill -9: %.1fs, changes %v", took.Seconds(), res.Changes)
+	var st provision.Status
+	e.json(&st, "status", "--stack", "simplecrm")
+	if len(st.Hosts) != len(res.Hosts) || len(st.Hosts) == 0 {
+		t.Errorf("status: %d hosts, apply: %d", len(st.Hosts), len(res.Hosts))
+	}
+	for _, h := range st.Hosts {
+		if !h.Healthy || !strings.HasPrefix(h.Namespace, router+"-") {
+			t.Errorf("after the re-apply %s is healthy %v (%s) in namespace %q, want healthy in %s-*", h.Name, h.Healthy, h.Health, h.Namespace, router)
+		}
+	}
+	checkUI(t, res.WebURL)
+
+	if out, err := e.exec("destroy", "--stack", "simplecrm", "--yes"); err != nil {
+		t.Fatalf("crmplan destroy: %v\n%s", err, out)
+	}
+	checkIsolatedGone(t, router, "10."+strings.TrimPrefix(ownRange(t), "127."))
+	checkNothingLeftLocally(t, e.stateDir)
+}
