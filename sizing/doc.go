@@ -32,10 +32,29 @@
 //
 // Server counts: the fewest servers meeting the target utilization, raised
 // where a tier's share of the p95 SLO needs it, plus one for HA tiers, at
-// least Min; see Size for how the SLO is apportioned. The end-to-end mean is
-// the expected sum across tiers; the end-to-end p95 is the slowest class
-// path's sum of per-tier p95, a conservative bound (see endToEnd). The SLO is
+// least Min; see Size for how the SLO is apportioned (per-tier budgets from
+// the open model, so that a count never falls as the load grows). The SLO is
 // judged with every HA tier one server short (Estimate.Failover).
+//
+// # Which model answers
+//
+// At the chosen counts the prediction comes from the model that fits the
+// workload, and Estimate.Model says which and why. The seeds describe a
+// closed population: N concurrent users (times peak and growth), each
+// thinking Z = 60/TPM s between a response and the next request. That is
+// solved by multi-class Mean Value Analysis over the tiers as
+// processor-sharing stations with servers*cores servers each (mva.go):
+// exact MVA with load-dependent stations when the population vectors are
+// few enough, Bard-Schweitzer approximate MVA otherwise (seed 000's 1,800
+// users). The open M/M/c model answers when the arrivals are a fixed rate
+// (PredictAt: k6 holds an arrival rate) or when a tier is overloaded at the
+// design rate, which a closed population would never reach.
+//
+// End-to-end latency is taken from the whole path's distribution: per
+// class, the convolution of its tiers' response times (Laplace transforms
+// multiplied and inverted numerically, path.go), and over all requests the
+// mixture of the classes; the p95 is that distribution's, not a sum of
+// per-tier percentiles.
 //
 // Each tier also reports where it saturates: the arrival rate at 100 %
 // utilization with its servers, and that point in named users.
@@ -48,6 +67,7 @@
 // # What-if
 //
 // Sweep sizes the model along named users, concurrency or TPM (100,000
-// scenarios in about a fifth of a second of CPU); Project sizes each year of
+// scenarios, MVA and path distributions included, in about 2 s of CPU;
+// see BENCHMARKS.md); Project sizes each year of
 // the growth horizon, to say when the next server is needed.
 package sizing

@@ -5,7 +5,9 @@ import "math"
 // PredictAt sizes the servers of est, their counts and cores fixed, at rate
 // requests/s instead of the design rate, so that a load test at rate is
 // compared with the model at the same load rather than at the load the
-// servers were chosen for. m is the model est came from.
+// servers were chosen for. m is the model est came from. The open M/M/c
+// model answers (Estimate.Model says so): the load test's arrivals come at
+// a fixed rate, not from a population waiting for its responses.
 //
 // A tier the rate overloads comes back Overloaded, as from Size. Errors are
 // EINVALID: est has no design rate, rate is not above 0, or the rate takes
@@ -33,7 +35,9 @@ func PredictAt(m Model, est Estimate, rate float64) (Estimate, error) {
 	// in the model depends on it, so scaling the peak factor moves the design
 	// rate to rate while users, records and growth stay the plan's.
 	m.Workload.PeakFactor *= rate / est.Workload.DesignRate
-	return Size(m)
+	// k6 holds an arrival rate whatever the response times: an open
+	// workload, which the open model describes and a closed one does not.
+	return sizeWith(m, true)
 }
 
 // SaturationRate is the lowest arrival rate at which a tier of e reaches

@@ -50,7 +50,7 @@ func TestPredictAt(t *testing.T) {
 				if te.Servers != want.Servers || te.Cores != want.Cores {
 					t.Errorf("%s: %d x %d cores, want the deployed %d x %d", te.Role, te.Servers, te.Cores, want.Servers, want.Cores)
 				}
-				if !near(te.Utilization, want.Utilization*tt.wantScale, 1e-9) {
+				if !near(te.Utilization, want.Utilization*tt.wantScale, 0.01) {
 					t.Errorf("%s: utilization %v, want %v", te.Role, te.Utilization, want.Utilization*tt.wantScale)
 				}
 				overloaded = overloaded || te.Overloaded
@@ -58,8 +58,14 @@ func TestPredictAt(t *testing.T) {
 			if overloaded != tt.overloaded || at.EndToEnd.Unbounded != tt.overloaded {
 				t.Errorf("overloaded %v, end to end %+v; want overloaded %v", overloaded, at.EndToEnd, tt.overloaded)
 			}
-			if tt.wantScale == 1 && (at.EndToEnd != tt.est.EndToEnd) {
-				t.Errorf("at the design rate the end to end is %+v, want Size's %+v", at.EndToEnd, tt.est.EndToEnd)
+			if at.Model.Name != ModelOpen {
+				t.Errorf("model %q, want %q: k6's arrivals are open", at.Model.Name, ModelOpen)
+			}
+			// Size answers with the closed model, whose users also wait for
+			// their responses: at seed 000's 12 s think time it is within a
+			// few per cent of the open model at the same rate.
+			if tt.wantScale == 1 && !near(at.EndToEnd.MeanMs, tt.est.EndToEnd.MeanMs, 0.05) {
+				t.Errorf("at the design rate the end to end is %+v, want near Size's %+v", at.EndToEnd, tt.est.EndToEnd)
 			}
 		})
 	}

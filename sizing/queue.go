@@ -110,30 +110,47 @@ func (r response) survival(t float64) (surv, dens float64) {
 // quantile returns the t with P(T <= t) = p. The service time alone reaches
 // that quantile at ln(1/(1-p))/mu and waiting only adds, so the search starts
 // there, or at the wait's own quantile plus that when waits are likely, and
-// runs Newton's method on ln P(T > t), which is close to linear in t: three
-// to five steps reach 1e-10. A step that would leave the bracket the
-// iterates have established is replaced by bisection (or doubling while no
-// upper bound is known).
+// runs Newton's method on ln P(T > t) (solveSurvival): three to five steps
+// reach 1e-10.
 func (r response) quantile(p float64) float64 {
 	logQ := math.Log(1 - p)
-	lo, hi := -logQ/r.mu, math.Inf(1)
+	lo := -logQ / r.mu
 	if r.waitP == 0 {
 		return lo
 	}
 	t := lo + math.Max(0, math.Log(r.waitP)-logQ)/r.theta
+	return solveSurvival(r.survival, p, lo, t, 1e-10)
+}
+
+// solveSurvival returns the t with surv(t) = 1-p, surv a survival function
+// returning P(T > t) and the density at t, by Newton's method on
+// ln P(T > t) (close to linear in t for these exponential-tailed times)
+// from t, known to be at least lo; it stops when a step is below tol
+// times t. A step that would leave the bracket the iterates have
+// established is replaced by bisection (or doubling while no upper bound
+// is known), as is one the density cannot give.
+func solveSurvival(surv func(float64) (float64, float64), p, lo, t, tol float64) float64 {
+	logQ := math.Log(1 - p)
+	hi := math.Inf(1)
 	for range 100 {
-		s, d := r.survival(t)
+		s, d := surv(t)
 		g := math.Log(s) - logQ
 		if g > 0 {
 			lo = t
 		} else {
 			hi = t
 		}
-		step := g * s / d
-		if math.Abs(step) <= 1e-10*t {
-			return t + step
+		if !math.IsInf(hi, 1) && hi-lo <= tol*hi {
+			return t
 		}
-		next := t + step
+		next := math.NaN()
+		if s > 0 && d > 0 {
+			step := g * s / d
+			if math.Abs(step) <= tol*t {
+				return t + step
+			}
+			next = t + step
+		}
 		if !(next > lo && next < hi) {
 			if math.IsInf(hi, 1) {
 				next = 2 * t

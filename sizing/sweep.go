@@ -15,6 +15,8 @@ type SweepPoint struct {
 	Tiers    []TierEstimate   `json:"tiers"`
 	EndToEnd Latency          `json:"end_to_end"`
 	MeetsSLO bool             `json:"meets_slo"`
+	// Model is the queueing model that answered (Answer.Name).
+	Model string `json:"model"`
 }
 
 // Sweep axes.
@@ -60,7 +62,7 @@ func Sweep(m Model, axis string, from, to, step float64) ([]SweepPoint, error) {
 			return nil, err
 		}
 		e := p.size(w, false, all[i*n:(i+1)*n:(i+1)*n])
-		points[i] = SweepPoint{Value: v, Workload: e.Workload, Tiers: e.Tiers, EndToEnd: e.EndToEnd, MeetsSLO: e.MeetsSLO}
+		points[i] = SweepPoint{Value: v, Workload: e.Workload, Tiers: e.Tiers, EndToEnd: e.EndToEnd, MeetsSLO: e.MeetsSLO, Model: e.Model.Name}
 	}
 	return points, nil
 }

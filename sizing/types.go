@@ -137,20 +137,64 @@ type DatabaseEstimate struct {
 	Settings         PGSettings `json:"settings"`
 }
 
-// Latency is an end-to-end prediction: the sum across the tiers on the path.
+// Latency is an end-to-end prediction across the tiers on the path.
 type Latency struct {
 	MeanMs float64 `json:"mean_ms"`
-	P95Ms  float64 `json:"p95_ms"`
-	// Unbounded is true when a tier on the path is overloaded; the sums
-	// then cover only the other tiers.
+	// P95Ms is the 95th percentile of the whole path's response time over
+	// all requests: the quantile of the mixture of the classes' end-to-end
+	// distributions, each the convolution of its tiers' response times (see
+	// endToEnd), not a sum of per-tier percentiles.
+	P95Ms float64 `json:"p95_ms"`
+	// ByClass is the same per request class; Size fills it, sweeps leave
+	// it empty.
+	ByClass map[Class]ClassLatency `json:"by_class,omitempty"`
+	// Unbounded is true when a tier on the path is overloaded; the
+	// figures then cover only the other tiers.
 	Unbounded bool `json:"unbounded,omitempty"`
+}
+
+// ClassLatency is one request class's end-to-end prediction.
+type ClassLatency struct {
+	MeanMs float64 `json:"mean_ms"`
+	P95Ms  float64 `json:"p95_ms"`
+}
+
+// Queueing model names, in Answer.Name.
+const (
+	ModelOpen      = "open-mmc"              // each tier an M/M/c queue fed by Poisson arrivals
+	ModelExactMVA  = "closed-mva-exact"      // exact multi-class MVA, load-dependent stations
+	ModelApproxMVA = "closed-mva-schweitzer" // Bard-Schweitzer approximate MVA, Seidmann multi-server
+)
+
+// Answer says which queueing model produced an estimate's utilizations and
+// latencies, and why that one.
+type Answer struct {
+	Name string `json:"name"`
+	Why  string `json:"why"`
+	// Population and ThinkTimeS describe the closed model's users: the
+	// concurrent users at the design load and the time each waits between
+	// a response and its next request. 0 for the open model.
+	Population float64 `json:"population,omitempty"`
+	ThinkTimeS float64 `json:"think_time_s,omitempty"`
+	// Throughput is the request rate of the solution: the design rate for
+	// the open model, N/(Z+R) for the closed one (slightly below N/Z, as
+	// users wait for their responses too).
+	Throughput float64 `json:"throughput"`
+	// Iterations of Bard-Schweitzer to converge; 0 otherwise.
+	Iterations int `json:"iterations,omitempty"`
 }
 
 // Estimate is the result of Size.
 type Estimate struct {
 	Workload WorkloadEstimate `json:"workload"`
 	Tiers    []TierEstimate   `json:"tiers"`
-	EndToEnd Latency          `json:"end_to_end"`
+	// Model names the queueing model behind Tiers' utilizations and
+	// latencies and EndToEnd. Server counts are always chosen with the open
+	// M/M/c model (cheap, and monotone in the load); the prediction at the
+	// chosen counts is the closed model's when the workload is a closed
+	// population that reaches its design rate.
+	Model    Answer  `json:"model"`
+	EndToEnd Latency `json:"end_to_end"`
 	// Failover is the end-to-end latency with one server of every HA tier
 	// down at once; the SLO is judged on it, because N+1 promises the SLO
 	// with a server lost.
