@@ -248,7 +248,9 @@ func (c *choice) finish(s TierSpec) {
 }
 
 // detail says why the tier has its count, with the numbers.
-func (c *choice) detail(tp *tierPlan, t TierEstimate, sloMs float64) string {
+// design is the design rate the count was chosen for (t.ArrivalRate is the
+// answering model's throughput).
+func (c *choice) detail(tp *tierPlan, t TierEstimate, sloMs, design float64) string {
 	s := tp.spec
 	var b strings.Builder
 	target := pct(s.TargetUtilization)
@@ -259,7 +261,7 @@ func (c *choice) detail(tp *tierPlan, t TierEstimate, sloMs float64) string {
 		fmt.Fprintf(&b, "no per-request demand: %s", servers(c.load))
 	case c.loadReason == ReasonUtilization:
 		fmt.Fprintf(&b, "the load (%.2f busy cores) needs %s of %d cores to stay at or below the %s target",
-			t.ArrivalRate*tp.demandMs/1000, servers(c.load), c.cores, target)
+			design*s.Visit*tp.demandMs/1000, servers(c.load), c.cores, target)
 	case c.loadReason == ReasonSLO:
 		fmt.Fprintf(&b, "%s of %d cores (the %s target needs %d) keep the tier's p95 within its %.1f ms share of the %g ms SLO",
 			servers(c.load), c.cores, target, c.utilLoad, c.budgetMs, sloMs)

@@ -175,7 +175,7 @@ func (p *plan) size(w Workload, explain bool, tiers []TierEstimate) Estimate {
 		tp, c := &p.tiers[i], &choices[i]
 		e.Tiers[i] = tp.estimate(rate, usersPerRate, *c, full[i])
 		if explain {
-			e.Tiers[i].Detail = c.detail(tp, e.Tiers[i], p.model.SLO.P95Ms)
+			e.Tiers[i].Detail = c.detail(tp, e.Tiers[i], p.model.SLO.P95Ms, we.DesignRate)
 		}
 	}
 	e.EndToEnd = p.endToEnd(full, explain, &p.guess[0])
