@@ -121,10 +121,11 @@ type PlanCalibration struct {
 }
 
 // CalibratePlan writes the tiers Calibrate measured into plan and sizes it
-// before and after. A calibrated tier is written in full (demands, HA, min,
-// max servers, cores), because a tier with its own demands no longer takes
-// its role's defaults for the rest; a tier not measured is left as the plan
-// had it.
+// before and after. A calibrated tier's spec is set in full (demands, HA,
+// min, max servers, cores), because a tier with its own demands no longer
+// takes its role's defaults for the rest; a tier not measured is left as
+// the plan had it. The plan file itself is edited with
+// topology.EditDemands, which writes only what changes.
 func CalibratePlan(plan *topology.Plan, res Result) (PlanCalibration, error) {
 	before := plan.Model()
 	estBefore, err := sizing.Size(before)

@@ -3,9 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/hexops/gotextdiff"
+	"github.com/hexops/gotextdiff/myers"
+	"github.com/hexops/gotextdiff/span"
 	"github.com/urfave/cli/v2"
 
 	"github.com/crmplan/crmplan"
@@ -22,6 +26,9 @@ type calibration struct {
 	Result string `json:"result"`
 	loadgen.PlanCalibration
 	Wrote bool `json:"wrote"`
+	// Diff is the change to the plan file, unified; empty when the demands
+	// already said what was measured.
+	Diff string `json:"diff"`
 }
 
 func calibrateCommand() *cli.Command {
@@ -32,18 +39,23 @@ func calibrateCommand() *cli.Command {
 		Description: strings.TrimSpace(`
 Applies the utilization law to a verify result: the CPU a tier used per second divided by
 the requests per second it served is its service demand per request (D = U/X). Each
-measured tier's per-class demands are scaled to match, the plan is rewritten, and the
-model's predictions before and after are shown side by side.
+measured tier's per-class demands are scaled to match, and the model's predictions
+before and after are shown side by side.
+
+The plan file is edited, not rewritten: only the measured tiers' demand_ms numbers
+change (a tier that took its role's defaults gets a demand_ms line, plus the role's
+ha/min it would otherwise lose); comments, order and layout stay. The change is
+printed as a diff; --dry-run prints it without writing.
 
 Examples:
    crmplan verify --plan plan.yaml && crmplan calibrate --plan plan.yaml
    crmplan calibrate --plan plan.yaml --result ~/.crmplan/simplecrm/results/20250101T120000Z.json --dry-run`),
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "plan", Usage: "plan file to calibrate (rewritten in place)", EnvVars: []string{"CRMPLAN_PLAN"}},
+			&cli.StringFlag{Name: "plan", Usage: "plan file to calibrate (its demand_ms edited in place)", EnvVars: []string{"CRMPLAN_PLAN"}},
 			&cli.StringFlag{Name: "result", Usage: "verify result (default: the stack's latest)"},
 			&cli.StringFlag{Name: "state-dir", Usage: "where apply keeps stacks (default ~/.crmplan)", EnvVars: []string{"CRMPLAN_STATE_DIR"}},
 			&cli.StringFlag{Name: "stack", Usage: "stack name (default: the plan's name)", EnvVars: []string{"CRMPLAN_STACK"}},
-			&cli.BoolFlag{Name: "dry-run", Usage: "show the change without writing the plan"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the change as a diff without writing the plan"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml", Value: "table"},
 		},
 		Action: func(c *cli.Context) error {
@@ -55,7 +67,12 @@ Examples:
 				return crmplan.Errorf(crmplan.EINVALID, "a plan file is required").
 					In("--plan").Try("crmplan calibrate --plan plan.yaml")
 			}
-			plan, err := readPlan(planPath, "size")
+			data, err := os.ReadFile(planPath)
+			if err != nil {
+				return crmplan.Errorf(crmplan.EINVALID, "cannot read plan: %w", err).In("--plan").
+					Try("crmplan calibrate --plan examples/simplecrm.yaml --dry-run")
+			}
+			plan, err := topology.DecodePlan(planPath, data)
 			if err != nil {
 				return err
 			}
@@ -71,9 +88,13 @@ Examples:
 			if err != nil {
 				return err
 			}
-			cal := calibration{Plan: planPath, Result: resultPath, PlanCalibration: pc}
-			if !c.Bool("dry-run") {
-				if err := writePlan(planPath, plan); err != nil {
+			edited, err := editDemands(planPath, data, plan, pc)
+			if err != nil {
+				return err
+			}
+			cal := calibration{Plan: planPath, Result: resultPath, PlanCalibration: pc, Diff: unifiedDiff(planPath, data, edited)}
+			if !c.Bool("dry-run") && cal.Diff != "" {
+				if err := writePlanFile(planPath, edited, "--plan", "crmplan calibrate --plan "+planPath+" --dry-run"); err != nil {
 					return err
 				}
 				cal.Wrote = true
@@ -81,6 +102,29 @@ Examples:
 			return printCalibration(c.App.Writer, cal, c.String("output"))
 		},
 	}
+}
+
+// editDemands returns the plan file data with the demands of the tiers pc
+// measured (CalibratePlan wrote them into plan) edited in.
+func editDemands(path string, data []byte, plan *topology.Plan, pc loadgen.PlanCalibration) ([]byte, error) {
+	specs := map[int]sizing.TierSpec{}
+	for i, t := range pc.Tiers {
+		if t.Measured {
+			specs[i] = plan.Tiers[i].TierSpec
+		}
+	}
+	return topology.EditDemands(path, data, specs)
+}
+
+// unifiedDiff is the change from before to after as a unified diff of the
+// file at path, empty when there is none.
+func unifiedDiff(path string, before, after []byte) string {
+	a, b := string(before), string(after)
+	if a == b {
+		return ""
+	}
+	edits := myers.ComputeEdits(span.URIFromPath(path), a, b)
+	return fmt.Sprint(gotextdiff.ToUnified(path, path+" (calibrated)", a, edits))
 }
 
 func calibrateResultPath(c *cli.Context, plan *topology.Plan) (string, error) {
@@ -125,10 +169,15 @@ func printCalibration(w io.Writer, cal calibration, format string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if cal.Wrote {
-		fmt.Fprintf(w, "\nwrote the calibrated demands into %s (from %s)\n", cal.Plan, cal.Result)
-	} else {
-		fmt.Fprintf(w, "\ndry run: %s is unchanged\n", cal.Plan)
+	switch {
+	case cal.Diff == "":
+		fmt.Fprintf(w, "\n%s already has the measured demands: unchanged\n", cal.Plan)
+		return nil
+	case cal.Wrote:
+		fmt.Fprintf(w, "\nedited the calibrated demands into %s (from %s):\n\n", cal.Plan, cal.Result)
+	default:
+		fmt.Fprintf(w, "\ndry run: %s is unchanged; calibrate would make this change:\n\n", cal.Plan)
 	}
-	return nil
+	_, err := io.WriteString(w, cal.Diff)
+	return err
 }

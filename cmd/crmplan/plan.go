@@ -42,9 +42,15 @@ func writePlan(path string, plan *topology.Plan) error {
 	if err != nil {
 		return err
 	}
+	return writePlanFile(path, data, "--write", "crmplan size --write ./plan.yaml")
+}
+
+// writePlanFile saves data at path atomically; flag and try place and fix
+// a directory that cannot be written.
+func writePlanFile(path string, data []byte, flag, try string) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".plan-*.yaml")
 	if err != nil {
-		return crmplan.Errorf(crmplan.EINVALID, "cannot write plan: %w", err).In("--write").Try("crmplan size --write ./plan.yaml")
+		return crmplan.Errorf(crmplan.EINVALID, "cannot write plan: %w", err).In(flag).Try("%s", try)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
@@ -53,6 +59,12 @@ func writePlan(path string, plan *topology.Plan) error {
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write plan: %w", err)
+	}
+	if st, err := os.Stat(path); err == nil {
+		// An edited plan keeps its file's permissions.
+		if err := os.Chmod(tmp.Name(), st.Mode().Perm()); err != nil {
+			return fmt.Errorf("write plan: %w", err)
+		}
 	}
 	return os.Rename(tmp.Name(), path)
 }

@@ -17,6 +17,7 @@ type sizeResult struct {
 	Plan     string                  `json:"plan" yaml:"plan"`
 	Workload sizing.WorkloadEstimate `json:"workload" yaml:"workload"`
 	Tiers    []sizing.TierEstimate   `json:"tiers" yaml:"tiers"`
+	Model    sizing.Answer           `json:"model" yaml:"model"`
 	EndToEnd sizing.Latency          `json:"end_to_end" yaml:"end_to_end"`
 	SLO      sizing.SLO              `json:"slo" yaml:"slo"`
 	MeetsSLO bool                    `json:"meets_slo" yaml:"meets_slo"`
@@ -50,8 +51,15 @@ func sizeCommand() *cli.Command {
 		UsageText: "crmplan size [--plan FILE] [--named-users N --concurrency C --tpm T --records R] [--write FILE] [--output table|json|yaml]",
 		Description: strings.TrimSpace(`
 Derives the workload (concurrent users = named users x concurrency; requests/s =
-concurrent users x TPM / 60), sizes every tier with the utilization law and an
-M/M/c queueing model, and lays the servers out in the plan's zones.
+concurrent users x TPM / 60), chooses every tier's servers with the utilization law
+and an M/M/c queueing model, and lays the servers out in the plan's zones.
+
+The predictions at those servers come from the model that fits the workload, and
+the output says which and why: the concurrent users are a closed population, each
+thinking 60/TPM seconds between requests, solved by Mean Value Analysis (exact for
+small populations, Bard-Schweitzer for large ones); the open M/M/c model answers
+when a tier is overloaded at the design rate. End-to-end percentiles are those of
+the whole path's response-time distribution, per request class and over all.
 
 Flags override the plan file's workload. Without --plan the SimpleCRM layout is used
 (web load balancer in the DMZ; api, PostgreSQL primary + async replica, ESB and ETL in the LAN).
@@ -117,7 +125,7 @@ func size(plan *topology.Plan) (sizeResult, error) {
 	table, source := plan.PriceTable()
 	c := topology.Cost(table, source, l.PricedHosts(), nil)
 	return sizeResult{
-		Plan: plan.Name, Workload: est.Workload, Tiers: est.Tiers, EndToEnd: est.EndToEnd,
+		Plan: plan.Name, Workload: est.Workload, Tiers: est.Tiers, Model: est.Model, EndToEnd: est.EndToEnd,
 		SLO: plan.Model().SLO, MeetsSLO: est.MeetsSLO, Database: est.Database, Topology: l.Topology,
 		Cost: sizeCost{Currency: c.Currency, Source: c.Source, AsOf: c.AsOf, Monthly: c.Planned, Tiers: c.Tiers, Unpriced: c.Unpriced},
 	}, nil
@@ -147,8 +155,10 @@ func printSize(w io.Writer, r sizeResult, format string) error {
 	if !r.MeetsSLO {
 		verdict = "MISSES"
 	}
-	fmt.Fprintf(w, "\nEnd to end: mean %.1f ms, p95 %.1f ms (%s the SLO of p95 %.0f ms)\n",
+	fmt.Fprintf(w, "\nModel: %s at %.2f req/s: %s\n", r.Model.Name, r.Model.Throughput, r.Model.Why)
+	fmt.Fprintf(w, "End to end: mean %.1f ms, p95 %.1f ms (%s the SLO of p95 %.0f ms)\n",
 		r.EndToEnd.MeanMs, r.EndToEnd.P95Ms, verdict, r.SLO.P95Ms)
+	printByClass(w, r.EndToEnd.ByClass)
 	db := r.Database
 	fmt.Fprintf(w, "Database: %s storage, %s working set, %s RAM per server, pool %d per app server\n",
 		humanBytes(db.StorageBytes), humanBytes(db.WorkingSetBytes), humanBytes(db.MemoryBytes), db.PoolPerAppServer)
@@ -161,6 +171,20 @@ func printSize(w io.Writer, r sizeResult, format string) error {
 	fmt.Fprint(w, "\n\n")
 	printTopology(w, r.Topology)
 	return nil
+}
+
+// printByClass prints each request class's end-to-end mean and p95, in
+// the canonical class order, on one line.
+func printByClass(w io.Writer, by map[sizing.Class]sizing.ClassLatency) {
+	var parts []string
+	for _, c := range sizing.Classes() {
+		if l, ok := by[c]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.1f/%.1f", c, l.MeanMs, l.P95Ms))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "  by class, mean/p95 ms: %s\n", strings.Join(parts, ", "))
+	}
 }
 
 func printTopology(w io.Writer, t topology.Topology) {

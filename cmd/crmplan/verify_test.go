@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,12 +150,29 @@ func TestCalibrateRecordedResult(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(out, "wrote the calibrated demands") || !strings.Contains(out, "end to end p95") {
+	if !strings.Contains(out, "edited the calibrated demands") || !strings.Contains(out, "end to end p95") ||
+		!strings.Contains(out, "+    demand_ms: {list: 0.835,") {
 		t.Errorf("output:\n%s", out)
 	}
 	after, err := os.ReadFile(planPath)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Edited, not rewritten: every line of the seed's file is still there,
+	// in order, comments included; the new lines are demands and the role
+	// defaults they would drop.
+	rest := string(after)
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		i := strings.Index(rest, line)
+		if i < 0 {
+			t.Fatalf("line %q of the plan lost:\n%s", line, after)
+		}
+		for _, added := range strings.SplitAfter(rest[:i], "\n") {
+			if k := strings.TrimSpace(added); k != "" && !strings.HasPrefix(k, "demand_ms:") && !strings.HasPrefix(k, "ha:") && !strings.HasPrefix(k, "min:") {
+				t.Errorf("unexpected line added: %q", added)
+			}
+		}
+		rest = rest[i+len(line):]
 	}
 	plan, err := topology.DecodePlan(planPath, after)
 	if err != nil {
@@ -173,10 +191,44 @@ func TestCalibrateRecordedResult(t *testing.T) {
 		}
 	}
 	// A second calibration from the same result changes nothing further.
-	code, _, _ = crmplanRun(t, "calibrate", "--plan", planPath, "--result", "testdata/verify-result.json")
+	code, out, _ = crmplanRun(t, "calibrate", "--plan", planPath, "--result", "testdata/verify-result.json")
 	again, _ := os.ReadFile(planPath)
-	if code != 0 || string(again) != string(after) {
-		t.Errorf("calibrating twice moved the plan again (exit %d)", code)
+	if code != 0 || string(again) != string(after) || !strings.Contains(out, "already has the measured demands") {
+		t.Errorf("calibrating twice moved the plan again (exit %d):\n%s", code, out)
+	}
+}
+
+// calibrate --dry-run prints the change to the seed plan as a diff
+// (golden) and leaves the file as it was; --output json carries the diff.
+func TestCalibrateDryRunDiff(t *testing.T) {
+	data, err := os.ReadFile("../../examples/simplecrm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	planPath := filepath.Join(t.TempDir(), "simplecrm.yaml")
+	if err := os.WriteFile(planPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := crmplanRun(t, "calibrate", "--plan", planPath, "--result", "testdata/verify-result.json", "--dry-run")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	after, _ := os.ReadFile(planPath)
+	if string(after) != string(data) {
+		t.Errorf("--dry-run changed the plan")
+	}
+	i := strings.Index(out, "--- ")
+	if i < 0 || !strings.Contains(out, "dry run: ") {
+		t.Fatalf("no diff in:\n%s", out)
+	}
+	golden(t, "calibrate-simplecrm.diff", strings.ReplaceAll(out[i:], planPath, "simplecrm.yaml"))
+	code, out, _ = crmplanRun(t, "calibrate", "--plan", planPath, "--result", "testdata/verify-result.json", "--dry-run", "--output", "json")
+	var cal struct {
+		Diff  string `json:"diff"`
+		Wrote bool   `json:"wrote"`
+	}
+	if err := json.Unmarshal([]byte(out), &cal); code != 0 || err != nil || cal.Wrote || !strings.Contains(cal.Diff, "+    demand_ms: ") {
+		t.Errorf("exit %d, %v: %+v", code, err, cal)
 	}
 }
 
