@@ -20,17 +20,7 @@ func PredictAt(m Model, est Estimate, rate float64) (Estimate, error) {
 	if !(rate > 0) || !finite(rate) {
 		return Estimate{}, invalid("rate", hint, "must be above 0, got %v", rate)
 	}
-	m = m.WithDefaults()
-	byRole := map[string]TierEstimate{}
-	for _, t := range est.Tiers {
-		byRole[t.Role] = t
-	}
-	m.Tiers = append([]TierSpec(nil), m.Tiers...)
-	for i, t := range m.Tiers {
-		if te, ok := byRole[t.Role]; ok {
-			m.Tiers[i].Servers, m.Tiers[i].Cores = te.Servers, te.Cores
-		}
-	}
+	m = fixedAt(m, est)
 	// The design rate is proportional to the peak factor, and nothing else
 	// in the model depends on it, so scaling the peak factor moves the design
 	// rate to rate while users, records and growth stay the plan's.

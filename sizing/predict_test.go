@@ -119,3 +119,51 @@ func TestSaturationRate(t *testing.T) {
 		})
 	}
 }
+
+// PredictHere on two shared cores, checked by hand: seed 000's path costs
+// 0.86 + 12.25 + 4.65 + 0.3 + 3 = 21.06 ms a request (the replica's write
+// demand and the ESB's integration demand included, mix-weighted), plus
+// the generator's 0.6 ms: 21.66 ms, so two cores saturate at
+// 2/0.02166 = 92.3 req/s, and at 46.17 req/s they are 50 % busy.
+func TestPredictHere(t *testing.T) {
+	m := seed000()
+	est := mustSize(t, m)
+	here := Here{Cores: 2, GeneratorMs: 0.6}
+	sat := 2 / 0.02166
+	at, err := PredictHere(m, est, sat/2, here)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at.Model.Name != ModelHere || at.Model.Why == "" || !near(at.SaturationRate(), sat, 1e-9) {
+		t.Errorf("model %+v, saturation %v; want %v", at.Model, at.SaturationRate(), sat)
+	}
+	prod, err := PredictAt(m, est, est.Workload.DesignRate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, te := range at.Tiers {
+		// The utilization law with the plan's cores, as verify measures it.
+		want := prod.Tiers[i].Utilization * (sat / 2) / est.Workload.DesignRate
+		if !near(te.Utilization, want, 1e-9) {
+			t.Errorf("%s utilization %v, want %v", te.Role, te.Utilization, want)
+		}
+		if te.ServiceDemandMs > 0 && !(te.PredictedMeanMs > te.ServiceDemandMs*0.99) {
+			t.Errorf("%s mean %v below its service", te.Role, te.PredictedMeanMs)
+		}
+	}
+	// Sharing two cores at 50 % queues more than the plan's 25 cores at
+	// the same rate, and the whole path's p95 sits above its mean.
+	low, _ := PredictAt(seed000(), est, est.Workload.DesignRate)
+	if !(at.EndToEnd.MeanMs > low.EndToEnd.MeanMs) || !(at.EndToEnd.P95Ms > at.EndToEnd.MeanMs) || len(at.EndToEnd.ByClass) != numClasses {
+		t.Errorf("here %+v, production %+v", at.EndToEnd, low.EndToEnd)
+	}
+	over, err := PredictHere(m, est, sat*1.01, here)
+	if err != nil || !over.EndToEnd.Unbounded || over.MeetsSLO {
+		t.Errorf("past saturation: %v, %+v", err, over.EndToEnd)
+	}
+	for _, bad := range []Here{{Cores: 0}, {Cores: 2, GeneratorMs: -1}, {Cores: 2, GeneratorMs: math.NaN()}} {
+		if _, err := PredictHere(m, est, 10, bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

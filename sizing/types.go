@@ -164,6 +164,7 @@ const (
 	ModelOpen      = "open-mmc"              // each tier an M/M/c queue fed by Poisson arrivals
 	ModelExactMVA  = "closed-mva-exact"      // exact multi-class MVA, load-dependent stations
 	ModelApproxMVA = "closed-mva-schweitzer" // Bard-Schweitzer approximate MVA, Seidmann multi-server
+	ModelHere      = "here-shared-cores"     // PredictHere: every host and the generator on one machine's cores
 )
 
 // Answer says which queueing model produced an estimate's utilizations and

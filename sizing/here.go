@@ -1,0 +1,137 @@
+package sizing
+
+import (
+	"fmt"
+	"math"
+)
+
+// Here is the hardware a stack is deployed on when its hosts do not have
+// the plan's cores of their own: on the local target every host is a set
+// of processes on one machine, and the load generator runs there too.
+type Here struct {
+	// Cores every host and the generator share (runtime.NumCPU on the
+	// local target).
+	Cores int `json:"cores"`
+	// GeneratorMs is the load generator's CPU per request, ms: measured by
+	// the run when there is one (k6's CPU over its rate), else
+	// DefaultGeneratorMs.
+	GeneratorMs float64 `json:"generator_ms"`
+}
+
+// DefaultGeneratorMs is k6's CPU per request when no run measured it: the
+// embedded k6 held 150 req/s at 9 % of one core here (ARCHITECTURE.md),
+// 0.6 ms a request.
+const DefaultGeneratorMs = 0.6
+
+// PredictHere predicts est's stack at rate requests/s where it actually
+// runs: every tier's work and the generator's on h.Cores shared cores.
+// Each tier keeps the plan's servers and cores for its utilization (CPU
+// over the plan's cores, as verify measures it), but its requests queue for
+// the shared cores: one M/M/c pool with c = h.Cores, fed by every tier
+// visit and by the generator, whose offered load is rate times the whole
+// path's demand. A visit waits with that pool's Erlang C probability an
+// exponential time of rate c*mu - lambda (mu the pool's mean job rate), and
+// is then served for its own demand; the end-to-end distribution is
+// convolved as in Size (see endToEnd). Every tier saturates with the
+// machine, at h.Cores over the whole demand per request.
+//
+// The open model is the right one here: k6 drives an arrival rate. Errors
+// are EINVALID: no design rate in est, a rate not above 0, or no cores.
+func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) {
+	const hint = "crmplan verify --plan PLAN.yaml"
+	if !(est.Workload.DesignRate > 0) {
+		return Estimate{}, invalid("estimate", hint, "the estimate has no design rate to scale from")
+	}
+	if !(rate > 0) || !finite(rate) {
+		return Estimate{}, invalid("rate", hint, "must be above 0, got %v", rate)
+	}
+	if h.Cores < 1 || !(h.GeneratorMs >= 0) || !finite(h.GeneratorMs) {
+		return Estimate{}, invalid("here", hint, "needs at least one core and a generator demand of 0 or more, got %+v", h)
+	}
+	p, err := prepare(fixedAt(m, est))
+	if err != nil {
+		return Estimate{}, err
+	}
+	var demandS, jobs float64 // per request, over the whole path
+	for i := range p.tiers {
+		tp := &p.tiers[i]
+		demandS += tp.spec.Visit * tp.demandMs / 1000
+		jobs += tp.spec.Visit * tp.used
+	}
+	genS := h.GeneratorMs / 1000
+	if genS > 0 {
+		jobs++
+	}
+	demandS += genS
+	c := h.Cores
+	pool := station{c: c, lambda: rate * jobs}
+	if jobs > 0 {
+		pool.s = demandS / jobs
+	}
+	busy := rate * demandS / float64(c)
+	sat := 0.0
+	if demandS > 0 {
+		sat = float64(c) / demandS
+	}
+	we := workloadEstimate(p.model.Workload)
+	we.DesignRate = rate
+	e := Estimate{Workload: we, Tiers: make([]TierEstimate, len(p.tiers)), Model: Answer{Name: ModelHere, Throughput: rate}}
+	e.Model.Why = fmt.Sprintf("on this target every host and the load generator share %d cores: one M/M/%d pool serves "+
+		"the whole path's %.2f ms a request (the generator's %.2f ms included), %s busy at %.1f req/s; it saturates at %.0f req/s",
+		c, c, demandS*1000, h.GeneratorMs, pct(busy), rate, sat)
+	perfs := make([]perf, len(p.tiers))
+	var r response
+	if pool.stable() && jobs > 0 {
+		r = pool.response()
+	}
+	usersPerRate := 60 / (p.model.Workload.Concurrency * p.model.Workload.TPM)
+	for i := range p.tiers {
+		tp := &p.tiers[i]
+		spec := tp.spec
+		pf := perf{util: rate * spec.Visit * tp.demandMs / 1000 / float64(spec.Servers*spec.Cores)}
+		switch {
+		case tp.used == 0:
+			pf.util = 0
+		case !pool.stable():
+			pf.overloaded = true
+		default:
+			hop := response{mu: 1 / tp.serviceS, theta: r.theta, waitP: r.waitP}
+			pf.meanMs = hop.mean() * 1000
+			pf.p95Ms = hop.quantile(q95) * 1000
+			pf.waitP = r.waitP
+			for ci := range pf.waitS {
+				pf.waitS[ci] = r.waitP / r.theta
+			}
+		}
+		perfs[i] = pf
+		ch := choice{servers: spec.Servers, cores: spec.Cores, reason: ReasonFixed}
+		t := tp.estimate(rate, usersPerRate, ch, pf)
+		if tp.demandMs > 0 {
+			t.SaturationRate = sat
+			t.SaturationNamedUsers = int(math.Min(math.Floor(sat*usersPerRate), math.MaxInt32))
+		}
+		t.Detail = fmt.Sprintf("%s of the plan's %d x %d cores; queues for this machine's %d cores", pct(pf.util), spec.Servers, spec.Cores, c)
+		e.Tiers[i] = t
+	}
+	var guess float64
+	e.EndToEnd = p.endToEnd(perfs, true, &guess)
+	e.Failover = e.EndToEnd
+	e.MeetsSLO = !e.EndToEnd.Unbounded && e.EndToEnd.P95Ms <= p.model.SLO.P95Ms
+	return e, nil
+}
+
+// fixedAt is m with every tier's servers and cores fixed at est's.
+func fixedAt(m Model, est Estimate) Model {
+	m = m.WithDefaults()
+	byRole := map[string]TierEstimate{}
+	for _, t := range est.Tiers {
+		byRole[t.Role] = t
+	}
+	m.Tiers = append([]TierSpec(nil), m.Tiers...)
+	for i, t := range m.Tiers {
+		if te, ok := byRole[t.Role]; ok {
+			m.Tiers[i].Servers, m.Tiers[i].Cores = te.Servers, te.Cores
+		}
+	}
+	return m
+}
