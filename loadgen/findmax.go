@@ -17,8 +17,10 @@ type FindMaxOptions struct {
 	MaxRate  float64 // stop after this rate; 0 means 50 times the start
 	MaxSteps int     // 12 when 0
 	// PredictedSaturation is the sizing model's rate at which the first
-	// tier reaches 100 % utilization, stored next to the measured maximum.
-	PredictedSaturation float64
+	// tier reaches 100 % utilization, stored next to the measured maximum;
+	// PredictedSaturationHere the same on the hardware the stack runs on.
+	PredictedSaturation     float64
+	PredictedSaturationHere float64
 }
 
 // FindMaxStep is one rate tried.
@@ -42,6 +44,10 @@ type FindMaxResult struct {
 	// iteration dropped; 0 when even the first step failed.
 	MaxRate             float64 `json:"max_rate"`
 	PredictedSaturation float64 `json:"predicted_saturation"`
+	// PredictedSaturationHere is where the model saturates on the hardware
+	// the stack runs on (0 when unknown): the figure the measured maximum
+	// can be held to.
+	PredictedSaturationHere float64 `json:"predicted_saturation_here,omitempty"`
 	// Best is the full result of the step at MaxRate.
 	Best *Result `json:"best,omitempty"`
 }
@@ -82,7 +88,8 @@ func FindMax(ctx context.Context, o Options, f FindMaxOptions) (FindMaxResult, s
 		now = o.Now
 	}
 	started := now().UTC()
-	out := FindMaxResult{Stack: o.Stack, StartedAt: started, PredictedSaturation: f.PredictedSaturation}
+	out := FindMaxResult{Stack: o.Stack, StartedAt: started, PredictedSaturation: f.PredictedSaturation,
+		PredictedSaturationHere: f.PredictedSaturationHere}
 	runID := started.Format("20060102T150405Z")
 	rate := o.Scenario.Rate
 	for i := 0; i < f.MaxSteps && rate <= f.MaxRate; i++ {
@@ -107,6 +114,7 @@ func FindMax(ctx context.Context, o Options, f FindMaxOptions) (FindMaxResult, s
 			path, _ := saveJSON(o.ResultsDir, runID+"-findmax", "findmax-latest", out)
 			return out, path, err
 		}
+		o.predict(&res)
 		st := judgeStep(res)
 		out.Steps = append(out.Steps, st)
 		o.logf("find-max: %7.1f req/s  achieved %7.1f  p95 %7.1f ms  errors %5.2f %%  dropped %d  %s",

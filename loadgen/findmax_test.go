@@ -112,7 +112,7 @@ func TestWriteFindMax(t *testing.T) {
 	}{
 		{"with the model's saturation", FindMaxResult{Steps: steps, MaxRate: 100, PredictedSaturation: 320.4},
 			[]string{"100.0/s  99.9/s", "held", "2.00 %", "broke: p95 900 ms; rate short", "measured max", "100.0 req/s",
-				"predicted saturation  320.4 req/s (the sizing model's first tier at 100 %)"}, ""},
+				"predicted saturation  320.4 req/s (the sizing model's first tier at 100 %, on the plan's servers)"}, ""},
 		{"a target crmplan did not plan", FindMaxResult{Steps: steps[:1], MaxRate: 100},
 			[]string{"measured max", "100.0 req/s"}, "predicted saturation"},
 	}

@@ -38,6 +38,12 @@ type Result struct {
 	// ScrapeErrors holds, per host, the last error reading its /metrics; a
 	// host listed here may be missing from Tiers.
 	ScrapeErrors map[string]string `json:"scrape_errors,omitempty"`
+	// Predicted is the model at AchievedRate on the hardware the stack runs
+	// on ("predicted here": on the local target every host and k6 share
+	// this machine's cores), PredictedProduction the same rate on the
+	// plan's servers. Set when verify knows the plan and its target.
+	Predicted           *Prediction `json:"predicted,omitempty"`
+	PredictedProduction *Prediction `json:"predicted_production,omitempty"`
 	// Availability is set by a chaos run (verify --chaos): the faults
 	// injected, what each cost, and the write ledger's verdict.
 	Availability *Availability `json:"availability,omitempty"`

@@ -26,18 +26,40 @@ func WriteSummary(w io.Writer, res Result, est *sizing.Estimate) error {
 		writeGenerators(p, res)
 	}
 	p("")
-	p("LATENCY (ms)\tpredicted\tmeasured\tSLO")
+	here := res.Predicted
 	predP95, predMean := "-", "-"
 	if est != nil && !est.EndToEnd.Unbounded {
 		predP95, predMean = fmt.Sprintf("%.1f", est.EndToEnd.P95Ms), fmt.Sprintf("%.1f", est.EndToEnd.MeanMs)
 	}
-	p("p95\t%s\t%.1f\t< %g", predP95, res.Latency.P95Ms, res.SLO.P95Ms)
-	p("mean\t%s\t%.1f\t", predMean, res.Latency.MeanMs)
+	if here == nil {
+		p("LATENCY (ms)\tpredicted\tmeasured\tSLO")
+		p("p95\t%s\t%.1f\t< %g", predP95, res.Latency.P95Ms, res.SLO.P95Ms)
+		p("mean\t%s\t%.1f\t", predMean, res.Latency.MeanMs)
+	} else {
+		// Production is the plan's servers; here is the hardware the stack
+		// runs on, the figure the measurement can be held to.
+		p("LATENCY (ms)\tpredicted (plan's servers)\tpredicted here\tmeasured\tSLO")
+		p("p95\t%s\t%s\t%.1f\t< %g", predP95, predictedMs(here, here.P95Ms), res.Latency.P95Ms, res.SLO.P95Ms)
+		p("mean\t%s\t%s\t%.1f\t", predMean, predictedMs(here, here.MeanMs), res.Latency.MeanMs)
+	}
 	p("")
-	p("CLASS\trequests\tfailed\tp50 ms\tp95 ms\tp99 ms")
+	if here == nil {
+		p("CLASS\trequests\tfailed\tp50 ms\tp95 ms\tp99 ms")
+	} else {
+		p("CLASS\trequests\tfailed\tp50 ms\tp95 ms\tp99 ms\tpredicted here mean/p95 ms")
+	}
 	for _, c := range classNames(res.ByClass) {
 		r := res.ByClass[c]
-		p("%s\t%d\t%d\t%.1f\t%.1f\t%.1f", c, r.Requests, r.Failed, r.Latency.P50Ms, r.Latency.P95Ms, r.Latency.P99Ms)
+		row := fmt.Sprintf("%s\t%d\t%d\t%.1f\t%.1f\t%.1f", c, r.Requests, r.Failed, r.Latency.P50Ms, r.Latency.P95Ms, r.Latency.P99Ms)
+		if here != nil {
+			pc, ok := here.ByClass[c]
+			pred := "-"
+			if ok && !here.Unbounded {
+				pred = fmt.Sprintf("%.1f / %.1f", pc.MeanMs, pc.P95Ms)
+			}
+			row += "\t" + pred
+		}
+		p("%s", row)
 	}
 	if len(res.Errors) > 0 {
 		p("")
@@ -54,6 +76,10 @@ func WriteSummary(w io.Writer, res Result, est *sizing.Estimate) error {
 	if a := res.Availability; a != nil {
 		p("")
 		writeAvailability(p, *a)
+	}
+	if here != nil {
+		p("")
+		p("predicted here (%s at %.1f req/s): %s", here.Model, here.Rate, here.Why)
 	}
 	p("")
 	if res.SLO.Passed {
@@ -94,9 +120,21 @@ func WriteFindMax(w io.Writer, res FindMaxResult) error {
 	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "measured max\t%.1f req/s\n", res.MaxRate)
 	if res.PredictedSaturation > 0 {
-		fmt.Fprintf(tw, "predicted saturation\t%.1f req/s (the sizing model's first tier at 100 %%)\n", res.PredictedSaturation)
+		fmt.Fprintf(tw, "predicted saturation\t%.1f req/s (the sizing model's first tier at 100 %%, on the plan's servers)\n", res.PredictedSaturation)
+	}
+	if res.PredictedSaturationHere > 0 {
+		fmt.Fprintf(tw, "predicted here\t%.1f req/s (every host and k6 on this machine's cores)\n", res.PredictedSaturationHere)
 	}
 	return tw.Flush()
+}
+
+// predictedMs formats a predicted latency, "-" when the prediction is
+// unbounded (a tier overloaded at its rate).
+func predictedMs(pr *Prediction, ms float64) string {
+	if pr.Unbounded {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", ms)
 }
 
 // tierRows lists the plan's tiers in the model's order, then tiers only the

@@ -66,6 +66,17 @@ type Options struct {
 	// StartLead is how far ahead the generators' shared start is set
 	// (defaultStartLead when 0).
 	StartLead time.Duration
+	// Predict, when set, fills the Result's predictions at the rate the
+	// run achieved before it is saved.
+	Predict Predictor
+}
+
+// predict fills res's predictions when o has a Predictor and the run
+// achieved a rate.
+func (o Options) predict(res *Result) {
+	if o.Predict != nil && res.AchievedRate > 0 {
+		res.Predicted, res.PredictedProduction = o.Predict(res.AchievedRate, res.GeneratorCPU)
+	}
 }
 
 // Verify checks the target, runs k6 with the scenario while scraping the
@@ -102,6 +113,7 @@ func Verify(ctx context.Context, o Options) (Result, string, error) {
 	}
 	res.Stack = o.Stack
 	res.StartedAt = started
+	o.predict(&res)
 	path, err := SaveResult(o.ResultsDir, runID, res)
 	if err != nil {
 		return res, "", err

@@ -20,6 +20,16 @@ func targets() target.Set {
 	return target.Set{loopback.Name: loopback.Target{Reap: stopAll}, netns.Name: isolated{}}
 }
 
+// TargetHardware is the hardware the named target deploys on, false when
+// the target is unknown or cannot tell.
+func TargetHardware(name string) (target.Hardware, bool) {
+	ht, ok := targets()[name].(target.HardwareTarget)
+	if !ok {
+		return target.Hardware{}, false
+	}
+	return ht.Hardware(), true
+}
+
 // Host is a host of the topology, made by a target adapter
 // (provision/target): the loopback target, the default, makes a directory
 // under the stack's state dir and checks a loopback address in the zone's

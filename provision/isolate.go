@@ -202,6 +202,9 @@ type isolated struct{}
 
 var _ target.Target = isolated{}
 
+// Hardware is the netns target's: this machine's cores, shared.
+func (isolated) Hardware() target.Hardware { return netns.Target{}.Hardware() }
+
 // stackTarget is the netns target of the stack whose hosts are in hostsDir.
 func stackTarget(hostsDir string) (netns.Target, error) {
 	t := netns.Target{Stack: hostsDir, Reap: stopAll}

@@ -9,9 +9,10 @@ import "math"
 // model answers (Estimate.Model says so): the load test's arrivals come at
 // a fixed rate, not from a population waiting for its responses.
 //
-// A tier the rate overloads comes back Overloaded, as from Size. Errors are
-// EINVALID: est has no design rate, rate is not above 0, or the rate takes
-// the model past what Size accepts (the peak factor carries it).
+// A tier the rate overloads comes back Overloaded, as from Size. Any
+// positive rate is accepted, below the design rate too (a load test that
+// achieved 149.9 of 150 req/s). Errors are EINVALID: est has no design
+// rate, or rate is not above 0.
 func PredictAt(m Model, est Estimate, rate float64) (Estimate, error) {
 	const hint = "crmplan verify --plan PLAN.yaml --rate 150"
 	if !(est.Workload.DesignRate > 0) {
@@ -20,14 +21,22 @@ func PredictAt(m Model, est Estimate, rate float64) (Estimate, error) {
 	if !(rate > 0) || !finite(rate) {
 		return Estimate{}, invalid("rate", hint, "must be above 0, got %v", rate)
 	}
-	m = fixedAt(m, est)
-	// The design rate is proportional to the peak factor, and nothing else
-	// in the model depends on it, so scaling the peak factor moves the design
-	// rate to rate while users, records and growth stay the plan's.
-	m.Workload.PeakFactor *= rate / est.Workload.DesignRate
+	p, err := prepare(fixedAt(m, est))
+	if err != nil {
+		return Estimate{}, err
+	}
 	// k6 holds an arrival rate whatever the response times: an open
 	// workload, which the open model describes and a closed one does not.
-	return sizeWith(m, true)
+	p.open = true
+	// The design rate is proportional to the peak factor, and nothing else
+	// in the model depends on it, so scaling the peak factor moves the design
+	// rate to rate while users, records and growth stay the plan's. The
+	// plan was validated as it is; the scaled factor only carries the rate.
+	w := p.model.Workload
+	w.PeakFactor *= rate / est.Workload.DesignRate
+	e := p.size(w, true, make([]TierEstimate, len(p.tiers)))
+	e.Database = p.database(e)
+	return e, nil
 }
 
 // SaturationRate is the lowest arrival rate at which a tier of e reaches

@@ -31,6 +31,10 @@ func TestPredictAt(t *testing.T) {
 		{"past the first saturation", seed, est, 1.01 * est.SaturationRate(), 1.01 * est.SaturationRate() / design, true},
 		{"scaled-up cores are kept", big, bigEst, 1.5 * bigEst.Workload.DesignRate, 1.5, false},
 		{"below the design rate of a peak", peak2, peak2Est, design, 0.5, false},
+		// A load test that achieved a little less than the plan's rate, or
+		// far more than any peak factor a plan may state.
+		{"below the design rate without a peak", seed, est, 0.999 * design, 0.999, false},
+		{"far past the largest peak factor", seed, est, design * (maxPeakFactor + 1), maxPeakFactor + 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,11 +88,6 @@ func TestPredictAtInvalid(t *testing.T) {
 		{"NaN rate", est, math.NaN(), "rate"},
 		{"infinite rate", est, math.Inf(1), "rate"},
 		{"no design rate", Estimate{}, 150, "estimate"},
-		{"past the largest peak factor", est, est.Workload.DesignRate * (maxPeakFactor + 1), "workload.peak_factor"},
-		// The rate is carried by the peak factor, which Size keeps at 1 or
-		// more: below the design rate of a plan without a peak (or below
-		// its growth) the model gives no prediction.
-		{"below the design rate without a peak", est, est.Workload.DesignRate / 2, "workload.peak_factor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

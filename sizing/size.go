@@ -30,15 +30,11 @@ import (
 //  3. N+1: HA tiers get one server more than the load count, and the SLO is
 //     judged with that server lost (Estimate.Failover). Min raises the count
 //     last. A fixed count (Servers > 0) is taken as is.
-func Size(m Model) (Estimate, error) { return sizeWith(m, false) }
-
-// sizeWith is Size; open makes the open model answer whatever the workload.
-func sizeWith(m Model, open bool) (Estimate, error) {
+func Size(m Model) (Estimate, error) {
 	p, err := prepare(m)
 	if err != nil {
 		return Estimate{}, err
 	}
-	p.open = open
 	e := p.size(p.model.Workload, true, make([]TierEstimate, len(p.tiers)))
 	e.Database = p.database(e)
 	return e, nil

@@ -73,6 +73,9 @@ type verifyInput struct {
 	model    sizing.Model // with defaults filled
 	est      *sizing.Estimate
 	scenario loadgen.Scenario
+	// here is the hardware the deployed stack runs on, from its target;
+	// nil when unknown (an ad hoc --target URL).
+	here *sizing.Here
 }
 
 func runVerify(ctx context.Context, f verifyFlags, stdout, stderr io.Writer) error {
@@ -105,12 +108,13 @@ func runVerify(ctx context.Context, f verifyFlags, stdout, stderr io.Writer) err
 				In("--script").Try("crmplan verify --emit-script > load.js")
 		}
 	}
-	if err := verifyTarget(f, in, &o); err != nil {
+	if err := verifyTarget(f, &in, &o); err != nil {
 		return err
 	}
 	if err := verifyGenerators(ctx, f, &o); err != nil {
 		return err
 	}
+	o.Predict = verifyPredictor(in, in.here)
 	if f.chaos != "" {
 		if o.Chaos, err = verifyChaos(f, in, o); err != nil {
 			return err
@@ -178,10 +182,41 @@ func verifyPlan(f verifyFlags) (verifyInput, error) {
 	return in, sc.Validate()
 }
 
+// verifyPredictor predicts a run at the rate it achieved: on the plan's
+// servers (the open model: k6 drives an arrival rate), and, when the
+// target tells its hardware, where the stack runs (sizing.PredictHere),
+// with the generator's measured CPU per request. nil without a plan.
+func verifyPredictor(in verifyInput, here *sizing.Here) loadgen.Predictor {
+	if in.est == nil {
+		return nil
+	}
+	return func(rate, generatorCPU float64) (*loadgen.Prediction, *loadgen.Prediction) {
+		var hp, pp *loadgen.Prediction
+		if at, err := sizing.PredictAt(in.model, *in.est, rate); err == nil {
+			pp = loadgen.NewPrediction(at, rate)
+		}
+		if here != nil {
+			h := *here
+			if generatorCPU > 0 {
+				h.GeneratorMs = generatorCPU / rate * 1000
+			}
+			if at, err := sizing.PredictHere(in.model, *in.est, rate, h); err == nil {
+				hp = loadgen.NewPrediction(at, rate)
+			}
+		}
+		return hp, pp
+	}
+}
+
 func runFindMax(ctx context.Context, o loadgen.Options, f verifyFlags, in verifyInput, stdout io.Writer) error {
 	fm := loadgen.FindMaxOptions{Factor: f.stepFactor, MaxRate: f.maxRate}
 	if in.est != nil {
 		fm.PredictedSaturation = in.est.SaturationRate()
+		if in.here != nil {
+			if at, err := sizing.PredictHere(in.model, *in.est, in.est.Workload.DesignRate, *in.here); err == nil {
+				fm.PredictedSaturationHere = at.SaturationRate()
+			}
+		}
 	}
 	res, path, err := loadgen.FindMax(ctx, o, fm)
 	if err != nil && len(res.Steps) == 0 {

@@ -20,8 +20,9 @@ import (
 // deployed), the k6 that drives it, and the faults --chaos injects.
 
 // verifyTarget fills o's target, stack and results dir: from --target, or
-// from the inventory that apply wrote for the plan's stack.
-func verifyTarget(f verifyFlags, in verifyInput, o *loadgen.Options) error {
+// from the inventory that apply wrote for the plan's stack, whose target
+// also tells in.here the hardware the stack runs on.
+func verifyTarget(f verifyFlags, in *verifyInput, o *loadgen.Options) error {
 	stateDir, err := stateDirFlag(f.stateDir)
 	if err != nil {
 		return err
@@ -50,6 +51,9 @@ func verifyTarget(f verifyFlags, in verifyInput, o *loadgen.Options) error {
 			return err
 		}
 		o.Target = inventoryTarget(inv, in.model)
+		if hw, ok := provision.TargetHardware(inv.Target); ok && hw.SharedCores > 0 {
+			in.here = &sizing.Here{Cores: hw.SharedCores, GeneratorMs: sizing.DefaultGeneratorMs}
+		}
 		if f.email != "" {
 			o.Target.Email, o.Target.Password = f.email, f.password
 		}

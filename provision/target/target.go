@@ -86,6 +86,23 @@ type NodeLauncher interface {
 	Kill(n Node) error
 }
 
+// Hardware is what a target's hosts run on, as the capacity model needs it
+// to predict the stack where it is deployed rather than on the plan's
+// servers.
+type Hardware struct {
+	// SharedCores, above 0, is the cores every host of a stack and the load
+	// generator share: the hosts are processes on one machine. 0 means each
+	// host has the cores its plan tier gives it.
+	SharedCores int `json:"shared_cores"`
+}
+
+// HardwareTarget is a Target that knows the hardware it deploys on. It is
+// its own interface so that an adapter that cannot tell (hosts an
+// inventory names) need not guess.
+type HardwareTarget interface {
+	Hardware() Hardware
+}
+
 // Set is the targets a provider knows, by name.
 type Set map[string]Target
 

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/target"
@@ -29,6 +30,11 @@ type Target struct {
 }
 
 var _ target.Target = Target{}
+var _ target.HardwareTarget = Target{}
+
+// Hardware is this machine: every host is a set of processes on it,
+// sharing its cores with each other and with the load generator.
+func (Target) Hardware() target.Hardware { return target.Hardware{SharedCores: runtime.NumCPU()} }
 
 func (Target) Name() string { return Name }
 

@@ -44,6 +44,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -89,6 +90,11 @@ type Target struct {
 }
 
 var _ target.Target = Target{}
+var _ target.HardwareTarget = Target{}
+
+// Hardware is this machine: network namespaces isolate the hosts' networks,
+// not their CPUs, which they share with each other and the load generator.
+func (Target) Hardware() target.Hardware { return target.Hardware{SharedCores: runtime.NumCPU()} }
 
 func (Target) Name() string { return Name }
 
