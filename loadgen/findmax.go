@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/sizing"
 )
 
 // FindMaxOptions steps the arrival rate up from Options.Scenario.Rate.
@@ -28,6 +29,7 @@ type FindMaxStep struct {
 	Rate         float64  `json:"rate"`
 	AchievedRate float64  `json:"achieved_rate"`
 	P95Ms        float64  `json:"p95_ms"`
+	MeanMs       float64  `json:"mean_ms"`
 	ErrorRate    float64  `json:"error_rate"`
 	Dropped      int64    `json:"dropped_iterations"`
 	Passed       bool     `json:"passed"`
@@ -48,8 +50,23 @@ type FindMaxResult struct {
 	// the stack runs on (0 when unknown): the figure the measured maximum
 	// can be held to.
 	PredictedSaturationHere float64 `json:"predicted_saturation_here,omitempty"`
+	// USL is the Universal Scalability Law fitted to the steps (requests
+	// in flight by Little's law against throughput), with its peak; nil
+	// with fewer than three steps.
+	USL *sizing.USL `json:"usl,omitempty"`
 	// Best is the full result of the step at MaxRate.
 	Best *Result `json:"best,omitempty"`
+}
+
+// fitUSL fits the USL to the steps that completed requests.
+func (r *FindMaxResult) fitUSL() {
+	var pts []sizing.USLPoint
+	for _, s := range r.Steps {
+		pts = append(pts, sizing.USLPoint{N: s.AchievedRate * s.MeanMs / 1000, X: s.AchievedRate})
+	}
+	if u, err := sizing.FitUSL(pts); err == nil {
+		r.USL = &u
+	}
 }
 
 // FindMax runs verify at rising rates until a step breaks the SLO, drops
@@ -127,6 +144,7 @@ func FindMax(ctx context.Context, o Options, f FindMaxOptions) (FindMaxResult, s
 		out.Best = &best
 		rate *= f.Factor
 	}
+	out.fitUSL()
 	path, err := saveJSON(o.ResultsDir, runID+"-findmax", "findmax-latest", out)
 	return out, path, err
 }
@@ -135,7 +153,7 @@ func FindMax(ctx context.Context, o Options, f FindMaxOptions) (FindMaxResult, s
 // 2 % and no iteration dropped (a dropped iteration is a request the target
 // was too slow to take).
 func judgeStep(res Result) FindMaxStep {
-	st := FindMaxStep{Rate: res.TargetRate, AchievedRate: res.AchievedRate, P95Ms: res.Latency.P95Ms,
+	st := FindMaxStep{Rate: res.TargetRate, AchievedRate: res.AchievedRate, P95Ms: res.Latency.P95Ms, MeanMs: res.Latency.MeanMs,
 		ErrorRate: res.ErrorRate, Dropped: res.Dropped, Passed: true}
 	st.Why = append(st.Why, res.SLO.Violations...)
 	if res.AchievedRate < 0.98*res.TargetRate {

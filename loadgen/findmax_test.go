@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,6 +116,8 @@ func TestWriteFindMax(t *testing.T) {
 				"predicted saturation  320.4 req/s (the sizing model's first tier at 100 %, on the plan's servers)"}, ""},
 		{"a target crmplan did not plan", FindMaxResult{Steps: steps[:1], MaxRate: 100},
 			[]string{"measured max", "100.0 req/s"}, "predicted saturation"},
+		{"predicted here and the USL", uslResult(),
+			[]string{"predicted here  92.3 req/s (every host and k6 on this machine's cores)", "USL peak", "USL: lambda 120.0 ["}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,5 +134,29 @@ func TestWriteFindMax(t *testing.T) {
 				t.Errorf("output has %q:\n%s", tt.wantNot, b.String())
 			}
 		})
+	}
+}
+
+// uslResult is a find-max whose steps lie on a USL curve (lambda 120,
+// sigma 0.04, kappa 0.002: peak 955 req/s at 21.9 in flight), each step's
+// mean response time N/X by Little's law.
+func uslResult() FindMaxResult {
+	r := FindMaxResult{MaxRate: 1000, PredictedSaturationHere: 92.3}
+	for _, n := range []float64{1, 2, 4, 8, 16, 24} {
+		x := 120 * n / (1 + 0.04*(n-1) + 0.002*n*(n-1))
+		r.Steps = append(r.Steps, FindMaxStep{Rate: x, AchievedRate: x, MeanMs: n / x * 1000, Passed: true})
+	}
+	r.fitUSL()
+	return r
+}
+
+func TestFindMaxUSL(t *testing.T) {
+	r := uslResult()
+	if r.USL == nil || math.Abs(r.USL.PeakX/955.0-1) > 0.01 || math.Abs(r.USL.Sigma.Value-0.04) > 1e-3 {
+		t.Errorf("USL %+v, want the curve's peak of 955 req/s", r.USL)
+	}
+	short := FindMaxResult{Steps: r.Steps[:2]}
+	if short.fitUSL(); short.USL != nil {
+		t.Errorf("a USL from two steps: %+v", short.USL)
 	}
 }

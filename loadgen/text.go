@@ -125,7 +125,17 @@ func WriteFindMax(w io.Writer, res FindMaxResult) error {
 	if res.PredictedSaturationHere > 0 {
 		fmt.Fprintf(tw, "predicted here\t%.1f req/s (every host and k6 on this machine's cores)\n", res.PredictedSaturationHere)
 	}
-	return tw.Flush()
+	if u := res.USL; u != nil && u.PeakX > 0 {
+		fmt.Fprintf(tw, "USL peak\t%.1f req/s (fitted to the steps)\n", u.PeakX)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if u := res.USL; u != nil {
+		_, err := fmt.Fprintf(w, "\nUSL: %s\n", u)
+		return err
+	}
+	return nil
 }
 
 // predictedMs formats a predicted latency, "-" when the prediction is
