@@ -104,20 +104,32 @@ func saveJSON(dir, name, latest string, v any) (string, error) {
 
 // LoadResult reads a Result file. It returns ENOTFOUND when there is none.
 func LoadResult(path string) (Result, error) {
+	var res Result
+	return res, loadJSON(path, &res, "verify result", "crmplan verify --plan PLAN.yaml", "latest.json")
+}
+
+// LoadFindMax reads a find-max result (findmax-latest.json); ENOTFOUND
+// when there is none.
+func LoadFindMax(path string) (FindMaxResult, error) {
+	var res FindMaxResult
+	return res, loadJSON(path, &res, "find-max result", "crmplan verify --find-max --plan PLAN.yaml", "findmax-latest.json")
+}
+
+// loadJSON reads the what at path into v: ENOTFOUND when the file is not
+// there (try runs it), EINVALID when it does not decode.
+func loadJSON(path string, v any, what, try, latest string) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Result{}, crmplan.Errorf(crmplan.ENOTFOUND, "no verify result at %s", path).
-			Try("crmplan verify --plan PLAN.yaml")
+		return crmplan.Errorf(crmplan.ENOTFOUND, "no %s at %s", what, path).Try("%s", try)
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("load result: %w", err)
+		return fmt.Errorf("load %s: %w", what, err)
 	}
-	var res Result
-	if err := json.Unmarshal(data, &res); err != nil {
-		return Result{}, crmplan.Errorf(crmplan.EINVALID, "%s is not a verify result: %w", path, err).In(path).
-			Try("use a file that crmplan verify wrote: <state-dir>/<stack>/results/latest.json")
+	if err := json.Unmarshal(data, v); err != nil {
+		return crmplan.Errorf(crmplan.EINVALID, "%s is not a %s: %w", path, what, err).In(path).
+			Try("use a file that crmplan verify wrote: <state-dir>/<stack>/results/%s", latest)
 	}
-	return res, nil
+	return nil
 }
 
 func writeAtomic(path string, data []byte) error {

@@ -225,10 +225,26 @@ func measuredSection(in Inputs) MeasuredSection {
 	} else if est := in.Estimate; est != nil && !est.EndToEnd.Unbounded {
 		m.PredictedP95Ms, m.PredictedMeanMs, m.PredictedAt = est.EndToEnd.P95Ms, est.EndToEnd.MeanMs, est.Workload.DesignRate
 	}
+	here := res.Predicted
+	if here != nil && !here.Unbounded {
+		m.Here = &HerePrediction{Model: here.Model, Why: here.Why, Rate: here.Rate, MeanMs: here.MeanMs, P95Ms: here.P95Ms}
+	}
 	for _, c := range sizing.Classes() {
 		if cr, ok := res.ByClass[string(c)]; ok {
-			m.Classes = append(m.Classes, Class{Name: string(c), Requests: cr.Requests, Failed: cr.Failed,
-				P50Ms: cr.Latency.P50Ms, P95Ms: cr.Latency.P95Ms, P99Ms: cr.Latency.P99Ms})
+			cl := Class{Name: string(c), Requests: cr.Requests, Failed: cr.Failed,
+				P50Ms: cr.Latency.P50Ms, P95Ms: cr.Latency.P95Ms, P99Ms: cr.Latency.P99Ms}
+			if m.Here != nil {
+				p := here.ByClass[string(c)]
+				cl.HereMeanMs, cl.HereP95Ms = p.MeanMs, p.P95Ms
+			}
+			m.Classes = append(m.Classes, cl)
+		}
+	}
+	if fm := in.FindMax; fm != nil {
+		m.Capacity = &Capacity{MeasuredMax: fm.MaxRate, PredictedSaturation: fm.PredictedSaturation,
+			PredictedSaturationHere: fm.PredictedSaturationHere, USL: fm.USL}
+		if fm.USL != nil {
+			m.Capacity.USLText = fm.USL.String()
 		}
 	}
 	return m

@@ -145,6 +145,30 @@ func seedResult() *loadgen.Result {
 	return r
 }
 
+// seedFindMax is verify --find-max from 245 req/s up until the fifth step
+// broke, its steps near a USL curve (lambda 300, sigma 0.1, kappa 0.02,
+// throughputs 1 % off it either way), with the model's saturation on the
+// plan's servers and here.
+func seedFindMax() *loadgen.FindMaxResult {
+	fm := &loadgen.FindMaxResult{Stack: "simplecrm", StartedAt: fixtureTime.Add(-2 * time.Hour),
+		PredictedSaturation: 653.1, PredictedSaturationHere: 369.3}
+	var pts []sizing.USLPoint
+	for i, n := range []float64{0.8, 1, 1.25, 1.6, 2} {
+		x := 300 * n / (1 + 0.1*(n-1) + 0.02*n*(n-1)) * (1 + 0.01*float64(1-2*(i%2)))
+		fm.Steps = append(fm.Steps, loadgen.FindMaxStep{Rate: x, AchievedRate: x, MeanMs: n / x * 1000, P95Ms: 3 * n / x * 1000, Passed: i < 4})
+		pts = append(pts, sizing.USLPoint{N: n, X: x})
+		if i < 4 {
+			fm.MaxRate = x
+		}
+	}
+	u, err := sizing.FitUSL(pts)
+	if err != nil {
+		panic(err)
+	}
+	fm.USL = &u
+	return fm
+}
+
 // fixtures are the report's input cases, from a bare plan to everything.
 func fixtures() []struct {
 	name string
@@ -162,8 +186,15 @@ func fixtures() []struct {
 	}
 	atTest.EndToEnd = sizing.Latency{MeanMs: 32.8, P95Ms: 117}
 	full.AtTestRate = atTest
+	// verify's prediction on this machine's cores, and a find-max whose
+	// steps lie on a USL curve.
+	full.Result.Predicted = &loadgen.Prediction{Model: sizing.ModelHere, Rate: 227.4, MeanMs: 38.5, P95Ms: 150.2,
+		Why: "on this target every host and the load generator share 8 cores: one M/M/8 pool serves the whole path's 21.66 ms a request",
+		ByClass: map[string]loadgen.ClassPrediction{"list": {MeanMs: 33, P95Ms: 120}, "view": {MeanMs: 25, P95Ms: 92},
+			"write": {MeanMs: 41, P95Ms: 160}, "report": {MeanMs: 95, P95Ms: 380}, "integration": {MeanMs: 60, P95Ms: 190}}}
+	full.FindMax = seedFindMax()
 	sized := full
-	sized.Result, sized.Inventory, sized.AtTestRate = nil, nil, nil
+	sized.Result, sized.Inventory, sized.AtTestRate, sized.FindMax = nil, nil, nil, nil
 	bare := Inputs{Plan: seedPlan(), GeneratedAt: fixtureTime}
 	chaos := full
 	chaos.Result = seedResult()

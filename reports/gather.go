@@ -61,6 +61,13 @@ func Gather(plan *topology.Plan, stateDir, stack string, now time.Time) (Inputs,
 	case crmplan.ErrorCode(err) != crmplan.ENOTFOUND:
 		return Inputs{}, err
 	}
+	fm, err := loadgen.LoadFindMax(stackdir.Paths{StateDir: stateDir, Stack: stack}.LatestFindMax())
+	switch {
+	case err == nil:
+		in.FindMax = &fm
+	case crmplan.ErrorCode(err) != crmplan.ENOTFOUND:
+		return Inputs{}, err
+	}
 	probe, err := stackdir.LoadProbe(stateDir, stack)
 	switch {
 	case err == nil:

@@ -147,10 +147,39 @@ func (m *mdWriter) measured(s MeasuredSection, t TimelineSection) {
 	if s.PredictedAt > 0 {
 		m.p("Predictions are the model's at %s requests/s.\n", fmtNum(s.PredictedAt, 1))
 	}
-	m.table([]string{"Latency", ">Predicted", ">Measured"}, [][]string{
-		{"mean", fmtMs(s.PredictedMeanMs), fmtMs(s.MeasuredMeanMs)},
-		{"p95", fmtMs(s.PredictedP95Ms), fmtMs(s.MeasuredP95Ms)},
-	})
+	if h := s.Here; h != nil {
+		m.p("Predicted here: %s at %s requests/s, %s.\n", h.Model, fmtNum(h.Rate, 1), h.Why)
+		m.table([]string{"Latency", ">Predicted (plan's servers)", ">Predicted here", ">Measured"}, [][]string{
+			{"mean", fmtMs(s.PredictedMeanMs), fmtMs(h.MeanMs), fmtMs(s.MeasuredMeanMs)},
+			{"p95", fmtMs(s.PredictedP95Ms), fmtMs(h.P95Ms), fmtMs(s.MeasuredP95Ms)},
+		})
+		var rows [][]string
+		for _, c := range s.Classes {
+			rows = append(rows, []string{c.Name, fmtMs(c.HereMeanMs), fmtMs(c.HereP95Ms), fmtMs(c.P50Ms), fmtMs(c.P95Ms)})
+		}
+		m.p("")
+		m.table([]string{"Class", ">Mean here", ">p95 here", ">p50 measured", ">p95 measured"}, rows)
+	} else {
+		m.table([]string{"Latency", ">Predicted", ">Measured"}, [][]string{
+			{"mean", fmtMs(s.PredictedMeanMs), fmtMs(s.MeasuredMeanMs)},
+			{"p95", fmtMs(s.PredictedP95Ms), fmtMs(s.MeasuredP95Ms)},
+		})
+	}
+	if c := s.Capacity; c != nil {
+		rows := [][]string{{"measured (verify --find-max)", fmtNum(c.MeasuredMax, 1)},
+			{"predicted, plan's servers", fmtNum(c.PredictedSaturation, 1)}}
+		if c.PredictedSaturationHere > 0 {
+			rows = append(rows, []string{"predicted here", fmtNum(c.PredictedSaturationHere, 1)})
+		}
+		if c.USL != nil && c.USL.PeakX > 0 {
+			rows = append(rows, []string{"USL peak (fitted to the steps)", fmtNum(c.USL.PeakX, 1)})
+		}
+		m.p("")
+		m.table([]string{"Maximum rate", ">Requests/s"}, rows)
+		if c.USLText != "" {
+			m.p("\nUSL: %s.", c.USLText)
+		}
+	}
 	for _, v := range s.Violations {
 		m.p("- %s", v)
 	}

@@ -34,9 +34,10 @@ type Inputs struct {
 	// DiagramSVG is topology.DiagramSVG's markup of the plan's topology.
 	DiagramSVG string
 	Topology   *topology.Topology
-	Inventory  *stackdir.Inventory   // nil when the stack is not deployed
-	Result     *loadgen.Result       // nil when no verify run exists
-	Probe      *stackdir.ProbeResult // nil when the stack was never probed
+	Inventory  *stackdir.Inventory    // nil when the stack is not deployed
+	Result     *loadgen.Result        // nil when no verify run exists
+	FindMax    *loadgen.FindMaxResult // nil when verify --find-max never ran
+	Probe      *stackdir.ProbeResult  // nil when the stack was never probed
 	// GeneratedAt stamps the report; tests pass a fixed time.
 	GeneratedAt time.Time
 }
@@ -182,6 +183,32 @@ type MeasuredSection struct {
 	// test; StartSkewMs how far apart they started.
 	Generators  []loadgen.GeneratorResult `json:"generators,omitempty"`
 	StartSkewMs float64                   `json:"start_skew_ms,omitempty"`
+	// Here is the model on the hardware the stack ran on (verify's
+	// "predicted here"), at the rate the test achieved: the prediction the
+	// measurement can be held to when the plan's servers are not what ran.
+	Here *HerePrediction `json:"here,omitempty"`
+	// Capacity compares the highest rate verify --find-max held with the
+	// model's saturation and the USL fitted to its steps.
+	Capacity *Capacity `json:"capacity,omitempty"`
+}
+
+// HerePrediction is the model where the stack ran.
+type HerePrediction struct {
+	Model  string  `json:"model"`
+	Why    string  `json:"why"`
+	Rate   float64 `json:"rate"`
+	MeanMs float64 `json:"mean_ms"`
+	P95Ms  float64 `json:"p95_ms"`
+}
+
+// Capacity is the measured maximum beside the predicted ones.
+type Capacity struct {
+	MeasuredMax             float64     `json:"measured_max"`
+	PredictedSaturation     float64     `json:"predicted_saturation"`                // on the plan's servers
+	PredictedSaturationHere float64     `json:"predicted_saturation_here,omitempty"` // where the stack ran
+	USL                     *sizing.USL `json:"usl,omitempty"`
+	// USLText is the fit in a sentence (sizing.USL.String).
+	USLText string `json:"usl_text,omitempty"`
 }
 
 // Class is the measured latency of one request class.
@@ -192,6 +219,10 @@ type Class struct {
 	P50Ms    float64 `json:"p50_ms"`
 	P95Ms    float64 `json:"p95_ms"`
 	P99Ms    float64 `json:"p99_ms"`
+	// HereMeanMs and HereP95Ms are the class's prediction where the stack
+	// ran (MeasuredSection.Here); 0 without one.
+	HereMeanMs float64 `json:"here_mean_ms,omitempty"`
+	HereP95Ms  float64 `json:"here_p95_ms,omitempty"`
 }
 
 // TimelineSection is throughput and latency over the load test's time.

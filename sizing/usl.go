@@ -38,6 +38,9 @@ type USL struct {
 	PeakN  float64 `json:"peak_n"`
 	PeakX  float64 `json:"peak_x"`
 	Points int     `json:"points"`
+	// MaxN is the highest N measured: a peak beyond it is the curve's
+	// extrapolation, not a measurement.
+	MaxN float64 `json:"max_n"`
 	// RMSE is the root mean square of the throughput residuals, requests/s.
 	RMSE float64 `json:"rmse"`
 }
@@ -104,9 +107,15 @@ func FitUSL(points []USLPoint) (USL, error) {
 		}
 	}
 	sigma, kappa := math.Abs(best[0]), math.Abs(best[1])
+	if kappa < 1e-9 {
+		kappa = 0 // the optimizer's rounding, not crosstalk
+	}
 	lambda, rss := lambdaFor(sigma, kappa)
 	u := USL{Lambda: Interval{Value: lambda}, Sigma: Interval{Value: sigma}, Kappa: Interval{Value: kappa},
 		Points: len(pts), RMSE: math.Sqrt(rss / float64(len(pts)))}
+	for _, p := range pts {
+		u.MaxN = math.Max(u.MaxN, p.N)
+	}
 	u.intervals(pts, rss)
 	switch {
 	case kappa > 0 && sigma < 1:
@@ -160,6 +169,9 @@ func (u USL) String() string {
 		peak = fmt.Sprintf("peak %.0f req/s at %.1f in flight", u.PeakX, u.PeakN)
 	} else if u.PeakX > 0 {
 		peak = fmt.Sprintf("approaches %.0f req/s", u.PeakX)
+	}
+	if u.PeakX > 0 && (u.PeakN == 0 || u.PeakN > u.MaxN) {
+		peak += fmt.Sprintf(", extrapolated beyond the %.1f in flight measured", u.MaxN)
 	}
 	return fmt.Sprintf("lambda %.1f [%.1f, %.1f], sigma %.4f [%.4f, %.4f], kappa %.5f [%.5f, %.5f]; %s (%d points, rmse %.1f req/s)",
 		u.Lambda.Value, u.Lambda.Low, u.Lambda.High, u.Sigma.Value, u.Sigma.Low, u.Sigma.High,

@@ -70,6 +70,9 @@ func (p Paths) LocalGenerator(name string) string {
 // beside the timestamped one), which calibrate and report read.
 func (p Paths) LatestResult() string { return filepath.Join(p.Results(), "latest.json") }
 
+// LatestFindMax is the last verify --find-max result, which report reads.
+func (p Paths) LatestFindMax() string { return filepath.Join(p.Results(), "findmax-latest.json") }
+
 // ProbeResult is where crmplan probe keeps its last matrix (SaveProbe).
 func (p Paths) ProbeResult() string { return filepath.Join(p.StackDir(), "probe.json") }
 
