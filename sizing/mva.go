@@ -19,6 +19,34 @@ type network struct {
 	// starts (the queues of a neighbouring solution: a sweep's previous
 	// point), and where it leaves its answer.
 	warm [][]float64
+	// buf is Bard-Schweitzer's working memory, reused from solve to solve
+	// (a sweep solves twice a point): its solution is valid until the next.
+	buf struct {
+		x, total, scale, rhos, seen []float64
+		r, q                        [][]float64
+	}
+}
+
+// matrix returns m resized to C rows of K zeros, reusing its memory.
+func matrix(m [][]float64, C, K int) [][]float64 {
+	if cap(m) < C {
+		m = make([][]float64, C)
+	}
+	m = m[:C]
+	for c := range m {
+		m[c] = vector(m[c], K)
+	}
+	return m
+}
+
+// vector returns v resized to K zeros, reusing its memory.
+func vector(v []float64, K int) []float64 {
+	if cap(v) < K {
+		return make([]float64, K)
+	}
+	v = v[:K]
+	clear(v)
+	return v
 }
 
 // solution is a network's steady state, per class c and station k.
@@ -177,19 +205,18 @@ func (n *network) exact() solution {
 // time for small populations and vanishes as they grow (see the tests).
 func (n *network) schweitzer() solution {
 	C, K := len(n.pop), len(n.servers)
-	s := solution{x: make([]float64, C), r: make([][]float64, C), q: make([][]float64, C)}
+	b := &n.buf
+	b.x, b.r, b.q = vector(b.x, C), matrix(b.r, C, K), matrix(b.q, C, K)
+	s := solution{x: b.x, r: b.r, q: b.q}
 	queued := n.warm // the queueing part's share of q
 	if len(queued) != C || C > 0 && len(queued[0]) != K {
 		queued = n.openStart()
 	}
 	n.warm = queued
-	for c := range C {
-		s.r[c], s.q[c] = make([]float64, K), make([]float64, K)
-	}
-	total := make([]float64, K) // sum over classes of queued
-	scale := make([]float64, K) // Erlang C over rho at each station
-	rhos := make([]float64, K)  // the utilization scale was computed at
-	seen := make([]float64, K)
+	b.total, b.scale, b.rhos, b.seen = vector(b.total, K), vector(b.scale, K), vector(b.rhos, K), vector(b.seen, K)
+	// total: sum over classes of queued; scale: Erlang C over rho at each
+	// station, computed at utilization rhos; seen: the queue an arrival sees.
+	total, scale, rhos, seen := b.total, b.scale, b.rhos, b.seen
 	const tol = 1e-9
 	for s.iters = 1; s.iters <= 10_000; s.iters++ {
 		clear(total)

@@ -61,6 +61,11 @@ var eulerWeights = func() [eulerM + 1]float64 {
 	return w
 }()
 
+// mixture is a mixture of paths as a survivor.
+type mixture []path
+
+func (m mixture) survival(t float64) (float64, float64) { return tail(m, t) }
+
 // tail returns P(T > t) and the density of T at t for the mixture of paths
 // (each weighted by its share; shares need not sum to 1, they are
 // normalized), by inverting (1 - G(s))/s and G(s), G the mixture's
@@ -123,5 +128,5 @@ func pathQuantile(paths []path, q, guess float64) float64 {
 		t = 1e-3
 	}
 	// The inversion is good to about 1e-8, so ask Newton for 1e-7.
-	return solveSurvival(func(t float64) (float64, float64) { return tail(paths, t) }, q, 0, t, 1e-7)
+	return solveSurvival(mixture(paths), q, 0, t, 1e-7)
 }

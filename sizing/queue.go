@@ -119,7 +119,13 @@ func (r response) quantile(p float64) float64 {
 		return lo
 	}
 	t := lo + math.Max(0, math.Log(r.waitP)-logQ)/r.theta
-	return solveSurvival(r.survival, p, lo, t, 1e-10)
+	return solveSurvival(r, p, lo, t, 1e-10)
+}
+
+// survivor is a distribution with survival(t) = P(T > t) and the density
+// at t.
+type survivor interface {
+	survival(t float64) (surv, dens float64)
 }
 
 // solveSurvival returns the t with surv(t) = 1-p, surv a survival function
@@ -129,11 +135,14 @@ func (r response) quantile(p float64) float64 {
 // times t. A step that would leave the bracket the iterates have
 // established is replaced by bisection (or doubling while no upper bound
 // is known), as is one the density cannot give.
-func solveSurvival(surv func(float64) (float64, float64), p, lo, t, tol float64) float64 {
+//
+// A type parameter rather than a func value: a method value or closure
+// passed on escapes, and sweeps solve millions of quantiles.
+func solveSurvival[S survivor](surv S, p, lo, t, tol float64) float64 {
 	logQ := math.Log(1 - p)
 	hi := math.Inf(1)
 	for range 100 {
-		s, d := surv(t)
+		s, d := surv.survival(t)
 		g := math.Log(s) - logQ
 		if g > 0 {
 			lo = t
