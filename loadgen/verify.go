@@ -25,6 +25,10 @@ type Target struct {
 	Email    string // the load user
 	Password string // a secret: passed to k6 in its environment, never on its command line
 	Hosts    []Host // scraped during the run; may be empty
+	// Integration is where integration-class calls go, as an ESB client
+	// would send them: the integration hosts' base URLs, one picked per
+	// call. Empty: through the web tier like every other class.
+	Integration []string
 }
 
 // K6 says how to start k6. Command is the argv prefix: the crmplan binary and
@@ -238,6 +242,7 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 		"CRMPLAN_EMAIL="+o.Target.Email,
 		"CRMPLAN_PASSWORD="+o.Target.Password,
 		"CRMPLAN_RUN="+runID,
+		"CRMPLAN_INTEGRATION="+strings.Join(o.Target.Integration, ","),
 	)
 
 	sc, stopScrape := o.startScraper(ctx)

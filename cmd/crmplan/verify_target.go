@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -65,7 +68,10 @@ func verifyTarget(f verifyFlags, in *verifyInput, o *loadgen.Options) error {
 
 // inventoryTarget reads the web URL, the load user and the hosts to scrape;
 // each host's cores are its tier's in the model, so utilization is per core
-// as the model predicts it.
+// as the model predicts it. Integration-class calls go to the integration
+// (ESB) hosts, where the model charges them, on the local target, where
+// the generator reaches every host; on an isolated stack what it reaches
+// is the network policy's business, so there they stay on the web tier.
 func inventoryTarget(inv stackdir.Inventory, m sizing.Model) loadgen.Target {
 	cores := map[string]int{}
 	for _, t := range m.Tiers {
@@ -81,6 +87,9 @@ func inventoryTarget(inv stackdir.Inventory, m sizing.Model) loadgen.Target {
 			host.PID = localPostgresPID(h)
 		}
 		t.Hosts = append(t.Hosts, host)
+		if topology.Role(h.Role) == topology.RoleIntegration && inv.Target == target.Default && h.Address != "" && h.Port > 0 {
+			t.Integration = append(t.Integration, "http://"+net.JoinHostPort(h.Address, strconv.Itoa(h.Port)))
+		}
 	}
 	return t
 }

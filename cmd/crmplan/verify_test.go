@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -269,3 +271,27 @@ func TestCalibrateBadInput(t *testing.T) {
 // The replica, integration and ETL tiers were not running in that test and
 // stay as the plan had them (no demands: the role's defaults).
 var calibrationWant = map[string]float64{"web": 0.835, "api": 0.885, "db-primary": 0.710}
+
+// Integration-class calls go to the ESB hosts on the local target, where
+// the generator reaches them, and stay on the web tier of an isolated
+// stack, whose LAN the generator cannot reach.
+func TestInventoryTargetIntegration(t *testing.T) {
+	inv := stackdir.Inventory{WebURL: "http://127.68.1.10:8080", Hosts: []stackdir.InventoryHost{
+		{Name: "web-1", Role: "web", Address: "127.68.1.10", Port: 8080},
+		{Name: "integration-1", Role: "integration", Address: "127.68.2.14", Port: 8084},
+		{Name: "integration-2", Role: "integration", Address: "127.68.2.15", Port: 8084},
+	}}
+	m := sizing.Model{}.WithDefaults()
+	for _, tt := range []struct {
+		target string
+		want   []string
+	}{
+		{"local", []string{"http://127.68.2.14:8084", "http://127.68.2.15:8084"}},
+		{"netns", nil},
+	} {
+		inv.Target = tt.target
+		if got := inventoryTarget(inv, m).Integration; !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: integration %v, want %v", tt.target, got, tt.want)
+		}
+	}
+}

@@ -5,7 +5,8 @@
 // request rate the sizing model assumed. The environment supplies the target
 // and the load user: CRMPLAN_TARGET, CRMPLAN_EMAIL, CRMPLAN_PASSWORD (the
 // password never appears in this file), CRMPLAN_RUN (a run id for the write
-// ledger).
+// ledger), CRMPLAN_INTEGRATION (the ESB hosts' URLs, comma-separated, where
+// integration calls go; empty: the web tier).
 import http from "k6/http";
 import { fail } from "k6";
 import exec from "k6/execution";
@@ -14,6 +15,9 @@ import crm from "k6/x/crmplan";
 const BASE = (__ENV.CRMPLAN_TARGET || "").replace(/\/$/, "");
 const RUN = __ENV.CRMPLAN_RUN || "adhoc";
 const API = BASE + "/api/v1";
+// Integration calls go to the ESB hosts when verify names them (one picked
+// per call, as a client of an active-active pair would), else to the web tier.
+const ESB = (__ENV.CRMPLAN_INTEGRATION || "").split(",").filter((u) => u !== "").map((u) => u.replace(/\/$/, "") + "/api/v1");
 const TIMEOUT = "10s";
 
 // Request mix of the sizing model: share of all requests per class.
@@ -178,12 +182,17 @@ const classes = {
     if (crm.int(2) === 0) {
       p.tags.name = "POST /import/contacts";
       p.headers["Content-Type"] = "text/csv";
-      return http.post(`${API}/import/contacts`, crm.contactsCSV(5, RUN), p);
+      return http.post(`${esb()}/import/contacts`, crm.contactsCSV(5, RUN), p);
     }
     p.tags.name = "GET /contacts?sort=-updated";
-    return http.get(`${API}/contacts?sort=-updated&limit=100`, p);
+    return http.get(`${esb()}/contacts?sort=-updated&limit=100`, p);
   },
 };
+
+// esb is the base an integration call goes to.
+function esb() {
+  return ESB.length === 0 ? API : ESB[crm.int(ESB.length)];
+}
 
 export default function (data) {
   const cls = mix.pick();
