@@ -59,6 +59,13 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 		jobs += tp.spec.Visit * tp.used
 	}
 	genS := h.GeneratorMs / 1000
+	for i := range p.tiers {
+		if p.tiers[i].used > 0 && p.tiers[i].path == 0 {
+			// The plan has its load generators as a tier (loadgen hosts on
+			// this machine): their demand above is the generator's.
+			genS = 0
+		}
+	}
 	if genS > 0 {
 		jobs++
 	}
@@ -78,7 +85,7 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 	e := Estimate{Workload: we, Tiers: make([]TierEstimate, len(p.tiers)), Model: Answer{Name: ModelHere, Throughput: rate}}
 	e.Model.Why = fmt.Sprintf("on this target every host and the load generator share %d cores: one M/M/%d pool serves "+
 		"the whole path's %.2f ms a request (the generator's %.2f ms included), %s busy at %.1f req/s; it saturates at %.0f req/s",
-		c, c, demandS*1000, h.GeneratorMs, pct(busy), rate, sat)
+		c, c, demandS*1000, genS*1000, pct(busy), rate, sat)
 	perfs := make([]perf, len(p.tiers))
 	var r response
 	if pool.stable() && jobs > 0 {

@@ -160,6 +160,16 @@ func TestPredictHere(t *testing.T) {
 	if err != nil || !over.EndToEnd.Unbounded || over.MeetsSLO {
 		t.Errorf("past saturation: %v, %+v", err, over.EndToEnd)
 	}
+	// A plan with its generators as a loadgen tier counts their 1.03 ms a
+	// request once, as the tier, not again as GeneratorMs.
+	lg, _ := DefaultTier("loadgen")
+	withLG := seed000()
+	withLG.Tiers = append(DefaultTiers(), lg)
+	lgEst := mustSize(t, withLG)
+	at, err = PredictHere(withLG, lgEst, 10, here)
+	if want := 2 / (0.02106 + 0.00103); err != nil || !near(at.SaturationRate(), want, 1e-9) {
+		t.Errorf("with a loadgen tier: %v, saturation %v, want %v", err, at.SaturationRate(), want)
+	}
 	for _, bad := range []Here{{Cores: 0}, {Cores: 2, GeneratorMs: -1}, {Cores: 2, GeneratorMs: math.NaN()}} {
 		if _, err := PredictHere(m, est, 10, bad); err == nil {
 			t.Errorf("%+v accepted", bad)
