@@ -56,7 +56,7 @@ const context = await chromium.launchPersistentContext(profile, {
     "--disable-component-update",
     "--disable-sync",
   ],
-  viewport: { width: 1440, height: 900 },
+  viewport: { width: 1280, height: 800 },
   baseURL: opt.url,
 });
 const page = context.pages()[0] ?? (await context.newPage());
@@ -66,6 +66,21 @@ page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
 
 // column returns the board column of a stage; card the deal's card.
+const notice = () => page.locator(".notice");
+// confirmDelete presses a record's Delete, checks the question names it,
+// and confirms.
+async function confirmDelete(scope, what, name) {
+  await scope.getByRole("button", { name: `Delete ${what} ${name}`, exact: true }).click();
+  const q = page.getByRole("alertdialog");
+  const text = await q.textContent();
+  check(text.includes(`Delete ${what} ${name}?`), `confirmation says ${JSON.stringify(text)}`);
+  await q.getByRole("button", { name: `Delete ${what}`, exact: true }).click();
+}
+// noSidewaysScroll fails when the page is wider than the viewport.
+async function noSidewaysScroll(what) {
+  const [doc, view] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  check(doc <= view, `${what} is ${doc} px wide in a ${view} px viewport`);
+}
 const column = (stage) => page.locator(`section.column[data-stage="${stage}"]`);
 const card = () => page.locator("li.deal", { hasText: dealName });
 
@@ -150,6 +165,41 @@ try {
     await page.locator("ol.timeline").getByText(`Send proposal ${stamp}`).waitFor();
   });
 
+  await step("delete an activity: Keep it first, then delete and undo", async () => {
+    const timeline = page.locator("ol.timeline");
+    const subject = `Intro call ${stamp}`;
+    await timeline.getByRole("button", { name: `Delete activity ${subject}`, exact: true }).click();
+    await page.getByRole("alertdialog").getByRole("button", { name: "Keep it" }).click();
+    check((await page.getByRole("alertdialog").count()) === 0, "Keep it left the question open");
+    await confirmDelete(timeline, "activity", subject);
+    await notice().getByText(`Activity ${subject} deleted.`).waitFor();
+    await timeline.getByText(subject).waitFor({ state: "detached" });
+    await notice().getByRole("button", { name: "Undo" }).click();
+    await notice().getByText("Restored.").waitFor();
+    await timeline.getByText(subject).waitFor();
+    await timeline.getByText("Fleet of 40 trucks, renewal due in spring.").waitFor();
+  });
+
+  await step("contact page: delete with undo, Back returns to the account", async () => {
+    await page.getByRole("list", { name: "Contacts" }).getByRole("link", { name: "Ingrid Vos" }).click();
+    await page.getByRole("heading", { name: "Ingrid Vos" }).waitFor();
+    await page.goBack();
+    await page.getByRole("heading", { name: accountName }).waitFor();
+    await page.getByRole("list", { name: "Contacts" }).getByRole("link", { name: "Ingrid Vos" }).click();
+    await confirmDelete(page, "contact", "Ingrid Vos");
+    // Back on the account, which no longer lists her.
+    await page.getByRole("heading", { name: accountName }).waitFor();
+    await notice().getByText("Contact Ingrid Vos deleted.").waitFor();
+    await page.getByRole("list", { name: "Contacts" }).waitFor({ state: "detached" });
+    await notice().getByRole("button", { name: "Undo" }).click();
+    // Undo opens the restored contact, still on the account.
+    await page.getByRole("heading", { name: "Ingrid Vos" }).waitFor();
+    check((await page.getByLabel("E-mail").inputValue()) === "ingrid.vos@example.com", "restored contact lost her e-mail");
+    await page.goBack();
+    await page.getByRole("heading", { name: accountName }).waitFor();
+    await page.getByRole("list", { name: "Contacts" }).getByRole("link", { name: "Ingrid Vos" }).waitFor();
+  });
+
   await step("task list: complete the task", async () => {
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Activities" }).click();
     const box = page.getByRole("checkbox", { name: `Send proposal ${stamp}` });
@@ -212,6 +262,27 @@ try {
     await page.screenshot({ path: join(opt.out, "account.png"), fullPage: true });
   });
 
+  await step("delete the deal and undo: it comes back in its stage", async () => {
+    const deals = page.getByRole("list", { name: "Opportunities" });
+    await confirmDelete(deals, "deal", dealName);
+    await notice().getByText(`Deal ${dealName} deleted.`).waitFor();
+    await page.getByText("No opportunities yet.").waitFor();
+    await notice().getByRole("button", { name: "Undo" }).click();
+    await deals.getByText(dealName).waitFor();
+    await deals.getByText("Proposal").waitFor();
+    await deals.getByText("$184,500").waitFor();
+  });
+
+  await step("phone-sized account page with a delete question open", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole("button", { name: `Delete account ${accountName}`, exact: true }).click();
+    await page.getByRole("alertdialog").getByText("cannot be restored").waitFor();
+    await noSidewaysScroll("the account page");
+    await page.screenshot({ path: join(opt.out, "account-delete-phone.png"), fullPage: true });
+    await page.getByRole("alertdialog").getByRole("button", { name: "Keep it" }).click();
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
   await step("dashboard counts this week's activities", async () => {
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Dashboard" }).click();
     const kpi = page.locator(".kpi", { hasText: "Activities this week" }).locator("strong");
@@ -226,7 +297,7 @@ try {
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Dashboard" }).click();
     await page.getByRole("img", { name: "Activities this week" }).waitFor();
     await page.screenshot({ path: join(opt.out, "dashboard-phone.png"), fullPage: true });
-    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   await step("create a lead (required fields checked first)", async () => {
@@ -243,6 +314,56 @@ try {
     await page.getByRole("table").getByRole("link", { name: `Okafor ${stamp}` }).waitFor();
   });
 
+  await step("delete the lead and undo it", async () => {
+    const name = `Okafor ${stamp}`;
+    await page.getByRole("table").getByRole("link", { name }).click();
+    await page.getByRole("heading", { name }).waitFor();
+    await confirmDelete(page, "lead", name);
+    await page.getByRole("heading", { name: "Leads" }).waitFor();
+    await page.getByLabel("Search leads").fill(`okafor ${stamp}`);
+    await page.getByText("No leads match your search.").waitFor();
+    await notice().getByRole("button", { name: "Undo" }).click();
+    await page.getByRole("heading", { name }).waitFor();
+    check((await page.getByLabel("Status").inputValue()) === "contacted", "restored lead lost its status");
+  });
+
+  await step("phone-sized: delete an activity from the log and undo", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole("button", { name: "Menu" }).click();
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Activities" }).click();
+    const log = page.locator("ul.log");
+    const subject = `Intro call ${stamp}`;
+    await log.getByText(subject).waitFor();
+    await confirmDelete(log, "activity", subject);
+    await notice().getByText(`Activity ${subject} deleted.`).waitFor();
+    await log.getByText(subject).waitFor({ state: "detached" });
+    await noSidewaysScroll("the activities page");
+    await page.screenshot({ path: join(opt.out, "activities-undo-phone.png"), fullPage: false });
+    await notice().getByRole("button", { name: "Undo" }).click();
+    await log.getByText(subject).waitFor();
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  await step("delete an account: the question says what goes with it, its page is then gone", async () => {
+    const doomed = `Short-lived ${stamp}`;
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Accounts" }).click();
+    await page.getByRole("button", { name: "New account" }).click();
+    await page.getByLabel("Account name").fill(doomed);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.getByRole("heading", { name: doomed }).waitFor();
+    const url = page.url();
+    await confirmDelete(page, "account", doomed);
+    await page.getByRole("heading", { name: "Accounts" }).waitFor();
+    await notice().getByText(`Account ${doomed} deleted.`).waitFor();
+    check((await notice().getByRole("button", { name: "Undo" }).count()) === 0, "an account delete offers an undo it cannot keep");
+    await page.goto(url);
+    const alert = page.getByRole("alert");
+    await alert.getByText("no longer exists").waitFor();
+    await alert.getByRole("button", { name: "Retry" }).waitFor();
+    await page.getByRole("link", { name: "Back" }).click();
+    await page.getByRole("heading", { name: "Accounts" }).waitFor();
+  });
+
   await step("admin sees users and roles", async () => {
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
     await page.getByRole("cell", { name: "manager@example.com", exact: true }).waitFor();
@@ -257,8 +378,9 @@ try {
   });
 
   // The only console errors allowed are the failed requests the flow
-  // provokes on purpose (wrong password, bad e-mail, session check).
-  const unexpected = consoleErrors.filter((e) => !/status of (400|401)/.test(e));
+  // provokes on purpose (wrong password, bad e-mail, session check, the
+  // deleted account's page).
+  const unexpected = consoleErrors.filter((e) => !/status of (400|401|404)/.test(e));
   check(unexpected.length === 0, `console errors: ${unexpected.join(" | ")}`);
   console.log("PASS");
 } catch (e) {

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
 import { api, ApiError, type User } from "./api";
 import { Link, LocationProvider, match, navigate, useLocation } from "./router";
+import { NoticeProvider } from "./notice";
 import { SessionContext, useSession } from "./session";
 import { SignIn } from "./pages/SignIn";
 import { Dashboard } from "./pages/Dashboard";
@@ -42,7 +43,8 @@ const NAV: { href: string; label: string; admin?: boolean }[] = [
 export function resolve(path: string): { route: Route; params: Record<string, string> } | null {
   for (const route of ROUTES) {
     const params = match(route.pattern, path);
-    if (params) return { route, params };
+    // /contacts/abc is no contact, and not a new one either.
+    if (params && (params.id === undefined || /^[1-9][0-9]{0,17}$/.test(params.id))) return { route, params };
   }
   return null;
 }
@@ -75,7 +77,9 @@ export function App() {
   return (
     <SessionContext.Provider value={{ user, signOut }}>
       <LocationProvider value={loc}>
-        <Shell path={loc.path} />
+        <NoticeProvider>
+          <Shell path={loc.path} />
+        </NoticeProvider>
       </LocationProvider>
     </SessionContext.Provider>
   );

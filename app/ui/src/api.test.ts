@@ -25,7 +25,7 @@ describe("request", () => {
   it("reports a status without a JSON body", async () => {
     vi.stubGlobal("fetch", async () => new Response("bad gateway", { status: 502 }));
     const err = await api.accounts.get(1).catch((e) => e);
-    expect(err).toMatchObject({ status: 502, code: "internal", message: "The server answered 502." });
+    expect(err).toMatchObject({ status: 502, code: "internal", message: "The server had a problem (error 502). Try again in a moment." });
   });
 
   it("sends method, path, query and JSON body", async () => {

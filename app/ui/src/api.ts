@@ -165,14 +165,20 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   }
   if (!res.ok) {
     const err = (data as { error?: { code?: string; message?: string; field?: string } } | undefined)?.error;
-    throw new ApiError(
-      res.status,
-      err?.code ?? "internal",
-      err?.message ?? `The server answered ${res.status}.`,
-      err?.field || undefined,
-    );
+    throw new ApiError(res.status, err?.code ?? "internal", plainMessage(res.status, err?.message), err?.field || undefined);
   }
   return data as T;
+}
+
+// plainMessage says what went wrong in words a user can act on. The API's
+// own message is kept where it speaks about the input (400, 401, 403, 409:
+// "wrong e-mail or password", a field's limit); a missing record, a flood
+// guard or a server fault get a sentence instead of a status code.
+export function plainMessage(status: number, message?: string): string {
+  if (status === 404) return "This record no longer exists: someone may have deleted it. Go back to the list and reload it.";
+  if (status === 429) return "Too many requests at once. Wait a few seconds, then try again.";
+  if (status >= 500) return `The server had a problem (error ${status}). Try again in a moment.`;
+  return message ?? `The server refused the request (error ${status}).`;
 }
 
 // The resource endpoints share one shape; resource() gives them typed methods.
@@ -212,6 +218,31 @@ export const api = {
     activities: () => request<ActivityReport>("GET", "/reports/activities"),
   },
 };
+
+export type RecordKind = "accounts" | "contacts" | "leads" | "opportunities" | "activities";
+
+// WRITABLE lists, per kind, the fields POST accepts (app/resources.go); the
+// API refuses any other field, so undoing a delete re-creates the record
+// from exactly these.
+const WRITABLE: Record<RecordKind, string[]> = {
+  accounts: ["name", "industry", "website", "phone", "city", "country", "owner_id"],
+  contacts: ["first_name", "last_name", "email", "phone", "title", "account_id", "owner_id"],
+  leads: ["first_name", "last_name", "company", "email", "phone", "status", "source", "owner_id"],
+  opportunities: ["name", "account_id", "stage", "amount", "probability", "close_date", "owner_id"],
+  activities: ["kind", "subject", "notes", "due_at", "done", "account_id", "contact_id", "opportunity_id", "owner_id"],
+};
+
+// restoreBody is the create request that brings a deleted record back (with
+// a new id): its writable fields, without the nulls and empties the API
+// would fill in anyway.
+export function restoreBody(kind: RecordKind, rec: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of WRITABLE[kind]) {
+    const v = (rec as Record<string, unknown>)[k];
+    if (v !== undefined && v !== null && v !== "") out[k] = v;
+  }
+  return out;
+}
 
 export function fullName(p: { first_name?: string; last_name?: string }): string {
   return [p.first_name, p.last_name].filter(Boolean).join(" ");

@@ -18,7 +18,8 @@ export const rules = {
   nonNegative: (v: string | number | undefined, what: string): string | undefined => {
     if (v === undefined || v === "") return undefined;
     const n = Number(v);
-    return isNaN(n) || n < 0 ? `${what} must be a number of 0 or more.` : undefined;
+    // Number("1e9999") is Infinity, which JSON sends as null.
+    return !Number.isFinite(n) || n < 0 ? `${what} must be a number of 0 or more.` : undefined;
   },
 };
 

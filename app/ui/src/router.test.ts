@@ -18,3 +18,14 @@ describe("resolve", () => {
   it("finds account pages", () => expect(resolve("/accounts/7")?.params).toEqual({ id: "7" }));
   it("knows no unknown page", () => expect(resolve("/nope")).toBeNull());
 });
+
+describe("resolve ids", () => {
+  const cases = [
+    { path: "/contacts/abc", want: null },
+    { path: "/contacts/0", want: null },
+    { path: "/contacts/12", want: "Contact" },
+    { path: "/leads/1e3", want: null },
+    { path: "/accounts/-4", want: null },
+  ];
+  for (const c of cases) it(c.path, () => expect(resolve(c.path)?.route.title ?? null).toBe(c.want));
+});

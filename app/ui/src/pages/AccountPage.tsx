@@ -1,8 +1,10 @@
 import { useState, type ReactNode } from "react";
 import { api, formatDate, formatMoney, fullName, stageLabel, type Activity, type AccountDetail } from "../api";
+import { DeleteButton } from "../components/DeleteButton";
 import { ErrorBanner } from "../components/Field";
-import { Link } from "../router";
-import { useAsync } from "../useAsync";
+import { useDelete } from "../notice";
+import { Link, navigate } from "../router";
+import { useAsync, type Async } from "../useAsync";
 import { AccountForm } from "./Accounts";
 import { ContactForm } from "./Contacts";
 import { ActivityForm, OpportunityForm } from "./forms";
@@ -12,8 +14,9 @@ type Panel = "edit" | "contact" | "opportunity" | "activity" | null;
 export function AccountPage({ id }: { id: number }) {
   const acc = useAsync<AccountDetail>(() => api.accounts.detail(id), [id]);
   const [panel, setPanel] = useState<Panel>(null);
+  const remove = useDelete();
   const a = acc.data;
-  if (!a) return acc.error ? <ErrorBanner error={acc.error.message} /> : <p className="muted">Loading…</p>;
+  if (!a) return <LoadFailed state={acc} what="account" back="/accounts" />;
 
   // Every form closes its panel and reloads the account, which brings back
   // the newest 20 contacts, deals and activities from the server.
@@ -33,6 +36,17 @@ export function AccountPage({ id }: { id: number }) {
         <button type="button" onClick={() => toggle("edit")} aria-expanded={panel === "edit"}>
           Edit
         </button>
+        {/* No undo: the database deletes the account's deals and activities
+            with it (ON DELETE CASCADE), which a re-create cannot bring back. */}
+        <DeleteButton
+          what="account"
+          name={a.name}
+          consequence="Its deals and activities are deleted with it and cannot be restored; its contacts are kept, without an account."
+          onDelete={async () => {
+            await remove("accounts", a, `Account ${a.name}`);
+            navigate("/accounts");
+          }}
+        />
       </div>
       <dl className="facts">
         {a.industry && <Fact k="Industry" v={a.industry} />}
@@ -84,12 +98,24 @@ export function AccountPage({ id }: { id: number }) {
           ) : (
             <ul className="plain cards" aria-label="Opportunities">
               {a.opportunities!.map((o) => (
-                <li key={o.id}>
-                  <strong>{o.name}</strong> <span className={"stage s-" + o.stage}>{stageLabel(o.stage)}</span>
+                <li key={o.id} className="row-actions">
                   <div>
-                    {formatMoney(o.amount)}
-                    {o.close_date && <span className="muted"> · closes {formatDate(o.close_date)}</span>}
+                    <strong>{o.name}</strong> <span className={"stage s-" + o.stage}>{stageLabel(o.stage)}</span>
+                    <div>
+                      {formatMoney(o.amount)}
+                      {o.close_date && <span className="muted"> · closes {formatDate(o.close_date)}</span>}
+                    </div>
                   </div>
+                  <DeleteButton
+                    small
+                    what="deal"
+                    name={o.name}
+                    consequence="Activities logged on it stay on the account."
+                    onDelete={async () => {
+                      await remove("opportunities", o, `Deal ${o.name}`, { undo: true, onRestored: acc.reload });
+                      acc.reload();
+                    }}
+                  />
                 </li>
               ))}
             </ul>
@@ -105,7 +131,13 @@ export function AccountPage({ id }: { id: number }) {
           </button>
         </div>
         {panel === "activity" && <ActivityForm accountId={a.id} onDone={done} />}
-        <Timeline items={a.activities ?? []} />
+        <Timeline
+          items={a.activities ?? []}
+          onDelete={async (t) => {
+            await remove("activities", t, `Activity ${t.subject}`, { undo: true, onRestored: acc.reload });
+            acc.reload();
+          }}
+        />
       </section>
     </section>
   );
@@ -122,7 +154,26 @@ function Fact({ k, v }: { k: string; v: ReactNode }) {
 
 const ICON: Record<string, string> = { call: "☎", meeting: "◷", task: "✓", note: "✎" };
 
-export function Timeline({ items }: { items: Activity[] }) {
+// LoadFailed is a record page before its record arrived: Loading, or what
+// went wrong with a Retry and a way back.
+export function LoadFailed<T>({ state, what, back = "/" }: { state: Async<T>; what: string; back?: string }) {
+  if (!state.error) return <p className="muted">Loading…</p>;
+  return (
+    <section>
+      <div className="banner error" role="alert">
+        The {what} could not be loaded. {state.error.message}{" "}
+        <button type="button" onClick={state.reload} disabled={state.loading}>
+          Retry
+        </button>
+      </div>
+      <p>
+        <Link href={back}>Back</Link>
+      </p>
+    </section>
+  );
+}
+
+export function Timeline({ items, onDelete }: { items: Activity[]; onDelete?: (a: Activity) => Promise<void> }) {
   if (items.length === 0) return <p className="muted">No activity yet.</p>;
   const sorted = [...items].sort((x, y) => (y.created_at ?? "").localeCompare(x.created_at ?? ""));
   return (
@@ -141,6 +192,7 @@ export function Timeline({ items }: { items: Activity[] }) {
             </div>
             {t.notes && <p>{t.notes}</p>}
           </div>
+          {onDelete && <DeleteButton small what="activity" name={t.subject} onDelete={() => onDelete(t)} />}
         </li>
       ))}
     </ol>

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { api, formatDate, type Account } from "../api";
-import { ErrorBanner, FormCard, SelectField, TextField } from "../components/Field";
+import { FormCard, SelectField, TextField } from "../components/Field";
+import { LoadState } from "../components/LoadState";
 import { Pager, useCursor } from "../components/Pager";
 import { collect, rules, useForm } from "../form";
 import { Link, navigate } from "../router";
@@ -52,16 +53,15 @@ export function Accounts() {
           <input type="checkbox" checked={mine} onChange={(e) => setMine(e.target.checked)} /> My accounts only
         </label>
       </form>
-      <ErrorBanner error={list.error?.message} />
-      <AccountTable items={list.data?.items} loading={list.loading} />
+      <LoadState state={list} what="accounts" isEmpty={(p) => p.items.length === 0} empty={query || mine ? "No accounts match." : "No accounts yet."}>
+        {(p) => <AccountTable items={p.items} loading={list.loading} />}
+      </LoadState>
       <Pager cursor={cursor} next={list.data?.next ?? ""} label="Accounts pages" />
     </section>
   );
 }
 
-export function AccountTable({ items, loading }: { items?: Account[]; loading: boolean }) {
-  if (!items) return <p className="muted">{loading ? "Loading…" : ""}</p>;
-  if (items.length === 0) return <p className="muted">No accounts match.</p>;
+export function AccountTable({ items, loading }: { items: Account[]; loading: boolean }) {
   return (
     <div className="table-wrap" aria-busy={loading}>
       <table className="list">

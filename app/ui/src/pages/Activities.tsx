@@ -1,6 +1,9 @@
 import { useEffect, useState } from "react";
 import { ACTIVITY_KINDS, api, formatDate, type Activity } from "../api";
+import { DeleteButton } from "../components/DeleteButton";
 import { ErrorBanner, SelectField } from "../components/Field";
+import { LoadState } from "../components/LoadState";
+import { useDelete } from "../notice";
 import { Pager, useCursor } from "../components/Pager";
 import { Link } from "../router";
 import { useSession } from "../session";
@@ -72,14 +75,11 @@ function Tasks({ version }: { version: number }) {
           <input type="checkbox" checked={showDone} onChange={(e) => setShowDone(e.target.checked)} /> Show done
         </label>
       </div>
-      <ErrorBanner error={error || list.error?.message} />
-      {!items ? (
-        <p className="muted">Loading…</p>
-      ) : items.length === 0 ? (
-        <p className="muted">Nothing to do.</p>
-      ) : (
+      <ErrorBanner error={error} />
+      <LoadState state={list} what="tasks" isEmpty={() => (items ?? []).length === 0} empty={showDone ? "No tasks." : "Nothing to do: no open tasks."}>
+        {() => (
         <ul className="plain tasks">
-          {items.map((t) => (
+          {(items ?? []).map((t) => (
             <li key={t.id} className={(t.done ? "done" : "") + (isOverdue(t, now) ? " overdue" : "")}>
               <label className="check">
                 <input type="checkbox" checked={!!t.done} onChange={() => void toggle(t)} />
@@ -98,7 +98,8 @@ function Tasks({ version }: { version: number }) {
             </li>
           ))}
         </ul>
-      )}
+        )}
+      </LoadState>
       <Pager cursor={cursor} next={list.data?.next ?? ""} label="Task pages" />
     </section>
   );
@@ -108,6 +109,7 @@ function Log({ version }: { version: number }) {
   const [kind, setKind] = useState("");
   const cursor = useCursor(JSON.stringify([kind, version]));
   const list = useAsync(() => api.activities.list({ kind, sort: "-updated", after: cursor.after, limit: 25 }), [kind, version, cursor.after]);
+  const remove = useDelete();
   return (
     <section aria-labelledby="log-h">
       <div className="title-row">
@@ -121,14 +123,10 @@ function Log({ version }: { version: number }) {
           ))}
         </SelectField>
       </div>
-      <ErrorBanner error={list.error?.message} />
-      {!list.data ? (
-        <p className="muted">Loading…</p>
-      ) : list.data.items.length === 0 ? (
-        <p className="muted">No activity.</p>
-      ) : (
+      <LoadState state={list} what="activities" isEmpty={(p) => p.items.length === 0} empty="No activity yet.">
+        {(p) => (
         <ul className="plain log">
-          {list.data.items.map((a) => (
+          {p.items.map((a) => (
             <li key={a.id}>
               <span className={"kind k-" + a.kind}>{a.kind}</span> <strong>{a.subject}</strong>
               <div className="muted">
@@ -140,10 +138,20 @@ function Log({ version }: { version: number }) {
                   </>
                 )}
               </div>
+              <DeleteButton
+                small
+                what="activity"
+                name={a.subject}
+                onDelete={async () => {
+                  await remove("activities", a, `Activity ${a.subject}`, { undo: true, onRestored: list.reload });
+                  list.reload();
+                }}
+              />
             </li>
           ))}
         </ul>
-      )}
+        )}
+      </LoadState>
       <Pager cursor={cursor} next={list.data?.next ?? ""} label="Activity log pages" />
     </section>
   );

@@ -1,6 +1,10 @@
 import { useState } from "react";
 import { api, fullName, type Contact } from "../api";
-import { ErrorBanner, FormCard, TextField } from "../components/Field";
+import { DeleteButton } from "../components/DeleteButton";
+import { FormCard, TextField } from "../components/Field";
+import { LoadState } from "../components/LoadState";
+import { useDelete } from "../notice";
+import { LoadFailed } from "./AccountPage";
 import { Pager, useCursor } from "../components/Pager";
 import { collect, rules, useForm } from "../form";
 import { Link, navigate } from "../router";
@@ -22,16 +26,15 @@ export function Contacts() {
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <TextField label="Search contacts" type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="Name, e-mail…" />
       </form>
-      <ErrorBanner error={list.error?.message} />
-      <ContactList items={list.data?.items} />
+      <LoadState state={list} what="contacts" isEmpty={(p) => p.items.length === 0} empty={query ? "No contacts match your search." : "No contacts yet."}>
+        {(p) => <ContactList items={p.items} />}
+      </LoadState>
       <Pager cursor={cursor} next={list.data?.next ?? ""} label="Contacts pages" />
     </section>
   );
 }
 
-export function ContactList({ items }: { items?: Contact[] }) {
-  if (!items) return <p className="muted">Loading…</p>;
-  if (items.length === 0) return <p className="muted">No contacts.</p>;
+export function ContactList({ items }: { items: Contact[] }) {
   return (
     <div className="table-wrap">
       <table className="list">
@@ -64,11 +67,29 @@ export function ContactList({ items }: { items?: Contact[] }) {
 
 export function ContactPage({ id }: { id?: number }) {
   const c = useAsync(() => (id ? api.contacts.get(id) : Promise.resolve(undefined)), [id]);
-  if (id && !c.data) return c.error ? <ErrorBanner error={c.error.message} /> : <p className="muted">Loading…</p>;
+  const remove = useDelete();
+  if (id && !c.data) return <LoadFailed state={c} what="contact" back="/contacts" />;
   const back = c.data?.account_id ? `/accounts/${c.data.account_id}` : "/contacts";
+  const rec = c.data;
   return (
     <section>
-      <h1>{c.data ? fullName(c.data) : "New contact"}</h1>
+      <div className="title-row">
+        <h1>{rec ? fullName(rec) : "New contact"}</h1>
+        {rec && (
+          <DeleteButton
+            what="contact"
+            name={fullName(rec)}
+            consequence="Activities logged with this contact stay, no longer linked to it."
+            onDelete={async () => {
+              await remove("contacts", rec, `Contact ${fullName(rec)}`, {
+                undo: true,
+                onRestored: (r) => navigate(`/contacts/${r.id}`),
+              });
+              navigate(back);
+            }}
+          />
+        )}
+      </div>
       <ContactForm contact={c.data} onDone={(saved) => navigate(saved?.account_id ? `/accounts/${saved.account_id}` : back)} />
     </section>
   );

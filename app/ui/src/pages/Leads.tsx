@@ -1,6 +1,10 @@
 import { useState } from "react";
 import { api, fullName, type Lead } from "../api";
-import { ErrorBanner, FormCard, SelectField, TextField } from "../components/Field";
+import { DeleteButton } from "../components/DeleteButton";
+import { FormCard, SelectField, TextField } from "../components/Field";
+import { LoadState } from "../components/LoadState";
+import { useDelete } from "../notice";
+import { LoadFailed } from "./AccountPage";
 import { Pager, useCursor } from "../components/Pager";
 import { collect, rules, useForm } from "../form";
 import { Link, navigate } from "../router";
@@ -13,7 +17,6 @@ export function Leads() {
   const query = useDebounced(q.trim(), 250);
   const cursor = useCursor(JSON.stringify([query]));
   const list = useAsync(() => api.leads.list({ q: query, after: cursor.after, limit: 25, sort: "-updated" }), [query, cursor.after]);
-  const items = list.data?.items;
   return (
     <section>
       <div className="title-row">
@@ -25,12 +28,8 @@ export function Leads() {
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <TextField label="Search leads" type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="Name, company, e-mail…" />
       </form>
-      <ErrorBanner error={list.error?.message} />
-      {!items ? (
-        <p className="muted">Loading…</p>
-      ) : items.length === 0 ? (
-        <p className="muted">No leads.</p>
-      ) : (
+      <LoadState state={list} what="leads" isEmpty={(p) => p.items.length === 0} empty={query ? "No leads match your search." : "No leads yet."}>
+        {({ items }) => (
         <div className="table-wrap">
           <table className="list">
             <thead>
@@ -57,7 +56,8 @@ export function Leads() {
             </tbody>
           </table>
         </div>
-      )}
+        )}
+      </LoadState>
       <Pager cursor={cursor} next={list.data?.next ?? ""} label="Leads pages" />
     </section>
   );
@@ -65,10 +65,24 @@ export function Leads() {
 
 export function LeadPage({ id }: { id?: number }) {
   const l = useAsync(() => (id ? api.leads.get(id) : Promise.resolve(undefined)), [id]);
-  if (id && !l.data) return l.error ? <ErrorBanner error={l.error.message} /> : <p className="muted">Loading…</p>;
+  const remove = useDelete();
+  if (id && !l.data) return <LoadFailed state={l} what="lead" back="/leads" />;
+  const rec = l.data;
   return (
     <section>
-      <h1>{l.data ? fullName(l.data) : "New lead"}</h1>
+      <div className="title-row">
+        <h1>{rec ? fullName(rec) : "New lead"}</h1>
+        {rec && (
+          <DeleteButton
+            what="lead"
+            name={fullName(rec)}
+            onDelete={async () => {
+              await remove("leads", rec, `Lead ${fullName(rec)}`, { undo: true, onRestored: (r) => navigate(`/leads/${r.id}`) });
+              navigate("/leads");
+            }}
+          />
+        )}
+      </div>
       <LeadForm lead={l.data} onDone={() => navigate("/leads")} />
     </section>
   );

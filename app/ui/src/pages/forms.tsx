@@ -8,7 +8,13 @@ type OppValues = { name: string; amount: string; stage: Stage; close_date: strin
 export function validateOpportunity(v: OppValues) {
   return collect([
     ["name", rules.required(v.name, "Name")],
-    ["amount", rules.required(v.amount, "Amount") ?? rules.nonNegative(v.amount, "Amount")],
+    [
+      "amount",
+      rules.required(v.amount, "Amount") ??
+        rules.nonNegative(v.amount, "Amount") ??
+        // The API's Money type stops at 1e12 (app/fields.go).
+        (Number(v.amount) > 1e12 ? "Amount must be at most 1,000,000,000,000." : undefined),
+    ],
   ]);
 }
 
