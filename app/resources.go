@@ -91,8 +91,11 @@ var Resources = []Resource{
 			{Name: "opportunity_id", Type: Ref},
 			ownerField,
 		},
-		Sorts:   []string{"name", "updated"},
-		Filters: []Field{ownerField, accountIDField, {Name: "kind", Type: Enum, Enum: ActivityKinds}, {Name: "done", Type: Bool}},
+		Sorts: []string{"name", "updated"},
+		// contact_id and opportunity_id give the contact and deal pages their
+		// timelines (indexes in migration 6).
+		Filters: []Field{ownerField, accountIDField, {Name: "kind", Type: Enum, Enum: ActivityKinds}, {Name: "done", Type: Bool},
+			{Name: "contact_id", Type: Ref}, {Name: "opportunity_id", Type: Ref}},
 	},
 }
 
