@@ -194,10 +194,44 @@ try {
     await notice().getByRole("button", { name: "Undo" }).click();
     // Undo opens the restored contact, still on the account.
     await page.getByRole("heading", { name: "Ingrid Vos" }).waitFor();
-    check((await page.getByLabel("E-mail").inputValue()) === "ingrid.vos@example.com", "restored contact lost her e-mail");
+    await page.getByRole("link", { name: "ingrid.vos@example.com" }).waitFor();
     await page.goBack();
     await page.getByRole("heading", { name: accountName }).waitFor();
     await page.getByRole("list", { name: "Contacts" }).getByRole("link", { name: "Ingrid Vos" }).waitFor();
+  });
+
+  await step("contact page: her account, its deals, and a meeting logged with her", async () => {
+    await page.getByRole("list", { name: "Contacts" }).getByRole("link", { name: "Ingrid Vos" }).click();
+    await page.getByRole("heading", { name: "Ingrid Vos" }).waitFor();
+    check((await page.locator(".facts").getByRole("link", { name: accountName }).count()) === 1, "contact page does not link her account");
+    await page.getByRole("list", { name: "Deals" }).getByRole("link", { name: dealName }).waitFor();
+    await page.getByRole("button", { name: "Log activity" }).click();
+    const form = page.getByRole("form", { name: "Log activity" });
+    await form.getByLabel("Kind").selectOption("meeting");
+    await form.getByLabel("Subject").fill(`Site visit with Ingrid ${stamp}`);
+    await form.getByRole("button", { name: "Log activity" }).click();
+    await page.locator("ol.timeline").getByText(`Site visit with Ingrid ${stamp}`).waitFor();
+    await page.screenshot({ path: join(opt.out, "contact.png"), fullPage: true });
+    await page.goBack();
+    await page.getByRole("heading", { name: accountName }).waitFor();
+    // Logged with her, it is on the account's timeline too.
+    await page.locator("ol.timeline").getByText(`Site visit with Ingrid ${stamp}`).waitFor();
+  });
+
+  await step("new contact from the Contacts page, linked to the account", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Contacts" }).click();
+    await page.getByRole("link", { name: "New contact" }).click();
+    const form = page.getByRole("form", { name: "New contact" });
+    await form.getByLabel("First name").fill("Pieter");
+    await form.getByLabel("Last name").fill(`Bakker ${stamp}`);
+    await form.getByLabel("Find account").fill(accountName);
+    const option = form.getByRole("option", { name: `${accountName} (Rotterdam)` });
+    await option.waitFor({ state: "attached" });
+    await form.getByLabel("Account", { exact: true }).selectOption({ label: `${accountName} (Rotterdam)` });
+    await form.getByRole("button", { name: "Add contact" }).click();
+    await page.getByRole("heading", { name: `Pieter Bakker ${stamp}` }).waitFor();
+    await page.locator(".facts").getByRole("link", { name: accountName }).click();
+    await page.getByRole("list", { name: "Contacts" }).getByRole("link", { name: `Pieter Bakker ${stamp}` }).waitFor();
   });
 
   await step("task list: complete the task", async () => {
@@ -271,6 +305,43 @@ try {
     await deals.getByText(dealName).waitFor();
     await deals.getByText("Proposal").waitFor();
     await deals.getByText("$184,500").waitFor();
+  });
+
+  await step("deal page: edit the amount, log a call on the deal, Back to the account", async () => {
+    await page.getByRole("list", { name: "Opportunities" }).getByRole("link", { name: dealName }).click();
+    await page.getByRole("heading", { name: dealName }).waitFor();
+    await page.getByRole("button", { name: "Edit", exact: true }).click();
+    const form = page.getByRole("form", { name: "Edit opportunity" });
+    check((await form.getByLabel("Amount (USD)").inputValue()) === "184500", "edit form does not show the amount");
+    await form.getByLabel("Amount (USD)").fill("1e9999");
+    await form.getByRole("button", { name: "Save opportunity" }).click();
+    await form.getByText("Amount must be a number of 0 or more.").waitFor();
+    await form.getByLabel("Amount (USD)").fill("199000");
+    await form.getByRole("button", { name: "Save opportunity" }).click();
+    await page.locator(".facts").getByText("$199,000").waitFor();
+    await page.getByRole("button", { name: "Log activity" }).click();
+    const act = page.getByRole("form", { name: "Log activity" });
+    await act.getByLabel("Subject").fill(`Pricing call ${stamp}`);
+    await act.getByRole("button", { name: "Log activity" }).click();
+    await page.locator("ol.timeline").getByText(`Pricing call ${stamp}`).waitFor();
+    const stored = await page.evaluate(async (id) => (await (await fetch("/api/v1/opportunities/" + id)).json()).amount, page.url().split("/").pop());
+    check(stored === 199000, `API says amount ${stored}`);
+    await page.screenshot({ path: join(opt.out, "deal.png"), fullPage: true });
+    await page.goBack();
+    await page.getByRole("heading", { name: accountName }).waitFor();
+    await page.getByRole("list", { name: "Opportunities" }).getByText("$199,000").waitFor();
+  });
+
+  await step("phone-sized deal page", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole("list", { name: "Opportunities" }).getByRole("link", { name: dealName }).click();
+    await page.getByRole("heading", { name: dealName }).waitFor();
+    await page.locator("ol.timeline").getByText(`Pricing call ${stamp}`).waitFor();
+    await noSidewaysScroll("the deal page");
+    await page.screenshot({ path: join(opt.out, "deal-phone.png"), fullPage: true });
+    await page.goBack();
+    await page.getByRole("heading", { name: accountName }).waitFor();
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   await step("phone-sized account page with a delete question open", async () => {

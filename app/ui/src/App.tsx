@@ -7,7 +7,9 @@ import { SignIn } from "./pages/SignIn";
 import { Dashboard } from "./pages/Dashboard";
 import { Accounts } from "./pages/Accounts";
 import { AccountPage } from "./pages/AccountPage";
-import { Contacts, ContactPage } from "./pages/Contacts";
+import { Contacts, NewContact } from "./pages/Contacts";
+import { ContactPage } from "./pages/ContactPage";
+import { DealPage } from "./pages/DealPage";
 import { Leads, LeadPage } from "./pages/Leads";
 import { Pipeline } from "./pages/Pipeline";
 import { Activities } from "./pages/Activities";
@@ -20,12 +22,13 @@ const ROUTES: Route[] = [
   { pattern: "/accounts", title: "Accounts", render: () => <Accounts /> },
   { pattern: "/accounts/:id", title: "Account", render: (p) => <AccountPage id={Number(p.id)} /> },
   { pattern: "/contacts", title: "Contacts", render: () => <Contacts /> },
-  { pattern: "/contacts/new", title: "New contact", render: () => <ContactPage /> },
+  { pattern: "/contacts/new", title: "New contact", render: () => <NewContact /> },
   { pattern: "/contacts/:id", title: "Contact", render: (p) => <ContactPage id={Number(p.id)} /> },
   { pattern: "/leads", title: "Leads", render: () => <Leads /> },
   { pattern: "/leads/new", title: "New lead", render: () => <LeadPage /> },
   { pattern: "/leads/:id", title: "Lead", render: (p) => <LeadPage id={Number(p.id)} /> },
   { pattern: "/pipeline", title: "Pipeline", render: () => <Pipeline /> },
+  { pattern: "/deals/:id", title: "Deal", render: (p) => <DealPage id={Number(p.id)} /> },
   { pattern: "/activities", title: "Activities", render: () => <Activities /> },
   { pattern: "/users", title: "Users", render: () => <Users />, admin: true },
 ];

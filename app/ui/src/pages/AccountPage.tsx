@@ -1,5 +1,5 @@
 import { useState, type ReactNode } from "react";
-import { api, formatDate, formatMoney, fullName, stageLabel, type Activity, type AccountDetail } from "../api";
+import { api, formatDate, fullName, type Activity, type AccountDetail } from "../api";
 import { DeleteButton } from "../components/DeleteButton";
 import { ErrorBanner } from "../components/Field";
 import { useDelete } from "../notice";
@@ -7,6 +7,7 @@ import { Link, navigate } from "../router";
 import { useAsync, type Async } from "../useAsync";
 import { AccountForm } from "./Accounts";
 import { ContactForm } from "./Contacts";
+import { DealSummary } from "./ActivitySection";
 import { ActivityForm, OpportunityForm } from "./forms";
 
 type Panel = "edit" | "contact" | "opportunity" | "activity" | null;
@@ -99,13 +100,7 @@ export function AccountPage({ id }: { id: number }) {
             <ul className="plain cards" aria-label="Opportunities">
               {a.opportunities!.map((o) => (
                 <li key={o.id} className="row-actions">
-                  <div>
-                    <strong>{o.name}</strong> <span className={"stage s-" + o.stage}>{stageLabel(o.stage)}</span>
-                    <div>
-                      {formatMoney(o.amount)}
-                      {o.close_date && <span className="muted"> · closes {formatDate(o.close_date)}</span>}
-                    </div>
-                  </div>
+                  <DealSummary o={o} />
                   <DeleteButton
                     small
                     what="deal"
@@ -143,7 +138,7 @@ export function AccountPage({ id }: { id: number }) {
   );
 }
 
-function Fact({ k, v }: { k: string; v: ReactNode }) {
+export function Fact({ k, v }: { k: string; v: ReactNode }) {
   return (
     <div>
       <dt>{k}</dt>

@@ -1,10 +1,8 @@
 import { useState } from "react";
 import { api, fullName, type Contact } from "../api";
-import { DeleteButton } from "../components/DeleteButton";
 import { FormCard, TextField } from "../components/Field";
 import { LoadState } from "../components/LoadState";
-import { useDelete } from "../notice";
-import { LoadFailed } from "./AccountPage";
+import { AccountPicker } from "./forms";
 import { Pager, useCursor } from "../components/Pager";
 import { collect, rules, useForm } from "../form";
 import { Link, navigate } from "../router";
@@ -65,32 +63,15 @@ export function ContactList({ items }: { items: Contact[] }) {
   );
 }
 
-export function ContactPage({ id }: { id?: number }) {
-  const c = useAsync(() => (id ? api.contacts.get(id) : Promise.resolve(undefined)), [id]);
-  const remove = useDelete();
-  if (id && !c.data) return <LoadFailed state={c} what="contact" back="/contacts" />;
-  const back = c.data?.account_id ? `/accounts/${c.data.account_id}` : "/contacts";
-  const rec = c.data;
+// NewContact is /contacts/new: the form, with an account to pick.
+export function NewContact() {
   return (
     <section>
-      <div className="title-row">
-        <h1>{rec ? fullName(rec) : "New contact"}</h1>
-        {rec && (
-          <DeleteButton
-            what="contact"
-            name={fullName(rec)}
-            consequence="Activities logged with this contact stay, no longer linked to it."
-            onDelete={async () => {
-              await remove("contacts", rec, `Contact ${fullName(rec)}`, {
-                undo: true,
-                onRestored: (r) => navigate(`/contacts/${r.id}`),
-              });
-              navigate(back);
-            }}
-          />
-        )}
-      </div>
-      <ContactForm contact={c.data} onDone={(saved) => navigate(saved?.account_id ? `/accounts/${saved.account_id}` : back)} />
+      <p className="crumbs">
+        <Link href="/contacts">Contacts</Link> /
+      </p>
+      <h1>New contact</h1>
+      <ContactForm onDone={(saved) => navigate(saved ? `/contacts/${saved.id}` : "/contacts")} />
     </section>
   );
 }
@@ -114,6 +95,7 @@ export function ContactForm({
   accountId?: number;
   onDone: (c?: Contact) => void;
 }) {
+  const [account, setAccount] = useState<number | null>(accountId ?? contact?.account_id ?? null);
   const f = useForm<ContactValues>(
     {
       first_name: contact?.first_name ?? "",
@@ -134,8 +116,8 @@ export function ContactForm({
       onSubmit={() =>
         void f.submit(async (v) => {
           const body: Partial<Contact> = { ...v, email: v.email.trim() };
-          if (contact) onDone(await api.contacts.update(contact.id, body));
-          else onDone(await api.contacts.create(accountId ? { ...body, account_id: accountId } : body));
+          if (contact) onDone(await api.contacts.update(contact.id, { ...body, account_id: account }));
+          else onDone(await api.contacts.create(account ? { ...body, account_id: account } : body));
         })
       }
     >
@@ -146,6 +128,7 @@ export function ContactForm({
         <TextField label="Phone" type="tel" {...f.bind("phone")} />
         <TextField label="Job title" {...f.bind("title")} />
       </div>
+      {!accountId && <AccountPicker value={account} onChange={setAccount} />}
     </FormCard>
   );
 }

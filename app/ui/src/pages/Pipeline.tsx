@@ -168,7 +168,12 @@ export function Card({ o, onMove }: { o: Opportunity; onMove: (id: number, to: S
         e.dataTransfer.effectAllowed = "move";
       }}
     >
-      <strong>{o.name}</strong>
+      <strong>
+        {/* Not draggable itself: a drag anywhere on the card moves the deal. */}
+        <Link href={`/deals/${o.id}`} draggable={false}>
+          {o.name}
+        </Link>
+      </strong>
       <span className="amount">{formatMoney(o.amount)}</span>
       <div className="deal-foot">
         <Link href={`/accounts/${o.account_id}`}>{o.account_name || "Account"}</Link>

@@ -1,7 +1,43 @@
 // Forms for records that hang off an account: opportunities and activities.
+import { useState } from "react";
 import { ACTIVITY_KINDS, api, STAGES, stageLabel, type Activity, type ActivityKind, type Opportunity, type Stage } from "../api";
 import { FormCard, SelectField, TextArea, TextField } from "../components/Field";
 import { collect, rules, useForm } from "../form";
+import { useAsync, useDebounced } from "../useAsync";
+
+// AccountPicker links a new record to an account: type part of its name,
+// then choose among the first matches (the API searches, 25M records do not
+// fit a browser). "No account" is always a choice.
+export function AccountPicker({ value, onChange }: { value: number | null; onChange: (id: number | null) => void }) {
+  const [q, setQ] = useState("");
+  const query = useDebounced(q.trim(), 250);
+  const found = useAsync(() => (query ? api.accounts.list({ q: query, limit: 10, sort: "name" }) : Promise.resolve({ items: [], next: "" })), [query]);
+  const items = found.data?.items ?? [];
+  const [name, setName] = useState<string>("");
+  return (
+    <div className="grid2">
+      <TextField label="Find account" type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="Type part of a name…" hint={found.error ? found.error.message : undefined} />
+      <SelectField
+        label="Account"
+        value={value ?? ""}
+        onChange={(e) => {
+          const id = e.target.value ? Number(e.target.value) : null;
+          setName(items.find((a) => a.id === id)?.name ?? "");
+          onChange(id);
+        }}
+      >
+        <option value="">No account</option>
+        {value !== null && !items.some((a) => a.id === value) && <option value={value}>{name || "Chosen account"}</option>}
+        {items.map((a) => (
+          <option key={a.id} value={a.id}>
+            {a.name}
+            {a.city ? ` (${a.city})` : ""}
+          </option>
+        ))}
+      </SelectField>
+    </div>
+  );
+}
 
 type OppValues = { name: string; amount: string; stage: Stage; close_date: string };
 
@@ -18,27 +54,41 @@ export function validateOpportunity(v: OppValues) {
   ]);
 }
 
-export function OpportunityForm({ accountId, onDone }: { accountId: number; onDone: (o?: Opportunity) => void }) {
-  const f = useForm<OppValues>({ name: "", amount: "", stage: "prospecting", close_date: "" }, validateOpportunity);
+// OpportunityForm creates a deal on an account, or edits one (opportunity).
+export function OpportunityForm({
+  accountId,
+  opportunity,
+  onDone,
+}: {
+  accountId: number;
+  opportunity?: Opportunity;
+  onDone: (o?: Opportunity) => void;
+}) {
+  const f = useForm<OppValues>(
+    {
+      name: opportunity?.name ?? "",
+      amount: opportunity ? String(opportunity.amount) : "",
+      stage: opportunity?.stage ?? "prospecting",
+      close_date: opportunity?.close_date?.slice(0, 10) ?? "",
+    },
+    validateOpportunity,
+  );
   return (
     <FormCard
-      label="New opportunity"
+      label={opportunity ? "Edit opportunity" : "New opportunity"}
       banner={f.banner}
       busy={f.busy}
-      submitLabel="Add opportunity"
+      submitLabel={opportunity ? "Save opportunity" : "Add opportunity"}
       onCancel={() => onDone()}
       onSubmit={() =>
-        void f.submit(async (v) =>
+        void f.submit(async (v) => {
+          const body = { name: v.name.trim(), amount: Number(v.amount), stage: v.stage, close_date: v.close_date || null };
           onDone(
-            await api.opportunities.create({
-              account_id: accountId,
-              name: v.name.trim(),
-              amount: Number(v.amount),
-              stage: v.stage,
-              close_date: v.close_date || null,
-            }),
-          ),
-        )
+            opportunity
+              ? await api.opportunities.update(opportunity.id, body)
+              : await api.opportunities.create({ account_id: accountId, ...body }),
+          );
+        })
       }
     >
       <div className="grid2">
@@ -74,16 +124,23 @@ export function toDueAt(day: string): string | null {
   return isNaN(d.getTime()) ? null : d.toISOString();
 }
 
+// ActivityForm logs an activity linked to the record it is opened from
+// (account, contact, deal); without an account it offers to pick one.
 export function ActivityForm({
   accountId,
+  contactId,
+  opportunityId,
   defaultKind = "call",
   onDone,
 }: {
   accountId?: number;
+  contactId?: number;
+  opportunityId?: number;
   defaultKind?: ActivityKind;
   onDone: (a?: Activity) => void;
 }) {
   const f = useForm<ActValues>({ kind: defaultKind, subject: "", notes: "", due_at: "" }, validateActivity);
+  const [picked, setPicked] = useState<number | null>(null);
   return (
     <FormCard
       label="Log activity"
@@ -94,7 +151,10 @@ export function ActivityForm({
       onSubmit={() =>
         void f.submit(async (v) => {
           const body: Partial<Activity> = { kind: v.kind, subject: v.subject.trim(), notes: v.notes };
-          if (accountId) body.account_id = accountId;
+          const account = accountId ?? picked;
+          if (account) body.account_id = account;
+          if (contactId) body.contact_id = contactId;
+          if (opportunityId) body.opportunity_id = opportunityId;
           if (v.kind === "task") {
             body.due_at = toDueAt(v.due_at);
             body.done = false;
@@ -116,6 +176,7 @@ export function ActivityForm({
           <TextField label="Due date" type="date" required {...f.bind("due_at")} />
         )}
       </div>
+      {!accountId && <AccountPicker value={picked} onChange={setPicked} />}
       <TextArea label="Notes" rows={3} {...f.bind("notes")} />
     </FormCard>
   );

@@ -92,11 +92,11 @@ describe("pipeline Card", () => {
 
   it("names the deal's account, or says Account when the list did not", () => {
     const { unmount } = render(<ul><Card o={{ ...o, account_name: "Acme Tools" }} onMove={vi.fn()} /></ul>);
-    expect(screen.getByRole("link").textContent).toBe("Acme Tools");
-    expect(screen.getByRole("link").getAttribute("href")).toBe("/accounts/1");
+    expect(screen.getByRole("link", { name: "Acme Tools" }).getAttribute("href")).toBe("/accounts/1");
+    expect(screen.getByRole("link", { name: "Big deal" }).getAttribute("href")).toBe("/deals/4");
     unmount();
     render(<ul><Card o={o} onMove={vi.fn()} /></ul>);
-    expect(screen.getByRole("link").textContent).toBe("Account");
+    expect(screen.getByRole("link", { name: "Account" }).getAttribute("href")).toBe("/accounts/1");
   });
 });
 
