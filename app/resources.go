@@ -4,7 +4,7 @@ package app
 var (
 	Stages         = []string{"prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"}
 	ActivityKinds  = []string{"call", "meeting", "task", "note"}
-	LeadStatuses   = []string{"new", "contacted", "qualified", "disqualified"}
+	LeadStatuses   = []string{"new", "contacted", "qualified", "disqualified", "converted"}
 	ownerField     = Field{Name: "owner_id", Type: Ref}
 	accountIDField = Field{Name: "account_id", Type: Ref}
 )
