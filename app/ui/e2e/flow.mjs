@@ -269,6 +269,24 @@ try {
     check(focused.includes(dealName), `focus left the moved card: ${focused}`);
   });
 
+  await step("pipeline: leaving Closed won asks first", async () => {
+    await card().getByLabel(`Stage of ${dealName}`).selectOption("closed_won");
+    await column("closed_won").locator("li.deal", { hasText: dealName }).waitFor();
+    let asked = "";
+    page.once("dialog", (d) => {
+      asked = d.message();
+      void d.dismiss();
+    });
+    await card().focus();
+    await page.keyboard.press("ArrowRight");
+    await page.waitForFunction(() => true);
+    check(asked.includes("is closed as won"), `no question before leaving Closed won (${JSON.stringify(asked)})`);
+    check((await column("closed_won").locator("li.deal", { hasText: dealName }).count()) === 1, "a dismissed question still moved the deal");
+    page.once("dialog", (d) => void d.accept());
+    await card().getByLabel(`Stage of ${dealName}`).selectOption("proposal");
+    await column("proposal").locator("li.deal", { hasText: dealName }).waitFor();
+  });
+
   await step("pipeline: the stage is stored (reload)", async () => {
     await page.reload();
     await page.getByLabel("Search deals").fill(dealName);
@@ -294,6 +312,25 @@ try {
     await page.getByRole("heading", { name: accountName }).waitFor();
     await page.getByRole("list", { name: "Opportunities" }).getByText("Proposal").waitFor();
     await page.screenshot({ path: join(opt.out, "account.png"), fullPage: true });
+  });
+
+  await step("accounts: sort by a header, list state in the URL, Back returns to it", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Accounts" }).click();
+    const updated = page.getByRole("columnheader", { name: /Updated/ });
+    await updated.getByRole("button").click();
+    await updated.getByRole("button").click();
+    check((await updated.getAttribute("aria-sort")) === "descending", "Updated header is not sorted descending");
+    await page.getByLabel("Search accounts").fill(stamp);
+    await page.waitForFunction((s) => location.search.includes("q=" + s) && location.search.includes("sort=-updated"), stamp);
+    await page.locator("table.list tbody tr").first().getByRole("link", { name: accountName }).waitFor();
+    await page.getByRole("table").getByRole("link", { name: accountName }).click();
+    await page.getByRole("heading", { name: accountName }).waitFor();
+    await page.goBack();
+    await page.getByRole("heading", { name: "Accounts" }).waitFor();
+    check((await page.getByLabel("Search accounts").inputValue()) === stamp, "Back lost the search");
+    check((await page.getByRole("columnheader", { name: /Updated/ }).getAttribute("aria-sort")) === "descending", "Back lost the sort");
+    await page.getByRole("table").getByRole("link", { name: accountName }).click();
+    await page.getByRole("heading", { name: accountName }).waitFor();
   });
 
   await step("delete the deal and undo: it comes back in its stage", async () => {
@@ -396,6 +433,46 @@ try {
     await notice().getByRole("button", { name: "Undo" }).click();
     await page.getByRole("heading", { name }).waitFor();
     check((await page.getByLabel("Status").inputValue()) === "contacted", "restored lead lost its status");
+  });
+
+  await step("convert the lead: contact, account and deal in one step, the lead kept as converted", async () => {
+    const name = `Okafor ${stamp}`;
+    await page.getByRole("button", { name: "Convert", exact: true }).click();
+    const form = page.getByRole("form", { name: "Convert lead" });
+    check((await form.getByLabel("New account name").inputValue()) === "Harbour Cold Chain", "account name is not the lead's company");
+    await form.getByLabel("Deal amount (USD)").fill("42000");
+    await form.getByRole("button", { name: "Convert", exact: true }).click();
+    // Lands on the new contact, on the new account, with the new deal.
+    await page.getByRole("heading", { name }).waitFor();
+    await notice().getByText(`${name} converted: contact, account and deal created.`).waitFor();
+    await page.locator(".facts").getByRole("link", { name: "Harbour Cold Chain" }).waitFor();
+    await page.getByRole("list", { name: "Deals" }).getByText("$42,000").waitFor();
+    await page.screenshot({ path: join(opt.out, "converted-contact.png"), fullPage: true });
+    await page.goBack();
+    await page.getByText("This lead was converted").waitFor();
+    check((await page.getByRole("button", { name: "Convert", exact: true }).count()) === 0, "a converted lead offers Convert again");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Leads" }).click();
+    await page.getByLabel("Status").selectOption("converted");
+    await page.getByLabel("Search leads").fill(`okafor ${stamp}`);
+    await page.getByRole("table").getByRole("cell", { name: "converted" }).waitFor();
+  });
+
+  await step("global search finds the account, the deal, the contact and the lead", async () => {
+    await page.getByRole("searchbox", { name: "Quick search" }).fill(stamp);
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Search" }).waitFor();
+    await page.getByRole("region", { name: "Accounts" }).getByRole("link", { name: accountName }).waitFor();
+    await page.getByRole("region", { name: "Contacts" }).getByRole("link", { name: `Pieter Bakker ${stamp}` }).waitFor();
+    await page.getByRole("region", { name: "Leads" }).getByRole("link", { name: `Okafor ${stamp}` }).waitFor();
+    await page.getByRole("region", { name: "Deals" }).getByRole("link", { name: dealName }).click();
+    await page.getByRole("heading", { name: dealName }).waitFor();
+    await page.goBack();
+    await page.getByRole("region", { name: "Deals" }).getByRole("link", { name: dealName }).waitFor();
+    check((await page.getByLabel("Search everything").inputValue()) === stamp, "Back lost the search");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noSidewaysScroll("the search page");
+    await page.screenshot({ path: join(opt.out, "search-phone.png"), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   await step("phone-sized: delete an activity from the log and undo", async () => {

@@ -14,6 +14,7 @@ import { Leads, LeadPage } from "./pages/Leads";
 import { Pipeline } from "./pages/Pipeline";
 import { Activities } from "./pages/Activities";
 import { Users } from "./pages/Users";
+import { Search } from "./pages/Search";
 
 type Route = { pattern: string; title: string; render: (p: Record<string, string>) => ReactNode; admin?: boolean };
 
@@ -31,6 +32,7 @@ const ROUTES: Route[] = [
   { pattern: "/deals/:id", title: "Deal", render: (p) => <DealPage id={Number(p.id)} /> },
   { pattern: "/activities", title: "Activities", render: () => <Activities /> },
   { pattern: "/users", title: "Users", render: () => <Users />, admin: true },
+  { pattern: "/search", title: "Search", render: () => <Search /> },
 ];
 
 const NAV: { href: string; label: string; admin?: boolean }[] = [
@@ -122,6 +124,18 @@ function Shell({ path }: { path: string }) {
           Menu
         </button>
         <span className="brand">CRM</span>
+        <form
+          className="global-search"
+          role="search"
+          aria-label="Everything"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const q = new FormData(e.currentTarget).get("q");
+            navigate("/search?q=" + encodeURIComponent(String(q ?? "").trim()));
+          }}
+        >
+          <input name="q" type="search" aria-label="Quick search" placeholder="Search all…" title="Search accounts, contacts, deals and leads" />
+        </form>
         <span className="who">
           {user.name || user.email} <span className="role">{user.role}</span>
         </span>

@@ -49,6 +49,22 @@ export interface Lead {
   owner_id?: number;
 }
 
+/** POST /leads/{id}/convert: an existing account, or a new one named
+ * account_name (the lead's company by default); a deal when deal_name is set. */
+export interface Conversion {
+  account_id?: number;
+  account_name?: string;
+  deal_name?: string;
+  deal_amount?: number;
+}
+
+export interface Converted {
+  lead: Lead;
+  account: Account;
+  contact: Contact;
+  opportunity: Opportunity | null;
+}
+
 export const STAGES = [
   "prospecting",
   "qualification",
@@ -210,7 +226,10 @@ export const api = {
     detail: (id: number) => request<AccountDetail>("GET", `/accounts/${id}`),
   },
   contacts: resource<Contact>("/contacts"),
-  leads: resource<Lead>("/leads"),
+  leads: {
+    ...resource<Lead>("/leads"),
+    convert: (id: number, v: Conversion) => request<Converted>("POST", `/leads/${id}/convert`, v),
+  },
   opportunities: resource<Opportunity>("/opportunities"),
   activities: resource<Activity>("/activities"),
   reports: {

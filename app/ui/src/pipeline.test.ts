@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Opportunity } from "./api";
-import { columnTotal, emptyBoard, moveCard, neighbour, stageOf } from "./pipeline";
+import { columnTotal, emptyBoard, moveCard, neighbour, reopenQuestion, stageOf } from "./pipeline";
 
 function opp(id: number, stage: Opportunity["stage"], amount = 100): Opportunity {
   return { id, account_id: 1, name: "Deal " + id, stage, amount };
@@ -41,4 +41,14 @@ describe("neighbour", () => {
     { from: "closed_lost", step: 1, want: undefined },
   ] as const;
   for (const c of cases) it(`${c.from} ${c.step}`, () => expect(neighbour(c.from, c.step)).toBe(c.want));
+});
+
+describe("reopenQuestion", () => {
+  const cases = [
+    { from: "closed_won", to: "closed_lost", want: "Big deal is closed as won. Move it to closed lost?" },
+    { from: "closed_lost", to: "negotiation", want: "Big deal is closed as lost. Move it to negotiation?" },
+    { from: "proposal", to: "closed_won", want: null },
+    { from: "closed_won", to: "closed_won", want: null },
+  ] as const;
+  for (const c of cases) it(`${c.from} -> ${c.to}`, () => expect(reopenQuestion("Big deal", c.from, c.to)).toBe(c.want));
 });

@@ -46,3 +46,12 @@ export function neighbour(stage: Stage, step: -1 | 1): Stage | undefined {
 export function columnTotal(c: Column): number {
   return c.items.reduce((a, o) => a + (Number(o.amount) || 0), 0);
 }
+
+// reopenQuestion is what to ask before a deal leaves Closed won or Closed
+// lost (a stray → on a won deal would otherwise lose it), or null when
+// nothing needs asking.
+export function reopenQuestion(name: string, from: Stage, to: Stage): string | null {
+  if (from === to || (from !== "closed_won" && from !== "closed_lost")) return null;
+  const what = from === "closed_won" ? "won" : "lost";
+  return `${name} is closed as ${what}. Move it to ${to.replace(/_/g, " ")}?`;
+}

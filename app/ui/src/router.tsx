@@ -63,3 +63,19 @@ export function Link({ href, onClick, ...rest }: AnchorHTMLAttributes<HTMLAnchor
   };
   return <a href={href} onClick={click} {...rest} />;
 }
+
+// useSearchParam keeps one piece of a page's state (a search, a sort, a
+// filter) in the URL's query, so a reload or Back brings the list back as it
+// was. Changes replace the history entry: typing is not a trail of pages.
+export function useSearchParam(name: string, fallback = ""): [string, (v: string) => void] {
+  const loc = useLocation();
+  const value = loc.search.get(name) ?? fallback;
+  const set = (v: string) => {
+    const p = new URLSearchParams(window.location.search);
+    if (v === fallback) p.delete(name);
+    else p.set(name, v);
+    const qs = p.toString();
+    navigate(window.location.pathname + (qs ? "?" + qs : ""), { replace: true });
+  };
+  return [value, set];
+}

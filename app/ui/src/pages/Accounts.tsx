@@ -4,7 +4,8 @@ import { FormCard, SelectField, TextField } from "../components/Field";
 import { LoadState } from "../components/LoadState";
 import { Pager, useCursor } from "../components/Pager";
 import { collect, rules, useForm } from "../form";
-import { Link, navigate } from "../router";
+import { SortHeader } from "../components/SortHeader";
+import { Link, navigate, useSearchParam } from "../router";
 import { useSession } from "../session";
 import { useAsync, useDebounced } from "../useAsync";
 
@@ -19,9 +20,10 @@ const SORTS = [
 // paging all happen in the database (25M records do not fit a browser).
 export function Accounts() {
   const { user } = useSession();
-  const [q, setQ] = useState("");
-  const [mine, setMine] = useState(false);
-  const [sort, setSort] = useState<string>("name");
+  const [q, setQ] = useSearchParam("q");
+  const [mineParam, setMine] = useSearchParam("mine");
+  const mine = mineParam === "1";
+  const [sort, setSort] = useSearchParam("sort", "name");
   const [adding, setAdding] = useState(false);
   const query = useDebounced(q.trim(), 250);
   const cursor = useCursor(JSON.stringify([query, mine, sort]));
@@ -50,31 +52,29 @@ export function Accounts() {
           ))}
         </SelectField>
         <label className="check">
-          <input type="checkbox" checked={mine} onChange={(e) => setMine(e.target.checked)} /> My accounts only
+          <input type="checkbox" checked={mine} onChange={(e) => setMine(e.target.checked ? "1" : "")} /> My accounts only
         </label>
       </form>
       <LoadState state={list} what="accounts" isEmpty={(p) => p.items.length === 0} empty={query || mine ? "No accounts match." : "No accounts yet."}>
-        {(p) => <AccountTable items={p.items} loading={list.loading} />}
+        {(p) => <AccountTable items={p.items} loading={list.loading} sort={sort} onSort={setSort} />}
       </LoadState>
       <Pager cursor={cursor} next={list.data?.next ?? ""} label="Accounts pages" />
     </section>
   );
 }
 
-export function AccountTable({ items, loading }: { items: Account[]; loading: boolean }) {
+export function AccountTable({ items, loading, sort, onSort }: { items: Account[]; loading: boolean; sort: string; onSort: (s: string) => void }) {
   return (
     <div className="table-wrap" aria-busy={loading}>
       <table className="list">
         <thead>
           <tr>
-            <th scope="col">Name</th>
+            <SortHeader label="Name" by="name" sort={sort} onSort={onSort} />
             <th scope="col">Industry</th>
             <th scope="col" className="hide-s">
               City
             </th>
-            <th scope="col" className="hide-s">
-              Updated
-            </th>
+            <SortHeader label="Updated" by="updated" sort={sort} onSort={onSort} className="hide-s" />
           </tr>
         </thead>
         <tbody>

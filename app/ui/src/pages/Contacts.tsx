@@ -5,14 +5,16 @@ import { LoadState } from "../components/LoadState";
 import { AccountPicker } from "./forms";
 import { Pager, useCursor } from "../components/Pager";
 import { collect, rules, useForm } from "../form";
-import { Link, navigate } from "../router";
+import { SortHeader } from "../components/SortHeader";
+import { Link, navigate, useSearchParam } from "../router";
 import { useAsync, useDebounced } from "../useAsync";
 
 export function Contacts() {
-  const [q, setQ] = useState("");
+  const [q, setQ] = useSearchParam("q");
+  const [sort, setSort] = useSearchParam("sort", "name");
   const query = useDebounced(q.trim(), 250);
-  const cursor = useCursor(JSON.stringify([query]));
-  const list = useAsync(() => api.contacts.list({ q: query, after: cursor.after, limit: 25, sort: "name" }), [query, cursor.after]);
+  const cursor = useCursor(JSON.stringify([query, sort]));
+  const list = useAsync(() => api.contacts.list({ q: query, after: cursor.after, limit: 25, sort }), [query, sort, cursor.after]);
   return (
     <section>
       <div className="title-row">
@@ -25,20 +27,20 @@ export function Contacts() {
         <TextField label="Search contacts" type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="Name, e-mail…" />
       </form>
       <LoadState state={list} what="contacts" isEmpty={(p) => p.items.length === 0} empty={query ? "No contacts match your search." : "No contacts yet."}>
-        {(p) => <ContactList items={p.items} />}
+        {(p) => <ContactList items={p.items} sort={sort} onSort={setSort} />}
       </LoadState>
       <Pager cursor={cursor} next={list.data?.next ?? ""} label="Contacts pages" />
     </section>
   );
 }
 
-export function ContactList({ items }: { items: Contact[] }) {
+export function ContactList({ items, sort, onSort }: { items: Contact[]; sort: string; onSort: (s: string) => void }) {
   return (
     <div className="table-wrap">
       <table className="list">
         <thead>
           <tr>
-            <th scope="col">Name</th>
+            <SortHeader label="Name" by="name" sort={sort} onSort={onSort} />
             <th scope="col">Title</th>
             <th scope="col">E-mail</th>
             <th scope="col" className="hide-s">

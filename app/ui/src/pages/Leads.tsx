@@ -3,20 +3,25 @@ import { api, fullName, type Lead } from "../api";
 import { DeleteButton } from "../components/DeleteButton";
 import { FormCard, SelectField, TextField } from "../components/Field";
 import { LoadState } from "../components/LoadState";
-import { useDelete } from "../notice";
+import { useDelete, useNotice } from "../notice";
+import { ConvertLead } from "./ConvertLead";
 import { LoadFailed } from "./AccountPage";
 import { Pager, useCursor } from "../components/Pager";
 import { collect, rules, useForm } from "../form";
-import { Link, navigate } from "../router";
+import { SortHeader } from "../components/SortHeader";
+import { Link, navigate, useSearchParam } from "../router";
 import { useAsync, useDebounced } from "../useAsync";
 
+// The statuses a user sets; "converted" is set by converting the lead.
 export const LEAD_STATUSES = ["new", "contacted", "qualified", "disqualified"];
 
 export function Leads() {
-  const [q, setQ] = useState("");
+  const [q, setQ] = useSearchParam("q");
+  const [status, setStatus] = useSearchParam("status");
+  const [sort, setSort] = useSearchParam("sort", "-updated");
   const query = useDebounced(q.trim(), 250);
-  const cursor = useCursor(JSON.stringify([query]));
-  const list = useAsync(() => api.leads.list({ q: query, after: cursor.after, limit: 25, sort: "-updated" }), [query, cursor.after]);
+  const cursor = useCursor(JSON.stringify([query, status, sort]));
+  const list = useAsync(() => api.leads.list({ q: query, status, after: cursor.after, limit: 25, sort }), [query, status, sort, cursor.after]);
   return (
     <section>
       <div className="title-row">
@@ -27,14 +32,22 @@ export function Leads() {
       </div>
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <TextField label="Search leads" type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="Name, company, e-mail…" />
+        <SelectField label="Status" value={status} onChange={(e) => setStatus(e.target.value)}>
+          <option value="">All</option>
+          {[...LEAD_STATUSES, "converted"].map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </SelectField>
       </form>
-      <LoadState state={list} what="leads" isEmpty={(p) => p.items.length === 0} empty={query ? "No leads match your search." : "No leads yet."}>
+      <LoadState state={list} what="leads" isEmpty={(p) => p.items.length === 0} empty={query || status ? "No leads match your search." : "No leads yet."}>
         {({ items }) => (
         <div className="table-wrap">
           <table className="list">
             <thead>
               <tr>
-                <th scope="col">Name</th>
+                <SortHeader label="Name" by="name" sort={sort} onSort={setSort} />
                 <th scope="col">Company</th>
                 <th scope="col">Status</th>
                 <th scope="col" className="hide-s">
@@ -66,12 +79,20 @@ export function Leads() {
 export function LeadPage({ id }: { id?: number }) {
   const l = useAsync(() => (id ? api.leads.get(id) : Promise.resolve(undefined)), [id]);
   const remove = useDelete();
+  const show = useNotice();
+  const [converting, setConverting] = useState(false);
   if (id && !l.data) return <LoadFailed state={l} what="lead" back="/leads" />;
   const rec = l.data;
+  const converted = rec?.status === "converted";
   return (
     <section>
       <div className="title-row">
         <h1>{rec ? fullName(rec) : "New lead"}</h1>
+        {rec && !converted && (
+          <button type="button" className="primary" onClick={() => setConverting((c) => !c)} aria-expanded={converting}>
+            Convert
+          </button>
+        )}
         {rec && (
           <DeleteButton
             what="lead"
@@ -83,7 +104,19 @@ export function LeadPage({ id }: { id?: number }) {
           />
         )}
       </div>
-      <LeadForm lead={l.data} onDone={() => navigate("/leads")} />
+      {converted && <p className="banner info">This lead was converted: its contact, account and deal are in the CRM.</p>}
+      {rec && converting && (
+        <ConvertLead
+          lead={rec}
+          onDone={(out) => {
+            setConverting(false);
+            if (!out) return;
+            show({ message: `${fullName(rec) || "Lead"} converted: contact, account${out.opportunity ? " and deal" : ""} created.` });
+            navigate(`/contacts/${out.contact.id}`);
+          }}
+        />
+      )}
+      {!converting && <LeadForm key={rec?.status} lead={l.data} onDone={() => navigate("/leads")} />}
     </section>
   );
 }
@@ -131,7 +164,7 @@ export function LeadForm({ lead, onDone }: { lead?: Lead; onDone: (l?: Lead) => 
         <TextField label="E-mail" type="email" {...f.bind("email")} />
         <TextField label="Phone" type="tel" {...f.bind("phone")} />
         <SelectField label="Status" {...f.bind("status")}>
-          {LEAD_STATUSES.map((s) => (
+          {(lead?.status === "converted" ? [...LEAD_STATUSES, "converted"] : LEAD_STATUSES).map((s) => (
             <option key={s} value={s}>
               {s}
             </option>

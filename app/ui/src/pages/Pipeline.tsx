@@ -4,7 +4,7 @@ import { ErrorBanner, TextField } from "../components/Field";
 import { Link } from "../router";
 import { useSession } from "../session";
 import { useDebounced } from "../useAsync";
-import { columnTotal, emptyBoard, moveCard, neighbour, stageOf, type Board } from "../pipeline";
+import { columnTotal, emptyBoard, moveCard, neighbour, reopenQuestion, stageOf, type Board } from "../pipeline";
 
 const PAGE = 20;
 const DRAG_TYPE = "application/x-crm-opportunity";
@@ -66,10 +66,12 @@ export function Pipeline() {
     const from = stageOf(before, id);
     const after = moveCard(before, id, to);
     if (after === before || !from) return;
+    const name = before[from].items.find((o) => o.id === id)?.name ?? "Deal";
+    const question = reopenQuestion(name, from, to);
+    if (question && !window.confirm(question)) return;
     moves.current.push({ seq: ++seq.current, id, to });
     setBoard(after);
     setError(null);
-    const name = before[from].items.find((o) => o.id === id)?.name ?? "Deal";
     try {
       await api.opportunities.update(id, { stage: to });
       setStatus(`${name} moved to ${stageLabel(to)}.`);

@@ -3,6 +3,7 @@ import { useState } from "react";
 import { ACTIVITY_KINDS, api, STAGES, stageLabel, type Activity, type ActivityKind, type Opportunity, type Stage } from "../api";
 import { FormCard, SelectField, TextArea, TextField } from "../components/Field";
 import { collect, rules, useForm } from "../form";
+import { reopenQuestion } from "../pipeline";
 import { useAsync, useDebounced } from "../useAsync";
 
 // AccountPicker links a new record to an account: type part of its name,
@@ -82,6 +83,8 @@ export function OpportunityForm({
       onCancel={() => onDone()}
       onSubmit={() =>
         void f.submit(async (v) => {
+          const question = opportunity && reopenQuestion(opportunity.name, opportunity.stage, v.stage);
+          if (question && !window.confirm(question)) return;
           const body = { name: v.name.trim(), amount: Number(v.amount), stage: v.stage, close_date: v.close_date || null };
           onDone(
             opportunity
