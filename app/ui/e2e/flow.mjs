@@ -78,8 +78,19 @@ async function confirmDelete(scope, what, name) {
 }
 // noSidewaysScroll fails when the page is wider than the viewport.
 async function noSidewaysScroll(what) {
-  const [doc, view] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
-  check(doc <= view, `${what} is ${doc} px wide in a ${view} px viewport`);
+  const [doc, view, culprits] = await page.evaluate(() => {
+    // The widest elements not inside a scrolling box: what to fix.
+    const clipped = (el) => {
+      for (let p = el.parentElement; p; p = p.parentElement) if (getComputedStyle(p).overflowX !== "visible") return true;
+      return false;
+    };
+    const wide = [...document.querySelectorAll("body *")]
+      .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1 && !clipped(el))
+      .slice(0, 4)
+      .map((el) => `${el.tagName.toLowerCase()}.${el.className} (${Math.round(el.getBoundingClientRect().right)} px)`);
+    return [document.documentElement.scrollWidth, window.innerWidth, wide];
+  });
+  check(doc <= view, `${what} is ${doc} px wide in a ${view} px viewport: ${culprits.join(", ")}`);
 }
 const column = (stage) => page.locator(`section.column[data-stage="${stage}"]`);
 const card = () => page.locator("li.deal", { hasText: dealName });
@@ -203,7 +214,7 @@ try {
   await step("contact page: her account, its deals, and a meeting logged with her", async () => {
     await page.getByRole("list", { name: "Contacts" }).getByRole("link", { name: "Ingrid Vos" }).click();
     await page.getByRole("heading", { name: "Ingrid Vos" }).waitFor();
-    check((await page.locator(".facts").getByRole("link", { name: accountName }).count()) === 1, "contact page does not link her account");
+    await page.locator(".facts").getByRole("link", { name: accountName }).waitFor();
     await page.getByRole("list", { name: "Deals" }).getByRole("link", { name: dealName }).waitFor();
     await page.getByRole("button", { name: "Log activity" }).click();
     const form = page.getByRole("form", { name: "Log activity" });
@@ -299,6 +310,19 @@ try {
     await page.getByLabel("Search deals").fill("");
     await page.waitForFunction(() => document.querySelectorAll("li.deal").length > 6);
     await page.screenshot({ path: join(opt.out, "pipeline.png"), fullPage: false });
+  });
+
+  await step("pipeline: column totals are the report's, not the loaded cards'", async () => {
+    const want = await page.evaluate(async () => (await (await fetch("/api/v1/reports/pipeline")).json()).stages);
+    for (const { stage, count } of want) {
+      const head = await column(stage).locator("header .muted").textContent();
+      check(head.startsWith(`${count} ·`), `${stage} column says ${JSON.stringify(head)}, the report ${count} deals`);
+    }
+    // Not checked with noSidewaysScroll: the phone-sized board still makes
+    // the document wider than the viewport (issue 20, open).
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(opt.out, "pipeline-phone.png"), fullPage: false });
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   await step("search for the account and open it", async () => {
@@ -516,6 +540,10 @@ try {
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
     await page.getByRole("cell", { name: "manager@example.com", exact: true }).waitFor();
     check((await page.getByLabel("Role of manager@example.com").inputValue()) === "manager", "manager's role is not shown");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noSidewaysScroll("the users page");
+    await page.screenshot({ path: join(opt.out, "users-phone.png"), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   await step("sign out", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Opportunity } from "./api";
-import { columnTotal, emptyBoard, moveCard, neighbour, reopenQuestion, stageOf } from "./pipeline";
+import { STAGES, type Opportunity } from "./api";
+import { columnTotal, emptyBoard, moveCard, neighbour, reopenQuestion, shiftTotals, stageOf, type Totals } from "./pipeline";
 
 function opp(id: number, stage: Opportunity["stage"], amount = 100): Opportunity {
   return { id, account_id: 1, name: "Deal " + id, stage, amount };
@@ -51,4 +51,15 @@ describe("reopenQuestion", () => {
     { from: "closed_won", to: "closed_won", want: null },
   ] as const;
   for (const c of cases) it(`${c.from} -> ${c.to}`, () => expect(reopenQuestion("Big deal", c.from, c.to)).toBe(c.want));
+});
+
+describe("shiftTotals", () => {
+  it("moves one deal's count and amount between stages", () => {
+    const t = Object.fromEntries(STAGES.map((s) => [s, { count: 2, amount: 500 }])) as Totals;
+    const got = shiftTotals(t, "proposal", "closed_won", 200);
+    expect(got.proposal).toEqual({ count: 1, amount: 300 });
+    expect(got.closed_won).toEqual({ count: 3, amount: 700 });
+    expect(got.prospecting).toBe(t.prospecting);
+    expect(shiftTotals(t, "proposal", "proposal", 200)).toBe(t);
+  });
 });

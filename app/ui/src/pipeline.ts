@@ -55,3 +55,16 @@ export function reopenQuestion(name: string, from: Stage, to: Stage): string | n
   const what = from === "closed_won" ? "won" : "lost";
   return `${name} is closed as ${what}. Move it to ${to.replace(/_/g, " ")}?`;
 }
+
+/** Per stage, the number and value of all deals (the pipeline report). */
+export type Totals = Record<Stage, { count: number; amount: number }>;
+
+// shiftTotals moves one deal of amount from one stage's totals to another's.
+export function shiftTotals(t: Totals, from: Stage, to: Stage, amount: number): Totals {
+  if (from === to) return t;
+  return {
+    ...t,
+    [from]: { count: t[from].count - 1, amount: t[from].amount - amount },
+    [to]: { count: t[to].count + 1, amount: t[to].amount + amount },
+  };
+}

@@ -4,7 +4,7 @@ import { ErrorBanner, TextField } from "../components/Field";
 import { Link } from "../router";
 import { useSession } from "../session";
 import { useDebounced } from "../useAsync";
-import { columnTotal, emptyBoard, moveCard, neighbour, reopenQuestion, stageOf, type Board } from "../pipeline";
+import { columnTotal, emptyBoard, moveCard, neighbour, reopenQuestion, shiftTotals, stageOf, type Board, type Totals } from "../pipeline";
 
 const PAGE = 20;
 const DRAG_TYPE = "application/x-crm-opportunity";
@@ -24,6 +24,23 @@ export function Pipeline() {
   boardRef.current = board;
 
   const filter = { q: query, owner_id: mine ? user.id : undefined, sort: "-amount", limit: PAGE };
+
+  // Column totals come from the pipeline report (kept by the database),
+  // not from the cards loaded: it covers exactly the deals the user sees,
+  // so it applies when the board is not narrowed by a search or "mine"
+  // (for a rep, "mine" is all they see). Moves made here adjust it.
+  const [totals, setTotals] = useState<Totals | null>(null);
+  const whole = !query && (!mine || user.role === "rep");
+  useEffect(() => {
+    let live = true;
+    api.reports.pipeline().then(
+      (r) => live && setTotals(Object.fromEntries(r.stages.map((x) => [x.stage, { count: x.count, amount: x.amount }])) as Totals),
+      () => live && setTotals(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, [user.id]);
 
   // Moves made while a load is in flight are replayed onto its answer,
   // which may have been read before the move reached the server.
@@ -75,6 +92,8 @@ export function Pipeline() {
     try {
       await api.opportunities.update(id, { stage: to });
       setStatus(`${name} moved to ${stageLabel(to)}.`);
+      const amount = Number(before[from].items.find((o) => o.id === id)?.amount) || 0;
+      setTotals((t) => t && shiftTotals(t, from, to, amount));
     } catch (e) {
       moves.current.push({ seq: ++seq.current, id, to: from });
       setBoard((cur) => moveCard(cur, id, from));
@@ -125,8 +144,16 @@ export function Pipeline() {
             <header>
               <h2 id={`col-${stage}`}>{stageLabel(stage)}</h2>
               <span className="muted">
-                {board[stage].items.length}
-                {board[stage].next ? "+" : ""} · {formatMoney(columnTotal(board[stage]))}
+                {whole && totals ? (
+                  <>
+                    {totals[stage].count} · {formatMoney(totals[stage].amount)}
+                  </>
+                ) : (
+                  <>
+                    {board[stage].items.length}
+                    {board[stage].next ? "+ shown" : ""} · {formatMoney(columnTotal(board[stage]))}
+                  </>
+                )}
               </span>
             </header>
             <ul className="plain">

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import { api, type Role, type User } from "../api";
+import { LoadState } from "../components/LoadState";
 import { ErrorBanner, FormCard, SelectField, TextField } from "../components/Field";
 import { collect, rules, useForm } from "../form";
 import { useSession } from "../session";
@@ -43,25 +44,26 @@ export function Users() {
           }}
         />
       )}
-      <ErrorBanner error={error || list.error?.message} />
-      {!rows ? (
-        <p className="muted">Loading…</p>
-      ) : (
+      <ErrorBanner error={error} />
+      <LoadState state={list} what="users" isEmpty={() => false} empty="">
+        {() => (
         <div className="table-wrap">
           <table className="list">
             <thead>
               <tr>
                 <th scope="col">E-mail</th>
-                <th scope="col">Name</th>
+                <th scope="col" className="hide-s">
+                  Name
+                </th>
                 <th scope="col">Role</th>
                 <th scope="col">Active</th>
               </tr>
             </thead>
             <tbody>
-              {rows.map((u) => (
+              {(rows ?? []).map((u) => (
                 <tr key={u.id}>
                   <td>{u.email}</td>
-                  <td>{u.name}</td>
+                  <td className="hide-s">{u.name}</td>
                   <td>
                     <label>
                       <span className="sr-only">Role of {u.email}</span>
@@ -85,7 +87,8 @@ export function Users() {
             </tbody>
           </table>
         </div>
-      )}
+        )}
+      </LoadState>
     </section>
   );
 }
