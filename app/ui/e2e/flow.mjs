@@ -113,7 +113,8 @@ try {
   await step("dashboard charts drawn from the reports", async () => {
     const chart = page.getByRole("img", { name: "Pipeline value by stage" });
     await chart.waitFor();
-    await page.waitForFunction(() => document.querySelectorAll('figure.chart svg rect[height]:not([height="0"])').length > 0);
+    // This chart's own bars: the activities chart may be drawn first.
+    await chart.locator('rect[height]:not([height="0"])').first().waitFor();
     const bars = await chart.locator("rect").count();
     check(bars === 6, `pipeline chart has ${bars} bars, want 6 stages`);
   });
