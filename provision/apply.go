@@ -249,8 +249,9 @@ func (l Layout) drift(deployed map[string]string) string {
 // inventory describes the deployed layout for verify, report and status.
 func (l Layout) inventory(version string, outputs auto.OutputMap, instances map[topology.Role]string) stackdir.Inventory {
 	inv := stackdir.Inventory{Stack: l.Stack, Target: l.Target, WebURL: l.WebURL(), AppVersion: version, Records: l.Records, Users: l.Users}
-	if pw, ok := outputs[outLoadPassword].Value.(string); ok {
-		inv.LoadUser = stackdir.Credentials{Email: LoadUserEmail, Password: pw}
+	if key, ok := outputs[outPasswordKey].Value.(string); ok && l.runsCrm() {
+		inv.SeededUsers = seededUsers([]byte(key), l.Users)
+		inv.LoadUser = inv.SeededUsers[0]
 	}
 	for _, h := range l.Hosts {
 		ih := stackdir.InventoryHost{Name: h.Name, Role: string(h.Role), Zone: h.Zone, Address: h.Address, Port: h.Port, Dir: h.Dir,

@@ -32,7 +32,9 @@ type CrmDatabaseArgs struct {
 	PrimarySystemID string `pulumi:"primarySystemId"`
 	Records         int    `pulumi:"records"`
 	Users           int    `pulumi:"users"`
-	Password        string `pulumi:"password" provider:"secret"` // of the seeded users
+	// PasswordKey is what every seeded user's own password is derived
+	// from (userPassword).
+	PasswordKey string `pulumi:"passwordKey" provider:"secret"`
 	// StateDir and Stack locate the mesh the work goes through.
 	StateDir string `pulumi:"stateDir"`
 	Stack    string `pulumi:"stack"`
@@ -48,7 +50,7 @@ func (*CrmDatabase) Annotate(a infer.Annotator) { a.SetToken("index", "CrmDataba
 // env is what the agent's crm commands get: secrets travel in the unit's
 // payload, never as parameters.
 func (in CrmDatabaseArgs) env() (*bytes.Reader, error) {
-	data, err := json.Marshal(map[string]string{"CRM_DATABASE_URL": in.DatabaseURL, "CRM_SEED_PASSWORD": in.Password})
+	data, err := json.Marshal(map[string]string{"CRM_DATABASE_URL": in.DatabaseURL, "CRM_SEED_PASSWORD_KEY": in.PasswordKey})
 	return bytes.NewReader(data), err
 }
 
@@ -91,11 +93,11 @@ func (r *CrmDatabase) Create(ctx context.Context, req infer.CreateRequest[CrmDat
 // Diff: a new primary means a new schema; a new binary migrates again; a
 // new record count seeds again.
 func (*CrmDatabase) Diff(ctx context.Context, req infer.DiffRequest[CrmDatabaseArgs, CrmDatabaseState]) (infer.DiffResponse, error) {
-	replace := []string{"primarySystemId", "databaseUrl", "password"}
+	replace := []string{"primarySystemId", "databaseUrl", "passwordKey"}
 	if id := req.Inputs.PrimarySystemID; id != "" && id == req.State.PrimarySystemID {
 		// The same cluster at another address (crmplan failover: a promoted
 		// replica keeps the system id): the data stays, nothing is reseeded.
-		replace = []string{"password"}
+		replace = []string{"passwordKey"}
 	}
 	return diffInputs(req.State.CrmDatabaseArgs, req.Inputs, replace...), nil
 }

@@ -21,8 +21,10 @@ const (
 
 // Stack output names.
 const (
-	outWebURL       = "webUrl"
-	outLoadPassword = "loadPassword"
+	outWebURL = "webUrl"
+	// outPasswordKey is the key every seeded user's password is derived
+	// from (userPassword), which apply turns into the inventory's list.
+	outPasswordKey = "userPasswordKey"
 )
 
 // Resource output shapes the program reads back.
@@ -58,11 +60,14 @@ type deployer struct {
 }
 
 func (d *deployer) run() error {
-	loadPw, err := d.secret("load-user-password")
+	// One random key per stack rather than a password per user: the
+	// stack's state keeps it (encrypted), a re-apply derives the same
+	// passwords, and 3000 users need no 3000 resources.
+	pwKey, err := d.secret("user-password-key")
 	if err != nil {
 		return err
 	}
-	d.ctx.Export(outLoadPassword, loadPw.Value)
+	d.ctx.Export(outPasswordKey, pwKey.Value)
 	d.ctx.Export(outWebURL, pulumi.String(d.l.WebURL()))
 	for _, h := range d.l.Hosts {
 		var res plainResource
@@ -84,7 +89,7 @@ func (d *deployer) run() error {
 	if d.l.Primary == nil {
 		return d.services(nil, nil)
 	}
-	dbURLs, schema, err := d.databases(loadPw)
+	dbURLs, schema, err := d.databases(pwKey)
 	if err != nil {
 		return err
 	}
@@ -104,7 +109,7 @@ type dbURLs struct {
 }
 
 // databases registers the primary, its replicas and the CRM schema.
-func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, error) {
+func (d *deployer) databases(pwKey *secretResource) (*dbURLs, pulumi.Resource, error) {
 	superPw, err := d.secret("postgres-superuser-password")
 	if err != nil {
 		return nil, nil, err
@@ -175,7 +180,7 @@ func (d *deployer) databases(loadPw *secretResource) (*dbURLs, pulumi.Resource, 
 	err = d.ctx.RegisterResource(tokenDatabase, "crm-database", pulumi.Map{
 		"host": pulumi.String(d.currentPrimary().Name), "crmBin": pulumi.String(d.bins.Crm), "crmVersion": pulumi.String(d.crmVersion),
 		"databaseUrl": urls.primary, "primarySystemId": primary.SystemID,
-		"records": pulumi.Int(int(d.l.Records)), "users": pulumi.Int(d.l.Users), "password": loadPw.Value,
+		"records": pulumi.Int(int(d.l.Records)), "users": pulumi.Int(d.l.Users), "passwordKey": pwKey.Value,
 		"stateDir": pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack),
 	}, &schema, pulumi.DependsOn([]pulumi.Resource{&primary}))
 	return urls, &schema, err

@@ -2,10 +2,15 @@ package provision
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 
 	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
 // Secret is a random password generated once per stack and kept in the
@@ -40,4 +45,23 @@ func randomToken(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// seededUsers are the users crm seed makes (admin@, manager@, then
+// rep1..repN@example.com), each with their own password derived from key
+// as crm seed derives it (app/seed.UserPassword: the planning side links
+// nothing of app/, so the derivation is spelled twice, and
+// TestSeededUsersMatchCrmSeed holds the two together).
+func seededUsers(key []byte, reps int) []stackdir.Credentials {
+	emails := []string{LoadUserEmail, "manager@example.com"}
+	for i := 1; i <= reps; i++ {
+		emails = append(emails, fmt.Sprintf("rep%d@example.com", i))
+	}
+	out := make([]stackdir.Credentials, len(emails))
+	for i, email := range emails {
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte(email))
+		out[i] = stackdir.Credentials{Email: email, Password: base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:24])}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func BenchmarkPsqlCopy(b *testing.B) {
 		n       int64
 		row     func(int64) []any
 	}{
-		{"users", userColumns, counts.Users, g.user("x")},
+		{"users", userColumns, counts.Users, g.user(slices.Repeat([]string{"x"}, int(counts.Users)))},
 		{"accounts", accountColumns, counts.Accounts, g.account()},
 		{"contacts", contactColumns, counts.Contacts, g.contact()},
 		{"opportunities", opportunityColumns, counts.Opportunities, g.opportunity()},

@@ -77,18 +77,22 @@ func ascii(s string) string {
 	}, s)
 }
 
-func (g *gen) user(hash string) func(i int64) []any {
+// user makes the users' rows; hashes[i-1] is the password hash of user i
+// (in Emails order).
+func (g *gen) user(hashes []string) func(i int64) []any {
+	emails := Emails(g.cfg.Reps)
 	return func(i int64) []any {
 		now := g.cfg.Now
+		email, hash := emails[i-1], hashes[i-1]
 		switch i {
 		case 1:
-			return []any{i, "admin@example.com", "Ada Admin", "admin", nil, hash, now, now}
+			return []any{i, email, "Ada Admin", "admin", nil, hash, now, now}
 		case 2:
-			return []any{i, "manager@example.com", "Max Manager", "manager", nil, hash, now, now}
+			return []any{i, email, "Max Manager", "manager", nil, hash, now, now}
 		}
 		rep := i - 2
 		name := fmt.Sprintf("%s %s", firstNames[int(rep)%len(firstNames)], lastNames[int(rep/int64(len(firstNames)))%len(lastNames)])
-		return []any{i, fmt.Sprintf("rep%d@example.com", rep), name, "rep", int64(2), hash, now, now}
+		return []any{i, email, name, "rep", int64(2), hash, now, now}
 	}
 }
 

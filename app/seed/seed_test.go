@@ -14,7 +14,7 @@ import (
 	"github.com/crmplan/crmplan/pgserver"
 )
 
-var testCfg = Config{Records: 5000, Reps: 5, Password: "seed password", Seed: 42,
+var testCfg = Config{Records: 5000, Reps: 5, PasswordKey: []byte("seed password key"), Seed: 42,
 	Now: time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC), Hash: secret.Params{Memory: 64, Time: 1, Threads: 1}, Log: slog.New(slog.DiscardHandler)}
 
 // fingerprint hashes every generated row, so two seeds can be compared.
@@ -57,10 +57,17 @@ func TestSeed(t *testing.T) {
 	if v, err := migrations.Current(ctx, pool); err != nil || v != migrations.Latest {
 		t.Errorf("schema version %d, %v", v, err)
 	}
-	// Every seeded user signs in with the seed password.
+	// Every seeded user signs in with their own password, and with no
+	// other user's (finding 7: one password for all was everyone's).
 	var hash string
-	if err := pool.QueryRow(ctx, "SELECT password_hash FROM users WHERE email = 'rep5@example.com' AND manager_id = 2").Scan(&hash); err != nil || !secret.VerifyPassword("seed password", hash) {
-		t.Errorf("rep5: %v", err)
+	if err := pool.QueryRow(ctx, "SELECT password_hash FROM users WHERE email = 'rep5@example.com' AND manager_id = 2").Scan(&hash); err != nil ||
+		!secret.VerifyPassword(UserPassword(testCfg.PasswordKey, "rep5@example.com"), hash) {
+		t.Errorf("rep5 does not sign in with their password: %v", err)
+	}
+	for _, other := range []string{"admin@example.com", "manager@example.com", "rep4@example.com"} {
+		if secret.VerifyPassword(UserPassword(testCfg.PasswordKey, other), hash) {
+			t.Errorf("rep5 signs in with %s's password", other)
+		}
 	}
 	// New records get ids past the seeded ones.
 	var id int64
@@ -98,8 +105,9 @@ func TestSeedRejects(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{"no records", Config{Records: 0, Reps: 1, Password: "12345678"}},
-		{"short password", Config{Records: 10, Reps: 1, Password: "short"}},
+		{"no records", Config{Records: 0, Reps: 1, PasswordKey: []byte("0123456789abcdef")}},
+		{"short password key", Config{Records: 10, Reps: 1, PasswordKey: []byte("short")}},
+		{"no password key", Config{Records: 10, Reps: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

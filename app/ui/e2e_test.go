@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmplan/crmplan/app/seed"
 	"github.com/crmplan/crmplan/pgserver"
 )
 
@@ -44,8 +45,9 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatalf("create database: %v", err)
 	}
 	dbURL := pg.URL("crm")
-	const password = "e2e-browser-Pa55word"
-	env := []string{"CRM_DATABASE_URL=" + dbURL, "CRM_SEED_PASSWORD=" + password}
+	const key = "e2e-browser-password-key"
+	password := seed.UserPassword([]byte(key), "admin@example.com")
+	env := []string{"CRM_DATABASE_URL=" + dbURL, "CRM_SEED_PASSWORD_KEY=" + key}
 
 	runCRM(ctx, t, crm, env, "migrate")
 	runCRM(ctx, t, crm, env, "seed", "--records", "2000")
@@ -62,7 +64,8 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, node, "e2e/flow.mjs",
-		"--url", webURL, "--out", out, "--email", "admin@example.com", "--password", password, "--chromium", chromium)
+		"--url", webURL, "--out", out, "--email", "admin@example.com", "--chromium", chromium)
+	cmd.Env = append(os.Environ(), "CRM_E2E_PASSWORD="+password)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err = cmd.Run()

@@ -26,7 +26,7 @@ func BenchmarkMixedWorkload(b *testing.B) {
 	records := envInt(b, "CRM_BENCH_RECORDS", 1_000_000)
 	step := time.Duration(envInt(b, "CRM_BENCH_STEP_SECONDS", 20)) * time.Second
 	// CRM_BENCH_WEB points the benchmark at a running stack instead (seeded
-	// with CRM_BENCH_RECORDS records and the password "e2e password").
+	// with CRM_BENCH_RECORDS records and the password key "e2e password key").
 	s := &stack{web: os.Getenv("CRM_BENCH_WEB")}
 	if s.web == "" {
 		s = startStack(b, records)

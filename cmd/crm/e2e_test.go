@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmplan/crmplan/app/seed"
 	"github.com/crmplan/crmplan/pgserver"
 )
 
@@ -106,12 +108,12 @@ func runCLI(t testing.TB, args ...string) string {
 }
 
 // seededDB starts PostgreSQL with the CRM schema and records, seeded
-// users signing in with "e2e password", and returns its URL.
+// users signing in with their passwords under e2eKey, and returns its URL.
 func seededDB(t testing.TB, records, users int) string {
 	t.Helper()
 	db := pgserver.StartTest(t).URL("postgres")
 	runCLI(t, "migrate", "--database-url", db)
-	runCLI(t, "seed", "--database-url", db, "--records", strconv.Itoa(records), "--users", strconv.Itoa(users), "--password", "e2e password")
+	seedDB(t, db, int64(records), users)
 	return db
 }
 
@@ -126,7 +128,7 @@ func startStack(t testing.TB, records int64) *stack {
 	pg := pgserver.StartTest(t)
 	db := pg.URL("postgres")
 	runCLI(t, "migrate", "--database-url", db)
-	if out := runCLI(t, "seed", "--database-url", db, "--records", strconv.FormatInt(records, 10), "--users", "4", "--password", "e2e password"); !strings.Contains(out, fmt.Sprintf("seeded %d records", records)) {
+	if out := seedDB(t, db, records, 4); !strings.Contains(out, fmt.Sprintf("seeded %d records", records)) {
 		t.Fatalf("seed said %q", out)
 	}
 	dir := t.TempDir()
@@ -145,10 +147,26 @@ func startStack(t testing.TB, records int64) *stack {
 	return s
 }
 
+// e2eKey is the test stacks' seed password key: each user's password is
+// seed.UserPassword(e2eKey, email).
+var e2eKey = []byte("e2e password key")
+
+// seedDB seeds db with records and reps through crm seed, its key in a
+// file as a deployment gives it, and returns what crm seed printed.
+func seedDB(t testing.TB, db string, records int64, reps int) string {
+	t.Helper()
+	keyFile := filepath.Join(t.TempDir(), "seed-key")
+	if err := os.WriteFile(keyFile, e2eKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return runCLI(t, "seed", "--database-url", db, "--records", strconv.FormatInt(records, 10), "--users", strconv.Itoa(reps), "--password-key-file", keyFile)
+}
+
 func signIn(t testing.TB, base, email string) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	resp, err := c.Post(base+"/api/v1/session", "application/json", strings.NewReader(`{"email":"`+email+`","password":"e2e password"}`))
+	body, _ := json.Marshal(map[string]string{"email": email, "password": seed.UserPassword(e2eKey, email)})
+	resp, err := c.Post(base+"/api/v1/session", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +296,7 @@ func TestCLIErrors(t *testing.T) {
 		{"bad backend", []string{"crm", "web", "--backend", "nonsense"}, 2},
 		{"bad database url", []string{"crm", "api", "--database-url", "::nonsense"}, 2},
 		{"seed without password", []string{"crm", "seed", "--database-url", "postgres://127.0.0.1:1/x"}, 2},
-		{"bad records", []string{"crm", "seed", "--database-url", "postgres://127.0.0.1:1/x", "--records", "lots", "--password", "12345678"}, 2},
+		{"bad records", []string{"crm", "seed", "--database-url", "postgres://127.0.0.1:1/x", "--records", "lots"}, 2},
 		{"bad log level", []string{"crm", "--log-level", "loud", "migrate", "--database-url", "postgres://x"}, 2},
 	}
 	for _, tt := range tests {

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
+	"github.com/google/renameio/v2"
 	"github.com/urfave/cli/v2"
 
 	"github.com/crmplan/crmplan/app"
@@ -19,7 +23,10 @@ func seedCommand() *cli.Command {
 			&cli.StringFlag{Name: "database-url", Required: true, EnvVars: []string{"CRM_DATABASE_URL"}},
 			&cli.StringFlag{Name: "records", Value: "100k", EnvVars: []string{"CRM_SEED_RECORDS"}, Usage: "records over all kinds, e.g. 25M, 500k, 1000"},
 			&cli.IntFlag{Name: "users", Value: 20, EnvVars: []string{"CRM_SEED_USERS"}, Usage: "number of sales reps (rep1..repN@example.com)"},
-			&cli.StringFlag{Name: "password", EnvVars: []string{"CRM_SEED_PASSWORD"}, Usage: "password of every seeded user (required; never logged)"},
+			&cli.StringFlag{Name: "password-key-file", Usage: "file holding the key every seeded user's own password is derived from " +
+				"(HMAC-SHA256 of the e-mail; at least 16 bytes); or the key itself in CRM_SEED_PASSWORD_KEY. Never on the command line: " +
+				"the key is every user's password"},
+			&cli.StringFlag{Name: "passwords-out", Usage: "write the seeded users' passwords here as a JSON object (e-mail to password), mode 0600"},
 			&cli.Uint64Flag{Name: "seed", Value: 42, EnvVars: []string{"CRM_SEED"}, Usage: "random seed; the same seed gives the same data"},
 		},
 		Action: func(c *cli.Context) error {
@@ -31,13 +38,19 @@ func seedCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.String("password") == "" {
-				return app.Errorf(app.EINVALID, "is required (or set CRM_SEED_PASSWORD)").In("--password")
-			}
-			res, err := seed.Run(c.Context, c.String("database-url"), seed.Config{Records: records, Reps: c.Int("users"),
-				Password: c.String("password"), Seed: c.Uint64("seed"), Log: log})
+			key, err := passwordKey(c.String("password-key-file"))
 			if err != nil {
 				return err
+			}
+			res, err := seed.Run(c.Context, c.String("database-url"), seed.Config{Records: records, Reps: c.Int("users"),
+				PasswordKey: key, Seed: c.Uint64("seed"), Log: log})
+			if err != nil {
+				return err
+			}
+			if out := c.String("passwords-out"); out != "" {
+				if err := writePasswords(out, key, c.Int("users")); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintf(c.App.Writer, "seeded %d records (%d accounts, %d contacts, %d leads, %d opportunities, %d activities) and %d users\n",
 				res.Records(), res.Accounts, res.Contacts, res.Leads, res.Opportunities, res.Activities, res.Users)
@@ -46,6 +59,41 @@ func seedCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// passwordKey reads the seed's password key from file, else from
+// CRM_SEED_PASSWORD_KEY: never from an argument, which any local user
+// reads in ps.
+func passwordKey(file string) ([]byte, error) {
+	if file == "" {
+		key := os.Getenv("CRM_SEED_PASSWORD_KEY")
+		if key == "" {
+			return nil, app.Errorf(app.EINVALID, "is required: a file holding the password key, or the key in CRM_SEED_PASSWORD_KEY").In("--password-key-file")
+		}
+		return []byte(key), nil
+	}
+	key, err := os.ReadFile(file)
+	if err != nil {
+		return nil, app.Errorf(app.EINVALID, "%v", err).In("--password-key-file")
+	}
+	return bytes.TrimSpace(key), nil
+}
+
+// writePasswords writes every seeded user's password, mode 0600 (the file
+// is created so, never widened then narrowed).
+func writePasswords(path string, key []byte, reps int) error {
+	pw := map[string]string{}
+	for _, email := range seed.Emails(reps) {
+		pw[email] = seed.UserPassword(key, email)
+	}
+	data, err := json.MarshalIndent(pw, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := renameio.WriteFile(path, append(data, '\n'), 0o600); err != nil {
+		return app.Errorf(app.EINVALID, "%v", err).In("--passwords-out")
+	}
+	return nil
 }
 
 // parseCount reads "25M", "500k" or "1000".

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/crmplan/crmplan/app/seed"
 )
 
 // TestSignInFlood is finding 2's attack on a real crm api process with the
@@ -58,7 +60,7 @@ func TestSignInFlood(t *testing.T) {
 			codes := flood(t, base, "127.70.0.1", 1000, 200)
 			took := time.Since(began)
 			peak := procKB(t, api.Process.Pid, "VmHWM")
-			code := signInAs(t, base, "127.70.0.2", "admin@example.com", "e2e password")
+			code := signInAs(t, base, "127.70.0.2", "admin@example.com", seed.UserPassword(e2eKey, "admin@example.com"))
 			t.Logf("%s: 1000 wrong sign-ins at 200 concurrent in %v: %v; api RSS %d MB before, peak %d MB; right password from another address: %d",
 				tc.name, took.Round(time.Millisecond), codes, before/1024, peak/1024, code)
 			tc.check(t, codes)

@@ -63,7 +63,7 @@ func agentDatabaseCommands(hostDir cli.Flag, host func(*cli.Context) agent.Host)
 		},
 		{
 			Name:   "seed",
-			Usage:  "empty the CRM's schema, then crm migrate and crm seed of the current release; stdin is a JSON object of environment variables (CRM_DATABASE_URL, CRM_SEED_PASSWORD)",
+			Usage:  "empty the CRM's schema, then crm migrate and crm seed of the current release; stdin is a JSON object of environment variables (CRM_DATABASE_URL, CRM_SEED_PASSWORD_KEY)",
 			Flags:  []cli.Flag{hostDir, &cli.IntFlag{Name: "records"}, &cli.IntFlag{Name: "users"}},
 			Before: requireFlags("host-dir"),
 			Action: func(c *cli.Context) error {

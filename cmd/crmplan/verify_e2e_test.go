@@ -23,7 +23,8 @@ import (
 
 var recordResult = flag.Bool("record-result", false, "save the end-to-end verify result as testdata/verify-result.json")
 
-const e2ePassword = "verify-e2e-password"
+// e2ePasswordKey is what crm seed derives the test stack's passwords from.
+const e2ePasswordKey = "verify-e2e-password-key"
 
 // TestVerifyRealStack is the real thing: the crmplan binary runs its embedded
 // k6 at seed 000's 150 req/s against a CRM stack the test starts itself
@@ -92,13 +93,20 @@ func startStack(t testing.TB, bin, stateDir string) {
 	pg := pgserver.StartTestConfig(t, pgserver.Config{Addr: ip + "1:0"})
 	db := pg.URL("postgres")
 	crm := filepath.Join(bin, "crm")
+	passwordsFile := filepath.Join(t.TempDir(), "passwords.json")
 	for _, args := range [][]string{
 		{"migrate", "--database-url", db},
-		{"seed", "--database-url", db, "--records", "20000", "--password", e2ePassword},
+		{"seed", "--database-url", db, "--records", "20000", "--passwords-out", passwordsFile},
 	} {
-		if out, err := exec.Command(crm, args...).CombinedOutput(); err != nil {
+		cmd := exec.Command(crm, args...)
+		cmd.Env = append(os.Environ(), "CRM_SEED_PASSWORD_KEY="+e2ePasswordKey)
+		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("crm %s: %v\n%s", args[0], err, out)
 		}
+	}
+	var passwords map[string]string
+	if data, err := os.ReadFile(passwordsFile); err != nil || json.Unmarshal(data, &passwords) != nil {
+		t.Fatalf("crm seed --passwords-out: %v", err)
 	}
 	api1, api2, web := freeAddr(t, ip+"2"), freeAddr(t, ip+"3"), freeAddr(t, ip+"4")
 	startProcess(t, crm, "api", "--database-url", db, "--listen", api1)
@@ -109,7 +117,7 @@ func startStack(t testing.TB, bin, stateDir string) {
 	}
 	inv := stackdir.Inventory{
 		Stack: "simplecrm", Target: "local", WebURL: "http://" + web,
-		LoadUser: stackdir.Credentials{Email: "admin@example.com", Password: e2ePassword},
+		LoadUser: stackdir.Credentials{Email: "admin@example.com", Password: passwords["admin@example.com"]},
 		Hosts: []stackdir.InventoryHost{
 			{Name: "web-1", Role: "web", Zone: "dmz", MetricsURL: "http://" + web + "/metrics"},
 			{Name: "api-1", Role: "api", Zone: "lan", MetricsURL: "http://" + api1 + "/metrics"},

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -32,7 +34,8 @@ func verifyCLIFlags() []cli.Flag {
 		&cli.StringFlag{Name: "stack", Usage: "stack name (default: the plan's name)", EnvVars: []string{"CRMPLAN_STACK"}},
 		&cli.StringFlag{Name: "target", Usage: "URL of a CRM crmplan did not deploy", EnvVars: []string{"CRMPLAN_TARGET"}},
 		&cli.StringFlag{Name: "email", Usage: "load user (default: the inventory's)", EnvVars: []string{"CRMPLAN_EMAIL"}},
-		&cli.StringFlag{Name: "password", Usage: "load user's password; prefer the env var", EnvVars: []string{"CRMPLAN_PASSWORD"}},
+		&cli.StringFlag{Name: "password-file", Usage: "file holding the load user's password (or set CRMPLAN_PASSWORD); " +
+			"never an argument, which any local user reads in ps", EnvVars: []string{"CRMPLAN_PASSWORD_FILE"}},
 		&cli.Float64Flag{Name: "rate", Usage: "requests/s instead of the plan's"},
 		&cli.DurationFlag{Name: "duration", Usage: "measured (steady) phase", Value: 2 * time.Minute},
 		&cli.DurationFlag{Name: "ramp-up", Usage: "linear ramp from 0 to the rate before the measured phase", Value: 15 * time.Second},
@@ -55,7 +58,7 @@ func verifyCLIFlags() []cli.Flag {
 func parseVerifyFlags(c *cli.Context) (verifyFlags, error) {
 	f := verifyFlags{chaos: c.String("chaos"),
 		plan: c.String("plan"), stateDir: c.String("state-dir"), stack: c.String("stack"),
-		target: c.String("target"), email: c.String("email"), password: c.String("password"),
+		target: c.String("target"), email: c.String("email"), password: os.Getenv("CRMPLAN_PASSWORD"),
 		rate: c.Float64("rate"), p95: c.Float64("p95"), errorRate: c.Float64("error-rate"),
 		duration: c.Duration("duration"), rampUp: c.Duration("ramp-up"),
 		emitScript: c.Bool("emit-script"), script: c.String("script"),
@@ -70,6 +73,14 @@ func parseVerifyFlags(c *cli.Context) (verifyFlags, error) {
 	if c.IsSet("generators") && f.generators < 1 {
 		return f, crmplan.Errorf(crmplan.EINVALID, "the number of load generators must be at least 1, got %d", f.generators).
 			In("--generators").Try("crmplan verify --generators 3")
+	}
+	if file := c.String("password-file"); file != "" {
+		pw, err := os.ReadFile(file)
+		if err != nil {
+			return f, crmplan.Errorf(crmplan.EINVALID, "cannot read the password: %w", err).In("--password-file").
+				Try("crmplan verify --target URL --email admin@example.com --password-file ~/.crm-password")
+		}
+		f.password = strings.TrimRight(string(pw), "\r\n")
 	}
 	if c.IsSet("rate") && !(f.rate > 0) {
 		return f, crmplan.Errorf(crmplan.EINVALID, "the rate must be above 0, got %g", f.rate).

@@ -41,6 +41,10 @@ func TestVerifyEmitScript(t *testing.T) {
 func TestVerifyBadInput(t *testing.T) {
 	state := t.TempDir()
 	plan := "../../examples/simplecrm.yaml"
+	pwFile := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pwFile, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -50,7 +54,9 @@ func TestVerifyBadInput(t *testing.T) {
 		{"rate zero", []string{"--plan", plan, "--rate", "0"}, "--rate: the rate must be above 0"},
 		{"negative rate", []string{"--plan", plan, "--rate", "-5"}, "--rate"},
 		{"no plan, no rate", []string{"--target", "http://127.0.0.1:1"}, "without a plan, the rate must be given"},
-		{"unreachable target", []string{"--target", "http://127.0.0.1:1", "--rate", "10", "--email", "a@example.com", "--password", "x"}, "is unreachable"},
+		{"unreachable target", []string{"--target", "http://127.0.0.1:1", "--rate", "10", "--email", "a@example.com", "--password-file", pwFile}, "is unreachable"},
+		{"password as an argument", []string{"--target", "http://127.0.0.1:1", "--rate", "10", "--email", "a@example.com", "--password", "x"}, "password"},
+		{"password file missing", []string{"--target", "http://127.0.0.1:1", "--rate", "10", "--email", "a@example.com", "--password-file", pwFile + ".none"}, "--password-file: cannot read the password"},
 		{"target without credentials", []string{"--target", "http://127.0.0.1:1", "--rate", "10"}, "no credentials"},
 		{"missing script", []string{"--plan", plan, "--script", filepath.Join(state, "nope.js")}, "--script: cannot read the script"},
 		{"bad output", []string{"--plan", plan, "--output", "xml"}, "--output"},

@@ -129,7 +129,9 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	crmplanBin, crmBin := deployBins(t)
 	pg := pgserver.StartTest(t)
 	db := pg.URL("postgres")
-	seed := exec.Command(crmBin, "seed", "--database-url", db, "--records", "3000", "--users", "4", "--password", "e2e password")
+	passwords := filepath.Join(t.TempDir(), "passwords.json")
+	seed := exec.Command(crmBin, "seed", "--database-url", db, "--records", "3000", "--users", "4", "--passwords-out", passwords)
+	seed.Env = append(os.Environ(), "CRM_SEED_PASSWORD_KEY=e2e password key")
 	topo := testTopology()
 	m, err := New(t.TempDir(), "e2e", topo, Options{Receptor: receptor, Port: freePort(t, topo.Hosts[2].Address),
 		WorkTypes: func(_ topology.Host, dir string) []WorkType { return AgentWorkTypes(crmplanBin, dir) }})
@@ -184,7 +186,7 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	}
 	t.Logf("round trip of a small unit (crmplan-status on api-2 via web-1): %v", small.Duration)
 
-	client := signIn(t, webURL)
+	client := signIn(t, webURL, passwords)
 	l := &load{}
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -227,11 +229,22 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	}
 }
 
-func signIn(t *testing.T, base string) *http.Client {
+// signIn signs in as manager@ with the password crm seed wrote to
+// passwordsFile.
+func signIn(t *testing.T, base, passwordsFile string) *http.Client {
 	t.Helper()
+	data, err := os.ReadFile(passwordsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var passwords map[string]string
+	if err := json.Unmarshal(data, &passwords); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"email": "manager@example.com", "password": passwords["manager@example.com"]})
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	resp, err := c.Post(base+"/api/v1/session", "application/json", strings.NewReader(`{"email":"manager@example.com","password":"e2e password"}`))
+	resp, err := c.Post(base+"/api/v1/session", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

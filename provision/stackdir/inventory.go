@@ -9,7 +9,7 @@ import (
 // Inventory is what apply leaves behind for the commands after it (verify,
 // report, status): where the stack's hosts are and how to reach the CRM.
 // It is written to <state-dir>/<stack>/inventory.json with mode 0600 because
-// it holds the load-test user's password.
+// it holds the seeded users' passwords.
 type Inventory struct {
 	Stack  string          `json:"stack"`
 	Target string          `json:"target"`  // "local"
@@ -18,6 +18,9 @@ type Inventory struct {
 	// LoadUser is the CRM account the load test signs in with. Password is a
 	// secret: never print or log it.
 	LoadUser Credentials `json:"load_user"`
+	// SeededUsers are every user crm seed made (admin@ first), each with
+	// their own random password: secrets, like LoadUser's.
+	SeededUsers []Credentials `json:"seeded_users,omitempty"`
 	// AppVersion identifies the deployed crm build (its SHA-256 prefix).
 	AppVersion string `json:"app_version,omitempty"`
 	Records    int64  `json:"records"` // records seeded into the database

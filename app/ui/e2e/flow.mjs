@@ -2,7 +2,9 @@
 // playwright-core (no downloaded browser). The Go test e2e_test.go starts
 // PostgreSQL, `crm api` and `crm web`, then runs:
 //
-//   node e2e/flow.mjs --url http://127.0.0.1:PORT --out DIR --email E --password P
+//   CRM_E2E_PASSWORD=P node e2e/flow.mjs --url http://127.0.0.1:PORT --out DIR --email E
+//
+// The password comes from the environment: an argument shows in ps.
 //
 // It prints one line per step and exits non-zero at the first failure,
 // leaving failure.png in DIR.
@@ -17,12 +19,12 @@ const { values: opt } = parseArgs({
     url: { type: "string" },
     out: { type: "string", default: "test-artifacts" },
     email: { type: "string" },
-    password: { type: "string" },
     chromium: { type: "string", default: process.env.CHROMIUM || "/usr/bin/chromium" },
   },
 });
+opt.password = process.env.CRM_E2E_PASSWORD;
 if (!opt.url || !opt.email || !opt.password) {
-  console.error("usage: node e2e/flow.mjs --url URL --email E --password P [--out DIR] [--chromium PATH]");
+  console.error("usage: CRM_E2E_PASSWORD=P node e2e/flow.mjs --url URL --email E [--out DIR] [--chromium PATH]");
   process.exit(2);
 }
 

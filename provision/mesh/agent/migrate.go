@@ -51,7 +51,7 @@ func (h Host) canMigrate(env map[string]string) error {
 
 // Seed empties the CRM database's schema, migrates it and seeds it with
 // records and users by the current release's `crm migrate` and `crm seed`
-// (env carries CRM_DATABASE_URL and CRM_SEED_PASSWORD). It runs only when
+// (env carries CRM_DATABASE_URL and CRM_SEED_PASSWORD_KEY). It runs only when
 // the stack has no seeded database in its state, so whatever the schema
 // holds was left by a seed that was interrupted, and crm seed needs it
 // empty.

@@ -8,7 +8,7 @@ const WorkPostgres = "crmplan-postgres"
 
 // WorkSeed fills the CRM's database on the primary's host: the schema
 // emptied, `crm migrate` and `crm seed` of the host's current release. The
-// payload is the environment (JSON: CRM_DATABASE_URL, CRM_SEED_PASSWORD);
+// payload is the environment (JSON: CRM_DATABASE_URL, CRM_SEED_PASSWORD_KEY);
 // args: --records N --users N.
 const WorkSeed = "crmplan-seed"
 
