@@ -24,12 +24,12 @@ import (
 
 // Config says how much to make.
 type Config struct {
-	Records  int64  // records over all five kinds
-	Reps     int    // sales reps besides admin@ and manager@
+	Records int64 // records over all five kinds
+	Reps    int   // sales reps besides admin@ and manager@
 	// PasswordKey gives every seeded user their own password
 	// (UserPassword); at least MinKeyLen bytes.
 	PasswordKey []byte
-	Seed     uint64 // random seed; the same seed gives the same data
+	Seed        uint64 // random seed; the same seed gives the same data
 	// Now anchors the generated dates (created in the two years before it).
 	Now  time.Time
 	Hash secret.Params // argon2id costs; zero means secret.DefaultParams
