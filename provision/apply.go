@@ -253,6 +253,9 @@ func (l Layout) inventory(version string, outputs auto.OutputMap, instances map[
 		inv.SeededUsers = seededUsers([]byte(key), l.Users)
 		inv.LoadUser = inv.SeededUsers[0]
 	}
+	if key, ok := outputs[outServiceKey].Value.(string); ok {
+		inv.ServiceKey = key
+	}
 	for _, h := range l.Hosts {
 		ih := stackdir.InventoryHost{Name: h.Name, Role: string(h.Role), Zone: h.Zone, Address: h.Address, Port: h.Port, Dir: h.Dir,
 			Instance: instances[h.Role]}

@@ -25,6 +25,8 @@ const (
 	// outPasswordKey is the key every seeded user's password is derived
 	// from (userPassword), which apply turns into the inventory's list.
 	outPasswordKey = "userPasswordKey"
+	// outServiceKey is what docstore and the brokers require of callers.
+	outServiceKey = "serviceKey"
 )
 
 // Resource output shapes the program reads back.

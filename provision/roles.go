@@ -17,6 +17,10 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 	if err := d.etlServices(urls, schema); err != nil {
 		return err
 	}
+	keyEnv, err := d.serviceKeyEnv()
+	if err != nil {
+		return err
+	}
 	var esbs []pulumi.Resource
 	var esbURLs []string
 	for _, h := range d.l.ByRole(topology.RoleIntegration) {
@@ -27,7 +31,7 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 		esbs, esbURLs = append(esbs, res), append(esbURLs, h.URL())
 	}
 	for _, h := range d.l.ByRole(topology.RoleDocStore) {
-		if _, err := d.service(h, []string{"--dir", filepath.Join(h.Dir, "documents")}, pulumi.StringMap{}); err != nil {
+		if _, err := d.service(h, []string{"--dir", filepath.Join(h.Dir, "documents")}, keyEnv); err != nil {
 			return err
 		}
 	}
@@ -36,18 +40,35 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 			return err
 		}
 	}
-	if err := d.queueServices(); err != nil {
+	if err := d.queueServices(keyEnv); err != nil {
 		return err
 	}
-	if err := d.schedulerServices(); err != nil {
+	if err := d.schedulerServices(keyEnv); err != nil {
 		return err
 	}
 	return d.proxyServices(esbs, esbURLs, apiURLs)
 }
 
+// serviceKeyEnv is the environment that gives docstore, the brokers and
+// the scheduler the stack's service key (finding 8: those services took
+// anyone who reached them). It travels in the start unit's payload and
+// the agent keeps it in the role's 0600 spec: never in an argument. A
+// stack without those roles gets no key, and so no new resource.
+func (d *deployer) serviceKeyEnv() (pulumi.StringMap, error) {
+	if len(d.l.ByRole(topology.RoleDocStore))+len(d.l.ByRole(topology.RoleQueue))+len(d.l.ByRole(topology.RoleScheduler)) == 0 {
+		return pulumi.StringMap{}, nil
+	}
+	key, err := d.secret("service-key")
+	if err != nil {
+		return nil, err
+	}
+	d.ctx.Export(outServiceKey, key.Value) // for the inventory: the operator's own calls
+	return pulumi.StringMap{"CRM_SERVICE_KEY": key.Value}, nil
+}
+
 // schedulerServices points each scheduler at the workers and the brokers,
 // its own zone's broker first.
-func (d *deployer) schedulerServices() error {
+func (d *deployer) schedulerServices(keyEnv pulumi.StringMap) error {
 	for _, h := range d.l.ByRole(topology.RoleScheduler) {
 		var args []string
 		for _, w := range d.l.ByRole(topology.RoleWorker) {
@@ -58,7 +79,7 @@ func (d *deployer) schedulerServices() error {
 		for _, b := range brokers {
 			args = append(args, "--broker", b.URL())
 		}
-		if _, err := d.service(h, args, pulumi.StringMap{}); err != nil {
+		if _, err := d.service(h, args, keyEnv); err != nil {
 			return err
 		}
 	}
@@ -68,7 +89,7 @@ func (d *deployer) schedulerServices() error {
 // queueServices runs a broker per queue host, each forwarding what its
 // clients publish to the brokers of the other zones (seed 002: one broker
 // per LAN, reaching across).
-func (d *deployer) queueServices() error {
+func (d *deployer) queueServices(keyEnv pulumi.StringMap) error {
 	brokers := d.l.ByRole(topology.RoleQueue)
 	for _, h := range brokers {
 		args := []string{"--name", h.Name}
@@ -77,7 +98,7 @@ func (d *deployer) queueServices() error {
 				args = append(args, "--peer", p.URL())
 			}
 		}
-		if _, err := d.service(h, args, pulumi.StringMap{}); err != nil {
+		if _, err := d.service(h, args, keyEnv); err != nil {
 			return err
 		}
 	}

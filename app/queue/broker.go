@@ -22,7 +22,10 @@ type Config struct {
 	Peers   []string // base URLs of the brokers to forward to
 	Retain  int      // messages kept per topic; default 10000
 	MaxBody int64    // largest message in bytes; default 64 KiB
-	Log     *slog.Logger
+	// Transport carries the forwards to the peers (which require the
+	// stack's service key: stackkey.Key.Transport); nil means the default.
+	Transport http.RoundTripper
+	Log       *slog.Logger
 }
 
 // Broker serves the topics over HTTP and forwards to its peers.
@@ -53,7 +56,7 @@ func New(cfg Config, reg prometheus.Registerer) *Broker {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 64 << 10
 	}
-	b := &Broker{cfg: cfg, log: NewLog(cfg.Retain), client: &http.Client{Timeout: 5 * time.Second},
+	b := &Broker{cfg: cfg, log: NewLog(cfg.Retain), client: &http.Client{Timeout: 5 * time.Second, Transport: cfg.Transport},
 		counts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_queue_messages_total",
 			Help: "Messages by event: published (by a client here), received (from a peer), forwarded, forward_failed, duplicate."}, []string{"event"}),
 		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "crm_queue_forward_backlog",

@@ -40,7 +40,10 @@ type Config struct {
 	Workers []string // worker base URLs: POST /v1/jobs/{job}
 	Brokers []string // queue base URLs: the tick goes to Topic on the first that takes it
 	Topic   string   // default "schedule"
-	Log     *slog.Logger
+	// Transport carries the triggers and ticks (the brokers require the
+	// stack's service key: stackkey.Key.Transport); nil means the default.
+	Transport http.RoundTripper
+	Log       *slog.Logger
 }
 
 // Scheduler fires the jobs.
@@ -55,7 +58,7 @@ func New(cfg Config, reg prometheus.Registerer) *Scheduler {
 	if cfg.Topic == "" {
 		cfg.Topic = "schedule"
 	}
-	s := &Scheduler{cfg: cfg, client: &http.Client{Timeout: 10 * time.Minute}, // an export of 25M rows takes a while
+	s := &Scheduler{cfg: cfg, client: &http.Client{Timeout: 10 * time.Minute, Transport: cfg.Transport}, // an export of 25M rows takes a while
 		triggers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_scheduler_triggers_total",
 			Help: "Job triggers by job, target (worker, queue) and result."}, []string{"job", "target", "result"})}
 	if reg != nil {

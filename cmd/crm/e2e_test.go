@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan/app/seed"
+	"github.com/crmplan/crmplan/app/stackkey"
 	"github.com/crmplan/crmplan/pgserver"
 )
 
@@ -51,7 +52,7 @@ func start(t testing.TB, dir, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	self, _ := os.Executable()
 	cmd := exec.Command(self, args...)
-	cmd.Env = append(os.Environ(), "CRM_TEST_EXEC=1", "CRM_LOG_FORMAT=text")
+	cmd.Env = append(os.Environ(), "CRM_TEST_EXEC=1", "CRM_LOG_FORMAT=text", stackkey.Env+"="+testServiceKey)
 	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -146,6 +147,10 @@ func startStack(t testing.TB, records int64) *stack {
 	}
 	return s
 }
+
+// testServiceKey is the service key the processes start gets find in
+// their environment, as a deployment gives it.
+const testServiceKey = "e2e-service-key-0123456789"
 
 // e2eKey is the test stacks' seed password key: each user's password is
 // seed.UserPassword(e2eKey, email).

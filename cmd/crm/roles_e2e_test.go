@@ -9,10 +9,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crmplan/crmplan/app/stackkey"
 )
 
 // TestIntegrationRole runs crm integration as a process in front of the
@@ -48,23 +52,64 @@ func TestIntegrationRole(t *testing.T) {
 	}
 }
 
-// TestDocstoreRole stores and reads a document through crm docstore.
+// TestDocstoreRole stores and reads a document through crm docstore, for
+// callers holding the stack's service key (here read from a 0600 file)
+// only.
 func TestDocstoreRole(t *testing.T) {
 	addr := freeAddr(t)
 	dir := t.TempDir()
-	start(t, dir, "docstore", "docstore", "--listen", addr, "--dir", dir+"/docs", "--max-size", "1024")
+	keyFile := filepath.Join(dir, "service-key")
+	if err := os.WriteFile(keyFile, []byte("docstore-file-key-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, dir, "docstore", "docstore", "--listen", addr, "--dir", dir+"/docs", "--max-size", "1024", "--service-key-file", keyFile)
 	base := "http://" + addr
+	auth := "Bearer docstore-file-key-0123456789"
 	waitReady(t, base)
-	code, body := doReq(t, "POST", base+"/v1/documents", "", "quote #42")
+	code, body := doReq(t, "POST", base+"/v1/documents", auth, "quote #42")
 	if code != 201 {
 		t.Fatalf("POST = %d %s", code, body)
 	}
 	id := body[strings.Index(body, `"id":"`)+6:][:64]
-	if code, got := doReq(t, "GET", base+"/v1/documents/"+id, "", ""); code != 200 || got != "quote #42" {
+	if code, got := doReq(t, "GET", base+"/v1/documents/"+id, auth, ""); code != 200 || got != "quote #42" {
 		t.Errorf("GET = %d %q", code, got)
 	}
-	if code, _ := doReq(t, "POST", base+"/v1/documents", "", strings.Repeat("x", 2048)); code != 413 {
+	if code, _ := doReq(t, "POST", base+"/v1/documents", auth, strings.Repeat("x", 2048)); code != 413 {
 		t.Errorf("oversized POST = %d, want 413", code)
+	}
+	// Finding 8: whoever reached the port read, wrote and deleted.
+	for _, who := range []string{"", "Bearer " + testServiceKey, "Bearer docstore-file-key"} {
+		for _, req := range [][2]string{{"POST", "/v1/documents"}, {"GET", "/v1/documents/" + id}, {"DELETE", "/v1/documents/" + id}} {
+			if code, body := doReq(t, req[0], base+req[1], who, "forged"); code != 401 || strings.Contains(body, "quote") {
+				t.Errorf("%s %s with %q = %d %s, want 401", req[0], req[1], who, code, body)
+			}
+		}
+	}
+	if code, got := doReq(t, "GET", base+"/v1/documents/"+id, auth, ""); code != 200 || got != "quote #42" {
+		t.Errorf("after the refused calls, GET = %d %q, want the document", code, got)
+	}
+	if code, _ := doReq(t, "GET", base+"/healthz", "", ""); code != 200 {
+		t.Errorf("/healthz without a key = %d, want 200 (health checks carry no key)", code)
+	}
+}
+
+// TestServiceKeyRequired: docstore, queue and scheduler refuse to start
+// without a key, or with a key file others may read.
+func TestServiceKeyRequired(t *testing.T) {
+	dir := t.TempDir()
+	open := filepath.Join(dir, "open-key")
+	if err := os.WriteFile(open, []byte("0123456789abcdef0123\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(stackkey.Env, "")
+	for _, role := range []string{"docstore", "queue", "scheduler"} {
+		for _, extra := range [][]string{nil, {"--service-key-file", open}} {
+			var out, errb bytes.Buffer
+			args := append([]string{"crm", role, "--listen", "127.0.0.1:0"}, extra...)
+			if code := run(context.Background(), args, &out, &errb); code != 2 || !strings.Contains(errb.String(), "service-key") {
+				t.Errorf("%v: exit %d, stderr %q; want 2 naming the service key", args[1:], code, errb.String())
+			}
+		}
 	}
 }
 
@@ -107,12 +152,22 @@ func TestQueueRolePair(t *testing.T) {
 	start(t, dir, "queue-b", "queue", "--listen", b, "--name", "lan-b", "--peer", "http://"+a)
 	waitReady(t, "http://"+a)
 	waitReady(t, "http://"+b)
-	if code, body := doReq(t, "POST", "http://"+a+"/v1/topics/leads/messages", "", "lead 7"); code != 201 {
+	auth := "Bearer " + testServiceKey
+	if code, body := doReq(t, "POST", "http://"+a+"/v1/topics/leads/messages", auth, "lead 7"); code != 201 {
 		t.Fatalf("publish = %d %s", code, body)
 	}
-	code, body := doReq(t, "GET", "http://"+b+"/v1/topics/leads/messages?wait=10s", "", "")
+	code, body := doReq(t, "GET", "http://"+b+"/v1/topics/leads/messages?wait=10s", auth, "")
 	if code != 200 || !strings.Contains(body, `"origin":"lan-a","body":"lead 7"`) {
 		t.Fatalf("subscribe on the peer = %d %s", code, body)
+	}
+	// Finding 8: anyone who reached a broker published and read.
+	for _, who := range []string{"", "Bearer wrong-key-0123456789"} {
+		if code, body := doReq(t, "POST", "http://"+a+"/v1/topics/leads/messages", who, "forged lead"); code != 401 {
+			t.Errorf("publish with %q = %d %s, want 401", who, code, body)
+		}
+		if code, body := doReq(t, "GET", "http://"+b+"/v1/topics/leads/messages?wait=0s", who, ""); code != 401 || strings.Contains(body, "lead 7") {
+			t.Errorf("subscribe with %q = %d %s, want 401", who, code, body)
+		}
 	}
 }
 

@@ -21,6 +21,7 @@ func schedulerCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "worker", EnvVars: []string{"CRM_WORKERS"}, Usage: "worker base URL (repeat; the first that answers runs the job)"},
 			&cli.StringSliceFlag{Name: "broker", EnvVars: []string{"CRM_BROKERS"}, Usage: "queue base URL for the ticks (repeat)"},
 			&cli.StringFlag{Name: "topic", Value: "schedule", EnvVars: []string{"CRM_TOPIC"}},
+			serviceKeyFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			log, err := logger(c, "scheduler")
@@ -35,9 +36,14 @@ func schedulerCommand() *cli.Command {
 				}
 				jobs = append(jobs, j)
 			}
+			// The brokers take only callers holding the service key.
+			key, err := serviceKey(c)
+			if err != nil {
+				return err
+			}
 			m := metrics.New("scheduler")
 			s := scheduler.New(scheduler.Config{Jobs: jobs, Workers: c.StringSlice("worker"), Brokers: c.StringSlice("broker"),
-				Topic: c.String("topic"), Log: log}, m.Registry)
+				Topic: c.String("topic"), Transport: key.Transport(nil), Log: log}, m.Registry)
 			ctx, cancel := context.WithCancel(c.Context)
 			defer cancel()
 			go s.Run(ctx)

@@ -142,6 +142,8 @@ func TestApplySimpleCRM(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkUI(t, inv.WebURL)
+	checkNoSecretInArgv(t, e.stateDir, inv)
+	checkSeededPasswords(t, inv)
 	marker := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
 	createAccount(t, inv, marker)
 	checkOnReplica(t, inv, marker)

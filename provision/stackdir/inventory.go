@@ -21,6 +21,10 @@ type Inventory struct {
 	// SeededUsers are every user crm seed made (admin@ first), each with
 	// their own random password: secrets, like LoadUser's.
 	SeededUsers []Credentials `json:"seeded_users,omitempty"`
+	// ServiceKey is what docstore and the queue brokers require of their
+	// callers (Authorization: Bearer KEY); a secret. Empty when the stack
+	// runs neither.
+	ServiceKey string `json:"service_key,omitempty"`
 	// AppVersion identifies the deployed crm build (its SHA-256 prefix).
 	AppVersion string `json:"app_version,omitempty"`
 	Records    int64  `json:"records"` // records seeded into the database
