@@ -6,6 +6,7 @@
 package etl
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +15,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/crmplan/crmplan/app"
 )
 
 // Inbox is the directory jobs arrive in; the importer moves them on to
@@ -22,21 +28,49 @@ import (
 type Inbox struct {
 	Dir     string
 	MaxSize int64 // largest CSV in bytes
+	// Authenticate returns who holds an API token of the CRM (the store's
+	// TokenPrincipal). Every call needs one: a job's contacts belong to
+	// whoever submitted it, never to an import owner anyone could use.
+	// Nil refuses every call.
+	Authenticate func(ctx context.Context, token string) (*app.Principal, error)
 }
+
+// OwnerSuffix names the file beside a job (NAME.csv.owner) that holds the
+// id of the user who submitted it; the importer makes them the contacts'
+// owner.
+const OwnerSuffix = ".owner"
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}\.csv$`)
 
 // Handler serves POST /v1/jobs?name=X.csv (the CSV as body) and GET /v1/jobs.
 func (in Inbox) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/jobs", in.submit)
-	mux.HandleFunc("GET /v1/jobs", in.list)
+	mux.HandleFunc("POST /v1/jobs", in.authenticated(in.submit))
+	mux.HandleFunc("GET /v1/jobs", in.authenticated(in.list))
 	return mux
+}
+
+// authenticated serves next to callers with a valid API token only.
+func (in Inbox) authenticated(next func(http.ResponseWriter, *http.Request, *app.Principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		var p *app.Principal
+		var err error
+		if ok && token != "" && in.Authenticate != nil {
+			p, err = in.Authenticate(r.Context(), token)
+		}
+		if p == nil || err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="crm"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "send a CRM API token: Authorization: Bearer crm_... (create one in the CRM under /api/v1/tokens)"})
+			return
+		}
+		next(w, r, p)
+	}
 }
 
 // submit writes the CSV beside the inbox, then renames it in: the importer
 // never picks up half a file.
-func (in Inbox) submit(w http.ResponseWriter, r *http.Request) {
+func (in Inbox) submit(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	name := r.URL.Query().Get("name")
 	if !nameRE.MatchString(name) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "name must be a file name ending in .csv, like contacts-2026.csv"})
@@ -60,7 +94,13 @@ func (in Inbox) submit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusConflict, map[string]string{"error": name + " is already waiting in the inbox"})
 		return
 	}
+	// The owner goes in first: the importer never sees the job without it.
+	if err := renameio.WriteFile(filepath.Join(in.Dir, name+OwnerSuffix), []byte(strconv.FormatInt(p.User.ID, 10)+"\n"), 0o600); err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
 	if err := os.Rename(tmp.Name(), filepath.Join(in.Dir, name)); err != nil {
+		_ = os.Remove(filepath.Join(in.Dir, name+OwnerSuffix))
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}
@@ -98,7 +138,7 @@ func (in Inbox) Jobs() ([]Job, error) {
 	return out, nil
 }
 
-func (in Inbox) list(w http.ResponseWriter, r *http.Request) {
+func (in Inbox) list(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
 	jobs, err := in.Jobs()
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/crmplan/crmplan/app"
 	"github.com/crmplan/crmplan/app/store"
 	"github.com/crmplan/crmplan/app/store/storetest"
@@ -18,14 +20,40 @@ import (
 // TestMigrationJobs submits CSV jobs over HTTP and loads them into a real
 // PostgreSQL with the worker's importer.
 func TestMigrationJobs(t *testing.T) {
-	s, _ := storetest.Open(t)
+	s, pg := storetest.Open(t)
 	ctx := context.Background()
 	if _, err := s.CreateUser(ctx, store.NewUser{Email: "etl@example.com", Name: "ETL", Role: app.RoleAdmin, PasswordHash: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	in := Inbox{Dir: t.TempDir(), MaxSize: 1 << 10}
+	rep, err := s.CreateUser(ctx, store.NewUser{Email: "rep@example.com", Name: "Rep", Role: app.RoleRep, PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "crm_rep-token"
+	in := Inbox{Dir: t.TempDir(), MaxSize: 1 << 10, Authenticate: func(ctx context.Context, tok string) (*app.Principal, error) {
+		if tok != token {
+			return nil, app.Errorf(app.EUNAUTHORIZED, "token is invalid")
+		}
+		return &app.Principal{User: rep, Via: "token"}, nil
+	}}
 	srv := httptest.NewServer(in.Handler())
 	t.Cleanup(srv.Close)
+	// Finding 8: anyone who reached the port submitted contacts as the
+	// import owner.
+	for _, auth := range []string{"", "Bearer crm_forged", "crm_rep-token"} {
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/jobs?name=forged.csv", strings.NewReader("first_name,last_name\nEve,Forged\n"))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("submit with %q = %d, want 401", auth, res.StatusCode)
+		}
+	}
 	submits := []struct {
 		name, body string
 		want       int
@@ -37,7 +65,9 @@ func TestMigrationJobs(t *testing.T) {
 		{"big.csv", strings.Repeat("x", 2<<10), 413},
 	}
 	for _, tt := range submits {
-		res, err := http.Post(srv.URL+"/v1/jobs?name="+tt.name, "text/csv", strings.NewReader(tt.body))
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/jobs?name="+tt.name, strings.NewReader(tt.body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,10 +81,20 @@ func TestMigrationJobs(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("import = %d, %v; want 2 rows", n, err)
 	}
-	res, err := http.Get(srv.URL + "/v1/jobs")
+	// The contacts belong to who uploaded them, not to the import owner.
+	conn, err := pgx.Connect(ctx, pg.URL("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer conn.Close(ctx)
+	var owner int64
+	if err := conn.QueryRow(ctx, "SELECT owner_id FROM contacts WHERE email = 'ada@example.com'").Scan(&owner); err != nil || owner != rep.ID {
+		t.Errorf("imported contact's owner = %d (%v), want the uploader %d", owner, err, rep.ID)
+	}
+	if code := get(t, srv.URL+"/v1/jobs", "").StatusCode; code != http.StatusUnauthorized {
+		t.Errorf("list without a token = %d, want 401", code)
+	}
+	res := get(t, srv.URL+"/v1/jobs", "Bearer "+token)
 	defer res.Body.Close()
 	var got struct{ Jobs []Job }
 	if err := json.NewDecoder(res.Body).Decode(&got); err != nil {
@@ -70,4 +110,18 @@ func TestMigrationJobs(t *testing.T) {
 	if states["legacy-1.csv"] != "done" || states["legacy-2.csv"] != "failed" || len(states) != 2 {
 		t.Errorf("jobs = %+v", got.Jobs)
 	}
+}
+
+func get(t *testing.T, url, auth string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
 }

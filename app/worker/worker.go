@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,9 +25,13 @@ import (
 
 // Config says where files are and how often jobs run.
 type Config struct {
-	Inbox       string        // contacts CSV files to import; "" disables imports
-	Outbox      string        // reports and exports are written here; "" disables files
-	ImportOwner string        // e-mail of the user who owns imported contacts
+	Inbox  string // contacts CSV files to import; "" disables imports
+	Outbox string // reports and exports are written here; "" disables files
+	// ImportOwner is the e-mail of the user who owns the contacts of a
+	// file with no owner beside it (NAME.csv.owner holds a user id; crm
+	// etl writes one for every upload): files put into the inbox on the
+	// host itself.
+	ImportOwner string
 	PollEvery   time.Duration // inbox scan interval; default 2 s
 	ReportEvery time.Duration // pipeline snapshot interval; 0 disables
 	ExportEvery time.Duration // contacts export interval; 0 disables
@@ -116,20 +122,41 @@ func (w *Worker) ImportInbox(ctx context.Context) (int64, error) {
 	if err != nil || len(files) == 0 {
 		return 0, err
 	}
-	owner, err := w.store.UserByEmail(ctx, w.cfg.ImportOwner)
-	if err != nil {
-		return 0, fmt.Errorf("import owner %s: %w", w.cfg.ImportOwner, err)
-	}
 	var total int64
 	for _, f := range files {
-		n, err := w.importFile(ctx, f, owner.ID)
+		n, err := w.importFile(ctx, f)
 		w.record("import", err)
 		total += n
 	}
 	return total, nil
 }
 
-func (w *Worker) importFile(ctx context.Context, path string, owner int64) (int64, error) {
+// ownerSuffix names the file beside a CSV that holds its owner's user id
+// (app/etl.OwnerSuffix).
+const ownerSuffix = ".owner"
+
+// owner is the user whose contacts the rows of the claimed file csv
+// become: the one named beside it (who uploaded it), else ImportOwner.
+// crm etl writes the owner file before the CSV, so whoever claimed the CSV
+// finds it.
+func (w *Worker) owner(ctx context.Context, csv string) (int64, error) {
+	b, err := os.ReadFile(csv + ownerSuffix)
+	if err == nil {
+		_ = os.Remove(csv + ownerSuffix)
+		id, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("owner of %s: %q is not a user id", filepath.Base(csv), b)
+		}
+		return id, nil
+	}
+	u, err := w.store.UserByEmail(ctx, w.cfg.ImportOwner)
+	if err != nil {
+		return 0, fmt.Errorf("import owner %s: %w", w.cfg.ImportOwner, err)
+	}
+	return u.ID, nil
+}
+
+func (w *Worker) importFile(ctx context.Context, path string) (int64, error) {
 	claimed := filepath.Join(w.cfg.Inbox, "processing", filepath.Base(path))
 	if err := os.MkdirAll(filepath.Dir(claimed), 0o750); err != nil {
 		return 0, err
@@ -137,7 +164,11 @@ func (w *Worker) importFile(ctx context.Context, path string, owner int64) (int6
 	if err := os.Rename(path, claimed); err != nil {
 		return 0, nil // another worker claimed it
 	}
-	n, err := w.importCSV(ctx, claimed, owner)
+	owner, err := w.owner(ctx, path)
+	var n int64
+	if err == nil {
+		n, err = w.importCSV(ctx, claimed, owner)
+	}
 	dest := "done"
 	if err != nil {
 		dest = "failed"

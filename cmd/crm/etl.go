@@ -15,11 +15,12 @@ import (
 func etlCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "etl",
-		Usage: "load CSV migration jobs from an inbox into the primary; submit and list them over HTTP",
+		Usage: "load CSV migration jobs from an inbox into the primary; submit and list them over HTTP with a CRM API token (Authorization: Bearer crm_...)",
 		Flags: append(databaseFlags(),
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8085", EnvVars: []string{"CRM_LISTEN"}},
 			&cli.StringFlag{Name: "inbox", Value: "inbox", EnvVars: []string{"CRM_INBOX"}, Usage: "directory of contacts CSV files to load"},
-			&cli.StringFlag{Name: "import-owner", Value: "admin@example.com", EnvVars: []string{"CRM_IMPORT_OWNER"}, Usage: "e-mail of the owner of loaded contacts"},
+			&cli.StringFlag{Name: "import-owner", Value: "admin@example.com", EnvVars: []string{"CRM_IMPORT_OWNER"},
+				Usage: "e-mail of the owner of contacts from files put into the inbox on this host; an upload over HTTP belongs to the API token's user"},
 			&cli.Int64Flag{Name: "max-size", Value: 1 << 30, EnvVars: []string{"CRM_MAX_JOB_SIZE"}, Usage: "largest CSV accepted over HTTP, in bytes"},
 		),
 		Action: func(c *cli.Context) error {
@@ -41,7 +42,7 @@ func etlCommand() *cli.Command {
 			w := worker.New(s, worker.Config{Inbox: c.String("inbox"), ImportOwner: c.String("import-owner"), Log: log}, m.Registry)
 			errc := make(chan error, 1)
 			go func() { errc <- w.Run(c.Context) }()
-			in := etl.Inbox{Dir: c.String("inbox"), MaxSize: c.Int64("max-size")}
+			in := etl.Inbox{Dir: c.String("inbox"), MaxSize: c.Int64("max-size"), Authenticate: s.TokenPrincipal}
 			if err := serve.Run(c.Context, serve.Config{Role: "etl", Listen: c.String("listen"), Handler: in.Handler(), Ready: s.Ready, Metrics: m, Log: log}); err != nil {
 				return err
 			}

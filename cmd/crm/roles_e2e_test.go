@@ -226,10 +226,19 @@ func TestETLRole(t *testing.T) {
 	waitReady(t, "http://"+etlAddr)
 	waitReady(t, "http://"+apiAddr)
 	csv := "first_name,last_name,email\nGrace,Hopper-Migrated,grace@example.com\n"
-	if code, body := doReq(t, "POST", "http://"+etlAddr+"/v1/jobs?name=legacy.csv", "", csv); code != 202 {
+	// Finding 8: an upload without a token imported as the import owner
+	// (admin@ here).
+	for _, who := range []string{"", "Bearer " + testServiceKey, "Bearer crm_forged"} {
+		if code, body := doReq(t, "POST", "http://"+etlAddr+"/v1/jobs?name=forged.csv", who, csv); code != 401 {
+			t.Errorf("submit with %q = %d %s, want 401", who, code, body)
+		}
+	}
+	// An upload imports as the token's own user: rep1, who sees the
+	// contact as theirs.
+	token := mintToken(t, "http://"+apiAddr, signIn(t, "http://"+apiAddr, "rep1@example.com"))
+	if code, body := doReq(t, "POST", "http://"+etlAddr+"/v1/jobs?name=legacy.csv", "Bearer "+token, csv); code != 202 {
 		t.Fatalf("submit = %d %s", code, body)
 	}
-	token := mintToken(t, "http://"+apiAddr, signIn(t, "http://"+apiAddr, "admin@example.com"))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		_, body := doReq(t, "GET", "http://"+apiAddr+"/api/v1/contacts?q=Hopper-Migrated", "Bearer "+token, "")
@@ -237,7 +246,7 @@ func TestETLRole(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			_, jobs := doReq(t, "GET", "http://"+etlAddr+"/v1/jobs", "", "")
+			_, jobs := doReq(t, "GET", "http://"+etlAddr+"/v1/jobs", "Bearer "+token, "")
 			t.Fatalf("the migrated contact never showed up; jobs: %s; last answer: %s", jobs, body)
 		}
 		time.Sleep(100 * time.Millisecond)
