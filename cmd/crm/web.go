@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -15,16 +16,20 @@ import (
 func webCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "web",
-		Usage: "serve the UI and load-balance /api over api servers (SIGHUP: hand the socket over to the binary at the same path)",
-		Flags: []cli.Flag{
+		Usage: "serve the UI and load-balance /api over api servers, over HTTPS when given a certificate (plain HTTP on the same port is redirected); SIGHUP: hand the socket over to the binary at the same path",
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", EnvVars: []string{"CRM_LISTEN"}},
 			&cli.StringSliceFlag{Name: "backend", Required: true, EnvVars: []string{"CRM_BACKENDS"}, Usage: "api server base URL, e.g. http://127.0.0.1:8081 (repeat; the env var takes a comma-separated list)"},
 			&cli.StringFlag{Name: "mode", Value: string(web.Balance), EnvVars: []string{"CRM_MODE"}, Usage: "balance (round robin) or failover (first healthy backend)"},
 			&cli.DurationFlag{Name: "health-interval", Value: 250 * time.Millisecond, EnvVars: []string{"CRM_HEALTH_INTERVAL"}},
 			&cli.StringFlag{Name: "admin-socket", EnvVars: []string{"CRM_ADMIN_SOCKET"}, Usage: "Unix socket (0600) for the deploy control: drain/undrain a backend; none when empty"},
-		},
+		}, webTLSFlags()...),
 		Action: func(c *cli.Context) error {
 			log, err := logger(c, "web")
+			if err != nil {
+				return err
+			}
+			tlsCfg, err := webTLSConfig(c)
 			if err != nil {
 				return err
 			}
@@ -39,8 +44,12 @@ func webCommand() *cli.Command {
 					return err
 				}
 			}
-			return serveWeb(c.Context, serve.Config{Role: "web", Listen: c.String("listen"), Handler: web.Handler(b, ui.FS()),
-				Ready: b.Ready, Metrics: m, Log: log})
+			var h http.Handler = web.Handler(b, ui.FS())
+			if tlsCfg != nil {
+				h = redirectPlain(h)
+			}
+			return serveWeb(c.Context, serve.Config{Role: "web", Listen: c.String("listen"), Handler: h,
+				Ready: b.Ready, Metrics: m, Log: log}, tlsCfg)
 		},
 	}
 }

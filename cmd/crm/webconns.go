@@ -33,6 +33,17 @@ type handConn struct {
 	pipelined bool // a byte arrived while a request was served: the server holds it
 	handing   bool // a handover has begun
 	kept      bool // the server let go of it during a handover: it goes to the next process
+	tls       bool // it carries a TLS session, whose keys this process holds: never handed over
+}
+
+// holdsTLS marks the connection as one a handover closes rather than
+// passes on: the next process could not read its client's records. Its
+// client finds it closed while idle, as after any server's idle timeout,
+// and opens a new one, which the next process accepts.
+func (c *handConn) holdsTLS() {
+	c.mu.Lock()
+	c.tls = true
+	c.mu.Unlock()
 }
 
 func (c *handConn) Read(p []byte) (int, error) {
@@ -88,7 +99,7 @@ func (c *handConn) waitReadable() error {
 // Close keeps the socket open when a handover takes the connection.
 func (c *handConn) Close() error {
 	c.mu.Lock()
-	c.kept = c.handing && c.between
+	c.kept = c.handing && c.between && !c.tls
 	kept := c.kept
 	c.mu.Unlock()
 	if kept {
@@ -127,6 +138,9 @@ func (t *connTracker) wrap(tc *net.TCPConn) (*handConn, error) {
 
 // connState is the server's ConnState hook.
 func (t *connTracker) connState(nc net.Conn, st http.ConnState) {
+	if w, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = w.NetConn() // a sniffConn or tls.Conn around it
+	}
 	c, ok := nc.(*handConn)
 	if !ok {
 		return

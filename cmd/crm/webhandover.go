@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,7 +42,7 @@ const handoverTimeout = 20 * time.Second
 // requests sent meanwhile on a keep-alive connection wait in its socket,
 // so a web host's restart fails no request, which a stop and start would,
 // and so would closing idle connections (see handConn).
-func serveWeb(ctx context.Context, cfg serve.Config) error {
+func serveWeb(ctx context.Context, cfg serve.Config, tlsCfg *tls.Config) error {
 	// Before anything else: SIGHUP's default action ends the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -59,12 +60,17 @@ func serveWeb(ctx context.Context, cfg serve.Config) error {
 		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ConnState:         conns.connState,
+		ConnContext:       withConn,
 	}
 	hl := &handoverListener{TCPListener: tl, conns: conns}
 	q := newConnQueue(tl.Addr())
+	var public, inheritedConns net.Listener = hl, q
+	if tlsCfg != nil {
+		public, inheritedConns = sniffListener{Listener: hl, cfg: tlsCfg}, sniffListener{Listener: q, cfg: tlsCfg}
+	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(hl) }()
-	go func() { _ = srv.Serve(q) }()
+	go func() { served <- srv.Serve(public) }()
+	go func() { _ = srv.Serve(inheritedConns) }()
 	for _, c := range inherited {
 		go conns.awaitRequest(c, q, srv.IdleTimeout)
 	}
