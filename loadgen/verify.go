@@ -3,6 +3,8 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +31,30 @@ type Target struct {
 	// would send them: the integration hosts' base URLs, one picked per
 	// call. Empty: through the web tier like every other class.
 	Integration []string
+	// CAFile is the PEM file of the CA an https URL's certificate chains
+	// to (a stack's own, from its inventory); empty trusts the system's
+	// roots. Nothing skips verification.
+	CAFile string
+}
+
+// client is an HTTP client that trusts t's CA.
+func (t Target) client(timeout time.Duration) (*http.Client, error) {
+	c := &http.Client{Timeout: timeout}
+	if t.CAFile == "" {
+		return c, nil
+	}
+	pemData, err := os.ReadFile(t.CAFile)
+	if err != nil {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "cannot read the target's CA: %w", err).In("--ca-file").
+			Try("crmplan verify --target %s --ca-file STACK-CA.crt", t.URL)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemData) {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "%s holds no PEM certificate", t.CAFile).In("--ca-file").
+			Try("crmplan verify --target %s --ca-file STACK-CA.crt", t.URL)
+	}
+	c.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	return c, nil
 }
 
 // K6 says how to start k6. Command is the argv prefix: the crmplan binary and
@@ -169,7 +195,10 @@ func checkTarget(ctx context.Context, t Target) error {
 		return crmplan.Errorf(crmplan.EINVALID, "no credentials for the load user").
 			In("--email").Try("CRMPLAN_EMAIL=admin@example.com CRMPLAN_PASSWORD=... crmplan verify --target %s", t.URL)
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
+	client, err := t.client(5 * time.Second)
+	if err != nil {
+		return err
+	}
 	base := strings.TrimSuffix(t.URL, "/")
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
 	resp, err := client.Do(req)
@@ -244,6 +273,12 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 		"CRMPLAN_RUN="+runID,
 		"CRMPLAN_INTEGRATION="+strings.Join(o.Target.Integration, ","),
 	)
+	if o.Target.CAFile != "" {
+		// k6 verifies certificates against Go's system roots, which Go
+		// reads from SSL_CERT_FILE when set: the stack's CA alone, for a
+		// run that talks to the stack alone.
+		cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+o.Target.CAFile)
+	}
 
 	sc, stopScrape := o.startScraper(ctx)
 

@@ -50,6 +50,8 @@ type Request struct {
 	// priced as (the inventory records them for preview's cost) and, on a
 	// cloud target, launched as.
 	Instances map[topology.Role]string
+	// WebTLS secures the web tier's public port (HTTPS by default).
+	WebTLS WebTLS
 	// Out receives a line per resource as Pulumi reports it, and the summary.
 	Out io.Writer
 	// Confirm, when set, is shown a preview's summary before anything
@@ -104,6 +106,9 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 		}
 	}
 	if layout.Promotion, err = watchdog.LoadPromotion(paths); err != nil {
+		return nil, layout, r.Bins, "", err
+	}
+	if layout.WebCerts, layout.WebCA, err = r.webTLS(layout); err != nil {
 		return nil, layout, r.Bins, "", err
 	}
 	if layout.Primary != nil {
@@ -248,7 +253,7 @@ func (l Layout) drift(deployed map[string]string) string {
 
 // inventory describes the deployed layout for verify, report and status.
 func (l Layout) inventory(version string, outputs auto.OutputMap, instances map[topology.Role]string) stackdir.Inventory {
-	inv := stackdir.Inventory{Stack: l.Stack, Target: l.Target, WebURL: l.WebURL(), AppVersion: version, Records: l.Records, Users: l.Users}
+	inv := stackdir.Inventory{Stack: l.Stack, Target: l.Target, WebURL: l.WebURL(), WebCA: l.WebCA, AppVersion: version, Records: l.Records, Users: l.Users}
 	if key, ok := outputs[outPasswordKey].Value.(string); ok && l.runsCrm() {
 		inv.SeededUsers = seededUsers([]byte(key), l.Users)
 		inv.LoadUser = inv.SeededUsers[0]

@@ -65,6 +65,12 @@ type Layout struct {
 	Target string
 	// AutoFailover: a watchdog fails the primary over (failover: automatic).
 	AutoFailover bool
+	// WebCerts are the web-tier hosts' certificates, by host name: those
+	// hosts serve HTTPS (Request.webTLS). None means plain HTTP.
+	WebCerts map[string]certKey
+	// WebCA is the file of the CA clients of the web tier trust; empty
+	// when they trust the system's roots.
+	WebCA string
 }
 
 // ByRole returns the hosts of role in topology order.
@@ -92,6 +98,9 @@ func (l Layout) runsCrm() bool {
 func (l Layout) WebURL() string {
 	for _, role := range []topology.Role{topology.RoleFailover, topology.RoleWeb} {
 		if hosts := l.ByRole(role); len(hosts) > 0 {
+			if _, ok := l.WebCerts[hosts[0].Name]; ok {
+				return fmt.Sprintf("https://%s:%d", hosts[0].Address, hosts[0].Port)
+			}
 			return hosts[0].URL()
 		}
 	}

@@ -265,6 +265,9 @@ func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 			if d.l.Pool > 0 {
 				env["CRM_DB_MAX_CONNS"] = pulumi.String(strconv.Itoa(d.l.Pool))
 			}
+			if len(d.l.WebCerts) > 0 {
+				env["CRM_SECURE_COOKIES"] = pulumi.String("true") // browsers reach them through HTTPS only
+			}
 			if urls.replica != (pulumi.StringOutput{}) {
 				env["CRM_REPLICA_URL"] = urls.replica
 			}
@@ -298,7 +301,14 @@ func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 			roleArgs = append([]string{"--mode", "failover"}, args...)
 		}
 		for _, h := range d.l.ByRole(role) {
-			if _, err := d.service(h, roleArgs, pulumi.StringMap{}, apis...); err != nil {
+			env := pulumi.StringMap{}
+			if ck, ok := d.l.WebCerts[h.Name]; ok {
+				// In the environment (the start unit's payload, the role's
+				// 0600 spec on the host), never in an argument.
+				env["CRM_TLS_CERT"] = pulumi.String(ck.Cert)
+				env["CRM_TLS_KEY"] = pulumi.ToSecret(pulumi.String(ck.Key)).(pulumi.StringOutput)
+			}
+			if _, err := d.service(h, roleArgs, env, apis...); err != nil {
 				return err
 			}
 		}

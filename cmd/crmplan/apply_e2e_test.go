@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,7 +140,8 @@ func TestApplySimpleCRM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkUI(t, inv.WebURL)
+	checkUI(t, inv)
+	checkWebTLS(t, inv)
 	checkNoSecretInArgv(t, e.stateDir, inv)
 	checkSeededPasswords(t, inv)
 	marker := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
@@ -182,7 +182,7 @@ func TestApplySimpleCRM(t *testing.T) {
 	if len(res.Hosts) != 9 || res.Changes["delete"]+res.Changes["replace"] != 0 {
 		t.Errorf("apply after SIGINT: %d hosts, changes %v; want 9 hosts, nothing deleted or replaced", len(res.Hosts), res.Changes)
 	}
-	checkUI(t, inv.WebURL)
+	checkUI(t, inv)
 
 	if out, err := e.exec("destroy", "--plan", bigger, "--yes"); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out)
@@ -201,7 +201,7 @@ func TestApplySimpleCRM(t *testing.T) {
 	if len(res.Hosts) != 8 {
 		t.Errorf("apply after kill -9: %d hosts, want 8", len(res.Hosts))
 	}
-	checkUI(t, inv.WebURL)
+	checkUI(t, inv)
 	checkStatus(t, e)
 	if out, err := e.exec("destroy", "--plan", plan, "--yes"); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out)
@@ -209,9 +209,10 @@ func TestApplySimpleCRM(t *testing.T) {
 	checkNothingLeft(t, e.stateDir, res.Hosts)
 }
 
-func checkUI(t *testing.T, webURL string) {
+func checkUI(t *testing.T, inv stackdir.Inventory) {
 	t.Helper()
-	res, err := http.Get(webURL + "/")
+	webURL := inv.WebURL
+	res, err := webClient(t, inv).Get(webURL + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,8 +228,7 @@ func checkUI(t *testing.T, webURL string) {
 // load balancer) and creates an account named marker.
 func createAccount(t *testing.T, inv stackdir.Inventory, marker string) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	client := webClient(t, inv)
 	post := func(path string, body any) *http.Response {
 		b, _ := json.Marshal(body)
 		res, err := client.Post(inv.WebURL+path, "application/json", bytes.NewReader(b))

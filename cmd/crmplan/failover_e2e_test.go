@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/cookiejar"
 	"os/exec"
 	"strings"
 	"testing"
@@ -28,8 +27,7 @@ type crmClient struct {
 
 func signIn(t *testing.T, inv stackdir.Inventory) *crmClient {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &crmClient{t: t, url: inv.WebURL, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+	c := &crmClient{t: t, url: inv.WebURL, http: webClient(t, inv)}
 	var out map[string]any
 	if code := c.do("POST", "/api/v1/session", map[string]string{"email": inv.LoadUser.Email, "password": inv.LoadUser.Password}, &out); code != http.StatusOK {
 		t.Fatalf("sign in through %s: HTTP %d", inv.WebURL, code)

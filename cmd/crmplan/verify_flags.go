@@ -14,6 +14,7 @@ import (
 type verifyFlags struct {
 	plan, stateDir, stack   string
 	target, email, password string
+	caFile                  string
 	rate, p95, errorRate    float64
 	duration, rampUp        time.Duration
 	emitScript              bool
@@ -34,6 +35,8 @@ func verifyCLIFlags() []cli.Flag {
 		&cli.StringFlag{Name: "stack", Usage: "stack name (default: the plan's name)", EnvVars: []string{"CRMPLAN_STACK"}},
 		&cli.StringFlag{Name: "target", Usage: "URL of a CRM crmplan did not deploy", EnvVars: []string{"CRMPLAN_TARGET"}},
 		&cli.StringFlag{Name: "email", Usage: "load user (default: the inventory's)", EnvVars: []string{"CRMPLAN_EMAIL"}},
+		&cli.StringFlag{Name: "ca-file", Usage: "with --target https://...: the PEM CA its certificate chains to (default: the system's roots; " +
+			"a deployed stack's comes from its inventory)", EnvVars: []string{"CRMPLAN_CA_FILE"}},
 		&cli.StringFlag{Name: "password-file", Usage: "file holding the load user's password (or set CRMPLAN_PASSWORD); " +
 			"never an argument, which any local user reads in ps", EnvVars: []string{"CRMPLAN_PASSWORD_FILE"}},
 		&cli.Float64Flag{Name: "rate", Usage: "requests/s instead of the plan's"},
@@ -58,7 +61,7 @@ func verifyCLIFlags() []cli.Flag {
 func parseVerifyFlags(c *cli.Context) (verifyFlags, error) {
 	f := verifyFlags{chaos: c.String("chaos"),
 		plan: c.String("plan"), stateDir: c.String("state-dir"), stack: c.String("stack"),
-		target: c.String("target"), email: c.String("email"), password: os.Getenv("CRMPLAN_PASSWORD"),
+		target: c.String("target"), email: c.String("email"), caFile: c.String("ca-file"), password: os.Getenv("CRMPLAN_PASSWORD"),
 		rate: c.Float64("rate"), p95: c.Float64("p95"), errorRate: c.Float64("error-rate"),
 		duration: c.Duration("duration"), rampUp: c.Duration("ramp-up"),
 		emitScript: c.Bool("emit-script"), script: c.String("script"),

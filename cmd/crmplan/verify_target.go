@@ -38,7 +38,7 @@ func verifyTarget(f verifyFlags, in *verifyInput, o *loadgen.Options) error {
 		if stack == "" {
 			stack = "adhoc"
 		}
-		o.Target = loadgen.Target{URL: f.target, Email: f.email, Password: f.password}
+		o.Target = loadgen.Target{URL: f.target, Email: f.email, Password: f.password, CAFile: f.caFile}
 	} else {
 		if stack == "" {
 			return crmplan.Errorf(crmplan.EINVALID, "nothing to verify: give a plan whose stack is deployed, or a target").
@@ -77,7 +77,7 @@ func inventoryTarget(inv stackdir.Inventory, m sizing.Model) loadgen.Target {
 	for _, t := range m.Tiers {
 		cores[t.Role] = t.Cores
 	}
-	t := loadgen.Target{URL: inv.WebURL, Email: inv.LoadUser.Email, Password: inv.LoadUser.Password}
+	t := loadgen.Target{URL: inv.WebURL, Email: inv.LoadUser.Email, Password: inv.LoadUser.Password, CAFile: inv.WebCA}
 	for _, h := range inv.Hosts {
 		if h.Role == string(topology.RoleLoadgen) {
 			continue // a generator, not part of the system under test

@@ -136,6 +136,41 @@ func (ca *CA) Issue(nodeID string, ips []net.IP) (certDER []byte, key *ecdsa.Pri
 	return certDER, key, err
 }
 
+// IssueServer signs a TLS server certificate (no client use, no Receptor
+// node ID: it cannot join the mesh, whose links pin their peers'
+// certificates) for the addresses ips, as the web tier's public port
+// presents it. It returns the certificate and its key as PEM.
+func (ca *CA) IssueServer(name string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: name, Organization: []string{"crmplan"}},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(certLifetime),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// CertPEM is the CA's certificate, which clients of the web tier trust.
+func (ca *CA) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
+}
+
 // subjectAltName encodes the SAN by hand: Go's x509 has no field for an
 // otherName. GeneralName choices are context-tagged: [0] otherName, [7]
 // iPAddress.

@@ -11,10 +11,14 @@ import (
 // It is written to <state-dir>/<stack>/inventory.json with mode 0600 because
 // it holds the seeded users' passwords.
 type Inventory struct {
-	Stack  string          `json:"stack"`
-	Target string          `json:"target"`  // "local"
-	WebURL string          `json:"web_url"` // the presentation tier's URL in the DMZ
-	Hosts  []InventoryHost `json:"hosts"`
+	Stack  string `json:"stack"`
+	Target string `json:"target"`  // "local"
+	WebURL string `json:"web_url"` // the presentation tier's URL in the DMZ
+	// WebCA is the file of the CA that WebURL's certificate chains to,
+	// which crmplan's clients trust (stackdir.Paths.WebCA); empty when
+	// WebURL is plain HTTP or its certificate chains to the system's roots.
+	WebCA string          `json:"web_ca,omitempty"`
+	Hosts []InventoryHost `json:"hosts"`
 	// LoadUser is the CRM account the load test signs in with. Password is a
 	// secret: never print or log it.
 	LoadUser Credentials `json:"load_user"`

@@ -24,6 +24,8 @@ import "path/filepath"
 //	  results/                          verify's results (latest.json the last)
 //	  generators/NAME/                  a load generator on this machine (verify --generators)
 //	  probe.json                        crmplan probe's last matrix
+//	  web-ca.crt                        the CA clients of the web tier trust
+//	  tls/                              the web hosts' certificates and keys (0700)
 //	  reports/                          report's default output
 type Paths struct {
 	StateDir string
@@ -75,6 +77,14 @@ func (p Paths) LatestFindMax() string { return filepath.Join(p.Results(), "findm
 
 // ProbeResult is where crmplan probe keeps its last matrix (SaveProbe).
 func (p Paths) ProbeResult() string { return filepath.Join(p.StackDir(), "probe.json") }
+
+// WebCA is the certificate of the CA whose certificates the web tier
+// presents: what verify's k6 and crmplan's other clients trust.
+func (p Paths) WebCA() string { return filepath.Join(p.StackDir(), "web-ca.crt") }
+
+// WebTLSDir holds the web hosts' certificates and keys (HOST.crt,
+// HOST.key), kept so that an apply does not issue new ones every time.
+func (p Paths) WebTLSDir() string { return filepath.Join(p.StackDir(), "tls") }
 
 // Reports is where report writes by default.
 func (p Paths) Reports() string { return filepath.Join(p.StackDir(), "reports") }
