@@ -22,6 +22,16 @@ func planFields(p *Plan) []field {
 		structField("database", &p.Database, databaseFields, func() bool { return p.Database == sizing.DatabaseSpec{} }),
 		ptrField("prices", &p.Prices, priceFields),
 		boolField("isolate", &p.Isolate),
+		ptrField("tls", &p.TLS, tlsFields),
+	}
+}
+
+func tlsFields(t *WebTLS) []field {
+	return []field{
+		boolField("off", &t.Off),
+		textField("cert_file", &t.CertFile),
+		textField("key_file", &t.KeyFile),
+		textField("ca_file", &t.CAFile),
 	}
 }
 

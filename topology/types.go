@@ -142,6 +142,17 @@ type Plan struct {
 	// Isolate puts every host in its own network namespace with the links
 	// enforced between them (crmplan apply --isolate; root on Linux).
 	Isolate bool `json:"isolate,omitempty" yaml:"isolate,omitempty"`
+	// TLS is the web tier's public port; nil is HTTPS with a certificate
+	// from the stack's own CA.
+	TLS *WebTLS `json:"tls,omitempty" yaml:"tls,omitempty"`
+}
+
+// WebTLS is the plan's tls section. Paths are relative to the plan file.
+type WebTLS struct {
+	Off      bool   `json:"off,omitempty" yaml:"off,omitempty"`             // plain HTTP only
+	CertFile string `json:"cert_file,omitempty" yaml:"cert_file,omitempty"` // the user's own certificate (chain), PEM
+	KeyFile  string `json:"key_file,omitempty" yaml:"key_file,omitempty"`   // its private key, PEM
+	CAFile   string `json:"ca_file,omitempty" yaml:"ca_file,omitempty"`     // what crmplan's clients trust for it; default the system's roots
 }
 
 // PriceTable prices instance types per month, for the report's cost estimate.

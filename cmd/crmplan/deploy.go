@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -106,6 +107,15 @@ func planRequest(req *provision.Request, path string) error {
 	db := l.Estimate.Database
 	req.Topology, req.Settings, req.Pool = l.Topology, db.Settings, db.PoolPerAppServer
 	req.Replication, req.Isolate, req.Instances = topology.Async, plan.Isolate, l.Instances()
+	if t := plan.TLS; t != nil {
+		rel := func(p string) string {
+			if p == "" || filepath.IsAbs(p) {
+				return p
+			}
+			return filepath.Join(filepath.Dir(path), p)
+		}
+		req.WebTLS = provision.WebTLS{Off: t.Off, CertFile: rel(t.CertFile), KeyFile: rel(t.KeyFile), CAFile: rel(t.CAFile)}
+	}
 	for _, t := range plan.Tiers {
 		if t.Role == string(topology.RoleDBReplica) && t.Replication != "" {
 			req.Replication = t.Replication
