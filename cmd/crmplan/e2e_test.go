@@ -34,7 +34,7 @@ import (
 //	127.100-249      provision/mesh's tests (a random second octet each)
 //
 // Free for the next suites: 127.11-30, 127.33-35, 127.37, 127.40-44,
-// 127.49, 127.51, 127.66-76, 127.78-99.
+// 127.49, 127.51, 127.66-69, 127.71-76, 127.78-99.
 var e2eRanges = map[string]string{
 	"TestApplySimpleCRM":                            "127.31.",
 	"TestFailover":                                  "127.36.",
@@ -52,6 +52,7 @@ var e2eRanges = map[string]string{
 	"TestSeed004ActivePassive":                      "127.55.",
 	"TestVerifyRealStack":                           "127.57.", // no plan: its servers on 127.57.1.x
 	"BenchmarkFindMaxLocalStack":                    "127.58.", // likewise on 127.58.1.x
+	"BenchmarkWebTLSVersusPlain":                    "127.70.", // likewise on 127.70.1.x
 	// --isolate moves the plan's 127.59.N.0/24 zones to 10.59.N.0/24, in
 	// network namespaces (no route of this machine is in 10.0.0.0/8;
 	// provision/target/netns's tests use 10.231.0.0/16).

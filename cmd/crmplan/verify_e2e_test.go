@@ -18,6 +18,7 @@ import (
 	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
@@ -84,10 +85,20 @@ func TestVerifyRealStack(t *testing.T) {
 	}
 }
 
+// testStack is what startStack started.
+type testStack struct {
+	crm, ip    string   // the crm binary; the test's addresses' prefix
+	apis       []string // the api servers' base URLs
+	inv        stackdir.Inventory
+	webHTTPS   string // crm web with the stack CA's certificate
+	passwordOf map[string]string
+}
+
 // startStack runs seed 000's request path on the test's own loopback range
 // (e2eRanges), on free ports, and writes the inventory apply would have
-// written, so verify finds it as a deployed stack.
-func startStack(t testing.TB, bin, stateDir string) {
+// written, so verify finds it as a deployed stack: crm web serves HTTPS
+// with a certificate from a stack CA, as apply deploys it.
+func startStack(t testing.TB, bin, stateDir string) testStack {
 	t.Helper()
 	ip := ownRange(t) + "1."
 	pg := pgserver.StartTestConfig(t, pgserver.Config{Addr: ip + "1:0"})
@@ -109,14 +120,16 @@ func startStack(t testing.TB, bin, stateDir string) {
 		t.Fatalf("crm seed --passwords-out: %v", err)
 	}
 	api1, api2, web := freeAddr(t, ip+"2"), freeAddr(t, ip+"3"), freeAddr(t, ip+"4")
-	startProcess(t, crm, "api", "--database-url", db, "--listen", api1)
-	startProcess(t, crm, "api", "--database-url", db, "--listen", api2)
-	startProcess(t, crm, "web", "--listen", web, "--backend", "http://"+api1, "--backend", "http://"+api2)
+	startProcess(t, crm, "api", "--database-url", db, "--listen", api1, "--secure-cookies")
+	startProcess(t, crm, "api", "--database-url", db, "--listen", api2, "--secure-cookies")
+	certFile, keyFile, caFile := webCert(t, stateDir, ip+"4")
+	startProcess(t, crm, "web", "--listen", web, "--backend", "http://"+api1, "--backend", "http://"+api2,
+		"--tls-cert-file", certFile, "--tls-key-file", keyFile)
 	for _, addr := range []string{api1, api2, web} {
 		waitReady(t, "http://"+addr+"/readyz")
 	}
 	inv := stackdir.Inventory{
-		Stack: "simplecrm", Target: "local", WebURL: "http://" + web,
+		Stack: "simplecrm", Target: "local", WebURL: "https://" + web, WebCA: caFile,
 		LoadUser: stackdir.Credentials{Email: "admin@example.com", Password: passwords["admin@example.com"]},
 		Hosts: []stackdir.InventoryHost{
 			{Name: "web-1", Role: "web", Zone: "dmz", MetricsURL: "http://" + web + "/metrics"},
@@ -128,6 +141,33 @@ func startStack(t testing.TB, bin, stateDir string) {
 	if err := stackdir.SaveInventory(stateDir, inv); err != nil {
 		t.Fatal(err)
 	}
+	return testStack{crm: crm, ip: ip, apis: []string{"http://" + api1, "http://" + api2}, inv: inv, webHTTPS: "https://" + web, passwordOf: passwords}
+}
+
+// webCert makes a stack CA as apply does (the mesh's) and a web
+// certificate from it for ip; it returns the certificate, key (0600) and
+// CA files.
+func webCert(t testing.TB, dir, ip string) (certFile, keyFile, caFile string) {
+	t.Helper()
+	ca, err := mesh.NewCA("verify-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.IssueServer("web-1", []net.IP{net.ParseIP(ip)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsDir := filepath.Join(t.TempDir(), "tls")
+	certFile, keyFile, caFile = filepath.Join(tlsDir, "web-1.crt"), filepath.Join(tlsDir, "web-1.key"), filepath.Join(tlsDir, "ca.crt")
+	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for path, data := range map[string][]byte{certFile: certPEM, keyFile: keyPEM, caFile: ca.CertPEM()} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return certFile, keyFile, caFile
 }
 
 // dbHostDir lays the test's PostgreSQL out as the local target does, its

@@ -3,13 +3,17 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
@@ -66,5 +70,44 @@ func checkWebTLS(t *testing.T, inv stackdir.Inventory) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK || len(res.Cookies()) == 0 || !res.Cookies()[0].Secure {
 		t.Errorf("sign-in over HTTPS: %s, cookies %v; want 200 and a Secure cookie", res.Status, res.Cookies())
+	}
+}
+
+// BenchmarkWebTLSVersusPlain drives seed 000's 150 req/s through crm web
+// over HTTPS (a certificate from a stack CA, as apply deploys it) and,
+// in the same run against the same api servers and database, through a
+// plain-HTTP crm web, and reports each one's achieved rate and latency:
+//
+//	go test ./cmd/crmplan -run '^$' -bench WebTLSVersusPlain -benchtime 1x -timeout 30m
+func BenchmarkWebTLSVersusPlain(b *testing.B) {
+	bin := buildBinaries(b)
+	stateDir := b.TempDir()
+	st := startStack(b, bin, stateDir)
+	plainWeb := freeAddr(b, st.ip+"5")
+	startProcess(b, st.crm, "web", "--listen", plainWeb, "--backend", st.apis[0], "--backend", st.apis[1])
+	waitReady(b, "http://"+plainWeb+"/readyz")
+	run := func(name string, args ...string) loadgen.Result {
+		cmd := exec.Command(filepath.Join(bin, "crmplan"), append([]string{"verify", "--plan", "../../examples/simplecrm.yaml",
+			"--state-dir", stateDir, "--duration", "30s", "--ramp-up", "5s", "--output", "json"}, args...)...)
+		cmd.Env = append(os.Environ(), "CRMPLAN_EMAIL="+st.inv.LoadUser.Email, "CRMPLAN_PASSWORD="+st.inv.LoadUser.Password)
+		out, err := cmd.Output()
+		var res loadgen.Result
+		if jerr := json.Unmarshal(out, &res); jerr != nil {
+			b.Fatalf("verify %s: %v, %v\n%s", name, err, jerr, out)
+		}
+		b.Logf("%-5s %6.1f of %.0f req/s, %d requests, %d failed, %d dropped, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, k6 %.2f cores",
+			name, res.AchievedRate, res.TargetRate, res.Requests, res.Failed, res.Dropped, res.Latency.P50Ms, res.Latency.P95Ms, res.Latency.P99Ms, res.GeneratorCPU)
+		if res.Failed != 0 || res.Dropped != 0 {
+			b.Errorf("verify %s: %d failed, %d dropped: %v", name, res.Failed, res.Dropped, res.Errors)
+		}
+		return res
+	}
+	for b.Loop() {
+		tlsRes := run("https", "--target", st.webHTTPS, "--ca-file", st.inv.WebCA)
+		plainRes := run("http", "--target", "http://"+plainWeb)
+		b.ReportMetric(tlsRes.AchievedRate, "https-req/s")
+		b.ReportMetric(tlsRes.Latency.P95Ms, "https-p95-ms")
+		b.ReportMetric(plainRes.AchievedRate, "http-req/s")
+		b.ReportMetric(plainRes.Latency.P95Ms, "http-p95-ms")
 	}
 }
