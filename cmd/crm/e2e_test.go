@@ -302,6 +302,8 @@ func TestCLIErrors(t *testing.T) {
 		{"bad database url", []string{"crm", "api", "--database-url", "::nonsense"}, 2},
 		{"seed without password", []string{"crm", "seed", "--database-url", "postgres://127.0.0.1:1/x"}, 2},
 		{"bad records", []string{"crm", "seed", "--database-url", "postgres://127.0.0.1:1/x", "--records", "lots"}, 2},
+		{"password in a database URL argument", []string{"crm", "migrate", "--database-url", "postgres://crm:s3cret@127.0.0.1:1/x"}, 2},
+		{"password in a replica URL argument", []string{"crm", "api", "--database-url", "postgres://127.0.0.1:1/x", "--replica-url", "postgres://crm:s3cret@127.0.0.1:1/x"}, 2},
 		{"bad log level", []string{"crm", "--log-level", "loud", "migrate", "--database-url", "postgres://x"}, 2},
 	}
 	for _, tt := range tests {
@@ -311,6 +313,13 @@ func TestCLIErrors(t *testing.T) {
 				t.Errorf("exit %d, want %d: %s", code, tt.want, errb.String())
 			}
 		})
+	}
+	// The same URL from the environment is taken: migrate gets as far as
+	// dialling (nothing listens there: exit 1, not a usage error).
+	t.Setenv("CRM_DATABASE_URL", "postgres://crm:s3cret@127.0.0.1:1/x")
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"crm", "migrate"}, &out, &errb); code != 1 || strings.Contains(errb.String(), "s3cret") {
+		t.Errorf("a password in CRM_DATABASE_URL: exit %d, want 1 without the password in the error: %s", code, errb.String())
 	}
 	for in, want := range map[string]int64{"25M": 25_000_000, "500k": 500_000, "1000": 1000} {
 		if got, err := parseCount(in); err != nil || got != want {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -87,8 +88,31 @@ func openStore(c *cli.Context, log *slog.Logger) (*store.Store, error) {
 
 func databaseFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "database-url", Required: true, EnvVars: []string{"CRM_DATABASE_URL"}, Usage: "primary PostgreSQL, postgres://user:pass@host:port/db"},
-		&cli.StringFlag{Name: "replica-url", EnvVars: []string{"CRM_REPLICA_URL"}, Usage: "streaming replica for reads (optional)"},
+		databaseURLFlag(),
+		&cli.StringFlag{Name: "replica-url", EnvVars: []string{"CRM_REPLICA_URL"}, Usage: "streaming replica for reads (optional; a URL with a password only in the env var)",
+			Action: urlWithoutPassword("--replica-url", "CRM_REPLICA_URL")},
 		&cli.IntFlag{Name: "db-max-conns", EnvVars: []string{"CRM_DB_MAX_CONNS"}, Usage: "connections per pool (default 16)"},
+	}
+}
+
+// databaseURLFlag is the primary's URL. One that holds a password comes
+// from CRM_DATABASE_URL only: an argument shows in ps to every local user.
+func databaseURLFlag() cli.Flag {
+	return &cli.StringFlag{Name: "database-url", Required: true, EnvVars: []string{"CRM_DATABASE_URL"},
+		Usage: "primary PostgreSQL, postgres://user@host:port/db; one with a password only in the env var", Action: urlWithoutPassword("--database-url", "CRM_DATABASE_URL")}
+}
+
+// urlWithoutPassword refuses a URL with a password given as an argument
+// rather than in the environment variable env (finding 11).
+func urlWithoutPassword(flag, env string) func(*cli.Context, string) error {
+	return func(c *cli.Context, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || u.User == nil || v == os.Getenv(env) {
+			return nil
+		}
+		if _, ok := u.User.Password(); ok {
+			return app.Errorf(app.EINVALID, "the URL holds a password, which every local user reads in ps: set %s=URL instead", env).In(flag)
+		}
+		return nil
 	}
 }

@@ -13,7 +13,7 @@ func migrateCommand() *cli.Command {
 		Name:  "migrate",
 		Usage: "bring the database schema to this binary's version (safe to run again)",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "database-url", Required: true, EnvVars: []string{"CRM_DATABASE_URL"}},
+			databaseURLFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			log, err := logger(c, "migrate")

@@ -20,7 +20,7 @@ func seedCommand() *cli.Command {
 		Name:  "seed",
 		Usage: "fill an empty database with realistic CRM data (fixed random seed) and users admin@, manager@, rep1..N@example.com",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "database-url", Required: true, EnvVars: []string{"CRM_DATABASE_URL"}},
+			databaseURLFlag(),
 			&cli.StringFlag{Name: "records", Value: "100k", EnvVars: []string{"CRM_SEED_RECORDS"}, Usage: "records over all kinds, e.g. 25M, 500k, 1000"},
 			&cli.IntFlag{Name: "users", Value: 20, EnvVars: []string{"CRM_SEED_USERS"}, Usage: "number of sales reps (rep1..repN@example.com)"},
 			&cli.StringFlag{Name: "password-key-file", Usage: "file holding the key every seeded user's own password is derived from " +
