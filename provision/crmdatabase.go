@@ -33,7 +33,7 @@ type CrmDatabaseArgs struct {
 	Records         int    `pulumi:"records"`
 	Users           int    `pulumi:"users"`
 	// PasswordKey is what every seeded user's own password is derived
-	// from (userPassword).
+	// from (seededUsers, as crm seed derives them).
 	PasswordKey string `pulumi:"passwordKey" provider:"secret"`
 	// StateDir and Stack locate the mesh the work goes through.
 	StateDir string `pulumi:"stateDir"`

@@ -23,7 +23,7 @@ const (
 const (
 	outWebURL = "webUrl"
 	// outPasswordKey is the key every seeded user's password is derived
-	// from (userPassword), which apply turns into the inventory's list.
+	// from (seededUsers), which apply turns into the inventory's list.
 	outPasswordKey = "userPasswordKey"
 	// outServiceKey is what docstore and the brokers require of callers.
 	outServiceKey = "serviceKey"

@@ -111,6 +111,12 @@ func (d *deployer) proxyServices(esbs []pulumi.Resource, esbURLs, apiURLs []stri
 	targets := esbURLs
 	if len(targets) == 0 {
 		for _, h := range d.l.ByRole(topology.RoleWeb) {
+			if _, ok := d.l.WebCerts[h.Name]; ok && len(d.l.ByRole(topology.RoleProxy)) > 0 {
+				// crm proxy forwards plain HTTP, which an HTTPS web tier
+				// redirects: its clients would be sent past the proxy.
+				return crmplan.Errorf(crmplan.EINVALID, "a proxy in front of the web tier cannot reach it over HTTPS yet").In(h.Name).
+					Try("tls: {off: true}   # in the plan, or add an integration tier for the proxy to front")
+			}
 			targets = append(targets, h.URL())
 		}
 	}
