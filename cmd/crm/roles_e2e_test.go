@@ -252,3 +252,31 @@ func TestETLRole(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestSchedulerTicksReachKeyedQueue: the scheduler presents the stack's
+// service key, so its ticks reach a broker that takes only key holders;
+// one with another key is refused.
+func TestSchedulerTicksReachKeyedQueue(t *testing.T) {
+	q, good, bad := freeAddr(t), freeAddr(t), freeAddr(t)
+	dir := t.TempDir()
+	start(t, dir, "queue", "queue", "--listen", q, "--name", "lan-a")
+	waitReady(t, "http://"+q)
+	start(t, dir, "scheduler", "scheduler", "--listen", good, "--job", "report=200ms", "--broker", "http://"+q)
+	keyFile := filepath.Join(dir, "other-key")
+	if err := os.WriteFile(keyFile, []byte("another-stack-key-0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, dir, "scheduler-other", "scheduler", "--listen", bad, "--job", "export=200ms", "--broker", "http://"+q, "--service-key-file", keyFile)
+	code, body := doReq(t, "GET", "http://"+q+"/v1/topics/schedule/messages?wait=10s", "Bearer "+testServiceKey, "")
+	if code != 200 || !strings.Contains(body, `report`) {
+		t.Fatalf("subscribe = %d %s, want the scheduler's report tick", code, body)
+	}
+	waitReady(t, "http://"+bad)
+	time.Sleep(time.Second) // five ticks of the other scheduler
+	if _, m := doReq(t, "GET", "http://"+bad+"/metrics", "", ""); !strings.Contains(m, `crm_scheduler_triggers_total{job="export",result="error",target="queue"}`) {
+		t.Errorf("the scheduler with another key was not refused:\n%s", lastLines(m, 20))
+	}
+	if _, body := doReq(t, "GET", "http://"+q+"/v1/topics/schedule/messages?wait=0s", "Bearer "+testServiceKey, ""); strings.Contains(body, "export") {
+		t.Errorf("a tick of the scheduler with another key was stored: %s", body)
+	}
+}
