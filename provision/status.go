@@ -12,9 +12,12 @@ import (
 
 // Status is the live state of a deployed stack.
 type Status struct {
-	Stack  string       `json:"stack"`
-	WebURL string       `json:"web_url"`
-	Hosts  []HostStatus `json:"hosts"`
+	Stack  string `json:"stack"`
+	WebURL string `json:"web_url"`
+	// Web is what an HTTPS request to WebURL met, trusting the stack's
+	// CA: "certificate valid until ...", or why it failed.
+	Web   string       `json:"web,omitempty"`
+	Hosts []HostStatus `json:"hosts"`
 }
 
 // HostStatus is one host as its agent reports it through the mesh.
@@ -70,7 +73,7 @@ func GetStatus(ctx context.Context, stateDir, stack string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{Stack: inv.Stack, WebURL: inv.WebURL}
+	st := Status{Stack: inv.Stack, WebURL: inv.WebURL, Web: checkWeb(ctx, inv)}
 	for _, h := range inv.Hosts {
 		hs := HostStatus{Name: h.Name, Role: h.Role, Zone: h.Zone, Address: h.Address, Port: h.Port, MeshNode: h.Name, Processes: []ProcessStatus{},
 			Namespace: HostNamespace(inv.Target, h.Dir)}

@@ -2,20 +2,24 @@ package provision
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/renameio/v2"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -176,4 +180,39 @@ func removeIfExists(path string) error {
 		return err
 	}
 	return nil
+}
+
+// checkWeb asks the web tier's /healthz over HTTPS as crmplan's clients
+// do, trusting the inventory's CA (never skipping verification), and says
+// until when its certificate is valid, or why the request failed. A plain
+// HTTP web tier says so.
+func checkWeb(ctx context.Context, inv stackdir.Inventory) string {
+	if !strings.HasPrefix(inv.WebURL, "https://") {
+		return "plain HTTP"
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
+	if inv.WebCA != "" {
+		caPEM, err := os.ReadFile(inv.WebCA)
+		if err != nil {
+			return "cannot read the stack's CA: " + err.Error()
+		}
+		tr.TLSClientConfig.RootCAs = x509.NewCertPool()
+		tr.TLSClientConfig.RootCAs.AppendCertsFromPEM(caPEM)
+	}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, inv.WebURL+"/healthz", nil)
+	if err != nil {
+		return err.Error()
+	}
+	res, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return "HTTPS: " + err.Error()
+	}
+	res.Body.Close()
+	if res.TLS == nil || len(res.TLS.PeerCertificates) == 0 {
+		return "HTTPS without a certificate"
+	}
+	return fmt.Sprintf("HTTPS %s, certificate valid until %s", res.Status, res.TLS.PeerCertificates[0].NotAfter.UTC().Format(time.DateOnly))
 }

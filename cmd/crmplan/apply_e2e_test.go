@@ -287,6 +287,9 @@ func checkStatus(t *testing.T, e *deployEnv) {
 	if st.WebURL == "" {
 		t.Error("status has no web URL")
 	}
+	if !strings.HasPrefix(st.Web, "HTTPS 200 OK, certificate valid until ") {
+		t.Errorf("status: web %q, want its HTTPS answer trusting the stack's CA", st.Web)
+	}
 	for _, h := range st.Hosts {
 		if !h.Healthy {
 			t.Errorf("status: %s unhealthy: %s", h.Name, h.Health)

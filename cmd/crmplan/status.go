@@ -66,7 +66,11 @@ func unhealthy(st provision.Status) error {
 }
 
 func printStatus(w io.Writer, st provision.Status) error {
-	fmt.Fprintf(w, "stack %s, web %s\n\n", st.Stack, st.WebURL)
+	fmt.Fprintf(w, "stack %s, web %s", st.Stack, st.WebURL)
+	if st.Web != "" {
+		fmt.Fprintf(w, " (%s)", st.Web)
+	}
+	fmt.Fprint(w, "\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	isolated := false
 	for _, h := range st.Hosts {
