@@ -1,6 +1,10 @@
 package seed
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/crmplan/crmplan/app/secret"
+)
 
 func TestUserPasswordDistinct(t *testing.T) {
 	key := []byte("a key of sixteen+")
@@ -18,4 +22,20 @@ func TestUserPasswordDistinct(t *testing.T) {
 	if UserPassword([]byte("another key 1234"), "admin@example.com") == UserPassword(key, "admin@example.com") {
 		t.Error("two keys give admin the same password")
 	}
+}
+
+// BenchmarkHashPasswords measures what every user having their own
+// password costs crm seed: one argon2id hash (default costs) per user, on
+// every core, for seed 000's 3000 reps:
+//
+//	go test ./app/seed -run '^$' -bench HashPasswords -benchtime 1x
+func BenchmarkHashPasswords(b *testing.B) {
+	cfg := Config{Reps: 3000, PasswordKey: []byte("bench password key"), Hash: secret.DefaultParams}
+	for b.Loop() {
+		hashes, err := hashPasswords(b.Context(), cfg)
+		if err != nil || len(hashes) != 3002 {
+			b.Fatalf("%d hashes, %v", len(hashes), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N)/3002, "ms/user")
 }
