@@ -34,6 +34,7 @@ Examples:
    crmplan verify --plan plan.yaml --emit-script > load.js   # edit, then:
    crmplan verify --plan plan.yaml --script load.js
    CRMPLAN_PASSWORD=... crmplan verify --target http://127.0.0.1:8080 --email admin@example.com --rate 50
+   crmplan verify --target https://crm.example.com --ca-file ca.crt --email qa@example.com --password-file ~/.crm-pw --rate 50
    crmplan verify --plan plan.yaml --duration 90s --chaos kill:app-1@20s,kill:db-primary@50s
 
 --chaos kills hosts of the deployed stack (kill -9 of all their processes, supervisors
