@@ -1,6 +1,8 @@
 package seed
 
 import (
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/crmplan/crmplan/app/secret"
@@ -26,16 +28,24 @@ func TestUserPasswordDistinct(t *testing.T) {
 
 // BenchmarkHashPasswords measures what every user having their own
 // password costs crm seed: one argon2id hash (default costs) per user, on
-// every core, for seed 000's 3000 reps:
+// every core, for seed 000's 3000 reps (CRM_SEED_BENCH_REPS others):
 //
 //	go test ./app/seed -run '^$' -bench HashPasswords -benchtime 1x
 func BenchmarkHashPasswords(b *testing.B) {
-	cfg := Config{Reps: 3000, PasswordKey: []byte("bench password key"), Hash: secret.DefaultParams}
+	reps := 3000
+	if s := os.Getenv("CRM_SEED_BENCH_REPS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("CRM_SEED_BENCH_REPS=%q: want a count", s)
+		}
+		reps = n
+	}
+	cfg := Config{Reps: reps, PasswordKey: []byte("bench password key"), Hash: secret.DefaultParams}
 	for b.Loop() {
 		hashes, err := hashPasswords(b.Context(), cfg)
-		if err != nil || len(hashes) != 3002 {
+		if err != nil || len(hashes) != reps+2 {
 			b.Fatalf("%d hashes, %v", len(hashes), err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N)/3002, "ms/user")
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N)/float64(reps+2), "ms/user")
 }
