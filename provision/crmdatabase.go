@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/pulumi/pulumi-go-provider/infer"
 
@@ -99,6 +100,11 @@ func (*CrmDatabase) Diff(ctx context.Context, req infer.DiffRequest[CrmDatabaseA
 		// replica keeps the system id): the data stays, nothing is reseeded.
 		replace = []string{"passwordKey"}
 	}
+	if req.State.PasswordKey == "" {
+		// Seeded before every user had a password of their own: replacing
+		// would drop the database's data; Update refuses instead.
+		replace = slices.DeleteFunc(replace, func(s string) bool { return s == "passwordKey" })
+	}
 	return diffInputs(req.State.CrmDatabaseArgs, req.Inputs, replace...), nil
 }
 
@@ -110,6 +116,13 @@ func (r *CrmDatabase) Update(ctx context.Context, req infer.UpdateRequest[CrmDat
 	resp := infer.UpdateResponse[CrmDatabaseState]{Output: CrmDatabaseState{in}}
 	if req.DryRun {
 		return resp, nil
+	}
+	if old.PasswordKey == "" && in.PasswordKey != "" {
+		// Refuse rather than drop data, as for a changed record count.
+		err := crmplan.Errorf(crmplan.ECONFLICT, "the CRM database was seeded with one password for every user; "+
+			"a password of their own for each (finding 7) needs a new seed, which fills only an empty database").In("stack " + in.Stack).
+			Try("crmplan destroy --stack %s --yes && crmplan apply ...   # the records go with it", in.Stack)
+		return infer.UpdateResponse[CrmDatabaseState]{Output: CrmDatabaseState{old}}, providerError(err)
 	}
 	if old.Records != in.Records || old.Users != in.Users {
 		// crm seed fills only an empty database: refuse rather than drop data.
