@@ -120,7 +120,7 @@ func (r *CrmDatabase) Update(ctx context.Context, req infer.UpdateRequest[CrmDat
 	if old.PasswordKey == "" && in.PasswordKey != "" {
 		// Refuse rather than drop data, as for a changed record count.
 		err := crmplan.Errorf(crmplan.ECONFLICT, "the CRM database was seeded with one password for every user; "+
-			"a password of their own for each (finding 7) needs a new seed, which fills only an empty database").In("stack " + in.Stack).
+			"a password of their own for each (finding 7) needs a new seed, which fills only an empty database").In("stack "+in.Stack).
 			Try("crmplan destroy --stack %s --yes && crmplan apply ...   # the records go with it", in.Stack)
 		return infer.UpdateResponse[CrmDatabaseState]{Output: CrmDatabaseState{old}}, providerError(err)
 	}
