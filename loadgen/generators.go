@@ -135,6 +135,14 @@ func (o Options) runMany(ctx context.Context, script []byte, dir, runID string) 
 	if err := os.WriteFile(filepath.Join(dir, "script.js"), script, 0o600); err != nil {
 		return Result{}, fmt.Errorf("verify: %w", err)
 	}
+	var ca []byte
+	if o.Target.CAFile != "" {
+		var err error
+		if ca, err = os.ReadFile(o.Target.CAFile); err != nil {
+			return Result{}, crmplan.Errorf(crmplan.EINVALID, "cannot read the target's CA: %w", err).In("--ca-file").
+				Try("crmplan verify --target %s --ca-file STACK-CA.crt", o.Target.URL)
+		}
+	}
 	n := len(o.Generators)
 	segs, seq := segments(n)
 	lead := o.StartLead
@@ -164,7 +172,7 @@ func (o Options) runMany(ctx context.Context, script []byte, dir, runID string) 
 	defer cancelGens()
 	var wg sync.WaitGroup
 	for i, g := range o.Generators {
-		spec := o.loadSpec(script, startAt, fmt.Sprintf("%s-g%d", runID, i+1))
+		spec := o.loadSpec(script, startAt, fmt.Sprintf("%s-g%d", runID, i+1), string(ca))
 		if n > 1 {
 			spec.Segment, spec.Sequence = segs[i], seq
 		}
@@ -219,8 +227,9 @@ func (o Options) runMany(ctx context.Context, script []byte, dir, runID string) 
 // loadSpec is a generator's share of the run but for its segment. run is
 // the generator's own run id: ledger keys are unique per VU of one k6,
 // and every k6 numbers its VUs from 1.
-func (o Options) loadSpec(script []byte, startAt time.Time, run string) wire.LoadSpec {
-	return wire.LoadSpec{Script: string(script), StartAt: startAt, Steady: steadyScenario,
+// ca is the PEM of the target's CA (the generator's k6 trusts it).
+func (o Options) loadSpec(script []byte, startAt time.Time, run, ca string) wire.LoadSpec {
+	return wire.LoadSpec{Script: string(script), StartAt: startAt, Steady: steadyScenario, CA: ca,
 		Samples: o.Chaos != nil || o.KeepPoints, Env: map[string]string{
 			"CRMPLAN_TARGET":   o.Target.URL,
 			"CRMPLAN_EMAIL":    o.Target.Email,

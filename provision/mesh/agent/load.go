@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -48,6 +49,9 @@ func (h Host) Load(ctx context.Context, k6 []string, spec wire.LoadSpec) (wire.L
 	}
 	scriptPath, pointsPath, logPath := filepath.Join(dir, "script.js"), filepath.Join(dir, "points.json"), filepath.Join(dir, "k6.log")
 	if err := os.WriteFile(scriptPath, []byte(spec.Script), 0o600); err != nil {
+		return rep, fmt.Errorf("load: %w", err)
+	}
+	if spec, err = withCA(spec, dir); err != nil {
 		return rep, fmt.Errorf("load: %w", err)
 	}
 	defer os.Remove(pointsPath) // large; digested into the report
@@ -108,6 +112,25 @@ func (h Host) Load(ctx context.Context, k6 []string, spec wire.LoadSpec) (wire.L
 		return rep, fmt.Errorf("k6 stopped before the end of the run: %w", context.Cause(ctx))
 	}
 	return rep, nil
+}
+
+// withCA writes the spec's CA into dir and points k6 at it: k6 verifies
+// certificates against Go's system roots, which Go reads from
+// SSL_CERT_FILE when set, so the run trusts the stack's CA alone.
+func withCA(spec wire.LoadSpec, dir string) (wire.LoadSpec, error) {
+	if spec.CA == "" {
+		return spec, nil
+	}
+	caPath := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(caPath, []byte(spec.CA), 0o600); err != nil {
+		return spec, err
+	}
+	spec.Env = maps.Clone(spec.Env)
+	if spec.Env == nil {
+		spec.Env = map[string]string{}
+	}
+	spec.Env["SSL_CERT_FILE"] = caPath
+	return spec, nil
 }
 
 // k6Run is the k6 command of a share: paused, its REST API on addr, its

@@ -34,6 +34,9 @@ type LoadSpec struct {
 	// Samples asks for every request of the run in the report (a chaos
 	// run's timeline and write ledger need them): about 60 bytes each.
 	Samples bool `json:"samples,omitempty"`
+	// CA is the PEM of the CA the target's HTTPS certificate chains to
+	// (the stack's own), which k6 trusts; empty trusts the host's roots.
+	CA string `json:"ca,omitempty"`
 }
 
 // LoadReport is what a generator measured: counts, mergeable histograms
