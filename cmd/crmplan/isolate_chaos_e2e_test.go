@@ -140,7 +140,11 @@ func TestApplyIsolatedKilledMidway(t *testing.T) {
 			t.Errorf("after the re-apply %s is healthy %v (%s) in namespace %q, want healthy in %s-*", h.Name, h.Healthy, h.Health, h.Namespace, router)
 		}
 	}
-	checkUI(t, res.WebURL)
+	invAfter, err := stackdir.LoadInventory(e.stateDir, "simplecrm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkUI(t, invAfter) // over HTTPS, trusting the stack's CA
 
 	if out, err := e.exec("destroy", "--stack", "simplecrm", "--yes"); err != nil {
 		t.Fatalf("crmplan destroy: %v\n%s", err, out)
