@@ -1,0 +1,339 @@
+package ssh
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pkg/sftp"
+	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/crmplan/crmplan"
+)
+
+// dialTimeout bounds a TCP connect and the SSH handshake: a machine that
+// does not answer in that time is reported, not waited for.
+const dialTimeout = 10 * time.Second
+
+// conn is a logged-in connection to one machine, and the host key it
+// showed (what tells two machines apart on a shared filesystem).
+type conn struct {
+	*gossh.Client
+	fingerprint string
+}
+
+// auth returns the ways to log in the inventory allows: its key, or the
+// agent's keys.
+func (t *Target) auth() ([]gossh.AuthMethod, error) {
+	inv := t.Inventory
+	if inv.Key != "" {
+		pem, err := os.ReadFile(inv.Key)
+		if err != nil {
+			return nil, crmplan.Errorf(crmplan.EINVALID, "ssh key: %w", err).In(inv.File + ": ssh.key").
+				Try("key: ~/.ssh/id_ed25519 (a private key file), or leave key: out and use an agent (SSH_AUTH_SOCK)")
+		}
+		signer, err := gossh.ParsePrivateKey(pem)
+		var missing *gossh.PassphraseMissingError
+		if errors.As(err, &missing) {
+			return nil, crmplan.Errorf(crmplan.EINVALID, "ssh key %s is protected by a passphrase", inv.Key).In(inv.File+": ssh.key").
+				Try("ssh-add %s, then leave key: out of %s so that crmplan uses the agent", inv.Key, inv.File)
+		}
+		if err != nil {
+			return nil, crmplan.Errorf(crmplan.EINVALID, "ssh key %s: %w", inv.Key, err).In(inv.File + ": ssh.key").
+				Try("key: ~/.ssh/id_ed25519 (an OpenSSH private key)")
+		}
+		return []gossh.AuthMethod{gossh.PublicKeys(signer)}, nil
+	}
+	sock := os.Getenv("SSH_AUTH_SOCK")
+	if sock == "" {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "no ssh key and no agent (SSH_AUTH_SOCK is not set)").In(inv.File+": ssh").
+			Try("key: ~/.ssh/id_ed25519 under ssh: in %s, or eval $(ssh-agent) && ssh-add", inv.File)
+	}
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		return nil, crmplan.Errorf(crmplan.EUNAVAILABLE, "ssh agent at %s: %w", sock, err).In("SSH_AUTH_SOCK").
+			Try("eval $(ssh-agent) && ssh-add, or key: ~/.ssh/id_ed25519 under ssh: in %s", inv.File)
+	}
+	return []gossh.AuthMethod{gossh.PublicKeysCallback(agent.NewClient(c).Signers)}, nil
+}
+
+// client returns the connection to host's machine, dialling it (and the
+// machines it is reached through) on first use.
+func (t *Target) client(ctx context.Context, host string) (*conn, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.clientLocked(ctx, host)
+}
+
+func (t *Target) clientLocked(ctx context.Context, host string) (*conn, error) {
+	if c, ok := t.clients[host]; ok {
+		// A connection the machine closed (a reboot, sshd restarted) is
+		// dialled again.
+		if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+			return c, nil
+		}
+		c.Close()
+		delete(t.clients, host)
+	}
+	m, ok := t.Inventory.Machines[host]
+	if !ok {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "host %s has no machine in the inventory", host).In(t.Inventory.File).
+			Try("add to %s:\n  hosts:\n    %s: {address: ADDRESS, user: root}", t.Inventory.File, host)
+	}
+	if _, err := t.Inventory.Route(host); err != nil {
+		return nil, err
+	}
+	var jump *conn
+	if m.Via != "" {
+		var err error
+		if jump, err = t.clientLocked(ctx, m.Via); err != nil {
+			return nil, err
+		}
+	}
+	c, err := t.dial(ctx, m, jump)
+	if err != nil {
+		return nil, err
+	}
+	if t.clients == nil {
+		t.clients = map[string]*conn{}
+	}
+	t.clients[host] = c
+	return c, nil
+}
+
+// dial logs in to m, directly or through jump (ProxyJump: a direct-tcpip
+// channel of jump's connection), checking m's host key against the
+// inventory's known_hosts.
+func (t *Target) dial(ctx context.Context, m Machine, jump *conn) (*conn, error) {
+	inv := t.Inventory
+	addr := net.JoinHostPort(m.Address, strconv.Itoa(m.Port))
+	where, from := "", "this machine"
+	if jump != nil {
+		where, from = " via "+m.Via, m.Via
+	}
+	place := "host " + m.Name
+	known, err := knownhosts.New(inv.KnownHosts)
+	if err != nil {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "known_hosts: %w", err).In(inv.File+": ssh.known_hosts").
+			Try("ssh-keyscan -p %d %s >> %s (after checking the key out of band)", m.Port, m.Address, inv.KnownHosts)
+	}
+	auth, err := t.auth()
+	if err != nil {
+		return nil, err
+	}
+	var keyErr error
+	var fingerprint string
+	cfg := &gossh.ClientConfig{
+		User:    m.User,
+		Auth:    auth,
+		Timeout: dialTimeout,
+		HostKeyCallback: func(hostname string, remote net.Addr, key gossh.PublicKey) error {
+			fingerprint = gossh.FingerprintSHA256(key)
+			keyErr = known(hostname, remote, key)
+			return keyErr
+		},
+		HostKeyAlgorithms: knownAlgorithms(known, addr),
+	}
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	var nc net.Conn
+	if jump == nil {
+		nc, err = (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	} else {
+		nc, err = jump.DialContext(dctx, "tcp", addr)
+	}
+	if err != nil {
+		e := crmplan.Errorf(crmplan.EUNAVAILABLE, "cannot reach %s@%s%s: %w", m.User, addr, where, err).In(place)
+		if jump == nil && (errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, context.DeadlineExceeded)) {
+			return nil, e.Try("check that %s answers from %s (ssh -p %d %s@%s); a LAN machine only the DMZ reaches needs via: DMZ-HOST under hosts.%s in %s",
+				addr, from, m.Port, m.User, m.Address, m.Name, inv.File)
+		}
+		if jump != nil {
+			j := t.Inventory.Machines[m.Via]
+			return nil, e.Try("check that sshd runs on %s and that %s reaches %s (ssh -J %s@%s:%d -p %d %s@%s)",
+				m.Name, from, addr, j.User, j.Address, j.Port, m.Port, m.User, m.Address)
+		}
+		return nil, e.Try("check that sshd runs on %s and that %s reaches %s (ssh -p %d %s@%s)", m.Name, from, addr, m.Port, m.User, m.Address)
+	}
+	_ = nc.SetDeadline(time.Now().Add(dialTimeout))
+	cc, chans, reqs, err := gossh.NewClientConn(nc, addr, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, t.loginError(m, addr, fingerprint, keyErr, err)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return &conn{Client: gossh.NewClient(cc, chans, reqs), fingerprint: fingerprint}, nil
+}
+
+// loginError says why logging in to m failed: its host key unknown or
+// changed, or the key refused.
+func (t *Target) loginError(m Machine, addr, fingerprint string, keyErr, err error) error {
+	inv, place := t.Inventory, "host "+m.Name
+	var ke *knownhosts.KeyError
+	if errors.As(keyErr, &ke) && len(ke.Want) > 0 {
+		return crmplan.Errorf(crmplan.EINVALID, "the host key of %s changed: it shows %s, %s:%d has another (%s)",
+			addr, fingerprint, ke.Want[0].Filename, ke.Want[0].Line, gossh.FingerprintSHA256(ke.Want[0].Key)).In(place).
+			Try("if %s was reinstalled, check its new key out of band, then ssh-keygen -f %s -R '%s' and add the new one", m.Name, inv.KnownHosts, knownhosts.Normalize(addr))
+	}
+	if keyErr != nil {
+		return crmplan.Errorf(crmplan.EINVALID, "the host key of %s (%s) is not in %s: unknown host keys are refused", addr, fingerprint, inv.KnownHosts).In(place).
+			Try("check the fingerprint on the machine (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then ssh-keyscan -p %d %s >> %s", m.Port, m.Address, inv.KnownHosts)
+	}
+	if strings.Contains(err.Error(), "unable to authenticate") {
+		key := inv.Key
+		if key == "" {
+			key = "the agent's keys"
+		}
+		return crmplan.Errorf(crmplan.EINVALID, "%s@%s refused %s: %w", m.User, addr, key, err).In(place).
+			Try("ssh-copy-id -i %s.pub -p %d %s@%s, or fix user: under hosts.%s in %s", inv.Key, m.Port, m.User, m.Address, m.Name, inv.File)
+	}
+	return crmplan.Errorf(crmplan.EUNAVAILABLE, "ssh to %s@%s: %w", m.User, addr, err).In(place).
+		Try("ssh -p %d %s@%s", m.Port, m.User, m.Address)
+}
+
+// knownAlgorithms are the host key algorithms known_hosts has keys of for
+// addr, so that the server is asked for one of those (it may hold several
+// keys, and the first it offers need not be the one on record). The
+// callback's KeyError for a key no one has lists them.
+func knownAlgorithms(known gossh.HostKeyCallback, addr string) []string {
+	var ke *knownhosts.KeyError
+	if err := known(addr, &net.TCPAddr{}, noKey{}); !errors.As(err, &ke) {
+		return nil
+	}
+	var algos []string
+	for _, k := range ke.Want {
+		if k.Key.Type() == gossh.KeyAlgoRSA {
+			algos = append(algos, gossh.KeyAlgoRSASHA512, gossh.KeyAlgoRSASHA256)
+		}
+		algos = append(algos, k.Key.Type())
+	}
+	return algos
+}
+
+// noKey is a host key no known_hosts holds.
+type noKey struct{}
+
+func (noKey) Type() string                          { return "crmplan-no-key" }
+func (noKey) Marshal() []byte                       { return []byte("crmplan-no-key") }
+func (noKey) Verify([]byte, *gossh.Signature) error { return errors.New("no key") }
+
+// run runs a shell script on host's machine and returns its standard
+// output; a failure carries its standard error.
+func (t *Target) run(ctx context.Context, host, script string) (string, error) {
+	c, err := t.client(ctx, host)
+	if err != nil {
+		return "", err
+	}
+	return c.run(ctx, script)
+}
+
+func (c *conn) run(ctx context.Context, script string) (string, error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	var stdout, stderr strings.Builder
+	s.Stdout, s.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	go func() { done <- s.Run("sh -c " + quote(script)) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = s.Signal(gossh.SIGKILL)
+		return "", ctx.Err()
+	}
+	if err != nil {
+		return stdout.String(), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// quote makes s one word of a POSIX shell.
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// upload puts the local file at remote with mode, unless it is there with
+// the same SHA-256 already, and checks the copy's SHA-256 before it
+// replaces remote: a binary cut short is never run. On machines that share
+// this machine's filesystem a file uploaded onto itself is left alone.
+func (c *conn) upload(ctx context.Context, local, remote string, mode os.FileMode) error {
+	want, err := fileSHA256(local)
+	if err != nil {
+		return err
+	}
+	if got, _ := c.sha256(ctx, remote); got == want {
+		_, err := c.run(ctx, fmt.Sprintf("chmod %o %s", mode, quote(remote)))
+		return err
+	}
+	sc, err := sftp.NewClient(c.Client, sftp.UseConcurrentWrites(true))
+	if err != nil {
+		return fmt.Errorf("sftp: %w", err)
+	}
+	defer sc.Close()
+	tmp := remote + ".crmplan-upload"
+	f, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dst, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return fmt.Errorf("sftp %s: %w", tmp, err)
+	}
+	if _, err := dst.ReadFrom(f); err != nil {
+		dst.Close()
+		return fmt.Errorf("sftp %s: %w", tmp, err)
+	}
+	if err := dst.Close(); err != nil {
+		return fmt.Errorf("sftp %s: %w", tmp, err)
+	}
+	if err := sc.Chmod(tmp, mode); err != nil {
+		return fmt.Errorf("sftp chmod %s: %w", tmp, err)
+	}
+	got, err := c.sha256(ctx, tmp)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		_ = sc.Remove(tmp)
+		return crmplan.Errorf(crmplan.EUNAVAILABLE, "upload of %s: SHA-256 %s on the machine, %s here", remote, got, want)
+	}
+	if err := sc.PosixRename(tmp, remote); err != nil {
+		return fmt.Errorf("sftp rename %s: %w", remote, err)
+	}
+	return nil
+}
+
+// sha256 is the SHA-256 of a file on the machine (coreutils' sha256sum).
+func (c *conn) sha256(ctx context.Context, path string) (string, error) {
+	out, err := c.run(ctx, "sha256sum -- "+quote(path))
+	if err != nil {
+		return "", err
+	}
+	sum, _, _ := strings.Cut(out, " ")
+	return sum, nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
