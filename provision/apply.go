@@ -23,6 +23,7 @@ import (
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/provision/target/netns"
+	"github.com/crmplan/crmplan/provision/target/ssh"
 	"github.com/crmplan/crmplan/provision/watchdog"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
@@ -52,6 +53,10 @@ type Request struct {
 	Instances map[topology.Role]string
 	// WebTLS secures the web tier's public port (HTTPS by default).
 	WebTLS WebTLS
+	// Target is "ssh" for existing machines, listed in the Inventory file
+	// (provision/target/ssh); empty or "local" is the default.
+	Target    string
+	Inventory string
 	// Out receives a line per resource as Pulumi reports it, and the summary.
 	Out io.Writer
 	// Confirm, when set, is shown a preview's summary before anything
@@ -86,6 +91,17 @@ func (r Request) layout() (Layout, error) {
 	if r.Isolate || isolated {
 		in.Topology, in.Target = isolatedTopology(r.Topology), netns.Target{Stack: paths.HostsDir()}
 	}
+	inv, onSSH, err := r.sshInventory()
+	if err != nil {
+		return Layout{}, err
+	}
+	if onSSH {
+		if in.Topology, err = sshTopology(r.Topology, inv); err != nil {
+			return Layout{}, err
+		}
+		in.Target = ssh.New(inv, r.Stack)
+		in.HostDir = func(host string) string { return inv.Dir(r.Stack, host) }
+	}
 	return NewLayout(in)
 }
 
@@ -100,6 +116,17 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 		n, err := isolatedNetwork(layout)
 		if err == nil {
 			err = saveNetwork(paths, n)
+		}
+		if err != nil {
+			return nil, layout, r.Bins, "", err
+		}
+	}
+	if t, ok := layout.target.(*ssh.Target); ok {
+		// Every machine is logged in to before any is touched.
+		err := preflight(ctx, t, layout)
+		t.Close()
+		if err == nil {
+			err = t.Inventory.Save(paths.Machines())
 		}
 		if err != nil {
 			return nil, layout, r.Bins, "", err
@@ -225,6 +252,11 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 // provider's Read would, without the cost of a Pulumi refresh.
 // Only hosts an earlier apply placed (deployed) are expected to exist.
 func (l Layout) drift(deployed map[string]string) string {
+	if l.Target == ssh.Name && len(deployed) > 0 {
+		// The hosts' directories and processes are on their machines: only
+		// the provider's Read, over SSH and the mesh, sees them.
+		return "the ssh target's machines are checked by a refresh"
+	}
 	for _, h := range l.Hosts {
 		if _, ok := deployed[h.Name]; !ok {
 			continue
@@ -264,9 +296,10 @@ func (l Layout) inventory(version string, outputs auto.OutputMap, instances map[
 	for _, h := range l.Hosts {
 		ih := stackdir.InventoryHost{Name: h.Name, Role: string(h.Role), Zone: h.Zone, Address: h.Address, Port: h.Port, Dir: h.Dir,
 			Instance: instances[h.Role]}
-		if l.Target == netns.Name && !l.outside(h.Zone) {
-			// This machine has no route into an isolated stack's LAN:
-			// verify samples only the DMZ's hosts.
+		if (l.Target == netns.Name || l.Target == ssh.Name) && !l.outside(h.Zone) {
+			// This machine has no route into an isolated stack's LAN, nor,
+			// as a rule, into a LAN of machines: verify samples only the
+			// DMZ's hosts.
 			inv.Hosts = append(inv.Hosts, ih)
 			continue
 		}

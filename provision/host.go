@@ -9,10 +9,12 @@ import (
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/provision/target/loopback"
 	"github.com/crmplan/crmplan/provision/target/netns"
+	"github.com/crmplan/crmplan/provision/target/ssh"
 )
 
 // targets are the adapters this provider makes hosts with.
@@ -37,6 +39,7 @@ func TargetHardware(name string) (target.Hardware, bool) {
 // Receptor node (MeshNodes).
 type Host struct {
 	targets target.Set
+	ssh     *sshTargets
 }
 
 // HostArgs are the inputs of a Host.
@@ -48,6 +51,10 @@ type HostArgs struct {
 	Dir     string `pulumi:"dir"`
 	// Target names the adapter that makes the host; empty is the default.
 	Target string `pulumi:"target,optional"`
+	// StateDir and Stack find the stack's inventory on the ssh target,
+	// whose hosts' directories are on their machines; empty on the others.
+	StateDir string `pulumi:"stateDir,optional"`
+	Stack    string `pulumi:"stack,optional"`
 }
 
 // HostState is a Host as recorded in the stack's state.
@@ -72,6 +79,9 @@ func (in HostArgs) targetName() string {
 
 // target returns the adapter that makes the host.
 func (r *Host) target(in HostArgs) (target.Target, error) {
+	if in.targetName() == ssh.Name && r.ssh != nil {
+		return r.ssh.of(stackdir.Paths{StateDir: in.StateDir, Stack: in.Stack})
+	}
 	if t, ok := r.targets[in.targetName()]; ok {
 		return t, nil
 	}

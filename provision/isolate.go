@@ -18,6 +18,7 @@ import (
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/provision/target/netns"
+	"github.com/crmplan/crmplan/provision/target/ssh"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -142,7 +143,7 @@ func (l Layout) outside(zone string) bool {
 // a database (a replica streams from the primary). On loopback zones it is
 // pgserver's default.
 func allowCIDRs(l Layout) []string {
-	if l.Target != netns.Name {
+	if l.Target != netns.Name && l.Target != ssh.Name {
 		return nil
 	}
 	set := map[string]bool{"127.0.0.0/8": true}

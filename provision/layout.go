@@ -71,6 +71,8 @@ type Layout struct {
 	// WebCA is the file of the CA clients of the web tier trust; empty
 	// when they trust the system's roots.
 	WebCA string
+	// target is the adapter that made the layout, for apply's checks.
+	target target.Target
 }
 
 // ByRole returns the hosts of role in topology order.
@@ -121,6 +123,9 @@ type LayoutInput struct {
 	Target target.Target
 	// Pinned are the addresses an earlier apply gave hosts, by host name.
 	Pinned map[string]string
+	// HostDir is where a host's files are on its machine; nil: under the
+	// stack's state dir (Paths.HostDir).
+	HostDir func(host string) string
 }
 
 // NewLayout places a topology on this machine: zone ranges (a zone without
@@ -134,7 +139,11 @@ func NewLayout(in LayoutInput) (Layout, error) {
 	if t == nil {
 		t = loopback.Target{}
 	}
-	l.Target = t.Name()
+	l.Target, l.target = t.Name(), t
+	hostDir := in.HostDir
+	if hostDir == nil {
+		hostDir = in.Paths.HostDir
+	}
 	cidrs, err := zoneRanges(in.Topology.Zones, t)
 	if err != nil {
 		return l, err
@@ -147,7 +156,7 @@ func NewLayout(in LayoutInput) (Layout, error) {
 		if h.Port == 0 {
 			h.Port = topology.DefaultPort(h.Role) // hosts of a role share it: each has its own address
 		}
-		l.Hosts = append(l.Hosts, LocalHost{Host: h, CIDR: cidrs[h.Zone].String(), Dir: in.Paths.HostDir(h.Name)})
+		l.Hosts = append(l.Hosts, LocalHost{Host: h, CIDR: cidrs[h.Zone].String(), Dir: hostDir(h.Name)})
 		if !h.Role.Known() {
 			l.Unsupported = append(l.Unsupported, h.Name)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/target"
+	"github.com/crmplan/crmplan/provision/target/ssh"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -66,7 +67,7 @@ func (in MeshNodesArgs) mesh(targets target.Set) (*mesh.Mesh, error) {
 		name = target.Default
 	}
 	t, ok := targets[name]
-	if !ok {
+	if !ok && name != ssh.Name {
 		return nil, crmplan.Errorf(crmplan.EINVALID, "target %q is not known to this crmplan", name).In("mesh " + in.Stack)
 	}
 	hosts := map[string]target.Host{}
@@ -82,9 +83,19 @@ func (in MeshNodesArgs) mesh(targets target.Set) (*mesh.Mesh, error) {
 		topo.Hosts = append(topo.Hosts, topology.Host{Name: h.Name, Zone: h.Zone, Address: h.Address})
 		dirs[h.Name] = h.Dir
 	}
-	return mesh.New(in.StateDir, in.Stack, topo, mesh.Options{Port: in.Port, Receptor: in.Receptor, AgentBin: in.AgentBin,
+	opts := mesh.Options{Port: in.Port, Receptor: in.Receptor, AgentBin: in.AgentBin, Target: name,
 		HostDir:  func(host string) string { return dirs[host] },
-		Launcher: func(host string) target.NodeLauncher { return t.Nodes(hosts[host]) }, Target: name})
+		Launcher: func(host string) target.NodeLauncher { return t.Nodes(hosts[host]) }}
+	if name == ssh.Name {
+		// The machines' own: the bootstrap installs the agent there.
+		st, err := mesh.SSHTarget(stackdir.Paths{StateDir: in.StateDir, Stack: in.Stack}, in.AgentBin)
+		if err != nil {
+			return nil, err
+		}
+		opts.Remote = true
+		opts.Launcher = func(host string) target.NodeLauncher { return st.Nodes(hosts[host]) }
+	}
+	return mesh.New(in.StateDir, in.Stack, topo, opts)
 }
 
 // start writes the CA, certificates and configs, starts every node that

@@ -13,6 +13,7 @@ import (
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/target"
+	"github.com/crmplan/crmplan/provision/target/ssh"
 )
 
 // statusTimeout bounds the wait for one host's status unit: a unit costs
@@ -145,6 +146,13 @@ func hostNode(m *mesh.Mesh, inv stackdir.Inventory, h stackdir.InventoryHost) (t
 		name = target.Default
 	}
 	t, ok := targets()[name]
+	if name == ssh.Name {
+		for _, n := range m.Nodes() {
+			if n.ID == h.Name {
+				return m.HostLauncher(n.ID), target.Node{ID: n.ID, Dir: n.Dir}, nil
+			}
+		}
+	}
 	if !ok {
 		return nil, target.Node{}, crmplan.Errorf(crmplan.EINVALID, "target %q is not known to this crmplan", name).In("stack " + inv.Stack)
 	}

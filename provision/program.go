@@ -8,6 +8,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/crmplan/crmplan/provision/target/ssh"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -73,10 +74,14 @@ func (d *deployer) run() error {
 	d.ctx.Export(outWebURL, pulumi.String(d.l.WebURL()))
 	for _, h := range d.l.Hosts {
 		var res plainResource
-		err := d.ctx.RegisterResource(tokenHost, h.Name, pulumi.Map{
+		args := pulumi.Map{
 			"name": pulumi.String(h.Name), "zone": pulumi.String(h.Zone), "cidr": pulumi.String(h.CIDR),
 			"address": pulumi.String(h.Address), "dir": pulumi.String(h.Dir), "target": pulumi.String(d.l.Target),
-		}, &res)
+		}
+		if d.l.Target == ssh.Name {
+			args["stateDir"], args["stack"] = pulumi.String(d.l.StateDir), pulumi.String(d.l.Stack)
+		}
+		err := d.ctx.RegisterResource(tokenHost, h.Name, args, &res)
 		if err != nil {
 			return err
 		}

@@ -47,7 +47,7 @@ func ServePlugin(ctx context.Context) error {
 	targets, rel := targets(), &releases{}
 	prov, err := infer.NewProviderBuilder().
 		WithResources(
-			infer.Resource(&Host{targets: targets}),
+			infer.Resource(&Host{targets: targets, ssh: &sshTargets{}}),
 			infer.Resource(&Secret{}),
 			infer.Resource(&PostgresPrimary{}),
 			infer.Resource(&PostgresReplica{}),

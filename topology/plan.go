@@ -102,13 +102,34 @@ func (p *Plan) Validate() error {
 	var ix planIndex
 	for _, check := range []func() *crmplan.Error{p.checkName, p.checkWorkload, p.checkZones,
 		func() *crmplan.Error { ix = p.index(); return p.checkTiers(ix) },
-		func() *crmplan.Error { return p.checkLinks(ix) }, p.checkPrices} {
+		func() *crmplan.Error { return p.checkLinks(ix) }, p.checkPrices, p.checkTarget} {
 		if err := check(); err != nil {
 			return err
 		}
 	}
 	if _, err := sizing.Size(p.Model()); err != nil {
 		return err
+	}
+	return nil
+}
+
+// checkTarget: the plan's target is one apply knows, and the ssh target's
+// machines are listed in an inventory.
+func (p *Plan) checkTarget() *crmplan.Error {
+	switch p.Target {
+	case "", "local":
+		if p.Inventory != "" {
+			return invalid("inventory", "target: ssh", "an inventory lists machines of the ssh target, and the plan's target is %q", p.Target)
+		}
+	case "ssh":
+		if p.Isolate {
+			return invalid("isolate", "remove isolate: true (the ssh target's machines are isolated by their own network)", "isolate: true is the local target's")
+		}
+		if p.Inventory == "" {
+			return invalid("target", "inventory: machines.yaml", "the ssh target needs an inventory of its machines")
+		}
+	default:
+		return invalid("target", "target: ssh", "unknown target %q (want local or ssh)", p.Target)
 	}
 	return nil
 }
@@ -204,11 +225,16 @@ func (p *Plan) checkZones() *crmplan.Error {
 // meet the plan's other ranges. What is left to apply is what depends on
 // the machine it runs on: an isolated range the machine already routes.
 func (p *Plan) checkRanges() *crmplan.Error {
+	if p.Target == "ssh" {
+		// The machines' own ranges, any: the ssh target checks that each
+		// holds its machines, and the loopback ones stand for theirs.
+		return nil
+	}
 	ranges := make([]netip.Prefix, len(p.Zones))
 	for i, z := range p.Zones {
 		pf := netip.MustParsePrefix(z.CIDR) // checkZoneList parsed it
 		if !p.Isolate && !pf.Addr().IsLoopback() {
-			return invalid(fmt.Sprintf("zones[%d].cidr", i), "cidr: 127.10.1.0/24, or isolate: true to keep a private range",
+			return invalid(fmt.Sprintf("zones[%d].cidr", i), "cidr: 127.10.1.0/24, or isolate: true (or target: ssh, for existing machines) to keep a private range",
 				"%s is not a loopback range (127.0.0.0/8): without isolate, hosts live on this machine's loopback", pf)
 		}
 		ranges[i] = netip.PrefixFrom(Isolated(pf.Addr()), pf.Bits())

@@ -22,6 +22,8 @@ func planFields(p *Plan) []field {
 		structField("database", &p.Database, databaseFields, func() bool { return p.Database == sizing.DatabaseSpec{} }),
 		ptrField("prices", &p.Prices, priceFields),
 		boolField("isolate", &p.Isolate),
+		textField("target", &p.Target),
+		textField("inventory", &p.Inventory),
 		ptrField("tls", &p.TLS, tlsFields),
 	}
 }

@@ -142,6 +142,11 @@ type Plan struct {
 	// Isolate puts every host in its own network namespace with the links
 	// enforced between them (crmplan apply --isolate; root on Linux).
 	Isolate bool `json:"isolate,omitempty" yaml:"isolate,omitempty"`
+	// Target names what makes the hosts: "local" (the default) or "ssh",
+	// existing machines listed in the Inventory file (crmplan apply
+	// --target ssh --inventory machines.yaml).
+	Target    string `json:"target,omitempty" yaml:"target,omitempty"`
+	Inventory string `json:"inventory,omitempty" yaml:"inventory,omitempty"`
 	// TLS is the web tier's public port; nil is HTTPS with a certificate
 	// from the stack's own CA.
 	TLS *WebTLS `json:"tls,omitempty" yaml:"tls,omitempty"`

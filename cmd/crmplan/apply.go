@@ -19,7 +19,7 @@ func applyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "apply",
 		Usage:     "provision the plan's hosts with Pulumi and deploy the CRM onto them",
-		UsageText: "crmplan apply --plan FILE [--isolate | --target aws --region R --ami AMI --controller-cidr CIDR] [--records N] [--yes] [--state-dir DIR] [--output table|json|yaml]",
+		UsageText: "crmplan apply --plan FILE [--isolate | --target aws --region R --ami AMI --controller-cidr CIDR | --target ssh --inventory machines.yaml] [--records N] [--yes] [--state-dir DIR] [--output table|json|yaml]",
 		Description: strings.TrimSpace(`
 Every host of the plan's topology becomes a local host: a directory under the state dir
 and a loopback address in its zone's range, running its role's processes under a
@@ -46,10 +46,25 @@ the region from --region or AWS_REGION; the aws provider plugin is your step:
 pulumi plugin install resource aws 7.12.0. Deploying the roles onto the instances through
 the mesh is not wired yet: apply --target aws makes the network and the hosts.
 
+With --target ssh --inventory machines.yaml (or target: ssh and inventory: in the plan) the
+hosts are existing machines, reached over SSH with their host keys checked against
+known_hosts (an unknown or changed key is refused), LAN machines through the DMZ host their
+via: names. Every machine is logged in to before any is touched. Each host's files live
+under /opt/crmplan/STACK/HOST (a dir: of its own overrides it); its Receptor node runs under
+systemd when the machine has it. The inventory:
+
+   hosts:
+     web-1: {address: 10.20.1.10, user: root, port: 22}
+     api-1: {address: 10.20.2.10, user: root, via: web-1}
+   ssh:
+     key: ~/.ssh/id_ed25519          # or an agent via SSH_AUTH_SOCK
+     known_hosts: ~/.ssh/known_hosts # required
+
 Examples:
    crmplan apply --plan examples/simplecrm.yaml
    crmplan apply --plan examples/simplecrm.yaml --target aws --region eu-west-1 --ami ami-0123456789abcdef0 --controller-cidr 198.51.100.7/32
    sudo crmplan apply --plan examples/simplecrm.yaml --isolate
+   crmplan apply --plan examples/simplecrm.yaml --target ssh --inventory machines.yaml
    crmplan apply --plan examples/simplecrm.yaml --yes --records 25M`),
 		Flags: append(append(deployFlags(),
 			&cli.StringFlag{Name: "records", Usage: "records to seed (1000, 25M)", Value: "1000"},

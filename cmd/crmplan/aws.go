@@ -13,7 +13,7 @@ import (
 
 // targetFlag is --target: where the hosts are made.
 func targetFlag() cli.Flag {
-	return &cli.StringFlag{Name: "target", Usage: "where the hosts are made: local (this machine) or aws (EC2, with the pulumi-aws program)",
+	return &cli.StringFlag{Name: "target", Usage: "where the hosts are made: local (this machine), ssh (existing machines of --inventory) or aws (EC2, with the pulumi-aws program)",
 		Value: "local", EnvVars: []string{"CRMPLAN_TARGET"}}
 }
 
@@ -21,6 +21,8 @@ func targetFlag() cli.Flag {
 func targetFlags() []cli.Flag {
 	return []cli.Flag{
 		targetFlag(),
+		&cli.StringFlag{Name: "inventory", Usage: "the ssh target's machines.yaml: every host's machine (address, user, port, via, dir) " +
+			"and ssh: key and known_hosts (--target ssh)", EnvVars: []string{"CRMPLAN_INVENTORY"}},
 		&cli.StringFlag{Name: "region", Usage: "AWS region (--target aws)", EnvVars: []string{"AWS_REGION", "AWS_DEFAULT_REGION"}},
 		&cli.StringFlag{Name: "ami", Usage: "AMI of the hosts (--target aws): systemd, cloud-init, receptor and crmplan in /usr/local/bin", EnvVars: []string{"CRMPLAN_AWS_AMI"}},
 		&cli.StringFlag{Name: "controller-cidr", Usage: "this machine's address as AWS sees it, e.g. 198.51.100.7/32 (--target aws): the mesh relay admits the controller from it",
@@ -34,12 +36,12 @@ func targetFlags() []cli.Flag {
 // target crmplan does not know.
 func awsTarget(c *cli.Context) (bool, error) {
 	switch t := c.String("target"); t {
-	case "local", "":
+	case "local", "", "ssh":
 		return false, nil
 	case "aws":
 		return true, nil
 	default:
-		return false, crmplan.Errorf(crmplan.EINVALID, "unknown target %q (want local or aws)", t).
+		return false, crmplan.Errorf(crmplan.EINVALID, "unknown target %q (want local, ssh or aws)", t).
 			In("--target").Try("crmplan %s --target aws --region eu-west-1 --plan examples/simplecrm.yaml", c.Command.Name)
 	}
 }

@@ -76,6 +76,9 @@ func deployRequest(c *cli.Context, needPlan bool) (provision.Request, string, er
 		return req, "", err
 	}
 	req.Isolate = req.Isolate || c.Bool("isolate")
+	if err := readTargetFlags(c, &req); err != nil {
+		return req, "", err
+	}
 	// Without --records and --users a deployed stack keeps what it was
 	// seeded with.
 	if inv, err := stackdir.LoadInventory(stateDir, req.Stack); err == nil {
@@ -116,6 +119,11 @@ func planRequest(req *provision.Request, path string) error {
 		}
 		req.WebTLS = provision.WebTLS{Off: t.Off, CertFile: rel(t.CertFile), KeyFile: rel(t.KeyFile), CAFile: rel(t.CAFile)}
 	}
+	req.Target, req.Inventory = plan.Target, plan.Inventory
+	if req.Inventory != "" && !filepath.IsAbs(req.Inventory) {
+		// As the plan names it: beside the plan file.
+		req.Inventory = filepath.Join(filepath.Dir(path), req.Inventory)
+	}
 	for _, t := range plan.Tiers {
 		if t.Role == string(topology.RoleDBReplica) && t.Replication != "" {
 			req.Replication = t.Replication
@@ -123,6 +131,31 @@ func planRequest(req *provision.Request, path string) error {
 		if t.Role == string(topology.RoleDBReplica) {
 			req.Failover = t.Failover
 		}
+	}
+	return nil
+}
+
+// readTargetFlags reads --target and --inventory (targetFlags) into req:
+// they override the plan's target: and inventory:.
+func readTargetFlags(c *cli.Context, req *provision.Request) error {
+	if c.IsSet("target") {
+		req.Target = c.String("target")
+	}
+	if c.IsSet("inventory") {
+		req.Inventory = c.String("inventory")
+	}
+	switch req.Target {
+	case "", "local", "aws":
+		if req.Inventory != "" {
+			return crmplan.Errorf(crmplan.EINVALID, "--inventory lists the ssh target's machines, and the target is %q", req.Target).
+				In("--inventory").Try("crmplan %s --target ssh --inventory %s ...", c.Command.Name, req.Inventory)
+		}
+	case "ssh":
+		// Without --inventory, the one an earlier apply saved: provision
+		// says when there is none.
+	default:
+		return crmplan.Errorf(crmplan.EINVALID, "unknown target %q (want local, ssh or aws)", req.Target).In("--target").
+			Try("crmplan %s --target ssh --inventory machines.yaml ...", c.Command.Name)
 	}
 	return nil
 }

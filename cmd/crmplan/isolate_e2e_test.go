@@ -72,26 +72,7 @@ func TestApplyIsolated(t *testing.T) {
 
 	// crmplan probe: every pair of hosts on every port, from inside the
 	// hosts, as the links plan it.
-	probeOut, err := exec.Command(e.crmplan, "probe", "--plan", plan, "--state-dir", e.stateDir, "--output", "json").Output()
-	var pm provision.ProbeMatrix
-	if jerr := json.Unmarshal(probeOut, &pm); jerr != nil {
-		t.Errorf("crmplan probe: %v, %v\n%s", err, jerr, probeOut)
-	} else if err != nil || pm.Differences != 0 || len(pm.Cells) == 0 {
-		for _, c := range pm.Cells {
-			if !c.Match {
-				t.Logf("probe: %s -> %s:%d planned %v, measured %s", c.From, c.To, c.Port, c.Planned, c.Measured)
-			}
-		}
-		t.Errorf("crmplan probe: %v, %d of %d cells differ from the plan", err, pm.Differences, len(pm.Cells))
-	} else {
-		reached := 0
-		for _, c := range pm.Cells {
-			if c.Reached {
-				reached++
-			}
-		}
-		t.Logf("crmplan probe: %d cells as planned, %d reached, ports %v", len(pm.Cells), reached, pm.Ports)
-	}
+	pm := probeAsPlanned(t, e, plan)
 	// The probe is kept for the report, whose network policy section
 	// shows it.
 	if _, err := os.Stat(paths.ProbeResult()); err != nil {
@@ -118,17 +99,7 @@ func TestApplyIsolated(t *testing.T) {
 		}
 	}
 
-	out, err := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
-		"--duration", "10s", "--ramp-up", "3s").CombinedOutput()
-	t.Logf("crmplan verify:\n%s", out)
-	if err != nil {
-		t.Errorf("crmplan verify: %v", err)
-	} else if res, err := loadgen.LoadResult(paths.LatestResult()); err != nil {
-		t.Error(err)
-	} else if res.Requests == 0 || res.Failed != 0 || res.AchievedRate < 0.95*res.TargetRate {
-		t.Errorf("verify: %d requests, %d failed, %.2f of %.2f req/s; want all served at the rate",
-			res.Requests, res.Failed, res.AchievedRate, res.TargetRate)
-	}
+	verifyAtRate(t, e, plan, paths)
 
 	dbAddr := net.JoinHostPort(db.Address, "5432")
 	// Inside the stack: a host's route to another zone is its router.
@@ -229,6 +200,50 @@ func tcpConnect(t *testing.T, ns, addr string) nsResult {
 func lanRange(t *testing.T, addr string) string {
 	t.Helper()
 	return mustPrefix(addr + "/24").Masked().String()
+}
+
+// probeAsPlanned runs crmplan probe on the stack of plan and fails the
+// test unless every cell is as the plan's links say.
+func probeAsPlanned(t *testing.T, e *deployEnv, plan string) provision.ProbeMatrix {
+	t.Helper()
+	probeOut, err := exec.Command(e.crmplan, "probe", "--plan", plan, "--state-dir", e.stateDir, "--output", "json").Output()
+	var pm provision.ProbeMatrix
+	if jerr := json.Unmarshal(probeOut, &pm); jerr != nil {
+		t.Errorf("crmplan probe: %v, %v\n%s", err, jerr, probeOut)
+	} else if err != nil || pm.Differences != 0 || len(pm.Cells) == 0 {
+		for _, c := range pm.Cells {
+			if !c.Match {
+				t.Logf("probe: %s -> %s:%d planned %v, measured %s", c.From, c.To, c.Port, c.Planned, c.Measured)
+			}
+		}
+		t.Errorf("crmplan probe: %v, %d of %d cells differ from the plan", err, pm.Differences, len(pm.Cells))
+	} else {
+		reached := 0
+		for _, c := range pm.Cells {
+			if c.Reached {
+				reached++
+			}
+		}
+		t.Logf("crmplan probe: %d cells as planned, %d reached, ports %v", len(pm.Cells), reached, pm.Ports)
+	}
+	return pm
+}
+
+// verifyAtRate runs crmplan verify (k6) for 10 s on the stack of plan and
+// fails the test unless every request was served at the target rate.
+func verifyAtRate(t *testing.T, e *deployEnv, plan string, paths stackdir.Paths) {
+	t.Helper()
+	out, err := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
+		"--duration", "10s", "--ramp-up", "3s").CombinedOutput()
+	t.Logf("crmplan verify:\n%s", out)
+	if err != nil {
+		t.Errorf("crmplan verify: %v", err)
+	} else if res, err := loadgen.LoadResult(paths.LatestResult()); err != nil {
+		t.Error(err)
+	} else if res.Requests == 0 || res.Failed != 0 || res.AchievedRate < 0.95*res.TargetRate {
+		t.Errorf("verify: %d requests, %d failed, %.2f of %.2f req/s; want all served at the rate",
+			res.Requests, res.Failed, res.AchievedRate, res.TargetRate)
+	}
 }
 
 // checkNothingLeftLocally: the state dir is gone and no process runs from

@@ -116,6 +116,14 @@ type Options struct {
 	// the running binary. The local target's provider plugin may be another
 	// build than the crmplan the hosts should run.
 	AgentBin string
+	// Remote says that hosts' nodes run on machines that need not share
+	// this machine's filesystem (the ssh target, whose bootstrap copies a
+	// node's directory and AgentBin there): every file a host node's
+	// config names is in its directory (the CA, the work-verification
+	// key), its work types run the agent installed at target.AgentPath of
+	// its host's directory, and its start is awaited through the relay
+	// rather than on its control socket.
+	Remote bool
 }
 
 // Mesh is the Receptor mesh of one stack.
@@ -150,7 +158,12 @@ func New(stateDir, stack string, topo topology.Topology, opts Options) (*Mesh, e
 				return nil, err
 			}
 		}
-		m.opts.WorkTypes = func(h topology.Host, dir string) []WorkType { return AgentWorkTypes(self, dir) }
+		m.opts.WorkTypes = func(h topology.Host, dir string) []WorkType {
+			if opts.Remote {
+				return AgentWorkTypes(target.AgentPath(dir), dir)
+			}
+			return AgentWorkTypes(self, dir)
+		}
 	}
 	if len(topo.Hosts) == 0 {
 		return nil, crmplan.Errorf(crmplan.EINVALID, "the topology has no hosts to deploy onto").In("stack " + stack)

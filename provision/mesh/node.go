@@ -17,6 +17,10 @@ func (m *Mesh) launcher(n Node) target.NodeLauncher {
 	return target.Processes{}
 }
 
+// HostLauncher is how the node of host id is started and stopped, as the
+// mesh does it.
+func (m *Mesh) HostLauncher(id string) target.NodeLauncher { return m.launcher(Node{ID: id}) }
+
 func (m *Mesh) targetNode(n Node) target.Node {
 	return target.Node{ID: n.ID, Dir: n.Dir, Receptor: m.receptor}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/target"
+	"github.com/crmplan/crmplan/provision/target/ssh"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -24,6 +25,7 @@ type saved struct {
 	Receptor string            `json:"receptor"`
 	AgentBin string            `json:"agent_bin"`
 	HostDirs map[string]string `json:"host_dirs"`
+	Remote   bool              `json:"remote,omitempty"`
 	Target   string            `json:"target,omitempty"`
 }
 
@@ -36,7 +38,7 @@ func savedPath(stateDir, stack string) string {
 // reopened with the agent's work types.
 func (m *Mesh) Save(stateDir string) error {
 	s := saved{Stack: m.stack, Topology: m.topo, Port: m.opts.Port, Receptor: m.receptor, AgentBin: m.opts.AgentBin, HostDirs: map[string]string{},
-		Target: m.opts.Target}
+		Remote: m.opts.Remote, Target: m.opts.Target}
 	for _, n := range m.nodes {
 		s.HostDirs[n.ID] = filepath.Dir(n.Dir)
 	}
@@ -72,8 +74,16 @@ func Open(stateDir, stack string, targets target.Set) (*Mesh, error) {
 		}
 		return stackdir.Paths{StateDir: stateDir, Stack: stack}.HostDir(host)
 	}
-	opts := Options{Port: s.Port, Receptor: s.Receptor, AgentBin: s.AgentBin, HostDir: hostDir, Target: s.Target}
-	if t, ok := targets[s.Target]; ok {
+	opts := Options{Port: s.Port, Receptor: s.Receptor, AgentBin: s.AgentBin, HostDir: hostDir, Remote: s.Remote, Target: s.Target}
+	if s.Target == ssh.Name {
+		t, err := SSHTarget(stackdir.Paths{StateDir: stateDir, Stack: stack}, s.AgentBin)
+		if err != nil {
+			return nil, err
+		}
+		opts.Launcher = func(host string) target.NodeLauncher {
+			return t.Nodes(target.Host{Name: host, Dir: hostDir(host)})
+		}
+	} else if t, ok := targets[s.Target]; ok {
 		hosts := map[string]target.Host{}
 		for _, h := range s.Topology.Hosts {
 			hosts[h.Name] = target.Host{Name: h.Name, Zone: h.Zone, Address: h.Address, Dir: hostDir(h.Name)}
@@ -81,6 +91,23 @@ func Open(stateDir, stack string, targets target.Set) (*Mesh, error) {
 		opts.Launcher = func(host string) target.NodeLauncher { return t.Nodes(hosts[host]) }
 	}
 	return New(stateDir, stack, s.Topology, opts)
+}
+
+// SSHTarget is the ssh target of the stack in paths, from the inventory
+// apply saved there (stackdir.Paths.Machines); its bootstrap installs
+// agent on the machines.
+func SSHTarget(paths stackdir.Paths, agent string) (*ssh.Target, error) {
+	inv, ok, err := ssh.LoadSaved(paths.Machines())
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, crmplan.Errorf(crmplan.EINTERNAL, "stack %s on the ssh target has no inventory in %s", paths.Stack, paths.Machines()).
+			Try("crmplan apply --target ssh --inventory machines.yaml --plan PLAN.yaml")
+	}
+	t := ssh.New(inv, paths.Stack)
+	t.Agent = agent
+	return t, nil
 }
 
 // NodeState is whether a node's receptor process runs.

@@ -107,6 +107,11 @@ func (m *Mesh) Prepare() error {
 		}
 		fps[n.ID] = Fingerprint(cert)
 	}
+	if m.opts.Remote {
+		if err := m.copyShared(); err != nil {
+			return err
+		}
+	}
 	for _, n := range all {
 		data, err := m.config(n, fps).render()
 		if err != nil {
@@ -119,9 +124,33 @@ func (m *Mesh) Prepare() error {
 	return nil
 }
 
+// copyShared puts the stack's CA certificate and work-verification key
+// into every host node's directory, for a Remote mesh's bootstrap to copy
+// to the host with the rest of the node's files.
+func (m *Mesh) copyShared() error {
+	for _, n := range m.nodes {
+		if err := os.MkdirAll(n.Dir, 0o700); err != nil {
+			return err
+		}
+		for src, name := range map[string]string{m.caPath(): "ca.crt", m.verifyKeyPath(): "work.pub"} {
+			data, err := os.ReadFile(src)
+			if err != nil {
+				return err
+			}
+			if err := renameio.WriteFile(filepath.Join(n.Dir, name), data, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // config assembles a node's config from its place in the mesh.
 func (m *Mesh) config(n Node, fps map[string]string) nodeConfig {
 	c := nodeConfig{Node: n, CA: m.caPath(), ControlPins: []string{fps[ControllerID]}, LogLevel: m.opts.LogLevel}
+	if m.opts.Remote && n.ID != ControllerID {
+		c.CA = filepath.Join(n.Dir, "ca.crt")
+	}
 	relay := m.Relay()
 	if n.Relay {
 		for _, id := range sortedKeys(fps) {
@@ -135,6 +164,9 @@ func (m *Mesh) config(n Node, fps map[string]string) nodeConfig {
 		c.SigningKey = m.signingKeyPath()
 	} else {
 		c.VerifyKey = m.verifyKeyPath()
+		if m.opts.Remote {
+			c.VerifyKey = filepath.Join(n.Dir, "work.pub")
+		}
 		c.Work = m.opts.WorkTypes(n.Host, filepath.Dir(n.Dir))
 	}
 	return c
@@ -201,6 +233,11 @@ func (m *Mesh) ensureRunning(ctx context.Context, n Node) error {
 	}
 	if err := m.startNode(n); err != nil {
 		return err
+	}
+	if m.opts.Remote && n.ID != ControllerID {
+		// Its control socket is on its machine: waitFormed sees it through
+		// the relay.
+		return nil
 	}
 	return m.waitControl(ctx, n, 15*time.Second)
 }

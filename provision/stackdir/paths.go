@@ -47,6 +47,11 @@ func (p Paths) Placement() string { return filepath.Join(p.StackDir(), "placemen
 // the provider's netns target (crmplan apply --isolate).
 func (p Paths) Network() string { return filepath.Join(p.StackDir(), "network.json") }
 
+// Machines is the inventory of an ssh target's stack (crmplan apply
+// --target ssh --inventory FILE), as apply read it, for the provider's ssh
+// target and the commands after apply.
+func (p Paths) Machines() string { return filepath.Join(p.StackDir(), "machines.json") }
+
 // Inventory is where apply writes the stack's Inventory.
 func (p Paths) Inventory() string { return filepath.Join(p.StackDir(), "inventory.json") }
 

@@ -111,3 +111,7 @@ const Default = "local"
 
 // NodeDir is where a host's Receptor node keeps its files: HOSTDIR/mesh.
 func NodeDir(hostDir string) string { return filepath.Join(hostDir, "mesh") }
+
+// AgentPath is where a target whose hosts are other machines (ssh)
+// installs the crmplan binary their nodes run as agent: HOSTDIR/bin/crmplan.
+func AgentPath(hostDir string) string { return filepath.Join(hostDir, "bin", "crmplan") }

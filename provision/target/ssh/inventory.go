@@ -2,6 +2,7 @@ package ssh
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/renameio/v2"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/crmplan/crmplan"
@@ -326,4 +328,34 @@ func (inv *Inventory) syntaxError(err error) error {
 		msg = m[2]
 	}
 	return inv.errorf(line, "", "fix the YAML syntax on that line", "not valid YAML: %s", msg)
+}
+
+// Save writes inv to path as JSON (its paths already resolved), for the
+// commands and the provider process after apply.
+func (inv *Inventory) Save(path string) error {
+	b, err := json.MarshalIndent(inv, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return renameio.WriteFile(path, append(b, '\n'), 0o600)
+}
+
+// LoadSaved reads what Save wrote; ok is false when there is no file.
+func LoadSaved(path string) (inv *Inventory, ok bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	inv = &Inventory{}
+	if err := json.Unmarshal(b, inv); err != nil {
+		return nil, false, crmplan.Errorf(crmplan.EINTERNAL, "%s is damaged: %w", path, err).
+			Try("crmplan apply --target ssh --inventory machines.yaml --plan PLAN.yaml")
+	}
+	return inv, true, nil
 }

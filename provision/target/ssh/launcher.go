@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/crmplan/crmplan/provision/target"
 )
 
@@ -48,6 +50,11 @@ func (l launcher) Start(ctx context.Context, n target.Node) error {
 	if err := c.upload(ctx, n.Receptor, receptor, 0o755); err != nil {
 		return fmt.Errorf("host %s: install receptor: %w", l.host.Name, err)
 	}
+	if l.t.Agent != "" {
+		if err := c.upload(ctx, l.t.Agent, target.AgentPath(l.host.Dir), 0o755); err != nil {
+			return fmt.Errorf("host %s: install crmplan agent: %w", l.host.Name, err)
+		}
+	}
 	files, err := os.ReadDir(n.Dir)
 	if err != nil {
 		return fmt.Errorf("host %s: node files: %w", l.host.Name, err)
@@ -77,7 +84,13 @@ fi`, quote(n.SocketPath()), quote(n.ConfigPath()), quote(n.LogPath()), quote(n.P
 	if _, err := c.run(ctx, script); err != nil {
 		return fmt.Errorf("host %s: start receptor node: %w", l.host.Name, err)
 	}
-	return nil
+	// The mesh tells a node that runs its config from one that must be
+	// restarted by this copy, beside the config it wrote here.
+	cfg, err := os.ReadFile(n.ConfigPath())
+	if err != nil {
+		return err
+	}
+	return renameio.WriteFile(n.ConfigPath()+".running", cfg, 0o600)
 }
 
 // runningScript prints the pid of n's receptor when it is alive (no

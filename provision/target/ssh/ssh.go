@@ -48,6 +48,10 @@ type Target struct {
 	Inventory *Inventory
 	// Stack is the stack's name, in install directories and markers.
 	Stack string
+	// Agent, when set, is the crmplan binary the bootstrap installs at
+	// target.AgentPath of every host's directory, which the host's node
+	// runs as agent.
+	Agent string
 
 	mu      sync.Mutex
 	clients map[string]*conn

@@ -97,17 +97,7 @@ func New(t testing.TB, cfg Config) *Rig {
 		t.Fatalf("blackhole %s: %v", cfg.Range, err)
 	}
 	t.Cleanup(func() { _ = netlink.RouteDel(&blackhole) })
-	rules := append([]netns.Rule(nil), cfg.Rules...)
-	for _, m := range cfg.Machines {
-		if m.Zone == "dmz" {
-			rules = append(rules, netns.Rule{To: m.Address, Port: 22})
-			for _, l := range cfg.Machines {
-				if l.Zone != "dmz" {
-					rules = append(rules, netns.Rule{From: netip.PrefixFrom(m.Address, 32), To: l.Address, Port: 22})
-				}
-			}
-		}
-	}
+	rules := append(r.sshRules(), cfg.Rules...)
 	machinesDir := filepath.Join(r.Dir, "machines")
 	r.net = netns.Target{Stack: machinesDir, Policy: rules,
 		Zones: []netns.Zone{{Name: "dmz", CIDR: cfg.DMZ, Outside: true}, {Name: "lan", CIDR: cfg.LAN}}}
@@ -171,6 +161,31 @@ func (r *Rig) checkRoutes(t testing.TB) {
 			t.Fatalf("rig: route to DMZ machine %s (%s) leaves through %v, want the rig's uplink", m.Name, m.Address, link)
 		}
 	}
+}
+
+// Allow lets rules through the rig's router besides SSH: the connections
+// a stack on the rig's machines needs, as their firewalls would.
+func (r *Rig) Allow(ctx context.Context, rules []netns.Rule) error {
+	r.net.Policy = append(r.sshRules(), rules...)
+	return r.net.Enforce(ctx)
+}
+
+// sshRules let this machine reach the DMZ's sshd, and the DMZ's machines
+// the LAN's.
+func (r *Rig) sshRules() []netns.Rule {
+	var rules []netns.Rule
+	for _, m := range r.cfg.Machines {
+		if m.Zone != "dmz" {
+			continue
+		}
+		rules = append(rules, netns.Rule{To: m.Address, Port: 22})
+		for _, l := range r.cfg.Machines {
+			if l.Zone != "dmz" {
+				rules = append(rules, netns.Rule{From: netip.PrefixFrom(m.Address, 32), To: l.Address, Port: 22})
+			}
+		}
+	}
+	return rules
 }
 
 // Namespace is the network namespace of machine name.

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/target/ssh"
+	"github.com/crmplan/crmplan/provision/target/ssh/sshtest"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// TestApplySSH applies seed 000 with --target ssh onto the rig's machines:
+// network namespaces in 10.66.N.0/24, each running Debian's sshd with its
+// own host key, the LAN machines reached only through web-1 (via:). An
+// inventory whose known_hosts has another key for db-primary-1 is refused
+// with the host named before anything is written on any machine; then the
+// stack is applied from bare machines (sshd only), crmplan probe finds
+// every host pair as planned, k6 verifies it at the plan's 150 req/s
+// through the DMZ, a second apply changes nothing, and destroy leaves the
+// machines as they were.
+func TestApplySSH(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, runs sshd, Pulumi, PostgreSQL and k6 in network namespaces")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the ssh rig needs root (network namespaces)")
+	}
+	t.Parallel()
+	e := newDeployEnv(t)
+	plan := examplePlan(t, "simplecrm")
+	p, err := readPlan(plan, "apply")
+	if err != nil {
+		t.Fatal(err)
+	}
+	laid, err := topology.Lay(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every host a machine, all sharing this machine's filesystem: each has
+	// its own install directory beside the state dir (PostgreSQL, as the
+	// postgres user, passes through its parents).
+	machinesDir := filepath.Join(filepath.Dir(e.stateDir), "machines")
+	var machines []sshtest.Machine
+	dmz, lan := mustPrefix("10.66.1.0/24"), mustPrefix("10.66.2.0/24")
+	next := map[string]int{"dmz": 10, "lan": 10}
+	for _, h := range laid.Topology.Hosts {
+		m := sshtest.Machine{Name: h.Name, Zone: h.Zone, Dir: filepath.Join(machinesDir, h.Name)}
+		zone := dmz
+		if h.Zone != "dmz" {
+			zone, m.Via = lan, "web-1"
+		}
+		m.Address = zone.Addr().Next()
+		for range next[h.Zone] - 1 {
+			m.Address = m.Address.Next()
+		}
+		next[h.Zone]++
+		machines = append(machines, m)
+	}
+	rig := sshtest.New(t, sshtest.Config{Range: mustPrefix("10.66.0.0/16"), DMZ: dmz, LAN: lan, Machines: machines})
+	inventory := rig.Inventory(t, "machines.yaml", nil)
+	t.Cleanup(func() {
+		// Whatever happened: nothing of the stack stays on the machines.
+		_, _ = e.exec("destroy", "--stack", "simplecrm", "--yes")
+		_ = os.RemoveAll(machinesDir)
+	})
+
+	// The stack's connections pass the rig's router, as a firewall of
+	// these machines would let them.
+	rules, err := provision.Connections(provision.Request{StateDir: t.TempDir(), Stack: "simplecrm", Topology: laid.Topology,
+		Target: ssh.Name, Inventory: inventory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rig.Allow(context.Background(), rules); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("WrongHostKeyRefusedBeforeAnything", func(t *testing.T) {
+		_, other := rig.NewKey(t, "other-host-key")
+		var known []string
+		for _, m := range machines {
+			key := rig.HostKeys[m.Name]
+			if m.Name == "db-primary-1" {
+				key = other
+			}
+			known = append(known, knownhosts.Line([]string{m.Address.String()}, key))
+		}
+		kh := filepath.Join(t.TempDir(), "known_hosts")
+		if err := os.WriteFile(kh, []byte(strings.Join(known, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(inventory)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := filepath.Join(t.TempDir(), "machines.yaml")
+		if err := os.WriteFile(bad, bytes.ReplaceAll(data, []byte(rig.KnownHosts), []byte(kh)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(e.crmplan, append([]string{"apply", "--plan", plan, "--yes", "--target", "ssh", "--inventory", bad}, e.args...)...)
+		out, err := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); err == nil || code != exitUsage ||
+			!strings.Contains(string(out), "host db-primary-1") || !strings.Contains(string(out), "host key") || !strings.Contains(string(out), "Try:") {
+			t.Fatalf("apply with a changed host key: exit %d, %v\n%s\nwant exit %d naming host db-primary-1's host key with a Try line", code, err, out, exitUsage)
+		}
+		t.Logf("refused:\n%s", out)
+		for _, m := range machines {
+			if _, err := os.Stat(m.Dir); !os.IsNotExist(err) {
+				t.Errorf("refused apply left %s on %s (%v)", m.Dir, m.Name, err)
+			}
+		}
+		if _, err := os.Stat("/var/lib/crmplan/ssh"); !os.IsNotExist(err) {
+			t.Errorf("refused apply wrote the machines' registry (%v)", err)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	_, took := e.apply(plan, "--target", "ssh", "--inventory", inventory)
+	t.Logf("apply --target ssh of seed 000 from bare machines (sshd only) to serving: %.1fs", took.Seconds())
+	paths := stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}
+
+	var st provision.Status
+	e.json(&st, "status", "--stack", "simplecrm")
+	for _, h := range st.Hosts {
+		if !h.Healthy || !strings.HasPrefix(h.Address, "10.66.") {
+			t.Errorf("status: %s at %s healthy %v (%s)", h.Name, h.Address, h.Healthy, h.Health)
+		}
+	}
+
+	probeAsPlanned(t, e, plan)
+	verifyAtRate(t, e, plan, paths)
+
+	again, tookAgain := e.apply(plan, "--target", "ssh", "--inventory", inventory)
+	if again.Changed {
+		t.Errorf("a second apply changed %v, want nothing", again.Changes)
+	}
+	t.Logf("no-change apply --target ssh: %.1fs", tookAgain.Seconds())
+
+	if out, err := e.exec("destroy", "--stack", "simplecrm", "--yes"); err != nil {
+		t.Fatalf("crmplan destroy: %v\n%s", err, out)
+	}
+	for _, m := range machines {
+		if _, err := os.Stat(m.Dir); !os.IsNotExist(err) {
+			t.Errorf("destroy left %s on %s (%v)", m.Dir, m.Name, err)
+		}
+	}
+	if _, err := os.Stat("/var/lib/crmplan/ssh"); !os.IsNotExist(err) {
+		t.Errorf("destroy left the machines' registry /var/lib/crmplan/ssh (%v)", err)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(machinesDir)) {
+			t.Errorf("process %s still runs from a machine's install directory: %s", p, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+		}
+	}
+	checkNothingLeftLocally(t, e.stateDir)
+}
