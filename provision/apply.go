@@ -122,9 +122,9 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 		}
 	}
 	if t, ok := layout.target.(*ssh.Target); ok {
-		// Every machine is logged in to before any is touched.
+		// Every machine is logged in to before any is touched; Apply's
+		// drift check reuses the connections, and closes them.
 		err := preflight(ctx, t, layout)
-		t.Close()
 		if err == nil {
 			err = t.Inventory.Save(paths.Machines())
 		}
@@ -159,7 +159,8 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 
 // Preview prints what Apply would change and returns Pulumi's counts.
 func Preview(ctx context.Context, r Request) (map[string]int, error) {
-	s, _, _, _, err := r.prepare(ctx)
+	s, layout, _, _, err := r.prepare(ctx)
+	defer layout.closeTarget()
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +212,7 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 		}
 	}
 	deployed := loadPinned(s.paths)
+	defer layout.closeTarget()
 	// Before anything is created: an interrupted apply must not move hosts.
 	if err := savePinned(s.paths, layout.Pinned()); err != nil {
 		return Result{}, err
@@ -252,10 +254,8 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 // provider's Read would, without the cost of a Pulumi refresh.
 // Only hosts an earlier apply placed (deployed) are expected to exist.
 func (l Layout) drift(deployed map[string]string) string {
-	if l.Target == ssh.Name && len(deployed) > 0 {
-		// The hosts' directories and processes are on their machines: only
-		// the provider's Read, over SSH and the mesh, sees them.
-		return "the ssh target's machines are checked by a refresh"
+	if t, ok := l.target.(*ssh.Target); ok {
+		return l.sshDrift(t, deployed)
 	}
 	for _, h := range l.Hosts {
 		if _, ok := deployed[h.Name]; !ok {

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"net/netip"
+	"path/filepath"
 	"sync"
 
 	"github.com/crmplan/crmplan"
@@ -140,4 +141,47 @@ func Connections(r Request) ([]netns.Rule, error) {
 	}
 	n, err := isolatedNetwork(l)
 	return n.Policy, err
+}
+
+// sshDrift is drift on the ssh target, whose hosts' directories and
+// processes are on their machines: every machine is asked at once. A
+// machine that cannot be asked is drift too, for the refresh to report.
+func (l Layout) sshDrift(t *ssh.Target, deployed map[string]string) string {
+	ctx := context.Background()
+	why := make([]string, len(l.Hosts))
+	var wg sync.WaitGroup
+	for i, h := range l.Hosts {
+		if _, ok := deployed[h.Name]; !ok {
+			continue
+		}
+		var dirs []string
+		if h.Role == topology.RoleDBPrimary || h.Role == topology.RoleDBReplica {
+			dirs = append(dirs, filepath.Join(PostgresDir(h.Dir), "data"))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reason, err := t.Drift(ctx, target.Host{Name: h.Name, Dir: h.Dir}, dirs)
+			if err != nil {
+				reason = err.Error()
+			}
+			if reason != "" {
+				why[i] = "host " + h.Name + " " + reason
+			}
+		}()
+	}
+	wg.Wait()
+	for _, w := range why {
+		if w != "" {
+			return w
+		}
+	}
+	return ""
+}
+
+// closeTarget ends the connections of an ssh layout's target.
+func (l Layout) closeTarget() {
+	if t, ok := l.target.(*ssh.Target); ok {
+		t.Close()
+	}
 }

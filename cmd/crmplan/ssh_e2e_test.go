@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/target/ssh"
@@ -25,8 +27,9 @@ import (
 // with the host named before anything is written on any machine; then the
 // stack is applied from bare machines (sshd only), crmplan probe finds
 // every host pair as planned, k6 verifies it at the plan's 150 req/s
-// through the DMZ, a second apply changes nothing, and destroy leaves the
-// machines as they were.
+// through the DMZ, a second apply changes nothing, a new crm build rolls
+// onto the machines under that load with no failed request, and destroy
+// leaves the machines as they were.
 func TestApplySSH(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs sshd, Pulumi, PostgreSQL and k6 in network namespaces")
@@ -147,6 +150,8 @@ func TestApplySSH(t *testing.T) {
 	}
 	t.Logf("no-change apply --target ssh: %.1fs", tookAgain.Seconds())
 
+	t.Run("RollingNewBuildUnderLoad", func(t *testing.T) { rollSSH(t, e, plan, inventory) })
+
 	if out, err := e.exec("destroy", "--stack", "simplecrm", "--yes"); err != nil {
 		t.Fatalf("crmplan destroy: %v\n%s", err, out)
 	}
@@ -165,4 +170,49 @@ func TestApplySSH(t *testing.T) {
 		}
 	}
 	checkNothingLeftLocally(t, e.stateDir)
+}
+
+// rollSSH applies a new crm build onto the rig's machines while k6 holds
+// the plan's rate through the DMZ: every request is served.
+func rollSSH(t *testing.T, e *deployEnv, plan, inventory string) {
+	crm2 := filepath.Join(t.TempDir(), "crm")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=2.0.0-ssh", "-o", crm2, "./cmd/crm")
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build crm: %v\n%s", err, out)
+	}
+	const load = 90 * time.Second
+	var out bytes.Buffer
+	verify := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--duration", load.String(), "--ramp-up", "3s")
+	verify.Stdout, verify.Stderr = &out, &out
+	if err := verify.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = verify.Process.Kill() })
+	time.Sleep(8 * time.Second) // at full rate before the deploy begins
+	args := append([]string{"apply", "--plan", plan, "--yes", "--records", "500", "--target", "ssh", "--inventory", inventory}, e.args...)
+	args = append(args, "--crm", crm2) // after e.args: the last --crm wins
+	began := time.Now()
+	applied, err := exec.Command(e.crmplan, args...).CombinedOutput()
+	took := time.Since(began)
+	t.Logf("rolling apply --target ssh (%.1fs):\n%s", took.Seconds(), applied)
+	if err != nil {
+		t.Fatalf("apply with the new crm: %v", err)
+	}
+	err = verify.Wait()
+	t.Logf("crmplan verify during the deploy:\n%s", out.String())
+	if code := verify.ProcessState.ExitCode(); code != 0 && code != exitSLOFailed {
+		t.Fatalf("crmplan verify: %v", err)
+	}
+	if took > load-8*time.Second {
+		t.Errorf("the deploy took %.0fs, longer than the load ran after it began", took.Seconds())
+	}
+	lr, err := loadgen.LoadResult(stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.LatestResult())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("load during the rolling deploy: %.1f req/s achieved, %d requests, %d failed, %d dropped", lr.AchievedRate, lr.Requests, lr.Failed, lr.Dropped)
+	if lr.Failed != 0 || lr.AchievedRate < 0.95*lr.TargetRate {
+		t.Errorf("%d requests failed at %.1f of %.1f req/s during the rolling deploy, want 0 at the rate: %v", lr.Failed, lr.AchievedRate, lr.TargetRate, lr.Errors)
+	}
 }

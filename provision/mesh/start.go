@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/supervise"
+	"github.com/crmplan/crmplan/provision/target"
 )
 
 // Secret and public files of the stack's mesh directory.
@@ -43,12 +45,51 @@ func (m *Mesh) Start(ctx context.Context) error {
 	if err := m.Prepare(); err != nil {
 		return err
 	}
+	if err := m.install(ctx, m.toStart()); err != nil {
+		return err
+	}
 	for _, n := range append(m.Nodes(), m.ctrl) {
 		if err := m.ensureRunning(ctx, n); err != nil {
 			return err
 		}
 	}
 	return m.waitFormed(ctx, 60*time.Second)
+}
+
+// install has every host's launcher that copies binaries to its host
+// (target.Installer) do so, all at once: a bootstrap over SSH spends most
+// of its time there.
+func (m *Mesh) install(ctx context.Context, nodes []Node) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		in, ok := m.launcher(n).(target.Installer)
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = in.Install(ctx, m.targetNode(n))
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// toStart are the hosts' nodes that ensureRunning will start: those that
+// do not run their config.
+func (m *Mesh) toStart() []Node {
+	var out []Node
+	for _, n := range m.nodes {
+		if _, ok := m.nodeRunning(n); ok {
+			if same, _ := sameConfig(n); same {
+				continue
+			}
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // lock takes the mesh directory's start lock (flock), waiting while

@@ -103,6 +103,13 @@ type HardwareTarget interface {
 	Hardware() Hardware
 }
 
+// Installer is a NodeLauncher that copies a node's binaries to its host
+// before Start: the mesh installs every host's at once, where starting
+// nodes goes one by one.
+type Installer interface {
+	Install(ctx context.Context, n Node) error
+}
+
 // Set is the targets a provider knows, by name.
 type Set map[string]Target
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,35 +70,36 @@ func (t *Target) auth() ([]gossh.AuthMethod, error) {
 }
 
 // client returns the connection to host's machine, dialling it (and the
-// machines it is reached through) on first use.
+// machines it is reached through) on first use. Machines are dialled in
+// parallel; one machine once at a time.
 func (t *Target) client(ctx context.Context, host string) (*conn, error) {
+	lock := t.hostLock(host)
+	lock.Lock()
+	defer lock.Unlock()
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.clientLocked(ctx, host)
-}
-
-func (t *Target) clientLocked(ctx context.Context, host string) (*conn, error) {
-	if c, ok := t.clients[host]; ok {
+	c, ok := t.clients[host]
+	t.mu.Unlock()
+	if ok {
 		// A connection the machine closed (a reboot, sshd restarted) is
 		// dialled again.
 		if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err == nil {
 			return c, nil
 		}
 		c.Close()
-		delete(t.clients, host)
 	}
 	m, ok := t.Inventory.Machines[host]
 	if !ok {
 		return nil, crmplan.Errorf(crmplan.EINVALID, "host %s has no machine in the inventory", host).In(t.Inventory.File).
 			Try("add to %s:\n  hosts:\n    %s: {address: ADDRESS, user: root}", t.Inventory.File, host)
 	}
+	// Route refuses a loop of via:, which would deadlock here.
 	if _, err := t.Inventory.Route(host); err != nil {
 		return nil, err
 	}
 	var jump *conn
 	if m.Via != "" {
 		var err error
-		if jump, err = t.clientLocked(ctx, m.Via); err != nil {
+		if jump, err = t.client(ctx, m.Via); err != nil {
 			return nil, err
 		}
 	}
@@ -105,11 +107,26 @@ func (t *Target) clientLocked(ctx context.Context, host string) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.clients == nil {
 		t.clients = map[string]*conn{}
 	}
 	t.clients[host] = c
 	return c, nil
+}
+
+// hostLock is the lock that one machine's dial holds.
+func (t *Target) hostLock(host string) *sync.Mutex {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dialing == nil {
+		t.dialing = map[string]*sync.Mutex{}
+	}
+	if t.dialing[host] == nil {
+		t.dialing[host] = &sync.Mutex{}
+	}
+	return t.dialing[host]
 }
 
 // dial logs in to m, directly or through jump (ProxyJump: a direct-tcpip
@@ -267,12 +284,29 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + 
 // the same SHA-256 already, and checks the copy's SHA-256 before it
 // replaces remote: a binary cut short is never run. On machines that share
 // this machine's filesystem a file uploaded onto itself is left alone.
-func (c *conn) upload(ctx context.Context, local, remote string, mode os.FileMode) error {
-	want, err := fileSHA256(local)
+func (t *Target) upload(ctx context.Context, c *conn, local, remote string, mode os.FileMode) error {
+	return t.put(ctx, c, local, remote, mode, false)
+}
+
+// install is upload for a binary: beside it, FILE.sha256 records its
+// size, modification time and SHA-256 once checked, so that the next
+// apply reads the sum instead of hashing the file again (the agent is
+// over 100 MB); a file changed since does not match the record and is
+// hashed.
+func (t *Target) install(ctx context.Context, c *conn, local, remote string) error {
+	return t.put(ctx, c, local, remote, 0o755, true)
+}
+
+func (t *Target) put(ctx context.Context, c *conn, local, remote string, mode os.FileMode, record bool) error {
+	want, err := t.sums.of(local)
 	if err != nil {
 		return err
 	}
-	if got, _ := c.sha256(ctx, remote); got == want {
+	have := c.sha256
+	if record {
+		have = c.recordedSHA256
+	}
+	if got, _ := have(ctx, remote); got == want {
 		_, err := c.run(ctx, fmt.Sprintf("chmod %o %s", mode, quote(remote)))
 		return err
 	}
@@ -312,7 +346,23 @@ func (c *conn) upload(ctx context.Context, local, remote string, mode os.FileMod
 	if err := sc.PosixRename(tmp, remote); err != nil {
 		return fmt.Errorf("sftp rename %s: %w", remote, err)
 	}
+	if record {
+		_, err := c.run(ctx, fmt.Sprintf("f=%s; printf '%%s %%s\n' \"$(stat -c '%%s %%Y' \"$f\")\" %s > \"$f.sha256\"", quote(remote), want))
+		return err
+	}
 	return nil
+}
+
+// recordedSHA256 is the SHA-256 install recorded for path while its size
+// and modification time are the same, else the file's own.
+func (c *conn) recordedSHA256(ctx context.Context, path string) (string, error) {
+	out, err := c.run(ctx, fmt.Sprintf(`f=%s
+if [ -f "$f" ] && [ -f "$f.sha256" ] && [ "$(stat -c '%%s %%Y' "$f")" = "$(cut -d' ' -f1,2 "$f.sha256")" ]; then
+  cut -d' ' -f3 "$f.sha256"
+else
+  sha256sum -- "$f" | cut -d' ' -f1
+fi`, quote(path)))
+	return strings.TrimSpace(out), err
 }
 
 // sha256 is the SHA-256 of a file on the machine (coreutils' sha256sum).
@@ -323,6 +373,40 @@ func (c *conn) sha256(ctx context.Context, path string) (string, error) {
 	}
 	sum, _, _ := strings.Cut(out, " ")
 	return sum, nil
+}
+
+// sums remembers the SHA-256 of local files by size and modification
+// time: every host gets the same binaries, hashed once.
+type sums struct {
+	mu sync.Mutex
+	by map[string]sum
+}
+
+type sum struct {
+	size  int64
+	mtime time.Time
+	hex   string
+}
+
+func (s *sums) of(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.by[path]; ok && c.size == st.Size() && c.mtime.Equal(st.ModTime()) {
+		return c.hex, nil
+	}
+	h, err := fileSHA256(path)
+	if err != nil {
+		return "", err
+	}
+	if s.by == nil {
+		s.by = map[string]sum{}
+	}
+	s.by[path] = sum{size: st.Size(), mtime: st.ModTime(), hex: h}
+	return h, nil
 }
 
 func fileSHA256(path string) (string, error) {

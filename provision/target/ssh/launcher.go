@@ -20,7 +20,10 @@ type launcher struct {
 	host target.Host
 }
 
-var _ target.NodeLauncher = launcher{}
+var (
+	_ target.NodeLauncher = launcher{}
+	_ target.Installer    = launcher{}
+)
 
 // runtimeFiles are the node's files that the node and its launcher write
 // on the machine: never uploaded.
@@ -33,28 +36,45 @@ func (l launcher) unit() string {
 	return "crmplan-" + clean.ReplaceAllString(l.t.Stack, "_") + "-" + clean.ReplaceAllString(l.host.Name, "_") + "-receptor.service"
 }
 
-// Start installs the receptor binary under the host's install directory
-// (bin/receptor), uploads the node's files the mesh wrote in n.Dir, and
-// starts the node: under systemd when the machine runs it, in a session of
-// its own otherwise, so that it outlives the SSH session either way.
-func (l launcher) Start(ctx context.Context, n target.Node) error {
+// receptorPath is where the bootstrap installs receptor on the host.
+func (l launcher) receptorPath() string { return filepath.Join(l.host.Dir, "bin", "receptor") }
+
+// Install copies the receptor binary (bin/receptor) and the Target's
+// Agent (target.AgentPath) under the host's install directory, each only
+// when the machine does not have it with the same SHA-256 already.
+func (l launcher) Install(ctx context.Context, n target.Node) error {
 	c, err := l.t.client(ctx, l.host.Name)
 	if err != nil {
 		return err
 	}
-	bin := filepath.Join(l.host.Dir, "bin")
+	bin := filepath.Dir(l.receptorPath())
 	if _, err := c.run(ctx, fmt.Sprintf("set -e; mkdir -p %s %s %s; chmod 0700 %s", quote(n.Dir), quote(n.DataDir()), quote(bin), quote(n.Dir))); err != nil {
 		return fmt.Errorf("host %s: %w", l.host.Name, err)
 	}
-	receptor := filepath.Join(bin, "receptor")
-	if err := c.upload(ctx, n.Receptor, receptor, 0o755); err != nil {
+	if err := l.t.install(ctx, c, n.Receptor, l.receptorPath()); err != nil {
 		return fmt.Errorf("host %s: install receptor: %w", l.host.Name, err)
 	}
 	if l.t.Agent != "" {
-		if err := c.upload(ctx, l.t.Agent, target.AgentPath(l.host.Dir), 0o755); err != nil {
+		if err := l.t.install(ctx, c, l.t.Agent, target.AgentPath(l.host.Dir)); err != nil {
 			return fmt.Errorf("host %s: install crmplan agent: %w", l.host.Name, err)
 		}
 	}
+	return nil
+}
+
+// Start installs the binaries (Install), uploads the node's files the
+// mesh wrote in n.Dir, and starts the node: under systemd when the machine
+// runs it, in a session of its own otherwise, so that it outlives the SSH
+// session either way.
+func (l launcher) Start(ctx context.Context, n target.Node) error {
+	if err := l.Install(ctx, n); err != nil {
+		return err
+	}
+	c, err := l.t.client(ctx, l.host.Name)
+	if err != nil {
+		return err
+	}
+	receptor := l.receptorPath()
 	files, err := os.ReadDir(n.Dir)
 	if err != nil {
 		return fmt.Errorf("host %s: node files: %w", l.host.Name, err)
@@ -64,7 +84,7 @@ func (l launcher) Start(ctx context.Context, n target.Node) error {
 			continue
 		}
 		p := filepath.Join(n.Dir, f.Name())
-		if err := c.upload(ctx, p, p, 0o600); err != nil {
+		if err := l.t.upload(ctx, c, p, p, 0o600); err != nil {
 			return fmt.Errorf("host %s: %w", l.host.Name, err)
 		}
 	}

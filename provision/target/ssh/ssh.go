@@ -55,6 +55,8 @@ type Target struct {
 
 	mu      sync.Mutex
 	clients map[string]*conn
+	dialing map[string]*sync.Mutex
+	sums    sums
 }
 
 var _ target.Target = (*Target)(nil)
@@ -128,7 +130,21 @@ func (t *Target) Preflight(ctx context.Context, hosts []target.Host) error {
 		if err := t.checkHost(h); err != nil {
 			return err
 		}
-		if _, err := t.owner(ctx, h); err != nil {
+	}
+	// All at once (reading only); the first error in that order is the
+	// one reported.
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = t.owner(ctx, h)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return err
 		}
 	}
@@ -263,3 +279,32 @@ func node(h target.Host) target.Node {
 
 // Nodes starts and stops the host's node over SSH.
 func (t *Target) Nodes(h target.Host) target.NodeLauncher { return launcher{t: t, host: h} }
+
+// Drift says why h's machine no longer holds what crmplan left there (its
+// install directory, its Receptor node, one of dirs, a supervised program
+// that no longer runs), or "" when it does: what apply checks before it
+// decides whether Pulumi must refresh, in one SSH round trip per machine.
+func (t *Target) Drift(ctx context.Context, h target.Host, dirs []string) (string, error) {
+	n := node(h)
+	var b strings.Builder
+	b.WriteString(runningScript(n))
+	fmt.Fprintf(&b, "d=%s\n[ -f \"$d/%s\" ] || { echo 'has no install directory'; exit 0; }\n", quote(h.Dir), markerName)
+	b.WriteString("running || { echo 'has no running Receptor node'; exit 0; }\n")
+	for _, d := range dirs {
+		fmt.Fprintf(&b, "[ -d %s ] || { echo %s; exit 0; }\n", quote(d), quote("has no "+d))
+	}
+	// A supervised program (provision/supervise) runs while the supervisor
+	// its state file names does.
+	b.WriteString(`for s in "$d"/*.spec.json; do
+  [ -f "$s" ] || continue
+  name=$(basename "$s" .spec.json)
+  pid=$(sed -n 's/.*"supervisor_pid": *\([0-9][0-9]*\).*/\1/p' "${s%.spec.json}.state.json" 2>/dev/null | head -n 1)
+  [ -n "$pid" ] && tr '\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q supervise || { echo "$name is not running"; exit 0; }
+done
+`)
+	out, err := t.run(ctx, h.Name, b.String())
+	if err != nil {
+		return "", fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	return strings.TrimSpace(out), nil
+}

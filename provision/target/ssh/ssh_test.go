@@ -224,3 +224,96 @@ func writeFile(t *testing.T, name, content string) string {
 	}
 	return p
 }
+
+// TestDrift: Drift reports what apply must repair on a machine (no node,
+// no install directory, a directory the host needs), and nothing once the
+// node runs.
+func TestDrift(t *testing.T) {
+	receptor := targettest.Receptor(t)
+	ctx := context.Background()
+	rig := newRig(t, 70, 1, t.TempDir())
+	tgt := New(load(t, rig.Inventory(t, "machines.yaml", nil)), "drift")
+	t.Cleanup(func() { tgt.Close() })
+	h := host(rig, "app-1")
+	check := func(want string, dirs ...string) {
+		t.Helper()
+		got, err := tgt.Drift(ctx, h, dirs)
+		if err != nil || !strings.Contains(got, want) || (want == "" && got != "") {
+			t.Fatalf("Drift = %q, %v; want %q", got, err, want)
+		}
+	}
+	check("has no install directory")
+	if err := tgt.Create(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tgt.Destroy(ctx, h) })
+	check("has no running Receptor node")
+	n := target.Node{ID: h.Name, Dir: target.NodeDir(h.Dir), Receptor: receptor}
+	if err := os.MkdirAll(n.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "---\n- node:\n    id: app-1\n    datadir: " + n.DataDir() + "\n- tcp-listener:\n    bindaddr: " + h.Address + "\n    port: 27198\n"
+	if err := os.WriteFile(n.ConfigPath(), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := tgt.Nodes(h).Start(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	check("")
+	check("has no "+filepath.Join(h.Dir, "pg", "data"), filepath.Join(h.Dir, "pg", "data"))
+	// A supervised program whose supervisor is gone.
+	if err := os.WriteFile(filepath.Join(h.Dir, "crm-api.spec.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.Dir, "crm-api.state.json"), []byte(`{"supervisor_pid": 999999999}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check("crm-api is not running")
+}
+
+// TestInstallChecksSums: a binary is installed once, checked by SHA-256,
+// its sum recorded beside it; installed again it is not copied; changed on
+// the machine behind crmplan's back, it is copied again.
+func TestInstallChecksSums(t *testing.T) {
+	ctx := context.Background()
+	rig := newRig(t, 80, 1, t.TempDir())
+	tgt := New(load(t, rig.Inventory(t, "machines.yaml", nil)), "install")
+	t.Cleanup(func() { tgt.Close() })
+	local := writeFile(t, "tool", strings.Repeat("crmplan ", 100000))
+	remote := filepath.Join(t.TempDir(), "bin", "tool")
+	if err := os.MkdirAll(filepath.Dir(remote), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := tgt.client(ctx, "app-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := fileSHA256(local)
+	install := func() os.FileInfo {
+		t.Helper()
+		if err := tgt.install(ctx, c, local, remote); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := fileSHA256(remote); got != want {
+			t.Fatalf("installed file's SHA-256 %s, want %s", got, want)
+		}
+		rec, err := os.ReadFile(remote + ".sha256")
+		if err != nil || !strings.HasSuffix(strings.TrimSpace(string(rec)), want) {
+			t.Fatalf("recorded sum %q, %v; want it to end in %s", rec, err, want)
+		}
+		st, err := os.Stat(remote)
+		if err != nil || st.Mode().Perm() != 0o755 {
+			t.Fatalf("installed file %v, %v; want mode 0755", st, err)
+		}
+		return st
+	}
+	first := install()
+	again := install()
+	if !os.SameFile(first, again) {
+		t.Errorf("an unchanged binary was copied again")
+	}
+	if err := os.WriteFile(remote, []byte("changed behind crmplan's back"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	install()
+}
