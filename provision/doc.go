@@ -32,6 +32,11 @@
 //	              namespace per host, the links enforced by a router's
 //	              nftables policy; isolate.go gives it the stack's zones
 //	              and policy through stackdir.Paths.Network
+//	target/ssh/   existing machines (apply --target ssh --inventory FILE),
+//	              over SSH; sshtarget.go places the hosts at the
+//	              inventory's addresses, logs in to every machine first and
+//	              saves the inventory at stackdir.Paths.Machines for the
+//	              provider; target/ssh/sshtest: the rig of sshd namespaces
 //	stackdir/     the state dir's layout (stackdir.Paths) and the Inventory
 //	              apply leaves for verify, report and status; no Pulumi, so
 //	              reports and loadgen read a stack without linking this package
@@ -57,5 +62,5 @@
 // is started with in program.go (or roles.go for the supporting roles).
 // Where to add a target: a package under target/ implementing
 // target.Target, whose tests run targettest.Run, registered in targets()
-// (host.go).
+// (host.go), or, like ssh, made per stack from what apply saved.
 package provision

@@ -45,10 +45,11 @@ func (m *Mesh) Start(ctx context.Context) error {
 	if err := m.Prepare(); err != nil {
 		return err
 	}
-	if err := m.install(ctx, m.toStart()); err != nil {
+	start := m.toStart()
+	if err := m.install(ctx, start); err != nil {
 		return err
 	}
-	for _, n := range append(m.Nodes(), m.ctrl) {
+	for _, n := range append(start, m.ctrl) {
 		if err := m.ensureRunning(ctx, n); err != nil {
 			return err
 		}
@@ -77,17 +78,27 @@ func (m *Mesh) install(ctx context.Context, nodes []Node) error {
 	return errors.Join(errs...)
 }
 
-// toStart are the hosts' nodes that ensureRunning will start: those that
-// do not run their config.
+// toStart are the hosts' nodes that do not run their config, in the
+// mesh's order (the relay first). They are asked all at once: on the ssh
+// target each question is a round trip to a machine.
 func (m *Mesh) toStart() []Node {
+	down := make([]bool, len(m.nodes))
+	var wg sync.WaitGroup
+	for i, n := range m.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, ok := m.nodeRunning(n)
+			same, _ := sameConfig(n)
+			down[i] = !ok || !same
+		}()
+	}
+	wg.Wait()
 	var out []Node
-	for _, n := range m.nodes {
-		if _, ok := m.nodeRunning(n); ok {
-			if same, _ := sameConfig(n); same {
-				continue
-			}
+	for i, n := range m.nodes {
+		if down[i] {
+			out = append(out, n)
 		}
-		out = append(out, n)
 	}
 	return out
 }
