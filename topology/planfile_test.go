@@ -112,6 +112,12 @@ func TestDecodePlanErrors(t *testing.T) {
 			"plan.yaml:18: tiers[2].failover", "only a db-replica tier fails over"},
 		{"load generator in the LAN", "links:", "  - role: loadgen\n    zone: lan\nlinks:",
 			"plan.yaml:19: tiers[3].zone", `a load generator belongs in a zone of kind outside, not the lan zone "lan"`},
+		{"unknown target", "name: demo", "name: demo\ntarget: gcp",
+			"plan.yaml:2: target", `unknown target "gcp" (want local or ssh)`},
+		{"ssh target without an inventory", "name: demo", "name: demo\ntarget: ssh",
+			"plan.yaml:2: target", "the ssh target needs an inventory"},
+		{"an inventory on the local target", "name: demo", "name: demo\ninventory: machines.yaml",
+			"plan.yaml:2: inventory", "an inventory lists machines of the ssh target"},
 		{"typo'd failover", "links:", "  - role: db-replica\n    zone: lan\n    failover: automatc\nlinks:",
 			"plan.yaml:20: tiers[3].failover", `unknown failover "automatc": use manual or automatic (did you mean "automatic"?)`},
 	}
@@ -254,5 +260,26 @@ func TestEncodeReadable(t *testing.T) {
 	}
 	if _, err := EncodePlan(nil); crmplan.ErrorCode(err) != crmplan.EINTERNAL {
 		t.Errorf("nil plan: %v", err)
+	}
+}
+
+// TestPlanOnSSHMachines: a plan for the ssh target keeps its machines'
+// own ranges (no loopback, no isolate), and target: and inventory: survive
+// encoding.
+func TestPlanOnSSHMachines(t *testing.T) {
+	src := strings.NewReplacer("127.10.1.0/24", "10.20.1.0/24", "127.10.2.0/24", "10.20.2.0/24", "name: demo", "name: demo\ntarget: ssh\ninventory: machines.yaml").Replace(base)
+	p, err := DecodePlan("plan.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("DecodePlan = %v, want the ssh target's private ranges accepted", err)
+	}
+	if p.Target != "ssh" || p.Inventory != "machines.yaml" {
+		t.Fatalf("target %q, inventory %q", p.Target, p.Inventory)
+	}
+	out, err := EncodePlan(p)
+	if err != nil || !strings.Contains(string(out), "target: ssh") || !strings.Contains(string(out), "inventory: machines.yaml") {
+		t.Fatalf("EncodePlan = %v\n%s\nwant target: and inventory:", err, out)
+	}
+	if _, err := DecodePlan("plan.yaml", []byte(strings.Replace(src, "target: ssh\ninventory: machines.yaml", "", 1))); err == nil {
+		t.Fatalf("the same ranges on the local target decoded, want them refused")
 	}
 }

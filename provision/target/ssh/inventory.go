@@ -66,7 +66,7 @@ func (inv *Inventory) Dir(stack, host string) string {
 func LoadInventory(path string) (*Inventory, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, crmplan.Errorf(crmplan.ENOTFOUND, "inventory file %s does not exist", path).In("--inventory").
+		return nil, crmplan.Errorf(crmplan.EINVALID, "inventory file %s does not exist", path).In("--inventory").
 			Try("write one like:\n  hosts:\n    web-1: {address: 10.20.1.10, user: root}\n  ssh:\n    known_hosts: ~/.ssh/known_hosts")
 	}
 	if err != nil {
