@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -44,7 +45,10 @@ type backend struct {
 // ejects it at once, and idempotent requests without a body are retried
 // on another backend.
 type Balancer struct {
-	backends []*backend
+	// backends is replaced whole by SetBackends (a scale-out or -in) while
+	// requests and health checks read it: read it through list.
+	backends atomic.Pointer[[]*backend]
+	setMu    sync.Mutex // one SetBackends at a time
 	mode     Mode
 	next     atomic.Uint64
 	proxy    *httputil.ReverseProxy
@@ -60,22 +64,20 @@ type pickKey struct{}
 // NewBalancer returns a balancer over backend base URLs (http://host:port).
 // Until the first health check, every backend counts as healthy.
 func NewBalancer(urls []string, mode Mode, interval time.Duration, log *slog.Logger, reg prometheus.Registerer) (*Balancer, error) {
-	if len(urls) == 0 {
-		return nil, app.Errorf(app.EINVALID, "at least one backend is required").In("--backend")
+	parsed, err := parseBackends(urls)
+	if err != nil {
+		return nil, err
 	}
 	if mode != Balance && mode != Failover {
 		return nil, app.Errorf(app.EINVALID, "must be balance or failover, got %q", mode).In("--mode")
 	}
 	b := &Balancer{mode: mode, log: log, interval: interval}
-	for _, s := range urls {
-		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, app.Errorf(app.EINVALID, "must be a URL like http://127.0.0.1:8081, got %q", s).In("--backend")
-		}
-		be := &backend{url: u}
-		be.healthy.Store(true)
-		b.backends = append(b.backends, be)
+	list := make([]*backend, len(parsed))
+	for i, u := range parsed {
+		list[i] = &backend{url: u}
+		list[i].healthy.Store(true)
 	}
+	b.backends.Store(&list)
 	transport := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        512,
@@ -99,13 +101,32 @@ func NewBalancer(urls []string, mode Mode, interval time.Duration, log *slog.Log
 	return b, nil
 }
 
+// parseBackends checks backend base URLs.
+func parseBackends(urls []string) ([]*url.URL, error) {
+	if len(urls) == 0 {
+		return nil, app.Errorf(app.EINVALID, "at least one backend is required").In("--backend")
+	}
+	out := make([]*url.URL, 0, len(urls))
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, app.Errorf(app.EINVALID, "must be a URL like http://127.0.0.1:8081, got %q", s).In("--backend")
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// list is the current set of backends.
+func (b *Balancer) list() []*backend { return *b.backends.Load() }
+
 // ServeHTTP proxies one request.
 func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.proxy.ServeHTTP(w, r) }
 
 // Healthy returns the number of backends in rotation.
 func (b *Balancer) Healthy() int {
 	n := 0
-	for _, be := range b.backends {
+	for _, be := range b.list() {
 		if be.healthy.Load() {
 			n++
 		}
@@ -123,14 +144,15 @@ func (b *Balancer) Ready(context.Context) error {
 
 // pick returns the next healthy backend other than those tried, or nil.
 func (b *Balancer) pick(tried []*backend) *backend {
-	n := len(b.backends)
+	list := b.list()
+	n := len(list)
 	start := 0
 	if b.mode == Balance {
 		start = int(b.next.Add(1) % uint64(n))
 	}
 	var fallback *backend
 	for i := range n {
-		be := b.backends[(start+i)%n]
+		be := list[(start+i)%n]
 		if slices.Contains(tried, be) || be.drained.Load() {
 			continue
 		}
@@ -239,7 +261,7 @@ func (b *Balancer) Run(ctx context.Context) {
 	tick := time.NewTicker(b.interval)
 	defer tick.Stop()
 	for {
-		for _, be := range b.backends {
+		for _, be := range b.list() {
 			go b.checkOne(ctx, be)
 		}
 		select {

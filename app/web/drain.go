@@ -11,7 +11,7 @@ import (
 
 // backendByURL finds a backend by its base URL as given to NewBalancer.
 func (b *Balancer) backendByURL(u string) (*backend, error) {
-	for _, be := range b.backends {
+	for _, be := range b.list() {
 		if be.url.String() == u {
 			return be, nil
 		}
@@ -30,7 +30,7 @@ func (b *Balancer) Drain(ctx context.Context, u string) error {
 		return err
 	}
 	others := 0
-	for _, o := range b.backends {
+	for _, o := range b.list() {
 		if o != be && o.healthy.Load() && !o.drained.Load() {
 			others++
 		}
@@ -41,14 +41,7 @@ func (b *Balancer) Drain(ctx context.Context, u string) error {
 	if !be.drained.Swap(true) {
 		b.log.Info("backend drained", "backend", u)
 	}
-	for be.inflight.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return app.Errorf(app.EUNAVAILABLE, "%s still serves %d requests: %v", u, be.inflight.Load(), ctx.Err()).In("backend")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return nil
+	return waitIdle(ctx, be)
 }
 
 // Undrain puts backend u back into rotation; its health checks still
@@ -91,8 +84,9 @@ type BackendState struct {
 
 // Backends reports every backend's state.
 func (b *Balancer) Backends() []BackendState {
-	out := make([]BackendState, len(b.backends))
-	for i, be := range b.backends {
+	list := b.list()
+	out := make([]BackendState, len(list))
+	for i, be := range list {
 		out[i] = BackendState{URL: be.url.String(), Healthy: be.healthy.Load(), Drained: be.drained.Load(), InFlight: be.inflight.Load()}
 	}
 	return out

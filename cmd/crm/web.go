@@ -19,10 +19,11 @@ func webCommand() *cli.Command {
 		Usage: "serve the UI and load-balance /api over api servers, over HTTPS when given a certificate (plain HTTP on the same port is redirected); SIGHUP: hand the socket over to the binary at the same path",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", EnvVars: []string{"CRM_LISTEN"}},
-			&cli.StringSliceFlag{Name: "backend", Required: true, EnvVars: []string{"CRM_BACKENDS"}, Usage: "api server base URL, e.g. http://127.0.0.1:8081 (repeat; the env var takes a comma-separated list)"},
+			&cli.StringSliceFlag{Name: "backend", EnvVars: []string{"CRM_BACKENDS"}, Usage: "api server base URL, e.g. http://127.0.0.1:8081 (repeat; the env var takes a comma-separated list)"},
+			&cli.StringFlag{Name: "backends-file", EnvVars: []string{"CRM_BACKENDS_FILE"}, Usage: "file of further api server base URLs, one a line; POST /reload on the admin socket applies its changes without a restart (new servers join once healthy, removed ones are drained first)"},
 			&cli.StringFlag{Name: "mode", Value: string(web.Balance), EnvVars: []string{"CRM_MODE"}, Usage: "balance (round robin) or failover (first healthy backend)"},
 			&cli.DurationFlag{Name: "health-interval", Value: 250 * time.Millisecond, EnvVars: []string{"CRM_HEALTH_INTERVAL"}},
-			&cli.StringFlag{Name: "admin-socket", EnvVars: []string{"CRM_ADMIN_SOCKET"}, Usage: "Unix socket (0600) for the deploy control: drain/undrain a backend; none when empty"},
+			&cli.StringFlag{Name: "admin-socket", EnvVars: []string{"CRM_ADMIN_SOCKET"}, Usage: "Unix socket (0600) for the deploy control: drain/undrain a backend, reload the backends; none when empty"},
 		}, webTLSFlags()...),
 		Action: func(c *cli.Context) error {
 			log, err := logger(c, "web")
@@ -34,13 +35,18 @@ func webCommand() *cli.Command {
 				return err
 			}
 			m := metrics.New("web")
-			b, err := web.NewBalancer(c.StringSlice("backend"), web.Mode(c.String("mode")), c.Duration("health-interval"), log, m.Registry)
+			backends := func() ([]string, error) { return webBackends(c.StringSlice("backend"), c.String("backends-file")) }
+			urls, err := backends()
+			if err != nil {
+				return err
+			}
+			b, err := web.NewBalancer(urls, web.Mode(c.String("mode")), c.Duration("health-interval"), log, m.Registry)
 			if err != nil {
 				return err
 			}
 			go b.Run(c.Context)
 			if path := c.String("admin-socket"); path != "" {
-				if err := serveAdmin(c.Context, path, web.AdminHandler(b)); err != nil {
+				if err := serveAdmin(c.Context, path, webAdminHandler(b, backends)); err != nil {
 					return err
 				}
 			}
