@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/crmplan/crmplan"
@@ -19,6 +20,16 @@ import (
 // backend's in-flight requests have finished. The balancer's answer (every
 // backend's state) is copied to out.
 func (h Host) Drain(ctx context.Context, backend string, undrain bool, out io.Writer) error {
+	verb := "drain"
+	if undrain {
+		verb = "undrain"
+	}
+	return h.webAdmin(ctx, verb, backend, out)
+}
+
+// webAdmin posts verb (drain, undrain: of backend; reload) to crm web's
+// admin socket and copies its answer (every backend's state) to out.
+func (h Host) webAdmin(ctx context.Context, verb, backend string, out io.Writer) error {
 	sock := wire.WebAdminSocket(h.Dir)
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -26,11 +37,11 @@ func (h Host) Drain(ctx context.Context, backend string, undrain bool, out io.Wr
 			return d.DialContext(ctx, "unix", sock)
 		},
 	}, Timeout: 90 * time.Second}
-	verb := "drain"
-	if undrain {
-		verb = "undrain"
+	path := verb
+	if backend != "" {
+		path += "?backend=" + url.QueryEscape(backend)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://crm-web/"+verb+"?backend="+url.QueryEscape(backend), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://crm-web/"+path, nil)
 	if err != nil {
 		return err
 	}
@@ -47,9 +58,10 @@ func (h Host) Drain(ctx context.Context, backend string, undrain bool, out io.Wr
 	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&body); err != nil {
 		return fmt.Errorf("crm web's answer to %s: %w", verb, err)
 	}
-	fmt.Fprintf(out, "%s %s: %s\n", verb, backend, body.Backends)
+	what := strings.TrimSpace(verb + " " + backend)
+	fmt.Fprintf(out, "%s: %s\n", what, body.Backends)
 	if res.StatusCode != http.StatusOK {
-		return crmplan.Errorf(crmplan.ECONFLICT, "crm web refuses to %s %s: %s", verb, backend, body.Error).In("--backend")
+		return crmplan.Errorf(crmplan.ECONFLICT, "crm web refuses to %s: %s", what, body.Error).In("--backend")
 	}
 	return nil
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
+	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,7 +50,15 @@ func check(s RoleSpec) error {
 // The name matches what the local target's CrmService runs, so either can
 // stop what the other started.
 func (h Host) process(s RoleSpec) supervise.Process {
-	argv := append([]string{filepath.Join(h.Dir, "current", "crm"), s.Role, "--listen", s.Listen}, s.Args...)
+	args := s.Args
+	if s.Role == "web" {
+		// Its backends go in a file it reads, not in its argv: see webBackends.
+		var backends []string
+		if args, backends = splitBackends(s.Args); len(backends) > 0 {
+			args = append(args, "--backends-file", h.backendsPath())
+		}
+	}
+	argv := append([]string{filepath.Join(h.Dir, "current", "crm"), s.Role, "--listen", s.Listen}, args...)
 	keys := make([]string, 0, len(s.Env))
 	for k := range s.Env {
 		keys = append(keys, k)
@@ -78,16 +88,60 @@ func (h Host) Start(ctx context.Context, self string, s RoleSpec) error {
 	if err := os.MkdirAll(h.rolesDir(), 0o700); err != nil {
 		return err
 	}
-	old, oldErr := h.Spec(s.Role)
 	if err := renameio.WriteFile(h.roleSpecPath(s.Role), data, 0o600); err != nil {
 		return err
 	}
-	if oldErr == nil && s.Role == "web" && reflect.DeepEqual(old, s) {
-		if pid, ok := h.webPID(s); ok {
-			return h.handover(ctx, pid, s)
-		}
+	if s.Role == "web" {
+		return h.startWeb(ctx, self, s)
 	}
 	return h.run(ctx, self, s)
+}
+
+// startWeb starts crm web, or changes the running one in place: the web
+// tier is where every client connection arrives, and a restart would fail
+// requests. Its backends (the api servers, which change when that tier
+// scales) are in a file it re-reads on POST /reload; with the rest of its
+// spec unchanged it reloads them, adding new servers once healthy and
+// draining removed ones, and then hands its socket over to the current
+// release if that is new. Only a change of anything else restarts it.
+func (h Host) startWeb(ctx context.Context, self string, s RoleSpec) error {
+	_, backends := splitBackends(s.Args)
+	if len(backends) > 0 {
+		if err := renameio.WriteFile(h.backendsPath(), []byte(strings.Join(backends, "\n")+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	proc := h.process(s)
+	running, err := supervise.Load(proc.SpecPath())
+	pid, ok := h.webPID(s)
+	if err != nil || !ok || !slices.Equal(running.Argv, proc.Argv) || !slices.Equal(running.Env, proc.Env) {
+		return h.run(ctx, self, s)
+	}
+	if len(backends) > 0 {
+		if err := h.webAdmin(ctx, "reload", "", io.Discard); err != nil {
+			return err
+		}
+	}
+	return h.handover(ctx, pid, s)
+}
+
+// backendsPath is the file of crm web's backends (--backends-file).
+func (h Host) backendsPath() string { return filepath.Join(h.rolesDir(), "web.backends") }
+
+// splitBackends separates the --backend flags from the other arguments.
+func splitBackends(args []string) (rest, backends []string) {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--backend" && i+1 < len(args):
+			backends = append(backends, args[i+1])
+			i++
+		case strings.HasPrefix(a, "--backend="):
+			backends = append(backends, strings.TrimPrefix(a, "--backend="))
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return rest, backends
 }
 
 // webPID returns the pid of the running crm web, if it runs.
