@@ -12,6 +12,22 @@ import (
 	"time"
 )
 
+// slowAPI is a real HTTP server answering its name, which holds every
+// request for /slow until release is closed and says on arrived when one
+// arrives.
+func slowAPI(t *testing.T, name string, release <-chan struct{}) (*httptest.Server, <-chan struct{}) {
+	arrived := make(chan struct{}, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			arrived <- struct{}{}
+			<-release
+		}
+		_, _ = io.WriteString(w, name)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, arrived
+}
+
 // TestDrainWaitsForInFlight: a drained backend gets no new request, the
 // drain answers only when its slow in-flight request has been answered,
 // and undrain brings it back.
@@ -19,15 +35,7 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	var ready atomic.Bool
 	ready.Store(true)
 	release := make(chan struct{})
-	arrived := make(chan struct{}, 2)
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			arrived <- struct{}{}
-			<-release
-		}
-		_, _ = io.WriteString(w, "slow")
-	}))
-	t.Cleanup(slow.Close)
+	slow, arrived := slowAPI(t, "slow", release)
 	other := fakeAPI(t, "other", &ready)
 	lb, err := NewBalancer([]string{slow.URL, other.URL}, Balance, 20*time.Millisecond, slog.New(slog.DiscardHandler), nil)
 	if err != nil {

@@ -2,10 +2,8 @@ package web
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,15 +18,7 @@ func TestSetBackendsScalesOutAndIn(t *testing.T) {
 	var ready atomic.Bool
 	ready.Store(true)
 	release := make(chan struct{})
-	arrived := make(chan struct{}, 1)
-	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			arrived <- struct{}{}
-			<-release
-		}
-		_, _ = io.WriteString(w, "a")
-	}))
-	t.Cleanup(a.Close)
+	a, arrived := slowAPI(t, "a", release)
 	b := fakeAPI(t, "b", &ready)
 	lb, err := NewBalancer([]string{a.URL}, Balance, 20*time.Millisecond, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
