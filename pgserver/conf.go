@@ -2,6 +2,7 @@ package pgserver
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -115,6 +116,10 @@ func (s *Server) Configure(settings map[string]string) error {
 	}
 	return s.saveAndReload()
 }
+
+// Settings returns a copy of the settings the server's configuration
+// holds (those crmplan wrote: the sizing's, replication's).
+func (s *Server) Settings() map[string]string { return maps.Clone(s.meta.Settings) }
 
 // saveAndReload writes the configuration and meta of a changed server and
 // reloads it when it runs.

@@ -55,7 +55,7 @@ func (h Host) Postgres(ctx context.Context, self string, op wire.PostgresOp, log
 	case wire.PostgresReplica:
 		err = h.pgReplica(ctx, self, op)
 	case wire.PostgresConfigure:
-		err = h.pgRestart(ctx, self, op.Settings)
+		err = h.pgConfigure(ctx, self, op.Settings)
 	case wire.PostgresStop:
 		err = PostgresProcess(h.Dir).Stop()
 	case wire.PostgresRemove:
@@ -240,6 +240,56 @@ func (h Host) pgStart(ctx context.Context, self string, srv *pgserver.Server) er
 		return fmt.Errorf("postgres did not become ready: %w\n%s", err, supervise.LogTail(proc.LogPath(), 2048))
 	}
 	return nil
+}
+
+// reloadable are the settings a running server takes on a reload.
+var reloadable = map[string]bool{
+	"work_mem": true, "effective_cache_size": true, "maintenance_work_mem": true,
+	"synchronous_commit": true, "synchronous_standby_names": true,
+}
+
+// pgConfigure applies settings to the server, by a reload when it runs and
+// nothing changed that only a restart applies. A tier that scales changes
+// the sizing's pool per server and so max_connections: fewer connections
+// than the server was started with are no reason to restart it (every api
+// server's queries would fail meanwhile), so a running server keeps its
+// higher max_connections until a restart happens for another reason.
+func (h Host) pgConfigure(ctx context.Context, self string, settings map[string]string) error {
+	srv, err := pgserver.Open(PostgresDir(h.Dir))
+	if err != nil {
+		return err
+	}
+	_, running := PostgresProcess(h.Dir).Running()
+	if _, up := srv.PID(); !running || !up {
+		return h.pgRestart(ctx, self, settings)
+	}
+	applied, restart := reloadSettings(srv.Settings(), settings)
+	if restart {
+		return h.pgRestart(ctx, self, settings)
+	}
+	return srv.Configure(applied)
+}
+
+// reloadSettings returns the settings to write for a running server whose
+// configuration holds current, and whether want needs a restart: a change
+// beyond the reloadable settings and a lower max_connections.
+func reloadSettings(current, want map[string]string) (map[string]string, bool) {
+	out := maps.Clone(want)
+	for k, v := range want {
+		if current[k] == v || reloadable[k] {
+			continue
+		}
+		if k == "max_connections" {
+			now, err1 := strconv.Atoi(current[k])
+			n, err2 := strconv.Atoi(v)
+			if err1 == nil && err2 == nil && n < now {
+				out[k] = current[k]
+				continue
+			}
+		}
+		return want, true
+	}
+	return out, false
 }
 
 // pgRestart applies settings (none: only a restart) and (re)starts the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -205,5 +206,36 @@ func TestReplicaFollowsPrimarySettings(t *testing.T) {
 	}
 	if got := query(t, ctx, "postgres://postgres:pw@"+rAddr+"/postgres?sslmode=disable", "SELECT current_setting('max_connections')::int"); got != 40 {
 		t.Errorf("replica max_connections = %d after its primary went down to 30, want 40 kept", got)
+	}
+}
+
+// TestReloadSettings: what a running server takes by a reload, and what
+// restarts it. A scale-out lowers max_connections (a smaller pool per api
+// server): the running server keeps its higher value rather than restart.
+func TestReloadSettings(t *testing.T) {
+	current := map[string]string{"shared_buffers": "4GB", "work_mem": "52428kB", "max_connections": "40"}
+	tests := []struct {
+		name        string
+		want        map[string]string
+		wantApplied map[string]string
+		wantRestart bool
+	}{
+		{"unchanged", current, current, false},
+		{"work_mem and fewer connections (scale out)", map[string]string{"shared_buffers": "4GB", "work_mem": "69905kB", "max_connections": "30"},
+			map[string]string{"shared_buffers": "4GB", "work_mem": "69905kB", "max_connections": "40"}, false},
+		{"more connections", map[string]string{"shared_buffers": "4GB", "work_mem": "52428kB", "max_connections": "50"}, nil, true},
+		{"shared_buffers", map[string]string{"shared_buffers": "8GB", "work_mem": "52428kB", "max_connections": "40"}, nil, true},
+		{"a new restart-only setting", map[string]string{"max_wal_senders": "20"}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			applied, restart := reloadSettings(current, tt.want)
+			if restart != tt.wantRestart {
+				t.Fatalf("restart = %v, want %v", restart, tt.wantRestart)
+			}
+			if !restart && !maps.Equal(applied, tt.wantApplied) {
+				t.Errorf("applied %v, want %v", applied, tt.wantApplied)
+			}
+		})
 	}
 }
