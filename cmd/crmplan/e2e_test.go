@@ -34,8 +34,8 @@ import (
 //	127.100-249      provision/mesh's tests (a random second octet each)
 //
 // Free for the next suites: 127.11-30, 127.33-35, 127.37, 127.40-44,
-// 127.49, 127.51, 127.68-69, 127.71-76, 127.78-99 (127.67 is the ssh
-// target's, for its next suite).
+// 127.49, 127.51, 127.68-69, 127.71, 127.76, 127.78-99 (127.67 is the ssh
+// target's, 127.73-75 the seeds', for their next suites).
 var e2eRanges = map[string]string{
 	"TestApplySimpleCRM":                            "127.31.",
 	"TestFailover":                                  "127.36.",
@@ -71,7 +71,8 @@ var e2eRanges = map[string]string{
 	// in 10.66.N.0/24, network namespaces each running sshd (provision/
 	// target/ssh's own tests use 10.232-233.0.0/16). 127.67. is kept for
 	// the ssh target's next suite.
-	"TestApplySSH": "127.66.",
+	"TestApplySSH":       "127.66.",
+	"TestScaleUnderLoad": "127.72.",
 }
 
 // ownRange is the test's prefix ("127.N.") from e2eRanges. The first call

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/crmplan/crmplan/loadgen"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
+	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/supervise"
+)
+
+// TestScaleUnderLoad deploys seed 000, then changes the api tier's server
+// count while k6 drives the plan's 150 req/s through the web tier: 2 -> 3
+// (scale out: the new server is created, and crm web takes it into its
+// backends through its admin socket, without a restart) and 3 -> 2 (scale
+// in: crm web drains api-3 before it is stopped). Each direction must
+// fail no request, and neither may restart crm web. The api servers that
+// stay are rolled (drained, restarted, back) when the sizing gives them a
+// new connection pool; PostgreSQL takes the new settings by a reload.
+func TestScaleUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL, Receptor and k6")
+	}
+	t.Parallel()
+	e := newDeployEnv(t)
+	plan := examplePlan(t, "simplecrm")
+	e.apply(plan)
+	paths := stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}
+	pids := func() map[string]int {
+		out := map[string]int{}
+		for _, host := range []string{"web-1", "web-2"} {
+			st, err := supervise.Process{Name: "crm-web", Dir: paths.HostDir(host)}.ReadState()
+			if err != nil || st.ChildPID == 0 {
+				t.Fatalf("crm web on %s: no running process (%v)", host, err)
+			}
+			out[host] = st.ChildPID
+		}
+		return out
+	}
+	before := pids()
+
+	scaleUnderLoad(t, e, "out", scaledPlan(t, plan, 3), 3)
+	scaleUnderLoad(t, e, "in", plan, 2)
+
+	for host, pid := range pids() {
+		if pid != before[host] {
+			t.Errorf("%s: crm web restarted during the scaling (pid %d, was %d), want the same process", host, pid, before[host])
+		}
+	}
+}
+
+// scaleUnderLoad applies plan (want api servers) while crmplan verify runs
+// at the plan's rate, and checks k6's failure count and web-1's backends.
+func scaleUnderLoad(t *testing.T, e *deployEnv, direction, plan string, want int) {
+	t.Helper()
+	var load bytes.Buffer
+	verify := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--duration", "60s", "--ramp-up", "3s")
+	verify.Stdout, verify.Stderr = &load, &load
+	if err := verify.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = verify.Process.Kill() }()
+	time.Sleep(8 * time.Second) // at full rate before the apply begins
+
+	began := time.Now()
+	out, err := e.exec("apply", "--plan", plan, "--yes", "--records", "500")
+	took := time.Since(began)
+	t.Logf("scale %s apply (%.1fs):\n%s", direction, took.Seconds(), out)
+	if err != nil {
+		t.Fatalf("scale %s: apply: %v", direction, err)
+	}
+	t.Logf("BENCH scale %s apply under load %.1fs", direction, took.Seconds())
+	if took > 50*time.Second {
+		t.Errorf("scale %s: the apply took %.0fs, longer than the load ran after it began: part of it was not under load", direction, took.Seconds())
+	}
+
+	err = verify.Wait()
+	t.Logf("crmplan verify during the scale %s:\n%s", direction, load.String())
+	if code := verify.ProcessState.ExitCode(); code != 0 && code != exitSLOFailed {
+		t.Fatalf("crmplan verify: %v", err)
+	}
+	lr, err := loadgen.LoadResult(stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.LatestResult())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("scale %s: %.1f req/s achieved, %d requests failed, %d dropped", direction, lr.AchievedRate, lr.Failed, lr.Dropped)
+	if lr.Failed != 0 {
+		t.Errorf("scale %s: %d requests failed, want 0: %v", direction, lr.Failed, lr.Errors)
+	}
+	if lr.AchievedRate < 140 {
+		t.Errorf("scale %s: achieved %.1f req/s, want about 150", direction, lr.AchievedRate)
+	}
+
+	backends := webBackendStates(t, stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.HostDir("web-1"))
+	healthy := 0
+	for _, b := range backends {
+		if b.Healthy && !b.Drained {
+			healthy++
+		}
+	}
+	if len(backends) != want || healthy != want {
+		t.Errorf("scale %s: web-1 balances %+v, want %d backends in rotation", direction, backends, want)
+	}
+}
+
+// webBackend is a backend as crm web's admin socket reports it.
+type webBackend struct {
+	URL     string `json:"url"`
+	Healthy bool   `json:"healthy"`
+	Drained bool   `json:"drained"`
+}
+
+// webBackendStates asks crm web on hostDir for its backends through its
+// admin socket.
+func webBackendStates(t *testing.T, hostDir string) []webBackend {
+	t.Helper()
+	sock := wire.WebAdminSocket(hostDir)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	res, err := client.Get("http://crm-web/backends")
+	if err != nil {
+		t.Fatalf("crm web's admin socket %s: %v", sock, err)
+	}
+	defer res.Body.Close()
+	var body struct{ Backends []webBackend }
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return body.Backends
+}
