@@ -198,9 +198,13 @@ func TestReplicaFollowsPrimarySettings(t *testing.T) {
 	if got := query(t, ctx, "postgres://postgres:pw@"+rAddr+"/postgres?sslmode=disable", "SELECT current_setting('max_connections')::int"); got != 40 {
 		t.Errorf("replica max_connections = %d, want 40", got)
 	}
-	// Lowered again (more api servers, smaller pools): the primary takes
-	// it, the replica keeps 40 and goes on replaying.
+	// Lowered again (more api servers, smaller pools): neither running
+	// server restarts for it (pgConfigure keeps the higher value), and the
+	// replica goes on replaying.
 	run(primary, wire.PostgresOp{Action: wire.PostgresConfigure, Name: "db-1", Listen: pAddr, Settings: small})
+	if got := query(t, ctx, "postgres://postgres:pw@"+pAddr+"/postgres?sslmode=disable", "SELECT current_setting('max_connections')::int"); got != 40 {
+		t.Errorf("running primary max_connections = %d after lowering to 30, want 40 kept (no restart)", got)
+	}
 	if st := run(replica, wire.PostgresOp{Action: wire.PostgresConfigure, Name: "db-2", Listen: rAddr, Settings: small}); !st.Running || !st.Replica {
 		t.Fatalf("replica after lowering: %+v", st)
 	}

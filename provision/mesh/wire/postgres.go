@@ -22,8 +22,10 @@ const (
 	// PostgresReplica replaces it with a streaming replica of Primary
 	// (pg_basebackup), started.
 	PostgresReplica = "replica"
-	// PostgresConfigure writes Settings and restarts the server (several
-	// settings take effect only at start); it starts a dead one.
+	// PostgresConfigure writes Settings and restarts the server when one
+	// takes effect only at start (a running server keeps a higher
+	// max_connections, and takes the others by a reload); it starts a
+	// dead one.
 	PostgresConfigure = "configure"
 	// PostgresStop stops the server and keeps its data.
 	PostgresStop = "stop"
