@@ -229,7 +229,11 @@ func (h Host) Stop(role string) error {
 	if err := proc.Stop(); err != nil {
 		return err
 	}
-	for _, f := range []string{h.roleSpecPath(role), proc.SpecPath(), proc.StatePath(), proc.LogPath(), proc.SupervisorLogPath()} {
+	files := []string{h.roleSpecPath(role), proc.SpecPath(), proc.StatePath(), proc.LogPath(), proc.SupervisorLogPath()}
+	if role == "web" {
+		files = append(files, h.backendsPath())
+	}
+	for _, f := range files {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
