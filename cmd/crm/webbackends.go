@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmplan/crmplan/app"
 	"github.com/crmplan/crmplan/app/web"
 )
 
@@ -21,6 +22,9 @@ import (
 // the admin socket applies it to the running balancer.
 func webBackends(flags []string, file string) ([]string, error) {
 	if file == "" {
+		if len(flags) == 0 {
+			return nil, app.Errorf(app.EINVALID, "no api server to balance: give --backend http://127.0.0.1:8081 (repeat) or --backends-file FILE").In("--backend")
+		}
 		return flags, nil
 	}
 	data, err := os.ReadFile(file)
