@@ -35,7 +35,7 @@ import (
 //
 // Free for the next suites: 127.11-30, 127.33-35, 127.37, 127.40-44,
 // 127.49, 127.51, 127.68-69, 127.71, 127.76, 127.78-99 (127.67 is the ssh
-// target's, 127.73-75 the seeds', for their next suites).
+// target's, 127.74-75 the seeds', for their next suites).
 var e2eRanges = map[string]string{
 	"TestApplySimpleCRM":                            "127.31.",
 	"TestFailover":                                  "127.36.",
@@ -71,8 +71,9 @@ var e2eRanges = map[string]string{
 	// in 10.66.N.0/24, network namespaces each running sshd (provision/
 	// target/ssh's own tests use 10.232-233.0.0/16). 127.67. is kept for
 	// the ssh target's next suite.
-	"TestApplySSH":       "127.66.",
-	"TestScaleUnderLoad": "127.72.",
+	"TestApplySSH":                 "127.66.",
+	"TestScaleUnderLoad/simplecrm": "127.72.",
+	"TestScaleUnderLoad/longjump":  "127.73.",
 }
 
 // ownRange is the test's prefix ("127.N.") from e2eRanges. The first call
