@@ -23,8 +23,9 @@ func (d *deployer) viaMesh(h LocalHost, role topology.Role, args []string, input
 	inputs["stateDir"] = pulumi.String(d.l.StateDir)
 	inputs["stack"] = pulumi.String(d.l.Stack)
 	switch role {
-	case topology.RoleWeb:
-		inputs["args"] = pulumi.ToStringArray(append(append([]string(nil), args...), "--admin-socket", wire.WebAdminSocket(h.Dir)))
+	case topology.RoleWeb, topology.RoleIntegration:
+		// Their balancers take a new api tier through it without a restart.
+		inputs["args"] = pulumi.ToStringArray(append(append([]string(nil), args...), "--admin-socket", wire.AdminSocket(h.Dir, string(role))))
 	case topology.RoleAPI:
 		var webs []string
 		for _, r := range []topology.Role{topology.RoleWeb, topology.RoleFailover} {

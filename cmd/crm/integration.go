@@ -17,7 +17,9 @@ func integrationCommand() *cli.Command {
 		Usage: "the ESB: authenticate integration clients by API token and forward their calls over the api servers",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8084", EnvVars: []string{"CRM_LISTEN"}},
-			&cli.StringSliceFlag{Name: "backend", Required: true, EnvVars: []string{"CRM_BACKENDS"}, Usage: "api server base URL (repeat; the env var takes a comma-separated list)"},
+			&cli.StringSliceFlag{Name: "backend", EnvVars: []string{"CRM_BACKENDS"}, Usage: "api server base URL (repeat; the env var takes a comma-separated list)"},
+			&cli.StringFlag{Name: "backends-file", EnvVars: []string{"CRM_BACKENDS_FILE"}, Usage: "file of further api server base URLs, one a line; POST /reload on the admin socket applies its changes without a restart"},
+			&cli.StringFlag{Name: "admin-socket", EnvVars: []string{"CRM_ADMIN_SOCKET"}, Usage: "Unix socket (0600) for the deploy control: reload the backends, drain/undrain one; none when empty"},
 			&cli.DurationFlag{Name: "token-ttl", Value: 30 * time.Second, EnvVars: []string{"CRM_TOKEN_TTL"}, Usage: "how long a verified API token is trusted without asking the api tier"},
 			&cli.DurationFlag{Name: "health-interval", Value: 250 * time.Millisecond, EnvVars: []string{"CRM_HEALTH_INTERVAL"}},
 		},
@@ -27,11 +29,21 @@ func integrationCommand() *cli.Command {
 				return err
 			}
 			m := metrics.New("integration")
-			b, err := web.NewBalancer(c.StringSlice("backend"), web.Balance, c.Duration("health-interval"), log, m.Registry)
+			backends := func() ([]string, error) { return webBackends(c.StringSlice("backend"), c.String("backends-file")) }
+			urls, err := backends()
+			if err != nil {
+				return err
+			}
+			b, err := web.NewBalancer(urls, web.Balance, c.Duration("health-interval"), log, m.Registry)
 			if err != nil {
 				return err
 			}
 			go b.Run(c.Context)
+			if path := c.String("admin-socket"); path != "" {
+				if err := serveAdmin(c.Context, path, webAdminHandler(b, backends)); err != nil {
+					return err
+				}
+			}
 			g := integration.New(b, c.Duration("token-ttl"), m.Registry)
 			return serve.Run(c.Context, serve.Config{Role: "integration", Listen: c.String("listen"), Handler: g.Handler(),
 				Ready: g.Ready, Metrics: m, Log: log})

@@ -24,13 +24,14 @@ func (h Host) Drain(ctx context.Context, backend string, undrain bool, out io.Wr
 	if undrain {
 		verb = "undrain"
 	}
-	return h.webAdmin(ctx, verb, backend, out)
+	return h.webAdmin(ctx, "web", verb, backend, out)
 }
 
-// webAdmin posts verb (drain, undrain: of backend; reload) to crm web's
-// admin socket and copies its answer (every backend's state) to out.
-func (h Host) webAdmin(ctx context.Context, verb, backend string, out io.Writer) error {
-	sock := wire.WebAdminSocket(h.Dir)
+// webAdmin posts verb (drain, undrain: of backend; reload) to the admin
+// socket of role's balancer (crm web, crm integration) and copies its
+// answer (every backend's state) to out.
+func (h Host) webAdmin(ctx context.Context, role, verb, backend string, out io.Writer) error {
+	sock := wire.AdminSocket(h.Dir, role)
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer

@@ -51,11 +51,11 @@ func check(s RoleSpec) error {
 // stop what the other started.
 func (h Host) process(s RoleSpec) supervise.Process {
 	args := s.Args
-	if s.Role == "web" {
-		// Its backends go in a file it reads, not in its argv: see webBackends.
+	if balancers[s.Role] {
+		// Its backends go in a file it reads, not in its argv: see startBalancer.
 		var backends []string
 		if args, backends = splitBackends(s.Args); len(backends) > 0 {
-			args = append(args, "--backends-file", h.backendsPath())
+			args = append(args, "--backends-file", h.backendsPath(s.Role))
 		}
 	}
 	argv := append([]string{filepath.Join(h.Dir, "current", "crm"), s.Role, "--listen", s.Listen}, args...)
@@ -91,23 +91,29 @@ func (h Host) Start(ctx context.Context, self string, s RoleSpec) error {
 	if err := renameio.WriteFile(h.roleSpecPath(s.Role), data, 0o600); err != nil {
 		return err
 	}
-	if s.Role == "web" {
-		return h.startWeb(ctx, self, s)
+	if balancers[s.Role] {
+		return h.startBalancer(ctx, self, s)
 	}
 	return h.run(ctx, self, s)
 }
 
-// startWeb starts crm web, or changes the running one in place: the web
-// tier is where every client connection arrives, and a restart would fail
-// requests. Its backends (the api servers, which change when that tier
-// scales) are in a file it re-reads on POST /reload; with the rest of its
-// spec unchanged it reloads them, adding new servers once healthy and
-// draining removed ones, and then hands its socket over to the current
-// release if that is new. Only a change of anything else restarts it.
-func (h Host) startWeb(ctx context.Context, self string, s RoleSpec) error {
+// balancers are the roles that balance over the api servers with a
+// web.Balancer and take a new list of them without a restart.
+var balancers = map[string]bool{"web": true, "integration": true}
+
+// startBalancer starts a balancing role (crm web, crm integration), or
+// changes the running one in place: the web tier is where every client
+// connection arrives, the ESB where every integration call does, and a
+// restart would fail requests. Their backends (the api servers, which
+// change when that tier scales) are in a file they re-read on POST
+// /reload; with the rest of the spec unchanged the agent reloads them,
+// adding new servers once healthy and draining removed ones. crm web then
+// hands its socket over to the current release if that is new; another
+// role on an older release is restarted. Any other change restarts it.
+func (h Host) startBalancer(ctx context.Context, self string, s RoleSpec) error {
 	_, backends := splitBackends(s.Args)
 	if len(backends) > 0 {
-		if err := renameio.WriteFile(h.backendsPath(), []byte(strings.Join(backends, "\n")+"\n"), 0o600); err != nil {
+		if err := renameio.WriteFile(h.backendsPath(s.Role), []byte(strings.Join(backends, "\n")+"\n"), 0o600); err != nil {
 			return err
 		}
 	}
@@ -118,15 +124,22 @@ func (h Host) startWeb(ctx context.Context, self string, s RoleSpec) error {
 		return h.run(ctx, self, s)
 	}
 	if len(backends) > 0 {
-		if err := h.webAdmin(ctx, "reload", "", io.Discard); err != nil {
+		if err := h.webAdmin(ctx, s.Role, "reload", "", io.Discard); err != nil {
 			return err
 		}
 	}
-	return h.handover(ctx, pid, s)
+	if s.Role == "web" {
+		return h.handover(ctx, pid, s)
+	}
+	want, err := filepath.EvalSymlinks(filepath.Join(h.Dir, "current", "crm"))
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || exe != want {
+		return h.run(ctx, self, s) // a new release
+	}
+	return nil
 }
 
-// backendsPath is the file of crm web's backends (--backends-file).
-func (h Host) backendsPath() string { return filepath.Join(h.rolesDir(), "web.backends") }
+// backendsPath is the file of a balancing role's backends (--backends-file).
+func (h Host) backendsPath(role string) string { return filepath.Join(h.rolesDir(), role+".backends") }
 
 // splitBackends separates the --backend flags from the other arguments.
 func splitBackends(args []string) (rest, backends []string) {
@@ -230,8 +243,8 @@ func (h Host) Stop(role string) error {
 		return err
 	}
 	files := []string{h.roleSpecPath(role), proc.SpecPath(), proc.StatePath(), proc.LogPath(), proc.SupervisorLogPath()}
-	if role == "web" {
-		files = append(files, h.backendsPath())
+	if balancers[role] {
+		files = append(files, h.backendsPath(role))
 	}
 	for _, f := range files {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {

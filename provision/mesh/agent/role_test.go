@@ -13,7 +13,7 @@ import (
 func TestWebBackendsLeaveTheArgv(t *testing.T) {
 	h := Host{Dir: t.TempDir()}
 	crm := filepath.Join(h.Dir, "current", "crm")
-	file := h.backendsPath()
+	file := h.backendsPath("web")
 	tests := []struct {
 		name         string
 		spec         RoleSpec
@@ -26,7 +26,9 @@ func TestWebBackendsLeaveTheArgv(t *testing.T) {
 			[]string{crm, "web", "--listen", "127.0.0.1:8080", "--mode", "failover", "--backends-file", file}, []string{"http://a:1"}},
 		{"web without backends", RoleSpec{Role: "web", Listen: "127.0.0.1:8080"},
 			[]string{crm, "web", "--listen", "127.0.0.1:8080"}, nil},
-		{"not web", RoleSpec{Role: "proxy", Listen: "127.0.0.1:8090", Args: []string{"--backend", "http://a:1"}},
+		{"the ESB", RoleSpec{Role: "integration", Listen: "127.0.0.1:8084", Args: []string{"--backend", "http://a:1", "--admin-socket", "s"}},
+			[]string{crm, "integration", "--listen", "127.0.0.1:8084", "--admin-socket", "s", "--backends-file", h.backendsPath("integration")}, []string{"http://a:1"}},
+		{"not a balancer", RoleSpec{Role: "proxy", Listen: "127.0.0.1:8090", Args: []string{"--backend", "http://a:1"}},
 			[]string{crm, "proxy", "--listen", "127.0.0.1:8090", "--backend", "http://a:1"}, []string{"http://a:1"}},
 	}
 	for _, tt := range tests {

@@ -35,4 +35,10 @@ type RoleSpec struct {
 // WebAdminSocket is where crm web listens for its deploy control (drain,
 // undrain) on a host whose files are in hostDir: a Unix socket, so only
 // a work unit on that host reaches it.
-func WebAdminSocket(hostDir string) string { return filepath.Join(hostDir, "crm-web.admin.sock") }
+func WebAdminSocket(hostDir string) string { return AdminSocket(hostDir, "web") }
+
+// AdminSocket is where a balancing crm role (web, integration) listens for
+// its deploy control on a host whose files are in hostDir.
+func AdminSocket(hostDir, role string) string {
+	return filepath.Join(hostDir, "crm-"+role+".admin.sock")
+}
