@@ -16,6 +16,7 @@ import (
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/supervise"
+	"github.com/crmplan/crmplan/topology"
 )
 
 // CrmService is one role instance of the bundled CRM (crm web, api or
@@ -82,6 +83,10 @@ type CrmServiceArgs struct {
 	// DrainVia are the web hosts whose balancers have this host as a
 	// backend: an update drains it there first and puts it back after.
 	DrainVia []string `pulumi:"drainVia,optional"`
+	// DrainESB are the integration (ESB) hosts, whose balancers have this
+	// host as a backend too: verify's integration calls reach them
+	// directly, so a restart not drained there fails requests.
+	DrainESB []string `pulumi:"drainEsb,optional"`
 }
 
 // CrmServiceState is a role instance as recorded in state.
@@ -243,6 +248,7 @@ func (*CrmService) Read(ctx context.Context, req infer.ReadRequest[CrmServiceArg
 func (*CrmService) Diff(ctx context.Context, req infer.DiffRequest[CrmServiceArgs, CrmServiceState]) (infer.DiffResponse, error) {
 	old, in := req.State.CrmServiceArgs, req.Inputs
 	old.DrainVia, in.DrainVia = nil, nil
+	old.DrainESB, in.DrainESB = nil, nil
 	d := diffInputs(old, in, "host", "hostDir", "role", "address", "port")
 	markNotRunning(&d, req.State.Running)
 	d.DeleteBeforeReplace = true
@@ -286,33 +292,53 @@ func (r *CrmService) Update(ctx context.Context, req infer.UpdateRequest[CrmServ
 	}
 	// Back into rotation whatever happened: a host that failed its update
 	// is ejected by the balancers' health checks anyway.
-	_, undrainErr := drain(ctx, m, CrmServiceArgs{Host: in.Host, Address: in.Address, Port: in.Port, DrainVia: drained}, true)
+	_, undrainErr := drain(ctx, m, CrmServiceArgs{Host: in.Host, Address: in.Address, Port: in.Port, DrainVia: drained.DrainVia, DrainESB: drained.DrainESB}, true)
 	return resp, errors.Join(err, undrainErr)
 }
 
 // drain takes the host out of (or, with undo, puts it back into) the
-// rotation of every web host in DrainVia, through a work unit on each, all
-// at once: each unit costs Receptor's polling seconds. It returns the web
-// hosts where it succeeded.
-func drain(ctx context.Context, m *mesh.Mesh, in CrmServiceArgs, undo bool) ([]string, error) {
+// rotation of every balancer in DrainVia (web hosts) and DrainESB
+// (integration hosts), through a work unit on each, all at once: each unit
+// costs Receptor's polling seconds. It returns the hosts where it
+// succeeded, in the same two lists.
+func drain(ctx context.Context, m *mesh.Mesh, in CrmServiceArgs, undo bool) (CrmServiceArgs, error) {
 	args := []string{"--backend", in.backendURL()}
 	if undo {
 		args = append(args, "--undrain")
 	}
-	errs := make([]error, len(in.DrainVia))
+	type balancer struct {
+		host string
+		esb  bool
+	}
+	var all []balancer
+	for _, h := range in.DrainVia {
+		all = append(all, balancer{host: h})
+	}
+	for _, h := range in.DrainESB {
+		all = append(all, balancer{host: h, esb: true})
+	}
+	errs := make([]error, len(all))
 	var wg sync.WaitGroup
-	for i, web := range in.DrainVia {
+	for i, b := range all {
 		wg.Go(func() {
-			if _, err := m.Run(ctx, web, mesh.Work{Type: wire.WorkDrain, Args: args}); err != nil {
+			a := args
+			if b.esb {
+				a = append(append([]string(nil), args...), "--role", string(topology.RoleIntegration))
+			}
+			if _, err := m.Run(ctx, b.host, mesh.Work{Type: wire.WorkDrain, Args: a}); err != nil {
 				errs[i] = providerError(err)
 			}
 		})
 	}
 	wg.Wait()
-	var done []string
-	for i, web := range in.DrainVia {
-		if errs[i] == nil {
-			done = append(done, web)
+	var done CrmServiceArgs
+	for i, b := range all {
+		switch {
+		case errs[i] != nil:
+		case b.esb:
+			done.DrainESB = append(done.DrainESB, b.host)
+		default:
+			done.DrainVia = append(done.DrainVia, b.host)
 		}
 	}
 	return done, errors.Join(errs...)

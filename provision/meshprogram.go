@@ -34,6 +34,11 @@ func (d *deployer) viaMesh(h LocalHost, role topology.Role, args []string, input
 			}
 		}
 		inputs["drainVia"] = pulumi.ToStringArray(webs)
+		var esbs []string
+		for _, e := range d.l.ByRole(topology.RoleIntegration) {
+			esbs = append(esbs, e.Name)
+		}
+		inputs["drainEsb"] = pulumi.ToStringArray(esbs)
 	}
 	// A tier's hosts are created together; an update of a tier still goes
 	// one host at a time (CrmService.Update holds the tier's turn).

@@ -121,11 +121,11 @@ func agentCommand() *cli.Command {
 			},
 			{
 				Name:   "drain",
-				Usage:  "take an api backend out of this web host's rotation (answers when its requests are done), or put it back with --undrain",
-				Flags:  []cli.Flag{hostDir, &cli.StringFlag{Name: "backend", Usage: "the backend's base URL"}, &cli.BoolFlag{Name: "undrain"}},
+				Usage:  "take an api backend out of this host's balancer rotation (answers when its requests are done), or put it back with --undrain",
+				Flags:  []cli.Flag{hostDir, &cli.StringFlag{Name: "backend", Usage: "the backend's base URL"}, &cli.BoolFlag{Name: "undrain"}, &cli.StringFlag{Name: "role", Value: "web", Usage: "the balancing role: web, or integration (the ESB)"}},
 				Before: requireFlags("host-dir", "backend"),
 				Action: func(c *cli.Context) error {
-					return host(c).Drain(c.Context, c.String("backend"), c.Bool("undrain"), c.App.Writer)
+					return host(c).Drain(c.Context, c.String("role"), c.String("backend"), c.Bool("undrain"), c.App.Writer)
 				},
 			},
 			{

@@ -3,11 +3,14 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -15,16 +18,30 @@ import (
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 )
 
-// Drain asks this host's crm web to take backend out of rotation (or put
-// it back with undrain) through its admin socket. A drain answers once the
-// backend's in-flight requests have finished. The balancer's answer (every
-// backend's state) is copied to out.
-func (h Host) Drain(ctx context.Context, backend string, undrain bool, out io.Writer) error {
+// Drain asks this host's balancer of role (crm web, or the ESB: crm
+// integration) to take backend out of rotation (or put it back with
+// undrain) through its admin socket. A drain answers once the backend's
+// in-flight requests have finished. The balancer's answer (every backend's
+// state) is copied to out.
+//
+// An ESB started before it had an admin socket is skipped, not failed: it
+// gets one when apply updates it, which comes after the api tier, so
+// failing here would stop the very apply that brings it.
+func (h Host) Drain(ctx context.Context, role, backend string, undrain bool, out io.Writer) error {
 	verb := "drain"
 	if undrain {
 		verb = "undrain"
 	}
-	return h.webAdmin(ctx, "web", verb, backend, out)
+	if role == "" {
+		role = "web"
+	}
+	if role == "integration" {
+		if _, err := os.Stat(wire.AdminSocket(h.Dir, role)); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(out, "%s %s: skipped, crm integration has no admin socket until apply updates it\n", verb, backend)
+			return nil
+		}
+	}
+	return h.webAdmin(ctx, role, verb, backend, out)
 }
 
 // webAdmin posts verb (drain, undrain: of backend; reload) to the admin
