@@ -45,8 +45,11 @@ func integrationCommand() *cli.Command {
 				}
 			}
 			g := integration.New(b, c.Duration("token-ttl"), m.Registry)
-			return serve.Run(c.Context, serve.Config{Role: "integration", Listen: c.String("listen"), Handler: g.Handler(),
-				Ready: g.Ready, Metrics: m, Log: log})
+			// Served like crm web, so that SIGHUP hands the socket over to
+			// a new release: integration calls arrive here directly, and a
+			// plain restart of a single ESB refuses them meanwhile.
+			return serveWeb(c.Context, serve.Config{Role: "integration", Listen: c.String("listen"), Handler: g.Handler(),
+				Ready: g.Ready, Metrics: m, Log: log}, nil)
 		},
 	}
 }

@@ -107,9 +107,9 @@ var balancers = map[string]bool{"web": true, "integration": true}
 // restart would fail requests. Their backends (the api servers, which
 // change when that tier scales) are in a file they re-read on POST
 // /reload; with the rest of the spec unchanged the agent reloads them,
-// adding new servers once healthy and draining removed ones. crm web then
-// hands its socket over to the current release if that is new; another
-// role on an older release is restarted. Any other change restarts it.
+// adding new servers once healthy and draining removed ones. Both then
+// hand their socket over to the current release if that is new. Any other
+// change restarts it.
 func (h Host) startBalancer(ctx context.Context, self string, s RoleSpec) error {
 	_, backends := splitBackends(s.Args)
 	if len(backends) > 0 {
@@ -128,14 +128,7 @@ func (h Host) startBalancer(ctx context.Context, self string, s RoleSpec) error 
 			return err
 		}
 	}
-	if s.Role == "web" {
-		return h.handover(ctx, pid, s)
-	}
-	want, err := filepath.EvalSymlinks(filepath.Join(h.Dir, "current", "crm"))
-	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || exe != want {
-		return h.run(ctx, self, s) // a new release
-	}
-	return nil
+	return h.handover(ctx, pid, s)
 }
 
 // backendsPath is the file of a balancing role's backends (--backends-file).
@@ -170,7 +163,8 @@ func (h Host) webPID(s RoleSpec) (int, bool) {
 	return st.ChildPID, true
 }
 
-// handover restarts a running crm web on the current release without
+// handover restarts a running balancer (crm web, crm integration) on the
+// current release without
 // closing its socket: SIGHUP makes it finish its requests and exec the
 // binary at its path (current/crm) in place, keeping the socket, so no
 // connection is refused meanwhile. Done when that pid runs the current
@@ -184,7 +178,7 @@ func (h Host) handover(ctx context.Context, pid int, s RoleSpec) error {
 		return nil // runs this release already
 	}
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
-		return fmt.Errorf("crm web (pid %d): %w", pid, err)
+		return fmt.Errorf("crm %s (pid %d): %w", s.Role, pid, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -195,7 +189,7 @@ func (h Host) handover(ctx context.Context, pid int, s RoleSpec) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("crm web (pid %d) did not take over with release %s (runs %s): %w\n%s", pid, h.Current(), exe, ctx.Err(),
+			return fmt.Errorf("crm %s (pid %d) did not take over with release %s (runs %s): %w\n%s", s.Role, pid, h.Current(), exe, ctx.Err(),
 				supervise.LogTail(h.process(s).LogPath(), 2048))
 		case <-time.After(20 * time.Millisecond):
 		}
