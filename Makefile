@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BIN := $(CURDIR)/bin
 APT_PACKAGES := postgresql-15 chromium fonts-dejavu-core memcached openssh-server
 
-.PHONY: all build test test-short bench bench-stack demo demo-destroy deps clean fuzz ui ui-check
+.PHONY: all build test test-short bench bench-stack model-accuracy demo demo-destroy deps clean fuzz ui ui-check
 
 all: build
 
@@ -59,6 +59,12 @@ bench-stack: build
 	go test -run '^$$' -bench GeneratorCPU -benchtime 1x ./loadgen/
 	go test -run '^$$' -bench RunThroughRelay -benchtime 8x ./provision/mesh/
 	go test -run '^$$' -bench FindMaxLocalStack -benchtime 1x -timeout 30m ./cmd/crmplan/
+
+# model-accuracy holds the model to seeds 000 and 001 on the local target:
+# apply, verify, calibrate, verify at 1x, 2x and 4x the plan's rate and
+# find-max, printing predicted here against measured (about 8 min a seed).
+model-accuracy: build
+	go test -run '^$$' -bench 'ModelAccuracy/$(SEED)' -benchtime 1x -timeout 60m -v ./cmd/crmplan/
 
 # fuzz runs every fuzzer for FUZZTIME each (8 fuzzers: 8 minutes at the
 # default, plus compiles), one after the other: go test fuzzes one target

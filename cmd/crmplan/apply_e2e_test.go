@@ -25,7 +25,7 @@ import (
 
 // deployEnv is a crmplan binary, its sibling crm and pulumi, and a state dir.
 type deployEnv struct {
-	t        *testing.T
+	t        testing.TB
 	crmplan  string
 	stateDir string
 	args     []string // --state-dir, --pulumi, --crm
@@ -34,7 +34,7 @@ type deployEnv struct {
 // newDeployEnv uses crmplan and crm built from this tree (the crmplan
 // binary is also the Pulumi provider plugin and the supervisor), the Pulumi
 // CLI `make bin/pulumi` built and a state dir of its own.
-func newDeployEnv(t *testing.T) *deployEnv {
+func newDeployEnv(t testing.TB) *deployEnv {
 	t.Helper()
 	pulumi, err := filepath.Abs("../../bin/pulumi")
 	if err != nil {
@@ -307,7 +307,7 @@ func scaledPlan(t *testing.T, plan string, n int) string {
 }
 
 // rewritePlan writes a copy of plan with old replaced by new.
-func rewritePlan(t *testing.T, plan, old, new string) string {
+func rewritePlan(t testing.TB, plan, old, new string) string {
 	t.Helper()
 	data, err := os.ReadFile(plan)
 	if err != nil {

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/crmplan/crmplan/loadgen"
+)
+
+// BenchmarkModelAccuracy holds the model to what seeds 000 and 001 measure
+// on the local target (issue 18's goals): apply, verify at the plan's rate,
+// one calibrate, then verify at the plan's rate, 2x and 4x it and
+// find-max, printing "predicted here" against measured for each run: mean
+// and p95 end to end and per class, utilization per tier, saturation and
+// the USL peak against the measured maximum. The metrics are the worst
+// relative errors, in percent. Other load on the machine counts against
+// the model: note the load average printed with each run.
+//
+//	make model-accuracy   # or:
+//	go test ./cmd/crmplan -run '^$' -bench ModelAccuracy -benchtime 1x -timeout 60m -v
+func BenchmarkModelAccuracy(b *testing.B) {
+	for _, seed := range []string{"simplecrm", "longjump"} {
+		b.Run(seed, func(b *testing.B) {
+			e := newDeployEnv(b)
+			if seed != "simplecrm" {
+				b.Cleanup(func() { _, _ = e.exec("destroy", "--stack", seed, "--yes") })
+			}
+			plan := examplePlan(b, seed)
+			if out, err := e.exec("apply", "--plan", plan, "--yes", "--records", "1000"); err != nil {
+				b.Fatalf("apply: %v\n%s", err, tail(out, 4000))
+			}
+			for b.Loop() {
+				modelAccuracy(b, e, plan)
+			}
+		})
+	}
+}
+
+func modelAccuracy(b *testing.B, e *deployEnv, plan string) {
+	// verify and calibrate take --state-dir but not apply's --pulumi and --crm.
+	run := func(v any, args ...string) {
+		b.Helper()
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(e.crmplan, append(args, "--state-dir", e.stateDir, "--output", "json")...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		// A missed SLO (exit 99) is a measurement like any other here.
+		if err := cmd.Run(); err != nil && cmd.ProcessState.ExitCode() != 99 {
+			b.Fatalf("crmplan %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String(), 4000))
+		}
+		if err := json.Unmarshal(stdout.Bytes(), v); err != nil {
+			b.Fatalf("crmplan %s --output json: %v\n%s", args[0], err, tail(stdout.String(), 4000))
+		}
+	}
+	verify := func(args ...string) loadgen.Result {
+		var res loadgen.Result
+		run(&res, append([]string{"verify", "--plan", plan, "--duration", "30s", "--ramp-up", "5s"}, args...)...)
+		return res
+	}
+	logLoad(b, "before the first verify")
+	verify() // the run calibrate measures
+	var cal calibration
+	run(&cal, "calibrate", "--plan", plan)
+	for _, t := range cal.Tiers {
+		b.Logf("calibrated %-12s %7.3f -> %7.3f ms (x%.2f, measured %v)", t.Role, t.ModelDemandMs, t.MeasuredDemandMs, t.Factor, t.Measured)
+	}
+	var worst accuracyErrors
+	var design float64
+	for _, x := range []float64{1, 2, 4} {
+		logLoad(b, fmt.Sprintf("before verify at %gx", x))
+		var res loadgen.Result
+		if x == 1 {
+			res = verify()
+			design = res.TargetRate
+		} else {
+			res = verify("--rate", fmt.Sprint(design*x))
+		}
+		b.Logf("verify at %gx (%.1f req/s asked):\n%s", x, res.TargetRate, compareRun(res, &worst))
+	}
+	logLoad(b, "before find-max")
+	var fm loadgen.FindMaxResult
+	run(&fm, "verify", "--plan", plan, "--find-max", "--rate", fmt.Sprint(design*2/3),
+		"--step-factor", "1.25", "--duration", "15s", "--ramp-up", "3s")
+	b.Logf("find-max:\n%s", compareFindMax(fm, &worst))
+	logLoad(b, "after find-max")
+	b.ReportMetric(worst.latency, "worst-latency-err-%")
+	b.ReportMetric(worst.util, "worst-util-err-%")
+	b.ReportMetric(worst.saturation, "saturation-err-%")
+	b.ReportMetric(worst.usl, "usl-peak-err-%")
+}
+
+// accuracyErrors are the worst relative errors seen, percent.
+type accuracyErrors struct{ latency, util, saturation, usl float64 }
+
+func relErr(pred, meas float64) float64 {
+	if meas == 0 {
+		return math.Inf(1)
+	}
+	return (pred - meas) / meas * 100
+}
+
+func worse(w *float64, e float64) {
+	if math.Abs(e) > *w {
+		*w = math.Abs(e)
+	}
+}
+
+// compareRun lists a verify result's predicted-here figures beside the
+// measured ones, and the relative error of each.
+func compareRun(res loadgen.Result, w *accuracyErrors) string {
+	var sb strings.Builder
+	p := res.Predicted
+	fmt.Fprintf(&sb, "  achieved %.1f req/s, dropped %d, failed %d, k6 %.2f cores\n", res.AchievedRate, res.Dropped, res.Failed, res.GeneratorCPU)
+	if p == nil {
+		sb.WriteString("  no prediction here in the result\n")
+		return sb.String()
+	}
+	if p.Unbounded {
+		fmt.Fprintf(&sb, "  predicted here: overloaded at %.1f req/s (saturates at %.1f)\n", p.Rate, p.SaturationRate)
+	}
+	line := func(what string, pred, meas float64, into *float64) {
+		e := relErr(pred, meas)
+		if into != nil && !p.Unbounded {
+			worse(into, e)
+		}
+		fmt.Fprintf(&sb, "  %-22s predicted %8.2f  measured %8.2f  %+7.1f %%\n", what, pred, meas, e)
+	}
+	line("mean ms", p.MeanMs, res.Latency.MeanMs, &w.latency)
+	line("p95 ms", p.P95Ms, res.Latency.P95Ms, &w.latency)
+	classes := make([]string, 0, len(res.ByClass))
+	for c := range res.ByClass {
+		classes = append(classes, c)
+	}
+	sort.Strings(classes)
+	for _, c := range classes {
+		pc, ok := p.ByClass[c]
+		if !ok {
+			fmt.Fprintf(&sb, "  %-22s not in the model\n", c)
+			continue
+		}
+		line(c+" mean ms", pc.MeanMs, res.ByClass[c].Latency.MeanMs, &w.latency)
+		line(c+" p95 ms", pc.P95Ms, res.ByClass[c].Latency.P95Ms, &w.latency)
+	}
+	measured := map[string]loadgen.TierMeasurement{}
+	for _, t := range res.Tiers {
+		measured[t.Role] = t
+	}
+	for _, t := range p.Tiers {
+		m, ok := measured[t.Role]
+		if !ok || m.Measured == 0 {
+			continue
+		}
+		line(t.Role+" util %", t.Utilization*100, m.Utilization*100, &w.util)
+	}
+	return sb.String()
+}
+
+// compareFindMax sets the predicted saturation here and the USL peak
+// beside the measured maximum.
+func compareFindMax(fm loadgen.FindMaxResult, w *accuracyErrors) string {
+	var sb strings.Builder
+	for _, s := range fm.Steps {
+		fmt.Fprintf(&sb, "  %7.1f req/s: achieved %7.1f, mean %6.1f ms, p95 %6.1f ms, dropped %d, passed %v %v\n",
+			s.Rate, s.AchievedRate, s.MeanMs, s.P95Ms, s.Dropped, s.Passed, s.Why)
+	}
+	w.saturation = math.Abs(relErr(fm.PredictedSaturationHere, fm.MaxRate))
+	fmt.Fprintf(&sb, "  measured max %.1f req/s; predicted saturation here %.1f req/s (%+.1f %%)\n",
+		fm.MaxRate, fm.PredictedSaturationHere, relErr(fm.PredictedSaturationHere, fm.MaxRate))
+	if fm.USL != nil {
+		w.usl = math.Abs(relErr(fm.USL.PeakX, fm.MaxRate))
+		fmt.Fprintf(&sb, "  USL peak %.1f req/s at N %.1f (measured N up to %.1f; %+.1f %%)\n",
+			fm.USL.PeakX, fm.USL.PeakN, fm.USL.MaxN, relErr(fm.USL.PeakX, fm.MaxRate))
+	} else {
+		w.usl = math.NaN()
+		sb.WriteString("  no USL fit (fewer than three steps)\n")
+	}
+	return sb.String()
+}
+
+// logLoad logs the machine's load average: the model assumes the cores
+// are the stack's and k6's, and other engineers share them.
+func logLoad(b *testing.B, when string) {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return
+	}
+	b.Logf("load average %s: %s", when, strings.Join(strings.Fields(string(data))[:3], " "))
+}
