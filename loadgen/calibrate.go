@@ -17,16 +17,22 @@ type TierCalibration struct {
 	Measured bool `json:"measured"`
 	// ModelDemandMs and MeasuredDemandMs are mix-weighted CPU milliseconds
 	// per request reaching the tier: the model's assumption and D = U/X.
-	ModelDemandMs    float64                  `json:"model_demand_ms"`
-	MeasuredDemandMs float64                  `json:"measured_demand_ms"`
-	Factor           float64                  `json:"factor"`    // measured / model; every class demand is scaled by it
-	Demand           map[sizing.Class]float64 `json:"demand_ms"` // the calibrated demands
+	ModelDemandMs    float64 `json:"model_demand_ms"`
+	MeasuredDemandMs float64 `json:"measured_demand_ms"`
+	Factor           float64 `json:"factor"` // measured / model; every class demand is scaled by it
+	// IdleCPU is the tier's CPU with no load, cores, left out of the
+	// measured demand (TierMeasurement.IdleCPU).
+	IdleCPU float64                  `json:"idle_cpu,omitempty"`
+	Demand  map[sizing.Class]float64 `json:"demand_ms"` // the calibrated demands
 }
 
 // Calibrate derives each measured tier's service demand from a verify result
 // with the utilization law: the CPU seconds per second a tier used (U times
 // its cores) divided by the requests per second reaching it (X times the
-// visit share) is its demand per request, D = U/X.
+// visit share) is its demand per request, D = U/X. The CPU the tier used
+// before the load began (its idle CPU, when the run measured it) is taken
+// out first: charged to the requests it would grow with the rate, and a
+// calibration at the plan's rate would overpredict every rate above it.
 //
 // CPU time alone cannot tell the classes apart, so each tier's per-class
 // demands are scaled by one factor, measured over model, which keeps the
@@ -58,7 +64,12 @@ func Calibrate(m sizing.Model, res Result) (sizing.Model, []TierCalibration, err
 				visit = 1
 			}
 			cal.Measured = true
-			cal.MeasuredDemandMs = meas.CPU / (res.AchievedRate * visit) * 1000
+			busy := meas.CPU
+			if meas.IdleCPU > 0 && meas.IdleCPU < meas.CPU {
+				cal.IdleCPU = meas.IdleCPU
+				busy -= meas.IdleCPU
+			}
+			cal.MeasuredDemandMs = busy / (res.AchievedRate * visit) * 1000
 			cal.Factor = cal.MeasuredDemandMs / cal.ModelDemandMs
 			// Within 0.1 % the model already says what was measured; leaving
 			// it alone keeps a second calibration from the same result from

@@ -139,3 +139,31 @@ func TestCalibratePlan(t *testing.T) {
 		t.Errorf("a result without throughput: %v, want EINVALID", err)
 	}
 }
+
+// TestCalibrateLeavesIdleOut: a tier's CPU with no load does not grow with
+// the rate, so it is not a demand per request. The api tier used 1.2 cores
+// at 150 req/s, 0.3 of them before the load began: (1.2-0.3)/150 = 6 ms.
+func TestCalibrateLeavesIdleOut(t *testing.T) {
+	model := sizing.Model{Workload: sizing.Workload{NamedUsers: 3000, Concurrency: 0.6, TPM: 5}, Tiers: sizing.DefaultTiers()}
+	res := Result{AchievedRate: 150, Tiers: []TierMeasurement{
+		{Role: "api", Hosts: 2, Measured: 2, CPU: 1.2, IdleCPU: 0.3},
+		// Idle above the run's CPU (the load ended a busy spell): ignored.
+		{Role: "web", Hosts: 1, Measured: 1, CPU: 0.3, IdleCPU: 0.4},
+	}}
+	_, tiers, err := Calibrate(model, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tiers {
+		switch tc.Role {
+		case "api":
+			if !near(tc.MeasuredDemandMs, 6) || tc.IdleCPU != 0.3 {
+				t.Errorf("api: demand %.4f ms, idle %v; want 6 ms and 0.3", tc.MeasuredDemandMs, tc.IdleCPU)
+			}
+		case "web":
+			if !near(tc.MeasuredDemandMs, 2) || tc.IdleCPU != 0 {
+				t.Errorf("web: demand %.4f ms, idle %v; want 2 ms and none", tc.MeasuredDemandMs, tc.IdleCPU)
+			}
+		}
+	}
+}

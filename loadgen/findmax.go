@@ -48,7 +48,8 @@ type FindMaxResult struct {
 	PredictedSaturation float64 `json:"predicted_saturation"`
 	// PredictedSaturationHere is where the model saturates on the hardware
 	// the stack runs on (0 when unknown): the figure the measured maximum
-	// can be held to.
+	// can be held to. Once a step held, it is the best step's prediction,
+	// with that step's generator and idle CPU.
 	PredictedSaturationHere float64 `json:"predicted_saturation_here,omitempty"`
 	// USL is the Universal Scalability Law fitted to the steps (requests
 	// in flight by Little's law against throughput), with its peak; nil
@@ -143,6 +144,11 @@ func FindMax(ctx context.Context, o Options, f FindMaxOptions) (FindMaxResult, s
 		best := res
 		out.Best = &best
 		rate *= f.Factor
+	}
+	if out.Best != nil && out.Best.Predicted != nil && out.Best.Predicted.SaturationRate > 0 {
+		// The prediction made before the run assumed the generator's
+		// default CPU and no idle CPU; the best step measured both.
+		out.PredictedSaturationHere = out.Best.Predicted.SaturationRate
 	}
 	out.fitUSL()
 	path, err := saveJSON(o.ResultsDir, runID+"-findmax", "findmax-latest", out)

@@ -75,7 +75,12 @@ type TierMeasurement struct {
 	MeanMs      float64 `json:"mean_ms"`     // server-side mean service time
 	// CPU is the tier's CPU seconds per second, summed over its measured
 	// hosts: what calibrate divides by the throughput (D = U/X).
-	CPU      float64 `json:"cpu"`
+	CPU float64 `json:"cpu"`
+	// IdleCPU is the tier's CPU seconds per second before the load began
+	// (Options.IdleWindow), summed over its hosts: health checks, metrics
+	// scrapes, a replica's WAL receiver. Calibrate takes it out of CPU
+	// before dividing, since it does not grow with the rate.
+	IdleCPU  float64 `json:"idle_cpu,omitempty"`
 	Measured int     `json:"measured_hosts"` // hosts whose /metrics answered
 }
 

@@ -41,6 +41,10 @@ type scraper struct {
 	hosts    []Host
 	interval time.Duration
 
+	// idleFrom and idleTo bound the scrapes taken before the load began;
+	// zero without an idle window.
+	idleFrom, idleTo time.Time
+
 	mu      sync.Mutex
 	samples map[string][]hostSample // by host name
 	errs    map[string]string       // last scrape error by host name
@@ -193,6 +197,7 @@ func (s *scraper) tiers(from, to time.Time) ([]TierMeasurement, map[string]strin
 		hosts, measured       int
 		util, cpu, throughput float64
 		durSum, durCount      float64
+		idle                  float64
 	}
 	byRole := map[string]*acc{}
 	var roles []string
@@ -204,6 +209,9 @@ func (s *scraper) tiers(from, to time.Time) ([]TierMeasurement, map[string]strin
 			roles = append(roles, h.Role)
 		}
 		a.hosts++
+		if f, l, ok := window(s.samples[h.Name], s.idleFrom, s.idleTo); ok && !s.idleTo.IsZero() {
+			a.idle += (l.cpu - f.cpu) / l.at.Sub(f.at).Seconds()
+		}
 		first, last, ok := window(s.samples[h.Name], from, to)
 		if !ok {
 			continue
@@ -224,7 +232,7 @@ func (s *scraper) tiers(from, to time.Time) ([]TierMeasurement, map[string]strin
 			continue
 		}
 		tm := TierMeasurement{Role: role, Hosts: a.hosts, Measured: a.measured, Throughput: a.throughput,
-			Utilization: a.util / float64(a.measured), CPU: a.cpu}
+			Utilization: a.util / float64(a.measured), CPU: a.cpu, IdleCPU: a.idle}
 		if a.durCount > 0 {
 			tm.MeanMs = a.durSum / a.durCount * 1000
 		}

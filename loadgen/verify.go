@@ -99,13 +99,23 @@ type Options struct {
 	// Predict, when set, fills the Result's predictions at the rate the
 	// run achieved before it is saved.
 	Predict Predictor
+	// IdleWindow, when above zero, is how long the hosts are scraped before
+	// k6 starts, so that each tier's CPU with no load is measured
+	// (TierMeasurement.IdleCPU). It needs at least a second.
+	IdleWindow time.Duration
 }
 
 // predict fills res's predictions when o has a Predictor and the run
 // achieved a rate.
 func (o Options) predict(res *Result) {
 	if o.Predict != nil && res.AchievedRate > 0 {
-		res.Predicted, res.PredictedProduction = o.Predict(res.AchievedRate, res.GeneratorCPU)
+		idle := map[string]float64{}
+		for _, t := range res.Tiers {
+			if t.IdleCPU > 0 {
+				idle[t.Role] = t.IdleCPU
+			}
+		}
+		res.Predicted, res.PredictedProduction = o.Predict(res.AchievedRate, res.GeneratorCPU, idle)
 	}
 }
 
@@ -348,6 +358,18 @@ func (o Options) startScraper(ctx context.Context) (sc *scraper, stop func()) {
 		interval = 2 * time.Second
 	}
 	sc = newScraper(o.Target.Hosts, interval)
+	if o.IdleWindow > 0 && len(o.Target.Hosts) > 0 {
+		// Before the run's own scrapes, so the samples stay in time order.
+		o.logf("measuring the hosts' idle CPU for %s", o.IdleWindow)
+		sc.idleFrom = time.Now()
+		sc.scrapeAll(ctx)
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.IdleWindow):
+		}
+		sc.scrapeAll(ctx)
+		sc.idleTo = time.Now()
+	}
 	scrapeCtx, cancel := context.WithCancel(ctx)
 	scraped := make(chan struct{})
 	go func() { sc.run(scrapeCtx); close(scraped) }()

@@ -16,6 +16,13 @@ type Here struct {
 	// the run when there is one (k6's CPU over its rate), else
 	// DefaultGeneratorMs.
 	GeneratorMs float64 `json:"generator_ms"`
+	// IdleCPU is, by role, the cores a tier's hosts use with no load at all
+	// (health checks, metrics scrapes, a replica's WAL receiver, runtimes'
+	// timers), measured by verify before k6 starts. It does not grow with
+	// the rate, so calibrate leaves it out of demand_ms, and here it is
+	// added back: to the tier's utilization and, as background work, to
+	// the shared cores. Nil when not measured.
+	IdleCPU map[string]float64 `json:"idle_cpu,omitempty"`
 }
 
 // DefaultGeneratorMs is k6's CPU per request when no run measured it: the
@@ -32,8 +39,10 @@ const DefaultGeneratorMs = 0.6
 // path's demand. A visit waits with that pool's Erlang C probability an
 // exponential time of rate c*mu - lambda (mu the pool's mean job rate), and
 // is then served for its own demand; the end-to-end distribution is
-// convolved as in Size (see endToEnd). Every tier saturates with the
-// machine, at h.Cores over the whole demand per request.
+// convolved as in Size (see endToEnd). The tiers' idle CPU (h.IdleCPU)
+// feeds the same pool as jobs of the pool's mean size whatever the rate,
+// and leaves the requests h.Cores minus that. Every tier saturates with
+// the machine, at the cores left over the whole demand per request.
 //
 // The open model is the right one here: k6 drives an arrival rate. Errors
 // are EINVALID: no design rate in est, a rate not above 0, or no cores.
@@ -47,6 +56,11 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 	}
 	if h.Cores < 1 || !(h.GeneratorMs >= 0) || !finite(h.GeneratorMs) {
 		return Estimate{}, invalid("here", hint, "needs at least one core and a generator demand of 0 or more, got %+v", h)
+	}
+	for role, cpu := range h.IdleCPU {
+		if !(cpu >= 0) || !finite(cpu) {
+			return Estimate{}, invalid("here", hint, "idle CPU of %s must be 0 or more cores, got %v", role, cpu)
+		}
 	}
 	p, err := prepare(fixedAt(m, est))
 	if err != nil {
@@ -70,22 +84,27 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 		jobs++
 	}
 	demandS += genS
+	idle := 0.0 // cores, whatever the rate
+	for i := range p.tiers {
+		idle += h.IdleCPU[p.tiers[i].spec.Role]
+	}
 	c := h.Cores
 	pool := station{c: c, lambda: rate * jobs}
 	if jobs > 0 {
 		pool.s = demandS / jobs
+		pool.lambda += idle / pool.s
 	}
-	busy := rate * demandS / float64(c)
+	busy := (rate*demandS + idle) / float64(c)
 	sat := 0.0
 	if demandS > 0 {
-		sat = float64(c) / demandS
+		sat = math.Max(0, float64(c)-idle) / demandS
 	}
 	we := workloadEstimate(p.model.Workload)
 	we.DesignRate = rate
 	e := Estimate{Workload: we, Tiers: make([]TierEstimate, len(p.tiers)), Model: Answer{Name: ModelHere, Throughput: rate}}
 	e.Model.Why = fmt.Sprintf("on this target every host and the load generator share %d cores: one M/M/%d pool serves "+
-		"the whole path's %.2f ms a request (the generator's %.2f ms included), %s busy at %.1f req/s; it saturates at %.0f req/s",
-		c, c, demandS*1000, genS*1000, pct(busy), rate, sat)
+		"the whole path's %.2f ms a request (the generator's %.2f ms included) and the tiers' idle %.2f cores, %s busy at %.1f req/s; "+
+		"it saturates at %.0f req/s", c, c, demandS*1000, genS*1000, idle, pct(busy), rate, sat)
 	perfs := make([]perf, len(p.tiers))
 	var r response
 	if pool.stable() && jobs > 0 {
@@ -95,10 +114,11 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 	for i := range p.tiers {
 		tp := &p.tiers[i]
 		spec := tp.spec
-		pf := perf{util: rate * spec.Visit * tp.demandMs / 1000 / float64(spec.Servers*spec.Cores)}
+		idleUtil := h.IdleCPU[spec.Role] / float64(spec.Servers*spec.Cores)
+		pf := perf{util: rate*spec.Visit*tp.demandMs/1000/float64(spec.Servers*spec.Cores) + idleUtil}
 		switch {
 		case tp.used == 0:
-			pf.util = 0
+			pf.util = idleUtil
 		case !pool.stable():
 			pf.overloaded = true
 		default:

@@ -170,7 +170,30 @@ func TestPredictHere(t *testing.T) {
 	if want := 2 / (0.02106 + 0.00103); err != nil || !near(at.SaturationRate(), want, 1e-9) {
 		t.Errorf("with a loadgen tier: %v, saturation %v, want %v", err, at.SaturationRate(), want)
 	}
-	for _, bad := range []Here{{Cores: 0}, {Cores: 2, GeneratorMs: -1}, {Cores: 2, GeneratorMs: math.NaN()}} {
+	// Idle CPU takes its cores from the requests whatever the rate: half a
+	// core idle on the api tier leaves 1.5 for 21.66 ms a request, and adds
+	// 0.5 over the tier's servers x cores to its utilization alone.
+	idle := here
+	idle.IdleCPU = map[string]float64{"api": 0.5, "not-a-tier": 1}
+	at, err = PredictHere(m, est, 10, idle)
+	if want := 1.5 / 0.02166; err != nil || !near(at.SaturationRate(), want, 1e-9) {
+		t.Errorf("with idle CPU: %v, saturation %v, want %v", err, at.SaturationRate(), want)
+	}
+	busy, _ := PredictHere(m, est, 10, here)
+	for i, te := range at.Tiers {
+		want := busy.Tiers[i].Utilization
+		if te.Role == "api" {
+			want += 0.5 / float64(te.Servers*te.Cores)
+		}
+		if !near(te.Utilization, want, 1e-9) {
+			t.Errorf("with idle CPU, %s utilization %v, want %v", te.Role, te.Utilization, want)
+		}
+	}
+	if !(at.EndToEnd.MeanMs > busy.EndToEnd.MeanMs) {
+		t.Errorf("idle CPU on the shared cores should add waiting: mean %v, without %v", at.EndToEnd.MeanMs, busy.EndToEnd.MeanMs)
+	}
+	for _, bad := range []Here{{Cores: 0}, {Cores: 2, GeneratorMs: -1}, {Cores: 2, GeneratorMs: math.NaN()},
+		{Cores: 2, IdleCPU: map[string]float64{"api": -0.1}}, {Cores: 2, IdleCPU: map[string]float64{"api": math.Inf(1)}}} {
 		if _, err := PredictHere(m, est, 10, bad); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}

@@ -38,7 +38,9 @@ func calibrateCommand() *cli.Command {
 		UsageText: "crmplan calibrate --plan FILE [--result FILE] [--dry-run] [--output table|json|yaml]",
 		Description: strings.TrimSpace(`
 Applies the utilization law to a verify result: the CPU a tier used per second divided by
-the requests per second it served is its service demand per request (D = U/X). Each
+the requests per second it served is its service demand per request (D = U/X). The CPU
+the tier used before the load began (verify's --idle-window) is left out first: it does
+not grow with the rate, and verify's prediction here adds it back as it was measured. Each
 measured tier's per-class demands are scaled to match, and the model's predictions
 before and after are shown side by side.
 
@@ -160,6 +162,9 @@ func printCalibration(w io.Writer, cal calibration, format string) error {
 		demand, factor := fmt.Sprintf("%.2f (not measured)", t.ModelDemandMs), "-"
 		if t.Measured {
 			demand, factor = fmt.Sprintf("%.2f -> %.2f", t.ModelDemandMs, t.MeasuredDemandMs), fmt.Sprintf("x%.2f", t.Factor)
+			if t.IdleCPU > 0 {
+				demand += fmt.Sprintf(" (idle %.3f cores left out)", t.IdleCPU)
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d -> %d\t%.1f %% -> %.1f %%\t%.1f -> %.1f\t%.0f -> %.0f req/s\n",
 			t.Role, demand, factor, b.Servers, a.Servers, b.Utilization*100, a.Utilization*100,

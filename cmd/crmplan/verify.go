@@ -102,7 +102,7 @@ func runVerify(ctx context.Context, f verifyFlags, stdout, stderr io.Writer) err
 		_, err = stdout.Write(script)
 		return err
 	}
-	o := loadgen.Options{Scenario: in.scenario, K6: verifyK6(), Log: stderr, KeepPoints: f.keepPoints}
+	o := loadgen.Options{Scenario: in.scenario, K6: verifyK6(), Log: stderr, KeepPoints: f.keepPoints, IdleWindow: f.idleWindow}
 	if f.script != "" {
 		if o.Script, err = os.ReadFile(f.script); err != nil {
 			return crmplan.Errorf(crmplan.EINVALID, "cannot read the script: %w", err).
@@ -191,7 +191,7 @@ func verifyPredictor(in verifyInput, here *sizing.Here) loadgen.Predictor {
 	if in.est == nil {
 		return nil
 	}
-	return func(rate, generatorCPU float64) (*loadgen.Prediction, *loadgen.Prediction) {
+	return func(rate, generatorCPU float64, idleCPU map[string]float64) (*loadgen.Prediction, *loadgen.Prediction) {
 		var hp, pp *loadgen.Prediction
 		if at, err := sizing.PredictAt(in.model, *in.est, rate); err == nil {
 			pp = loadgen.NewPrediction(at, rate)
@@ -200,6 +200,9 @@ func verifyPredictor(in verifyInput, here *sizing.Here) loadgen.Predictor {
 			h := *here
 			if generatorCPU > 0 {
 				h.GeneratorMs = generatorCPU / rate * 1000
+			}
+			if len(idleCPU) > 0 {
+				h.IdleCPU = idleCPU
 			}
 			if at, err := sizing.PredictHere(in.model, *in.est, rate, h); err == nil {
 				hp = loadgen.NewPrediction(at, rate)

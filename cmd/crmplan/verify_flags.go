@@ -25,6 +25,7 @@ type verifyFlags struct {
 	chaos                   string
 	generators              int
 	keepPoints              bool
+	idleWindow              time.Duration
 }
 
 // verifyCLIFlags are verify's flags; the defaults are part of its help.
@@ -51,6 +52,8 @@ func verifyCLIFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "max-rate", Usage: "find-max: highest rate to try (default 50x the start)"},
 		&cli.StringFlag{Name: "chaos", Usage: "faults to inject under load: kill:HOST@TIME[,...] (local target)"},
 		&cli.IntFlag{Name: "generators", Usage: "load generators, each with its share of the rate: the plan's loadgen hosts (default: all of them), or, without any, N k6 processes on this machine (default 1)"},
+		&cli.DurationFlag{Name: "idle-window", Usage: "scrape the hosts this long before the load to measure each tier's idle CPU, which calibrate " +
+			"keeps out of demand_ms (0 to skip; at least 1s)", Value: 2 * time.Second},
 		&cli.BoolFlag{Name: "keep-points", Usage: "keep every request's measurement in the run's results directory (points.json; generators.json with --generators)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml", Value: "table"},
 	}
@@ -67,6 +70,11 @@ func parseVerifyFlags(c *cli.Context) (verifyFlags, error) {
 		emitScript: c.Bool("emit-script"), script: c.String("script"),
 		findMax: c.Bool("find-max"), stepFactor: c.Float64("step-factor"), maxRate: c.Float64("max-rate"),
 		output: c.String("output"), generators: c.Int("generators"), keepPoints: c.Bool("keep-points"),
+		idleWindow: c.Duration("idle-window"),
+	}
+	if f.idleWindow != 0 && f.idleWindow < time.Second {
+		return f, crmplan.Errorf(crmplan.EINVALID, "the idle window must be 0 or at least 1s (two scrapes a second apart), got %s", f.idleWindow).
+			In("--idle-window").Try("crmplan verify --idle-window 2s")
 	}
 	if f.findMax && !c.IsSet("duration") {
 		// Every step is a full run: shorter steps find the maximum

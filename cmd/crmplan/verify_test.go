@@ -66,6 +66,7 @@ func TestVerifyBadInput(t *testing.T) {
 		{"chaos after the run", []string{"--plan", plan, "--duration", "30s", "--chaos", "kill:api-1@45s"}, "the measured phase (30s) is over"},
 		{"chaos unknown action", []string{"--plan", plan, "--chaos", "kill:api-1@5s,pause:web-1@9s"}, `unknown action "pause"`},
 		{"no generators", []string{"--plan", plan, "--generators", "0"}, "--generators: the number of load generators must be at least 1"},
+		{"idle window too short", []string{"--plan", plan, "--idle-window", "500ms"}, "--idle-window: the idle window must be 0 or at least 1s"},
 		{"chaos against a bare URL", []string{"--target", "http://127.0.0.1:1", "--rate", "10", "--chaos", "kill:api-1@5s"}, "--chaos needs a stack crmplan deployed"},
 	}
 	for _, tt := range tests {
