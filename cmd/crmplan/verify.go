@@ -77,6 +77,10 @@ type verifyInput struct {
 	// here is the hardware the deployed stack runs on, from its target;
 	// nil when unknown (an ad hoc --target URL).
 	here *sizing.Here
+	// deployed is est with each tier's server count as the inventory has
+	// it: a plan calibrated or edited since its apply may size a tier
+	// differently, and the prediction here is of the stack that runs.
+	deployed *sizing.Estimate
 }
 
 func runVerify(ctx context.Context, f verifyFlags, stdout, stderr io.Writer) error {
@@ -204,7 +208,7 @@ func verifyPredictor(in verifyInput, here *sizing.Here) loadgen.Predictor {
 			if len(idleCPU) > 0 {
 				h.IdleCPU = idleCPU
 			}
-			if at, err := sizing.PredictHere(in.model, *in.est, rate, h); err == nil {
+			if at, err := sizing.PredictHere(in.model, in.hereEstimate(), rate, h); err == nil {
 				hp = loadgen.NewPrediction(at, rate)
 			}
 		}
@@ -217,7 +221,7 @@ func runFindMax(ctx context.Context, o loadgen.Options, f verifyFlags, in verify
 	if in.est != nil {
 		fm.PredictedSaturation = in.est.SaturationRate()
 		if in.here != nil {
-			if at, err := sizing.PredictHere(in.model, *in.est, in.est.Workload.DesignRate, *in.here); err == nil {
+			if at, err := sizing.PredictHere(in.model, in.hereEstimate(), in.est.Workload.DesignRate, *in.here); err == nil {
 				fm.PredictedSaturationHere = at.SaturationRate()
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ func verifyTarget(f verifyFlags, in *verifyInput, o *loadgen.Options) error {
 			return err
 		}
 		o.Target = inventoryTarget(inv, in.model)
+		if in.est != nil {
+			in.deployed = deployedEstimate(*in.est, inv)
+		}
 		if hw, ok := provision.TargetHardware(inv.Target); ok && hw.SharedCores > 0 {
 			in.here = &sizing.Here{Cores: hw.SharedCores, GeneratorMs: sizing.DefaultGeneratorMs}
 		}
@@ -92,6 +96,31 @@ func inventoryTarget(inv stackdir.Inventory, m sizing.Model) loadgen.Target {
 		}
 	}
 	return t
+}
+
+// hereEstimate is the estimate the prediction here starts from: the
+// deployed server counts when the inventory gave them.
+func (in verifyInput) hereEstimate() sizing.Estimate {
+	if in.deployed != nil {
+		return *in.deployed
+	}
+	return *in.est
+}
+
+// deployedEstimate is est with each tier's servers counted in the
+// inventory (a tier without hosts there keeps est's count).
+func deployedEstimate(est sizing.Estimate, inv stackdir.Inventory) *sizing.Estimate {
+	hosts := map[string]int{}
+	for _, h := range inv.Hosts {
+		hosts[h.Role]++
+	}
+	est.Tiers = slices.Clone(est.Tiers)
+	for i, t := range est.Tiers {
+		if n := hosts[t.Role]; n > 0 {
+			est.Tiers[i].Servers = n
+		}
+	}
+	return &est
 }
 
 // localPostgresPID finds the postmaster of a database host on the local

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -299,6 +300,36 @@ func TestInventoryTargetIntegration(t *testing.T) {
 		inv.Target = tt.target
 		if got := inventoryTarget(inv, m).Integration; !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: integration %v, want %v", tt.target, got, tt.want)
+		}
+	}
+}
+
+// TestDeployedEstimate: the prediction here is of the stack that runs. A
+// plan calibrated after its apply may size seed 001's api tier at 2 where 3
+// were deployed; the api tier then has the inventory's 3, a tier the
+// inventory lacks keeps the plan's count, and the plan's estimate is
+// left as it was.
+func TestDeployedEstimate(t *testing.T) {
+	est := layExample(t, "simplecrm").Estimate
+	inv := stackdir.Inventory{Hosts: []stackdir.InventoryHost{
+		{Name: "api-1", Role: "api"}, {Name: "api-2", Role: "api"}, {Name: "api-3", Role: "api"},
+		{Name: "web-1", Role: "web"},
+	}}
+	before := slices.Clone(est.Tiers)
+	got := deployedEstimate(est, inv)
+	for i, tier := range got.Tiers {
+		want := before[i].Servers
+		switch tier.Role {
+		case "api":
+			want = 3
+		case "web":
+			want = 1
+		}
+		if tier.Servers != want {
+			t.Errorf("%s: %d servers, want %d", tier.Role, tier.Servers, want)
+		}
+		if est.Tiers[i].Servers != before[i].Servers {
+			t.Errorf("%s: the plan's estimate changed to %d servers", tier.Role, est.Tiers[i].Servers)
 		}
 	}
 }
