@@ -149,11 +149,12 @@ func (o Options) runMany(ctx context.Context, script []byte, dir, runID string) 
 	if lead <= 0 {
 		lead = defaultStartLead
 	}
-	startAt := time.Now().Add(lead)
 	reports := make([]wire.LoadReport, n)
 	errs := make([]error, n)
 
+	// The scraper's idle window comes first, so the start is set after it.
 	sc, stopScrape := o.startScraper(ctx)
+	startAt := time.Now().Add(lead)
 	o.logf("k6: %g req/s for %s after a %s ramp-up against %s from %d generators, starting at %s",
 		o.Scenario.Rate, o.Scenario.Duration, o.Scenario.RampUp, o.Target.URL, n, startAt.Format("15:04:05.000"))
 	var injected <-chan []Injected
