@@ -167,3 +167,35 @@ func TestCalibrateLeavesIdleOut(t *testing.T) {
 		}
 	}
 }
+
+// TestCalibratedPredictsIdleAndLoad: calibrated from a run that measured
+// idle CPU, the prediction here with that idle CPU gives back the measured
+// utilization at the run's rate, and at twice the rate only the per-request
+// part doubles (the idle CPU does not grow with the rate).
+func TestCalibratedPredictsIdleAndLoad(t *testing.T) {
+	model := sizing.Model{Workload: sizing.Workload{NamedUsers: 3000, Concurrency: 0.6, TPM: 5}, Tiers: sizing.DefaultTiers()}
+	res := Result{AchievedRate: 150, Tiers: []TierMeasurement{{Role: "api", Hosts: 2, Measured: 2, CPU: 0.1, IdleCPU: 0.04}}}
+	got, _, err := Calibrate(model, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	est, err := sizing.Size(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	here := sizing.Here{Cores: 2, IdleCPU: map[string]float64{"api": 0.04}}
+	for _, tc := range []struct {
+		rate, cpu float64 // the api tier's CPU, cores
+	}{{150, 0.1}, {300, 0.04 + 2*0.06}} {
+		at, err := sizing.PredictHere(got, est, tc.rate, here)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, te := range at.Tiers {
+			// Demands are rounded to a microsecond: 1e-3 relative.
+			if want := tc.cpu / float64(te.Servers*te.Cores); te.Role == "api" && math.Abs(te.Utilization-want) > 1e-3*want {
+				t.Errorf("api at %v req/s: utilization %.5f, want %.5f", tc.rate, te.Utilization, want)
+			}
+		}
+	}
+}
