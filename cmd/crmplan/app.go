@@ -119,5 +119,6 @@ func commands() []*cli.Command {
 		k6Command(),
 		reportCommand(),
 		exportCommand(),
+		inventoryCommand(),
 	}
 }

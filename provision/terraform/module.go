@@ -291,4 +291,38 @@ func (g *generator) outputs() {
 		o.SetAttributeValue("description", cty.StringVal("Public address of the hosts users reach."))
 		o.SetAttributeRaw("value", hclwrite.TokensForObject(entry))
 	}
+	g.inventoryOutput()
+}
+
+// InventoryOutput is the output crmplan inventory --from-terraform reads
+// (see ReadInventory).
+const InventoryOutput = "crmplan_inventory"
+
+// inventoryOutput is everything an inventory of the ssh target needs, in
+// one output: the plan's name, and per host its zone, its kind, its
+// private address and, in a DMZ (whose subnets give public addresses),
+// its public one, which is the one this side of the VPC can dial.
+func (g *generator) inventoryOutput() {
+	var hosts []hclwrite.ObjectAttrTokens
+	for _, h := range g.topo.Hosts {
+		kind := g.zoneKind(h.Zone)
+		attrs := []hclwrite.ObjectAttrTokens{
+			{Name: hclwrite.TokensForIdentifier("zone"), Value: hclwrite.TokensForValue(cty.StringVal(h.Zone))},
+			{Name: hclwrite.TokensForIdentifier("zone_kind"), Value: hclwrite.TokensForValue(cty.StringVal(string(kind)))},
+			{Name: hclwrite.TokensForIdentifier("private_ip"), Value: hclwrite.TokensForTraversal(ref("aws_instance", ident(h.Name), "private_ip"))},
+		}
+		if kind == topology.DMZ {
+			attrs = append(attrs, hclwrite.ObjectAttrTokens{Name: hclwrite.TokensForIdentifier("public_ip"),
+				Value: hclwrite.TokensForTraversal(ref("aws_instance", ident(h.Name), "public_ip"))})
+		}
+		hosts = append(hosts, hclwrite.ObjectAttrTokens{Name: hclwrite.TokensForValue(cty.StringVal(h.Name)), Value: hclwrite.TokensForObject(attrs)})
+	}
+	body := g.file.Body()
+	body.AppendNewline()
+	o := body.AppendNewBlock("output", []string{InventoryOutput}).Body()
+	o.SetAttributeValue("description", cty.StringVal("Read by crmplan inventory --from-terraform to write the inventory of crmplan apply --target ssh."))
+	o.SetAttributeRaw("value", hclwrite.TokensForObject([]hclwrite.ObjectAttrTokens{
+		{Name: hclwrite.TokensForIdentifier("plan"), Value: hclwrite.TokensForValue(cty.StringVal(g.plan.Name))},
+		{Name: hclwrite.TokensForIdentifier("hosts"), Value: hclwrite.TokensForObject(hosts)},
+	}))
 }

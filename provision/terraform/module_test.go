@@ -24,20 +24,7 @@ var examples = []string{"simplecrm", "longjump", "arint", "client-server", "smar
 
 func generate(t *testing.T, name string) Module {
 	t.Helper()
-	path := filepath.Join("..", "..", "examples", name+".yaml")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := topology.DecodePlan(path, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := topology.Lay(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Generate(l)
+	m, err := Generate(laid(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}

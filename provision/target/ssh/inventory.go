@@ -2,6 +2,7 @@ package ssh
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -358,4 +359,46 @@ func LoadSaved(path string) (inv *Inventory, ok bool, err error) {
 			Try("crmplan apply --target ssh --inventory machines.yaml --plan PLAN.yaml")
 	}
 	return inv, true, nil
+}
+
+// Encode writes inv in the inventory file's format, one flow mapping per
+// machine as the issue writes them, which ParseInventory reads back:
+// machines reached directly first, then those reached through another,
+// each by name. Key and KnownHosts are written as they are (a ~ stays a
+// ~); head, when set, is a comment above everything.
+func (inv *Inventory) Encode(head string) ([]byte, error) {
+	str := func(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s} }
+	hosts := &yaml.Node{Kind: yaml.MappingNode}
+	names := inv.names()
+	sort.SliceStable(names, func(i, j int) bool { return inv.Machines[names[i]].Via == "" && inv.Machines[names[j]].Via != "" })
+	for _, name := range names {
+		m := inv.Machines[name]
+		v := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+		add := func(k, val string) { v.Content = append(v.Content, str(k), str(val)) }
+		add("address", m.Address)
+		add("user", cmp.Or(m.User, "root"))
+		if m.Port != 0 && m.Port != 22 {
+			add("port", strconv.Itoa(m.Port))
+		}
+		if m.Via != "" {
+			add("via", m.Via)
+		}
+		if m.Dir != "" {
+			add("dir", m.Dir)
+		}
+		hosts.Content = append(hosts.Content, str(name), v)
+	}
+	auth := &yaml.Node{Kind: yaml.MappingNode}
+	if inv.Key != "" {
+		auth.Content = append(auth.Content, str("key"), str(inv.Key))
+	}
+	auth.Content = append(auth.Content, str("known_hosts"), str(inv.KnownHosts))
+	root := &yaml.Node{Kind: yaml.MappingNode, HeadComment: head, Content: []*yaml.Node{str("hosts"), hosts, str("ssh"), auth}}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root}}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), enc.Close()
 }

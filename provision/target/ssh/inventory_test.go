@@ -102,3 +102,39 @@ func TestInventoryCheck(t *testing.T) {
 		t.Errorf("Check with a machine the plan lacks = %v, want it named", err)
 	}
 }
+
+// TestEncodeInventory: what Encode writes is the issue's format, and reads
+// back as the same machines.
+func TestEncodeInventory(t *testing.T) {
+	inv := &Inventory{Machines: map[string]Machine{
+		"web-1": {Name: "web-1", Address: "203.0.113.10", User: "root", Port: 22},
+		"api-1": {Name: "api-1", Address: "10.40.2.10", User: "admin", Port: 2222, Via: "web-1", Dir: "/srv/crm"},
+	}, Key: "~/.ssh/id ed25519", KnownHosts: "kh#1"}
+	b, err := inv.Encode("machines.yaml: a test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `# machines.yaml: a test
+hosts:
+  web-1: {address: 203.0.113.10, user: root}
+  api-1: {address: 10.40.2.10, user: admin, port: 2222, via: web-1, dir: /srv/crm}
+ssh:
+  key: ~/.ssh/id ed25519
+  known_hosts: kh#1
+`
+	if string(b) != want {
+		t.Fatalf("Encode wrote\n%s\nwant\n%s", b, want)
+	}
+	back, err := ParseInventory("/etc/m.yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range inv.Machines {
+		if got := back.Machines[name]; got != m {
+			t.Errorf("machine %s read back as %+v, want %+v", name, got, m)
+		}
+	}
+	if back.KnownHosts != "/etc/kh#1" {
+		t.Errorf("known_hosts read back as %q, want /etc/kh#1", back.KnownHosts)
+	}
+}

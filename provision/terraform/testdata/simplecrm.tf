@@ -396,3 +396,54 @@ output "entry_public_ips" {
     "web-2" = aws_instance.web_2.public_ip
   }
 }
+
+output "crmplan_inventory" {
+  description = "Read by crmplan inventory --from-terraform to write the inventory of crmplan apply --target ssh."
+  value = {
+    plan = "simplecrm"
+    hosts = {
+      "web-1" = {
+        zone       = "dmz"
+        zone_kind  = "dmz"
+        private_ip = aws_instance.web_1.private_ip
+        public_ip  = aws_instance.web_1.public_ip
+      }
+      "web-2" = {
+        zone       = "dmz"
+        zone_kind  = "dmz"
+        private_ip = aws_instance.web_2.private_ip
+        public_ip  = aws_instance.web_2.public_ip
+      }
+      "api-1" = {
+        zone       = "lan"
+        zone_kind  = "lan"
+        private_ip = aws_instance.api_1.private_ip
+      }
+      "api-2" = {
+        zone       = "lan"
+        zone_kind  = "lan"
+        private_ip = aws_instance.api_2.private_ip
+      }
+      "db-primary-1" = {
+        zone       = "lan"
+        zone_kind  = "lan"
+        private_ip = aws_instance.db_primary_1.private_ip
+      }
+      "db-replica-1" = {
+        zone       = "lan"
+        zone_kind  = "lan"
+        private_ip = aws_instance.db_replica_1.private_ip
+      }
+      "integration-1" = {
+        zone       = "lan"
+        zone_kind  = "lan"
+        private_ip = aws_instance.integration_1.private_ip
+      }
+      "etl-1" = {
+        zone       = "lan"
+        zone_kind  = "lan"
+        private_ip = aws_instance.etl_1.private_ip
+      }
+    }
+  }
+}

@@ -289,3 +289,38 @@ output "entry_public_ips" {
     "failover-1" = aws_instance.failover_1.public_ip
   }
 }
+
+output "crmplan_inventory" {
+  description = "Read by crmplan inventory --from-terraform to write the inventory of crmplan apply --target ssh."
+  value = {
+    plan = "smarten-ha"
+    hosts = {
+      "failover-1" = {
+        zone       = "dmz"
+        zone_kind  = "dmz"
+        private_ip = aws_instance.failover_1.private_ip
+        public_ip  = aws_instance.failover_1.public_ip
+      }
+      "api-1" = {
+        zone       = "lan"
+        zone_kind  = "lan"
+        private_ip = aws_instance.api_1.private_ip
+      }
+      "api-2" = {
+        zone       = "lan"
+        zone_kind  = "lan"
+        private_ip = aws_instance.api_2.private_ip
+      }
+      "db-primary-1" = {
+        zone       = "lan"
+        zone_kind  = "lan"
+        private_ip = aws_instance.db_primary_1.private_ip
+      }
+      "db-replica-1" = {
+        zone       = "lan"
+        zone_kind  = "lan"
+        private_ip = aws_instance.db_replica_1.private_ip
+      }
+    }
+  }
+}
