@@ -141,7 +141,7 @@ func agentCommand() *cli.Command {
 					return writeJSON(c.App.Writer, st)
 				},
 			},
-		}, append(agentDatabaseCommands(hostDir, host), agentKillCommand(hostDir, host), agentProbeCommand(hostDir), agentLoadCommand(hostDir, host))...),
+		}, append(agentDatabaseCommands(hostDir, host), agentKillCommand(hostDir, host), agentProbeCommand(hostDir), agentLoadCommand(hostDir, host), agentPackagesCommand(hostDir, host))...),
 	}
 	for _, sub := range cmd.Subcommands {
 		sub.Action = withUnitError(sub.Action)

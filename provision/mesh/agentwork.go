@@ -10,7 +10,7 @@ import (
 // in hostDir, run by the crmplan binary at crmplanBin.
 func AgentWorkTypes(crmplanBin, hostDir string) []WorkType {
 	verbs := []string{wire.WorkInstall, wire.WorkRollback, wire.WorkStart, wire.WorkStop, wire.WorkRestart, wire.WorkMigrate, wire.WorkHealth, wire.WorkStatus, wire.WorkDrain,
-		wire.WorkPostgres, wire.WorkSeed, wire.WorkWatchdog, wire.WorkKill, wire.WorkProbe, wire.WorkLoad, wire.WorkLedger}
+		wire.WorkPostgres, wire.WorkSeed, wire.WorkWatchdog, wire.WorkKill, wire.WorkProbe, wire.WorkLoad, wire.WorkLedger, wire.WorkPackages}
 	out := make([]WorkType, len(verbs))
 	for i, name := range verbs {
 		verb := strings.TrimPrefix(name, "crmplan-")
