@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -57,6 +60,12 @@ type Request struct {
 	// (provision/target/ssh); empty or "local" is the default.
 	Target    string
 	Inventory string
+	// InstallPackages lets the ssh target's agents apt-get install the
+	// Debian packages the hosts' roles run from, when a machine lacks one.
+	InstallPackages bool
+	// Purge makes destroy apt-get purge what the agents installed; without
+	// it, destroy lists those packages and leaves them.
+	Purge bool
 	// Out receives a line per resource as Pulumi reports it, and the summary.
 	Out io.Writer
 	// Confirm, when set, is shown a preview's summary before anything
@@ -112,6 +121,7 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 	if err != nil {
 		return nil, layout, r.Bins, "", err
 	}
+	layout.InstallPackages = r.InstallPackages
 	if layout.Target == netns.Name {
 		n, err := isolatedNetwork(layout)
 		if err == nil {
@@ -125,6 +135,9 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 		// Every machine is logged in to before any is touched; Apply's
 		// drift check reuses the connections, and closes them.
 		err := preflight(ctx, t, layout)
+		if err == nil {
+			err = checkPackages(ctx, t, layout, rolePackages)
+		}
 		if err == nil {
 			err = t.Inventory.Save(paths.Machines())
 		}
@@ -315,7 +328,7 @@ func (l Layout) inventory(version string, outputs auto.OutputMap, instances map[
 // Destroy deletes every resource of the stack, then the stack, its
 // directory and, when no other stack is left, the whole state dir: no
 // process, port or file remains.
-func Destroy(ctx context.Context, r Request) (map[string]int, error) {
+func Destroy(ctx context.Context, r Request) (*DestroyResult, error) {
 	start := time.Now()
 	paths := r.paths()
 	bins, err := r.Bins.resolve(false)
@@ -330,8 +343,22 @@ func Destroy(ctx context.Context, r Request) (map[string]int, error) {
 	if r.Confirm != nil && !r.Confirm(fmt.Sprintf("destroy every host, process and database of stack %s", r.Stack)) {
 		return nil, nil
 	}
-	changes, err := s.destroyAll(ctx, r.Out)
+	// What the agents installed is read before the hosts' directories,
+	// which list it, go.
+	var res DestroyResult
+	machines, onSSH, err := r.sshInventory()
 	if err != nil {
+		return nil, err
+	}
+	var t *ssh.Target
+	if onSSH {
+		t = ssh.New(machines, r.Stack)
+		defer t.Close()
+		if res.Packages, err = leftPackages(ctx, t); err != nil {
+			return nil, err
+		}
+	}
+	if res.Changes, err = s.destroyAll(ctx, r.Out); err != nil {
 		return nil, err
 	}
 	if err := destroyNetwork(ctx, paths); err != nil {
@@ -340,8 +367,28 @@ func Destroy(ctx context.Context, r Request) (map[string]int, error) {
 	if err := sweep(paths); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(r.Out, "destroy: %s\n", summary(changes, time.Since(start)))
-	return changes, nil
+	if r.Purge && t != nil {
+		if err := purgePackages(ctx, t, res.Packages); err != nil {
+			return nil, err
+		}
+		res.Purged, res.Packages = res.Packages, nil
+	}
+	fmt.Fprintf(r.Out, "destroy: %s\n", summary(res.Changes, time.Since(start)))
+	for _, host := range slices.Sorted(maps.Keys(res.Packages)) {
+		fmt.Fprintf(r.Out, "left on host %s's machine: Debian package %s, which crmplan installed (crmplan destroy --purge removes it)\n",
+			host, strings.Join(res.Packages[host], ", "))
+	}
+	return &res, nil
+}
+
+// DestroyResult is what a destroy did.
+type DestroyResult struct {
+	Changes map[string]int `json:"changes"`
+	// Packages are the Debian packages the agents installed on the ssh
+	// target's machines, by host, which destroy leaves there; Purged are
+	// those it removed (--purge).
+	Packages map[string][]string `json:"packages_left,omitempty"`
+	Purged   map[string][]string `json:"packages_purged,omitempty"`
 }
 
 // destroyAll deletes every resource of the stack, then the stack, and

@@ -71,6 +71,9 @@ type Layout struct {
 	// WebCA is the file of the CA clients of the web tier trust; empty
 	// when they trust the system's roots.
 	WebCA string
+	// InstallPackages lets the hosts' agents apt-get install the Debian
+	// packages their roles run from (the ssh target's; packages.go).
+	InstallPackages bool
 	// target is the adapter that made the layout, for apply's checks.
 	target target.Target
 }

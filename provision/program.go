@@ -48,7 +48,7 @@ type (
 // program returns the Pulumi program that deploys layout with the binaries.
 func program(l Layout, bins Binaries, crmVersion string) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
-		d := deployer{ctx: ctx, l: l, bins: bins, crmVersion: crmVersion, hosts: map[string]pulumi.Resource{}}
+		d := deployer{ctx: ctx, l: l, bins: bins, crmVersion: crmVersion, hosts: map[string]pulumi.Resource{}, pkgs: map[string]pulumi.Resource{}}
 		return d.run()
 	}
 }
@@ -59,7 +59,8 @@ type deployer struct {
 	bins       Binaries
 	crmVersion string
 	hosts      map[string]pulumi.Resource
-	mesh       *meshDeploy // set by the first CrmService (meshprogram.go)
+	pkgs       map[string]pulumi.Resource // a host's Packages (packages.go), on the ssh target
+	mesh       *meshDeploy                // set by the first CrmService (meshprogram.go)
 }
 
 func (d *deployer) run() error {
@@ -93,6 +94,9 @@ func (d *deployer) run() error {
 		return err
 	}
 	d.mesh = &meshDeploy{nodes: nodes}
+	if err := d.packages(nodes); err != nil {
+		return err
+	}
 	if d.l.Primary == nil {
 		return d.services(nil, nil)
 	}
@@ -137,7 +141,7 @@ func (d *deployer) databases(pwKey *secretResource) (*dbURLs, pulumi.Resource, e
 		"sync":       pulumi.Bool(d.l.Sync && rebuildFrom != nil), // a rebuilt replica honours the plan's replication
 		"allowCidrs": pulumi.ToStringArray(allowCIDRs(d.l)),
 		"stateDir":   pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack),
-	}, &primary, pulumi.Parent(d.hosts[p.Name]), pulumi.DeleteBeforeReplace(true), pulumi.DependsOn([]pulumi.Resource{d.mesh.nodes}))
+	}, &primary, append(d.needsPackages(p.Name), pulumi.Parent(d.hosts[p.Name]), pulumi.DeleteBeforeReplace(true), pulumi.DependsOn([]pulumi.Resource{d.mesh.nodes}))...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -152,7 +156,7 @@ func (d *deployer) databases(pwKey *secretResource) (*dbURLs, pulumi.Resource, e
 			"promoted":   pulumi.Bool(d.promoted(r.Name) == "promoted"),
 			"allowCidrs": pulumi.ToStringArray(allowCIDRs(d.l)),
 			"stateDir":   pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack),
-		}, &replica, pulumi.Parent(d.hosts[r.Name]), pulumi.DeleteBeforeReplace(true))
+		}, &replica, append(d.needsPackages(r.Name), pulumi.Parent(d.hosts[r.Name]), pulumi.DeleteBeforeReplace(true))...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -345,7 +349,7 @@ func (d *deployer) service(h LocalHost, args []string, env pulumi.StringMap, dep
 		role = topology.RoleWeb
 	}
 	var res plainResource
-	opts := []pulumi.ResourceOption{pulumi.Parent(d.hosts[h.Name]), pulumi.DeleteBeforeReplace(true)}
+	opts := append(d.needsPackages(h.Name), pulumi.Parent(d.hosts[h.Name]), pulumi.DeleteBeforeReplace(true))
 	if len(deps) > 0 && deps[0] != nil {
 		opts = append(opts, pulumi.DependsOn(deps))
 	}

@@ -38,6 +38,7 @@ const (
 	tokenCRMService = PluginName + ":index:CrmService"
 	tokenDatabase   = PluginName + ":index:CrmDatabase"
 	tokenMeshNodes  = PluginName + ":index:MeshNodes"
+	tokenPackages   = PluginName + ":index:Packages"
 )
 
 // ServePlugin runs the local resource provider over the plugin protocol the
@@ -55,6 +56,7 @@ func ServePlugin(ctx context.Context) error {
 			infer.Resource(&CrmService{releases: rel}),
 			infer.Resource(&CrmDatabase{releases: rel}),
 			infer.Resource(&MeshNodes{targets: targets}),
+			infer.Resource(&Packages{}),
 		).
 		WithNamespace(PluginName).
 		Build()

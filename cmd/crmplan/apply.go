@@ -51,7 +51,12 @@ hosts are existing machines, reached over SSH with their host keys checked again
 known_hosts (an unknown or changed key is refused), LAN machines through the DMZ host their
 via: names. Every machine is logged in to before any is touched. Each host's files live
 under /opt/crmplan/STACK/HOST (a dir: of its own overrides it); its Receptor node runs under
-systemd when the machine has it. The inventory:
+systemd when the machine has it. PostgreSQL and memcached are the machines' own Debian
+packages (postgresql-15, memcached): a machine that lacks one stops apply before anything is
+written, unless --install-packages lets the host's agent apt-get install it; destroy lists
+what it installed and leaves it, or removes it with --purge. crmplan inventory
+--from-terraform DIR writes the inventory of machines made by crmplan export and terraform
+apply. The inventory:
 
    hosts:
      web-1: {address: 10.20.1.10, user: root, port: 22}
@@ -65,6 +70,7 @@ Examples:
    crmplan apply --plan examples/simplecrm.yaml --target aws --region eu-west-1 --ami ami-0123456789abcdef0 --controller-cidr 198.51.100.7/32
    sudo crmplan apply --plan examples/simplecrm.yaml --isolate
    crmplan apply --plan examples/simplecrm.yaml --target ssh --inventory machines.yaml
+   crmplan apply --plan examples/simplecrm.yaml --target ssh --inventory machines.yaml --install-packages
    crmplan apply --plan examples/simplecrm.yaml --yes --records 25M`),
 		Flags: append(append(deployFlags(),
 			&cli.StringFlag{Name: "records", Usage: "records to seed (1000, 25M)", Value: "1000"},

@@ -23,6 +23,8 @@ func targetFlags() []cli.Flag {
 		targetFlag(),
 		&cli.StringFlag{Name: "inventory", Usage: "the ssh target's machines.yaml: every host's machine (address, user, port, via, dir) " +
 			"and ssh: key and known_hosts (--target ssh)", EnvVars: []string{"CRMPLAN_INVENTORY"}},
+		&cli.BoolFlag{Name: "install-packages", Usage: "let each host's agent apt-get install the Debian packages its role runs from (postgresql-15, memcached) " +
+			"when its machine lacks one (--target ssh); without it, a missing package stops apply with the host and the package named"},
 		&cli.StringFlag{Name: "region", Usage: "AWS region (--target aws)", EnvVars: []string{"AWS_REGION", "AWS_DEFAULT_REGION"}},
 		&cli.StringFlag{Name: "ami", Usage: "AMI of the hosts (--target aws): systemd, cloud-init, receptor and crmplan in /usr/local/bin", EnvVars: []string{"CRMPLAN_AWS_AMI"}},
 		&cli.StringFlag{Name: "controller-cidr", Usage: "this machine's address as AWS sees it, e.g. 198.51.100.7/32 (--target aws): the mesh relay admits the controller from it",

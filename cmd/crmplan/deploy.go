@@ -144,8 +144,13 @@ func readTargetFlags(c *cli.Context, req *provision.Request) error {
 	if c.IsSet("inventory") {
 		req.Inventory = c.String("inventory")
 	}
+	req.InstallPackages = c.Bool("install-packages")
 	switch req.Target {
 	case "", "local", "aws":
+		if req.InstallPackages {
+			return crmplan.Errorf(crmplan.EINVALID, "--install-packages is the ssh target's: its machines run PostgreSQL from their own packages").
+				In("--install-packages").Try("crmplan %s --target ssh --inventory machines.yaml --install-packages ...", c.Command.Name)
+		}
 		if req.Inventory != "" {
 			return crmplan.Errorf(crmplan.EINVALID, "--inventory lists the ssh target's machines, and the target is %q", req.Target).
 				In("--inventory").Try("crmplan %s --target ssh --inventory %s ...", c.Command.Name, req.Inventory)

@@ -33,6 +33,7 @@ func TestSSHTargetRefuses(t *testing.T) {
 		{"no inventory file", []string{"apply", "--target", "ssh", "--inventory", filepath.Join(dir, "missing.yaml")}, "does not exist", "known_hosts"},
 		{"no known_hosts", []string{"apply", "--target", "ssh", "--inventory", noKnownHosts}, "no-known-hosts.yaml:4: ssh.known_hosts: known_hosts is required", "known_hosts: ~/.ssh/known_hosts"},
 		{"a via to no machine", []string{"apply", "--target", "ssh", "--inventory", badVia}, "bad-via.yaml:3: hosts.api-1.via", "via: one of"},
+		{"packages off the ssh target", []string{"apply", "--install-packages"}, "--install-packages is the ssh target's", "--target ssh --inventory machines.yaml --install-packages"},
 		{"isolate on the ssh target", []string{"apply", "--target", "ssh", "--isolate", "--inventory", badVia}, "--isolate is the local target's", "--target ssh"},
 	}
 	for _, tt := range tests {

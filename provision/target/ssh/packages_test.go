@@ -15,8 +15,8 @@ import (
 	"github.com/crmplan/crmplan/provision/target/ssh/sshtest"
 )
 
-// TestPackagesOnTheRig asks a LAN machine of a rig in 10.234.0.0/16 (this
-// test's own range), through the DMZ one, which Debian packages it lacks,
+// TestPackagesOnTheRig asks a LAN machine of a rig in 10.234.0.0/17 (this
+// test's own range; provision's package test has the upper half), through the DMZ one, which Debian packages it lacks,
 // and reads and purges what the agent recorded there. The rig's machines
 // are this machine, so postgresql-15 and memcached (make deps) are
 // installed, and crmplan-absent-package is missing as on a bare machine;
@@ -24,7 +24,7 @@ import (
 func TestPackagesOnTheRig(t *testing.T) {
 	dir := t.TempDir()
 	dmz, lan := netip.MustParsePrefix("10.234.1.0/24"), netip.MustParsePrefix("10.234.2.0/24")
-	rig := sshtest.New(t, sshtest.Config{Range: netip.MustParsePrefix("10.234.0.0/16"), DMZ: dmz, LAN: lan, Machines: []sshtest.Machine{
+	rig := sshtest.New(t, sshtest.Config{Range: netip.MustParsePrefix("10.234.0.0/17"), DMZ: dmz, LAN: lan, Machines: []sshtest.Machine{
 		{Name: "web-0", Zone: "dmz", Address: addr(dmz, 10), Dir: filepath.Join(dir, "web-0")},
 		{Name: "db-1", Zone: "lan", Address: addr(lan, 10), Via: "web-0", Dir: filepath.Join(dir, "db-1")},
 	}})
