@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/provision"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/target/ssh"
 	"github.com/crmplan/crmplan/provision/target/ssh/sshtest"
@@ -29,7 +30,9 @@ import (
 // every host pair as planned, k6 verifies it at the plan's 150 req/s
 // through the DMZ, a second apply changes nothing, a new crm build rolls
 // onto the machines under that load with no failed request, and destroy
-// leaves the machines as they were.
+// leaves the machines as they were: no process, no file, and no package
+// listed as crmplan's (apply's --install-packages found them all there).
+// The rig runs no systemd, so units are not checked here.
 func TestApplySSH(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs sshd, Pulumi, PostgreSQL and k6 in network namespaces")
@@ -129,9 +132,16 @@ func TestApplySSH(t *testing.T) {
 		return
 	}
 
-	_, took := e.apply(plan, "--target", "ssh", "--inventory", inventory)
+	// --install-packages: the database hosts' agents check postgresql-15
+	// through the mesh, and install nothing, as the machines have it.
+	_, took := e.apply(plan, "--target", "ssh", "--inventory", inventory, "--install-packages")
 	t.Logf("apply --target ssh of seed 000 from bare machines (sshd only) to serving: %.1fs", took.Seconds())
 	paths := stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}
+	for _, m := range machines {
+		if _, err := os.Stat(filepath.Join(m.Dir, wire.PackagesFile)); !os.IsNotExist(err) {
+			t.Errorf("%s lists packages crmplan installed (%v), but the machine had every one", m.Name, err)
+		}
+	}
 
 	var st provision.Status
 	e.json(&st, "status", "--stack", "simplecrm")
@@ -152,8 +162,17 @@ func TestApplySSH(t *testing.T) {
 
 	t.Run("RollingNewBuildUnderLoad", func(t *testing.T) { rollSSH(t, e, plan, inventory) })
 
-	if out, err := e.exec("destroy", "--stack", "simplecrm", "--yes"); err != nil {
-		t.Fatalf("crmplan destroy: %v\n%s", err, out)
+	var destroyed struct {
+		Changes map[string]int      `json:"changes"`
+		Left    map[string][]string `json:"packages_left"`
+	}
+	e.json(&destroyed, "destroy", "--stack", "simplecrm", "--yes")
+	if destroyed.Changes["delete"] == 0 || len(destroyed.Left) > 0 {
+		t.Errorf("destroy: %+v; want deletes, and no package left as crmplan's (the machines had them all)", destroyed)
+	}
+	// Nothing outside the machines' install directories (dir:) either.
+	if _, err := os.Stat(filepath.Dir(ssh.DefaultDir("simplecrm", "web-1"))); !os.IsNotExist(err) {
+		t.Errorf("destroy left %s (%v)", filepath.Dir(ssh.DefaultDir("simplecrm", "web-1")), err)
 	}
 	for _, m := range machines {
 		if _, err := os.Stat(m.Dir); !os.IsNotExist(err) {
