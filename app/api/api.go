@@ -94,6 +94,7 @@ func (a *API) Handler() http.Handler {
 	}
 
 	mux.HandleFunc("POST /api/v1/leads/{id}/convert", a.auth(a.convertLead))
+	mux.HandleFunc("GET /api/v1/opportunities/{id}/stages", a.auth(a.stageHistory))
 	mux.HandleFunc("GET /api/v1/reports/pipeline", a.auth(a.pipelineReport))
 	mux.HandleFunc("GET /api/v1/reports/activities", a.auth(a.activityReport))
 	mux.HandleFunc("POST /api/v1/import/contacts", a.auth(a.importContacts))

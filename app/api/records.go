@@ -44,6 +44,21 @@ func (h records) get(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	writeRaw(w, http.StatusOK, b)
 }
 
+// stageHistory serves a deal's stage history.
+func (a *API) stageHistory(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	b, err := a.store.StageHistory(r.Context(), p, id)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
+	writeRaw(w, http.StatusOK, b)
+}
+
 func (h records) create(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	b, err := readBody(w, r, maxJSONBody, "application/json")
 	if err != nil {
@@ -66,7 +81,7 @@ func (h records) create(w http.ResponseWriter, r *http.Request, p *app.Principal
 		h.fail(w, r, err)
 		return
 	}
-	rec, err := h.api.store.Create(r.Context(), h.r, c)
+	rec, err := h.api.store.Create(r.Context(), p, h.r, c)
 	if err != nil {
 		h.fail(w, r, err)
 		return

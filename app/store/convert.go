@@ -78,8 +78,13 @@ func (s *Store) ConvertLead(ctx context.Context, p *app.Principal, id int64, c C
 		return out, dbError(err, "contact")
 	}
 	if c.DealName != "" {
-		err = tx.QueryRow(ctx, "INSERT INTO opportunities AS t (owner_id, account_id, name, amount) VALUES ($1, $2, $3, $4) RETURNING "+recordJSON,
-			owner, accountID, c.DealName, c.DealAmount).Scan(&out.Opportunity)
+		var dealID int64
+		err = tx.QueryRow(ctx, "INSERT INTO opportunities AS t (owner_id, account_id, name, amount) VALUES ($1, $2, $3, $4) RETURNING id, "+recordJSON,
+			owner, accountID, c.DealName, c.DealAmount).Scan(&dealID, &out.Opportunity)
+		if err != nil {
+			return out, dbError(err, "opportunity")
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO opportunity_stages (opportunity_id, to_stage, changed_by) SELECT id, stage, $2 FROM opportunities WHERE id = $1", dealID, p.User.ID)
 		if err != nil {
 			return out, dbError(err, "opportunity")
 		}

@@ -212,8 +212,9 @@ func (s *Store) Get(ctx context.Context, p *app.Principal, r app.Resource, id in
 	return b, nil
 }
 
-// Create inserts a record and returns it as JSON.
-func (s *Store) Create(ctx context.Context, r app.Resource, c app.Changes) (json.RawMessage, error) {
+// Create inserts a record p makes and returns it as JSON. A deal's first
+// stage goes into its stage history in the same statement.
+func (s *Store) Create(ctx context.Context, p *app.Principal, r app.Resource, c app.Changes) (json.RawMessage, error) {
 	var a args
 	marks := make([]string, len(c.Values))
 	for i, v := range c.Values {
@@ -221,6 +222,11 @@ func (s *Store) Create(ctx context.Context, r app.Resource, c app.Changes) (json
 	}
 	sql := fmt.Sprintf("INSERT INTO %s AS t (%s) VALUES (%s) RETURNING %s",
 		r.Name, strings.Join(c.Columns, ", "), strings.Join(marks, ", "), recordJSON)
+	if r.Name == "opportunities" {
+		sql = fmt.Sprintf("WITH t AS (INSERT INTO opportunities (%s) VALUES (%s) RETURNING *), "+
+			"h AS (INSERT INTO opportunity_stages (opportunity_id, to_stage, changed_by) SELECT id, stage, %s FROM t) SELECT %s FROM t",
+			strings.Join(c.Columns, ", "), strings.Join(marks, ", "), a.add(p.User.ID), recordJSON)
+	}
 	var b []byte
 	if err := s.primary.QueryRow(ctx, sql, a...).Scan(&b); err != nil {
 		return nil, dbError(err, singular(r.Name))
@@ -230,6 +236,8 @@ func (s *Store) Create(ctx context.Context, r app.Resource, c app.Changes) (json
 }
 
 // Update applies a partial update to a record p may change and returns it.
+// A deal whose stage it changes gains a row of stage history, from the
+// stage it had under the row lock, in the same statement.
 func (s *Store) Update(ctx context.Context, p *app.Principal, r app.Resource, id int64, c app.Changes) (json.RawMessage, error) {
 	var a args
 	sets := make([]string, 0, len(c.Columns)+1)
@@ -237,16 +245,45 @@ func (s *Store) Update(ctx context.Context, p *app.Principal, r app.Resource, id
 		sets = append(sets, col+" = "+a.add(c.Values[i]))
 	}
 	sets = append(sets, "updated_at = now()")
-	sql := "UPDATE " + r.Name + " t SET " + strings.Join(sets, ", ") + " WHERE t.id = " + a.add(id)
+	where := "t.id = " + a.add(id)
 	if owners := p.Owners(); owners != nil {
-		sql += " AND t.owner_id = ANY(" + a.add(owners) + ")"
+		where += " AND t.owner_id = ANY(" + a.add(owners) + ")"
 	}
-	sql += " RETURNING " + recordJSON
+	sql := "UPDATE " + r.Name + " t SET " + strings.Join(sets, ", ") + " WHERE " + where + " RETURNING " + recordJSON
+	if _, ok := c.Get("stage"); ok && r.Name == "opportunities" {
+		sql = "WITH old AS (SELECT t.id, t.stage FROM opportunities t WHERE " + where + " FOR UPDATE), " +
+			"t AS (UPDATE opportunities u SET " + strings.Join(sets, ", ") + " FROM old WHERE u.id = old.id RETURNING u.*, old.stage AS old_stage), " +
+			"h AS (INSERT INTO opportunity_stages (opportunity_id, from_stage, to_stage, changed_by) " +
+			"SELECT id, old_stage, stage, " + a.add(p.User.ID) + " FROM t WHERE old_stage IS DISTINCT FROM stage) " +
+			"SELECT " + recordJSON + " - 'old_stage' FROM t"
+	}
 	var b []byte
 	if err := s.primary.QueryRow(ctx, sql, a...).Scan(&b); err != nil {
 		return nil, dbError(err, singular(r.Name))
 	}
 	s.wrote(ctx)
+	return b, nil
+}
+
+// StageHistory returns the stages a deal p may see has entered, newest
+// first, at most 100: {"items": [{from_stage, to_stage, changed_at,
+// changed_by, changed_by_name}]}. ENOTFOUND if p may not see the deal.
+func (s *Store) StageHistory(ctx context.Context, p *app.Principal, id int64) (json.RawMessage, error) {
+	var a args
+	sql := `SELECT jsonb_build_object('items', coalesce((SELECT jsonb_agg(x.j ORDER BY x.changed_at DESC, x.id DESC) FROM (
+			SELECT h.id, h.changed_at, jsonb_build_object('from_stage', h.from_stage, 'to_stage', h.to_stage,
+				'changed_at', h.changed_at, 'changed_by', h.changed_by, 'changed_by_name', u.name) AS j
+			FROM opportunity_stages h LEFT JOIN users u ON u.id = h.changed_by
+			WHERE h.opportunity_id = t.id ORDER BY h.changed_at DESC, h.id DESC LIMIT 100) x), '[]'))
+		FROM opportunities t WHERE t.id = ` + a.add(id)
+	if owners := p.Owners(); owners != nil {
+		sql += " AND t.owner_id = ANY(" + a.add(owners) + ")"
+	}
+	var b []byte
+	// From the primary: the page asks right after a stage change.
+	if err := s.primary.QueryRow(ctx, sql, a...).Scan(&b); err != nil {
+		return nil, dbError(err, "opportunity")
+	}
 	return b, nil
 }
 

@@ -60,7 +60,9 @@ func create(t *testing.T, s *Store, resource, body string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.Create(context.Background(), r, c)
+	// The record's owner makes it (the stage history names who).
+	owner, _ := c.Get("owner_id")
+	b, err := s.Create(context.Background(), &app.Principal{User: app.User{ID: owner.(int64)}}, r, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +181,7 @@ func TestAccountDetailAndErrors(t *testing.T) {
 	}
 	contacts, _ := app.ResourceNamed("contacts")
 	c, _ := contacts.DecodeCreate([]byte(fmt.Sprintf(`{"first_name":"A","last_name":"B","account_id":999999,"owner_id":%d}`, admin.User.ID)))
-	_, err = s.Create(ctx, contacts, c)
+	_, err = s.Create(ctx, admin, contacts, c)
 	if e, ok := err.(*app.Error); !ok || e.Code != app.EINVALID || e.Field != "account_id" {
 		t.Errorf("dangling account_id: %#v", err)
 	}
@@ -247,7 +249,7 @@ func TestReadYourWrites(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		wctx := LSNRecorder(ctx)
 		c, _ := r.DecodeCreate([]byte(fmt.Sprintf(`{"name":"A%d","owner_id":%d}`, i, admin.User.ID)))
-		if _, err := s.Create(wctx, r, c); err != nil {
+		if _, err := s.Create(wctx, admin, r, c); err != nil {
 			t.Fatal(err)
 		}
 		lsn := WroteLSN(wctx)
