@@ -108,6 +108,16 @@ export interface Activity {
   created_at?: string;
 }
 
+/** One stage a deal entered (GET /opportunities/{id}/stages); from_stage
+ * is null for the stage it was created in. */
+export interface StageChange {
+  from_stage: Stage | null;
+  to_stage: Stage;
+  changed_at: string;
+  changed_by: number | null;
+  changed_by_name: string | null;
+}
+
 export interface AccountDetail extends Account {
   contacts?: Contact[];
   opportunities?: Opportunity[];
@@ -230,7 +240,10 @@ export const api = {
     ...resource<Lead>("/leads"),
     convert: (id: number, v: Conversion) => request<Converted>("POST", `/leads/${id}/convert`, v),
   },
-  opportunities: resource<Opportunity>("/opportunities"),
+  opportunities: {
+    ...resource<Opportunity>("/opportunities"),
+    stages: (id: number) => request<{ items: StageChange[] }>("GET", `/opportunities/${id}/stages`),
+  },
   activities: resource<Activity>("/activities"),
   reports: {
     pipeline: () => request<PipelineReport>("GET", "/reports/pipeline"),

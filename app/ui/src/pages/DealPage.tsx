@@ -1,6 +1,7 @@
 import { useState } from "react";
-import { api, formatDate, formatMoney, stageLabel, type Opportunity } from "../api";
+import { api, formatDate, formatMoney, stageLabel, type Opportunity, type StageChange } from "../api";
 import { DeleteButton } from "../components/DeleteButton";
+import { LoadState } from "../components/LoadState";
 import { useDelete } from "../notice";
 import { Link, navigate } from "../router";
 import { useAsync } from "../useAsync";
@@ -63,7 +64,52 @@ function DealView({ o, reload }: { o: Opportunity; reload: () => void }) {
         />
       )}
 
+      <StageHistory id={o.id} version={`${o.stage} ${o.updated_at ?? ""}`} />
       <ActivitySection accountId={o.account_id} opportunityId={o.id} />
     </section>
+  );
+}
+
+// StageHistory lists the stages the deal entered, newest first, with who
+// moved it and when. version changes when the deal is saved, so an edit
+// that moved it shows at once.
+export function StageHistory({ id, version }: { id: number; version: string }) {
+  const h = useAsync(() => api.opportunities.stages(id), [id, version]);
+  return (
+    <section aria-labelledby="stage-history">
+      <h2 id="stage-history">Stage history</h2>
+      <LoadState state={h} what="stage history" isEmpty={(p) => p.items.length === 0} empty="No stage changes recorded yet.">
+        {(p) => (
+          <ol className="stages" aria-label="Stage history">
+            {p.items.map((c, i) => (
+              <li key={i}>
+                <StageStep c={c} />
+              </li>
+            ))}
+          </ol>
+        )}
+      </LoadState>
+    </section>
+  );
+}
+
+function StageStep({ c }: { c: StageChange }) {
+  const when = new Date(c.changed_at);
+  const who = c.changed_by_name ?? "a former user";
+  return (
+    <>
+      {c.from_stage ? (
+        <>
+          {stageLabel(c.from_stage)} → <span className={"stage s-" + c.to_stage}>{stageLabel(c.to_stage)}</span>
+        </>
+      ) : (
+        <>
+          Created in <span className={"stage s-" + c.to_stage}>{stageLabel(c.to_stage)}</span>
+        </>
+      )}{" "}
+      <span className="muted">
+        by {who}, <time dateTime={c.changed_at}>{isNaN(when.getTime()) ? c.changed_at : when.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" })}</time>
+      </span>
+    </>
   );
 }

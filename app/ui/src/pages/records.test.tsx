@@ -17,11 +17,17 @@ const ada = { id: 7, first_name: "Ada", last_name: "Lovelace", title: "Analyst",
 const deal = { id: 4, account_id: 3, name: "Big deal", stage: "proposal", amount: 1200, close_date: "2030-03-01" };
 const call = { id: 11, kind: "call", subject: "Intro call", created_at: "2026-01-01T10:00:00Z", contact_id: 7, account_id: 3 };
 
+const history = [
+  { from_stage: "qualification", to_stage: "proposal", changed_at: "2026-02-03T09:30:00Z", changed_by: 2, changed_by_name: "Mona Manager" },
+  { from_stage: null, to_stage: "qualification", changed_at: "2026-01-05T08:00:00Z", changed_by: null, changed_by_name: null },
+];
+
 function api(c: Call) {
   const p = path(c);
   if (c.method === "GET" && p === "/accounts/3") return { body: acme };
   if (c.method === "GET" && p === "/contacts/7") return { body: ada };
   if (c.method === "GET" && p === "/opportunities/4") return { body: deal };
+  if (c.method === "GET" && p === "/opportunities/4/stages") return { body: { items: history } };
   if (c.method === "GET" && p.startsWith("/opportunities?")) return { body: { items: [deal], next: "" } };
   if (c.method === "GET" && p.startsWith("/activities?")) return { body: { items: [call], next: "" } };
   if (c.method === "PATCH") return { body: { ...deal, ...(c.body as object) } };
@@ -51,6 +57,30 @@ describe("ContactPage", () => {
 });
 
 describe("DealPage", () => {
+  it("shows the stage history newest first, with who moved the deal", async () => {
+    const calls = stubFetch(api);
+    render(<NoticeProvider><DealPage id={4} /></NoticeProvider>);
+    const list = await screen.findByRole("list", { name: "Stage history" });
+    await waitFor(() => expect(within(list).getAllByRole("listitem")).toHaveLength(2));
+    const [moved, created] = within(list).getAllByRole("listitem").map((li) => li.textContent);
+    expect(moved).toMatch(/^Qualification → Proposal by Mona Manager, 3 Feb 2026/);
+    expect(created).toMatch(/^Created in Qualification by a former user/);
+    expect(calls.map(path)).toContain("/opportunities/4/stages");
+  });
+
+  it("says when no stage change is recorded, and retries a failed load", async () => {
+    let fail = true;
+    stubFetch((c) => {
+      if (path(c) === "/opportunities/4/stages") return fail ? { status: 503, body: {} } : { body: { items: [] } };
+      return api(c);
+    });
+    render(<NoticeProvider><DealPage id={4} /></NoticeProvider>);
+    const alert = await screen.findByText(/The stage history could not be loaded/);
+    fail = false;
+    fireEvent.click(within(alert.closest("[role=alert]") as HTMLElement).getByRole("button", { name: "Retry" }));
+    await screen.findByText("No stage changes recorded yet.");
+  });
+
   it("edits name, amount and close date with one PATCH", async () => {
     const calls = stubFetch(api);
     render(<NoticeProvider><DealPage id={4} /></NoticeProvider>);
