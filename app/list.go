@@ -29,7 +29,15 @@ type ListQuery struct {
 	After *Cursor
 	// Filters are column = value conditions, in the resource's filter order.
 	Filters Changes
+	// Total asks for the number of matching records (?total=1), counted up
+	// to TotalCap.
+	Total bool
 }
+
+// TotalCap bounds the count behind ?total=1: counting every one of 25M
+// records for a page header would cost more than the page. A list with
+// more says so (total_capped) instead.
+const TotalCap = 10000
 
 // Cursor is the keyset position of the last item of a page.
 type Cursor struct {
@@ -56,7 +64,7 @@ func (q ListQuery) SortParam() string {
 func (r Resource) ParseList(v url.Values) (ListQuery, error) {
 	q := ListQuery{Limit: DefaultLimit, Sort: "updated", Desc: true}
 	for k := range v {
-		if !slices.Contains([]string{"q", "limit", "after", "sort"}, k) && !slices.ContainsFunc(r.Filters, func(f Field) bool { return f.Name == k }) {
+		if !slices.Contains([]string{"q", "limit", "after", "sort", "total"}, k) && !slices.ContainsFunc(r.Filters, func(f Field) bool { return f.Name == k }) {
 			return ListQuery{}, Errorf(EINVALID, "unknown query parameter").In(k)
 		}
 	}
@@ -66,6 +74,13 @@ func (r Resource) ParseList(v url.Values) (ListQuery, error) {
 			return ListQuery{}, Errorf(EINVALID, "must be an integer from 1 to %d", MaxLimit).In("limit")
 		}
 		q.Limit = n
+	}
+	switch v.Get("total") {
+	case "", "0", "false":
+	case "1", "true":
+		q.Total = true
+	default:
+		return ListQuery{}, Errorf(EINVALID, "must be 1 (or true) to count the matching records, or left out").In("total")
 	}
 	if s := v.Get("sort"); s != "" {
 		key := strings.TrimPrefix(s, "-")

@@ -66,10 +66,14 @@ func ownedBy(alias, owners string) string {
 	return " AND " + alias + ".owner_id = ANY(" + owners + ")"
 }
 
-// Page is one page of a list: JSON objects and the cursor of the next page.
+// Page is one page of a list: JSON objects and the cursor of the next page;
+// with ?total=1, the number of records the list holds, at most
+// app.TotalCap, and whether there are more than that.
 type Page struct {
-	Items []json.RawMessage `json:"items"`
-	Next  string            `json:"next"`
+	Items       []json.RawMessage `json:"items"`
+	Next        string            `json:"next"`
+	Total       *int64            `json:"total,omitempty"`
+	TotalCapped bool              `json:"total_capped,omitempty"`
 }
 
 // args collects query parameters and returns their placeholders.
@@ -110,6 +114,12 @@ func (s *Store) List(ctx context.Context, p *app.Principal, r app.Resource, q ap
 	for i, col := range q.Filters.Columns {
 		where = append(where, "t."+col+" = "+a.add(q.Filters.Values[i]))
 	}
+	var page Page
+	if q.Total {
+		if err := s.countList(ctx, pool, r, where, a, &page); err != nil {
+			return Page{}, err
+		}
+	}
 	dir, cmp := "", ">"
 	if q.Desc {
 		dir, cmp = " DESC", "<"
@@ -126,7 +136,7 @@ func (s *Store) List(ctx context.Context, p *app.Principal, r app.Resource, q ap
 	if err != nil {
 		return Page{}, listError(err, r.Name, q)
 	}
-	page := Page{Items: make([]json.RawMessage, 0, q.Limit)}
+	page.Items = make([]json.RawMessage, 0, q.Limit)
 	var last app.Cursor
 	for rows.Next() {
 		var item []byte
@@ -147,6 +157,25 @@ func (s *Store) List(ctx context.Context, p *app.Principal, r app.Resource, q ap
 	}
 	rows.Close()
 	return page, listError(rows.Err(), r.Name, q)
+}
+
+// countList sets page's total: the records matching where (the list's
+// conditions before its cursor), counted up to app.TotalCap.
+func (s *Store) countList(ctx context.Context, pool *pgxpool.Pool, r app.Resource, where []string, a args, page *Page) error {
+	sql := "SELECT count(*) FROM (SELECT 1 FROM " + r.Name + " t"
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += fmt.Sprintf(" LIMIT %d) x", app.TotalCap+1)
+	var n int64
+	if err := pool.QueryRow(ctx, sql, a...).Scan(&n); err != nil {
+		return dbError(err, r.Name)
+	}
+	if n > app.TotalCap {
+		n, page.TotalCapped = app.TotalCap, true
+	}
+	page.Total = &n
+	return nil
 }
 
 // listError blames ?after= for a value PostgreSQL could not read: a cursor
