@@ -127,6 +127,10 @@ export interface AccountDetail extends Account {
 export interface Page<T> {
   items: T[];
   next: string;
+  /** With ?total=1: how many records the list holds, counted up to a cap
+   * (total_capped then says there are more). */
+  total?: number;
+  total_capped?: boolean;
 }
 
 export interface PipelineReport {

@@ -13,9 +13,11 @@ function current(): Location {
 
 const NAV_EVENT = "crm:navigate";
 
-export function navigate(to: string, opts: { replace?: boolean } = {}): void {
-  if (opts.replace) window.history.replaceState(null, "", to);
-  else window.history.pushState(null, "", to);
+// navigate moves to another URL; state goes with the history entry (a
+// list's earlier page cursors), null by default.
+export function navigate(to: string, opts: { replace?: boolean; state?: unknown } = {}): void {
+  if (opts.replace) window.history.replaceState(opts.state ?? null, "", to);
+  else window.history.pushState(opts.state ?? null, "", to);
   window.dispatchEvent(new Event(NAV_EVENT));
 }
 
@@ -64,6 +66,10 @@ export function Link({ href, onClick, ...rest }: AnchorHTMLAttributes<HTMLAnchor
   return <a href={href} onClick={click} {...rest} />;
 }
 
+// PAGING are the query parameters of a list's page (useListCursor): a
+// change of anything else in the list starts again from its first page.
+export const PAGING = ["page", "after"];
+
 // useSearchParam keeps one piece of a page's state (a search, a sort, a
 // filter) in the URL's query, so a reload or Back brings the list back as it
 // was. Changes replace the history entry: typing is not a trail of pages.
@@ -74,6 +80,7 @@ export function useSearchParam(name: string, fallback = ""): [string, (v: string
     const p = new URLSearchParams(window.location.search);
     if (v === fallback) p.delete(name);
     else p.set(name, v);
+    if (!PAGING.includes(name)) PAGING.forEach((k) => p.delete(k));
     const qs = p.toString();
     navigate(window.location.pathname + (qs ? "?" + qs : ""), { replace: true });
   };

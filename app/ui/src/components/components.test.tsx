@@ -1,7 +1,8 @@
 import { act, fireEvent, render, renderHook, screen } from "@testing-library/react";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { BarChart, scale } from "./BarChart";
-import { Pager, useCursor } from "./Pager";
+import { pageLine, Pager, useCursor, useListCursor } from "./Pager";
+import { useSearchParam } from "../router";
 
 describe("scale", () => {
   const cases = [
@@ -71,4 +72,51 @@ describe("useCursor and Pager", () => {
     expect(next.disabled).toBe(true);
     expect(prev.disabled).toBe(false);
   });
+});
+
+describe("useListCursor", () => {
+  beforeEach(() => window.history.replaceState(null, "", "/contacts?q=ann"));
+
+  it("keeps the page in the URL, steps back through the saved cursors, and restarts on a new search", () => {
+    const before = window.history.length;
+    const { result } = renderHook(() => {
+      const c = useListCursor();
+      const [, setQ] = useSearchParam("q");
+      return { c, setQ };
+    });
+    expect(result.current.c).toMatchObject({ after: "", page: 1, hasPrev: false });
+    act(() => result.current.c.forward("c1"));
+    act(() => result.current.c.forward("c2"));
+    expect(window.location.search).toBe("?q=ann&page=3&after=c2");
+    expect(result.current.c).toMatchObject({ after: "c2", page: 3, hasPrev: true, prevKnown: true });
+    act(() => result.current.c.back());
+    expect(window.location.search).toBe("?q=ann&page=2&after=c1");
+    expect(result.current.c).toMatchObject({ after: "c1", page: 2 });
+    // Paging replaces the history entry: Back leaves the list.
+    expect(window.history.length).toBe(before);
+    act(() => result.current.setQ("bob"));
+    expect(window.location.search).toBe("?q=bob");
+    expect(result.current.c).toMatchObject({ after: "", page: 1, hasPrev: false });
+  });
+
+  it("from a pasted link, without the earlier cursors, offers the first page", () => {
+    window.history.replaceState(null, "", "/contacts?page=4&after=c3");
+    const { result } = renderHook(() => useListCursor());
+    expect(result.current).toMatchObject({ after: "c3", page: 4, hasPrev: true, prevKnown: false });
+    render(<Pager cursor={result.current} next="" label="pages" totals={{ total: 90 }} noun="contacts" />);
+    expect(screen.getByRole("button", { name: "← First page" })).toBeTruthy();
+    act(() => result.current.back());
+    expect(window.location.search).toBe("");
+  });
+});
+
+describe("pageLine", () => {
+  const cases = [
+    { name: "no count asked", page: 1, t: undefined, want: "Page 1" },
+    { name: "pages from the total", page: 2, t: { total: 273 }, want: "Page 2 of 11 · 273 contacts" },
+    { name: "one record", page: 1, t: { total: 1 }, want: "Page 1 of 1 · 1 contact" },
+    { name: "empty list is one page", page: 1, t: { total: 0 }, want: "Page 1 of 1 · 0 contacts" },
+    { name: "capped count", page: 3, t: { total: 10000, total_capped: true }, want: "Page 3 · more than 10,000 contacts" },
+  ];
+  for (const c of cases) it(c.name, () => expect(pageLine(c.page, c.t, 25, "contacts")).toBe(c.want));
 });

@@ -2,7 +2,7 @@ import { useState } from "react";
 import { api, formatDate, type Account } from "../api";
 import { FormCard, SelectField, TextField } from "../components/Field";
 import { LoadState } from "../components/LoadState";
-import { Pager, useCursor } from "../components/Pager";
+import { Pager, useListCursor } from "../components/Pager";
 import { collect, rules, useForm } from "../form";
 import { SortHeader } from "../components/SortHeader";
 import { Link, navigate, useSearchParam } from "../router";
@@ -26,10 +26,10 @@ export function Accounts() {
   const [sort, setSort] = useSearchParam("sort", "name");
   const [adding, setAdding] = useState(false);
   const query = useDebounced(q.trim(), 250);
-  const cursor = useCursor(JSON.stringify([query, mine, sort]));
+  const cursor = useListCursor();
 
   const list = useAsync(
-    () => api.accounts.list({ q: query, owner_id: mine ? user.id : undefined, sort, after: cursor.after, limit: 25 }),
+    () => api.accounts.list({ q: query, owner_id: mine ? user.id : undefined, sort, after: cursor.after, limit: 25, total: 1 }),
     [query, mine, sort, cursor.after],
   );
 
@@ -58,7 +58,7 @@ export function Accounts() {
       <LoadState state={list} what="accounts" isEmpty={(p) => p.items.length === 0} empty={query || mine ? "No accounts match." : "No accounts yet."}>
         {(p) => <AccountTable items={p.items} loading={list.loading} sort={sort} onSort={setSort} />}
       </LoadState>
-      <Pager cursor={cursor} next={list.data?.next ?? ""} label="Accounts pages" />
+      <Pager cursor={cursor} next={list.data?.next ?? ""} label="Accounts pages" totals={list.data} noun="accounts" />
     </section>
   );
 }

@@ -3,7 +3,7 @@ import { api, fullName, type Contact } from "../api";
 import { FormCard, TextField } from "../components/Field";
 import { LoadState } from "../components/LoadState";
 import { AccountPicker } from "./forms";
-import { Pager, useCursor } from "../components/Pager";
+import { Pager, useListCursor } from "../components/Pager";
 import { collect, rules, useForm } from "../form";
 import { SortHeader } from "../components/SortHeader";
 import { Link, navigate, useSearchParam } from "../router";
@@ -13,8 +13,8 @@ export function Contacts() {
   const [q, setQ] = useSearchParam("q");
   const [sort, setSort] = useSearchParam("sort", "name");
   const query = useDebounced(q.trim(), 250);
-  const cursor = useCursor(JSON.stringify([query, sort]));
-  const list = useAsync(() => api.contacts.list({ q: query, after: cursor.after, limit: 25, sort }), [query, sort, cursor.after]);
+  const cursor = useListCursor();
+  const list = useAsync(() => api.contacts.list({ q: query, after: cursor.after, limit: 25, total: 1, sort }), [query, sort, cursor.after]);
   return (
     <section>
       <div className="title-row">
@@ -29,7 +29,7 @@ export function Contacts() {
       <LoadState state={list} what="contacts" isEmpty={(p) => p.items.length === 0} empty={query ? "No contacts match your search." : "No contacts yet."}>
         {(p) => <ContactList items={p.items} sort={sort} onSort={setSort} />}
       </LoadState>
-      <Pager cursor={cursor} next={list.data?.next ?? ""} label="Contacts pages" />
+      <Pager cursor={cursor} next={list.data?.next ?? ""} label="Contacts pages" totals={list.data} noun="contacts" />
     </section>
   );
 }

@@ -6,7 +6,7 @@ import { LoadState } from "../components/LoadState";
 import { useDelete, useNotice } from "../notice";
 import { ConvertLead } from "./ConvertLead";
 import { LoadFailed } from "./AccountPage";
-import { Pager, useCursor } from "../components/Pager";
+import { Pager, useListCursor } from "../components/Pager";
 import { collect, rules, useForm } from "../form";
 import { SortHeader } from "../components/SortHeader";
 import { Link, navigate, useSearchParam } from "../router";
@@ -20,8 +20,8 @@ export function Leads() {
   const [status, setStatus] = useSearchParam("status");
   const [sort, setSort] = useSearchParam("sort", "-updated");
   const query = useDebounced(q.trim(), 250);
-  const cursor = useCursor(JSON.stringify([query, status, sort]));
-  const list = useAsync(() => api.leads.list({ q: query, status, after: cursor.after, limit: 25, sort }), [query, status, sort, cursor.after]);
+  const cursor = useListCursor();
+  const list = useAsync(() => api.leads.list({ q: query, status, after: cursor.after, limit: 25, total: 1, sort }), [query, status, sort, cursor.after]);
   return (
     <section>
       <div className="title-row">
@@ -71,7 +71,7 @@ export function Leads() {
         </div>
         )}
       </LoadState>
-      <Pager cursor={cursor} next={list.data?.next ?? ""} label="Leads pages" />
+      <Pager cursor={cursor} next={list.data?.next ?? ""} label="Leads pages" totals={list.data} noun="leads" />
     </section>
   );
 }
