@@ -194,9 +194,24 @@ func (a *API) importContacts(w http.ResponseWriter, r *http.Request, p *app.Prin
 	writeJSON(w, http.StatusOK, map[string]int64{"imported": n})
 }
 
+// exportContacts sends the contacts the list's search and filters match
+// (?q=, ?account_id=, ?owner_id=), all of them: a file has no pages.
 func (a *API) exportContacts(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	contacts, _ := app.ResourceNamed("contacts")
+	v := r.URL.Query()
+	for _, k := range []string{"after", "limit", "total"} {
+		if v.Has(k) {
+			writeError(w, r, a.log, app.Errorf(app.EINVALID, "the export has no pages; filter it with q, account_id or owner_id").In(k))
+			return
+		}
+	}
+	q, err := contacts.ParseList(v)
+	if err != nil {
+		writeError(w, r, a.log, err)
+		return
+	}
 	out := &lazyCSV{w: w}
-	if _, err := a.store.ExportContacts(r.Context(), p, out); err != nil {
+	if _, err := a.store.ExportContactsMatching(r.Context(), p, q, out); err != nil {
 		if !out.started {
 			writeError(w, r, a.log, err)
 			return

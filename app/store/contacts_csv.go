@@ -29,17 +29,40 @@ func (s *Store) ImportContacts(ctx context.Context, ownerID int64, columns []str
 // ExportContacts writes the contacts p may see as CSV with a header, in id
 // order, streaming with COPY from the replica when it is current.
 func (s *Store) ExportContacts(ctx context.Context, p *app.Principal, w io.Writer) (int64, error) {
-	where := ""
+	return s.ExportContactsMatching(ctx, p, app.ListQuery{}, w)
+}
+
+// ExportContactsMatching is ExportContacts of the contacts that match q:
+// its search words and filters (its paging and sort do not apply).
+func (s *Store) ExportContactsMatching(ctx context.Context, p *app.Principal, q app.ListQuery, w io.Writer) (int64, error) {
+	// COPY takes no parameters: every value below goes into the SQL as a
+	// literal, and each is of a kind that cannot break out of one: ids are
+	// numbers, search words only letters and digits (app.SearchWords).
+	var where []string
 	if owners := p.Owners(); owners != nil {
-		// COPY takes no parameters; the ids are numbers from our own database.
 		ids := make([]string, len(owners))
 		for i, id := range owners {
 			ids[i] = fmt.Sprint(id)
 		}
-		where = " WHERE owner_id IN (" + strings.Join(ids, ",") + ")"
+		where = append(where, "owner_id IN ("+strings.Join(ids, ",")+")")
+	}
+	if len(q.Words) > 0 {
+		tsquery := strings.Join(q.Words, ":* & ") + ":*"
+		where = append(where, "search @@ to_tsquery('simple', '"+strings.ReplaceAll(tsquery, "'", "''")+"')")
+	}
+	for i, col := range q.Filters.Columns {
+		id, ok := q.Filters.Values[i].(int64)
+		if !ok {
+			return 0, app.Errorf(app.EINVALID, "the export filters by ids only").In(col)
+		}
+		where = append(where, fmt.Sprintf("%s = %d", col, id))
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	sql := "COPY (SELECT id, " + strings.Join(csvColumns(), ", ") + ", owner_id, updated_at FROM contacts" +
-		where + " ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)"
+		cond + " ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)"
 	conn, err := s.reader(ctx).Acquire(ctx)
 	if err != nil {
 		return 0, dbError(err, "contacts export")
