@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { api, fullName, type Contact } from "../api";
+import { api, fullName, queryString, type Contact } from "../api";
 import { FormCard, TextField } from "../components/Field";
 import { LoadState } from "../components/LoadState";
 import { AccountPicker } from "./forms";
@@ -25,6 +25,10 @@ export function Contacts() {
       </div>
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <TextField label="Search contacts" type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="Name, e-mail…" />
+        {/* The API writes the file: every match of the search, not the page shown. */}
+        <a className="button export" href={"/api/v1/export/contacts" + queryString({ q: query })} download="contacts.csv">
+          Export CSV
+        </a>
       </form>
       <LoadState state={list} what="contacts" isEmpty={(p) => p.items.length === 0} empty={query ? "No contacts match your search." : "No contacts yet."}>
         {(p) => <ContactList items={p.items} sort={sort} onSort={setSort} />}

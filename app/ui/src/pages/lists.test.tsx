@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SortHeader } from "../components/SortHeader";
 import { useSearchParam } from "../router";
 import { stubFetch } from "../test/fetch";
+import { Contacts } from "./Contacts";
 import { Search } from "./Search";
 
 beforeEach(() => window.history.replaceState(null, "", "/accounts"));
@@ -35,6 +36,17 @@ describe("useSearchParam", () => {
     act(() => result.current[1]("name"));
     expect(window.location.search).toBe("");
     expect(window.history.length).toBe(before);
+  });
+});
+
+describe("Contacts", () => {
+  it("exports what the search matches, from the API", async () => {
+    window.history.replaceState(null, "", "/contacts?q=ann%20lee");
+    stubFetch(() => ({ body: { items: [], next: "", total: 0 } }));
+    render(<Contacts />);
+    await screen.findByText("No contacts match your search.");
+    expect(screen.getByRole("link", { name: "Export CSV" }).getAttribute("href")).toBe("/api/v1/export/contacts?q=ann+lee");
+    expect(screen.getByRole("navigation", { name: "Contacts pages" }).textContent).toContain("Page 1 of 1 · 0 contacts");
   });
 });
 
