@@ -21,8 +21,9 @@ import (
 // TestBrowserFlow drives the embedded UI in Debian's headless Chromium
 // against a real stack: PostgreSQL from pgserver, `crm migrate`, `crm seed`,
 // one `crm api` and `crm web` in front of it, all from a freshly built
-// cmd/crm. The browser part is e2e/flow.mjs (playwright-core); screenshots
-// land in <repo>/test-artifacts/ui/.
+// cmd/crm. The browser part is e2e/flow.mjs (playwright-core), run at
+// 1280x800 and at 390x844; screenshots land in
+// <repo>/test-artifacts/ui/<viewport>/.
 func TestBrowserFlow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end browser test; runs without -short")
@@ -35,7 +36,7 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatalf("node not found on PATH: %v", err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	tmp := t.TempDir()
 	crm := buildCRM(ctx, t, tmp)
@@ -59,23 +60,27 @@ func TestBrowserFlow(t *testing.T) {
 	webURL := "http://" + webAddr
 	waitReady(ctx, t, webURL+"/readyz")
 
-	out := filepath.Join(repoRoot(t), "test-artifacts", "ui")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, node, "e2e/flow.mjs",
-		"--url", webURL, "--out", out, "--email", "admin@example.com", "--chromium", chromium)
-	cmd.Env = append(os.Environ(), "CRM_E2E_PASSWORD="+password)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	err = cmd.Run()
-	t.Logf("browser flow:\n%s", buf.String())
-	if err != nil {
-		t.Fatalf("browser flow: %v (screenshots in %s)", err, out)
-	}
-	for _, png := range []string{"dashboard.png", "pipeline.png"} {
-		if st, err := os.Stat(filepath.Join(out, png)); err != nil || st.Size() < 10_000 {
-			t.Errorf("screenshot %s missing or nearly empty: %v", png, err)
+	// The whole flow at a desktop and at a phone size, one after the other
+	// against the same stack: each run names its records with its own stamp.
+	for _, viewport := range []string{"1280x800", "390x844"} {
+		out := filepath.Join(repoRoot(t), "test-artifacts", "ui", viewport)
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, node, "e2e/flow.mjs", "--url", webURL, "--out", out,
+			"--email", "admin@example.com", "--chromium", chromium, "--viewport", viewport)
+		cmd.Env = append(os.Environ(), "CRM_E2E_PASSWORD="+password)
+		var buf bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		err = cmd.Run()
+		t.Logf("browser flow at %s:\n%s", viewport, buf.String())
+		if err != nil {
+			t.Fatalf("browser flow at %s: %v (screenshots in %s)", viewport, err, out)
+		}
+		for _, png := range []string{"dashboard.png", "pipeline.png", "long-pipeline.png"} {
+			if st, err := os.Stat(filepath.Join(out, png)); err != nil || st.Size() < 10_000 {
+				t.Errorf("screenshot %s at %s missing or nearly empty: %v", png, viewport, err)
+			}
 		}
 	}
 }
