@@ -15,7 +15,7 @@ import (
 	"github.com/crmplan/crmplan/pgserver"
 )
 
-func openStore(t *testing.T, primary, replica *pgserver.Server) *Store {
+func openStore(t testing.TB, primary, replica *pgserver.Server) *Store {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := migrations.UpTo(ctx, primary.URL("postgres"), migrations.Latest, slog.New(slog.DiscardHandler)); err != nil {
@@ -36,7 +36,7 @@ func openStore(t *testing.T, primary, replica *pgserver.Server) *Store {
 	return s
 }
 
-func mustUser(t *testing.T, s *Store, email string, role app.Role, manager *int64) *app.Principal {
+func mustUser(t testing.TB, s *Store, email string, role app.Role, manager *int64) *app.Principal {
 	t.Helper()
 	u, err := s.CreateUser(context.Background(), NewUser{Email: email, Name: email, Role: role, ManagerID: manager, PasswordHash: "x"})
 	if err != nil {

@@ -69,3 +69,50 @@ func TestListTotals(t *testing.T) {
 		t.Errorf("total=yes: %v", err)
 	}
 }
+
+// BenchmarkListTotal measures what ?total=1 adds to a list page over
+// 300,000 contacts: the count stops at app.TotalCap, so it costs the same
+// at 300,000 as at 25M records.
+//
+//	go test ./app/store -run '^$' -bench ListTotal -benchtime 200x
+func BenchmarkListTotal(b *testing.B) {
+	s := openStore(b, pgserver.StartTest(b), nil)
+	ctx := b.Context()
+	admin := mustUser(b, s, "admin@example.com", app.RoleAdmin, nil)
+	rep := mustUser(b, s, "rep@example.com", app.RoleRep, nil)
+	const n = 300_000
+	rows := make([][]any, n)
+	for i := range rows {
+		rows[i] = []any{fmt.Sprintf("First%d", i%5000), fmt.Sprintf("Last%d", i)}
+	}
+	if _, err := s.ImportContacts(ctx, rep.User.ID, []string{"first_name", "last_name"}, rows); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.primary.Exec(ctx, "VACUUM ANALYZE contacts"); err != nil {
+		b.Fatal(err)
+	}
+	contacts, _ := app.ResourceNamed("contacts")
+	for _, bc := range []struct {
+		name  string
+		who   *app.Principal
+		query map[string][]string
+	}{
+		{"page", admin, map[string][]string{"sort": {"name"}}},
+		{"page+total", admin, map[string][]string{"sort": {"name"}, "total": {"1"}}},
+		{"rep/page+total", rep, map[string][]string{"sort": {"name"}, "total": {"1"}}},
+		{"search/page", admin, map[string][]string{"q": {"first42"}}},
+		{"search/page+total", admin, map[string][]string{"q": {"first42"}, "total": {"1"}}},
+	} {
+		q, err := contacts.ParseList(bc.query)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.List(ctx, bc.who, contacts, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
