@@ -79,6 +79,9 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 const page = context.pages()[0] ?? (await context.newPage());
 page.setDefaultTimeout(10_000);
+// A cold Chromium on a shared, loaded machine has taken over 10 s for its
+// first page load; a navigation may wait longer than an element.
+page.setDefaultNavigationTimeout(30_000);
 const consoleErrors = [];
 // provoked matches the console errors a step causes on purpose (a failed
 // load it fakes), null otherwise.
@@ -614,6 +617,8 @@ try {
   await step("contacts: export the search as CSV from the API", async () => {
     await page.getByLabel("Search contacts").fill(`Bakker ${stamp}`);
     await page.getByRole("table").getByRole("link", { name: `Pieter Bakker ${stamp}` }).waitFor();
+    // The link follows the search once it settles (typing is debounced).
+    await page.waitForFunction(() => document.querySelectorAll("table.list tbody tr").length === 1 && /[?&]q=/.test(document.querySelector("a.export")?.getAttribute("href") ?? ""));
     const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export CSV" }).click()]);
     const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
     check(csv[0].startsWith("id,first_name,last_name,email") && csv.length === 2 && csv[1].includes(`Pieter,Bakker ${stamp}`),
@@ -694,7 +699,8 @@ try {
     for (const [name, path] of pages) {
       await page.goto(path);
       await page.locator("main h1").first().waitFor();
-      await page.waitForLoadState("networkidle");
+      // Loaded when no section says Loading… (quicker than waiting for an idle network).
+      await page.waitForFunction(() => ![...document.querySelectorAll("main p.muted")].some((p) => p.textContent === "Loading…"));
       await noSidewaysScroll(`${path} with long names`);
       await page.screenshot({ path: join(opt.out, `long-${name}.png`), fullPage: false });
     }
