@@ -117,6 +117,15 @@ func (s *Server) Configure(settings map[string]string) error {
 	return s.saveAndReload()
 }
 
+// Unset removes settings from postgresql.conf, so that they fall back to
+// PostgreSQL's defaults, and reloads a running server.
+func (s *Server) Unset(keys ...string) error {
+	for _, k := range keys {
+		delete(s.meta.Settings, k)
+	}
+	return s.saveAndReload()
+}
+
 // Settings returns a copy of the settings the server's configuration
 // holds (those crmplan wrote: the sizing's, replication's).
 func (s *Server) Settings() map[string]string { return maps.Clone(s.meta.Settings) }

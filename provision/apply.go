@@ -34,10 +34,12 @@ import (
 
 // Request is what preview, apply and destroy need on the local target.
 type Request struct {
-	StateDir    string
-	Stack       string // the plan's name
-	Topology    topology.Topology
-	Settings    sizing.PGSettings
+	StateDir string
+	Stack    string // the plan's name
+	Topology topology.Topology
+	Settings sizing.PGSettings
+	// BulkLoad are the primary's settings while the records are seeded.
+	BulkLoad    sizing.BulkLoadSettings
 	Replication topology.Replication
 	Records     int64 // records to seed
 	Users       int   // sales reps to seed
@@ -91,7 +93,7 @@ type Result struct {
 // --isolate would otherwise replace every host).
 func (r Request) layout() (Layout, error) {
 	paths := r.paths()
-	in := LayoutInput{Paths: paths, Topology: r.Topology, Settings: r.Settings,
+	in := LayoutInput{Paths: paths, Topology: r.Topology, Settings: r.Settings, BulkLoad: r.BulkLoad,
 		Replication: r.Replication, Failover: r.Failover, Records: r.Records, Users: r.Users, Pool: r.Pool, Pinned: loadPinned(paths)}
 	_, isolated, err := loadNetwork(paths)
 	if err != nil {

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
+	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/crmplan/crmplan"
@@ -36,6 +39,10 @@ type CrmDatabaseArgs struct {
 	// PasswordKey is what every seeded user's own password is derived
 	// from (seededUsers, as crm seed derives them).
 	PasswordKey string `pulumi:"passwordKey" provider:"secret"`
+	// BulkLoad are the primary's settings while crm seed loads the
+	// records (sizing's BulkLoad); the agent restores the server's own
+	// afterwards. They matter only to a seed: a change is no diff.
+	BulkLoad map[string]string `pulumi:"bulkLoad,optional"`
 	// StateDir and Stack locate the mesh the work goes through.
 	StateDir string `pulumi:"stateDir"`
 	Stack    string `pulumi:"stack"`
@@ -86,9 +93,51 @@ func (r *CrmDatabase) Create(ctx context.Context, req infer.CreateRequest[CrmDat
 	if err != nil {
 		return resp, err
 	}
-	_, err = m.Run(ctx, in.Host, mesh.Work{Type: wire.WorkSeed, Payload: env,
-		Args: []string{"--records", fmt.Sprint(in.Records), "--users", fmt.Sprint(in.Users)}})
+	args := []string{"--records", fmt.Sprint(in.Records), "--users", fmt.Sprint(in.Users)}
+	for _, k := range slices.Sorted(maps.Keys(in.BulkLoad)) {
+		args = append(args, "--bulk-setting", k+"="+in.BulkLoad[k])
+	}
+	// A seed of millions of records runs for minutes: its progress lines
+	// reach apply's output as the engine's info diagnostics.
+	logger := p.GetLogger(ctx)
+	log := &lineLogger{log: func(line string) {
+		// Only crm seed's progress and the agent's bulk-load lines; the
+		// rest (migrations' logs) stays in the unit's output.
+		if strings.HasPrefix(line, "seed:") || strings.HasPrefix(line, "bulk load:") {
+			logger.Info(line)
+		}
+	}}
+	_, err = m.Run(ctx, in.Host, mesh.Work{Type: wire.WorkSeed, Payload: env, Args: args, Stream: log})
+	log.Flush()
 	return resp, providerError(err)
+}
+
+// lineLogger hands every complete line written to it to log.
+type lineLogger struct {
+	log  func(string)
+	part []byte
+}
+
+func (w *lineLogger) Write(b []byte) (int, error) {
+	w.part = append(w.part, b...)
+	for {
+		i := bytes.IndexByte(w.part, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		if line := strings.TrimSpace(string(w.part[:i])); line != "" {
+			w.log(line)
+		}
+		w.part = w.part[i+1:]
+	}
+}
+
+// Flush logs what is left of an unfinished last line.
+func (w *lineLogger) Flush() {
+	if line := strings.TrimSpace(string(w.part)); line != "" {
+		w.log(line)
+	}
+	w.part = nil
 }
 
 // Diff: a new primary means a new schema; a new binary migrates again; a
@@ -105,7 +154,9 @@ func (*CrmDatabase) Diff(ctx context.Context, req infer.DiffRequest[CrmDatabaseA
 		// would drop the database's data; Update refuses instead.
 		replace = slices.DeleteFunc(replace, func(s string) bool { return s == "passwordKey" })
 	}
-	return diffInputs(req.State.CrmDatabaseArgs, req.Inputs, replace...), nil
+	old := req.State.CrmDatabaseArgs
+	old.BulkLoad = req.Inputs.BulkLoad
+	return diffInputs(old, req.Inputs, replace...), nil
 }
 
 // Update migrates, on the primary's host, when the binary changed. A

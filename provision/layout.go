@@ -46,15 +46,18 @@ func (h LocalHost) URL() string { return fmt.Sprintf("http://%s:%d", h.Address, 
 // Layout is the local deployment of one topology: where every host lives and
 // what runs on it. It is computed without I/O, so tests can check it.
 type Layout struct {
-	Stack       string
-	StateDir    string          // where the stack lives (the mesh finds its files from it)
-	Zones       []topology.Zone // the topology's zones: the mesh's relay is the first DMZ host
-	Links       []topology.Link // the topology's network policy
-	Hosts       []LocalHost
-	Primary     *LocalHost  // the db-primary; nil when the topology has none
-	Replicas    []LocalHost // db-replica hosts
-	Sync        bool        // replicas are synchronous
-	PGSettings  map[string]string
+	Stack      string
+	StateDir   string          // where the stack lives (the mesh finds its files from it)
+	Zones      []topology.Zone // the topology's zones: the mesh's relay is the first DMZ host
+	Links      []topology.Link // the topology's network policy
+	Hosts      []LocalHost
+	Primary    *LocalHost  // the db-primary; nil when the topology has none
+	Replicas   []LocalHost // db-replica hosts
+	Sync       bool        // replicas are synchronous
+	PGSettings map[string]string
+	// BulkLoad are the primary's settings while crm seed loads the
+	// records (postgresql.conf values, capped for the machine).
+	BulkLoad    map[string]string
 	Records     int64
 	Users       int
 	Pool        int      // connections per application server pool; 0: crm's default
@@ -117,6 +120,7 @@ type LayoutInput struct {
 	Paths       stackdir.Paths
 	Topology    topology.Topology
 	Settings    sizing.PGSettings
+	BulkLoad    sizing.BulkLoadSettings
 	Replication topology.Replication
 	Failover    topology.Failover
 	Records     int64
@@ -137,6 +141,7 @@ type LayoutInput struct {
 func NewLayout(in LayoutInput) (Layout, error) {
 	l := Layout{Stack: in.Paths.Stack, StateDir: in.Paths.StateDir, Zones: in.Topology.Zones, Links: in.Topology.Links, Sync: in.Replication == topology.Sync, Records: in.Records, Users: in.Users, Pool: in.Pool}
 	l.PGSettings = localPGSettings(in.Settings)
+	l.BulkLoad = localBulkLoad(in.BulkLoad)
 	l.AutoFailover = in.Failover == topology.Automatic
 	t := in.Target
 	if t == nil {
@@ -292,6 +297,31 @@ func localPGSettings(s sizing.PGSettings) map[string]string {
 	}
 	if s.MaxConnections > 0 {
 		out["max_connections"] = strconv.Itoa(s.MaxConnections)
+	}
+	return out
+}
+
+// Local caps of the bulk load's settings: the WAL of a load lives on
+// this machine's one disk beside every other host's.
+var localBulkCaps = map[string]int64{
+	"max_wal_size":         8 << 30,
+	"maintenance_work_mem": 512 << 20,
+}
+
+// localBulkLoad turns the sizing's bulk-load settings into postgresql.conf
+// values, capped for the local machine.
+func localBulkLoad(s sizing.BulkLoadSettings) map[string]string {
+	out := map[string]string{}
+	for k, v := range map[string]string{
+		"max_wal_size": s.MaxWalSize, "checkpoint_timeout": s.CheckpointTimeout, "maintenance_work_mem": s.MaintenanceWorkMem,
+	} {
+		if v == "" {
+			continue
+		}
+		if n, ok := parseMemory(v); ok && localBulkCaps[k] > 0 && n > localBulkCaps[k] {
+			v = formatMemory(localBulkCaps[k])
+		}
+		out[k] = v
 	}
 	return out
 }

@@ -192,6 +192,7 @@ func (d *deployer) databases(pwKey *secretResource) (*dbURLs, pulumi.Resource, e
 		"host": pulumi.String(d.currentPrimary().Name), "crmBin": pulumi.String(d.bins.Crm), "crmVersion": pulumi.String(d.crmVersion),
 		"databaseUrl": urls.primary, "primarySystemId": primary.SystemID,
 		"records": pulumi.Int(int(d.l.Records)), "users": pulumi.Int(d.l.Users), "passwordKey": pwKey.Value,
+		"bulkLoad": pulumi.ToStringMap(d.l.BulkLoad),
 		"stateDir": pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack),
 	}, &schema, pulumi.DependsOn([]pulumi.Resource{&primary}))
 	return urls, &schema, err

@@ -68,6 +68,10 @@ func (p *progress) handle(ev apitype.EngineEvent) {
 	case ev.DiagnosticEvent != nil && ev.DiagnosticEvent.Severity == "error":
 		d := ev.DiagnosticEvent
 		p.failures = append(p.failures, failure{resource: resourceName(d.URN), message: strings.TrimSpace(d.Message)})
+	case ev.DiagnosticEvent != nil && ev.DiagnosticEvent.Severity == "info" && ev.DiagnosticEvent.URN != "":
+		// A resource's own progress while it works (the seed's rows/s).
+		d := ev.DiagnosticEvent
+		fmt.Fprintf(p.w, "    %s: %s\n", resourceName(d.URN), strings.TrimSpace(d.Message))
 	}
 }
 

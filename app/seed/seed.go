@@ -9,8 +9,10 @@ package seed
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +36,11 @@ type Config struct {
 	Now  time.Time
 	Hash secret.Params // argon2id costs; zero means secret.DefaultParams
 	Log  *slog.Logger
+	// Progress receives a line every ProgressEvery while rows load (rows,
+	// rows/s, ETA) and while indexes build (which one, its phase); nil
+	// for none.
+	Progress      io.Writer
+	ProgressEvery time.Duration
 }
 
 // Counts are the rows per table.
@@ -97,21 +104,43 @@ func Run(ctx context.Context, databaseURL string, cfg Config) (Result, error) {
 	}
 	res := Result{Counts: split(cfg.Records, cfg.Reps)}
 	loadStart := time.Now()
-	if err := load(ctx, pool, cfg, res.Counts); err != nil {
+	var rows atomic.Int64
+	tk := every(cfg.Progress, cfg.ProgressEvery, func() string {
+		return loadLine(rows.Load(), res.Records()+res.Users, time.Since(loadStart))
+	})
+	err = load(ctx, pool, cfg, res.Counts, &rows)
+	tk.Stop()
+	if err != nil {
 		return res, err
 	}
 	res.Load = time.Since(loadStart)
 	cfg.Log.Info("rows loaded", "records", res.Records(), "seconds", res.Load.Seconds(), "rows_per_second", int(res.RowsPerSecond()))
+	progress(cfg, "seed: %s rows loaded in %s (%s rows/s); building the indexes",
+		thousands(res.Records()+res.Users), res.Load.Round(time.Second/10), thousands(int64(res.RowsPerSecond())))
 	idx := time.Now()
-	if _, err := migrations.UpTo(ctx, databaseURL, migrations.Latest, cfg.Log); err != nil {
+	iw := &indexWatch{pool: pool, start: idx}
+	tk = every(cfg.Progress, cfg.ProgressEvery, iw.line)
+	_, err = migrations.UpTo(ctx, databaseURL, migrations.Latest, cfg.Log)
+	tk.Stop()
+	if err != nil {
 		return res, err
 	}
+	progress(cfg, "seed: indexes built in %s; vacuum analyze", time.Since(idx).Round(time.Second/10))
 	// VACUUM sets the visibility map that index-only scans need.
+	vac := time.Now()
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
 		return res, fmt.Errorf("vacuum: %w", err)
 	}
 	res.Indexes, res.Total = time.Since(idx), time.Since(start)
+	progress(cfg, "seed: vacuum analyze took %s; seeded in %s", time.Since(vac).Round(time.Second/10), res.Total.Round(time.Second/10))
 	return res, nil
+}
+
+// progress writes one line to cfg.Progress, if any.
+func progress(cfg Config, format string, args ...any) {
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, format+"\n", args...)
+	}
 }
 
 // prepare checks that the database is empty and brings it to the schema
@@ -133,29 +162,29 @@ func prepare(ctx context.Context, pool *pgxpool.Pool, url string, log *slog.Logg
 
 // load copies users, then accounts, then the kinds that refer to accounts,
 // then activities, which refer to all of them.
-func load(ctx context.Context, pool *pgxpool.Pool, cfg Config, n Counts) error {
+func load(ctx context.Context, pool *pgxpool.Pool, cfg Config, n Counts, rows *atomic.Int64) error {
 	hashes, err := hashPasswords(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	g := newGen(cfg, n)
-	if err := copyRows(ctx, pool, "users", userColumns, n.Users, g.user(hashes)); err != nil {
+	if err := copyRows(ctx, pool, "users", userColumns, n.Users, g.user(hashes), rows); err != nil {
 		return err
 	}
-	if err := copyRows(ctx, pool, "accounts", accountColumns, n.Accounts, g.account()); err != nil {
+	if err := copyRows(ctx, pool, "accounts", accountColumns, n.Accounts, g.account(), rows); err != nil {
 		return err
 	}
 	eg, ectx := errgroup.WithContext(ctx)
 	eg.SetLimit(2) // this machine class has 2 cores; more COPYs only contend
-	eg.Go(func() error { return copyRows(ectx, pool, "contacts", contactColumns, n.Contacts, g.contact()) })
+	eg.Go(func() error { return copyRows(ectx, pool, "contacts", contactColumns, n.Contacts, g.contact(), rows) })
 	eg.Go(func() error {
-		return copyRows(ectx, pool, "opportunities", opportunityColumns, n.Opportunities, g.opportunity())
+		return copyRows(ectx, pool, "opportunities", opportunityColumns, n.Opportunities, g.opportunity(), rows)
 	})
-	eg.Go(func() error { return copyRows(ectx, pool, "leads", leadColumns, n.Leads, g.lead()) })
+	eg.Go(func() error { return copyRows(ectx, pool, "leads", leadColumns, n.Leads, g.lead(), rows) })
 	if err := eg.Wait(); err != nil {
 		return err
 	}
-	if err := copyRows(ctx, pool, "activities", activityColumns, n.Activities, g.activity()); err != nil {
+	if err := copyRows(ctx, pool, "activities", activityColumns, n.Activities, g.activity(), rows); err != nil {
 		return err
 	}
 	for _, t := range []string{"users", "accounts", "contacts", "leads", "opportunities", "activities"} {
@@ -188,7 +217,7 @@ func hashPasswords(ctx context.Context, cfg Config) ([]string, error) {
 }
 
 // copyRows COPYs n rows made by row(i) for i in 1..n.
-func copyRows(ctx context.Context, pool *pgxpool.Pool, table string, columns []string, n int64, row func(i int64) []any) error {
+func copyRows(ctx context.Context, pool *pgxpool.Pool, table string, columns []string, n int64, row func(i int64) []any, rows *atomic.Int64) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return app.Errorf(app.EUNAVAILABLE, "database: %w", err)
@@ -199,11 +228,14 @@ func copyRows(ctx context.Context, pool *pgxpool.Pool, table string, columns []s
 	_, _ = conn.Exec(ctx, "SET session_replication_role = replica")
 	defer conn.Exec(context.Background(), "RESET session_replication_role") //nolint:errcheck
 	var i int64
+	c := counter{total: rows}
+	defer c.flush()
 	src := pgx.CopyFromFunc(func() ([]any, error) {
 		if i == n {
 			return nil, nil
 		}
 		i++
+		c.row()
 		return row(i), nil
 	})
 	if _, err := conn.CopyFrom(ctx, pgx.Identifier{table}, columns, src); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/renameio/v2"
 	"github.com/urfave/cli/v2"
@@ -28,6 +29,7 @@ func seedCommand() *cli.Command {
 				"the key is every user's password"},
 			&cli.StringFlag{Name: "passwords-out", Usage: "write the seeded users' passwords here as a JSON object (e-mail to password), mode 0600"},
 			&cli.Uint64Flag{Name: "seed", Value: 42, EnvVars: []string{"CRM_SEED"}, Usage: "random seed; the same seed gives the same data"},
+			&cli.DurationFlag{Name: "progress", Value: 5 * time.Second, Usage: "print a progress line this often (rows, rows/s, ETA; then the index being built); 0 for none"},
 		},
 		Action: func(c *cli.Context) error {
 			log, err := logger(c, "seed")
@@ -43,7 +45,7 @@ func seedCommand() *cli.Command {
 				return err
 			}
 			res, err := seed.Run(c.Context, c.String("database-url"), seed.Config{Records: records, Reps: c.Int("users"),
-				PasswordKey: key, Seed: c.Uint64("seed"), Log: log})
+				PasswordKey: key, Seed: c.Uint64("seed"), Log: log, Progress: c.App.Writer, ProgressEvery: c.Duration("progress")})
 			if err != nil {
 				return err
 			}

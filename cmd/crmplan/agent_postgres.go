@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -62,16 +63,25 @@ func agentDatabaseCommands(hostDir cli.Flag, host func(*cli.Context) agent.Host)
 			},
 		},
 		{
-			Name:   "seed",
-			Usage:  "empty the CRM's schema, then crm migrate and crm seed of the current release; stdin is a JSON object of environment variables (CRM_DATABASE_URL, CRM_SEED_PASSWORD_KEY)",
-			Flags:  []cli.Flag{hostDir, &cli.IntFlag{Name: "records"}, &cli.IntFlag{Name: "users"}},
+			Name:  "seed",
+			Usage: "empty the CRM's schema, then crm migrate and crm seed of the current release; stdin is a JSON object of environment variables (CRM_DATABASE_URL, CRM_SEED_PASSWORD_KEY)",
+			Flags: []cli.Flag{hostDir, &cli.IntFlag{Name: "records"}, &cli.IntFlag{Name: "users"},
+				&cli.StringSliceFlag{Name: "bulk-setting", Usage: "KEY=VALUE: a PostgreSQL setting while the seed lasts (max_wal_size, checkpoint_timeout, maintenance_work_mem); repeatable"}},
 			Before: requireFlags("host-dir"),
 			Action: func(c *cli.Context) error {
 				var env map[string]string
 				if err := json.NewDecoder(c.App.Reader).Decode(&env); err != nil {
 					return crmplan.Errorf(crmplan.EINVALID, "environment on stdin: %w", err).In("payload")
 				}
-				return host(c).Seed(c.Context, env, c.Int("records"), c.Int("users"), c.App.Writer)
+				bulk := map[string]string{}
+				for _, kv := range c.StringSlice("bulk-setting") {
+					k, v, ok := strings.Cut(kv, "=")
+					if !ok || k == "" || v == "" {
+						return crmplan.Errorf(crmplan.EINVALID, "want KEY=VALUE, got %q", kv).In("--bulk-setting").Try("--bulk-setting max_wal_size=8GB")
+					}
+					bulk[k] = v
+				}
+				return host(c).Seed(c.Context, env, c.Int("records"), c.Int("users"), bulk, c.App.Writer)
 			},
 		},
 	}

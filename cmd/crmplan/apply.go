@@ -26,7 +26,11 @@ and a loopback address in its zone's range, running its role's processes under a
 supervisor (PostgreSQL primary and streaming replica, the crm roles). Pulumi does the
 provisioning with crmplan's own resource provider; state is kept in a file backend in the
 state dir. Apply refreshes first, so a dead process or a deleted host is repaired, then
-migrates the CRM's schema and seeds --records records.
+migrates the CRM's schema and seeds --records records (full: the plan's workload.records).
+A seed of millions of records prints its progress as it goes (rows, rows/s, ETA, then
+each index it builds), with the primary's max_wal_size, checkpoint_timeout and
+maintenance_work_mem raised to what size computes for a bulk load while it lasts, then
+restored.
 
 With --isolate (or isolate: true in the plan; root on Linux) every host is a network
 namespace with its own interface, each zone a bridge, and the zones meet in a router
@@ -71,9 +75,10 @@ Examples:
    sudo crmplan apply --plan examples/simplecrm.yaml --isolate
    crmplan apply --plan examples/simplecrm.yaml --target ssh --inventory machines.yaml
    crmplan apply --plan examples/simplecrm.yaml --target ssh --inventory machines.yaml --install-packages
-   crmplan apply --plan examples/simplecrm.yaml --yes --records 25M`),
+   crmplan apply --plan examples/simplecrm.yaml --yes --records 25M
+   crmplan apply --plan examples/simplecrm.yaml --yes --records full`),
 		Flags: append(append(deployFlags(),
-			&cli.StringFlag{Name: "records", Usage: "records to seed (1000, 25M)", Value: "1000"},
+			&cli.StringFlag{Name: "records", Usage: "records to seed (1000, 25M, or full: the plan's workload.records)", Value: "1000"},
 			&cli.IntFlag{Name: "users", Usage: "sales reps to seed", Value: 10},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation on a terminal"},
 			isolateFlag(),

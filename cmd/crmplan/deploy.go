@@ -51,11 +51,13 @@ func deployRequest(c *cli.Context, needPlan bool) (provision.Request, string, er
 	if format != "table" {
 		req.Out = c.App.ErrWriter
 	}
+	full := false
 	if c.Command.Name == "apply" || c.Command.Name == "preview" {
+		full = c.String("records") == "full"
 		n, err := topology.ParseCount(c.String("records"))
-		if err != nil || n < 0 {
-			return req, "", crmplan.Errorf(crmplan.EINVALID, "records: want a count like 1000 or 25M, got %q", c.String("records")).
-				In("--records").Try("crmplan apply --records 1000")
+		if !full && (err != nil || n < 0) {
+			return req, "", crmplan.Errorf(crmplan.EINVALID, "records: want a count like 1000 or 25M, or full for the plan's workload.records, got %q", c.String("records")).
+				In("--records").Try("crmplan %s --records 1000   # or --records full", c.Command.Name)
 		}
 		req.Records, req.Users = n, c.Int("users")
 	}
@@ -72,8 +74,16 @@ func deployRequest(c *cli.Context, needPlan bool) (provision.Request, string, er
 		}
 		return req, format, nil
 	}
-	if err := planRequest(&req, path); err != nil {
+	planRecords, err := planRequest(&req, path)
+	if err != nil {
 		return req, "", err
+	}
+	if full {
+		if planRecords < 1 {
+			return req, "", crmplan.Errorf(crmplan.EINVALID, "--records full seeds the plan's workload.records, and %s has none", path).
+				In("--records").Try("crmplan %s --records 25M   # or set workload.records in the plan", c.Command.Name)
+		}
+		req.Records = planRecords
 	}
 	req.Isolate = req.Isolate || c.Bool("isolate")
 	if err := readTargetFlags(c, &req); err != nil {
@@ -95,20 +105,20 @@ func deployRequest(c *cli.Context, needPlan bool) (provision.Request, string, er
 // planRequest lays out the plan at path into req: the hosts, the
 // PostgreSQL settings and pool size of the estimate, and the replica's
 // replication and failover.
-func planRequest(req *provision.Request, path string) error {
+func planRequest(req *provision.Request, path string) (records int64, err error) {
 	plan, err := readPlan(path, "apply")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	l, err := topology.Lay(plan)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if req.Stack == "" {
 		req.Stack = plan.Name
 	}
 	db := l.Estimate.Database
-	req.Topology, req.Settings, req.Pool = l.Topology, db.Settings, db.PoolPerAppServer
+	req.Topology, req.Settings, req.Pool, req.BulkLoad = l.Topology, db.Settings, db.PoolPerAppServer, db.BulkLoad()
 	req.Replication, req.Isolate, req.Instances = topology.Async, plan.Isolate, l.Instances()
 	if t := plan.TLS; t != nil {
 		rel := func(p string) string {
@@ -132,7 +142,7 @@ func planRequest(req *provision.Request, path string) error {
 			req.Failover = t.Failover
 		}
 	}
-	return nil
+	return plan.Workload.Records, nil
 }
 
 // readTargetFlags reads --target and --inventory (targetFlags) into req:

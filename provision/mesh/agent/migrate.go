@@ -4,13 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/pgserver"
 )
 
 // Migrate runs `crm migrate` of the current release with env (the database
@@ -54,11 +58,17 @@ func (h Host) canMigrate(env map[string]string) error {
 // (env carries CRM_DATABASE_URL and CRM_SEED_PASSWORD_KEY). It runs only when
 // the stack has no seeded database in its state, so whatever the schema
 // holds was left by a seed that was interrupted, and crm seed needs it
-// empty.
-func (h Host) Seed(ctx context.Context, env map[string]string, records, users int, out io.Writer) error {
+// empty. bulk are the server's settings while the seed lasts (a larger
+// max_wal_size, ...); the server's own come back afterwards, failed or not.
+func (h Host) Seed(ctx context.Context, env map[string]string, records, users int, bulk map[string]string, out io.Writer) error {
 	if err := h.canMigrate(env); err != nil {
 		return err
 	}
+	restore, err := h.bulkLoad(bulk, out)
+	if err != nil {
+		return err
+	}
+	defer restore()
 	conn, err := pgx.Connect(ctx, env["CRM_DATABASE_URL"])
 	if err != nil {
 		return fmt.Errorf("crm database: %w", err)
@@ -73,4 +83,59 @@ func (h Host) Seed(ctx context.Context, env map[string]string, records, users in
 		return err
 	}
 	return h.runCrm(ctx, env, out, "seed", "--records", fmt.Sprint(records), "--users", fmt.Sprint(users))
+}
+
+// bulkLoad applies settings to the host's server by a reload (they must be
+// reloadable: no restart in the middle of an apply) and returns what puts
+// the server's own settings back.
+func (h Host) bulkLoad(settings map[string]string, out io.Writer) (func(), error) {
+	if len(settings) == 0 {
+		return func() {}, nil
+	}
+	keys := slices.Sorted(maps.Keys(settings))
+	for _, k := range keys {
+		if !bulkSettings[k] {
+			return nil, crmplan.Errorf(crmplan.EINVALID, "%q is not a bulk-load setting (one of %s)", k, strings.Join(slices.Sorted(maps.Keys(bulkSettings)), ", ")).In("--bulk-setting")
+		}
+	}
+	srv, err := pgserver.Open(PostgresDir(h.Dir))
+	if err != nil {
+		return nil, crmplan.Errorf(crmplan.ECONFLICT, "bulk-load settings need the host's own PostgreSQL server: %w", err).In(filepath.Base(h.Dir))
+	}
+	own := srv.Settings()
+	if err := srv.Configure(settings); err != nil {
+		return nil, fmt.Errorf("bulk-load settings: %w", err)
+	}
+	fmt.Fprintf(out, "bulk load: %s (until the seed ends)\n", formatSettings(settings, keys))
+	return func() {
+		var unset []string
+		back := map[string]string{}
+		for _, k := range keys {
+			if v, ok := own[k]; ok {
+				back[k] = v
+			} else {
+				unset = append(unset, k)
+			}
+		}
+		err := srv.Configure(back)
+		if err == nil {
+			err = srv.Unset(unset...)
+		}
+		if err != nil {
+			fmt.Fprintf(out, "bulk load: restoring the server's settings: %v\n", err)
+			return
+		}
+		fmt.Fprintf(out, "bulk load: the server's own settings are back (%s)\n", strings.Join(keys, ", "))
+	}, nil
+}
+
+// bulkSettings are the settings a seed may change: all reloadable.
+var bulkSettings = map[string]bool{"max_wal_size": true, "checkpoint_timeout": true, "maintenance_work_mem": true}
+
+func formatSettings(s map[string]string, keys []string) string {
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + s[k]
+	}
+	return strings.Join(parts, " ")
 }
