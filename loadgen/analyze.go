@@ -72,7 +72,13 @@ func buildResult(sum summary, pts points, sc Scenario, step time.Duration) Resul
 	if len(pts.requests) > 0 {
 		res.Series = pts.series(pts.requests[0].at, step)
 	}
-	res.SLO.Violations = sum.violations()
+	res.SLO.Classes = classVerdicts(sc, res.ByClass, summaryClassP95(sum, res.ByClass))
+	// A class k6 had no threshold for (a user's older copy of the script)
+	// is judged here, worded as k6 would.
+	res.SLO.Violations = append(sum.violations(), classViolations(res.SLO.Classes, func(c string) bool {
+		_, judged := sum.Metrics[classMetric(c)]
+		return !judged
+	})...)
 	res.SLO.Passed = len(res.SLO.Violations) == 0
 	return res
 }

@@ -305,7 +305,11 @@ func (o Options) merge(reports []wire.LoadReport, errs []error, segs []string) (
 		res.AchievedRate = float64(res.Requests) / res.DurationS
 	}
 	res.Series = mergedSeries(reports, errs, first, o.seriesStep())
-	res.SLO.Violations = judge(res, all)
+	res.SLO.Classes = classVerdicts(sc, res.ByClass, func(c string) (float64, bool) {
+		h := classes[c]
+		return h.QuantileMs(0.95), h != nil && h.Count() > 0
+	})
+	res.SLO.Violations = append(judge(res, all), classViolations(res.SLO.Classes, func(string) bool { return true })...)
 	res.SLO.Passed = len(res.SLO.Violations) == 0
 	sort.SliceStable(reqs, func(i, j int) bool { return reqs[i].at.Before(reqs[j].at) })
 	return res, reqs

@@ -4,7 +4,10 @@
 // k6's summary into a Result.
 package loadgen
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // Result is one verify run, as written to <state-dir>/<stack>/results/*.json
 // and read by the report and by calibrate.
@@ -98,4 +101,29 @@ type SLOResult struct {
 	ErrorRate  float64  `json:"error_rate"` // threshold
 	Passed     bool     `json:"passed"`
 	Violations []string `json:"violations,omitempty"`
+	// Classes is the verdict per request class the run sent: each is
+	// judged against its own objective (the plan's slo.classes) or the
+	// overall p95.
+	Classes map[string]ClassVerdict `json:"classes,omitempty"`
+}
+
+// ClassVerdict is one request class's p95 against its objective.
+type ClassVerdict struct {
+	P95Ms         float64 `json:"p95_ms"`          // the objective
+	Own           bool    `json:"own,omitempty"`   // from slo.classes, not the overall p95
+	MeasuredP95Ms float64 `json:"measured_p95_ms"` // the steady phase's
+	Requests      int64   `json:"requests"`
+	Passed        bool    `json:"passed"`
+}
+
+// FailedClasses lists the classes whose p95 broke their objective, sorted.
+func (s SLOResult) FailedClasses() []string {
+	var out []string
+	for c, v := range s.Classes {
+		if !v.Passed {
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

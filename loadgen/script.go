@@ -60,6 +60,16 @@ func (s Scenario) Validate() error {
 				In("workload.mix").Try("use the classes %v", sizing.Classes())
 		}
 	}
+	for c, o := range s.SLO.Classes {
+		if !knownClass(c) {
+			return crmplan.Errorf(crmplan.EINVALID, "unknown request class %q", c).
+				In("slo.classes").Try("use the classes %v", sizing.Classes())
+		}
+		if !(o.P95Ms > 0) || math.IsInf(o.P95Ms, 0) {
+			return crmplan.Errorf(crmplan.EINVALID, "the p95 objective must be above 0 ms, got %g", o.P95Ms).
+				In("slo.classes."+string(c)+".p95_ms").Try("slo: {classes: {%s: {p95_ms: 1000}}}", c)
+		}
+	}
 	if !(total > 0) {
 		return crmplan.Errorf(crmplan.EINVALID, "the request mix is empty").
 			In("workload.mix").Try("remove workload.mix from the plan to use the default mix")
@@ -94,10 +104,30 @@ type scriptData struct {
 	ErrorRate       string
 	Timeout         string
 	MixJSON         string
+	Classes         []classThreshold
 	// TokenSeconds is the life of the run's API token: the run and
 	// tokenMargin (setup, teardown, graceful stops).
 	TokenSeconds int64
 }
+
+// classThreshold is one class's p95 threshold in the script.
+type classThreshold struct{ Class, P95Ms string }
+
+// classThresholds are the p95 objectives of the classes the mix sends, in
+// the model's class order.
+func classThresholds(s Scenario) []classThreshold {
+	var out []classThreshold
+	for _, c := range sizing.Classes() {
+		if s.Mix[c] > 0 {
+			p95, _ := s.SLO.ClassP95Ms(c)
+			out = append(out, classThreshold{Class: string(c), P95Ms: formatNumber(p95)})
+		}
+	}
+	return out
+}
+
+// classMetric is the submetric of class c's threshold.
+func classMetric(c string) string { return "http_req_duration{scenario:steady,class:" + c + "}" }
 
 // tokenMargin is how long the run's token outlives ramp-up and steady phase.
 const tokenMargin = 10 * time.Minute
@@ -135,6 +165,7 @@ func Script(s Scenario) ([]byte, error) {
 		ErrorRate:       formatNumber(s.SLO.ErrorRate),
 		Timeout:         k6Duration(timeout),
 		MixJSON:         string(mixJSON),
+		Classes:         classThresholds(s),
 		TokenSeconds:    int64((s.RampUp + s.Duration + tokenMargin) / time.Second),
 	}
 	if s.RampUp > 0 {

@@ -44,13 +44,14 @@ func WriteSummary(w io.Writer, res Result, est *sizing.Estimate) error {
 	}
 	p("")
 	if here == nil {
-		p("CLASS\trequests\tfailed\tp50 ms\tp95 ms\tp99 ms")
+		p("CLASS\trequests\tfailed\tp50 ms\tp95 ms\tp99 ms\tSLO p95")
 	} else {
-		p("CLASS\trequests\tfailed\tp50 ms\tp95 ms\tp99 ms\tpredicted here mean/p95 ms")
+		p("CLASS\trequests\tfailed\tp50 ms\tp95 ms\tp99 ms\tSLO p95\tpredicted here mean/p95 ms")
 	}
 	for _, c := range classNames(res.ByClass) {
 		r := res.ByClass[c]
-		row := fmt.Sprintf("%s\t%d\t%d\t%.1f\t%.1f\t%.1f", c, r.Requests, r.Failed, r.Latency.P50Ms, r.Latency.P95Ms, r.Latency.P99Ms)
+		row := fmt.Sprintf("%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%s", c, r.Requests, r.Failed, r.Latency.P50Ms, r.Latency.P95Ms, r.Latency.P99Ms,
+			classSLOCell(res.SLO, c))
 		if here != nil {
 			pc, ok := here.ByClass[c]
 			pred := "-"
@@ -83,11 +84,49 @@ func WriteSummary(w io.Writer, res Result, est *sizing.Estimate) error {
 	}
 	p("")
 	if res.SLO.Passed {
-		p("SLO passed: p95 < %g ms and errors < %g %%", res.SLO.P95Ms, res.SLO.ErrorRate*100)
+		p("SLO passed: p95 < %g ms%s and errors < %g %%", res.SLO.P95Ms, ownObjectives(res.SLO), res.SLO.ErrorRate*100)
 	} else {
+		if failed := res.SLO.FailedClasses(); len(failed) > 0 {
+			var parts []string
+			for _, c := range failed {
+				v := res.SLO.Classes[c]
+				parts = append(parts, fmt.Sprintf("%s (p95 %.1f ms, objective < %g ms)", c, v.MeasuredP95Ms, v.P95Ms))
+			}
+			p("SLO FAILED for class %s", strings.Join(parts, ", "))
+		}
 		p("SLO FAILED: %s", strings.Join(res.SLO.Violations, "; "))
 	}
 	return tw.Flush()
+}
+
+// classSLOCell is a class's objective and verdict: "< 1000 ok", "< 500 FAILED".
+func classSLOCell(s SLOResult, class string) string {
+	v, ok := s.Classes[class]
+	if !ok {
+		return "-"
+	}
+	if v.Passed {
+		return fmt.Sprintf("< %g ok", v.P95Ms)
+	}
+	return fmt.Sprintf("< %g FAILED", v.P95Ms)
+}
+
+// ownObjectives lists the classes with an objective of their own:
+// " (report < 1000 ms)".
+func ownObjectives(s SLOResult) string {
+	var parts []string
+	for _, c := range classNames(s.Classes) {
+		if v := s.Classes[c]; v.Own {
+			parts = append(parts, fmt.Sprintf("%s < %g ms", c, v.P95Ms))
+		}
+	}
+	switch {
+	case len(s.Classes) == 0:
+		return "" // a result from before the classes were judged
+	case len(parts) == 0:
+		return ", every class too"
+	}
+	return " (" + strings.Join(parts, ", ") + "; every other class < " + fmt.Sprint(s.P95Ms) + " ms)"
 }
 
 // writeGenerators lists each generator's share of the total: what it
@@ -188,7 +227,7 @@ func tierRows(res Result, est *sizing.Estimate) [][]string {
 }
 
 // classNames orders classes as sizing does, then any others by name.
-func classNames(m map[string]ClassResult) []string {
+func classNames[V any](m map[string]V) []string {
 	var out []string
 	for _, c := range sizing.Classes() {
 		if _, ok := m[string(c)]; ok {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -89,26 +90,48 @@ func TestVerifyFakeCRM(t *testing.T) {
 }
 
 // TestVerifyImpossibleSLO: a p95 below what the target can do fails with ESLO
-// and still saves the result.
+// and still saves the result; k6 judges every class too, against its own
+// objective or the overall one, and the verdict names the class that broke
+// it while the overall p95 held.
 func TestVerifyImpossibleSLO(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs k6 for several seconds")
 	}
-	f := newFakeCRM(t, 5*time.Millisecond)
-	dir := t.TempDir()
-	o := Options{
-		Scenario: Scenario{Rate: 20, Duration: 2 * time.Second, Mix: testMix, SLO: sizing.SLO{P95Ms: 1, ErrorRate: 0.01}},
-		Target:   fakeTarget(f), K6: testK6(t), ResultsDir: dir,
+	tests := []struct {
+		name       string
+		slo        sizing.SLO
+		wantFailed []string
+		wantOnly   string // the one violation, when only one
+	}{
+		{"overall p95", sizing.SLO{P95Ms: 1, ErrorRate: 0.01}, []string{"integration", "list", "report", "view", "write"}, ""},
+		{"one class's own p95", sizing.SLO{P95Ms: 10000, ErrorRate: 0.01, Classes: map[sizing.Class]sizing.ClassSLO{sizing.ClassReport: {P95Ms: 1}}},
+			[]string{"report"}, "http_req_duration{scenario:steady,class:report}: p(95)<1 crossed"},
 	}
-	res, _, err := Verify(context.Background(), o)
-	if crmplan.ErrorCode(err) != crmplan.ESLO {
-		t.Fatalf("err = %v, want ESLO", err)
-	}
-	if res.SLO.Passed || len(res.SLO.Violations) != 1 {
-		t.Errorf("SLO = %+v, want one violation", res.SLO)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "latest.json")); err != nil {
-		t.Errorf("result not saved: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeCRM(t, 5*time.Millisecond)
+			dir := t.TempDir()
+			o := Options{
+				Scenario: Scenario{Rate: 20, Duration: 2 * time.Second, Mix: testMix, SLO: tt.slo},
+				Target:   fakeTarget(f), K6: testK6(t), ResultsDir: dir,
+			}
+			res, _, err := Verify(context.Background(), o)
+			if crmplan.ErrorCode(err) != crmplan.ESLO {
+				t.Fatalf("err = %v, want ESLO", err)
+			}
+			if got := res.SLO.FailedClasses(); res.SLO.Passed || !reflect.DeepEqual(got, tt.wantFailed) {
+				t.Errorf("failed classes %v (SLO %+v), want %v", got, res.SLO, tt.wantFailed)
+			}
+			if tt.wantOnly != "" && (len(res.SLO.Violations) != 1 || !strings.HasPrefix(res.SLO.Violations[0], tt.wantOnly)) {
+				t.Errorf("violations %q, want only %q", res.SLO.Violations, tt.wantOnly)
+			}
+			if v := res.SLO.Classes["report"]; v.Requests == 0 || !(v.MeasuredP95Ms > 0) || v.Own != (tt.slo.Classes != nil) {
+				t.Errorf("report's verdict %+v: want its requests, measured p95 and whether the objective is its own", v)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "latest.json")); err != nil {
+				t.Errorf("result not saved: %v", err)
+			}
+		})
 	}
 }
 

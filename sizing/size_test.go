@@ -252,7 +252,7 @@ func TestHAAndMin(t *testing.T) {
 
 func TestWithDefaults(t *testing.T) {
 	m := Model{Workload: Workload{NamedUsers: 10, Concurrency: 1, TPM: 1}}.WithDefaults()
-	if m.Workload.PeakFactor != 1 || len(m.Workload.Mix) != 5 || m.SLO != DefaultSLO() || m.Database != DefaultDatabase() {
+	if m.Workload.PeakFactor != 1 || len(m.Workload.Mix) != 5 || !reflect.DeepEqual(m.SLO, DefaultSLO()) || m.Database != DefaultDatabase() {
 		t.Errorf("workload, SLO or database not defaulted: %+v", m)
 	}
 	if len(m.Tiers) != len(DefaultTiers()) {

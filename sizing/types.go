@@ -40,6 +40,29 @@ type Workload struct {
 type SLO struct {
 	P95Ms     float64 `json:"p95_ms" yaml:"p95_ms"`         // end-to-end 95th percentile response time
 	ErrorRate float64 `json:"error_rate" yaml:"error_rate"` // share of failed requests the load test may see
+	// Classes are objectives of their own for some request classes (a
+	// report may take 1 s where a list page must take 500 ms): verify
+	// judges each class against its own, or the overall p95 without one.
+	// The overall p95 still holds over all requests. Size sizes for the
+	// overall p95 only.
+	Classes map[Class]ClassSLO `json:"classes,omitempty" yaml:"classes,omitempty"`
+}
+
+// ClassSLO is one request class's objective.
+type ClassSLO struct {
+	P95Ms float64 `json:"p95_ms" yaml:"p95_ms"`
+}
+
+// IsZero reports whether s sets nothing.
+func (s SLO) IsZero() bool { return s.P95Ms == 0 && s.ErrorRate == 0 && len(s.Classes) == 0 }
+
+// ClassP95Ms returns class c's p95 objective and whether it has one of its
+// own; without, the overall p95.
+func (s SLO) ClassP95Ms(c Class) (float64, bool) {
+	if o, ok := s.Classes[c]; ok {
+		return o.P95Ms, true
+	}
+	return s.P95Ms, false
 }
 
 // TierSpec describes one tier to size. Role is a topology role name

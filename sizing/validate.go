@@ -3,6 +3,7 @@ package sizing
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/crmplan/crmplan"
@@ -45,12 +46,49 @@ func validate(m Model) error {
 		return invalid("slo.error_rate", "set slo.error_rate: 0.01 in the plan file",
 			"must be a share in [0, 1), got %v", m.SLO.ErrorRate)
 	}
+	if err := validateClassSLOs(m.SLO); err != nil {
+		return err
+	}
 	for i, t := range m.Tiers {
 		if err := validateTier(fmt.Sprintf("tiers[%d]", i), t); err != nil {
 			return err
 		}
 	}
 	return validateDatabase(m.Database)
+}
+
+// validateClassSLOs checks the per-class objectives: known classes, each
+// with a p95 above 0.
+func validateClassSLOs(s SLO) error {
+	known := map[Class]bool{}
+	var names []string
+	for _, c := range Classes() {
+		known[c] = true
+		names = append(names, string(c))
+	}
+	for _, c := range sortedClasses(s.Classes) {
+		field := "slo.classes." + string(c)
+		if !known[c] {
+			return invalid(field, "name one of "+strings.Join(names, ", ")+" under slo.classes",
+				"%q is not a request class", c)
+		}
+		if p := s.Classes[c].P95Ms; !(p > 0) || !finite(p) {
+			return invalid(field+".p95_ms", fmt.Sprintf("slo: {classes: {%s: {p95_ms: 1000}}}", c),
+				"must be a number of milliseconds above 0, got %v", p)
+		}
+	}
+	return nil
+}
+
+// sortedClasses returns m's keys in order, so errors name the same one
+// every time.
+func sortedClasses[V any](m map[Class]V) []Class {
+	out := make([]Class, 0, len(m))
+	for c := range m {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func validateWorkload(w Workload) error {

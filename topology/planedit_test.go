@@ -3,6 +3,7 @@ package topology
 import (
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -83,7 +84,7 @@ func TestEditDemandsExamples(t *testing.T) {
 }
 
 func equalModels(a, b sizing.Model) bool {
-	if a.Workload.NamedUsers != b.Workload.NamedUsers || a.SLO != b.SLO || a.Database != b.Database || len(a.Tiers) != len(b.Tiers) {
+	if a.Workload.NamedUsers != b.Workload.NamedUsers || !reflect.DeepEqual(a.SLO, b.SLO) || a.Database != b.Database || len(a.Tiers) != len(b.Tiers) {
 		return false
 	}
 	for i := range a.Tiers {

@@ -15,7 +15,7 @@ func planFields(p *Plan) []field {
 	return []field{
 		always(textField("name", &p.Name)),
 		always(structField("workload", &p.Workload, workloadFields, nil)),
-		structField("slo", &p.SLO, sloFields, func() bool { return p.SLO == sizing.SLO{} }),
+		structField("slo", &p.SLO, sloFields, p.SLO.IsZero),
 		always(listField("zones", &p.Zones, zoneFields, true)),
 		always(listField("tiers", &p.Tiers, tierFields, false)),
 		listField("links", &p.Links, linkFields, true),
@@ -54,6 +54,49 @@ func sloFields(s *sizing.SLO) []field {
 	return []field{
 		numberField("p95_ms", &s.P95Ms, "500"),
 		shareField("error_rate", &s.ErrorRate, "1%"),
+		classSLOField("classes", &s.Classes),
+	}
+}
+
+// classSLOField decodes per-class objectives, {report: {p95_ms: 1000}};
+// keys must be known classes, written in the model's class order.
+func classSLOField(key string, p *map[sizing.Class]sizing.ClassSLO) field {
+	classes := sizing.Classes()
+	return field{
+		key: key,
+		dec: func(d *decoder, n *yaml.Node, path string) error {
+			fields := make([]field, len(classes))
+			for i, c := range classes {
+				fields[i] = field{key: string(c), dec: func(d *decoder, v *yaml.Node, sub string) error {
+					var o sizing.ClassSLO
+					if err := d.mapping(v, sub, []field{numberField("p95_ms", &o.P95Ms, "1000")}); err != nil {
+						return err
+					}
+					if !(o.P95Ms > 0) {
+						return d.errorf(deref(v), sub+".p95_ms", sub+": {p95_ms: 1000}",
+							"needs a p95_ms above 0, in milliseconds, got %s", formatNumber(o.P95Ms))
+					}
+					if *p == nil {
+						*p = map[sizing.Class]sizing.ClassSLO{}
+					}
+					(*p)[c] = o
+					return nil
+				}}
+			}
+			return d.mapping(n, path, fields)
+		},
+		enc: func() *yaml.Node {
+			m := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+			for _, c := range classes {
+				if o, ok := (*p)[c]; ok {
+					one := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+					one.Content = append(one.Content, text("p95_ms"), plain(formatNumber(o.P95Ms)))
+					m.Content = append(m.Content, text(string(c)), one)
+				}
+			}
+			return m
+		},
+		omit: func() bool { return len(*p) == 0 },
 	}
 }
 

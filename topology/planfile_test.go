@@ -75,6 +75,14 @@ func TestDecodePlanErrors(t *testing.T) {
 			"plan.yaml:19: links[0].to", `no tier has role "cache"`},
 		{"link on the wrong port", "to: api}", "to: api, port: 80}",
 			"plan.yaml:19: links[0].port", "api hosts listen on 8081, not 80"},
+		{"per-class SLO of an unknown class", "name: demo", "name: demo\nslo: {p95_ms: 500, classes: {reports: {p95_ms: 1000}}}",
+			"plan.yaml:2: slo.classes.reports", `unknown field "reports" (did you mean "report"?)`},
+		{"per-class SLO without a p95", "name: demo", "name: demo\nslo: {p95_ms: 500, classes: {report: {}}}",
+			"plan.yaml:2: slo.classes.report.p95_ms", "needs a p95_ms above 0, in milliseconds, got 0"},
+		{"per-class SLO not a number", "name: demo", "name: demo\nslo: {p95_ms: 500, classes: {report: {p95_ms: slow}}}",
+			"plan.yaml:2: slo.classes.report.p95_ms", `"slow" is not a number`},
+		{"per-class SLO a bare number", "name: demo", "name: demo\nslo: {p95_ms: 500, classes: {report: 1000}}",
+			"plan.yaml:2: slo.classes.report", "must be a mapping"},
 		{"duplicate key", "  tpm: 5", "  tpm: 5\n  tpm: 6",
 			"plan.yaml:6: workload.tpm", `"tpm" is given twice`},
 		{"duplicate role", "role: db-primary", "role: api",
@@ -220,6 +228,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	full.Links = []Link{{From: RoleETL, To: RoleAPI, Port: 8081}}
+	full.SLO.Classes = map[sizing.Class]sizing.ClassSLO{sizing.ClassReport: {P95Ms: 1000}, sizing.ClassList: {P95Ms: 250}}
 	full.Isolate = true
 	plans["full"] = full
 	for name, p := range plans {
@@ -235,8 +244,9 @@ func TestRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(back, p) {
 				t.Errorf("round trip changed the plan:\n got %+v\nwant %+v\n%s", back, p, out)
 			}
-			if name == "full" && (!bytes.Contains(out, []byte("failover: automatic")) || !bytes.Contains(out, []byte("isolate: true"))) {
-				t.Errorf("no failover: automatic or isolate: true in\n%s", out)
+			if name == "full" && (!bytes.Contains(out, []byte("failover: automatic")) || !bytes.Contains(out, []byte("isolate: true")) ||
+				!bytes.Contains(out, []byte("classes: {list: {p95_ms: 250}, report: {p95_ms: 1000}}"))) {
+				t.Errorf("no failover: automatic, isolate: true or the per-class SLOs in\n%s", out)
 			}
 			again, _ := EncodePlan(back)
 			if !bytes.Equal(again, out) {
