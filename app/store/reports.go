@@ -86,15 +86,25 @@ func (s *Store) SnapshotPipeline(ctx context.Context) (Pipeline, error) {
 	return rep, nil
 }
 
+// activityReportSQL counts the week's activities in one index-only range
+// scan of activities_created_owner (created_at, INCLUDE owner_id), then
+// joins the counts to the seven days. Joining the days to activities
+// first, as this query once did, scanned the index once per day and
+// fetched every row from the heap for count(a.id): at 25M records that
+// made the report class's p95 593 ms; and the planner, guessing 1000 days
+// from generate_series, costed it high enough for JIT where JIT is on.
+const activityReportSQL = `SELECT to_char(d.day, 'YYYY-MM-DD'), coalesce(c.n, 0)
+	FROM generate_series(date_trunc('week', now()), date_trunc('week', now()) + interval '6 days', interval '1 day') AS d(day)
+	LEFT JOIN (SELECT date_trunc('day', a.created_at) AS day, count(*) AS n FROM activities a
+		WHERE a.created_at >= date_trunc('week', now()) AND a.created_at < date_trunc('week', now()) + interval '7 days'
+			AND ($1::bigint[] IS NULL OR a.owner_id = ANY($1))
+		GROUP BY 1) c ON c.day = d.day
+	ORDER BY d.day`
+
 // ActivityReport counts activities created per day of the current ISO week
 // (Monday first), over the records p may see.
 func (s *Store) ActivityReport(ctx context.Context, p *app.Principal) (ActivityWeek, error) {
-	sql := `SELECT to_char(d.day, 'YYYY-MM-DD'), count(a.id)
-		FROM generate_series(date_trunc('week', now()), date_trunc('week', now()) + interval '6 days', interval '1 day') AS d(day)
-		LEFT JOIN activities a ON a.created_at >= d.day AND a.created_at < d.day + interval '1 day'
-			AND ($1::bigint[] IS NULL OR a.owner_id = ANY($1))
-		GROUP BY d.day ORDER BY d.day`
-	rows, err := s.reader(ctx).Query(ctx, sql, p.Owners())
+	rows, err := s.reader(ctx).Query(ctx, activityReportSQL, p.Owners())
 	if err != nil {
 		return ActivityWeek{}, dbError(err, "activity report")
 	}
