@@ -229,10 +229,19 @@ func measuredSection(in Inputs) MeasuredSection {
 	if here != nil && !here.Unbounded {
 		m.Here = &HerePrediction{Model: here.Model, Why: here.Why, Rate: here.Rate, MeanMs: here.MeanMs, P95Ms: here.P95Ms}
 	}
+	if in.Inventory != nil {
+		m.SeededRecords = in.Inventory.Records
+	}
+	if in.Estimate != nil {
+		m.PlanRecords = in.Estimate.Workload.Records
+	}
 	for _, c := range sizing.Classes() {
 		if cr, ok := res.ByClass[string(c)]; ok {
 			cl := Class{Name: string(c), Requests: cr.Requests, Failed: cr.Failed,
 				P50Ms: cr.Latency.P50Ms, P95Ms: cr.Latency.P95Ms, P99Ms: cr.Latency.P99Ms}
+			if v, ok := res.SLO.Classes[string(c)]; ok {
+				cl.SLOP95Ms, cl.SLOPassed = v.P95Ms, &v.Passed
+			}
 			if m.Here != nil {
 				p := here.ByClass[string(c)]
 				cl.HereMeanMs, cl.HereP95Ms = p.MeanMs, p.P95Ms

@@ -135,7 +135,13 @@ func seedResult() *loadgen.Result {
 			{Role: "api", Hosts: 3, Throughput: 227.4, Utilization: 0.31, MeanMs: 16.8},
 			{Role: "db-primary", Hosts: 1, Throughput: 227.4, Utilization: 0.26, MeanMs: 4.9},
 		},
-		SLO: loadgen.SLOResult{P95Ms: 500, ErrorRate: 0.01, Passed: true},
+		SLO: loadgen.SLOResult{P95Ms: 500, ErrorRate: 0.01, Passed: true, Classes: map[string]loadgen.ClassVerdict{
+			"list":        {P95Ms: 500, MeasuredP95Ms: 140, Requests: 4775, Passed: true},
+			"view":        {P95Ms: 500, MeasuredP95Ms: 96, Requests: 4776, Passed: true},
+			"write":       {P95Ms: 500, MeasuredP95Ms: 170, Requests: 2046, Passed: true},
+			"report":      {P95Ms: 1000, Own: true, MeasuredP95Ms: 410, Requests: 682, Passed: true},
+			"integration": {P95Ms: 500, MeasuredP95Ms: 180, Requests: 1365, Passed: true},
+		}},
 	}
 	for i := 1; i <= 12; i++ {
 		at := float64(i * 5)

@@ -43,11 +43,12 @@ func WriteHTML(w io.Writer, r Report) error {
 
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
-		"num":   fmtNum,
-		"pct":   fmtPct,
-		"ms":    fmtMs,
-		"money": fmtMoney,
-		"bytes": fmtBytes,
+		"num":         fmtNum,
+		"pct":         fmtPct,
+		"ms":          fmtMs,
+		"recordsNote": recordsNote,
+		"money":       fmtMoney,
+		"bytes":       fmtBytes,
 		"count": func(v any) string {
 			switch n := v.(type) {
 			case int:

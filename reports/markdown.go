@@ -134,6 +134,36 @@ func (m *mdWriter) tiers(r Report) {
 	}
 }
 
+// recordsNote says how many records the measured stack held beside the
+// plan's: "" when the report does not know both.
+func recordsNote(s MeasuredSection) string {
+	if s.SeededRecords == 0 || s.PlanRecords == 0 {
+		return ""
+	}
+	if s.SeededRecords >= s.PlanRecords {
+		return fmt.Sprintf("The measured stack held %s records, the plan's %s.", fmtInt(s.SeededRecords), fmtInt(s.PlanRecords))
+	}
+	return fmt.Sprintf("The measured stack held %s records, %s of the plan's %s: queries that read more rows at full scale are slower than measured here.",
+		fmtInt(s.SeededRecords), fmtPct(float64(s.SeededRecords)/float64(s.PlanRecords)), fmtInt(s.PlanRecords))
+}
+
+// classSLORows are the per-class verdicts: class, measured p95, objective,
+// met or MISSED.
+func classSLORows(classes []Class) [][]string {
+	var rows [][]string
+	for _, c := range classes {
+		if c.SLOPassed == nil {
+			continue
+		}
+		verdict := "met"
+		if !*c.SLOPassed {
+			verdict = "**MISSED**"
+		}
+		rows = append(rows, []string{c.Name, fmtMs(c.P95Ms), "< " + fmtMs(c.SLOP95Ms), verdict})
+	}
+	return rows
+}
+
 func (m *mdWriter) measured(s MeasuredSection, t TimelineSection) {
 	if !m.section("Predicted vs measured", s.Missing) {
 		return
@@ -146,6 +176,9 @@ func (m *mdWriter) measured(s MeasuredSection, t TimelineSection) {
 		s.StartedAt, fmtNum(s.DurationS, 0), fmtNum(s.TargetRate, 1), fmtNum(s.AchievedRate, 1), fmtInt(s.Requests), fmtPct(s.ErrorRate), outcome)
 	if s.PredictedAt > 0 {
 		m.p("Predictions are the model's at %s requests/s.\n", fmtNum(s.PredictedAt, 1))
+	}
+	if r := recordsNote(s); r != "" {
+		m.p("%s\n", r)
 	}
 	if h := s.Here; h != nil {
 		m.p("Predicted here: %s at %s requests/s, %s.\n", h.Model, fmtNum(h.Rate, 1), h.Why)
@@ -179,6 +212,10 @@ func (m *mdWriter) measured(s MeasuredSection, t TimelineSection) {
 		if c.USLText != "" {
 			m.p("\nUSL: %s.", c.USLText)
 		}
+	}
+	if rows := classSLORows(s.Classes); len(rows) > 0 {
+		m.p("")
+		m.table([]string{"Class", ">p95 measured", ">Objective", "Verdict"}, rows)
 	}
 	for _, v := range s.Violations {
 		m.p("- %s", v)

@@ -179,6 +179,11 @@ type MeasuredSection struct {
 	Passed          bool     `json:"passed"`
 	Violations      []string `json:"violations,omitempty"`
 	Classes         []Class  `json:"classes,omitempty"`
+	// SeededRecords is what the measured stack's database held (apply
+	// --records) and PlanRecords the plan's workload.records: a test on
+	// fewer records than the plan says is not the plan's database.
+	SeededRecords int64 `json:"seeded_records,omitempty"`
+	PlanRecords   int64 `json:"plan_records,omitempty"`
 	// Generators is each load generator's share when several drove the
 	// test; StartSkewMs how far apart they started.
 	Generators  []loadgen.GeneratorResult `json:"generators,omitempty"`
@@ -223,7 +228,15 @@ type Class struct {
 	// ran (MeasuredSection.Here); 0 without one.
 	HereMeanMs float64 `json:"here_mean_ms,omitempty"`
 	HereP95Ms  float64 `json:"here_p95_ms,omitempty"`
+	// SLOP95Ms is the class's p95 objective (its own from slo.classes, or
+	// the overall one) and SLOPassed whether it held; nil for a result from
+	// before verify judged classes.
+	SLOP95Ms  float64 `json:"slo_p95_ms,omitempty"`
+	SLOPassed *bool   `json:"slo_passed,omitempty"`
 }
+
+// SLOMissed reports whether the class was judged and broke its objective.
+func (c Class) SLOMissed() bool { return c.SLOPassed != nil && !*c.SLOPassed }
 
 // TimelineSection is throughput and latency over the load test's time.
 type TimelineSection struct {

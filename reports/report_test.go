@@ -253,6 +253,10 @@ func TestHTMLIsSelfContained(t *testing.T) {
 					t.Errorf("report.html lacks %q", want)
 				}
 			}
+			if fx.name == "full" && (!strings.Contains(page.String(), `<td class="n">&lt; 1,000 ms met</td>`) ||
+				!strings.Contains(page.String(), "The measured stack held 25,000,000 records")) {
+				t.Error("report.html lacks the report class's own objective or the stack's records")
+			}
 			if fx.name == "generators" && !strings.Contains(page.String(), "<td>loadgen-3</td><td>2/3:1</td>") {
 				t.Error("report.html lacks the lost generator's row")
 			}
