@@ -54,8 +54,13 @@ func (t *ticker) Stop() {
 }
 
 // loadLine says how far the COPY phase is: rows, rate, and the time left
-// at that rate.
+// at that rate. The rows are counted as they are sent: PostgreSQL may still
+// be writing the last ones (on a busy machine, for minutes at the end of
+// each table), which the line says once every row is sent.
 func loadLine(done, total int64, took time.Duration) string {
+	if done >= total {
+		return fmt.Sprintf("seed: all %s rows sent in %s; PostgreSQL is writing the last of them", thousands(total), took.Round(time.Second))
+	}
 	pct := 100 * float64(done) / float64(max(total, 1))
 	rate := float64(done) / max(took.Seconds(), 1e-3)
 	eta := "unknown"

@@ -21,7 +21,7 @@ func TestLoadLine(t *testing.T) {
 	}{
 		{"a fifth in 10 s", 5_000_000, 25_000_000, 10 * time.Second, "seed: rows 5,000,000 of 25,000,000 (20.0 %), 500,000 rows/s, ETA 40s"},
 		{"nothing yet", 0, 1000, time.Second, "seed: rows 0 of 1,000 (0.0 %), 0 rows/s, ETA unknown"},
-		{"done", 1000, 1000, 2 * time.Second, "seed: rows 1,000 of 1,000 (100.0 %), 500 rows/s, ETA 0s"},
+		{"all sent", 1000, 1000, 2 * time.Second, "seed: all 1,000 rows sent in 2s; PostgreSQL is writing the last of them"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestSeedProgress(t *testing.T) {
 		regexp.MustCompile(`^seed: indexes built in [0-9.]+m?s; vacuum analyze$`),
 		regexp.MustCompile(`^seed: vacuum analyze took [0-9.]+m?s; seeded in [0-9.]+m?s$`),
 	}
-	periodic := regexp.MustCompile(`^seed: (rows [0-9,]+ of 5,007 \([0-9.]+ %\), [0-9,]+ rows/s, ETA \S+|index .+: .+ \(indexes \S+ so far\))$`)
+	periodic := regexp.MustCompile(`^seed: (rows [0-9,]+ of 5,007 \([0-9.]+ %\), [0-9,]+ rows/s, ETA \S+|all 5,007 rows sent in \S+; PostgreSQL is writing the last of them|index .+: .+ \(indexes \S+ so far\))$`)
 	next := 0
 	for _, l := range lines {
 		switch {

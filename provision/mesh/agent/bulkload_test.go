@@ -88,6 +88,44 @@ func TestBulkLoadSettings(t *testing.T) {
 	}
 }
 
+// TestSeedGrantsReplicationRole: while a seed lasts the CRM's role, no
+// superuser, may set session_replication_role (its COPYs skip the per-row
+// foreign-key triggers); afterwards it may not.
+func TestSeedGrantsReplicationRole(t *testing.T) {
+	ctx, _, run, _ := pgRunner(t)
+	h := pgHosts(t, 1)[0]
+	addr := "127.78.249.23:5432"
+	run(h, wire.PostgresOp{Action: wire.PostgresInit, Name: "db-1", Listen: addr, Password: "pw", Database: "crm", AppUser: "crm", AppPassword: "apw"})
+	appURL := "postgres://crm:apw@" + addr + "/crm?sslmode=disable"
+	setRole := func() error {
+		conn, err := pgx.Connect(ctx, appURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, "SET session_replication_role = replica")
+		return err
+	}
+	if setRole() == nil {
+		t.Fatal("the app role set session_replication_role before any grant")
+	}
+	var out bytes.Buffer
+	revoke, err := h.grantReplicationRole(ctx, appURL, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setRole(); err != nil {
+		t.Errorf("during the seed: %v", err)
+	}
+	revoke()
+	if setRole() == nil {
+		t.Error("the app role still sets session_replication_role after the seed")
+	}
+	if !strings.Contains(out.String(), "crm may skip foreign-key triggers") {
+		t.Errorf("output %q does not say so", out.String())
+	}
+}
+
 func TestBulkLoadRefuses(t *testing.T) {
 	tests := []struct {
 		name     string

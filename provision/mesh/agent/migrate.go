@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -69,6 +70,11 @@ func (h Host) Seed(ctx context.Context, env map[string]string, records, users in
 		return err
 	}
 	defer restore()
+	revoke, err := h.grantReplicationRole(ctx, env["CRM_DATABASE_URL"], out)
+	if err != nil {
+		return err
+	}
+	defer revoke()
 	conn, err := pgx.Connect(ctx, env["CRM_DATABASE_URL"])
 	if err != nil {
 		return fmt.Errorf("crm database: %w", err)
@@ -126,6 +132,36 @@ func (h Host) bulkLoad(settings map[string]string, out io.Writer) (func(), error
 			return
 		}
 		fmt.Fprintf(out, "bulk load: the server's own settings are back (%s)\n", strings.Join(keys, ", "))
+	}, nil
+}
+
+// grantReplicationRole lets the CRM's role set session_replication_role
+// while the seed lasts (PostgreSQL 15's GRANT SET ON PARAMETER), so that
+// crm seed's COPYs skip the per-row foreign-key triggers, as its rows are
+// consistent by construction. Without it the role, no superuser, had
+// every row's checks queued and run at the end of each COPY: minutes of a
+// stalled load at 2.5M records on a busy machine. A host without its own
+// server (the database elsewhere) seeds with the checks.
+func (h Host) grantReplicationRole(ctx context.Context, databaseURL string, out io.Writer) (func(), error) {
+	srv, err := pgserver.Open(PostgresDir(h.Dir))
+	if err != nil {
+		return func() {}, nil
+	}
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "CRM_DATABASE_URL is not a PostgreSQL URL").In("payload")
+	}
+	role := pgx.Identifier{cfg.User}.Sanitize()
+	if err := srv.Exec(ctx, "postgres", "GRANT SET ON PARAMETER session_replication_role TO "+role); err != nil {
+		return nil, fmt.Errorf("seed: grant session_replication_role to %s: %w", cfg.User, err)
+	}
+	fmt.Fprintf(out, "bulk load: %s may skip foreign-key triggers (session_replication_role) until the seed ends\n", cfg.User)
+	return func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := srv.Exec(rctx, "postgres", "REVOKE SET ON PARAMETER session_replication_role FROM "+role); err != nil {
+			fmt.Fprintf(out, "bulk load: revoking session_replication_role from %s: %v\n", cfg.User, err)
+		}
 	}, nil
 }
 
