@@ -57,6 +57,10 @@ func BenchmarkFullScaleStack(b *testing.B) {
 	crmplanCmd := func(args ...string) *exec.Cmd {
 		return exec.Command(filepath.Join(bin, "crmplan"), append(args, common...)...)
 	}
+	// verify takes the state dir only.
+	verifyCmd := func(args ...string) *exec.Cmd {
+		return exec.Command(filepath.Join(bin, "crmplan"), append(args, "--state-dir", stateDir)...)
+	}
 	b.Cleanup(func() {
 		if out, err := crmplanCmd("destroy", "--stack", "simplecrm", "--yes").CombinedOutput(); err != nil {
 			b.Logf("destroy: %v\n%s", err, out)
@@ -113,8 +117,11 @@ func BenchmarkFullScaleStack(b *testing.B) {
 		}
 
 		var res loadgen.Result
-		if err := runJSON(crmplanCmd("verify", "--plan", plan, "--duration", "1m", "--ramp-up", "10s", "--output", "json"), &res); err != nil {
-			b.Logf("verify at 150 req/s: %v (the result is still reported)", err)
+		if err := runJSON(verifyCmd("verify", "--plan", plan, "--duration", "1m", "--ramp-up", "10s", "--output", "json"), &res); err != nil {
+			b.Logf("verify at 150 req/s: %v", err)
+			if res.Requests == 0 {
+				b.Fatal("verify sent no requests")
+			}
 		}
 		b.Logf("verify at %.0f req/s: achieved %.1f, %d requests, %d failed, p95 %.1f ms, SLO passed %v",
 			res.TargetRate, res.AchievedRate, res.Requests, res.Failed, res.Latency.P95Ms, res.SLO.Passed)
@@ -125,7 +132,7 @@ func BenchmarkFullScaleStack(b *testing.B) {
 		b.ReportMetric(res.Latency.P95Ms, "p95-ms@150")
 
 		var fm loadgen.FindMaxResult
-		if err := runJSON(crmplanCmd("verify", "--plan", plan, "--find-max", "--p95", "100", "--duration", "20s", "--ramp-up", "5s",
+		if err := runJSON(verifyCmd("verify", "--plan", plan, "--find-max", "--p95", "100", "--duration", "20s", "--ramp-up", "5s",
 			"--step-factor", "1.25", "--output", "json"), &fm); err != nil {
 			b.Logf("find-max: %v", err)
 		}
@@ -144,7 +151,7 @@ func runJSON(cmd *exec.Cmd, v any) error {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if jerr := json.Unmarshal(out, v); jerr != nil {
-		return &exec.Error{Name: cmd.Path, Err: jerr}
+		return &exec.Error{Name: strings.TrimSpace(lastLines(stderr.String(), 5)), Err: jerr}
 	}
 	if err != nil {
 		return &exec.Error{Name: strings.TrimSpace(lastLines(stderr.String(), 3)), Err: err}
