@@ -35,6 +35,8 @@ func TestDeployCommandErrors(t *testing.T) {
 		{"status without plan or stack", []string{"status", "--state-dir", stateDir}, exitUsage, "a plan file is needed", "--plan"},
 		{"unknown output", []string{"status", "--stack", "x", "--state-dir", stateDir, "--output", "xml"}, exitUsage, `unknown output format "xml"`, "--output json"},
 		{"bad records", []string{"apply", "--plan", "../../examples/simplecrm.yaml", "--state-dir", stateDir, "--records", "lots"}, exitUsage, "--records", "--records 1000"},
+		{"records neither a count nor full", []string{"preview", "--plan", "../../examples/simplecrm.yaml", "--state-dir", stateDir, "--records", "ful"}, exitUsage,
+			"or full for the plan's workload.records", "--records full"},
 		{"missing plan file", []string{"apply", "--plan", "nope.yaml", "--state-dir", stateDir}, exitUsage, "cannot read plan", "--plan examples/simplecrm.yaml"},
 		{"status of a stack never applied", []string{"status", "--stack", "ghost", "--state-dir", stateDir}, exitFailure, `stack "ghost" is not deployed`, "crmplan apply"},
 		{"crm binary missing", []string{"preview", "--plan", "../../examples/simplecrm.yaml", "--state-dir", stateDir, "--crm", "/nonexistent/crm"}, exitFailure, "/nonexistent/crm", "make build"},

@@ -32,7 +32,7 @@ Examples:
    crmplan preview --plan examples/simplecrm.yaml
    crmplan preview --plan examples/simplecrm.yaml --output json`),
 		Flags: append(append(deployFlags(),
-			&cli.StringFlag{Name: "records", Usage: "records apply would seed", Value: "1000"},
+			&cli.StringFlag{Name: "records", Usage: "records apply would seed (1000, 25M, or full: the plan's workload.records)", Value: "1000"},
 			&cli.IntFlag{Name: "users", Usage: "sales reps apply would seed", Value: 10},
 			isolateFlag(),
 		), targetFlags()...),
