@@ -1,8 +1,10 @@
 package provision
 
 import (
+	"net"
 	"path/filepath"
 	"sort"
+	"strconv"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -11,8 +13,9 @@ import (
 )
 
 // roleServices registers the crm roles beyond web, api and worker: the
-// ESB over the api servers, document storage, the pub/sub brokers and the
-// access proxy in front of the integrator cluster (or the web tier).
+// integrators' key-value store, the ESB over the api servers, document
+// storage, the pub/sub brokers and the access proxy in front of the
+// integrator cluster (or the web tier).
 func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *dbURLs, schema pulumi.Resource) error {
 	if err := d.etlServices(urls, schema); err != nil {
 		return err
@@ -21,10 +24,19 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 	if err != nil {
 		return err
 	}
+	stores, err := d.kvServices(keyEnv)
+	if err != nil {
+		return err
+	}
 	var esbs []pulumi.Resource
 	var esbURLs []string
 	for _, h := range d.l.ByRole(topology.RoleIntegration) {
-		res, err := d.service(h, backendArgs(apiURLs), pulumi.StringMap{}, apis...)
+		args, env := backendArgs(apiURLs), pulumi.StringMap{}
+		if kv := d.nearest(h, topology.RoleKV); kv != nil {
+			// The key-value store takes the service key as its password.
+			args, env = append(args, "--kv", net.JoinHostPort(kv.Address, strconv.Itoa(kv.Port))), keyEnv
+		}
+		res, err := d.service(h, args, env, append(apis, stores...)...)
 		if err != nil {
 			return err
 		}
@@ -55,7 +67,7 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 // the agent keeps it in the role's 0600 spec: never in an argument. A
 // stack without those roles gets no key, and so no new resource.
 func (d *deployer) serviceKeyEnv() (pulumi.StringMap, error) {
-	if len(d.l.ByRole(topology.RoleDocStore))+len(d.l.ByRole(topology.RoleQueue))+len(d.l.ByRole(topology.RoleScheduler)) == 0 {
+	if len(d.l.ByRole(topology.RoleDocStore))+len(d.l.ByRole(topology.RoleQueue))+len(d.l.ByRole(topology.RoleScheduler))+len(d.l.ByRole(topology.RoleKV)) == 0 {
 		return pulumi.StringMap{}, nil
 	}
 	key, err := d.secret("service-key")
@@ -64,6 +76,38 @@ func (d *deployer) serviceKeyEnv() (pulumi.StringMap, error) {
 	}
 	d.ctx.Export(outServiceKey, key.Value) // for the inventory: the operator's own calls
 	return pulumi.StringMap{"CRM_SERVICE_KEY": key.Value}, nil
+}
+
+// kvServices runs the key-value stores (Redis, crm kv) with the service
+// key as their password.
+func (d *deployer) kvServices(keyEnv pulumi.StringMap) ([]pulumi.Resource, error) {
+	var out []pulumi.Resource
+	for _, h := range d.l.ByRole(topology.RoleKV) {
+		// Its data and socket in kv/ of the host directory, the working
+		// directory of every role: a unix socket path is limited to 108
+		// bytes, a state dir is not.
+		res, err := d.service(h, nil, keyEnv)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// nearest is the host of role r in h's zone, else the first of the plan's,
+// else nil.
+func (d *deployer) nearest(h LocalHost, r topology.Role) *LocalHost {
+	hosts := d.l.ByRole(r)
+	for i := range hosts {
+		if hosts[i].Zone == h.Zone {
+			return &hosts[i]
+		}
+	}
+	if len(hosts) > 0 {
+		return &hosts[0]
+	}
+	return nil
 }
 
 // schedulerServices points each scheduler at the workers and the brokers,

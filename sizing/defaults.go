@@ -39,6 +39,7 @@ package sizing
 //	docstore     1    3    6     -      3      0.2   2    no   1   -    [2.6 per visit]
 //	integration  -    -    -     -     30      1     4    no   1   -    [3.0]
 //	queue        -    -    0.5   -      1      1     2    no   1   -    [0.175]
+//	kv           -    -    -     -      0.2    1     2    no   1   -    [0.02]
 //	loadgen      1.03 1.03 1.03  1.03   1.03   1     2    no   1   -    [1.03]
 //	             (k6's CPU per request it makes; off the request path)
 //	etl, scheduler: no per-request demand (batch work off the request path);
@@ -54,6 +55,9 @@ package sizing
 // design: one app server's worth of load (46 % of 4 cores) plus one for N+1,
 // i.e. two app servers behind the load balancer, and one primary with an
 // asynchronous replica. The ESB's Java transformations cost ~30 ms per call.
+// The integrators' key-value store (Redis) answers a grant read and a
+// counter increment per integration call, tens of microseconds each: 0.2 ms
+// is generous, and one server holds it.
 // Reports default to the primary; a topology that runs reports on the replica
 // (seed 001) moves the report demand to the db-replica tier in its plan file.
 //
@@ -158,6 +162,8 @@ func DefaultTier(role string) (TierSpec, bool) {
 		t.Demand, t.Cores, t.Min = demand(0, 0, 0, 0, 30), 4, 1
 	case "queue":
 		t.Demand, t.Min = demand(0, 0, 0.5, 0, 1), 1
+	case "kv":
+		t.Demand, t.Min = demand(0, 0, 0, 0, 0.2), 1
 	case "etl":
 		t.Demand, t.Cores, t.Min = map[Class]float64{}, 4, 1
 	case "scheduler":
@@ -179,7 +185,7 @@ const generatorDemandMs = 1.03
 // DefaultRoles lists the roles DefaultTier knows, in request-path order.
 func DefaultRoles() []string {
 	return []string{"proxy", "failover", "web", "api", "cache", "docstore", "worker", "queue",
-		"integration", "db-primary", "db-replica", "etl", "scheduler", "loadgen"}
+		"integration", "kv", "db-primary", "db-replica", "etl", "scheduler", "loadgen"}
 }
 
 // DefaultTiers returns seed 000's tiers: web (load balancer) in the DMZ, app

@@ -7,7 +7,7 @@ import "sort"
 func Roles() []Role {
 	return []Role{
 		RoleLoadgen, RoleFailover, RoleProxy, RoleWeb, RoleAPI, RoleWorker, RoleScheduler,
-		RoleIntegration, RoleETL, RoleQueue, RoleCache, RoleDocStore,
+		RoleIntegration, RoleETL, RoleQueue, RoleKV, RoleCache, RoleDocStore,
 		RoleDBPrimary, RoleDBReplica,
 	}
 }
@@ -21,7 +21,8 @@ func (r Role) Known() bool {
 // defaultPorts is the service port of each role. The crm roles sit next to
 // each other from 8080 so a local host's listeners are easy to recognise;
 // the others keep the port their real counterpart uses (PostgreSQL 5432,
-// memcached 11211, NATS 4222), so a cloud target can run the real thing.
+// memcached 11211, NATS 4222, Redis 6379), so a cloud target can run the
+// real thing.
 var defaultPorts = map[Role]int{
 	RoleWeb:         8080,
 	RoleFailover:    8080,
@@ -34,6 +35,7 @@ var defaultPorts = map[Role]int{
 	RoleProxy:       8443,
 	RoleQueue:       4222,
 	RoleCache:       11211,
+	RoleKV:          6379,
 	RoleDBPrimary:   5432,
 	RoleDBReplica:   5432,
 	// A load generator serves nothing; 6565 is k6's REST API port, for
@@ -47,10 +49,11 @@ func DefaultPort(r Role) int { return defaultPorts[r] }
 // IsData reports whether r keeps the system's data. The network policy keeps
 // data roles out of the DMZ's reach: a compromised presentation host must go
 // through the application tier, which authenticates and authorises. The
-// cache is data too: memcached has no authentication of its own.
+// cache is data too: memcached has no authentication of its own; so is the
+// integrators' key-value store.
 func (r Role) IsData() bool {
 	switch r {
-	case RoleDBPrimary, RoleDBReplica, RoleCache, RoleDocStore:
+	case RoleDBPrimary, RoleDBReplica, RoleCache, RoleDocStore, RoleKV:
 		return true
 	}
 	return false
@@ -90,6 +93,7 @@ var defaultLinks = []defaultLink{
 	{RoleIntegration, RoleAPI},
 	{RoleIntegration, RoleQueue},
 	{RoleIntegration, RoleIntegration},
+	{RoleIntegration, RoleKV},
 	{RoleETL, RoleDBPrimary},
 	{RoleScheduler, RoleWorker},
 	{RoleScheduler, RoleIntegration},

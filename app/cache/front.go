@@ -11,8 +11,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/crmplan/crmplan/app/serve"
 )
 
 // Front serves the role's port: HTTP to h, the memcached commands the api
@@ -23,48 +24,11 @@ type Front struct {
 	Log    *slog.Logger
 }
 
-// Serve accepts on l until ctx ends.
+// Serve accepts on l until ctx ends: HTTP to f.HTTP, the rest to relay
+// (memcached's commands are lowercase, its binary protocol starts with
+// 0x80: none opens like an HTTP GET or HEAD).
 func (f *Front) Serve(ctx context.Context, l net.Listener) error {
-	httpConns := &connListener{conns: make(chan net.Conn), addr: l.Addr(), done: make(chan struct{})}
-	srv := &http.Server{Handler: f.HTTP, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(f.Log.Handler(), slog.LevelWarn)}
-	go func() { _ = srv.Serve(httpConns) }()
-	go func() {
-		<-ctx.Done()
-		l.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		go f.route(c, httpConns)
-	}
-}
-
-// route peeks at the first bytes: "GET " or "HEAD" is HTTP (memcached's
-// commands are lowercase, its binary protocol starts with 0x80), anything
-// else is a memcached client.
-func (f *Front) route(c net.Conn, httpConns *connListener) {
-	r := bufio.NewReader(c)
-	head, err := r.Peek(4) // "get k", the shortest command we relay, is longer
-	if err != nil {
-		c.Close()
-		return
-	}
-	pc := &peekedConn{Conn: c, r: r}
-	switch string(head) {
-	case "GET ", "HEAD":
-		httpConns.hand(pc)
-	default:
-		f.relay(pc)
-	}
+	return serve.Split(ctx, l, f.HTTP, f.Log, func(c net.Conn) { f.relay(c.(*serve.PeekedConn)) })
 }
 
 // relay serves a memcached client one checked command at a time. memcached
@@ -72,7 +36,7 @@ func (f *Front) route(c net.Conn, httpConns *connListener) {
 // servers send (get, gets, set, add, delete) on keys under KeyPrefix, with
 // bounded sizes, reaches it. No flush_all, no stats, no touch, no meta or
 // binary commands, no noreply (replies keep the relay in step).
-func (f *Front) relay(c *peekedConn) {
+func (f *Front) relay(c *serve.PeekedConn) {
 	defer c.Close()
 	mc, err := net.Dial("unix", f.Socket)
 	if err != nil {
@@ -88,11 +52,11 @@ func (f *Front) relay(c *peekedConn) {
 		// connections and would fail a request on one closed under it. A
 		// command, once begun, must arrive whole soon.
 		_ = c.SetReadDeadline(time.Time{})
-		if _, err := c.r.Peek(1); err != nil {
+		if _, err := c.R.Peek(1); err != nil {
 			return
 		}
 		_ = c.SetReadDeadline(time.Now().Add(commandTimeout))
-		req, err := readCommand(c.r)
+		req, err := readCommand(c.R)
 		if err != nil {
 			var refused *refusal
 			if errors.As(err, &refused) {
@@ -258,43 +222,3 @@ func relayReply(mr *bufio.Reader, w *bufio.Writer, verb string) error {
 		}
 	}
 }
-
-// peekedConn reads through the buffer that holds the peeked bytes.
-type peekedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
-
-// connListener hands connections the router classed as HTTP to http.Server.
-type connListener struct {
-	conns chan net.Conn
-	addr  net.Addr
-	once  sync.Once
-	done  chan struct{}
-}
-
-func (l *connListener) hand(c net.Conn) {
-	select {
-	case l.conns <- c:
-	case <-l.done:
-		c.Close()
-	}
-}
-
-func (l *connListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, errors.New("listener closed")
-	}
-}
-
-func (l *connListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *connListener) Addr() net.Addr { return l.addr }

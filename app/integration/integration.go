@@ -22,17 +22,30 @@ import (
 	"github.com/crmplan/crmplan/app/web"
 )
 
+// State is what the integrators of a cluster share (seed 002's key-value
+// store, kv.Client): the tokens one of them verified, so the others need
+// not ask the api tier again, and the calls forwarded per client. It is
+// best effort: a call never fails because the state is out of reach.
+type State interface {
+	// Grant returns the client of a verified token (by hash), "" if none.
+	Grant(ctx context.Context, tokenHash string) (string, error)
+	PutGrant(ctx context.Context, tokenHash, client string, ttl time.Duration) error
+	CountCall(ctx context.Context, client string) error
+}
+
 // Gateway authenticates integration calls and forwards them to the api tier.
 type Gateway struct {
-	lb  *web.Balancer
-	ttl time.Duration
-	now func() time.Time
+	lb    *web.Balancer
+	ttl   time.Duration
+	now   func() time.Time
+	state State // nil without a store
 
 	mu       sync.Mutex
 	verified map[string]grant // by sha256 of the token: the token itself is not kept
 
-	calls  *prometheus.CounterVec
-	denied prometheus.Counter
+	calls    *prometheus.CounterVec
+	denied   prometheus.Counter
+	stateErr prometheus.Counter
 }
 
 type grant struct {
@@ -48,11 +61,31 @@ func New(lb *web.Balancer, ttl time.Duration, reg prometheus.Registerer) *Gatewa
 			Help: "Integration calls forwarded to the api tier, by client and status class."}, []string{"client", "code"}),
 		denied: prometheus.NewCounter(prometheus.CounterOpts{Name: "crm_integration_denied_total",
 			Help: "Integration calls refused for a missing or invalid API token."}),
+		stateErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "crm_integration_state_errors_total",
+			Help: "Reads and writes of the cluster's shared state (the key-value store) that failed; the calls went on without it."}),
 	}
 	if reg != nil {
-		reg.MustRegister(g.calls, g.denied)
+		reg.MustRegister(g.calls, g.denied, g.stateErr)
 	}
 	return g
+}
+
+// WithState shares the gateway's grants and call counts with the other
+// integrators through s.
+func (g *Gateway) WithState(s State) *Gateway {
+	g.state = s
+	return g
+}
+
+// stateTimeout bounds each use of the shared state on a call's path.
+const stateTimeout = 300 * time.Millisecond
+
+func (g *Gateway) stateFailed(err error) bool {
+	if err != nil {
+		g.stateErr.Inc()
+		return true
+	}
+	return false
 }
 
 // Handler serves /api/v1/ for integration clients.
@@ -87,6 +120,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 	g.lb.ServeHTTP(sw, r)
 	g.calls.WithLabelValues(client, strconv.Itoa(sw.code/100)+"xx").Inc()
+	if g.state != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), stateTimeout)
+		g.stateFailed(g.state.CountCall(ctx, client))
+		cancel()
+	}
 }
 
 // authenticate returns the token's client, asking the api tier when the
@@ -99,6 +137,9 @@ func (g *Gateway) authenticate(r *http.Request, token string) (string, int) {
 	g.mu.Unlock()
 	if ok && g.now().Before(gr.expires) {
 		return gr.client, http.StatusOK
+	}
+	if client := g.sharedGrant(r.Context(), key); client != "" {
+		return client, http.StatusOK
 	}
 	req := httptest.NewRequestWithContext(r.Context(), http.MethodGet, "/api/v1/session", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -118,10 +159,37 @@ func (g *Gateway) authenticate(r *http.Request, token string) (string, int) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.User.Email == "" {
 		return "", http.StatusBadGateway
 	}
-	g.mu.Lock()
-	g.verified[key] = grant{client: body.User.Email, expires: g.now().Add(g.ttl)}
-	g.mu.Unlock()
+	g.remember(key, body.User.Email)
+	if g.state != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), stateTimeout)
+		g.stateFailed(g.state.PutGrant(ctx, key, body.User.Email, g.ttl))
+		cancel()
+	}
 	return body.User.Email, http.StatusOK
+}
+
+// sharedGrant returns the client another integrator verified the token
+// for, if the state holds it; the grant is then kept here too. The
+// store's expiry bounds it as the local one does: a revoked token still
+// stops working within the TTL.
+func (g *Gateway) sharedGrant(ctx context.Context, key string) string {
+	if g.state == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, stateTimeout)
+	defer cancel()
+	client, err := g.state.Grant(ctx, key)
+	if g.stateFailed(err) || client == "" {
+		return ""
+	}
+	g.remember(key, client)
+	return client
+}
+
+func (g *Gateway) remember(key, client string) {
+	g.mu.Lock()
+	g.verified[key] = grant{client: client, expires: g.now().Add(g.ttl)}
+	g.mu.Unlock()
 }
 
 type statusWriter struct {

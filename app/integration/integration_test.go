@@ -4,9 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/crmplan/crmplan/app"
 	"github.com/crmplan/crmplan/app/api"
+	"github.com/crmplan/crmplan/app/kv"
 	"github.com/crmplan/crmplan/app/metrics"
 	"github.com/crmplan/crmplan/app/secret"
 	"github.com/crmplan/crmplan/app/serve"
@@ -29,16 +32,7 @@ import (
 func TestGateway(t *testing.T) {
 	s, _ := storetest.Open(t)
 	ctx := context.Background()
-	hash, _ := secret.HashPassword("password1", secret.Params{Memory: 64, Time: 1, Threads: 1})
-	u, err := s.CreateUser(ctx, store.NewUser{Email: "esb@example.com", Name: "ESB client", Role: app.RoleAdmin, PasswordHash: hash})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, token, err := s.CreateToken(ctx, u.ID, "integration", time.Hour)
-	tokenID := tok.ID
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokenID, token := esbClient(t, s)
 	apiSrv := httptest.NewServer(serve.Handler(serve.Config{Role: "api", Handler: api.New(s, api.Config{}).Handler(), Metrics: metrics.New("api")}))
 	t.Cleanup(apiSrv.Close)
 
@@ -93,6 +87,23 @@ func TestGateway(t *testing.T) {
 	}
 }
 
+// esbClient creates the integration client esb@example.com (password
+// "password1") and an API token of it: the token's id and the token.
+func esbClient(t *testing.T, s *store.Store) (int64, string) {
+	t.Helper()
+	ctx := context.Background()
+	hash, _ := secret.HashPassword("password1", secret.Params{Memory: 64, Time: 1, Threads: 1})
+	u, err := s.CreateUser(ctx, store.NewUser{Email: "esb@example.com", Name: "ESB client", Role: app.RoleAdmin, PasswordHash: hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, token, err := s.CreateToken(ctx, u.ID, "integration", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.ID, token
+}
+
 func call(t *testing.T, base, method, path, auth, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
@@ -109,4 +120,67 @@ func call(t *testing.T, base, method, path, auth, body string) (int, string) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// TestGatewaysShareState runs two integrators of one cluster over a real
+// Redis (crm kv): a token one verified is trusted by the other without
+// asking the api tier, the store counts the calls of both, and a store out
+// of reach costs no call.
+func TestGatewaysShareState(t *testing.T) {
+	s, _ := storetest.Open(t)
+	ctx := context.Background()
+	_, token := esbClient(t, s)
+	var verifications atomic.Int64
+	apiHandler := api.New(s, api.Config{}).Handler()
+	apiSrv := httptest.NewServer(serve.Handler(serve.Config{Role: "api", Metrics: metrics.New("api"),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/api/v1/session" {
+				verifications.Add(1)
+			}
+			apiHandler.ServeHTTP(w, r)
+		})}))
+	t.Cleanup(apiSrv.Close)
+	state := kv.Dial(kv.StartTest(t, ""), kv.TestPassword)
+	t.Cleanup(func() { state.Close() })
+
+	esb := func(st State) (*Gateway, string) {
+		reg := prometheus.NewRegistry()
+		lb, err := web.NewBalancer([]string{apiSrv.URL}, web.Balance, time.Second, slog.New(slog.DiscardHandler), reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := New(lb, time.Hour, reg).WithState(st)
+		srv := httptest.NewServer(g.Handler())
+		t.Cleanup(srv.Close)
+		return g, srv.URL
+	}
+	_, first := esb(state)
+	_, second := esb(state)
+	for i, base := range []string{first, second, second} {
+		if code, body := call(t, base, "GET", "/api/v1/contacts", "Bearer "+token, ""); code != 200 {
+			t.Fatalf("call %d = %d %s, want 200", i, code, body)
+		}
+	}
+	if n := verifications.Load(); n != 1 {
+		t.Errorf("the api tier verified the token %d times, want once: the second integrator should take the first's grant", n)
+	}
+	if calls, err := state.Calls(ctx); err != nil || calls["esb@example.com"] != 3 {
+		t.Errorf("the store's call count = %v, %v; want esb@example.com: 3", calls, err)
+	}
+
+	// A store nobody listens on: the call goes through, the error is counted.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := kv.Dial(l.Addr().String(), kv.TestPassword)
+	l.Close()
+	t.Cleanup(func() { gone.Close() })
+	g, lonely := esb(gone)
+	if code, body := call(t, lonely, "GET", "/api/v1/contacts", "Bearer "+token, ""); code != 200 {
+		t.Fatalf("with the store out of reach = %d %s, want 200", code, body)
+	}
+	if n := testutil.ToFloat64(g.stateErr); n < 2 {
+		t.Errorf("crm_integration_state_errors_total = %v, want the failed grant read, grant write and count", n)
+	}
 }

@@ -95,3 +95,7 @@ func (t roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set("Authorization", "Bearer "+string(t.key.secret))
 	return t.base.RoundTrip(r)
 }
+
+// Password is the key as the password of a service that checks it itself:
+// Redis's AUTH (crm kv and its clients, the integrators).
+func (k Key) Password() string { return string(k.secret) }

@@ -6,8 +6,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/crmplan/crmplan/app/integration"
+	"github.com/crmplan/crmplan/app/kv"
 	"github.com/crmplan/crmplan/app/metrics"
 	"github.com/crmplan/crmplan/app/serve"
+	"github.com/crmplan/crmplan/app/stackkey"
 	"github.com/crmplan/crmplan/app/web"
 )
 
@@ -22,6 +24,9 @@ func integrationCommand() *cli.Command {
 			&cli.StringFlag{Name: "admin-socket", EnvVars: []string{"CRM_ADMIN_SOCKET"}, Usage: "Unix socket (0600) for the deploy control: reload the backends, drain/undrain one; none when empty"},
 			&cli.DurationFlag{Name: "token-ttl", Value: 30 * time.Second, EnvVars: []string{"CRM_TOKEN_TTL"}, Usage: "how long a verified API token is trusted without asking the api tier"},
 			&cli.DurationFlag{Name: "health-interval", Value: 250 * time.Millisecond, EnvVars: []string{"CRM_HEALTH_INTERVAL"}},
+			&cli.StringFlag{Name: "kv", EnvVars: []string{"CRM_KV"}, Usage: "host:port of the cluster's key-value store (crm kv), where the integrators share verified tokens and call counts; " +
+				"it takes the stack's service key (" + stackkey.Env + " or --service-key-file) as its password. None when empty"},
+			serviceKeyFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			log, err := logger(c, "integration")
@@ -45,6 +50,15 @@ func integrationCommand() *cli.Command {
 				}
 			}
 			g := integration.New(b, c.Duration("token-ttl"), m.Registry)
+			if addr := c.String("kv"); addr != "" {
+				key, err := serviceKey(c)
+				if err != nil {
+					return err
+				}
+				state := kv.Dial(addr, key.Password())
+				defer state.Close()
+				g.WithState(state)
+			}
 			// Served like crm web, so that SIGHUP hands the socket over to
 			// a new release: integration calls arrive here directly, and a
 			// plain restart of a single ESB refuses them meanwhile.

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/provision"
@@ -66,6 +70,7 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 				t.Errorf("verify: %d requests, %d failed, %.2f of %.2f req/s; want all served at the rate",
 					res.Requests, res.Failed, res.AchievedRate, res.TargetRate)
 			}
+			checkKVStore(t, inv)
 
 			if out, err := e.exec("destroy", "--stack", s.stack, "--yes"); err != nil {
 				t.Fatalf("crmplan destroy: %v\n%s", err, out)
@@ -112,6 +117,38 @@ func checkMeshStatus(t *testing.T, st provision.Status, inv stackdir.Inventory) 
 			if !strings.HasSuffix(r.Release, "-"+inv.AppVersion) {
 				t.Errorf("status: %s runs crm %s on release %q, want the deployed build %s", ih.Name, r.Role, r.Release, inv.AppVersion)
 			}
+		}
+	}
+}
+
+// checkKVStore: seed 002's key-value store (ARKVD) runs a real Redis that
+// refuses a client without the stack's service key, and holds the
+// integrators' state: the calls verify's integration traffic made through
+// them, counted by client. A seed without a kv host checks nothing.
+func checkKVStore(t *testing.T, inv stackdir.Inventory) {
+	t.Helper()
+	ctx := context.Background()
+	for _, h := range inv.Hosts {
+		if h.Role != "kv" {
+			continue
+		}
+		addr := net.JoinHostPort(h.Address, fmt.Sprint(h.Port))
+		anon := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+		if err := anon.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+			t.Errorf("%s: PING without a password = %v, want NOAUTH", h.Name, err)
+		}
+		anon.Close()
+		rdb := redis.NewClient(&redis.Options{Addr: addr, Password: inv.ServiceKey, MaxRetries: -1})
+		calls, err := rdb.HGetAll(ctx, "crm:integration:calls").Result() // app/kv's callsKey
+		rdb.Close()
+		var total int
+		for _, v := range calls {
+			n, _ := strconv.Atoi(v)
+			total += n
+		}
+		t.Logf("%s: the integrators' call counts in Redis: %v", h.Name, calls)
+		if err != nil || total == 0 {
+			t.Errorf("%s: the integrators' call counts = %v, %v; want the calls verify made through them", h.Name, calls, err)
 		}
 	}
 }
