@@ -55,7 +55,11 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 	if err := d.queueServices(keyEnv); err != nil {
 		return err
 	}
-	if err := d.schedulerServices(keyEnv); err != nil {
+	relays, err := d.mailServices(keyEnv)
+	if err != nil {
+		return err
+	}
+	if err := d.schedulerServices(keyEnv, relays); err != nil {
 		return err
 	}
 	return d.proxyServices(esbs, esbURLs, apiURLs)
@@ -67,7 +71,8 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 // the agent keeps it in the role's 0600 spec: never in an argument. A
 // stack without those roles gets no key, and so no new resource.
 func (d *deployer) serviceKeyEnv() (pulumi.StringMap, error) {
-	if len(d.l.ByRole(topology.RoleDocStore))+len(d.l.ByRole(topology.RoleQueue))+len(d.l.ByRole(topology.RoleScheduler))+len(d.l.ByRole(topology.RoleKV)) == 0 {
+	if len(d.l.ByRole(topology.RoleDocStore))+len(d.l.ByRole(topology.RoleQueue))+len(d.l.ByRole(topology.RoleScheduler))+
+		len(d.l.ByRole(topology.RoleKV))+len(d.l.ByRole(topology.RoleMail)) == 0 {
 		return pulumi.StringMap{}, nil
 	}
 	key, err := d.secret("service-key")
@@ -110,9 +115,23 @@ func (d *deployer) nearest(h LocalHost, r topology.Role) *LocalHost {
 	return nil
 }
 
+// mailServices runs the mail relays (crm mail), each delivering into
+// maildir/ of its host directory.
+func (d *deployer) mailServices(keyEnv pulumi.StringMap) ([]pulumi.Resource, error) {
+	var out []pulumi.Resource
+	for _, h := range d.l.ByRole(topology.RoleMail) {
+		res, err := d.service(h, []string{"--maildir", filepath.Join(h.Dir, "maildir"), "--domain", h.Name}, keyEnv)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
 // schedulerServices points each scheduler at the workers and the brokers,
-// its own zone's broker first.
-func (d *deployer) schedulerServices(keyEnv pulumi.StringMap) error {
+// its own zone's broker first, and its failures at the nearest relay.
+func (d *deployer) schedulerServices(keyEnv pulumi.StringMap, relays []pulumi.Resource) error {
 	for _, h := range d.l.ByRole(topology.RoleScheduler) {
 		var args []string
 		for _, w := range d.l.ByRole(topology.RoleWorker) {
@@ -123,7 +142,10 @@ func (d *deployer) schedulerServices(keyEnv pulumi.StringMap) error {
 		for _, b := range brokers {
 			args = append(args, "--broker", b.URL())
 		}
-		if _, err := d.service(h, args, keyEnv); err != nil {
+		if m := d.nearest(h, topology.RoleMail); m != nil {
+			args = append(args, "--mail", net.JoinHostPort(m.Address, strconv.Itoa(m.Port)))
+		}
+		if _, err := d.service(h, args, keyEnv, relays...); err != nil {
 			return err
 		}
 	}

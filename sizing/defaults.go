@@ -40,10 +40,10 @@ package sizing
 //	integration  -    -    -     -     30      1     4    no   1   -    [3.0]
 //	queue        -    -    0.5   -      1      1     2    no   1   -    [0.175]
 //	kv           -    -    -     -      0.2    1     2    no   1   -    [0.02]
+//	etl, scheduler, mail: no per-request demand (batch work and
+//	            notifications off the request path); 4, 2 and 2 cores, 1 server.
 //	loadgen      1.03 1.03 1.03  1.03   1.03   1     2    no   1   -    [1.03]
 //	             (k6's CPU per request it makes; off the request path)
-//	etl, scheduler: no per-request demand (batch work off the request path);
-//	            4 and 2 cores, 1 server.
 //
 // Why these: the web tier terminates TLS, serves the React bundle and
 // balances load, about a millisecond per request. The app tier (seed 000's
@@ -166,7 +166,7 @@ func DefaultTier(role string) (TierSpec, bool) {
 		t.Demand, t.Min = demand(0, 0, 0, 0, 0.2), 1
 	case "etl":
 		t.Demand, t.Cores, t.Min = map[Class]float64{}, 4, 1
-	case "scheduler":
+	case "scheduler", "mail":
 		t.Demand, t.Min = map[Class]float64{}, 1
 	case "loadgen":
 		g := generatorDemandMs
@@ -185,7 +185,7 @@ const generatorDemandMs = 1.03
 // DefaultRoles lists the roles DefaultTier knows, in request-path order.
 func DefaultRoles() []string {
 	return []string{"proxy", "failover", "web", "api", "cache", "docstore", "worker", "queue",
-		"integration", "kv", "db-primary", "db-replica", "etl", "scheduler", "loadgen"}
+		"integration", "kv", "db-primary", "db-replica", "etl", "scheduler", "mail", "loadgen"}
 }
 
 // DefaultTiers returns seed 000's tiers: web (load balancer) in the DMZ, app

@@ -7,7 +7,7 @@ import "sort"
 func Roles() []Role {
 	return []Role{
 		RoleLoadgen, RoleFailover, RoleProxy, RoleWeb, RoleAPI, RoleWorker, RoleScheduler,
-		RoleIntegration, RoleETL, RoleQueue, RoleKV, RoleCache, RoleDocStore,
+		RoleIntegration, RoleETL, RoleQueue, RoleKV, RoleMail, RoleCache, RoleDocStore,
 		RoleDBPrimary, RoleDBReplica,
 	}
 }
@@ -21,8 +21,8 @@ func (r Role) Known() bool {
 // defaultPorts is the service port of each role. The crm roles sit next to
 // each other from 8080 so a local host's listeners are easy to recognise;
 // the others keep the port their real counterpart uses (PostgreSQL 5432,
-// memcached 11211, NATS 4222, Redis 6379), so a cloud target can run the
-// real thing.
+// memcached 11211, NATS 4222, Redis 6379, SMTP submission 587), so a cloud
+// target can run the real thing.
 var defaultPorts = map[Role]int{
 	RoleWeb:         8080,
 	RoleFailover:    8080,
@@ -36,6 +36,7 @@ var defaultPorts = map[Role]int{
 	RoleQueue:       4222,
 	RoleCache:       11211,
 	RoleKV:          6379,
+	RoleMail:        587,
 	RoleDBPrimary:   5432,
 	RoleDBReplica:   5432,
 	// A load generator serves nothing; 6565 is k6's REST API port, for
@@ -98,6 +99,7 @@ var defaultLinks = []defaultLink{
 	{RoleScheduler, RoleWorker},
 	{RoleScheduler, RoleIntegration},
 	{RoleScheduler, RoleQueue},
+	{RoleScheduler, RoleMail},
 	{RoleDBReplica, RoleDBPrimary},
 }
 

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,7 +44,11 @@ type Config struct {
 	// Transport carries the triggers and ticks (the brokers require the
 	// stack's service key: stackkey.Key.Transport); nil means the default.
 	Transport http.RoundTripper
-	Log       *slog.Logger
+	// Notify, if set, mails the operators (through crm mail) when a job's
+	// trigger fails after having succeeded (or first thing): once per
+	// outage, not once per tick.
+	Notify func(ctx context.Context, subject, body string) error
+	Log    *slog.Logger
 }
 
 // Scheduler fires the jobs.
@@ -51,6 +56,9 @@ type Scheduler struct {
 	cfg      Config
 	client   *http.Client
 	triggers *prometheus.CounterVec
+
+	mu      sync.Mutex
+	failing map[string]bool // job + " " + target, while its triggers fail
 }
 
 // New returns a scheduler; Run fires the jobs.
@@ -58,7 +66,7 @@ func New(cfg Config, reg prometheus.Registerer) *Scheduler {
 	if cfg.Topic == "" {
 		cfg.Topic = "schedule"
 	}
-	s := &Scheduler{cfg: cfg, client: &http.Client{Timeout: 10 * time.Minute, Transport: cfg.Transport}, // an export of 25M rows takes a while
+	s := &Scheduler{cfg: cfg, failing: map[string]bool{}, client: &http.Client{Timeout: 10 * time.Minute, Transport: cfg.Transport}, // an export of 25M rows takes a while
 		triggers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_scheduler_triggers_total",
 			Help: "Job triggers by job, target (worker, queue) and result."}, []string{"job", "target", "result"})}
 	if reg != nil {
@@ -104,6 +112,30 @@ func (s *Scheduler) count(job, target string, err error) {
 		s.cfg.Log.Error("trigger", "job", job, "target", target, "err", err)
 	}
 	s.triggers.WithLabelValues(job, target, result).Inc()
+	s.mu.Lock()
+	k := job + " " + target
+	first := err != nil && !s.failing[k]
+	s.failing[k] = err != nil
+	s.mu.Unlock()
+	if first && s.cfg.Notify != nil {
+		s.notify(job, target, err)
+	}
+}
+
+// notify mails the first failure of a job's trigger. The tick goes on
+// meanwhile: a relay out of reach is logged, not waited for.
+func (s *Scheduler) notify(job, target string, cause error) {
+	subject := fmt.Sprintf("crm scheduler: job %s failed (%s)", job, target)
+	body := fmt.Sprintf("The scheduler could not trigger job %q on any %s at %s:\n\n%v\n\n"+
+		"It keeps trying on the job's period; no further mail is sent until a trigger succeeds and fails again.\n",
+		job, target, time.Now().UTC().Format(time.RFC3339), cause)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.cfg.Notify(ctx, subject, body); err != nil {
+			s.cfg.Log.Error("notify", "job", job, "err", err)
+		}
+	}()
 }
 
 // first POSTs to the bases in order until one answers 2xx.

@@ -8,11 +8,13 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/crmplan/crmplan/app/mail"
 	"github.com/crmplan/crmplan/app/queue"
 	"github.com/crmplan/crmplan/app/store/storetest"
 	"github.com/crmplan/crmplan/app/worker"
@@ -87,6 +89,52 @@ func TestParseJob(t *testing.T) {
 		got, err := ParseJob(tt.in)
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("ParseJob(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+}
+
+// TestFailedJobMails: a job no target takes is mailed to the operators
+// through a real SMTP relay (crm mail) and lands in its Maildir, once per
+// outage: repeated failures send nothing more, a failure after a success
+// sends again.
+func TestFailedJobMails(t *testing.T) {
+	var up atomic.Bool
+	broker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(w, "broker down", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(broker.Close)
+	addr, maildir := mail.StartTest(t)
+	n := mail.Notifier{Addr: addr, Password: mail.TestPassword, From: "scheduler@crm.local", To: []string{"ops@crm.local"}}
+	sch := New(Config{Brokers: []string{broker.URL}, Notify: n.Send, Log: slog.New(slog.DiscardHandler)}, nil)
+	at := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		up       bool
+		wantMail int // messages in the Maildir after the tick
+	}{
+		{"first failure", false, 1},
+		{"still failing", false, 1},
+		{"recovered", true, 1},
+		{"fails again", false, 2},
+	}
+	for _, tt := range tests {
+		up.Store(tt.up)
+		sch.Fire(context.Background(), "report", at)
+		// Delivery is asynchronous: wait for one more than expected, so a
+		// mail sent in excess is seen.
+		msgs := mail.Delivered(t, maildir, tt.wantMail+1, time.Second)
+		if len(msgs) != tt.wantMail {
+			t.Fatalf("%s: %d messages in the Maildir, want %d", tt.name, len(msgs), tt.wantMail)
+		}
+	}
+	msgs := mail.Delivered(t, maildir, 2, 0)
+	for _, want := range []string{"Subject: crm scheduler: job report failed (queue)", "503 Service Unavailable", "From: scheduler@crm.local"} {
+		if !strings.Contains(msgs[0], want) {
+			t.Errorf("the notification lacks %q:\n%s", want, msgs[0])
 		}
 	}
 }

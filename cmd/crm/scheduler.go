@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/crmplan/crmplan/app"
+	"github.com/crmplan/crmplan/app/mail"
 	"github.com/crmplan/crmplan/app/metrics"
 	"github.com/crmplan/crmplan/app/scheduler"
 	"github.com/crmplan/crmplan/app/serve"
@@ -21,6 +22,8 @@ func schedulerCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "worker", EnvVars: []string{"CRM_WORKERS"}, Usage: "worker base URL (repeat; the first that answers runs the job)"},
 			&cli.StringSliceFlag{Name: "broker", EnvVars: []string{"CRM_BROKERS"}, Usage: "queue base URL for the ticks (repeat)"},
 			&cli.StringFlag{Name: "topic", Value: "schedule", EnvVars: []string{"CRM_TOPIC"}},
+			&cli.StringFlag{Name: "mail", EnvVars: []string{"CRM_MAIL"}, Usage: "host:port of the mail relay (crm mail) that a job's failed trigger is mailed through; none when empty"},
+			&cli.StringSliceFlag{Name: "notify", Value: cli.NewStringSlice("ops@crm.local"), EnvVars: []string{"CRM_NOTIFY"}, Usage: "who the failures are mailed to (repeat)"},
 			serviceKeyFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -42,8 +45,12 @@ func schedulerCommand() *cli.Command {
 				return err
 			}
 			m := metrics.New("scheduler")
-			s := scheduler.New(scheduler.Config{Jobs: jobs, Workers: c.StringSlice("worker"), Brokers: c.StringSlice("broker"),
-				Topic: c.String("topic"), Transport: key.Transport(nil), Log: log}, m.Registry)
+			cfg := scheduler.Config{Jobs: jobs, Workers: c.StringSlice("worker"), Brokers: c.StringSlice("broker"),
+				Topic: c.String("topic"), Transport: key.Transport(nil), Log: log}
+			if addr := c.String("mail"); addr != "" {
+				cfg.Notify = mail.Notifier{Addr: addr, Password: key.Password(), From: "scheduler@crm.local", To: c.StringSlice("notify")}.Send
+			}
+			s := scheduler.New(cfg, m.Registry)
 			ctx, cancel := context.WithCancel(c.Context)
 			defer cancel()
 			go s.Run(ctx)
