@@ -319,7 +319,7 @@ func (l Layout) inventory(version string, outputs auto.OutputMap, instances map[
 			continue
 		}
 		switch h.Role {
-		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache, topology.RoleETL, topology.RoleKV, topology.RoleMail:
+		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache, topology.RoleETL, topology.RoleKV, topology.RoleMail, topology.RoleAdmin:
 			ih.MetricsURL = h.URL() + "/metrics"
 		}
 		inv.Hosts = append(inv.Hosts, ih)

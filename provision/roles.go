@@ -62,7 +62,38 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 	if err := d.schedulerServices(keyEnv, relays); err != nil {
 		return err
 	}
-	return d.proxyServices(esbs, esbURLs, apiURLs)
+	consoles, err := d.adminServices(keyEnv, esbURLs)
+	if err != nil {
+		return err
+	}
+	return d.proxyServices(esbs, esbURLs, apiURLs, consoles)
+}
+
+// adminServices runs the admin consoles over the integrator cluster: its
+// members, brokers, schedulers and key-value store. It returns their URLs
+// for the proxy.
+func (d *deployer) adminServices(keyEnv pulumi.StringMap, esbURLs []string) ([]string, error) {
+	var urls []string
+	for _, h := range d.l.ByRole(topology.RoleAdmin) {
+		var args []string
+		for _, u := range esbURLs {
+			args = append(args, "--integration", u)
+		}
+		for _, b := range d.l.ByRole(topology.RoleQueue) {
+			args = append(args, "--broker", b.URL())
+		}
+		for _, s := range d.l.ByRole(topology.RoleScheduler) {
+			args = append(args, "--scheduler", s.URL())
+		}
+		if kv := d.nearest(h, topology.RoleKV); kv != nil {
+			args = append(args, "--kv", net.JoinHostPort(kv.Address, strconv.Itoa(kv.Port)))
+		}
+		if _, err := d.service(h, args, keyEnv); err != nil {
+			return nil, err
+		}
+		urls = append(urls, h.URL())
+	}
+	return urls, nil
 }
 
 // serviceKeyEnv is the environment that gives docstore, the brokers and
@@ -72,7 +103,7 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 // stack without those roles gets no key, and so no new resource.
 func (d *deployer) serviceKeyEnv() (pulumi.StringMap, error) {
 	if len(d.l.ByRole(topology.RoleDocStore))+len(d.l.ByRole(topology.RoleQueue))+len(d.l.ByRole(topology.RoleScheduler))+
-		len(d.l.ByRole(topology.RoleKV))+len(d.l.ByRole(topology.RoleMail)) == 0 {
+		len(d.l.ByRole(topology.RoleKV))+len(d.l.ByRole(topology.RoleMail))+len(d.l.ByRole(topology.RoleAdmin)) == 0 {
 		return pulumi.StringMap{}, nil
 	}
 	key, err := d.secret("service-key")
@@ -173,7 +204,7 @@ func (d *deployer) queueServices(keyEnv pulumi.StringMap) error {
 
 // proxyServices fronts what topology.DefaultLinks says a proxy fronts: the
 // integrator cluster, else the web tier, else the api servers.
-func (d *deployer) proxyServices(esbs []pulumi.Resource, esbURLs, apiURLs []string) error {
+func (d *deployer) proxyServices(esbs []pulumi.Resource, esbURLs, apiURLs, consoles []string) error {
 	targets := esbURLs
 	if len(targets) == 0 {
 		for _, h := range d.l.ByRole(topology.RoleWeb) {
@@ -189,8 +220,12 @@ func (d *deployer) proxyServices(esbs []pulumi.Resource, esbURLs, apiURLs []stri
 	if len(targets) == 0 {
 		targets = apiURLs
 	}
+	args := backendArgs(targets)
+	for _, u := range consoles {
+		args = append(args, "--route", "/admin/="+u)
+	}
 	for _, h := range d.l.ByRole(topology.RoleProxy) {
-		if _, err := d.service(h, backendArgs(targets), pulumi.StringMap{}, esbs...); err != nil {
+		if _, err := d.service(h, args, pulumi.StringMap{}, esbs...); err != nil {
 			return err
 		}
 	}

@@ -17,7 +17,7 @@ func TestRolesLayoutExamples(t *testing.T) {
 	}{
 		{"simplecrm.yaml", []topology.Role{topology.RoleIntegration, topology.RoleETL}},
 		{"longjump.yaml", []topology.Role{topology.RoleCache, topology.RoleDocStore, topology.RoleWorker}},
-		{"arint.yaml", []topology.Role{topology.RoleProxy, topology.RoleIntegration, topology.RoleScheduler, topology.RoleQueue, topology.RoleKV, topology.RoleMail}},
+		{"arint.yaml", []topology.Role{topology.RoleProxy, topology.RoleIntegration, topology.RoleScheduler, topology.RoleQueue, topology.RoleKV, topology.RoleMail, topology.RoleAdmin}},
 		{"smarten-ha.yaml", nil},
 		{"client-server.yaml", nil},
 	}

@@ -40,8 +40,9 @@ package sizing
 //	integration  -    -    -     -     30      1     4    no   1   -    [3.0]
 //	queue        -    -    0.5   -      1      1     2    no   1   -    [0.175]
 //	kv           -    -    -     -      0.2    1     2    no   1   -    [0.02]
-//	etl, scheduler, mail: no per-request demand (batch work and
-//	            notifications off the request path); 4, 2 and 2 cores, 1 server.
+//	etl, scheduler, mail, admin: no per-request demand (batch work,
+//	            notifications and the operators' console off the request
+//	            path); 4, 2, 2 and 2 cores, 1 server (the console HA: 2).
 //	loadgen      1.03 1.03 1.03  1.03   1.03   1     2    no   1   -    [1.03]
 //	             (k6's CPU per request it makes; off the request path)
 //
@@ -168,6 +169,10 @@ func DefaultTier(role string) (TierSpec, bool) {
 		t.Demand, t.Cores, t.Min = map[Class]float64{}, 4, 1
 	case "scheduler", "mail":
 		t.Demand, t.Min = map[Class]float64{}, 1
+	case "admin":
+		// Seed 002: "n per cluster ... to secure each of them": a second
+		// console when one is lost.
+		t.Demand, t.Min, t.HA = map[Class]float64{}, 1, true
 	case "loadgen":
 		g := generatorDemandMs
 		t.Demand, t.Min = demand(g, g, g, g, g), 1
@@ -185,7 +190,7 @@ const generatorDemandMs = 1.03
 // DefaultRoles lists the roles DefaultTier knows, in request-path order.
 func DefaultRoles() []string {
 	return []string{"proxy", "failover", "web", "api", "cache", "docstore", "worker", "queue",
-		"integration", "kv", "db-primary", "db-replica", "etl", "scheduler", "mail", "loadgen"}
+		"integration", "kv", "db-primary", "db-replica", "etl", "scheduler", "mail", "admin", "loadgen"}
 }
 
 // DefaultTiers returns seed 000's tiers: web (load balancer) in the DMZ, app

@@ -7,7 +7,7 @@ import "sort"
 func Roles() []Role {
 	return []Role{
 		RoleLoadgen, RoleFailover, RoleProxy, RoleWeb, RoleAPI, RoleWorker, RoleScheduler,
-		RoleIntegration, RoleETL, RoleQueue, RoleKV, RoleMail, RoleCache, RoleDocStore,
+		RoleIntegration, RoleETL, RoleQueue, RoleKV, RoleMail, RoleAdmin, RoleCache, RoleDocStore,
 		RoleDBPrimary, RoleDBReplica,
 	}
 }
@@ -37,6 +37,7 @@ var defaultPorts = map[Role]int{
 	RoleCache:       11211,
 	RoleKV:          6379,
 	RoleMail:        587,
+	RoleAdmin:       8087,
 	RoleDBPrimary:   5432,
 	RoleDBReplica:   5432,
 	// A load generator serves nothing; 6565 is k6's REST API port, for
@@ -100,6 +101,10 @@ var defaultLinks = []defaultLink{
 	{RoleScheduler, RoleIntegration},
 	{RoleScheduler, RoleQueue},
 	{RoleScheduler, RoleMail},
+	{RoleAdmin, RoleIntegration},
+	{RoleAdmin, RoleQueue},
+	{RoleAdmin, RoleScheduler},
+	{RoleAdmin, RoleKV},
 	{RoleDBReplica, RoleDBPrimary},
 }
 
@@ -137,6 +142,10 @@ func DefaultLinks(roles []Role) []Link {
 				break
 			}
 		}
+	}
+	if has[RoleProxy] && has[RoleAdmin] {
+		// The consoles are reached from outside through the proxy only.
+		out = append(out, Link{From: RoleProxy, To: RoleAdmin, Port: DefaultPort(RoleAdmin)})
 	}
 	for _, l := range defaultLinks {
 		if has[l.from] && has[l.to] {

@@ -53,6 +53,7 @@ const (
 	RoleETL         Role = "etl"         // data migration (seed 000)
 	RoleScheduler   Role = "scheduler"   // job scheduler (seed 002)
 	RoleQueue       Role = "queue"       // pub/sub queue, brokered across LANs (seed 002)
+	RoleAdmin       Role = "admin"       // web admin console over the integrator cluster, behind the proxy (seed 002's ARWADM)
 	RoleMail        Role = "mail"        // SMTP relay of the roles' notifications into a Maildir (seed 002's ARMAIL)
 	RoleKV          Role = "kv"          // key-value store of the integrators' shared state: Redis (seed 002's ARKVD)
 	RoleProxy       Role = "proxy"       // access and distribution proxy into a LAN (seed 002)

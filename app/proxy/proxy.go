@@ -10,12 +10,27 @@ import (
 	"strings"
 )
 
+// Route sends the paths under Prefix to Next rather than the main tier:
+// the admin consoles under /admin/, say.
+type Route struct {
+	Prefix string
+	Next   http.Handler
+}
+
 // Handler forwards requests whose path starts with one of allow to next
 // and answers 404 for the rest, so the proxy exposes no more of the LAN
 // tier than the plan means to (its /metrics, for one, stays inside).
-// An empty allow forwards everything.
-func Handler(next http.Handler, allow []string) http.Handler {
+// An empty allow forwards everything. A path under a route's prefix goes
+// to that route, allowed or not.
+func Handler(next http.Handler, allow []string, routes ...Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, rt := range routes {
+			if strings.HasPrefix(r.URL.Path, rt.Prefix) {
+				r.Header.Set("X-Forwarded-By", "crm-proxy")
+				rt.Next.ServeHTTP(w, r)
+				return
+			}
+		}
 		if !allowed(r.URL.Path, allow) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusNotFound)

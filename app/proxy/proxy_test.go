@@ -21,7 +21,15 @@ func TestProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(Handler(b, []string{"/api/v1/"}))
+	console := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "admin "+r.URL.Path+" via "+r.Header.Get("X-Forwarded-By"))
+	}))
+	t.Cleanup(console.Close)
+	admins, err := web.NewBalancer([]string{console.URL}, web.Balance, time.Second, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(Handler(b, []string{"/api/v1/"}, Route{Prefix: "/admin/", Next: admins}))
 	t.Cleanup(srv.Close)
 	tests := []struct {
 		name, path string
@@ -31,6 +39,8 @@ func TestProxy(t *testing.T) {
 		{"allowed", "/api/v1/contacts", 200, "lan /api/v1/contacts via crm-proxy for 127.0.0.1"},
 		{"metrics stay inside", "/metrics", 404, "not exposed"},
 		{"prefix must match", "/api/v2/x", 404, "not exposed"},
+		{"routed to the consoles", "/admin/v1/cluster", 200, "admin /admin/v1/cluster via crm-proxy"},
+		{"a route's prefix must match too", "/administrator", 404, "not exposed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -78,7 +78,23 @@ func (b *Broker) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/topics/{topic}/messages", b.publish)
 	mux.HandleFunc("GET /v1/topics/{topic}/messages", b.subscribe)
+	mux.HandleFunc("GET /v1/topics", b.depths)
 	return mux
+}
+
+// Stats is a broker's state for the admin console (GET /v1/topics).
+type Stats struct {
+	Broker  string           `json:"broker"`
+	Topics  map[string]Depth `json:"topics"`
+	Backlog map[string]int   `json:"backlog"` // messages waiting to be forwarded, by peer
+}
+
+func (b *Broker) depths(w http.ResponseWriter, r *http.Request) {
+	st := Stats{Broker: b.cfg.Name, Topics: b.log.Depths(), Backlog: map[string]int{}}
+	for i, p := range b.cfg.Peers {
+		st.Backlog[p] = len(b.peers[i])
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (b *Broker) publish(w http.ResponseWriter, r *http.Request) {

@@ -72,6 +72,23 @@ func (l *Log) Append(name string, m Message) (Message, bool) {
 	return m, true
 }
 
+// Depth is what a topic holds.
+type Depth struct {
+	Retained int    `json:"retained"` // messages kept for subscribers
+	LastSeq  uint64 `json:"last_seq"` // messages the topic has taken since the broker started
+}
+
+// Depths returns every topic's depth, by name.
+func (l *Log) Depths() map[string]Depth {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]Depth, len(l.topics))
+	for name, t := range l.topics {
+		out[name] = Depth{Retained: len(t.msgs), LastSeq: t.seq}
+	}
+	return out
+}
+
 // After returns up to max messages with Seq > after, waiting until there is
 // one or ctx ends (then it returns none and no error: an empty poll).
 func (l *Log) After(ctx context.Context, name string, after uint64, max int) []Message {

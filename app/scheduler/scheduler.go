@@ -58,7 +58,17 @@ type Scheduler struct {
 	triggers *prometheus.CounterVec
 
 	mu      sync.Mutex
-	failing map[string]bool // job + " " + target, while its triggers fail
+	failing map[string]bool      // job + " " + target, while its triggers fail
+	last    map[string]JobStatus // by job
+}
+
+// JobStatus is a job's schedule and its last tick, for the admin console
+// (GET /v1/schedule).
+type JobStatus struct {
+	Job     string            `json:"job"`
+	Every   string            `json:"every"`
+	LastAt  *time.Time        `json:"last_at,omitempty"`
+	Results map[string]string `json:"results,omitempty"` // target (worker, queue) -> ok or the error
 }
 
 // New returns a scheduler; Run fires the jobs.
@@ -66,7 +76,7 @@ func New(cfg Config, reg prometheus.Registerer) *Scheduler {
 	if cfg.Topic == "" {
 		cfg.Topic = "schedule"
 	}
-	s := &Scheduler{cfg: cfg, failing: map[string]bool{}, client: &http.Client{Timeout: 10 * time.Minute, Transport: cfg.Transport}, // an export of 25M rows takes a while
+	s := &Scheduler{cfg: cfg, failing: map[string]bool{}, last: map[string]JobStatus{}, client: &http.Client{Timeout: 10 * time.Minute, Transport: cfg.Transport}, // an export of 25M rows takes a while
 		triggers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_scheduler_triggers_total",
 			Help: "Job triggers by job, target (worker, queue) and result."}, []string{"job", "target", "result"})}
 	if reg != nil {
@@ -94,8 +104,36 @@ func (s *Scheduler) Run(ctx context.Context) {
 	<-ctx.Done()
 }
 
+// Handler serves GET /v1/schedule: every job, its period and last tick.
+func (s *Scheduler) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/schedule", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Schedule())
+	})
+	return mux
+}
+
+// Schedule returns every job's status, in the order of Config.Jobs.
+func (s *Scheduler) Schedule() []JobStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]JobStatus, 0, len(s.cfg.Jobs))
+	for _, j := range s.cfg.Jobs {
+		st := s.last[j.Name]
+		st.Job, st.Every = j.Name, j.Every.String()
+		out = append(out, st)
+	}
+	return out
+}
+
 // Fire runs one tick of job: on a worker, and announced on the queue.
 func (s *Scheduler) Fire(ctx context.Context, job string, at time.Time) {
+	s.mu.Lock()
+	st := s.last[job]
+	st.LastAt = &at
+	s.last[job] = st
+	s.mu.Unlock()
 	if len(s.cfg.Workers) > 0 {
 		s.count(job, "worker", s.first(ctx, s.cfg.Workers, "/v1/jobs/"+job, nil))
 	}
@@ -113,6 +151,15 @@ func (s *Scheduler) count(job, target string, err error) {
 	}
 	s.triggers.WithLabelValues(job, target, result).Inc()
 	s.mu.Lock()
+	st := s.last[job]
+	if st.Results == nil {
+		st.Results = map[string]string{}
+	}
+	st.Results[target] = result
+	if err != nil {
+		st.Results[target] = err.Error()
+	}
+	s.last[job] = st
 	k := job + " " + target
 	first := err != nil && !s.failing[k]
 	s.failing[k] = err != nil

@@ -54,7 +54,8 @@ func schedulerCommand() *cli.Command {
 			ctx, cancel := context.WithCancel(c.Context)
 			defer cancel()
 			go s.Run(ctx)
-			return serve.Run(c.Context, serve.Config{Role: "scheduler", Listen: c.String("listen"), Metrics: m, Log: log})
+			// Its schedule is for the admin console, which holds the key.
+			return serve.Run(c.Context, serve.Config{Role: "scheduler", Listen: c.String("listen"), Handler: key.Require(s.Handler()), Metrics: m, Log: log})
 		},
 	}
 }

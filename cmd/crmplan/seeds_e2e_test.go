@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,6 +70,7 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 			// The store holds the state of the calls verify made, whether
 			// or not they met the SLO on a loaded machine.
 			checkKVStore(t, inv)
+			checkAdminConsole(t, inv)
 			if err != nil {
 				t.Fatalf("crmplan verify: %v", err)
 			}
@@ -201,5 +205,75 @@ func checkMailRelay(t *testing.T, inv stackdir.Inventory) {
 		if len(got) != 1 || !strings.Contains(got[0], "Subject: e2e notification") || !strings.Contains(got[0], "by "+h.Name+" (crm mail)") {
 			t.Errorf("%s: the Maildir holds %d messages %q, want the one sent with the key", h.Name, len(got), got)
 		}
+	}
+}
+
+// checkAdminConsole: seed 002's web admin console (ARWADM) answers through
+// the access proxy under /admin/, only to the operator with the service
+// key, with the cluster's state: every integrator a member and ready, the
+// calls verify made counted, a queue for each broker and the schedule.
+func checkAdminConsole(t *testing.T, inv stackdir.Inventory) {
+	t.Helper()
+	var proxy string
+	var integrators, brokers int
+	for _, h := range inv.Hosts {
+		switch h.Role {
+		case "proxy":
+			proxy = "http://" + net.JoinHostPort(h.Address, fmt.Sprint(h.Port))
+		case "integration":
+			integrators++
+		case "queue":
+			brokers++
+		}
+	}
+	if proxy == "" || !slices.ContainsFunc(inv.Hosts, func(h stackdir.InventoryHost) bool { return h.Role == "admin" }) {
+		return
+	}
+	get := func(user, pass string) (int, []byte) {
+		req, _ := http.NewRequest("GET", proxy+"/admin/v1/cluster", nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("admin console through the proxy: %v", err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, b
+	}
+	if code, _ := get("admin", "not-the-service-key-000"); code != http.StatusUnauthorized {
+		t.Errorf("admin console with a wrong key = %d, want 401", code)
+	}
+	code, body := get("admin", inv.ServiceKey)
+	var cl struct {
+		Members []struct {
+			Ready bool `json:"ready"`
+		} `json:"members"`
+		Calls     map[string]int64  `json:"calls"`
+		Queues    []json.RawMessage `json:"queues"`
+		Schedules []struct {
+			Jobs []json.RawMessage `json:"jobs"`
+		} `json:"schedules"`
+		Errors []string `json:"errors"`
+	}
+	if err := json.Unmarshal(body, &cl); code != http.StatusOK || err != nil {
+		t.Fatalf("admin console = %d %s (%v)", code, body, err)
+	}
+	t.Logf("admin console through the proxy: %s", body)
+	ready := 0
+	for _, m := range cl.Members {
+		if m.Ready {
+			ready++
+		}
+	}
+	var calls int64
+	for _, n := range cl.Calls {
+		calls += n
+	}
+	if len(cl.Members) != integrators || ready != integrators || calls == 0 || len(cl.Queues) != brokers ||
+		len(cl.Schedules) == 0 || len(cl.Schedules[0].Jobs) == 0 || len(cl.Errors) != 0 {
+		t.Errorf("admin console: %d members (%d ready), %d calls, %d queues, schedules %+v, errors %v; want %d ready members, the calls verify made, %d queues, the jobs, no error",
+			len(cl.Members), ready, calls, len(cl.Queues), cl.Schedules, cl.Errors, integrators, brokers)
 	}
 }
