@@ -3,6 +3,8 @@
 package web
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -19,8 +21,15 @@ func Handler(b *Balancer, ui fs.FS) http.Handler {
 	return securityHeaders(mux)
 }
 
+// uiHandler serves the UI's files with the validators and cache headers
+// Apache gives static content: an ETag per file (the embedded files have
+// no modification time, so without it a browser could only fetch them
+// whole again), which http.ServeContent answers If-None-Match with 304
+// for; hashed assets are immutable for a year, the rest (index.html,
+// which names the current assets) revalidated on every use.
 func uiHandler(ui fs.FS) http.Handler {
 	files := http.FileServerFS(ui)
+	etags := fileETags(ui)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -41,8 +50,30 @@ func uiHandler(ui fs.FS) http.Handler {
 		} else {
 			w.Header().Set("Cache-Control", "no-cache")
 		}
+		if tag, ok := etags[name]; ok {
+			w.Header().Set("ETag", tag)
+		}
 		files.ServeHTTP(w, r)
 	})
+}
+
+// fileETags is a strong ETag for every file of ui, from its content: the
+// UI is embedded in the binary, so it is read once, at start.
+func fileETags(ui fs.FS) map[string]string {
+	tags := map[string]string{}
+	_ = fs.WalkDir(ui, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, err := fs.ReadFile(ui, name)
+		if err != nil {
+			return nil // served without a validator, as before
+		}
+		sum := sha256.Sum256(b)
+		tags[name] = `"` + hex.EncodeToString(sum[:12]) + `"`
+		return nil
+	})
+	return tags
 }
 
 func securityHeaders(next http.Handler) http.Handler {
