@@ -35,6 +35,12 @@ type Config struct {
 	PollEvery   time.Duration // inbox scan interval; default 2 s
 	ReportEvery time.Duration // pipeline snapshot interval; 0 disables
 	ExportEvery time.Duration // contacts export interval; 0 disables
+	// StateFile records when each recurring job last ran, so that a
+	// restarted worker keeps the schedule: a job comes due one period
+	// after its last run, not after the restart (a worker restarted more
+	// often than an hourly export's period would never export). "" keeps
+	// no record: the schedule starts over with every start.
+	StateFile string
 	MaxRows     int           // per CSV file; default 1,000,000
 	Log         *slog.Logger
 }
@@ -78,8 +84,29 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	poll := time.NewTicker(w.cfg.PollEvery)
 	defer poll.Stop()
-	report, export := ticker(w.cfg.ReportEvery), ticker(w.cfg.ExportEvery)
-	w.record("report", w.Report(ctx))
+	jobs := map[string]recurring{
+		"report": {w.cfg.ReportEvery, true, w.Report},
+		"export": {w.cfg.ExportEvery, false, func(ctx context.Context) error { _, err := w.Export(ctx); return err }},
+	}
+	runs := w.loadRuns()
+	due := make(chan string, len(jobs)) // a job has one timer pending at most
+	timers := map[string]*time.Timer{}
+	defer func() {
+		for _, t := range timers {
+			t.Stop()
+		}
+	}()
+	start := time.Now()
+	for name, j := range jobs {
+		if j.every <= 0 {
+			continue
+		}
+		last, ok := runs[name]
+		if !ok && !j.atStart {
+			last = start // never ran: first due one period from now
+		}
+		timers[name] = time.AfterFunc(time.Until(last.Add(j.every)), func() { due <- name })
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -90,20 +117,48 @@ func (w *Worker) Run(ctx context.Context) error {
 					w.cfg.Log.Error("import", "err", err)
 				}
 			}
-		case <-report:
-			w.record("report", w.Report(ctx))
-		case <-export:
-			_, err := w.Export(ctx)
-			w.record("export", err)
+		case name := <-due:
+			j := jobs[name]
+			runs[name] = time.Now()
+			w.record(name, j.run(ctx))
+			w.saveRuns(runs)
+			timers[name].Reset(time.Until(runs[name].Add(j.every)))
 		}
 	}
 }
 
-func ticker(d time.Duration) <-chan time.Time {
-	if d <= 0 {
-		return nil
+// recurring is a scheduled job: its period, whether a worker that never
+// ran it runs it at once (the report the API serves), and the job.
+type recurring struct {
+	every   time.Duration
+	atStart bool
+	run     func(context.Context) error
+}
+
+// loadRuns reads when each job last ran; none without a state file.
+func (w *Worker) loadRuns() map[string]time.Time {
+	runs := map[string]time.Time{}
+	if w.cfg.StateFile == "" {
+		return runs
 	}
-	return time.NewTicker(d).C
+	b, err := os.ReadFile(w.cfg.StateFile)
+	if err != nil && !os.IsNotExist(err) || err == nil && json.Unmarshal(b, &runs) != nil {
+		w.cfg.Log.Warn("job schedule state unreadable: the schedule starts over", "file", w.cfg.StateFile, "err", err)
+		return map[string]time.Time{}
+	}
+	return runs
+}
+
+// saveRuns records the last runs, replacing the file whole.
+func (w *Worker) saveRuns(runs map[string]time.Time) {
+	if w.cfg.StateFile == "" {
+		return
+	}
+	b, _ := json.Marshal(runs)
+	err := writeAtomic(w.cfg.StateFile, func(f *os.File) error { _, err := f.Write(b); return err })
+	if err != nil {
+		w.cfg.Log.Error("job schedule state", "file", w.cfg.StateFile, "err", err)
+	}
 }
 
 func (w *Worker) record(job string, err error) {

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,3 +72,49 @@ func TestWorkerJobs(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestScheduleSurvivesRestart: a restarted worker keeps its recurring
+// jobs' schedule (seed 001's job server "import, export, and
+// scheduling"): an export that came due while it was down runs at once,
+// a report that ran a moment ago does not run again at the start, and
+// the runs are recorded for the next restart.
+func TestScheduleSurvivesRestart(t *testing.T) {
+	s, _ := storetest.Open(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	outbox, state := filepath.Join(dir, "out"), filepath.Join(dir, "worker-jobs.json")
+	now := time.Now()
+	// Before the restart: the report ran just now, the export an hour less
+	// 300 ms ago, so it comes due 300 ms after the start.
+	before, _ := json.Marshal(map[string]time.Time{"report": now, "export": now.Add(-time.Hour + 300*time.Millisecond)})
+	if err := os.WriteFile(state, before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := New(s, Config{Outbox: outbox, ReportEvery: time.Hour, ExportEvery: time.Hour, StateFile: state}, nil)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- w.Run(rctx) }()
+	var exports []string
+	for deadline := time.Now().Add(10 * time.Second); len(exports) == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		exports, _ = filepath.Glob(filepath.Join(outbox, "contacts-*.csv"))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(exports) != 1 {
+		t.Fatalf("exports %v, want the one that came due while the worker was down", exports)
+	}
+	if reports, _ := filepath.Glob(filepath.Join(outbox, "pipeline-*.json")); len(reports) != 0 {
+		t.Errorf("reports %v: the report ran an instant before the restart and is not due for an hour", reports)
+	}
+	var after map[string]time.Time
+	b, err := os.ReadFile(state)
+	if err != nil || json.Unmarshal(b, &after) != nil {
+		t.Fatalf("state after the run: %s %v", b, err)
+	}
+	if !after["export"].After(now) || !after["report"].Equal(now.Round(0)) {
+		t.Errorf("state %v: want the export's new run recorded, the report's kept (%v)", after, now)
+	}
+}

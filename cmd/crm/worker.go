@@ -21,6 +21,8 @@ func workerCommand() *cli.Command {
 			&cli.StringFlag{Name: "import-owner", Value: "admin@example.com", EnvVars: []string{"CRM_IMPORT_OWNER"}, Usage: "e-mail of the owner of imported contacts"},
 			&cli.DurationFlag{Name: "report-every", Value: 5 * time.Minute, EnvVars: []string{"CRM_REPORT_EVERY"}},
 			&cli.DurationFlag{Name: "export-every", EnvVars: []string{"CRM_EXPORT_EVERY"}, Usage: "0 disables the scheduled export"},
+			&cli.StringFlag{Name: "state-file", Value: "worker-jobs.json", EnvVars: []string{"CRM_WORKER_STATE"},
+				Usage: "when each recurring job last ran, so that a restart keeps the schedule (relative to the working directory, the host's); empty keeps none"},
 		),
 		Action: func(c *cli.Context) error {
 			log, err := logger(c, "worker")
@@ -35,7 +37,7 @@ func workerCommand() *cli.Command {
 			m := metrics.New("worker")
 			m.AddPools(s.Pools())
 			w := worker.New(s, worker.Config{Inbox: c.String("inbox"), Outbox: c.String("outbox"), ImportOwner: c.String("import-owner"),
-				ReportEvery: c.Duration("report-every"), ExportEvery: c.Duration("export-every"), Log: log}, m.Registry)
+				ReportEvery: c.Duration("report-every"), ExportEvery: c.Duration("export-every"), StateFile: c.String("state-file"), Log: log}, m.Registry)
 			errc := make(chan error, 1)
 			go func() { errc <- w.Run(c.Context) }()
 			if err := serve.Run(c.Context, serve.Config{Role: "worker", Listen: c.String("listen"), Handler: w.Handler(), Ready: s.Ready, Metrics: m, Log: log}); err != nil {
