@@ -23,9 +23,10 @@ import (
 
 // On the ssh target a host's roles run from the machine's own Debian
 // packages: PostgreSQL is the machine's postgresql-15 (pgserver.DefaultBin),
-// the cache tier its memcached. Apply's preflight asks every machine which
-// of its hosts' packages it lacks, and stops with the host and the package
-// named unless --install-packages; then a Packages resource per such host
+// the cache tier its memcached, the key-value store its redis-server.
+// Apply's preflight asks every machine which of its hosts' packages it
+// lacks, and stops with the host and the package named unless
+// --install-packages; then a Packages resource per such host
 // has the host's agent check them again through the mesh and, when
 // allowed, apt-get install the missing ones before anything runs from
 // them. What the agent installed is listed in the host's directory
@@ -39,6 +40,8 @@ func rolePackages(r topology.Role) []string {
 		return []string{"postgresql-15"}
 	case topology.RoleCache:
 		return []string{"memcached"}
+	case topology.RoleKV:
+		return []string{"redis-server"} // crm kv runs the machine's Redis
 	}
 	return nil
 }
