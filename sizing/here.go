@@ -23,6 +23,20 @@ type Here struct {
 	// added back: to the tier's utilization and, as background work, to
 	// the shared cores. Nil when not measured.
 	IdleCPU map[string]float64 `json:"idle_cpu,omitempty"`
+	// Background is the work the stack does at its own pace beside the
+	// generator's requests (seed 000's ETL migration jobs), measured by
+	// verify while it ran with no requests. Like IdleCPU it does not grow
+	// with the request rate; unlike it, it is a class of its own, with its
+	// rate, so a prediction says what part of a tier's CPU is its.
+	Background []Background `json:"background,omitempty"`
+}
+
+// Background is one background class: jobs at Rate a second that used CPU
+// cores by role (above the tiers' idle CPU) while they ran.
+type Background struct {
+	Class string             `json:"class"`
+	Rate  float64            `json:"rate"`
+	CPU   map[string]float64 `json:"cpu"`
 }
 
 // DefaultGeneratorMs is k6's CPU per request when no run measured it: the
@@ -62,6 +76,16 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 			return Estimate{}, invalid("here", hint, "idle CPU of %s must be 0 or more cores, got %v", role, cpu)
 		}
 	}
+	for _, b := range h.Background {
+		if b.Class == "" || !(b.Rate >= 0) || !finite(b.Rate) {
+			return Estimate{}, invalid("here", hint, "a background class needs a name and a rate of 0 or more jobs/s, got %q at %v", b.Class, b.Rate)
+		}
+		for role, cpu := range b.CPU {
+			if !(cpu >= 0) || !finite(cpu) {
+				return Estimate{}, invalid("here", hint, "background class %s: CPU of %s must be 0 or more cores, got %v", b.Class, role, cpu)
+			}
+		}
+	}
 	p, err := prepare(fixedAt(m, est))
 	if err != nil {
 		return Estimate{}, err
@@ -84,9 +108,18 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 		jobs++
 	}
 	demandS += genS
-	idle := 0.0 // cores, whatever the rate
+	idle := 0.0 // cores, whatever the rate: idle and background work
+	bgWhy := ""
 	for i := range p.tiers {
 		idle += h.IdleCPU[p.tiers[i].spec.Role]
+	}
+	for _, b := range h.Background {
+		cores := 0.0
+		for i := range p.tiers {
+			cores += b.CPU[p.tiers[i].spec.Role]
+		}
+		idle += cores
+		bgWhy += fmt.Sprintf("; background class %s, %.3g jobs/s, takes %.3f cores of them", b.Class, b.Rate, cores)
 	}
 	c := h.Cores
 	pool := station{c: c, lambda: rate * jobs}
@@ -103,8 +136,8 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 	we.DesignRate = rate
 	e := Estimate{Workload: we, Tiers: make([]TierEstimate, len(p.tiers)), Model: Answer{Name: ModelHere, Throughput: rate}}
 	e.Model.Why = fmt.Sprintf("on this target every host and the load generator share %d cores: one M/M/%d pool serves "+
-		"the whole path's %.2f ms a request (the generator's %.2f ms included) and the tiers' idle %.2f cores, %s busy at %.1f req/s; "+
-		"it saturates at %.0f req/s", c, c, demandS*1000, genS*1000, idle, pct(busy), rate, sat)
+		"the whole path's %.2f ms a request (the generator's %.2f ms included) and the tiers' idle and background %.2f cores, %s busy at %.1f req/s; "+
+		"it saturates at %.0f req/s%s", c, c, demandS*1000, genS*1000, idle, pct(busy), rate, sat, bgWhy)
 	perfs := make([]perf, len(p.tiers))
 	var r response
 	if pool.stable() && jobs > 0 {
@@ -114,7 +147,11 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 	for i := range p.tiers {
 		tp := &p.tiers[i]
 		spec := tp.spec
-		idleUtil := h.IdleCPU[spec.Role] / float64(spec.Servers*spec.Cores)
+		bg := h.IdleCPU[spec.Role]
+		for _, b := range h.Background {
+			bg += b.CPU[spec.Role]
+		}
+		idleUtil := bg / float64(spec.Servers*spec.Cores)
 		pf := perf{util: rate*spec.Visit*tp.demandMs/1000/float64(spec.Servers*spec.Cores) + idleUtil}
 		switch {
 		case tp.used == 0:
