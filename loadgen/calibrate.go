@@ -22,8 +22,11 @@ type TierCalibration struct {
 	Factor           float64 `json:"factor"` // measured / model; every class demand is scaled by it
 	// IdleCPU is the tier's CPU with no load, cores, left out of the
 	// measured demand (TierMeasurement.IdleCPU).
-	IdleCPU float64                  `json:"idle_cpu,omitempty"`
-	Demand  map[sizing.Class]float64 `json:"demand_ms"` // the calibrated demands
+	IdleCPU float64 `json:"idle_cpu,omitempty"`
+	// BackgroundCPU is the background classes' CPU on the tier, cores,
+	// left out too (TierMeasurement.BackgroundCPU).
+	BackgroundCPU float64                  `json:"background_cpu,omitempty"`
+	Demand        map[sizing.Class]float64 `json:"demand_ms"` // the calibrated demands
 }
 
 // Calibrate derives each measured tier's service demand from a verify result
@@ -68,6 +71,11 @@ func Calibrate(m sizing.Model, res Result) (sizing.Model, []TierCalibration, err
 			if meas.IdleCPU > 0 && meas.IdleCPU < meas.CPU {
 				cal.IdleCPU = meas.IdleCPU
 				busy -= meas.IdleCPU
+			}
+			if meas.BackgroundCPU > 0 && meas.BackgroundCPU < busy {
+				// The ETL jobs' CPU is theirs, not the requests'.
+				cal.BackgroundCPU = meas.BackgroundCPU
+				busy -= meas.BackgroundCPU
 			}
 			cal.MeasuredDemandMs = busy / (res.AchievedRate * visit) * 1000
 			cal.Factor = cal.MeasuredDemandMs / cal.ModelDemandMs

@@ -47,7 +47,8 @@ func NewPrediction(e sizing.Estimate, rate float64) *Prediction {
 }
 
 // Predictor predicts a run at the rate it achieved, given the CPU its
-// generator used (cores) and the tiers' idle CPU by role (cores; empty
-// when not measured): here, on the hardware the stack runs on, and for
-// the plan's production servers. Either may be nil.
-type Predictor func(rate, generatorCPU float64, idleCPU map[string]float64) (here, production *Prediction)
+// generator used (cores), the tiers' idle CPU by role (cores; empty
+// when not measured) and the run's background classes: here, on the
+// hardware the stack runs on, and for the plan's production servers.
+// Either may be nil.
+type Predictor func(rate, generatorCPU float64, idleCPU map[string]float64, background []sizing.Background) (here, production *Prediction)

@@ -19,7 +19,7 @@ func TestPredictionInSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	var gotRate, gotGen float64
-	o := Options{Predict: func(rate, gen float64, _ map[string]float64) (*Prediction, *Prediction) {
+	o := Options{Predict: func(rate, gen float64, _ map[string]float64, _ []sizing.Background) (*Prediction, *Prediction) {
 		gotRate, gotGen = rate, gen
 		at, err := sizing.PredictHere(m, est, rate, sizing.Here{Cores: 2, GeneratorMs: gen / rate * 1000})
 		if err != nil {

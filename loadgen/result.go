@@ -47,6 +47,11 @@ type Result struct {
 	// plan's servers. Set when verify knows the plan and its target.
 	Predicted           *Prediction `json:"predicted,omitempty"`
 	PredictedProduction *Prediction `json:"predicted_production,omitempty"`
+	// Background is the work the stack did beside the requests (the ETL
+	// tier's migration jobs), with the CPU each class used alone by role;
+	// BackgroundError says why a class the stack has did not run.
+	Background      []BackgroundClass `json:"background,omitempty"`
+	BackgroundError string            `json:"background_error,omitempty"`
 	// Availability is set by a chaos run (verify --chaos): the faults
 	// injected, what each cost, and the write ledger's verdict.
 	Availability *Availability `json:"availability,omitempty"`
@@ -83,8 +88,12 @@ type TierMeasurement struct {
 	// (Options.IdleWindow), summed over its hosts: health checks, metrics
 	// scrapes, a replica's WAL receiver. Calibrate takes it out of CPU
 	// before dividing, since it does not grow with the rate.
-	IdleCPU  float64 `json:"idle_cpu,omitempty"`
-	Measured int     `json:"measured_hosts"` // hosts whose /metrics answered
+	IdleCPU float64 `json:"idle_cpu,omitempty"`
+	// BackgroundCPU is the tier's CPU seconds per second above IdleCPU
+	// while the background class (Result.Background) ran alone before the
+	// load: calibrate leaves it out too, since it is not the requests'.
+	BackgroundCPU float64 `json:"background_cpu,omitempty"`
+	Measured      int     `json:"measured_hosts"` // hosts whose /metrics answered
 }
 
 // SeriesPoint is one interval of the run.

@@ -44,6 +44,12 @@ type scraper struct {
 	// idleFrom and idleTo bound the scrapes taken before the load began;
 	// zero without an idle window.
 	idleFrom, idleTo time.Time
+	// bgFrom and bgTo bound the scrapes taken while the ETL jobs ran
+	// alone; etl is what the jobs did (set when the run stops), etlErr why
+	// there were none.
+	bgFrom, bgTo time.Time
+	etl          *BackgroundClass
+	etlErr       string
 
 	mu      sync.Mutex
 	samples map[string][]hostSample // by host name
@@ -197,7 +203,8 @@ func (s *scraper) tiers(from, to time.Time) ([]TierMeasurement, map[string]strin
 		hosts, measured       int
 		util, cpu, throughput float64
 		durSum, durCount      float64
-		idle                  float64
+		idle, bg              float64
+		bgMeasured            bool
 	}
 	byRole := map[string]*acc{}
 	var roles []string
@@ -211,6 +218,10 @@ func (s *scraper) tiers(from, to time.Time) ([]TierMeasurement, map[string]strin
 		a.hosts++
 		if f, l, ok := window(s.samples[h.Name], s.idleFrom, s.idleTo); ok && !s.idleTo.IsZero() {
 			a.idle += (l.cpu - f.cpu) / l.at.Sub(f.at).Seconds()
+		}
+		if f, l, ok := window(s.samples[h.Name], s.bgFrom, s.bgTo); ok && !s.bgTo.IsZero() {
+			a.bg += (l.cpu - f.cpu) / l.at.Sub(f.at).Seconds()
+			a.bgMeasured = true
 		}
 		first, last, ok := window(s.samples[h.Name], from, to)
 		if !ok {
@@ -233,6 +244,11 @@ func (s *scraper) tiers(from, to time.Time) ([]TierMeasurement, map[string]strin
 		}
 		tm := TierMeasurement{Role: role, Hosts: a.hosts, Measured: a.measured, Throughput: a.throughput,
 			Utilization: a.util / float64(a.measured), CPU: a.cpu, IdleCPU: a.idle}
+		if a.bgMeasured {
+			// The background window's CPU above idle; a tier the jobs do
+			// not touch reads about zero, and noise below it is zero.
+			tm.BackgroundCPU = max(0, a.bg-a.idle)
+		}
 		if a.durCount > 0 {
 			tm.MeanMs = a.durSum / a.durCount * 1000
 		}
@@ -255,4 +271,23 @@ func window(samples []hostSample, from, to time.Time) (first, last hostSample, o
 	}
 	first, last = samples[i], samples[j]
 	return first, last, last.at.Sub(first.at) >= time.Second
+}
+
+// background is the run's background classes with the CPU each used
+// alone, by role, from tiers (sc.tiers' answer), and why a class is
+// missing when it is.
+func (s *scraper) background(tiers []TierMeasurement) ([]BackgroundClass, string) {
+	if s.etl == nil {
+		return nil, s.etlErr
+	}
+	bc := *s.etl
+	if !s.bgTo.IsZero() {
+		bc.CPU = map[string]float64{}
+		for _, t := range tiers {
+			if t.BackgroundCPU > 0 {
+				bc.CPU[t.Role] = t.BackgroundCPU
+			}
+		}
+	}
+	return []BackgroundClass{bc}, s.etlErr
 }

@@ -3,6 +3,8 @@ package loadgen
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -74,6 +76,10 @@ func WriteSummary(w io.Writer, res Result, est *sizing.Estimate) error {
 	for _, row := range tierRows(res, est) {
 		p("%s", strings.Join(row, "\t"))
 	}
+	if len(res.Background) > 0 || res.BackgroundError != "" {
+		p("")
+		writeBackground(p, res)
+	}
 	if a := res.Availability; a != nil {
 		p("")
 		writeAvailability(p, *a)
@@ -127,6 +133,27 @@ func ownObjectives(s SLOResult) string {
 		return ", every class too"
 	}
 	return " (" + strings.Join(parts, ", ") + "; every other class < " + fmt.Sprint(s.P95Ms) + " ms)"
+}
+
+// writeBackground lists the background classes that ran beside the
+// requests (the ETL jobs) and the CPU each used alone, by tier: the part
+// of the measured utilization above that is not the requests'.
+func writeBackground(p func(string, ...any), res Result) {
+	p("BACKGROUND\tjobs/s\trows/job\tsubmitted\tfailed\tloaded\tjob errors\tCPU alone (cores)")
+	for _, b := range res.Background {
+		var cpu []string
+		for _, role := range slices.Sorted(maps.Keys(b.CPU)) {
+			cpu = append(cpu, fmt.Sprintf("%s %.3f", role, b.CPU[role]))
+		}
+		alone := strings.Join(cpu, ", ")
+		if alone == "" {
+			alone = "not measured (--etl-window 0)"
+		}
+		p("%s\t%.2f/s\t%d\t%d\t%d\t%d\t%d\t%s", b.Class, b.Rate, b.Rows, b.Submitted, b.Failed, b.Done, b.JobErrors, alone)
+	}
+	if res.BackgroundError != "" {
+		p("etl\tnot run: %s", res.BackgroundError)
+	}
 }
 
 // writeGenerators lists each generator's share of the total: what it

@@ -19,6 +19,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/mesh/agent"
+	"github.com/crmplan/crmplan/sizing"
 )
 
 // Target is the deployed CRM a verify run drives.
@@ -31,6 +32,9 @@ type Target struct {
 	// would send them: the integration hosts' base URLs, one picked per
 	// call. Empty: through the web tier like every other class.
 	Integration []string
+	// ETL is the ETL hosts' base URLs, where Options.ETL's migration jobs
+	// go. Empty: no background jobs.
+	ETL []string
 	// CAFile is the PEM file of the CA an https URL's certificate chains
 	// to (a stack's own, from its inventory); empty trusts the system's
 	// roots. Nothing skips verification.
@@ -103,6 +107,9 @@ type Options struct {
 	// k6 starts, so that each tier's CPU with no load is measured
 	// (TierMeasurement.IdleCPU). It needs at least a second.
 	IdleWindow time.Duration
+	// ETL, when its Every is above zero and the target has ETL hosts,
+	// runs their migration jobs during the run as a background class.
+	ETL ETLJobs
 }
 
 // predict fills res's predictions when o has a Predictor and the run
@@ -115,7 +122,11 @@ func (o Options) predict(res *Result) {
 				idle[t.Role] = t.IdleCPU
 			}
 		}
-		res.Predicted, res.PredictedProduction = o.Predict(res.AchievedRate, res.GeneratorCPU, idle)
+		var bg []sizing.Background
+		for _, b := range res.Background {
+			bg = append(bg, sizing.Background{Class: b.Class, Rate: b.Rate, CPU: b.CPU})
+		}
+		res.Predicted, res.PredictedProduction = o.Predict(res.AchievedRate, res.GeneratorCPU, idle, bg)
 	}
 }
 
@@ -370,10 +381,35 @@ func (o Options) startScraper(ctx context.Context) (sc *scraper, stop func()) {
 		sc.scrapeAll(ctx)
 		sc.idleTo = time.Now()
 	}
+	stopETL := func() {}
+	if o.ETL.Every > 0 && len(o.Target.ETL) > 0 {
+		stop, err := o.startETL(ctx)
+		if err != nil {
+			// The requests still run; the result says the class is missing.
+			o.logf("no ETL jobs in this run: %v", err)
+			sc.etlErr = err.Error()
+		} else {
+			stopETL = func() { sc.etl = stop() }
+			if o.ETL.Window > 0 && len(o.Target.Hosts) > 0 {
+				// Measured alone, so that its CPU is told apart from the
+				// requests' on the tiers both use (the primary).
+				o.logf("measuring the ETL jobs' CPU alone for %s (a job of %d rows to each of %d ETL hosts every %s)",
+					o.ETL.Window, o.ETL.Rows, len(o.Target.ETL), o.ETL.Every)
+				sc.bgFrom = time.Now()
+				sc.scrapeAll(ctx)
+				select {
+				case <-ctx.Done():
+				case <-time.After(o.ETL.Window):
+				}
+				sc.scrapeAll(ctx)
+				sc.bgTo = time.Now()
+			}
+		}
+	}
 	scrapeCtx, cancel := context.WithCancel(ctx)
 	scraped := make(chan struct{})
 	go func() { sc.run(scrapeCtx); close(scraped) }()
-	return sc, func() { cancel(); <-scraped }
+	return sc, func() { cancel(); <-scraped; stopETL() }
 }
 
 // seriesStep is the width of one time-series point.

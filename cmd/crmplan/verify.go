@@ -106,7 +106,7 @@ func runVerify(ctx context.Context, f verifyFlags, stdout, stderr io.Writer) err
 		_, err = stdout.Write(script)
 		return err
 	}
-	o := loadgen.Options{Scenario: in.scenario, K6: verifyK6(), Log: stderr, KeepPoints: f.keepPoints, IdleWindow: f.idleWindow}
+	o := loadgen.Options{Scenario: in.scenario, K6: verifyK6(), Log: stderr, KeepPoints: f.keepPoints, IdleWindow: f.idleWindow, ETL: f.etl}
 	if f.script != "" {
 		if o.Script, err = os.ReadFile(f.script); err != nil {
 			return crmplan.Errorf(crmplan.EINVALID, "cannot read the script: %w", err).
@@ -195,7 +195,7 @@ func verifyPredictor(in verifyInput, here *sizing.Here) loadgen.Predictor {
 	if in.est == nil {
 		return nil
 	}
-	return func(rate, generatorCPU float64, idleCPU map[string]float64) (*loadgen.Prediction, *loadgen.Prediction) {
+	return func(rate, generatorCPU float64, idleCPU map[string]float64, background []sizing.Background) (*loadgen.Prediction, *loadgen.Prediction) {
 		var hp, pp *loadgen.Prediction
 		if at, err := sizing.PredictAt(in.model, *in.est, rate); err == nil {
 			pp = loadgen.NewPrediction(at, rate)
@@ -208,6 +208,7 @@ func verifyPredictor(in verifyInput, here *sizing.Here) loadgen.Predictor {
 			if len(idleCPU) > 0 {
 				h.IdleCPU = idleCPU
 			}
+			h.Background = background
 			if at, err := sizing.PredictHere(in.model, in.hereEstimate(), rate, h); err == nil {
 				hp = loadgen.NewPrediction(at, rate)
 			}

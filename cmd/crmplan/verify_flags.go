@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/loadgen"
 )
 
 // verifyFlags is everything `crmplan verify` reads from its command line.
@@ -26,6 +27,7 @@ type verifyFlags struct {
 	generators              int
 	keepPoints              bool
 	idleWindow              time.Duration
+	etl                     loadgen.ETLJobs
 }
 
 // verifyCLIFlags are verify's flags; the defaults are part of its help.
@@ -54,6 +56,11 @@ func verifyCLIFlags() []cli.Flag {
 		&cli.IntFlag{Name: "generators", Usage: "load generators, each with its share of the rate: the plan's loadgen hosts (default: all of them), or, without any, N k6 processes on this machine (default 1)"},
 		&cli.DurationFlag{Name: "idle-window", Usage: "scrape the hosts this long before the load to measure each tier's idle CPU, which calibrate " +
 			"keeps out of demand_ms (0 to skip; at least 1s)", Value: 2 * time.Second},
+		&cli.DurationFlag{Name: "etl-every", Usage: "when the stack has an ETL tier, submit a migration job (a contacts CSV) to each ETL host this often during the run, " +
+			"measured as the background class etl (0 for none)", Value: 2 * time.Second},
+		&cli.IntFlag{Name: "etl-rows", Usage: "contacts in each ETL job", Value: 200},
+		&cli.DurationFlag{Name: "etl-window", Usage: "run the ETL jobs alone this long, after the idle window and before the load, to measure their CPU per tier, " +
+			"which calibrate keeps out of demand_ms and the prediction adds back (0 to skip; at least 1s)", Value: 4 * time.Second},
 		&cli.BoolFlag{Name: "keep-points", Usage: "keep every request's measurement in the run's results directory (points.json; generators.json with --generators)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml", Value: "table"},
 	}
@@ -71,6 +78,19 @@ func parseVerifyFlags(c *cli.Context) (verifyFlags, error) {
 		findMax: c.Bool("find-max"), stepFactor: c.Float64("step-factor"), maxRate: c.Float64("max-rate"),
 		output: c.String("output"), generators: c.Int("generators"), keepPoints: c.Bool("keep-points"),
 		idleWindow: c.Duration("idle-window"),
+		etl:        loadgen.ETLJobs{Every: c.Duration("etl-every"), Rows: c.Int("etl-rows"), Window: c.Duration("etl-window")},
+	}
+	if f.etl.Every != 0 && f.etl.Every < 100*time.Millisecond {
+		return f, crmplan.Errorf(crmplan.EINVALID, "ETL jobs must be at least 100ms apart (or 0 for none), got %s", f.etl.Every).
+			In("--etl-every").Try("crmplan verify --etl-every 2s")
+	}
+	if f.etl.Rows < 1 || f.etl.Rows > 100_000 {
+		return f, crmplan.Errorf(crmplan.EINVALID, "an ETL job holds 1 to 100000 contacts, got %d", f.etl.Rows).
+			In("--etl-rows").Try("crmplan verify --etl-rows 200")
+	}
+	if f.etl.Window != 0 && f.etl.Window < time.Second {
+		return f, crmplan.Errorf(crmplan.EINVALID, "the ETL window must be 0 or at least 1s (two scrapes a second apart), got %s", f.etl.Window).
+			In("--etl-window").Try("crmplan verify --etl-window 4s")
 	}
 	if f.idleWindow != 0 && f.idleWindow < time.Second {
 		return f, crmplan.Errorf(crmplan.EINVALID, "the idle window must be 0 or at least 1s (two scrapes a second apart), got %s", f.idleWindow).

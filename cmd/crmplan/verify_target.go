@@ -94,6 +94,10 @@ func inventoryTarget(inv stackdir.Inventory, m sizing.Model) loadgen.Target {
 		if topology.Role(h.Role) == topology.RoleIntegration && inv.Target == target.Default && h.Address != "" && h.Port > 0 {
 			t.Integration = append(t.Integration, "http://"+net.JoinHostPort(h.Address, strconv.Itoa(h.Port)))
 		}
+		if topology.Role(h.Role) == topology.RoleETL && inv.Target == target.Default && h.Address != "" && h.Port > 0 {
+			// The migration jobs the seed's ETL server runs (verify --etl-every).
+			t.ETL = append(t.ETL, "http://"+net.JoinHostPort(h.Address, strconv.Itoa(h.Port)))
+		}
 	}
 	return t
 }
