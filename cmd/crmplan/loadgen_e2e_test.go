@@ -74,6 +74,7 @@ func TestVerifyLoadgenHosts(t *testing.T) {
 			t.Errorf("generator %+v: want a loadgen host that finished", g)
 		}
 	}
+	checkETLBackground(t, res)
 	t.Logf("total %.2f req/s (%d requests), %d dropped, p95 %.3f ms, generators' CPU %.3f cores, start skew %.1f ms",
 		res.AchievedRate, res.Requests, res.Dropped, res.Latency.P95Ms, res.GeneratorCPU, res.StartSkewMs)
 	if math.Abs(res.AchievedRate-150)/150 > 0.02 || res.Dropped != 0 {
@@ -227,4 +228,24 @@ func findProcess(s string) int {
 		}
 	}
 	return 0
+}
+
+// checkETLBackground: seed 000's ETL host ran its migration jobs during the
+// run (verify --etl-every, on by default), they were loaded into the
+// primary, their CPU alone was measured on the ETL tier, and the
+// prediction here carries them as the background class etl.
+func checkETLBackground(t *testing.T, res loadgen.Result) {
+	t.Helper()
+	if len(res.Background) != 1 {
+		t.Fatalf("background %+v (%s): want the etl class", res.Background, res.BackgroundError)
+	}
+	b := res.Background[0]
+	t.Logf("background %s: %.2f jobs/s of %d rows, %d submitted, %d failed, %d loaded, %d job errors, CPU alone %v",
+		b.Class, b.Rate, b.Rows, b.Submitted, b.Failed, b.Done, b.JobErrors, b.CPU)
+	if b.Class != "etl" || b.Submitted < 5 || b.Failed != 0 || b.Done < 1 || b.JobErrors != 0 || !(b.CPU["etl"] > 0) {
+		t.Errorf("background %+v: want etl jobs submitted, loaded without error, and their CPU on the etl tier", b)
+	}
+	if res.Predicted == nil || !strings.Contains(res.Predicted.Why, "background class etl") {
+		t.Errorf("predicted here %+v: want the etl class in its why", res.Predicted)
+	}
 }

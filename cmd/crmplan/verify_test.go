@@ -68,6 +68,9 @@ func TestVerifyBadInput(t *testing.T) {
 		{"chaos unknown action", []string{"--plan", plan, "--chaos", "kill:api-1@5s,pause:web-1@9s"}, `unknown action "pause"`},
 		{"no generators", []string{"--plan", plan, "--generators", "0"}, "--generators: the number of load generators must be at least 1"},
 		{"idle window too short", []string{"--plan", plan, "--idle-window", "500ms"}, "--idle-window: the idle window must be 0 or at least 1s"},
+		{"ETL jobs too close", []string{"--plan", plan, "--etl-every", "10ms"}, "--etl-every: ETL jobs must be at least 100ms apart"},
+		{"ETL job empty", []string{"--plan", plan, "--etl-rows", "0"}, "--etl-rows: an ETL job holds 1 to 100000 contacts, got 0"},
+		{"ETL window too short", []string{"--plan", plan, "--etl-window", "500ms"}, "--etl-window: the ETL window must be 0 or at least 1s"},
 		{"chaos against a bare URL", []string{"--target", "http://127.0.0.1:1", "--rate", "10", "--chaos", "kill:api-1@5s"}, "--chaos needs a stack crmplan deployed"},
 	}
 	for _, tt := range tests {
