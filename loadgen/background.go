@@ -220,7 +220,8 @@ func (d *etlDriver) outcomes(ctx context.Context) (done, failed int) {
 			continue
 		}
 		for _, j := range list.Jobs {
-			if !strings.HasPrefix(j.File, "crmplan-verify-"+d.runID+"-") {
+			// A finished job's file is renamed with its time in front.
+			if !strings.Contains(j.File, "crmplan-verify-"+d.runID+"-") {
 				continue
 			}
 			switch j.State {

@@ -53,7 +53,8 @@ func (f *fakeETL) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Method == "GET" {
 			var list []map[string]string
 			for _, j := range f.jobs {
-				list = append(list, map[string]string{"file": j, "state": "done"})
+				// As the importer names them: the time it finished in front.
+				list = append(list, map[string]string{"file": "20261206T141906Z-" + j, "state": "done"})
 			}
 			list = append(list, map[string]string{"file": "someone-else.csv", "state": "failed"})
 			_ = json.NewEncoder(w).Encode(map[string]any{"jobs": list})
