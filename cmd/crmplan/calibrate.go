@@ -165,6 +165,9 @@ func printCalibration(w io.Writer, cal calibration, format string) error {
 			if t.IdleCPU > 0 {
 				demand += fmt.Sprintf(" (idle %.3f cores left out)", t.IdleCPU)
 			}
+			if t.BackgroundCPU > 0 {
+				demand += fmt.Sprintf(" (ETL jobs' %.3f cores left out)", t.BackgroundCPU)
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d -> %d\t%.1f %% -> %.1f %%\t%.1f -> %.1f\t%.0f -> %.0f req/s\n",
 			t.Role, demand, factor, b.Servers, a.Servers, b.Utilization*100, a.Utilization*100,
