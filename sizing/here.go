@@ -76,15 +76,8 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 			return Estimate{}, invalid("here", hint, "idle CPU of %s must be 0 or more cores, got %v", role, cpu)
 		}
 	}
-	for _, b := range h.Background {
-		if b.Class == "" || !(b.Rate >= 0) || !finite(b.Rate) {
-			return Estimate{}, invalid("here", hint, "a background class needs a name and a rate of 0 or more jobs/s, got %q at %v", b.Class, b.Rate)
-		}
-		for role, cpu := range b.CPU {
-			if !(cpu >= 0) || !finite(cpu) {
-				return Estimate{}, invalid("here", hint, "background class %s: CPU of %s must be 0 or more cores, got %v", b.Class, role, cpu)
-			}
-		}
+	if err := validBackground(h.Background, hint); err != nil {
+		return Estimate{}, err
 	}
 	p, err := prepare(fixedAt(m, est))
 	if err != nil {
@@ -198,4 +191,20 @@ func fixedAt(m Model, est Estimate) Model {
 		}
 	}
 	return m
+}
+
+// validBackground checks background classes as measured: a name, a rate
+// and CPU of 0 or more.
+func validBackground(bg []Background, hint string) error {
+	for _, b := range bg {
+		if b.Class == "" || !(b.Rate >= 0) || !finite(b.Rate) {
+			return invalid("background", hint, "a background class needs a name and a rate of 0 or more jobs/s, got %q at %v", b.Class, b.Rate)
+		}
+		for role, cpu := range b.CPU {
+			if !(cpu >= 0) || !finite(cpu) {
+				return invalid("background", hint, "background class %s: CPU of %s must be 0 or more cores, got %v", b.Class, role, cpu)
+			}
+		}
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 package sizing
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // PredictAt sizes the servers of est, their counts and cores fixed, at rate
 // requests/s instead of the design rate, so that a load test at rate is
@@ -14,7 +17,18 @@ import "math"
 // achieved 149.9 of 150 req/s). Errors are EINVALID: est has no design
 // rate, or rate is not above 0.
 func PredictAt(m Model, est Estimate, rate float64) (Estimate, error) {
+	return PredictAtWith(m, est, rate, nil)
+}
+
+// PredictAtWith is PredictAt with background classes (seed 000's ETL jobs,
+// as verify measured them) on the plan's servers: each class's cores on a
+// tier add to its utilization and queue with its requests, and leave the
+// requests that much less before it saturates.
+func PredictAtWith(m Model, est Estimate, rate float64, background []Background) (Estimate, error) {
 	const hint = "crmplan verify --plan PLAN.yaml --rate 150"
+	if err := validBackground(background, hint); err != nil {
+		return Estimate{}, err
+	}
 	if !(est.Workload.DesignRate > 0) {
 		return Estimate{}, invalid("estimate", hint, "the estimate has no design rate to scale from")
 	}
@@ -28,6 +42,11 @@ func PredictAt(m Model, est Estimate, rate float64) (Estimate, error) {
 	// k6 holds an arrival rate whatever the response times: an open
 	// workload, which the open model describes and a closed one does not.
 	p.open = true
+	for i := range p.tiers {
+		for _, b := range background {
+			p.tiers[i].bgCores += b.CPU[p.tiers[i].spec.Role]
+		}
+	}
 	// The design rate is proportional to the peak factor, and nothing else
 	// in the model depends on it, so scaling the peak factor moves the design
 	// rate to rate while users, records and growth stay the plan's. The
@@ -36,6 +55,9 @@ func PredictAt(m Model, est Estimate, rate float64) (Estimate, error) {
 	w.PeakFactor *= rate / est.Workload.DesignRate
 	e := p.size(w, true, make([]TierEstimate, len(p.tiers)))
 	e.Database = p.database(e)
+	for _, b := range background {
+		e.Model.Why += fmt.Sprintf("; background class %s (%.3g jobs/s) on the tiers' cores as measured", b.Class, b.Rate)
+	}
 	return e, nil
 }
 

@@ -263,3 +263,62 @@ func TestPredictHereBackground(t *testing.T) {
 		}
 	}
 }
+
+// PredictAtWith puts a background class on the plan's servers: its cores
+// add to each tier's utilization (a tier no request reaches, the ETL
+// server, included), queue with the tier's requests and leave them that
+// much less before the tier saturates. No class is PredictAt.
+func TestPredictAtWithBackground(t *testing.T) {
+	m := seed000()
+	est := mustSize(t, m)
+	rate := est.Workload.DesignRate
+	plain, err := PredictAt(m, est, rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		bg   []Background
+		add  map[string]float64 // cores added by role
+	}{
+		{name: "none"},
+		{name: "etl", bg: []Background{{Class: "etl", Rate: 0.5, CPU: map[string]float64{"etl": 0.1, "db-primary": 0.4, "nowhere": 3}}},
+			add: map[string]float64{"etl": 0.1, "db-primary": 0.4}},
+		{name: "two classes", bg: []Background{{Class: "etl", Rate: 0.5, CPU: map[string]float64{"db-primary": 0.4}}, {Class: "nightly", CPU: map[string]float64{"db-primary": 0.6}}},
+			add: map[string]float64{"db-primary": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			at, err := PredictAtWith(m, est, rate, tc.bg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, te := range at.Tiers {
+				pt := plain.Tiers[i]
+				cores := float64(te.Servers * te.Cores)
+				add := tc.add[te.Role]
+				if want := pt.Utilization + add/cores; !near(te.Utilization, want, 1e-9) {
+					t.Errorf("%s utilization %v, want %v", te.Role, te.Utilization, want)
+				}
+				if pt.SaturationRate > 0 {
+					if want := pt.SaturationRate * (cores - add) / cores; !near(te.SaturationRate, want, 1e-9) {
+						t.Errorf("%s saturation %v, want %v", te.Role, te.SaturationRate, want)
+					}
+				}
+				if add > 0 && pt.ServiceDemandMs > 0 && !(te.PredictedMeanMs > pt.PredictedMeanMs) {
+					t.Errorf("%s mean %v, without the class %v: want more waiting", te.Role, te.PredictedMeanMs, pt.PredictedMeanMs)
+				}
+				if add == 0 && (te.PredictedMeanMs != pt.PredictedMeanMs || te.Utilization != pt.Utilization) {
+					t.Errorf("%s changed without background work: %+v, was %+v", te.Role, te, pt)
+				}
+			}
+			for _, b := range tc.bg {
+				if !strings.Contains(at.Model.Why, "background class "+b.Class) {
+					t.Errorf("why %q does not name %s", at.Model.Why, b.Class)
+				}
+			}
+		})
+	}
+	if _, err := PredictAtWith(m, est, rate, []Background{{Class: "etl", CPU: map[string]float64{"etl": -1}}}); err == nil {
+		t.Error("negative background CPU accepted")
+	}
+}

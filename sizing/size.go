@@ -78,6 +78,9 @@ type tierPlan struct {
 	path classSet
 	// classS is the mean service time of a request of Classes()[i] here, s.
 	classS [numClasses]float64
+	// bgCores is the background classes' CPU on the tier, cores, whatever
+	// the rate (PredictAtWith); 0 when sizing.
+	bgCores float64
 }
 
 // classSet is a set of request classes, bit i for Classes()[i].
@@ -230,13 +233,19 @@ type perf struct {
 
 // station returns the M/M/c queue of the requests that use the tier.
 func (tp *tierPlan) station(design float64, servers, cores int) station {
-	return station{c: servers * cores, lambda: design * tp.spec.Visit * tp.used, s: tp.serviceS}
+	q := station{c: servers * cores, lambda: design * tp.spec.Visit * tp.used, s: tp.serviceS}
+	if tp.bgCores > 0 && tp.serviceS > 0 {
+		// Background work takes the tier's cores as jobs of the requests'
+		// mean size: it adds to the utilization and to the waiting.
+		q.lambda += tp.bgCores / tp.serviceS
+	}
+	return q
 }
 
 // perf predicts the tier's utilization and response time.
 func (tp *tierPlan) perf(design float64, servers, cores int) perf {
 	if tp.used == 0 {
-		return perf{}
+		return perf{util: tp.bgCores / float64(max(servers*cores, 1))}
 	}
 	q := tp.station(design, servers, cores)
 	pf := perf{util: q.utilization()}
@@ -292,7 +301,7 @@ func (tp *tierPlan) estimate(design, usersPerRate float64, c choice, pf perf) Ti
 		Overloaded:      pf.overloaded,
 	}
 	if tp.demandMs > 0 {
-		t.SaturationRate = float64(c.servers*c.cores) / (tp.demandMs / 1000)
+		t.SaturationRate = math.Max(0, float64(c.servers*c.cores)-tp.bgCores) / (tp.demandMs / 1000)
 		t.SaturationNamedUsers = int(math.Min(math.Floor(t.SaturationRate/tp.spec.Visit*usersPerRate), math.MaxInt32))
 	}
 	return t
