@@ -115,6 +115,41 @@ func (c control) status(ctx context.Context) (status, error) {
 	return st, err
 }
 
+// statusOf asks node's own control service, through the mesh (the
+// controller's end-to-end TLS, as work goes), for its status: a node on
+// another machine, whose control socket is there.
+func (c control) statusOf(ctx context.Context, node string) (status, error) {
+	var st status
+	cn, err := c.dial(ctx)
+	if err != nil {
+		return st, err
+	}
+	defer cn.Close()
+	if err := cn.send(map[string]any{"command": "connect", "node": node, "service": "control", "tls": tlsWork}); err != nil {
+		return st, err
+	}
+	// "Connecting", then the remote control service's own greeting.
+	for _, want := range []string{"Connecting", "Receptor Control"} {
+		line, err := cn.r.ReadString('\n')
+		if err != nil {
+			return st, fmt.Errorf("connect to the control service of %s: %w", node, err)
+		}
+		if msg, ok := strings.CutPrefix(line, "ERROR: "); ok {
+			return st, fmt.Errorf("connect to the control service of %s: receptor: %s", node, strings.TrimSpace(msg))
+		}
+		if !strings.HasPrefix(line, want) {
+			return st, fmt.Errorf("connect to the control service of %s: got %q, want %q", node, strings.TrimSpace(line), want)
+		}
+	}
+	if err := cn.send(map[string]any{"command": "status"}); err != nil {
+		return st, err
+	}
+	if err := cn.reply(&st); err != nil {
+		return st, fmt.Errorf("node %s: status: %w", node, err)
+	}
+	return st, nil
+}
+
 // submitted is Receptor's answer to a work submission.
 type submitted struct {
 	UnitID string `json:"unitid"`

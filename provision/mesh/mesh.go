@@ -68,6 +68,21 @@ type Node struct {
 	Address string // the address the relay listens on; the host's address otherwise
 	Port    int    // the relay's listening port; 0 for the others
 	Dir     string // config, certificate, key, data, control socket and log
+	// Files is where this machine keeps the node's config, certificate,
+	// key, CA and work-verification key: Dir itself, unless the host is
+	// another machine (Options.Remote), whose files the mesh prepares in
+	// the stack's mesh directory (mesh/hosts/HOST) for the target's
+	// bootstrap to copy to Dir on the host. Nothing is ever written at a
+	// remote host's Dir on this machine.
+	Files string
+}
+
+// local is n as this machine holds it: its paths under Files.
+func (n Node) local() Node {
+	if n.Files != "" {
+		n.Dir = n.Files
+	}
+	return n
 }
 
 // Paths of the node's files.
@@ -174,8 +189,7 @@ func New(stateDir, stack string, topo topology.Topology, opts Options) (*Mesh, e
 	}
 	hosts := append([]topology.Host(nil), topo.Hosts...)
 	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
-	m.nodes = append(m.nodes, Node{ID: relay.Name, Host: relay, Relay: true, Address: relay.Address, Port: opts.Port,
-		Dir: stackdir.HostMeshDir(opts.HostDir(relay.Name))})
+	m.nodes = append(m.nodes, m.hostNode(Node{ID: relay.Name, Host: relay, Relay: true, Address: relay.Address, Port: opts.Port}))
 	for _, h := range hosts {
 		if h.Name == ControllerID {
 			return nil, crmplan.Errorf(crmplan.EINVALID, "host name %q is the mesh controller's node ID", h.Name).In("host " + h.Name)
@@ -184,7 +198,7 @@ func New(stateDir, stack string, topo topology.Topology, opts Options) (*Mesh, e
 			return nil, crmplan.Errorf(crmplan.EINVALID, "host %s has no address (%q)", h.Name, h.Address).In("host " + h.Name)
 		}
 		if h.Name != relay.Name {
-			m.nodes = append(m.nodes, Node{ID: h.Name, Host: h, Address: h.Address, Dir: stackdir.HostMeshDir(opts.HostDir(h.Name))})
+			m.nodes = append(m.nodes, m.hostNode(Node{ID: h.Name, Host: h, Address: h.Address}))
 		}
 	}
 	m.ctrl = Node{ID: ControllerID, Dir: filepath.Join(m.dir, ControllerID)}
@@ -197,6 +211,18 @@ func New(stateDir, stack string, topo topology.Topology, opts Options) (*Mesh, e
 	}
 	m.receptor, err = findReceptor(opts.Receptor)
 	return m, err
+}
+
+// hostNode places n, a host's node, in its host's directory, with its
+// files on this machine in the mesh directory when the host is another
+// machine.
+func (m *Mesh) hostNode(n Node) Node {
+	n.Dir = stackdir.HostMeshDir(m.opts.HostDir(n.ID))
+	n.Files = n.Dir
+	if m.opts.Remote {
+		n.Files = filepath.Join(m.dir, "hosts", n.ID)
+	}
+	return n
 }
 
 // RelayOf is the host whose node is the relay of topo's mesh, which every
@@ -243,12 +269,13 @@ func (m *Mesh) Controller() Node { return m.ctrl }
 // Relay returns the relay's node.
 func (m *Mesh) Relay() Node { return m.nodes[0] }
 
-// NodeFiles are the files a host's node reads, as Prepare writes them: its
-// config, certificate and key, the stack's CA and the work-verification
-// key. A target whose hosts do not share this machine's disk (an EC2
-// instance) writes them to the same paths on the host.
+// NodeFiles are the files a host's node reads, as Prepare writes them on
+// this machine: its config, certificate and key, the stack's CA and the
+// work-verification key. A target whose hosts do not share this machine's
+// disk (an EC2 instance) writes them to the same paths on the host.
 func (m *Mesh) NodeFiles(n Node) []string {
-	return []string{n.ConfigPath(), n.CertPath(), n.KeyPath(), m.caPath(), m.verifyKeyPath()}
+	l := n.local()
+	return []string{l.ConfigPath(), l.CertPath(), l.KeyPath(), m.caPath(), m.verifyKeyPath()}
 }
 
 // RelayAddr is the host:port every other node dials.

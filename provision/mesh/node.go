@@ -22,7 +22,7 @@ func (m *Mesh) launcher(n Node) target.NodeLauncher {
 func (m *Mesh) HostLauncher(id string) target.NodeLauncher { return m.launcher(Node{ID: id}) }
 
 func (m *Mesh) targetNode(n Node) target.Node {
-	return target.Node{ID: n.ID, Dir: n.Dir, Receptor: m.receptor}
+	return target.Node{ID: n.ID, Dir: n.Dir, Files: n.Files, Receptor: m.receptor}
 }
 
 // startNode launches n's receptor from the config in its directory.

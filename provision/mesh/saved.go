@@ -118,11 +118,15 @@ type NodeState struct {
 	PID     int    `json:"pid,omitempty"`
 }
 
-// States reports every node's process, the controller last.
+// States reports every node's process, the controller last. The nodes
+// of a Remote mesh's hosts are asked on their machines, by their target.
 func (m *Mesh) States() []NodeState {
 	var out []NodeState
 	for _, n := range append(m.Nodes(), m.ctrl) {
 		pid, ok := nodeRunning(n)
+		if m.opts.Remote && n.ID != ControllerID {
+			pid, ok = m.nodeRunning(n)
+		}
 		out = append(out, NodeState{ID: n.ID, Relay: n.Relay, Running: ok, PID: pid})
 	}
 	return out

@@ -45,6 +45,9 @@ func (m *Mesh) Start(ctx context.Context) error {
 	if err := m.Prepare(); err != nil {
 		return err
 	}
+	if m.answers(ctx) {
+		return nil
+	}
 	start := m.toStart()
 	if err := m.install(ctx, start); err != nil {
 		return err
@@ -55,6 +58,45 @@ func (m *Mesh) Start(ctx context.Context) error {
 		}
 	}
 	return m.waitFormed(ctx, 60*time.Second)
+}
+
+// pingWait bounds answers' pings: a node that does not answer within it
+// is asked through its target instead.
+const pingWait = 3 * time.Second
+
+// answers says whether a Remote mesh is up as Start would leave it,
+// asking only through the mesh: the controller runs its config, every
+// host's node was started by this machine with the config now prepared
+// for it, and answers the controller's ping. Then Start needs no SSH at
+// all (a round trip through the relay costs milliseconds, a login to
+// every machine, LAN ones through the DMZ, seconds). A node restarted on
+// its machine with another config behind crmplan's back is not noticed
+// here, as a local node's would be; Drift and refresh notice a node that
+// does not run.
+func (m *Mesh) answers(ctx context.Context) bool {
+	if !m.opts.Remote {
+		return false
+	}
+	if _, ok := m.nodeRunning(m.ctrl); !ok {
+		return false
+	}
+	for _, n := range append(m.Nodes(), m.ctrl) {
+		if same, _ := sameConfig(n); !same {
+			return false
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, pingWait)
+	defer cancel()
+	ok := make([]bool, len(m.nodes))
+	var wg sync.WaitGroup
+	for i, n := range m.nodes {
+		wg.Go(func() {
+			_, err := m.Ping(ctx, n.ID)
+			ok[i] = err == nil
+		})
+	}
+	wg.Wait()
+	return !slices.Contains(ok, false)
 }
 
 // install has every host's launcher that copies binaries to its host
@@ -169,7 +211,7 @@ func (m *Mesh) Prepare() error {
 		if err != nil {
 			return err
 		}
-		if err := renameio.WriteFile(n.ConfigPath(), data, 0o600); err != nil {
+		if err := renameio.WriteFile(n.local().ConfigPath(), data, 0o600); err != nil {
 			return err
 		}
 	}
@@ -177,11 +219,12 @@ func (m *Mesh) Prepare() error {
 }
 
 // copyShared puts the stack's CA certificate and work-verification key
-// into every host node's directory, for a Remote mesh's bootstrap to copy
-// to the host with the rest of the node's files.
+// beside every host node's files, for a Remote mesh's bootstrap to copy
+// to the host with the rest of them.
 func (m *Mesh) copyShared() error {
 	for _, n := range m.nodes {
-		if err := os.MkdirAll(n.Dir, 0o700); err != nil {
+		dir := n.local().Dir
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
 		for src, name := range map[string]string{m.caPath(): "ca.crt", m.verifyKeyPath(): "work.pub"} {
@@ -189,7 +232,7 @@ func (m *Mesh) copyShared() error {
 			if err != nil {
 				return err
 			}
-			if err := renameio.WriteFile(filepath.Join(n.Dir, name), data, 0o600); err != nil {
+			if err := renameio.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 				return err
 			}
 		}
@@ -228,6 +271,7 @@ func (m *Mesh) config(n Node, fps map[string]string) nodeConfig {
 // one on disk is from this stack's CA, names exactly this node ID and, for
 // the relay, the address it listens on.
 func (m *Mesh) ensureCert(ca *CA, n Node) (*x509.Certificate, error) {
+	n = n.local()
 	var ips []net.IP
 	if n.Relay {
 		ips = []net.IP{net.ParseIP(n.Address)}
@@ -353,6 +397,10 @@ func (m *Mesh) waitFormed(ctx context.Context, timeout time.Duration) error {
 func (m *Mesh) checkKnown(ctx context.Context) error {
 	relay := m.Relay()
 	st, err := control{path: relay.SocketPath(), node: relay.ID}.status(ctx)
+	if m.opts.Remote {
+		// The relay's control socket is on its machine.
+		st, err = control{path: m.ctrl.SocketPath(), node: m.ctrl.ID}.statusOf(ctx, relay.ID)
+	}
 	if err != nil {
 		return err
 	}
@@ -376,6 +424,7 @@ func (m *Mesh) checkKnown(ctx context.Context) error {
 // sameConfig reports whether the running node was started with the config
 // now on disk (the copy taken at start is beside it).
 func sameConfig(n Node) (bool, error) {
+	n = n.local()
 	now, err := os.ReadFile(n.ConfigPath())
 	if err != nil {
 		return false, err

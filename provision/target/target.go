@@ -60,6 +60,21 @@ type Node struct {
 	ID       string
 	Dir      string // config, certificate, key, data, control socket, log and pid file
 	Receptor string // the receptor binary
+	// Files, when set, is where this machine holds the config,
+	// certificate and key the mesh prepared for a host that is another
+	// machine: its launcher copies them into Dir on the host (and keeps
+	// the copy of the config it started, receptor.yaml.running, here).
+	// Empty: they are in Dir.
+	Files string
+}
+
+// Local is the directory on this machine that holds n's config,
+// certificate and key.
+func (n Node) Local() string {
+	if n.Files != "" {
+		return n.Files
+	}
+	return n.Dir
 }
 
 // Paths of the node's files; the mesh writes the config, certificate and

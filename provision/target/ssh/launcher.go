@@ -63,9 +63,9 @@ func (l launcher) Install(ctx context.Context, n target.Node) error {
 }
 
 // Start installs the binaries (Install), uploads the node's files the
-// mesh wrote in n.Dir, and starts the node: under systemd when the machine
-// runs it, in a session of its own otherwise, so that it outlives the SSH
-// session either way.
+// mesh prepared on this machine (n.Local()) into n.Dir on the machine, and
+// starts the node: under systemd when the machine runs it, in a session of
+// its own otherwise, so that it outlives the SSH session either way.
 func (l launcher) Start(ctx context.Context, n target.Node) error {
 	if err := l.Install(ctx, n); err != nil {
 		return err
@@ -75,7 +75,7 @@ func (l launcher) Start(ctx context.Context, n target.Node) error {
 		return err
 	}
 	receptor := l.receptorPath()
-	files, err := os.ReadDir(n.Dir)
+	files, err := os.ReadDir(n.Local())
 	if err != nil {
 		return fmt.Errorf("host %s: node files: %w", l.host.Name, err)
 	}
@@ -83,8 +83,7 @@ func (l launcher) Start(ctx context.Context, n target.Node) error {
 		if !f.Type().IsRegular() || runtimeFiles[f.Name()] {
 			continue
 		}
-		p := filepath.Join(n.Dir, f.Name())
-		if err := l.t.upload(ctx, c, p, p, 0o600); err != nil {
+		if err := l.t.upload(ctx, c, filepath.Join(n.Local(), f.Name()), filepath.Join(n.Dir, f.Name()), 0o600); err != nil {
 			return fmt.Errorf("host %s: %w", l.host.Name, err)
 		}
 	}
@@ -106,11 +105,12 @@ fi`, quote(n.SocketPath()), quote(n.ConfigPath()), quote(n.LogPath()), quote(n.P
 	}
 	// The mesh tells a node that runs its config from one that must be
 	// restarted by this copy, beside the config it wrote here.
-	cfg, err := os.ReadFile(n.ConfigPath())
+	local := target.Node{Dir: n.Local()}
+	cfg, err := os.ReadFile(local.ConfigPath())
 	if err != nil {
 		return err
 	}
-	return renameio.WriteFile(n.ConfigPath()+".running", cfg, 0o600)
+	return renameio.WriteFile(local.ConfigPath()+".running", cfg, 0o600)
 }
 
 // runningScript prints the pid of n's receptor when it is alive (no

@@ -15,8 +15,9 @@
 // and Destroy removes both, leaving the machine as it was.
 //
 // The bootstrap uploads the receptor binary (over SFTP, SHA-256 checked)
-// and the node's files (config, certificate, key, which the mesh writes
-// beside them, at the same path, on this machine) and starts the node:
+// and the node's files (config, certificate, key, which the mesh prepares
+// in the stack's state dir on this machine: target.Node.Files) into the
+// install directory, and starts the node:
 // under systemd (systemd-run) when the machine runs it, as a process of a
 // session of its own otherwise. From then on everything reaches the host
 // through the mesh, as on every target.

@@ -54,6 +54,13 @@ type Machine struct {
 	Via string
 	// Dir is its install directory (the inventory's dir:); empty: none.
 	Dir string
+	// Private gives the machine a filesystem of its own below Dir's
+	// parent: a tmpfs mounted there in a mount namespace of its sshd's
+	// (and so of everything its sessions start), which this machine does
+	// not see, nor the machine what this machine writes there. It is how
+	// a test catches a file written on the wrong side. Dir's parent must
+	// be a directory of its own (the mount point).
+	Private bool
 }
 
 // Config describes a rig.
@@ -262,7 +269,18 @@ func (r *Rig) startSshd(t testing.TB, m Machine) gossh.PublicKey {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command("nsenter", "--net=/run/netns/"+r.Namespace(m.Name), "--", Sshd, "-D", "-e", "-f", confPath)
+	argv := []string{"nsenter", "--net=/run/netns/" + r.Namespace(m.Name), "--", Sshd, "-D", "-e", "-f", confPath}
+	if m.Private {
+		root := filepath.Dir(m.Dir)
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// The namespace lives as long as a process in it: sshd, or what a
+		// session left running (the node) until the test's destroy ends it.
+		argv = append(argv[:3], "unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+			`mount -t tmpfs -o mode=0755 crmplan-rig "$0" && exec "$@"`, root, Sshd, "-D", "-e", "-f", confPath)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("sshd on %s: %v", m.Name, err)
