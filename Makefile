@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BIN := $(CURDIR)/bin
 APT_PACKAGES := postgresql-15 chromium fonts-dejavu-core memcached openssh-server redis-server
 
-.PHONY: all build test test-short bench bench-stack bench-fullscale model-accuracy demo demo-destroy deps clean fuzz ui ui-check
+.PHONY: all build test test-short bench bench-stack bench-fullscale bench-ssh model-accuracy demo demo-destroy deps clean fuzz ui ui-check
 
 all: build
 
@@ -75,6 +75,12 @@ bench-fullscale: build
 # find-max, printing predicted here against measured (about 8 min a seed).
 model-accuracy: build
 	go test -run '^$$' -bench 'ModelAccuracy/$(SEED)' -benchtime 1x -timeout 60m -v ./cmd/crmplan/
+
+# bench-ssh prints the ssh target's figures on the test rig (root: network
+# namespaces running sshd): seed 000 from bare machines to serving, and
+# no-change applies against Pulumi's floor measured in the same run.
+bench-ssh: build
+	go test -run '^$$' -bench SSHApply -benchtime 3x -v -timeout 30m ./provision/
 
 # fuzz runs every fuzzer for FUZZTIME each (8 fuzzers: 8 minutes at the
 # default, plus compiles), one after the other: go test fuzzes one target

@@ -134,19 +134,30 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 		}
 	}
 	if t, ok := layout.target.(*ssh.Target); ok {
-		// Every machine is logged in to before any is touched; Apply's
-		// drift check reuses the connections, and closes them.
-		err := preflight(ctx, t, layout)
+		// Every machine is logged in to (and asked for drift) before any is
+		// touched, while the rest is prepared here: opening the Pulumi
+		// workspace takes CLI calls of its own, and the two overlap.
+		layout.machines = checkMachines(ctx, t, layout, loadPinned(paths))
+		s, layout, bins, version, err := r.prepareStack(ctx, layout)
+		if cerr := layout.machines.wait(); cerr != nil {
+			return nil, layout, bins, "", cerr
+		}
 		if err == nil {
 			err = checkPackages(ctx, t, layout, rolePackages)
 		}
 		if err == nil {
 			err = t.Inventory.Save(paths.Machines())
 		}
-		if err != nil {
-			return nil, layout, r.Bins, "", err
-		}
+		return s, layout, bins, version, err
 	}
+	return r.prepareStack(ctx, layout)
+}
+
+// prepareStack reads what the layout's stack needs on this machine and
+// opens the stack.
+func (r Request) prepareStack(ctx context.Context, layout Layout) (*stack, Layout, Binaries, string, error) {
+	paths := r.paths()
+	var err error
 	if layout.Promotion, err = watchdog.LoadPromotion(paths); err != nil {
 		return nil, layout, r.Bins, "", err
 	}
@@ -270,6 +281,9 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 // Only hosts an earlier apply placed (deployed) are expected to exist.
 func (l Layout) drift(deployed map[string]string) string {
 	if t, ok := l.target.(*ssh.Target); ok {
+		if l.machines != nil {
+			return l.machines.drift
+		}
 		return l.sshDrift(t, deployed)
 	}
 	for _, h := range l.Hosts {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/target/ssh"
+	"github.com/crmplan/crmplan/provision/target/ssh/sshtest"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -35,30 +38,7 @@ func BenchmarkNoChange(b *testing.B) {
 	ctx := context.Background()
 	root := benchRoot(b)
 
-	b.Run("floor-one-resource-up", func(b *testing.B) {
-		paths := stackdir.Paths{StateDir: filepath.Join(root, "floor"), Stack: "floor"}
-		one := func(ctx *pulumi.Context) error {
-			var res secretResource
-			return ctx.RegisterResource(tokenSecret, "one", pulumi.Map{"purpose": pulumi.String("one")}, &res)
-		}
-		s, err := openStack(ctx, paths, Binaries{Self: self, Pulumi: pulumiBin}, one)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.Up(ctx); err != nil {
-			b.Fatal(err)
-		}
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := s.Up(ctx, optup.ExpectNoChanges()); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StopTimer()
-		if _, err := s.Destroy(ctx); err != nil {
-			b.Fatal(err)
-		}
-	})
+	b.Run("floor-one-resource-up", func(b *testing.B) { floorUp(b, root, self, pulumiBin) })
 
 	b.Run("simplecrm-apply", func(b *testing.B) {
 		req := simplecrmRequest(b, root, self, pulumiBin)
@@ -69,19 +49,52 @@ func BenchmarkNoChange(b *testing.B) {
 		b.Logf("nothing to serving: %.1fs", time.Since(start).Seconds())
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			res, err := Apply(ctx, req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if Changed(res.Changes) {
-				b.Fatalf("no-change apply changed %v", res.Changes)
-			}
+			applyNoChange(b, req)
 		}
 		b.StopTimer()
 		if _, err := Destroy(ctx, req); err != nil {
 			b.Fatal(err)
 		}
 	})
+}
+
+// applyNoChange applies req, which must change nothing.
+func applyNoChange(b *testing.B, req Request) {
+	res, err := Apply(context.Background(), req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if Changed(res.Changes) {
+		b.Fatalf("no-change apply changed %v", res.Changes)
+	}
+}
+
+// floorUp is Pulumi's own floor: a no-change `up` of a stack with one
+// resource of this provider, through the same Automation API and CLI.
+func floorUp(b *testing.B, root, self, pulumiBin string) {
+	ctx := context.Background()
+	paths := stackdir.Paths{StateDir: filepath.Join(root, "floor"), Stack: "floor"}
+	one := func(ctx *pulumi.Context) error {
+		var res secretResource
+		return ctx.RegisterResource(tokenSecret, "one", pulumi.Map{"purpose": pulumi.String("one")}, &res)
+	}
+	s, err := openStack(ctx, paths, Binaries{Self: self, Pulumi: pulumiBin}, one)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Up(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Up(ctx, optup.ExpectNoChanges()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if _, err := s.Destroy(ctx); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // benchRoot is a directory the postgres user can pass through.
@@ -128,4 +141,71 @@ func simplecrmRequest(b *testing.B, root, self, pulumiBin string) Request {
 		Pool: est.Database.PoolPerAppServer, Out: io.Discard,
 		Bins: Binaries{Self: self, Pulumi: pulumiBin, Crm: crm},
 	}
+}
+
+// BenchmarkSSHApply is BenchmarkNoChange on existing machines: the ssh
+// rig's (provision/target/ssh/sshtest, range 10.235.64.0/18), one machine
+// per host of seed 000, the LAN ones reached through web-1. It logs seed
+// 000 from bare machines (sshd only) to serving, then times no-change
+// applies against Pulumi's floor measured in the same run. Goals (issue
+// 16): under 90 s, and at most 1.5x the floor. `make bench-ssh` runs it.
+//
+//	go test ./provision -run '^$' -bench SSHApply -benchtime 3x -v
+func BenchmarkSSHApply(b *testing.B) {
+	pulumiBin, err := filepath.Abs("../bin/pulumi")
+	if err != nil {
+		b.Fatal(err)
+	}
+	receptor, _ := filepath.Abs("../bin/receptor")
+	for _, p := range []string{pulumiBin, receptor} {
+		if _, err := os.Stat(p); err != nil {
+			b.Skipf("no %s: run make build", p)
+		}
+	}
+	self, _ := os.Executable()
+	ctx := context.Background()
+	root := benchRoot(b)
+
+	// The machines and the stack once: a sub-benchmark's function runs
+	// once with N=1 and again with N.
+	req := simplecrmRequest(b, root, self, pulumiBin)
+	req.Bins.Receptor = receptor
+	dmz, lan := netip.MustParsePrefix("10.235.65.0/24"), netip.MustParsePrefix("10.235.66.0/24")
+	var machines []sshtest.Machine
+	next := map[string]netip.Addr{"dmz": dmz.Addr().Next(), "lan": lan.Addr().Next()}
+	for _, h := range req.Topology.Hosts {
+		m := sshtest.Machine{Name: h.Name, Zone: h.Zone, Address: next[h.Zone], Dir: filepath.Join(root, "machines", h.Name)}
+		if h.Zone != "dmz" {
+			m.Via = "web-1"
+		}
+		next[h.Zone] = next[h.Zone].Next()
+		machines = append(machines, m)
+	}
+	rig := sshtest.New(b, sshtest.Config{Range: netip.MustParsePrefix("10.235.64.0/18"), DMZ: dmz, LAN: lan, Machines: machines})
+	req.Target, req.Inventory = ssh.Name, rig.Inventory(b, "machines.yaml", nil)
+	rules, err := Connections(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := rig.Allow(ctx, rules); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := Apply(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("bare machines to serving: %.1fs", time.Since(start).Seconds())
+	b.Cleanup(func() {
+		if _, err := Destroy(ctx, req); err != nil {
+			b.Error(err)
+		}
+	})
+
+	b.Run("floor-one-resource-up", func(b *testing.B) { floorUp(b, root, self, pulumiBin) })
+
+	b.Run("simplecrm-ssh-apply", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			applyNoChange(b, req)
+		}
+	})
 }

@@ -79,6 +79,9 @@ type Layout struct {
 	InstallPackages bool
 	// target is the adapter that made the layout, for apply's checks.
 	target target.Target
+	// machines are those checks on the ssh target, made while the Pulumi
+	// workspace opens (prepare).
+	machines *machineChecks
 }
 
 // ByRole returns the hosts of role in topology order.

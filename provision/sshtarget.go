@@ -129,6 +129,33 @@ func preflight(ctx context.Context, t *ssh.Target, l Layout) error {
 	return t.Preflight(ctx, hosts)
 }
 
+// machineChecks are apply's checks of an ssh layout's machines, made in
+// the background: preflight, then drift.
+type machineChecks struct {
+	done  chan struct{}
+	err   error  // preflight's
+	drift string // why Pulumi must refresh, "" when nothing drifted
+}
+
+// checkMachines starts preflight and, when it passes, the drift check of
+// the deployed hosts.
+func checkMachines(ctx context.Context, t *ssh.Target, l Layout, deployed map[string]string) *machineChecks {
+	c := &machineChecks{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		if c.err = preflight(ctx, t, l); c.err == nil {
+			c.drift = l.sshDrift(t, deployed)
+		}
+	}()
+	return c
+}
+
+// wait returns preflight's error once the checks are done.
+func (c *machineChecks) wait() error {
+	<-c.done
+	return c.err
+}
+
 // Connections are what r's stack needs to pass between its hosts and from
 // this machine: every link of the topology host to host, every node to
 // the mesh relay and this machine to it, and this machine to the DMZ

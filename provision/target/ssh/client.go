@@ -3,12 +3,14 @@ package ssh
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -280,99 +282,113 @@ func (c *conn) run(ctx context.Context, script string) (string, error) {
 // quote makes s one word of a POSIX shell.
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// upload puts the local file at remote with mode, unless it is there with
-// the same SHA-256 already, and checks the copy's SHA-256 before it
-// replaces remote: a binary cut short is never run. On machines that share
-// this machine's filesystem a file uploaded onto itself is left alone.
-func (t *Target) upload(ctx context.Context, c *conn, local, remote string, mode os.FileMode) error {
-	return t.put(ctx, c, local, remote, mode, false)
-}
+// binary is a local file install puts on a machine.
+type binary struct{ local, remote string }
 
-// install is upload for a binary: beside it, FILE.sha256 records its
-// size, modification time and SHA-256 once checked, so that the next
-// apply reads the sum instead of hashing the file again (the agent is
-// over 100 MB); a file changed since does not match the record and is
-// hashed.
-func (t *Target) install(ctx context.Context, c *conn, local, remote string) error {
-	return t.put(ctx, c, local, remote, 0o755, true)
-}
-
-func (t *Target) put(ctx context.Context, c *conn, local, remote string, mode os.FileMode, record bool) error {
-	want, err := t.sums.of(local)
+// install puts each binary's local file at its remote path (mode 0755)
+// unless it is there with the same SHA-256 already, and checks each
+// copy's SHA-256 before it replaces the file: a binary cut short is never
+// run. Beside each, FILE.sha256 records its size, modification time and
+// SHA-256 once checked, so that the next apply reads the sum instead of
+// hashing the file again (the agent is over 100 MB); a file changed since
+// does not match the record and is hashed. The machine is asked in one
+// round trip, and one more after the copies when there are any: on a
+// loaded machine each SSH session costs a process start on the far side.
+func (t *Target) install(ctx context.Context, c *conn, bins ...binary) error {
+	want := make([]string, len(bins))
+	var ask strings.Builder
+	for i, b := range bins {
+		sum, err := t.sums.of(b.local)
+		if err != nil {
+			return err
+		}
+		want[i] = sum
+		fmt.Fprintf(&ask, "f=%s\n", quote(b.remote))
+		ask.WriteString(`if [ -f "$f" ] && [ -f "$f.sha256" ] && [ "$(stat -c '%s %Y' "$f")" = "$(cut -d' ' -f1,2 "$f.sha256")" ]; then
+  cut -d' ' -f3 "$f.sha256"
+elif [ -f "$f" ]; then
+  sha256sum -- "$f" | cut -d' ' -f1
+else
+  echo none
+fi
+if [ -f "$f" ]; then chmod 0755 "$f"; fi
+`)
+	}
+	out, err := c.run(ctx, ask.String())
 	if err != nil {
 		return err
 	}
-	have := c.sha256
-	if record {
-		have = c.recordedSHA256
+	have := strings.Fields(out)
+	var copied []int
+	for i := range bins {
+		if i >= len(have) || have[i] != want[i] {
+			copied = append(copied, i)
+		}
 	}
-	if got, _ := have(ctx, remote); got == want {
-		_, err := c.run(ctx, fmt.Sprintf("chmod %o %s", mode, quote(remote)))
-		return err
+	if len(copied) == 0 {
+		return nil
 	}
 	sc, err := sftp.NewClient(c.Client, sftp.UseConcurrentWrites(true))
 	if err != nil {
 		return fmt.Errorf("sftp: %w", err)
 	}
 	defer sc.Close()
-	tmp := remote + ".crmplan-upload"
+	after := "set -e\n"
+	for _, i := range copied {
+		if err := sftpPut(sc, bins[i].local, bins[i].remote+".crmplan-upload"); err != nil {
+			return err
+		}
+		after += fmt.Sprintf(`f=%[1]s; got=$(sha256sum -- "$f.crmplan-upload" | cut -d' ' -f1)
+[ "$got" = %[2]s ] || { rm -f "$f.crmplan-upload"; echo "upload of $f: SHA-256 $got on the machine, %[2]s here" >&2; exit 1; }
+chmod 0755 "$f.crmplan-upload"; mv -f "$f.crmplan-upload" "$f"
+printf '%%s %%s\n' "$(stat -c '%%s %%Y' "$f")" %[2]s > "$f.sha256"
+`, quote(bins[i].remote), want[i])
+	}
+	if _, err := c.run(ctx, after); err != nil {
+		return crmplan.Errorf(crmplan.EUNAVAILABLE, "install: %w", err)
+	}
+	return nil
+}
+
+// sftpPut copies the local file to remote over SFTP.
+func sftpPut(sc *sftp.Client, local, remote string) error {
 	f, err := os.Open(local)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	dst, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	dst, err := sc.OpenFile(remote, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
-		return fmt.Errorf("sftp %s: %w", tmp, err)
+		return fmt.Errorf("sftp %s: %w", remote, err)
 	}
 	if _, err := dst.ReadFrom(f); err != nil {
 		dst.Close()
-		return fmt.Errorf("sftp %s: %w", tmp, err)
+		return fmt.Errorf("sftp %s: %w", remote, err)
 	}
 	if err := dst.Close(); err != nil {
-		return fmt.Errorf("sftp %s: %w", tmp, err)
-	}
-	if err := sc.Chmod(tmp, mode); err != nil {
-		return fmt.Errorf("sftp chmod %s: %w", tmp, err)
-	}
-	got, err := c.sha256(ctx, tmp)
-	if err != nil {
-		return err
-	}
-	if got != want {
-		_ = sc.Remove(tmp)
-		return crmplan.Errorf(crmplan.EUNAVAILABLE, "upload of %s: SHA-256 %s on the machine, %s here", remote, got, want)
-	}
-	if err := sc.PosixRename(tmp, remote); err != nil {
-		return fmt.Errorf("sftp rename %s: %w", remote, err)
-	}
-	if record {
-		_, err := c.run(ctx, fmt.Sprintf("f=%s; printf '%%s %%s\n' \"$(stat -c '%%s %%Y' \"$f\")\" %s > \"$f.sha256\"", quote(remote), want))
-		return err
+		return fmt.Errorf("sftp %s: %w", remote, err)
 	}
 	return nil
 }
 
-// recordedSHA256 is the SHA-256 install recorded for path while its size
-// and modification time are the same, else the file's own.
-func (c *conn) recordedSHA256(ctx context.Context, path string) (string, error) {
-	out, err := c.run(ctx, fmt.Sprintf(`f=%s
-if [ -f "$f" ] && [ -f "$f.sha256" ] && [ "$(stat -c '%%s %%Y' "$f")" = "$(cut -d' ' -f1,2 "$f.sha256")" ]; then
-  cut -d' ' -f3 "$f.sha256"
-else
-  sha256sum -- "$f" | cut -d' ' -f1
-fi`, quote(path)))
-	return strings.TrimSpace(out), err
-}
-
-// sha256 is the SHA-256 of a file on the machine (coreutils' sha256sum).
-func (c *conn) sha256(ctx context.Context, path string) (string, error) {
-	out, err := c.run(ctx, "sha256sum -- "+quote(path))
-	if err != nil {
-		return "", err
+// writeScript is a shell script that writes each file of files (the
+// remote path and its content) with mode, atomically: small files (a
+// node's config, certificate and keys) go to the machine inside the
+// script that uses them, in the same round trip, rather than one SFTP
+// exchange each.
+func writeScript(files map[string][]byte, mode os.FileMode) string {
+	var b strings.Builder
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
 	}
-	sum, _, _ := strings.Cut(out, " ")
-	return sum, nil
+	sort.Strings(names)
+	for _, name := range names {
+		tmp := quote(name + ".crmplan-upload")
+		fmt.Fprintf(&b, "base64 -d > %s <<'CRMPLAN-EOF'\n%s\nCRMPLAN-EOF\nchmod %o %s\nmv -f %s %s\n",
+			tmp, base64.StdEncoding.EncodeToString(files[name]), mode, tmp, tmp, quote(name))
+	}
+	return b.String()
 }
 
 // sums remembers the SHA-256 of local files by size and modification

@@ -41,8 +41,20 @@ func (l launcher) receptorPath() string { return filepath.Join(l.host.Dir, "bin"
 
 // Install copies the receptor binary (bin/receptor) and the Target's
 // Agent (target.AgentPath) under the host's install directory, each only
-// when the machine does not have it with the same SHA-256 already.
+// when the machine does not have it with the same SHA-256 already. Once
+// done for a host, the Target does not ask its machine again.
 func (l launcher) Install(ctx context.Context, n target.Node) error {
+	bins := []binary{{local: n.Receptor, remote: l.receptorPath()}}
+	if l.t.Agent != "" {
+		bins = append(bins, binary{local: l.t.Agent, remote: target.AgentPath(l.host.Dir)})
+	}
+	key := l.host.Name + "\x00" + l.host.Dir
+	for _, b := range bins {
+		key += "\x00" + b.local
+	}
+	if l.t.installed(key) {
+		return nil
+	}
 	c, err := l.t.client(ctx, l.host.Name)
 	if err != nil {
 		return err
@@ -51,21 +63,18 @@ func (l launcher) Install(ctx context.Context, n target.Node) error {
 	if _, err := c.run(ctx, fmt.Sprintf("set -e; mkdir -p %s %s %s; chmod 0700 %s", quote(n.Dir), quote(n.DataDir()), quote(bin), quote(n.Dir))); err != nil {
 		return fmt.Errorf("host %s: %w", l.host.Name, err)
 	}
-	if err := l.t.install(ctx, c, n.Receptor, l.receptorPath()); err != nil {
-		return fmt.Errorf("host %s: install receptor: %w", l.host.Name, err)
+	if err := l.t.install(ctx, c, bins...); err != nil {
+		return fmt.Errorf("host %s: install receptor and crmplan agent: %w", l.host.Name, err)
 	}
-	if l.t.Agent != "" {
-		if err := l.t.install(ctx, c, l.t.Agent, target.AgentPath(l.host.Dir)); err != nil {
-			return fmt.Errorf("host %s: install crmplan agent: %w", l.host.Name, err)
-		}
-	}
+	l.t.markInstalled(key)
 	return nil
 }
 
-// Start installs the binaries (Install), uploads the node's files the
-// mesh prepared on this machine (n.Local()) into n.Dir on the machine, and
-// starts the node: under systemd when the machine runs it, in a session of
-// its own otherwise, so that it outlives the SSH session either way.
+// Start installs the binaries (Install), then in one round trip writes
+// the node's files the mesh prepared on this machine (n.Local()) into
+// n.Dir on the machine and starts the node: under systemd when the
+// machine runs it, in a session of its own otherwise, so that it outlives
+// the SSH session either way.
 func (l launcher) Start(ctx context.Context, n target.Node) error {
 	if err := l.Install(ctx, n); err != nil {
 		return err
@@ -75,20 +84,22 @@ func (l launcher) Start(ctx context.Context, n target.Node) error {
 		return err
 	}
 	receptor := l.receptorPath()
-	files, err := os.ReadDir(n.Local())
+	entries, err := os.ReadDir(n.Local())
 	if err != nil {
 		return fmt.Errorf("host %s: node files: %w", l.host.Name, err)
 	}
-	for _, f := range files {
-		if !f.Type().IsRegular() || runtimeFiles[f.Name()] {
+	files := map[string][]byte{}
+	for _, f := range entries {
+		if !f.Type().IsRegular() || runtimeFiles[f.Name()] || strings.HasSuffix(f.Name(), ".crmplan-upload") {
 			continue
 		}
-		if err := l.t.upload(ctx, c, filepath.Join(n.Local(), f.Name()), filepath.Join(n.Dir, f.Name()), 0o600); err != nil {
-			return fmt.Errorf("host %s: %w", l.host.Name, err)
+		data, err := os.ReadFile(filepath.Join(n.Local(), f.Name()))
+		if err != nil {
+			return err
 		}
+		files[filepath.Join(n.Dir, f.Name())] = data
 	}
-	script := fmt.Sprintf(`set -e
-rm -f %[1]s
+	script := "set -e\n" + writeScript(files, 0o600) + fmt.Sprintf(`rm -f %[1]s
 cp %[2]s %[2]s.running
 if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then
   systemctl stop %[5]s 2>/dev/null || true

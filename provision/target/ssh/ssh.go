@@ -58,6 +58,25 @@ type Target struct {
 	clients map[string]*conn
 	dialing map[string]*sync.Mutex
 	sums    sums
+	// done are the installs this Target made (host, directory and local
+	// binaries): the mesh installs every host's binaries at once, then
+	// starts the nodes, whose Start need not ask again.
+	done map[string]bool
+}
+
+func (t *Target) installed(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.done[key]
+}
+
+func (t *Target) markInstalled(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done == nil {
+		t.done = map[string]bool{}
+	}
+	t.done[key] = true
 }
 
 var _ target.Target = (*Target)(nil)
