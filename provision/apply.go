@@ -142,6 +142,9 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 		if cerr := layout.machines.wait(); cerr != nil {
 			return nil, layout, bins, "", cerr
 		}
+		if r.Out != nil {
+			fmt.Fprintln(r.Out, layout.machines)
+		}
 		if err == nil {
 			err = checkPackages(ctx, t, layout, rolePackages)
 		}

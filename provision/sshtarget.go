@@ -2,9 +2,11 @@ package provision
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/mesh"
@@ -135,17 +137,21 @@ type machineChecks struct {
 	done  chan struct{}
 	err   error  // preflight's
 	drift string // why Pulumi must refresh, "" when nothing drifted
+	hosts int
+	took  time.Duration
 }
 
 // checkMachines starts preflight and, when it passes, the drift check of
 // the deployed hosts.
 func checkMachines(ctx context.Context, t *ssh.Target, l Layout, deployed map[string]string) *machineChecks {
-	c := &machineChecks{done: make(chan struct{})}
+	c := &machineChecks{done: make(chan struct{}), hosts: len(l.Hosts)}
 	go func() {
 		defer close(c.done)
+		start := time.Now()
 		if c.err = preflight(ctx, t, l); c.err == nil {
 			c.drift = l.sshDrift(t, deployed)
 		}
+		c.took = time.Since(start)
 	}()
 	return c
 }
@@ -154,6 +160,11 @@ func checkMachines(ctx context.Context, t *ssh.Target, l Layout, deployed map[st
 func (c *machineChecks) wait() error {
 	<-c.done
 	return c.err
+}
+
+// String says what the checks took, for apply's output.
+func (c *machineChecks) String() string {
+	return fmt.Sprintf("machines: %d logged in to over SSH and checked in %.1fs", c.hosts, c.took.Seconds())
 }
 
 // Connections are what r's stack needs to pass between its hosts and from

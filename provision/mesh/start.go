@@ -52,6 +52,14 @@ func (m *Mesh) Start(ctx context.Context) error {
 	if err := m.install(ctx, start); err != nil {
 		return err
 	}
+	if m.opts.Remote {
+		// Each start is a round trip to another machine, and a node dials
+		// the relay until it answers: all at once.
+		if err := m.each(start, func(n Node) error { return m.ensureRunning(ctx, n) }); err != nil {
+			return err
+		}
+		start = nil
+	}
 	for _, n := range append(start, m.ctrl) {
 		if err := m.ensureRunning(ctx, n); err != nil {
 			return err
@@ -103,18 +111,20 @@ func (m *Mesh) answers(ctx context.Context) bool {
 // (target.Installer) do so, all at once: a bootstrap over SSH spends most
 // of its time there.
 func (m *Mesh) install(ctx context.Context, nodes []Node) error {
+	return m.each(nodes, func(n Node) error {
+		if in, ok := m.launcher(n).(target.Installer); ok {
+			return in.Install(ctx, m.targetNode(n))
+		}
+		return nil
+	})
+}
+
+// each runs f for every node at once and joins their errors.
+func (m *Mesh) each(nodes []Node, f func(Node) error) error {
 	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
-		in, ok := m.launcher(n).(target.Installer)
-		if !ok {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = in.Install(ctx, m.targetNode(n))
-		}()
+		wg.Go(func() { errs[i] = f(n) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
