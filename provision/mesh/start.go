@@ -406,10 +406,13 @@ func (m *Mesh) waitFormed(ctx context.Context, timeout time.Duration) error {
 // catches a misissued certificate.
 func (m *Mesh) checkKnown(ctx context.Context) error {
 	relay := m.Relay()
-	st, err := control{path: relay.SocketPath(), node: relay.ID}.status(ctx)
+	var st status
+	var err error
 	if m.opts.Remote {
 		// The relay's control socket is on its machine.
 		st, err = control{path: m.ctrl.SocketPath(), node: m.ctrl.ID}.statusOf(ctx, relay.ID)
+	} else {
+		st, err = control{path: relay.SocketPath(), node: relay.ID}.status(ctx)
 	}
 	if err != nil {
 		return err

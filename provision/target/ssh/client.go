@@ -292,11 +292,13 @@ type binary struct{ local, remote string }
 // SHA-256 once checked, so that the next apply reads the sum instead of
 // hashing the file again (the agent is over 100 MB); a file changed since
 // does not match the record and is hashed. The machine is asked in one
-// round trip, and one more after the copies when there are any: on a
-// loaded machine each SSH session costs a process start on the far side.
-func (t *Target) install(ctx context.Context, c *conn, bins ...binary) error {
+// round trip (after prelude, a script that makes their directories), and
+// one more after the copies when there are any: on a loaded machine each
+// SSH session costs a process start on the far side.
+func (t *Target) install(ctx context.Context, c *conn, prelude string, bins ...binary) error {
 	want := make([]string, len(bins))
 	var ask strings.Builder
+	ask.WriteString(prelude)
 	for i, b := range bins {
 		sum, err := t.sums.of(b.local)
 		if err != nil {

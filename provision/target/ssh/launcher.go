@@ -60,10 +60,8 @@ func (l launcher) Install(ctx context.Context, n target.Node) error {
 		return err
 	}
 	bin := filepath.Dir(l.receptorPath())
-	if _, err := c.run(ctx, fmt.Sprintf("set -e; mkdir -p %s %s %s; chmod 0700 %s", quote(n.Dir), quote(n.DataDir()), quote(bin), quote(n.Dir))); err != nil {
-		return fmt.Errorf("host %s: %w", l.host.Name, err)
-	}
-	if err := l.t.install(ctx, c, bins...); err != nil {
+	dirs := fmt.Sprintf("set -e; mkdir -p %s %s %s; chmod 0700 %s; set +e\n", quote(n.Dir), quote(n.DataDir()), quote(bin), quote(n.Dir))
+	if err := l.t.install(ctx, c, dirs, bins...); err != nil {
 		return fmt.Errorf("host %s: install receptor and crmplan agent: %w", l.host.Name, err)
 	}
 	l.t.markInstalled(key)

@@ -70,6 +70,18 @@ func (t *Target) installed(key string) bool {
 	return t.done[key]
 }
 
+// forgetInstalls forgets what was installed for host, whose install
+// directory is gone.
+func (t *Target) forgetInstalls(host string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for key := range t.done {
+		if strings.HasPrefix(key, host+"\x00") {
+			delete(t.done, key)
+		}
+	}
+}
+
 func (t *Target) markInstalled(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -258,6 +270,7 @@ func (t *Target) Destroy(ctx context.Context, h target.Host) error {
 	if err := t.Nodes(h).Stop(node(h)); err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
+	t.forgetInstalls(h.Name)
 	dir := filepath.Clean(h.Dir)
 	script := reapScript(dir) + fmt.Sprintf("\nrm -rf -- %s\nrm -f %s\nrmdir %s /opt/crmplan %s %s 2>/dev/null; true",
 		quote(dir), quote(registryEntry(t.Stack, h.Name)), quote(filepath.Dir(DefaultDir(t.Stack, h.Name))), registry, filepath.Dir(registry))

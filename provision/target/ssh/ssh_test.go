@@ -291,7 +291,7 @@ func TestInstallChecksSums(t *testing.T) {
 	want, _ := fileSHA256(local)
 	install := func() os.FileInfo {
 		t.Helper()
-		if err := tgt.install(ctx, c, binary{local: local, remote: remote}); err != nil {
+		if err := tgt.install(ctx, c, "", binary{local: local, remote: remote}); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := fileSHA256(remote); got != want {
