@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -276,6 +278,17 @@ func (r *CrmService) Update(ctx context.Context, req infer.UpdateRequest[CrmServ
 		_ = req.State.process().Stop()
 		return resp, r.deploy(ctx, m, in, &resp.Output)
 	}
+	// Only a new pool size (the api tier scaled): the api server takes it
+	// without a restart, so it is not drained either. The agent refuses
+	// what needs a restart (an api server started before it could), and
+	// then it rolls as below.
+	if onlyPoolChanged(req.State.CrmServiceArgs, in) {
+		_, err := m.StartRoleInPlace(ctx, in.Host, in.spec())
+		if err == nil || ctx.Err() != nil {
+			resp.Output.SupervisorPID, resp.Output.Running = req.State.SupervisorPID, req.State.Running
+			return resp, providerError(err)
+		}
+	}
 	// Installed while the host still serves, on every host of the tier at
 	// once: it is out of rotation only for its restart, one host at a
 	// time. The same build is on the host already when only the spec
@@ -294,6 +307,18 @@ func (r *CrmService) Update(ctx context.Context, req infer.UpdateRequest[CrmServ
 	// is ejected by the balancers' health checks anyway.
 	_, undrainErr := drain(ctx, m, CrmServiceArgs{Host: in.Host, Address: in.Address, Port: in.Port, DrainVia: drained.DrainVia, DrainESB: drained.DrainESB}, true)
 	return resp, errors.Join(err, undrainErr)
+}
+
+// onlyPoolChanged says whether in differs from old only in the api
+// server's database pool size (CRM_DB_MAX_CONNS), which it takes in place.
+func onlyPoolChanged(old, in CrmServiceArgs) bool {
+	if in.Role != string(topology.RoleAPI) || old.Role != in.Role || old.CrmVersion != in.CrmVersion || !slices.Equal(old.Args, in.Args) {
+		return false
+	}
+	o, n := maps.Clone(old.Env), maps.Clone(in.Env)
+	delete(o, poolEnv)
+	delete(n, poolEnv)
+	return maps.Equal(o, n) && old.Env[poolEnv] != in.Env[poolEnv]
 }
 
 // drain takes the host out of (or, with undo, puts it back into) the

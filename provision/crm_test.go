@@ -20,3 +20,41 @@ func TestReleaseVersion(t *testing.T) {
 		})
 	}
 }
+
+// TestOnlyPoolChanged: an api server whose update changes nothing but its
+// pool size is changed in place (not drained, not restarted); any other
+// difference, or another role, rolls it as before.
+func TestOnlyPoolChanged(t *testing.T) {
+	base := CrmServiceArgs{Role: "api", CrmVersion: "v1", Args: []string{"--x"},
+		Env: map[string]string{"CRM_DATABASE_URL": "postgres://a", poolEnv: "3"}}
+	with := func(f func(*CrmServiceArgs)) CrmServiceArgs {
+		a := base
+		a.Env = map[string]string{"CRM_DATABASE_URL": "postgres://a", poolEnv: "3"}
+		f(&a)
+		return a
+	}
+	tests := []struct {
+		name string
+		in   CrmServiceArgs
+		want bool
+	}{
+		{"pool only", with(func(a *CrmServiceArgs) { a.Env[poolEnv] = "2" }), true},
+		{"nothing", base, false},
+		{"pool and database", with(func(a *CrmServiceArgs) { a.Env[poolEnv], a.Env["CRM_DATABASE_URL"] = "2", "postgres://b" }), false},
+		{"pool and release", with(func(a *CrmServiceArgs) { a.Env[poolEnv], a.CrmVersion = "2", "v2" }), false},
+		{"pool and arguments", with(func(a *CrmServiceArgs) { a.Env[poolEnv], a.Args = "2", []string{"--y"} }), false},
+		{"pool dropped", with(func(a *CrmServiceArgs) { delete(a.Env, poolEnv) }), true},
+		{"a worker's pool", with(func(a *CrmServiceArgs) { a.Role, a.Env[poolEnv] = "worker", "2" }), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := base
+			if tt.in.Role != base.Role {
+				old.Role = tt.in.Role
+			}
+			if got := onlyPoolChanged(old, tt.in); got != tt.want {
+				t.Errorf("onlyPoolChanged = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -20,6 +20,10 @@ const (
 	LoadUserEmail = "admin@example.com"
 )
 
+// poolEnv is the environment variable of a crm role's database pool size:
+// an api server takes a new one without a restart (CrmService.Update).
+const poolEnv = "CRM_DB_MAX_CONNS"
+
 // Stack output names.
 const (
 	outWebURL = "webUrl"
@@ -273,7 +277,7 @@ func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 				env["CRM_TRUSTED_PROXIES"] = pulumi.String(strings.Join(proxies, ","))
 			}
 			if d.l.Pool > 0 {
-				env["CRM_DB_MAX_CONNS"] = pulumi.String(strconv.Itoa(d.l.Pool))
+				env[poolEnv] = pulumi.String(strconv.Itoa(d.l.Pool))
 			}
 			if len(d.l.WebCerts) > 0 {
 				env["CRM_SECURE_COOKIES"] = pulumi.String("true") // browsers reach them through HTTPS only

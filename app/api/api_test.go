@@ -63,7 +63,7 @@ func newFixtureWith(t *testing.T, cfg Config) *fixture {
 	cfg.Password = cheap
 	a := New(s, cfg)
 	m := metrics.New("api")
-	m.AddPools(s.Pools())
+	m.AddPools(s.Pools)
 	f.srv = httptest.NewServer(serve.Handler(serve.Config{Role: "api", Handler: a.Handler(), Ready: a.Ready, Metrics: m}))
 	t.Cleanup(f.srv.Close)
 	return f

@@ -97,8 +97,10 @@ func (w *StatusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach Flush and deadlines.
 func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// AddPools reports the statistics of pgx pools, by name.
-func (m *Metrics) AddPools(pools map[string]*pgxpool.Pool) {
+// AddPools reports the statistics of the pgx pools pools returns, by
+// name, asked at every scrape: an api server replaces its pools when its
+// pool size changes (their counters then start again from 0).
+func (m *Metrics) AddPools(pools func() map[string]*pgxpool.Pool) {
 	m.Registry.MustRegister(poolCollector{pools: pools})
 }
 
@@ -108,7 +110,7 @@ var (
 	poolEmpty = prometheus.NewDesc("crm_db_pool_empty_acquires_total", "Acquires that had to wait for a connection.", []string{"pool"}, nil)
 )
 
-type poolCollector struct{ pools map[string]*pgxpool.Pool }
+type poolCollector struct{ pools func() map[string]*pgxpool.Pool }
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolConns
@@ -117,7 +119,7 @@ func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
-	for name, p := range c.pools {
+	for name, p := range c.pools() {
 		s := p.Stat()
 		for state, v := range map[string]int32{"acquired": s.AcquiredConns(), "idle": s.IdleConns(), "total": s.TotalConns(), "max": s.MaxConns()} {
 			ch <- prometheus.MustNewConstMetric(poolConns, prometheus.GaugeValue, float64(v), name, state)

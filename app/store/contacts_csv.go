@@ -18,7 +18,7 @@ func (s *Store) ImportContacts(ctx context.Context, ownerID int64, columns []str
 	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		return append(rows[i][:len(columns):len(columns)], ownerID), nil
 	})
-	n, err := s.primary.CopyFrom(ctx, pgx.Identifier{"contacts"}, cols, src)
+	n, err := s.pri().CopyFrom(ctx, pgx.Identifier{"contacts"}, cols, src)
 	if err != nil {
 		return 0, dbError(err, "contacts import")
 	}

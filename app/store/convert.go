@@ -33,7 +33,7 @@ type Converted struct {
 // caller checks that p may see AccountID (CheckRefs).
 func (s *Store) ConvertLead(ctx context.Context, p *app.Principal, id int64, c Conversion) (Converted, error) {
 	var out Converted
-	tx, err := s.primary.Begin(ctx)
+	tx, err := s.pri().Begin(ctx)
 	if err != nil {
 		return out, dbError(err, "lead")
 	}

@@ -235,7 +235,7 @@ func (s *Store) Get(ctx context.Context, p *app.Principal, r app.Resource, id in
 	}
 	sql += " FROM " + r.Name + " t WHERE t.id = " + idArg + ownedBy("t", ownersArg)
 	var b []byte
-	if err := s.primary.QueryRow(ctx, sql, a...).Scan(&b); err != nil {
+	if err := s.pri().QueryRow(ctx, sql, a...).Scan(&b); err != nil {
 		return nil, dbError(err, singular(r.Name))
 	}
 	return b, nil
@@ -257,7 +257,7 @@ func (s *Store) Create(ctx context.Context, p *app.Principal, r app.Resource, c 
 			strings.Join(c.Columns, ", "), strings.Join(marks, ", "), a.add(p.User.ID), recordJSON)
 	}
 	var b []byte
-	if err := s.primary.QueryRow(ctx, sql, a...).Scan(&b); err != nil {
+	if err := s.pri().QueryRow(ctx, sql, a...).Scan(&b); err != nil {
 		return nil, dbError(err, singular(r.Name))
 	}
 	s.wrote(ctx)
@@ -287,7 +287,7 @@ func (s *Store) Update(ctx context.Context, p *app.Principal, r app.Resource, id
 			"SELECT " + recordJSON + " - 'old_stage' FROM t"
 	}
 	var b []byte
-	if err := s.primary.QueryRow(ctx, sql, a...).Scan(&b); err != nil {
+	if err := s.pri().QueryRow(ctx, sql, a...).Scan(&b); err != nil {
 		return nil, dbError(err, singular(r.Name))
 	}
 	s.wrote(ctx)
@@ -364,7 +364,7 @@ func (s *Store) checkVisible(ctx context.Context, owners []int64, col string, id
 	}
 	table := refTables[col]
 	var missing *int64
-	err := s.primary.QueryRow(ctx, "SELECT min(i) FROM unnest($1::bigint[]) i WHERE NOT EXISTS (SELECT 1 FROM "+table+
+	err := s.pri().QueryRow(ctx, "SELECT min(i) FROM unnest($1::bigint[]) i WHERE NOT EXISTS (SELECT 1 FROM "+table+
 		" t WHERE t.id = i AND t.owner_id = ANY($2))", ids, owners).Scan(&missing)
 	if err != nil {
 		return dbError(err, singular(table))
@@ -387,7 +387,7 @@ func (s *Store) Delete(ctx context.Context, p *app.Principal, r app.Resource, id
 	if owners := p.Owners(); owners != nil {
 		sql += " AND t.owner_id = ANY(" + a.add(owners) + ")"
 	}
-	tag, err := s.primary.Exec(ctx, sql, a...)
+	tag, err := s.pri().Exec(ctx, sql, a...)
 	if err != nil {
 		return dbError(err, singular(r.Name))
 	}
@@ -410,7 +410,7 @@ func singular(name string) string {
 // hang on it. The row lock holds off records attached meanwhile: inserting
 // a reference takes a key-share lock on the account, which FOR UPDATE blocks.
 func (s *Store) deleteAccount(ctx context.Context, owners []int64, id int64) error {
-	tx, err := s.primary.Begin(ctx)
+	tx, err := s.pri().Begin(ctx)
 	if err != nil {
 		return dbError(err, "account")
 	}

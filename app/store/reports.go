@@ -79,10 +79,10 @@ func (s *Store) SnapshotPipeline(ctx context.Context) (Pipeline, error) {
 		return rep, err
 	}
 	body, _ := json.Marshal(rep)
-	if _, err := s.primary.Exec(ctx, "INSERT INTO report_snapshots (kind, body) VALUES ('pipeline', $1)", body); err != nil {
+	if _, err := s.pri().Exec(ctx, "INSERT INTO report_snapshots (kind, body) VALUES ('pipeline', $1)", body); err != nil {
 		return rep, dbError(err, "report snapshot")
 	}
-	_, _ = s.primary.Exec(ctx, "DELETE FROM report_snapshots WHERE created_at < now() - interval '7 days'")
+	_, _ = s.pri().Exec(ctx, "DELETE FROM report_snapshots WHERE created_at < now() - interval '7 days'")
 	return rep, nil
 }
 

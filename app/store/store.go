@@ -5,12 +5,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,14 +39,31 @@ const DefaultMaxConns = 16
 
 // Store is the CRM's persistence. It is safe for concurrent use.
 type Store struct {
-	primary *pgxpool.Pool
-	replica *pgxpool.Pool // nil without a replica
-	log     *slog.Logger
+	// cur holds the pools; SetMaxConns replaces them while requests run.
+	cur atomic.Pointer[pools]
+	cfg Config
+	// resize serializes SetMaxConns; grace is oldPoolsGrace but in tests.
+	resize sync.Mutex
+	grace  time.Duration
+	log    *slog.Logger
 	// replayed is the replica's last replayed WAL position, refreshed in the
 	// background; 0 while unknown, which sends every read to the primary.
 	replayed atomic.Uint64
 	cancel   context.CancelFunc
 	done     chan struct{}
+}
+
+// pools are one generation of connection pools.
+type pools struct {
+	primary *pgxpool.Pool
+	replica *pgxpool.Pool // nil without a replica
+}
+
+func (p *pools) close() {
+	p.primary.Close()
+	if p.replica != nil {
+		p.replica.Close()
+	}
 }
 
 // Open connects the pools. It does not wait for the databases: /readyz
@@ -53,24 +72,73 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{log: cfg.Log, done: make(chan struct{})}
-	var err error
-	if s.primary, err = newPool(ctx, cfg.DatabaseURL, cfg.MaxConns, "--database-url"); err != nil {
+	s := &Store{log: cfg.Log, cfg: cfg, grace: oldPoolsGrace, done: make(chan struct{})}
+	p, err := openPools(ctx, cfg)
+	if err != nil {
 		return nil, err
 	}
+	s.cur.Store(p)
 	if cfg.ReplicaURL == "" {
 		close(s.done)
 		return s, nil
-	}
-	if s.replica, err = newPool(ctx, cfg.ReplicaURL, cfg.MaxConns, "--replica-url"); err != nil {
-		s.primary.Close()
-		return nil, err
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.followReplica(bg)
 	return s, nil
 }
+
+func openPools(ctx context.Context, cfg Config) (*pools, error) {
+	var p pools
+	var err error
+	if p.primary, err = newPool(ctx, cfg.DatabaseURL, cfg.MaxConns, "--database-url"); err != nil {
+		return nil, err
+	}
+	if cfg.ReplicaURL == "" {
+		return &p, nil
+	}
+	if p.replica, err = newPool(ctx, cfg.ReplicaURL, cfg.MaxConns, "--replica-url"); err != nil {
+		p.primary.Close()
+		return nil, err
+	}
+	return &p, nil
+}
+
+// oldPoolsGrace is how long replaced pools stay open: a request that took
+// the old pools just before the swap still acquires from them, and pgx
+// refuses an acquire on a closed pool. Requests give up long before this.
+const oldPoolsGrace = time.Minute
+
+// SetMaxConns replaces the pools with pools of maxConns connections each
+// (0: DefaultMaxConns) without stopping the server: new requests take the
+// new pools at once, and the old ones close after oldPoolsGrace, which
+// waits for the connections still in use. pgx cannot resize a pool, and
+// an api server must not restart because its tier scaled (the sizing
+// divides the database's connections among the api servers).
+func (s *Store) SetMaxConns(ctx context.Context, maxConns int32) error {
+	s.resize.Lock()
+	defer s.resize.Unlock()
+	old := s.cur.Load()
+	if want := cmp.Or(maxConns, DefaultMaxConns); old.primary.Config().MaxConns == want {
+		return nil
+	}
+	cfg := s.cfg
+	cfg.MaxConns = maxConns
+	p, err := openPools(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	s.cur.Store(p)
+	s.cfg = cfg
+	s.log.Info("database pools resized", "max_conns", p.primary.Config().MaxConns, "was", old.primary.Config().MaxConns)
+	time.AfterFunc(s.grace, old.close)
+	return nil
+}
+
+// MaxConns is the current pools' size.
+func (s *Store) MaxConns() int32 { return s.cur.Load().primary.Config().MaxConns }
+
+func (s *Store) pri() *pgxpool.Pool { return s.cur.Load().primary }
 
 func newPool(ctx context.Context, url string, maxConns int32, flag string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
@@ -98,35 +166,34 @@ func (s *Store) Close() {
 		s.cancel()
 	}
 	<-s.done
-	s.primary.Close()
-	if s.replica != nil {
-		s.replica.Close()
-	}
+	s.cur.Load().close()
 }
 
-// Pools returns the pools by name ("primary", "replica"), for metrics.
+// Pools returns the current pools by name ("primary", "replica"), for
+// metrics.
 func (s *Store) Pools() map[string]*pgxpool.Pool {
-	m := map[string]*pgxpool.Pool{"primary": s.primary}
-	if s.replica != nil {
-		m["replica"] = s.replica
+	p := s.cur.Load()
+	m := map[string]*pgxpool.Pool{"primary": p.primary}
+	if p.replica != nil {
+		m["replica"] = p.replica
 	}
 	return m
 }
 
 // Primary is the primary's pool, for tools (seed, worker) that need COPY.
-func (s *Store) Primary() *pgxpool.Pool { return s.primary }
+func (s *Store) Primary() *pgxpool.Pool { return s.pri() }
 
 // Ready fails unless the primary answers and its schema is at the version
 // this binary expects.
 func (s *Store) Ready(ctx context.Context) error {
-	v, err := migrations.Current(ctx, s.primary)
+	v, err := migrations.Current(ctx, s.pri())
 	if err != nil {
 		return app.Errorf(app.EUNAVAILABLE, "database: %w", err)
 	}
 	if v != migrations.Latest {
 		return app.Errorf(app.EUNAVAILABLE, "database schema is at version %d, want %d: run crm migrate", v, migrations.Latest)
 	}
-	if s.replica != nil && s.replayed.Load() == 0 {
+	if s.cur.Load().replica != nil && s.replayed.Load() == 0 {
 		s.log.Warn("replica not followed yet; reads go to the primary")
 	}
 	return nil
@@ -139,7 +206,7 @@ func (s *Store) followReplica(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		var lsn string
-		err := s.replica.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn(), '0/0')::text").Scan(&lsn)
+		err := s.cur.Load().replica.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn(), '0/0')::text").Scan(&lsn)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -184,28 +251,29 @@ func WroteLSN(ctx context.Context) uint64 {
 // reader picks the pool for a read: the replica when it has replayed the
 // client's last write, else the primary.
 func (s *Store) reader(ctx context.Context) *pgxpool.Pool {
-	if s.replica == nil {
-		return s.primary
+	p := s.cur.Load()
+	if p.replica == nil {
+		return p.primary
 	}
 	replayed := s.replayed.Load()
 	if replayed == 0 {
-		return s.primary
+		return p.primary
 	}
 	if min, _ := ctx.Value(lsnKey{}).(uint64); min > replayed {
-		return s.primary
+		return p.primary
 	}
-	return s.replica
+	return p.replica
 }
 
 // wrote records the primary's WAL position after a committed write, when
 // the caller asked for it and a replica makes it matter.
 func (s *Store) wrote(ctx context.Context) {
 	p, ok := ctx.Value(wroteKey{}).(*atomic.Uint64)
-	if !ok || s.replica == nil {
+	if !ok || s.cur.Load().replica == nil {
 		return
 	}
 	var lsn string
-	if err := s.primary.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn); err != nil {
+	if err := s.pri().QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn); err != nil {
 		return
 	}
 	if n, err := ParseLSN(lsn); err == nil {

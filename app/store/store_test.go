@@ -212,7 +212,7 @@ func TestAccountDetailAndErrors(t *testing.T) {
 	checkTotals := func(when string) {
 		t.Helper()
 		var bad int
-		err := s.primary.QueryRow(ctx, `SELECT count(*) FROM (SELECT owner_id, stage, count(*) AS count, sum(amount) AS amount FROM opportunities GROUP BY 1, 2) o
+		err := s.pri().QueryRow(ctx, `SELECT count(*) FROM (SELECT owner_id, stage, count(*) AS count, sum(amount) AS amount FROM opportunities GROUP BY 1, 2) o
 			FULL JOIN (SELECT * FROM pipeline_totals WHERE count <> 0) p USING (owner_id, stage)
 			WHERE o.count IS DISTINCT FROM p.count OR o.amount IS DISTINCT FROM p.amount`).Scan(&bad)
 		if err != nil || bad != 0 {
@@ -268,10 +268,10 @@ func TestReadYourWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if s.reader(AfterLSN(ctx, WroteLSN(ctx))) != s.replica {
+	if s.reader(AfterLSN(ctx, WroteLSN(ctx))) != s.cur.Load().replica {
 		t.Error("a caught-up replica is not used for reads")
 	}
-	if s.reader(AfterLSN(ctx, 1<<62)) != s.primary {
+	if s.reader(AfterLSN(ctx, 1<<62)) != s.pri() {
 		t.Error("a read after an unreplayed write goes to the replica")
 	}
 }
@@ -335,5 +335,49 @@ func TestListsNameTheAccount(t *testing.T) {
 				t.Errorf("account names = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSetMaxConns: the pools change size while a transaction runs on the
+// old ones; it commits, new work takes the new pools, and the old pools
+// close once it is done.
+func TestSetMaxConns(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, pgserver.StartTest(t), nil)
+	s.grace = 0
+	old := s.pri()
+	tx, err := old.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMaxConns(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.MaxConns(); got != 3 {
+		t.Errorf("MaxConns after SetMaxConns(3) = %d", got)
+	}
+	if got := s.Pools()["primary"].Stat().MaxConns(); got != 3 || s.pri() == old {
+		t.Errorf("the primary's pool after SetMaxConns(3): max %d, replaced %v", got, s.pri() != old)
+	}
+	if _, err := tx.Exec(ctx, "CREATE TABLE resize_probe (i int)"); err != nil {
+		t.Fatalf("the transaction begun before the resize: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("commit after the resize: %v", err)
+	}
+	var n int
+	if err := s.pri().QueryRow(ctx, "SELECT count(*) FROM resize_probe").Scan(&n); err != nil {
+		t.Fatalf("the new pool: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for old.Stat().TotalConns() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := old.Exec(ctx, "SELECT 1"); err == nil {
+		t.Error("the old pool still serves after its grace: it was not closed")
+	}
+	before := s.pri()
+	if err := s.SetMaxConns(ctx, 3); err != nil || s.pri() != before {
+		t.Errorf("SetMaxConns to the same size replaced the pools (err %v)", err)
 	}
 }

@@ -30,7 +30,7 @@ type NewUser struct {
 
 // CreateUser inserts a user; ECONFLICT if the e-mail is taken.
 func (s *Store) CreateUser(ctx context.Context, n NewUser) (app.User, error) {
-	row := s.primary.QueryRow(ctx, `INSERT INTO users AS u (email, name, role, manager_id, password_hash)
+	row := s.pri().QueryRow(ctx, `INSERT INTO users AS u (email, name, role, manager_id, password_hash)
 		VALUES ($1, $2, $3, $4, $5) RETURNING `+userColumns, app.NormalizeEmail(n.Email), n.Name, n.Role, n.ManagerID, n.PasswordHash)
 	u, err := scanUser(row)
 	if err != nil {
@@ -42,7 +42,7 @@ func (s *Store) CreateUser(ctx context.Context, n NewUser) (app.User, error) {
 
 // UserByEmail returns an active user for sign-in.
 func (s *Store) UserByEmail(ctx context.Context, email string) (app.User, error) {
-	u, err := scanUser(s.primary.QueryRow(ctx, "SELECT "+userColumns+" FROM users u WHERE u.email = $1 AND u.active", app.NormalizeEmail(email)))
+	u, err := scanUser(s.pri().QueryRow(ctx, "SELECT "+userColumns+" FROM users u WHERE u.email = $1 AND u.active", app.NormalizeEmail(email)))
 	return u, dbError(err, "user")
 }
 
@@ -52,7 +52,7 @@ func (s *Store) User(ctx context.Context, p *app.Principal, id int64) (app.User,
 	if !p.MayOwn(id) {
 		return app.User{}, app.Errorf(app.ENOTFOUND, "user not found")
 	}
-	u, err := scanUser(s.primary.QueryRow(ctx, "SELECT "+userColumns+" FROM users u WHERE u.id = $1", id))
+	u, err := scanUser(s.pri().QueryRow(ctx, "SELECT "+userColumns+" FROM users u WHERE u.id = $1", id))
 	return u, dbError(err, "user")
 }
 
@@ -89,12 +89,12 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, c app.Changes, keep []
 		sets = append(sets, col+" = "+a.add(c.Values[i]))
 	}
 	sql := "UPDATE users u SET " + strings.Join(sets, ", ") + " WHERE u.id = " + a.add(id) + " RETURNING " + userColumns
-	u, err := scanUser(s.primary.QueryRow(ctx, sql, a...))
+	u, err := scanUser(s.pri().QueryRow(ctx, sql, a...))
 	if err != nil {
 		return app.User{}, dbError(err, "user")
 	}
 	if v, ok := c.Get("active"); ok && v == false {
-		_, _ = s.primary.Exec(ctx, "DELETE FROM sessions WHERE user_id = $1", id)
+		_, _ = s.pri().Exec(ctx, "DELETE FROM sessions WHERE user_id = $1", id)
 	}
 	if _, ok := c.Get("password_hash"); ok {
 		if err := s.revokeAll(ctx, id, keep); err != nil {
@@ -112,10 +112,10 @@ func (s *Store) revokeAll(ctx context.Context, userID int64, keep []byte) error 
 	if keep == nil {
 		keep = []byte{}
 	}
-	if _, err := s.primary.Exec(ctx, "DELETE FROM sessions WHERE user_id = $1 AND hash <> $2", userID, keep); err != nil {
+	if _, err := s.pri().Exec(ctx, "DELETE FROM sessions WHERE user_id = $1 AND hash <> $2", userID, keep); err != nil {
 		return dbError(err, "sessions")
 	}
-	if _, err := s.primary.Exec(ctx, "DELETE FROM api_tokens WHERE user_id = $1", userID); err != nil {
+	if _, err := s.pri().Exec(ctx, "DELETE FROM api_tokens WHERE user_id = $1", userID); err != nil {
 		return dbError(err, "tokens")
 	}
 	return nil
@@ -125,21 +125,21 @@ func (s *Store) revokeAll(ctx context.Context, userID int64, keep []byte) error 
 // for the cookie.
 func (s *Store) CreateSession(ctx context.Context, userID int64, ttl time.Duration) (string, error) {
 	token, hash := secret.NewToken("")
-	_, err := s.primary.Exec(ctx, "INSERT INTO sessions (hash, user_id, expires_at) VALUES ($1, $2, now() + $3::interval)",
+	_, err := s.pri().Exec(ctx, "INSERT INTO sessions (hash, user_id, expires_at) VALUES ($1, $2, now() + $3::interval)",
 		hash, userID, ttl.String())
 	if err != nil {
 		return "", dbError(err, "session")
 	}
 	// Now and then, forget expired sessions.
 	if hash[0] == 0 {
-		_, _ = s.primary.Exec(ctx, "DELETE FROM sessions WHERE expires_at < now()")
+		_, _ = s.pri().Exec(ctx, "DELETE FROM sessions WHERE expires_at < now()")
 	}
 	return token, nil
 }
 
 // DeleteSession ends a session.
 func (s *Store) DeleteSession(ctx context.Context, token string) error {
-	_, err := s.primary.Exec(ctx, "DELETE FROM sessions WHERE hash = $1", secret.HashToken(token))
+	_, err := s.pri().Exec(ctx, "DELETE FROM sessions WHERE hash = $1", secret.HashToken(token))
 	return dbError(err, "session")
 }
 
@@ -160,7 +160,7 @@ func (s *Store) TokenPrincipal(ctx context.Context, token string) (*app.Principa
 
 func (s *Store) principal(ctx context.Context, sql, token, via string) (*app.Principal, error) {
 	var team []int64
-	u, err := scanUser(s.primary.QueryRow(ctx, sql, secret.HashToken(token)), &team)
+	u, err := scanUser(s.pri().QueryRow(ctx, sql, secret.HashToken(token)), &team)
 	if err == pgx.ErrNoRows {
 		return nil, app.Errorf(app.EUNAUTHORIZED, "%s is invalid or has expired; sign in again", via)
 	}
@@ -177,7 +177,7 @@ func (s *Store) PrincipalByID(ctx context.Context, id *int64) (*app.Principal, e
 		return nil, app.Errorf(app.ENOTFOUND, "user not found")
 	}
 	var team []int64
-	u, err := scanUser(s.primary.QueryRow(ctx, principalSQL+"$1", *id), &team)
+	u, err := scanUser(s.pri().QueryRow(ctx, principalSQL+"$1", *id), &team)
 	if err != nil {
 		return nil, dbError(err, "user")
 	}
@@ -197,21 +197,21 @@ type Token struct {
 func (s *Store) CreateToken(ctx context.Context, userID int64, name string, ttl time.Duration) (Token, string, error) {
 	token, hash := secret.NewToken("crm_")
 	t := Token{Name: name}
-	err := s.primary.QueryRow(ctx, `INSERT INTO api_tokens (hash, user_id, name, expires_at) VALUES ($1, $2, $3, now() + $4::interval)
+	err := s.pri().QueryRow(ctx, `INSERT INTO api_tokens (hash, user_id, name, expires_at) VALUES ($1, $2, $3, now() + $4::interval)
 		RETURNING id, created_at, expires_at`, hash, userID, name, ttl.String()).Scan(&t.ID, &t.CreatedAt, &t.ExpiresAt)
 	if err != nil {
 		return Token{}, "", dbError(err, "token")
 	}
 	// Now and then, forget expired tokens.
 	if hash[0] == 0 {
-		_, _ = s.primary.Exec(ctx, "DELETE FROM api_tokens WHERE expires_at < now()")
+		_, _ = s.pri().Exec(ctx, "DELETE FROM api_tokens WHERE expires_at < now()")
 	}
 	return t, token, nil
 }
 
 // Tokens lists the unexpired API tokens of a user.
 func (s *Store) Tokens(ctx context.Context, userID int64) ([]Token, error) {
-	rows, err := s.primary.Query(ctx, "SELECT id, name, created_at, expires_at FROM api_tokens WHERE user_id = $1 AND expires_at > now() ORDER BY id", userID)
+	rows, err := s.pri().Query(ctx, "SELECT id, name, created_at, expires_at FROM api_tokens WHERE user_id = $1 AND expires_at > now() ORDER BY id", userID)
 	if err != nil {
 		return nil, dbError(err, "tokens")
 	}
@@ -235,7 +235,7 @@ func (s *Store) RevokeToken(ctx context.Context, p *app.Principal, id int64) ([]
 		sql, args = "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 RETURNING hash", []any{id, p.User.ID}
 	}
 	var hash []byte
-	if err := s.primary.QueryRow(ctx, sql, args...).Scan(&hash); err != nil {
+	if err := s.pri().QueryRow(ctx, sql, args...).Scan(&hash); err != nil {
 		return nil, dbError(err, "token")
 	}
 	return hash, nil

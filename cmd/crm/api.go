@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -14,6 +18,7 @@ import (
 	"github.com/crmplan/crmplan/app/cache"
 	"github.com/crmplan/crmplan/app/metrics"
 	"github.com/crmplan/crmplan/app/serve"
+	"github.com/crmplan/crmplan/app/store"
 )
 
 func apiCommand() *cli.Command {
@@ -67,9 +72,46 @@ func apiCommand() *cli.Command {
 				cfg.Principals = p
 			}
 			a := api.New(s, cfg)
-			m.AddPools(s.Pools())
+			m.AddPools(s.Pools)
+			if f := c.String("db-max-conns-file"); f != "" {
+				stop := resizeOnHangup(c.Context, s, f, log)
+				defer stop()
+			}
 			return serve.Run(c.Context, serve.Config{Role: "api", Listen: c.String("listen"), Handler: a.Handler(), Ready: a.Ready, Metrics: m, Log: log})
 		},
+	}
+}
+
+// resizeOnHangup re-reads the pool size from file on every SIGHUP and
+// resizes the store's pools in place: when the api tier scales, the
+// sizing gives every api server a new share of the database's
+// connections, and the servers that stay must not restart for it.
+func resizeOnHangup(ctx context.Context, s *store.Store, file string, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			n, err := readMaxConns(file)
+			if err == nil {
+				err = s.SetMaxConns(ctx, n)
+			}
+			if err != nil {
+				log.Error("pool size not changed", "file", file, "err", err)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		cancel()
+		<-done
 	}
 }
 

@@ -37,7 +37,7 @@ func etlCommand() *cli.Command {
 			}
 			defer s.Close()
 			m := metrics.New("etl")
-			m.AddPools(s.Pools())
+			m.AddPools(s.Pools)
 			// The worker's importer with its other jobs off: one loader, two roles.
 			w := worker.New(s, worker.Config{Inbox: c.String("inbox"), ImportOwner: c.String("import-owner"), Log: log}, m.Registry)
 			errc := make(chan error, 1)

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -82,8 +84,29 @@ func logger(c *cli.Context, role string) (*slog.Logger, error) {
 
 // openStore opens the pools of the database flags.
 func openStore(c *cli.Context, log *slog.Logger) (*store.Store, error) {
+	maxConns := int32(c.Int("db-max-conns"))
+	if f := c.String("db-max-conns-file"); f != "" {
+		n, err := readMaxConns(f)
+		if err != nil {
+			return nil, err
+		}
+		maxConns = n
+	}
 	return store.Open(c.Context, store.Config{DatabaseURL: c.String("database-url"), ReplicaURL: c.String("replica-url"),
-		MaxConns: int32(c.Int("db-max-conns")), Log: log})
+		MaxConns: maxConns, Log: log})
+}
+
+// readMaxConns reads --db-max-conns-file: one number, 0 for the default.
+func readMaxConns(file string) (int32, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, app.Errorf(app.EINVALID, "reading the pool size: %w", err).In("--db-max-conns-file")
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 32)
+	if err != nil || n < 0 {
+		return 0, app.Errorf(app.EINVALID, "must hold a number of connections like 8, got %.20q", strings.TrimSpace(string(b))).In(file)
+	}
+	return int32(n), nil
 }
 
 func databaseFlags() []cli.Flag {
@@ -92,6 +115,8 @@ func databaseFlags() []cli.Flag {
 		&cli.StringFlag{Name: "replica-url", EnvVars: []string{"CRM_REPLICA_URL"}, Usage: "streaming replica for reads (optional; a URL with a password only in the env var)",
 			Action: urlWithoutPassword("--replica-url", "CRM_REPLICA_URL")},
 		&cli.IntFlag{Name: "db-max-conns", EnvVars: []string{"CRM_DB_MAX_CONNS"}, Usage: "connections per pool (default 16)"},
+		&cli.StringFlag{Name: "db-max-conns-file", EnvVars: []string{"CRM_DB_MAX_CONNS_FILE"}, Usage: "file holding the connections per pool, instead of --db-max-conns; " +
+			"crm api re-reads it on SIGHUP and replaces its pools without a restart (the agent's way when the api tier scales)"},
 	}
 }
 

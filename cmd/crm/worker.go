@@ -35,7 +35,7 @@ func workerCommand() *cli.Command {
 			}
 			defer s.Close()
 			m := metrics.New("worker")
-			m.AddPools(s.Pools())
+			m.AddPools(s.Pools)
 			w := worker.New(s, worker.Config{Inbox: c.String("inbox"), Outbox: c.String("outbox"), ImportOwner: c.String("import-owner"),
 				ReportEvery: c.Duration("report-every"), ExportEvery: c.Duration("export-every"), StateFile: c.String("state-file"), Log: log}, m.Registry)
 			errc := make(chan error, 1)

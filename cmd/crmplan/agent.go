@@ -55,14 +55,18 @@ func agentCommand() *cli.Command {
 				},
 			},
 			{
-				Name:   "start",
-				Usage:  "start a role from the spec on stdin (JSON: role, listen, args, env) and wait until it is healthy",
-				Flags:  []cli.Flag{hostDir},
+				Name:  "start",
+				Usage: "start a role from the spec on stdin (JSON: role, listen, args, env) and wait until it is healthy",
+				Flags: []cli.Flag{hostDir, &cli.BoolFlag{Name: "in-place", Usage: "change the running role without restarting it (crm api takes a new pool size), " +
+					"or fail with a conflict when that needs a restart"}},
 				Before: requireFlags("host-dir"),
 				Action: func(c *cli.Context) error {
 					var spec agent.RoleSpec
 					if err := json.NewDecoder(c.App.Reader).Decode(&spec); err != nil {
 						return crmplan.Errorf(crmplan.EINVALID, "role spec on stdin: %w", err).In("payload")
+					}
+					if c.Bool("in-place") {
+						return agentRoleDone(c, "changed in place", spec.Role, func(string) error { return host(c).StartInPlace(c.Context, spec) })
 					}
 					return agentRoleDone(c, "started", spec.Role, func(self string) error { return host(c).Start(c.Context, self, spec) })
 				},

@@ -86,6 +86,17 @@ func (m *Mesh) StartRole(ctx context.Context, host string, spec wire.RoleSpec) (
 	return m.Run(ctx, host, Work{Type: wire.WorkStart, Payload: bytes.NewReader(data)})
 }
 
+// StartRoleInPlace changes the running role on host to spec without
+// restarting it (crm api takes a new pool size that way). It fails with
+// crmplan.ECONFLICT when the change needs a restart: use StartRole then.
+func (m *Mesh) StartRoleInPlace(ctx context.Context, host string, spec wire.RoleSpec) (Output, error) {
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return Output{}, err
+	}
+	return m.Run(ctx, host, Work{Type: wire.WorkStart, Args: []string{"--in-place"}, Payload: bytes.NewReader(data)})
+}
+
 // Step is a caller's action on one host during a rolling deploy.
 type Step func(ctx context.Context, host string) error
 

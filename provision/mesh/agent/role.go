@@ -1,16 +1,20 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,15 +62,22 @@ func (h Host) process(s RoleSpec) supervise.Process {
 			args = append(args, "--backends-file", h.backendsPath(s.Role))
 		}
 	}
+	envs := s.Env
+	if _, ok := s.Env[poolEnv]; ok && resizesPool[s.Role] {
+		// Its pool size goes in a file it re-reads on SIGHUP: see resizePool.
+		envs = maps.Clone(s.Env)
+		delete(envs, poolEnv)
+		args = append(slices.Clip(args), "--db-max-conns-file", h.poolPath(s.Role))
+	}
 	argv := append([]string{filepath.Join(h.Dir, "current", "crm"), s.Role, "--listen", s.Listen}, args...)
-	keys := make([]string, 0, len(s.Env))
-	for k := range s.Env {
+	keys := make([]string, 0, len(envs))
+	for k := range envs {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	env := make([]string, 0, len(keys))
 	for _, k := range keys {
-		env = append(env, k+"="+s.Env[k])
+		env = append(env, k+"="+envs[k])
 	}
 	return supervise.Process{Name: "crm-" + s.Role, Dir: h.Dir, Argv: argv, Env: env}
 }
@@ -91,10 +102,168 @@ func (h Host) Start(ctx context.Context, self string, s RoleSpec) error {
 	if err := renameio.WriteFile(h.roleSpecPath(s.Role), data, 0o600); err != nil {
 		return err
 	}
+	if err := h.writePool(s); err != nil {
+		return err
+	}
 	if balancers[s.Role] {
 		return h.startBalancer(ctx, self, s)
 	}
+	// Unchanged but for what the running role takes in place: no restart.
+	// Whatever keeps it from that (another spec, release or a resize that
+	// did not take) is what a restart is for.
+	if h.Reconfigure(ctx, s) == nil {
+		return nil
+	}
 	return h.run(ctx, self, s)
+}
+
+// poolEnv is the environment variable of a role's database pool size.
+const poolEnv = "CRM_DB_MAX_CONNS"
+
+// resizesPool are the roles that take a new pool size without a restart
+// (crm api replaces its pools on SIGHUP). The sizing divides the
+// database's connections among the api servers, so every api server's
+// pool changes when that tier scales, and the ones that stay must keep
+// serving: a restart, even drained, is a restart.
+var resizesPool = map[string]bool{"api": true}
+
+// poolPath is the file of a role's pool size (--db-max-conns-file).
+func (h Host) poolPath(role string) string { return filepath.Join(h.rolesDir(), role+".pool") }
+
+// StartInPlace records spec s as Start does and makes the running role
+// run as s without restarting it, or fails with ECONFLICT, leaving the
+// role as it runs until a start.
+func (h Host) StartInPlace(ctx context.Context, s RoleSpec) error {
+	if err := check(s); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(h.rolesDir(), 0o700); err != nil {
+		return err
+	}
+	if err := renameio.WriteFile(h.roleSpecPath(s.Role), data, 0o600); err != nil {
+		return err
+	}
+	return h.Reconfigure(ctx, s)
+}
+
+// Reconfigure makes the running role run as spec s without restarting
+// it: it is done when the role runs the current release with the same
+// arguments and environment, but for a new pool size, which it takes in
+// place. Anything else needs a restart: ECONFLICT says so, and the role
+// is left as it runs (its pool file is the new one, which the next start
+// uses).
+func (h Host) Reconfigure(ctx context.Context, s RoleSpec) error {
+	if err := check(s); err != nil {
+		return err
+	}
+	if balancers[s.Role] {
+		return crmplan.Errorf(crmplan.ECONFLICT, "crm %s changes through its start (backends file, socket handover)", s.Role)
+	}
+	proc := h.process(s)
+	running, err := supervise.Load(proc.SpecPath())
+	pid, ok := h.webPID(s)
+	switch {
+	case err != nil || !ok:
+		return crmplan.Errorf(crmplan.ECONFLICT, "crm %s does not run on %s: it needs a start", s.Role, filepath.Base(h.Dir))
+	case !slices.Equal(running.Argv, proc.Argv) || !slices.Equal(running.Env, proc.Env):
+		return crmplan.Errorf(crmplan.ECONFLICT, "crm %s on %s runs with other arguments or environment: it needs a restart", s.Role, filepath.Base(h.Dir))
+	}
+	want, err := filepath.EvalSymlinks(filepath.Join(h.Dir, "current", "crm"))
+	if err != nil {
+		return err
+	}
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); exe != want {
+		return crmplan.Errorf(crmplan.ECONFLICT, "crm %s on %s runs release %s, not the current %s: it needs a restart", s.Role, filepath.Base(h.Dir), exe, h.Current())
+	}
+	if pool, ok := s.Env[poolEnv]; ok && resizesPool[s.Role] {
+		return h.resizePool(ctx, pid, s, pool)
+	}
+	return nil
+}
+
+// writePool writes role's pool size file; the process started from
+// that spec reads it at start.
+func (h Host) writePool(s RoleSpec) error {
+	pool, ok := s.Env[poolEnv]
+	if !ok || !resizesPool[s.Role] {
+		return nil
+	}
+	if err := os.MkdirAll(h.rolesDir(), 0o700); err != nil {
+		return err
+	}
+	return renameio.WriteFile(h.poolPath(s.Role), []byte(pool+"\n"), 0o600)
+}
+
+// crmDefaultPool is crm's pool size when none is given (its
+// store.DefaultMaxConns).
+const crmDefaultPool = 16
+
+// resizePool writes the new pool size to the role's file and has the
+// running process (pid) re-read it by SIGHUP, then waits until its
+// metrics show the primary's pool at that size.
+func (h Host) resizePool(ctx context.Context, pid int, s RoleSpec, pool string) error {
+	want, err := strconv.Atoi(pool)
+	if err != nil || want < 0 {
+		return crmplan.Errorf(crmplan.EINVALID, "%s must be a number of connections, got %.20q", poolEnv, pool).In("role spec")
+	}
+	want = cmp.Or(want, crmDefaultPool)
+	if err := h.writePool(s); err != nil {
+		return err
+	}
+	if got, err := poolMax(ctx, s.Listen); err == nil && got == want {
+		return nil
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("crm %s (pid %d): %w", s.Role, pid, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		got, err := poolMax(ctx, s.Listen)
+		if err == nil && got == want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("crm %s (pid %d) did not resize its pool to %d (has %d, %v): %w\n%s", s.Role, pid, want, got, err, ctx.Err(),
+				supervise.LogTail(h.process(s).LogPath(), 2048))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// poolMaxMetric is the line of crm's metrics that gives the primary
+// pool's size.
+const poolMaxMetric = `crm_db_pool_connections{pool="primary",state="max"} `
+
+// poolMax reads the size of the primary's pool from the role's metrics.
+func poolMax(ctx context.Context, listen string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+listen+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, poolMaxMetric); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int(f), err
+		}
+	}
+	return 0, fmt.Errorf("%s/metrics has no %s", listen, strings.TrimSpace(poolMaxMetric))
 }
 
 // balancers are the roles that balance over the api servers with a
@@ -239,6 +408,9 @@ func (h Host) Stop(role string) error {
 	files := []string{h.roleSpecPath(role), proc.SpecPath(), proc.StatePath(), proc.LogPath(), proc.SupervisorLogPath()}
 	if balancers[role] {
 		files = append(files, h.backendsPath(role))
+	}
+	if resizesPool[role] {
+		files = append(files, h.poolPath(role))
 	}
 	for _, f := range files {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
