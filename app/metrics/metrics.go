@@ -110,7 +110,9 @@ var (
 	poolEmpty = prometheus.NewDesc("crm_db_pool_empty_acquires_total", "Acquires that had to wait for a connection.", []string{"pool"}, nil)
 )
 
-type poolCollector struct{ pools func() map[string]*pgxpool.Pool }
+type poolCollector struct {
+	pools func() map[string]*pgxpool.Pool
+}
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolConns
