@@ -45,6 +45,32 @@ var defaultPorts = map[Role]int{
 	RoleLoadgen: 6565,
 }
 
+// purposes say what each role is for, in the seeds' words: why `crmplan
+// size` places it at all (its server count has its own reason).
+var purposes = map[Role]string{
+	RoleWeb:         "presentation tier: serves the UI and balances the api servers (seed 000's load balancer in the DMZ)",
+	RoleFailover:    "active-passive failover switch in front of the application pair (seed 004)",
+	RoleAPI:         "application servers behind the presentation tier's balancer (seed 000: two for high availability)",
+	RoleWorker:      "back-end job server: import, export, scheduled reports (seed 001)",
+	RoleDBPrimary:   "PostgreSQL primary: every write (seed 000's master)",
+	RoleDBReplica:   "PostgreSQL streaming replica: reads and a standby for failover (seed 000's slave)",
+	RoleCache:       "memcached tier the api servers share for sessions (seed 001)",
+	RoleDocStore:    "document storage apart from the database (seed 001)",
+	RoleIntegration: "integration server (ESB): API web services over the application tier (seed 000's Talend ESB, seed 002's integrators)",
+	RoleETL:         "data migration server: ETL jobs into the database (seed 000's Talend Open Studio)",
+	RoleScheduler:   "job scheduler of the integrator cluster (seed 002)",
+	RoleQueue:       "pub/sub queue brokered across the LANs (seed 002)",
+	RoleProxy:       "access and distribution proxy into the LAN (seed 002)",
+	RoleLoadgen:     "load generator outside the DMZ, running shares of crmplan verify's k6 load",
+	RoleAdmin:       "web admin console over the integrator cluster's members, queues and schedules, behind the proxy (seed 002's ARWADM)",
+	RoleMail:        "SMTP relay the roles send their notifications through (seed 002's ARMAIL)",
+	RoleKV:          "key-value store of the integrators' shared state (seed 002's ARKVD)",
+}
+
+// Purpose says what role r is for in a topology; "" for a role without
+// one.
+func (r Role) Purpose() string { return purposes[r] }
+
 // DefaultPort is the port hosts of role r listen on; 0 for an unknown role.
 func DefaultPort(r Role) int { return defaultPorts[r] }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -151,6 +152,7 @@ func printSize(w io.Writer, r sizeResult, format string) error {
 			t.PredictedMeanMs, t.PredictedP95Ms, saturates, t.Reason)
 	}
 	tw.Flush()
+	printWhy(w, r.Tiers)
 	verdict := "meets"
 	if !r.MeetsSLO {
 		verdict = "MISSES"
@@ -171,6 +173,23 @@ func printSize(w io.Writer, r sizeResult, format string) error {
 	fmt.Fprint(w, "\n\n")
 	printTopology(w, r.Topology)
 	return nil
+}
+
+// printWhy explains every tier the sizing placed: what the role is for,
+// then why it has that many servers, with the model's numbers.
+func printWhy(w io.Writer, tiers []sizing.TierEstimate) {
+	fmt.Fprintln(w, "\nWhy each tier, and why that many servers:")
+	for _, t := range tiers {
+		fmt.Fprintf(w, "  %s: ", t.Role)
+		if p := topology.Role(t.Role).Purpose(); p != "" {
+			fmt.Fprintf(w, "%s. ", p)
+		}
+		unit := "servers"
+		if t.Servers == 1 {
+			unit = "server"
+		}
+		fmt.Fprintf(w, "%d %s (%s): %s\n", t.Servers, unit, t.Reason, cmp.Or(t.Detail, "as the plan has it"))
+	}
 }
 
 // printByClass prints each request class's end-to-end mean and p95, in
