@@ -5,9 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,10 +27,10 @@ import (
 // through the web tier: n -> n+1 (scale out: the new server is created, and
 // crm web takes it into its backends through its admin socket, without a
 // restart) and back to n (scale in: crm web drains the last api server
-// before it is stopped). Each direction must fail no request, and neither may restart
-// crm web. The api servers that stay are rolled (drained, restarted, back)
-// when the sizing gives them a new connection pool; PostgreSQL takes the
-// new settings by a reload.
+// before it is stopped). Each direction must fail no request, and neither
+// may restart crm web or the api servers that stay: they take the new
+// connection pool the sizing gives them in place (SIGHUP, new pgx pools),
+// and PostgreSQL takes the new settings by a reload.
 func TestScaleUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL, Receptor and k6")
@@ -60,9 +64,24 @@ func TestScaleUnderLoad(t *testing.T) {
 				return out
 			}
 			before := webPIDs()
+			var staying []string
+			for i := range n {
+				staying = append(staying, fmt.Sprintf("api-%d", i+1))
+			}
+			apis := apiProcesses(t, paths, staying)
 
 			scaleUnderLoad(t, e, paths, "out", scaledPlan(t, plan, n+1), n+1)
+			sameProcesses(t, "scale out", apis, apiProcesses(t, paths, staying))
+			// The new server started with the pool the sizing gives n+1
+			// servers; the ones that stay must have taken the same one.
+			added := apiPool(t, paths, fmt.Sprintf("api-%d", n+1))
+			for _, h := range staying {
+				if got := apiPool(t, paths, h); got != added {
+					t.Errorf("scale out: %s keeps a pool of %d connections, the new api-%d has %d: it did not take the new size", h, got, n+1, added)
+				}
+			}
 			scaleUnderLoad(t, e, paths, "in", plan, n)
+			sameProcesses(t, "scale in", apis, apiProcesses(t, paths, staying))
 
 			for host, pid := range webPIDs() {
 				if pid != before[host] {
@@ -71,6 +90,76 @@ func TestScaleUnderLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// apiProcess identifies a running crm api: its pid and its start time
+// (field 22 of /proc/PID/stat), so that a pid reused by a restart does
+// not pass for the same process.
+type apiProcess struct {
+	pid   int
+	since string
+}
+
+// apiProcesses reads the crm api process of each host from its
+// supervisor's state.
+func apiProcesses(t *testing.T, paths stackdir.Paths, hosts []string) map[string]apiProcess {
+	t.Helper()
+	out := map[string]apiProcess{}
+	for _, host := range hosts {
+		st, err := supervise.Process{Name: "crm-api", Dir: paths.HostDir(host)}.ReadState()
+		if err != nil || st.ChildPID == 0 {
+			t.Fatalf("crm api on %s: no running process (%v)", host, err)
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", st.ChildPID))
+		if err != nil {
+			t.Fatalf("crm api on %s (pid %d): %v", host, st.ChildPID, err)
+		}
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		out[host] = apiProcess{pid: st.ChildPID, since: fields[19]}
+	}
+	return out
+}
+
+func sameProcesses(t *testing.T, when string, before, after map[string]apiProcess) {
+	t.Helper()
+	for host, p := range after {
+		if p != before[host] {
+			t.Errorf("%s: crm api on %s restarted (pid %d started at tick %s, was pid %d at %s), want the same process",
+				when, host, p.pid, p.since, before[host].pid, before[host].since)
+		}
+	}
+}
+
+// apiPool reads the size of crm api's primary pool on host from its
+// metrics, at the address its role spec records.
+func apiPool(t *testing.T, paths stackdir.Paths, host string) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(paths.HostDir(host), "roles", "api.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec wire.RoleSpec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get("http://" + spec.Listen + "/metrics")
+	if err != nil {
+		t.Fatalf("crm api on %s: %v", host, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	const metric = `crm_db_pool_connections{pool="primary",state="max"} `
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, metric); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("crm api on %s: no %s in its metrics", host, metric)
+	return 0
 }
 
 // scaleUnderLoad applies plan (want api servers) while crmplan verify runs
