@@ -108,10 +108,11 @@ func (h Host) Start(ctx context.Context, self string, s RoleSpec) error {
 	if balancers[s.Role] {
 		return h.startBalancer(ctx, self, s)
 	}
-	// Unchanged but for what the running role takes in place: no restart.
-	// Whatever keeps it from that (another spec, release or a resize that
-	// did not take) is what a restart is for.
-	if h.Reconfigure(ctx, s) == nil {
+	// An api server unchanged but for its pool size takes it in place: no
+	// restart. Whatever keeps it from that (another spec, release or a
+	// resize that did not take) is what a restart is for. Other roles
+	// restart on every start, as callers expect.
+	if resizesPool[s.Role] && h.Reconfigure(ctx, s) == nil {
 		return nil
 	}
 	return h.run(ctx, self, s)
