@@ -92,14 +92,7 @@ func (h Host) Start(ctx context.Context, self string, s RoleSpec) error {
 	if h.Current() == "" {
 		return crmplan.Errorf(crmplan.ECONFLICT, "no release installed on %s", filepath.Base(h.Dir)).Try("install a release first (work type crmplan-install)")
 	}
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(h.rolesDir(), 0o700); err != nil {
-		return err
-	}
-	if err := renameio.WriteFile(h.roleSpecPath(s.Role), data, 0o600); err != nil {
+	if err := h.recordSpec(s); err != nil {
 		return err
 	}
 	if err := h.writePool(s); err != nil {
@@ -138,6 +131,15 @@ func (h Host) StartInPlace(ctx context.Context, s RoleSpec) error {
 	if err := check(s); err != nil {
 		return err
 	}
+	if err := h.recordSpec(s); err != nil {
+		return err
+	}
+	return h.Reconfigure(ctx, s)
+}
+
+// recordSpec writes s as the role's spec (0600: its environment holds
+// passwords), which Spec, Restart and Stop read.
+func (h Host) recordSpec(s RoleSpec) error {
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
@@ -145,10 +147,7 @@ func (h Host) StartInPlace(ctx context.Context, s RoleSpec) error {
 	if err := os.MkdirAll(h.rolesDir(), 0o700); err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(h.roleSpecPath(s.Role), data, 0o600); err != nil {
-		return err
-	}
-	return h.Reconfigure(ctx, s)
+	return renameio.WriteFile(h.roleSpecPath(s.Role), data, 0o600)
 }
 
 // Reconfigure makes the running role run as spec s without restarting
