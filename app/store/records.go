@@ -310,7 +310,7 @@ func (s *Store) StageHistory(ctx context.Context, p *app.Principal, id int64) (j
 	}
 	var b []byte
 	// From the primary: the page asks right after a stage change.
-	if err := s.primary.QueryRow(ctx, sql, a...).Scan(&b); err != nil {
+	if err := s.pri().QueryRow(ctx, sql, a...).Scan(&b); err != nil {
 		return nil, dbError(err, "opportunity")
 	}
 	return b, nil

@@ -88,7 +88,7 @@ func BenchmarkListTotal(b *testing.B) {
 	if _, err := s.ImportContacts(ctx, rep.User.ID, []string{"first_name", "last_name"}, rows); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := s.primary.Exec(ctx, "VACUUM ANALYZE contacts"); err != nil {
+	if _, err := s.pri().Exec(ctx, "VACUUM ANALYZE contacts"); err != nil {
 		b.Fatal(err)
 	}
 	contacts, _ := app.ResourceNamed("contacts")
