@@ -24,11 +24,11 @@ func marketingCommand() *cli.Command {
 		Description: "The marketing database is its own PostgreSQL (--database-url), whose schema this command creates.\n" +
 			"Every call is checked by the CRM (--crm), and a campaign reaches only the contacts its owner sees there.\n\n" +
 			"   CRM_DATABASE_URL=postgres://marketing:PW@10.0.2.20:5432/marketing crm marketing --crm http://10.0.2.10:8081\n" +
-			"   curl -H 'Authorization: Bearer crm_...' -d '{\"name\":\"Spring offer\",\"query\":\"smith\"}' http://127.0.0.1:8087/v1/campaigns",
+			"   curl -H 'Authorization: Bearer crm_...' -d '{\"name\":\"Spring offer\",\"query\":\"smith\"}' http://127.0.0.1:8088/v1/campaigns",
 		Flags: []cli.Flag{
 			databaseURLFlag(),
 			&cli.IntFlag{Name: "db-max-conns", EnvVars: []string{"CRM_DB_MAX_CONNS"}, Usage: "connections to the marketing database (default 16)"},
-			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8087", EnvVars: []string{"CRM_LISTEN"}, Usage: "address to listen on"},
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8088", EnvVars: []string{"CRM_LISTEN"}, Usage: "address to listen on"},
 			&cli.StringFlag{Name: "crm", Required: true, EnvVars: []string{"CRM_API_URL"}, Usage: "base URL of the CRM's API: an api server (http://host:8081) or the web tier (https://host:8443)"},
 			&cli.StringFlag{Name: "crm-ca-file", EnvVars: []string{"CRM_API_CA_FILE"}, Usage: "PEM CA that signed the CRM's certificate, when --crm is https with the stack's own CA"},
 			&cli.IntFlag{Name: "max-recipients", Value: marketing.DefaultMaxRecipients, EnvVars: []string{"CRM_MAX_RECIPIENTS"}, Usage: "most contacts a campaign takes"},
