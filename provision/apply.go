@@ -25,6 +25,7 @@ import (
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/supervise"
+	"github.com/crmplan/crmplan/provision/target/ec2"
 	"github.com/crmplan/crmplan/provision/target/netns"
 	"github.com/crmplan/crmplan/provision/target/ssh"
 	"github.com/crmplan/crmplan/provision/watchdog"
@@ -68,6 +69,9 @@ type Request struct {
 	// Purge makes destroy apt-get purge what the agents installed; without
 	// it, destroy lists those packages and leaves them.
 	Purge bool
+	// AWS, set by DeployAWS, places the hosts on the instances of the
+	// plan's aws stack: Topology has their private addresses then.
+	AWS *AWSHosts
 	// Out receives a line per resource as Pulumi reports it, and the summary.
 	Out io.Writer
 	// Confirm, when set, is shown a preview's summary before anything
@@ -101,6 +105,13 @@ func (r Request) layout() (Layout, error) {
 	}
 	if r.Isolate || isolated {
 		in.Topology, in.Target = isolatedTopology(r.Topology), netns.Target{Stack: paths.HostsDir()}
+	}
+	if r.AWS != nil {
+		in.Target = ec2.Target{}
+		in.HostDir = func(host string) string { return r.AWS.Options.HostDir(r.Stack, host) }
+		l, err := NewLayout(in)
+		l.RelayPublic = r.AWS.RelayPublic
+		return l, err
 	}
 	inv, onSSH, err := r.sshInventory()
 	if err != nil {
@@ -289,6 +300,11 @@ func (l Layout) drift(deployed map[string]string) string {
 		}
 		return l.sshDrift(t, deployed)
 	}
+	if l.Target == ec2.Name {
+		// Its hosts' directories are on the instances; a host whose node
+		// or role is down shows in the mesh, where the update repairs it.
+		return ""
+	}
 	for _, h := range l.Hosts {
 		if _, ok := deployed[h.Name]; !ok {
 			continue
@@ -328,7 +344,7 @@ func (l Layout) inventory(version string, outputs auto.OutputMap, instances map[
 	for _, h := range l.Hosts {
 		ih := stackdir.InventoryHost{Name: h.Name, Role: string(h.Role), Zone: h.Zone, Address: h.Address, Port: h.Port, Dir: h.Dir,
 			Instance: instances[h.Role]}
-		if (l.Target == netns.Name || l.Target == ssh.Name) && !l.outside(h.Zone) {
+		if (l.Target == netns.Name || l.Target == ssh.Name || l.Target == ec2.Name) && !l.outside(h.Zone) {
 			// This machine has no route into an isolated stack's LAN, nor,
 			// as a rule, into a LAN of machines: verify samples only the
 			// DMZ's hosts.

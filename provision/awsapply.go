@@ -16,6 +16,7 @@ import (
 	"github.com/crmplan/crmplan/provision/aws"
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/target/ec2"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -31,72 +32,149 @@ type AWSRequest struct {
 	PulumiHome string
 	Preview    bool
 	Out        io.Writer
+	// Deploy, when set, is the deployment of the plan's roles that apply
+	// runs through the mesh once the instances are up (DeployAWS): the
+	// local target's request, which DeployAWS moves onto the instances.
+	Deploy *Request
 }
 
-// hostAgent is where the AMI has crmplan, whose agent runs the mesh's work.
-const hostAgent = "/usr/local/bin/crmplan"
+// AWSHosts places a deployment on the instances of the plan's aws stack.
+type AWSHosts struct {
+	// Options are the aws program's: where the instances keep the hosts'
+	// files (Options.HostDir).
+	Options aws.Options
+	// RelayPublic is the relay's Elastic IP, the stack's relay-public-ip
+	// output: the controller dials it through --controller-cidr's rule.
+	RelayPublic string
+}
+
+// AWSResult is what ApplyAWS did.
+type AWSResult struct {
+	Changes     map[string]int // Pulumi's counts of the aws stack
+	RelayPublic string         // after an apply: the relay's public address
+	Deployed    *Result        // after an apply with Deploy: the deployment's
+}
 
 // ApplyAWS provisions the plan on AWS with the pulumi-aws program: it
 // checks the options and the installed aws plugin before anything is made,
-// prepares the mesh's certificates and node configs for the hosts' private
-// addresses, and runs the program (a preview with r.Preview). Credentials
-// come from the environment as the aws provider reads them (AWS_PROFILE,
-// AWS_ACCESS_KEY_ID, ~/.aws). It returns Pulumi's change counts.
-//
-// What it does not do yet: deploy the roles through the mesh once the
-// instances run. That needs this machine's controller node to reach the
-// relay, which listens on its private address.
-func ApplyAWS(ctx context.Context, r AWSRequest) (map[string]int, error) {
+// and runs the program (a preview with r.Preview), whose instances'
+// cloud-init writes and starts each host's Receptor node. Credentials come
+// from the environment as the aws provider reads them (AWS_PROFILE,
+// AWS_ACCESS_KEY_ID, ~/.aws). With r.Deploy, it then deploys the plan's
+// roles onto the instances through the mesh, as on every target
+// (DeployAWS).
+func ApplyAWS(ctx context.Context, r AWSRequest) (AWSResult, error) {
 	if err := r.Options.Check(); err != nil {
-		return nil, err
+		return AWSResult{}, err
 	}
 	pluginDir, err := aws.FindPlugin(r.PulumiHome)
 	if err != nil {
-		return nil, err
+		return AWSResult{}, err
 	}
-	n, err := aws.Lay(r.Laid, r.Options)
+	n, opts, err := PrepareAWS(r)
 	if err != nil {
-		return nil, err
+		return AWSResult{}, err
 	}
-	paths := stackdir.Paths{StateDir: r.StateDir, Stack: r.Stack + "-aws"}
-	if r.Options.Nodes, err = awsNodeFiles(paths, n.Topology(r.Laid.Topology), r.Bins.Receptor); err != nil {
-		return nil, err
+	if r.Deploy != nil && n.RDS != nil {
+		return AWSResult{}, crmplan.Errorf(crmplan.EINVALID, "deploying onto a stack with database: rds is not built: the roles' deployment expects PostgreSQL on the db hosts").
+			In("tiers").Try("remove database: rds from the plan's db tiers (crmplan's PostgreSQL runs on EC2 then)")
 	}
 	bins, err := r.Bins.resolve(false)
 	if err != nil {
-		return nil, err
+		return AWSResult{}, err
 	}
-	s, err := openStack(ctx, paths, bins, aws.Program(n, r.Options),
+	paths := stackdir.Paths{StateDir: r.StateDir, Stack: r.Stack + "-aws"}
+	s, err := openStack(ctx, paths, bins, aws.Program(n, opts),
 		workspace.PluginOptions{Name: "aws", Version: aws.PluginVersion, Path: pluginDir})
 	if err != nil {
-		return nil, err
+		return AWSResult{}, err
 	}
 	if err := s.SetConfig(ctx, "aws:region", auto.ConfigValue{Value: r.Options.Region}); err != nil {
-		return nil, crmplan.Errorf(crmplan.EINTERNAL, "set aws:region: %w", err)
+		return AWSResult{}, crmplan.Errorf(crmplan.EINTERNAL, "set aws:region: %w", err)
 	}
 	if r.Preview {
-		return s.preview(ctx, r.Out)
+		changes, err := s.preview(ctx, r.Out)
+		return AWSResult{Changes: changes}, err
 	}
 	start := time.Now()
 	prog, ch, done := startProgress(r.Out, false)
 	res, err := s.Up(ctx, optup.EventStreams(ch))
 	<-done
 	if err != nil {
-		return nil, prog.asError(err)
+		return AWSResult{}, prog.asError(err)
 	}
-	changes := map[string]int{}
+	out := AWSResult{Changes: map[string]int{}}
 	if res.Summary.ResourceChanges != nil {
-		changes = *res.Summary.ResourceChanges
+		out.Changes = *res.Summary.ResourceChanges
 	}
-	fmt.Fprintf(r.Out, "apply: %s\n", summary(changes, time.Since(start)))
-	return changes, nil
+	fmt.Fprintf(r.Out, "apply: %s\n", summary(out.Changes, time.Since(start)))
+	out.RelayPublic, _ = res.Outputs[aws.OutRelayPublic].Value.(string)
+	if r.Deploy == nil {
+		return out, nil
+	}
+	if out.RelayPublic == "" {
+		return out, crmplan.Errorf(crmplan.EINTERNAL, "stack %s has no %s output: the relay has no public address to dial", paths.Stack, aws.OutRelayPublic).
+			Try("crmplan apply --target aws --plan PLAN.yaml   # again, once the stack is up")
+	}
+	deployed, err := DeployAWS(ctx, *r.Deploy, n, opts, out.RelayPublic)
+	if err != nil {
+		return out, err
+	}
+	out.Deployed = &deployed
+	return out, nil
+}
+
+// PrepareAWS lays r's plan out on AWS and completes the program's options
+// with the mesh's node files, made (by the same mesh code as the
+// deployment's MeshNodes) when the program knows the relay's public
+// address. The mesh is the deployment stack's (r.Stack), which DeployAWS
+// then forms from this machine.
+func PrepareAWS(r AWSRequest) (aws.Network, aws.Options, error) {
+	opts := r.Options
+	n, err := aws.Lay(r.Laid, opts)
+	if err != nil {
+		return n, opts, err
+	}
+	topo := n.Topology(r.Laid.Topology)
+	paths := stackdir.Paths{StateDir: r.StateDir, Stack: r.Stack}
+	opts.Nodes = func(relayPublic string) (map[string]aws.NodeFiles, error) {
+		return awsNodeFiles(paths, topo, opts, r.Bins.Receptor, relayPublic)
+	}
+	return n, opts, nil
+}
+
+// DeployAWS deploys the plan's roles onto the instances of its aws stack,
+// exactly as Apply does on the other targets: the hosts are the instances
+// at their private addresses (n), taken as they are (target/ec2), the
+// controller's node dials the relay at relayPublic, and PostgreSQL, the
+// replica, the roles and the inventory follow through the mesh.
+func DeployAWS(ctx context.Context, req Request, n aws.Network, o aws.Options, relayPublic string) (Result, error) {
+	req.Topology = n.Topology(req.Topology)
+	req.Target, req.Isolate, req.Inventory = ec2.Name, false, ""
+	req.AWS = &AWSHosts{Options: o, RelayPublic: relayPublic}
+	return Apply(ctx, req)
+}
+
+// awsMeshArgs is the deployment's mesh of the hosts as they stand on AWS:
+// what the deployment's MeshNodes resource is given (meshNodes), so that
+// the node files cloud-init writes are the ones it forms the mesh with.
+func awsMeshArgs(paths stackdir.Paths, topo topology.Topology, o aws.Options, receptor, relayPublic string) MeshNodesArgs {
+	in := MeshNodesArgs{StateDir: paths.StateDir, Stack: paths.Stack, Port: mesh.DefaultPort, Receptor: receptor,
+		Target: ec2.Name, RelayPublic: relayPublic}
+	for _, z := range topo.Zones {
+		in.Zones = append(in.Zones, MeshZone{Name: z.Name, Kind: string(z.Kind)})
+	}
+	for _, h := range topo.Hosts {
+		in.Hosts = append(in.Hosts, MeshHost{Name: h.Name, Zone: h.Zone, Address: h.Address, Dir: o.HostDir(paths.Stack, h.Name)})
+	}
+	return in
 }
 
 // awsNodeFiles prepares the mesh of the hosts as they stand on AWS and
 // returns each host's node files for its cloud-init. The work the nodes
 // run is the crmplan agent the AMI carries.
-func awsNodeFiles(paths stackdir.Paths, topo topology.Topology, receptor string) (map[string]aws.NodeFiles, error) {
-	m, err := mesh.New(paths.StateDir, paths.Stack, topo, mesh.Options{Receptor: receptor, AgentBin: hostAgent})
+func awsNodeFiles(paths stackdir.Paths, topo topology.Topology, o aws.Options, receptor, relayPublic string) (map[string]aws.NodeFiles, error) {
+	m, err := awsMeshArgs(paths, topo, o, receptor, relayPublic).mesh(targets())
 	if err != nil {
 		return nil, err
 	}
@@ -106,20 +184,21 @@ func awsNodeFiles(paths stackdir.Paths, topo topology.Topology, receptor string)
 	out := map[string]aws.NodeFiles{}
 	for _, node := range m.Nodes() {
 		nf := aws.NodeFiles{Config: node.ConfigPath()}
-		for _, path := range m.NodeFiles(node) {
-			data, err := os.ReadFile(path)
+		for _, f := range m.NodeFiles(node) {
+			data, err := os.ReadFile(f.Local)
 			if err != nil {
 				return nil, err
 			}
-			nf.Files = append(nf.Files, aws.File{Path: path, Content: data, Mode: "0600"})
+			nf.Files = append(nf.Files, aws.File{Path: f.Host, Content: data, Mode: "0600"})
 		}
 		out[node.ID] = nf
 	}
 	return out, nil
 }
 
-// DestroyAWS deletes every AWS resource of the plan's aws stack, then the
-// stack and its files in the state dir (the mesh's CA and node files).
+// DestroyAWS destroys the deployment on the instances (the roles, through
+// the mesh, and the deployment's stack with the mesh's CA and node files),
+// then every AWS resource of the plan's aws stack, the stack and its files.
 // Confirm, when set, is asked first; declining returns nil changes.
 func DestroyAWS(ctx context.Context, r AWSRequest, confirm func(string) bool) (map[string]int, error) {
 	start := time.Now()
@@ -139,6 +218,13 @@ func DestroyAWS(ctx context.Context, r AWSRequest, confirm func(string) bool) (m
 	}
 	if confirm != nil && !confirm(fmt.Sprintf("destroy every AWS resource of stack %s (VPC, instances, databases)", paths.Stack)) {
 		return nil, nil
+	}
+	// The roles first, through the mesh, while the instances still run
+	// them: the same destroy as every target's.
+	if inv, err := stackdir.LoadInventory(r.StateDir, r.Stack); err == nil && inv.Target == ec2.Name {
+		if _, err := Destroy(ctx, Request{StateDir: r.StateDir, Stack: r.Stack, Bins: r.Bins, Out: r.Out}); err != nil {
+			return nil, fmt.Errorf("deployment of stack %s on the instances: %w (no AWS resource was removed)", r.Stack, err)
+		}
 	}
 	changes, err := s.destroyAll(ctx, r.Out)
 	if err != nil {

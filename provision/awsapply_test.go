@@ -1,9 +1,12 @@
 package provision
 
 import (
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +16,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/crmplan/crmplan/provision/aws"
-	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -25,6 +27,11 @@ type userDataOf struct {
 }
 
 func (u *userDataOf) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	state := args.Inputs
+	if args.TypeToken == "aws:ec2/eip:Eip" {
+		state = args.Inputs.Copy()
+		state["publicIp"] = resource.NewStringProperty(relayPublic)
+	}
 	if args.TypeToken == "aws:ec2/instance:Instance" {
 		v := args.Inputs["userData"]
 		if v.IsSecret() {
@@ -34,8 +41,11 @@ func (u *userDataOf) NewResource(args pulumi.MockResourceArgs) (string, resource
 		u.m[args.Inputs["tags"].ObjectValue()["Name"].StringValue()] = v.StringValue()
 		u.mu.Unlock()
 	}
-	return args.Name + "-id", args.Inputs, nil
+	return args.Name + "-id", state, nil
 }
+
+// relayPublic is the Elastic IP the mock engine gives the relay.
+const relayPublic = "198.51.100.10"
 
 func (u *userDataOf) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	return args.Args, nil
@@ -70,8 +80,9 @@ func TestAWSNodeFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths := stackdir.Paths{StateDir: t.TempDir(), Stack: "simplecrm-aws"}
-	if opts.Nodes, err = awsNodeFiles(paths, n.Topology(l.Topology), receptor); err != nil {
+	n, opts, err = PrepareAWS(AWSRequest{StateDir: t.TempDir(), Stack: "simplecrm", Laid: l, Options: opts,
+		Bins: Binaries{Receptor: receptor}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	u := &userDataOf{m: map[string]string{}}
@@ -118,8 +129,24 @@ func TestAWSNodeFiles(t *testing.T) {
 		} else if !strings.Contains(cfg, "address: "+n.RelayAddr) {
 			t.Errorf("%s does not dial the relay at %s:\n%s", h.Name, n.RelayAddr, cfg)
 		}
-		if !strings.Contains(cfg, "/usr/local/bin/crmplan") {
-			t.Errorf("%s: the node's work is not the AMI's crmplan agent:\n%s", h.Name, cfg)
+		// Its work runs the agent where runcmd links the AMI's crmplan.
+		if agent := "/opt/crmplan/simplecrm/" + h.Name + "/bin/crmplan"; !strings.Contains(cfg, "command: "+agent) {
+			t.Errorf("%s: the node's work is not the agent at %s:\n%s", h.Name, agent, cfg)
+		}
+		// The relay's certificate names the address the controller dials.
+		if h.Name == n.Relay {
+			block, _ := pem.Decode([]byte(files["node.crt"]))
+			cert, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ips []string
+			for _, ip := range cert.IPAddresses {
+				ips = append(ips, ip.String())
+			}
+			if !slices.Contains(ips, relayPublic) || !slices.Contains(ips, relayIP) {
+				t.Errorf("relay certificate names %v, want its private %s and public %s", ips, relayIP, relayPublic)
+			}
 		}
 	}
 }

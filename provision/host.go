@@ -12,6 +12,7 @@ import (
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/provision/target"
+	"github.com/crmplan/crmplan/provision/target/ec2"
 	"github.com/crmplan/crmplan/provision/target/loopback"
 	"github.com/crmplan/crmplan/provision/target/netns"
 	"github.com/crmplan/crmplan/provision/target/ssh"
@@ -19,7 +20,7 @@ import (
 
 // targets are the adapters this provider makes hosts with.
 func targets() target.Set {
-	return target.Set{loopback.Name: loopback.Target{Reap: stopAll}, netns.Name: isolated{}}
+	return target.Set{loopback.Name: loopback.Target{Reap: stopAll}, netns.Name: isolated{}, ec2.Name: ec2.Target{}}
 }
 
 // TargetHardware is the hardware the named target deploys on, false when

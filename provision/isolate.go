@@ -17,6 +17,7 @@ import (
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/target"
+	"github.com/crmplan/crmplan/provision/target/ec2"
 	"github.com/crmplan/crmplan/provision/target/netns"
 	"github.com/crmplan/crmplan/provision/target/ssh"
 	"github.com/crmplan/crmplan/topology"
@@ -143,7 +144,7 @@ func (l Layout) outside(zone string) bool {
 // a database (a replica streams from the primary). On loopback zones it is
 // pgserver's default.
 func allowCIDRs(l Layout) []string {
-	if l.Target != netns.Name && l.Target != ssh.Name {
+	if l.Target != netns.Name && l.Target != ssh.Name && l.Target != ec2.Name {
 		return nil
 	}
 	set := map[string]bool{"127.0.0.0/8": true}

@@ -77,6 +77,9 @@ type Layout struct {
 	// InstallPackages lets the hosts' agents apt-get install the Debian
 	// packages their roles run from (the ssh target's; packages.go).
 	InstallPackages bool
+	// RelayPublic is the mesh relay's address the controller dials when
+	// it is not its host's (the aws target: its Elastic IP).
+	RelayPublic string
 	// target is the adapter that made the layout, for apply's checks.
 	target target.Target
 	// machines are those checks on the ssh target, made while the Pulumi

@@ -12,6 +12,7 @@ import (
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/target"
+	"github.com/crmplan/crmplan/provision/target/ec2"
 	"github.com/crmplan/crmplan/provision/target/ssh"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -50,6 +51,9 @@ type MeshNodesArgs struct {
 	// Target names the adapter that made the hosts, whose bootstrap starts
 	// their nodes; empty is the default.
 	Target string `pulumi:"target,optional"`
+	// RelayPublic is the relay's address the controller dials, when it
+	// is not the one the hosts dial (the aws target's Elastic IP).
+	RelayPublic string `pulumi:"relayPublic,optional"`
 }
 
 // MeshNodesState is the mesh as recorded in state.
@@ -94,6 +98,12 @@ func (in MeshNodesArgs) mesh(targets target.Set) (*mesh.Mesh, error) {
 		}
 		opts.Remote = true
 		opts.Launcher = func(host string) target.NodeLauncher { return st.Nodes(hosts[host]) }
+	}
+	if name == ec2.Name {
+		// The instances' cloud-init wrote every node's files, the CA's
+		// copies among them, into the node's own directory, and linked
+		// the AMI's crmplan where the work types run it.
+		opts.Remote, opts.RelayPublic = true, in.RelayPublic
 	}
 	return mesh.New(in.StateDir, in.Stack, topo, opts)
 }

@@ -68,11 +68,15 @@ func (d *deployer) meshNodes() (pulumi.Resource, error) {
 			"address": pulumi.String(h.Address), "dir": pulumi.String(h.Dir)})
 		deps = append(deps, d.hosts[h.Name])
 	}
-	var res plainResource
-	err = d.ctx.RegisterResource(tokenMeshNodes, d.l.Stack+"-mesh", pulumi.Map{
+	inputs := pulumi.Map{
 		"stateDir": pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack), "zones": zones, "hosts": hosts,
 		"port": pulumi.Int(mesh.DefaultPort), "receptor": pulumi.String(receptor), "agentBin": pulumi.String(d.bins.Self),
 		"target": pulumi.String(d.l.Target),
-	}, &res, pulumi.DependsOn(deps))
+	}
+	if d.l.RelayPublic != "" {
+		inputs["relayPublic"] = pulumi.String(d.l.RelayPublic)
+	}
+	var res plainResource
+	err = d.ctx.RegisterResource(tokenMeshNodes, d.l.Stack+"-mesh", inputs, &res, pulumi.DependsOn(deps))
 	return &res, err
 }

@@ -66,20 +66,31 @@ func runAWS(c *cli.Context, req provision.Request, format string, preview bool) 
 	// On a terminal, apply shows what it would make (it costs money)
 	// and asks first, as on the local target.
 	if !preview && req.Confirm != nil {
-		changes, err := provision.ApplyAWS(c.Context, ar)
+		res, err := provision.ApplyAWS(c.Context, ar)
 		if err != nil {
 			return err
 		}
-		if provision.Changed(changes) && !req.Confirm(fmt.Sprintf("%v", changes)) {
+		if provision.Changed(res.Changes) && !req.Confirm(fmt.Sprintf("%v", res.Changes)) {
 			fmt.Fprintln(c.App.ErrWriter, "apply cancelled: nothing changed")
 			return nil
 		}
 	}
 	ar.Preview = preview
-	changes, err := provision.ApplyAWS(c.Context, ar)
+	if !preview {
+		// Once the instances are up, the roles go through the mesh as on
+		// every target; the aws stack's preview was the confirmation.
+		deploy := req
+		deploy.Confirm = nil
+		ar.Deploy = &deploy
+	}
+	res, err := provision.ApplyAWS(c.Context, ar)
 	if err != nil {
 		return err
 	}
+	if res.Deployed != nil {
+		return printApply(c.App.Writer, *res.Deployed, req.StateDir, format)
+	}
+	changes := res.Changes
 	out := struct {
 		Stack   string               `json:"stack" yaml:"stack"`
 		Target  string               `json:"target" yaml:"target"`

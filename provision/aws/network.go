@@ -17,6 +17,7 @@ package aws
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"sort"
 
 	"github.com/crmplan/crmplan"
@@ -43,12 +44,29 @@ type Options struct {
 	// from (the operator's address, a /32): the one way into the mesh.
 	ControllerCIDR string
 	// Nodes gives each host's Receptor node files (config, certificate,
-	// key, CA) that cloud-init writes before it starts the node. A host
-	// without an entry gets the receptor unit but no files.
-	Nodes map[string]NodeFiles
+	// key, CA) that cloud-init writes before it starts the node, for a
+	// relay whose public address is relayPublic: the relay's certificate
+	// names that address, which the controller dials, so they can only be
+	// made once the relay's Elastic IP is allocated. A host without an
+	// entry gets the receptor unit but no files.
+	Nodes func(relayPublic string) (map[string]NodeFiles, error)
 	// ReceptorURL is where cloud-init downloads the receptor binary from;
-	// empty: the AMI has /usr/local/bin/receptor.
+	// empty: the AMI has it at ReceptorBin.
 	ReceptorURL string
+	// ReceptorBin and AgentBin are where the AMI has receptor and crmplan
+	// (default /usr/local/bin/receptor and /usr/local/bin/crmplan).
+	ReceptorBin, AgentBin string
+	// Dir is where the hosts keep their files on the instances:
+	// DIR/STACK/HOST, as the ssh target's machines (default /opt/crmplan).
+	Dir string
+}
+
+// DefaultDir is where the instances keep the stack's files.
+const DefaultDir = "/opt/crmplan"
+
+// HostDir is where host keeps its files on its instance.
+func (o Options) HostDir(stack, host string) string {
+	return filepath.Join(o.withDefaults().Dir, stack, host)
 }
 
 // NodeFiles are a host's Receptor node files as the mesh prepared them.
@@ -231,6 +249,15 @@ func Lay(l topology.Laid, o Options) (Network, error) {
 func (o Options) withDefaults() Options {
 	if o.VPCCIDR == "" {
 		o.VPCCIDR = DefaultVPCCIDR
+	}
+	if o.ReceptorBin == "" {
+		o.ReceptorBin = "/usr/local/bin/receptor"
+	}
+	if o.AgentBin == "" {
+		o.AgentBin = "/usr/local/bin/crmplan"
+	}
+	if o.Dir == "" {
+		o.Dir = DefaultDir
 	}
 	if o.AZs[0] == "" {
 		o.AZs = [2]string{o.Region + "a", o.Region + "b"}

@@ -1,6 +1,8 @@
 package aws
 
 import (
+	"sync"
+
 	"github.com/pulumi/pulumi-aws/sdk/v7/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v7/go/aws/rds"
 	"github.com/pulumi/pulumi-aws/sdk/v7/go/aws/vpc"
@@ -162,21 +164,33 @@ func (b *builder) rules() error {
 }
 
 func (b *builder) instances() error {
+	// The relay's public address exists before the relay: the controller
+	// dials it and checks it against the relay's certificate, which is in
+	// every host's user data (the others pin it).
+	relayIP, err := ec2.NewEip(b.ctx, b.name("relay-ip"), &ec2.EipArgs{Domain: pulumi.String("vpc"),
+		Tags: b.tags("Name", b.name("relay-ip"), "crmplan-role", "mesh-relay")})
+	if err != nil {
+		return err
+	}
+	nodes := nodeFiles{make: b.o.Nodes}
 	for _, h := range b.n.Hosts {
 		var sgs pulumi.StringArray
 		for _, g := range h.Groups {
 			sgs = append(sgs, b.groups[g].ID())
 		}
-		data, err := userData(b.n, h, b.o)
-		if err != nil {
-			return err
-		}
+		data := relayIP.PublicIp.ApplyT(func(ip string) (string, error) {
+			files, err := nodes.of(ip)
+			if err != nil {
+				return "", err
+			}
+			return UserData(b.n, h, b.o, files[h.Name])
+		}).(pulumi.StringOutput)
 		inst, err := ec2.NewInstance(b.ctx, b.name(h.Name), &ec2.InstanceArgs{
 			Ami: pulumi.String(b.o.AMI), InstanceType: pulumi.String(h.Type),
 			SubnetId: b.subnets[h.Subnet].ID(), PrivateIp: pulumi.String(h.PrivateIP),
 			VpcSecurityGroupIds: sgs,
 			// The node's key is in it: a secret in Pulumi's state.
-			UserData:                pulumi.ToSecret(pulumi.String(data)).(pulumi.StringOutput),
+			UserData:                pulumi.ToSecret(data).(pulumi.StringOutput),
 			UserDataReplaceOnChange: pulumi.Bool(true),
 			MetadataOptions:         &ec2.InstanceMetadataOptionsArgs{HttpTokens: pulumi.String("required")},
 			Tags:                    b.tags("Name", h.Name, "crmplan-role", string(h.Role), "crmplan-zone", h.Zone)})
@@ -185,10 +199,43 @@ func (b *builder) instances() error {
 		}
 		b.ctx.Export("private-ip/"+h.Name, inst.PrivateIp)
 		if h.Name == b.n.Relay {
-			b.ctx.Export("relay-public-ip", inst.PublicIp)
+			if _, err := ec2.NewEipAssociation(b.ctx, b.name("relay-ip"), &ec2.EipAssociationArgs{
+				InstanceId: inst.ID(), AllocationId: relayIP.ID()}); err != nil {
+				return err
+			}
+			b.ctx.Export(OutRelayPublic, relayIP.PublicIp)
 		}
 	}
 	return nil
+}
+
+// OutRelayPublic is the stack output with the relay's public address.
+const OutRelayPublic = "relay-public-ip"
+
+// nodeFiles makes the hosts' node files once per relay address, however
+// many instances' user data ask.
+type nodeFiles struct {
+	make func(relayPublic string) (map[string]NodeFiles, error)
+	mu   sync.Mutex
+	ip   string
+	done map[string]NodeFiles
+}
+
+func (f *nodeFiles) of(relayPublic string) (map[string]NodeFiles, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.make == nil {
+		return nil, nil
+	}
+	if f.done != nil && f.ip == relayPublic {
+		return f.done, nil
+	}
+	files, err := f.make(relayPublic)
+	if err != nil {
+		return nil, err
+	}
+	f.ip, f.done = relayPublic, files
+	return files, nil
 }
 
 // database makes RDS for PostgreSQL in place of the db tiers' hosts when

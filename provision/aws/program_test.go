@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/topology"
@@ -59,6 +61,9 @@ type engine struct {
 func (e *engine) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	id := args.Name + "-id"
 	state := args.Inputs.Copy()
+	if args.TypeToken == "aws:ec2/eip:Eip" {
+		state["publicIp"] = resource.NewStringProperty(testRelayPublic)
+	}
 	if args.TypeToken == "aws:rds/instance:Instance" {
 		state["identifier"] = resource.NewStringProperty(args.Name)
 		state["endpoint"] = resource.NewStringProperty(args.Name + ".rds.example:5432")
@@ -126,11 +131,21 @@ func strs(m resource.PropertyMap, key string) []string {
 
 const testController = "203.0.113.7/32"
 
+// testRelayPublic is the Elastic IP the mock engine allocates.
+const testRelayPublic = "198.51.100.10"
+
+// testOptions' node files name the relay address they were made for, so
+// that the user data shows it reached them.
 func testOptions(l topology.Laid) Options {
-	o := Options{Region: "eu-west-1", AMI: "ami-0123456789abcdef0", ControllerCIDR: testController, Nodes: map[string]NodeFiles{}}
-	for _, h := range l.Topology.Hosts {
-		cfg := "/var/lib/crmplan/hosts/" + h.Name + "/mesh/receptor.yaml"
-		o.Nodes[h.Name] = NodeFiles{Config: cfg, Files: []File{{Path: cfg, Content: []byte("- node: {id: " + h.Name + "}\n")}}}
+	o := Options{Region: "eu-west-1", AMI: "ami-0123456789abcdef0", ControllerCIDR: testController}
+	o.Nodes = func(relayPublic string) (map[string]NodeFiles, error) {
+		nodes := map[string]NodeFiles{}
+		for _, h := range l.Topology.Hosts {
+			cfg := "/var/lib/crmplan/hosts/" + h.Name + "/mesh/receptor.yaml"
+			nodes[h.Name] = NodeFiles{Config: cfg, Files: []File{{Path: cfg,
+				Content: []byte("- node: {id: " + h.Name + "} # relay public " + relayPublic + "\n")}}}
+		}
+		return nodes, nil
 	}
 	return o
 }
@@ -391,6 +406,32 @@ func checkInstances(t *testing.T, e *engine, l topology.Laid) {
 				t.Errorf("%s: user data lacks %q:\n%s", h.Name, want, ud)
 			}
 		}
+		var doc struct {
+			Runcmd [][]string `yaml:"runcmd"`
+		}
+		if err := yaml.Unmarshal([]byte(ud), &doc); err != nil {
+			t.Errorf("%s: user data is not YAML: %v", h.Name, err)
+		}
+		// The node's work runs the AMI's crmplan where a Remote mesh's
+		// work types look for it.
+		link := []string{"ln", "-sfn", "/usr/local/bin/crmplan", "/opt/crmplan/" + l.Plan.Name + "/" + h.Name + "/bin/crmplan"}
+		if !slices.ContainsFunc(doc.Runcmd, func(c []string) bool { return slices.Equal(c, link) }) {
+			t.Errorf("%s: runcmd %q lacks %q", h.Name, doc.Runcmd, link)
+		}
+		// The node files were made for the relay's Elastic IP, which the
+		// controller dials and the relay's certificate names.
+		if !strings.Contains(ud, base64.StdEncoding.EncodeToString([]byte("- node: {id: "+h.Name+"} # relay public "+testRelayPublic+"\n"))) {
+			t.Errorf("%s: user data lacks its node files made for the relay's public address %s:\n%s", h.Name, testRelayPublic, ud)
+		}
+	}
+	eips := map[string]created{}
+	for _, r := range e.of("aws:ec2/eip:Eip") {
+		eips[r.ID] = r
+	}
+	assoc := e.of("aws:ec2/eipAssociation:EipAssociation")
+	if len(assoc) != 1 || str(assoc[0].Inputs, "instanceId") != insts[relay.Name].ID ||
+		str(eips[str(assoc[0].Inputs, "allocationId")].Inputs["tags"].ObjectValue(), "crmplan-role") != "mesh-relay" {
+		t.Errorf("Elastic IP associations %+v: want the relay's address on %s only", assoc, relay.Name)
 	}
 	for role, n := range count {
 		if n >= 2 && len(azs[role]) != 2 {

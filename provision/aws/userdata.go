@@ -3,26 +3,29 @@ package aws
 import (
 	"encoding/base64"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-)
 
-// receptorBin is where cloud-init puts (or the AMI has) the receptor binary.
-const receptorBin = "/usr/local/bin/receptor"
+	"github.com/crmplan/crmplan/provision/target"
+)
 
 // unitName is the systemd unit that runs the host's Receptor node.
 const unitName = "crmplan-receptor.service"
 
-// userData is h's cloud-init: it writes the node's files as the mesh
-// prepared them, installs receptor when a URL is given, and starts the node
-// under systemd, which restarts it as the loopback target's launcher would.
-// From then on the host is reached only through the mesh: the relay's
-// address is in the node's config, and named in the unit for whoever
-// reads the instance.
-func userData(n Network, h Instance, o Options) (string, error) {
+// UserData is host h's cloud-init, with node's files: it writes the
+// node's files as the mesh prepared them, makes the host's directory
+// (o.HostDir, which PostgreSQL's user must pass through) and puts the
+// AMI's crmplan where the node's work types run the agent
+// (target.AgentPath), installs receptor when a URL is given, and starts
+// the node under systemd, which restarts it as the loopback target's
+// launcher would. From then on the host is reached only through the mesh:
+// the relay's address is in the node's config, and named in the unit for
+// whoever reads the instance.
+func UserData(n Network, h Instance, o Options, node NodeFiles) (string, error) {
+	o = o.withDefaults()
 	files := []map[string]string{}
-	node := o.Nodes[h.Name]
 	for _, f := range node.Files {
 		mode := f.Mode
 		if mode == "" {
@@ -35,9 +38,10 @@ func userData(n Network, h Instance, o Options) (string, error) {
 	if h.Name == n.Relay {
 		role = "relay"
 	}
+	dir := o.HostDir(n.Name, h.Name)
 	config := node.Config
 	if config == "" {
-		config = "/var/lib/crmplan/mesh/receptor.yaml"
+		config = target.Node{Dir: target.NodeDir(dir)}.ConfigPath()
 	}
 	unit := strings.Join([]string{
 		"[Unit]",
@@ -47,7 +51,7 @@ func userData(n Network, h Instance, o Options) (string, error) {
 		"",
 		"[Service]",
 		"Environment=CRMPLAN_RELAY=" + n.RelayAddr,
-		fmt.Sprintf("ExecStart=%s --config %s", receptorBin, config),
+		fmt.Sprintf("ExecStart=%s --config %s", o.ReceptorBin, config),
 		"Restart=always",
 		"RestartSec=2",
 		"",
@@ -55,9 +59,16 @@ func userData(n Network, h Instance, o Options) (string, error) {
 		"WantedBy=multi-user.target",
 		""}, "\n")
 	files = append(files, map[string]string{"path": "/etc/systemd/system/" + unitName, "permissions": "0644", "owner": "root:root", "content": unit})
-	var run [][]string
+	agent := target.AgentPath(dir)
+	run := [][]string{
+		// The roles' users (postgres) pass through the host's directory,
+		// whatever umask write_files made it with.
+		{"chmod", "0755", o.Dir, filepath.Join(o.Dir, n.Name), dir},
+		{"mkdir", "-p", filepath.Dir(agent)},
+		{"ln", "-sfn", o.AgentBin, agent},
+	}
 	if o.ReceptorURL != "" {
-		run = append(run, []string{"curl", "-fsSL", "--retry", "5", "-o", receptorBin, o.ReceptorURL}, []string{"chmod", "0755", receptorBin})
+		run = append(run, []string{"curl", "-fsSL", "--retry", "5", "-o", o.ReceptorBin, o.ReceptorURL}, []string{"chmod", "0755", o.ReceptorBin})
 	}
 	run = append(run, []string{"systemctl", "daemon-reload"}, []string{"systemctl", "enable", "--now", unitName})
 	doc := map[string]any{"write_files": files, "runcmd": run}

@@ -139,6 +139,12 @@ type Options struct {
 	// its host's directory, and its start is awaited through the relay
 	// rather than on its control socket.
 	Remote bool
+	// RelayPublic is another address of the relay, the one the controller
+	// dials when it is outside the hosts' network (an EC2 relay's public
+	// address, which AWS translates to its private one). The relay's
+	// certificate names it too, since the controller checks the address it
+	// dialled against it; the hosts' nodes still dial the private address.
+	RelayPublic string
 }
 
 // Mesh is the Receptor mesh of one stack.
@@ -209,6 +215,9 @@ func New(stateDir, stack string, topo topology.Topology, opts Options) (*Mesh, e
 				n.ID, len(n.SocketPath()), n.SocketPath()).In("--state-dir").Try("crmplan apply --state-dir /var/lib/crmplan")
 		}
 	}
+	if opts.RelayPublic != "" && net.ParseIP(opts.RelayPublic) == nil {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "the relay's public address %q is not an IP address", opts.RelayPublic).In("mesh " + stack)
+	}
 	m.receptor, err = findReceptor(opts.Receptor)
 	return m, err
 }
@@ -269,19 +278,43 @@ func (m *Mesh) Controller() Node { return m.ctrl }
 // Relay returns the relay's node.
 func (m *Mesh) Relay() Node { return m.nodes[0] }
 
+// NodeFile is one of a node's files: where this machine keeps it and
+// where the node reads it on its host.
+type NodeFile struct{ Local, Host string }
+
 // NodeFiles are the files a host's node reads, as Prepare writes them on
 // this machine: its config, certificate and key, the stack's CA and the
 // work-verification key. A target whose hosts do not share this machine's
-// disk (an EC2 instance) writes them to the same paths on the host.
-func (m *Mesh) NodeFiles(n Node) []string {
+// disk (an EC2 instance's cloud-init) writes each Local file at Host.
+func (m *Mesh) NodeFiles(n Node) []NodeFile {
 	l := n.local()
-	return []string{l.ConfigPath(), l.CertPath(), l.KeyPath(), m.caPath(), m.verifyKeyPath()}
+	files := []NodeFile{
+		{Local: l.ConfigPath(), Host: n.ConfigPath()},
+		{Local: l.CertPath(), Host: n.CertPath()},
+		{Local: l.KeyPath(), Host: n.KeyPath()},
+	}
+	if m.opts.Remote {
+		// Its config names the copies beside its own files (copyShared).
+		return append(files,
+			NodeFile{Local: filepath.Join(l.Dir, "ca.crt"), Host: filepath.Join(n.Dir, "ca.crt")},
+			NodeFile{Local: filepath.Join(l.Dir, "work.pub"), Host: filepath.Join(n.Dir, "work.pub")})
+	}
+	return append(files, NodeFile{Local: m.caPath(), Host: m.caPath()}, NodeFile{Local: m.verifyKeyPath(), Host: m.verifyKeyPath()})
 }
 
 // RelayAddr is the host:port every other node dials.
 func (m *Mesh) RelayAddr() string {
 	r := m.Relay()
 	return net.JoinHostPort(r.Address, strconv.Itoa(r.Port))
+}
+
+// ControllerRelayAddr is the host:port the controller dials: the relay's
+// public address when it has one (Options.RelayPublic), else RelayAddr.
+func (m *Mesh) ControllerRelayAddr() string {
+	if m.opts.RelayPublic == "" {
+		return m.RelayAddr()
+	}
+	return net.JoinHostPort(m.opts.RelayPublic, strconv.Itoa(m.Relay().Port))
 }
 
 // Has says whether host has a node in the mesh.
@@ -325,4 +358,6 @@ func findReceptor(given string) (string, error) {
 		In("--receptor").Try("make bin/receptor   # or set CRMPLAN_RECEPTOR=/path/to/receptor")
 }
 
-func (m *Mesh) String() string { return fmt.Sprintf("mesh %s (relay %s)", m.stack, m.RelayAddr()) }
+func (m *Mesh) String() string {
+	return fmt.Sprintf("mesh %s (relay %s)", m.stack, m.ControllerRelayAddr())
+}

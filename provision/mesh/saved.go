@@ -27,6 +27,8 @@ type saved struct {
 	HostDirs map[string]string `json:"host_dirs"`
 	Remote   bool              `json:"remote,omitempty"`
 	Target   string            `json:"target,omitempty"`
+	// RelayPublic is the address the controller dials the relay on.
+	RelayPublic string `json:"relay_public,omitempty"`
 }
 
 func savedPath(stateDir, stack string) string {
@@ -38,7 +40,7 @@ func savedPath(stateDir, stack string) string {
 // reopened with the agent's work types.
 func (m *Mesh) Save(stateDir string) error {
 	s := saved{Stack: m.stack, Topology: m.topo, Port: m.opts.Port, Receptor: m.receptor, AgentBin: m.opts.AgentBin, HostDirs: map[string]string{},
-		Remote: m.opts.Remote, Target: m.opts.Target}
+		Remote: m.opts.Remote, Target: m.opts.Target, RelayPublic: m.opts.RelayPublic}
 	for _, n := range m.nodes {
 		s.HostDirs[n.ID] = filepath.Dir(n.Dir)
 	}
@@ -74,7 +76,8 @@ func Open(stateDir, stack string, targets target.Set) (*Mesh, error) {
 		}
 		return stackdir.Paths{StateDir: stateDir, Stack: stack}.HostDir(host)
 	}
-	opts := Options{Port: s.Port, Receptor: s.Receptor, AgentBin: s.AgentBin, HostDir: hostDir, Remote: s.Remote, Target: s.Target}
+	opts := Options{Port: s.Port, Receptor: s.Receptor, AgentBin: s.AgentBin, HostDir: hostDir, Remote: s.Remote, Target: s.Target,
+		RelayPublic: s.RelayPublic}
 	if s.Target == ssh.Name {
 		t, err := SSHTarget(stackdir.Paths{StateDir: stateDir, Stack: stack}, s.AgentBin)
 		if err != nil {

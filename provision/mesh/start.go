@@ -264,6 +264,9 @@ func (m *Mesh) config(n Node, fps map[string]string) nodeConfig {
 		}
 	} else {
 		c.RelayAddr, c.LinkPins, c.AllowedIDs = m.RelayAddr(), []string{fps[relay.ID]}, []string{relay.ID}
+		if n.ID == ControllerID {
+			c.RelayAddr = m.ControllerRelayAddr()
+		}
 	}
 	if n.ID == ControllerID {
 		c.SigningKey = m.signingKeyPath()
@@ -285,6 +288,9 @@ func (m *Mesh) ensureCert(ca *CA, n Node) (*x509.Certificate, error) {
 	var ips []net.IP
 	if n.Relay {
 		ips = []net.IP{net.ParseIP(n.Address)}
+		if m.opts.RelayPublic != "" && m.opts.RelayPublic != n.Address {
+			ips = append(ips, net.ParseIP(m.opts.RelayPublic))
+		}
 	}
 	if cert, err := readCert(n.CertPath()); err == nil && CheckNodeCert(ca.Cert, cert, n.ID) == nil && hasIPs(cert, ips) {
 		if _, err := os.Stat(n.KeyPath()); err == nil {
@@ -394,7 +400,7 @@ func (m *Mesh) waitFormed(ctx context.Context, timeout time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return crmplan.Errorf(crmplan.EUNAVAILABLE, "the controller does not reach %v through relay %s (%s): %v",
-				missing, m.Relay().ID, m.RelayAddr(), err).In("mesh "+m.stack).
+				missing, m.Relay().ID, m.ControllerRelayAddr(), err).In("mesh "+m.stack).
 				Try("tail %s", m.Relay().LogPath())
 		case <-time.After(100 * time.Millisecond):
 		}
