@@ -107,8 +107,10 @@ func (r Request) layout() (Layout, error) {
 		in.Topology, in.Target = isolatedTopology(r.Topology), netns.Target{Stack: paths.HostsDir()}
 	}
 	if r.AWS != nil {
+		// The hosts' directories have the same paths on the instances as
+		// under this machine's state dir, where the mesh prepares their
+		// nodes' files.
 		in.Target = ec2.Target{}
-		in.HostDir = func(host string) string { return r.AWS.Options.HostDir(r.Stack, host) }
 		l, err := NewLayout(in)
 		l.RelayPublic = r.AWS.RelayPublic
 		return l, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -40,8 +41,7 @@ type AWSRequest struct {
 
 // AWSHosts places a deployment on the instances of the plan's aws stack.
 type AWSHosts struct {
-	// Options are the aws program's: where the instances keep the hosts'
-	// files (Options.HostDir).
+	// Options are the aws program's.
 	Options aws.Options
 	// RelayPublic is the relay's Elastic IP, the stack's relay-public-ip
 	// output: the controller dials it through --controller-cidr's rule.
@@ -138,7 +138,7 @@ func PrepareAWS(r AWSRequest) (aws.Network, aws.Options, error) {
 	topo := n.Topology(r.Laid.Topology)
 	paths := stackdir.Paths{StateDir: r.StateDir, Stack: r.Stack}
 	opts.Nodes = func(relayPublic string) (map[string]aws.NodeFiles, error) {
-		return awsNodeFiles(paths, topo, opts, r.Bins.Receptor, relayPublic)
+		return awsNodeFiles(paths, topo, r.Bins.Receptor, relayPublic)
 	}
 	return n, opts, nil
 }
@@ -158,14 +158,14 @@ func DeployAWS(ctx context.Context, req Request, n aws.Network, o aws.Options, r
 // awsMeshArgs is the deployment's mesh of the hosts as they stand on AWS:
 // what the deployment's MeshNodes resource is given (meshNodes), so that
 // the node files cloud-init writes are the ones it forms the mesh with.
-func awsMeshArgs(paths stackdir.Paths, topo topology.Topology, o aws.Options, receptor, relayPublic string) MeshNodesArgs {
+func awsMeshArgs(paths stackdir.Paths, topo topology.Topology, receptor, relayPublic string) MeshNodesArgs {
 	in := MeshNodesArgs{StateDir: paths.StateDir, Stack: paths.Stack, Port: mesh.DefaultPort, Receptor: receptor,
 		Target: ec2.Name, RelayPublic: relayPublic}
 	for _, z := range topo.Zones {
 		in.Zones = append(in.Zones, MeshZone{Name: z.Name, Kind: string(z.Kind)})
 	}
 	for _, h := range topo.Hosts {
-		in.Hosts = append(in.Hosts, MeshHost{Name: h.Name, Zone: h.Zone, Address: h.Address, Dir: o.HostDir(paths.Stack, h.Name)})
+		in.Hosts = append(in.Hosts, MeshHost{Name: h.Name, Zone: h.Zone, Address: h.Address, Dir: paths.HostDir(h.Name)})
 	}
 	return in
 }
@@ -173,8 +173,8 @@ func awsMeshArgs(paths stackdir.Paths, topo topology.Topology, o aws.Options, re
 // awsNodeFiles prepares the mesh of the hosts as they stand on AWS and
 // returns each host's node files for its cloud-init. The work the nodes
 // run is the crmplan agent the AMI carries.
-func awsNodeFiles(paths stackdir.Paths, topo topology.Topology, o aws.Options, receptor, relayPublic string) (map[string]aws.NodeFiles, error) {
-	m, err := awsMeshArgs(paths, topo, o, receptor, relayPublic).mesh(targets())
+func awsNodeFiles(paths stackdir.Paths, topo topology.Topology, receptor, relayPublic string) (map[string]aws.NodeFiles, error) {
+	m, err := awsMeshArgs(paths, topo, receptor, relayPublic).mesh(targets())
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func awsNodeFiles(paths stackdir.Paths, topo topology.Topology, o aws.Options, r
 	}
 	out := map[string]aws.NodeFiles{}
 	for _, node := range m.Nodes() {
-		nf := aws.NodeFiles{Config: node.ConfigPath()}
+		nf := aws.NodeFiles{Dir: filepath.Dir(node.Dir), Config: node.ConfigPath()}
 		for _, f := range m.NodeFiles(node) {
 			data, err := os.ReadFile(f.Local)
 			if err != nil {

@@ -17,7 +17,6 @@ package aws
 import (
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"sort"
 
 	"github.com/crmplan/crmplan"
@@ -56,21 +55,15 @@ type Options struct {
 	// ReceptorBin and AgentBin are where the AMI has receptor and crmplan
 	// (default /usr/local/bin/receptor and /usr/local/bin/crmplan).
 	ReceptorBin, AgentBin string
-	// Dir is where the hosts keep their files on the instances:
-	// DIR/STACK/HOST, as the ssh target's machines (default /opt/crmplan).
-	Dir string
-}
-
-// DefaultDir is where the instances keep the stack's files.
-const DefaultDir = "/opt/crmplan"
-
-// HostDir is where host keeps its files on its instance.
-func (o Options) HostDir(stack, host string) string {
-	return filepath.Join(o.withDefaults().Dir, stack, host)
 }
 
 // NodeFiles are a host's Receptor node files as the mesh prepared them.
 type NodeFiles struct {
+	// Dir is the host's directory on its instance, the same path as the
+	// controller's copy of it (the mesh names one path for both): the
+	// node's files are in Dir/mesh, the agent is linked to
+	// target.AgentPath(Dir).
+	Dir    string
 	Config string // path of the receptor config among Files
 	Files  []File
 }
@@ -255,9 +248,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.AgentBin == "" {
 		o.AgentBin = "/usr/local/bin/crmplan"
-	}
-	if o.Dir == "" {
-		o.Dir = DefaultDir
 	}
 	if o.AZs[0] == "" {
 		o.AZs = [2]string{o.Region + "a", o.Region + "b"}

@@ -142,7 +142,7 @@ func testOptions(l topology.Laid) Options {
 		nodes := map[string]NodeFiles{}
 		for _, h := range l.Topology.Hosts {
 			cfg := "/var/lib/crmplan/hosts/" + h.Name + "/mesh/receptor.yaml"
-			nodes[h.Name] = NodeFiles{Config: cfg, Files: []File{{Path: cfg,
+			nodes[h.Name] = NodeFiles{Dir: "/var/lib/crmplan/hosts/" + h.Name, Config: cfg, Files: []File{{Path: cfg,
 				Content: []byte("- node: {id: " + h.Name + "} # relay public " + relayPublic + "\n")}}}
 		}
 		return nodes, nil
@@ -414,7 +414,7 @@ func checkInstances(t *testing.T, e *engine, l topology.Laid) {
 		}
 		// The node's work runs the AMI's crmplan where a Remote mesh's
 		// work types look for it.
-		link := []string{"ln", "-sfn", "/usr/local/bin/crmplan", "/opt/crmplan/" + l.Plan.Name + "/" + h.Name + "/bin/crmplan"}
+		link := []string{"ln", "-sfn", "/usr/local/bin/crmplan", "/var/lib/crmplan/hosts/" + h.Name + "/bin/crmplan"}
 		if !slices.ContainsFunc(doc.Runcmd, func(c []string) bool { return slices.Equal(c, link) }) {
 			t.Errorf("%s: runcmd %q lacks %q", h.Name, doc.Runcmd, link)
 		}

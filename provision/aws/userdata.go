@@ -15,10 +15,10 @@ import (
 const unitName = "crmplan-receptor.service"
 
 // UserData is host h's cloud-init, with node's files: it writes the
-// node's files as the mesh prepared them, makes the host's directory
-// (o.HostDir, which PostgreSQL's user must pass through) and puts the
-// AMI's crmplan where the node's work types run the agent
-// (target.AgentPath), installs receptor when a URL is given, and starts
+// node's files as the mesh prepared them, opens the host's directory to
+// the roles' users (PostgreSQL's must pass through it) and links the AMI's
+// crmplan where the node's work types run the agent (target.AgentPath of
+// node.Dir), installs receptor when a URL is given, and starts
 // the node under systemd, which restarts it as the loopback target's
 // launcher would. From then on the host is reached only through the mesh:
 // the relay's address is in the node's config, and named in the unit for
@@ -38,10 +38,9 @@ func UserData(n Network, h Instance, o Options, node NodeFiles) (string, error) 
 	if h.Name == n.Relay {
 		role = "relay"
 	}
-	dir := o.HostDir(n.Name, h.Name)
 	config := node.Config
-	if config == "" {
-		config = target.Node{Dir: target.NodeDir(dir)}.ConfigPath()
+	if config == "" && node.Dir != "" {
+		config = target.Node{Dir: target.NodeDir(node.Dir)}.ConfigPath()
 	}
 	unit := strings.Join([]string{
 		"[Unit]",
@@ -59,13 +58,15 @@ func UserData(n Network, h Instance, o Options, node NodeFiles) (string, error) 
 		"WantedBy=multi-user.target",
 		""}, "\n")
 	files = append(files, map[string]string{"path": "/etc/systemd/system/" + unitName, "permissions": "0644", "owner": "root:root", "content": unit})
-	agent := target.AgentPath(dir)
-	run := [][]string{
-		// The roles' users (postgres) pass through the host's directory,
-		// whatever umask write_files made it with.
-		{"chmod", "0755", o.Dir, filepath.Join(o.Dir, n.Name), dir},
-		{"mkdir", "-p", filepath.Dir(agent)},
-		{"ln", "-sfn", o.AgentBin, agent},
+	var run [][]string
+	if node.Dir != "" {
+		agent := target.AgentPath(node.Dir)
+		run = append(run,
+			// The roles' users (postgres) pass through the host's
+			// directory, whatever umask write_files made it with.
+			[]string{"chmod", "0755", node.Dir},
+			[]string{"mkdir", "-p", filepath.Dir(agent)},
+			[]string{"ln", "-sfn", o.AgentBin, agent})
 	}
 	if o.ReceptorURL != "" {
 		run = append(run, []string{"curl", "-fsSL", "--retry", "5", "-o", o.ReceptorBin, o.ReceptorURL}, []string{"chmod", "0755", o.ReceptorBin})
