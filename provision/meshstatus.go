@@ -111,13 +111,17 @@ func askHost(ctx context.Context, m *mesh.Mesh, inv stackdir.Inventory, h stackd
 	// What the host's target knows comes first: the controller may still
 	// route to a node that was killed a moment ago.
 	pid, running := launcher.Running(node)
-	if !running {
+	_, seen := launcher.(target.MeshSeen)
+	if !running && !seen {
 		return hostReport{err: errors.New("its mesh node does not run"), mesh: "DOWN: not running"}
 	}
 	if !routed {
 		return hostReport{err: errors.New("the controller has no route to its mesh node"), mesh: "DOWN: no route"}
 	}
 	up := fmt.Sprintf("up, pid %d", pid)
+	if seen {
+		up = "up, routed through the relay"
+	}
 	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
 	out, err := m.Run(ctx, h.Name, mesh.Work{Type: wire.WorkStatus})

@@ -34,7 +34,7 @@ import (
 //	127.100-249      provision/mesh's tests (a random second octet each)
 //
 // Free for the next suites: 127.11-30, 127.33-35, 127.37, 127.40-44,
-// 127.49, 127.51, 127.68-69, 127.79-99 (127.67 is the ssh
+// 127.49, 127.51, 127.68, 127.79-99 (127.67 is the ssh
 // target's, 127.74-75 the seeds', for their next suites).
 var e2eRanges = map[string]string{
 	"TestApplySimpleCRM":                            "127.31.",
@@ -79,6 +79,9 @@ var e2eRanges = map[string]string{
 	"BenchmarkModelAccuracy/longjump":  "127.76.",
 	// make bench-stack: seed 000 at its plan's 25M records.
 	"BenchmarkFullScaleStack": "127.78.",
+	// --target aws: the instances' stand-ins are namespaces in the VPC's
+	// 10.236.0.0/16, which replaces the plan's loopback zones.
+	"TestApplyAWSCloudInit": "127.69.",
 }
 
 // ownRange is the test's prefix ("127.N.") from e2eRanges. The first call

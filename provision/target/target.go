@@ -118,6 +118,13 @@ type HardwareTarget interface {
 	Hardware() Hardware
 }
 
+// MeshSeen is a NodeLauncher whose nodes this machine cannot see (an EC2
+// instance's systemd unit runs it, and its Running always says no): that
+// such a node runs is that the controller routes to it.
+type MeshSeen interface {
+	SeenThroughMesh()
+}
+
 // Installer is a NodeLauncher that copies a node's binaries to its host
 // before Start: the mesh installs every host's at once, where starting
 // nodes goes one by one.

@@ -65,6 +65,12 @@ func (launcher) Start(context.Context, target.Node) error { return nil }
 // the node (a no-op) and waits until the controller routes to it.
 func (launcher) Running(target.Node) (int, bool) { return 0, false }
 
+// SeenThroughMesh: status takes the controller's route to a node as its
+// running.
+func (launcher) SeenThroughMesh() {}
+
+var _ target.MeshSeen = launcher{}
+
 // Stop leaves the node to the instance, which the aws stack terminates.
 func (launcher) Stop(target.Node) error { return nil }
 
