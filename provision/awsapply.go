@@ -75,10 +75,6 @@ func ApplyAWS(ctx context.Context, r AWSRequest) (AWSResult, error) {
 	if err != nil {
 		return AWSResult{}, err
 	}
-	if r.Deploy != nil && n.RDS != nil {
-		return AWSResult{}, crmplan.Errorf(crmplan.EINVALID, "deploying onto a stack with database: rds is not built: the roles' deployment expects PostgreSQL on the db hosts").
-			In("tiers").Try("remove database: rds from the plan's db tiers (crmplan's PostgreSQL runs on EC2 then)")
-	}
 	bins, err := r.Bins.resolve(false)
 	if err != nil {
 		return AWSResult{}, err
@@ -110,6 +106,12 @@ func ApplyAWS(ctx context.Context, r AWSRequest) (AWSResult, error) {
 	fmt.Fprintf(r.Out, "apply: %s\n", summary(out.Changes, time.Since(start)))
 	out.RelayPublic, _ = res.Outputs[aws.OutRelayPublic].Value.(string)
 	if r.Deploy == nil {
+		return out, nil
+	}
+	if n.RDS != nil {
+		// The deployment expects PostgreSQL on the db hosts, which RDS
+		// replaces: not built.
+		fmt.Fprintf(r.Out, "deploy: skipped: deploying the roles onto a stack with database: rds is not built (remove it from the db tiers to run crmplan's PostgreSQL on EC2)\n")
 		return out, nil
 	}
 	if out.RelayPublic == "" {

@@ -43,12 +43,16 @@ pulumi-aws SDK: a VPC (--vpc-cidr), per zone a subnet in each of two availabilit
 (the DMZ public, the LANs private behind a NAT gateway), a security group per role whose
 ingress rules are exactly the plan's links, plus the mesh relay's port for the other hosts
 and --controller-cidr, and an instance per host typed as the report prices it, HA tiers
-spread over both zones. Each instance's cloud-init writes its Receptor node's files and
-starts the node. database: rds on the db tiers makes them RDS for PostgreSQL with a read
-replica. Credentials come from the usual places (AWS_PROFILE, AWS_ACCESS_KEY_ID, ~/.aws),
-the region from --region or AWS_REGION; the aws provider plugin is your step:
-pulumi plugin install resource aws 7.12.0. Deploying the roles onto the instances through
-the mesh is not wired yet: apply --target aws makes the network and the hosts.
+spread over both zones; the relay (the first DMZ host) gets an Elastic IP. Each
+instance's cloud-init writes its Receptor node's files and starts the node. Then apply
+deploys the roles onto the instances as on every target: this machine's controller node
+dials the relay's Elastic IP (which --controller-cidr must be this machine's address for)
+and PostgreSQL, the replica and the crm roles go through the mesh; status, probe, verify
+and destroy work through it afterwards. database: rds on the db tiers makes them RDS for
+PostgreSQL with a read replica (apply then makes the AWS resources and deploys nothing). Credentials
+come from the usual places (AWS_PROFILE, AWS_ACCESS_KEY_ID, ~/.aws), the region from
+--region or AWS_REGION; the aws provider plugin is your step:
+pulumi plugin install resource aws 7.12.0.
 
 With --target ssh --inventory machines.yaml (or target: ssh and inventory: in the plan) the
 hosts are existing machines, reached over SSH with their host keys checked against
