@@ -71,7 +71,7 @@ func TestApplyAWSCloudInit(t *testing.T) {
 	var progress bytes.Buffer
 	t.Cleanup(func() { t.Logf("deployment:\n%s", progress.String()) })
 	req := provision.Request{StateDir: e.stateDir, Records: 500, Users: 10, Out: &progress}
-	if err := planRequest(&req, plan); err != nil {
+	if _, err := planRequest(&req, plan); err != nil {
 		t.Fatal(err)
 	}
 	bin := filepath.Dir(e.crmplan)
