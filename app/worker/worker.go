@@ -41,8 +41,8 @@ type Config struct {
 	// often than an hourly export's period would never export). "" keeps
 	// no record: the schedule starts over with every start.
 	StateFile string
-	MaxRows     int           // per CSV file; default 1,000,000
-	Log         *slog.Logger
+	MaxRows   int // per CSV file; default 1,000,000
+	Log       *slog.Logger
 }
 
 // Worker runs the jobs.
