@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -226,14 +227,31 @@ func (s *Server) start(ctx context.Context) error {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("pgserver %s: %w", s.meta.Name, err)
-	}
 	exited := make(chan struct{})
+	started := make(chan error, 1)
 	go func() {
+		if s.stopWithParent {
+			// Linux sends the parent-death signal when the *thread* that
+			// forked the server ends, not the process. Go ends a thread
+			// whenever a goroutine exits locked to it (the netns adapter's
+			// throwaway threads do, in the same test binary), so a server
+			// forked from an ordinary goroutine got SIGQUIT at a random
+			// moment. Fork from a thread of our own that lives as long
+			// as the server does.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+		}
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		_ = cmd.Wait() // reap it, so that a stopped server is not a zombie
 		close(exited)
 	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("pgserver %s: %w", s.meta.Name, err)
+	}
 	s.exited = exited
 	if err := s.waitReady(ctx, exited); err != nil {
 		_ = cmd.Process.Signal(syscall.SIGQUIT)
