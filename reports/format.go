@@ -2,6 +2,8 @@ package reports
 
 import (
 	"fmt"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 	"math"
 	"strconv"
 	"strings"
@@ -13,22 +15,7 @@ import (
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
 // fmtInt groups thousands: 25000000 -> "25,000,000".
-func fmtInt(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+func fmtInt(n int64) string { return message.NewPrinter(language.English).Sprintf("%d", n) }
 
 // fmtNum formats v with dec decimals and grouped thousands.
 func fmtNum(v float64, dec int) string {

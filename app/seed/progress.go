@@ -3,6 +3,8 @@ package seed
 import (
 	"context"
 	"fmt"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 	"io"
 	"strings"
 	"sync"
@@ -71,22 +73,7 @@ func loadLine(done, total int64, took time.Duration) string {
 }
 
 // thousands writes n with comma separators: 25,000,000.
-func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+func thousands(n int64) string { return message.NewPrinter(language.English).Sprintf("%d", n) }
 
 // indexProgress reads which CREATE INDEX runs now and how far it is, from
 // pg_stat_progress_create_index joined to the statement (a non-concurrent
