@@ -37,6 +37,7 @@ func (o Options) analyze(summaryPath, pointsPath string, sc *scraper) (Result, e
 	if first, last, ok := pts.steadyWindow(); ok {
 		res.Tiers, res.ScrapeErrors = sc.tiers(first, last)
 		res.Background, res.BackgroundError = sc.background(res.Tiers)
+		res.Machine = sc.machineCPU(o.Machine.Cores, res.Tiers, first, last)
 		// A run cut short (interrupted) is judged over what ran: n evenly
 		// spaced requests span n-1 gaps.
 		if span := last.Sub(first).Seconds(); res.Requests > 1 && span < 0.9*res.DurationS {

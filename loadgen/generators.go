@@ -206,6 +206,7 @@ func (o Options) runMany(ctx context.Context, script []byte, dir, runID string) 
 	if first, last, ok := steadyWindowOf(reports, errs); ok {
 		res.Tiers, res.ScrapeErrors = sc.tiers(first, last)
 		res.Background, res.BackgroundError = sc.background(res.Tiers)
+		res.Machine = sc.machineCPU(o.Machine.Cores, res.Tiers, first, last)
 		if span := last.Sub(first).Seconds(); res.Requests > 1 && span < 0.9*res.DurationS && ctx.Err() != nil {
 			res.DurationS = span * float64(res.Requests) / float64(res.Requests-1)
 			res.AchievedRate = float64(res.Requests) / res.DurationS

@@ -1,6 +1,10 @@
 package loadgen
 
-import "github.com/crmplan/crmplan/sizing"
+import (
+	"fmt"
+
+	"github.com/crmplan/crmplan/sizing"
+)
 
 // Prediction is the model's answer at the rate a run achieved, stored in
 // the result beside what the run measured so that the two are compared at
@@ -18,6 +22,21 @@ type Prediction struct {
 	// Unbounded is true when a tier is overloaded at Rate: the latencies
 	// then leave it out.
 	Unbounded bool `json:"unbounded,omitempty"`
+	// Cores and CoresFree, for a prediction here on a shared machine:
+	// its cores, and those the stack and the generator had of them once
+	// other processes took theirs (Result.Machine), which is what the
+	// prediction was made with.
+	Cores     int     `json:"cores,omitempty"`
+	CoresFree float64 `json:"cores_free,omitempty"`
+}
+
+// Hardware says what a prediction here had of the machine, for a line of
+// text: "with 0.6 of 2 cores free"; empty when p is not one.
+func (p *Prediction) Hardware() string {
+	if p == nil || p.Cores == 0 {
+		return ""
+	}
+	return fmt.Sprintf("with %.2g of %d cores free", p.CoresFree, p.Cores)
 }
 
 // ClassPrediction is one request class's predicted end-to-end latency.
@@ -47,8 +66,9 @@ func NewPrediction(e sizing.Estimate, rate float64) *Prediction {
 }
 
 // Predictor predicts a run at the rate it achieved, given the CPU its
-// generator used (cores), the tiers' idle CPU by role (cores; empty
-// when not measured) and the run's background classes: here, on the
-// hardware the stack runs on, and for the plan's production servers.
+// generator used (cores), the CPU other processes of a shared machine
+// used (cores; 0 when not measured), the tiers' idle CPU by role (cores;
+// empty when not measured) and the run's background classes: here, on
+// the hardware the stack runs on, and for the plan's production servers.
 // Either may be nil.
-type Predictor func(rate, generatorCPU float64, idleCPU map[string]float64, background []sizing.Background) (here, production *Prediction)
+type Predictor func(rate, generatorCPU, otherCPU float64, idleCPU map[string]float64, background []sizing.Background) (here, production *Prediction)

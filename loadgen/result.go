@@ -52,9 +52,46 @@ type Result struct {
 	// BackgroundError says why a class the stack has did not run.
 	Background      []BackgroundClass `json:"background,omitempty"`
 	BackgroundError string            `json:"background_error,omitempty"`
+	// Machine is the CPU of the whole machine when the stack and the
+	// generator share it (the local target): how much of it other
+	// processes took, which the prediction here leaves out of the cores
+	// the stack had.
+	Machine *MachineCPU `json:"machine,omitempty"`
 	// Availability is set by a chaos run (verify --chaos): the faults
 	// injected, what each cost, and the write ledger's verdict.
 	Availability *Availability `json:"availability,omitempty"`
+}
+
+// MachineCPU is the shared machine's CPU during a run, in cores (CPU
+// seconds per second): every process's, and what of it was neither the
+// stack's measured hosts' nor the generator's.
+type MachineCPU struct {
+	Cores int     `json:"cores"`
+	Busy  float64 `json:"busy"` // over the steady phase, every process
+	// Other is Busy less the tiers' CPU and the generator's: other
+	// people's builds and tests, and the stack's own unmeasured helpers
+	// (Receptor nodes, supervisors, this verify), 0 or more.
+	Other float64 `json:"other"`
+	// IdleBusy and IdleOther are the same over the idle window before the
+	// load (Options.IdleWindow), the generator not running yet.
+	IdleBusy  float64 `json:"idle_busy,omitempty"`
+	IdleOther float64 `json:"idle_other,omitempty"`
+}
+
+// Free is the cores the stack and the generator had of m's: those the
+// other processes left.
+func (m MachineCPU) Free() float64 { return max(0, float64(m.Cores)-m.Other) }
+
+// settleMachine fills Machine.Other once the generator's CPU is known.
+func (r *Result) settleMachine() {
+	if r.Machine == nil {
+		return
+	}
+	stack := r.GeneratorCPU
+	for _, t := range r.Tiers {
+		stack += t.CPU
+	}
+	r.Machine.Other = max(0, r.Machine.Busy-stack)
 }
 
 // Percentiles of response time in milliseconds.

@@ -51,6 +51,12 @@ type scraper struct {
 	etl          *BackgroundClass
 	etlErr       string
 
+	// busy reads the whole machine's busy CPU seconds (Machine.Busy), nil
+	// when the stack does not share this machine with the generator;
+	// machine holds its samples, in time order.
+	busy    func() (float64, error)
+	machine []hostSample
+
 	mu      sync.Mutex
 	samples map[string][]hostSample // by host name
 	errs    map[string]string       // last scrape error by host name
@@ -85,6 +91,13 @@ func (s *scraper) run(ctx context.Context) {
 
 func (s *scraper) scrapeAll(ctx context.Context) {
 	var wg sync.WaitGroup
+	if s.busy != nil {
+		if cpu, err := s.busy(); err == nil {
+			s.mu.Lock()
+			s.machine = append(s.machine, hostSample{at: time.Now(), cpu: cpu, ok: true})
+			s.mu.Unlock()
+		}
+	}
 	for _, h := range s.hosts {
 		if h.MetricsURL == "" && h.PID <= 0 {
 			continue
@@ -290,4 +303,28 @@ func (s *scraper) background(tiers []TierMeasurement) ([]BackgroundClass, string
 		}
 	}
 	return []BackgroundClass{bc}, s.etlErr
+}
+
+// machineCPU is the whole machine's busy CPU, in cores, over the steady
+// phase [from, to] and over the idle window, with the hosts' own CPU in
+// tiers (sc.tiers' answer) taken out of the idle window's; the steady
+// phase's Other waits for the generator's CPU (Result.settleMachine). Nil
+// when the machine is not measured.
+func (s *scraper) machineCPU(cores int, tiers []TierMeasurement, from, to time.Time) *MachineCPU {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, l, ok := window(s.machine, from, to)
+	if !ok {
+		return nil
+	}
+	m := &MachineCPU{Cores: cores, Busy: (l.cpu - f.cpu) / l.at.Sub(f.at).Seconds()}
+	if f, l, ok := window(s.machine, s.idleFrom, s.idleTo); ok && !s.idleTo.IsZero() {
+		m.IdleBusy = (l.cpu - f.cpu) / l.at.Sub(f.at).Seconds()
+		hosts := 0.0
+		for _, t := range tiers {
+			hosts += t.IdleCPU
+		}
+		m.IdleOther = max(0, m.IdleBusy-hosts)
+	}
+	return m
 }

@@ -86,7 +86,15 @@ func WriteSummary(w io.Writer, res Result, est *sizing.Estimate) error {
 	}
 	if here != nil {
 		p("")
-		p("predicted here (%s at %.1f req/s): %s", here.Model, here.Rate, here.Why)
+		hw := ""
+		if h := here.Hardware(); h != "" {
+			hw = ", " + h
+		}
+		p("predicted here (%s at %.1f req/s%s): %s", here.Model, here.Rate, hw, here.Why)
+		if m := res.Machine; m != nil {
+			p("this machine: %.2f of %d cores busy in the steady phase, %.2f of them other processes' (%.2f before the load)",
+				m.Busy, m.Cores, m.Other, m.IdleOther)
+		}
 	}
 	p("")
 	if res.SLO.Passed {
@@ -189,7 +197,13 @@ func WriteFindMax(w io.Writer, res FindMaxResult) error {
 		fmt.Fprintf(tw, "predicted saturation\t%.1f req/s (the sizing model's first tier at 100 %%, on the plan's servers)\n", res.PredictedSaturation)
 	}
 	if res.PredictedSaturationHere > 0 {
-		fmt.Fprintf(tw, "predicted here\t%.1f req/s (every host and k6 on this machine's cores)\n", res.PredictedSaturationHere)
+		hw := "every host and k6 on this machine's cores"
+		if res.Best != nil {
+			if h := res.Best.Predicted.Hardware(); h != "" {
+				hw += ", " + h + " in the best step"
+			}
+		}
+		fmt.Fprintf(tw, "predicted here\t%.1f req/s (%s)\n", res.PredictedSaturationHere, hw)
 	}
 	if u := res.USL; u != nil && u.PeakX > 0 {
 		fmt.Fprintf(tw, "USL peak\t%.1f req/s (fitted to the steps)\n", u.PeakX)

@@ -110,11 +110,25 @@ type Options struct {
 	// ETL, when its Every is above zero and the target has ETL hosts,
 	// runs their migration jobs during the run as a background class.
 	ETL ETLJobs
+	// Machine, when its Busy is set, is the machine the stack's hosts and
+	// the generator share (the local target): its busy CPU is read with
+	// every scrape, so that the result says what other processes took
+	// (Result.Machine) and the prediction here leaves it out.
+	Machine Machine
+}
+
+// Machine is a machine the stack and the generator share: its cores and a
+// reader of the CPU seconds all its processes have used
+// (target.MachineBusy).
+type Machine struct {
+	Cores int
+	Busy  func() (float64, error)
 }
 
 // predict fills res's predictions when o has a Predictor and the run
 // achieved a rate.
 func (o Options) predict(res *Result) {
+	res.settleMachine()
 	if o.Predict != nil && res.AchievedRate > 0 {
 		idle := map[string]float64{}
 		for _, t := range res.Tiers {
@@ -126,7 +140,11 @@ func (o Options) predict(res *Result) {
 		for _, b := range res.Background {
 			bg = append(bg, sizing.Background{Class: b.Class, Rate: b.Rate, CPU: b.CPU})
 		}
-		res.Predicted, res.PredictedProduction = o.Predict(res.AchievedRate, res.GeneratorCPU, idle, bg)
+		other := 0.0
+		if res.Machine != nil {
+			other = res.Machine.Other
+		}
+		res.Predicted, res.PredictedProduction = o.Predict(res.AchievedRate, res.GeneratorCPU, other, idle, bg)
 	}
 }
 
@@ -369,6 +387,7 @@ func (o Options) startScraper(ctx context.Context) (sc *scraper, stop func()) {
 		interval = 2 * time.Second
 	}
 	sc = newScraper(o.Target.Hosts, interval)
+	sc.busy = o.Machine.Busy
 	if o.IdleWindow > 0 && len(o.Target.Hosts) > 0 {
 		// Before the run's own scrapes, so the samples stay in time order.
 		o.logf("measuring the hosts' idle CPU for %s", o.IdleWindow)

@@ -29,6 +29,18 @@ type Here struct {
 	// with the request rate; unlike it, it is a class of its own, with its
 	// rate, so a prediction says what part of a tier's CPU is its.
 	Background []Background `json:"background,omitempty"`
+	// OtherCPU is the cores the machine's other processes use (neither
+	// the stack's hosts nor the generator: other people's builds and
+	// tests on a shared machine), measured by verify from the machine's
+	// busy time. They are not the stack's to have: the requests get the
+	// cores left (Free). 0 when not measured or nothing else runs.
+	OtherCPU float64 `json:"other_cpu,omitempty"`
+}
+
+// Free is the cores the stack and the generator have of h.Cores once the
+// machine's other processes have taken theirs; 0 when they take them all.
+func (h Here) Free() float64 {
+	return math.Max(0, float64(h.Cores)-h.OtherCPU)
 }
 
 // Background is one background class: jobs at Rate a second that used CPU
@@ -55,8 +67,11 @@ const DefaultGeneratorMs = 0.6
 // is then served for its own demand; the end-to-end distribution is
 // convolved as in Size (see endToEnd). The tiers' idle CPU (h.IdleCPU)
 // feeds the same pool as jobs of the pool's mean size whatever the rate,
-// and leaves the requests h.Cores minus that. Every tier saturates with
-// the machine, at the cores left over the whole demand per request.
+// and leaves the requests h.Cores minus that. The machine's other
+// processes (h.OtherCPU) feed the pool the same way: on a shared machine
+// they take cores the stack cannot have, so the requests get h.Free()
+// minus the idle and background work. Every tier saturates with the
+// machine, at the cores left over the whole demand per request.
 //
 // The open model is the right one here: k6 drives an arrival rate. Errors
 // are EINVALID: no design rate in est, a rate not above 0, or no cores.
@@ -75,6 +90,9 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 		if !(cpu >= 0) || !finite(cpu) {
 			return Estimate{}, invalid("here", hint, "idle CPU of %s must be 0 or more cores, got %v", role, cpu)
 		}
+	}
+	if !(h.OtherCPU >= 0) || !finite(h.OtherCPU) {
+		return Estimate{}, invalid("here", hint, "the other processes' CPU must be 0 or more cores, got %v", h.OtherCPU)
 	}
 	if err := validBackground(h.Background, hint); err != nil {
 		return Estimate{}, err
@@ -114,6 +132,10 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 		idle += cores
 		bgWhy += fmt.Sprintf("; background class %s, %.3g jobs/s, takes %.3f cores of them", b.Class, b.Rate, cores)
 	}
+	// Other processes take what they take of the machine: no tier's
+	// utilization, but cores the requests queue behind.
+	other := math.Min(h.OtherCPU, float64(h.Cores))
+	idle += other
 	c := h.Cores
 	pool := station{c: c, lambda: rate * jobs}
 	if jobs > 0 {
@@ -128,9 +150,10 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 	we := workloadEstimate(p.model.Workload)
 	we.DesignRate = rate
 	e := Estimate{Workload: we, Tiers: make([]TierEstimate, len(p.tiers)), Model: Answer{Name: ModelHere, Throughput: rate}}
-	e.Model.Why = fmt.Sprintf("on this target every host and the load generator share %d cores: one M/M/%d pool serves "+
-		"the whole path's %.2f ms a request (the generator's %.2f ms included) and the tiers' idle and background %.2f cores, %s busy at %.1f req/s; "+
-		"it saturates at %.0f req/s%s", c, c, demandS*1000, genS*1000, idle, pct(busy), rate, sat, bgWhy)
+	e.Model.Why = fmt.Sprintf("on this target every host and the load generator share %d cores, %.2g of them free of other processes: "+
+		"one M/M/%d pool serves the whole path's %.2f ms a request (the generator's %.2f ms included), the tiers' idle and background %.2f cores "+
+		"and the other processes' %.2f cores, %s busy at %.1f req/s; it saturates at %.0f req/s%s",
+		c, h.Free(), c, demandS*1000, genS*1000, idle-other, other, pct(busy), rate, sat, bgWhy)
 	perfs := make([]perf, len(p.tiers))
 	var r response
 	if pool.stable() && jobs > 0 {

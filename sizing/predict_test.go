@@ -264,6 +264,69 @@ func TestPredictHereBackground(t *testing.T) {
 	}
 }
 
+// The machine's other processes (a shared machine's builds and tests)
+// take their cores from the requests, as idle CPU does, but belong to no
+// tier: the tiers' utilization stays the stack's own, the saturation falls
+// to the cores left over the 21.66 ms a request of TestPredictHere, the
+// waiting grows with them, and the answer says how many cores were free.
+func TestPredictHereOtherProcesses(t *testing.T) {
+	m := seed000()
+	est := mustSize(t, m)
+	base := Here{Cores: 2, GeneratorMs: 0.6}
+	without, err := PredictHere(m, est, 10, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := without
+	for _, tc := range []struct {
+		other, free float64
+		why         string
+	}{
+		{0, 2, "2 of them free"},
+		{0.3, 1.7, "1.7 of them free"},
+		{1.4, 0.6, "0.6 of them free"},
+		{1.7, 0.3, "0.3 of them free"},
+		{2, 0, "0 of them free"},
+		{3.5, 0, "0 of them free"},
+	} {
+		h := base
+		h.OtherCPU = tc.other
+		if got := h.Free(); !near(got, tc.free, 1e-12) {
+			t.Errorf("other %v: Free %v, want %v", tc.other, got, tc.free)
+		}
+		at, err := PredictHere(m, est, 10, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := tc.free / 0.02166; !near(at.SaturationRate(), want, 1e-9) {
+			t.Errorf("other %v: saturation %v, want %v", tc.other, at.SaturationRate(), want)
+		}
+		if !strings.Contains(at.Model.Why, tc.why) {
+			t.Errorf("other %v: why %q does not say %q", tc.other, at.Model.Why, tc.why)
+		}
+		for i, te := range at.Tiers {
+			if !near(te.Utilization, without.Tiers[i].Utilization, 1e-12) {
+				t.Errorf("other %v: %s utilization %v, want the stack's own %v", tc.other, te.Role, te.Utilization, without.Tiers[i].Utilization)
+			}
+		}
+		// 10 req/s need 0.22 cores: below that the stack cannot keep up.
+		if over := tc.free < 10*0.02166; over != at.EndToEnd.Unbounded {
+			t.Errorf("other %v: unbounded %v with %v cores free", tc.other, at.EndToEnd.Unbounded, tc.free)
+		}
+		if !at.EndToEnd.Unbounded && !(at.EndToEnd.MeanMs >= last.EndToEnd.MeanMs) {
+			t.Errorf("other %v: mean %v below %v with fewer other processes", tc.other, at.EndToEnd.MeanMs, last.EndToEnd.MeanMs)
+		}
+		last = at
+	}
+	for _, bad := range []float64{-0.1, math.NaN(), math.Inf(1)} {
+		h := base
+		h.OtherCPU = bad
+		if _, err := PredictHere(m, est, 10, h); err == nil {
+			t.Errorf("other CPU %v accepted", bad)
+		}
+	}
+}
+
 // PredictAtWith puts a background class on the plan's servers: its cores
 // add to each tier's utilization (a tier no request reaches, the ETL
 // server, included), queue with the tier's requests and leave them that

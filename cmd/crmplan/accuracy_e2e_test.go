@@ -119,6 +119,10 @@ func compareRun(res loadgen.Result, w *accuracyErrors) string {
 	var sb strings.Builder
 	p := res.Predicted
 	fmt.Fprintf(&sb, "  achieved %.1f req/s, dropped %d, failed %d, k6 %.2f cores\n", res.AchievedRate, res.Dropped, res.Failed, res.GeneratorCPU)
+	if m := res.Machine; m != nil {
+		fmt.Fprintf(&sb, "  machine: %.2f of %d cores busy, other processes %.2f (%.2f before the load): %.2f cores free\n",
+			m.Busy, m.Cores, m.Other, m.IdleOther, m.Free())
+	}
 	if p == nil {
 		sb.WriteString("  no prediction here in the result\n")
 		return sb.String()

@@ -190,13 +190,14 @@ func verifyPlan(f verifyFlags) (verifyInput, error) {
 // verifyPredictor predicts a run at the rate it achieved: on the plan's
 // servers (the open model: k6 drives an arrival rate), and, when the
 // target tells its hardware, where the stack runs (sizing.PredictHere),
-// with the generator's measured CPU per request; both with the run's
-// background classes (the ETL jobs) as measured. nil without a plan.
+// with the generator's measured CPU per request and the cores the
+// machine's other processes left it; both with the run's background
+// classes (the ETL jobs) as measured. nil without a plan.
 func verifyPredictor(in verifyInput, here *sizing.Here) loadgen.Predictor {
 	if in.est == nil {
 		return nil
 	}
-	return func(rate, generatorCPU float64, idleCPU map[string]float64, background []sizing.Background) (*loadgen.Prediction, *loadgen.Prediction) {
+	return func(rate, generatorCPU, otherCPU float64, idleCPU map[string]float64, background []sizing.Background) (*loadgen.Prediction, *loadgen.Prediction) {
 		var hp, pp *loadgen.Prediction
 		if at, err := sizing.PredictAtWith(in.model, *in.est, rate, background); err == nil {
 			pp = loadgen.NewPrediction(at, rate)
@@ -210,8 +211,10 @@ func verifyPredictor(in verifyInput, here *sizing.Here) loadgen.Predictor {
 				h.IdleCPU = idleCPU
 			}
 			h.Background = background
+			h.OtherCPU = otherCPU
 			if at, err := sizing.PredictHere(in.model, in.hereEstimate(), rate, h); err == nil {
 				hp = loadgen.NewPrediction(at, rate)
+				hp.Cores, hp.CoresFree = h.Cores, h.Free()
 			}
 		}
 		return hp, pp

@@ -60,6 +60,9 @@ func verifyTarget(f verifyFlags, in *verifyInput, o *loadgen.Options) error {
 		}
 		if hw, ok := provision.TargetHardware(inv.Target); ok && hw.SharedCores > 0 {
 			in.here = &sizing.Here{Cores: hw.SharedCores, GeneratorMs: sizing.DefaultGeneratorMs}
+			// Other processes on this machine take cores the stack cannot
+			// have: verify measures them with every scrape.
+			o.Machine = loadgen.Machine{Cores: hw.SharedCores, Busy: hw.Busy}
 		}
 		if f.email != "" {
 			o.Target.Email, o.Target.Password = f.email, f.password

@@ -109,6 +109,11 @@ type Hardware struct {
 	// generator share: the hosts are processes on one machine. 0 means each
 	// host has the cores its plan tier gives it.
 	SharedCores int `json:"shared_cores"`
+	// Busy, when set, reads the CPU seconds every process of the shared
+	// machine has used (MachineBusy): the stack's, the generator's and
+	// anyone else's, so that verify can tell how much of SharedCores
+	// other work took.
+	Busy func() (float64, error) `json:"-"`
 }
 
 // HardwareTarget is a Target that knows the hardware it deploys on. It is

@@ -34,7 +34,9 @@ var _ target.HardwareTarget = Target{}
 
 // Hardware is this machine: every host is a set of processes on it,
 // sharing its cores with each other and with the load generator.
-func (Target) Hardware() target.Hardware { return target.Hardware{SharedCores: runtime.NumCPU()} }
+func (Target) Hardware() target.Hardware {
+	return target.Hardware{SharedCores: runtime.NumCPU(), Busy: target.MachineBusy}
+}
 
 func (Target) Name() string { return Name }
 

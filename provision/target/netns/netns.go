@@ -94,7 +94,9 @@ var _ target.HardwareTarget = Target{}
 
 // Hardware is this machine: network namespaces isolate the hosts' networks,
 // not their CPUs, which they share with each other and the load generator.
-func (Target) Hardware() target.Hardware { return target.Hardware{SharedCores: runtime.NumCPU()} }
+func (Target) Hardware() target.Hardware {
+	return target.Hardware{SharedCores: runtime.NumCPU(), Busy: target.MachineBusy}
+}
 
 func (Target) Name() string { return Name }
 
