@@ -23,6 +23,9 @@ type sizeResult struct {
 	SLO      sizing.SLO              `json:"slo" yaml:"slo"`
 	MeetsSLO bool                    `json:"meets_slo" yaml:"meets_slo"`
 	Database sizing.DatabaseEstimate `json:"database" yaml:"database"`
+	// BulkLoad is what the primary runs with while apply --records loads
+	// the plan's records, restored afterwards.
+	BulkLoad sizing.BulkLoadSettings `json:"bulk_load" yaml:"bulk_load"`
 	Topology topology.Topology       `json:"topology" yaml:"topology"`
 	Cost     sizeCost                `json:"cost" yaml:"cost"`
 }
@@ -61,6 +64,12 @@ thinking 60/TPM seconds between requests, solved by Mean Value Analysis (exact f
 small populations, Bard-Schweitzer for large ones); the open M/M/c model answers
 when a tier is overloaded at the design rate. End-to-end percentiles are those of
 the whole path's response-time distribution, per request class and over all.
+
+The database line gives PostgreSQL's everyday settings, and the bulk-load line those the
+primary runs with while apply --records seeds the records (max_wal_size an eighth of the
+storage so that checkpoints do not come every few seconds, a 30 min checkpoint_timeout,
+maintenance_work_mem for the index builds), restored afterwards; the local target caps
+max_wal_size at 8GB and maintenance_work_mem at 512MB. JSON: bulk_load.
 
 Flags override the plan file's workload. Without --plan the SimpleCRM layout is used
 (web load balancer in the DMZ; api, PostgreSQL primary + async replica, ESB and ETL in the LAN).
@@ -127,7 +136,7 @@ func size(plan *topology.Plan) (sizeResult, error) {
 	c := topology.Cost(table, source, l.PricedHosts(), nil)
 	return sizeResult{
 		Plan: plan.Name, Workload: est.Workload, Tiers: est.Tiers, Model: est.Model, EndToEnd: est.EndToEnd,
-		SLO: plan.Model().SLO, MeetsSLO: est.MeetsSLO, Database: est.Database, Topology: l.Topology,
+		SLO: plan.Model().SLO, MeetsSLO: est.MeetsSLO, Database: est.Database, BulkLoad: est.Database.BulkLoad(), Topology: l.Topology,
 		Cost: sizeCost{Currency: c.Currency, Source: c.Source, AsOf: c.AsOf, Monthly: c.Planned, Tiers: c.Tiers, Unpriced: c.Unpriced},
 	}, nil
 }
@@ -164,8 +173,11 @@ func printSize(w io.Writer, r sizeResult, format string) error {
 	db := r.Database
 	fmt.Fprintf(w, "Database: %s storage, %s working set, %s RAM per server, pool %d per app server\n",
 		humanBytes(db.StorageBytes), humanBytes(db.WorkingSetBytes), humanBytes(db.MemoryBytes), db.PoolPerAppServer)
-	fmt.Fprintf(w, "PostgreSQL: shared_buffers=%s effective_cache_size=%s work_mem=%s maintenance_work_mem=%s max_connections=%d\n\n",
+	fmt.Fprintf(w, "PostgreSQL: shared_buffers=%s effective_cache_size=%s work_mem=%s maintenance_work_mem=%s max_connections=%d\n",
 		db.Settings.SharedBuffers, db.Settings.EffectiveCacheSize, db.Settings.WorkMem, db.Settings.MaintenanceWorkMem, db.Settings.MaxConnections)
+	bl := r.BulkLoad
+	fmt.Fprintf(w, "PostgreSQL during the bulk load (apply --records, restored after): max_wal_size=%s checkpoint_timeout=%s maintenance_work_mem=%s\n\n",
+		bl.MaxWalSize, bl.CheckpointTimeout, bl.MaintenanceWorkMem)
 	fmt.Fprintf(w, "Cost: %s/month for %d hosts (%s, as of %s)", money(r.Cost.Currency, r.Cost.Monthly), len(r.Topology.Hosts), r.Cost.Source, r.Cost.AsOf)
 	if len(r.Cost.Unpriced) > 0 {
 		fmt.Fprintf(w, "; not priced: %v", r.Cost.Unpriced)

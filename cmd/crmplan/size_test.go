@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,9 +38,16 @@ func TestSizeSeed000(t *testing.T) {
 				Name, Role, Zone string
 			} `json:"hosts"`
 		} `json:"topology"`
+		BulkLoad map[string]string `json:"bulk_load"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatalf("output is not the JSON contract: %v\n%s", err, stdout)
+	}
+	// 25M records of 1 KiB with half again of indexes are 38.4 GB: an
+	// eighth, whole, is 4 GB of WAL; the 16 GiB server's eighth is 2 GB to
+	// sort each index in.
+	if want := map[string]string{"max_wal_size": "4GB", "checkpoint_timeout": "30min", "maintenance_work_mem": "2GB"}; !maps.Equal(got.BulkLoad, want) {
+		t.Errorf("bulk_load = %v, want %v", got.BulkLoad, want)
 	}
 	if got.Workload.NamedUsers != 3000 || got.Workload.ConcurrentUsers != 1800 || got.Workload.RequestsPerSecond != 150 {
 		t.Errorf("workload = %+v, want 3000 named, 1800 concurrent, 150 req/s", got.Workload)
