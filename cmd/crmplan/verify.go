@@ -24,7 +24,10 @@ func verifyCommand() *cli.Command {
 Drives the plan's request rate (workload requests_per_second) at the deployed stack with
 the embedded k6: an open workload (constant arrival rate) with the sizing model's request
 mix, a ramp-up, and the plan's SLO (p95, error rate) as thresholds. While k6 runs, every
-host's /metrics is scraped for CPU and throughput per tier. The result goes to
+host's /metrics is scraped for CPU and throughput per tier; on the local target the
+machine's busy CPU (/proc/stat) is read too, and what neither the hosts nor k6 used is other
+processes' (result: machine), so "predicted here" is made with the cores they left ("with 0.6
+of 2 cores free"). The result goes to
 <state-dir>/<stack>/results/<timestamp>.json and latest.json; a missed SLO exits 99.
 
 Examples:
