@@ -66,6 +66,14 @@ func newDeployEnv(t testing.TB) *deployEnv {
 	return e
 }
 
+// in is e for a subtest of the test that made it: its helpers report
+// failures to t (FailNow must be called from t's own goroutine).
+func (e *deployEnv) in(t testing.TB) *deployEnv {
+	c := *e
+	c.t = t
+	return &c
+}
+
 // start runs `crmplan CMD ARGS... <common flags>` and returns it running.
 func (e *deployEnv) start(out *bytes.Buffer, args ...string) *exec.Cmd {
 	cmd := exec.Command(e.crmplan, append(args, e.args...)...)

@@ -49,15 +49,7 @@ import (
 // Environment there. The instances share this machine's filesystem, as the
 // ssh rig's machines do: the node files' paths are the controller's own.
 func TestApplyAWSCloudInit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs Pulumi, PostgreSQL and the crm roles in network namespaces")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("the instances' stand-ins are network namespaces: root only")
-	}
-	t.Parallel()
-	e := newDeployEnv(t)
-	plan := examplePlan(t, "simplecrm")
+	e, plan, laid := newMachinesEnv(t, "the instances' stand-ins")
 	vpc := mustPrefix("10.236.0.0/16")
 	// Nothing of the VPC's range leaves this machine: a blackhole covers
 	// it before any namespace exists; the DMZ's /24 is then routed into
@@ -77,14 +69,6 @@ func TestApplyAWSCloudInit(t *testing.T) {
 	bin := filepath.Dir(e.crmplan)
 	receptor, _ := filepath.Abs("../../bin/receptor")
 	req.Bins = provision.Binaries{Self: e.crmplan, Pulumi: e.args[3], Crm: filepath.Join(bin, "crm"), Receptor: receptor}
-	p, err := readPlan(plan, "apply")
-	if err != nil {
-		t.Fatal(err)
-	}
-	laid, err := topology.Lay(p)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const controller = "203.0.113.7/32" // this machine, as AWS would see it
 	n, opts, err := provision.PrepareAWS(provision.AWSRequest{StateDir: e.stateDir, Stack: req.Stack, Laid: laid, Bins: req.Bins,
 		Options: aws.Options{Region: "rig-1", AMI: "ami-rig", VPCCIDR: vpc.String(), ControllerCIDR: controller,

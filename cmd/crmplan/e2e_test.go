@@ -33,27 +33,26 @@ import (
 //	127.77.0.0/16    provision's local test
 //	127.100-249      provision/mesh's tests (a random second octet each)
 //
-// Free for the next suites: 127.11-30, 127.33-35, 127.37, 127.40-44,
-// 127.49, 127.51, 127.68, 127.79-99 (127.67 is the ssh
+// Free for the next suites: 127.11-30, 127.33-37, 127.40-44, 127.49,
+// 127.51-52, 127.60, 127.68, 127.72, 127.79-99 (127.67 is the ssh
 // target's, 127.74-75 the seeds', for their next suites).
 var e2eRanges = map[string]string{
 	"TestApplySimpleCRM":                            "127.31.",
-	"TestFailover":                                  "127.36.",
 	"TestFailoverLostWrites/async":                  "127.38.",
 	"TestFailoverLostWrites/sync":                   "127.39.",
 	"TestEverySeedDeploysAndVerifies/longjump":      "127.45.",
 	"TestEverySeedDeploysAndVerifies/arint":         "127.46.",
 	"TestEverySeedDeploysAndVerifies/client-server": "127.47.",
 	"TestEverySeedDeploysAndVerifies/smarten-ha":    "127.48.",
-	"TestRollingDeployOverMesh":                     "127.50.",
-	"TestChaosKillAPIServer":                        "127.52.",
-	"TestChaosPrimaryLossSyncAndAsync/sync":         "127.53.",
-	"TestChaosPrimaryLossSyncAndAsync/async":        "127.56.",
-	"TestAutomaticFailover":                         "127.54.",
-	"TestSeed004ActivePassive":                      "127.55.",
-	"TestVerifyRealStack":                           "127.57.", // no plan: its servers on 127.57.1.x
-	"BenchmarkFindMaxLocalStack":                    "127.58.", // likewise on 127.58.1.x
-	"BenchmarkWebTLSVersusPlain":                    "127.70.", // likewise on 127.70.1.x
+	// Seed 000 applied once for several tests' steps, one after the other.
+	"TestSharedSimpleCRM":                    "127.50.",
+	"TestChaosPrimaryLossSyncAndAsync/sync":  "127.53.",
+	"TestChaosPrimaryLossSyncAndAsync/async": "127.56.",
+	"TestAutomaticFailover":                  "127.54.",
+	"TestSeed004ActivePassive":               "127.55.",
+	"TestVerifyRealStack":                    "127.57.", // no plan: its servers on 127.57.1.x
+	"BenchmarkFindMaxLocalStack":             "127.58.", // likewise on 127.58.1.x
+	"BenchmarkWebTLSVersusPlain":             "127.70.", // likewise on 127.70.1.x
 	// --isolate moves the plan's 127.59.N.0/24 zones to 10.59.N.0/24, in
 	// network namespaces (no route of this machine is in 10.0.0.0/8;
 	// provision/target/netns's tests use 10.231.0.0/16).
@@ -62,8 +61,8 @@ var e2eRanges = map[string]string{
 	"TestVerifyLoadgenHosts": "127.64.",
 	"TestVerifyLoadgenLost":  "127.65.",
 	// The chaos suite and the interrupted apply on isolated stacks:
-	// 10.60-63.N.0/24 in namespaces.
-	"TestChaosKillAPIServerIsolated":     "127.60.",
+	// 10.61-63.N.0/24 in namespaces (TestApplyIsolated's stack also
+	// takes an api server's kill under load, in 10.59).
 	"TestChaosPrimaryLossIsolated/sync":  "127.61.",
 	"TestChaosPrimaryLossIsolated/async": "127.62.",
 	"TestApplyIsolatedKilledMidway":      "127.63.",
@@ -71,9 +70,8 @@ var e2eRanges = map[string]string{
 	// in 10.66.N.0/24, network namespaces each running sshd (provision/
 	// target/ssh's own tests use 10.232-233.0.0/16). 127.67. is kept for
 	// the ssh target's next suite.
-	"TestApplySSH":                 "127.66.",
-	"TestScaleUnderLoad/simplecrm": "127.72.",
-	"TestScaleUnderLoad/longjump":  "127.73.",
+	"TestApplySSH":                "127.66.",
+	"TestScaleUnderLoad/longjump": "127.73.",
 	// Seeds 000 and 001, predicted against measured (make model-accuracy).
 	"BenchmarkModelAccuracy/simplecrm": "127.71.",
 	"BenchmarkModelAccuracy/longjump":  "127.76.",

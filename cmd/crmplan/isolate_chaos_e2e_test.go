@@ -37,18 +37,14 @@ func newIsolatedEnv(t *testing.T) *deployEnv {
 	return e
 }
 
-// TestChaosKillAPIServerIsolated is TestChaosKillAPIServer on an isolated
-// stack: k6 drives it through the DMZ's published ports, the kill goes
-// through the mesh, and the write ledger is read back by a unit on the
-// primary's host, since this machine has no route to the LAN. Then a
-// manual crmplan failover, whose lag check and fence check the replica's
-// host makes: a write acknowledged before is read back through the DMZ
-// after, and new writes land.
-func TestChaosKillAPIServerIsolated(t *testing.T) {
-	t.Parallel()
-	e := newIsolatedEnv(t)
-	plan := examplePlan(t, "simplecrm")
-	e.apply(plan, "--isolate")
+// chaosKillAPIServerIsolated is chaosKillAPIServer on an isolated stack
+// (TestApplyIsolated's): k6 drives it through the DMZ's published ports,
+// the kill goes through the mesh, and the write ledger is read back by a
+// unit on the primary's host, since this machine has no route to the LAN.
+// Then a manual crmplan failover, whose lag check and fence check the
+// replica's host makes: a write acknowledged before is read back through
+// the DMZ after, and new writes land.
+func chaosKillAPIServerIsolated(t *testing.T, e *deployEnv, plan string) {
 	chaosKillAPIServer(t, e, plan)
 
 	inv, err := stackdir.LoadInventory(e.stateDir, "simplecrm")

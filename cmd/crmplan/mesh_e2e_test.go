@@ -14,46 +14,79 @@ import (
 	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
-// TestRollingDeployOverMesh deploys seed 000 through the Receptor mesh,
-// then applies a rebuilt crm (another version) while k6 sends 150 req/s
-// through the web tier: the api servers are drained, updated and put back
-// one at a time, and the web hosts roll last by handing their listening
-// socket and client connections over to the new binary: no request may
-// fail during the whole deploy. Every api host must end on the new
-// release, and status must show every host's mesh node up.
-func TestRollingDeployOverMesh(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL, Receptor and k6")
-	}
-	t.Parallel()
-	e := newDeployEnv(t)
-	plan := examplePlan(t, "simplecrm")
-	if _, took := e.apply(plan); took > 0 {
-		t.Logf("BENCH mesh first apply %.1fs", took.Seconds())
-	}
-	res, _ := e.apply(plan)
-	if res.Changed {
-		t.Fatalf("re-apply changed %v, want no change (no work units)", res.Changes)
-	}
-
-	crm2 := filepath.Join(t.TempDir(), "crm")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=2.0.0-rolling", "-o", crm2, "./cmd/crm")
+// buildCrm builds crm from this tree as another version into dir: a new
+// release for a rolling deploy.
+func buildCrm(t *testing.T, dir, version string) string {
+	t.Helper()
+	crm := filepath.Join(dir, "crm")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version="+version, "-o", crm, "./cmd/crm")
 	build.Dir = "../.."
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build crm: %v\n%s", err, out)
 	}
+	return crm
+}
 
-	var load bytes.Buffer
-	verify := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--duration", "75s", "--ramp-up", "3s")
-	verify.Stdout, verify.Stderr = &load, &load
+// withCrm is a copy of a deployEnv's flags with its --crm replaced: once a
+// stack runs a new build, the applies after it deploy that build too.
+func withCrm(args []string, crm string) []string {
+	out := append([]string(nil), args...)
+	for i := range out[:len(out)-1] {
+		if out[i] == "--crm" {
+			out[i+1] = crm
+		}
+	}
+	return out
+}
+
+// applyUnderLoad runs crmplan verify at the plan's rate for load in the
+// background, waits settle so that k6 is at its full rate (verify first
+// measures the idle CPU and the ETL jobs alone, then ramps up), then runs
+// crmplan apply with e's flags followed by extra (so a later --crm wins),
+// and waits for verify to end. It fails the test when either command
+// fails (verify's exit 99, an SLO missed, is a result), and returns the
+// apply's output, how long it took and k6's result, for the caller's own
+// checks.
+func applyUnderLoad(t *testing.T, e *deployEnv, stack, plan string, load, settle time.Duration, extra ...string) (string, time.Duration, loadgen.Result) {
+	t.Helper()
+	var out bytes.Buffer
+	verify := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--duration", load.String(), "--ramp-up", "3s")
+	verify.Stdout, verify.Stderr = &out, &out
 	if err := verify.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = verify.Process.Kill() })
-	// At full rate before the deploy begins: verify first measures the
-	// idle CPU (2 s) and the ETL jobs alone (2 s).
-	time.Sleep(10 * time.Second)
+	defer func() { _ = verify.Process.Kill() }()
+	time.Sleep(settle)
 
+	args := append(append([]string{"apply", "--plan", plan, "--yes", "--records", "500"}, e.args...), extra...)
+	began := time.Now()
+	applied, err := exec.Command(e.crmplan, args...).CombinedOutput()
+	took := time.Since(began)
+	t.Logf("apply under load (%.1fs):\n%s", took.Seconds(), applied)
+	if err != nil {
+		t.Fatalf("apply under load: %v", err)
+	}
+
+	err = verify.Wait()
+	t.Logf("crmplan verify during the apply:\n%s", out.String())
+	if code := verify.ProcessState.ExitCode(); code != 0 && code != exitSLOFailed {
+		t.Fatalf("crmplan verify: %v", err)
+	}
+	lr, err := loadgen.LoadResult(stackdir.Paths{StateDir: e.stateDir, Stack: stack}.LatestResult())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(applied), took, lr
+}
+
+// rollingDeployOverMesh applies crm2 (another version of crm) to a
+// deployed seed 000 while k6 sends 150 req/s through the web tier: the
+// api servers are drained, updated and put back one at a time, and the
+// web hosts roll last by handing their listening socket and client
+// connections over to the new binary: no request may fail during the
+// whole deploy. Every api host must end on the new release, and status
+// must show every host's mesh node up. TestSharedSimpleCRM runs it.
+func rollingDeployOverMesh(t *testing.T, e *deployEnv, plan, crm2 string) {
 	// The web hosts come last (they depend on the api servers): the moment
 	// web-1's agent installs the new release ends the api phase.
 	web1 := filepath.Join(stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.HostDir("web-1"), "current")
@@ -75,28 +108,11 @@ func TestRollingDeployOverMesh(t *testing.T) {
 		}
 	}()
 
-	args := append([]string{"apply", "--plan", plan, "--yes", "--records", "500"}, e.args...)
-	args = append(args, "--crm", crm2) // after e.args: the last --crm wins
-	began := time.Now()
-	out, err := exec.Command(e.crmplan, args...).CombinedOutput()
-	took := time.Since(began)
-	t.Logf("rolling apply (%.1fs):\n%s", took.Seconds(), out)
-	if err != nil {
-		t.Fatalf("apply with the new crm: %v", err)
-	}
+	// At full rate before the deploy begins: 10 s.
+	_, took, lr := applyUnderLoad(t, e, "simplecrm", plan, 75*time.Second, 10*time.Second, "--crm", crm2)
 	t.Logf("BENCH rolling deploy (apply with a new crm build) %.1fs", took.Seconds())
-
-	err = verify.Wait()
-	t.Logf("crmplan verify during the deploy:\n%s", load.String())
-	if code := verify.ProcessState.ExitCode(); code != 0 && code != exitSLOFailed {
-		t.Fatalf("crmplan verify: %v", err)
-	}
 	if took > 75*time.Second {
 		t.Errorf("the deploy took %.0fs, longer than the load ran: part of it was not under load", took.Seconds())
-	}
-	lr, err := loadgen.LoadResult(stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.LatestResult())
-	if err != nil {
-		t.Fatal(err)
 	}
 	t.Logf("load: %.1f req/s achieved, %d requests failed, %d dropped", lr.AchievedRate, lr.Failed, lr.Dropped)
 	if lr.AchievedRate < 140 {
@@ -157,12 +173,4 @@ func TestRollingDeployOverMesh(t *testing.T) {
 	if apis != 2 {
 		t.Errorf("status shows %d api hosts, want 2", apis)
 	}
-
-	if out, err := e.exec("destroy", "--plan", plan, "--yes"); err != nil {
-		t.Fatalf("destroy: %v\n%s", err, out)
-	}
-	if out, _ := exec.Command("pgrep", "-f", "receptor --config "+e.stateDir).Output(); len(out) > 0 {
-		t.Errorf("receptor nodes still run after destroy: pids %s", out)
-	}
-	_ = os.Remove(crm2)
 }

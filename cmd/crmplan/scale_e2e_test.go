@@ -9,86 +9,89 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/supervise"
 )
 
-// TestScaleUnderLoad deploys seed 000 and seed 001 (each its own stack),
-// then changes the api tier's server count while k6 drives the plan's rate
-// through the web tier: n -> n+1 (scale out: the new server is created, and
-// crm web takes it into its backends through its admin socket, without a
-// restart) and back to n (scale in: crm web drains the last api server
-// before it is stopped). Each direction must fail no request, and neither
-// may restart crm web or the api servers that stay: they take the new
-// connection pool the sizing gives them in place (SIGHUP, new pgx pools),
-// and PostgreSQL takes the new settings by a reload.
+// TestScaleUnderLoad deploys seed 001, then changes the api tier's server
+// count while k6 drives the plan's rate through the web tier (see
+// scaleStackUnderLoad). Seed 000 is scaled the same way on the stack that
+// TestSharedSimpleCRM shares.
 func TestScaleUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL, Receptor and k6")
 	}
 	t.Parallel()
-	for _, stack := range []string{"simplecrm", "longjump"} {
-		t.Run(stack, func(t *testing.T) {
-			// One seed at a time: each holds k6 at its rate while an apply
-			// runs; two at once on 2 cores dropped a third of the rate.
-			e := newDeployEnv(t)
-			plan := examplePlan(t, stack)
-			t.Cleanup(func() { _, _ = e.exec("destroy", "--stack", stack, "--yes") })
-			res, _ := e.apply(plan)
-			paths := stackdir.Paths{StateDir: e.stateDir, Stack: stack}
-			// The sizing may place more than the plan's min (seed 001: 3).
-			n := 0
-			for _, h := range res.Hosts {
-				if h.Role == "api" {
-					n++
-				}
-			}
-			webPIDs := func() map[string]int {
-				out := map[string]int{}
-				for _, host := range []string{"web-1", "web-2"} {
-					st, err := supervise.Process{Name: "crm-web", Dir: paths.HostDir(host)}.ReadState()
-					if err != nil || st.ChildPID == 0 {
-						t.Fatalf("crm web on %s: no running process (%v)", host, err)
-					}
-					out[host] = st.ChildPID
-				}
-				return out
-			}
-			before := webPIDs()
-			var staying []string
-			for i := range n {
-				staying = append(staying, fmt.Sprintf("api-%d", i+1))
-			}
-			apis := apiProcesses(t, paths, staying)
+	// A subtest, so that its name (and range in e2eRanges) stays.
+	t.Run("longjump", func(t *testing.T) {
+		e := newDeployEnv(t)
+		plan := examplePlan(t, "longjump")
+		t.Cleanup(func() { _, _ = e.exec("destroy", "--stack", "longjump", "--yes") })
+		res, _ := e.apply(plan)
+		scaleStackUnderLoad(t, e, "longjump", plan, res)
+	})
+}
 
-			scaleUnderLoad(t, e, paths, "out", scaledPlan(t, plan, n+1), n+1)
-			sameProcesses(t, "scale out", apis, apiProcesses(t, paths, staying))
-			// The new server started with the pool the sizing gives n+1
-			// servers; the ones that stay must have taken the same one.
-			added := apiPool(t, paths, fmt.Sprintf("api-%d", n+1))
-			for _, h := range staying {
-				if got := apiPool(t, paths, h); got != added {
-					t.Errorf("scale out: %s keeps a pool of %d connections, the new api-%d has %d: it did not take the new size", h, got, n+1, added)
-				}
+// scaleStackUnderLoad changes the api tier's server count of a deployed
+// stack (res is its apply's result) while k6 drives the plan's rate
+// through the web tier: n -> n+1 (scale out: the new server is created,
+// and crm web takes it into its backends through its admin socket,
+// without a restart) and back to n (scale in: crm web drains the last api
+// server before it is stopped). Each direction must fail no request, and
+// neither may restart crm web or the api servers that stay: they take the
+// new connection pool the sizing gives them in place (SIGHUP, new pgx
+// pools), and PostgreSQL takes the new settings by a reload.
+func scaleStackUnderLoad(t *testing.T, e *deployEnv, stack, plan string, res applyOutput) {
+	paths := stackdir.Paths{StateDir: e.stateDir, Stack: stack}
+	// The sizing may place more than the plan's min (seed 001: 3).
+	n := 0
+	for _, h := range res.Hosts {
+		if h.Role == "api" {
+			n++
+		}
+	}
+	webPIDs := func() map[string]int {
+		out := map[string]int{}
+		for _, host := range []string{"web-1", "web-2"} {
+			st, err := supervise.Process{Name: "crm-web", Dir: paths.HostDir(host)}.ReadState()
+			if err != nil || st.ChildPID == 0 {
+				t.Fatalf("crm web on %s: no running process (%v)", host, err)
 			}
-			scaleUnderLoad(t, e, paths, "in", plan, n)
-			sameProcesses(t, "scale in", apis, apiProcesses(t, paths, staying))
+			out[host] = st.ChildPID
+		}
+		return out
+	}
+	before := webPIDs()
+	var staying []string
+	for i := range n {
+		staying = append(staying, fmt.Sprintf("api-%d", i+1))
+	}
+	apis := apiProcesses(t, paths, staying)
 
-			for host, pid := range webPIDs() {
-				if pid != before[host] {
-					t.Errorf("%s: crm web restarted during the scaling (pid %d, was %d), want the same process", host, pid, before[host])
-				}
-			}
-		})
+	scaleUnderLoad(t, e, paths, "out", scaledPlan(t, plan, n+1), n+1)
+	sameProcesses(t, "scale out", apis, apiProcesses(t, paths, staying))
+	// The new server started with the pool the sizing gives n+1
+	// servers; the ones that stay must have taken the same one.
+	added := apiPool(t, paths, fmt.Sprintf("api-%d", n+1))
+	for _, h := range staying {
+		if got := apiPool(t, paths, h); got != added {
+			t.Errorf("scale out: %s keeps a pool of %d connections, the new api-%d has %d: it did not take the new size", h, got, n+1, added)
+		}
+	}
+	scaleUnderLoad(t, e, paths, "in", plan, n)
+	sameProcesses(t, "scale in", apis, apiProcesses(t, paths, staying))
+
+	for host, pid := range webPIDs() {
+		if pid != before[host] {
+			t.Errorf("%s: crm web restarted during the scaling (pid %d, was %d), want the same process", host, pid, before[host])
+		}
 	}
 }
 
@@ -166,22 +169,8 @@ func apiPool(t *testing.T, paths stackdir.Paths, host string) int {
 // at the plan's rate, and checks k6's failure count and web-1's backends.
 func scaleUnderLoad(t *testing.T, e *deployEnv, paths stackdir.Paths, direction, plan string, want int) {
 	t.Helper()
-	var load bytes.Buffer
-	verify := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--duration", "75s", "--ramp-up", "3s")
-	verify.Stdout, verify.Stderr = &load, &load
-	if err := verify.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = verify.Process.Kill() }()
-	time.Sleep(8 * time.Second) // at full rate before the apply begins
-
-	began := time.Now()
-	out, err := e.exec("apply", "--plan", plan, "--yes", "--records", "500")
-	took := time.Since(began)
-	t.Logf("scale %s apply (%.1fs):\n%s", direction, took.Seconds(), out)
-	if err != nil {
-		t.Fatalf("scale %s: apply: %v", direction, err)
-	}
+	// At full rate before the apply begins: 8 s.
+	out, took, lr := applyUnderLoad(t, e, paths.Stack, plan, 75*time.Second, 8*time.Second)
 	t.Logf("BENCH scale %s apply under load %.1fs", direction, took.Seconds())
 	verb := map[string]string{"out": "created", "in": "deleted"}[direction]
 	if !strings.Contains(out, fmt.Sprintf("%s    Host api-", verb)) {
@@ -191,15 +180,6 @@ func scaleUnderLoad(t *testing.T, e *deployEnv, paths stackdir.Paths, direction,
 		t.Errorf("scale %s: the apply took %.0fs, longer than the load ran after it began: part of it was not under load", direction, took.Seconds())
 	}
 
-	err = verify.Wait()
-	t.Logf("crmplan verify during the scale %s:\n%s", direction, load.String())
-	if code := verify.ProcessState.ExitCode(); code != 0 && code != exitSLOFailed {
-		t.Fatalf("crmplan verify: %v", err)
-	}
-	lr, err := loadgen.LoadResult(paths.LatestResult())
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Logf("scale %s: %.1f req/s achieved, %d requests failed, %d dropped", direction, lr.AchievedRate, lr.Failed, lr.Dropped)
 	if lr.Failed != 0 {
 		t.Errorf("scale %s: %d requests failed, want 0: %v", direction, lr.Failed, lr.Errors)

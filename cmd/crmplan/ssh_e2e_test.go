@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
@@ -34,23 +33,7 @@ import (
 // listed as crmplan's (apply's --install-packages found them all there).
 // The rig runs no systemd, so units are not checked here.
 func TestApplySSH(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds crmplan and crm, runs sshd, Pulumi, PostgreSQL and k6 in network namespaces")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("the ssh rig needs root (network namespaces)")
-	}
-	t.Parallel()
-	e := newDeployEnv(t)
-	plan := examplePlan(t, "simplecrm")
-	p, err := readPlan(plan, "apply")
-	if err != nil {
-		t.Fatal(err)
-	}
-	laid, err := topology.Lay(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, plan, laid := newMachinesEnv(t, "the ssh rig's machines")
 	// Every host a machine, all sharing this machine's filesystem: each has
 	// its own install directory beside the state dir (PostgreSQL, as the
 	// postgres user, passes through its parents).
@@ -196,47 +179,45 @@ func TestApplySSH(t *testing.T) {
 // rollSSH applies a new crm build onto the rig's machines while k6 holds
 // the plan's rate through the DMZ: every request is served.
 func rollSSH(t *testing.T, e *deployEnv, plan, inventory string) {
-	crm2 := filepath.Join(t.TempDir(), "crm")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=2.0.0-ssh", "-o", crm2, "./cmd/crm")
-	build.Dir = "../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build crm: %v\n%s", err, out)
-	}
+	crm2 := buildCrm(t, t.TempDir(), "2.0.0-ssh")
 	// Long enough for the deploy on a machine shared with other
 	// engineers' builds (load average 20-30 seen): the test fails when the
 	// deploy outlasts the load.
 	const load = 180 * time.Second
-	var out bytes.Buffer
-	verify := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--duration", load.String(), "--ramp-up", "3s")
-	verify.Stdout, verify.Stderr = &out, &out
-	if err := verify.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = verify.Process.Kill() })
-	time.Sleep(8 * time.Second) // at full rate before the deploy begins
-	args := append([]string{"apply", "--plan", plan, "--yes", "--records", "500", "--target", "ssh", "--inventory", inventory}, e.args...)
-	args = append(args, "--crm", crm2) // after e.args: the last --crm wins
-	began := time.Now()
-	applied, err := exec.Command(e.crmplan, args...).CombinedOutput()
-	took := time.Since(began)
-	t.Logf("rolling apply --target ssh (%.1fs):\n%s", took.Seconds(), applied)
-	if err != nil {
-		t.Fatalf("apply with the new crm: %v", err)
-	}
-	err = verify.Wait()
-	t.Logf("crmplan verify during the deploy:\n%s", out.String())
-	if code := verify.ProcessState.ExitCode(); code != 0 && code != exitSLOFailed {
-		t.Fatalf("crmplan verify: %v", err)
-	}
+	// At full rate before the deploy begins: 8 s.
+	_, took, lr := applyUnderLoad(t, e, "simplecrm", plan, load, 8*time.Second, "--target", "ssh", "--inventory", inventory, "--crm", crm2)
+	t.Logf("rolling apply --target ssh: %.1fs", took.Seconds())
 	if took > load-8*time.Second {
 		t.Errorf("the deploy took %.0fs, longer than the load ran after it began", took.Seconds())
-	}
-	lr, err := loadgen.LoadResult(stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.LatestResult())
-	if err != nil {
-		t.Fatal(err)
 	}
 	t.Logf("load during the rolling deploy: %.1f req/s achieved, %d requests, %d failed, %d dropped", lr.AchievedRate, lr.Requests, lr.Failed, lr.Dropped)
 	if lr.Failed != 0 || lr.AchievedRate < 0.95*lr.TargetRate {
 		t.Errorf("%d requests failed at %.1f of %.1f req/s during the rolling deploy, want 0 at the rate: %v", lr.Failed, lr.AchievedRate, lr.TargetRate, lr.Errors)
 	}
+}
+
+// newMachinesEnv is newDeployEnv with seed 000 on the test's range, as
+// laid out, for a test whose machines are network namespaces (the ssh
+// rig's, the EC2 instances' stand-ins): skipped under -short and when not
+// root. It runs the test in parallel.
+func newMachinesEnv(t *testing.T, machines string) (*deployEnv, string, topology.Laid) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("builds crmplan and crm, runs Pulumi, PostgreSQL and the crm roles on %s, network namespaces", machines)
+	}
+	if os.Geteuid() != 0 {
+		t.Skipf("%s are network namespaces: root only", machines)
+	}
+	t.Parallel()
+	e := newDeployEnv(t)
+	plan := examplePlan(t, "simplecrm")
+	p, err := readPlan(plan, "apply")
+	if err != nil {
+		t.Fatal(err)
+	}
+	laid, err := topology.Lay(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, plan, laid
 }
