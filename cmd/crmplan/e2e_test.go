@@ -34,7 +34,7 @@ import (
 //	127.100-249      provision/mesh's tests (a random second octet each)
 //
 // Free for the next suites: 127.11-30, 127.33-37, 127.40-44, 127.49,
-// 127.51-52, 127.60, 127.68, 127.72, 127.79-99 (127.67 is the ssh
+// 127.51-52, 127.55, 127.60, 127.68, 127.72, 127.79-99 (127.67 is the ssh
 // target's, 127.74-75 the seeds', for their next suites).
 var e2eRanges = map[string]string{
 	"TestApplySimpleCRM":                            "127.31.",
@@ -49,7 +49,6 @@ var e2eRanges = map[string]string{
 	"TestChaosPrimaryLossSyncAndAsync/sync":  "127.53.",
 	"TestChaosPrimaryLossSyncAndAsync/async": "127.56.",
 	"TestAutomaticFailover":                  "127.54.",
-	"TestSeed004ActivePassive":               "127.55.",
 	"TestVerifyRealStack":                    "127.57.", // no plan: its servers on 127.57.1.x
 	"BenchmarkFindMaxLocalStack":             "127.58.", // likewise on 127.58.1.x
 	"BenchmarkWebTLSVersusPlain":             "127.70.", // likewise on 127.70.1.x

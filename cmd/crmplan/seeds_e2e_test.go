@@ -31,7 +31,8 @@ import (
 // healthy, reporting through its mesh node, its crm roles on the deployed
 // release), verified by k6 at its plan's rate for a short steady phase
 // (every request must succeed), and destroyed, after which none of its
-// hosts answers any more.
+// hosts answers any more. Seed 004's stack also takes its active-passive
+// test (seed004ActivePassive) before it is destroyed.
 func TestEverySeedDeploysAndVerifies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and k6 for four stacks")
@@ -81,6 +82,12 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 			if res.Requests == 0 || res.Failed != 0 || res.AchievedRate < 0.95*res.TargetRate {
 				t.Errorf("verify: %d requests, %d failed, %.2f of %.2f req/s; want all served at the rate",
 					res.Requests, res.Failed, res.AchievedRate, res.TargetRate)
+			}
+
+			if s.plan == "smarten-ha" {
+				// Seed 004's own test, on this stack: it kills hosts, and
+				// destroy must still leave nothing that answers.
+				t.Run("ActivePassive", func(t *testing.T) { seed004ActivePassive(t, e.in(t)) })
 			}
 
 			if out, err := e.exec("destroy", "--stack", s.stack, "--yes"); err != nil {
