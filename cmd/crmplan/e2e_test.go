@@ -34,7 +34,7 @@ import (
 //	127.100-249      provision/mesh's tests (a random second octet each)
 //
 // Free for the next suites: 127.11-30, 127.33-37, 127.40-44, 127.49,
-// 127.51-52, 127.55, 127.60, 127.68, 127.72, 127.79-99 (127.67 is the ssh
+// 127.51-52, 127.55, 127.60, 127.65, 127.68, 127.72, 127.79-99 (127.67 is the ssh
 // target's, 127.74-75 the seeds', for their next suites).
 var e2eRanges = map[string]string{
 	"TestApplySimpleCRM":                            "127.31.",
@@ -58,7 +58,6 @@ var e2eRanges = map[string]string{
 	"TestApplyIsolated": "127.59.",
 	// The loadgen tier's outside zone is 127.64.0.0/24, the others as usual.
 	"TestVerifyLoadgenHosts": "127.64.",
-	"TestVerifyLoadgenLost":  "127.65.",
 	// The chaos suite and the interrupted apply on isolated stacks:
 	// 10.61-63.N.0/24 in namespaces (TestApplyIsolated's stack also
 	// takes an api server's kill under load, in 10.59).

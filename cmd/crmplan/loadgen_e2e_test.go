@@ -35,7 +35,8 @@ func loadgenPlan(t *testing.T, n string) string {
 // drives its 150 req/s from all three through the mesh, each with a third
 // of the script's execution segments: the sum must hold the rate with no
 // dropped iteration, and the merged p95 must be the p95 of every request
-// of the run pooled, within the histogram's resolution.
+// of the run pooled, within the histogram's resolution. Then, on the same
+// stack, a generator lost mid-run (verifyLoadgenLost).
 func TestVerifyLoadgenHosts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and three k6 through the mesh")
@@ -90,6 +91,9 @@ func TestVerifyLoadgenHosts(t *testing.T) {
 	if res.Latency.P95Ms != pooled || !latency.Equivalent(res.Latency.P95Ms, exact) {
 		t.Errorf("merged p95 %.3f ms is not the pooled requests' (%.3f ms, exact %.3f ms) within the resolution", res.Latency.P95Ms, pooled, exact)
 	}
+
+	// On the same stack (one apply fewer): a generator lost mid-run.
+	t.Run("Lost", func(t *testing.T) { verifyLoadgenLost(t, e.in(t), plan) })
 }
 
 // pooledP95 reads every request the generators reported (--keep-points)
@@ -136,20 +140,14 @@ func processExit(err error) int {
 	return 0
 }
 
-// TestVerifyLoadgenLost kills one of two generators' k6 with kill -9 in
-// the middle of the run, as an out-of-memory kill would: verify must say
-// that generator was lost and its share is missing, exit 1 rather than 99
-// (the SLO's), and still give the other generator's share.
-func TestVerifyLoadgenLost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and two k6 through the mesh")
-	}
-	t.Parallel()
-	e := newDeployEnv(t)
-	plan := loadgenPlan(t, "2")
-	e.apply(plan)
-
-	cmd := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
+// verifyLoadgenLost runs two of the stack's generators (--generators 2:
+// loadgen-1 and loadgen-2) and kills one's k6 with kill -9 in the middle
+// of the run, as an out-of-memory kill would: verify must say that
+// generator was lost and its share is missing, exit 1 rather than 99 (the
+// SLO's), and still give the other generator's share. It leaves
+// loadgen-2's mesh node dead.
+func verifyLoadgenLost(t *testing.T, e *deployEnv, plan string) {
+	cmd := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--generators", "2",
 		"--duration", "20s", "--ramp-up", "2s", "--output", "json")
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -205,7 +203,7 @@ func TestVerifyLoadgenLost(t *testing.T) {
 	if err := syscall.Kill(nodePID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--duration", "5s").CombinedOutput()
+	out, err := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--generators", "2", "--duration", "5s").CombinedOutput()
 	t.Logf("crmplan verify with loadgen-2's node killed:\n%s", out)
 	if code := processExit(err); code != exitFailure || !strings.Contains(string(out), "load generator loadgen-2 does not answer; no load was started") ||
 		strings.Contains(string(out), "k6: 150 req/s") {
