@@ -34,8 +34,9 @@ import (
 //	127.100-249      provision/mesh's tests (a random second octet each)
 //
 // Free for the next suites: 127.11-30, 127.33-37, 127.40-44, 127.49,
-// 127.51-52, 127.55, 127.60, 127.65, 127.68, 127.72, 127.79-99 (127.67 is the ssh
-// target's, 127.74-75 the seeds', for their next suites).
+// 127.51-52, 127.55, 127.60, 127.62, 127.65, 127.68, 127.72, 127.79-99
+// (127.67 is the ssh target's, 127.74-75 the seeds', for their next
+// suites).
 var e2eRanges = map[string]string{
 	"TestApplySimpleCRM":                            "127.31.",
 	"TestFailoverLostWrites/async":                  "127.38.",
@@ -59,11 +60,11 @@ var e2eRanges = map[string]string{
 	// The loadgen tier's outside zone is 127.64.0.0/24, the others as usual.
 	"TestVerifyLoadgenHosts": "127.64.",
 	// The chaos suite and the interrupted apply on isolated stacks:
-	// 10.61-63.N.0/24 in namespaces (TestApplyIsolated's stack also
-	// takes an api server's kill under load, in 10.59).
-	"TestChaosPrimaryLossIsolated/sync":  "127.61.",
-	"TestChaosPrimaryLossIsolated/async": "127.62.",
-	"TestApplyIsolatedKilledMidway":      "127.63.",
+	// 10.61 and 10.63.N.0/24 in namespaces (TestApplyIsolated's stack
+	// also takes an api server's kill under load, in 10.59, and
+	// TestApplyIsolatedKilledMidway's the async primary loss).
+	"TestChaosPrimaryLossIsolated/sync": "127.61.",
+	"TestApplyIsolatedKilledMidway":     "127.63.",
 	// --target ssh: the plan's 127.66.N.0/24 zones are the rig's machines
 	// in 10.66.N.0/24, network namespaces each running sshd (provision/
 	// target/ssh's own tests use 10.232-233.0.0/16). 127.67. is kept for

@@ -86,28 +86,34 @@ func chaosKillAPIServerIsolated(t *testing.T, e *deployEnv, plan string) {
 // TestChaosPrimaryLossIsolated is TestChaosPrimaryLossSyncAndAsync on
 // isolated stacks: the watchdog runs in the replica's namespace and
 // reaches the primary only as the links allow (replica -> primary:5432).
+// Asynchronous replication is TestApplyIsolatedKilledMidway's stack.
 func TestChaosPrimaryLossIsolated(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"sync", "async"} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			e := newIsolatedEnv(t)
-			plan := rewritePlan(t, examplePlan(t, "simplecrm"), "    replication: async\n", "    replication: "+mode+"\n    failover: automatic\n")
-			e.apply(plan, "--isolate")
-			chaosPrimaryLoss(t, e, plan, mode)
-		})
-	}
+	t.Run("sync", func(t *testing.T) {
+		e := newIsolatedEnv(t)
+		plan := isolatedFailoverPlan(t, "sync")
+		e.apply(plan, "--isolate")
+		chaosPrimaryLoss(t, e, plan, "sync")
+	})
+}
+
+// isolatedFailoverPlan is seed 000 on the test's range with replication
+// mode and failover: automatic.
+func isolatedFailoverPlan(t *testing.T, mode string) string {
+	return rewritePlan(t, examplePlan(t, "simplecrm"), "    replication: async\n", "    replication: "+mode+"\n    failover: automatic\n")
 }
 
 // TestApplyIsolatedKilledMidway kill -9s `crmplan apply --isolate` (a
 // process of bin/crmplan) once the stack's namespaces, router and routes
 // exist and its primary is created, with the rest half made; the next
-// apply converges to a healthy stack, and destroy leaves no namespace,
-// veth, bridge, route or nftables table.
+// apply converges to a healthy stack. That stack (seed 000 with an
+// asynchronous replica and failover: automatic) then loses its primary
+// under load (TestChaosPrimaryLossIsolated's async case), and destroy
+// leaves no namespace, veth, bridge, route or nftables table.
 func TestApplyIsolatedKilledMidway(t *testing.T) {
 	t.Parallel()
 	e := newIsolatedEnv(t)
-	plan := examplePlan(t, "simplecrm")
+	plan := isolatedFailoverPlan(t, "async")
 	var out bytes.Buffer
 	cmd := e.start(&out, "apply", "--plan", plan, "--isolate", "--yes", "--records", "500")
 	waitOutput(t, &out, "created    PostgresPrimary", 3*time.Minute)
@@ -141,6 +147,8 @@ func TestApplyIsolatedKilledMidway(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkUI(t, invAfter) // over HTTPS, trusting the stack's CA
+
+	t.Run("ChaosPrimaryLoss", func(t *testing.T) { chaosPrimaryLoss(t, e.in(t), plan, "async") })
 
 	if out, err := e.exec("destroy", "--stack", "simplecrm", "--yes"); err != nil {
 		t.Fatalf("crmplan destroy: %v\n%s", err, out)
