@@ -21,6 +21,9 @@ func TestSharedSimpleCRM(t *testing.T) {
 		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL, Receptor and k6")
 	}
 	t.Parallel()
+	// Before newDeployEnv: its cleanup's destroy (with the new build's
+	// --crm once the rolling deploy ran) comes before this dir's removal.
+	crmDir := t.TempDir()
 	e := newDeployEnv(t)
 	plan := examplePlan(t, "simplecrm")
 	res, took := e.apply(plan)
@@ -28,7 +31,7 @@ func TestSharedSimpleCRM(t *testing.T) {
 
 	// Built before the steps: go build beside a stack under k6 would take
 	// the cores from it.
-	crm2 := buildCrm(t, t.TempDir(), "2.0.0-rolling")
+	crm2 := buildCrm(t, crmDir, "2.0.0-rolling")
 	steps := []struct {
 		name string
 		run  func(t *testing.T, e *deployEnv)
