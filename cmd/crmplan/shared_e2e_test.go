@@ -14,8 +14,8 @@ import (
 // ends where it began; the rolling deploy leaves the new build, which the
 // applies after it then deploy; the failover leaves the roles swapped and
 // the old primary rebuilt as a streaming replica; the chaos kill leaves
-// api-1 down, so it comes last. A step that fails ends the test: the steps
-// after it would run on a stack not as they assume.
+// api-1 down, so it comes last. A step that fails ends the test unless
+// crmplan status finds every host healthy after it.
 func TestSharedSimpleCRM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL, Receptor and k6")
@@ -43,7 +43,12 @@ func TestSharedSimpleCRM(t *testing.T) {
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, func(t *testing.T) { s.run(t, e.in(t)) }) {
-			t.Fatalf("%s failed: the steps after it are not run", s.name)
+			// A failed check (a request lost under load, say) may leave
+			// the stack as the next step needs it: status tells.
+			if out, err := e.exec("status", "--stack", "simplecrm"); err != nil {
+				t.Fatalf("%s failed and left the stack unhealthy: the steps after it are not run\n%s", s.name, out)
+			}
+			t.Logf("%s failed, but every host is healthy: the steps after it run", s.name)
 		}
 		if s.name == "RollingDeployOverMesh" {
 			e.args = withCrm(e.args, crm2) // the stack runs the new build now
