@@ -89,6 +89,8 @@ type Result struct {
 	// HostOnly are hosts whose role has no local process (cache, docstore,
 	// integration, ...): they get a directory and an address, nothing runs.
 	HostOnly []string `json:"host_only,omitempty"`
+	// Skipped are the plan's hosts this target leaves out, with why.
+	Skipped []Skip `json:"skipped,omitempty"`
 }
 
 // layout lays the topology out on the stack's target: the netns target
@@ -288,7 +290,7 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 		return Result{}, err
 	}
 	fmt.Fprintf(r.Out, "apply: %s\n", summary(changes, time.Since(start)))
-	return Result{Inventory: inv, Changes: changes, HostOnly: layout.Unsupported}, nil
+	return Result{Inventory: inv, Changes: changes, HostOnly: layout.Unsupported, Skipped: layout.Skipped}, nil
 }
 
 // drift says why the stack's state may no longer match the machine (a host
@@ -354,7 +356,7 @@ func (l Layout) inventory(version string, outputs auto.OutputMap, instances map[
 			continue
 		}
 		switch h.Role {
-		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache, topology.RoleETL, topology.RoleKV, topology.RoleMail, topology.RoleAdmin:
+		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache, topology.RoleETL, topology.RoleKV, topology.RoleMail, topology.RoleAdmin, topology.RoleVPN:
 			ih.MetricsURL = h.URL() + "/metrics"
 		}
 		inv.Hosts = append(inv.Hosts, ih)

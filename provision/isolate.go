@@ -124,6 +124,16 @@ func isolatedNetwork(l Layout) (network, error) {
 			errs = append(errs, add(netip.Prefix{}, h.Address, h.Port))
 		}
 	}
+	for _, h := range l.ByRole(topology.RoleVPN) {
+		// Remote users' WireGuard comes in from outside, as users do. What
+		// their tunnels reach is the vpn role's links above, and the
+		// endpoint's own firewall.
+		a := netip.MustParseAddr(h.Address)
+		if r := (netns.Rule{To: a, Port: uint16(h.Port), Proto: "udp"}); !seen[r] {
+			seen[r] = true
+			n.Policy = append(n.Policy, r)
+		}
+	}
 	return n, errors.Join(errs...)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/provision/target/loopback"
+	"github.com/crmplan/crmplan/provision/target/netns"
 	"github.com/crmplan/crmplan/provision/watchdog"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
@@ -43,6 +44,13 @@ func (h *LocalHost) name() string {
 // URL is the host's HTTP base URL (for crm roles).
 func (h LocalHost) URL() string { return fmt.Sprintf("http://%s:%d", h.Address, h.Port) }
 
+// Skip is a host of the plan that the target leaves out.
+type Skip struct {
+	Host string `json:"host"`
+	Why  string `json:"why"`
+	Try  string `json:"try"`
+}
+
 // Layout is the local deployment of one topology: where every host lives and
 // what runs on it. It is computed without I/O, so tests can check it.
 type Layout struct {
@@ -62,6 +70,11 @@ type Layout struct {
 	Users       int
 	Pool        int      // connections per application server pool; 0: crm's default
 	Unsupported []string // hosts whose role has no local process: they get a host, nothing runs on them
+	// Skipped are hosts left out on this target, each with why: a vpn
+	// endpoint runs only where every host has a network namespace of its
+	// own (--isolate), since it makes a tun device, forwards and writes
+	// nftables rules in its host's namespace.
+	Skipped []Skip
 	// Promotion, after crmplan failover, names the replica that is the primary now.
 	Promotion *watchdog.Promotion
 	// Target names the adapter that makes the hosts (provision/target).
@@ -167,6 +180,11 @@ func NewLayout(in LayoutInput) (Layout, error) {
 		return l, err
 	}
 	for _, h := range hosts {
+		if h.Role == topology.RoleVPN && t.Name() != netns.Name {
+			l.Skipped = append(l.Skipped, Skip{Host: h.Name, Why: "the VPN endpoint runs only in a network namespace of its own, on the isolated target",
+				Try: "crmplan apply --isolate --plan PLAN.yaml"})
+			continue
+		}
 		if h.Port == 0 {
 			h.Port = topology.DefaultPort(h.Role) // hosts of a role share it: each has its own address
 		}

@@ -62,6 +62,9 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 	if err := d.schedulerServices(keyEnv, relays); err != nil {
 		return err
 	}
+	if err := d.vpnServices(); err != nil {
+		return err
+	}
 	consoles, err := d.adminServices(keyEnv, esbURLs)
 	if err != nil {
 		return err

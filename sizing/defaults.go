@@ -38,10 +38,11 @@ package sizing
 //	integration  -    -    -     -     30      1     4    no   1   -    [3.0]
 //	queue        -    -    0.5   -      1      1     2    no   1   -    [0.175]
 //	kv           -    -    -     -      0.2    1     2    no   1   -    [0.02]
-//	etl, scheduler, mail, admin, worker, docstore: no per-request demand
-//	            (batch work, notifications, the operators' console, back-end
-//	            jobs and document storage off the request path); 4 cores
-//	            (etl), 2 for the others, 1 server (the console HA: 2).
+//	etl, scheduler, mail, admin, worker, docstore, vpn: no per-request
+//	            demand (batch work, notifications, the operators' console,
+//	            back-end jobs, document storage and remote users' tunnels
+//	            off the request path); 4 cores (etl), 2 for the others,
+//	            1 server (the console HA: 2).
 //
 // Seed 001's worker and docstore have no per-request demand because the
 // seed puts no request through them: the worker runs "the critical backend
@@ -177,7 +178,7 @@ func DefaultTier(role string) (TierSpec, bool) {
 		t.Demand, t.Min = demand(0, 0, 0, 0, 0.2), 1
 	case "etl":
 		t.Demand, t.Cores, t.Min = map[Class]float64{}, 4, 1
-	case "scheduler", "mail":
+	case "scheduler", "mail", "vpn":
 		t.Demand, t.Min = map[Class]float64{}, 1
 	case "admin":
 		// Seed 002: "n per cluster ... to secure each of them": a second
@@ -200,7 +201,7 @@ const generatorDemandMs = 1.03
 // DefaultRoles lists the roles DefaultTier knows, in request-path order.
 func DefaultRoles() []string {
 	return []string{"proxy", "failover", "web", "api", "cache", "docstore", "worker", "queue",
-		"integration", "kv", "db-primary", "db-replica", "etl", "scheduler", "mail", "admin", "loadgen"}
+		"integration", "kv", "db-primary", "db-replica", "etl", "scheduler", "mail", "admin", "vpn", "loadgen"}
 }
 
 // DefaultTiers returns seed 000's tiers: web (load balancer) in the DMZ, app

@@ -387,7 +387,7 @@ func TestEndToEndP95OfTheWholePath(t *testing.T) {
 func TestDefaultTierTable(t *testing.T) {
 	want := map[string]float64{"web": 0.86, "proxy": 0.27, "failover": 0.18, "api": 12.25, "worker": 0,
 		"db-primary": 4.65, "db-replica": 0.3, "cache": 0.215, "docstore": 0, "integration": 3.0, "queue": 0.175, "kv": 0.02,
-		"etl": 0, "scheduler": 0, "mail": 0, "admin": 0, "loadgen": 1.03}
+		"etl": 0, "scheduler": 0, "mail": 0, "admin": 0, "vpn": 0, "loadgen": 1.03}
 	for role, w := range want {
 		spec, _ := DefaultTier(role)
 		var d float64

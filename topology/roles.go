@@ -6,7 +6,7 @@ import "sort"
 // the diagram list them: the entry points first, the data tier last.
 func Roles() []Role {
 	return []Role{
-		RoleLoadgen, RoleFailover, RoleProxy, RoleWeb, RoleAPI, RoleWorker, RoleScheduler,
+		RoleLoadgen, RoleVPN, RoleFailover, RoleProxy, RoleWeb, RoleAPI, RoleWorker, RoleScheduler,
 		RoleIntegration, RoleETL, RoleQueue, RoleKV, RoleMail, RoleAdmin, RoleCache, RoleDocStore,
 		RoleDBPrimary, RoleDBReplica,
 	}
@@ -43,6 +43,9 @@ var defaultPorts = map[Role]int{
 	// A load generator serves nothing; 6565 is k6's REST API port, for
 	// the record: the agent binds k6's API on a free port of loopback.
 	RoleLoadgen: 6565,
+	// WireGuard's own UDP port; the endpoint answers /healthz on TCP at
+	// the same number.
+	RoleVPN: 51820,
 }
 
 // purposes say what each role is for, in the seeds' words: why `crmplan
@@ -65,6 +68,7 @@ var purposes = map[Role]string{
 	RoleAdmin:       "web admin console over the integrator cluster's members, queues and schedules, behind the proxy (seed 002's ARWADM)",
 	RoleMail:        "SMTP relay the roles send their notifications through (seed 002's ARMAIL)",
 	RoleKV:          "key-value store of the integrators' shared state (seed 002's ARKVD)",
+	RoleVPN:         "WireGuard endpoint: remote users' tunnels reach the entry role only (seed 002's ARVPN; runs on apply --isolate only)",
 }
 
 // Purpose says what role r is for in a topology; "" for a role without
@@ -140,7 +144,10 @@ var defaultLinks = []defaultLink{
 // access proxy of seed 002 fronts the integrator cluster first.
 var frontTargets = map[Role][]Role{
 	// Load generators reach the stack where users do: its entry role.
-	RoleLoadgen:  {RoleFailover, RoleProxy, RoleWeb, RoleAPI},
+	RoleLoadgen: {RoleFailover, RoleProxy, RoleWeb, RoleAPI},
+	// Remote users come in where users do; the endpoint's firewall lets
+	// the tunnel reach what this link allows, nothing else.
+	RoleVPN:      {RoleFailover, RoleProxy, RoleWeb, RoleAPI},
 	RoleFailover: {RoleWeb, RoleAPI},
 	RoleProxy:    {RoleIntegration, RoleWeb, RoleAPI},
 }

@@ -58,6 +58,7 @@ const (
 	RoleKV          Role = "kv"          // key-value store of the integrators' shared state: Redis (seed 002's ARKVD)
 	RoleProxy       Role = "proxy"       // access and distribution proxy into a LAN (seed 002)
 	RoleLoadgen     Role = "loadgen"     // load generator outside the DMZ: k6 shares of crmplan verify, through the mesh
+	RoleVPN         Role = "vpn"         // WireGuard endpoint in the DMZ for remote users (seed 002's ARVPN; isolated target only)
 )
 
 // Host is one server of the topology.

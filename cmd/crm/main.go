@@ -1,6 +1,6 @@
 // Command crm is the bundled CRM: one binary, one role per subcommand
 // (api, web, worker, integration, docstore, cache, queue, proxy, etl,
-// scheduler, kv, mail, admin, marketing, migrate, seed), configured by flags or CRM_* variables.
+// scheduler, kv, mail, admin, marketing, vpn, migrate, seed), configured by flags or CRM_* variables.
 package main
 
 import (
@@ -59,7 +59,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "log-format", Value: "json", EnvVars: []string{"CRM_LOG_FORMAT"}, Usage: "json or text"},
 		},
 		Commands: []*cli.Command{apiCommand(), webCommand(), webTakesConnsCommand(), workerCommand(), migrateCommand(), seedCommand(),
-			integrationCommand(), docstoreCommand(), proxyCommand(), queueCommand(), schedulerCommand(), cacheCommand(), etlCommand(), kvCommand(), mailCommand(), adminCommand(), marketingCommand()},
+			integrationCommand(), docstoreCommand(), proxyCommand(), queueCommand(), schedulerCommand(), cacheCommand(), etlCommand(), kvCommand(), mailCommand(), adminCommand(), marketingCommand(), vpnCommand()},
 	}
 }
 

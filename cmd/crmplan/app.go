@@ -120,5 +120,6 @@ func commands() []*cli.Command {
 		reportCommand(),
 		exportCommand(),
 		inventoryCommand(),
+		vpnCommand(),
 	}
 }

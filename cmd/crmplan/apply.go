@@ -148,6 +148,9 @@ func printApply(w io.Writer, res provision.Result, stateDir, format string) erro
 	if len(res.HostOnly) > 0 {
 		fmt.Fprintf(w, "\nhost only (no local process for their role yet): %s\n", strings.Join(res.HostOnly, ", "))
 	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(w, "\nskipped %s: %s\nTry: %s\n", s.Host, s.Why, s.Try)
+	}
 	return nil
 }
 

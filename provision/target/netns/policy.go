@@ -13,8 +13,9 @@ import (
 	"github.com/crmplan/crmplan"
 )
 
-// Rule allows new TCP connections from From to To's Port; replies to them
-// pass as well. Everything else that crosses the router is refused.
+// Rule allows new TCP connections (UDP flows when Proto is "udp") from
+// From to To's Port; replies to them pass as well. Everything else that
+// crosses the router is refused.
 type Rule struct {
 	// From is where connections may come from: a zone's range, one host's
 	// address as a /32, or, when zero (netip.Prefix{}), this machine's own
@@ -22,6 +23,9 @@ type Rule struct {
 	From netip.Prefix
 	To   netip.Addr
 	Port uint16
+	// Proto is "udp" for a UDP port (the VPN endpoint's WireGuard); ""
+	// is TCP, as every role's service.
+	Proto string `json:",omitempty"`
 }
 
 func (r Rule) String() string {
@@ -29,15 +33,25 @@ func (r Rule) String() string {
 	if r.From.IsValid() {
 		from = r.From.String()
 	}
+	if r.Proto != "" {
+		return fmt.Sprintf("%s -> %s:%d/%s", from, r.To, r.Port, r.Proto)
+	}
 	return fmt.Sprintf("%s -> %s:%d", from, r.To, r.Port)
 }
 
 func (r Rule) check() error {
-	if (r.From.IsValid() && !r.From.Addr().Is4()) || !r.To.Is4() || r.Port == 0 {
-		return crmplan.Errorf(crmplan.EINVALID, "policy rule %s: want an IPv4 source range (or this machine), an IPv4 destination and a port", r).
+	if (r.From.IsValid() && !r.From.Addr().Is4()) || !r.To.Is4() || r.Port == 0 || (r.Proto != "" && r.Proto != "udp") {
+		return crmplan.Errorf(crmplan.EINVALID, "policy rule %s: want an IPv4 source range (or this machine), an IPv4 destination, a port, and TCP or udp", r).
 			In("policy")
 	}
 	return nil
+}
+
+func (r Rule) l4() byte {
+	if r.Proto == "udp" {
+		return unix.IPPROTO_UDP
+	}
+	return unix.IPPROTO_TCP
 }
 
 const tableName = "crmplan"
@@ -87,7 +101,7 @@ func (s stack) enforce(rules []Rule) error {
 		e = append(e, ipMatch(12, from)...)
 		e = append(e, ipMatch(16, netip.PrefixFrom(r.To, 32))...)
 		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{r.l4()}},
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(r.Port)})
 		e = append(e, ctState(expr.CtStateBitNEW)...)
