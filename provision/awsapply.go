@@ -75,6 +75,11 @@ func ApplyAWS(ctx context.Context, r AWSRequest) (AWSResult, error) {
 	if err != nil {
 		return AWSResult{}, err
 	}
+	for _, h := range r.Laid.Topology.Hosts {
+		if h.Role == topology.RoleVPN {
+			fmt.Fprintf(r.Out, "skipped %s: %s\n", h.Name, vpnSkipped)
+		}
+	}
 	bins, err := r.Bins.resolve(false)
 	if err != nil {
 		return AWSResult{}, err
@@ -133,6 +138,7 @@ func ApplyAWS(ctx context.Context, r AWSRequest) (AWSResult, error) {
 // then forms from this machine.
 func PrepareAWS(r AWSRequest) (aws.Network, aws.Options, error) {
 	opts := r.Options
+	r.Laid.Topology = withoutVPN(r.Laid.Topology) // no instance: the endpoint runs on an isolated stack only
 	n, err := aws.Lay(r.Laid, opts)
 	if err != nil {
 		return n, opts, err

@@ -181,8 +181,7 @@ func NewLayout(in LayoutInput) (Layout, error) {
 	}
 	for _, h := range hosts {
 		if h.Role == topology.RoleVPN && t.Name() != netns.Name {
-			l.Skipped = append(l.Skipped, Skip{Host: h.Name, Why: "the VPN endpoint runs only in a network namespace of its own, on the isolated target",
-				Try: "crmplan apply --isolate --plan PLAN.yaml"})
+			l.Skipped = append(l.Skipped, Skip{Host: h.Name, Why: vpnSkipped, Try: "crmplan apply --isolate --plan PLAN.yaml"})
 			continue
 		}
 		if h.Port == 0 {

@@ -119,12 +119,14 @@ type applyOutput struct {
 	Records int64                    `json:"records" yaml:"records"`
 	Changes map[string]int           `json:"changes" yaml:"changes"`
 	Changed bool                     `json:"changed" yaml:"changed"`
+	// Skipped are the plan's hosts this target leaves out, with why.
+	Skipped []provision.Skip `json:"skipped,omitempty" yaml:"skipped,omitempty"`
 }
 
 func printApply(w io.Writer, res provision.Result, stateDir, format string) error {
 	inv := res.Inventory
 	out := applyOutput{Stack: inv.Stack, WebURL: inv.WebURL, Hosts: inv.Hosts, Records: inv.Records,
-		Changes: res.Changes, Changed: provision.Changed(res.Changes)}
+		Changes: res.Changes, Changed: provision.Changed(res.Changes), Skipped: res.Skipped}
 	if done, err := encode(w, out, format); done {
 		return err
 	}
