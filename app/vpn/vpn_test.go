@@ -236,3 +236,24 @@ func dial(ns vns.NsHandle, addr string, timeout time.Duration) error {
 		return nil
 	})
 }
+
+// TestServeNeedsANamedNamespace: the endpoint turns forwarding on and
+// writes nftables rules where it runs, so it refuses any namespace not
+// made for it on purpose (this machine's is never named). Tried in an
+// anonymous namespace of the test's, so that a broken guard changes
+// nothing of this machine's.
+func TestServeNeedsANamedNamespace(t *testing.T) {
+	needNamespaces(t)
+	ns := newNS(t, "")
+	key := genKey(t)
+	err := InNamespace(ns, func() error {
+		tun, err := Serve(ServerConfig{Interface: "wg0", PrivateKey: key, Address: netip.MustParsePrefix("10.238.0.1/16"), Port: DefaultPort})
+		if err == nil {
+			tun.Close()
+		}
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "named network namespace") || !strings.Contains(err.Error(), "Try: crmplan apply --isolate") {
+		t.Errorf("Serve in an anonymous namespace = %v, want refused with a Try", err)
+	}
+}
