@@ -33,10 +33,10 @@ import (
 //	127.77.0.0/16    provision's local test
 //	127.100-249      provision/mesh's tests (a random second octet each)
 //
-// Free for the next suites: 127.11-30, 127.33-37, 127.40-44, 127.49,
-// 127.51-52, 127.55, 127.60, 127.62, 127.65, 127.68, 127.72, 127.79-99
-// (127.67 is the ssh target's, 127.74-75 the seeds', for their next
-// suites).
+// Free for the next suites: 127.11-13, 127.15-30, 127.33-37, 127.40-44,
+// 127.49, 127.51-52, 127.55, 127.60, 127.62, 127.65, 127.68, 127.72,
+// 127.79-99 (127.67 is the ssh target's, 127.74-75 the seeds', for their
+// next suites).
 var e2eRanges = map[string]string{
 	"TestApplySimpleCRM":                            "127.31.",
 	"TestFailoverLostWrites/async":                  "127.38.",
@@ -65,6 +65,9 @@ var e2eRanges = map[string]string{
 	// TestApplyIsolatedKilledMidway's the async primary loss).
 	"TestChaosPrimaryLossIsolated/sync": "127.61.",
 	"TestApplyIsolatedKilledMidway":     "127.63.",
+	// Seed 002's VPN on an isolated stack: zones 10.14.N.0/24; the
+	// tunnel's addresses and the test's laptop namespace in 10.238.0.0/16.
+	"TestVPNIsolated": "127.14.",
 	// --target ssh: the plan's 127.66.N.0/24 zones are the rig's machines
 	// in 10.66.N.0/24, network namespaces each running sshd (provision/
 	// target/ssh's own tests use 10.232-233.0.0/16). 127.67. is kept for

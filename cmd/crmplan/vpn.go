@@ -36,7 +36,11 @@ Examples:
 			Flags: append(deployFlags(), isolateFlag()),
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
-					return crmplan.Errorf(crmplan.EINVALID, "want one peer name, got %d arguments", c.NArg()).In("NAME").
+					why := ""
+					if c.NArg() > 1 && strings.HasPrefix(c.Args().Get(1), "-") {
+						why = " (flags go before NAME)"
+					}
+					return crmplan.Errorf(crmplan.EINVALID, "want one peer name, got %d arguments%s", c.NArg(), why).In("NAME").
 						Try("crmplan vpn add-peer --plan examples/arint.yaml --isolate alice")
 				}
 				req, format, err := deployRequest(c, true)
