@@ -71,7 +71,11 @@ const DefaultGeneratorMs = 0.6
 // processes (h.OtherCPU) feed the pool the same way: on a shared machine
 // they take cores the stack cannot have, so the requests get h.Free()
 // minus the idle and background work. Every tier saturates with the
-// machine, at the cores left over the whole demand per request.
+// machine, at the cores left over the whole demand per request. For the
+// waiting, though, the other processes are lower-priority work: Linux
+// lets a waking request thread take a core from a CPU-bound process
+// within a slice, so a request queues only behind the stack's own work,
+// plus a scheduling delay when the others hold every core (preempting).
 //
 // The open model is the right one here: k6 drives an arrival rate. Errors
 // are EINVALID: no design rate in est, a rate not above 0, or no cores.
@@ -158,6 +162,11 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 	var r response
 	if pool.stable() && jobs > 0 {
 		r = pool.response()
+		if other > 0 {
+			r = preempting(pool, other, h.Cores)
+			e.Model.Why += fmt.Sprintf("; a request preempts the other processes: it queues only behind the stack's own work, "+
+				"plus a scheduling delay of %.2f ms when it finds every core busy because of them", schedDelayS(h.Cores)*1000)
+		}
 	}
 	usersPerRate := 60 / (p.model.Workload.Concurrency * p.model.Workload.TPM)
 	for i := range p.tiers {
@@ -230,4 +239,55 @@ func validBackground(bg []Background, hint string) error {
 		}
 	}
 	return nil
+}
+
+// preempting is the waiting of a request on pool when other of its cores
+// (in cores) are the machine's other processes, which Linux's scheduler
+// lets a waking request thread preempt: a request queues behind the
+// requests and the stack's own idle and background work only (pool less
+// the other processes' jobs, an M/M/c of its own, the high class of a
+// preemptive-priority M/M/c), and when it arrives to find every core busy
+// while that smaller pool would have left one free, which happens with
+// the whole pool's Erlang C less the smaller one's, it waits for a core
+// to be taken from another process: schedDelayS on average. The two are
+// folded into the single exponential wait response has, with the whole
+// pool's probability of waiting and the mean of the two, so that the
+// mean is exact and the tail an approximation.
+//
+// The throughput is not changed by any of this: the other processes'
+// cores are still not the stack's, and PredictHere's saturation stays at
+// the cores they leave. Nor is the wait when other is 0: it is then the
+// whole pool's.
+func preempting(pool station, other float64, cores int) response {
+	whole := pool.response()
+	own := pool
+	own.lambda = math.Max(0, pool.lambda-other/pool.s)
+	mine := own.response()
+	// Erlang C grows with the load, so the difference is not negative;
+	// the max only keeps rounding out.
+	blocked := math.Max(0, whole.waitP-mine.waitP)
+	meanWait := blocked * schedDelayS(cores)
+	if mine.waitP > 0 {
+		meanWait += mine.waitP / mine.theta
+	}
+	if !(whole.waitP > 0) || !(meanWait > 0) {
+		return whole
+	}
+	return response{mu: whole.mu, theta: whole.waitP / meanWait, waitP: whole.waitP}
+}
+
+// schedDelayS is the mean time, in seconds, a waking request thread waits
+// for a core that a CPU-bound process holds, on Linux's EEVDF scheduler
+// (6.6 and later; this machine runs 6.18): the running task keeps its
+// core to the end of its slice (RUN_TO_PARITY) and the woken one then
+// runs first, having slept with a lag the running one has used up. The
+// slice is sched_base_slice, 0.75 ms scaled, as the kernel does by
+// default (SCHED_TUNABLESCALING_LOG), by 1 + log2 of the CPUs up to 8;
+// the request arrives at a uniform point of it, so it waits half of it:
+// 0.75 ms on 2 cores, 1.5 ms on 8 or more. CFS, before 6.6, preempted a
+// sleeper at once, so on it this overstates the delay.
+func schedDelayS(cores int) float64 {
+	n := min(max(cores, 1), 8)
+	factor := 1 + math.Floor(math.Log2(float64(n)))
+	return 0.75e-3 * factor / 2
 }
