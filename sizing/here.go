@@ -249,10 +249,11 @@ func validBackground(bg []Background, hint string) error {
 // preemptive-priority M/M/c), and when it arrives to find every core busy
 // while that smaller pool would have left one free, which happens with
 // the whole pool's Erlang C less the smaller one's, it waits for a core
-// to be taken from another process: schedDelayS on average. The two are
-// folded into the single exponential wait response has, with the whole
-// pool's probability of waiting and the mean of the two, so that the
-// mean is exact and the tail an approximation.
+// to be taken from another process, or for a job to end, whichever comes
+// first (firstCoreS). The two are folded into the single exponential
+// wait response has, at the own queue's rate, with its chance of waiting
+// raised by as much as keeps the mean exact; the tail is an
+// approximation (the scheduler's delay is shorter-tailed than that).
 //
 // The throughput is not changed by any of this: the other processes'
 // cores are still not the stack's, and PredictHere's saturation stays at
@@ -260,20 +261,29 @@ func validBackground(bg []Background, hint string) error {
 // whole pool's.
 func preempting(pool station, other float64, cores int) response {
 	whole := pool.response()
+	if !(other > 0) {
+		return whole
+	}
 	own := pool
 	own.lambda = math.Max(0, pool.lambda-other/pool.s)
 	mine := own.response()
 	// Erlang C grows with the load, so the difference is not negative;
 	// the max only keeps rounding out.
 	blocked := math.Max(0, whole.waitP-mine.waitP)
-	meanWait := blocked * schedDelayS(cores)
-	if mine.waitP > 0 {
-		meanWait += mine.waitP / mine.theta
+	delay := blocked * firstCoreS(whole.theta, schedDelayS(cores))
+	if !(mine.theta > 0) || !(delay > 0) {
+		return mine
 	}
-	if !(whole.waitP > 0) || !(meanWait > 0) {
-		return whole
+	// The delay as more waiting at the own queue's rate: a request the
+	// scheduler holds up is counted as one more that found the queue
+	// full, delay*theta of them, which keeps the mean exact and makes the
+	// wait only longer as the other processes take more.
+	waitP := mine.waitP + delay*mine.theta
+	if waitP <= 1 {
+		return response{mu: mine.mu, theta: mine.theta, waitP: waitP}
 	}
-	return response{mu: whole.mu, theta: whole.waitP / meanWait, waitP: whole.waitP}
+	// Every request waits: then at the rate that keeps the mean.
+	return response{mu: mine.mu, theta: 1 / (mine.waitP/mine.theta + delay), waitP: 1}
 }
 
 // schedDelayS is the mean time, in seconds, a waking request thread waits
@@ -290,4 +300,20 @@ func schedDelayS(cores int) float64 {
 	n := min(max(cores, 1), 8)
 	factor := 1 + math.Floor(math.Log2(float64(n)))
 	return 0.75e-3 * factor / 2
+}
+
+// firstCoreS is the mean time, in seconds, a request that finds every core
+// busy because of other processes waits for one: the earlier of a job
+// ending, exponential at the whole pool's rate theta (the pool's spare
+// capacity, as in M/M/c), and the end of the running process's slice,
+// uniform over 0 to 2*slice for a mean of slice: E[min(X, U)] =
+// (1/theta) (1 - (1 - e^(-2 slice theta)) / (2 slice theta)). It is below
+// both means, so a request never waits longer for a core it preempts than
+// it would have as an equal of the other processes' work.
+func firstCoreS(theta, slice float64) float64 {
+	x := 2 * slice * theta
+	if !(x > 1e-9) {
+		return slice // theta near 0: no job ends before the slice
+	}
+	return (1 - -math.Expm1(-x)/x) / theta
 }

@@ -385,3 +385,137 @@ func TestPredictAtWithBackground(t *testing.T) {
 		t.Error("negative background CPU accepted")
 	}
 }
+
+// The other processes of a shared machine are lower-priority work for the
+// requests' waiting (preempting): properties over 1 to 8 cores, rates up
+// to saturation and other processes' CPU from none to nearly all the
+// cores left. Saturation and utilization stay as the cores they leave
+// (TestPredictHereOtherProcesses); here the latency: rising with the rate
+// and with the other processes, and Little's law along the path.
+func TestPredictHerePreempting(t *testing.T) {
+	m := seed000()
+	est := mustSize(t, m)
+	p, err := prepare(fixedAt(m, est))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const perRequest = 0.02166 // s of CPU a request, as in TestPredictHere
+	loads := []float64{0.02, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95}
+	others := []float64{0, 0.02, 0.1, 0.3, 0.5, 0.7, 0.9}
+	for _, cores := range []int{1, 2, 4, 8} {
+		// at[li][oi]: the requests at loads[li] of the cores, the other
+		// processes at others[oi] of them.
+		at := make([][]Estimate, len(loads))
+		for li, load := range loads {
+			rate := load * float64(cores) / perRequest
+			for _, other := range others {
+				h := Here{Cores: cores, GeneratorMs: 0.6, OtherCPU: other * float64(cores)}
+				e, err := PredictHere(m, est, rate, h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if over := load+other >= 1; over != e.EndToEnd.Unbounded {
+					t.Fatalf("%d cores, load %v, other %v: unbounded %v", cores, load, other, e.EndToEnd.Unbounded)
+				}
+				at[li] = append(at[li], e)
+				if e.EndToEnd.Unbounded {
+					continue
+				}
+				// Little's law: the requests in the system, rate x mean, are
+				// those at the tiers, each its jobs a second x its mean.
+				inTiers := 0.0
+				for i, te := range e.Tiers {
+					inTiers += te.ArrivalRate * p.tiers[i].used * te.PredictedMeanMs / 1000
+				}
+				if n := rate * e.EndToEnd.MeanMs / 1000; !near(inTiers, n, 1e-9) {
+					t.Errorf("%d cores, load %v, other %v: %v requests at the tiers, %v by Little's law", cores, load, other, inTiers, n)
+				}
+			}
+		}
+		for li := range loads {
+			for oi := range others {
+				e := at[li][oi].EndToEnd
+				if e.Unbounded {
+					continue
+				}
+				if oi > 0 && !(e.MeanMs >= at[li][oi-1].EndToEnd.MeanMs) {
+					t.Errorf("%d cores, load %v: mean %v with the others at %v, %v with fewer", cores, loads[li], e.MeanMs, others[oi], at[li][oi-1].EndToEnd.MeanMs)
+				}
+				if li > 0 && !(e.MeanMs >= at[li-1][oi].EndToEnd.MeanMs) {
+					t.Errorf("%d cores, others at %v: mean %v at load %v, %v at a lower rate", cores, others[oi], e.MeanMs, loads[li], at[li-1][oi].EndToEnd.MeanMs)
+				}
+				if li > 0 && !(e.P95Ms >= at[li-1][oi].EndToEnd.P95Ms) {
+					t.Errorf("%d cores, others at %v: p95 %v at load %v, %v at a lower rate", cores, others[oi], e.P95Ms, loads[li], at[li-1][oi].EndToEnd.P95Ms)
+				}
+				if oi > 0 && !(e.P95Ms >= at[li][oi-1].EndToEnd.P95Ms) {
+					t.Errorf("%d cores, load %v: p95 %v with the others at %v, %v with fewer", cores, loads[li], e.P95Ms, others[oi], at[li][oi-1].EndToEnd.P95Ms)
+				}
+			}
+		}
+	}
+}
+
+// preempting on one pool, against queueing formulae worked out apart:
+// with no other processes it is the pool's own M/M/c; with them the
+// requests' mean wait is their own M/M/c's plus the wait for a core,
+// taken with the chance that only the others keep every core busy, and
+// below the whole pool's. The own pool's queue obeys Little's law
+// L_q = lambda W_q with L_q by the Erlang C formula C rho/(1-rho).
+func TestPreempting(t *testing.T) {
+	for _, c := range []int{1, 2, 4, 8} {
+		for _, own := range []float64{0.1, 0.5, 0.9} {
+			for _, other := range []float64{0, 0.05, 0.3} {
+				if own+other >= 0.99 {
+					continue
+				}
+				for _, s := range []float64{0.0002, 0.002, 0.02} {
+					mine := station{c: c, s: s, lambda: own * float64(c) / s}
+					pool := mine
+					pool.lambda += other * float64(c) / s
+					whole := pool.response()
+					got := preempting(pool, other*float64(c), c)
+					if other == 0 {
+						if got != whole {
+							t.Errorf("c %d, own %v: %+v with no other processes, want the pool's %+v", c, own, got, whole)
+						}
+						continue
+					}
+					cq := erlangC(c, own*float64(c))
+					wq := cq * own / (1 - own) / mine.lambda // Little: W_q = L_q / lambda
+					blocked := erlangC(c, (own+other)*float64(c)) - cq
+					if !(blocked > 0) {
+						t.Errorf("c %d, own %v, other %v: no chance of finding the others on every core", c, own, other)
+					}
+					want := s + wq + blocked*firstCoreS(whole.theta, schedDelayS(c))
+					if !near(got.mean(), want, 1e-9) {
+						t.Errorf("c %d, own %v, other %v, s %v: mean %v s, want %v", c, own, other, s, got.mean(), want)
+					}
+					if !(got.mean() < whole.mean()) {
+						t.Errorf("c %d, own %v, other %v, s %v: %+v, the whole pool's %+v: preempting should wait less", c, own, other, s, got, whole)
+					}
+				}
+			}
+		}
+	}
+	// EEVDF's half slice: 0.75 ms scaled by 1 + log2 of the CPUs up to 8.
+	for cores, want := range map[int]float64{1: 0.375e-3, 2: 0.75e-3, 3: 0.75e-3, 4: 1.125e-3, 8: 1.5e-3, 64: 1.5e-3} {
+		if got := schedDelayS(cores); !near(got, want, 1e-12) {
+			t.Errorf("schedDelayS(%d) = %v, want %v", cores, got, want)
+		}
+	}
+	// firstCoreS against E[min(X, U)] integrated numerically: the survival
+	// e^(-theta t) (1 - t/(2 slice)) over 0 to 2 slice, by the midpoint rule.
+	for _, tc := range []struct{ theta, slice float64 }{{1e-6, 1e-3}, {100, 0.75e-3}, {1000, 0.75e-3}, {1e5, 1.5e-3}} {
+		const n = 200_000
+		h := 2 * tc.slice / n
+		want := 0.0
+		for i := range n {
+			tm := (float64(i) + 0.5) * h
+			want += math.Exp(-tc.theta*tm) * (1 - tm/(2*tc.slice)) * h
+		}
+		got := firstCoreS(tc.theta, tc.slice)
+		if !near(got, want, 1e-6) || !(got <= tc.slice) || !(got <= 1/tc.theta) {
+			t.Errorf("firstCoreS(%v, %v) = %v, want %v, below both means", tc.theta, tc.slice, got, want)
+		}
+	}
+}
