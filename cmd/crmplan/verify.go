@@ -26,8 +26,9 @@ the embedded k6: an open workload (constant arrival rate) with the sizing model'
 mix, a ramp-up, and the plan's SLO (p95, error rate) as thresholds. While k6 runs, every
 host's /metrics is scraped for CPU and throughput per tier; on the local target the
 machine's busy CPU (/proc/stat) is read too, and what neither the hosts nor k6 used is other
-processes' (result: machine), so "predicted here" is made with the cores they left ("with 0.6
-of 2 cores free"). The result goes to
+processes' (result: machine), so "predicted here" saturates at the cores they left ("with 0.6
+of 2 cores free"); a request, which Linux lets preempt them, waits only behind the stack's own
+work and for the end of a scheduler slice when they hold every core. The result goes to
 <state-dir>/<stack>/results/<timestamp>.json and latest.json; a missed SLO exits 99.
 
 Examples:
