@@ -127,6 +127,13 @@ func (r Request) layout() (Layout, error) {
 		}
 		in.Target = ssh.New(inv, r.Stack)
 		in.HostDir = func(host string) string { return inv.Dir(r.Stack, host) }
+		if in.Failover == topology.Automatic {
+			// The watchdog reads the primary's and the replicas' files and
+			// writes the stack's failover record where it runs: one
+			// filesystem, which the machines do not share with this one.
+			return Layout{}, crmplan.Errorf(crmplan.EINVALID, "failover: automatic is not available on the ssh target: its watchdog needs the database hosts' files and the stack's state dir on the machine it runs on").
+				In("tiers: db-replica: failover").Try("failover: manual   # and on the primary's loss: crmplan failover --plan PLAN.yaml")
+		}
 	}
 	return NewLayout(in)
 }

@@ -16,7 +16,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/crmplan/crmplan/provision/aws"
-	"github.com/crmplan/crmplan/topology"
 )
 
 // userDataOf records each EC2 instance's user data as the program asks
@@ -63,18 +62,7 @@ func TestAWSNodeFiles(t *testing.T) {
 	if _, err := os.Stat(receptor); err != nil {
 		t.Skipf("no receptor at %s: run make bin/receptor", receptor)
 	}
-	data, err := os.ReadFile("../examples/simplecrm.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := topology.DecodePlan("simplecrm.yaml", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := topology.Lay(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := laidExample(t, "simplecrm.yaml")
 	opts := aws.Options{Region: "eu-west-1", AMI: "ami-0123456789abcdef0", ControllerCIDR: "203.0.113.7/32"}
 	n, err := aws.Lay(l, opts)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan"
-	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
@@ -73,10 +72,6 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 	if err != nil && !force {
 		return res, err
 	}
-	replica, err := pgserver.Open(PostgresDir(repl.Dir))
-	if err != nil {
-		return res, fmt.Errorf("host %s: %w", repl.Name, err)
-	}
 	if res.LagBytes, err = checkLag(old, repl, st, layout.Sync); err != nil && !force {
 		return res, err
 	}
@@ -107,7 +102,7 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 	if log == nil {
 		log = io.Discard
 	}
-	watchdog.Repoint(ctx, watchdog.DBHost{Name: repl.Name, Dir: repl.Dir}, replica, others, layout.Sync, log)
+	repointThroughMesh(ctx, m, repl, others, layout.Sync, log)
 	res.Apply, err = Apply(ctx, r)
 	res.Total = time.Since(start)
 	return res, err
@@ -135,6 +130,29 @@ func fenceThroughMesh(ctx context.Context, m *mesh.Mesh, old, repl LocalHost) er
 		In("host "+old.Name).Try("stop host %s, then crmplan failover --plan PLAN.yaml", old.Name)
 }
 
+// repointThroughMesh has the replicas left behind (others) stream from the
+// promoted one, and with synchronous replication has it wait for the first
+// that follows, as apply's replicas do. Each step is a unit on the host
+// that holds the server: on the ssh target the servers' files are on other
+// machines. What fails is written to log and left to the apply that
+// follows, which replaces a replica whose primary changed.
+func repointThroughMesh(ctx context.Context, m *mesh.Mesh, promoted LocalHost, others []LocalHost, sync bool, log io.Writer) {
+	var following []string
+	for _, r := range others {
+		if _, err := postgresVia(ctx, m, r.Name, wire.PostgresOp{Action: wire.PostgresFollow, Primary: promoted.addr()}); err != nil {
+			fmt.Fprintf(log, "failover: repoint %s at %s: %v\n", r.Name, promoted.Name, err)
+			continue
+		}
+		following = append(following, r.Name)
+	}
+	if !sync || len(following) == 0 {
+		return
+	}
+	if _, err := postgresVia(ctx, m, promoted.Name, wire.PostgresOp{Action: wire.PostgresSync, Standby: following[0], Sync: true}); err != nil {
+		fmt.Fprintf(log, "failover: %s stays asynchronous until the next apply: %v\n", promoted.Name, err)
+	}
+}
+
 // upstreamWait is how long failover gives a replica to replay what the
 // primary wrote before it counts the replica as lagging.
 const upstreamWait = 5 * time.Second
@@ -145,7 +163,7 @@ const upstreamWait = 5 * time.Second
 // (PostgresUpstream, waiting for the replay), and the others, which will
 // follow it. Each replica's host is asked, not this machine, which may
 // have no route to the database.
-func failoverCandidate(ctx context.Context, m *mesh.Mesh, layout Layout) (old, next LocalHost, st wire.PostgresStatus, others []watchdog.DBHost, err error) {
+func failoverCandidate(ctx context.Context, m *mesh.Mesh, layout Layout) (old, next LocalHost, st wire.PostgresStatus, others []LocalHost, err error) {
 	best := -1
 	var errs []error
 	for i, h := range layout.Replicas {
@@ -165,7 +183,7 @@ func failoverCandidate(ctx context.Context, m *mesh.Mesh, layout Layout) (old, n
 	}
 	for i, h := range layout.Replicas {
 		if i != best {
-			others = append(others, watchdog.DBHost{Name: h.Name, Dir: h.Dir})
+			others = append(others, h)
 		}
 	}
 	return *layout.Primary, layout.Replicas[best], st, others, err

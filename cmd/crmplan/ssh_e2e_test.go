@@ -28,7 +28,9 @@ import (
 // stack is applied from bare machines (sshd only), crmplan probe finds
 // every host pair as planned, k6 verifies it at the plan's 150 req/s
 // through the DMZ, a second apply changes nothing, a new crm build rolls
-// onto the machines under that load with no failed request, and destroy
+// onto the machines under that load with no failed request, crmplan
+// failover fences the primary and promotes the replica through the mesh
+// (the api servers follow it and take writes), and destroy
 // leaves the machines as they were: no process, no file, and no package
 // listed as crmplan's (apply's --install-packages found them all there).
 // The rig runs no systemd, so units are not checked here.
@@ -144,6 +146,10 @@ func TestApplySSH(t *testing.T) {
 	t.Logf("no-change apply --target ssh: %.1fs", tookAgain.Seconds())
 
 	t.Run("RollingNewBuildUnderLoad", func(t *testing.T) { rollSSH(t, e, plan, inventory) })
+	// Nothing of it reads the database machines' files here: the lag
+	// check, the fence, the promotion and the repoint are units on their
+	// hosts.
+	t.Run("Failover", func(t *testing.T) { failoverKeepsWrites(t, e, plan, "ssh") })
 
 	var destroyed struct {
 		Changes map[string]int      `json:"changes"`

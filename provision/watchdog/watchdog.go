@@ -201,7 +201,7 @@ func autoFailover(ctx context.Context, cfg Config, old DBHost, replicas []DBHost
 	if err := SavePromotion(cfg.Paths, p); err != nil {
 		return p, err
 	}
-	Repoint(ctx, next, srv, others, cfg.Sync, log)
+	repoint(ctx, next, srv, others, cfg.Sync, log)
 	return p, nil
 }
 
@@ -254,10 +254,10 @@ func mostAdvanced(ctx context.Context, replicas []DBHost) (DBHost, []DBHost, err
 	return replicas[best], others, nil
 }
 
-// Repoint makes the replicas left behind stream from the new primary (host,
+// repoint makes the replicas left behind stream from the new primary (host,
 // whose server is primary) and, with synchronous replication, makes it
 // wait for one of them once one streams (before, every commit would block).
-func Repoint(ctx context.Context, host DBHost, primary *pgserver.Server, others []DBHost, sync bool, log io.Writer) {
+func repoint(ctx context.Context, host DBHost, primary *pgserver.Server, others []DBHost, sync bool, log io.Writer) {
 	var names []string
 	for _, r := range others {
 		srv, err := pgserver.Open(agent.PostgresDir(r.Dir))
@@ -302,7 +302,8 @@ func setSyncNames(primary *pgserver.Server, names []string) error {
 }
 
 // replication reads the replica's row (name) on the primary whose files
-// are in primaryDir, from this machine (the watchdog and crmplan failover).
+// are in primaryDir, from this machine (the watchdog's: it runs beside the
+// replicas and the primary, which share a filesystem on the local target).
 func replication(ctx context.Context, primaryDir, name string) (*wire.Standby, error) {
 	srv, err := pgserver.Open(agent.PostgresDir(primaryDir))
 	if err != nil {

@@ -64,6 +64,8 @@ func (h Host) Postgres(ctx context.Context, self string, op wire.PostgresOp, log
 		err = h.pgSync(ctx, op)
 	case wire.PostgresPromote:
 		err = h.pgPromote(ctx)
+	case wire.PostgresFollow:
+		err = h.pgFollow(op.Primary)
 	case wire.PostgresRebuild:
 		var st wire.PostgresStatus
 		st.Rewound, err = h.pgRebuild(ctx, self, op, log)
@@ -77,7 +79,7 @@ func (h Host) Postgres(ctx context.Context, self string, op wire.PostgresOp, log
 		return h.pgUpstream(ctx, time.Duration(op.WaitMs)*time.Millisecond)
 	case wire.PostgresStatusOnly:
 	default:
-		return wire.PostgresStatus{}, crmplan.Errorf(crmplan.EINVALID, "postgres action %q is not one of init, replica, configure, stop, remove, sync, promote, rebuild, upstream, status", op.Action).In("payload")
+		return wire.PostgresStatus{}, crmplan.Errorf(crmplan.EINVALID, "postgres action %q is not one of init, replica, configure, stop, remove, sync, promote, follow, rebuild, upstream, status", op.Action).In("payload")
 	}
 	if err != nil {
 		return wire.PostgresStatus{}, fmt.Errorf("postgres %s on %s: %w", op.Action, filepath.Base(h.Dir), err)
@@ -373,6 +375,18 @@ func (h Host) pgPromote(ctx context.Context) error {
 		return nil
 	}
 	return srv.Promote(ctx)
+}
+
+// pgFollow points the host's replica at primary (host:port).
+func (h Host) pgFollow(primary string) error {
+	if _, _, err := net.SplitHostPort(primary); err != nil {
+		return crmplan.Errorf(crmplan.EINVALID, "follow needs the new primary as host:port, got %q", primary).In("payload")
+	}
+	srv, err := pgserver.Open(PostgresDir(h.Dir))
+	if err != nil {
+		return err
+	}
+	return srv.Follow(primary)
 }
 
 // pgRebuild makes a retired primary the streaming replica of op.Primary:

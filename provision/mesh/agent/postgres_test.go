@@ -84,13 +84,14 @@ func pgRunner(t *testing.T) (context.Context, string, func(Host, wire.PostgresOp
 // hosts, with real servers on two hosts that know each other only by
 // address: a primary with the CRM's database, a replica taken from it,
 // sync on and off, promotion of the replica, the old primary rebuilt as
-// its replica by pg_rewind, and removal.
+// its replica by pg_rewind, a second replica made to follow the promoted
+// one, and removal.
 func TestPostgresThroughTheAgent(t *testing.T) {
 	ctx, self, run, log := pgRunner(t)
-	hosts := pgHosts(t, 2)
-	primary, replica := hosts[0], hosts[1]
+	hosts := pgHosts(t, 3)
+	primary, replica, other := hosts[0], hosts[1], hosts[2]
 	// 127.10.249.0/24: no other test of the repository listens there.
-	pAddr, rAddr := "127.10.249.11:5432", "127.10.249.12:5432"
+	pAddr, rAddr, oAddr := "127.10.249.11:5432", "127.10.249.12:5432", "127.10.249.13:5432"
 	init := run(primary, wire.PostgresOp{Action: wire.PostgresInit, Name: "db-1", Listen: pAddr, Password: "super'pw",
 		Settings: map[string]string{"max_connections": "40"}, Database: "crm", AppUser: "crm", AppPassword: "app'pw"})
 	if !init.Running || init.SystemID == "" || init.Replica {
@@ -104,6 +105,8 @@ func TestPostgresThroughTheAgent(t *testing.T) {
 	if !rep.Running || !rep.Replica || rep.SystemID != init.SystemID {
 		t.Fatalf("after replica: %+v, want a running replica of system %s", rep, init.SystemID)
 	}
+	run(other, wire.PostgresOp{Action: wire.PostgresReplica, Name: "db-3", Listen: oAddr, Primary: pAddr, Password: "super'pw",
+		Settings: map[string]string{"max_connections": "40"}})
 	run(primary, wire.PostgresOp{Action: wire.PostgresSync, Standby: "db-2", Sync: true})
 	superURL := func(addr string) string {
 		return "postgres://postgres:super%27pw@" + addr + "/postgres?sslmode=disable"
@@ -122,7 +125,24 @@ func TestPostgresThroughTheAgent(t *testing.T) {
 	if st := run(replica, wire.PostgresOp{Action: wire.PostgresPromote}); st.Replica {
 		t.Fatalf("after promote: %+v, want a primary", st)
 	}
+	// The replica that was not promoted follows the one that was, keeping
+	// its data: crmplan failover's repoint, asked of its host's agent.
+	if _, err := other.Postgres(ctx, self, wire.PostgresOp{Action: wire.PostgresFollow, Primary: "db-2"}, log); err == nil {
+		t.Error("follow without a host:port succeeded")
+	}
+	run(other, wire.PostgresOp{Action: wire.PostgresFollow, Primary: rAddr})
 	execSQL(t, ctx, fmt.Sprintf("postgres://crm:app%%27pw@%s/crm?sslmode=disable", rAddr), "INSERT INTO t VALUES (101)")
+	otherApp := fmt.Sprintf("postgres://crm:%s@%s/crm?sslmode=disable", "app%27pw", oAddr)
+	for deadline := time.Now().Add(30 * time.Second); query(t, ctx, otherApp, "SELECT count(*) FROM t") != 101; {
+		if time.Now().After(deadline) {
+			logf, _ := os.ReadFile(PostgresProcess(other.Dir).LogPath())
+			t.Fatalf("db-3 did not replay the promoted primary's write after follow\n%s", tail(logf, 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := run(other, wire.PostgresOp{Action: wire.PostgresStatusOnly}); !st.Replica || st.SystemID != init.SystemID {
+		t.Errorf("db-3 after follow: %+v, want a replica of system %s, its data kept", st, init.SystemID)
+	}
 	rebuilt := run(primary, wire.PostgresOp{Action: wire.PostgresRebuild, Name: "db-1", Listen: pAddr, Primary: rAddr, Password: "super'pw",
 		Settings: map[string]string{"max_connections": "40"}})
 	if !rebuilt.Running || !rebuilt.Replica || !rebuilt.Rewound {

@@ -39,6 +39,10 @@ const (
 	// PostgresRebuild makes the server, a fenced former primary, a
 	// streaming replica of Primary: pg_rewind, else a fresh base backup.
 	PostgresRebuild = "rebuild"
+	// PostgresFollow makes the server, a replica, stream from Primary
+	// instead (a reload, its data kept): after a failover, the replicas
+	// that were not promoted follow the one that was.
+	PostgresFollow = "follow"
 	// PostgresUpstream, on a replica's host, asks the replica's primary
 	// (as the replica knows it) whether it answers as a primary and waits
 	// at most WaitMs for the replica to replay what it had written: crmplan

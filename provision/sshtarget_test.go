@@ -1,0 +1,78 @@
+package provision
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// TestSSHLayoutFailover lays seed 000 out on machines: manual failover
+// (which goes through the mesh) is laid out, automatic is refused with the
+// plan's field named, since the watchdog works on the database hosts'
+// files, which the ssh target's machines do not share.
+func TestSSHLayoutFailover(t *testing.T) {
+	laid := laidExample(t, "simplecrm.yaml")
+	dir := t.TempDir()
+	var inv strings.Builder
+	inv.WriteString("hosts:\n")
+	for i, h := range laid.Topology.Hosts {
+		zone := 2
+		if h.Zone == "dmz" {
+			zone = 1
+		}
+		fmt.Fprintf(&inv, "  %s: {address: 10.20.%d.%d, user: root}\n", h.Name, zone, 10+i)
+	}
+	fmt.Fprintf(&inv, "ssh:\n  key: %s\n  known_hosts: %s\n", filepath.Join(dir, "id"), filepath.Join(dir, "known_hosts"))
+	file := filepath.Join(dir, "machines.yaml")
+	if err := os.WriteFile(file, []byte(inv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		failover topology.Failover
+		wantErr  bool
+	}{
+		{name: "manual", failover: topology.Manual},
+		{name: "default", failover: ""},
+		{name: "automatic", failover: topology.Automatic, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Request{StateDir: t.TempDir(), Stack: "simplecrm", Topology: laid.Topology, Inventory: file, Failover: tt.failover}
+			l, err := r.layout()
+			if !tt.wantErr {
+				if err != nil || l.Primary == nil || len(l.Replicas) == 0 || l.AutoFailover {
+					t.Fatalf("layout: %v (primary %v, %d replicas, automatic %v)", err, l.Primary, len(l.Replicas), l.AutoFailover)
+				}
+				return
+			}
+			e, ok := err.(*crmplan.Error)
+			if !ok || e.Code != crmplan.EINVALID || !strings.Contains(e.Field, "failover") || !strings.Contains(crmplan.ErrorHint(err), "failover: manual") {
+				t.Fatalf("automatic failover on ssh: %#v, want EINVALID at the failover field with a Try: failover: manual", err)
+			}
+		})
+	}
+}
+
+// laidExample lays out examples/FILE as its plan says.
+func laidExample(t *testing.T, file string) topology.Laid {
+	t.Helper()
+	data, err := os.ReadFile("../examples/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := topology.DecodePlan(file, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	laid, err := topology.Lay(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return laid
+}
