@@ -2,8 +2,6 @@ package provision
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +23,7 @@ import (
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/supervise"
+	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/provision/target/ec2"
 	"github.com/crmplan/crmplan/provision/target/netns"
 	"github.com/crmplan/crmplan/provision/target/ssh"
@@ -509,14 +508,9 @@ func savePinned(paths stackdir.Paths, m map[string]string) error {
 
 // fileDigest identifies a binary build: the first 12 hex digits of its SHA-256.
 func fileDigest(path string) (string, error) {
-	f, err := os.Open(path)
+	sum, err := target.FileSHA256(path)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12], nil
+	return sum[:12], nil
 }

@@ -2,12 +2,9 @@ package ssh
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"sort"
@@ -23,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/target"
 )
 
 // dialTimeout bounds a TCP connect and the SSH handshake: a machine that
@@ -416,7 +414,7 @@ func (s *sums) of(path string) (string, error) {
 	if c, ok := s.by[path]; ok && c.size == st.Size() && c.mtime.Equal(st.ModTime()) {
 		return c.hex, nil
 	}
-	h, err := fileSHA256(path)
+	h, err := target.FileSHA256(path)
 	if err != nil {
 		return "", err
 	}
@@ -425,17 +423,4 @@ func (s *sums) of(path string) (string, error) {
 	}
 	s.by[path] = sum{size: st.Size(), mtime: st.ModTime(), hex: h}
 	return h, nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -288,13 +288,13 @@ func TestInstallChecksSums(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := fileSHA256(local)
+	want, _ := target.FileSHA256(local)
 	install := func() os.FileInfo {
 		t.Helper()
 		if err := tgt.install(ctx, c, "", binary{local: local, remote: remote}); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := fileSHA256(remote); got != want {
+		if got, _ := target.FileSHA256(remote); got != want {
 			t.Fatalf("installed file's SHA-256 %s, want %s", got, want)
 		}
 		rec, err := os.ReadFile(remote + ".sha256")
