@@ -24,6 +24,9 @@ For teams whose pipelines run Terraform instead of crmplan apply: the plan is si
 out as by crmplan size, then written as DIR/main.tf: a VPC with a subnet per zone (DMZ public,
 LANs private), a security group per role whose ingress rules are exactly the topology's links
 (the DMZ cannot reach the database), and an instance per host, typed as the report prices it.
+For crmplan apply --target ssh on those machines it also opens SSH from var.operator_cidr to
+the DMZ and from the mesh relay (the first DMZ host, the inventory's via:) to the other hosts,
+and the relay's port 27199 to every host and to var.operator_cidr.
 
 The module is checked with the terraform binary (terraform fmt -check, which parses it).
 --validate also runs terraform init and validate, which download the AWS provider from the
@@ -32,7 +35,7 @@ registry.
 Examples:
    crmplan export --plan examples/simplecrm.yaml --out infra/
    crmplan export --plan examples/simplecrm.yaml --out infra/ --validate
-   cd infra && terraform init && terraform plan -var ami=ami-0123456789abcdef0`),
+   cd infra && terraform init && terraform plan -var ami=ami-0123456789abcdef0 -var operator_cidr=203.0.113.7/32`),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "plan", Usage: "plan file (see examples/)", EnvVars: []string{"CRMPLAN_PLAN"}},
 			&cli.StringFlag{Name: "format", Usage: "what to export: terraform", Value: "terraform"},
@@ -132,6 +135,6 @@ func printExport(w io.Writer, r exportResult, format string) error {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "Next: cd %s && terraform init && terraform plan -var ami=AMI-ID\n", filepath.Dir(r.File))
+	fmt.Fprintf(w, "Next: cd %s && terraform init && terraform plan -var ami=AMI-ID -var operator_cidr=YOUR-IP/32\n", filepath.Dir(r.File))
 	return nil
 }

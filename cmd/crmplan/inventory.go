@@ -32,7 +32,7 @@ With --plan, the export must be of that plan and hold every one of its hosts.
 
 Examples:
    crmplan export --plan examples/simplecrm.yaml --out infra/
-   (cd infra && terraform init && terraform apply -var ami=ami-0123456789abcdef0)
+   (cd infra && terraform init && terraform apply -var ami=ami-0123456789abcdef0 -var operator_cidr=203.0.113.7/32)
    crmplan inventory --from-terraform infra/ --plan examples/simplecrm.yaml --out machines.yaml
    crmplan apply --plan examples/simplecrm.yaml --target ssh --inventory machines.yaml`),
 		Flags: []cli.Flag{

@@ -19,9 +19,9 @@ import (
 type described struct {
 	Zones     map[string]string // zone -> its /24
 	Public    map[string]bool   // zone -> public addresses and the internet gateway
-	Groups    []string          // one per role
-	Rules     []string          // "to<-from:port", from a role or "internet"
-	Instances map[string]string // host -> "type zone group"
+	Groups    []string          // one per role, and the mesh relay's
+	Rules     []string          // "to<-from:port", from a group, "internet" or "operator"
+	Instances map[string]string // host -> "type zone group": its role's group
 }
 
 // fromTerraform reads the exported module back.
@@ -64,22 +64,32 @@ func fromTerraform(t *testing.T, src []byte) described {
 		case "aws_security_group":
 			d.Groups = append(d.Groups, name)
 		case "aws_vpc_security_group_ingress_rule":
+			if attr(body, "from_port") == "22" {
+				// SSH for crmplan apply --target ssh onto the export's
+				// machines; the program's instances start their nodes by
+				// cloud-init and take no login.
+				continue
+			}
 			from := refName(attr(body, "referenced_security_group_id"))
-			if from == "" && attr(body, "cidr_ipv4") == `"0.0.0.0/0"` {
+			switch attr(body, "cidr_ipv4") {
+			case `"0.0.0.0/0"`:
 				from = "internet"
+			case "var.operator_cidr":
+				from = "operator"
 			}
 			d.Rules = append(d.Rules, fmt.Sprintf("%s<-%s:%s", refName(attr(body, "security_group_id")), from, attr(body, "from_port")))
 		case "aws_instance":
+			groups := strings.Split(strings.Trim(attr(body, "vpc_security_group_ids"), "[] "), ",")
 			d.Instances[name] = fmt.Sprintf("%s %s %s", strings.Trim(attr(body, "instance_type"), `"`),
-				refName(attr(body, "subnet_id")), refName(attr(body, "vpc_security_group_ids")))
+				refName(attr(body, "subnet_id")), refName(groups[0]))
 		}
 	}
 	return d.sorted()
 }
 
 // fromPulumi reads what the program asked AWS for. Its subnets are the
-// halves of a zone's /24 (one per AZ); the mesh's relay group and rules
-// have no counterpart in the export, which runs no Receptor node.
+// halves of a zone's /24 (one per AZ); the controller's range is the
+// export's var.operator_cidr.
 func fromPulumi(t *testing.T, e *engine) described {
 	t.Helper()
 	d := described{Zones: map[string]string{}, Public: map[string]bool{}, Instances: map[string]string{}}
@@ -94,17 +104,15 @@ func fromPulumi(t *testing.T, e *engine) described {
 		d.Public[zone] = str(s.Inputs, "mapPublicIpOnLaunch") == "true"
 	}
 	for _, g := range e.of("aws:ec2/securityGroup:SecurityGroup") {
-		if name := str(g.Inputs["tags"].ObjectValue(), "crmplan-group"); name != relayGroup {
-			d.Groups = append(d.Groups, name)
-		}
+		d.Groups = append(d.Groups, str(g.Inputs["tags"].ObjectValue(), "crmplan-group"))
 	}
 	for _, r := range ingress(t, e) {
-		if r.To == relayGroup {
-			continue
-		}
 		from := r.From
-		if from == Internet {
+		switch from {
+		case Internet:
 			from = "internet"
+		case testController:
+			from = "operator"
 		}
 		d.Rules = append(d.Rules, fmt.Sprintf("%s<-%s:%d", r.To, from, r.Port))
 	}
@@ -123,9 +131,10 @@ func (d described) sorted() described {
 
 // TestParityWithTerraformExport: for every example plan, `crmplan export
 // --format terraform` and the Pulumi AWS program describe the same network
-// (zones and their ranges, which are public, one group per role, the same
-// ingress rules) and the same instances (type, zone, group), so a team can
-// take either path.
+// (zones and their ranges, which are public, one group per role and the
+// relay's, the same ingress rules, the mesh's included) and the same
+// instances (type, zone, group), so a team can take either path. Only the
+// export opens SSH, which the ssh target needs on its machines.
 func TestParityWithTerraformExport(t *testing.T) {
 	for _, name := range examples {
 		t.Run(name, func(t *testing.T) {

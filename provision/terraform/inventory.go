@@ -65,13 +65,13 @@ func ReadInventory(ctx context.Context, req InventoryRequest) (*ssh.Inventory, e
 	}
 	if len(outputs) == 0 {
 		return nil, crmplan.Errorf(crmplan.ENOTFOUND, "%s has no outputs: no export was applied there", req.Dir).In("--from-terraform").
-			Try("cd %s && terraform init && terraform apply -var ami=AMI-ID", req.Dir)
+			Try("cd %s && terraform init && terraform apply -var ami=AMI-ID -var operator_cidr=YOUR-IP/32", req.Dir)
 	}
 	out, ok := outputs[InventoryOutput]
 	if !ok {
 		return nil, crmplan.Errorf(crmplan.ENOTFOUND, "%s's state has no output %s (it has %s): the module was exported by an older crmplan, or not by crmplan",
 			req.Dir, InventoryOutput, strings.Join(outputNames(outputs), ", ")).In("--from-terraform").
-			Try("crmplan export --plan PLAN.yaml --out %s && cd %s && terraform apply -var ami=AMI-ID", req.Dir, req.Dir)
+			Try("crmplan export --plan PLAN.yaml --out %s && cd %s && terraform apply -var ami=AMI-ID -var operator_cidr=YOUR-IP/32", req.Dir, req.Dir)
 	}
 	var ex exported
 	if err := json.Unmarshal(out.Value, &ex); err != nil {
@@ -105,7 +105,7 @@ func (ex exported) check(req InventoryRequest) error {
 	for _, h := range req.Plan.Topology.Hosts {
 		if _, ok := ex.Hosts[h.Name]; !ok {
 			return crmplan.Errorf(crmplan.ENOTFOUND, "host %s of the plan has no machine in %s's outputs: the plan changed since the export", h.Name, req.Dir).In(h.Name).
-				Try("crmplan export --plan PLAN.yaml --out %s && cd %s && terraform apply -var ami=AMI-ID", req.Dir, req.Dir)
+				Try("crmplan export --plan PLAN.yaml --out %s && cd %s && terraform apply -var ami=AMI-ID -var operator_cidr=YOUR-IP/32", req.Dir, req.Dir)
 		}
 	}
 	return nil

@@ -3,7 +3,11 @@
 // module mirrors what the local target builds: one subnet per zone (the DMZ
 // public, LANs private), one security group per role whose ingress rules are
 // exactly the topology's links (so the DMZ still cannot reach the database),
-// and one instance per host, typed as the report prices it.
+// and one instance per host, typed as the report prices it. It also opens
+// what `crmplan apply --target ssh` needs on the machines it makes: SSH from
+// the operator's range (var.operator_cidr) to the DMZ, SSH from the DMZ to
+// the other zones (the inventory's via:), and the mesh relay's port, as the
+// Pulumi AWS program opens it.
 //
 // The module is written with hclwrite, HashiCorp's own HCL generator, so
 // quoting and layout are Terraform's; Check then runs the real terraform
@@ -20,6 +24,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -29,6 +34,14 @@ const FileName = "main.tf"
 // AWS provider constraint the module is written against: the
 // aws_vpc_security_group_ingress_rule resource it uses arrived in 5.0.
 const awsProvider = "~> 5.0"
+
+// RelayGroup is the security group of the mesh relay's instance, named as
+// the Pulumi AWS program names it: the nodes and the operator dial the
+// relay on mesh.DefaultPort.
+const RelayGroup = "mesh-relay"
+
+// sshPort is where crmplan apply --target ssh logs in to the machines.
+const sshPort = 22
 
 // Module is a generated Terraform module.
 type Module struct {
@@ -42,11 +55,20 @@ type Module struct {
 func Generate(l topology.Laid) (Module, error) {
 	plan := l.Plan
 	g := generator{plan: plan, topo: l.Topology, file: hclwrite.NewEmptyFile(), resources: map[string]int{}}
+	if len(l.Topology.Hosts) > 0 {
+		relay, err := mesh.RelayOf(l.Topology)
+		if err != nil {
+			return Module{}, err
+		}
+		g.relay = relay.Name
+	}
 	instance := l.Instances()
 	g.header()
 	g.network()
 	roles := g.securityGroups()
 	g.rules(roles)
+	g.relayRules()
+	g.sshRules(roles)
 	for _, h := range l.Topology.Hosts {
 		g.instance(h, instance[h.Role])
 	}
@@ -59,6 +81,7 @@ type generator struct {
 	topo      topology.Topology
 	file      *hclwrite.File
 	resources map[string]int
+	relay     string // the host the mesh's nodes dial (mesh.RelayOf)
 }
 
 // ident makes a Terraform identifier of a crmplan name: "db-primary-1" ->
@@ -113,6 +136,7 @@ func (g *generator) header() {
 	variable("region", "string", "AWS region to deploy into.", &region)
 	variable("vpc_cidr", "string", "Address range of the VPC; each zone gets a /24 of it, in plan order.", &vpc)
 	variable("ami", "string", "AMI of the hosts (a Linux image with PostgreSQL 15 and the crm binary).", nil)
+	variable("operator_cidr", "string", "Address range crmplan runs from (e.g. 203.0.113.7/32): it logs in to the DMZ hosts over SSH and dials the mesh relay (crmplan apply --target ssh).", nil)
 
 	body.AppendNewline()
 	body.AppendNewBlock("provider", []string{"aws"}).Body().SetAttributeTraversal("region", ref("var", "region"))
@@ -224,6 +248,83 @@ func (g *generator) rules(roles []topology.Role) {
 	}
 }
 
+// sshRules open SSH as crmplan apply --target ssh logs in: from the
+// operator's range to the DMZ roles (their public addresses), and from the
+// relay's group to every other role. The relay is the first DMZ host by
+// name, which is the via: crmplan inventory --from-terraform writes for
+// the machines without a public address (ProxyJump); the rest of the DMZ
+// still reaches no database, not even by SSH. Nothing else reaches port 22.
+func (g *generator) sshRules(roles []topology.Role) {
+	var dmz, inside []topology.Role
+	for _, r := range roles {
+		if g.inDMZ(r) {
+			dmz = append(dmz, r)
+		} else {
+			inside = append(inside, r)
+		}
+	}
+	if g.relay == "" {
+		inside = nil
+	}
+	for _, r := range dmz {
+		rule := g.resource("aws_vpc_security_group_ingress_rule", fmt.Sprintf("%s_from_operator_%d", ident(string(r)), sshPort))
+		rule.SetAttributeTraversal("security_group_id", ref("aws_security_group", ident(string(r)), "id"))
+		rule.SetAttributeTraversal("cidr_ipv4", ref("var", "operator_cidr"))
+		g.port(rule, sshPort)
+		rule.SetAttributeValue("description", cty.StringVal("crmplan apply --target ssh logs in to the DMZ"))
+	}
+	for _, to := range inside {
+		relay := ident(RelayGroup)
+		rule := g.resource("aws_vpc_security_group_ingress_rule", fmt.Sprintf("%s_from_%s_%d", ident(string(to)), relay, sshPort))
+		rule.SetAttributeTraversal("security_group_id", ref("aws_security_group", ident(string(to)), "id"))
+		rule.SetAttributeTraversal("referenced_security_group_id", ref("aws_security_group", relay, "id"))
+		g.port(rule, sshPort)
+		rule.SetAttributeValue("description", cty.StringVal(fmt.Sprintf("ssh through %s, the relay (via:)", g.relay)))
+	}
+}
+
+// relayRules give the relay's instance a group of its own, which every
+// role with another host and the operator's range may dial on the mesh's
+// port: every node, the operator's controller included, dials the relay.
+func (g *generator) relayRules() {
+	if g.relay == "" {
+		return
+	}
+	relay := ident(RelayGroup)
+	sg := g.resource("aws_security_group", relay)
+	sg.SetAttributeValue("name", cty.StringVal(g.plan.Name+"-"+RelayGroup))
+	sg.SetAttributeValue("description", cty.StringVal(fmt.Sprintf("crmplan mesh relay (%s): the nodes and the operator dial it", g.relay)))
+	sg.SetAttributeTraversal("vpc_id", ref("aws_vpc", "crm", "id"))
+	g.tags(sg, map[string]string{"Name": g.plan.Name + "-" + RelayGroup, "crmplan-role": RelayGroup})
+	seen := map[topology.Role]bool{}
+	for _, h := range g.topo.Hosts {
+		if h.Name == g.relay || seen[h.Role] {
+			continue
+		}
+		seen[h.Role] = true
+		rule := g.resource("aws_vpc_security_group_ingress_rule", fmt.Sprintf("%s_from_%s_%d", relay, ident(string(h.Role)), mesh.DefaultPort))
+		rule.SetAttributeTraversal("security_group_id", ref("aws_security_group", relay, "id"))
+		rule.SetAttributeTraversal("referenced_security_group_id", ref("aws_security_group", ident(string(h.Role)), "id"))
+		g.port(rule, mesh.DefaultPort)
+		rule.SetAttributeValue("description", cty.StringVal(fmt.Sprintf("%s's mesh nodes dial the relay", h.Role)))
+	}
+	rule := g.resource("aws_vpc_security_group_ingress_rule", fmt.Sprintf("%s_from_operator_%d", relay, mesh.DefaultPort))
+	rule.SetAttributeTraversal("security_group_id", ref("aws_security_group", relay, "id"))
+	rule.SetAttributeTraversal("cidr_ipv4", ref("var", "operator_cidr"))
+	g.port(rule, mesh.DefaultPort)
+	rule.SetAttributeValue("description", cty.StringVal("the operator's mesh controller dials the relay"))
+}
+
+// inDMZ says whether role r has a host in a DMZ zone.
+func (g *generator) inDMZ(r topology.Role) bool {
+	for _, h := range g.topo.Hosts {
+		if h.Role == r && g.zoneKind(h.Zone) == topology.DMZ {
+			return true
+		}
+	}
+	return false
+}
+
 func (g *generator) port(b *hclwrite.Body, port int) {
 	b.SetAttributeValue("ip_protocol", cty.StringVal("tcp"))
 	b.SetAttributeValue("from_port", cty.NumberIntVal(int64(port)))
@@ -240,12 +341,7 @@ func (g *generator) public(r topology.Role) bool {
 			return false
 		}
 	}
-	for _, h := range g.topo.Hosts {
-		if h.Role == r && g.zoneKind(h.Zone) == topology.DMZ {
-			return true
-		}
-	}
-	return false
+	return g.inDMZ(r)
 }
 
 func (g *generator) zoneKind(name string) topology.ZoneKind {
@@ -262,8 +358,11 @@ func (g *generator) instance(h topology.Host, instanceType string) {
 	b.SetAttributeTraversal("ami", ref("var", "ami"))
 	b.SetAttributeValue("instance_type", cty.StringVal(instanceType))
 	b.SetAttributeTraversal("subnet_id", ref("aws_subnet", ident(h.Zone), "id"))
-	b.SetAttributeRaw("vpc_security_group_ids", hclwrite.TokensForTuple([]hclwrite.Tokens{
-		hclwrite.TokensForTraversal(ref("aws_security_group", ident(string(h.Role)), "id"))}))
+	groups := []hclwrite.Tokens{hclwrite.TokensForTraversal(ref("aws_security_group", ident(string(h.Role)), "id"))}
+	if h.Name == g.relay {
+		groups = append(groups, hclwrite.TokensForTraversal(ref("aws_security_group", ident(RelayGroup), "id")))
+	}
+	b.SetAttributeRaw("vpc_security_group_ids", hclwrite.TokensForTuple(groups))
 	g.tags(b, map[string]string{"Name": h.Name, "crmplan-role": string(h.Role), "crmplan-zone": h.Zone,
 		"crmplan-port": fmt.Sprint(h.Port)})
 }

@@ -60,15 +60,31 @@ func TestGenerateGolden(t *testing.T) {
 	}
 }
 
-// ingress reads the module back and returns, per security group, the
-// groups (or "internet") allowed in and on which ports: what the network
-// policy looks like to AWS.
+// ingress is the topology's network policy as the module gives it to AWS:
+// ingressAll without what the ssh target needs (SSH, the mesh relay),
+// which TestSSHTargetRules checks.
 func ingress(t *testing.T, src []byte) map[string][]string {
 	t.Helper()
-	f, diags := hclwrite.ParseConfig(src, FileName, hcl.InitialPos)
-	if diags.HasErrors() {
-		t.Fatalf("the module does not parse: %s", diags)
+	out := map[string][]string{}
+	for sg, rules := range ingressAll(t, src) {
+		if sg == "mesh_relay" {
+			continue
+		}
+		for _, r := range rules {
+			if !strings.HasSuffix(r, ":22") {
+				out[sg] = append(out[sg], r)
+			}
+		}
 	}
+	return out
+}
+
+// ingressAll reads the module back and returns, per security group, the
+// groups (or "internet", or "operator" for var.operator_cidr) allowed in
+// and on which ports.
+func ingressAll(t *testing.T, src []byte) map[string][]string {
+	t.Helper()
+	f := parsed(t, src)
 	out := map[string][]string{}
 	attr := func(b *hclwrite.Body, name string) string {
 		a := b.GetAttribute(name)
@@ -83,8 +99,11 @@ func ingress(t *testing.T, src []byte) map[string][]string {
 		}
 		to := strings.TrimSuffix(strings.TrimPrefix(attr(b.Body(), "security_group_id"), "aws_security_group."), ".id")
 		from := strings.TrimSuffix(strings.TrimPrefix(attr(b.Body(), "referenced_security_group_id"), "aws_security_group."), ".id")
-		if from == "" && attr(b.Body(), "cidr_ipv4") == `"0.0.0.0/0"` {
+		switch attr(b.Body(), "cidr_ipv4") {
+		case `"0.0.0.0/0"`:
 			from = "internet"
+		case "var.operator_cidr":
+			from = "operator"
 		}
 		out[to] = append(out[to], from+":"+attr(b.Body(), "from_port"))
 	}
@@ -135,6 +154,90 @@ func TestSecurityGroupsFollowTheNetworkPolicy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSSHTargetRules: the export opens what crmplan apply --target ssh
+// needs on its machines, derived from the topology and the mesh: SSH from
+// the operator to the DMZ roles, SSH from the relay (the inventory's via:)
+// to every other role, and the relay's port from every role with a node
+// other than the relay and from the operator. Nothing else opens port 22,
+// and only the relay's instance is in the relay's group.
+func TestSSHTargetRules(t *testing.T) {
+	tests := []struct {
+		plan  string
+		relay string // the relay's instance
+		want  map[string][]string
+	}{
+		{
+			plan:  "simplecrm",
+			relay: "web_1",
+			want: map[string][]string{
+				"web":        {"internet:8080", "operator:22"},
+				"api":        {"integration:8081", "mesh_relay:22", "web:8081"},
+				"db_primary": {"api:5432", "db_replica:5432", "etl:5432", "mesh_relay:22"},
+				"db_replica": {"api:5432", "mesh_relay:22"},
+				"mesh_relay": {"api:27199", "db_primary:27199", "db_replica:27199", "etl:27199", "integration:27199", "operator:27199", "web:27199"}, // web-2 too
+			},
+		},
+		{
+			plan:  "smarten-ha",
+			relay: "failover_1",
+			want: map[string][]string{
+				"failover":   {"internet:8080", "operator:22"},
+				"mesh_relay": {"api:27199", "db_primary:27199", "db_replica:27199", "operator:27199"}, // one switch: the relay
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.plan, func(t *testing.T) {
+			m := generate(t, tt.plan)
+			got := ingressAll(t, m.Source)
+			for sg, want := range tt.want {
+				if strings.Join(got[sg], " ") != strings.Join(want, " ") {
+					t.Errorf("ingress of %s = %v, want %v", sg, got[sg], want)
+				}
+			}
+			l := laid(t, tt.plan)
+			dmz := map[string]bool{}
+			for _, z := range l.Topology.Zones {
+				dmz[z.Name] = z.Kind == topology.DMZ
+			}
+			for _, h := range l.Topology.Hosts {
+				sg := strings.ReplaceAll(string(h.Role), "-", "_")
+				var ssh []string
+				for _, r := range got[sg] {
+					if strings.HasSuffix(r, ":22") {
+						ssh = append(ssh, r)
+					}
+				}
+				want := "mesh_relay:22"
+				if dmz[h.Zone] {
+					want = "operator:22"
+				}
+				if strings.Join(ssh, " ") != want {
+					t.Errorf("host %s (%s): SSH from %v, want only %s", h.Name, sg, ssh, want)
+				}
+			}
+			for _, b := range parsed(t, m.Source).Body().Blocks() {
+				if b.Type() != "resource" || b.Labels()[0] != "aws_instance" {
+					continue
+				}
+				groups := string(b.Body().GetAttribute("vpc_security_group_ids").Expr().BuildTokens(nil).Bytes())
+				if in := strings.Contains(groups, "aws_security_group.mesh_relay.id"); in != (b.Labels()[1] == tt.relay) {
+					t.Errorf("instance %s: groups %s; only %s is the relay", b.Labels()[1], groups, tt.relay)
+				}
+			}
+		})
+	}
+}
+
+func parsed(t *testing.T, src []byte) *hclwrite.File {
+	t.Helper()
+	f, diags := hclwrite.ParseConfig(src, FileName, hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatalf("the module does not parse: %s", diags)
+	}
+	return f
 }
 
 // TestTerraformAcceptsTheModule runs the real terraform over every export:
