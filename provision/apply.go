@@ -158,7 +158,7 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 		// Every machine is logged in to (and asked for drift) before any is
 		// touched, while the rest is prepared here: opening the Pulumi
 		// workspace takes CLI calls of its own, and the two overlap.
-		layout.machines = checkMachines(ctx, t, layout, loadPinned(paths))
+		layout.machines = checkMachines(ctx, paths, t, layout, loadPinned(paths), sameMachines(paths, t.Inventory))
 		s, layout, bins, version, err := r.prepareStack(ctx, layout)
 		if cerr := layout.machines.wait(); cerr != nil {
 			return nil, layout, bins, "", cerr
@@ -166,7 +166,7 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 		if r.Out != nil {
 			fmt.Fprintln(r.Out, layout.machines)
 		}
-		if err == nil {
+		if err == nil && !layout.machines.throughMesh {
 			err = checkPackages(ctx, t, layout, rolePackages)
 		}
 		if err == nil {

@@ -1,8 +1,12 @@
 package provision
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -10,6 +14,7 @@ import (
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/mesh"
+	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/provision/target/netns"
@@ -132,28 +137,141 @@ func preflight(ctx context.Context, t *ssh.Target, l Layout) error {
 }
 
 // machineChecks are apply's checks of an ssh layout's machines, made in
-// the background: preflight, then drift.
+// the background: preflight, then drift, over SSH; or, on a stack already
+// deployed onto the same machines, drift and packages through the mesh.
 type machineChecks struct {
 	done  chan struct{}
 	err   error  // preflight's
 	drift string // why Pulumi must refresh, "" when nothing drifted
 	hosts int
 	took  time.Duration
+	// throughMesh: every host's agent answered, and no machine was logged
+	// in to; meshErr is why the mesh could not tell, when SSH did.
+	throughMesh bool
+	meshErr     error
 }
 
-// checkMachines starts preflight and, when it passes, the drift check of
-// the deployed hosts.
-func checkMachines(ctx context.Context, t *ssh.Target, l Layout, deployed map[string]string) *machineChecks {
+// checkMachines starts the checks of l's machines. When every host of l
+// was deployed by an earlier apply onto the same machines (same is the
+// saved inventory equal to this one), it asks the hosts' agents through
+// the mesh, which is up: logins over SSH cost a key exchange per machine
+// and hop, which a no-change apply pays for nothing. Otherwise, or when
+// the mesh cannot tell (a node without a route, a unit that fails), it
+// runs preflight and, when it passes, the SSH drift check of the deployed
+// hosts.
+func checkMachines(ctx context.Context, paths stackdir.Paths, t *ssh.Target, l Layout, deployed map[string]string, same bool) *machineChecks {
 	c := &machineChecks{done: make(chan struct{}), hosts: len(l.Hosts)}
 	go func() {
 		defer close(c.done)
 		start := time.Now()
+		defer func() { c.took = time.Since(start) }()
+		if same && allDeployed(l, deployed) {
+			if c.drift, c.meshErr = meshDrift(ctx, paths, l); c.meshErr == nil {
+				c.throughMesh = true
+				return
+			}
+		}
 		if c.err = preflight(ctx, t, l); c.err == nil {
 			c.drift = l.sshDrift(t, deployed)
 		}
-		c.took = time.Since(start)
 	}()
 	return c
+}
+
+// sameMachines says whether inv places every host where the stack's saved
+// inventory does, logging in the same way.
+func sameMachines(paths stackdir.Paths, inv *ssh.Inventory) bool {
+	saved, ok, err := ssh.LoadSaved(paths.Machines())
+	return err == nil && ok && maps.Equal(saved.Machines, inv.Machines) && saved.Key == inv.Key && saved.KnownHosts == inv.KnownHosts
+}
+
+func allDeployed(l Layout, deployed map[string]string) bool {
+	for _, h := range l.Hosts {
+		if _, ok := deployed[h.Name]; !ok {
+			return false
+		}
+	}
+	return len(l.Hosts) > 0
+}
+
+// meshDrift is sshDrift and checkPackages asked of the hosts' agents
+// through the stack's mesh, all at once: a status unit on every host (a
+// supervised program whose supervisor is gone, a database host without
+// its server is drift) and, where the role runs from the machine's
+// packages, a packages unit that installs nothing. A host the controller
+// has no route to, or a unit that fails, is an error: the caller asks
+// over SSH, which says which machine and what.
+func meshDrift(ctx context.Context, paths stackdir.Paths, l Layout) (string, error) {
+	m, err := mesh.Open(paths.StateDir, paths.Stack, targets())
+	if err != nil {
+		return "", err
+	}
+	routed, err := m.Reach(ctx, routeWait)
+	if err != nil {
+		return "", err
+	}
+	for _, h := range l.Hosts {
+		if !routed[h.Name] {
+			return "", fmt.Errorf("host %s: the controller has no route to its mesh node", h.Name)
+		}
+	}
+	why := make([]string, len(l.Hosts))
+	errs := make([]error, len(l.Hosts))
+	var wg sync.WaitGroup
+	for i, h := range l.Hosts {
+		wg.Go(func() { why[i], errs[i] = hostDrift(ctx, m, h) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	for _, w := range why {
+		if w != "" {
+			return w, nil
+		}
+	}
+	return "", nil
+}
+
+// hostDrift asks h's agent what sshDrift asks its machine, and checks
+// its role's packages as checkPackages does, without installing any.
+func hostDrift(ctx context.Context, m *mesh.Mesh, h LocalHost) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	var pkgErr error
+	var wg sync.WaitGroup
+	if pkgs := rolePackages(h.Role); len(pkgs) > 0 {
+		wg.Go(func() {
+			payload, err := json.Marshal(wire.PackagesOp{Packages: pkgs})
+			if err == nil {
+				_, err = m.Run(ctx, h.Name, mesh.Work{Type: wire.WorkPackages, Payload: bytes.NewReader(payload)})
+			}
+			if err != nil {
+				pkgErr = fmt.Errorf("host %s: packages: %w", h.Name, err)
+			}
+		})
+	}
+	out, err := m.Run(ctx, h.Name, mesh.Work{Type: wire.WorkStatus})
+	wg.Wait()
+	if err != nil {
+		return "", fmt.Errorf("host %s: status: %w", h.Name, err)
+	}
+	if pkgErr != nil {
+		return "", pkgErr
+	}
+	var st wire.Status
+	if err := json.Unmarshal([]byte(out.Text), &st); err != nil {
+		return "", fmt.Errorf("host %s: agent's status: %w", h.Name, err)
+	}
+	if (h.Role == topology.RoleDBPrimary || h.Role == topology.RoleDBReplica) && st.Postgres == nil {
+		return "host " + h.Name + " has no PostgreSQL server", nil
+	}
+	for _, p := range st.Processes {
+		if !p.Running {
+			return "host " + h.Name + " " + p.Name + " is not running", nil
+		}
+	}
+	return "", nil
 }
 
 // wait returns preflight's error once the checks are done.
@@ -164,7 +282,14 @@ func (c *machineChecks) wait() error {
 
 // String says what the checks took, for apply's output.
 func (c *machineChecks) String() string {
-	return fmt.Sprintf("machines: %d logged in to over SSH and checked in %.1fs", c.hosts, c.took.Seconds())
+	if c.throughMesh {
+		return fmt.Sprintf("machines: %d asked through the mesh in %.1fs, no SSH login", c.hosts, c.took.Seconds())
+	}
+	s := fmt.Sprintf("machines: %d logged in to over SSH and checked in %.1fs", c.hosts, c.took.Seconds())
+	if c.meshErr != nil {
+		s += fmt.Sprintf(" (the mesh could not tell: %v)", c.meshErr)
+	}
+	return s
 }
 
 // Connections are what r's stack needs to pass between its hosts and from

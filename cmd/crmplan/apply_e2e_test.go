@@ -29,6 +29,8 @@ type deployEnv struct {
 	crmplan  string
 	stateDir string
 	args     []string // --state-dir, --pulumi, --crm
+	// applied is what the last apply wrote on stderr (its progress).
+	applied string
 }
 
 // newDeployEnv uses crmplan and crm built from this tree (the crmplan
@@ -114,6 +116,7 @@ func (e *deployEnv) apply(plan string, extra ...string) (applyOutput, time.Durat
 	err := cmd.Run()
 	took := time.Since(start)
 	e.t.Logf("crmplan apply (%.1fs):\n%s", took.Seconds(), stderr.String())
+	e.applied = stderr.String()
 	if err != nil {
 		e.t.Fatalf("crmplan apply: %v", err)
 	}

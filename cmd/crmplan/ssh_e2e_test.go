@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/provision/target/ssh"
 	"github.com/crmplan/crmplan/provision/target/ssh/sshtest"
 	"github.com/crmplan/crmplan/topology"
@@ -27,7 +29,10 @@ import (
 // with the host named before anything is written on any machine; then the
 // stack is applied from bare machines (sshd only), crmplan probe finds
 // every host pair as planned, k6 verifies it at the plan's 150 req/s
-// through the DMZ, a second apply changes nothing, a new crm build rolls
+// through the DMZ, a second apply changes nothing (and logs in to no
+// machine: the hosts' agents are asked through the mesh), a program whose
+// supervisor was killed is seen through the mesh and restarted by the
+// next apply, a new crm build rolls
 // onto the machines under that load with no failed request, crmplan
 // failover fences the primary and promotes the replica through the mesh
 // (the api servers follow it and take writes), and destroy
@@ -144,7 +149,15 @@ func TestApplySSH(t *testing.T) {
 		t.Errorf("a second apply changed %v, want nothing", again.Changes)
 	}
 	t.Logf("no-change apply --target ssh: %.1fs", tookAgain.Seconds())
+	// Deployed onto the same machines: drift and packages are asked of
+	// the hosts' agents through the mesh, with no SSH login.
+	if !strings.Contains(e.applied, "asked through the mesh") {
+		t.Errorf("the no-change apply logged in to the machines over SSH; want them asked through the mesh")
+	}
 
+	t.Run("DriftSeenThroughTheMesh", func(t *testing.T) {
+		driftSSH(t, e, plan, inventory, filepath.Join(machinesDir, "web-2"))
+	})
 	t.Run("RollingNewBuildUnderLoad", func(t *testing.T) { rollSSH(t, e, plan, inventory) })
 	// Nothing of it reads the database machines' files here: the lag
 	// check, the fence, the promotion and the repoint are units on their
@@ -222,4 +235,36 @@ func newMachinesEnv(t *testing.T, machines string) (*deployEnv, string, topology
 		t.Fatal(err)
 	}
 	return e, plan, laid
+}
+
+// driftSSH kills a supervised program of the host whose install directory
+// is dir, supervisor first (as a crash of both would), and applies: the
+// drift is seen through the mesh, Pulumi refreshes, and the program runs
+// again.
+func driftSSH(t *testing.T, e *deployEnv, plan, inventory, dir string) {
+	specs, _ := filepath.Glob(filepath.Join(dir, "*.spec.json"))
+	if len(specs) == 0 {
+		t.Fatalf("no supervised program in %s", dir)
+	}
+	proc, err := supervise.Load(specs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := proc.ReadState()
+	if err != nil || st.SupervisorPID == 0 {
+		t.Fatalf("%s: state %+v, %v", proc.Name, st, err)
+	}
+	_ = syscall.Kill(st.SupervisorPID, syscall.SIGKILL)
+	if st.ChildPID > 0 {
+		_ = syscall.Kill(st.ChildPID, syscall.SIGKILL)
+	}
+	host := filepath.Base(dir)
+	res, took := e.apply(plan, "--target", "ssh", "--inventory", inventory)
+	t.Logf("apply after %s's %s was killed: %.1fs, changes %v", host, proc.Name, took.Seconds(), res.Changes)
+	if want := "refreshing: host " + host + " " + proc.Name + " is not running"; !strings.Contains(e.applied, want) || !strings.Contains(e.applied, "asked through the mesh") {
+		t.Errorf("apply did not say %q after asking through the mesh", want)
+	}
+	if _, running := proc.Running(); !running {
+		t.Errorf("%s on %s does not run after the apply", proc.Name, host)
+	}
 }
