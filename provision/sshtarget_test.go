@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/target/ssh"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -75,4 +77,45 @@ func laidExample(t *testing.T, file string) topology.Laid {
 		t.Fatal(err)
 	}
 	return laid
+}
+
+// TestSameMachines: apply skips the SSH checks only for the machines an
+// earlier apply saved, logged in to the same way.
+func TestSameMachines(t *testing.T) {
+	paths := stackdir.Paths{StateDir: t.TempDir(), Stack: "simplecrm"}
+	inv := func() *ssh.Inventory {
+		return &ssh.Inventory{Key: "/k", KnownHosts: "/kh", Machines: map[string]ssh.Machine{
+			"web-1": {Name: "web-1", Address: "10.20.1.10", User: "root", Port: 22},
+			"api-1": {Name: "api-1", Address: "10.20.2.10", User: "root", Port: 22, Via: "web-1"},
+		}}
+	}
+	if sameMachines(paths, inv()) {
+		t.Fatal("no saved inventory, yet the same machines")
+	}
+	if err := inv().Save(paths.Machines()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		change func(*ssh.Inventory)
+		want   bool
+	}{
+		{name: "unchanged", change: func(*ssh.Inventory) {}, want: true},
+		{name: "another address", change: func(i *ssh.Inventory) {
+			i.Machines["api-1"] = ssh.Machine{Name: "api-1", Address: "10.20.2.11", User: "root", Port: 22, Via: "web-1"}
+		}},
+		{name: "another via", change: func(i *ssh.Inventory) { m := i.Machines["api-1"]; m.Via = ""; i.Machines["api-1"] = m }},
+		{name: "a new machine", change: func(i *ssh.Inventory) { i.Machines["api-2"] = ssh.Machine{Name: "api-2", Address: "10.20.2.11"} }},
+		{name: "another key", change: func(i *ssh.Inventory) { i.Key = "/other" }},
+		{name: "another known_hosts", change: func(i *ssh.Inventory) { i.KnownHosts = "/other" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			i := inv()
+			tt.change(i)
+			if got := sameMachines(paths, i); got != tt.want {
+				t.Errorf("sameMachines = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }
