@@ -18,6 +18,7 @@ package sizing
 //	write       0.15  about one interaction in seven saves something
 //	report      0.05  dashboards and reports are rare but heavy
 //	integration 0.10  ESB/API traffic from other systems (seed 000's Talend ESB)
+//	marketing   0     campaigns, only where a plan has a marketing tier (below)
 //
 // SLO (DefaultSLO)
 //
@@ -27,17 +28,19 @@ package sizing
 // Tiers (DefaultTier): demand in milliseconds of one core per request of a
 // class; mix-weighted with DefaultMix in brackets.
 //
-//	role        list view write report integr. visit cores HA  min max
-//	web          1.0  0.8  1.2   1.0    -      1     2    yes  -   -    [0.86]
-//	proxy        0.3  0.3  0.3   0.3    -      1     2    yes  -   -    [0.27]
-//	failover     0.2  0.2  0.2   0.2    -      1     2    yes  -   -    [0.18]
-//	api         12    8   15    40     10      1     4    yes  -   -    [12.25]
-//	db-primary   4    2    6    25      4      1     4    no   1   1    [4.65]
-//	db-replica   -    -    2     -      -      1     4    no   1   -    [0.3]
-//	cache        0.3  0.2  0.2   -      0.1    1     2    no   1   -    [0.22]
-//	integration  -    -    -     -     30      1     4    no   1   -    [3.0]
-//	queue        -    -    0.5   -      1      1     2    no   1   -    [0.175]
-//	kv           -    -    -     -      0.2    1     2    no   1   -    [0.02]
+//	role        list view write report integr. mkt. visit cores HA  min max
+//	web          1.0  0.8  1.2   1.0    -      -     1     2    yes  -   -    [0.86]
+//	proxy        0.3  0.3  0.3   0.3    -      -     1     2    yes  -   -    [0.27]
+//	failover     0.2  0.2  0.2   0.2    -      -     1     2    yes  -   -    [0.18]
+//	api         12    8   15    40     10      6     1     4    yes  -   -    [12.25]
+//	db-primary   4    2    6    25      4      2     1     4    no   1   1    [4.65]
+//	db-replica   -    -    2     -      -      -     1     4    no   1   -    [0.3]
+//	cache        0.3  0.2  0.2   -      0.1    -     1     2    no   1   -    [0.22]
+//	integration  -    -    -     -     30      -     1     4    no   1   -    [3.0]
+//	queue        -    -    0.5   -      1      -     1     2    no   1   -    [0.175]
+//	kv           -    -    -     -      0.2    -     1     2    no   1   -    [0.02]
+//	marketing    -    -    -     -      -      3     1     2    no   1   -    [0]
+//	marketing-db -    -    -     -      -      2     1     2    no   1   1    [0]
 //	etl, scheduler, mail, admin, worker, docstore, vpn: no per-request
 //	            demand (batch work, notifications, the operators' console,
 //	            back-end jobs, document storage and remote users' tunnels
@@ -56,7 +59,7 @@ package sizing
 // docstore CPU than seed 001's stack used at 4x (BENCHMARKS.md). Their CPU
 // is measured as the tier's idle and background CPU instead; a plan whose
 // CRM does serve documents on its requests gives docstore its demand_ms.
-//	loadgen      1.03 1.03 1.03  1.03   1.03   1     2    no   1   -    [1.03]
+//	loadgen      1.03 1.03 1.03  1.03   1.03   1.03  1     2    no   1   -    [1.03]
 //	             (k6's CPU per request it makes; off the request path)
 //
 // Why these: the web tier terminates TLS, serves the React bundle and
@@ -72,6 +75,14 @@ package sizing
 // The integrators' key-value store (Redis) answers a grant read and a
 // counter increment per integration call, tens of microseconds each: 0.2 ms
 // is generous, and one server holds it.
+// The marketing class (seed 000's marketing server) is in no default mix: a
+// plan with a marketing tier gives it a share (examples/simplecrm.yaml: 2 %).
+// Half its calls create a campaign, which checks the caller's token and
+// reads the matching contacts at the api tier (a search page: about half a
+// list's 12 ms there, 2 ms at the primary) and writes the recipients into
+// the marketing database; half list a campaign's recipients, a token check
+// and one indexed read. The marketing server only moves JSON between the
+// two, 3 ms; its database's reads and batched inserts, 2 ms.
 // Reports default to the primary; a topology that runs reports on the replica
 // (seed 001) moves the report demand to the db-replica tier in its plan file.
 //
@@ -139,9 +150,9 @@ func DefaultDatabase() DatabaseSpec {
 }
 
 // demand builds a per-class demand map in the canonical class order.
-func demand(list, view, write, report, integration float64) map[Class]float64 {
-	d := make(map[Class]float64, 5)
-	for i, v := range []float64{list, view, write, report, integration} {
+func demand(list, view, write, report, integration, marketing float64) map[Class]float64 {
+	d := make(map[Class]float64, numClasses)
+	for i, v := range []float64{list, view, write, report, integration, marketing} {
 		if v > 0 {
 			d[Classes()[i]] = v
 		}
@@ -155,27 +166,27 @@ func DefaultTier(role string) (TierSpec, bool) {
 	t := TierSpec{Role: role, Visit: 1, Cores: defaultCores, TargetUtilization: defaultTargetUtilization}
 	switch role {
 	case "web":
-		t.Demand, t.HA = demand(1.0, 0.8, 1.2, 1.0, 0), true
+		t.Demand, t.HA = demand(1.0, 0.8, 1.2, 1.0, 0, 0), true
 	case "proxy":
-		t.Demand, t.HA = demand(0.3, 0.3, 0.3, 0.3, 0), true
+		t.Demand, t.HA = demand(0.3, 0.3, 0.3, 0.3, 0, 0), true
 	case "failover":
-		t.Demand, t.HA = demand(0.2, 0.2, 0.2, 0.2, 0), true
+		t.Demand, t.HA = demand(0.2, 0.2, 0.2, 0.2, 0, 0), true
 	case "api":
-		t.Demand, t.Cores, t.HA = demand(12, 8, 15, 40, 10), 4, true
+		t.Demand, t.Cores, t.HA = demand(12, 8, 15, 40, 10, 6), 4, true
 	case "worker", "docstore":
 		t.Demand, t.Min = map[Class]float64{}, 1
 	case "db-primary":
-		t.Demand, t.Cores, t.Min, t.MaxServers = demand(4, 2, 6, 25, 4), 4, 1, 1
+		t.Demand, t.Cores, t.Min, t.MaxServers = demand(4, 2, 6, 25, 4, 2), 4, 1, 1
 	case "db-replica":
-		t.Demand, t.Cores, t.Min = demand(0, 0, 2, 0, 0), 4, 1
+		t.Demand, t.Cores, t.Min = demand(0, 0, 2, 0, 0, 0), 4, 1
 	case "cache":
-		t.Demand, t.Min = demand(0.3, 0.2, 0.2, 0, 0.1), 1
+		t.Demand, t.Min = demand(0.3, 0.2, 0.2, 0, 0.1, 0), 1
 	case "integration":
-		t.Demand, t.Cores, t.Min = demand(0, 0, 0, 0, 30), 4, 1
+		t.Demand, t.Cores, t.Min = demand(0, 0, 0, 0, 30, 0), 4, 1
 	case "queue":
-		t.Demand, t.Min = demand(0, 0, 0.5, 0, 1), 1
+		t.Demand, t.Min = demand(0, 0, 0.5, 0, 1, 0), 1
 	case "kv":
-		t.Demand, t.Min = demand(0, 0, 0, 0, 0.2), 1
+		t.Demand, t.Min = demand(0, 0, 0, 0, 0.2, 0), 1
 	case "etl":
 		t.Demand, t.Cores, t.Min = map[Class]float64{}, 4, 1
 	case "scheduler", "mail", "vpn":
@@ -184,9 +195,16 @@ func DefaultTier(role string) (TierSpec, bool) {
 		// Seed 002: "n per cluster ... to secure each of them": a second
 		// console when one is lost.
 		t.Demand, t.Min, t.HA = map[Class]float64{}, 1, true
+	case "marketing":
+		// Seed 000 names one marketing server; a campaign is not worth a
+		// second one standing by.
+		t.Demand, t.Min = demand(0, 0, 0, 0, 0, 3), 1
+	case "marketing-db":
+		// Its own PostgreSQL: one writable server, like the CRM's primary.
+		t.Demand, t.Min, t.MaxServers = demand(0, 0, 0, 0, 0, 2), 1, 1
 	case "loadgen":
 		g := generatorDemandMs
-		t.Demand, t.Min = demand(g, g, g, g, g), 1
+		t.Demand, t.Min = demand(g, g, g, g, g, g), 1
 	default:
 		return TierSpec{}, false
 	}
@@ -201,7 +219,7 @@ const generatorDemandMs = 1.03
 // DefaultRoles lists the roles DefaultTier knows, in request-path order.
 func DefaultRoles() []string {
 	return []string{"proxy", "failover", "web", "api", "cache", "docstore", "worker", "queue",
-		"integration", "kv", "db-primary", "db-replica", "etl", "scheduler", "mail", "admin", "vpn", "loadgen"}
+		"integration", "kv", "marketing", "db-primary", "db-replica", "marketing-db", "etl", "scheduler", "mail", "admin", "vpn", "loadgen"}
 }
 
 // DefaultTiers returns seed 000's tiers: web (load balancer) in the DMZ, app

@@ -154,7 +154,7 @@ func TestPredictHere(t *testing.T) {
 	// Sharing two cores at 50 % queues more than the plan's 25 cores at
 	// the same rate, and the whole path's p95 sits above its mean.
 	low, _ := PredictAt(seed000(), est, est.Workload.DesignRate)
-	if !(at.EndToEnd.MeanMs > low.EndToEnd.MeanMs) || !(at.EndToEnd.P95Ms > at.EndToEnd.MeanMs) || len(at.EndToEnd.ByClass) != numClasses {
+	if !(at.EndToEnd.MeanMs > low.EndToEnd.MeanMs) || !(at.EndToEnd.P95Ms > at.EndToEnd.MeanMs) || len(at.EndToEnd.ByClass) != len(DefaultMix()) {
 		t.Errorf("here %+v, production %+v", at.EndToEnd, low.EndToEnd)
 	}
 	over, err := PredictHere(m, est, sat*1.01, here)

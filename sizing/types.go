@@ -11,14 +11,15 @@ const (
 	ClassWrite       Class = "write"       // create or update
 	ClassReport      Class = "report"      // aggregate reads (dashboards, reports)
 	ClassIntegration Class = "integration" // API calls from the ESB / ETL side
+	ClassMarketing   Class = "marketing"   // campaigns at the marketing server (seed 000), which reads contacts from the api tier
 )
 
 // numClasses is len(Classes()).
-const numClasses = 5
+const numClasses = 6
 
 // Classes returns the request classes in their canonical order.
 func Classes() []Class {
-	return []Class{ClassList, ClassView, ClassWrite, ClassReport, ClassIntegration}
+	return []Class{ClassList, ClassView, ClassWrite, ClassReport, ClassIntegration, ClassMarketing}
 }
 
 // Mix gives each class its share of all requests; shares sum to 1.

@@ -7,7 +7,7 @@ package topology
 // them, so both must agree: that is why it lives in the domain.
 func DefaultInstance(role Role, cores int) string {
 	family := "m6i"
-	if role == RoleDBPrimary || role == RoleDBReplica {
+	if role == RoleDBPrimary || role == RoleDBReplica || role == RoleMarketingDB {
 		family = "r6i"
 	}
 	switch {

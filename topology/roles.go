@@ -7,8 +7,8 @@ import "sort"
 func Roles() []Role {
 	return []Role{
 		RoleLoadgen, RoleVPN, RoleFailover, RoleProxy, RoleWeb, RoleAPI, RoleWorker, RoleScheduler,
-		RoleIntegration, RoleETL, RoleQueue, RoleKV, RoleMail, RoleAdmin, RoleCache, RoleDocStore,
-		RoleDBPrimary, RoleDBReplica,
+		RoleIntegration, RoleETL, RoleQueue, RoleKV, RoleMail, RoleAdmin, RoleMarketing, RoleCache, RoleDocStore,
+		RoleDBPrimary, RoleDBReplica, RoleMarketingDB,
 	}
 }
 
@@ -38,6 +38,8 @@ var defaultPorts = map[Role]int{
 	RoleKV:          6379,
 	RoleMail:        587,
 	RoleAdmin:       8087,
+	RoleMarketing:   8088,
+	RoleMarketingDB: 5432,
 	RoleDBPrimary:   5432,
 	RoleDBReplica:   5432,
 	// A load generator serves nothing; 6565 is k6's REST API port, for
@@ -69,6 +71,8 @@ var purposes = map[Role]string{
 	RoleMail:        "SMTP relay the roles send their notifications through (seed 002's ARMAIL)",
 	RoleKV:          "key-value store of the integrators' shared state (seed 002's ARKVD)",
 	RoleVPN:         "WireGuard endpoint: remote users' tunnels reach the entry role only (seed 002's ARVPN; runs on apply --isolate only)",
+	RoleMarketing:   "marketing application server in the DMZ: campaigns and their recipients, read from the CRM's contacts through its API (seed 000)",
+	RoleMarketingDB: "PostgreSQL of the marketing server's campaigns, in the LAN, apart from the CRM's database (seed 000's Marketing Database)",
 }
 
 // Purpose says what role r is for in a topology; "" for a role without
@@ -85,7 +89,7 @@ func DefaultPort(r Role) int { return defaultPorts[r] }
 // integrators' key-value store.
 func (r Role) IsData() bool {
 	switch r {
-	case RoleDBPrimary, RoleDBReplica, RoleCache, RoleDocStore, RoleKV:
+	case RoleDBPrimary, RoleDBReplica, RoleCache, RoleDocStore, RoleKV, RoleMarketingDB:
 		return true
 	}
 	return false
@@ -136,6 +140,14 @@ var defaultLinks = []defaultLink{
 	{RoleAdmin, RoleScheduler},
 	{RoleAdmin, RoleKV},
 	{RoleDBReplica, RoleDBPrimary},
+	// Seed 000's marketing server: users reach it in the DMZ, it reads
+	// the CRM's contacts through the application tier (with the caller's
+	// token, never from the CRM's database) and keeps its campaigns in
+	// its own database in the LAN: the one DMZ-to-data link the policy
+	// allows (dmzDataLinks).
+	{RoleLoadgen, RoleMarketing},
+	{RoleMarketing, RoleAPI},
+	{RoleMarketing, RoleMarketingDB},
 }
 
 // frontTargets says where an entry role forwards requests: the first of its

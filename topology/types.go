@@ -41,24 +41,26 @@ type Role string
 
 // The roles the seed topologies need.
 const (
-	RoleWeb         Role = "web"         // presentation tier + load balancer (crm web)
-	RoleFailover    Role = "failover"    // active-passive failover switch (crm web in failover mode, seed 004)
-	RoleAPI         Role = "api"         // application server (crm api)
-	RoleWorker      Role = "worker"      // back-end jobs: import, export, scheduled reports (crm worker)
-	RoleDBPrimary   Role = "db-primary"  // PostgreSQL primary
-	RoleDBReplica   Role = "db-replica"  // PostgreSQL streaming replica
-	RoleCache       Role = "cache"       // memcached-style cache tier (seed 001)
-	RoleDocStore    Role = "docstore"    // document storage (seed 001)
-	RoleIntegration Role = "integration" // ESB / integrator server (seeds 000, 002)
-	RoleETL         Role = "etl"         // data migration (seed 000)
-	RoleScheduler   Role = "scheduler"   // job scheduler (seed 002)
-	RoleQueue       Role = "queue"       // pub/sub queue, brokered across LANs (seed 002)
-	RoleAdmin       Role = "admin"       // web admin console over the integrator cluster, behind the proxy (seed 002's ARWADM)
-	RoleMail        Role = "mail"        // SMTP relay of the roles' notifications into a Maildir (seed 002's ARMAIL)
-	RoleKV          Role = "kv"          // key-value store of the integrators' shared state: Redis (seed 002's ARKVD)
-	RoleProxy       Role = "proxy"       // access and distribution proxy into a LAN (seed 002)
-	RoleLoadgen     Role = "loadgen"     // load generator outside the DMZ: k6 shares of crmplan verify, through the mesh
-	RoleVPN         Role = "vpn"         // WireGuard endpoint in the DMZ for remote users (seed 002's ARVPN; isolated target only)
+	RoleWeb         Role = "web"          // presentation tier + load balancer (crm web)
+	RoleFailover    Role = "failover"     // active-passive failover switch (crm web in failover mode, seed 004)
+	RoleAPI         Role = "api"          // application server (crm api)
+	RoleWorker      Role = "worker"       // back-end jobs: import, export, scheduled reports (crm worker)
+	RoleDBPrimary   Role = "db-primary"   // PostgreSQL primary
+	RoleDBReplica   Role = "db-replica"   // PostgreSQL streaming replica
+	RoleCache       Role = "cache"        // memcached-style cache tier (seed 001)
+	RoleDocStore    Role = "docstore"     // document storage (seed 001)
+	RoleIntegration Role = "integration"  // ESB / integrator server (seeds 000, 002)
+	RoleETL         Role = "etl"          // data migration (seed 000)
+	RoleScheduler   Role = "scheduler"    // job scheduler (seed 002)
+	RoleQueue       Role = "queue"        // pub/sub queue, brokered across LANs (seed 002)
+	RoleAdmin       Role = "admin"        // web admin console over the integrator cluster, behind the proxy (seed 002's ARWADM)
+	RoleMail        Role = "mail"         // SMTP relay of the roles' notifications into a Maildir (seed 002's ARMAIL)
+	RoleKV          Role = "kv"           // key-value store of the integrators' shared state: Redis (seed 002's ARKVD)
+	RoleProxy       Role = "proxy"        // access and distribution proxy into a LAN (seed 002)
+	RoleLoadgen     Role = "loadgen"      // load generator outside the DMZ: k6 shares of crmplan verify, through the mesh
+	RoleVPN         Role = "vpn"          // WireGuard endpoint in the DMZ for remote users (seed 002's ARVPN; isolated target only)
+	RoleMarketing   Role = "marketing"    // marketing application server in the DMZ: campaigns from the CRM's contacts (seed 000)
+	RoleMarketingDB Role = "marketing-db" // the marketing server's own PostgreSQL in the LAN (seed 000's Marketing Database)
 )
 
 // Host is one server of the topology.

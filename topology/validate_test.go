@@ -22,19 +22,25 @@ func TestTopologyValidate(t *testing.T) {
 	}{
 		{"DMZ host linked straight to the database", func(t *Topology) {
 			t.Links = append(t.Links, Link{From: RoleWeb, To: RoleDBPrimary, Port: 5432})
-		}, "links[7]", `link web -> db-primary:5432 lets web in the DMZ zone "dmz" reach db-primary directly`},
+		}, "links[9]", `link web -> db-primary:5432 lets web in the DMZ zone "dmz" reach db-primary directly`},
 		{"DMZ host linked to the replica", func(t *Topology) {
 			t.Links = append(t.Links, Link{From: RoleWeb, To: RoleDBReplica, Port: 5432})
-		}, "links[7]", "reach db-replica directly"},
+		}, "links[9]", "reach db-replica directly"},
+		{"the web tier linked to the marketing database", func(t *Topology) {
+			t.Links = append(t.Links, Link{From: RoleWeb, To: RoleMarketingDB, Port: 5432})
+		}, "links[9]", `lets web in the DMZ zone "dmz" reach marketing-db directly`},
+		{"the marketing server linked to the CRM's database", func(t *Topology) {
+			t.Links = append(t.Links, Link{From: RoleMarketing, To: RoleDBPrimary, Port: 5432})
+		}, "links[9]", `lets marketing in the DMZ zone "dmz" reach db-primary directly`},
 		{"an api host moved into the DMZ reaches the database", func(t *Topology) {
 			t.Hosts[2].Zone, t.Hosts[2].Address = "dmz", "127.10.1.50"
 		}, "links[1]", `lets api in the DMZ zone "dmz" reach db-primary`},
 		{"link from a role without hosts", func(t *Topology) {
 			t.Links = append(t.Links, Link{From: RoleWorker, To: RoleAPI, Port: 8081})
-		}, "links[7].from", `no host has role "worker"`},
+		}, "links[9].from", `no host has role "worker"`},
 		{"link to a role without hosts", func(t *Topology) {
 			t.Links = append(t.Links, Link{From: RoleAPI, To: RoleCache, Port: 11211})
-		}, "links[7].to", `no host has role "cache"`},
+		}, "links[9].to", `no host has role "cache"`},
 		{"link to a port no one listens on", func(t *Topology) {
 			t.Links[0].Port = 9999
 		}, "links[0].port", "no api host listens on 9999"},
@@ -66,7 +72,7 @@ func TestDMZDatabaseErrorTells(t *testing.T) {
 	top := simple(t)
 	top.Links = append(top.Links, Link{From: RoleWeb, To: RoleDBPrimary, Port: 5432})
 	e := asError(t, top.Validate())
-	if want := "links[7]: link web -> db-primary:5432 lets web in the DMZ zone \"dmz\" reach db-primary directly"; e.Error() != want {
+	if want := "links[9]: link web -> db-primary:5432 lets web in the DMZ zone \"dmz\" reach db-primary directly"; e.Error() != want {
 		t.Errorf("got  %q\nwant %q", e.Error(), want)
 	}
 	if !strings.Contains(e.Hint, "web -> api:8081") {
@@ -92,6 +98,14 @@ func TestAllows(t *testing.T) {
 		{RoleETL, RoleDBPrimary, 5432, true},
 		{RoleETL, RoleDBReplica, 5432, false},
 		{RoleIntegration, RoleAPI, 8081, true},
+		// Seed 000's marketing server in the DMZ reaches its own database
+		// and the CRM's api, and no other data: not the CRM's database.
+		{RoleMarketing, RoleMarketingDB, 5432, true},
+		{RoleMarketing, RoleAPI, 8081, true},
+		{RoleMarketing, RoleDBPrimary, 5432, false},
+		{RoleMarketing, RoleDBReplica, 5432, false},
+		{RoleWeb, RoleMarketingDB, 5432, false},
+		{RoleAPI, RoleMarketingDB, 5432, false},
 	}
 	for _, tt := range tests {
 		if got := top.Allows(tt.from, tt.to, tt.port); got != tt.want {
