@@ -322,7 +322,7 @@ func (l Layout) drift(deployed map[string]string) string {
 		if _, err := os.Stat(h.Dir); err != nil {
 			return "host " + h.Name + " has no directory"
 		}
-		if h.Role == topology.RoleDBPrimary || h.Role == topology.RoleDBReplica {
+		if h.Role.IsPostgres() {
 			if _, err := os.Stat(filepath.Join(PostgresDir(h.Dir), "data")); err != nil {
 				return "host " + h.Name + " has no PostgreSQL data directory"
 			}
@@ -362,7 +362,7 @@ func (l Layout) inventory(version string, outputs auto.OutputMap, instances map[
 			continue
 		}
 		switch h.Role {
-		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache, topology.RoleETL, topology.RoleKV, topology.RoleMail, topology.RoleAdmin, topology.RoleVPN:
+		case topology.RoleWeb, topology.RoleFailover, topology.RoleAPI, topology.RoleWorker, topology.RoleIntegration, topology.RoleDocStore, topology.RoleProxy, topology.RoleQueue, topology.RoleScheduler, topology.RoleCache, topology.RoleETL, topology.RoleKV, topology.RoleMail, topology.RoleAdmin, topology.RoleVPN, topology.RoleMarketing:
 			ih.MetricsURL = h.URL() + "/metrics"
 		}
 		inv.Hosts = append(inv.Hosts, ih)

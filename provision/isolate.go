@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/google/renameio/v2"
@@ -154,17 +155,24 @@ func (l Layout) outside(zone string) bool {
 // a database (a replica streams from the primary). On loopback zones it is
 // pgserver's default.
 func allowCIDRs(l Layout) []string {
+	return allowCIDRsTo(l, topology.RoleDBPrimary, topology.RoleDBReplica)
+}
+
+// allowCIDRsTo is allowCIDRs for the servers of the given database roles:
+// their own hosts' ranges (replication) and those of every role a link
+// lets reach them.
+func allowCIDRsTo(l Layout, roles ...topology.Role) []string {
 	if l.Target != netns.Name && l.Target != ssh.Name && l.Target != ec2.Name {
 		return nil
 	}
 	set := map[string]bool{"127.0.0.0/8": true}
 	for _, h := range l.Hosts {
-		if h.Role == topology.RoleDBPrimary || h.Role == topology.RoleDBReplica {
+		if slices.Contains(roles, h.Role) {
 			set[h.CIDR] = true
 		}
 	}
 	for _, link := range l.Links {
-		if link.To != topology.RoleDBPrimary && link.To != topology.RoleDBReplica {
+		if !slices.Contains(roles, link.To) {
 			continue
 		}
 		for _, h := range l.ByRole(link.From) {

@@ -36,7 +36,7 @@ import (
 // the crm roles run from the crm binary crmplan installs.
 func rolePackages(r topology.Role) []string {
 	switch r {
-	case topology.RoleDBPrimary, topology.RoleDBReplica:
+	case topology.RoleDBPrimary, topology.RoleDBReplica, topology.RoleMarketingDB:
 		return []string{"postgresql-15"}
 	case topology.RoleCache:
 		return []string{"memcached"}

@@ -69,6 +69,9 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 	if err != nil {
 		return err
 	}
+	if err := d.marketingServices(apis, apiURLs); err != nil {
+		return err
+	}
 	return d.proxyServices(esbs, esbURLs, apiURLs, consoles)
 }
 

@@ -15,7 +15,7 @@ func TestRolesLayoutExamples(t *testing.T) {
 		file      string
 		wantRoles []topology.Role // roles the example must have, so the check is not vacuous
 	}{
-		{"simplecrm.yaml", []topology.Role{topology.RoleIntegration, topology.RoleETL}},
+		{"simplecrm.yaml", []topology.Role{topology.RoleIntegration, topology.RoleETL, topology.RoleMarketing, topology.RoleMarketingDB}},
 		{"longjump.yaml", []topology.Role{topology.RoleCache, topology.RoleDocStore, topology.RoleWorker}},
 		{"arint.yaml", []topology.Role{topology.RoleProxy, topology.RoleIntegration, topology.RoleScheduler, topology.RoleQueue, topology.RoleKV, topology.RoleMail, topology.RoleAdmin}},
 		{"smarten-ha.yaml", nil},

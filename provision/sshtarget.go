@@ -318,7 +318,7 @@ func (l Layout) sshDrift(t *ssh.Target, deployed map[string]string) string {
 			continue
 		}
 		var dirs []string
-		if h.Role == topology.RoleDBPrimary || h.Role == topology.RoleDBReplica {
+		if h.Role.IsPostgres() {
 			dirs = append(dirs, filepath.Join(PostgresDir(h.Dir), "data"))
 		}
 		wg.Add(1)

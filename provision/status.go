@@ -116,7 +116,7 @@ func (hs *HostStatus) fill(r hostReport) {
 }
 
 func isDatabase(role string) bool {
-	return role == string(topology.RoleDBPrimary) || role == string(topology.RoleDBReplica)
+	return topology.Role(role).IsPostgres()
 }
 
 // replicationOf gives each replica host its row of pg_stat_replication as

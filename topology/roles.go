@@ -95,6 +95,12 @@ func (r Role) IsData() bool {
 	return false
 }
 
+// IsPostgres reports whether hosts of r run a PostgreSQL server: the
+// CRM's primary and replicas, and the marketing server's database.
+func (r Role) IsPostgres() bool {
+	return r == RoleDBPrimary || r == RoleDBReplica || r == RoleMarketingDB
+}
+
 // roleNames returns the names of Roles() as strings, for suggestions.
 func roleNames() []string {
 	rs := Roles()

@@ -45,6 +45,10 @@ var dmzDataLinks = map[defaultLink]bool{
 	{RoleMarketing, RoleMarketingDB}: true,
 }
 
+// DMZDataLink reports whether the policy lets role from, living in a DMZ,
+// reach the data role to: only for the pairs of dmzDataLinks.
+func DMZDataLink(from, to Role) bool { return dmzDataLinks[defaultLink{from, to}] }
+
 func joinNames(names []string) string { return strings.Join(names, ", ") }
 
 // checkZoneList checks zone names, kinds and ranges; the ranges must not

@@ -134,7 +134,7 @@ func deployedEstimate(est sizing.Estimate, inv stackdir.Inventory) *sizing.Estim
 // target, whose CPU (with its backends') verify reads from /proc, since
 // PostgreSQL has no /metrics. 0 when the host is not such a host.
 func localPostgresPID(h stackdir.InventoryHost) int {
-	if h.Dir == "" || (h.Role != string(topology.RoleDBPrimary) && h.Role != string(topology.RoleDBReplica)) {
+	if h.Dir == "" || !topology.Role(h.Role).IsPostgres() {
 		return 0
 	}
 	srv, err := pgserver.Open(provision.PostgresDir(h.Dir))

@@ -119,7 +119,17 @@ func (ex exported) inventory(req InventoryRequest) (*ssh.Inventory, error) {
 	sort.Strings(names)
 	via := req.Via
 	if via == "" {
-		for _, n := range names {
+		// The first DMZ host in the plan's order, as the mesh picks its
+		// relay, so that a DMZ role added later in the plan (seed 000's
+		// marketing server) does not become every LAN machine's way in.
+		order := names
+		if req.Plan != nil {
+			order = nil
+			for _, h := range req.Plan.Topology.Hosts {
+				order = append(order, h.Name)
+			}
+		}
+		for _, n := range order {
 			if ex.Hosts[n].ZoneKind == string(topology.DMZ) {
 				via = n
 				break

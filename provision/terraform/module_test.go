@@ -124,8 +124,11 @@ func TestSecurityGroupsFollowTheNetworkPolicy(t *testing.T) {
 			plan: "simplecrm",
 			want: map[string][]string{
 				"web":        {"internet:8080"},
-				"api":        {"integration:8081", "web:8081"},
+				"api":        {"integration:8081", "marketing:8081", "web:8081"},
 				"db_primary": {"api:5432", "db_replica:5432", "etl:5432"},
+				// Seed 000's marketing server (DMZ) reaches its own
+				// database, and only it reaches it.
+				"marketing_db": {"marketing:5432"},
 			},
 		},
 		{

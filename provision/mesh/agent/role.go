@@ -37,12 +37,12 @@ type RoleSpec = wire.RoleSpec
 var validRoles = map[string]bool{
 	"web": true, "api": true, "worker": true, "cache": true, "docstore": true, "integration": true,
 	"etl": true, "scheduler": true, "queue": true, "proxy": true, "kv": true, "mail": true, "admin": true,
-	"vpn": true,
+	"vpn": true, "marketing": true,
 }
 
 func check(s RoleSpec) error {
 	if !validRoles[s.Role] {
-		return crmplan.Errorf(crmplan.EINVALID, "role must be a crm role (web, api, worker, cache, docstore, integration, etl, scheduler, queue, proxy, kv, mail, admin, vpn), got %q", s.Role).In("--role")
+		return crmplan.Errorf(crmplan.EINVALID, "role must be a crm role (web, api, worker, cache, docstore, integration, etl, scheduler, queue, proxy, kv, mail, admin, vpn, marketing), got %q", s.Role).In("--role")
 	}
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
 		return crmplan.Errorf(crmplan.EINVALID, "listen address %q: %w", s.Listen, err).In("role spec")

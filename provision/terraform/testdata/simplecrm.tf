@@ -27,11 +27,6 @@ variable "ami" {
   description = "AMI of the hosts (a Linux image with PostgreSQL 15 and the crm binary)."
 }
 
-variable "operator_cidr" {
-  type        = string
-  description = "Address range crmplan runs from (e.g. 203.0.113.7/32): it logs in to the DMZ hosts over SSH and dials the mesh relay (crmplan apply --target ssh)."
-}
-
 provider "aws" {
   region = var.region
 }
@@ -196,6 +191,40 @@ resource "aws_security_group" "etl" {
   }
 }
 
+resource "aws_security_group" "marketing" {
+  name        = "simplecrm-marketing"
+  description = "crmplan role marketing: ingress only from the roles the topology links to it"
+  vpc_id      = aws_vpc.crm.id
+  egress {
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+  tags = {
+    Name         = "simplecrm-marketing"
+    crmplan-plan = "simplecrm"
+    crmplan-role = "marketing"
+  }
+}
+
+resource "aws_security_group" "marketing_db" {
+  name        = "simplecrm-marketing-db"
+  description = "crmplan role marketing-db: ingress only from the roles the topology links to it"
+  vpc_id      = aws_vpc.crm.id
+  egress {
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+  tags = {
+    Name         = "simplecrm-marketing-db"
+    crmplan-plan = "simplecrm"
+    crmplan-role = "marketing-db"
+  }
+}
+
 resource "aws_vpc_security_group_ingress_rule" "api_from_integration_8081" {
   security_group_id            = aws_security_group.api.id
   referenced_security_group_id = aws_security_group.integration.id
@@ -203,6 +232,15 @@ resource "aws_vpc_security_group_ingress_rule" "api_from_integration_8081" {
   from_port                    = 8081
   to_port                      = 8081
   description                  = "integration -> api"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "api_from_marketing_8081" {
+  security_group_id            = aws_security_group.api.id
+  referenced_security_group_id = aws_security_group.marketing.id
+  ip_protocol                  = "tcp"
+  from_port                    = 8081
+  to_port                      = 8081
+  description                  = "marketing -> api"
 }
 
 resource "aws_vpc_security_group_ingress_rule" "api_from_web_8081" {
@@ -259,6 +297,15 @@ resource "aws_vpc_security_group_ingress_rule" "integration_from_integration_808
   description                  = "integration -> integration"
 }
 
+resource "aws_vpc_security_group_ingress_rule" "marketing_db_from_marketing_5432" {
+  security_group_id            = aws_security_group.marketing_db.id
+  referenced_security_group_id = aws_security_group.marketing.id
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  description                  = "marketing -> marketing-db"
+}
+
 resource "aws_vpc_security_group_ingress_rule" "web_from_internet" {
   security_group_id = aws_security_group.web.id
   cidr_ipv4         = "0.0.0.0/0"
@@ -268,139 +315,20 @@ resource "aws_vpc_security_group_ingress_rule" "web_from_internet" {
   description       = "users reach the presentation tier"
 }
 
-resource "aws_security_group" "mesh_relay" {
-  name        = "simplecrm-mesh-relay"
-  description = "crmplan mesh relay (web-1): the nodes and the operator dial it"
-  vpc_id      = aws_vpc.crm.id
-  tags = {
-    Name         = "simplecrm-mesh-relay"
-    crmplan-plan = "simplecrm"
-    crmplan-role = "mesh-relay"
-  }
-}
-
-resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_web_27199" {
-  security_group_id            = aws_security_group.mesh_relay.id
-  referenced_security_group_id = aws_security_group.web.id
-  ip_protocol                  = "tcp"
-  from_port                    = 27199
-  to_port                      = 27199
-  description                  = "web's mesh nodes dial the relay"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_api_27199" {
-  security_group_id            = aws_security_group.mesh_relay.id
-  referenced_security_group_id = aws_security_group.api.id
-  ip_protocol                  = "tcp"
-  from_port                    = 27199
-  to_port                      = 27199
-  description                  = "api's mesh nodes dial the relay"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_db_primary_27199" {
-  security_group_id            = aws_security_group.mesh_relay.id
-  referenced_security_group_id = aws_security_group.db_primary.id
-  ip_protocol                  = "tcp"
-  from_port                    = 27199
-  to_port                      = 27199
-  description                  = "db-primary's mesh nodes dial the relay"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_db_replica_27199" {
-  security_group_id            = aws_security_group.mesh_relay.id
-  referenced_security_group_id = aws_security_group.db_replica.id
-  ip_protocol                  = "tcp"
-  from_port                    = 27199
-  to_port                      = 27199
-  description                  = "db-replica's mesh nodes dial the relay"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_integration_27199" {
-  security_group_id            = aws_security_group.mesh_relay.id
-  referenced_security_group_id = aws_security_group.integration.id
-  ip_protocol                  = "tcp"
-  from_port                    = 27199
-  to_port                      = 27199
-  description                  = "integration's mesh nodes dial the relay"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_etl_27199" {
-  security_group_id            = aws_security_group.mesh_relay.id
-  referenced_security_group_id = aws_security_group.etl.id
-  ip_protocol                  = "tcp"
-  from_port                    = 27199
-  to_port                      = 27199
-  description                  = "etl's mesh nodes dial the relay"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_operator_27199" {
-  security_group_id = aws_security_group.mesh_relay.id
-  cidr_ipv4         = var.operator_cidr
+resource "aws_vpc_security_group_ingress_rule" "marketing_from_internet" {
+  security_group_id = aws_security_group.marketing.id
+  cidr_ipv4         = "0.0.0.0/0"
   ip_protocol       = "tcp"
-  from_port         = 27199
-  to_port           = 27199
-  description       = "the operator's mesh controller dials the relay"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "web_from_operator_22" {
-  security_group_id = aws_security_group.web.id
-  cidr_ipv4         = var.operator_cidr
-  ip_protocol       = "tcp"
-  from_port         = 22
-  to_port           = 22
-  description       = "crmplan apply --target ssh logs in to the DMZ"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "api_from_mesh_relay_22" {
-  security_group_id            = aws_security_group.api.id
-  referenced_security_group_id = aws_security_group.mesh_relay.id
-  ip_protocol                  = "tcp"
-  from_port                    = 22
-  to_port                      = 22
-  description                  = "ssh through web-1, the relay (via:)"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "db_primary_from_mesh_relay_22" {
-  security_group_id            = aws_security_group.db_primary.id
-  referenced_security_group_id = aws_security_group.mesh_relay.id
-  ip_protocol                  = "tcp"
-  from_port                    = 22
-  to_port                      = 22
-  description                  = "ssh through web-1, the relay (via:)"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "db_replica_from_mesh_relay_22" {
-  security_group_id            = aws_security_group.db_replica.id
-  referenced_security_group_id = aws_security_group.mesh_relay.id
-  ip_protocol                  = "tcp"
-  from_port                    = 22
-  to_port                      = 22
-  description                  = "ssh through web-1, the relay (via:)"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "integration_from_mesh_relay_22" {
-  security_group_id            = aws_security_group.integration.id
-  referenced_security_group_id = aws_security_group.mesh_relay.id
-  ip_protocol                  = "tcp"
-  from_port                    = 22
-  to_port                      = 22
-  description                  = "ssh through web-1, the relay (via:)"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "etl_from_mesh_relay_22" {
-  security_group_id            = aws_security_group.etl.id
-  referenced_security_group_id = aws_security_group.mesh_relay.id
-  ip_protocol                  = "tcp"
-  from_port                    = 22
-  to_port                      = 22
-  description                  = "ssh through web-1, the relay (via:)"
+  from_port         = 8088
+  to_port           = 8088
+  description       = "users reach the presentation tier"
 }
 
 resource "aws_instance" "web_1" {
   ami                    = var.ami
   instance_type          = "m6i.large"
   subnet_id              = aws_subnet.dmz.id
-  vpc_security_group_ids = [aws_security_group.web.id, aws_security_group.mesh_relay.id]
+  vpc_security_group_ids = [aws_security_group.web.id]
   tags = {
     Name         = "web-1"
     crmplan-plan = "simplecrm"
@@ -508,25 +436,56 @@ resource "aws_instance" "etl_1" {
   }
 }
 
+resource "aws_instance" "marketing_1" {
+  ami                    = var.ami
+  instance_type          = "m6i.large"
+  subnet_id              = aws_subnet.dmz.id
+  vpc_security_group_ids = [aws_security_group.marketing.id]
+  tags = {
+    Name         = "marketing-1"
+    crmplan-plan = "simplecrm"
+    crmplan-port = "8088"
+    crmplan-role = "marketing"
+    crmplan-zone = "dmz"
+  }
+}
+
+resource "aws_instance" "marketing_db_1" {
+  ami                    = var.ami
+  instance_type          = "r6i.large"
+  subnet_id              = aws_subnet.lan.id
+  vpc_security_group_ids = [aws_security_group.marketing_db.id]
+  tags = {
+    Name         = "marketing-db-1"
+    crmplan-plan = "simplecrm"
+    crmplan-port = "5432"
+    crmplan-role = "marketing-db"
+    crmplan-zone = "lan"
+  }
+}
+
 output "private_ips" {
   description = "Private address of every host, by crmplan host name."
   value = {
-    "web-1"         = aws_instance.web_1.private_ip
-    "web-2"         = aws_instance.web_2.private_ip
-    "api-1"         = aws_instance.api_1.private_ip
-    "api-2"         = aws_instance.api_2.private_ip
-    "db-primary-1"  = aws_instance.db_primary_1.private_ip
-    "db-replica-1"  = aws_instance.db_replica_1.private_ip
-    "integration-1" = aws_instance.integration_1.private_ip
-    "etl-1"         = aws_instance.etl_1.private_ip
+    "web-1"          = aws_instance.web_1.private_ip
+    "web-2"          = aws_instance.web_2.private_ip
+    "api-1"          = aws_instance.api_1.private_ip
+    "api-2"          = aws_instance.api_2.private_ip
+    "db-primary-1"   = aws_instance.db_primary_1.private_ip
+    "db-replica-1"   = aws_instance.db_replica_1.private_ip
+    "integration-1"  = aws_instance.integration_1.private_ip
+    "etl-1"          = aws_instance.etl_1.private_ip
+    "marketing-1"    = aws_instance.marketing_1.private_ip
+    "marketing-db-1" = aws_instance.marketing_db_1.private_ip
   }
 }
 
 output "entry_public_ips" {
   description = "Public address of the hosts users reach."
   value = {
-    "web-1" = aws_instance.web_1.public_ip
-    "web-2" = aws_instance.web_2.public_ip
+    "web-1"       = aws_instance.web_1.public_ip
+    "web-2"       = aws_instance.web_2.public_ip
+    "marketing-1" = aws_instance.marketing_1.public_ip
   }
 }
 
@@ -576,6 +535,17 @@ output "crmplan_inventory" {
         zone       = "lan"
         zone_kind  = "lan"
         private_ip = aws_instance.etl_1.private_ip
+      }
+      "marketing-1" = {
+        zone       = "dmz"
+        zone_kind  = "dmz"
+        private_ip = aws_instance.marketing_1.private_ip
+        public_ip  = aws_instance.marketing_1.public_ip
+      }
+      "marketing-db-1" = {
+        zone       = "lan"
+        zone_kind  = "lan"
+        private_ip = aws_instance.marketing_db_1.private_ip
       }
     }
   }
