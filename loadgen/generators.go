@@ -238,6 +238,9 @@ func (o Options) loadSpec(script []byte, startAt time.Time, run, ca string) wire
 			"CRMPLAN_EMAIL":    o.Target.Email,
 			"CRMPLAN_PASSWORD": o.Target.Password,
 			"CRMPLAN_RUN":      run,
+			// Generators stand where users are: the DMZ's marketing
+			// servers are theirs to reach (the loadgen -> marketing link).
+			"CRMPLAN_MARKETING": strings.Join(o.Target.Marketing, ","),
 		}}
 }
 

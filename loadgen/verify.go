@@ -32,6 +32,11 @@ type Target struct {
 	// would send them: the integration hosts' base URLs, one picked per
 	// call. Empty: through the web tier like every other class.
 	Integration []string
+	// Marketing is where marketing-class calls go: the marketing hosts'
+	// base URLs (seed 000's marketing server in the DMZ, which users
+	// reach), one picked per call. Empty: verify refuses a mix with a
+	// marketing share, as no other host serves campaigns.
+	Marketing []string
 	// ETL is the ETL hosts' base URLs, where Options.ETL's migration jobs
 	// go. Empty: no background jobs.
 	ETL []string
@@ -311,6 +316,7 @@ func (o Options) run(ctx context.Context, script []byte, dir, runID string) (Res
 		"CRMPLAN_PASSWORD="+o.Target.Password,
 		"CRMPLAN_RUN="+runID,
 		"CRMPLAN_INTEGRATION="+strings.Join(o.Target.Integration, ","),
+		"CRMPLAN_MARKETING="+strings.Join(o.Target.Marketing, ","),
 	)
 	if o.Target.CAFile != "" {
 		// k6 verifies certificates against Go's system roots, which Go

@@ -144,8 +144,8 @@ func TestApplySimpleCRM(t *testing.T) {
 
 	res, took := e.apply(plan)
 	t.Logf("BENCH nothing-to-serving %.1fs", took.Seconds())
-	if !res.Changed || len(res.Hosts) != 8 {
-		t.Fatalf("first apply: changed=%v hosts=%d, want changes and 8 hosts", res.Changed, len(res.Hosts))
+	if !res.Changed || len(res.Hosts) != 10 {
+		t.Fatalf("first apply: changed=%v hosts=%d, want changes and 10 hosts", res.Changed, len(res.Hosts))
 	}
 	inv, err := stackdir.LoadInventory(e.stateDir, "simplecrm")
 	if err != nil {
@@ -158,6 +158,7 @@ func TestApplySimpleCRM(t *testing.T) {
 	marker := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
 	createAccount(t, inv, marker)
 	checkOnReplica(t, inv, marker)
+	checkMarketing(t, inv)
 
 	res, took = e.apply(plan)
 	t.Logf("BENCH no-change-apply %.1fs", took.Seconds())
@@ -190,8 +191,8 @@ func TestApplySimpleCRM(t *testing.T) {
 	_ = cmd.Wait()
 	t.Logf("interrupted apply:\n%s", out.String())
 	res, _ = e.apply(bigger)
-	if len(res.Hosts) != 9 || res.Changes["delete"]+res.Changes["replace"] != 0 {
-		t.Errorf("apply after SIGINT: %d hosts, changes %v; want 9 hosts, nothing deleted or replaced", len(res.Hosts), res.Changes)
+	if len(res.Hosts) != 11 || res.Changes["delete"]+res.Changes["replace"] != 0 {
+		t.Errorf("apply after SIGINT: %d hosts, changes %v; want 11 hosts, nothing deleted or replaced", len(res.Hosts), res.Changes)
 	}
 	checkUI(t, inv)
 
@@ -209,8 +210,8 @@ func TestApplySimpleCRM(t *testing.T) {
 	_ = cmd.Wait()
 	t.Logf("killed apply:\n%s", out.String())
 	res, _ = e.apply(plan)
-	if len(res.Hosts) != 8 {
-		t.Errorf("apply after kill -9: %d hosts, want 8", len(res.Hosts))
+	if len(res.Hosts) != 10 {
+		t.Errorf("apply after kill -9: %d hosts, want 10", len(res.Hosts))
 	}
 	checkUI(t, inv)
 	checkStatus(t, e)

@@ -22,9 +22,10 @@ func TestExport(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("%v in %s", err, stdout)
 	}
-	// Seed 000 sizes to two web and two api servers, the database pair, ESB and ETL.
-	if res.Resources["aws_instance"] != 8 || res.Check == nil || !res.Check.Formatted {
-		t.Errorf("result = %+v, want 8 instances and a passed fmt check", res)
+	// Seed 000 sizes to two web and two api servers, the database pair, ESB
+	// and ETL, the marketing server and its database.
+	if res.Resources["aws_instance"] != 10 || res.Check == nil || !res.Check.Formatted {
+		t.Errorf("result = %+v, want 10 instances and a passed fmt check", res)
 	}
 	data, err := os.ReadFile(filepath.Join(out, "main.tf"))
 	if err != nil {

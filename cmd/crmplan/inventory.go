@@ -42,7 +42,7 @@ Examples:
 			&cli.StringFlag{Name: "user", Usage: "login user of every machine", Value: "root"},
 			&cli.StringFlag{Name: "key", Usage: "private key file (default: the agent at SSH_AUTH_SOCK)"},
 			&cli.StringFlag{Name: "known-hosts", Usage: "known_hosts file every host key is checked against", Value: "~/.ssh/known_hosts"},
-			&cli.StringFlag{Name: "via", Usage: "DMZ host the other machines are reached through (default: the first DMZ host)"},
+			&cli.StringFlag{Name: "via", Usage: "DMZ host the other machines are reached through (default: the plan's first DMZ host with --plan, else the first by name)"},
 			&cli.StringFlag{Name: "terraform", Usage: "terraform binary (default: $PATH)", EnvVars: []string{"CRMPLAN_TERRAFORM"}},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml: what was written", Value: "table"},
 		},

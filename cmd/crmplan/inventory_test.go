@@ -28,6 +28,8 @@ func appliedExport(t *testing.T, bin string, withWeb2 bool) string {
 		`"db-replica-1" = { zone = "lan", zone_kind = "lan", private_ip = "10.40.2.21" }`,
 		`"integration-1" = { zone = "lan", zone_kind = "lan", private_ip = "10.40.2.30" }`,
 		`"etl-1" = { zone = "lan", zone_kind = "lan", private_ip = "10.40.2.40" }`,
+		`"marketing-1" = { zone = "dmz", zone_kind = "dmz", private_ip = "10.40.1.20", public_ip = "203.0.113.20" }`,
+		`"marketing-db-1" = { zone = "lan", zone_kind = "lan", private_ip = "10.40.2.50" }`,
 	}
 	if withWeb2 {
 		hosts = append(hosts, `"web-2" = { zone = "dmz", zone_kind = "dmz", private_ip = "10.40.1.11", public_ip = "203.0.113.11" }`)
@@ -65,8 +67,8 @@ func TestInventoryFromTerraform(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 	var res inventoryResult
-	if err := json.Unmarshal([]byte(stdout), &res); err != nil || res.File != out || res.Machines != 8 || res.Via["etl-1"] != "web-1" {
-		t.Errorf("--output json = %s (%v), want file %s, 8 machines, etl-1 via web-1", stdout, err, out)
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil || res.File != out || res.Machines != 10 || res.Via["etl-1"] != "web-1" {
+		t.Errorf("--output json = %s (%v), want file %s, 10 machines, etl-1 via web-1", stdout, err, out)
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {
@@ -78,7 +80,7 @@ func TestInventoryFromTerraform(t *testing.T) {
 	}
 
 	// The same to stdout, for a pipe.
-	code, stdout, _ = crmplanRun(t, "inventory", "--from-terraform", dir, "--out", "-", "--user", "admin", "--key", "~/.ssh/id_ed25519")
+	code, stdout, _ = crmplanRun(t, "inventory", "--from-terraform", dir, "--plan", plan, "--out", "-", "--user", "admin", "--key", "~/.ssh/id_ed25519")
 	if code != exitOK || stdout != string(data) {
 		t.Errorf("--out - exit %d printed\n%s\nwant what --out wrote", code, stdout)
 	}

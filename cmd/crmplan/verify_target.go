@@ -97,6 +97,11 @@ func inventoryTarget(inv stackdir.Inventory, m sizing.Model) loadgen.Target {
 		if topology.Role(h.Role) == topology.RoleIntegration && inv.Target == target.Default && h.Address != "" && h.Port > 0 {
 			t.Integration = append(t.Integration, "http://"+net.JoinHostPort(h.Address, strconv.Itoa(h.Port)))
 		}
+		if topology.Role(h.Role) == topology.RoleMarketing && h.Address != "" && h.Port > 0 {
+			// In the DMZ, which users (and so k6, on every target)
+			// reach: the marketing class goes there.
+			t.Marketing = append(t.Marketing, "http://"+net.JoinHostPort(h.Address, strconv.Itoa(h.Port)))
+		}
 		if topology.Role(h.Role) == topology.RoleETL && inv.Target == target.Default && h.Address != "" && h.Port > 0 {
 			// The migration jobs the seed's ETL server runs (verify --etl-every).
 			t.ETL = append(t.ETL, "http://"+net.JoinHostPort(h.Address, strconv.Itoa(h.Port)))

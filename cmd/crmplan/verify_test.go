@@ -19,12 +19,13 @@ func TestVerifyEmitScript(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	// Seed 000: 150 req/s, the plan's SLO, the default mix.
+	// Seed 000: 150 req/s, the plan's SLO, the plan's mix (the default
+	// with 2 % of campaigns at the marketing server).
 	for _, want := range []string{
 		`import crm from "k6/x/crmplan";`,
 		`executor: "constant-arrival-rate",`, `rate: 150,`, `duration: "2m"`,
 		`"http_req_duration{scenario:steady}": ["p(95)<`,
-		`const MIX = {"integration":0.1,"list":0.35,"report":0.05,"view":0.35,"write":0.15};`,
+		`const MIX = {"integration":0.1,"list":0.34,"marketing":0.02,"report":0.05,"view":0.34,"write":0.15};`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("script lacks %s", want)
@@ -164,7 +165,7 @@ func TestCalibrateRecordedResult(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	if !strings.Contains(out, "edited the calibrated demands") || !strings.Contains(out, "end to end p95") ||
-		!strings.Contains(out, "+    demand_ms: {list: 0.835,") {
+		!strings.Contains(out, "+    demand_ms: {list: 0.853,") {
 		t.Errorf("output:\n%s", out)
 	}
 	after, err := os.ReadFile(planPath)
@@ -268,20 +269,22 @@ func TestCalibrateBadInput(t *testing.T) {
 }
 
 // calibrationWant is worked out by hand from testdata/verify-result.json,
-// recorded by TestVerifyRealStack -record-result (150.05 req/s achieved):
+// recorded by TestVerifyRealStack -record-result (150.05 req/s achieved),
+// against examples/simplecrm.yaml's mix (list 0.34, view 0.34, write 0.15,
+// report 0.05, integration 0.10, marketing 0.02):
 //
-//	web: 0.10780 CPU / 150.05 req/s = 0.71842 ms per request; the default
-//	     mix-weighted web demand is 0.35*1 + 0.35*0.8 + 0.15*1.2 + 0.05*1 = 0.86 ms,
-//	     so list (1 ms) becomes 1 * 0.71842/0.86 = 0.835 ms.
-//	api: 0.13558 CPU / 150.05 = 0.90359 ms against 12.25 ms (sizing's
-//	     defaults), so list (12 ms) becomes 12 * 0.90359/12.25 = 0.885 ms.
+//	web: 0.10780 CPU / 150.05 req/s = 0.71842 ms per request; the
+//	     mix-weighted web demand is 0.34*1 + 0.34*0.8 + 0.15*1.2 + 0.05*1 = 0.842 ms,
+//	     so list (1 ms) becomes 1 * 0.71842/0.842 = 0.853 ms.
+//	api: 0.13558 CPU / 150.05 = 0.90359 ms against 12.17 ms (sizing's
+//	     defaults, marketing 6 ms), so list (12 ms) becomes 12 * 0.90359/12.17 = 0.891 ms.
 //	db-primary (CPU of the postmaster and its backends from /proc):
-//	     0.12389 / 150.05 = 0.82564 ms against 0.35*4 + 0.35*2 + 0.15*6 +
-//	     0.05*25 + 0.10*4 = 4.65 ms, so list (4 ms) becomes 0.710 ms.
+//	     0.12389 / 150.05 = 0.82564 ms against 0.34*4 + 0.34*2 + 0.15*6 +
+//	     0.05*25 + 0.10*4 + 0.02*2 = 4.63 ms, so list (4 ms) becomes 0.713 ms.
 //
-// The replica, integration and ETL tiers were not running in that test and
-// stay as the plan had them (no demands: the role's defaults).
-var calibrationWant = map[string]float64{"web": 0.835, "api": 0.885, "db-primary": 0.710}
+// The replica, integration, ETL and marketing tiers were not running in
+// that test and stay as the plan had them (no demands: the role's defaults).
+var calibrationWant = map[string]float64{"web": 0.853, "api": 0.891, "db-primary": 0.713}
 
 // Integration-class calls go to the ESB hosts on the local target, where
 // the generator reaches them, and stay on the web tier of an isolated
@@ -291,6 +294,7 @@ func TestInventoryTargetIntegration(t *testing.T) {
 		{Name: "web-1", Role: "web", Address: "127.68.1.10", Port: 8080},
 		{Name: "integration-1", Role: "integration", Address: "127.68.2.14", Port: 8084},
 		{Name: "integration-2", Role: "integration", Address: "127.68.2.15", Port: 8084},
+		{Name: "marketing-1", Role: "marketing", Address: "127.68.1.20", Port: 8088},
 	}}
 	m := sizing.Model{}.WithDefaults()
 	for _, tt := range []struct {
@@ -303,6 +307,10 @@ func TestInventoryTargetIntegration(t *testing.T) {
 		inv.Target = tt.target
 		if got := inventoryTarget(inv, m).Integration; !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: integration %v, want %v", tt.target, got, tt.want)
+		}
+		// The marketing server is in the DMZ, which k6 reaches on both.
+		if got, want := inventoryTarget(inv, m).Marketing, []string{"http://127.68.1.20:8088"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: marketing %v, want %v", tt.target, got, want)
 		}
 	}
 }

@@ -6,7 +6,8 @@
 // and the load user: CRMPLAN_TARGET, CRMPLAN_EMAIL, CRMPLAN_PASSWORD (the
 // password never appears in this file), CRMPLAN_RUN (a run id for the write
 // ledger), CRMPLAN_INTEGRATION (the ESB hosts' URLs, comma-separated, where
-// integration calls go; empty: the web tier).
+// integration calls go; empty: the web tier), CRMPLAN_MARKETING (the marketing
+// servers' URLs, where marketing calls go).
 import http from "k6/http";
 import { fail } from "k6";
 import exec from "k6/execution";
@@ -18,6 +19,8 @@ const API = BASE + "/api/v1";
 // Integration calls go to the ESB hosts when verify names them (one picked
 // per call, as a client of an active-active pair would), else to the web tier.
 const ESB = (__ENV.CRMPLAN_INTEGRATION || "").split(",").filter((u) => u !== "").map((u) => u.replace(/\/$/, "") + "/api/v1");
+// Marketing calls go to seed 000's marketing servers, one picked per call.
+const MKT = (__ENV.CRMPLAN_MARKETING || "").split(",").filter((u) => u !== "").map((u) => u.replace(/\/$/, ""));
 const TIMEOUT = "10s";
 
 // Request mix of the sizing model: share of all requests per class.
@@ -106,6 +109,21 @@ export function setup() {
   if (data.accounts.length === 0 || data.opportunities.length === 0) {
     fail("the CRM has no accounts or opportunities to view and update: seed it first (crm seed)");
   }
+  // One campaign per marketing server, whose recipients the marketing
+  // class lists (the other half of its calls make new campaigns).
+  if ((MIX.marketing || 0) > 0 && MKT.length === 0) {
+    fail("the mix sends marketing calls, and no marketing server is known: deploy a marketing tier or set CRMPLAN_MARKETING");
+  }
+  data.campaigns = MKT.map((u) => {
+    const p = crm.bearer(data.token, "setup");
+    p.responseType = "text";
+    p.headers["Content-Type"] = "application/json";
+    const c = http.post(`${u}/v1/campaigns`, JSON.stringify({ name: "crmplan-verify-" + RUN, query: crm.searchTerm() }), p);
+    if (c.status !== 201 && c.status !== 200) {
+      fail(`POST ${u}/v1/campaigns: status ${c.status}`);
+    }
+    return c.json("id");
+  });
   return data;
 }
 
@@ -193,6 +211,20 @@ const classes = {
     }
     p.tags.name = "GET /contacts?sort=-updated";
     return http.get(`${esb()}/contacts?sort=-updated&limit=100`, p);
+  },
+  // seed 000's marketing server: it checks the token and reads the
+  // contacts at the CRM's api tier, and keeps campaigns in its own database
+  marketing(data) {
+    const i = crm.int(MKT.length);
+    const p = crm.bearer(data.token, "marketing");
+    p.timeout = TIMEOUT;
+    if (crm.int(2) === 0) {
+      p.tags.name = "POST /v1/campaigns";
+      p.headers["Content-Type"] = "application/json";
+      return http.post(`${MKT[i]}/v1/campaigns`, JSON.stringify({ name: "crmplan-verify-" + RUN, query: crm.searchTerm() }), p);
+    }
+    p.tags.name = "GET /v1/campaigns/{id}/recipients";
+    return http.get(`${MKT[i]}/v1/campaigns/${data.campaigns[i]}/recipients`, p);
   },
 };
 

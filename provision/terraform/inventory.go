@@ -25,7 +25,8 @@ type InventoryRequest struct {
 	Plan *topology.Laid
 	User string // the login user of every machine; empty: root
 	// Via is the DMZ host LAN machines are reached through; empty: the
-	// first DMZ host of the export.
+	// first DMZ host of the plan (the mesh's relay), or without a plan
+	// the first of the export by name.
 	Via        string
 	Key        string // written as given, ~ and all; empty: the SSH agent
 	KnownHosts string // written as given; required
