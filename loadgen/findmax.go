@@ -113,7 +113,7 @@ func FindMax(ctx context.Context, o Options, f FindMaxOptions) (FindMaxResult, s
 	for i := 0; i < f.MaxSteps && rate <= f.MaxRate; i++ {
 		step := o
 		step.Scenario.Rate = math.Round(rate*100) / 100
-		script, err := Script(step.Scenario)
+		script, err := Script(o.servable(step.Scenario))
 		if err != nil {
 			return out, "", err
 		}

@@ -34,8 +34,8 @@ type Target struct {
 	Integration []string
 	// Marketing is where marketing-class calls go: the marketing hosts'
 	// base URLs (seed 000's marketing server in the DMZ, which users
-	// reach), one picked per call. Empty: verify refuses a mix with a
-	// marketing share, as no other host serves campaigns.
+	// reach), one picked per call. Empty: the mix's marketing share goes
+	// to the other classes, as no other host serves campaigns.
 	Marketing []string
 	// ETL is the ETL hosts' base URLs, where Options.ETL's migration jobs
 	// go. Empty: no background jobs.
@@ -217,7 +217,27 @@ func (o Options) script() ([]byte, error) {
 	if o.Script != nil {
 		return o.Script, nil
 	}
-	return Script(o.Scenario)
+	return Script(o.servable(o.Scenario))
+}
+
+// servable is sc without the classes no host of the target serves: a
+// stack without a marketing server (one verify started itself, or a
+// plan's tier not deployed) has nobody to take campaigns, so their share
+// goes to the other classes rather than failing every one of them.
+func (o Options) servable(sc Scenario) Scenario {
+	m := sc.Mix[sizing.ClassMarketing]
+	if m <= 0 || m >= 1 || len(o.Target.Marketing) > 0 {
+		return sc
+	}
+	mix := make(sizing.Mix, len(sc.Mix))
+	for c, w := range sc.Mix {
+		if c != sizing.ClassMarketing {
+			mix[c] = w / (1 - m)
+		}
+	}
+	sc.Mix = mix
+	o.logf("verify: the target has no marketing server; the mix's %.0f %% of marketing calls go to the other classes", m*100)
+	return sc
 }
 
 func (o Options) logf(format string, args ...any) {

@@ -260,3 +260,42 @@ func TestVerifyInterrupted(t *testing.T) {
 		t.Errorf("achieved %.2f req/s over %.1f s, want about 20", res.AchievedRate, res.DurationS)
 	}
 }
+
+// TestServableMix: a target without a marketing server gets no marketing
+// calls, their share spread over the other classes in proportion; one
+// with a marketing server gets the plan's mix as it is.
+func TestServableMix(t *testing.T) {
+	mix := sizing.Mix{sizing.ClassList: 0.34, sizing.ClassView: 0.34, sizing.ClassWrite: 0.15, sizing.ClassReport: 0.05,
+		sizing.ClassIntegration: 0.10, sizing.ClassMarketing: 0.02}
+	tests := []struct {
+		name      string
+		marketing []string
+		want      sizing.Mix
+	}{
+		{"no marketing server", nil, sizing.Mix{sizing.ClassList: 0.34 / 0.98, sizing.ClassView: 0.34 / 0.98, sizing.ClassWrite: 0.15 / 0.98,
+			sizing.ClassReport: 0.05 / 0.98, sizing.ClassIntegration: 0.10 / 0.98}},
+		{"a marketing server", []string{"http://127.0.0.1:8088"}, mix},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Options{Scenario: Scenario{Mix: mix}, Target: Target{Marketing: tt.marketing}}
+			got := o.servable(o.Scenario).Mix
+			if len(got) != len(tt.want) {
+				t.Fatalf("mix %v, want %v", got, tt.want)
+			}
+			sum := 0.0
+			for c, w := range tt.want {
+				if math.Abs(got[c]-w) > 1e-12 {
+					t.Errorf("%s: %v, want %v", c, got[c], w)
+				}
+				sum += got[c]
+			}
+			if math.Abs(sum-1) > 1e-12 {
+				t.Errorf("shares add up to %v", sum)
+			}
+		})
+	}
+	if mix[sizing.ClassMarketing] != 0.02 {
+		t.Error("servable changed the plan's mix in place")
+	}
+}
