@@ -65,6 +65,7 @@ func TestApplyIsolated(t *testing.T) {
 	// crmplan probe: every pair of hosts on every port, from inside the
 	// hosts, as the links plan it.
 	pm := probeAsPlanned(t, e, plan)
+	checkMarketingProbed(t, pm)
 	// The probe is kept for the report, whose network policy section
 	// shows it.
 	if _, err := os.Stat(paths.ProbeResult()); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
 )
 
@@ -88,5 +89,32 @@ func checkMarketing(t *testing.T, inv stackdir.Inventory) {
 	call(plain, "GET", fmt.Sprintf("%s/v1/campaigns/%d/recipients", base, camp.ID), tok.Token, nil, http.StatusOK, &list)
 	if camp.Recipients != 1 || len(list.Recipients) != 1 || list.Recipients[0].Email != email {
 		t.Errorf("campaign for %s: %d recipients, listed %+v; want the one contact %s", name, camp.Recipients, list.Recipients, email)
+	}
+}
+
+// checkMarketingProbed: the probe of an isolated seed 000 covers the
+// marketing roles, and found marketing-1 reaching its database and the api
+// while the web tier reaches neither database and marketing-1 not the
+// CRM's.
+func checkMarketingProbed(t *testing.T, pm provision.ProbeMatrix) {
+	t.Helper()
+	want := map[string]bool{
+		"marketing-1 -> marketing-db-1:5432": true,
+		"marketing-1 -> api-1:8081":          true,
+		"marketing-1 -> db-primary-1:5432":   false,
+		"web-1 -> marketing-db-1:5432":       false,
+		"web-1 -> db-primary-1:5432":         false,
+	}
+	for _, c := range pm.Cells {
+		key := fmt.Sprintf("%s -> %s:%d", c.From, c.To, c.Port)
+		if w, ok := want[key]; ok {
+			if c.Reached != w {
+				t.Errorf("probe %s: reached %v (%s), want %v", key, c.Reached, c.Measured, w)
+			}
+			delete(want, key)
+		}
+	}
+	for key := range want {
+		t.Errorf("the probe has no cell %s", key)
 	}
 }
