@@ -23,6 +23,7 @@ import (
 	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/topology"
 )
 
 // TestEverySeedDeploysAndVerifies: the design documents promise five
@@ -122,7 +123,7 @@ func checkMeshStatus(t *testing.T, st provision.Status, inv stackdir.Inventory) 
 		if h.MeshNode != ih.Name || !strings.HasPrefix(h.Mesh, "up") {
 			t.Errorf("status: %s mesh node %q %q, want %s up", ih.Name, h.MeshNode, h.Mesh, ih.Name)
 		}
-		if ih.Role == "db-primary" || ih.Role == "db-replica" {
+		if topology.Role(ih.Role).IsPostgres() {
 			if !slices.ContainsFunc(h.Processes, func(p provision.ProcessStatus) bool { return p.Name == "postgres" && p.Running }) {
 				t.Errorf("status: %s processes %+v, want postgres running", ih.Name, h.Processes)
 			}
