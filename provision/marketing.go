@@ -82,8 +82,7 @@ func marketingURL(pw, addr string, port int) string {
 }
 
 // marketingServices runs the marketing servers (crm marketing), each on
-// its database and reading the CRM's contacts from an api server, the
-// marketing servers spread over the api tier. The api server checks the
+// its database and reading the CRM's contacts from the api servers. The api server checks the
 // caller's token: the marketing server never touches the CRM's database
 // (the policy's link is marketing -> api, not marketing -> db-primary).
 func (d *deployer) marketingServices(apis []pulumi.Resource, apiURLs []string) error {
@@ -106,7 +105,15 @@ func (d *deployer) marketingServices(apis []pulumi.Resource, apiURLs []string) e
 				In(h.Name).Try("add a tier to the plan: - {role: marketing-db, zone: lan}")
 		}
 		env := pulumi.StringMap{"CRM_DATABASE_URL": urls[db.Name], poolEnv: pulumi.String(strconv.Itoa(marketingPool))}
-		args := []string{"--crm", apiURLs[i%len(apiURLs)]}
+		// Two api servers, the second asked when the first does not
+		// answer (a rolling deploy restarts them one at a time), the
+		// marketing servers starting at different ones. The plan's first
+		// two only: scaling the api tier must not change the marketing
+		// server's arguments, which would restart it under its users.
+		var args []string
+		for k := range min(2, len(apiURLs)) {
+			args = append(args, "--crm", apiURLs[(i+k)%min(2, len(apiURLs))])
+		}
 		if _, err := d.service(h, args, env, append([]pulumi.Resource{dbs[db.Name]}, apis...)...); err != nil {
 			return err
 		}

@@ -34,8 +34,14 @@ type Config struct {
 	DB *pgxpool.Pool // the marketing database
 	// CRM is the base URL of the CRM's API (an api server, or the web
 	// tier that balances them), like http://10.0.2.10:8081.
-	CRM    string
-	Client *http.Client // nil: one with a 10 s timeout
+	CRM string
+	// Fallback are more base URLs of the CRM's API (the other api
+	// servers), tried in turn when one does not answer: an api server
+	// refuses connections while it restarts in a rolling deploy, and a
+	// campaign should not fail for it. Only reads go there, so a retry
+	// is safe.
+	Fallback []string
+	Client   *http.Client // nil: one with a 10 s timeout
 	// MaxRecipients caps a campaign; 0: DefaultMaxRecipients.
 	MaxRecipients int
 	Log           *slog.Logger
@@ -61,6 +67,11 @@ func New(cfg Config) *Server {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.CRM = strings.TrimRight(cfg.CRM, "/")
+	fallback := make([]string, len(cfg.Fallback))
+	for i, u := range cfg.Fallback {
+		fallback[i] = strings.TrimRight(u, "/")
+	}
+	cfg.Fallback = fallback
 	return &Server{cfg: cfg}
 }
 
@@ -160,9 +171,23 @@ func unauthorized(w http.ResponseWriter) {
 }
 
 // crm GETs path from the CRM's API with the caller's token and decodes
-// the JSON answer into v; it returns the HTTP status.
+// the JSON answer into v; it returns the HTTP status. A server that does
+// not answer (no connection, or 502/503 from a balancer or a draining
+// server) makes it ask the next of Fallback.
 func (s *Server) crm(ctx context.Context, token, path string, v any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.CRM+path, nil)
+	status, err := s.crmAt(ctx, s.cfg.CRM, token, path, v)
+	for _, base := range s.cfg.Fallback {
+		if err == nil || ctx.Err() != nil || (status != 0 && status != http.StatusBadGateway && status != http.StatusServiceUnavailable) {
+			break
+		}
+		s.cfg.Log.Warn("CRM did not answer, asking the next api server", "path", path, "err", err, "next", base)
+		status, err = s.crmAt(ctx, base, token, path, v)
+	}
+	return status, err
+}
+
+func (s *Server) crmAt(ctx context.Context, base, token, path string, v any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		return 0, err
 	}

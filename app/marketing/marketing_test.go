@@ -120,9 +120,21 @@ func TestCampaigns(t *testing.T) {
 		})
 	}
 
+	// An api server that does not answer (restarting in a rolling deploy)
+	// is skipped for the next one; with none answering, 503.
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	failover := httptest.NewServer(New(Config{DB: db, CRM: down.URL, Fallback: []string{crm.URL}}).Handler())
+	defer failover.Close()
+	if code, body := call(t, failover.URL, "GET", id+"/recipients", rep1, ""); code != 200 || !strings.Contains(body, "ada@example.com") {
+		t.Errorf("with the first api server down: %d %s, want the recipients from the second", code, body)
+	}
 	crm.Close()
 	if code, body := call(t, srv.URL, "GET", "/v1/campaigns", rep1, ""); code != 503 {
 		t.Errorf("with the CRM down: %d %s, want 503", code, body)
+	}
+	if code, body := call(t, failover.URL, "GET", "/v1/campaigns", rep1, ""); code != 503 {
+		t.Errorf("with both api servers down: %d %s, want 503", code, body)
 	}
 }
 

@@ -29,7 +29,8 @@ func marketingCommand() *cli.Command {
 			databaseURLFlag(),
 			&cli.IntFlag{Name: "db-max-conns", EnvVars: []string{"CRM_DB_MAX_CONNS"}, Usage: "connections to the marketing database (default 16)"},
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8088", EnvVars: []string{"CRM_LISTEN"}, Usage: "address to listen on"},
-			&cli.StringFlag{Name: "crm", Required: true, EnvVars: []string{"CRM_API_URL"}, Usage: "base URL of the CRM's API: an api server (http://host:8081) or the web tier (https://host:8443)"},
+			&cli.StringSliceFlag{Name: "crm", Required: true, EnvVars: []string{"CRM_API_URL"}, Usage: "base URL of the CRM's API: an api server (http://host:8081) or the web tier (https://host:8443); " +
+				"repeat it for more api servers, asked in turn when one does not answer"},
 			&cli.StringFlag{Name: "crm-ca-file", EnvVars: []string{"CRM_API_CA_FILE"}, Usage: "PEM CA that signed the CRM's certificate, when --crm is https with the stack's own CA"},
 			&cli.IntFlag{Name: "max-recipients", Value: marketing.DefaultMaxRecipients, EnvVars: []string{"CRM_MAX_RECIPIENTS"}, Usage: "most contacts a campaign takes"},
 		},
@@ -38,7 +39,13 @@ func marketingCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			client, err := crmClient(c.String("crm"), c.String("crm-ca-file"))
+			crms := c.StringSlice("crm")
+			for _, u := range crms {
+				if err := checkCRMURL(u); err != nil {
+					return err
+				}
+			}
+			client, err := crmClient(crms[0], c.String("crm-ca-file"))
 			if err != nil {
 				return err
 			}
@@ -53,8 +60,11 @@ func marketingCommand() *cli.Command {
 			}
 			m := metrics.New("marketing")
 			m.AddPools(s.Pools)
-			srv := marketing.New(marketing.Config{DB: db, CRM: c.String("crm"), Client: client, MaxRecipients: c.Int("max-recipients"), Log: log})
-			return serve.Run(c.Context, serve.Config{Role: "marketing", Listen: c.String("listen"), Handler: srv.Handler(), Ready: srv.Ready, Metrics: m, Log: log})
+			srv := marketing.New(marketing.Config{DB: db, CRM: crms[0], Fallback: crms[1:], Client: client, MaxRecipients: c.Int("max-recipients"), Log: log})
+			// Served like crm web, so that SIGHUP hands the socket over to
+			// a new release: users reach the marketing server directly, and
+			// a plain restart would refuse them meanwhile.
+			return serveWeb(c.Context, serve.Config{Role: "marketing", Listen: c.String("listen"), Handler: srv.Handler(), Ready: srv.Ready, Metrics: m, Log: log}, nil)
 		},
 	}
 }
@@ -62,9 +72,8 @@ func marketingCommand() *cli.Command {
 // crmClient is the HTTP client for the CRM at base, trusting caFile's CA
 // when given.
 func crmClient(base, caFile string) (*http.Client, error) {
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, app.Errorf(app.EINVALID, "must be the CRM's base URL like http://10.0.2.10:8081, got %.80q", base).In("--crm")
+	if err := checkCRMURL(base); err != nil {
+		return nil, err
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	if caFile == "" {
@@ -80,4 +89,13 @@ func crmClient(base, caFile string) (*http.Client, error) {
 	}
 	client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	return client, nil
+}
+
+// checkCRMURL refuses what is not a CRM's base URL.
+func checkCRMURL(base string) error {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return app.Errorf(app.EINVALID, "must be the CRM's base URL like http://10.0.2.10:8081, got %.80q", base).In("--crm")
+	}
+	return nil
 }

@@ -23,6 +23,7 @@ func TestMarketingBadInput(t *testing.T) {
 	}{
 		{"no CRM", nil, `"crm"`},
 		{"not a URL", []string{"--crm", "10.0.2.10:8081"}, "--crm"},
+		{"a second one not a URL", []string{"--crm", "http://10.0.2.10:8081", "--crm", "api-2:8081"}, "api-2:8081"},
 		{"a CA file without a certificate", []string{"--crm", "https://10.0.2.10:8443", "--crm-ca-file", notPEM}, "--crm-ca-file"},
 	}
 	for _, tt := range tests {

@@ -268,8 +268,10 @@ func poolMax(ctx context.Context, listen string) (int, error) {
 }
 
 // balancers are the roles that balance over the api servers with a
-// web.Balancer and take a new list of them without a restart.
-var balancers = map[string]bool{"web": true, "integration": true}
+// web.Balancer and take a new list of them without a restart, and hand
+// their socket over to a new release. crm marketing balances nothing, but
+// users reach it directly too: it takes a new release by handover alike.
+var balancers = map[string]bool{"web": true, "integration": true, "marketing": true}
 
 // startBalancer starts a balancing role (crm web, crm integration), or
 // changes the running one in place: the web tier is where every client
