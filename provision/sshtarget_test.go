@@ -61,24 +61,6 @@ func TestSSHLayoutFailover(t *testing.T) {
 	}
 }
 
-// laidExample lays out examples/FILE as its plan says.
-func laidExample(t *testing.T, file string) topology.Laid {
-	t.Helper()
-	data, err := os.ReadFile("../examples/" + file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := topology.DecodePlan(file, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	laid, err := topology.Lay(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return laid
-}
-
 // TestSameMachines: apply skips the SSH checks only for the machines an
 // earlier apply saved, logged in to the same way.
 func TestSameMachines(t *testing.T) {
