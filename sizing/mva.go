@@ -269,12 +269,18 @@ func (n *network) schweitzer() solution {
 			s.q[c][k] = s.x[c] * s.r[c][k]
 		}
 	}
+	// The probability of waiting at the solution's own utilization: rhos
+	// holds the one each iteration started from, which is the previous
+	// iteration's throughput, and nothing at all when a warm start
+	// converged in the first iteration (it then said no request ever
+	// waits, and a tier's p95 came out below its mean).
 	s.waitP = rhos
 	for k := range K {
+		rho := n.util(s, k)
 		if n.servers[k] == 1 {
-			s.waitP[k] = rhos[k] // C(1, rho) = rho
+			s.waitP[k] = rho // C(1, rho) = rho
 		} else {
-			s.waitP[k] = scale[k] * rhos[k]
+			s.waitP[k] = waitScale(n.servers[k], rho) * rho
 		}
 	}
 	return s
