@@ -239,22 +239,25 @@ func (m *Mesh) hostNode(n Node) Node {
 // policy must let them.
 func RelayOf(topo topology.Topology) (topology.Host, error) { return pickRelay(topo) }
 
-// pickRelay returns the first DMZ host by name, or, without a DMZ, the
-// first host of the first zone.
+// pickRelay returns the first DMZ host in the plan's order (the first
+// server of the plan's first DMZ tier, the entry tier as the seeds list
+// it), or, without a DMZ, the first host of the first zone. Plan order, not
+// the name: a DMZ role added to a plan later (seed 000's marketing server,
+// seed 002's vpn, which only an isolated stack runs) must not become the
+// relay, the host every LAN machine's node and the inventory's via: go
+// through. The first server of a tier is also the last a scale-in removes.
 func pickRelay(topo topology.Topology) (topology.Host, error) {
 	kinds := map[string]topology.ZoneKind{}
 	for _, z := range topo.Zones {
 		kinds[z.Name] = z.Kind
 	}
 	pick := func(ok func(topology.Host) bool) (topology.Host, bool) {
-		var best topology.Host
-		found := false
 		for _, h := range topo.Hosts {
-			if ok(h) && (!found || h.Name < best.Name) {
-				best, found = h, true
+			if ok(h) {
+				return h, true
 			}
 		}
-		return best, found
+		return topology.Host{}, false
 	}
 	if h, ok := pick(func(h topology.Host) bool { return kinds[h.Zone] == topology.DMZ }); ok {
 		return h, nil

@@ -176,10 +176,10 @@ func TestSSHTargetRules(t *testing.T) {
 			relay: "web_1",
 			want: map[string][]string{
 				"web":        {"internet:8080", "operator:22"},
-				"api":        {"integration:8081", "mesh_relay:22", "web:8081"},
+				"api":        {"integration:8081", "marketing:8081", "mesh_relay:22", "web:8081"},
 				"db_primary": {"api:5432", "db_replica:5432", "etl:5432", "mesh_relay:22"},
 				"db_replica": {"api:5432", "mesh_relay:22"},
-				"mesh_relay": {"api:27199", "db_primary:27199", "db_replica:27199", "etl:27199", "integration:27199", "operator:27199", "web:27199"}, // web-2 too
+				"mesh_relay": {"api:27199", "db_primary:27199", "db_replica:27199", "etl:27199", "integration:27199", "marketing:27199", "marketing_db:27199", "operator:27199", "web:27199"}, // web-2 too
 			},
 		},
 		{

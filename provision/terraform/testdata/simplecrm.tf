@@ -27,6 +27,11 @@ variable "ami" {
   description = "AMI of the hosts (a Linux image with PostgreSQL 15 and the crm binary)."
 }
 
+variable "operator_cidr" {
+  type        = string
+  description = "Address range crmplan runs from (e.g. 203.0.113.7/32): it logs in to the DMZ hosts over SSH and dials the mesh relay (crmplan apply --target ssh)."
+}
+
 provider "aws" {
   region = var.region
 }
@@ -324,11 +329,175 @@ resource "aws_vpc_security_group_ingress_rule" "marketing_from_internet" {
   description       = "users reach the presentation tier"
 }
 
+resource "aws_security_group" "mesh_relay" {
+  name        = "simplecrm-mesh-relay"
+  description = "crmplan mesh relay (web-1): the nodes and the operator dial it"
+  vpc_id      = aws_vpc.crm.id
+  tags = {
+    Name         = "simplecrm-mesh-relay"
+    crmplan-plan = "simplecrm"
+    crmplan-role = "mesh-relay"
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_web_27199" {
+  security_group_id            = aws_security_group.mesh_relay.id
+  referenced_security_group_id = aws_security_group.web.id
+  ip_protocol                  = "tcp"
+  from_port                    = 27199
+  to_port                      = 27199
+  description                  = "web's mesh nodes dial the relay"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_api_27199" {
+  security_group_id            = aws_security_group.mesh_relay.id
+  referenced_security_group_id = aws_security_group.api.id
+  ip_protocol                  = "tcp"
+  from_port                    = 27199
+  to_port                      = 27199
+  description                  = "api's mesh nodes dial the relay"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_db_primary_27199" {
+  security_group_id            = aws_security_group.mesh_relay.id
+  referenced_security_group_id = aws_security_group.db_primary.id
+  ip_protocol                  = "tcp"
+  from_port                    = 27199
+  to_port                      = 27199
+  description                  = "db-primary's mesh nodes dial the relay"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_db_replica_27199" {
+  security_group_id            = aws_security_group.mesh_relay.id
+  referenced_security_group_id = aws_security_group.db_replica.id
+  ip_protocol                  = "tcp"
+  from_port                    = 27199
+  to_port                      = 27199
+  description                  = "db-replica's mesh nodes dial the relay"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_integration_27199" {
+  security_group_id            = aws_security_group.mesh_relay.id
+  referenced_security_group_id = aws_security_group.integration.id
+  ip_protocol                  = "tcp"
+  from_port                    = 27199
+  to_port                      = 27199
+  description                  = "integration's mesh nodes dial the relay"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_etl_27199" {
+  security_group_id            = aws_security_group.mesh_relay.id
+  referenced_security_group_id = aws_security_group.etl.id
+  ip_protocol                  = "tcp"
+  from_port                    = 27199
+  to_port                      = 27199
+  description                  = "etl's mesh nodes dial the relay"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_marketing_27199" {
+  security_group_id            = aws_security_group.mesh_relay.id
+  referenced_security_group_id = aws_security_group.marketing.id
+  ip_protocol                  = "tcp"
+  from_port                    = 27199
+  to_port                      = 27199
+  description                  = "marketing's mesh nodes dial the relay"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_marketing_db_27199" {
+  security_group_id            = aws_security_group.mesh_relay.id
+  referenced_security_group_id = aws_security_group.marketing_db.id
+  ip_protocol                  = "tcp"
+  from_port                    = 27199
+  to_port                      = 27199
+  description                  = "marketing-db's mesh nodes dial the relay"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "mesh_relay_from_operator_27199" {
+  security_group_id = aws_security_group.mesh_relay.id
+  cidr_ipv4         = var.operator_cidr
+  ip_protocol       = "tcp"
+  from_port         = 27199
+  to_port           = 27199
+  description       = "the operator's mesh controller dials the relay"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "web_from_operator_22" {
+  security_group_id = aws_security_group.web.id
+  cidr_ipv4         = var.operator_cidr
+  ip_protocol       = "tcp"
+  from_port         = 22
+  to_port           = 22
+  description       = "crmplan apply --target ssh logs in to the DMZ"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "marketing_from_operator_22" {
+  security_group_id = aws_security_group.marketing.id
+  cidr_ipv4         = var.operator_cidr
+  ip_protocol       = "tcp"
+  from_port         = 22
+  to_port           = 22
+  description       = "crmplan apply --target ssh logs in to the DMZ"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "api_from_mesh_relay_22" {
+  security_group_id            = aws_security_group.api.id
+  referenced_security_group_id = aws_security_group.mesh_relay.id
+  ip_protocol                  = "tcp"
+  from_port                    = 22
+  to_port                      = 22
+  description                  = "ssh through web-1, the relay (via:)"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "db_primary_from_mesh_relay_22" {
+  security_group_id            = aws_security_group.db_primary.id
+  referenced_security_group_id = aws_security_group.mesh_relay.id
+  ip_protocol                  = "tcp"
+  from_port                    = 22
+  to_port                      = 22
+  description                  = "ssh through web-1, the relay (via:)"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "db_replica_from_mesh_relay_22" {
+  security_group_id            = aws_security_group.db_replica.id
+  referenced_security_group_id = aws_security_group.mesh_relay.id
+  ip_protocol                  = "tcp"
+  from_port                    = 22
+  to_port                      = 22
+  description                  = "ssh through web-1, the relay (via:)"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "integration_from_mesh_relay_22" {
+  security_group_id            = aws_security_group.integration.id
+  referenced_security_group_id = aws_security_group.mesh_relay.id
+  ip_protocol                  = "tcp"
+  from_port                    = 22
+  to_port                      = 22
+  description                  = "ssh through web-1, the relay (via:)"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "etl_from_mesh_relay_22" {
+  security_group_id            = aws_security_group.etl.id
+  referenced_security_group_id = aws_security_group.mesh_relay.id
+  ip_protocol                  = "tcp"
+  from_port                    = 22
+  to_port                      = 22
+  description                  = "ssh through web-1, the relay (via:)"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "marketing_db_from_mesh_relay_22" {
+  security_group_id            = aws_security_group.marketing_db.id
+  referenced_security_group_id = aws_security_group.mesh_relay.id
+  ip_protocol                  = "tcp"
+  from_port                    = 22
+  to_port                      = 22
+  description                  = "ssh through web-1, the relay (via:)"
+}
+
 resource "aws_instance" "web_1" {
   ami                    = var.ami
   instance_type          = "m6i.large"
   subnet_id              = aws_subnet.dmz.id
-  vpc_security_group_ids = [aws_security_group.web.id]
+  vpc_security_group_ids = [aws_security_group.web.id, aws_security_group.mesh_relay.id]
   tags = {
     Name         = "web-1"
     crmplan-plan = "simplecrm"
