@@ -63,7 +63,7 @@ func (c *handConn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if handing {
-		return 0, io.EOF
+		return c.lastRequest(p)
 	}
 	werr := c.waitReadable()
 	c.mu.Lock()
@@ -74,11 +74,57 @@ func (c *handConn) Read(p []byte) (int, error) {
 	c.mu.Unlock()
 	switch {
 	case handing:
-		return 0, io.EOF
+		return c.lastRequest(p)
 	case werr != nil:
 		return 0, werr // the server's deadline (idle timeout)
 	}
 	return c.TCPConn.Read(p)
+}
+
+// lastRequest is Read once a handover has begun on a connection between
+// requests. A plain one reports EOF: the next process takes it. A TLS one
+// cannot change processes, so a request already in its socket is served
+// here (with Connection: close, see closeTLSAtHandover) rather than cut
+// with the connection: its client has sent it and, for a POST, would not
+// send it again. Only a connection with nothing to read is closed.
+func (c *handConn) lastRequest(p []byte) (int, error) {
+	c.mu.Lock()
+	tls := c.tls
+	c.mu.Unlock()
+	if !tls || !c.pending() {
+		return 0, io.EOF
+	}
+	c.mu.Lock()
+	c.between = false
+	c.mu.Unlock()
+	_ = c.TCPConn.SetReadDeadline(time.Time{}) // the handover's wake-up deadline
+	return c.TCPConn.Read(p)
+}
+
+// pending reports, without waiting or reading, whether the socket holds
+// bytes to read.
+func (c *handConn) pending() bool {
+	var b [1]byte
+	ready := false
+	_ = c.raw.Control(func(fd uintptr) {
+		for {
+			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if err == syscall.EINTR {
+				continue
+			}
+			ready = err == nil && n > 0
+			return
+		}
+	})
+	return ready
+}
+
+// closing reports whether a handover has begun on a TLS connection: its
+// responses tell the client to close it.
+func (c *handConn) closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.handing && c.tls
 }
 
 // waitReadable waits until the socket has data, an EOF or an error to

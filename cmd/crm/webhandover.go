@@ -53,7 +53,7 @@ func serveWeb(ctx context.Context, cfg serve.Config, tlsCfg *tls.Config) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           serve.Handler(cfg),
+		Handler:           closeTLSAtHandover(serve.Handler(cfg)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -275,4 +275,21 @@ func inheritable(fd uintptr) error {
 		return fmt.Errorf("handover: clear close-on-exec: %w", errno)
 	}
 	return nil
+}
+
+// closeTLSAtHandover answers with Connection: close on a TLS connection
+// once a handover has begun, so that its client opens a new one (which the
+// next process accepts) instead of sending its next request on one this
+// process is about to close.
+func closeTLSAtHandover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nc, _ := r.Context().Value(connKey{}).(net.Conn)
+		if w, ok := nc.(interface{ NetConn() net.Conn }); ok {
+			nc = w.NetConn()
+		}
+		if hc, ok := nc.(*handConn); ok && hc.closing() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
