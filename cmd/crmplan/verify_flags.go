@@ -60,7 +60,7 @@ func verifyCLIFlags() []cli.Flag {
 			"measured as the background class etl (0 for none)", Value: 2 * time.Second},
 		&cli.IntFlag{Name: "etl-rows", Usage: "contacts in each ETL job", Value: 200},
 		&cli.DurationFlag{Name: "etl-window", Usage: "run the ETL jobs alone this long, after the idle window and before the load, to measure their CPU per tier, " +
-			"which calibrate keeps out of demand_ms and the prediction adds back (0 to skip; at least 1s)", Value: 2 * time.Second},
+			"which calibrate keeps out of demand_ms and the prediction adds back (0 to skip; at least 1s; longer than --etl-every, so that whole jobs fall inside it)", Value: 5 * time.Second},
 		&cli.BoolFlag{Name: "keep-points", Usage: "keep every request's measurement in the run's results directory (points.json; generators.json with --generators)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table, json or yaml", Value: "table"},
 	}
