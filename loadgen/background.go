@@ -163,7 +163,10 @@ func (d *etlDriver) submit(ctx context.Context, base, name string) {
 	for i := range d.jobs.Rows {
 		fmt.Fprintf(&b, "Etl,Load%d,%s-%d@etl.example,Migrated contact\n", i, stem, i)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+"/v1/jobs?name="+name, strings.NewReader(b.String()))
+	// Not cancelled by stop: a job the host may already have taken must
+	// be counted as submitted, or the host's count (outcomes) exceeds
+	// ours. The client's timeout bounds it.
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, strings.TrimSuffix(base, "/")+"/v1/jobs?name="+name, strings.NewReader(b.String()))
 	if err != nil {
 		d.fail(err.Error())
 		return
