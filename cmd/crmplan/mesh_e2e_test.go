@@ -164,15 +164,7 @@ func rollingDeployOverMesh(t *testing.T, e *deployEnv, plan, crm2 string) {
 	}
 	if lr.Failed != 0 {
 		t.Errorf("%d requests failed during the rolling deploy, want 0: %v", lr.Failed, lr.Errors)
-		logs, _ := filepath.Glob(filepath.Join(stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}.Results(), "*", "k6.log"))
-		for _, l := range logs {
-			data, _ := os.ReadFile(l)
-			for _, line := range strings.Split(string(data), "\n") {
-				if strings.Contains(line, "level=warn") || strings.Contains(line, "level=error") {
-					t.Logf("k6: %s", line)
-				}
-			}
-		}
+		logK6Warnings(t, e.stateDir, "simplecrm")
 	}
 
 	var st provision.Status
@@ -191,5 +183,20 @@ func rollingDeployOverMesh(t *testing.T, e *deployEnv, plan, crm2 string) {
 	}
 	if apis != 2 {
 		t.Errorf("status shows %d api hosts, want 2", apis)
+	}
+}
+
+// logK6Warnings prints the warnings and errors of every k6 run of stack:
+// a failed request's own error (EOF, refused, timeout) is only there.
+func logK6Warnings(t *testing.T, stateDir, stack string) {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(stackdir.Paths{StateDir: stateDir, Stack: stack}.Results(), "*", "k6.log"))
+	for _, l := range logs {
+		data, _ := os.ReadFile(l)
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, "level=warn") || strings.Contains(line, "level=error") {
+				t.Logf("k6: %s", line)
+			}
+		}
 	}
 }

@@ -208,6 +208,7 @@ func rollSSH(t *testing.T, e *deployEnv, plan, inventory string) {
 	t.Logf("load during the rolling deploy: %.1f req/s achieved, %d requests, %d failed, %d dropped", lr.AchievedRate, lr.Requests, lr.Failed, lr.Dropped)
 	if lr.Failed != 0 || lr.AchievedRate < 0.95*lr.TargetRate {
 		t.Errorf("%d requests failed at %.1f of %.1f req/s during the rolling deploy, want 0 at the rate: %v", lr.Failed, lr.AchievedRate, lr.TargetRate, lr.Errors)
+		logK6Warnings(t, e.stateDir, "simplecrm")
 	}
 }
 
