@@ -104,17 +104,10 @@ func (c *handConn) lastRequest(p []byte) (int, error) {
 // pending reports, without waiting or reading, whether the socket holds
 // bytes to read.
 func (c *handConn) pending() bool {
-	var b [1]byte
 	ready := false
 	_ = c.raw.Control(func(fd uintptr) {
-		for {
-			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			if err == syscall.EINTR {
-				continue
-			}
-			ready = err == nil && n > 0
-			return
-		}
+		n, err := peekByte(fd)
+		ready = err == nil && n > 0
 	})
 	return ready
 }
@@ -130,16 +123,22 @@ func (c *handConn) closing() bool {
 // waitReadable waits until the socket has data, an EOF or an error to
 // read, or its read deadline passes, and reads nothing.
 func (c *handConn) waitReadable() error {
-	var b [1]byte
 	return c.raw.Read(func(fd uintptr) bool {
-		for {
-			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			if err == syscall.EINTR {
-				continue
-			}
-			return err != syscall.EAGAIN
-		}
+		_, err := peekByte(fd)
+		return err != syscall.EAGAIN
 	})
+}
+
+// peekByte looks at the socket's next byte without taking it or waiting:
+// n is 0 at EOF, err EAGAIN when there is nothing yet.
+func peekByte(fd uintptr) (n int, err error) {
+	var b [1]byte
+	for {
+		n, _, err = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
 }
 
 // Close keeps the socket open when a handover takes the connection.
