@@ -83,16 +83,26 @@ func (c *handConn) Read(p []byte) (int, error) {
 
 // lastRequest is Read once a handover has begun on a connection between
 // requests. A plain one reports EOF: the next process takes it. A TLS one
-// cannot change processes, so a request already in its socket is served
-// here (with Connection: close, see closeTLSAtHandover) rather than cut
-// with the connection: its client has sent it and, for a POST, would not
-// send it again. Only a connection with nothing to read is closed.
+// cannot change processes, so a request in its socket, or arriving within
+// the handover's grace, is served here (with Connection: close, see
+// closeTLSAtHandover) rather than cut with the connection: its client has
+// sent it and, for a POST, would not send it again. Only a connection with
+// nothing to read all through the grace is closed.
 func (c *handConn) lastRequest(p []byte) (int, error) {
 	c.mu.Lock()
 	tls := c.tls
 	c.mu.Unlock()
-	if !tls || !c.pending() {
+	if !tls {
 		return 0, io.EOF
+	}
+	if !c.pending() {
+		c.t.mu.Lock()
+		end := c.t.graceEnd
+		c.t.mu.Unlock()
+		_ = c.TCPConn.SetReadDeadline(end)
+		if c.waitReadable() != nil || !c.pending() {
+			return 0, io.EOF
+		}
 	}
 	c.mu.Lock()
 	c.between = false
@@ -160,7 +170,10 @@ type connTracker struct {
 	live    map[*handConn]struct{}
 	kept    []*handConn
 	handing bool
-	empty   chan struct{} // closed when a handover has no live connection left
+	// graceEnd is when a handover closes the TLS connections still idle
+	// (see tlsHandoverGrace).
+	graceEnd time.Time
+	empty    chan struct{} // closed when a handover has no live connection left
 }
 
 func newConnTracker() *connTracker {
@@ -227,6 +240,7 @@ func (t *connTracker) handover() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.handing = true
+	t.graceEnd = time.Now().Add(tlsHandoverGrace)
 	empty := make(chan struct{})
 	if len(t.live) == 0 {
 		close(empty)
@@ -243,6 +257,18 @@ func (t *connTracker) handover() <-chan struct{} {
 	}
 	return empty
 }
+
+// tlsHandoverGrace is how long a handover keeps an idle TLS connection
+// open for one more request, served with Connection: close, before it
+// closes it. Closing an idle connection races with its client sending a
+// request on it, which a client does not repeat when it is a POST (Go's
+// transport, k6's, retries only idempotent requests): seen as EOFs of
+// writes in rolling deploys at 150 req/s. A busy client's connections each
+// carry a request well within the grace and are closed after its answer,
+// with no race; only connections idle for all of it are closed idle. New
+// connections wait in the accept queue meanwhile, so a handover over TLS
+// may delay them by up to this long, and fails none.
+const tlsHandoverGrace = time.Second
 
 // handedOver returns the connections the next process takes, and how many
 // are still served here.
