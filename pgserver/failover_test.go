@@ -40,24 +40,36 @@ func TestFenceAndRewind(t *testing.T) {
 	if err := primary.Exec(ctx, "postgres", "CREATE TABLE t (v text); INSERT INTO t VALUES ('both')"); err != nil {
 		t.Fatal(err)
 	}
-	if err := primary.WaitReplayed(ctx, replica); err != nil {
-		t.Fatal(err)
+	for _, r := range replicas {
+		if err := primary.WaitReplayed(ctx, r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if pos, err := replica.WALPosition(ctx); err != nil || pos <= 0 {
 		t.Fatalf("replica WAL position %d, %v", pos, err)
 	}
+	// The sibling moves to the replica before the promotion and before
+	// the split-brain write below: still streaming from the old primary,
+	// it would take that write (or any later WAL of the old primary) and be
+	// ahead of the promoted timeline's fork point, which no replica can
+	// follow. The watchdog fences first for the same reason; this test
+	// makes the split brain on purpose, so it orders the streams itself.
+	if err := sibling.Follow(replica.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	waitStreaming(ctx, t, replica, 1)
 	if err := replica.Promote(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Split brain on purpose: the old primary takes a write the promoted
-	// one never sees; rewinding must drop it.
-	if err := primary.Exec(ctx, "postgres", "INSERT INTO t VALUES ('diverged')"); err != nil {
+	// one never sees; rewinding must drop it. Committed synchronously:
+	// an ephemeral server commits asynchronously, and the kill below
+	// could come before its WAL writer wrote the record, leaving nothing
+	// to rewind.
+	if err := primary.Exec(ctx, "postgres", "SET synchronous_commit = on; INSERT INTO t VALUES ('diverged')"); err != nil {
 		t.Fatal(err)
 	}
 	if err := replica.Exec(ctx, "postgres", "INSERT INTO t VALUES ('promoted')"); err != nil {
-		t.Fatal(err)
-	}
-	if err := sibling.Follow(replica.Addr()); err != nil {
 		t.Fatal(err)
 	}
 	if err := replica.WaitReplayed(ctx, sibling); err != nil {
@@ -108,5 +120,20 @@ func TestFenceAndRewind(t *testing.T) {
 	got := queryValue[string](t, old.URL("postgres"), "SELECT string_agg(v, ',' ORDER BY v) FROM t")
 	if got != "both,promoted" {
 		t.Errorf("rewound server holds %q, want both,promoted (the diverged write dropped)", got)
+	}
+}
+
+// waitStreaming waits until n standbys stream from s (pg_stat_replication).
+func waitStreaming(ctx context.Context, t *testing.T, s *Server, n int) {
+	t.Helper()
+	for {
+		if queryValue[int64](t, s.URL("postgres"), "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") >= int64(n) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: fewer than %d standbys streaming: %v", s.Addr(), n, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
