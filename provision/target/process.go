@@ -34,6 +34,12 @@ func (p Processes) Start(ctx context.Context, n Node) error {
 	if err := ReapOrphans(n); err != nil {
 		return err
 	}
+	// The host directory above the node's, if it went too, is made again
+	// 0755 as the target makes it (PostgreSQL, running as its own user,
+	// passes through it); MkdirAll would make it 0700 with the node's.
+	if err := os.MkdirAll(filepath.Dir(n.Dir), 0o755); err != nil {
+		return err
+	}
 	for _, d := range []string{n.Dir, n.DataDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
