@@ -16,9 +16,9 @@ import (
 	"github.com/crmplan/crmplan/provision/target/ssh"
 )
 
-// statusTimeout bounds the wait for one host's status unit: a unit costs
-// Receptor's polling seconds, and a node that went down after the
-// controller last heard of it must not hold the others' status.
+// statusTimeout bounds the wait for one host's status unit (a query, about
+// a second): a node that went down after the controller last heard of it
+// must not hold the others' status.
 const statusTimeout = 20 * time.Second
 
 // routeWait is how long a controller that had to be started gets to learn
@@ -124,7 +124,7 @@ func askHost(ctx context.Context, m *mesh.Mesh, inv stackdir.Inventory, h stackd
 	}
 	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
-	out, err := m.Run(ctx, h.Name, mesh.Work{Type: wire.WorkStatus})
+	out, err := m.Run(ctx, h.Name, mesh.Work{Type: wire.WorkStatus, Query: true})
 	if err != nil {
 		if errors.Is(err, mesh.ErrUnitFailed) {
 			return hostReport{err: fmt.Errorf("agent: %w", err), mesh: up} // the node ran it

@@ -77,6 +77,17 @@ func TestStatusAndKillThroughTheMesh(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = proc.Stop() })
+	// Start returns once the supervisor is launched; its program runs when
+	// it has written its state (status would otherwise ask before).
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if st, err := proc.ReadState(); err == nil && st.ChildPID != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("crm-api's supervisor wrote no child pid in 30 s:\n%s", supervise.LogTail(proc.SupervisorLogPath(), 4096))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	began := time.Now()
 	st := status(t, ctx, stateDir, stack)

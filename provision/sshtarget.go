@@ -244,14 +244,14 @@ func hostDrift(ctx context.Context, m *mesh.Mesh, h LocalHost) (string, error) {
 		wg.Go(func() {
 			payload, err := json.Marshal(wire.PackagesOp{Packages: pkgs})
 			if err == nil {
-				_, err = m.Run(ctx, h.Name, mesh.Work{Type: wire.WorkPackages, Payload: bytes.NewReader(payload)})
+				_, err = m.Run(ctx, h.Name, mesh.Work{Type: wire.WorkPackages, Payload: bytes.NewReader(payload), Query: true})
 			}
 			if err != nil {
 				pkgErr = fmt.Errorf("host %s: packages: %w", h.Name, err)
 			}
 		})
 	}
-	out, err := m.Run(ctx, h.Name, mesh.Work{Type: wire.WorkStatus})
+	out, err := m.Run(ctx, h.Name, mesh.Work{Type: wire.WorkStatus, Query: true})
 	wg.Wait()
 	if err != nil {
 		return "", fmt.Errorf("host %s: status: %w", h.Name, err)

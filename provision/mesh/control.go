@@ -19,6 +19,17 @@ import (
 type control struct {
 	path string
 	node string // for errors
+	// through, when set, is a host's node: each connection is then the
+	// socket at path (the controller's) bridged over the mesh, with the
+	// controller's end-to-end TLS, to that node's own control service,
+	// so that commands act on that node as if its socket were here.
+	through string
+}
+
+// on is the control service of host's node, reached through the node
+// whose socket c dials (the controller).
+func (c control) on(host string) control {
+	return control{path: c.path, node: host, through: host}
 }
 
 type conn struct {
@@ -51,7 +62,34 @@ func (c control) dial(ctx context.Context) (*conn, error) {
 		cn.Close()
 		return nil, fmt.Errorf("control socket of node %s: unexpected greeting %q", c.node, hello)
 	}
+	if c.through != "" {
+		if err := cn.connect(c.through); err != nil {
+			cn.Close()
+			return nil, err
+		}
+	}
 	return cn, nil
+}
+
+// connect bridges cn to node's control service over the mesh.
+func (cn *conn) connect(node string) error {
+	if err := cn.send(map[string]any{"command": "connect", "node": node, "service": "control", "tls": tlsWork}); err != nil {
+		return err
+	}
+	// "Connecting", then the remote control service's own greeting.
+	for _, want := range []string{"Connecting", "Receptor Control"} {
+		line, err := cn.r.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("connect to the control service of %s: %w", node, err)
+		}
+		if msg, ok := strings.CutPrefix(line, "ERROR: "); ok {
+			return fmt.Errorf("connect to the control service of %s: receptor: %s", node, strings.TrimSpace(msg))
+		}
+		if !strings.HasPrefix(line, want) {
+			return fmt.Errorf("connect to the control service of %s: got %q, want %q", node, strings.TrimSpace(line), want)
+		}
+	}
+	return nil
 }
 
 // send writes one command line.
@@ -119,35 +157,7 @@ func (c control) status(ctx context.Context) (status, error) {
 // controller's end-to-end TLS, as work goes), for its status: a node on
 // another machine, whose control socket is there.
 func (c control) statusOf(ctx context.Context, node string) (status, error) {
-	var st status
-	cn, err := c.dial(ctx)
-	if err != nil {
-		return st, err
-	}
-	defer cn.Close()
-	if err := cn.send(map[string]any{"command": "connect", "node": node, "service": "control", "tls": tlsWork}); err != nil {
-		return st, err
-	}
-	// "Connecting", then the remote control service's own greeting.
-	for _, want := range []string{"Connecting", "Receptor Control"} {
-		line, err := cn.r.ReadString('\n')
-		if err != nil {
-			return st, fmt.Errorf("connect to the control service of %s: %w", node, err)
-		}
-		if msg, ok := strings.CutPrefix(line, "ERROR: "); ok {
-			return st, fmt.Errorf("connect to the control service of %s: receptor: %s", node, strings.TrimSpace(msg))
-		}
-		if !strings.HasPrefix(line, want) {
-			return st, fmt.Errorf("connect to the control service of %s: got %q, want %q", node, strings.TrimSpace(line), want)
-		}
-	}
-	if err := cn.send(map[string]any{"command": "status"}); err != nil {
-		return st, err
-	}
-	if err := cn.reply(&st); err != nil {
-		return st, fmt.Errorf("node %s: status: %w", node, err)
-	}
-	return st, nil
+	return c.on(node).status(ctx)
 }
 
 // submitted is Receptor's answer to a work submission.

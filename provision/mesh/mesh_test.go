@@ -2,6 +2,8 @@ package mesh
 
 import (
 	"context"
+	crand "crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -165,6 +167,15 @@ func TestRunThroughRelay(t *testing.T) {
 			work: Work{Type: "fail"}, wantErr: "disk full on api-2"},
 		{name: "unknown work type", host: "api-1", work: Work{Type: "nope"}, wantErr: `runs no work of type "nope"`},
 		{name: "unknown host", host: "db-9", work: Work{Type: "echo"}, wantErr: "not in the mesh"},
+		// A query is submitted to the host's node itself, signed by the
+		// controller's key, with no unit of the controller's.
+		{name: "query on a LAN host echoes its payload", host: "api-1",
+			work: Work{Type: "echo", Args: []string{"a b", "c"}, Payload: strings.NewReader("hello"), Query: true},
+			want: "hello from api-1 a b c"},
+		{name: "query on the relay host", host: "web-1",
+			work: Work{Type: "echo", Payload: strings.NewReader("hi"), Query: true}, want: "hi from web-1"},
+		{name: "failing query carries the host's own error text", host: "api-2",
+			work: Work{Type: "fail", Query: true}, wantErr: "disk full on api-2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,6 +203,54 @@ func TestRunThroughRelay(t *testing.T) {
 			t.Logf("%s: %v", tt.host, out.Duration)
 		})
 	}
+	// Every unit was released, queries included, on the hosts and here.
+	for _, n := range append(m.Nodes(), m.Controller()) {
+		var units map[string]any
+		if err := (control{path: n.SocketPath(), node: n.ID}).call(ctx, map[string]any{"command": "work", "subcommand": "list"}, &units); err != nil {
+			t.Fatal(err)
+		}
+		if len(units) != 0 {
+			t.Errorf("node %s keeps units %v", n.ID, units)
+		}
+	}
+}
+
+// A query's signature is the controller's: a node refuses one made with
+// another key, and one made for another node.
+func TestQueryNeedsTheControllersSignature(t *testing.T) {
+	m := startMesh(t, testTopology())
+	ctx := context.Background()
+	other, err := rsa.GenerateKey(crand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := loadSigningKey(m.signingKeyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := workToken(other, "api-1", time.Now())
+	forWeb, _ := workToken(key, "web-1", time.Now())
+	expired, _ := workToken(key, "api-1", time.Now().Add(-time.Hour))
+	good, _ := workToken(key, "api-1", time.Now())
+	ctrl := control{path: m.Controller().SocketPath(), node: ControllerID}.on("api-1")
+	for _, tt := range []struct{ name, token, wantErr string }{
+		{"another key", forged, "verif"},
+		{"another node", forWeb, "audience"},
+		{"expired", expired, "expired"},
+		{"none", "", "signature is empty"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ctrl.submitHere(ctx, "echo", "", tt.token, strings.NewReader("x"))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("submit with %s's token: err = %v, want one containing %q", tt.name, err, tt.wantErr)
+			}
+		})
+	}
+	unit, err := ctrl.submitHere(ctx, "echo", "", good, strings.NewReader("x"))
+	if err != nil {
+		t.Fatalf("the controller's own token: %v", err)
+	}
+	_ = ctrl.call(ctx, workCmd("release", unit, good), nil)
 }
 
 func TestForeignCertificateRefused(t *testing.T) {
@@ -283,10 +342,16 @@ func BenchmarkRunThroughRelay(b *testing.B) {
 	if err := m.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := m.Run(ctx, "api-1", Work{Type: "echo", Payload: strings.NewReader("ping")}); err != nil {
-			b.Fatal(err)
-		}
+	// remote: a unit of the controller's follows the host's; query: the
+	// host's node alone (runQuery).
+	for _, query := range []bool{false, true} {
+		name := map[bool]string{false: "remote", true: "query"}[query]
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := m.Run(ctx, "api-1", Work{Type: "echo", Payload: strings.NewReader("ping"), Query: query}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

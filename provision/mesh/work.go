@@ -25,6 +25,12 @@ type Work struct {
 	Args    []string  // runtime parameters, appended to the work type's params
 	Payload io.Reader // the unit's stdin (a release archive, a role spec); nil for none
 	Stream  io.Writer // receives the output as it arrives; may be nil
+	// Query marks a unit that changes nothing on the host and ends within
+	// a second or so (a status, a check): it runs on the host's node
+	// without a unit of the controller's following it, which saves
+	// Receptor's two once-a-second polls of remote work (see runQuery).
+	// Its output arrives in Stream when it is complete.
+	Query bool
 }
 
 // Output is what a finished unit produced.
@@ -40,7 +46,7 @@ type Output struct {
 // into w.Stream and returns it when the unit has finished. A unit that ran
 // and failed returns an error wrapping ErrUnitFailed whose message ends
 // with the host's output. The unit is released (deleted here and on the
-// host) either way.
+// host) either way. A Query goes to the host's node without a unit here.
 func (m *Mesh) Run(ctx context.Context, host string, w Work) (Output, error) {
 	out := Output{Host: host}
 	n, err := m.node(host)
@@ -55,28 +61,13 @@ func (m *Mesh) Run(ctx context.Context, host string, w Work) (Output, error) {
 		return out, err
 	}
 	began := time.Now()
-	ctrl := control{path: m.ctrl.SocketPath(), node: m.ctrl.ID}
-	sub, err := ctrl.submit(ctx, host, w.Type, params, w.Payload)
-	if err != nil {
-		return out, crmplan.Errorf(crmplan.EUNAVAILABLE, "%w", err).In("host " + host)
+	var st unitStatus
+	if w.Query {
+		st, err = m.runQuery(ctx, host, w, params, &out)
+	} else {
+		st, err = m.runRemote(ctx, host, w, params, &out)
 	}
-	out.Unit = sub.UnitID
-	defer func() {
-		// Released even when ctx ended: the host must not keep the unit.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if ctx.Err() != nil {
-			_ = ctrl.cancel(rctx, sub.UnitID)
-		}
-		_ = ctrl.release(rctx, sub.UnitID)
-	}()
-	var buf bytes.Buffer
-	var sink io.Writer = &buf
-	if w.Stream != nil {
-		sink = io.MultiWriter(&buf, w.Stream)
-	}
-	st, err := follow(ctx, ctrl, sub.UnitID, sink)
-	out.Text, out.Detail, out.Duration = buf.String(), st.Detail, time.Since(began)
+	out.Detail, out.Duration = st.Detail, time.Since(began)
 	if err != nil {
 		return out, crmplan.Errorf(crmplan.EUNAVAILABLE, "%s on %s: %w", w.Type, host, err).In("host " + host)
 	}
@@ -101,6 +92,36 @@ func (m *Mesh) Run(ctx context.Context, host string, w Work) (Output, error) {
 		return out, err
 	}
 	return out, nil
+}
+
+// runRemote runs w on host's node through a unit of the controller's,
+// which Receptor follows (and reconnects) until the host's unit is
+// complete, streaming its output into w.Stream as it arrives, and
+// releases it either way.
+func (m *Mesh) runRemote(ctx context.Context, host string, w Work, params string, out *Output) (unitStatus, error) {
+	ctrl := control{path: m.ctrl.SocketPath(), node: m.ctrl.ID}
+	sub, err := ctrl.submit(ctx, host, w.Type, params, w.Payload)
+	if err != nil {
+		return unitStatus{}, err
+	}
+	out.Unit = sub.UnitID
+	defer func() {
+		// Released even when ctx ended: the host must not keep the unit.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if ctx.Err() != nil {
+			_ = ctrl.cancel(rctx, sub.UnitID)
+		}
+		_ = ctrl.release(rctx, sub.UnitID)
+	}()
+	var buf bytes.Buffer
+	var sink io.Writer = &buf
+	if w.Stream != nil {
+		sink = io.MultiWriter(&buf, w.Stream)
+	}
+	st, err := follow(ctx, ctrl, sub.UnitID, sink)
+	out.Text = buf.String()
+	return st, err
 }
 
 // follow copies the unit's output into sink until the unit is complete
