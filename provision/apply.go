@@ -120,8 +120,9 @@ func (r Request) layout() (Layout, error) {
 	if err != nil {
 		return Layout{}, err
 	}
+	var vpnLeft []string
 	if onSSH {
-		if in.Topology, err = sshTopology(r.Topology, inv); err != nil {
+		if in.Topology, vpnLeft, err = sshTopology(r.Topology, inv); err != nil {
 			return Layout{}, err
 		}
 		in.Target = ssh.New(inv, r.Stack)
@@ -134,7 +135,15 @@ func (r Request) layout() (Layout, error) {
 				In("tiers: db-replica: failover").Try("failover: manual   # and on the primary's loss: crmplan failover --plan PLAN.yaml")
 		}
 	}
-	return NewLayout(in)
+	l, err := NewLayout(in)
+	if err != nil || !onSSH {
+		return l, err
+	}
+	for _, h := range vpnLeft {
+		l.Skipped = append(l.Skipped, Skip{Host: h, Why: vpnSkipped, Try: "crmplan apply --isolate --plan PLAN.yaml"})
+	}
+	l.RelayPublic, err = sshRelayPublic(in.Topology, inv)
+	return l, err
 }
 
 // prepare lays the topology out and opens its stack.

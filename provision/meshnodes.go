@@ -98,6 +98,9 @@ func (in MeshNodesArgs) mesh(targets target.Set) (*mesh.Mesh, error) {
 		}
 		opts.Remote = true
 		opts.Launcher = func(host string) target.NodeLauncher { return st.Nodes(hosts[host]) }
+		// A relay machine with a private address (an EC2 instance of the
+		// export): the nodes dial that, this machine its public one.
+		opts.RelayPublic = in.RelayPublic
 	}
 	if name == ec2.Name {
 		// The instances' cloud-init wrote every node's files, the CA's

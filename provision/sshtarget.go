@@ -29,26 +29,35 @@ import (
 // the inventory in the stack's state dir (stackdir.Paths.Machines), where
 // the provider, which runs in its own process, and later commands find it.
 
-// sshTopology gives every host of t its machine's address, and checks
-// that each is in its zone's range; a zone with no range gets the
-// smallest common /24 of its machines when they share one.
-func sshTopology(t topology.Topology, inv *ssh.Inventory) (topology.Topology, error) {
-	out := t
+// sshTopology gives every host of t its machine's address (the one its
+// own network knows it by: ssh.Machine.Inside), and checks that each is in
+// its zone's range; a zone with no range gets the smallest common /24 of
+// its machines when they share one. A vpn host needs no machine: the ssh
+// target skips it (vpnSkipped), and one without a machine leaves the
+// topology here, named in vpnLeft, rather than take an address a machine
+// may have.
+func sshTopology(t topology.Topology, inv *ssh.Inventory) (out topology.Topology, vpnLeft []string, err error) {
+	out = t
 	out.Zones = append([]topology.Zone(nil), t.Zones...)
-	out.Hosts = append([]topology.Host(nil), t.Hosts...)
-	names := make([]string, len(t.Hosts))
-	for i, h := range t.Hosts {
-		names[i] = h.Name
+	out.Hosts = nil
+	var names []string
+	for _, h := range t.Hosts {
+		if _, ok := inv.Machines[h.Name]; !ok && h.Role == topology.RoleVPN {
+			vpnLeft = append(vpnLeft, h.Name)
+			continue
+		}
+		out.Hosts = append(out.Hosts, h)
+		names = append(names, h.Name)
 	}
 	if err := inv.Check(names); err != nil {
-		return out, err
+		return out, nil, err
 	}
 	for i, h := range out.Hosts {
 		m := inv.Machines[h.Name]
-		a, err := netip.ParseAddr(m.Address)
+		a, err := netip.ParseAddr(m.Inside())
 		if err != nil {
-			return out, crmplan.Errorf(crmplan.EINVALID, "host %s's machine has address %q: the ssh target needs an IP address (the stack's policy and the mesh's certificates are by address)", h.Name, m.Address).
-				In(inv.File + ": hosts." + h.Name + ".address").Try("address: 10.20.1.10")
+			return out, nil, crmplan.Errorf(crmplan.EINVALID, "host %s's machine has address %q: the ssh target needs an IP address (the stack's policy and the mesh's certificates are by address)", h.Name, m.Address).
+				In(inv.File + ": hosts." + h.Name + ".address").Try("address: 10.20.1.10   # or, beside a name: private: 10.20.1.10")
 		}
 		out.Hosts[i].Address = a.String()
 	}
@@ -67,7 +76,7 @@ func sshTopology(t topology.Topology, inv *ssh.Inventory) (topology.Topology, er
 			}
 			p := netip.PrefixFrom(netip.MustParseAddr(h.Address), 24).Masked()
 			if zone.IsValid() && zone != p {
-				return out, crmplan.Errorf(crmplan.EINVALID, "zone %s's machines are in %s and %s: give the zone its range", z.Name, zone, p).
+				return out, nil, crmplan.Errorf(crmplan.EINVALID, "zone %s's machines are in %s and %s: give the zone its range", z.Name, zone, p).
 					In("zones").Try("cidr: the range that holds zone %s's machines, in the plan's zone %s", z.Name, z.Name)
 			}
 			zone = p
@@ -76,7 +85,31 @@ func sshTopology(t topology.Topology, inv *ssh.Inventory) (topology.Topology, er
 			out.Zones[i].CIDR = zone.String()
 		}
 	}
-	return out, nil
+	return out, vpnLeft, nil
+}
+
+// sshRelayPublic is the address this machine dials the mesh relay at
+// when the relay's machine has a private address besides it (an EC2
+// instance in the DMZ: the nodes dial its private address, which only the
+// VPC reaches); "" when it has one address.
+func sshRelayPublic(t topology.Topology, inv *ssh.Inventory) (string, error) {
+	if len(t.Hosts) == 0 {
+		return "", nil
+	}
+	relay, err := mesh.RelayOf(t)
+	if err != nil {
+		return "", err
+	}
+	m := inv.Machines[relay.Name]
+	if m.Private == "" || m.Private == m.Address {
+		return "", nil
+	}
+	a, err := netip.ParseAddr(m.Address)
+	if err != nil {
+		return "", crmplan.Errorf(crmplan.EINVALID, "host %s is the mesh relay, which this machine dials at its address %q: it must be an IP address (the relay's certificate names it)", relay.Name, m.Address).
+			In(inv.File + ": hosts." + relay.Name + ".address").Try("address: 203.0.113.10   # its public IP")
+	}
+	return a.String(), nil
 }
 
 // sshInventory is the inventory of r's stack when it is on the ssh

@@ -101,3 +101,59 @@ func TestSameMachines(t *testing.T) {
 		})
 	}
 }
+
+// TestSSHLayoutOnExportedMachines lays seed 002 out on machines as
+// crmplan inventory --from-terraform writes them for the export's
+// instances: DMZ machines at a public address with a private one beside
+// it, the others at their private one through the relay, and no machine
+// for the vpn host, which the export leaves out. Hosts take the private
+// addresses (what their interfaces have); this machine dials the relay at
+// its public one, the nodes at its private one; vpn-1 is skipped.
+func TestSSHLayoutOnExportedMachines(t *testing.T) {
+	laid := laidExample(t, "arint.yaml")
+	dir := t.TempDir()
+	var inv strings.Builder
+	inv.WriteString("hosts:\n")
+	want := map[string]string{}
+	for i, h := range laid.Topology.Hosts {
+		switch {
+		case h.Role == topology.RoleVPN:
+			continue
+		case h.Zone == "dmz":
+			want[h.Name] = fmt.Sprintf("10.40.1.%d", 10+i)
+			fmt.Fprintf(&inv, "  %s: {address: 203.0.113.%d, private: %s, user: root}\n", h.Name, 10+i, want[h.Name])
+		default:
+			want[h.Name] = fmt.Sprintf("10.40.2.%d", 10+i)
+			fmt.Fprintf(&inv, "  %s: {address: %s, user: root, via: %s}\n", h.Name, want[h.Name], laid.Topology.Hosts[0].Name)
+		}
+	}
+	fmt.Fprintf(&inv, "ssh:\n  key: %s\n  known_hosts: %s\n", filepath.Join(dir, "id"), filepath.Join(dir, "known_hosts"))
+	file := filepath.Join(dir, "machines.yaml")
+	if err := os.WriteFile(file, []byte(inv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := Request{StateDir: t.TempDir(), Stack: "arint", Topology: laid.Topology, Inventory: file}
+	l, err := r.layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range l.Hosts {
+		if h.Address != want[h.Name] {
+			t.Errorf("host %s at %s, want its private address %s", h.Name, h.Address, want[h.Name])
+		}
+	}
+	if len(l.Hosts) != len(want) {
+		t.Errorf("%d hosts laid out, want the %d with machines", len(l.Hosts), len(want))
+	}
+	relay := laid.Topology.Hosts[0]
+	if l.RelayPublic == "" || !strings.HasPrefix(l.RelayPublic, "203.0.113.") {
+		t.Errorf("the relay (%s) is dialled at %q from here, want its public address", relay.Name, l.RelayPublic)
+	}
+	var skipped []string
+	for _, s := range l.Skipped {
+		skipped = append(skipped, s.Host)
+	}
+	if strings.Join(skipped, " ") != "vpn-1" {
+		t.Errorf("skipped %v, want vpn-1", skipped)
+	}
+}

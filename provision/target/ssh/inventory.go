@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,7 +26,14 @@ import (
 // topology it is named for.
 type Machine struct {
 	Name    string
-	Address string // an IP address or a DNS name
+	Address string // an IP address or a DNS name: where SSH dials it
+	// Private is the machine's address inside its own network, when
+	// that is not Address: what its roles bind and the other machines
+	// (the mesh's nodes dialling the relay among them) reach it at. An
+	// EC2 instance in a public subnet is dialled from outside at its
+	// public address, which AWS translates: its interface has only the
+	// private one. Empty: Address.
+	Private string
 	User    string // default root
 	Port    int    // default 22
 	// Via names the machine this one is reached through (ProxyJump), for
@@ -55,6 +63,10 @@ func DefaultDir(stack, host string) string {
 	return filepath.Join("/opt/crmplan", stack, host)
 }
 
+// Inside is the address the machine's own network knows it by: Private,
+// or else Address.
+func (m Machine) Inside() string { return cmp.Or(m.Private, m.Address) }
+
 // Dir is the install directory of host on its machine.
 func (inv *Inventory) Dir(stack, host string) string {
 	if m, ok := inv.Machines[host]; ok && m.Dir != "" {
@@ -76,7 +88,7 @@ func LoadInventory(path string) (*Inventory, error) {
 	return ParseInventory(path, data)
 }
 
-var hostKeys = []string{"address", "user", "port", "via", "dir"}
+var hostKeys = []string{"address", "private", "user", "port", "via", "dir"}
 
 // ParseInventory decodes data, the inventory file named file. Relative
 // paths in it are relative to the file's directory, and ~ is the user's
@@ -158,6 +170,12 @@ func (inv *Inventory) machine(k, v *yaml.Node) (Machine, error) {
 			if m.Address == "" || strings.ContainsAny(m.Address, " /:@") && net.ParseIP(m.Address) == nil {
 				return m, inv.errorf(fv.Line, fpath, "address: 10.20.1.10 (an IP address or a DNS name)", "%q is no address", fv.Value)
 			}
+		case "private":
+			a, err := netip.ParseAddr(fv.Value)
+			if err != nil {
+				return m, inv.errorf(fv.Line, fpath, "private: 10.40.1.10 (the IP address its own network knows it by)", "%q is no IP address", fv.Value)
+			}
+			m.Private = a.String()
 		case "user":
 			m.User = fv.Value
 			if m.User == "" || strings.ContainsAny(m.User, " @:/") {
@@ -376,6 +394,9 @@ func (inv *Inventory) Encode(head string) ([]byte, error) {
 		v := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
 		add := func(k, val string) { v.Content = append(v.Content, str(k), str(val)) }
 		add("address", m.Address)
+		if m.Private != "" {
+			add("private", m.Private)
+		}
 		add("user", cmp.Or(m.User, "root"))
 		if m.Port != 0 && m.Port != 22 {
 			add("port", strconv.Itoa(m.Port))

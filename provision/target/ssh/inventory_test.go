@@ -66,6 +66,7 @@ func TestParseInventoryErrors(t *testing.T) {
 		{"no address", "hosts:\n  web-1: {user: root}\n" + ssh, "m.yaml:2: hosts.web-1.address", "no address"},
 		{"bad port", "hosts:\n  web-1: {address: 10.0.0.1, port: 70000}\n" + ssh, "m.yaml:2: hosts.web-1.port", "no TCP port"},
 		{"unknown host key", "hosts:\n  web-1: {address: 10.0.0.1, proxy: x}\n" + ssh, "m.yaml:2: hosts.web-1.proxy", "unknown key"},
+		{"private not an IP", "hosts:\n  web-1: {address: 203.0.113.10, private: ip-10-40-1-10}\n" + ssh, "m.yaml:2: hosts.web-1.private", "no IP address"},
 		{"relative dir", "hosts:\n  web-1: {address: 10.0.0.1, dir: opt/x}\n" + ssh, "m.yaml:2: hosts.web-1.dir", "not an absolute"},
 		{"via nowhere", "hosts:\n  api-1: {address: 10.0.0.2, via: web-9}\n" + ssh, "m.yaml:2: hosts.api-1.via", "no machine of the inventory"},
 		{"via loop", "hosts:\n  a-1: {address: 10.0.0.1, via: b-1}\n  b-1: {address: 10.0.0.2, via: a-1}\n" + ssh, "m.yaml:2: hosts.a-1.via", "loop"},
@@ -107,7 +108,7 @@ func TestInventoryCheck(t *testing.T) {
 // back as the same machines.
 func TestEncodeInventory(t *testing.T) {
 	inv := &Inventory{Machines: map[string]Machine{
-		"web-1": {Name: "web-1", Address: "203.0.113.10", User: "root", Port: 22},
+		"web-1": {Name: "web-1", Address: "203.0.113.10", Private: "10.40.1.10", User: "root", Port: 22},
 		"api-1": {Name: "api-1", Address: "10.40.2.10", User: "admin", Port: 2222, Via: "web-1", Dir: "/srv/crm"},
 	}, Key: "~/.ssh/id ed25519", KnownHosts: "kh#1"}
 	b, err := inv.Encode("machines.yaml: a test")
@@ -116,7 +117,7 @@ func TestEncodeInventory(t *testing.T) {
 	}
 	want := `# machines.yaml: a test
 hosts:
-  web-1: {address: 203.0.113.10, user: root}
+  web-1: {address: 203.0.113.10, private: 10.40.1.10, user: root}
   api-1: {address: 10.40.2.10, user: admin, port: 2222, via: web-1, dir: /srv/crm}
 ssh:
   key: ~/.ssh/id ed25519

@@ -114,7 +114,7 @@ func (t *Target) Close() error {
 // host.
 func (t *Target) CheckRange(zone string, cidr netip.Prefix) error {
 	for _, name := range t.Inventory.names() {
-		if a, err := netip.ParseAddr(t.Inventory.Machines[name].Address); err == nil && cidr.Contains(a) {
+		if a, err := netip.ParseAddr(t.Inventory.Machines[name].Inside()); err == nil && cidr.Contains(a) {
 			return nil
 		}
 	}
@@ -139,9 +139,9 @@ func (t *Target) checkHost(h target.Host) error {
 		return crmplan.Errorf(crmplan.EINVALID, "host %s has no machine in %s", h.Name, t.Inventory.File).In(place).
 			Try("add to %s:\n  hosts:\n    %s: {address: %s, user: root}", t.Inventory.File, h.Name, h.Address)
 	}
-	if ma, err := netip.ParseAddr(m.Address); err == nil && ma != addr {
-		return crmplan.Errorf(crmplan.EINVALID, "address %s is not its machine's (%s in %s)", h.Address, m.Address, t.Inventory.File).In(place).
-			Try("address: %s for host %s in the plan", m.Address, h.Name)
+	if ma, err := netip.ParseAddr(m.Inside()); err == nil && ma != addr {
+		return crmplan.Errorf(crmplan.EINVALID, "address %s is not its machine's (%s in %s)", h.Address, m.Inside(), t.Inventory.File).In(place).
+			Try("address: %s for host %s in the plan", m.Inside(), h.Name)
 	}
 	if h.Dir == "" || !filepath.IsAbs(h.Dir) {
 		return crmplan.Errorf(crmplan.EINTERNAL, "host %s has no absolute install directory (%q)", h.Name, h.Dir).In(place)
