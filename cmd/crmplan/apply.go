@@ -69,6 +69,8 @@ apply. The inventory:
    hosts:
      web-1: {address: 10.20.1.10, user: root, port: 22}
      api-1: {address: 10.20.2.10, user: root, via: web-1}
+     # private: the machine's address inside its network when SSH dials
+     # another (an EC2 instance's public address): its roles use that one
    ssh:
      key: ~/.ssh/id_ed25519          # or an agent via SSH_AUTH_SOCK
      known_hosts: ~/.ssh/known_hosts # required

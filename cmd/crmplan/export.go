@@ -26,7 +26,9 @@ LANs private), a security group per role whose ingress rules are exactly the top
 (the DMZ cannot reach the database), and an instance per host, typed as the report prices it.
 For crmplan apply --target ssh on those machines it also opens SSH from var.operator_cidr to
 the DMZ and from the mesh relay (the first DMZ host, the inventory's via:) to the other hosts,
-and the relay's port 27199 to every host and to var.operator_cidr.
+and the relay's port 27199 to every host and to var.operator_cidr; the private subnets reach
+out (apt-get) through a NAT gateway in the DMZ. A vpn host gets no instance: only the isolated
+target runs that role, and export says so (skipped:).
 
 The module is checked with the terraform binary (terraform fmt -check, which parses it).
 --validate also runs terraform init and validate, which download the AWS provider from the
@@ -55,6 +57,8 @@ type exportResult struct {
 	File      string                 `json:"file" yaml:"file"`
 	Resources map[string]int         `json:"resources" yaml:"resources"`
 	Check     *terraform.CheckResult `json:"check,omitempty" yaml:"check,omitempty"`
+	// Skipped are the plan's hosts the module makes no instance for.
+	Skipped []terraform.Skip `json:"skipped,omitempty" yaml:"skipped,omitempty"`
 }
 
 func runExport(c *cli.Context) error {
@@ -102,7 +106,7 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	res := exportResult{Plan: plan.Name, Format: "terraform", File: file, Resources: mod.Resources}
+	res := exportResult{Plan: plan.Name, Format: "terraform", File: file, Resources: mod.Resources, Skipped: mod.Skipped}
 	if c.Bool("check") {
 		check, err := terraform.Check(c.Context, out, bin, c.Bool("validate"))
 		if err != nil {
@@ -127,6 +131,9 @@ func printExport(w io.Writer, r exportResult, format string) error {
 	fmt.Fprintf(w, "Wrote %s: Terraform module for AWS, %d resources\n", r.File, total)
 	for _, t := range types {
 		fmt.Fprintf(w, "  %-38s %d\n", t, r.Resources[t])
+	}
+	for _, sk := range r.Skipped {
+		fmt.Fprintf(w, "skipped %s: %s\n", sk.Host, sk.Why)
 	}
 	if r.Check != nil {
 		fmt.Fprintf(w, "terraform %s: fmt -check ok", r.Check.Terraform)

@@ -36,6 +36,21 @@ func TestExport(t *testing.T) {
 	}
 }
 
+// TestExportSaysWhatItSkips: seed 002's vpn host gets no instance (only
+// the isolated target runs the role), and export says so in both outputs.
+func TestExportSaysWhatItSkips(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "infra")
+	code, stdout, stderr := crmplanRun(t, "export", "--plan", "../../examples/arint.yaml", "--out", out, "--check=false")
+	if code != 0 || !strings.Contains(stdout, "skipped vpn-1: the vpn role runs only on the isolated target") {
+		t.Fatalf("exit %d, stdout:\n%s\nstderr: %s\nwant a line saying vpn-1 was skipped and why", code, stdout, stderr)
+	}
+	code, stdout, stderr = crmplanRun(t, "export", "--plan", "../../examples/arint.yaml", "--out", out, "--check=false", "-o", "json")
+	var res exportResult
+	if code != 0 || json.Unmarshal([]byte(stdout), &res) != nil || len(res.Skipped) != 1 || res.Skipped[0].Host != "vpn-1" {
+		t.Fatalf("exit %d, json %s, stderr %s: want skipped: [vpn-1]", code, stdout, stderr)
+	}
+}
+
 func TestExportBadInput(t *testing.T) {
 	tests := []struct {
 		name string

@@ -23,12 +23,14 @@ func inventoryCommand() *cli.Command {
 		Description: strings.TrimSpace(`
 After crmplan export and terraform apply, the machines exist: this reads their addresses from
 terraform output -json in DIR (the export's output crmplan_inventory) and writes the inventory
-crmplan apply --target ssh reads. DMZ machines are dialled at their public address; the others,
-in private subnets, through a DMZ machine (via:, as ProxyJump). Terraform does not know how
+crmplan apply --target ssh reads. DMZ machines are dialled at their public address, with their
+private one beside it (private:), where their roles listen and the mesh's nodes dial the relay;
+the others, in private subnets, through a DMZ machine (via:, as ProxyJump). Terraform does not know how
 you log in, so the user, the key and the known_hosts file come from the flags; the known_hosts
 file must hold the machines' host keys before apply (unknown keys are refused).
 
-With --plan, the export must be of that plan and hold every one of its hosts.
+With --plan, the export must be of that plan and hold every one of its hosts but a vpn one
+(which the ssh target skips).
 
 Examples:
    crmplan export --plan examples/simplecrm.yaml --out infra/

@@ -47,9 +47,11 @@ type exportedHost struct {
 
 // ReadInventory reads `terraform output -json` in an applied export's
 // directory (through terraform-exec) and makes the inventory of the ssh
-// target from it: a DMZ machine at its public address, dialled directly;
-// every other one at its private address, reached through a DMZ machine
-// (via:), which is the only way into a VPC's private subnets.
+// target from it: a DMZ machine at its public address, dialled directly,
+// with its private address beside it (private:), where its roles listen
+// and the other machines (the mesh's nodes among them) reach it; every
+// other one at its private address, reached through a DMZ machine (via:),
+// which is the only way into a VPC's private subnets.
 func ReadInventory(ctx context.Context, req InventoryRequest) (*ssh.Inventory, error) {
 	if req.KnownHosts == "" {
 		return nil, crmplan.Errorf(crmplan.EINVALID, "known_hosts is required: unknown host keys are refused").In("--known-hosts").
@@ -104,7 +106,7 @@ func (ex exported) check(req InventoryRequest) error {
 			Try("crmplan export --plan PLAN.yaml --out %s for this plan, or the plan file of %q", req.Dir, ex.Plan)
 	}
 	for _, h := range req.Plan.Topology.Hosts {
-		if _, ok := ex.Hosts[h.Name]; !ok {
+		if _, ok := ex.Hosts[h.Name]; !ok && h.Role != topology.RoleVPN { // the export makes no vpn instance (vpnSkipped)
 			return crmplan.Errorf(crmplan.ENOTFOUND, "host %s of the plan has no machine in %s's outputs: the plan changed since the export", h.Name, req.Dir).In(h.Name).
 				Try("crmplan export --plan PLAN.yaml --out %s && cd %s && terraform apply -var ami=AMI-ID -var operator_cidr=YOUR-IP/32", req.Dir, req.Dir)
 		}
@@ -149,7 +151,14 @@ func (ex exported) inventory(req InventoryRequest) (*ssh.Inventory, error) {
 		}
 		switch {
 		case h.ZoneKind == string(topology.DMZ) && h.PublicIP != "":
-			m.Address = h.PublicIP
+			// Dialled from here at its public address, which AWS
+			// translates; its interface, its roles and the other
+			// instances know it by the private one.
+			m.Address, m.Private = h.PublicIP, h.PrivateIP
+			if _, err := netip.ParseAddr(m.Private); err != nil {
+				return nil, crmplan.Errorf(crmplan.EINVALID, "host %s has private address %q in output %s: %v", n, m.Private, InventoryOutput, err).In(req.Dir).
+					Try("cd %s && terraform refresh && terraform output %s", req.Dir, InventoryOutput)
+			}
 		case h.ZoneKind != string(topology.DMZ) && via != "":
 			m.Via = via
 		}
@@ -178,5 +187,5 @@ func (ex exported) dmz(names []string) []string {
 // InventoryHead is the comment above an inventory written from dir.
 func InventoryHead(dir string) string {
 	return fmt.Sprintf("machines.yaml: written by crmplan inventory --from-terraform %s\n"+
-		"DMZ machines at their public address, the others through a DMZ one (via:).", dir)
+		"DMZ machines at their public address (private: the VPC's), the others through a DMZ one (via:).", dir)
 }

@@ -188,3 +188,29 @@ func TestReadInventoryErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestReadInventoryWithoutVPN: the inventory of seed 002's export, which
+// has no vpn instance, fits the plan (the ssh target skips vpn-1), and its
+// DMZ machines carry their private address beside the public one.
+func TestReadInventoryWithoutVPN(t *testing.T) {
+	bin := terraformBin(t)
+	l := laid(t, "arint")
+	dir := appliedOutputs(t, bin, generate(t, "arint"))
+	inv, err := ReadInventory(context.Background(), InventoryRequest{Dir: dir, Terraform: bin, Plan: &l, KnownHosts: "kh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := inv.Machines["vpn-1"]; ok {
+		t.Error("the inventory has a machine for vpn-1, which the export does not make")
+	}
+	for _, h := range l.Topology.Hosts {
+		m, ok := inv.Machines[h.Name]
+		if h.Role == topology.RoleVPN {
+			continue
+		}
+		dmz := strings.HasPrefix(m.Address, "203.0.113.")
+		if !ok || dmz != (m.Private != "") || (m.Private != "" && !strings.HasPrefix(m.Private, "10.40.")) {
+			t.Errorf("host %s: machine %+v; want a DMZ one at its public address with private: beside it", h.Name, m)
+		}
+	}
+}

@@ -47,16 +47,33 @@ const sshPort = 22
 type Module struct {
 	Source    []byte         // main.tf
 	Resources map[string]int // resource type -> count, for the summary
+	// Skipped are the plan's hosts the module makes no instance for.
+	Skipped []Skip
 }
+
+// Skip is a host of the plan left out of the module, and why.
+type Skip struct {
+	Host string `json:"host" yaml:"host"`
+	Why  string `json:"why" yaml:"why"`
+}
+
+// vpnSkipped is why the module makes no instance for a vpn host. The vpn
+// role (WireGuard in a network namespace of its own, its nftables in front
+// of the entry role) is deployed by the isolated target only; crmplan apply
+// --target ssh, which deploys onto the module's instances, skips it. An
+// instance for it would be paid for and run nothing, and a security group
+// opening WireGuard's port would promise a tunnel nobody serves.
+const vpnSkipped = "the vpn role runs only on the isolated target (crmplan apply --isolate), and crmplan apply --target ssh, which deploys onto these instances, skips it: an instance would run nothing"
 
 // Generate renders the module for a plan laid out by topology.Lay: its
 // hosts, with the server sizes of its estimate. It does no I/O, and the same
 // inputs give the same bytes.
 func Generate(l topology.Laid) (Module, error) {
 	plan := l.Plan
-	g := generator{plan: plan, topo: l.Topology, file: hclwrite.NewEmptyFile(), resources: map[string]int{}}
-	if len(l.Topology.Hosts) > 0 {
-		relay, err := mesh.RelayOf(l.Topology)
+	topo, skipped := withoutVPN(l.Topology)
+	g := generator{plan: plan, topo: topo, file: hclwrite.NewEmptyFile(), resources: map[string]int{}}
+	if len(topo.Hosts) > 0 {
+		relay, err := mesh.RelayOf(topo)
 		if err != nil {
 			return Module{}, err
 		}
@@ -69,11 +86,28 @@ func Generate(l topology.Laid) (Module, error) {
 	g.rules(roles)
 	g.relayRules()
 	g.sshRules(roles)
-	for _, h := range l.Topology.Hosts {
+	for _, h := range topo.Hosts {
 		g.instance(h, instance[h.Role])
 	}
 	g.outputs()
-	return Module{Source: hclwrite.Format(g.file.Bytes()), Resources: g.resources}, nil
+	return Module{Source: hclwrite.Format(g.file.Bytes()), Resources: g.resources, Skipped: skipped}, nil
+}
+
+// withoutVPN is t without its vpn hosts (vpnSkipped), and those as
+// skipped. Links from the vpn role then have no group to come from and
+// make no rule.
+func withoutVPN(t topology.Topology) (topology.Topology, []Skip) {
+	out := t
+	out.Hosts = nil
+	var skipped []Skip
+	for _, h := range t.Hosts {
+		if h.Role == topology.RoleVPN {
+			skipped = append(skipped, Skip{Host: h.Name, Why: vpnSkipped})
+			continue
+		}
+		out.Hosts = append(out.Hosts, h)
+	}
+	return out, skipped
 }
 
 type generator struct {
@@ -143,7 +177,11 @@ func (g *generator) header() {
 }
 
 // network lays out the VPC and a subnet per zone. Only DMZ subnets route to
-// the internet gateway and give their hosts public addresses.
+// the internet gateway and give their hosts public addresses. The other
+// subnets reach out (apt-get of crmplan apply --install-packages, the OS's
+// updates) through a NAT gateway in the first DMZ subnet, which lets
+// nothing from outside in; inside the VPC every subnet reaches every other
+// through the VPC's own route, where the security groups decide.
 func (g *generator) network() {
 	vpc := g.resource("aws_vpc", "crm")
 	vpc.SetAttributeTraversal("cidr_block", ref("var", "vpc_cidr"))
@@ -174,13 +212,42 @@ func (g *generator) network() {
 	route.SetAttributeValue("cidr_block", cty.StringVal("0.0.0.0/0"))
 	route.SetAttributeTraversal("gateway_id", ref("aws_internet_gateway", "crm", "id"))
 	g.tags(rt, nil)
+	var natSubnet string
+	var private []string
 	for _, z := range g.topo.Zones {
 		if z.Kind != topology.DMZ {
+			private = append(private, z.Name)
 			continue
+		}
+		if natSubnet == "" {
+			natSubnet = z.Name
 		}
 		a := g.resource("aws_route_table_association", ident(z.Name))
 		a.SetAttributeTraversal("subnet_id", ref("aws_subnet", ident(z.Name), "id"))
 		a.SetAttributeTraversal("route_table_id", ref("aws_route_table", "public", "id"))
+	}
+	if len(private) == 0 {
+		return
+	}
+	eip := g.resource("aws_eip", "nat")
+	eip.SetAttributeValue("domain", cty.StringVal("vpc"))
+	g.tags(eip, map[string]string{"Name": g.plan.Name + "-nat"})
+	nat := g.resource("aws_nat_gateway", "crm")
+	nat.SetAttributeTraversal("allocation_id", ref("aws_eip", "nat", "id"))
+	nat.SetAttributeTraversal("subnet_id", ref("aws_subnet", ident(natSubnet), "id"))
+	g.tags(nat, map[string]string{"Name": g.plan.Name + "-nat"})
+	// AWS's own advice: the gateway needs the internet gateway first.
+	nat.SetAttributeRaw("depends_on", hclwrite.TokensForTuple([]hclwrite.Tokens{hclwrite.TokensForTraversal(ref("aws_internet_gateway", "crm"))}))
+	prt := g.resource("aws_route_table", "private")
+	prt.SetAttributeTraversal("vpc_id", ref("aws_vpc", "crm", "id"))
+	proute := prt.AppendNewBlock("route", nil).Body()
+	proute.SetAttributeValue("cidr_block", cty.StringVal("0.0.0.0/0"))
+	proute.SetAttributeTraversal("nat_gateway_id", ref("aws_nat_gateway", "crm", "id"))
+	g.tags(prt, map[string]string{"Name": g.plan.Name + "-private"})
+	for _, z := range private {
+		a := g.resource("aws_route_table_association", ident(z))
+		a.SetAttributeTraversal("subnet_id", ref("aws_subnet", ident(z), "id"))
+		a.SetAttributeTraversal("route_table_id", ref("aws_route_table", "private", "id"))
 	}
 }
 
@@ -399,8 +466,10 @@ const InventoryOutput = "crmplan_inventory"
 
 // inventoryOutput is everything an inventory of the ssh target needs, in
 // one output: the plan's name, and per host its zone, its kind, its
-// private address and, in a DMZ (whose subnets give public addresses),
-// its public one, which is the one this side of the VPC can dial.
+// private address (the one its interface has, which its roles bind and
+// the other instances dial: the mesh's nodes dial the relay there) and,
+// in a DMZ (whose subnets give public addresses), its public one, which
+// is the one this side of the VPC can dial.
 func (g *generator) inventoryOutput() {
 	var hosts []hclwrite.ObjectAttrTokens
 	for _, h := range g.topo.Hosts {

@@ -315,3 +315,80 @@ func TestLoadgenLeavesTheEntryPublic(t *testing.T) {
 		t.Errorf("ingress of loadgen = %v, want none", got["loadgen"])
 	}
 }
+
+// TestPrivateSubnetsReachOutThroughNAT: in every seed's export, each zone
+// that is not a DMZ routes 0.0.0.0/0 to a NAT gateway in a DMZ subnet (apt
+// on the LAN machines), and each DMZ zone to the internet gateway.
+func TestPrivateSubnetsReachOutThroughNAT(t *testing.T) {
+	for _, name := range examples {
+		t.Run(name, func(t *testing.T) {
+			l := laid(t, name)
+			f := parsed(t, generate(t, name).Source)
+			attr := func(b *hclwrite.Body, name string) string {
+				if a := b.GetAttribute(name); a != nil {
+					return strings.TrimSpace(string(a.Expr().BuildTokens(nil).Bytes()))
+				}
+				return ""
+			}
+			tables := map[string]string{} // route table -> where 0.0.0.0/0 goes
+			assoc := map[string]string{}  // subnet -> route table
+			natSubnet := ""
+			for _, b := range f.Body().Blocks() {
+				if b.Type() != "resource" {
+					continue
+				}
+				switch b.Labels()[0] {
+				case "aws_route_table":
+					for _, r := range b.Body().Blocks() {
+						if attr(r.Body(), "cidr_block") == `"0.0.0.0/0"` {
+							tables["aws_route_table."+b.Labels()[1]+".id"] = attr(r.Body(), "gateway_id") + attr(r.Body(), "nat_gateway_id")
+						}
+					}
+				case "aws_route_table_association":
+					assoc[attr(b.Body(), "subnet_id")] = attr(b.Body(), "route_table_id")
+				case "aws_nat_gateway":
+					natSubnet = attr(b.Body(), "subnet_id")
+				}
+			}
+			dmz := map[string]bool{}
+			for _, z := range l.Topology.Zones {
+				dmz["aws_subnet."+ident(z.Name)+".id"] = z.Kind == topology.DMZ
+			}
+			if natSubnet != "" && !dmz[natSubnet] {
+				t.Errorf("the NAT gateway is in %s, not in a DMZ subnet", natSubnet)
+			}
+			for _, z := range l.Topology.Zones {
+				subnet := "aws_subnet." + ident(z.Name) + ".id"
+				want := "aws_nat_gateway.crm.id"
+				if z.Kind == topology.DMZ {
+					want = "aws_internet_gateway.crm.id"
+				}
+				if got := tables[assoc[subnet]]; got != want {
+					t.Errorf("zone %s (%s) routes out through %q, want %s", z.Name, z.Kind, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestVPNLeftOut: seed 002's vpn host gets no instance, no security group
+// and no rule (the ssh target that deploys onto the instances skips the
+// role), and the module says so; its other hosts are all there.
+func TestVPNLeftOut(t *testing.T) {
+	l := laid(t, "arint")
+	m := generate(t, "arint")
+	if len(m.Skipped) != 1 || m.Skipped[0].Host != "vpn-1" || !strings.Contains(m.Skipped[0].Why, "isolated target") {
+		t.Errorf("skipped %+v, want vpn-1 with why", m.Skipped)
+	}
+	src := string(m.Source)
+	for _, s := range []string{`"aws_instance" "vpn_1"`, `"aws_security_group" "vpn"`, "aws_security_group.vpn.id", "51820"} {
+		if strings.Contains(src, s) {
+			t.Errorf("the module holds %s", s)
+		}
+	}
+	for _, h := range l.Topology.Hosts {
+		if h.Role != topology.RoleVPN && !strings.Contains(src, `"aws_instance" "`+ident(h.Name)+`"`) {
+			t.Errorf("host %s has no instance", h.Name)
+		}
+	}
+}

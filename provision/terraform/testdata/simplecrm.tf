@@ -94,6 +94,41 @@ resource "aws_route_table_association" "dmz" {
   route_table_id = aws_route_table.public.id
 }
 
+resource "aws_eip" "nat" {
+  domain = "vpc"
+  tags = {
+    Name         = "simplecrm-nat"
+    crmplan-plan = "simplecrm"
+  }
+}
+
+resource "aws_nat_gateway" "crm" {
+  allocation_id = aws_eip.nat.id
+  subnet_id     = aws_subnet.dmz.id
+  tags = {
+    Name         = "simplecrm-nat"
+    crmplan-plan = "simplecrm"
+  }
+  depends_on = [aws_internet_gateway.crm]
+}
+
+resource "aws_route_table" "private" {
+  vpc_id = aws_vpc.crm.id
+  route {
+    cidr_block     = "0.0.0.0/0"
+    nat_gateway_id = aws_nat_gateway.crm.id
+  }
+  tags = {
+    Name         = "simplecrm-private"
+    crmplan-plan = "simplecrm"
+  }
+}
+
+resource "aws_route_table_association" "lan" {
+  subnet_id      = aws_subnet.lan.id
+  route_table_id = aws_route_table.private.id
+}
+
 resource "aws_security_group" "web" {
   name        = "simplecrm-web"
   description = "crmplan role web: ingress only from the roles the topology links to it"
