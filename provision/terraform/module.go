@@ -317,8 +317,8 @@ func (g *generator) rules(roles []topology.Role) {
 
 // sshRules open SSH as crmplan apply --target ssh logs in: from the
 // operator's range to the DMZ roles (their public addresses), and from the
-// relay's group to every other role. The relay is the first DMZ host by
-// name, which is the via: crmplan inventory --from-terraform writes for
+// relay's group to every other role. The relay is the first DMZ host in
+// plan order (mesh.RelayOf), which is the via: crmplan inventory --from-terraform writes for
 // the machines without a public address (ProxyJump); the rest of the DMZ
 // still reaches no database, not even by SSH. Nothing else reaches port 22.
 func (g *generator) sshRules(roles []topology.Role) {
