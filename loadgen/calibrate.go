@@ -41,7 +41,9 @@ type TierCalibration struct {
 // demands are scaled by one factor, measured over model, which keeps the
 // model's ratios between classes and makes the mix-weighted demand equal the
 // measured one. The run must have used the model's mix (verify's generated
-// script does). m is returned with the new demands and every default filled.
+// script does). A measured tier keeps only the classes the mix sends: the
+// others' demands say nothing measured and change no prediction. m is
+// returned with the new demands and every default filled.
 func Calibrate(m sizing.Model, res Result) (sizing.Model, []TierCalibration, error) {
 	if !(res.AchievedRate > 0) {
 		return m, nil, crmplan.Errorf(crmplan.EINVALID, "the result has no throughput to calibrate from").
@@ -85,6 +87,15 @@ func Calibrate(m sizing.Model, res Result) (sizing.Model, []TierCalibration, err
 			if math.Abs(cal.Factor-1) >= 0.001 {
 				for c, d := range spec.Demand {
 					spec.Demand[c] = round3(d * cal.Factor)
+				}
+			}
+			// A class the plan's mix never sends was not measured: the
+			// role's default for it (the api tier's marketing demand in a
+			// plan without a marketing server) would otherwise be written
+			// into the plan as if it had been.
+			for c := range spec.Demand {
+				if !(m.Workload.Mix[c] > 0) {
+					delete(spec.Demand, c)
 				}
 			}
 			measured++

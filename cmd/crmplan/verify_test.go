@@ -212,38 +212,71 @@ func TestCalibrateRecordedResult(t *testing.T) {
 	}
 }
 
-// calibrate --dry-run prints the change to the seed plan as a diff
-// (golden) and leaves the file as it was; --output json carries the diff.
+// calibrate --dry-run prints the change to the plan as a diff (golden) and
+// leaves the file as it was; --output json carries the diff. A plan without
+// a marketing server gets no marketing demand: the api tier's and the
+// primary's defaults have one, but the plan's mix sends no such request, so
+// nothing was measured for it.
 func TestCalibrateDryRunDiff(t *testing.T) {
-	data, err := os.ReadFile("../../examples/simplecrm.yaml")
+	seed, err := os.ReadFile("../../examples/simplecrm.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	planPath := filepath.Join(t.TempDir(), "simplecrm.yaml")
-	if err := os.WriteFile(planPath, data, 0o644); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name          string
+		plan          string
+		golden        string
+		wantMarketing bool
+	}{
+		{"seed 000", string(seed), "calibrate-simplecrm.diff", true},
+		{"seed 000 without marketing", withoutMarketing(t, string(seed)), "calibrate-simplecrm-nomarketing.diff", false},
 	}
-	code, out, errOut := crmplanRun(t, "calibrate", "--plan", planPath, "--result", "testdata/verify-result.json", "--dry-run")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			planPath := filepath.Join(t.TempDir(), "simplecrm.yaml")
+			if err := os.WriteFile(planPath, []byte(tt.plan), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut := crmplanRun(t, "calibrate", "--plan", planPath, "--result", "testdata/verify-result.json", "--dry-run")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			after, _ := os.ReadFile(planPath)
+			if string(after) != tt.plan {
+				t.Errorf("--dry-run changed the plan")
+			}
+			i := strings.Index(out, "--- ")
+			if i < 0 || !strings.Contains(out, "dry run: ") {
+				t.Fatalf("no diff in:\n%s", out)
+			}
+			diff := out[i:]
+			golden(t, tt.golden, strings.ReplaceAll(diff, planPath, "simplecrm.yaml"))
+			if got := strings.Contains(diff, "marketing: "); got != tt.wantMarketing {
+				t.Errorf("marketing demand in the diff: %v, want %v\n%s", got, tt.wantMarketing, diff)
+			}
+			code, out, _ = crmplanRun(t, "calibrate", "--plan", planPath, "--result", "testdata/verify-result.json", "--dry-run", "--output", "json")
+			var cal struct {
+				Diff  string `json:"diff"`
+				Wrote bool   `json:"wrote"`
+			}
+			if err := json.Unmarshal([]byte(out), &cal); code != 0 || err != nil || cal.Wrote || !strings.Contains(cal.Diff, "+    demand_ms: ") {
+				t.Errorf("exit %d, %v: %+v", code, err, cal)
+			}
+		})
 	}
-	after, _ := os.ReadFile(planPath)
-	if string(after) != string(data) {
-		t.Errorf("--dry-run changed the plan")
+}
+
+// withoutMarketing is seed 000's plan as it was before it had a marketing
+// server: no marketing tiers, and their 2 % of the mix back with list.
+func withoutMarketing(t *testing.T, plan string) string {
+	t.Helper()
+	cut := strings.Index(plan, "  # \"The marketing application server")
+	mix := "marketing: 2%}"
+	if cut < 0 || !strings.Contains(plan, mix) {
+		t.Fatal("examples/simplecrm.yaml no longer ends with its marketing tiers")
 	}
-	i := strings.Index(out, "--- ")
-	if i < 0 || !strings.Contains(out, "dry run: ") {
-		t.Fatalf("no diff in:\n%s", out)
-	}
-	golden(t, "calibrate-simplecrm.diff", strings.ReplaceAll(out[i:], planPath, "simplecrm.yaml"))
-	code, out, _ = crmplanRun(t, "calibrate", "--plan", planPath, "--result", "testdata/verify-result.json", "--dry-run", "--output", "json")
-	var cal struct {
-		Diff  string `json:"diff"`
-		Wrote bool   `json:"wrote"`
-	}
-	if err := json.Unmarshal([]byte(out), &cal); code != 0 || err != nil || cal.Wrote || !strings.Contains(cal.Diff, "+    demand_ms: ") {
-		t.Errorf("exit %d, %v: %+v", code, err, cal)
-	}
+	plan = strings.Replace(plan[:cut], "list: 34%", "list: 36%", 1)
+	return strings.Replace(plan, ", "+mix, "}", 1)
 }
 
 func TestCalibrateBadInput(t *testing.T) {
