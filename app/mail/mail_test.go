@@ -81,3 +81,66 @@ func TestRelayDeliversToMaildir(t *testing.T) {
 		t.Errorf("GET /healthz = %d, want 200", res.StatusCode)
 	}
 }
+
+// TestRelayForwards is seed 002's ARMAIL "1 per machine": the relay on a
+// role's own machine hands what the role sends on to the cluster's relay,
+// which delivers it; the message's trace names both, the machine's relay
+// first on the path (lowest). A cluster relay that cannot be reached fails
+// the sender's DATA with 451: the notification is not taken and lost.
+func TestRelayForwards(t *testing.T) {
+	central, maildir := StartTest(t)
+	onMachine := StartTestConfig(t, Config{Forward: central, Domain: "scheduler-1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n := Notifier{Addr: onMachine, Password: TestPassword, From: "scheduler@crm.local", To: []string{"ops@crm.local"}}
+	if err := n.Send(ctx, "job report: no worker took it", "sent on scheduler-1"); err != nil {
+		t.Fatal(err)
+	}
+	msgs := Delivered(t, maildir, 1, 5*time.Second)
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages in the cluster relay's Maildir, want 1", len(msgs))
+	}
+	byCentral := strings.Index(msgs[0], "by crm-mail (crm mail)")
+	byMachine := strings.Index(msgs[0], "by scheduler-1 (crm mail)")
+	if byCentral < 0 || byMachine < byCentral || !strings.Contains(msgs[0], "from scheduler-1 (") ||
+		!strings.Contains(msgs[0], "Subject: job report: no worker took it") || !strings.Contains(msgs[0], "Delivered-To: ops@crm.local") {
+		t.Errorf("the delivered message does not show its way through scheduler-1's relay:\n%s", msgs[0])
+	}
+
+	tests := []struct {
+		name    string
+		forward string
+		key     string
+		wantErr string
+	}{
+		{"cluster relay down", closedAddr(t), "", "451"},
+		{"cluster relay refuses the key", central, "another-key-0123456789", "451"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := StartTestConfig(t, Config{Forward: tt.forward, Domain: "integration-2", Password: tt.key})
+			n := n
+			n.Addr = addr
+			if tt.key != "" {
+				n.Password = tt.key
+			}
+			if err := n.Send(ctx, "lost?", "x"); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Send = %v, want %s", err, tt.wantErr)
+			}
+		})
+	}
+	if msgs := Delivered(t, maildir, 2, 200*time.Millisecond); len(msgs) != 1 {
+		t.Errorf("%d messages after the failed forwards, want still 1", len(msgs))
+	}
+}
+
+// closedAddr is a 127.0.0.1 address nothing listens on.
+func closedAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}

@@ -3,6 +3,7 @@ package mail
 import (
 	"context"
 	"fmt"
+	"io"
 	"mime"
 	"net"
 	"os"
@@ -19,11 +20,19 @@ type Notifier struct {
 	Password string   // the service key
 	From     string   // e.g. scheduler@crm.local
 	To       []string // the operators
+	// Hello is the name the client greets the relay with; default the
+	// machine's host name.
+	Hello string
 }
 
 // Send mails subject and body (plain text) to n.To, giving up when ctx
 // ends.
 func (n Notifier) Send(ctx context.Context, subject, body string) error {
+	return n.sendRaw(ctx, strings.NewReader(n.message(subject, body)))
+}
+
+// sendRaw sends msg, a whole RFC 5322 message, from n.From to n.To.
+func (n Notifier) sendRaw(ctx context.Context, msg io.Reader) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", n.Addr)
 	if err != nil {
@@ -34,14 +43,17 @@ func (n Notifier) Send(ctx context.Context, subject, body string) error {
 	}
 	c := smtp.NewClient(conn)
 	defer c.Close()
-	host, _ := os.Hostname()
+	host := n.Hello
+	if host == "" {
+		host, _ = os.Hostname()
+	}
 	if err := c.Hello(host); err != nil {
 		return fmt.Errorf("mail relay %s: %w", n.Addr, err)
 	}
 	if err := c.Auth(sasl.NewPlainClient("", User, n.Password)); err != nil {
 		return fmt.Errorf("mail relay %s: %w", n.Addr, err)
 	}
-	if err := c.SendMail(n.From, n.To, strings.NewReader(n.message(subject, body))); err != nil {
+	if err := c.SendMail(n.From, n.To, msg); err != nil {
 		return fmt.Errorf("mail relay %s: %w", n.Addr, err)
 	}
 	return c.Quit()

@@ -4,8 +4,11 @@
 // target took, say). It takes mail only from clients that authenticate
 // as "crm" with the stack's service key (AUTH PLAIN), and delivers every
 // message into a Maildir: on the local target the operator reads it in the
-// mail host's directory. It relays to no other server: nothing leaves the
-// stack's own hosts.
+// mail host's directory. Seed 002 runs ARMAIL "1 per machine": the relay
+// beside a role on its own machine forwards (Config.Forward) what the role
+// sends to the cluster's relay, which delivers it, so the operators read
+// one Maildir and every message's trace names the machine it left from.
+// Nothing is relayed past the stack's own hosts.
 //
 // Its port answers HTTP too (/healthz, /readyz, /metrics), so the role is
 // checked and scraped like every other: an SMTP client waits for the
@@ -13,6 +16,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -50,7 +54,14 @@ type Config struct {
 	Password string // the service key: AUTH PLAIN as User with it
 	Domain   string // the name the relay greets with; default "crm-mail"
 	MaxBytes int64  // largest message; default 1 MiB (notifications are small)
-	Log      *slog.Logger
+	// Forward, when set, is the relay (host:port) every message is handed
+	// on to, authenticated with Password too, instead of the Maildir. It
+	// is handed on before the client is answered: a relay that refuses or
+	// cannot be reached makes the client's DATA fail with 451, so the
+	// sender knows its notification did not go, and no queue on this
+	// machine can lose it.
+	Forward string
+	Log     *slog.Logger
 }
 
 // Relay is the SMTP server.
@@ -73,12 +84,16 @@ func NewRelay(cfg Config, reg prometheus.Registerer) (*Relay, error) {
 		cfg.MaxBytes = 1 << 20
 	}
 	for _, d := range []string{"tmp", "new", "cur"} {
+		if cfg.Forward != "" {
+			break
+		}
 		if err := os.MkdirAll(filepath.Join(cfg.Maildir, d), 0o700); err != nil {
 			return nil, err
 		}
 	}
 	r := &Relay{cfg: cfg,
-		delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "crm_mail_delivered_total", Help: "Messages delivered into the Maildir."}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "crm_mail_delivered_total",
+			Help: "Messages delivered into the Maildir, or handed on to the relay of --forward."}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "crm_mail_auth_refused_total",
 			Help: "SMTP authentications refused: a wrong user or key."}),
 	}
@@ -159,7 +174,11 @@ func (s *session) Data(body io.Reader) error {
 	if !s.authed {
 		return smtp.ErrAuthRequired
 	}
-	name, err := s.r.deliver(s, body)
+	deliver := s.r.deliver
+	if s.r.cfg.Forward != "" {
+		deliver = s.r.forward
+	}
+	name, err := deliver(s, body)
 	if err != nil {
 		s.r.cfg.Log.Error("mail: delivery", "err", err)
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "cannot deliver now, try again later"}
@@ -186,8 +205,7 @@ func (r *Relay) deliver(s *session, body io.Reader) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	trace := fmt.Sprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\nReceived: from %s (%s) by %s (crm mail) with ESMTPA; %s\r\n",
-		s.from, strings.Join(s.to, ", "), s.helo, s.remote, r.cfg.Domain, now.Format(time.RFC1123Z))
+	trace := fmt.Sprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n%s", s.from, strings.Join(s.to, ", "), r.received(s, now))
 	_, err = io.WriteString(f, trace)
 	if err == nil {
 		_, err = io.Copy(f, body)
@@ -206,4 +224,24 @@ func (r *Relay) deliver(s *session, body io.Reader) (string, error) {
 		return "", err
 	}
 	return name, nil
+}
+
+// received is the relay's Received trace header for a message of s.
+func (r *Relay) received(s *session, now time.Time) string {
+	return fmt.Sprintf("Received: from %s (%s) by %s (crm mail) with ESMTPA; %s\r\n",
+		s.helo, s.remote, r.cfg.Domain, now.Format(time.RFC1123Z))
+}
+
+// forward hands the message, its Received header first, on to the relay
+// of cfg.Forward, and returns the name it was handed on under.
+func (r *Relay) forward(s *session, body io.Reader) (string, error) {
+	msg, err := io.ReadAll(io.LimitReader(body, r.cfg.MaxBytes+1))
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := Notifier{Addr: r.cfg.Forward, Password: r.cfg.Password, From: s.from, To: s.to, Hello: r.cfg.Domain}
+	err = n.sendRaw(ctx, io.MultiReader(strings.NewReader(r.received(s, time.Now())), bytes.NewReader(msg)))
+	return "forwarded to " + r.cfg.Forward, err
 }

@@ -23,9 +23,20 @@ const TestPassword = "test-password-0123456789"
 func StartTest(t testing.TB) (addr, maildir string) {
 	t.Helper()
 	maildir = filepath.Join(t.TempDir(), "maildir")
-	log := slog.New(slog.DiscardHandler)
+	return StartTestConfig(t, Config{Maildir: maildir}), maildir
+}
+
+// StartTestConfig runs a relay of cfg (its Password TestPassword unless
+// set, its log discarded) on a free port of 127.0.0.1 for a test and
+// returns its address; it stops on cleanup.
+func StartTestConfig(t testing.TB, cfg Config) string {
+	t.Helper()
+	if cfg.Password == "" {
+		cfg.Password = TestPassword
+	}
+	cfg.Log = slog.New(slog.DiscardHandler)
 	met := metrics.New("mail")
-	r, err := NewRelay(Config{Maildir: maildir, Password: TestPassword, Log: log}, met.Registry)
+	r, err := NewRelay(cfg, met.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,11 +47,11 @@ func StartTest(t testing.TB) (addr, maildir string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		_ = r.Serve(ctx, l, serve.Handler(serve.Config{Role: "mail", Metrics: met, Log: log}))
+		_ = r.Serve(ctx, l, serve.Handler(serve.Config{Role: "mail", Metrics: met, Log: cfg.Log}))
 		close(done)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return l.Addr().String(), maildir
+	return l.Addr().String()
 }
 
 // Delivered returns the messages in maildir/new, oldest first, waiting up
