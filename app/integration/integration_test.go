@@ -18,6 +18,7 @@ import (
 	"github.com/crmplan/crmplan/app"
 	"github.com/crmplan/crmplan/app/api"
 	"github.com/crmplan/crmplan/app/kv"
+	"github.com/crmplan/crmplan/app/mail"
 	"github.com/crmplan/crmplan/app/metrics"
 	"github.com/crmplan/crmplan/app/secret"
 	"github.com/crmplan/crmplan/app/serve"
@@ -182,5 +183,36 @@ func TestGatewaysShareState(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(g.stateErr); n < 2 {
 		t.Errorf("crm_integration_state_errors_total = %v, want the failed grant read, grant write and count", n)
+	}
+}
+
+// TestEjectedAPIServerMailed: an api server that stops answering while in
+// rotation is mailed to the operators, once, through a real relay; one
+// drained first (a deploy) is not.
+func TestEjectedAPIServerMailed(t *testing.T) {
+	addr, maildir := mail.StartTest(t)
+	ok := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
+	failing, drained := httptest.NewServer(http.HandlerFunc(ok)), httptest.NewServer(http.HandlerFunc(ok))
+	defer drained.Close()
+	lb, err := web.NewBalancer([]string{failing.URL, drained.URL}, web.Balance, 50*time.Millisecond, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := mail.Notifier{Addr: addr, Password: mail.TestPassword, From: "integration@crm.local", To: []string{"ops@crm.local"}}
+	lb.OnEject(MailEjected(ctx, n, "integration-2", slog.New(slog.DiscardHandler)))
+	go lb.Run(ctx)
+	if err := lb.Drain(ctx, drained.URL); err != nil {
+		t.Fatal(err)
+	}
+	drained.Close()
+	failing.Close()
+	msgs := mail.Delivered(t, maildir, 1, 10*time.Second)
+	if more := mail.Delivered(t, maildir, 2, 500*time.Millisecond); len(more) != 1 {
+		t.Fatalf("%d mails, want 1 (the drained server is no news, the failed one is news once):\n%s", len(more), strings.Join(more, "\n---\n"))
+	}
+	if !strings.Contains(msgs[0], "Subject: integrator integration-2: api server "+failing.URL+" out of rotation") {
+		t.Errorf("the mail is not about %s:\n%s", failing.URL, msgs[0])
 	}
 }

@@ -57,6 +57,9 @@ type Balancer struct {
 	interval time.Duration
 	up       *prometheus.GaugeVec
 	retries  prometheus.Counter
+	// onEject, when set (OnEject), hears of a backend that fails while
+	// in rotation.
+	onEject func(backend string, why error)
 }
 
 type pickKey struct{}
@@ -172,9 +175,17 @@ func (b *Balancer) eject(be *backend, why error) {
 	if be.healthy.Swap(false) {
 		b.log.Warn("backend ejected", "backend", be.url.String(), "err", why)
 		b.up.WithLabelValues(be.url.String()).Set(0)
+		if b.onEject != nil && !be.drained.Load() {
+			b.onEject(be.url.String(), why)
+		}
 	}
 	be.oks.Store(0)
 }
+
+// OnEject has f called, once per outage, with a backend that fails while
+// in rotation (a drained one restarting for a deploy is no news), from the
+// goroutine that noticed: f must not block. Call it before Run.
+func (b *Balancer) OnEject(f func(backend string, why error)) { b.onEject = f }
 
 // retrying is the proxy's transport: it sends a request to a backend and,
 // when that fails before a response and the request may be repeated,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/crmplan/crmplan/app/integration"
 	"github.com/crmplan/crmplan/app/kv"
+	"github.com/crmplan/crmplan/app/mail"
 	"github.com/crmplan/crmplan/app/metrics"
 	"github.com/crmplan/crmplan/app/serve"
 	"github.com/crmplan/crmplan/app/stackkey"
@@ -26,6 +27,9 @@ func integrationCommand() *cli.Command {
 			&cli.DurationFlag{Name: "health-interval", Value: 250 * time.Millisecond, EnvVars: []string{"CRM_HEALTH_INTERVAL"}},
 			&cli.StringFlag{Name: "kv", EnvVars: []string{"CRM_KV"}, Usage: "host:port of the cluster's key-value store (crm kv), where the integrators share verified tokens and call counts; " +
 				"it takes the stack's service key (" + stackkey.Env + " or --service-key-file) as its password. None when empty"},
+			&cli.StringFlag{Name: "mail", EnvVars: []string{"CRM_MAIL"}, Usage: "host:port of the mail relay (crm mail, the one on this machine) that an api server taken out of rotation is mailed through, " +
+				"authenticated with the service key; none when empty"},
+			&cli.StringSliceFlag{Name: "notify", Value: cli.NewStringSlice("ops@crm.local"), EnvVars: []string{"CRM_NOTIFY"}, Usage: "who those mails go to (repeat)"},
 			serviceKeyFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -42,6 +46,14 @@ func integrationCommand() *cli.Command {
 			b, err := web.NewBalancer(urls, web.Balance, c.Duration("health-interval"), log, m.Registry)
 			if err != nil {
 				return err
+			}
+			if addr := c.String("mail"); addr != "" {
+				key, err := serviceKey(c)
+				if err != nil {
+					return err
+				}
+				n := mail.Notifier{Addr: addr, Password: key.Password(), From: "integration@crm.local", To: c.StringSlice("notify")}
+				b.OnEject(integration.MailEjected(c.Context, n, c.String("listen"), log))
 			}
 			go b.Run(c.Context)
 			if path := c.String("admin-socket"); path != "" {
