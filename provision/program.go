@@ -349,6 +349,19 @@ func (d *deployer) webAddresses() []string {
 }
 
 func (d *deployer) service(h LocalHost, args []string, env pulumi.StringMap, deps ...pulumi.Resource) (pulumi.Resource, error) {
+	return d.serviceNamed(h.Name, h, args, env, deps...)
+}
+
+// sidecar runs role r beside h's own role on h's machine (Host.Sidecars),
+// at h's address on r's port, as a resource of its own, HOST-ROLE.
+func (d *deployer) sidecar(h LocalHost, r topology.Role, args []string, env pulumi.StringMap, deps ...pulumi.Resource) (pulumi.Resource, error) {
+	s := h
+	s.Role, s.Port, s.Sidecars = r, topology.DefaultPort(r), nil
+	return d.serviceNamed(h.Name+"-"+string(r), s, args, env, deps...)
+}
+
+// serviceNamed registers h's role on h as the resource name.
+func (d *deployer) serviceNamed(name string, h LocalHost, args []string, env pulumi.StringMap, deps ...pulumi.Resource) (pulumi.Resource, error) {
 	role := h.Role
 	if role == topology.RoleFailover {
 		role = topology.RoleWeb
@@ -367,6 +380,6 @@ func (d *deployer) service(h LocalHost, args []string, env pulumi.StringMap, dep
 	if err != nil {
 		return nil, err
 	}
-	err = d.ctx.RegisterResource(tokenCRMService, h.Name, inputs, &res, append(opts, meshOpts...)...)
+	err = d.ctx.RegisterResource(tokenCRMService, name, inputs, &res, append(opts, meshOpts...)...)
 	return &res, err
 }

@@ -3,6 +3,7 @@ package provision
 import (
 	"net"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -28,6 +29,10 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 	if err != nil {
 		return err
 	}
+	relays, err := d.mailServices(keyEnv)
+	if err != nil {
+		return err
+	}
 	var esbs []pulumi.Resource
 	var esbURLs []string
 	for _, h := range d.l.ByRole(topology.RoleIntegration) {
@@ -36,7 +41,11 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 			// The key-value store takes the service key as its password.
 			args, env = append(args, "--kv", net.JoinHostPort(kv.Address, strconv.Itoa(kv.Port))), keyEnv
 		}
-		res, err := d.service(h, args, env, append(apis, stores...)...)
+		if relay := d.relayOf(h); relay != "" {
+			// An api server its balancer ejects is mailed to the operators.
+			args, env = append(args, "--mail", relay), keyEnv
+		}
+		res, err := d.service(h, args, env, append(append(apis, stores...), relays...)...)
 		if err != nil {
 			return err
 		}
@@ -53,10 +62,6 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 		}
 	}
 	if err := d.queueServices(keyEnv); err != nil {
-		return err
-	}
-	relays, err := d.mailServices(keyEnv)
-	if err != nil {
 		return err
 	}
 	if err := d.schedulerServices(keyEnv, relays); err != nil {
@@ -152,8 +157,11 @@ func (d *deployer) nearest(h LocalHost, r topology.Role) *LocalHost {
 	return nil
 }
 
-// mailServices runs the mail relays (crm mail), each delivering into
-// maildir/ of its host directory.
+// mailServices runs the mail tier's relays (crm mail), each delivering
+// into maildir/ of its host directory, then a relay on every machine whose
+// role mails (Host.Sidecars: seed 002's ARMAIL "1 per machine"), which
+// hands what its machine sends on to the nearest of the tier's. It returns
+// them all: a role that mails starts after its machine's relay.
 func (d *deployer) mailServices(keyEnv pulumi.StringMap) ([]pulumi.Resource, error) {
 	var out []pulumi.Resource
 	for _, h := range d.l.ByRole(topology.RoleMail) {
@@ -163,11 +171,36 @@ func (d *deployer) mailServices(keyEnv pulumi.StringMap) ([]pulumi.Resource, err
 		}
 		out = append(out, res)
 	}
+	tier := out
+	for _, h := range d.l.Hosts {
+		if !slices.Contains(h.Sidecars, topology.RoleMail) {
+			continue
+		}
+		m := d.nearest(h, topology.RoleMail)
+		if m == nil {
+			continue
+		}
+		res, err := d.sidecar(h, topology.RoleMail, []string{"--forward", m.addr(), "--domain", h.Name}, keyEnv, tier...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
 	return out, nil
 }
 
+// relayOf is the mail relay h's role sends through: its own machine's
+// (Host.Sidecars), else the nearest of the mail tier's; "" when the plan
+// has no mail tier.
+func (d *deployer) relayOf(h LocalHost) string {
+	if slices.Contains(h.Sidecars, topology.RoleMail) {
+		return net.JoinHostPort(h.Address, strconv.Itoa(topology.DefaultPort(topology.RoleMail)))
+	}
+	return d.nearest(h, topology.RoleMail).addr()
+}
+
 // schedulerServices points each scheduler at the workers and the brokers,
-// its own zone's broker first, and its failures at the nearest relay.
+// its own zone's broker first, and its failures at its machine's relay.
 func (d *deployer) schedulerServices(keyEnv pulumi.StringMap, relays []pulumi.Resource) error {
 	for _, h := range d.l.ByRole(topology.RoleScheduler) {
 		var args []string
@@ -179,8 +212,8 @@ func (d *deployer) schedulerServices(keyEnv pulumi.StringMap, relays []pulumi.Re
 		for _, b := range brokers {
 			args = append(args, "--broker", b.URL())
 		}
-		if m := d.nearest(h, topology.RoleMail); m != nil {
-			args = append(args, "--mail", net.JoinHostPort(m.Address, strconv.Itoa(m.Port)))
+		if relay := d.relayOf(h); relay != "" {
+			args = append(args, "--mail", relay)
 		}
 		if _, err := d.service(h, args, keyEnv, relays...); err != nil {
 			return err

@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/sizing"
@@ -56,6 +57,15 @@ func Build(p *Plan, est sizing.Estimate) (Topology, error) {
 		}
 		if n > 0 {
 			roles = append(roles, Role(tier.Role))
+		}
+	}
+	if slices.Contains(roles, RoleMail) {
+		// Seed 002: ARMAIL "can run 1 per machine": a relay beside every
+		// role that mails, which hands on to the mail tier.
+		for i, h := range t.Hosts {
+			if h.Role.SendsMail() {
+				t.Hosts[i].Sidecars = []Role{RoleMail}
+			}
 		}
 	}
 	t.Links = mergeLinks(DefaultLinks(roles), p.Links)

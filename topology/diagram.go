@@ -32,7 +32,8 @@ type group struct {
 
 // DiagramSVG draws the topology: each zone a labelled box (DMZ amber, LANs
 // blue) side by side in topology order, inside it one box per role listing
-// its hosts with address and port, and every allowed link as an arrow from
+// its hosts with address and port (and the roles that run beside it on
+// the same machines, Host.Sidecars), and every allowed link as an arrow from
 // role to role labelled with its port; links within a zone swing out to the
 // zone's right. The SVG is self-contained (generic font family, no external
 // references) and the same topology always gives the same bytes.
@@ -159,7 +160,14 @@ func drawGroup(b *bytes.Buffer, g group) {
 	fmt.Fprintf(b, `<g class="role" id="topo-role-%s-%d">`, esc(string(g.role)), g.zone)
 	fmt.Fprintf(b, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" rx="4" fill="%s" stroke="#555"/>`,
 		g.x, g.y, dGroupW, g.h, fill)
-	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" font-weight="bold">%s</text>`, g.x+8, g.y+17, esc(string(g.role)+port))
+	title := string(g.role) + port
+	if len(g.hosts) > 0 {
+		// Every host of a role has the same sidecars (Build).
+		for _, r := range g.hosts[0].Sidecars {
+			title += fmt.Sprintf(" + %s :%d", r, DefaultPort(r))
+		}
+	}
+	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" font-weight="bold">%s</text>`, g.x+8, g.y+17, esc(title))
 	for i, h := range g.hosts {
 		fmt.Fprintf(b, `<text x="%.0f" y="%.0f">%s</text>`, g.x+14, g.y+17+dLine*float64(i+1), esc(h.Name+"  "+h.Address))
 	}

@@ -101,6 +101,12 @@ func (r Role) IsPostgres() bool {
 	return r == RoleDBPrimary || r == RoleDBReplica || r == RoleMarketingDB
 }
 
+// SendsMail reports whether hosts of r mail the operators: the scheduler
+// a job no target took, an integrator an api server its balancer ejected
+// (seed 002's ARLDB, failure detection). In a plan with a mail tier each
+// such host runs its own relay (Host.Sidecars).
+func (r Role) SendsMail() bool { return r == RoleScheduler || r == RoleIntegration }
+
 // roleNames returns the names of Roles() as strings, for suggestions.
 func roleNames() []string {
 	rs := Roles()
@@ -141,6 +147,8 @@ var defaultLinks = []defaultLink{
 	{RoleScheduler, RoleIntegration},
 	{RoleScheduler, RoleQueue},
 	{RoleScheduler, RoleMail},
+	// The relay on an integrator's machine hands its mail to the mail tier.
+	{RoleIntegration, RoleMail},
 	{RoleAdmin, RoleIntegration},
 	{RoleAdmin, RoleQueue},
 	{RoleAdmin, RoleScheduler},

@@ -70,6 +70,12 @@ type Host struct {
 	Zone    string `json:"zone" yaml:"zone"`
 	Address string `json:"address,omitempty" yaml:"address,omitempty"` // IP inside the zone's CIDR
 	Port    int    `json:"port,omitempty" yaml:"port,omitempty"`       // the role's service port
+	// Sidecars are roles that run on this machine beside Role, each on its
+	// own DefaultPort at Address: seed 002's ARMAIL runs "1 per machine",
+	// so in a plan with a mail tier every host whose role sends mail has a
+	// relay of its own (Role.SendsMail), which hands the mail on to the
+	// mail tier.
+	Sidecars []Role `json:"sidecars,omitempty" yaml:"sidecars,omitempty"`
 }
 
 // Link allows traffic from hosts of role From to hosts of role To on Port.

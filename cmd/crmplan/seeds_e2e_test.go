@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/provision/supervise"
 	"github.com/crmplan/crmplan/topology"
 )
 
@@ -73,6 +75,7 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 			// or not they met the SLO on a loaded machine.
 			checkKVStore(t, inv)
 			checkAdminConsole(t, inv)
+			checkEjectionMailed(t, inv)
 			if err != nil {
 				t.Fatalf("crmplan verify: %v", err)
 			}
@@ -174,33 +177,85 @@ func checkKVStore(t *testing.T, inv stackdir.Inventory) {
 
 // checkMailRelay: seed 002's integrator mail (ARMAIL) is an SMTP relay
 // that refuses a client without the stack's service key and delivers what
-// an authenticated one sends into the Maildir in its host's directory.
+// an authenticated one sends into the Maildir in its host's directory. It
+// runs "1 per machine": every host whose role mails (the integrators, the
+// scheduler) has a relay of its own at its address, and a message sent
+// there arrives in the mail tier's Maildir through that machine's relay,
+// whose Received header names it. A seed without a mail host checks
+// nothing.
 func checkMailRelay(t *testing.T, inv stackdir.Inventory) {
 	t.Helper()
+	var central *stackdir.InventoryHost
+	for i, h := range inv.Hosts {
+		if h.Role == "mail" {
+			central = &inv.Hosts[i]
+		}
+	}
+	if central == nil {
+		return
+	}
+	send := func(addr, password, subject string) error {
+		c, err := smtp.Dial(addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.Auth(sasl.NewPlainClient("", "crm", password)); err != nil {
+			return err
+		}
+		msg := "From: e2e@crm.local\r\nTo: ops@crm.local\r\nSubject: " + subject + "\r\n\r\nsent by TestEverySeedDeploysAndVerifies\r\n"
+		return c.SendMail("e2e@crm.local", []string{"ops@crm.local"}, strings.NewReader(msg))
+	}
+	addr := net.JoinHostPort(central.Address, fmt.Sprint(central.Port))
+	if err := send(addr, "not-the-service-key-0000", "forged"); err == nil {
+		t.Errorf("%s: mail sent without the service key", central.Name)
+	}
+	if err := send(addr, inv.ServiceKey, "e2e notification"); err != nil {
+		t.Errorf("%s: send with the service key: %v", central.Name, err)
+	} else if got := mailsWith(t, *central, "Subject: e2e notification", 1); len(got) != 1 || !strings.Contains(got[0], "by "+central.Name+" (crm mail)") {
+		t.Errorf("%s: the Maildir holds %q, want the one message sent with the key", central.Name, got)
+	}
+	machines := 0
 	for _, h := range inv.Hosts {
-		if h.Role != "mail" {
+		if !topology.Role(h.Role).SendsMail() {
 			continue
 		}
-		addr := net.JoinHostPort(h.Address, fmt.Sprint(h.Port))
-		send := func(password, subject string) error {
-			c, err := smtp.Dial(addr)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.Auth(sasl.NewPlainClient("", "crm", password)); err != nil {
-				return err
-			}
-			msg := "From: e2e@crm.local\r\nTo: ops@crm.local\r\nSubject: " + subject + "\r\n\r\nsent by TestEverySeedDeploysAndVerifies\r\n"
-			return c.SendMail("e2e@crm.local", []string{"ops@crm.local"}, strings.NewReader(msg))
+		machines++
+		addr := net.JoinHostPort(h.Address, "587")
+		if err := send(addr, "not-the-service-key-0000", "forged on "+h.Name); err == nil {
+			t.Errorf("%s: its machine's relay took mail without the service key", h.Name)
 		}
-		if err := send("not-the-service-key-0000", "forged"); err == nil {
-			t.Errorf("%s: mail sent without the service key", h.Name)
-		}
-		if err := send(inv.ServiceKey, "e2e notification"); err != nil {
-			t.Errorf("%s: send with the service key: %v", h.Name, err)
+		subject := "Subject: e2e notification sent on " + h.Name
+		if err := send(addr, inv.ServiceKey, strings.TrimPrefix(subject, "Subject: ")); err != nil {
+			t.Errorf("%s: send to its machine's relay at %s: %v", h.Name, addr, err)
 			continue
 		}
+		got := mailsWith(t, *central, subject, 1)
+		if len(got) != 1 || !throughRelays(got[0], h.Name, central.Name) {
+			t.Errorf("%s: %s's Maildir holds %q, want the message through %s's relay, then %s", h.Name, central.Name, got, h.Name, central.Name)
+		}
+	}
+	t.Logf("mail: sent on each of %d machines, delivered through its own relay to %s", machines, central.Name)
+	if machines == 0 {
+		t.Errorf("no host of a role that mails beside %s", central.Name)
+	}
+}
+
+// throughRelays says whether the Received headers of msg show it going
+// through machine's relay first and then central's: each relay puts its
+// header on top.
+func throughRelays(msg, machine, central string) bool {
+	byCentral := strings.Index(msg, "by "+central+" (crm mail)")
+	byMachine := strings.Index(msg, "by "+machine+" (crm mail)")
+	return byCentral >= 0 && byMachine > byCentral
+}
+
+// mailsWith returns the messages in the Maildir of mail host h that
+// contain want, waiting up to 10 s for n of them.
+func mailsWith(t *testing.T, h stackdir.InventoryHost, want string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
 		files, _ := filepath.Glob(filepath.Join(h.Dir, "maildir", "new", "*"))
 		var got []string
 		for _, f := range files {
@@ -208,12 +263,56 @@ func checkMailRelay(t *testing.T, inv stackdir.Inventory) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, string(b))
+			if strings.Contains(string(b), want) {
+				got = append(got, string(b))
+			}
 		}
-		if len(got) != 1 || !strings.Contains(got[0], "Subject: e2e notification") || !strings.Contains(got[0], "by "+h.Name+" (crm mail)") {
-			t.Errorf("%s: the Maildir holds %d messages %q, want the one sent with the key", h.Name, len(got), got)
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkEjectionMailed: the integrators mail the operators an api server
+// they take out of rotation (ARLDB's failure detection), each through its
+// own machine's relay. The test stops api-2 (SIGSTOP: its health checks
+// time out) until the mail of every integrator has arrived in the mail
+// tier's Maildir, then lets it go on. A seed without integrators and a
+// mail host checks nothing.
+func checkEjectionMailed(t *testing.T, inv stackdir.Inventory) {
+	t.Helper()
+	var central, api *stackdir.InventoryHost
+	var integrators []string
+	for i, h := range inv.Hosts {
+		switch h.Role {
+		case "mail":
+			central = &inv.Hosts[i]
+		case "api":
+			api = &inv.Hosts[i]
+		case "integration":
+			integrators = append(integrators, h.Name)
 		}
 	}
+	if central == nil || api == nil || len(integrators) == 0 {
+		return
+	}
+	st, err := supervise.Process{Name: "crm-api", Dir: api.Dir}.ReadState()
+	if err != nil || st.ChildPID == 0 {
+		t.Fatalf("%s: no crm api process (%+v, %v)", api.Name, st, err)
+	}
+	if err := syscall.Kill(st.ChildPID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(st.ChildPID, syscall.SIGCONT) }()
+	subject := fmt.Sprintf("api server http://%s:%d out of rotation", api.Address, api.Port)
+	got := mailsWith(t, *central, subject, len(integrators))
+	for _, name := range integrators {
+		if !slices.ContainsFunc(got, func(m string) bool { return throughRelays(m, name, central.Name) }) {
+			t.Errorf("no mail about %s stopped came through %s's relay; %d came: %q", api.Name, name, len(got), got)
+		}
+	}
+	t.Logf("%s stopped: %d mails about it in %s's Maildir, one through each integrator's relay", api.Name, len(got), central.Name)
 }
 
 // checkAdminConsole: seed 002's web admin console (ARWADM) answers through

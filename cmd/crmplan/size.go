@@ -150,6 +150,7 @@ func printSize(w io.Writer, r sizeResult, format string) error {
 		r.Workload.NamedUsers, r.Workload.ConcurrentUsers, r.Workload.RequestsPerSecond, r.Workload.DesignRate, humanCount(r.Workload.DesignRecords))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIER\tSERVERS\tCORES\tARRIVAL/s\tDEMAND ms\tUTIL\tMEAN ms\tP95 ms\tSATURATES AT\tWHY")
+	beside := sidecarHosts(r.Topology)
 	for _, t := range r.Tiers {
 		// A tier the request path does not load (ETL, a scheduler) never saturates.
 		saturates := "never"
@@ -158,10 +159,10 @@ func printSize(w io.Writer, r sizeResult, format string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.2f\t%.0f%%\t%.1f\t%.1f\t%s\t%s\n",
 			t.Role, t.Servers, t.Cores, t.ArrivalRate, t.ServiceDemandMs, 100*t.Utilization,
-			t.PredictedMeanMs, t.PredictedP95Ms, saturates, t.Reason)
+			t.PredictedMeanMs, t.PredictedP95Ms, saturates, t.Reason+sidecarWhy(beside[topology.Role(t.Role)]))
 	}
 	tw.Flush()
-	printWhy(w, r.Tiers)
+	printWhy(w, r.Tiers, beside)
 	verdict := "meets"
 	if !r.MeetsSLO {
 		verdict = "MISSES"
@@ -189,7 +190,9 @@ func printSize(w io.Writer, r sizeResult, format string) error {
 
 // printWhy explains every tier the sizing placed: what the role is for,
 // then why it has that many servers, with the model's numbers.
-func printWhy(w io.Writer, tiers []sizing.TierEstimate) {
+// beside names, per role, the hosts that run it as a sidecar of their own
+// role: their machines run it too, on top of the tier's servers.
+func printWhy(w io.Writer, tiers []sizing.TierEstimate, beside map[topology.Role][]string) {
 	fmt.Fprintln(w, "\nWhy each tier, and why that many servers:")
 	for _, t := range tiers {
 		fmt.Fprintf(w, "  %s: ", t.Role)
@@ -200,8 +203,33 @@ func printWhy(w io.Writer, tiers []sizing.TierEstimate) {
 		if t.Servers == 1 {
 			unit = "server"
 		}
-		fmt.Fprintf(w, "%d %s (%s): %s\n", t.Servers, unit, t.Reason, cmp.Or(t.Detail, "as the plan has it"))
+		fmt.Fprintf(w, "%d %s (%s): %s", t.Servers, unit, t.Reason, cmp.Or(t.Detail, "as the plan has it"))
+		if hosts := beside[topology.Role(t.Role)]; len(hosts) > 0 {
+			fmt.Fprintf(w, "; and one on each machine whose role mails (seed 002: \"1 per machine\"), handing its mail on to the tier: %s",
+				strings.Join(hosts, ", "))
+		}
+		fmt.Fprintln(w)
 	}
+}
+
+// sidecarHosts names, per role, the hosts that run it beside their own.
+func sidecarHosts(t topology.Topology) map[topology.Role][]string {
+	out := map[topology.Role][]string{}
+	for _, h := range t.Hosts {
+		for _, r := range h.Sidecars {
+			out[r] = append(out[r], h.Name)
+		}
+	}
+	return out
+}
+
+// sidecarWhy is what the WHY column adds for a role that also runs beside
+// other roles: "+3 per machine".
+func sidecarWhy(hosts []string) string {
+	if len(hosts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" +%d per machine", len(hosts))
 }
 
 // printByClass prints each request class's end-to-end mean and p95, in
@@ -222,7 +250,11 @@ func printTopology(w io.Writer, t topology.Topology) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tROLE\tZONE\tADDRESS")
 	for _, h := range t.Hosts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s:%d\n", h.Name, h.Role, h.Zone, h.Address, h.Port)
+		role := string(h.Role)
+		for _, r := range h.Sidecars {
+			role += fmt.Sprintf(" + %s :%d", r, topology.DefaultPort(r))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s:%d\n", h.Name, role, h.Zone, h.Address, h.Port)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nAllowed links (everything else is denied):")
