@@ -85,7 +85,7 @@ func NewRelay(cfg Config, reg prometheus.Registerer) (*Relay, error) {
 	}
 	for _, d := range []string{"tmp", "new", "cur"} {
 		if cfg.Forward != "" {
-			break
+			break // a relay that hands on keeps no mail
 		}
 		if err := os.MkdirAll(filepath.Join(cfg.Maildir, d), 0o700); err != nil {
 			return nil, err
@@ -184,7 +184,7 @@ func (s *session) Data(body io.Reader) error {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "cannot deliver now, try again later"}
 	}
 	s.r.delivered.Inc()
-	s.r.cfg.Log.Info("mail delivered", "from", s.from, "to", strings.Join(s.to, ","), "file", name)
+	s.r.cfg.Log.Info("mail delivered", "from", s.from, "to", strings.Join(s.to, ","), "as", name)
 	return nil
 }
 
