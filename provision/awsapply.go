@@ -138,7 +138,7 @@ func ApplyAWS(ctx context.Context, r AWSRequest) (AWSResult, error) {
 // then forms from this machine.
 func PrepareAWS(r AWSRequest) (aws.Network, aws.Options, error) {
 	opts := r.Options
-	r.Laid.Topology = withoutVPN(r.Laid.Topology) // no instance: the endpoint runs on an isolated stack only
+	r.Laid.Topology = r.Laid.Topology.Without(topology.RoleVPN) // no instance: the endpoint runs on an isolated stack only
 	n, err := aws.Lay(r.Laid, opts)
 	if err != nil {
 		return n, opts, err

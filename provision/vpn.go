@@ -67,18 +67,6 @@ func saveVPN(p stackdir.Paths, s vpnState) error {
 // hosts out.
 const vpnSkipped = "the VPN endpoint runs only in a network namespace of its own, on the isolated target (crmplan apply --isolate)"
 
-// withoutVPN is t without its vpn hosts.
-func withoutVPN(t topology.Topology) topology.Topology {
-	out := t
-	out.Hosts = nil
-	for _, h := range t.Hosts {
-		if h.Role != topology.RoleVPN {
-			out.Hosts = append(out.Hosts, h)
-		}
-	}
-	return out
-}
-
 // vpnAddress is the endpoint's tunnel address: the range's first; its
 // users have the next ones.
 var vpnAddress = netip.PrefixFrom(vpn.Range.Addr().Next(), vpn.Range.Bits())

@@ -276,3 +276,17 @@ func (t Topology) HostsByRole(r Role) []Host {
 	}
 	return out
 }
+
+// Without is t without the hosts of role r (its zones and links kept):
+// what a target that cannot run r deploys, e.g. every target but the
+// isolated one leaves the vpn role out.
+func (t Topology) Without(r Role) Topology {
+	out := t
+	out.Hosts = nil
+	for _, h := range t.Hosts {
+		if h.Role != r {
+			out.Hosts = append(out.Hosts, h)
+		}
+	}
+	return out
+}

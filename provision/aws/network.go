@@ -149,6 +149,13 @@ const relayGroup = "mesh-relay"
 // options give the same network.
 func Lay(l topology.Laid, o Options) (Network, error) {
 	o = o.withDefaults()
+	// No vpn instance: the role (WireGuard in a network namespace of its
+	// own) runs on the isolated target only, and this target's deployment
+	// skips it, so an instance would be paid for and run nothing, and a
+	// group opening WireGuard's port would promise a tunnel nobody serves.
+	// The Terraform export leaves it out likewise
+	// (TestParityWithTerraformExport).
+	l.Topology = l.Topology.Without(topology.RoleVPN)
 	vpc, err := netip.ParsePrefix(o.VPCCIDR)
 	if err != nil || !vpc.Addr().Is4() || vpc.Bits() != 16 {
 		return Network{}, crmplan.Errorf(crmplan.EINVALID, "VPC range %q is not an IPv4 /16", o.VPCCIDR).

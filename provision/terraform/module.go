@@ -97,17 +97,11 @@ func Generate(l topology.Laid) (Module, error) {
 // skipped. Links from the vpn role then have no group to come from and
 // make no rule.
 func withoutVPN(t topology.Topology) (topology.Topology, []Skip) {
-	out := t
-	out.Hosts = nil
 	var skipped []Skip
-	for _, h := range t.Hosts {
-		if h.Role == topology.RoleVPN {
-			skipped = append(skipped, Skip{Host: h.Name, Why: vpnSkipped})
-			continue
-		}
-		out.Hosts = append(out.Hosts, h)
+	for _, h := range t.HostsByRole(topology.RoleVPN) {
+		skipped = append(skipped, Skip{Host: h.Name, Why: vpnSkipped})
 	}
-	return out, skipped
+	return t.Without(topology.RoleVPN), skipped
 }
 
 type generator struct {
