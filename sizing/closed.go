@@ -81,7 +81,9 @@ func (p *plan) network(pop, think float64) *network {
 		}
 		n.pop = append(n.pop, pop*share)
 		n.class = append(n.class, ci)
-		n.think = append(n.think, think)
+		// A delay station is, to a closed network, more think time: a
+		// user in it holds no queue's place.
+		n.think = append(n.think, think+p.delayS[ci])
 		row := make([]float64, 0, stations)
 		for i := range p.tiers {
 			tp := &p.tiers[i]

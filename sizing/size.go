@@ -45,6 +45,8 @@ func Size(m Model) (Estimate, error) {
 type plan struct {
 	model Model
 	tiers []tierPlan
+	// delayS is each class's delay station, s (Workload.DelayMs).
+	delayS [numClasses]float64
 	// open makes the open model answer always (PredictAt: k6 drives an
 	// arrival rate, not a population).
 	open bool
@@ -112,6 +114,9 @@ func prepare(m Model) (*plan, error) {
 			tp.path = 0
 		}
 		p.tiers[i] = tp
+	}
+	for ci, c := range Classes() {
+		p.delayS[ci] = m.Workload.DelayMs[c] / 1000
 	}
 	return p, nil
 }
@@ -356,6 +361,13 @@ func (p *plan) endToEnd(perfs []perf, byClass bool, last *float64) Latency {
 			pa.hops = append(pa.hops, h)
 			mean += h.visit * (tp.classS[ci] + pf.waitS[ci])
 			bound += pf.p95Ms / 1000
+		}
+		if d := p.delayS[ci]; d > 0 {
+			// The delay station: an exponential hop that every request
+			// of the class takes and no other request queues for.
+			pa.hops = append(pa.hops, hop{visit: 1, mu: 1 / d})
+			mean += d
+			bound += 3 * d // an exponential's p95 is 3.0 means
 		}
 		l.MeanMs += share * mean * 1000
 		guess = math.Max(guess, bound)

@@ -35,6 +35,14 @@ type Workload struct {
 	Growth      float64 `json:"growth" yaml:"growth"`           // yearly growth of named users and records, as a share
 	Years       int     `json:"years" yaml:"years"`             // planning horizon for Growth
 	Mix         Mix     `json:"mix,omitempty" yaml:"mix,omitempty"`
+	// DelayMs is, per class, the mean time a request spends outside every
+	// tier's CPU queue: round trips between the hosts and to the client,
+	// waking a blocked thread, a commit's fsync. It does not grow with the
+	// rate. The model adds it as a delay station (an infinite server,
+	// exponential, as in a product-form network) on the class's path, so
+	// it adds to the response time and to nothing's utilization.
+	// crmplan calibrate measures it; absent, 0.
+	DelayMs map[Class]float64 `json:"delay_ms,omitempty" yaml:"delay_ms,omitempty"`
 }
 
 // SLO is the service level the design must meet at the design rate.

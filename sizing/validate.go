@@ -95,7 +95,27 @@ func validateWorkload(w Workload) error {
 	if err := validateRates(w); err != nil {
 		return err
 	}
-	return validateMix(w.Mix)
+	if err := validateMix(w.Mix); err != nil {
+		return err
+	}
+	return validateDelay(w.DelayMs)
+}
+
+// validateDelay checks the classes' fixed delays: known classes, 0 or more
+// milliseconds, at most a minute (beyond it a figure is a typo, not a
+// round trip).
+func validateDelay(delay map[Class]float64) error {
+	for _, c := range sortedClasses(delay) {
+		field := "workload.delay_ms." + string(c)
+		if !knownClass(c) {
+			return invalid(field, "use the classes "+classList(), "unknown request class %q", c)
+		}
+		if d := delay[c]; !(d >= 0 && d <= 60000) {
+			return invalid(field, "crmplan calibrate --plan PLAN.yaml   # measures it from a verify run",
+				"must be milliseconds between 0 and 60000, got %v", d)
+		}
+	}
+	return nil
 }
 
 // validateRates checks the workload's numbers, all but the mix; sweeps and
