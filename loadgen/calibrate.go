@@ -19,7 +19,10 @@ type TierCalibration struct {
 	// per request reaching the tier: the model's assumption and D = U/X.
 	ModelDemandMs    float64 `json:"model_demand_ms"`
 	MeasuredDemandMs float64 `json:"measured_demand_ms"`
-	Factor           float64 `json:"factor"` // measured / model; every class demand is scaled by it
+	// Factor is measured / model: every class demand is scaled by it,
+	// and then the class fit (CalibrateClasses) moves the split between
+	// the classes, keeping the mix-weighted demand.
+	Factor float64 `json:"factor"`
 	// IdleCPU is the tier's CPU with no load, cores, left out of the
 	// measured demand (TierMeasurement.IdleCPU).
 	IdleCPU float64 `json:"idle_cpu,omitempty"`
@@ -145,9 +148,13 @@ func round3(v float64) float64 {
 // PlanCalibration is what CalibratePlan did to a plan: each tier's
 // calibration, and the model's estimate before and after.
 type PlanCalibration struct {
-	Tiers  []TierCalibration `json:"tiers"`
-	Before sizing.Estimate   `json:"before"`
-	After  sizing.Estimate   `json:"after"`
+	Tiers []TierCalibration `json:"tiers"`
+	// Classes is the class fit (CalibrateClasses): each measured class's
+	// share of its tiers' demand and its delay. Empty when the run had no
+	// class figures; the plan's delays are then left as they were.
+	Classes []ClassCalibration `json:"classes,omitempty"`
+	Before  sizing.Estimate    `json:"before"`
+	After   sizing.Estimate    `json:"after"`
 }
 
 // CalibratePlan writes the tiers Calibrate measured into plan and sizes it
@@ -166,6 +173,18 @@ func CalibratePlan(plan *topology.Plan, res Result) (PlanCalibration, error) {
 	if err != nil {
 		return PlanCalibration{}, err
 	}
+	after, classes, err := CalibrateClasses(after, res, tiers)
+	if err != nil {
+		return PlanCalibration{}, err
+	}
+	if len(classes) > 0 {
+		// Every measured class gets its figure, 0 included, so that a
+		// delay an earlier calibration wrote does not outlive the run.
+		plan.Workload.DelayMs = map[sizing.Class]float64{}
+		for _, c := range classes {
+			plan.Workload.DelayMs[sizing.Class(c.Class)] = c.DelayMs
+		}
+	}
 	if len(after.Tiers) != len(plan.Tiers) {
 		return PlanCalibration{}, crmplan.Errorf(crmplan.EINTERNAL, "the plan has %d tiers, its model %d", len(plan.Tiers), len(after.Tiers))
 	}
@@ -178,5 +197,5 @@ func CalibratePlan(plan *topology.Plan, res Result) (PlanCalibration, error) {
 	if err != nil {
 		return PlanCalibration{}, err
 	}
-	return PlanCalibration{Tiers: tiers, Before: estBefore, After: estAfter}, nil
+	return PlanCalibration{Tiers: tiers, Classes: classes, Before: estBefore, After: estAfter}, nil
 }

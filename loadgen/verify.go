@@ -135,22 +135,28 @@ type Machine struct {
 func (o Options) predict(res *Result) {
 	res.settleMachine()
 	if o.Predict != nil && res.AchievedRate > 0 {
-		idle := map[string]float64{}
-		for _, t := range res.Tiers {
-			if t.IdleCPU > 0 {
-				idle[t.Role] = t.IdleCPU
-			}
-		}
-		var bg []sizing.Background
-		for _, b := range res.Background {
-			bg = append(bg, sizing.Background{Class: b.Class, Rate: b.Rate, CPU: b.CPU})
-		}
-		other := 0.0
-		if res.Machine != nil {
-			other = res.Machine.Other
-		}
+		idle, bg, other := res.predictInputs()
 		res.Predicted, res.PredictedProduction = o.Predict(res.AchievedRate, res.GeneratorCPU, other, idle, bg)
 	}
+}
+
+// predictInputs is what the run measured that a prediction of it takes
+// besides its rate and generator: the tiers' idle CPU by role, the
+// background classes, and the cores the machine's other processes used.
+func (res *Result) predictInputs() (idle map[string]float64, bg []sizing.Background, other float64) {
+	idle = map[string]float64{}
+	for _, t := range res.Tiers {
+		if t.IdleCPU > 0 {
+			idle[t.Role] = t.IdleCPU
+		}
+	}
+	for _, b := range res.Background {
+		bg = append(bg, sizing.Background{Class: b.Class, Rate: b.Rate, CPU: b.CPU})
+	}
+	if res.Machine != nil {
+		other = res.Machine.Other
+	}
+	return idle, bg, other
 }
 
 // Verify checks the target, runs k6 with the scenario while scraping the

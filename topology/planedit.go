@@ -163,21 +163,76 @@ func (ed *textEdits) tier(data []byte, n *yaml.Node, spec sizing.TierSpec, extra
 	if dm.Kind != yaml.MappingNode {
 		return fmt.Errorf("demand_ms is not a mapping of class to milliseconds")
 	}
+	ed.classNumbers(data, dm, spec.Demand)
+	return nil
+}
+
+// classNumbers adds the edits that give mapping m (class: number) the
+// values: each class's number replaced in place, a class m lacks appended.
+func (ed *textEdits) classNumbers(data []byte, m *yaml.Node, values map[sizing.Class]float64) {
 	var added []string
 	for _, c := range sizing.Classes() {
-		v, ok := spec.Demand[c]
+		v, ok := values[c]
 		if !ok {
 			continue
 		}
-		if old := mapValue(dm, string(c)); old != nil {
+		if old := mapValue(m, string(c)); old != nil {
 			from, to := scalarSpan(data, old)
 			*ed = append(*ed, textEdit{from: from, to: to, text: formatNumber(v)})
 			continue
 		}
 		added = append(added, fmt.Sprintf("%s: %s", c, formatNumber(v)))
 	}
-	ed.appendPairs(data, dm, added)
-	return nil
+	ed.appendPairs(data, m, added)
+}
+
+// EditDelays returns the plan file data with workload.delay_ms giving
+// each class in delay its number (sizing.Workload.DelayMs, which crmplan
+// calibrate measures), edited as EditDemands edits a tier's demand_ms: a
+// class's number replaced in place, a class the file lacks appended, a
+// workload without delay_ms given "delay_ms: {...}" after its last key.
+// Classes not in delay keep what the file says. Errors: EINVALID for a
+// file DecodePlan rejects or whose workload or delay_ms is not a mapping;
+// EINTERNAL when the edited file would not say what delay does.
+func EditDelays(filename string, data []byte, delay map[sizing.Class]float64) ([]byte, error) {
+	if _, err := DecodePlan(filename, data); err != nil {
+		return nil, err
+	}
+	if len(delay) == 0 {
+		return data, nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "not a plan file: %v", err).In(filename).
+			Try("crmplan size --plan %s", filename)
+	}
+	w := mapValue(doc.Content[0], "workload")
+	if w == nil || w.Kind != yaml.MappingNode || len(w.Content) == 0 {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "the plan's workload is not a mapping").In(filename + ": workload").
+			Try("write the workload as a mapping, e.g. workload: {named_users: 3000, concurrency: 0.6, tpm: 5}")
+	}
+	var ed textEdits
+	switch dm := mapValue(w, "delay_ms"); {
+	case dm == nil:
+		ed.appendPairs(data, w, []string{"delay_ms: " + flowDemand(delay)})
+	case dm.Kind != yaml.MappingNode:
+		return nil, crmplan.Errorf(crmplan.EINVALID, "delay_ms is not a mapping of class to milliseconds").In(filename + ": workload.delay_ms").
+			Try("write it as a mapping, e.g. delay_ms: {list: 1.2, view: 0.8}")
+	default:
+		ed.classNumbers(data, dm, delay)
+	}
+	out := ed.apply(data)
+	p, err := DecodePlan(filename, out)
+	if err != nil {
+		return nil, crmplan.Errorf(crmplan.EINTERNAL, "the edited plan does not decode: %w", err).In(filename)
+	}
+	for c, v := range delay {
+		if got := p.Workload.DelayMs[c]; got != v {
+			return nil, crmplan.Errorf(crmplan.EINTERNAL, "the edited plan gives %s a delay of %v ms, want %v", c, got, v).
+				In(filename + ": workload.delay_ms")
+		}
+	}
+	return out, nil
 }
 
 // appendPairs adds "key: value" pairs after the last entry of mapping m:

@@ -163,3 +163,60 @@ func TestEditDemandsRejects(t *testing.T) {
 		})
 	}
 }
+
+// The shapes a workload comes in, its delay_ms added or edited in place,
+// and every seed example: only the workload's delay line changes and the
+// model decodes with the delays and nothing else different.
+func TestEditDelays(t *testing.T) {
+	rest := "zones:\n  - {name: lan, kind: lan, cidr: 127.10.2.0/24}\ntiers:\n  - {role: api, zone: lan}\n"
+	delay := map[sizing.Class]float64{sizing.ClassList: 1.25, sizing.ClassIntegration: 3.4, sizing.ClassReport: 0}
+	tests := []struct {
+		name, workload, want string
+	}{
+		{"flow workload", "workload: {named_users: 100, concurrency: 1, tpm: 5} # the business\n",
+			"workload: {named_users: 100, concurrency: 1, tpm: 5, delay_ms: {list: 1.25, report: 0, integration: 3.4}} # the business\n"},
+		{"block workload", "workload:\n  named_users: 100 # users\n  concurrency: 1\n  tpm: 5\n",
+			"workload:\n  named_users: 100 # users\n  concurrency: 1\n  tpm: 5\n  delay_ms: {list: 1.25, report: 0, integration: 3.4}\n"},
+		{"delays already there, one added", "workload:\n  named_users: 100\n  concurrency: 1\n  tpm: 5\n  delay_ms:\n    list: 9 # measured\n    report: 2\n",
+			"workload:\n  named_users: 100\n  concurrency: 1\n  tpm: 5\n  delay_ms:\n    list: 1.25 # measured\n    report: 0\n    integration: 3.4\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := EditDelays("x.yaml", []byte("name: x\n"+tt.workload+rest), delay)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSuffix(strings.TrimPrefix(string(out), "name: x\n"), rest); got != tt.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+	for name, data := range examples(t) {
+		t.Run(name, func(t *testing.T) {
+			out, err := EditDelays(name, data, delay)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, _ := DecodePlan(name, data)
+			after, err := DecodePlan(name, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(after.Workload.DelayMs, delay) {
+				t.Errorf("delays %v, want %v", after.Workload.DelayMs, delay)
+			}
+			after.Workload.DelayMs = before.Workload.DelayMs
+			if !reflect.DeepEqual(before, after) {
+				t.Errorf("plan changed beyond the delays:\nbefore %+v\nafter  %+v", before, after)
+			}
+			if n, m := strings.Count(string(data), "\n"), strings.Count(string(out), "\n"); m-n > 1 {
+				t.Errorf("%d lines became %d", n, m)
+			}
+		})
+	}
+	bad := "name: x\nworkload: {named_users: 100, concurrency: 1, tpm: 5, delay_ms: 3}\n" + rest
+	var e *crmplan.Error
+	if _, err := EditDelays("x.yaml", []byte(bad), delay); !errors.As(err, &e) || e.Code != crmplan.EINVALID || e.Hint == "" {
+		t.Errorf("delay_ms not a mapping: %v, want EINVALID with a hint", err)
+	}
+}

@@ -47,6 +47,7 @@ func workloadFields(w *sizing.Workload) []field {
 		shareField("growth", &w.Growth, "20%"),
 		intField("years", &w.Years, "3"),
 		classMapField("mix", (*map[sizing.Class]float64)(&w.Mix), true),
+		classMapField("delay_ms", &w.DelayMs, false),
 	}
 }
 

@@ -66,11 +66,18 @@ func modelAccuracy(b *testing.B, e *deployEnv, plan string) {
 	logLoad(b, "before the first verify")
 	// The run calibrate measures. Seed 000's ETL jobs are measured alone
 	// for 8 s (the default 2 s reads them at the CPU counters' resolution).
-	verify("--etl-window", "8s")
+	first := verify("--etl-window", "8s")
+	// Its measured figures are a first measurement at the plan's rate
+	// beside the 1x run's (its predictions are the uncalibrated model's).
+	b.Logf("the run calibrate reads (predicted: before calibrate):\n%s", compareRun(first, &accuracyErrors{}))
 	var cal calibration
 	run(&cal, "calibrate", "--plan", plan)
 	for _, t := range cal.Tiers {
 		b.Logf("calibrated %-12s %7.3f -> %7.3f ms (x%.2f, measured %v)", t.Role, t.ModelDemandMs, t.MeasuredDemandMs, t.Factor, t.Measured)
+	}
+	for _, c := range cal.Classes {
+		b.Logf("calibrated class %-12s measured mean %6.2f ms, model at the run %6.2f, after the split %6.2f (demand x%.2f), delay %.3f ms",
+			c.Class, c.MeasuredMeanMs, c.ModelMeanMs, c.FittedMeanMs, c.Factor, c.DelayMs)
 	}
 	var worst accuracyErrors
 	var design float64

@@ -44,10 +44,19 @@ not grow with the rate, and verify's prediction here adds it back as it was meas
 measured tier's per-class demands are scaled to match, and the model's predictions
 before and after are shown side by side.
 
+Then each request class's mean, as k6 measured it, is set beside the model's at the
+run (its rate, and on the local target the cores other processes left). A class the
+model makes slower than measured had too large a share of its tiers' CPU: its demands
+are cut, the other classes' raised, each tier's total kept as measured. What a class
+spends beyond the model's (round trips, wake-ups, a commit's fsync: time, not CPU) is
+written as its workload.delay_ms, a fixed delay the model adds to the class's path.
+Calibrate from a run at the plan's rate (verify's default), where little of a mean is
+queueing.
+
 The plan file is edited, not rewritten: only the measured tiers' demand_ms numbers
-change (a tier that took its role's defaults gets a demand_ms line, plus the role's
-ha/min it would otherwise lose); comments, order and layout stay. The change is
-printed as a diff; --dry-run prints it without writing.
+and workload.delay_ms change (a tier that took its role's defaults gets a demand_ms
+line, plus the role's ha/min it would otherwise lose); comments, order and layout
+stay. The change is printed as a diff; --dry-run prints it without writing.
 
 Examples:
    crmplan verify --plan plan.yaml && crmplan calibrate --plan plan.yaml
@@ -115,7 +124,14 @@ func editDemands(path string, data []byte, plan *topology.Plan, pc loadgen.PlanC
 			specs[i] = plan.Tiers[i].TierSpec
 		}
 	}
-	return topology.EditDemands(path, data, specs)
+	out, err := topology.EditDemands(path, data, specs)
+	if err != nil {
+		return nil, err
+	}
+	if len(pc.Classes) == 0 {
+		return out, nil
+	}
+	return topology.EditDelays(path, out, plan.Workload.DelayMs)
 }
 
 // unifiedDiff is the change from before to after as a unified diff of the
@@ -176,6 +192,17 @@ func printCalibration(w io.Writer, cal calibration, format string) error {
 	fmt.Fprintf(tw, "end to end p95\t\t\t\t\t%.1f -> %.1f ms\t\n", cal.Before.EndToEnd.P95Ms, cal.After.EndToEnd.P95Ms)
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(cal.Classes) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLASS	measured mean ms	model at the run	after the split	demand	delay ms")
+		for _, c := range cal.Classes {
+			fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\tx%.2f\t%.3f\n", c.Class, c.MeasuredMeanMs, c.ModelMeanMs, c.FittedMeanMs, c.Factor, c.DelayMs)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	switch {
 	case cal.Diff == "":
