@@ -168,6 +168,9 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 				"plus a scheduling delay of %.2f ms when it finds every core busy because of them", schedDelayS(h.Cores)*1000)
 		}
 	}
+	if d := p.mixDelayS(); d > 0 {
+		e.Model.Why += fmt.Sprintf("; the classes' fixed delays (workload.delay_ms) add %.2f ms a request, queueing for nothing", d*1000)
+	}
 	usersPerRate := 60 / (p.model.Workload.Concurrency * p.model.Workload.TPM)
 	for i := range p.tiers {
 		tp := &p.tiers[i]

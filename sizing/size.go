@@ -121,6 +121,16 @@ func prepare(m Model) (*plan, error) {
 	return p, nil
 }
 
+// mixDelayS is the classes' delay stations weighted by the mix: what they
+// add to the mean of a request, s.
+func (p *plan) mixDelayS() float64 {
+	d := 0.0
+	for ci, c := range Classes() {
+		d += p.model.Workload.Mix[c] * p.delayS[ci]
+	}
+	return d
+}
+
 // offPath says whether a role's tier carries load without being on the
 // users' request path: a load generator makes the requests, so it is
 // sized for the rate like any tier, but its queueing adds nothing to the
