@@ -33,11 +33,13 @@ type ClassCalibration struct {
 // minClassFactor of what the tiers' calibration gave it (a class whose
 // measured mean is below the model's waiting alone cannot be fitted by
 // its demand); fitIterations bounds the fit, which converges
-// geometrically and in practice takes 5-15.
+// geometrically and in practice takes 5-15, and it stops early once no
+// demand moves by fitSettled of itself.
 const (
 	fitTolerance   = 0.02
 	minClassFactor = 0.1
 	fitIterations  = 40
+	fitSettled     = 1e-4
 )
 
 // CalibrateClasses fits what the tiers' CPU cannot tell (Calibrate) from
@@ -106,28 +108,25 @@ func CalibrateClasses(m sizing.Model, res Result, tiers []TierCalibration) (sizi
 		}
 	}
 	lat := first
-	factor := map[sizing.Class]float64{}
-	for _, c := range sizing.Classes() {
-		factor[c] = 1
-	}
 	for iter := 0; iter < fitIterations; iter++ {
+		now := pathDemands(m, tiers)
 		scale := map[sizing.Class]float64{}
 		for c, meas := range measured {
 			pred := lat.ByClass[c].MeanMs
-			if fittable[c] && pred > meas*(1+fitTolerance) && factor[c] > minClassFactor {
-				s := math.Max(meas/pred, minClassFactor/factor[c])
-				scale[c] = s
-				factor[c] *= s
+			if floor := minClassFactor * start[c]; fittable[c] && pred > meas*(1+fitTolerance) && now[c] > floor {
+				scale[c] = math.Max(meas/pred, floor/now[c])
 			}
 		}
 		if len(scale) == 0 {
 			break
 		}
+		moved := 0.0 // the largest change of a demand, relative
 		for i, t := range tiers {
 			if !t.Measured {
 				continue
 			}
 			d := m.Tiers[i].Demand
+			was := cloneDemand(d)
 			for c, s := range scale {
 				if _, ok := d[c]; ok {
 					d[c] *= s
@@ -144,6 +143,18 @@ func CalibrateClasses(m sizing.Model, res Result, tiers []TierCalibration) (sizi
 					}
 				}
 			}
+			for c, v := range was {
+				if v > 0 {
+					moved = math.Max(moved, math.Abs(d[c]/v-1))
+				}
+			}
+		}
+		if moved < fitSettled {
+			// Every class left is as far above its mean as the others:
+			// a split cannot cut them all, each tier's total being
+			// measured. What is left is the model's waiting, not the
+			// split.
+			break
 		}
 		if lat, err = predictRun(m, res); err != nil {
 			return m, nil, err

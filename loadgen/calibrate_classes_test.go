@@ -120,9 +120,10 @@ func TestCalibrateClasses(t *testing.T) {
 	}
 }
 
-// A second calibration from the same run changes nothing: the fitted
-// model's classes are at their measured means, so neither the split nor
-// the delays move (beyond the demands' rounding).
+// A second calibration from the same run moves nothing by more than 1 %:
+// the fitted model's classes are at their measured means, or as near as
+// a split with each tier's total fixed can put them, so neither the
+// split nor the delays move again.
 func TestCalibrateClassesTwice(t *testing.T) {
 	base := sizing.Model{
 		Workload: sizing.Workload{NamedUsers: 3000, Concurrency: 0.6, TPM: 5, Mix: sizing.DefaultMix()},
@@ -147,13 +148,13 @@ func TestCalibrateClassesTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range first {
-		if math.Abs(first[i].DelayMs-second[i].DelayMs) > 0.002 {
+		if math.Abs(first[i].DelayMs-second[i].DelayMs) > 0.01*first[i].MeasuredMeanMs {
 			t.Errorf("%s: delay %v, then %v", first[i].Class, first[i].DelayMs, second[i].DelayMs)
 		}
 	}
 	for i := range once.Tiers {
 		for c, d := range once.Tiers[i].Demand {
-			if math.Abs(twice.Tiers[i].Demand[c]-d) > 0.002 {
+			if math.Abs(twice.Tiers[i].Demand[c]-d) > 0.01*d+0.001 {
 				t.Errorf("%s %s: %v, then %v", once.Tiers[i].Role, c, d, twice.Tiers[i].Demand[c])
 			}
 		}

@@ -31,13 +31,14 @@ func TestCalibrate(t *testing.T) {
 	//        0.35*12 + 0.35*8 + 0.15*15 + 0.05*40 + 0.10*10 = 12.25 ms,
 	//        so every class is scaled by 8/12.25 (list 12 -> 7.837).
 	//   web: 0.3 / 150 = 2 ms against 0.35*1 + 0.35*0.8 + 0.15*1.2 + 0.05*1 = 0.86 ms.
-	//   db-primary: 0.45 / 150 = 3 ms against 0.35*4+0.35*2+0.15*6+0.05*25+0.10*4 = 4.65 ms.
+	//   db-primary: 0.45 / 150 = 3 ms against 0.35*1+0.35*2+0.15*6+0.05*1+0.10*3 = 2.3 ms
+	//        (the defaults with a replica, which serves lists and reports).
 	want := map[string]struct {
 		measured, model, list float64
 	}{
 		"web":        {2, 0.86, 1.0 * 2 / 0.86},
 		"api":        {8, 12.25, 12 * 8 / 12.25},
-		"db-primary": {3, 4.65, 4 * 3 / 4.65},
+		"db-primary": {3, 2.3, 1 * 3 / 2.3},
 	}
 	for i, tc := range tiers {
 		w, ok := want[tc.Role]

@@ -225,13 +225,11 @@ func DefaultRoles() []string {
 // DefaultTiers returns seed 000's tiers: web (load balancer) in the DMZ, app
 // servers, PostgreSQL primary and asynchronous replica, ESB and ETL servers.
 func DefaultTiers() []TierSpec {
-	var tiers []TierSpec
-	for _, role := range []string{"web", "api", "db-primary", "db-replica", "integration", "etl"} {
-		t, _ := DefaultTier(role)
-		tiers = append(tiers, t)
-	}
-	return tiers
+	return Model{Tiers: []TierSpec{}}.WithDefaults().Tiers
 }
+
+// defaultRoles are DefaultTiers' roles.
+var defaultRoles = []string{"web", "api", "db-primary", "db-replica", "integration", "etl"}
 
 // WithDefaults returns a copy of m with every zero value filled: the mix,
 // peak factor 1, the SLO, the database assumptions, and per tier the visit
@@ -269,12 +267,37 @@ func (m Model) WithDefaults() Model {
 		m.Database.WorkingSetShare = d.WorkingSetShare
 	}
 	if len(m.Tiers) == 0 {
-		m.Tiers = DefaultTiers()
-		return m
+		m.Tiers = make([]TierSpec, 0, len(defaultRoles))
+		for _, role := range defaultRoles {
+			m.Tiers = append(m.Tiers, TierSpec{Role: role})
+		}
 	}
 	tiers := make([]TierSpec, len(m.Tiers))
+	hasPrimary, hasReplica := false, false
 	for i, t := range m.Tiers {
+		hasPrimary = hasPrimary || t.Role == "db-primary"
+		hasReplica = hasReplica || t.Role == "db-replica"
 		tiers[i] = tierWithDefaults(t)
+	}
+	if hasPrimary && hasReplica {
+		// The CRM reads its lists, searches and reports from the replica
+		// when there is one (app/store's reader), and the primary only
+		// looks the session up for them; views, writes and imports stay
+		// on the primary. The replica's replay of the writes' WAL is
+		// asynchronous: its CPU is the replica's, but no write waits for
+		// it, so it is on no class's path (and calibrate charges it to the
+		// reads, a little above what they cost). A tier with demands of
+		// its own keeps them, and the other still takes these: the
+		// routing is the CRM's, whoever wrote the numbers.
+		for i, t := range m.Tiers {
+			switch {
+			case t.Demand != nil:
+			case t.Role == "db-primary":
+				tiers[i].Demand = demand(1, 2, 6, 1, 3, 1)
+			case t.Role == "db-replica":
+				tiers[i].Demand = demand(3, 0, 0, 24, 1, 1)
+			}
+		}
 	}
 	m.Tiers = tiers
 	return m

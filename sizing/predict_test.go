@@ -121,15 +121,16 @@ func TestSaturationRate(t *testing.T) {
 }
 
 // PredictHere on two shared cores, checked by hand: seed 000's path costs
-// 0.86 + 12.25 + 4.65 + 0.3 + 3 = 21.06 ms a request (the replica's write
-// demand and the ESB's integration demand included, mix-weighted), plus
-// the generator's 0.6 ms: 21.66 ms, so two cores saturate at
-// 2/0.02166 = 92.3 req/s, and at 46.17 req/s they are 50 % busy.
+// 0.86 + 12.25 + 2.3 + 2.35 + 3 = 20.76 ms a request (the primary's and
+// the replica's demands as split by the reads the replica serves, and
+// the ESB's integration demand, mix-weighted), plus the generator's
+// 0.6 ms: 21.36 ms, so two cores saturate at 2/0.02136 = 93.6 req/s,
+// and at 46.8 req/s they are 50 % busy.
 func TestPredictHere(t *testing.T) {
 	m := seed000()
 	est := mustSize(t, m)
 	here := Here{Cores: 2, GeneratorMs: 0.6}
-	sat := 2 / 0.02166
+	sat := 2 / 0.02136
 	at, err := PredictHere(m, est, sat/2, here)
 	if err != nil {
 		t.Fatal(err)
@@ -168,16 +169,16 @@ func TestPredictHere(t *testing.T) {
 	withLG.Tiers = append(DefaultTiers(), lg)
 	lgEst := mustSize(t, withLG)
 	at, err = PredictHere(withLG, lgEst, 10, here)
-	if want := 2 / (0.02106 + 0.00103); err != nil || !near(at.SaturationRate(), want, 1e-9) {
+	if want := 2 / (0.02076 + 0.00103); err != nil || !near(at.SaturationRate(), want, 1e-9) {
 		t.Errorf("with a loadgen tier: %v, saturation %v, want %v", err, at.SaturationRate(), want)
 	}
 	// Idle CPU takes its cores from the requests whatever the rate: half a
-	// core idle on the api tier leaves 1.5 for 21.66 ms a request, and adds
+	// core idle on the api tier leaves 1.5 for 21.36 ms a request, and adds
 	// 0.5 over the tier's servers x cores to its utilization alone.
 	idle := here
 	idle.IdleCPU = map[string]float64{"api": 0.5, "not-a-tier": 1}
 	at, err = PredictHere(m, est, 10, idle)
-	if want := 1.5 / 0.02166; err != nil || !near(at.SaturationRate(), want, 1e-9) {
+	if want := 1.5 / 0.02136; err != nil || !near(at.SaturationRate(), want, 1e-9) {
 		t.Errorf("with idle CPU: %v, saturation %v, want %v", err, at.SaturationRate(), want)
 	}
 	busy, _ := PredictHere(m, est, 10, here)
@@ -204,7 +205,7 @@ func TestPredictHere(t *testing.T) {
 // A background class (seed 000's ETL jobs) takes its cores from the shared
 // pool like idle CPU and adds them to its tiers' utilization; its
 // name and rate are in the answer's why. Checked by hand against the
-// 21.66 ms a request of TestPredictHere.
+// 21.36 ms a request of TestPredictHere.
 func TestPredictHereBackground(t *testing.T) {
 	m := seed000()
 	est := mustSize(t, m)
@@ -235,7 +236,7 @@ func TestPredictHereBackground(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := tc.freeCPU / 0.02166; !near(at.SaturationRate(), want, 1e-9) {
+			if want := tc.freeCPU / 0.02136; !near(at.SaturationRate(), want, 1e-9) {
 				t.Errorf("saturation %v, want %v", at.SaturationRate(), want)
 			}
 			for i, te := range at.Tiers {
@@ -267,7 +268,7 @@ func TestPredictHereBackground(t *testing.T) {
 // The machine's other processes (a shared machine's builds and tests)
 // take their cores from the requests, as idle CPU does, but belong to no
 // tier: the tiers' utilization stays the stack's own, the saturation falls
-// to the cores left over the 21.66 ms a request of TestPredictHere, the
+// to the cores left over the 21.36 ms a request of TestPredictHere, the
 // waiting grows with them, and the answer says how many cores were free.
 func TestPredictHereOtherProcesses(t *testing.T) {
 	m := seed000()
@@ -298,7 +299,7 @@ func TestPredictHereOtherProcesses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := tc.free / 0.02166; !near(at.SaturationRate(), want, 1e-9) {
+		if want := tc.free / 0.02136; !near(at.SaturationRate(), want, 1e-9) {
 			t.Errorf("other %v: saturation %v, want %v", tc.other, at.SaturationRate(), want)
 		}
 		if !strings.Contains(at.Model.Why, tc.why) {
@@ -310,7 +311,7 @@ func TestPredictHereOtherProcesses(t *testing.T) {
 			}
 		}
 		// 10 req/s need 0.22 cores: below that the stack cannot keep up.
-		if over := tc.free < 10*0.02166; over != at.EndToEnd.Unbounded {
+		if over := tc.free < 10*0.02136; over != at.EndToEnd.Unbounded {
 			t.Errorf("other %v: unbounded %v with %v cores free", tc.other, at.EndToEnd.Unbounded, tc.free)
 		}
 		if !at.EndToEnd.Unbounded && !(at.EndToEnd.MeanMs >= last.EndToEnd.MeanMs) {
@@ -399,7 +400,7 @@ func TestPredictHerePreempting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const perRequest = 0.02166 // s of CPU a request, as in TestPredictHere
+	const perRequest = 0.02136 // s of CPU a request, as in TestPredictHere
 	loads := []float64{0.02, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95}
 	others := []float64{0, 0.02, 0.1, 0.3, 0.5, 0.7, 0.9}
 	for _, cores := range []int{1, 2, 4, 8} {

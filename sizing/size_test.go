@@ -146,11 +146,21 @@ func TestSaturation(t *testing.T) {
 		}
 		// With the count fixed, the saturation point is the last named-user
 		// count at or below 100 %.
+		// Every tier stays: the primary's demands depend on the replica's
+		// being there (WithDefaults).
 		fixed := m
-		fixed.Tiers = []TierSpec{{Role: te.Role, Servers: te.Servers}}
+		fixed.Tiers = nil
+		at := 0
+		for i, role := range defaultRoles {
+			spec := TierSpec{Role: role}
+			if role == te.Role {
+				spec.Servers, at = te.Servers, i
+			}
+			fixed.Tiers = append(fixed.Tiers, spec)
+		}
 		for users, wantOver := range map[int]bool{te.SaturationNamedUsers: false, te.SaturationNamedUsers + 1: true} {
 			fixed.Workload.NamedUsers = users
-			u := mustSize(t, fixed).Tiers[0].Utilization
+			u := mustSize(t, fixed).Tiers[at].Utilization
 			if (u > 1) != wantOver {
 				t.Errorf("%s at %d named users: utilization %v", te.Role, users, u)
 			}
@@ -424,5 +434,40 @@ func TestLoadgenOffPath(t *testing.T) {
 	big.Workload.NamedUsers *= 40 // 6000 req/s: 6.2 cores of k6
 	if te := tierOf(t, mustSize(t, big), "loadgen"); te.Servers < 5 {
 		t.Errorf("loadgen at 40x the users: %d servers, want at least 5 (6.2 cores at 60 %% of 2 each)", te.Servers)
+	}
+}
+
+// The CRM reads lists and reports from the replica when it has one: with
+// both database tiers on their defaults, those classes' database demand
+// is the replica's, and the primary keeps the session lookup, the views
+// and the writes; no write waits for the replica's replay. Without a
+// replica the primary has them all; a plan's own demands are its own.
+func TestReplicaServesReads(t *testing.T) {
+	byRole := func(tiers []TierSpec) map[string]TierSpec {
+		out := map[string]TierSpec{}
+		for _, t := range tiers {
+			out[t.Role] = t
+		}
+		return out
+	}
+	both := byRole(Model{Tiers: []TierSpec{{Role: "db-primary"}, {Role: "db-replica"}}}.WithDefaults().Tiers)
+	p, r := both["db-primary"].Demand, both["db-replica"].Demand
+	if !(r[ClassList] > p[ClassList] && r[ClassReport] > p[ClassReport] && r[ClassWrite] == 0 && r[ClassView] == 0 && p[ClassWrite] > 0 && p[ClassView] > 0) {
+		t.Errorf("with a replica: primary %v, replica %v", p, r)
+	}
+	if d := byRole(DefaultTiers()); !reflect.DeepEqual(d["db-replica"].Demand, r) {
+		t.Errorf("DefaultTiers' replica %v, want %v", d["db-replica"].Demand, r)
+	}
+	alone := byRole(Model{Tiers: []TierSpec{{Role: "db-primary"}}}.WithDefaults().Tiers)["db-primary"].Demand
+	def, _ := DefaultTier("db-primary")
+	if !reflect.DeepEqual(alone, def.Demand) {
+		t.Errorf("primary without a replica: %v, want the role's %v", alone, def.Demand)
+	}
+	// A calibrated primary (its own demands) beside a replica on the
+	// defaults: the replica still serves the reads.
+	own := map[Class]float64{ClassList: 7}
+	mine := byRole(Model{Tiers: []TierSpec{{Role: "db-primary", Demand: own}, {Role: "db-replica"}}}.WithDefaults().Tiers)
+	if !reflect.DeepEqual(mine["db-primary"].Demand, own) || !reflect.DeepEqual(mine["db-replica"].Demand, r) {
+		t.Errorf("a plan's own primary demands: %v, replica %v", mine["db-primary"].Demand, mine["db-replica"].Demand)
 	}
 }
