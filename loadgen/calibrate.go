@@ -153,8 +153,11 @@ type PlanCalibration struct {
 	// share of its tiers' demand and its delay. Empty when the run had no
 	// class figures; the plan's delays are then left as they were.
 	Classes []ClassCalibration `json:"classes,omitempty"`
-	Before  sizing.Estimate    `json:"before"`
-	After   sizing.Estimate    `json:"after"`
+	// ClassesSkipped says why the run's classes were not fitted, when
+	// the run had them (ClassFitSkipped).
+	ClassesSkipped string          `json:"classes_skipped,omitempty"`
+	Before         sizing.Estimate `json:"before"`
+	After          sizing.Estimate `json:"after"`
 }
 
 // CalibratePlan writes the tiers Calibrate measured into plan and sizes it
@@ -197,5 +200,5 @@ func CalibratePlan(plan *topology.Plan, res Result) (PlanCalibration, error) {
 	if err != nil {
 		return PlanCalibration{}, err
 	}
-	return PlanCalibration{Tiers: tiers, Classes: classes, Before: estBefore, After: estAfter}, nil
+	return PlanCalibration{Tiers: tiers, Classes: classes, ClassesSkipped: ClassFitSkipped(res), Before: estBefore, After: estAfter}, nil
 }

@@ -72,8 +72,9 @@ const (
 // The run should be at a low load (the plan's rate; calibrate reads the
 // one verify ran), where a mean is more delay and service than waiting.
 // m is returned with the fitted demands and the delays; the measured
-// tiers' Demand in tiers is updated. A run without class figures, or
-// one the model has overloaded, gives no classes and m unchanged.
+// tiers' Demand in tiers is updated. A run without class figures, one
+// the model has overloaded, or one on a machine too busy to tell
+// (ClassFitSkipped) gives no classes and m unchanged.
 func CalibrateClasses(m sizing.Model, res Result, tiers []TierCalibration) (sizing.Model, []ClassCalibration, error) {
 	measured := map[sizing.Class]float64{}
 	for _, c := range sizing.Classes() {
@@ -82,7 +83,7 @@ func CalibrateClasses(m sizing.Model, res Result, tiers []TierCalibration) (sizi
 			measured[c] = cr.Latency.MeanMs
 		}
 	}
-	if len(measured) == 0 || !(res.AchievedRate > 0) {
+	if len(measured) == 0 || !(res.AchievedRate > 0) || ClassFitSkipped(res) != "" {
 		return m, nil, nil
 	}
 	m.Workload.DelayMs = nil
@@ -196,6 +197,27 @@ func CalibrateClasses(m sizing.Model, res Result, tiers []TierCalibration) (sizi
 		out = append(out, cc)
 	}
 	return m, out, nil
+}
+
+// busyMachine is the share of a shared machine's cores busy during a run
+// above which calibrate fits no class: there the requests wait mostly for
+// the other processes, whose hold on the cores the model's waiting
+// (sizing's preempting) has only in the mean, and the delay it would find
+// is that load's, not the stack's. Seen here: a calibration run at 95 %
+// busy found delays of 9-24 ms a class where one at 72 % found 0.2-2.6,
+// and its 1x check came out 46 % high.
+const busyMachine = 0.9
+
+// ClassFitSkipped says why CalibrateClasses fits no class from res, or ""
+// when it can: the run's machine was too busy to tell the stack's delays
+// from the other processes' hold on the cores.
+func ClassFitSkipped(res Result) string {
+	if m := res.Machine; m != nil && m.Cores > 0 && m.Busy/float64(m.Cores) >= busyMachine {
+		return fmt.Sprintf("the machine was %.0f %% busy during the run (%.2f of %d cores, %.2f of them other processes'): "+
+			"its class means are that load's more than the stack's, so the classes' split and delays are left as they were",
+			100*m.Busy/float64(m.Cores), m.Busy, m.Cores, m.Other)
+	}
+	return ""
 }
 
 // pathDemands is each class's CPU demand, ms, over the measured tiers of

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/crmplan/crmplan/sizing"
@@ -111,6 +112,19 @@ func TestCalibrateClasses(t *testing.T) {
 		if c != sizing.ClassReport && !(cc.Factor >= 1) {
 			t.Errorf("%s: factor %v; only the report class gives CPU back", c, cc.Factor)
 		}
+	}
+
+	// The same run on a machine 95 % busy: not fitted, and said why.
+	busy := res
+	busy.Machine = &MachineCPU{Cores: 2, Busy: 1.9, Other: 0.5}
+	if why := ClassFitSkipped(busy); !strings.Contains(why, "95 % busy") {
+		t.Errorf("a busy machine: %q", why)
+	}
+	if same, classes, err := CalibrateClasses(m, busy, tiers); err != nil || classes != nil || same.Workload.DelayMs != nil {
+		t.Errorf("on a busy machine: %v, %+v, delays %v", err, classes, same.Workload.DelayMs)
+	}
+	if why := ClassFitSkipped(res); why != "" {
+		t.Errorf("the run at %+v: skipped, %q", res.Machine, why)
 	}
 
 	res.ByClass = nil

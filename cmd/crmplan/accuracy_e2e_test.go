@@ -75,6 +75,9 @@ func modelAccuracy(b *testing.B, e *deployEnv, plan string) {
 	for _, t := range cal.Tiers {
 		b.Logf("calibrated %-12s %7.3f -> %7.3f ms (x%.2f, measured %v)", t.Role, t.ModelDemandMs, t.MeasuredDemandMs, t.Factor, t.Measured)
 	}
+	if cal.ClassesSkipped != "" {
+		b.Logf("classes not fitted: %s", cal.ClassesSkipped)
+	}
 	for _, c := range cal.Classes {
 		b.Logf("calibrated class %-12s measured mean %6.2f ms, model at the run %6.2f, after the split %6.2f (demand x%.2f), delay %.3f ms",
 			c.Class, c.MeasuredMeanMs, c.ModelMeanMs, c.FittedMeanMs, c.Factor, c.DelayMs)

@@ -193,6 +193,9 @@ func printCalibration(w io.Writer, cal calibration, format string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if cal.ClassesSkipped != "" {
+		fmt.Fprintf(w, "\nclasses not fitted: %s\nTry: crmplan verify --plan %s   # again when the machine is quieter, then calibrate\n", cal.ClassesSkipped, cal.Plan)
+	}
 	if len(cal.Classes) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
