@@ -314,8 +314,9 @@ func TestCalibrateBadInput(t *testing.T) {
 //	api: 0.13558 CPU / 150.05 = 0.90359 ms against 12.17 ms (sizing's
 //	     defaults, marketing 6 ms), so list (12 ms) becomes 12 * 0.90359/12.17 = 0.891 ms.
 //	db-primary (CPU of the postmaster and its backends from /proc):
-//	     0.12389 / 150.05 = 0.82564 ms against 0.34*4 + 0.34*2 + 0.15*6 +
-//	     0.05*25 + 0.10*4 + 0.02*2 = 4.63 ms, so list (4 ms) becomes 0.713 ms.
+//	     0.12389 / 150.05 = 0.82564 ms against 0.34*1 + 0.34*2 + 0.15*6 +
+//	     0.05*1 + 0.10*3 + 0.02*1 = 2.29 ms (the defaults beside a replica,
+//	     which serves lists and reports), so list (1 ms) becomes 0.361 ms.
 //
 // The class fit (loadgen.CalibrateClasses) then moves each tier's split
 // between the classes, so the test holds each tier's mix-weighted demand
