@@ -27,7 +27,6 @@ import (
 	"github.com/crmplan/crmplan/provision/target/ec2"
 	"github.com/crmplan/crmplan/provision/target/netns"
 	"github.com/crmplan/crmplan/provision/target/ssh"
-	"github.com/crmplan/crmplan/provision/watchdog"
 	"github.com/crmplan/crmplan/sizing"
 	"github.com/crmplan/crmplan/topology"
 )
@@ -127,13 +126,6 @@ func (r Request) layout() (Layout, error) {
 		}
 		in.Target = ssh.New(inv, r.Stack)
 		in.HostDir = func(host string) string { return inv.Dir(r.Stack, host) }
-		if in.Failover == topology.Automatic {
-			// The watchdog reads the primary's and the replicas' files and
-			// writes the stack's failover record where it runs: one
-			// filesystem, which the machines do not share with this one.
-			return Layout{}, crmplan.Errorf(crmplan.EINVALID, "failover: automatic is not available on the ssh target: its watchdog needs the database hosts' files and the stack's state dir on the machine it runs on").
-				In("tiers: db-replica: failover").Try("failover: manual   # and on the primary's loss: crmplan failover --plan PLAN.yaml")
-		}
 	}
 	l, err := NewLayout(in)
 	if err != nil || !onSSH {
@@ -191,7 +183,7 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 func (r Request) prepareStack(ctx context.Context, layout Layout) (*stack, Layout, Binaries, string, error) {
 	paths := r.paths()
 	var err error
-	if layout.Promotion, err = watchdog.LoadPromotion(paths); err != nil {
+	if layout.Promotion, err = syncPromotion(ctx, paths); err != nil {
 		return nil, layout, r.Bins, "", err
 	}
 	if layout.WebCerts, layout.WebCA, err = r.webTLS(layout); err != nil {
@@ -272,6 +264,9 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 	}
 	deployed := loadPinned(s.paths)
 	defer layout.closeTarget()
+	if err := saveWatchdogHost(s.paths, layout); err != nil {
+		return Result{}, err
+	}
 	// Before anything is created: an interrupted apply must not move hosts.
 	if err := savePinned(s.paths, layout.Pinned()); err != nil {
 		return Result{}, err

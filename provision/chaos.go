@@ -21,13 +21,26 @@ import (
 // after any failover; the first one for a role with several) or app-N,
 // the seeds' word for the N-th application server (api-N).
 func ResolveHost(stateDir, stack, target string) (stackdir.InventoryHost, error) {
+	p, _ := watchdog.LoadPromotion(stackdir.Paths{StateDir: stateDir, Stack: stack})
+	return resolveHost(stateDir, stack, target, p)
+}
+
+// resolveHostNow is ResolveHost after a failover a watchdog recorded on
+// its host (syncPromotion): what a fault or a check acts on.
+func resolveHostNow(ctx context.Context, stateDir, stack, target string) (stackdir.InventoryHost, error) {
+	p, err := syncPromotion(ctx, stackdir.Paths{StateDir: stateDir, Stack: stack})
+	if err != nil {
+		return stackdir.InventoryHost{}, err
+	}
+	return resolveHost(stateDir, stack, target, p)
+}
+
+func resolveHost(stateDir, stack, target string, p *watchdog.Promotion) (stackdir.InventoryHost, error) {
 	inv, err := stackdir.LoadInventory(stateDir, stack)
 	if err != nil {
 		return stackdir.InventoryHost{}, err
 	}
-	if p, err := watchdog.LoadPromotion(stackdir.Paths{StateDir: stateDir, Stack: stack}); err == nil {
-		swapRoles(p, &inv)
-	}
+	swapRoles(p, &inv)
 	name := target
 	if n, ok := strings.CutPrefix(target, "app-"); ok {
 		name = string(topology.RoleAPI) + "-" + n
@@ -59,7 +72,7 @@ func ResolveHost(stateDir, stack, target string) (stackdir.InventoryHost, error)
 // down already, or that runs nothing, is an error (a chaos run must not
 // report a fault that did not happen).
 func KillHost(ctx context.Context, stateDir, stack, name string) (string, time.Time, error) {
-	h, err := ResolveHost(stateDir, stack, name)
+	h, err := resolveHostNow(ctx, stateDir, stack, name)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -111,7 +124,7 @@ func killHost(ctx context.Context, stateDir, stack string, h stackdir.InventoryH
 // failover) holds, read by a unit on that host: this machine may have no
 // route to the database (an isolated stack's LAN).
 func LedgerKeys(ctx context.Context, stateDir, stack, run string) ([]string, error) {
-	h, err := ResolveHost(stateDir, stack, string(topology.RoleDBPrimary))
+	h, err := resolveHostNow(ctx, stateDir, stack, string(topology.RoleDBPrimary))
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,7 @@ type FailoverResult struct {
 func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error) {
 	start := time.Now()
 	paths := r.paths()
-	if p, err := watchdog.LoadPromotion(paths); err != nil || p != nil {
+	if p, err := syncPromotion(ctx, paths); err != nil || p != nil {
 		if err == nil {
 			err = crmplan.Errorf(crmplan.ECONFLICT, "stack %s already failed over to %s at %s", r.Stack, p.Promoted, p.At.Format(time.RFC3339)).
 				Try("crmplan status --stack %s", r.Stack)
@@ -214,7 +214,7 @@ func checkLag(old, repl LocalHost, st wire.PostgresStatus, sync bool) (int64, er
 // replica last heard from it is discarded) and points reads at it.
 func Rebuild(ctx context.Context, r Request) (Result, error) {
 	paths := r.paths()
-	p, err := watchdog.LoadPromotion(paths)
+	p, err := syncPromotion(ctx, paths)
 	if err != nil {
 		return Result{}, err
 	}

@@ -120,6 +120,7 @@ func isolatedNetwork(l Layout) (network, error) {
 			}
 		}
 	}
+	errs = append(errs, l.leaseRules(func(from LocalHost, to string, port int) error { return add(host(from), to, port) }))
 	for _, h := range l.Hosts {
 		if outside[h.Zone] && h.Port > 0 {
 			errs = append(errs, add(netip.Prefix{}, h.Address, h.Port))

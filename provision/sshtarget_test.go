@@ -7,16 +7,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/target/ssh"
 	"github.com/crmplan/crmplan/topology"
 )
 
 // TestSSHLayoutFailover lays seed 000 out on machines: manual failover
-// (which goes through the mesh) is laid out, automatic is refused with the
-// plan's field named, since the watchdog works on the database hosts'
-// files, which the ssh target's machines do not share.
+// (which goes through the mesh) and automatic are laid out; automatic
+// fences by the lease (package watchdog), so the policy lets the replica's
+// machine reach the primary's guard, and only then.
 func TestSSHLayoutFailover(t *testing.T) {
 	laid := laidExample(t, "simplecrm.yaml")
 	dir := t.TempDir()
@@ -37,25 +36,34 @@ func TestSSHLayoutFailover(t *testing.T) {
 	tests := []struct {
 		name     string
 		failover topology.Failover
-		wantErr  bool
+		want     bool // automatic, with the lease
 	}{
 		{name: "manual", failover: topology.Manual},
 		{name: "default", failover: ""},
-		{name: "automatic", failover: topology.Automatic, wantErr: true},
+		{name: "automatic", failover: topology.Automatic, want: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Request{StateDir: t.TempDir(), Stack: "simplecrm", Topology: laid.Topology, Inventory: file, Failover: tt.failover}
 			l, err := r.layout()
-			if !tt.wantErr {
-				if err != nil || l.Primary == nil || len(l.Replicas) == 0 || l.AutoFailover {
-					t.Fatalf("layout: %v (primary %v, %d replicas, automatic %v)", err, l.Primary, len(l.Replicas), l.AutoFailover)
-				}
-				return
+			if err != nil || l.Primary == nil || len(l.Replicas) == 0 || l.AutoFailover != tt.want || l.leaseFailover() != tt.want {
+				t.Fatalf("layout: %v (primary %v, %d replicas, automatic %v, lease %v)", err, l.Primary, len(l.Replicas), l.AutoFailover, l.leaseFailover())
 			}
-			e, ok := err.(*crmplan.Error)
-			if !ok || e.Code != crmplan.EINVALID || !strings.Contains(e.Field, "failover") || !strings.Contains(crmplan.ErrorHint(err), "failover: manual") {
-				t.Fatalf("automatic failover on ssh: %#v, want EINVALID at the failover field with a Try: failover: manual", err)
+			rules, err := Connections(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			guard := false
+			for _, rule := range rules {
+				if rule.Port == GuardPort {
+					guard = rule.To.String() == l.Primary.Address && rule.From.Addr().String() == l.Replicas[0].Address
+					if !guard {
+						t.Errorf("guard rule %+v, want %s to %s", rule, l.Replicas[0].Address, l.Primary.Address)
+					}
+				}
+			}
+			if guard != tt.want {
+				t.Errorf("a rule from the replica to the primary's guard: %v, want %v", guard, tt.want)
 			}
 		})
 	}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +41,13 @@ type WatchdogArgs struct {
 	Sync            bool   `pulumi:"sync"`
 	IntervalMs      int    `pulumi:"intervalMs"`
 	Probes          int    `pulumi:"probes"`
+	// Guard: this is the lease guard on the primary's host, not the
+	// watchdog. GuardAddr set, the watchdog fences through that guard (the
+	// ssh target: package watchdog's doc says why).
+	Guard       bool   `pulumi:"guard,optional"`
+	GuardAddr   string `pulumi:"guardAddr,optional"`
+	LeaseMs     int    `pulumi:"leaseMs,optional"`
+	LeaseSecret string `pulumi:"leaseSecret,optional" provider:"secret"`
 }
 
 // WatchdogState is a watchdog as recorded in state.
@@ -52,7 +61,15 @@ func (*Watchdog) Annotate(a infer.Annotator) { a.SetToken("index", "Watchdog") }
 
 func (a WatchdogArgs) spec(stop bool) wire.WatchdogSpec {
 	return wire.WatchdogSpec{Stop: stop, StateDir: a.StateDir, Stack: a.Stack, Primary: a.Primary, Replicas: a.Replicas, Sync: a.Sync,
-		Interval: (time.Duration(a.IntervalMs) * time.Millisecond).String(), Probes: a.Probes}
+		Interval: (time.Duration(a.IntervalMs) * time.Millisecond).String(), Probes: a.Probes,
+		Guard: a.Guard, GuardAddr: a.GuardAddr, LeaseSecret: a.LeaseSecret, Lease: (time.Duration(a.LeaseMs) * time.Millisecond).String()}
+}
+
+func (a WatchdogArgs) process() string {
+	if a.Guard {
+		return "guard"
+	}
+	return "watchdog"
 }
 
 // run sends the watchdog's spec to its host's agent, which starts it under
@@ -62,18 +79,22 @@ func (a WatchdogArgs) run(ctx context.Context, m *mesh.Mesh, stop bool) (int, er
 	if err != nil {
 		return 0, err
 	}
-	out, err := m.Run(ctx, a.Host, mesh.Work{Type: wire.WorkWatchdog, Payload: bytes.NewReader(payload)})
+	reply, err := watchdogUnit(ctx, m, a.Host, payload)
+	return reply.SupervisorPID, err
+}
+
+// watchdogUnit runs a crmplan-watchdog unit on host.
+func watchdogUnit(ctx context.Context, m *mesh.Mesh, host string, payload []byte) (wire.WatchdogReply, error) {
+	var reply wire.WatchdogReply
+	out, err := m.Run(ctx, host, mesh.Work{Type: wire.WorkWatchdog, Payload: bytes.NewReader(payload)})
 	if err != nil {
-		return 0, providerError(err)
-	}
-	var reply struct {
-		SupervisorPID int `json:"supervisor_pid"`
+		return reply, providerError(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.Text), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &reply); err != nil {
-		return 0, fmt.Errorf("host %s: watchdog: reply %q: %w", a.Host, out.Text, err)
+		return reply, fmt.Errorf("host %s: watchdog: reply %q: %w", host, out.Text, err)
 	}
-	return reply.SupervisorPID, nil
+	return reply, nil
 }
 
 // start starts the watchdog through the mesh.
@@ -87,7 +108,7 @@ func (a WatchdogArgs) start(ctx context.Context) (int, error) {
 
 // Create starts the watchdog under its host's supervisor, through the mesh.
 func (*Watchdog) Create(ctx context.Context, req infer.CreateRequest[WatchdogArgs]) (infer.CreateResponse[WatchdogState], error) {
-	resp := infer.CreateResponse[WatchdogState]{ID: req.Inputs.Host + "/watchdog", Output: WatchdogState{WatchdogArgs: req.Inputs}}
+	resp := infer.CreateResponse[WatchdogState]{ID: req.Inputs.Host + "/" + req.Inputs.process(), Output: WatchdogState{WatchdogArgs: req.Inputs}}
 	if req.DryRun {
 		return resp, nil
 	}
@@ -99,7 +120,7 @@ func (*Watchdog) Create(ctx context.Context, req infer.CreateRequest[WatchdogArg
 // Read reports a dead supervisor as not running.
 func (*Watchdog) Read(ctx context.Context, req infer.ReadRequest[WatchdogArgs, WatchdogState]) (infer.ReadResponse[WatchdogArgs, WatchdogState], error) {
 	st := req.State
-	proc := supervise.Process{Name: "watchdog", Dir: st.HostDir}
+	proc := supervise.Process{Name: st.process(), Dir: st.HostDir}
 	st.SupervisorPID, st.Running = proc.Running()
 	return infer.ReadResponse[WatchdogArgs, WatchdogState]{ID: req.ID, Inputs: req.Inputs, State: st}, nil
 }
@@ -135,6 +156,12 @@ func (*Watchdog) Delete(ctx context.Context, req infer.DeleteRequest[WatchdogSta
 		return infer.DeleteResponse{}, providerError(err)
 	}
 	_, err = a.run(ctx, m, true)
+	if err != nil && a.Guard {
+		// A guard whose host cannot be asked (lost, as after the failover
+		// it guarded against) goes with its host; left running, all it
+		// does is keep that host's old primary fenced.
+		return infer.DeleteResponse{}, nil
+	}
 	return infer.DeleteResponse{}, err
 }
 
@@ -168,14 +195,53 @@ func (d *deployer) watchdog(primary *primaryResource, appPw pulumi.StringOutput,
 		replicas = append(replicas, watchdog.DBHost{Name: r.Name, Dir: r.Dir}.String())
 	}
 	on := l.Replicas[0]
-	var res plainResource
-	return d.ctx.RegisterResource(tokenWatchdog, on.Name+"-watchdog", pulumi.Map{
+	in := pulumi.Map{
 		"host": pulumi.String(on.Name), "hostDir": pulumi.String(on.Dir),
 		"stateDir": pulumi.String(l.StateDir), "stack": pulumi.String(l.Stack),
 		"primary": pulumi.String(watchdog.DBHost{Name: l.Primary.Name, Dir: l.Primary.Dir}.String()), "replicas": pulumi.ToStringArray(replicas),
 		"primarySystemId": primary.SystemID, "sync": pulumi.Bool(l.Sync),
 		"intervalMs": pulumi.Int(int(watchdog.DefaultProbeInterval / time.Millisecond)), "probes": pulumi.Int(watchdog.DefaultProbes),
-	}, &res, pulumi.Parent(d.hosts[on.Name]), pulumi.DependsOn([]pulumi.Resource{primary}), pulumi.DeleteBeforeReplace(true))
+	}
+	deps := []pulumi.Resource{primary}
+	if l.leaseFailover() {
+		guard, err := d.leaseGuard(primary, in)
+		if err != nil {
+			return err
+		}
+		// The primary's files are on another machine: the watchdog probes
+		// it as its own host's replica streams from it, and promotes only
+		// that replica (the next apply repoints any other).
+		in["primary"] = pulumi.String(l.Primary.Name)
+		in["replicas"] = pulumi.ToStringArray(replicas[:1])
+		deps = append(deps, guard)
+	}
+	var res plainResource
+	return d.ctx.RegisterResource(tokenWatchdog, on.Name+"-watchdog", in,
+		&res, pulumi.Parent(d.hosts[on.Name]), pulumi.DependsOn(deps), pulumi.DeleteBeforeReplace(true))
+}
+
+// leaseGuard registers the lease guard on the primary's host and adds the
+// lease to the watchdog's inputs (in): package watchdog's doc says why the
+// ssh target fences by a lease. Its secret is the stack's, made once, and
+// reaches only the two database hosts, in the units' payloads.
+func (d *deployer) leaseGuard(primary *primaryResource, in pulumi.Map) (pulumi.Resource, error) {
+	l := d.l
+	secret, err := d.secret("failover-lease-secret")
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort(l.Primary.Address, strconv.Itoa(GuardPort))
+	lease := pulumi.Int(int(watchdog.DefaultLease / time.Millisecond))
+	in["guardAddr"], in["leaseMs"], in["leaseSecret"] = pulumi.String(addr), lease, pulumi.ToSecret(secret.Value)
+	var res plainResource
+	err = d.ctx.RegisterResource(tokenWatchdog, l.Primary.Name+"-guard", pulumi.Map{
+		"host": pulumi.String(l.Primary.Name), "hostDir": pulumi.String(l.Primary.Dir),
+		"stateDir": pulumi.String(l.StateDir), "stack": pulumi.String(l.Stack),
+		"primary": pulumi.String(l.Primary.Name), "replicas": pulumi.ToStringArray(nil),
+		"primarySystemId": primary.SystemID, "sync": pulumi.Bool(l.Sync), "intervalMs": pulumi.Int(0), "probes": pulumi.Int(0),
+		"guard": pulumi.Bool(true), "guardAddr": pulumi.String(addr), "leaseMs": lease, "leaseSecret": pulumi.ToSecret(secret.Value),
+	}, &res, pulumi.Parent(d.hosts[l.Primary.Name]), pulumi.DependsOn([]pulumi.Resource{primary}), pulumi.DeleteBeforeReplace(true))
+	return &res, err
 }
 
 // pgFailoverURL is the CRM's URL of every database host, the one to use

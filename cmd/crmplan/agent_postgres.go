@@ -90,8 +90,9 @@ func agentDatabaseCommands(hostDir cli.Flag, host func(*cli.Context) agent.Host)
 // agentWatchdogCommand starts or stops the failover watchdog on its host.
 func agentWatchdogCommand(hostDir cli.Flag, host func(*cli.Context) agent.Host) *cli.Command {
 	return &cli.Command{
-		Name:   "watchdog",
-		Usage:  "start (or with stop: true, stop) the automatic-failover watchdog from the spec on stdin (JSON: primary, replicas, interval, probes, ...)",
+		Name: "watchdog",
+		Usage: "start (or with stop: true, stop) the automatic-failover watchdog from the spec on stdin (JSON: primary, replicas, interval, probes, ...); " +
+			"with guard: true the lease guard of the primary's host; with read: true only report the promotion the host's watchdog recorded",
 		Flags:  []cli.Flag{hostDir},
 		Before: requireFlags("host-dir"),
 		Action: func(c *cli.Context) error {
@@ -103,11 +104,11 @@ func agentWatchdogCommand(hostDir cli.Flag, host func(*cli.Context) agent.Host) 
 			if err != nil {
 				return err
 			}
-			pid, err := host(c).Watchdog(self, spec)
+			reply, err := host(c).Watchdog(self, spec)
 			if err != nil {
 				return err
 			}
-			line, err := json.Marshal(map[string]int{"supervisor_pid": pid})
+			line, err := json.Marshal(reply)
 			if err != nil {
 				return err
 			}

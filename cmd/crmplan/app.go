@@ -112,6 +112,7 @@ func commands() []*cli.Command {
 		destroyCommand(),
 		failoverCommand(),
 		watchdogCommand(),
+		guardCommand(),
 		superviseCommand(),
 		agentCommand(),
 		verifyCommand(),

@@ -58,6 +58,11 @@ func (p Paths) Inventory() string { return filepath.Join(p.StackDir(), "inventor
 // FailoverRecord is where a failover is recorded.
 func (p Paths) FailoverRecord() string { return filepath.Join(p.StackDir(), "failover.json") }
 
+// WatchdogHost names the host whose watchdog keeps the stack's failover
+// record on its machine (failover: automatic on the ssh target), for the
+// planning side to fetch it from through the mesh.
+func (p Paths) WatchdogHost() string { return filepath.Join(p.StackDir(), "watchdog-host") }
+
 // MeshDir holds the mesh controller's node and the mesh's saved layout.
 func (p Paths) MeshDir() string { return filepath.Join(p.StackDir(), "mesh") }
 

@@ -32,16 +32,28 @@ type Promotion struct {
 // LoadPromotion reads the stack's failover record; nil when the stack has
 // not failed over.
 func LoadPromotion(paths stackdir.Paths) (*Promotion, error) {
-	b, err := os.ReadFile(paths.FailoverRecord())
+	return LoadPromotionFile(paths.FailoverRecord())
+}
+
+// LoadPromotionFile reads a failover record at path: the stack's, or the
+// one a watchdog keeps on its host (the ssh target); nil when there is none.
+func LoadPromotionFile(path string) (*Promotion, error) {
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read failover record: %w", err)
 	}
+	return ParsePromotion(path, b)
+}
+
+// ParsePromotion decodes a failover record read from where (named in the
+// error).
+func ParsePromotion(where string, b []byte) (*Promotion, error) {
 	var p Promotion
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, crmplan.Errorf(crmplan.EINTERNAL, "failover record %s is damaged: %w", paths.FailoverRecord(), err)
+		return nil, crmplan.Errorf(crmplan.EINTERNAL, "failover record %s is damaged: %w", where, err)
 	}
 	return &p, nil
 }
@@ -49,13 +61,18 @@ func LoadPromotion(paths stackdir.Paths) (*Promotion, error) {
 // SavePromotion writes the stack's failover record (a rename, so that a
 // reader sees the old record or the new one whole).
 func SavePromotion(paths stackdir.Paths, p Promotion) error {
+	return SavePromotionFile(paths.FailoverRecord(), p)
+}
+
+// SavePromotionFile writes a failover record at path, as SavePromotion.
+func SavePromotionFile(path string, p Promotion) error {
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := paths.FailoverRecord() + ".tmp"
+	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("save failover record: %w", err)
 	}
-	return os.Rename(tmp, paths.FailoverRecord())
+	return os.Rename(tmp, path)
 }

@@ -1,13 +1,3 @@
-// Package watchdog is the automatic-failover watchdog (failover:
-// automatic): `crmplan watchdog`, which a replica's host runs under its
-// supervisor, started by the host's agent through the mesh. It probes the
-// primary, fences it once lost, promotes the most advanced replica and
-// records the promotion in the stack's failover.json (Promotion), which
-// the planning side reads on every apply.
-//
-// It is host side: it imports nothing of Pulumi, sizing, topology or
-// provision, so that what runs on a host links none of them. TestLayers in
-// the module root keeps it so.
 package watchdog
 
 import (
@@ -48,6 +38,29 @@ type Config struct {
 	Sync     bool
 	Interval time.Duration
 	Probes   int
+	// Record is where the promotion is recorded; default the stack's
+	// failover.json under Paths. With a Lease it is on the watchdog's host,
+	// and the planning side reads it through the host's agent.
+	Record string
+	// Lease, when set, is how the watchdog fences a primary on another
+	// machine (the ssh target, doc.go): Primary is then only its NAME,
+	// probed as the one Replica (this host's) streams from, and fenced by
+	// its host's guard.
+	Lease *Lease
+}
+
+// Lease is the watchdog's side of the lease with the primary's guard.
+type Lease struct {
+	Guard    string // host:port of the guard on the primary's host
+	Secret   []byte
+	Duration time.Duration // the guard's lease; default DefaultLease
+}
+
+func (c Config) record() string {
+	if c.Record != "" {
+		return c.Record
+	}
+	return c.Paths.FailoverRecord()
 }
 
 // DBHost is a database host as the watchdog names it on its command line
@@ -67,6 +80,16 @@ func parseDBHost(s string) (DBHost, error) {
 
 func (c Config) hosts() (DBHost, []DBHost, error) {
 	primary, err := parseDBHost(c.Primary)
+	if c.Lease != nil {
+		// Its files are on another machine.
+		primary, err = DBHost{Name: c.Primary}, nil
+		if c.Primary == "" || strings.Contains(c.Primary, "=") {
+			err = crmplan.Errorf(crmplan.EINVALID, "with a lease guard the primary is only its NAME, got %q", c.Primary).In("--primary")
+		}
+		if len(c.Replicas) > 1 {
+			return primary, nil, crmplan.Errorf(crmplan.EINVALID, "with a lease guard the watchdog promotes only its own host's replica, got %d", len(c.Replicas)).In("--replica")
+		}
+	}
 	if err != nil {
 		return primary, nil, err
 	}
@@ -105,7 +128,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) error {
 	if cfg.Probes <= 0 {
 		cfg.Probes = DefaultProbes
 	}
-	if p, err := LoadPromotion(cfg.Paths); err != nil || p != nil {
+	if p, err := LoadPromotionFile(cfg.record()); err != nil || p != nil {
 		if err == nil {
 			fmt.Fprintf(log, "watchdog: stack %s failed over to %s at %s; nothing to watch\n", cfg.Paths.Stack, p.Promoted, p.At.Format(time.RFC3339))
 			<-ctx.Done()
@@ -114,6 +137,13 @@ func Run(ctx context.Context, cfg Config, log io.Writer) error {
 	}
 	fmt.Fprintf(log, "watchdog: probing %s every %s, failing over to one of %d replicas after %d failed probes\n",
 		primary.Name, cfg.Interval, len(replicas), cfg.Probes)
+	var lease *holder
+	probe := func(ctx context.Context) error { return probePrimary(ctx, primary, 2*cfg.Interval) }
+	if cfg.Lease != nil {
+		lease = newHolder(cfg, log)
+		go lease.renew(ctx)
+		probe = func(ctx context.Context) error { return probeUpstream(ctx, replicas[0], 2*cfg.Interval) }
+	}
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
 	failed, lastSeen := 0, time.Now()
@@ -123,11 +153,11 @@ func Run(ctx context.Context, cfg Config, log io.Writer) error {
 			return nil
 		case <-tick.C:
 		}
-		if restarting(primary.Dir) {
+		if primary.Dir != "" && restarting(primary.Dir) {
 			failed = 0 // apply is restarting it on purpose
 			continue
 		}
-		err := probePrimary(ctx, primary, 2*cfg.Interval)
+		err := probe(ctx)
 		if err == nil {
 			failed, lastSeen = 0, time.Now()
 			continue
@@ -137,11 +167,14 @@ func Run(ctx context.Context, cfg Config, log io.Writer) error {
 		if failed < cfg.Probes {
 			continue
 		}
-		p, err := autoFailover(ctx, cfg, primary, replicas, lastSeen, log)
+		p, err := autoFailover(ctx, cfg, primary, replicas, lastSeen, lease, log)
 		if err != nil {
 			// Probing goes on: the next round of failed probes tries again.
 			fmt.Fprintf(log, "watchdog: failover: %v\n", err)
 			failed = 0
+			if lease != nil {
+				lease.resume()
+			}
 			continue
 		}
 		fmt.Fprintf(log, "watchdog: promoted %s, fenced %s: detected %s after the last answer, promoted %s later\n",
@@ -168,16 +201,21 @@ func restarting(hostDir string) bool {
 	return err == nil && time.Since(st.ModTime()) < 2*time.Minute
 }
 
-// autoFailover fences old and promotes the most advanced replica.
-func autoFailover(ctx context.Context, cfg Config, old DBHost, replicas []DBHost, lastSeen time.Time, log io.Writer) (Promotion, error) {
+// autoFailover fences old (through its guard with a lease) and promotes
+// the most advanced replica.
+func autoFailover(ctx context.Context, cfg Config, old DBHost, replicas []DBHost, lastSeen time.Time, lease *holder, log io.Writer) (Promotion, error) {
 	detected := time.Now()
-	if p, err := LoadPromotion(cfg.Paths); err != nil || p != nil {
+	if p, err := LoadPromotionFile(cfg.record()); err != nil || p != nil {
 		if err == nil {
 			err = fmt.Errorf("stack %s already failed over to %s", cfg.Paths.Stack, p.Promoted)
 		}
 		return Promotion{}, err
 	}
-	if err := fence(ctx, old, log); err != nil {
+	fenced := func() error { return fence(ctx, old, log) }
+	if lease != nil {
+		fenced = func() error { return lease.fence(ctx, replicas[0]) }
+	}
+	if err := fenced(); err != nil {
 		return Promotion{}, err
 	}
 	next, others, err := mostAdvanced(ctx, replicas)
@@ -198,7 +236,7 @@ func autoFailover(ctx context.Context, cfg Config, old DBHost, replicas []DBHost
 	}
 	p := Promotion{Promoted: next.Name, Retired: old.Name, At: time.Now().UTC(), Automatic: true,
 		LastSeen: lastSeen.UTC(), Detected: detected.UTC()}
-	if err := SavePromotion(cfg.Paths, p); err != nil {
+	if err := SavePromotionFile(cfg.record(), p); err != nil {
 		return p, err
 	}
 	repoint(ctx, next, srv, others, cfg.Sync, log)

@@ -1,5 +1,7 @@
 package wire
 
+import "encoding/json"
+
 // WorkPostgres runs PostgreSQL on a host: `crmplan agent postgres` with a
 // PostgresOp (JSON) as payload; the last line of its output is a
 // PostgresStatus (JSON). Passwords travel in the payload, never as
@@ -110,17 +112,48 @@ type Upstream struct {
 
 // WorkWatchdog starts (or, with Stop, stops) the automatic-failover
 // watchdog on a replica's host: `crmplan watchdog` under the host's
-// supervisor. The payload is a WatchdogSpec (JSON).
+// supervisor; with Guard, the lease guard on the primary's host instead;
+// with Read, it only reports the promotion the host's watchdog recorded.
+// The payload is a WatchdogSpec (JSON); the last line of the output is a
+// WatchdogReply.
 const WorkWatchdog = "crmplan-watchdog"
+
+// PromotionFile is the failover record a watchdog with a lease keeps in
+// its host's directory (the ssh target: the stack's state dir is on
+// another machine).
+const PromotionFile = "failover.json"
+
+// LeaseSecretFile holds the stack's lease secret in the host directory of
+// the watchdog's and the guard's hosts (mode 0600): it travels in the
+// payload, never as an argument.
+const LeaseSecretFile = "lease.secret"
 
 // WatchdogSpec is how the watchdog runs: the flags of `crmplan watchdog`.
 type WatchdogSpec struct {
-	Stop     bool     `json:"stop,omitempty"`
-	StateDir string   `json:"state_dir"`
-	Stack    string   `json:"stack"`
-	Primary  string   `json:"primary"`  // NAME=HOSTDIR
-	Replicas []string `json:"replicas"` // NAME=HOSTDIR each
-	Sync     bool     `json:"sync,omitempty"`
-	Interval string   `json:"interval"` // a Go duration
-	Probes   int      `json:"probes"`
+	Stop bool `json:"stop,omitempty"`
+	// Read only reports the host's PromotionFile.
+	Read bool `json:"read,omitempty"`
+	// Guard starts (or stops) the lease guard instead, listening on
+	// GuardAddr, on the primary's host.
+	Guard bool `json:"guard,omitempty"`
+	// GuardAddr is host:port of the primary's guard; set, the watchdog
+	// fences through it (a lease), and Primary is only the primary's name.
+	GuardAddr   string   `json:"guard_addr,omitempty"`
+	LeaseSecret string   `json:"lease_secret,omitempty"` // hex
+	Lease       string   `json:"lease,omitempty"`        // a Go duration
+	StateDir    string   `json:"state_dir"`
+	Stack       string   `json:"stack"`
+	Primary     string   `json:"primary"`  // NAME=HOSTDIR
+	Replicas    []string `json:"replicas"` // NAME=HOSTDIR each
+	Sync        bool     `json:"sync,omitempty"`
+	Interval    string   `json:"interval"` // a Go duration
+	Probes      int      `json:"probes"`
+}
+
+// WatchdogReply is what a crmplan-watchdog unit answers.
+type WatchdogReply struct {
+	SupervisorPID int `json:"supervisor_pid"`
+	// Promotion is the host's PromotionFile as it is (Read), absent when
+	// the watchdog has promoted nothing.
+	Promotion json.RawMessage `json:"promotion,omitempty"`
 }
