@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"strings"
@@ -66,8 +67,14 @@ func syncPromotion(ctx context.Context, paths stackdir.Paths) (*watchdog.Promoti
 	if err != nil || !m.Has(host) {
 		return nil, err // not deployed yet
 	}
-	if err := m.Start(ctx); err != nil {
+	// Reach, not Start: a lost primary's machine must stay lost (status
+	// and chaos ask too); the watchdog's host is a replica's.
+	routed, err := m.Reach(ctx, routeWait)
+	if err != nil {
 		return nil, err
+	}
+	if !routed[host] {
+		return nil, fmt.Errorf("host %s keeps the stack's failover record (its watchdog's), but the mesh has no route to it", host)
 	}
 	payload, err := json.Marshal(wire.WatchdogSpec{Read: true, Stack: paths.Stack})
 	if err != nil {

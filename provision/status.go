@@ -69,12 +69,12 @@ func GetStatus(ctx context.Context, stateDir, stack string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	// A watchdog may have promoted a replica since the last apply.
-	p, err := syncPromotion(ctx, stackdir.Paths{StateDir: stateDir, Stack: stack})
-	if err != nil {
-		return Status{}, err
+	// A watchdog may have promoted a replica since the last apply. One
+	// whose host cannot be asked is reported down below, with the roles
+	// as last applied.
+	if p, err := syncPromotion(ctx, stackdir.Paths{StateDir: stateDir, Stack: stack}); err == nil {
+		swapRoles(p, &inv)
 	}
-	swapRoles(p, &inv)
 	reports, err := askHosts(ctx, stateDir, inv)
 	if err != nil {
 		return Status{}, err

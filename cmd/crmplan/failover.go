@@ -33,6 +33,17 @@ that does the same by itself after 4 failed probes of the primary, 500 ms apart,
 apply: the api servers' database URL names every database host and they reconnect to the
 one that takes writes. crmplan failover --rebuild then brings the old primary back.
 
+On the ssh target (--target ssh) the database hosts are separate machines and none holds the
+key that signs work for another, so the watchdog fences by a lease: apply also runs a guard
+on the primary's machine (port 27198, from the replica's machine only) that the watchdog
+renews every 500 ms with a secret of the stack's own. A guard not renewed for 10 s stops its
+PostgreSQL and marks it read-only; the watchdog promotes its own machine's replica once the
+guard confirms the fence, or, when the primary's machine is lost whole, 11.5 s after its last
+renewal. The promotion is recorded on the replica's machine; crmplan status, verify, failover
+and the next apply fetch it through the replica's agent. The price of the lease: losing the
+replica's machine fences the primary 10 s later (stopping the watchdog on purpose, through
+apply, crmplan failover or destroy, releases the lease first).
+
 Examples:
    crmplan failover --plan examples/simplecrm.yaml
    crmplan failover --plan examples/simplecrm.yaml --force   # the primary is gone, async
