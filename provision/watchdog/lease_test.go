@@ -285,3 +285,49 @@ func TestWatchdogLeaseHostLost(t *testing.T) {
 		t.Errorf("the promoted replica refuses a write: %v", err)
 	}
 }
+
+// TestWatchdogReleasesOnStop: a watchdog stopped on purpose (apply,
+// crmplan failover, destroy) releases the lease before it exits, so that
+// its guard does not fence a primary nobody will replace.
+func TestWatchdogReleasesOnStop(t *testing.T) {
+	needPostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	paths := leaseRoot(t, "p", "r")
+	primary := startPrimary(t, ctx, paths.HostDir("p"), "127.54.9.30:0")
+	replica, err := pgserver.BaseBackup(ctx, primary, pgserver.Config{Dir: agent.PostgresDir(paths.HostDir("r")), Addr: "127.54.9.31:0",
+		Ephemeral: true, StopWithParent: true}, pgserver.ReplicaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = replica.Stop(context.Background()) })
+	var guardLog, log syncBuffer
+	lease := 500 * time.Millisecond
+	addr, _ := startGuard(t, paths.HostDir("p"), lease, &guardLog)
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(wctx, Config{Paths: paths, Primary: "p", Replicas: []string{DBHost{Name: "r", Dir: paths.HostDir("r")}.String()},
+			Interval: 100 * time.Millisecond, Probes: 3, Record: filepath.Join(paths.HostDir("r"), "failover.json"),
+			Lease: &Lease{Guard: addr, Secret: []byte(testSecret), Duration: lease}}, &log)
+	}()
+	if err := waitFor(ctx, 10*time.Second, func(context.Context) error {
+		if !strings.Contains(guardLog.String(), "armed by") {
+			return errors.New("not armed")
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("the watchdog never renewed the lease: %v\n%s", err, log.String())
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("watchdog: %v\n%s", err, log.String())
+	}
+	if !strings.Contains(guardLog.String(), "released by the watchdog") {
+		t.Fatalf("the stopped watchdog did not release the lease before it returned:\n%s", guardLog.String())
+	}
+	time.Sleep(4 * lease)
+	if err := primary.AnswersAsPrimary(ctx); err != nil {
+		t.Errorf("the guard fenced the primary after the watchdog released it: %v\n%s", err, guardLog.String())
+	}
+}

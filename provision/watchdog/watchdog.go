@@ -141,7 +141,13 @@ func Run(ctx context.Context, cfg Config, log io.Writer) error {
 	probe := func(ctx context.Context) error { return probePrimary(ctx, primary, 2*cfg.Interval) }
 	if cfg.Lease != nil {
 		lease = newHolder(cfg, log)
-		go lease.renew(ctx)
+		renewed := make(chan struct{})
+		go func() {
+			defer close(renewed)
+			lease.renew(ctx)
+		}()
+		// A watchdog stopped on purpose releases the lease before it exits.
+		defer func() { <-renewed }()
 		probe = func(ctx context.Context) error { return probeUpstream(ctx, replicas[0], 2*cfg.Interval) }
 	}
 	tick := time.NewTicker(cfg.Interval)
