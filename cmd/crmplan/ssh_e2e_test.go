@@ -38,6 +38,9 @@ import (
 // (the api servers follow it and take writes), and destroy
 // leaves the machines as they were: no process, no file, and no package
 // listed as crmplan's (apply's --install-packages found them all there).
+// Last, the plan with failover: automatic is applied onto the bare
+// machines again and survives its primary machine's loss
+// (autoFailoverSSH).
 // The rig runs no systemd, so units are not checked here.
 func TestApplySSH(t *testing.T) {
 	e, plan, laid := newMachinesEnv(t, "the ssh rig's machines")
@@ -193,6 +196,8 @@ func TestApplySSH(t *testing.T) {
 		}
 	}
 	checkNothingLeftLocally(t, e.stateDir)
+
+	t.Run("AutomaticFailover", func(t *testing.T) { autoFailoverSSH(t, e, plan, inventory, rig, laid.Topology) })
 }
 
 // rollSSH applies a new crm build onto the rig's machines while k6 holds
