@@ -30,6 +30,8 @@ import (
 //	127.32.0.0/16    provision's BenchmarkNoChange
 //	127.54.9.0/24    pgserver's failover test (inside TestAutomaticFailover's
 //	                 127.54, which uses 127.54.1-2 only)
+//	127.67.200.0/24  provision/watchdog's lease tests (127.67 is the ssh
+//	                 target's; its rig is 10.66/16)
 //	127.77.0.0/16    provision's local test
 //	127.100-249      provision/mesh's tests (a random second octet each)
 //

@@ -99,7 +99,7 @@ func TestGuardRefusesUnsigned(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	paths := leaseRoot(t, "p")
-	primary := startPrimary(t, ctx, paths.HostDir("p"), "127.54.9.1:0")
+	primary := startPrimary(t, ctx, paths.HostDir("p"), "127.67.200.1:0")
 	var log syncBuffer
 	addr, _ := startGuard(t, paths.HostDir("p"), 300*time.Millisecond, &log)
 
@@ -182,7 +182,7 @@ func TestGuardLeaseExpiry(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			paths := leaseRoot(t, "p")
-			primary := startPrimary(t, ctx, paths.HostDir("p"), fmt.Sprintf("127.54.9.%d:0", 10+i))
+			primary := startPrimary(t, ctx, paths.HostDir("p"), fmt.Sprintf("127.67.200.%d:0", 10+i))
 			var log syncBuffer
 			lease := 500 * time.Millisecond
 			addr, _ := startGuard(t, paths.HostDir("p"), lease, &log)
@@ -233,8 +233,8 @@ func TestWatchdogLeaseHostLost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	paths := leaseRoot(t, "p", "r")
-	primary := startPrimary(t, ctx, paths.HostDir("p"), "127.54.9.20:0")
-	replica, err := pgserver.BaseBackup(ctx, primary, pgserver.Config{Dir: agent.PostgresDir(paths.HostDir("r")), Addr: "127.54.9.21:0",
+	primary := startPrimary(t, ctx, paths.HostDir("p"), "127.67.200.20:0")
+	replica, err := pgserver.BaseBackup(ctx, primary, pgserver.Config{Dir: agent.PostgresDir(paths.HostDir("r")), Addr: "127.67.200.21:0",
 		Ephemeral: true, StopWithParent: true}, pgserver.ReplicaOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -294,8 +294,8 @@ func TestWatchdogReleasesOnStop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	paths := leaseRoot(t, "p", "r")
-	primary := startPrimary(t, ctx, paths.HostDir("p"), "127.54.9.30:0")
-	replica, err := pgserver.BaseBackup(ctx, primary, pgserver.Config{Dir: agent.PostgresDir(paths.HostDir("r")), Addr: "127.54.9.31:0",
+	primary := startPrimary(t, ctx, paths.HostDir("p"), "127.67.200.30:0")
+	replica, err := pgserver.BaseBackup(ctx, primary, pgserver.Config{Dir: agent.PostgresDir(paths.HostDir("r")), Addr: "127.67.200.31:0",
 		Ephemeral: true, StopWithParent: true}, pgserver.ReplicaOptions{})
 	if err != nil {
 		t.Fatal(err)
