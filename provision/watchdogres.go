@@ -25,7 +25,9 @@ const tokenWatchdog = PluginName + ":index:Watchdog"
 // Watchdog is the automatic-failover watchdog of a plan whose db-replica
 // tier says failover: automatic: `crmplan watchdog` under a supervisor on
 // the first replica's host (in the LAN, next to what it promotes), started
-// by the host's agent through the mesh.
+// by the host's agent through the mesh. On the ssh target the same
+// resource type is also the lease guard on the primary's host (Guard:
+// `crmplan guard`), which the watchdog fences through.
 type Watchdog struct{}
 
 // WatchdogArgs are the inputs of a Watchdog.
