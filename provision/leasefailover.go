@@ -47,7 +47,7 @@ func saveWatchdogHost(paths stackdir.Paths, l Layout) error {
 // syncPromotion returns the stack's failover record. A watchdog with a
 // lease records its promotion on its own host: when the stack has such a
 // watchdog and no record yet, its host's agent is asked through the mesh
-// (a crmplan-watchdog unit with read: true), and what it recorded is
+// (a crmplan-watchdog query with read: true), and what it recorded is
 // saved as the stack's failover.json, where apply, failover, status and
 // verify read it as on the local target.
 func syncPromotion(ctx context.Context, paths stackdir.Paths) (*watchdog.Promotion, error) {
@@ -80,7 +80,9 @@ func syncPromotion(ctx context.Context, paths stackdir.Paths) (*watchdog.Promoti
 	if err != nil {
 		return nil, err
 	}
-	reply, err := watchdogUnit(ctx, m, host, payload)
+	// A query: it reads one file, so every apply of such a stack pays
+	// a fraction of a second for it, not a unit's polling.
+	reply, err := watchdogUnit(ctx, m, host, payload, true)
 	if err != nil || len(reply.Promotion) == 0 {
 		return nil, err
 	}

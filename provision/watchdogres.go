@@ -81,14 +81,15 @@ func (a WatchdogArgs) run(ctx context.Context, m *mesh.Mesh, stop bool) (int, er
 	if err != nil {
 		return 0, err
 	}
-	reply, err := watchdogUnit(ctx, m, a.Host, payload)
+	reply, err := watchdogUnit(ctx, m, a.Host, payload, false)
 	return reply.SupervisorPID, err
 }
 
-// watchdogUnit runs a crmplan-watchdog unit on host.
-func watchdogUnit(ctx context.Context, m *mesh.Mesh, host string, payload []byte) (wire.WatchdogReply, error) {
+// watchdogUnit runs a crmplan-watchdog unit on host; query for one that
+// only reads (mesh.Work's Query).
+func watchdogUnit(ctx context.Context, m *mesh.Mesh, host string, payload []byte, query bool) (wire.WatchdogReply, error) {
 	var reply wire.WatchdogReply
-	out, err := m.Run(ctx, host, mesh.Work{Type: wire.WorkWatchdog, Payload: bytes.NewReader(payload)})
+	out, err := m.Run(ctx, host, mesh.Work{Type: wire.WorkWatchdog, Payload: bytes.NewReader(payload), Query: query})
 	if err != nil {
 		return reply, providerError(err)
 	}
