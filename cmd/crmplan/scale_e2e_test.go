@@ -107,15 +107,22 @@ type apiProcess struct {
 // supervisor's state.
 func apiProcesses(t *testing.T, paths stackdir.Paths, hosts []string) map[string]apiProcess {
 	t.Helper()
+	return roleProcesses(t, paths, "api", hosts)
+}
+
+// roleProcesses reads the crm process of role on each host from its
+// supervisor's state.
+func roleProcesses(t *testing.T, paths stackdir.Paths, role string, hosts []string) map[string]apiProcess {
+	t.Helper()
 	out := map[string]apiProcess{}
 	for _, host := range hosts {
-		st, err := supervise.Process{Name: "crm-api", Dir: paths.HostDir(host)}.ReadState()
+		st, err := supervise.Process{Name: "crm-" + role, Dir: paths.HostDir(host)}.ReadState()
 		if err != nil || st.ChildPID == 0 {
-			t.Fatalf("crm api on %s: no running process (%v)", host, err)
+			t.Fatalf("crm %s on %s: no running process (%v)", role, host, err)
 		}
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", st.ChildPID))
 		if err != nil {
-			t.Fatalf("crm api on %s (pid %d): %v", host, st.ChildPID, err)
+			t.Fatalf("crm %s on %s (pid %d): %v", role, host, st.ChildPID, err)
 		}
 		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
 		out[host] = apiProcess{pid: st.ChildPID, since: fields[19]}
@@ -127,7 +134,7 @@ func sameProcesses(t *testing.T, when string, before, after map[string]apiProces
 	t.Helper()
 	for host, p := range after {
 		if p != before[host] {
-			t.Errorf("%s: crm api on %s restarted (pid %d started at tick %s, was pid %d at %s), want the same process",
+			t.Errorf("%s: crm on %s restarted (pid %d started at tick %s, was pid %d at %s), want the same process",
 				when, host, p.pid, p.since, before[host].pid, before[host].since)
 		}
 	}
@@ -170,7 +177,7 @@ func apiPool(t *testing.T, paths stackdir.Paths, host string) int {
 func scaleUnderLoad(t *testing.T, e *deployEnv, paths stackdir.Paths, direction, plan string, want int) {
 	t.Helper()
 	// At full rate before the apply begins: 8 s.
-	out, took, lr := applyUnderLoad(t, e, paths.Stack, plan, 90*time.Second, 8*time.Second)
+	out, took, lr, busy := applyUnderLoad(t, e, paths.Stack, plan, 90*time.Second, 8*time.Second)
 	t.Logf("BENCH scale %s apply under load %.1fs", direction, took.Seconds())
 	verb := map[string]string{"out": "created", "in": "deleted"}[direction]
 	if !strings.Contains(out, fmt.Sprintf("%s    Host api-", verb)) {
@@ -181,9 +188,7 @@ func scaleUnderLoad(t *testing.T, e *deployEnv, paths stackdir.Paths, direction,
 	if lr.Failed != 0 {
 		t.Errorf("scale %s: %d requests failed, want 0: %v", direction, lr.Failed, lr.Errors)
 	}
-	if lr.AchievedRate < 0.93*lr.TargetRate {
-		t.Errorf("scale %s: achieved %.1f of %.1f req/s", direction, lr.AchievedRate, lr.TargetRate)
-	}
+	atRate(t, "scale "+direction, lr, 0.93, busy)
 
 	backends := webBackendStates(t, paths.HostDir("web-1"))
 	healthy := 0
@@ -208,7 +213,13 @@ type webBackend struct {
 // admin socket.
 func webBackendStates(t *testing.T, hostDir string) []webBackend {
 	t.Helper()
-	sock := wire.WebAdminSocket(hostDir)
+	return backendStates(t, wire.WebAdminSocket(hostDir))
+}
+
+// backendStates asks a balancing crm role (web, integration, proxy) for
+// its backends through its admin socket sock.
+func backendStates(t *testing.T, sock string) []webBackend {
+	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -217,7 +228,7 @@ func webBackendStates(t *testing.T, hostDir string) []webBackend {
 	}}
 	res, err := client.Get("http://crm-web/backends")
 	if err != nil {
-		t.Fatalf("crm web's admin socket %s: %v", sock, err)
+		t.Fatalf("admin socket %s: %v", sock, err)
 	}
 	defer res.Body.Close()
 	var body struct{ Backends []webBackend }

@@ -208,13 +208,14 @@ func rollSSH(t *testing.T, e *deployEnv, plan, inventory string) {
 	// with other engineers' builds (load average 20-30 seen); the test
 	// fails when the deploy outlasts it. At full rate before the deploy
 	// begins: 8 s.
-	_, took, lr := applyUnderLoad(t, e, "simplecrm", plan, 180*time.Second, 8*time.Second, "--target", "ssh", "--inventory", inventory, "--crm", crm2)
+	_, took, lr, busy := applyUnderLoad(t, e, "simplecrm", plan, 180*time.Second, 8*time.Second, "--target", "ssh", "--inventory", inventory, "--crm", crm2)
 	t.Logf("rolling apply --target ssh: %.1fs", took.Seconds())
 	t.Logf("load during the rolling deploy: %.1f req/s achieved, %d requests, %d failed, %d dropped", lr.AchievedRate, lr.Requests, lr.Failed, lr.Dropped)
-	if lr.Failed != 0 || lr.AchievedRate < 0.95*lr.TargetRate {
-		t.Errorf("%d requests failed at %.1f of %.1f req/s during the rolling deploy, want 0 at the rate: %v", lr.Failed, lr.AchievedRate, lr.TargetRate, lr.Errors)
+	if lr.Failed != 0 {
+		t.Errorf("%d requests failed at %.1f of %.1f req/s during the rolling deploy, want 0: %v", lr.Failed, lr.AchievedRate, lr.TargetRate, lr.Errors)
 		logK6Warnings(t, e.stateDir, "simplecrm")
 	}
+	atRate(t, "rolling deploy --target ssh", lr, 0.95, busy)
 }
 
 // newMachinesEnv is newDeployEnv with seed 000 on the test's range, as
