@@ -56,7 +56,7 @@ func check(s RoleSpec) error {
 // stop what the other started.
 func (h Host) process(s RoleSpec) supervise.Process {
 	args := s.Args
-	if balancers[s.Role] {
+	if reloadsBackends[s.Role] {
 		// Its backends go in a file it reads, not in its argv: see startBalancer.
 		var backends []string
 		if args, backends = splitBackends(s.Args); len(backends) > 0 {
@@ -99,7 +99,7 @@ func (h Host) Start(ctx context.Context, self string, s RoleSpec) error {
 	if err := h.writePool(s); err != nil {
 		return err
 	}
-	if balancers[s.Role] {
+	if balancers[s.Role] || reloadsBackends[s.Role] {
 		return h.startBalancer(ctx, self, s)
 	}
 	// An api server unchanged but for its pool size takes it in place: no
@@ -161,7 +161,7 @@ func (h Host) Reconfigure(ctx context.Context, s RoleSpec) error {
 	if err := check(s); err != nil {
 		return err
 	}
-	if balancers[s.Role] {
+	if balancers[s.Role] || reloadsBackends[s.Role] {
 		return crmplan.Errorf(crmplan.ECONFLICT, "crm %s changes through its start (backends file, socket handover)", s.Role)
 	}
 	proc := h.process(s)
@@ -273,18 +273,26 @@ func poolMax(ctx context.Context, listen string) (int, error) {
 // users reach it directly too: it takes a new release by handover alike.
 var balancers = map[string]bool{"web": true, "integration": true, "marketing": true}
 
-// startBalancer starts a balancing role (crm web, crm integration), or
-// changes the running one in place: the web tier is where every client
-// connection arrives, the ESB where every integration call does, and a
-// restart would fail requests. Their backends (the api servers, which
-// change when that tier scales) are in a file they re-read on POST
-// /reload; with the rest of the spec unchanged the agent reloads them,
-// adding new servers once healthy and draining removed ones. Both then
-// hand their socket over to the current release if that is new. Any other
+// reloadsBackends are the roles whose backends (the --backend arguments of
+// their spec) go in a file they re-read on POST /reload of their admin
+// socket, so that a scaled tier behind them joins or leaves without their
+// restart: crm web and crm integration balance over the api servers, crm
+// proxy (seed 002's access proxy) over the integrators.
+var reloadsBackends = map[string]bool{"web": true, "integration": true, "proxy": true}
+
+// startBalancer starts a balancing role (crm web, crm integration, crm
+// proxy), or changes the running one in place: the web tier is where every
+// client connection arrives, the ESB where every integration call does, and
+// a restart would fail requests. Their backends (the api servers, or the
+// integrators behind the proxy, which change when that tier scales) are in
+// a file they re-read on POST /reload; with the rest of the spec unchanged
+// the agent reloads them, adding new servers once healthy and draining
+// removed ones. Those in balancers then hand their socket over to the
+// current release if that is new; the proxy restarts for one. Any other
 // change restarts it.
 func (h Host) startBalancer(ctx context.Context, self string, s RoleSpec) error {
 	_, backends := splitBackends(s.Args)
-	if len(backends) > 0 {
+	if len(backends) > 0 && reloadsBackends[s.Role] {
 		if err := renameio.WriteFile(h.backendsPath(s.Role), []byte(strings.Join(backends, "\n")+"\n"), 0o600); err != nil {
 			return err
 		}
@@ -295,12 +303,30 @@ func (h Host) startBalancer(ctx context.Context, self string, s RoleSpec) error 
 	if err != nil || !ok || !slices.Equal(running.Argv, proc.Argv) || !slices.Equal(running.Env, proc.Env) {
 		return h.run(ctx, self, s)
 	}
-	if len(backends) > 0 {
+	if len(backends) > 0 && reloadsBackends[s.Role] {
 		if err := h.webAdmin(ctx, s.Role, "reload", "", io.Discard); err != nil {
 			return err
 		}
 	}
+	if !balancers[s.Role] {
+		// It cannot take a socket over: a new release restarts it.
+		if h.runsCurrent(pid) {
+			return nil
+		}
+		return h.run(ctx, self, s)
+	}
 	return h.handover(ctx, pid, s)
+}
+
+// runsCurrent reports whether the process pid runs the current release's
+// crm binary.
+func (h Host) runsCurrent(pid int) bool {
+	want, err := filepath.EvalSymlinks(filepath.Join(h.Dir, "current", "crm"))
+	if err != nil {
+		return false
+	}
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return exe == want
 }
 
 // backendsPath is the file of a balancing role's backends (--backends-file).
@@ -346,7 +372,7 @@ func (h Host) handover(ctx context.Context, pid int, s RoleSpec) error {
 	if err != nil {
 		return err
 	}
-	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); exe == want {
+	if h.runsCurrent(pid) {
 		return nil // runs this release already
 	}
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
@@ -409,7 +435,7 @@ func (h Host) Stop(role string) error {
 		return err
 	}
 	files := []string{h.roleSpecPath(role), proc.SpecPath(), proc.StatePath(), proc.LogPath(), proc.SupervisorLogPath()}
-	if balancers[role] {
+	if reloadsBackends[role] {
 		files = append(files, h.backendsPath(role))
 	}
 	if resizesPool[role] {

@@ -15,10 +15,11 @@ import (
 	"github.com/crmplan/crmplan"
 )
 
-// TestWebBackendsLeaveTheArgv: crm web's backends travel in a file, so
-// that a spec differing only in them leaves the supervised argv as it is
-// (and the running web is reloaded, not restarted); any other role, and
-// any other argument, stays in the argv.
+// TestWebBackendsLeaveTheArgv: crm web's backends (and crm integration's
+// and crm proxy's) travel in a file, so that a spec differing only in them
+// leaves the supervised argv as it is (and the running balancer is
+// reloaded, not restarted); any other role, and any other argument, stays
+// in the argv.
 func TestWebBackendsLeaveTheArgv(t *testing.T) {
 	h := Host{Dir: t.TempDir()}
 	crm := filepath.Join(h.Dir, "current", "crm")
@@ -37,8 +38,10 @@ func TestWebBackendsLeaveTheArgv(t *testing.T) {
 			[]string{crm, "web", "--listen", "127.0.0.1:8080"}, nil},
 		{"the ESB", RoleSpec{Role: "integration", Listen: "127.0.0.1:8084", Args: []string{"--backend", "http://a:1", "--admin-socket", "s"}},
 			[]string{crm, "integration", "--listen", "127.0.0.1:8084", "--admin-socket", "s", "--backends-file", h.backendsPath("integration")}, []string{"http://a:1"}},
-		{"not a balancer", RoleSpec{Role: "proxy", Listen: "127.0.0.1:8090", Args: []string{"--backend", "http://a:1"}},
-			[]string{crm, "proxy", "--listen", "127.0.0.1:8090", "--backend", "http://a:1"}, []string{"http://a:1"}},
+		{"the access proxy", RoleSpec{Role: "proxy", Listen: "127.0.0.1:8090", Args: []string{"--backend", "http://a:1", "--admin-socket", "s"}},
+			[]string{crm, "proxy", "--listen", "127.0.0.1:8090", "--admin-socket", "s", "--backends-file", h.backendsPath("proxy")}, []string{"http://a:1"}},
+		{"not a balancer", RoleSpec{Role: "marketing", Listen: "127.0.0.1:8088", Args: []string{"--backend", "http://a:1"}},
+			[]string{crm, "marketing", "--listen", "127.0.0.1:8088", "--backend", "http://a:1"}, []string{"http://a:1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
