@@ -372,7 +372,7 @@ func (h Host) handover(ctx context.Context, pid int, s RoleSpec) error {
 	if err != nil {
 		return err
 	}
-	if h.runsCurrent(pid) {
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); exe == want {
 		return nil // runs this release already
 	}
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
