@@ -46,8 +46,16 @@ bin/crm: FORCE
 # (go test's -parallel defaults to GOMAXPROCS): three at a time on 2 cores
 # ran in 21 min but the rolling deploys dropped below their rate and lost
 # requests.
+#
+# gotestsum runs go test -json: one line per package on the terminal (and
+# the whole output of a failed test), every test's output and time kept in
+# test-artifacts/go-test.json (BENCH lines included), and the tests slower
+# than a minute listed at the end, so that the suite's time has names.
 test: deps build ui-check
-	go test -count=1 -timeout 80m ./...
+	@mkdir -p test-artifacts
+	go tool gotestsum --format pkgname-and-test-fails --jsonfile test-artifacts/go-test.json -- -count=1 -timeout 80m ./...; \
+	rc=$$?; echo "tests slower than 60 s (test-artifacts/go-test.json has every test's output):"; \
+	go tool gotestsum tool slowest --jsonfile test-artifacts/go-test.json --threshold 60s; exit $$rc
 
 test-short:
 	go test -short ./...
