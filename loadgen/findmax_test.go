@@ -14,14 +14,16 @@ import (
 )
 
 // TestFindMax drives a fake CRM that serves one request at a time in 20 ms,
-// so it saturates at 50 req/s: 12.5 and 37.5 req/s hold, 112.5 breaks. (At
+// so it saturates at 50 req/s: 10 and 30 req/s hold, 90 breaks. (At
 // exactly 50 req/s evenly spaced arrivals barely queue, so the steps stay
-// clear of it.)
+// clear of it. The second step is at 60 % of the fake's capacity: at 75 %
+// (37.5 req/s) a machine busy with other tests stretched the fake's 20 ms
+// enough to queue, p95 565 ms, and the step failed.)
 func TestFindMax(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs k6 three times")
 	}
-	findMax(t, nil, 12.5)
+	findMax(t, nil, 10)
 }
 
 // TestFindMaxGenerators finds the maximum with two generators, each
