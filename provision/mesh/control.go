@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"time"
@@ -50,6 +49,9 @@ func (c control) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket of node %s: %w", c.node, err)
 	}
+	// The greeting and the bridge over the mesh get handshakeTimeout: a
+	// connect through a relay that has just died may never be answered.
+	_ = nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	// A blocked read or write ends when the caller's context does.
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	cn := &conn{Conn: nc, r: bufio.NewReader(nc), stop: stop}
@@ -68,8 +70,17 @@ func (c control) dial(ctx context.Context) (*conn, error) {
 			return nil, err
 		}
 	}
+	_ = nc.SetDeadline(time.Time{})
+	if err := ctx.Err(); err != nil { // ended while the deadline was lifted
+		cn.Close()
+		return nil, err
+	}
 	return cn, nil
 }
+
+// handshakeTimeout bounds a control connection's greeting and its bridge
+// to a host's node.
+const handshakeTimeout = 15 * time.Second
 
 // connect bridges cn to node's control service over the mesh.
 func (cn *conn) connect(node string) error {
@@ -109,7 +120,7 @@ func (cn *conn) reply(into any) error {
 		return fmt.Errorf("read reply: %w", err)
 	}
 	if msg, ok := strings.CutPrefix(line, "ERROR: "); ok {
-		return fmt.Errorf("receptor: %s", strings.TrimSpace(msg))
+		return refusal(strings.TrimSpace(msg))
 	}
 	if into == nil {
 		return nil
@@ -119,6 +130,12 @@ func (cn *conn) reply(into any) error {
 	}
 	return nil
 }
+
+// refusal is a node's own "ERROR:" answer to a command: the node was
+// reached and said no, which dialling it again will not change.
+type refusal string
+
+func (r refusal) Error() string { return "receptor: " + string(r) }
 
 // call runs one command and decodes its answer.
 func (c control) call(ctx context.Context, cmd map[string]any, into any) error {
@@ -166,72 +183,6 @@ type submitted struct {
 	Result string `json:"result"`
 }
 
-// submit starts a unit of work on node, sending payload as its stdin.
-// Remote work is signed by the controller's work-signing key and goes over
-// end-to-end TLS that checks the target's node ID.
-func (c control) submit(ctx context.Context, node, workType, params string, payload io.Reader) (submitted, error) {
-	var out submitted
-	cn, err := c.dial(ctx)
-	if err != nil {
-		return out, err
-	}
-	defer cn.Close()
-	cmd := map[string]any{"command": "work", "subcommand": "submit", "node": node, "worktype": workType,
-		"tlsclient": tlsWork, "signwork": "true"}
-	if params != "" {
-		cmd["params"] = params
-	}
-	if err := cn.send(cmd); err != nil {
-		return out, err
-	}
-	// "Work unit created with ID X. Send stdin data and EOF." or ERROR.
-	line, err := cn.r.ReadString('\n')
-	if err != nil {
-		return out, fmt.Errorf("submit %s to %s: %w", workType, node, err)
-	}
-	if msg, ok := strings.CutPrefix(line, "ERROR: "); ok {
-		return out, fmt.Errorf("submit %s to %s: receptor: %s", workType, node, strings.TrimSpace(msg))
-	}
-	if payload != nil {
-		if _, err := io.Copy(cn, payload); err != nil {
-			return out, fmt.Errorf("submit %s to %s: send payload: %w", workType, node, err)
-		}
-	}
-	if err := cn.Conn.(*net.UnixConn).CloseWrite(); err != nil {
-		return out, err
-	}
-	if err := cn.reply(&out); err != nil {
-		return out, fmt.Errorf("submit %s to %s: %w", workType, node, err)
-	}
-	return out, nil
-}
-
-// results opens the unit's output stream. Receptor streams the output and
-// then waits for the next command on the same connection, so the stream
-// has no end of its own: the caller closes it once the unit's status says
-// it is complete and all its output has arrived.
-func (c control) results(ctx context.Context, unit string) (*conn, error) {
-	cn, err := c.dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := cn.send(map[string]any{"command": "work", "subcommand": "results", "unitid": unit, "startpos": 0}); err != nil {
-		cn.Close()
-		return nil, err
-	}
-	line, err := cn.r.ReadString('\n')
-	if err == nil {
-		if msg, ok := strings.CutPrefix(line, "ERROR: "); ok {
-			err = fmt.Errorf("receptor: %s", strings.TrimSpace(msg))
-		}
-	}
-	if err != nil {
-		cn.Close()
-		return nil, fmt.Errorf("results of unit %s: %w", unit, err)
-	}
-	return cn, nil
-}
-
 // Work unit states, as Receptor numbers them.
 const (
 	statePending   = 0
@@ -247,23 +198,4 @@ type unitStatus struct {
 	StateName  string
 	Detail     string
 	StdoutSize int64
-	ExtraData  *struct {
-		RemoteUnitID string
-		RemoteNode   string
-	}
-}
-
-func (c control) unitStatus(ctx context.Context, unit string) (unitStatus, error) {
-	var st unitStatus
-	err := c.call(ctx, map[string]any{"command": "work", "subcommand": "status", "unitid": unit}, &st)
-	return st, err
-}
-
-// release deletes the unit here and on the remote node.
-func (c control) release(ctx context.Context, unit string) error {
-	return c.call(ctx, map[string]any{"command": "work", "subcommand": "release", "unitid": unit}, nil)
-}
-
-func (c control) cancel(ctx context.Context, unit string) error {
-	return c.call(ctx, map[string]any{"command": "work", "subcommand": "cancel", "unitid": unit}, nil)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,6 +59,8 @@ func shellWork(_ topology.Host, hostDir string) []WorkType {
 	return []WorkType{
 		{Name: "echo", Command: "/bin/sh", Params: `-c 'echo "$(cat) from $(basename "$0") $*"' '` + hostDir + `'`},
 		{Name: "fail", Command: "/bin/sh", Params: `-c 'echo "disk full on $(basename "$0")" >&2; exit 3' '` + hostDir + `'`},
+		// slow writes a line, waits for $1 seconds, writes another.
+		{Name: "slow", Command: "/bin/sh", Params: `-c 'echo "first from $(basename "$0")"; sleep "$1"; echo "last from $(basename "$0")"' '` + hostDir + `'`},
 	}
 }
 
@@ -215,6 +218,58 @@ func TestRunThroughRelay(t *testing.T) {
 	}
 }
 
+// A unit outlives the mesh connection it was followed on: the relay's
+// node is killed while a LAN host's unit runs and started again; Run
+// dials again, once the mesh has re-formed, and the output resumes at
+// the byte it had reached, each line once.
+func TestRunSurvivesRelayRestart(t *testing.T) {
+	m := startMesh(t, testTopology())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stream := &lineWaiter{seen: make(chan struct{})}
+	done := make(chan error, 1)
+	var out Output
+	go func() {
+		var err error
+		out, err = m.Run(ctx, "api-1", Work{Type: "slow", Args: []string{"6"}, Stream: stream})
+		done <- err
+	}()
+	select {
+	case <-stream.seen:
+	case err := <-done:
+		t.Fatalf("the unit ended before its first line was seen: %v", err)
+	case <-ctx.Done():
+		t.Fatal("no first line from the unit")
+	}
+	if err := m.stopNode(m.Relay()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.nodeRunning(m.Relay()); ok {
+		t.Fatal("the relay's node still runs")
+	}
+	if err := m.startNode(m.Relay()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run across the relay's restart: %v", err)
+	}
+	if want := "first from api-1\nlast from api-1\n"; out.Text != want {
+		t.Errorf("output %q, want %q", out.Text, want)
+	}
+	t.Logf("unit across the relay's restart: %v", out.Duration)
+}
+
+// lineWaiter closes seen at its first write.
+type lineWaiter struct {
+	once sync.Once
+	seen chan struct{}
+}
+
+func (w *lineWaiter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.seen) })
+	return len(p), nil
+}
+
 // A query's signature is the controller's: a node refuses one made with
 // another key, and one made for another node.
 func TestQueryNeedsTheControllersSignature(t *testing.T) {
@@ -342,10 +397,10 @@ func BenchmarkRunThroughRelay(b *testing.B) {
 	if err := m.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	// remote: a unit of the controller's follows the host's; query: the
-	// host's node alone (runQuery).
+	// unit: its output streamed as it is written (runHere); query: read
+	// once it is complete (runQuery).
 	for _, query := range []bool{false, true} {
-		name := map[bool]string{false: "remote", true: "query"}[query]
+		name := map[bool]string{false: "unit", true: "query"}[query]
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := m.Run(ctx, "api-1", Work{Type: "echo", Payload: strings.NewReader("ping"), Query: query}); err != nil {

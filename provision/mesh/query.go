@@ -20,42 +20,30 @@ import (
 )
 
 // A query is a unit of work that changes nothing on its host and ends
-// within a second or so: the agent's status, a check of packages. Run
-// sends an ordinary unit through a unit of the controller's (Receptor's
-// "remote" work), which follows the host's unit by polling: the controller
-// asks the host for the unit's status once a second and looks for new
-// output once a second after that, on top of the host's own look at its
-// command runner's status file once a second. That is about 3 s for a
-// command that takes a fraction of one. A query is submitted to the host's
-// node itself (the controller's socket bridged over the mesh to the
-// host's control service, as statusOf asks) and its status is asked there
-// every queryPoll: what is left is the host's own once-a-second look.
+// within a second or so: the agent's status, a check of packages. Like
+// every unit (runHere) it is submitted to the host's node itself, through
+// the controller's socket bridged over the mesh to the host's control
+// service; unlike one, it opens no second connection to stream its output
+// as it is written: its status is asked every queryPoll and its output
+// read once it is complete, on the same connection. What is left is the
+// host's own once-a-second look at its command runner.
 //
-// What a query gives up: Receptor does not follow it for us. Should the
-// mesh connection break while it runs, the query fails (it can be asked
-// again) where a remote unit would reconnect; its output arrives when it
-// is complete, not as it is written.
+// What a query gives up: should the mesh connection break while it runs,
+// it fails (it can be asked again) where runHere dials again and resumes.
 const queryPoll = 50 * time.Millisecond
 
 // runQuery runs w on host's node as a query, filling out's Unit and Text,
 // and releases the unit there either way.
 func (m *Mesh) runQuery(ctx context.Context, host string, w Work, params string, out *Output) (unitStatus, error) {
-	key, err := loadSigningKey(m.signingKeyPath())
-	if err != nil {
-		return unitStatus{}, err
-	}
-	// The host's node verifies every work command that does not come from
-	// its own socket: submit, results, cancel and release.
-	token, err := workToken(key, host, time.Now())
-	if err != nil {
-		return unitStatus{}, err
-	}
-	ctrl := control{path: m.ctrl.SocketPath(), node: m.ctrl.ID}.on(host)
-	unit, err := ctrl.submitHere(ctx, w.Type, params, token, w.Payload)
+	ctrl, unit, sign, err := m.submitOn(ctx, host, w, params)
 	if err != nil {
 		return unitStatus{}, err
 	}
 	out.Unit = unit
+	token, err := sign()
+	if err != nil {
+		return unitStatus{}, err
+	}
 	cn, err := ctrl.dial(ctx)
 	released := false
 	defer func() {
@@ -94,6 +82,28 @@ func (m *Mesh) runQuery(ctx context.Context, host string, w Work, params string,
 		released = cn.reply(nil) == nil
 	}
 	return st, nil
+}
+
+// submitOn starts w on host's node, through the controller's socket
+// bridged over the mesh to the host's control service, and returns that
+// connection's control, the unit's ID there and how to sign the commands
+// about it. The host's node verifies every work command that does not
+// come from its own socket: submit, results, cancel and release. Each
+// gets a fresh token: a unit may outlive one (a seed of millions of
+// rows), and the release at its end needs a valid one.
+func (m *Mesh) submitOn(ctx context.Context, host string, w Work, params string) (control, string, func() (string, error), error) {
+	ctrl := control{path: m.ctrl.SocketPath(), node: m.ctrl.ID}.on(host)
+	key, err := loadSigningKey(m.signingKeyPath())
+	if err != nil {
+		return ctrl, "", nil, err
+	}
+	sign := func() (string, error) { return workToken(key, host, time.Now()) }
+	token, err := sign()
+	if err != nil {
+		return ctrl, "", nil, err
+	}
+	unit, err := ctrl.submitHere(ctx, w.Type, params, token, w.Payload)
+	return ctrl, unit, sign, err
 }
 
 // workCmd is a signed work command about a unit.

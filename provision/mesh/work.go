@@ -26,17 +26,16 @@ type Work struct {
 	Payload io.Reader // the unit's stdin (a release archive, a role spec); nil for none
 	Stream  io.Writer // receives the output as it arrives; may be nil
 	// Query marks a unit that changes nothing on the host and ends within
-	// a second or so (a status, a check): it runs on the host's node
-	// without a unit of the controller's following it, which saves
-	// Receptor's two once-a-second polls of remote work (see runQuery).
-	// Its output arrives in Stream when it is complete.
+	// a second or so (a status, a check): its output is read once it is
+	// complete, on the connection that asked for its status, instead of
+	// streamed on a second one as it is written (see runQuery).
 	Query bool
 }
 
 // Output is what a finished unit produced.
 type Output struct {
 	Host     string
-	Unit     string // the controller's unit ID
+	Unit     string // the unit's ID on its host's node
 	Text     string // stdout and stderr of the work, interleaved
 	Detail   string // Receptor's final detail, e.g. "exit status 0"
 	Duration time.Duration
@@ -45,8 +44,7 @@ type Output struct {
 // Run submits w to host's node through the controller, streams its output
 // into w.Stream and returns it when the unit has finished. A unit that ran
 // and failed returns an error wrapping ErrUnitFailed whose message ends
-// with the host's output. The unit is released (deleted here and on the
-// host) either way. A Query goes to the host's node without a unit here.
+// with the host's output. The unit is released on the host either way.
 func (m *Mesh) Run(ctx context.Context, host string, w Work) (Output, error) {
 	out := Output{Host: host}
 	n, err := m.node(host)
@@ -65,7 +63,7 @@ func (m *Mesh) Run(ctx context.Context, host string, w Work) (Output, error) {
 	if w.Query {
 		st, err = m.runQuery(ctx, host, w, params, &out)
 	} else {
-		st, err = m.runRemote(ctx, host, w, params, &out)
+		st, err = m.runHere(ctx, host, w, params, &out)
 	}
 	out.Detail, out.Duration = st.Detail, time.Since(began)
 	if err != nil {
@@ -94,73 +92,196 @@ func (m *Mesh) Run(ctx context.Context, host string, w Work) (Output, error) {
 	return out, nil
 }
 
-// runRemote runs w on host's node through a unit of the controller's,
-// which Receptor follows (and reconnects) until the host's unit is
-// complete, streaming its output into w.Stream as it arrives, and
-// releases it either way.
-func (m *Mesh) runRemote(ctx context.Context, host string, w Work, params string, out *Output) (unitStatus, error) {
-	ctrl := control{path: m.ctrl.SocketPath(), node: m.ctrl.ID}
-	sub, err := ctrl.submit(ctx, host, w.Type, params, w.Payload)
+// runHere runs w as a unit of host's node's own, submitted there through
+// the controller's socket bridged over the mesh (as runQuery does) and
+// signed with the controller's work key, streaming its output into
+// w.Stream as it is written, and releases it either way.
+//
+// It used to be a unit of the controller's (Receptor's "remote" work),
+// which Receptor follows for us by polling the host once a second for the
+// unit's status and once a second for its output: about 2.3 s on top of
+// every unit, paid on each step of every deploy (install, start, drain,
+// seed, each host of a rolling deploy). Here the host's node is asked for
+// the status every statusPoll and streams the output itself. What Receptor
+// did besides, reconnecting when the mesh connection breaks, followHere
+// does: the unit runs on regardless, and the stream resumes at the byte
+// it had reached.
+func (m *Mesh) runHere(ctx context.Context, host string, w Work, params string, out *Output) (unitStatus, error) {
+	ctrl, unit, sign, err := m.submitOn(ctx, host, w, params)
 	if err != nil {
 		return unitStatus{}, err
 	}
-	out.Unit = sub.UnitID
+	out.Unit = unit
 	defer func() {
 		// Released even when ctx ended: the host must not keep the unit.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if ctx.Err() != nil {
-			_ = ctrl.cancel(rctx, sub.UnitID)
+		token, err := sign()
+		if err != nil {
+			return
 		}
-		_ = ctrl.release(rctx, sub.UnitID)
+		if ctx.Err() != nil {
+			_ = ctrl.call(rctx, workCmd("cancel", unit, token), nil)
+		}
+		_ = ctrl.call(rctx, workCmd("release", unit, token), nil)
 	}()
 	var buf bytes.Buffer
 	var sink io.Writer = &buf
 	if w.Stream != nil {
 		sink = io.MultiWriter(&buf, w.Stream)
 	}
-	st, err := follow(ctx, ctrl, sub.UnitID, sink)
+	st, err := ctrl.followHere(ctx, unit, sign, sink)
 	out.Text = buf.String()
 	return st, err
 }
 
-// follow copies the unit's output into sink until the unit is complete
-// and all of its output (StdoutSize bytes) has arrived.
-func follow(ctx context.Context, ctrl control, unit string, sink io.Writer) (unitStatus, error) {
-	cn, err := ctrl.results(ctx, unit)
-	if err != nil {
-		return unitStatus{}, err
-	}
+// statusPoll is how often followHere first asks the host for a unit's
+// status; it grows to statusPollMax for units that run long, whose end a
+// few hundred milliseconds late costs nothing.
+const (
+	statusPoll    = 50 * time.Millisecond
+	statusPollMax = 250 * time.Millisecond
+)
+
+// meshOutage is how long followHere keeps trying to reach the host of a
+// running unit before it gives up on it; statusTimeout how long it waits
+// for one status, and streamStall how long for output that the status
+// says is there, before it dials again.
+const (
+	meshOutage    = 30 * time.Second
+	statusTimeout = 5 * time.Second
+	streamStall   = 5 * time.Second
+)
+
+// followHere copies the output of unit, on the node c is connected to,
+// into sink until the unit is complete and all of its output (its
+// StdoutSize bytes) has arrived. Receptor streams a unit's output and
+// then waits for the next command on the same connection, so the stream
+// has no end of its own: the status says when it is over. A broken
+// connection (the mesh re-forming) is dialled again, for up to
+// meshOutage, and the stream resumes where it stopped.
+func (c control) followHere(ctx context.Context, unit string, sign func() (string, error), sink io.Writer) (unitStatus, error) {
 	cw := &countingWriter{w: sink}
-	copied := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(cw, cn.r)
-		copied <- err
-	}()
-	defer func() {
-		cn.Close()
-		<-copied // sink is the caller's again only when the copy has ended
-	}()
-	for {
-		st, err := ctrl.unitStatus(ctx, unit)
-		if err != nil {
-			return st, err
+	var stream, stat *conn
+	var copied chan error
+	closeStream := func() {
+		if stream != nil {
+			stream.Close()
+			<-copied // sink is the caller's again only when the copy has ended
+			stream = nil
 		}
-		complete := st.State == stateSucceeded || st.State == stateFailed || st.State == stateCanceled
-		if complete && cw.n.Load() >= st.StdoutSize {
-			return st, nil
+	}
+	defer func() {
+		closeStream()
+		if stat != nil {
+			stat.Close()
+		}
+	}()
+	openStream := func() error {
+		token, err := sign()
+		if err != nil {
+			return err
+		}
+		cn, err := c.dial(ctx)
+		if err != nil {
+			return err
+		}
+		cmd := workCmd("results", unit, token)
+		cmd["startpos"] = cw.n.Load()
+		if err := cn.send(cmd); err != nil {
+			cn.Close()
+			return err
+		}
+		line, err := cn.r.ReadString('\n')
+		if err == nil {
+			if msg, ok := strings.CutPrefix(line, "ERROR: "); ok {
+				err = refusal(strings.TrimSpace(msg))
+			}
+		}
+		if err != nil {
+			cn.Close()
+			return fmt.Errorf("results of unit %s: %w", unit, err)
+		}
+		stream, copied = cn, make(chan error, 1)
+		go func() {
+			_, err := io.Copy(cw, cn.r)
+			copied <- err
+		}()
+		return nil
+	}
+	askStatus := func() (unitStatus, error) {
+		var st unitStatus
+		if stat == nil {
+			cn, err := c.dial(ctx)
+			if err != nil {
+				return st, err
+			}
+			stat = cn
+		}
+		// A status is answered at once, but one asked through a relay
+		// that has just died is never answered at all.
+		_ = stat.SetDeadline(time.Now().Add(statusTimeout))
+		err := stat.send(map[string]any{"command": "work", "subcommand": "status", "unitid": unit})
+		if err == nil {
+			err = stat.reply(&st)
+		}
+		if err != nil {
+			stat.Close()
+			stat = nil
+			return st, fmt.Errorf("status of unit %s: %w", unit, err)
+		}
+		return st, nil
+	}
+
+	poll := statusPoll
+	var down time.Time  // when the current outage began; zero while connected
+	var got int64       // output copied when last looked at,
+	var gotAt time.Time // and when that changed
+	for {
+		st, err := askStatus()
+		if n := cw.n.Load(); n != got || stream == nil {
+			got, gotAt = n, time.Now()
+		}
+		if err == nil && stream != nil && st.StdoutSize > got && time.Since(gotAt) > streamStall {
+			// Output the node has is not coming: the stream died
+			// silently with the relay it went through.
+			closeStream()
+		}
+		// The stream is opened once there is output to read: Receptor
+		// looks for a unit's output file every 500 ms until it exists.
+		if err == nil && stream == nil && st.StdoutSize > got {
+			err = openStream()
+		}
+		switch {
+		case ctx.Err() != nil:
+			return st, ctx.Err()
+		case errors.As(err, new(refusal)):
+			// The node answered, and said no: not an outage.
+			return st, err
+		case err != nil:
+			if down.IsZero() {
+				down = time.Now()
+			} else if time.Since(down) > meshOutage {
+				return st, fmt.Errorf("unit %s: no answer from its node for %s (it may still run there): %w", unit, meshOutage, err)
+			}
+		default:
+			down = time.Time{}
+			complete := st.State == stateSucceeded || st.State == stateFailed || st.State == stateCanceled
+			if complete && cw.n.Load() >= st.StdoutSize {
+				return st, nil
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return st, ctx.Err()
-		case err := <-copied:
-			copied <- err // for the deferred wait
-			if complete {
-				return st, nil
-			}
-			return st, fmt.Errorf("output stream of unit %s ended early: %v", unit, err)
-		case <-time.After(50 * time.Millisecond):
+		case <-copied:
+			// The stream broke before the unit's output was all here:
+			// it is dialled again, from the byte it reached.
+			copied <- nil
+			closeStream()
+		case <-time.After(poll):
 		}
+		poll = min(poll*3/2, statusPollMax)
 	}
 }
 
