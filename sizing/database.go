@@ -21,15 +21,26 @@ const (
 	// admin, monitoring and migration sessions.
 	reservedConnections = 13
 	minMaxConnections   = 20
-	maxMaintenanceMem   = 2 * giB
-	minWorkMem          = 64 * kiB
+	// etlPool is what a migration server may open: the deployment gives it
+	// no pool size, so it runs with crm's default (app/store's
+	// DefaultMaxConns), which its share of max_connections must cover.
+	etlPool           = 16
+	maxMaintenanceMem = 2 * giB
+	minWorkMem        = 64 * kiB
 )
 
 // dbClient reports whether servers of role keep a connection pool to the
-// primary: the app servers and the back-end servers beside them.
+// primary: the app servers and the back-end servers that the deployment
+// gives the database's URL (workers, migration servers). The integrators
+// (seed 000's ESB, seed 002's ARSRV) and the scheduler never connect: they
+// reach the data through the api servers. Counting them made
+// max_connections rise when the integrator tier scaled out, and PostgreSQL
+// takes a higher max_connections only by a restart: every request failed
+// meanwhile, against the seed's "a new ARSRV can be added without any
+// downtime".
 func dbClient(role string) bool {
 	switch role {
-	case "api", "worker", "integration", "etl", "scheduler":
+	case "api", "worker", "etl":
 		return true
 	}
 	return false
@@ -49,9 +60,12 @@ func dbClient(role string) bool {
 // and at least 2. A primary at or below its target utilization has fewer
 // requests in flight than cores, so the cores rule sets the pool until the
 // primary queues (a fixed or capped primary near saturation); then Little's
-// law asks for more. Every server of a client role (api, worker, integration,
-// etl, scheduler) gets such a pool; max_connections adds 13 reserved slots
-// and rounds up to ten.
+// law asks for more. Every api and worker server gets such a pool, every
+// migration server crm's default pool of 16; max_connections adds 13
+// reserved slots and rounds up to ten.
+// The api servers share one total, so scaling that tier leaves
+// max_connections about where it was; a worker or migration server added
+// brings a pool more.
 //
 // Settings follow PGTune's web-application profile: shared_buffers 25 % of
 // RAM, effective_cache_size 75 %, maintenance_work_mem RAM/16 up to 2 GB,
@@ -67,7 +81,7 @@ func (p *plan) database(e Estimate) DatabaseEstimate {
 	}
 
 	dbCores, inFlight := defaultCores, 0.0
-	appServers, clientServers := 0, 0
+	appServers, clientServers, etlServers := 0, 0, 0
 	for i, t := range e.Tiers {
 		switch t.Role {
 		case "db-primary":
@@ -75,8 +89,10 @@ func (p *plan) database(e Estimate) DatabaseEstimate {
 			inFlight += t.ArrivalRate * p.tiers[i].used * t.PredictedMeanMs / 1000
 		case "api":
 			appServers += t.Servers
+		case "etl":
+			etlServers += t.Servers
 		}
-		if dbClient(t.Role) {
+		if dbClient(t.Role) && t.Role != "etl" {
 			clientServers += t.Servers
 		}
 	}
@@ -85,7 +101,7 @@ func (p *plan) database(e Estimate) DatabaseEstimate {
 	total := math.Max(poolHeadroom*inFlight, float64(2*dbCores+1))
 	out.PoolPerAppServer = max(int(math.Ceil(total/float64(appServers))), 2)
 
-	maxConn := out.PoolPerAppServer*clientServers + reservedConnections
+	maxConn := out.PoolPerAppServer*clientServers + etlPool*etlServers + reservedConnections
 	maxConn = max((maxConn+9)/10*10, minMaxConnections)
 	out.Settings = pgSettings(out.MemoryBytes, maxConn, dbCores)
 	return out

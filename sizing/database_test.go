@@ -1,6 +1,7 @@
 package sizing
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -41,16 +42,20 @@ func TestDatabaseSeed000(t *testing.T) {
 	if s.SharedBuffers != "4GB" || s.EffectiveCacheSize != "12GB" || s.MaintenanceWorkMem != "1GB" {
 		t.Errorf("settings = %+v", s)
 	}
-	// Pools: every server of a client role gets one; 13 reserved; tens.
-	clients := 0
+	// Pools: every api and worker server gets one, a migration server
+	// crm's default; 13 reserved; tens.
+	clients, etls := 0, 0
 	for _, te := range e.Tiers {
-		if dbClient(te.Role) {
+		switch {
+		case te.Role == "etl":
+			etls += te.Servers
+		case dbClient(te.Role):
 			clients += te.Servers
 		}
 	}
-	want := max((d.PoolPerAppServer*clients+reservedConnections+9)/10*10, minMaxConnections)
+	want := max((d.PoolPerAppServer*clients+etlPool*etls+reservedConnections+9)/10*10, minMaxConnections)
 	if s.MaxConnections != want {
-		t.Errorf("max_connections = %d, want %d for %d client servers with pools of %d", s.MaxConnections, want, clients, d.PoolPerAppServer)
+		t.Errorf("max_connections = %d, want %d for %d client servers with pools of %d and %d migration servers", s.MaxConnections, want, clients, d.PoolPerAppServer, etls)
 	}
 	// 4 db cores: the wiki's 2*4+1 = 9 connections over 2 app servers.
 	if d.PoolPerAppServer != 5 {
@@ -95,5 +100,49 @@ func TestDatabaseOverridesAndGrowth(t *testing.T) {
 	m.Workload.Records = 0
 	if d := mustSize(t, m).Database; d.StorageBytes != 0 || d.MemoryBytes != 64*giB {
 		t.Errorf("no records: %+v", d)
+	}
+}
+
+// A tier scaled out within the plan must not raise max_connections when
+// its servers hold no pool of their own: PostgreSQL takes a higher one
+// only by a restart, which fails every request meanwhile. The api servers
+// share one total; the integrators and the scheduler never connect. A
+// worker holds a pool of its own, so adding one does raise it.
+func TestDatabaseMaxConnectionsWhenATierScales(t *testing.T) {
+	tests := []struct {
+		role     string
+		from, to int
+		changes  bool
+	}{
+		{"integration", 2, 3, false}, // seed 002's ARSRV added
+		{"integration", 3, 2, false},
+		{"scheduler", 1, 2, false},
+		{"api", 2, 3, false},
+		{"api", 3, 2, false},
+		{"worker", 1, 2, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %d to %d", tt.role, tt.from, tt.to), func(t *testing.T) {
+			with := func(n int) PGSettings {
+				m := seed000()
+				// Seed 002's tiers that reach the data, with a worker
+				// tier for its own row.
+				m.Tiers = []TierSpec{{Role: "web"}, {Role: "api", Servers: 2}, {Role: "integration", Servers: 2},
+					{Role: "scheduler", Servers: 1}, {Role: "db-primary"}}
+				if tt.role == "worker" {
+					m.Tiers = append(m.Tiers, TierSpec{Role: "worker"})
+				}
+				for i := range m.Tiers {
+					if m.Tiers[i].Role == tt.role {
+						m.Tiers[i].Servers = n
+					}
+				}
+				return mustSize(t, m).Database.Settings
+			}
+			before, after := with(tt.from), with(tt.to)
+			if changed := before.MaxConnections != after.MaxConnections; changed != tt.changes {
+				t.Errorf("max_connections %d -> %d, want changed = %v", before.MaxConnections, after.MaxConnections, tt.changes)
+			}
+		})
 	}
 }
