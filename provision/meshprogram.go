@@ -23,9 +23,10 @@ func (d *deployer) viaMesh(h LocalHost, role topology.Role, args []string, input
 	inputs["stateDir"] = pulumi.String(d.l.StateDir)
 	inputs["stack"] = pulumi.String(d.l.Stack)
 	switch role {
-	case topology.RoleWeb, topology.RoleIntegration, topology.RoleProxy:
+	case topology.RoleWeb, topology.RoleIntegration, topology.RoleProxy, topology.RoleAdmin:
 		// Their balancers take a new api tier (the proxy's: a new
-		// integrator tier) through it without a restart.
+		// integrator tier) through it without a restart; the admin
+		// console its new members.
 		inputs["args"] = pulumi.ToStringArray(append(append([]string(nil), args...), "--admin-socket", wire.AdminSocket(h.Dir, string(role))))
 	case topology.RoleAPI:
 		var webs []string

@@ -86,10 +86,10 @@ func (d *deployer) roleServices(apis []pulumi.Resource, apiURLs []string, urls *
 func (d *deployer) adminServices(keyEnv pulumi.StringMap, esbURLs []string) ([]string, error) {
 	var urls []string
 	for _, h := range d.l.ByRole(topology.RoleAdmin) {
-		var args []string
-		for _, u := range esbURLs {
-			args = append(args, "--integration", u)
-		}
+		// The members as --backend (crm admin's alias of --integration):
+		// the agent keeps those in a file the console re-reads, so a
+		// scaled integrator tier does not restart it.
+		args := backendArgs(esbURLs)
 		for _, b := range d.l.ByRole(topology.RoleQueue) {
 			args = append(args, "--broker", b.URL())
 		}

@@ -17,6 +17,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -27,7 +28,7 @@ const User = "admin"
 
 // Config is one console.
 type Config struct {
-	Integrators []string // integrator base URLs
+	Integrators []string // integrator base URLs, until SetIntegrators
 	Brokers     []string // queue base URLs
 	Schedulers  []string // scheduler base URLs
 	// Calls returns the cluster's calls by client (kv.Client.Calls); nil
@@ -44,6 +45,9 @@ type Config struct {
 type Console struct {
 	cfg  Config
 	page *template.Template
+
+	mu          sync.Mutex
+	integrators []string
 }
 
 //go:embed page.html
@@ -51,7 +55,24 @@ var pageFS embed.FS
 
 // New returns a console.
 func New(cfg Config) *Console {
-	return &Console{cfg: cfg, page: template.Must(template.ParseFS(pageFS, "page.html"))}
+	return &Console{cfg: cfg, page: template.Must(template.ParseFS(pageFS, "page.html")), integrators: slices.Clone(cfg.Integrators)}
+}
+
+// SetIntegrators makes urls the cluster's members from the next Cluster
+// on: an integrator added to the tier is discovered, one removed is no
+// longer asked, and the console keeps running (seed 002: "a new ARSRV can
+// be added without any downtime ... automatically discovered").
+func (c *Console) SetIntegrators(urls []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.integrators = slices.Clone(urls)
+}
+
+// Integrators returns the members the console asks.
+func (c *Console) Integrators() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.integrators)
 }
 
 // Cluster is what the console shows.
@@ -129,7 +150,8 @@ func (c *Console) authenticate(next http.Handler) http.Handler {
 func (c *Console) Cluster(ctx context.Context) Cluster {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	cl := Cluster{At: time.Now().UTC(), Members: make([]Member, len(c.cfg.Integrators)),
+	integrators := c.Integrators()
+	cl := Cluster{At: time.Now().UTC(), Members: make([]Member, len(integrators)),
 		Queues: make([]Queue, len(c.cfg.Brokers)), Schedules: make([]Schedule, len(c.cfg.Schedulers))}
 	var mu sync.Mutex
 	fail := func(err error) {
@@ -138,7 +160,7 @@ func (c *Console) Cluster(ctx context.Context) Cluster {
 		mu.Unlock()
 	}
 	var wg sync.WaitGroup
-	for i, u := range c.cfg.Integrators {
+	for i, u := range integrators {
 		wg.Go(func() { cl.Members[i] = c.member(ctx, u) })
 	}
 	for i, u := range c.cfg.Brokers {

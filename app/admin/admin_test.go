@@ -106,6 +106,13 @@ func TestConsole(t *testing.T) {
 	if len(cl.Members) != 2 || !cl.Members[0].Ready || cl.Members[1].Ready || len(cl.Errors) != 0 {
 		t.Errorf("Cluster: members %+v, errors %v; want the first ready, the second not, nothing unreached", cl.Members, cl.Errors)
 	}
+	// An integrator added to the tier is a member from the next look on,
+	// one removed is no longer asked: the console is not restarted for it.
+	third := integrator(nil)
+	c.SetIntegrators([]string{up, third})
+	if cl := c.Cluster(ctx); len(cl.Members) != 2 || cl.Members[1].URL != third || !cl.Members[0].Ready || !cl.Members[1].Ready {
+		t.Errorf("after SetIntegrators: members %+v, want %s and %s, both ready", cl.Members, up, third)
+	}
 	// A broker that does not take the console's key is reported, not hidden.
 	c.cfg.Client = http.DefaultClient
 	if cl := c.Cluster(ctx); len(cl.Errors) != 2 || !strings.Contains(cl.Errors[0], "401") {

@@ -277,19 +277,21 @@ var balancers = map[string]bool{"web": true, "integration": true, "marketing": t
 // their spec) go in a file they re-read on POST /reload of their admin
 // socket, so that a scaled tier behind them joins or leaves without their
 // restart: crm web and crm integration balance over the api servers, crm
-// proxy (seed 002's access proxy) over the integrators.
-var reloadsBackends = map[string]bool{"web": true, "integration": true, "proxy": true}
+// proxy (seed 002's access proxy) over the integrators, and crm admin
+// (ARWADM) shows the integrators as the cluster's members.
+var reloadsBackends = map[string]bool{"web": true, "integration": true, "proxy": true, "admin": true}
 
 // startBalancer starts a balancing role (crm web, crm integration, crm
-// proxy), or changes the running one in place: the web tier is where every
-// client connection arrives, the ESB where every integration call does, and
-// a restart would fail requests. Their backends (the api servers, or the
-// integrators behind the proxy, which change when that tier scales) are in
-// a file they re-read on POST /reload; with the rest of the spec unchanged
-// the agent reloads them, adding new servers once healthy and draining
-// removed ones. Those in balancers then hand their socket over to the
-// current release if that is new; the proxy restarts for one. Any other
-// change restarts it.
+// proxy) or the admin console, or changes the running one in place: the
+// web tier is where every client connection arrives, the ESB where every
+// integration call does, and a restart would fail requests. Their backends
+// (the api servers, or the integrators behind the proxy and in the
+// console, which change when that tier scales) are in a file they re-read
+// on POST /reload; with the rest of the spec unchanged the agent reloads
+// them, adding new servers once healthy and draining removed ones. Those
+// in balancers then hand their socket over to the current release if that
+// is new; the proxy and the console restart for one. Any other change
+// restarts it.
 func (h Host) startBalancer(ctx context.Context, self string, s RoleSpec) error {
 	_, backends := splitBackends(s.Args)
 	if len(backends) > 0 && reloadsBackends[s.Role] {

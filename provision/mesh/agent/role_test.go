@@ -40,6 +40,8 @@ func TestWebBackendsLeaveTheArgv(t *testing.T) {
 			[]string{crm, "integration", "--listen", "127.0.0.1:8084", "--admin-socket", "s", "--backends-file", h.backendsPath("integration")}, []string{"http://a:1"}},
 		{"the access proxy", RoleSpec{Role: "proxy", Listen: "127.0.0.1:8090", Args: []string{"--backend", "http://a:1", "--admin-socket", "s"}},
 			[]string{crm, "proxy", "--listen", "127.0.0.1:8090", "--admin-socket", "s", "--backends-file", h.backendsPath("proxy")}, []string{"http://a:1"}},
+		{"the admin console", RoleSpec{Role: "admin", Listen: "127.0.0.1:8087", Args: []string{"--backend", "http://a:1", "--broker", "http://q:2", "--admin-socket", "s"}},
+			[]string{crm, "admin", "--listen", "127.0.0.1:8087", "--broker", "http://q:2", "--admin-socket", "s", "--backends-file", h.backendsPath("admin")}, []string{"http://a:1"}},
 		{"not a balancer", RoleSpec{Role: "marketing", Listen: "127.0.0.1:8088", Args: []string{"--backend", "http://a:1"}},
 			[]string{crm, "marketing", "--listen", "127.0.0.1:8088", "--backend", "http://a:1"}, []string{"http://a:1"}},
 	}
