@@ -79,12 +79,24 @@ func verifyTarget(f verifyFlags, in *verifyInput, o *loadgen.Options) error {
 // (ESB) hosts, where the model charges them, on the local target, where
 // the generator reaches every host; on an isolated stack what it reaches
 // is the network policy's business, so there they stay on the web tier.
+//
+// Where an access proxy fronts the integrators (seed 002's ARDPX), the
+// calls go through the proxies instead, on every target: that is how the
+// seed's clients reach the cluster ("access the system outside its LAN"),
+// and it is what makes its promise hold for them: an ARSRV added is
+// "automatically discovered and made part of cluster" by the proxies'
+// reload, and one removed is drained by them before it stops. A client
+// holding the integrators' own addresses, as k6 did, keeps calling one
+// after it is gone: no real client of the seed does, so a load generator
+// must not either.
 func inventoryTarget(inv stackdir.Inventory, m sizing.Model) loadgen.Target {
 	cores := map[string]int{}
 	for _, t := range m.Tiers {
 		cores[t.Role] = t.Cores
 	}
 	t := loadgen.Target{URL: inv.WebURL, Email: inv.LoadUser.Email, Password: inv.LoadUser.Password, CAFile: inv.WebCA}
+	var proxies []string
+	integrators := 0
 	for _, h := range inv.Hosts {
 		if h.Role == string(topology.RoleLoadgen) {
 			continue // a generator, not part of the system under test
@@ -97,6 +109,12 @@ func inventoryTarget(inv stackdir.Inventory, m sizing.Model) loadgen.Target {
 		if topology.Role(h.Role) == topology.RoleIntegration && inv.Target == target.Default && h.Address != "" && h.Port > 0 {
 			t.Integration = append(t.Integration, "http://"+net.JoinHostPort(h.Address, strconv.Itoa(h.Port)))
 		}
+		if topology.Role(h.Role) == topology.RoleProxy && h.Address != "" && h.Port > 0 {
+			proxies = append(proxies, "http://"+net.JoinHostPort(h.Address, strconv.Itoa(h.Port)))
+		}
+		if topology.Role(h.Role) == topology.RoleIntegration {
+			integrators++
+		}
 		if topology.Role(h.Role) == topology.RoleMarketing && h.Address != "" && h.Port > 0 {
 			// In the DMZ, which users (and so k6, on every target)
 			// reach: the marketing class goes there.
@@ -106,6 +124,10 @@ func inventoryTarget(inv stackdir.Inventory, m sizing.Model) loadgen.Target {
 			// The migration jobs the seed's ETL server runs (verify --etl-every).
 			t.ETL = append(t.ETL, "http://"+net.JoinHostPort(h.Address, strconv.Itoa(h.Port)))
 		}
+	}
+	if len(proxies) > 0 && integrators > 0 {
+		// topology's proxy fronts the integrators first (proxyServices).
+		t.Integration = proxies
 	}
 	return t
 }

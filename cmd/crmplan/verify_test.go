@@ -354,6 +354,18 @@ func TestInventoryTargetIntegration(t *testing.T) {
 			t.Errorf("%s: marketing %v, want %v", tt.target, got, want)
 		}
 	}
+
+	// Seed 002: the access proxies in the DMZ front the integrators, and
+	// the calls go through them on every target, never to an integrator
+	// that may leave the cluster.
+	inv.Hosts = append(inv.Hosts, stackdir.InventoryHost{Name: "proxy-1", Role: "proxy", Address: "127.68.1.11", Port: 8443},
+		stackdir.InventoryHost{Name: "proxy-2", Role: "proxy", Address: "127.68.1.12", Port: 8443})
+	for _, target := range []string{"local", "netns"} {
+		inv.Target = target
+		if got, want := inventoryTarget(inv, m).Integration, []string{"http://127.68.1.11:8443", "http://127.68.1.12:8443"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s with proxies: integration %v, want %v", target, got, want)
+		}
+	}
 }
 
 // TestDeployedEstimate: the prediction here is of the stack that runs. A
