@@ -5,9 +5,10 @@
 // request rate the sizing model assumed. The environment supplies the target
 // and the load user: CRMPLAN_TARGET, CRMPLAN_EMAIL, CRMPLAN_PASSWORD (the
 // password never appears in this file), CRMPLAN_RUN (a run id for the write
-// ledger), CRMPLAN_INTEGRATION (the ESB hosts' URLs, comma-separated, where
-// integration calls go; empty: the web tier), CRMPLAN_MARKETING (the marketing
-// servers' URLs, where marketing calls go).
+// ledger), CRMPLAN_INTEGRATION (the ESB hosts' URLs, or the access proxies'
+// in front of them, comma-separated, where integration calls go; empty: the
+// web tier), CRMPLAN_MARKETING (the marketing servers' URLs, where marketing
+// calls go).
 import http from "k6/http";
 import { fail } from "k6";
 import exec from "k6/execution";
@@ -16,8 +17,9 @@ import crm from "k6/x/crmplan";
 const BASE = (__ENV.CRMPLAN_TARGET || "").replace(/\/$/, "");
 const RUN = __ENV.CRMPLAN_RUN || "adhoc";
 const API = BASE + "/api/v1";
-// Integration calls go to the ESB hosts when verify names them (one picked
-// per call, as a client of an active-active pair would), else to the web tier.
+// Integration calls go to the ESB hosts, or the proxies in front of them,
+// when verify names them (one picked per call, as a client of an
+// active-active pair would), else to the web tier.
 const ESB = (__ENV.CRMPLAN_INTEGRATION || "").split(",").filter((u) => u !== "").map((u) => u.replace(/\/$/, "") + "/api/v1");
 // Marketing calls go to seed 000's marketing servers, one picked per call.
 const MKT = (__ENV.CRMPLAN_MARKETING || "").split(",").filter((u) => u !== "").map((u) => u.replace(/\/$/, ""));
