@@ -120,14 +120,20 @@ func roleProcesses(t *testing.T, paths stackdir.Paths, role string, hosts []stri
 		if err != nil || st.ChildPID == 0 {
 			t.Fatalf("crm %s on %s: no running process (%v)", role, host, err)
 		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", st.ChildPID))
-		if err != nil {
-			t.Fatalf("crm %s on %s (pid %d): %v", role, host, st.ChildPID, err)
-		}
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		out[host] = apiProcess{pid: st.ChildPID, since: fields[19]}
+		out[host] = processAt(t, "crm "+role+" on "+host, st.ChildPID)
 	}
 	return out
+}
+
+// processAt identifies the running process pid (what names it).
+func processAt(t *testing.T, what string, pid int) apiProcess {
+	t.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("%s (pid %d): %v", what, pid, err)
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return apiProcess{pid: pid, since: fields[19]}
 }
 
 func sameProcesses(t *testing.T, when string, before, after map[string]apiProcess) {

@@ -88,6 +88,11 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 					res.Requests, res.Failed, res.AchievedRate, res.TargetRate)
 			}
 
+			if s.plan == "arint" {
+				// Seed 002's integrators scaled out and in under load, on
+				// this stack.
+				t.Run("ScaleIntegrators", func(t *testing.T) { scaleIntegratorsUnderLoad(t, e.in(t), s.stack, plan) })
+			}
 			if s.plan == "smarten-ha" {
 				// Seed 004's own test, on this stack: it kills hosts, and
 				// destroy must still leave nothing that answers.

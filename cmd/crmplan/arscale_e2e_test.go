@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmplan/crmplan/provision/mesh/wire"
+	"github.com/crmplan/crmplan/provision/stackdir"
+	"github.com/crmplan/crmplan/topology"
+)
+
+// scaleIntegratorsUnderLoad is seed 002's "a new ARSRV can be added
+// without any downtime ... automatically discovered and made part of
+// cluster", on the arint subtest's deployed stack: the integrator tier
+// goes from n to n+1 servers and back, each an apply while k6 drives the
+// plan's rate, its integration calls through the access proxies as the
+// seed's clients make them. Each direction must fail no request (k6's own
+// count); after the scale out both proxies balance the new integrator and
+// the admin consoles list it as a ready member; after the scale in both
+// are back to n. No process that stays may restart: not the proxies, the
+// consoles, the integrators, the web and api tiers, the scheduler, nor
+// PostgreSQL (its pid and start time, as for the crm roles).
+func scaleIntegratorsUnderLoad(t *testing.T, e *deployEnv, stack, plan string) {
+	paths := stackdir.Paths{StateDir: e.stateDir, Stack: stack}
+	inv := loadInventory(t, paths)
+	n := len(hostsOf(inv, topology.RoleIntegration))
+	before := stayingProcesses(t, paths, inv)
+
+	const tier = "  - role: integration\n    zone: lan-a\n    spread: [lan-b]\n    ha: true\n"
+	out := rewritePlan(t, plan, tier, tier+fmt.Sprintf("    min: %d\n", n+1))
+	scaleIntegrators(t, e, paths, "out", out, n+1)
+	sameProcesses(t, "integrators scaled out", before, stayingProcesses(t, paths, inv))
+	scaleIntegrators(t, e, paths, "in", plan, n)
+	sameProcesses(t, "integrators scaled in", before, stayingProcesses(t, paths, inv))
+}
+
+// scaleIntegrators applies plan (want integrators) under load and checks
+// k6's failures, the proxies' rotation and the consoles' members.
+func scaleIntegrators(t *testing.T, e *deployEnv, paths stackdir.Paths, direction, plan string, want int) {
+	t.Helper()
+	applied, took, lr, busy := applyUnderLoad(t, e, paths.Stack, plan, 90*time.Second, 8*time.Second)
+	t.Logf("BENCH integrators scale %s apply under load %.1fs", direction, took.Seconds())
+	verb := map[string]string{"out": "created", "in": "deleted"}[direction]
+	if !strings.Contains(applied, verb+"    Host integration-") {
+		t.Errorf("integrators scale %s: the apply %s no integration host", direction, verb)
+	}
+	t.Logf("integrators scale %s: %d requests, %.1f req/s achieved, %d failed, %d dropped", direction, lr.Requests, lr.AchievedRate, lr.Failed, lr.Dropped)
+	if lr.Failed != 0 {
+		t.Errorf("integrators scale %s: %d requests failed, want 0: %v", direction, lr.Failed, lr.Errors)
+	}
+	atRate(t, "integrators scale "+direction, lr, 0.93, busy)
+
+	inv := loadInventory(t, paths)
+	var esbs []string
+	for _, h := range hostsOf(inv, topology.RoleIntegration) {
+		esbs = append(esbs, "http://"+net.JoinHostPort(h.Address, strconv.Itoa(h.Port)))
+	}
+	if len(esbs) != want {
+		t.Fatalf("integrators scale %s: the inventory has %d integrators, want %d", direction, len(esbs), want)
+	}
+	slices.Sort(esbs)
+	for _, p := range hostsOf(inv, topology.RoleProxy) {
+		var inRotation []string
+		for _, b := range backendStates(t, wire.AdminSocket(p.Dir, "proxy")) {
+			if b.Healthy && !b.Drained {
+				inRotation = append(inRotation, b.URL)
+			}
+		}
+		slices.Sort(inRotation)
+		if !slices.Equal(inRotation, esbs) {
+			t.Errorf("integrators scale %s: %s balances %v, want the integrators %v", direction, p.Name, inRotation, esbs)
+		}
+	}
+	// Every integrator a ready member, through the proxy's /admin/.
+	checkAdminConsole(t, inv)
+}
+
+func loadInventory(t *testing.T, paths stackdir.Paths) stackdir.Inventory {
+	t.Helper()
+	inv, err := stackdir.LoadInventory(paths.StateDir, paths.Stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+func hostsOf(inv stackdir.Inventory, role topology.Role) []stackdir.InventoryHost {
+	var out []stackdir.InventoryHost
+	for _, h := range inv.Hosts {
+		if topology.Role(h.Role) == role {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// stayingProcesses identifies, by host, the processes of inv that a scaled
+// integrator tier must leave running: the crm roles that balance, list or
+// sit beside the integrators, and PostgreSQL.
+func stayingProcesses(t *testing.T, paths stackdir.Paths, inv stackdir.Inventory) map[string]apiProcess {
+	t.Helper()
+	out := map[string]apiProcess{}
+	for _, role := range []topology.Role{topology.RoleProxy, topology.RoleWeb, topology.RoleAPI, topology.RoleIntegration,
+		topology.RoleScheduler, topology.RoleAdmin} {
+		var names []string
+		for _, h := range hostsOf(inv, role) {
+			names = append(names, h.Name)
+		}
+		maps.Copy(out, roleProcesses(t, paths, string(role), names))
+	}
+	for _, role := range []topology.Role{topology.RoleDBPrimary, topology.RoleDBReplica} {
+		for _, h := range hostsOf(inv, role) {
+			pid := localPostgresPID(h)
+			if pid == 0 {
+				t.Fatalf("%s: no running postgres", h.Name)
+			}
+			out[h.Name] = processAt(t, "postgres on "+h.Name, pid)
+		}
+	}
+	return out
+}
