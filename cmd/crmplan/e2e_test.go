@@ -36,7 +36,7 @@ import (
 //	127.100-249      provision/mesh's tests (a random second octet each)
 //
 // Free for the next suites: 127.11-13, 127.15-30, 127.33-37, 127.40-44,
-// 127.49, 127.51-52, 127.55, 127.60, 127.62, 127.65, 127.68, 127.72,
+// 127.49, 127.51-52, 127.55, 127.60, 127.62, 127.65, 127.68, 127.72-73,
 // 127.79-99 (127.67 is the ssh target's, 127.74-75 the seeds', for their
 // next suites).
 var e2eRanges = map[string]string{
@@ -74,8 +74,7 @@ var e2eRanges = map[string]string{
 	// in 10.66.N.0/24, network namespaces each running sshd (provision/
 	// target/ssh's own tests use 10.232-233.0.0/16). 127.67. is kept for
 	// the ssh target's next suite.
-	"TestApplySSH":                "127.66.",
-	"TestScaleUnderLoad/longjump": "127.73.",
+	"TestApplySSH": "127.66.",
 	// Seeds 000 and 001, predicted against measured (make model-accuracy).
 	"BenchmarkModelAccuracy/simplecrm": "127.71.",
 	"BenchmarkModelAccuracy/longjump":  "127.76.",

@@ -20,25 +20,6 @@ import (
 	"github.com/crmplan/crmplan/provision/supervise"
 )
 
-// TestScaleUnderLoad deploys seed 001, then changes the api tier's server
-// count while k6 drives the plan's rate through the web tier (see
-// scaleStackUnderLoad). Seed 000 is scaled the same way on the stack that
-// TestSharedSimpleCRM shares.
-func TestScaleUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL, Receptor and k6")
-	}
-	t.Parallel()
-	// A subtest, so that its name (and range in e2eRanges) stays.
-	t.Run("longjump", func(t *testing.T) {
-		e := newDeployEnv(t)
-		plan := examplePlan(t, "longjump")
-		t.Cleanup(func() { _, _ = e.exec("destroy", "--stack", "longjump", "--yes") })
-		res, _ := e.apply(plan)
-		scaleStackUnderLoad(t, e, "longjump", plan, res)
-	})
-}
-
 // scaleStackUnderLoad changes the api tier's server count of a deployed
 // stack (res is its apply's result) while k6 drives the plan's rate
 // through the web tier: n -> n+1 (scale out: the new server is created,

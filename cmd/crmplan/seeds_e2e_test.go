@@ -34,8 +34,10 @@ import (
 // healthy, reporting through its mesh node, its crm roles on the deployed
 // release), verified by k6 at its plan's rate for a short steady phase
 // (every request must succeed), and destroyed, after which none of its
-// hosts answers any more. Seed 004's stack also takes its active-passive
-// test (seed004ActivePassive) before it is destroyed.
+// hosts answers any more. Before it is destroyed, seed 001's stack has its
+// api tier scaled out and in under load (scaleStackUnderLoad), seed 002's
+// its integrators (scaleIntegratorsUnderLoad), and seed 004's takes its
+// active-passive test (seed004ActivePassive).
 func TestEverySeedDeploysAndVerifies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, runs Pulumi, PostgreSQL and k6 for four stacks")
@@ -55,7 +57,7 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 			e := newDeployEnv(t)
 			plan := examplePlan(t, s.plan)
 			t.Cleanup(func() { _, _ = e.exec("destroy", "--stack", s.stack, "--yes") })
-			e.apply(plan)
+			applied, _ := e.apply(plan)
 			inv, err := stackdir.LoadInventory(e.stateDir, s.stack)
 			if err != nil {
 				t.Fatal(err)
@@ -88,6 +90,11 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 					res.Requests, res.Failed, res.AchievedRate, res.TargetRate)
 			}
 
+			if s.plan == "longjump" {
+				// Seed 001's api tier scaled out and in under load, on
+				// this stack (seed 000's on TestSharedSimpleCRM's).
+				t.Run("ScaleUnderLoad", func(t *testing.T) { scaleStackUnderLoad(t, e.in(t), s.stack, plan, applied) })
+			}
 			if s.plan == "arint" {
 				// Seed 002's integrators scaled out and in under load, on
 				// this stack.
