@@ -116,6 +116,9 @@ func openStack(ctx context.Context, paths stackdir.Paths, bins Binaries, program
 	if err := clearStaleLocks(paths); err != nil {
 		return nil, err
 	}
+	if err := removeSidecars(paths); err != nil {
+		return nil, err
+	}
 	env := map[string]string{
 		"PULUMI_HOME":              paths.Home(),
 		"PULUMI_CONFIG_PASSPHRASE": pass,
@@ -133,7 +136,12 @@ func openStack(ctx context.Context, paths stackdir.Paths, bins Binaries, program
 	proj := workspace.Project{
 		Name:    tokens.PackageName(projectName),
 		Runtime: workspace.NewProjectRuntimeInfo("go", nil),
-		Backend: &workspace.ProjectBackend{URL: "file://" + paths.Backend()},
+		// metadata=skip: gocloud's file blobs write a sidecar (.attrs)
+		// beside every checkpoint, truncating it first and not by rename,
+		// so a crmplan killed at that moment left an empty one that every
+		// later read of the stack failed on ("failed to load checkpoint:
+		// EOF"). The checkpoint itself is written by rename.
+		Backend: &workspace.ProjectBackend{URL: "file://" + paths.Backend() + "?metadata=skip"},
 		Plugins: &workspace.Plugins{Providers: append([]workspace.PluginOptions{{Name: PluginName, Path: paths.Bin()}}, plugins...)},
 	}
 	s, err := auto.UpsertStackInlineSource(ctx, paths.Stack, projectName, program,
@@ -220,6 +228,24 @@ func clearStaleLocks(paths stackdir.Paths) error {
 				Try("wait for it to finish, or kill %d, then run the command again", content.Pid)
 		}
 		_ = os.Remove(lock)
+	}
+	return nil
+}
+
+// removeSidecars removes the .attrs files that earlier crmplan versions'
+// file backend wrote beside the stack's checkpoints and backups: nothing
+// reads what they hold (a content type and a digest), and one left empty
+// by a kill makes the stack unreadable.
+func removeSidecars(paths stackdir.Paths) error {
+	dir := filepath.Join(paths.Backend(), ".pulumi")
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".attrs") {
+			return err
+		}
+		return os.Remove(path)
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return crmplan.Errorf(crmplan.EUNAVAILABLE, "state dir: %w", err).In("--state-dir")
 	}
 	return nil
 }
