@@ -9,8 +9,10 @@ import (
 // once, then runs on that one stack, one after the other, the tests that
 // used to apply it each for themselves: each step still makes all its own
 // checks, and only the apply from nothing and the destroy are shared
-// (TestApplySimpleCRM checks the apply itself, the no-change apply and
-// destroy). The order is that of what each step leaves behind: the scaling
+// (TestApplySimpleCRM checks applies killed or interrupted half-way and
+// destroy). The first step checks what the first apply deployed and that
+// the next changes nothing. The order is that of what each step leaves
+// behind: the scaling
 // ends where it began; the rolling deploy leaves the new build, which the
 // applies after it then deploy; the failover leaves the roles swapped and
 // the old primary rebuilt as a streaming replica; the chaos kill leaves
@@ -36,6 +38,7 @@ func TestSharedSimpleCRM(t *testing.T) {
 		name string
 		run  func(t *testing.T, e *deployEnv)
 	}{
+		{"FirstApply", func(t *testing.T, e *deployEnv) { firstApplyChecks(t, e, plan, res) }},
 		{"ScaleUnderLoad", func(t *testing.T, e *deployEnv) { scaleStackUnderLoad(t, e, "simplecrm", plan, res) }},
 		{"RollingDeployOverMesh", func(t *testing.T, e *deployEnv) { rollingDeployOverMesh(t, e, plan, crm2) }},
 		{"Failover", func(t *testing.T, e *deployEnv) { failoverAndRebuild(t, e, plan) }},
