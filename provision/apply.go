@@ -23,7 +23,6 @@ import (
 	"github.com/crmplan/crmplan"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/supervise"
-	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/provision/target/ec2"
 	"github.com/crmplan/crmplan/provision/target/netns"
 	"github.com/crmplan/crmplan/provision/target/ssh"
@@ -67,6 +66,9 @@ type Request struct {
 	// Purge makes destroy apt-get purge what the agents installed; without
 	// it, destroy lists those packages and leaves them.
 	Purge bool
+	// Refresh runs Pulumi's up even when apply finds nothing changed,
+	// refreshing every resource from its host first.
+	Refresh bool
 	// AWS, set by DeployAWS, places the hosts on the instances of the
 	// plan's aws stack: Topology has their private addresses then.
 	AWS *AWSHosts
@@ -89,6 +91,10 @@ type Result struct {
 	HostOnly []string `json:"host_only,omitempty"`
 	// Skipped are the plan's hosts this target leaves out, with why.
 	Skipped []Skip `json:"skipped,omitempty"`
+	// PulumiRan: the apply ran Pulumi's up. When it did not, Unchanged
+	// says why it had nothing to do.
+	PulumiRan bool       `json:"pulumi_ran"`
+	Unchanged *Unchanged `json:"unchanged,omitempty"`
 }
 
 // layout lays the topology out on the stack's target: the netns target
@@ -138,12 +144,24 @@ func (r Request) layout() (Layout, error) {
 	return l, err
 }
 
-// prepare lays the topology out and opens its stack.
-func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string, error) {
+// prepared is what a stack's program is made from, read on this machine.
+type prepared struct {
+	layout  Layout
+	bins    Binaries
+	version string
+	// inputs and files fingerprint the up (lastup.go): what the program
+	// is made from, and the stack's own files.
+	inputs, files map[string]string
+}
+
+// prepare lays the topology out, reads what its program needs and opens
+// its stack, unless skip, given the fingerprint, says the stack may not be
+// needed: then the stack is nil.
+func (r Request) prepare(ctx context.Context, skip func(prepared) bool) (*stack, prepared, error) {
 	paths := r.paths()
 	layout, err := r.layout()
 	if err != nil {
-		return nil, layout, r.Bins, "", err
+		return nil, prepared{layout: layout, bins: r.Bins}, err
 	}
 	layout.InstallPackages = r.InstallPackages
 	if layout.Target == netns.Name {
@@ -152,7 +170,7 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 			err = saveNetwork(paths, n)
 		}
 		if err != nil {
-			return nil, layout, r.Bins, "", err
+			return nil, prepared{layout: layout, bins: r.Bins}, err
 		}
 	}
 	if t, ok := layout.target.(*ssh.Target); ok {
@@ -160,58 +178,74 @@ func (r Request) prepare(ctx context.Context) (*stack, Layout, Binaries, string,
 		// touched, while the rest is prepared here: opening the Pulumi
 		// workspace takes CLI calls of its own, and the two overlap.
 		layout.machines = checkMachines(ctx, paths, t, layout, loadPinned(paths), sameMachines(paths, t.Inventory))
-		s, layout, bins, version, err := r.prepareStack(ctx, layout)
-		if cerr := layout.machines.wait(); cerr != nil {
-			return nil, layout, bins, "", cerr
+		s, p, err := r.prepareStack(ctx, layout, skip)
+		if cerr := p.layout.machines.wait(); cerr != nil {
+			return nil, p, cerr
 		}
 		if r.Out != nil {
-			fmt.Fprintln(r.Out, layout.machines)
+			fmt.Fprintln(r.Out, p.layout.machines)
 		}
-		if err == nil && !layout.machines.throughMesh {
-			err = checkPackages(ctx, t, layout, rolePackages)
+		if err == nil && !p.layout.machines.throughMesh {
+			err = checkPackages(ctx, t, p.layout, rolePackages)
 		}
 		if err == nil {
 			err = t.Inventory.Save(paths.Machines())
 		}
-		return s, layout, bins, version, err
+		return s, p, err
 	}
-	return r.prepareStack(ctx, layout)
+	return r.prepareStack(ctx, layout, skip)
 }
 
 // prepareStack reads what the layout's stack needs on this machine and
-// opens the stack.
-func (r Request) prepareStack(ctx context.Context, layout Layout) (*stack, Layout, Binaries, string, error) {
+// opens the stack (unless skip).
+func (r Request) prepareStack(ctx context.Context, layout Layout, skip func(prepared) bool) (*stack, prepared, error) {
 	paths := r.paths()
+	p := prepared{layout: layout, bins: r.Bins}
 	var err error
-	if layout.Promotion, err = syncPromotion(ctx, paths); err != nil {
-		return nil, layout, r.Bins, "", err
+	if p.layout.Promotion, err = syncPromotion(ctx, paths); err != nil {
+		return nil, p, err
 	}
-	if layout.WebCerts, layout.WebCA, err = r.webTLS(layout); err != nil {
-		return nil, layout, r.Bins, "", err
+	if p.layout.WebCerts, p.layout.WebCA, err = r.webTLS(p.layout); err != nil {
+		return nil, p, err
 	}
-	if layout.Primary != nil {
+	if p.layout.Primary != nil {
 		if err := checkReachable(r.StateDir); err != nil {
-			return nil, layout, r.Bins, "", err
+			return nil, p, err
 		}
 	}
-	bins, err := r.Bins.resolve(layout.runsCrm())
+	if p.bins, err = r.Bins.resolve(p.layout.runsCrm()); err != nil {
+		return nil, p, err
+	}
+	in, err := readProgramInput(paths, p.layout, p.bins, r.Instances)
 	if err != nil {
-		return nil, layout, bins, "", err
+		return nil, p, err
 	}
-	var version string
-	if bins.Crm != "" {
-		if version, err = fileDigest(bins.Crm); err != nil {
-			return nil, layout, bins, "", err
-		}
+	if crm := in.Digests["crm"]; crm != "" {
+		p.version = crm[:12] // what identifies the build
 	}
-	s, err := openStack(ctx, paths, bins, program(layout, bins, version))
-	return s, layout, bins, version, err
+	in.CrmVersion = p.version
+	if p.inputs, err = programInputs(in); err != nil {
+		return nil, p, err
+	}
+	if p.files, err = stackFiles(paths); err != nil {
+		return nil, p, err
+	}
+	if skip != nil && skip(p) {
+		return nil, p, nil
+	}
+	s, err := p.open(ctx, paths)
+	return s, p, err
+}
+
+// open opens the stack with p's program.
+func (p prepared) open(ctx context.Context, paths stackdir.Paths) (*stack, error) {
+	return openStack(ctx, paths, p.bins, program(p.layout, p.bins, p.version))
 }
 
 // Preview prints what Apply would change and returns Pulumi's counts.
 func Preview(ctx context.Context, r Request) (map[string]int, error) {
-	s, layout, _, _, err := r.prepare(ctx)
-	defer layout.closeTarget()
+	s, p, err := r.prepare(ctx, nil)
+	defer p.layout.closeTarget()
 	if err != nil {
 		return nil, err
 	}
@@ -242,16 +276,43 @@ func startProgress(out io.Writer, preview bool) (*progress, chan events.EngineEv
 	return prog, ch, done
 }
 
-// Apply converges the local target to the topology: Pulumi creates,
+// Apply converges the stack's target to the topology: Pulumi creates,
 // updates or deletes hosts, PostgreSQL servers, the CRM schema and seed data
 // and the CRM roles. When a host directory is missing or a supervisor is
 // dead, Pulumi refreshes first, so that Read notices and the update repairs
 // it. It writes the inventory.
+//
+// Pulumi is not run at all when its up provably has nothing to do: the
+// program's inputs and the stack's files are those the last up that
+// succeeded left (lastup.go), and no host drifted. r.Refresh runs it
+// regardless, with a refresh of every resource.
 func Apply(ctx context.Context, r Request) (Result, error) {
 	start := time.Now()
-	s, layout, _, version, err := r.prepare(ctx)
+	paths := r.paths()
+	last := loadLastUp(paths)
+	s, p, err := r.prepare(ctx, func(p prepared) bool { return !r.Refresh && last.changed(p.inputs, p.files) == "" })
+	layout := p.layout
+	defer layout.closeTarget()
 	if err != nil {
 		return Result{}, err
+	}
+	deployed := loadPinned(paths)
+	drift := layout.drift(deployed)
+	if s == nil && drift == "" {
+		return r.unchanged(ctx, layout, last, start)
+	}
+	why := last.changed(p.inputs, p.files)
+	switch {
+	case r.Refresh:
+		why = "--refresh"
+	case why == "":
+		why = "no change of inputs, but " + drift
+	}
+	fmt.Fprintf(r.Out, "pulumi: running: %s\n", why)
+	if s == nil {
+		if s, err = p.open(ctx, paths); err != nil {
+			return Result{}, err
+		}
 	}
 	if r.Confirm != nil {
 		changes, err := s.preview(ctx, r.Out)
@@ -262,19 +323,26 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 			return Result{Changes: changes, Cancelled: true}, nil
 		}
 	}
-	deployed := loadPinned(s.paths)
-	defer layout.closeTarget()
-	if err := saveWatchdogHost(s.paths, layout); err != nil {
+	if err := saveWatchdogHost(paths, layout); err != nil {
 		return Result{}, err
 	}
 	// Before anything is created: an interrupted apply must not move hosts.
-	if err := savePinned(s.paths, layout.Pinned()); err != nil {
+	if err := savePinned(paths, layout.Pinned()); err != nil {
+		return Result{}, err
+	}
+	// Before the up: one killed halfway must not leave a record that says
+	// the stack is as its inputs want it.
+	if err := forgetLastUp(paths); err != nil {
 		return Result{}, err
 	}
 	prog, ch, done := startProgress(r.Out, false)
 	opts := []optup.Option{optup.EventStreams(ch)}
-	if why := layout.drift(deployed); why != "" {
-		fmt.Fprintf(r.Out, "refreshing: %s\n", why)
+	switch {
+	case drift != "":
+		fmt.Fprintf(r.Out, "refreshing: %s\n", drift)
+		opts = append(opts, optup.Refresh())
+	case r.Refresh:
+		fmt.Fprintf(r.Out, "refreshing: --refresh\n")
 		opts = append(opts, optup.Refresh())
 	}
 	res, err := s.Up(ctx, opts...)
@@ -286,21 +354,60 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 		}
 		return Result{}, prog.asError(err)
 	}
-	if err := enforceNetwork(ctx, s.paths); err != nil {
+	if err := enforceNetwork(ctx, paths); err != nil {
 		return Result{}, err
 	}
 	changes := map[string]int{}
 	if res.Summary.ResourceChanges != nil {
 		changes = *res.Summary.ResourceChanges
 	}
-	inv := layout.inventory(version, res.Outputs, r.Instances)
+	inv := layout.inventory(p.version, res.Outputs, r.Instances)
 	swapRoles(layout.Promotion, &inv)
 	inv.AppliedAt = time.Now().UTC()
 	if err := stackdir.SaveInventory(r.StateDir, inv); err != nil {
 		return Result{}, err
 	}
+	if err := recordUp(paths, p.inputs); err != nil {
+		// The stack is deployed; only the next apply's shortcut is lost.
+		fmt.Fprintf(r.Out, "apply: %v: the next apply runs Pulumi\n", err)
+	}
 	fmt.Fprintf(r.Out, "apply: %s\n", summary(changes, time.Since(start)))
-	return Result{Inventory: inv, Changes: changes, HostOnly: layout.Unsupported, Skipped: layout.Skipped}, nil
+	return Result{Inventory: inv, Changes: changes, HostOnly: layout.Unsupported, Skipped: layout.Skipped, PulumiRan: true}, nil
+}
+
+// recordUp records an up of inputs that succeeded, with the stack's files
+// as it left them (the inventory, written after it, among them).
+func recordUp(paths stackdir.Paths, inputs map[string]string) error {
+	files, err := stackFiles(paths)
+	if err != nil {
+		return fmt.Errorf("record the up: %w", err)
+	}
+	return saveLastUp(paths, lastUp{Inputs: inputs, Stack: files, At: time.Now().UTC()})
+}
+
+// unchanged is Apply when Pulumi has nothing to do: the inventory the last
+// up wrote (stackFiles checked it is that one), the network enforced again
+// on an isolated stack, as an up would.
+func (r Request) unchanged(ctx context.Context, layout Layout, last *lastUp, start time.Time) (Result, error) {
+	inv, err := stackdir.LoadInventory(r.StateDir, r.Stack)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := enforceNetwork(ctx, r.paths()); err != nil {
+		return Result{}, err
+	}
+	u := Unchanged{Since: last.At, HostsChecked: layout.hostsChecked()}
+	fmt.Fprintf(r.Out, "apply: nothing to do: %s; Pulumi not run (--refresh runs it) (%.1fs)\n", u, time.Since(start).Seconds())
+	return Result{Inventory: inv, Changes: map[string]int{}, HostOnly: layout.Unsupported, Skipped: layout.Skipped, Unchanged: &u}, nil
+}
+
+// hostsChecked is how many hosts drift asks: none on the aws target,
+// whose hosts show their state in the mesh.
+func (l Layout) hostsChecked() int {
+	if l.Target == ec2.Name {
+		return 0
+	}
+	return len(l.Hosts)
 }
 
 // drift says why the stack's state may no longer match the machine (a host
@@ -391,6 +498,10 @@ func Destroy(ctx context.Context, r Request) (*DestroyResult, error) {
 	}
 	if r.Confirm != nil && !r.Confirm(fmt.Sprintf("destroy every host, process and database of stack %s", r.Stack)) {
 		return nil, nil
+	}
+	// A destroy that stops halfway leaves a stack the next apply must up.
+	if err := forgetLastUp(paths); err != nil {
+		return nil, err
 	}
 	// What the agents installed is read before the hosts' directories,
 	// which list it, go.
@@ -508,13 +619,4 @@ func savePinned(paths stackdir.Paths, m map[string]string) error {
 		return fmt.Errorf("save placement: %w", err)
 	}
 	return os.Rename(tmp, paths.Placement())
-}
-
-// fileDigest identifies a binary build: the first 12 hex digits of its SHA-256.
-func fileDigest(path string) (string, error) {
-	sum, err := target.FileSHA256(path)
-	if err != nil {
-		return "", err
-	}
-	return sum[:12], nil
 }

@@ -123,6 +123,13 @@ func ApplyAWS(ctx context.Context, r AWSRequest) (AWSResult, error) {
 		return out, crmplan.Errorf(crmplan.EINTERNAL, "stack %s has no %s output: the relay has no public address to dial", paths.Stack, aws.OutRelayPublic).
 			Try("crmplan apply --target aws --plan PLAN.yaml   # again, once the stack is up")
 	}
+	if Changed(out.Changes) {
+		// An instance made anew at the same address is bare, which the
+		// deployment's inputs do not show: its up must run.
+		if err := forgetLastUp(r.Deploy.paths()); err != nil {
+			return out, err
+		}
+	}
 	deployed, err := DeployAWS(ctx, *r.Deploy, n, opts, out.RelayPublic)
 	if err != nil {
 		return out, err

@@ -76,6 +76,11 @@ func KillHost(ctx context.Context, stateDir, stack, name string) (string, time.T
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	// The drift check would see the dead processes too; a fault injected
+	// is not left to it.
+	if err := forgetLastUp(stackdir.Paths{StateDir: stateDir, Stack: stack}); err != nil {
+		return "", time.Time{}, err
+	}
 	killed, err := killHost(ctx, stateDir, stack, h)
 	return h.Name, killed.At, err
 }

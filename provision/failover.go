@@ -85,6 +85,11 @@ func Failover(ctx context.Context, r Request, force bool) (FailoverResult, error
 			}
 		}
 	}
+	// The servers change roles outside Pulumi from here: the apply below
+	// must run it, even if this failover stops before its record.
+	if err := forgetLastUp(paths); err != nil {
+		return res, err
+	}
 	t0 := time.Now()
 	// Fence first: writes still reaching the old primary after the replica
 	// was promoted would be lost.
@@ -223,6 +228,9 @@ func Rebuild(ctx context.Context, r Request) (Result, error) {
 			Try("crmplan failover --plan PLAN.yaml")
 	}
 	p.Rebuild = true
+	if err := forgetLastUp(paths); err != nil {
+		return Result{}, err
+	}
 	if err := watchdog.SavePromotion(paths, *p); err != nil {
 		return Result{}, err
 	}

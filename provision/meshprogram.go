@@ -49,15 +49,9 @@ func (d *deployer) viaMesh(h LocalHost, role topology.Role, args []string, input
 
 // meshNodes registers the stack's mesh over every host, after the hosts.
 func (d *deployer) meshNodes() (pulumi.Resource, error) {
-	receptor, err := findSibling(d.bins.Self, d.bins.Receptor, "receptor", "--receptor", "CRMPLAN_RECEPTOR")
+	receptor, err := receptorBinary(d.bins)
 	if err != nil {
-		// make build puts receptor beside pulumi: a crmplan built elsewhere
-		// (go build, tests) still finds the toolchain's.
-		alt := filepath.Join(filepath.Dir(d.bins.Pulumi), "receptor")
-		if _, serr := findSibling(alt, alt, "receptor", "--receptor", "CRMPLAN_RECEPTOR"); serr != nil {
-			return nil, err
-		}
-		receptor = alt
+		return nil, err
 	}
 	var zones pulumi.Array
 	for _, z := range d.l.Zones {
@@ -81,4 +75,19 @@ func (d *deployer) meshNodes() (pulumi.Resource, error) {
 	var res plainResource
 	err = d.ctx.RegisterResource(tokenMeshNodes, d.l.Stack+"-mesh", inputs, &res, pulumi.DependsOn(deps))
 	return &res, err
+}
+
+// receptorBinary is the Receptor binary the hosts' mesh nodes run.
+func receptorBinary(bins Binaries) (string, error) {
+	receptor, err := findSibling(bins.Self, bins.Receptor, "receptor", "--receptor", "CRMPLAN_RECEPTOR")
+	if err != nil {
+		// make build puts receptor beside pulumi: a crmplan built elsewhere
+		// (go build, tests) still finds the toolchain's.
+		alt := filepath.Join(filepath.Dir(bins.Pulumi), "receptor")
+		if _, serr := findSibling(alt, alt, "receptor", "--receptor", "CRMPLAN_RECEPTOR"); serr != nil {
+			return "", err
+		}
+		receptor = alt
+	}
+	return receptor, nil
 }

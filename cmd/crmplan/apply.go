@@ -25,8 +25,20 @@ Every host of the plan's topology becomes a local host: a directory under the st
 and a loopback address in its zone's range, running its role's processes under a
 supervisor (PostgreSQL primary and streaming replica, the crm roles). Pulumi does the
 provisioning with crmplan's own resource provider; state is kept in a file backend in the
-state dir. Apply refreshes first, so a dead process or a deleted host is repaired, then
-migrates the CRM's schema and seeds --records records (full: the plan's workload.records).
+state dir. Apply first checks every deployed host for drift (a host directory or a
+PostgreSQL data directory gone, a supervised process dead); when it finds some, Pulumi
+refreshes the resources, so that the up repairs them. It migrates the CRM's schema and
+seeds --records records (full: the plan's workload.records).
+
+A no-change apply does not run Pulumi: when everything the stack's Pulumi program is made
+from (the plan as laid out, the target and its machines, --records, --install-packages,
+the SHA-256 of the crmplan, crm, receptor and pulumi binaries, certificates, the stack's
+Pulumi state and secrets) is what the last apply that completed used, and no host drifted,
+apply prints "no changes: inputs unchanged since TIME, N hosts checked" and stops there
+(in --output json: "pulumi_ran": false and "unchanged"). Anything that changes the stack
+otherwise (destroy, failover, verify --chaos, an apply that failed or was interrupted)
+makes the next apply run Pulumi. --refresh runs it regardless, refreshing every resource
+from its host first: for a change on a host that the drift check does not look at.
 A seed of millions of records prints its progress as it goes (rows, rows/s, ETA, then
 each index it builds), with the primary's max_wal_size, checkpoint_timeout and
 maintenance_work_mem raised to what size computes for a bulk load while it lasts, then
@@ -82,11 +94,14 @@ Examples:
    crmplan apply --plan examples/simplecrm.yaml --target ssh --inventory machines.yaml
    crmplan apply --plan examples/simplecrm.yaml --target ssh --inventory machines.yaml --install-packages
    crmplan apply --plan examples/simplecrm.yaml --yes --records 25M
-   crmplan apply --plan examples/simplecrm.yaml --yes --records full`),
+   crmplan apply --plan examples/simplecrm.yaml --yes --records full
+   crmplan apply --plan examples/simplecrm.yaml --refresh      # run Pulumi even if nothing changed`),
 		Flags: append(append(deployFlags(),
 			&cli.StringFlag{Name: "records", Usage: "records to seed (1000, 25M, or full: the plan's workload.records)", Value: "1000"},
 			&cli.IntFlag{Name: "users", Usage: "sales reps to seed", Value: 10},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation on a terminal"},
+			&cli.BoolFlag{Name: "refresh", Usage: "run Pulumi even when nothing changed, refreshing every resource from its host first " +
+				"(without it, an apply whose inputs are those of the last one and whose hosts show no drift skips Pulumi)"},
 			isolateFlag(),
 		), targetFlags()...),
 		Action: func(c *cli.Context) error {
@@ -94,6 +109,7 @@ Examples:
 			if err != nil {
 				return err
 			}
+			req.Refresh = c.Bool("refresh")
 			if onAWS, err := awsTarget(c); err != nil || onAWS {
 				if err != nil {
 					return err
@@ -121,6 +137,10 @@ type applyOutput struct {
 	Records int64                    `json:"records" yaml:"records"`
 	Changes map[string]int           `json:"changes" yaml:"changes"`
 	Changed bool                     `json:"changed" yaml:"changed"`
+	// PulumiRan is false when apply found nothing to do without Pulumi;
+	// Unchanged then says since when and how many hosts it checked.
+	PulumiRan bool                 `json:"pulumi_ran" yaml:"pulumi_ran"`
+	Unchanged *provision.Unchanged `json:"unchanged,omitempty" yaml:"unchanged,omitempty"`
 	// Skipped are the plan's hosts this target leaves out, with why.
 	Skipped []provision.Skip `json:"skipped,omitempty" yaml:"skipped,omitempty"`
 }
@@ -128,11 +148,14 @@ type applyOutput struct {
 func printApply(w io.Writer, res provision.Result, stateDir, format string) error {
 	inv := res.Inventory
 	out := applyOutput{Stack: inv.Stack, WebURL: inv.WebURL, Hosts: inv.Hosts, Records: inv.Records,
-		Changes: res.Changes, Changed: provision.Changed(res.Changes), Skipped: res.Skipped}
+		Changes: res.Changes, Changed: provision.Changed(res.Changes), Skipped: res.Skipped, PulumiRan: res.PulumiRan, Unchanged: res.Unchanged}
 	if done, err := encode(w, out, format); done {
 		return err
 	}
-	if !out.Changed {
+	switch {
+	case out.Unchanged != nil:
+		fmt.Fprintf(w, "no changes: %s (Pulumi not run; --refresh runs it)\n", out.Unchanged)
+	case !out.Changed:
 		fmt.Fprintln(w, "no changes")
 	}
 	fmt.Fprintf(w, "\nweb:   %s\nlogin: %s (password in %s)\n\n", inv.WebURL, inv.LoadUser.Email,

@@ -55,6 +55,21 @@ func (p Paths) Machines() string { return filepath.Join(p.StackDir(), "machines.
 // Inventory is where apply writes the stack's Inventory.
 func (p Paths) Inventory() string { return filepath.Join(p.StackDir(), "inventory.json") }
 
+// LastUp is the record of the stack's last up that succeeded: the
+// fingerprint of everything its program was made from, which lets the next
+// apply skip an up that has nothing to do.
+func (p Paths) LastUp() string { return filepath.Join(p.StackDir(), "last-up.json") }
+
+// Digests caches the SHA-256 of the binaries a stack deploys, by file
+// identity, so that apply does not read hundreds of megabytes every time.
+func (p Paths) Digests() string { return filepath.Join(p.StackDir(), "digests.json") }
+
+// Checkpoint is the Pulumi file backend's state of the stack (the
+// project's stack file; Pulumi may write it gzipped, with ".gz" appended).
+func (p Paths) Checkpoint(project string) string {
+	return filepath.Join(p.Backend(), ".pulumi", "stacks", project, p.Stack+".json")
+}
+
 // FailoverRecord is where a failover is recorded.
 func (p Paths) FailoverRecord() string { return filepath.Join(p.StackDir(), "failover.json") }
 
