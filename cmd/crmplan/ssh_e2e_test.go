@@ -147,9 +147,19 @@ func TestApplySSH(t *testing.T) {
 	probeAsPlanned(t, e, plan)
 	verifyAtRate(t, e, plan, paths)
 
+	// Without --install-packages one input changed: Pulumi runs, and
+	// finds nothing to do (taking the permission back uninstalls nothing).
 	again, tookAgain := e.apply(plan, "--target", "ssh", "--inventory", inventory)
-	if again.Changed {
-		t.Errorf("a second apply changed %v, want nothing", again.Changes)
+	if again.Changed || !again.PulumiRan || !strings.Contains(e.applied, "pulumi: running: changed since the last up: layout") {
+		t.Errorf("apply without --install-packages: changed %v, Pulumi ran %v; want Pulumi run for the changed layout, and no change", again.Changes, again.PulumiRan)
+	}
+	t.Logf("apply --target ssh, one input changed, nothing to change: %.1fs", tookAgain.Seconds())
+	// The same again: nothing changed since, and the hosts did not
+	// drift, so Pulumi is not run at all.
+	again, tookAgain = e.apply(plan, "--target", "ssh", "--inventory", inventory)
+	if again.Changed || again.PulumiRan || again.Unchanged == nil || again.Unchanged.HostsChecked != len(machines) {
+		t.Errorf("a no-change apply: changed %v, Pulumi ran %v, unchanged %+v; want Pulumi skipped after checking all %d hosts",
+			again.Changes, again.PulumiRan, again.Unchanged, len(machines))
 	}
 	t.Logf("no-change apply --target ssh: %.1fs", tookAgain.Seconds())
 	// Deployed onto the same machines: drift and packages are asked of
@@ -249,6 +259,25 @@ func newMachinesEnv(t *testing.T, machines string) (*deployEnv, string, topology
 // drift is seen through the mesh, Pulumi refreshes, and the program runs
 // again.
 func driftSSH(t *testing.T, e *deployEnv, plan, inventory, dir string) {
+	proc := killSupervised(t, dir)
+	host := filepath.Base(dir)
+	res, took := e.apply(plan, "--target", "ssh", "--inventory", inventory)
+	t.Logf("apply after %s's %s was killed: %.1fs, changes %v", host, proc.Name, took.Seconds(), res.Changes)
+	if want := "refreshing: host " + host + " " + proc.Name + " is not running"; !strings.Contains(e.applied, want) || !strings.Contains(e.applied, "asked through the mesh") {
+		t.Errorf("apply did not say %q after asking through the mesh", want)
+	}
+	if _, running := proc.Running(); !running {
+		t.Errorf("%s on %s does not run after the apply", proc.Name, host)
+	}
+	if !res.PulumiRan || !strings.Contains(e.applied, "pulumi: running: no change of inputs, but host "+host) {
+		t.Errorf("apply after the kill: Pulumi ran %v; want it run for the drift alone", res.PulumiRan)
+	}
+}
+
+// killSupervised kill -9s the first supervised program of the host whose
+// directory is dir, its supervisor first, and returns it.
+func killSupervised(t *testing.T, dir string) supervise.Process {
+	t.Helper()
 	specs, _ := filepath.Glob(filepath.Join(dir, "*.spec.json"))
 	if len(specs) == 0 {
 		t.Fatalf("no supervised program in %s", dir)
@@ -265,13 +294,5 @@ func driftSSH(t *testing.T, e *deployEnv, plan, inventory, dir string) {
 	if st.ChildPID > 0 {
 		_ = syscall.Kill(st.ChildPID, syscall.SIGKILL)
 	}
-	host := filepath.Base(dir)
-	res, took := e.apply(plan, "--target", "ssh", "--inventory", inventory)
-	t.Logf("apply after %s's %s was killed: %.1fs, changes %v", host, proc.Name, took.Seconds(), res.Changes)
-	if want := "refreshing: host " + host + " " + proc.Name + " is not running"; !strings.Contains(e.applied, want) || !strings.Contains(e.applied, "asked through the mesh") {
-		t.Errorf("apply did not say %q after asking through the mesh", want)
-	}
-	if _, running := proc.Running(); !running {
-		t.Errorf("%s on %s does not run after the apply", proc.Name, host)
-	}
+	return proc
 }
