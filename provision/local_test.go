@@ -111,6 +111,11 @@ func TestLocalDatabaseStack(t *testing.T) {
 	if Changed(res.Changes) {
 		t.Fatalf("second apply changed %v, want no changes\n%s", res.Changes, out.String())
 	}
+	// Nothing changed since the first apply's up and no host drifted:
+	// Pulumi is not run.
+	if res.PulumiRan || res.Unchanged == nil || res.Unchanged.HostsChecked != len(req.Topology.Hosts) {
+		t.Errorf("second apply: Pulumi ran %v, unchanged %+v; want it skipped after checking every host\n%s", res.PulumiRan, res.Unchanged, out.String())
+	}
 
 	// A supervisor killed with -9 takes postgres with it; the next apply
 	// notices on refresh and starts it again.
@@ -129,8 +134,8 @@ func TestLocalDatabaseStack(t *testing.T) {
 	if err != nil {
 		t.Fatalf("apply after kill: %v", err)
 	}
-	if res.Changes["update"] != 1 {
-		t.Errorf("apply after kill changes = %v, want 1 update", res.Changes)
+	if res.Changes["update"] != 1 || !res.PulumiRan {
+		t.Errorf("apply after kill changes = %v (Pulumi ran %v), want 1 update", res.Changes, res.PulumiRan)
 	}
 	if _, ok := proc.Running(); !ok {
 		t.Error("replica not running again after apply")
