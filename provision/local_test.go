@@ -116,6 +116,14 @@ func TestLocalDatabaseStack(t *testing.T) {
 	if res.PulumiRan || res.Unchanged == nil || res.Unchanged.HostsChecked != len(req.Topology.Hosts) {
 		t.Errorf("second apply: Pulumi ran %v, unchanged %+v; want it skipped after checking every host\n%s", res.PulumiRan, res.Unchanged, out.String())
 	}
+	// --refresh runs Pulumi all the same, and finds nothing to change.
+	out.Reset()
+	req.Refresh = true
+	res, err = Apply(ctx, req)
+	req.Refresh = false
+	if err != nil || !res.PulumiRan || Changed(res.Changes) || !strings.Contains(out.String(), "refreshing: --refresh") {
+		t.Errorf("apply with Refresh: Pulumi ran %v, changes %v, err %v; want a refresh and no change\n%s", res.PulumiRan, res.Changes, err, out.String())
+	}
 
 	// A supervisor killed with -9 takes postgres with it; the next apply
 	// notices on refresh and starts it again.
@@ -162,8 +170,12 @@ func TestLocalDatabaseStack(t *testing.T) {
 
 	// Synchronous replication is an in-place change of the replica.
 	req.Replication = topology.Sync
+	out.Reset()
 	if res, err = Apply(ctx, req); err != nil || res.Changes["update"] != 1 {
 		t.Fatalf("apply with sync replication: changes %v, err %v; want 1 update", res.Changes, err)
+	}
+	if !strings.Contains(out.String(), "pulumi: running: changed since the last up: layout") {
+		t.Errorf("apply with sync replication did not say the layout changed\n%s", out.String())
 	}
 	st, err = GetStatus(ctx, req.StateDir, req.Stack)
 	if err != nil {
