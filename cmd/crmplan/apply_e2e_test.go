@@ -192,6 +192,13 @@ func TestApplySimpleCRM(t *testing.T) {
 		t.Errorf("apply after SIGINT: %d hosts, changes %v; want 11 hosts, nothing deleted or replaced", len(res.Hosts), res.Changes)
 	}
 	checkUI(t, inv)
+	// The interrupted up forgot the last one's record before it began.
+	if !strings.Contains(e.applied, "pulumi: running: no record of an up that completed") {
+		t.Errorf("apply after SIGINT did not run Pulumi for want of a record")
+	}
+	if res, _ = e.apply(bigger); res.PulumiRan || res.Unchanged == nil || res.Unchanged.HostsChecked != 11 {
+		t.Errorf("apply of 3 api servers again: Pulumi ran %v, unchanged %+v; want it skipped after checking 11 hosts", res.PulumiRan, res.Unchanged)
+	}
 
 	if out, err := e.exec("destroy", "--plan", bigger, "--yes"); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out)
@@ -225,6 +232,11 @@ func firstApplyChecks(t *testing.T, e *deployEnv, plan string, res applyOutput) 
 	t.Logf("BENCH no-change-apply %.1fs", took.Seconds())
 	if again.Changed {
 		t.Fatalf("second apply changed %v, want no changes", again.Changes)
+	}
+	// Nothing changed since the first apply's up, and no host drifted:
+	// Pulumi is not run at all.
+	if again.PulumiRan || again.Unchanged == nil || again.Unchanged.HostsChecked != 10 || !strings.Contains(e.applied, "apply: nothing to do: inputs unchanged since") {
+		t.Errorf("second apply: Pulumi ran %v, unchanged %+v; want it skipped after checking the 10 hosts", again.PulumiRan, again.Unchanged)
 	}
 	checkStatus(t, e)
 }
