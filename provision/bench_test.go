@@ -178,6 +178,11 @@ func BenchmarkSSHApply(b *testing.B) {
 	// once with N=1 and again with N.
 	req := simplecrmRequest(b, root, self, pulumiBin)
 	req.Bins.Receptor = receptor
+	// A stack name of its own: the machines' registry (/var/lib/crmplan/
+	// ssh, this machine's on the rig) is keyed by stack and host, and
+	// TestApplySSH's stack is simplecrm; run side by side, each took the
+	// other's entries for a machine already holding a stack.
+	req.Stack = "simplecrm-bench"
 	dmz, lan := netip.MustParsePrefix("10.235.65.0/24"), netip.MustParsePrefix("10.235.66.0/24")
 	var machines []sshtest.Machine
 	// From .10: the first addresses are the rig's router's.
