@@ -52,8 +52,14 @@ func TestVerifyLoadgenHosts(t *testing.T) {
 		t.Errorf("--generators 4: exit %d, %s", code, out)
 	}
 
+	// The ETL jobs' CPU alone on the etl host is a few milliseconds a job,
+	// counted in /proc's 10 ms ticks: with the defaults (200 rows, 5 s
+	// alone) it was about one tick, and none in one make test run out of
+	// four. Three times the rows for three times as long gave it six
+	// (0.004 cores over 15 s) in the first run.
 	cmd := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
-		"--duration", "30s", "--ramp-up", "5s", "--keep-points", "--output", "json")
+		"--duration", "30s", "--ramp-up", "5s", "--keep-points", "--output", "json",
+		"--etl-rows", "600", "--etl-window", "15s")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.Output()
