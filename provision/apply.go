@@ -375,41 +375,6 @@ func Apply(ctx context.Context, r Request) (Result, error) {
 	return Result{Inventory: inv, Changes: changes, HostOnly: layout.Unsupported, Skipped: layout.Skipped, PulumiRan: true}, nil
 }
 
-// recordUp records an up of inputs that succeeded, with the stack's files
-// as it left them (the inventory, written after it, among them).
-func recordUp(paths stackdir.Paths, inputs map[string]string) error {
-	files, err := stackFiles(paths)
-	if err != nil {
-		return fmt.Errorf("record the up: %w", err)
-	}
-	return saveLastUp(paths, lastUp{Inputs: inputs, Stack: files, At: time.Now().UTC()})
-}
-
-// unchanged is Apply when Pulumi has nothing to do: the inventory the last
-// up wrote (stackFiles checked it is that one), the network enforced again
-// on an isolated stack, as an up would.
-func (r Request) unchanged(ctx context.Context, layout Layout, last *lastUp, start time.Time) (Result, error) {
-	inv, err := stackdir.LoadInventory(r.StateDir, r.Stack)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := enforceNetwork(ctx, r.paths()); err != nil {
-		return Result{}, err
-	}
-	u := Unchanged{Since: last.At, HostsChecked: layout.hostsChecked()}
-	fmt.Fprintf(r.Out, "apply: nothing to do: %s; Pulumi not run (--refresh runs it) (%.1fs)\n", u, time.Since(start).Seconds())
-	return Result{Inventory: inv, Changes: map[string]int{}, HostOnly: layout.Unsupported, Skipped: layout.Skipped, Unchanged: &u}, nil
-}
-
-// hostsChecked is how many hosts drift asks: none on the aws target,
-// whose hosts show their state in the mesh.
-func (l Layout) hostsChecked() int {
-	if l.Target == ec2.Name {
-		return 0
-	}
-	return len(l.Hosts)
-}
-
 // drift says why the stack's state may no longer match the machine (a host
 // directory gone, a supervisor dead), or "" when it does. It checks what the
 // provider's Read would, without the cost of a Pulumi refresh.
