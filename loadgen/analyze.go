@@ -72,7 +72,7 @@ func buildResult(sum summary, pts points, sc Scenario, step time.Duration) Resul
 		res.AchievedRate = float64(requests) / dur
 	}
 	if len(pts.requests) > 0 {
-		res.Series = pts.series(pts.requests[0].at, step)
+		res.Series, res.SeriesStart = pts.series(pts.requests[0].at, step), pts.requests[0].at
 	}
 	res.SLO.Classes = classVerdicts(sc, res.ByClass, summaryClassP95(sum, res.ByClass))
 	// A class k6 had no threshold for (a user's older copy of the script)

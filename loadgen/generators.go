@@ -309,7 +309,7 @@ func (o Options) merge(reports []wire.LoadReport, errs []error, segs []string) (
 	if res.DurationS > 0 {
 		res.AchievedRate = float64(res.Requests) / res.DurationS
 	}
-	res.Series = mergedSeries(reports, errs, first, o.seriesStep())
+	res.Series, res.SeriesStart = mergedSeries(reports, errs, first, o.seriesStep()), first
 	res.SLO.Classes = classVerdicts(sc, res.ByClass, func(c string) (float64, bool) {
 		h := classes[c]
 		return h.QuantileMs(0.95), h != nil && h.Count() > 0

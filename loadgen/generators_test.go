@@ -99,8 +99,8 @@ func TestVerifyGenerators(t *testing.T) {
 	if len(res.Tiers) != 1 || res.Tiers[0].Throughput < 45 {
 		t.Errorf("tiers = %+v, want web at about 60 req/s", res.Tiers)
 	}
-	if len(res.Series) == 0 {
-		t.Error("no time series")
+	if len(res.Series) == 0 || res.SeriesStart.Before(res.StartedAt) {
+		t.Errorf("time series %d points from %v, want some, from after the run's start %v", len(res.Series), res.SeriesStart, res.StartedAt)
 	}
 	t.Logf("start skew %.1f ms, p95 %.2f ms, generator CPU %.3f cores", res.StartSkewMs, res.Latency.P95Ms, res.GeneratorCPU)
 }

@@ -27,9 +27,12 @@ type Result struct {
 	Errors  map[string]int64       `json:"errors_by_kind"` // "http_5xx", "timeout", "connection_refused", ...
 	// Tiers is the server-side view scraped from every host's /metrics.
 	Tiers []TierMeasurement `json:"tiers"`
-	// Series is throughput and latency over the run, one point per interval.
-	Series []SeriesPoint `json:"series"`
-	SLO    SLOResult     `json:"slo"`
+	// Series is throughput and latency over the run, one point per interval,
+	// counted from SeriesStart: the run's first request, which comes after
+	// StartedAt by verify's idle and background windows and k6's start.
+	Series      []SeriesPoint `json:"series"`
+	SeriesStart time.Time     `json:"series_start,omitzero"`
+	SLO         SLOResult     `json:"slo"`
 	// GeneratorCPU is the CPU the k6 process itself used, in cores (CPU
 	// seconds per second of its run), so a reader can tell whether the load
 	// generator, not the target, was the bottleneck.
@@ -135,7 +138,7 @@ type TierMeasurement struct {
 
 // SeriesPoint is one interval of the run.
 type SeriesPoint struct {
-	AtS    float64 `json:"at_s"` // seconds since start
+	AtS    float64 `json:"at_s"` // end of the interval, in seconds since Result.SeriesStart
 	Rate   float64 `json:"rate"` // completed requests/s
 	P95Ms  float64 `json:"p95_ms"`
 	Errors int64   `json:"errors"`

@@ -105,6 +105,17 @@ func TestBuildResultFromFixture(t *testing.T) {
 	if len(res.Series) < 4 || len(res.Series) > 6 || int(n) != len(pts.requests) {
 		t.Errorf("series = %+v (%g requests), want 4-6 points covering %d", res.Series, n, len(pts.requests))
 	}
+	// The series is placed on the clock by its first request, which a
+	// test lining it up with a deploy's events needs.
+	first := pts.requests[0].at
+	for _, r := range pts.requests {
+		if r.at.Before(first) {
+			first = r.at
+		}
+	}
+	if !res.SeriesStart.Equal(first) {
+		t.Errorf("series start = %v, want the first request's %v", res.SeriesStart, first)
+	}
 }
 
 func TestReadPointsErrors(t *testing.T) {

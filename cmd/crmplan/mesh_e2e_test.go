@@ -181,13 +181,13 @@ func rollingDeployOverMesh(t *testing.T, e *deployEnv, plan, crm2 string) {
 	default:
 		t.Fatal("web-1 never got the new release")
 	}
-	// A series point covers the step before it, counted from k6's first
-	// request, a little after StartedAt: 2 s of margin. The install unit
-	// that moves web-1's release takes longer than that, so the api phase
-	// has ended by then.
+	// A series point covers the step (5 s) before it, counted from k6's
+	// first request (SeriesStart; StartedAt is verify's, before its idle
+	// and background windows). A failure counts for the api phase only
+	// when its whole step ended before web-1's release moved.
 	var apiPhase, web int64
 	for _, p := range lr.Series {
-		if lr.StartedAt.Add(time.Duration(p.AtS*float64(time.Second)) + 2*time.Second).Before(webAt) {
+		if lr.SeriesStart.Add(time.Duration(p.AtS * float64(time.Second))).Before(webAt) {
 			apiPhase += p.Errors
 		} else {
 			web += p.Errors
