@@ -34,6 +34,7 @@ type handConn struct {
 	handing   bool // a handover has begun
 	kept      bool // the server let go of it during a handover: it goes to the next process
 	tls       bool // it carries a TLS session, whose keys this process holds: never handed over
+	h2        bool // it speaks HTTP/2: never between requests, closed by GOAWAY (serveHTTP2)
 }
 
 // holdsTLS marks the connection as one a handover closes rather than
@@ -44,6 +45,25 @@ func (c *handConn) holdsTLS() {
 	c.mu.Lock()
 	c.tls = true
 	c.mu.Unlock()
+}
+
+// speaksHTTP2 marks a TLS connection the HTTP/2 server took: its frames
+// are read all the time, not request by request, so it is never between
+// requests, and a handover closes it by GOAWAY rather than by deadline.
+func (c *handConn) speaksHTTP2() {
+	c.mu.Lock()
+	c.h2, c.between = true, false
+	c.mu.Unlock()
+}
+
+// readDeadlineUnlessHanding sets the read deadline, unless a handover has
+// begun: its deadline in the past, which wakes the connection, must stay.
+func (c *handConn) readDeadlineUnlessHanding(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.handing {
+		_ = c.TCPConn.SetReadDeadline(t)
+	}
 }
 
 func (c *handConn) Read(p []byte) (int, error) {
@@ -196,24 +216,24 @@ func (t *connTracker) wrap(tc *net.TCPConn) (*handConn, error) {
 
 // connState is the server's ConnState hook.
 func (t *connTracker) connState(nc net.Conn, st http.ConnState) {
-	if w, ok := nc.(interface{ NetConn() net.Conn }); ok {
-		nc = w.NetConn() // a sniffConn or tls.Conn around it
-	}
-	c, ok := nc.(*handConn)
-	if !ok {
+	c := trackedConn(nc)
+	if c == nil {
 		return
 	}
 	switch st {
 	case http.StateIdle:
 		c.mu.Lock()
-		c.between, c.pipelined = !c.pipelined, false
+		if !c.h2 {
+			c.between, c.pipelined = !c.pipelined, false
+		}
 		c.mu.Unlock()
 	case http.StateClosed, http.StateHijacked:
 		t.release(c)
 	}
 }
 
-// release forgets a connection the server (or awaitRequest) is done with.
+// release forgets a connection the server (or awaitRequest, or a sniff) is
+// done with.
 func (t *connTracker) release(c *handConn) {
 	c.mu.Lock()
 	kept := c.kept

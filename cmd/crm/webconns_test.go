@@ -23,7 +23,7 @@ func handoverServer(t *testing.T, release <-chan struct{}, cert ...tls.Certifica
 	if err != nil {
 		t.Fatal(err)
 	}
-	hl := &handoverListener{TCPListener: l.(*net.TCPListener), conns: conns}
+	hl := newHandoverListener(l.(*net.TCPListener), conns)
 	srv := &http.Server{
 		Handler: closeTLSAtHandover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body)
@@ -37,7 +37,7 @@ func handoverServer(t *testing.T, release <-chan struct{}, cert ...tls.Certifica
 	}
 	var served net.Listener = hl
 	if len(cert) > 0 {
-		served = sniffListener{Listener: hl, cfg: &tls.Config{Certificates: cert}}
+		served = newSniffListener(hl, &tls.Config{Certificates: cert}, 10*time.Second)
 	}
 	go func() { _ = srv.Serve(served) }()
 	t.Cleanup(func() { _ = srv.Close() })

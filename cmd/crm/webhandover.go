@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -62,11 +63,19 @@ func serveWeb(ctx context.Context, cfg serve.Config, tlsCfg *tls.Config) error {
 		ConnState:         conns.connState,
 		ConnContext:       withConn,
 	}
-	hl := &handoverListener{TCPListener: tl, conns: conns}
+	hl := newHandoverListener(tl, conns)
 	q := newConnQueue(tl.Addr())
 	var public, inheritedConns net.Listener = hl, q
+	goAway := func() {}
 	if tlsCfg != nil {
-		public, inheritedConns = sniffListener{Listener: hl, cfg: tlsCfg}, sniffListener{Listener: q, cfg: tlsCfg}
+		public = newSniffListener(hl, tlsCfg, srv.ReadHeaderTimeout)
+		inheritedConns = newSniffListener(q, tlsCfg, srv.ReadHeaderTimeout)
+		if goAway, err = serveHTTP2(srv); err != nil {
+			return err
+		}
+		// A stop (not a handover) asks the HTTP/2 clients to go too:
+		// Shutdown waits for their connections, which it cannot close.
+		srv.RegisterOnShutdown(goAway)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(public) }()
@@ -85,7 +94,7 @@ func serveWeb(ctx context.Context, cfg serve.Config, tlsCfg *tls.Config) error {
 	}
 	cfg.Log.Info("shutting down", "handover", handover)
 	if handover {
-		return handOver(cfg.Log, tl, hl, served, conns, q)
+		return handOver(cfg.Log, tl, hl, served, conns, q, goAway)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -101,7 +110,7 @@ func serveWeb(ctx context.Context, cfg serve.Config, tlsCfg *tls.Config) error {
 // handOver stops accepting, waits until the server has let go of every
 // connection (each between two requests), and execs the binary at its own
 // path with the listening socket and those connections.
-func handOver(log *slog.Logger, tl *net.TCPListener, hl *handoverListener, served <-chan error, conns *connTracker, q *connQueue) error {
+func handOver(log *slog.Logger, tl *net.TCPListener, hl *handoverListener, served <-chan error, conns *connTracker, q *connQueue, goAway func()) error {
 	path, err := exec.LookPath(os.Args[0])
 	if err != nil {
 		return fmt.Errorf("handover: %w", err)
@@ -113,19 +122,38 @@ func handOver(log *slog.Logger, tl *net.TCPListener, hl *handoverListener, serve
 	if err != nil {
 		return fmt.Errorf("handover: %w", err)
 	}
-	// Stop accepting first, and wait until Serve has returned: every
-	// connection it accepted is tracked then.
+	// Stop accepting first, and wait until the accept loop has ended:
+	// every connection it accepted is tracked then. (Serve itself may go
+	// on a little over TLS: connections whose first byte came are still
+	// on their way to it.)
 	hl.stopping.Store(true)
 	_ = tl.SetDeadline(time.Now())
-	if err := <-served; !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("handover: %w", err)
+	select {
+	case <-hl.ended:
+	case err := <-served:
+		if !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("handover: %w", err)
+		}
 	}
 	began := time.Now()
 	empty := conns.handover()
+	goAway()
 	_ = q.Close() // after handover(): a connection it did not pass to the server is kept
-	select {
-	case <-empty:
-	case <-time.After(handoverTimeout):
+	// GOAWAY reaches the HTTP/2 connections the server has; one whose
+	// handshake was under way gets it at the next tick.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(handoverTimeout)
+wait:
+	for {
+		select {
+		case <-empty:
+			break wait
+		case <-timeout:
+			break wait
+		case <-tick.C:
+			goAway()
+		}
 	}
 	kept, cut := conns.handedOver()
 	if !takes {
@@ -146,12 +174,19 @@ type handoverListener struct {
 	*net.TCPListener
 	conns    *connTracker
 	stopping atomic.Bool
+	ended    chan struct{} // closed when Accept has returned for a handover
+	end      sync.Once
+}
+
+func newHandoverListener(tl *net.TCPListener, conns *connTracker) *handoverListener {
+	return &handoverListener{TCPListener: tl, conns: conns, ended: make(chan struct{})}
 }
 
 func (l *handoverListener) Accept() (net.Conn, error) {
 	c, err := l.TCPListener.AcceptTCP()
 	if err != nil {
 		if l.stopping.Load() {
+			l.end.Do(func() { close(l.ended) })
 			return nil, net.ErrClosed
 		}
 		return nil, err
@@ -284,10 +319,7 @@ func inheritable(fd uintptr) error {
 func closeTLSAtHandover(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		nc, _ := r.Context().Value(connKey{}).(net.Conn)
-		if w, ok := nc.(interface{ NetConn() net.Conn }); ok {
-			nc = w.NetConn()
-		}
-		if hc, ok := nc.(*handConn); ok && hc.closing() {
+		if hc := trackedConn(nc); hc != nil && hc.closing() {
 			w.Header().Set("Connection", "close")
 		}
 		next.ServeHTTP(w, r)

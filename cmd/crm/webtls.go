@@ -9,9 +9,10 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/net/http2"
 
 	"github.com/crmplan/crmplan/app"
 )
@@ -60,7 +61,10 @@ func webTLSConfig(c *cli.Context) (*tls.Config, error) {
 	if err != nil {
 		return nil, app.Errorf(app.EINVALID, "%v", err).In("--tls-cert-file and --tls-key-file")
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	// h2 first: browsers and k6 speak HTTP/2, whose GOAWAY lets a handover
+	// close their connections without losing a request (serveHTTP2).
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+		NextProtos: []string{http2.NextProtoTLS, "http/1.1"}}, nil
 }
 
 // pemFrom reads file, else the environment variable env; nil when neither
@@ -84,88 +88,112 @@ func pemFrom(file, env, flag string, secret bool) ([]byte, error) {
 	return b, nil
 }
 
-// sniffListener hands out connections that become TLS or stay plain by
-// their first byte.
+// sniffListener accepts from its listener and routes each connection by
+// its first byte, read in a goroutine of the connection's own (a client
+// that sends nothing must not hold up the next Accept): a TLS handshake
+// becomes a *tls.Conn, so that the server runs the handshake itself,
+// negotiates HTTP/2 by ALPN and sets Request.TLS; anything else stays the
+// plain connection, its first byte replayed.
 type sniffListener struct {
-	net.Listener
-	cfg *tls.Config
+	net.Listener // the accepted: a *handConn, or a *net.TCPConn
+	cfg          *tls.Config
+	timeout      time.Duration // for the first byte, as for a request's header
+
+	start  sync.Once
+	out    chan net.Conn
+	done   chan struct{} // closed when the accept loop and every sniff have ended
+	err    error         // why the accept loop ended; read after done
+	closed chan struct{}
+	close  sync.Once
 }
 
-func (l sniffListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+func newSniffListener(l net.Listener, cfg *tls.Config, timeout time.Duration) *sniffListener {
+	return &sniffListener{Listener: l, cfg: cfg, timeout: timeout,
+		out: make(chan net.Conn), done: make(chan struct{}), closed: make(chan struct{})}
+}
+
+func (l *sniffListener) Accept() (net.Conn, error) {
+	l.start.Do(func() { go l.loop() })
+	select {
+	case c := <-l.out:
+		return c, nil
+	case <-l.done: // no sniff is left to send one
+		return nil, l.err
+	case <-l.closed:
+		return nil, net.ErrClosed
 	}
-	return &sniffConn{Conn: c, cfg: l.cfg}, nil
 }
 
-// sniffConn reads the connection's first byte on its first Read (in the
-// server's goroutine for the connection, not in Accept, which a client
-// that sends nothing would hold up) and from then on is a TLS server
-// connection or the plain one.
-type sniffConn struct {
-	net.Conn // the accepted connection: a *handConn, or a *net.TCPConn
-	cfg      *tls.Config
-
-	once  sync.Once
-	err   error
-	tls   atomic.Pointer[tls.Conn]
-	first []byte // a plain connection's first byte, not returned yet
+func (l *sniffListener) Close() error {
+	l.close.Do(func() { close(l.closed) })
+	return l.Listener.Close()
 }
 
-func (c *sniffConn) sniff() {
+// loop accepts until its listener fails for good, as http.Server's own
+// loop would: a temporary error (out of descriptors) is waited out.
+func (l *sniffListener) loop() {
+	var sniffs sync.WaitGroup
+	defer func() {
+		sniffs.Wait()
+		close(l.done)
+	}()
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			l.err = err
+			return
+		}
+		sniffs.Go(func() { l.sniff(c) })
+	}
+}
+
+func (l *sniffListener) sniff(c net.Conn) {
+	first, err := readFirst(c, l.timeout)
+	if err != nil {
+		_ = c.Close() // kept open when a handover takes it
+		if hc, ok := c.(*handConn); ok {
+			hc.t.release(hc)
+		}
+		return
+	}
+	var out net.Conn = &replayConn{Conn: c, first: first}
+	if first[0] == tlsRecordHandshake {
+		if hc, ok := c.(*handConn); ok {
+			hc.holdsTLS() // a TLS session cannot change processes
+		}
+		out = tls.Server(out, l.cfg)
+	}
+	select {
+	case l.out <- out:
+	case <-l.closed:
+		_ = out.Close()
+	}
+}
+
+// readFirst reads a connection's first byte, waiting at most timeout. A
+// tracked connection between requests reads it through its handover
+// logic: a handover that begins meanwhile takes the connection (EOF here).
+func readFirst(c net.Conn, timeout time.Duration) ([]byte, error) {
+	if hc, ok := c.(*handConn); ok {
+		hc.readDeadlineUnlessHanding(time.Now().Add(timeout))
+	} else {
+		_ = c.SetReadDeadline(time.Now().Add(timeout))
+	}
 	b := make([]byte, 1)
-	if n, err := c.Conn.Read(b); n == 0 {
+	n, err := c.Read(b)
+	if n == 0 {
 		if err == nil {
 			err = io.ErrNoProgress
 		}
-		c.err = err
-		return
+		return nil, err
 	}
-	if b[0] != tlsRecordHandshake {
-		c.first = b
-		return
-	}
-	if hc, ok := c.Conn.(*handConn); ok {
-		hc.holdsTLS() // a TLS session cannot change processes
-	}
-	c.tls.Store(tls.Server(&replayConn{Conn: c.Conn, first: b}, c.cfg))
+	_ = c.SetReadDeadline(time.Time{}) // read: this process serves the connection, no handover sets a deadline on it
+	return b, nil
 }
-
-func (c *sniffConn) Read(p []byte) (int, error) {
-	c.once.Do(c.sniff)
-	if t := c.tls.Load(); t != nil {
-		return t.Read(p)
-	}
-	if c.err != nil {
-		return 0, c.err
-	}
-	if len(c.first) > 0 && len(p) > 0 {
-		p[0], c.first = c.first[0], nil
-		return 1, nil
-	}
-	return c.Conn.Read(p)
-}
-
-func (c *sniffConn) Write(p []byte) (int, error) {
-	if t := c.tls.Load(); t != nil {
-		return t.Write(p)
-	}
-	return c.Conn.Write(p)
-}
-
-func (c *sniffConn) Close() error {
-	if t := c.tls.Load(); t != nil {
-		return t.Close()
-	}
-	return c.Conn.Close()
-}
-
-// NetConn is the accepted connection (the handover tracks that one).
-func (c *sniffConn) NetConn() net.Conn { return c.Conn }
-
-// isTLS reports whether the client spoke TLS; known once a request was read.
-func (c *sniffConn) isTLS() bool { return c.tls.Load() != nil }
 
 // replayConn returns first before what the connection reads next.
 type replayConn struct {
@@ -182,22 +210,61 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// NetConn is the accepted connection (the handover tracks that one).
+func (c *replayConn) NetConn() net.Conn { return c.Conn }
+
+// trackedConn is the *handConn under a server's connection (a *tls.Conn or
+// a replayConn around it), or nil.
+func trackedConn(nc net.Conn) *handConn {
+	for nc != nil {
+		if hc, ok := nc.(*handConn); ok {
+			return hc
+		}
+		w, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		nc = w.NetConn()
+	}
+	return nil
+}
+
+// serveHTTP2 has srv speak HTTP/2 on the TLS connections whose client asks
+// for it, and returns goAway, which sends each of them GOAWAY: the client
+// learns which of its requests the server took and sends any later one
+// again, on a new connection. That is how a handover closes an HTTP/2
+// connection without losing a request, which it cannot do for an idle
+// HTTP/1.1 one (see tlsHandoverGrace). x/net's server rather than net/http's
+// own: net/http sends GOAWAY only from Shutdown, which would also close
+// the plain connections a handover passes on.
+func serveHTTP2(srv *http.Server) (goAway func(), err error) {
+	// gate serves nothing: its Shutdown is the GOAWAY of every connection
+	// the HTTP/2 server it is configured with serves.
+	gate := &http.Server{IdleTimeout: srv.IdleTimeout}
+	if err := http2.ConfigureServer(gate, &http2.Server{}); err != nil {
+		return nil, fmt.Errorf("http/2: %w", err)
+	}
+	serve := gate.TLSNextProto[http2.NextProtoTLS]
+	srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){
+		http2.NextProtoTLS: func(hs *http.Server, c *tls.Conn, h http.Handler) {
+			if hc := trackedConn(c); hc != nil {
+				hc.speaksHTTP2()
+			}
+			serve(hs, c, h)
+		},
+	}
+	return func() { _ = gate.Shutdown(context.Background()) }, nil
+}
+
 type connKey struct{}
 
-// withConn is the server's ConnContext: a request can ask its connection
-// whether it came over TLS (the server sets Request.TLS only for a
-// *tls.Conn it accepted itself).
+// withConn is the server's ConnContext: a request can find its connection
+// (closeTLSAtHandover asks it whether a handover has begun).
 func withConn(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, c)
 }
 
-func requestTLS(r *http.Request) bool {
-	if r.TLS != nil {
-		return true
-	}
-	c, ok := r.Context().Value(connKey{}).(*sniffConn)
-	return ok && c.isTLS()
-}
+func requestTLS(r *http.Request) bool { return r.TLS != nil }
 
 // redirectPlain sends plain-HTTP requests to the same URL over HTTPS (308:
 // the method and body stay), and tells browsers to come back over HTTPS.
