@@ -21,10 +21,16 @@ const (
 	// admin, monitoring and migration sessions.
 	reservedConnections = 13
 	minMaxConnections   = 20
-	// etlPool is what a migration server may open: the deployment gives it
-	// no pool size, so it runs with crm's default (app/store's
-	// DefaultMaxConns), which its share of max_connections must cover.
-	etlPool           = 16
+	// minPool is the smallest pool a server of a db-client tier gets: one
+	// connection for its work, one for its readiness checks.
+	minPool = 2
+	// scaleRoom is how many servers a db-client tier may have before its
+	// total must grow: every tier's total holds at least minPool
+	// connections for each of scaleRoom servers, so changing its server
+	// count up to there leaves max_connections as it is. 16 connections a
+	// tier is also crm's default pool (app/store's DefaultMaxConns), which
+	// a single worker or migration server ran with before.
+	scaleRoom         = 8
 	maxMaintenanceMem = 2 * giB
 	minWorkMem        = 64 * kiB
 )
@@ -53,19 +59,25 @@ func dbClient(role string) bool {
 // that effective_cache_size (75 % of RAM) holds it, rounded up to a power of
 // two GiB (servers come in such sizes), at least 4 GiB.
 //
-// Connections follow Little's law: the requests in flight at the primary are
-// its arrival rate times its mean response time. Each app server's pool is
-// its share of the larger of twice that (for bursts) and 2*cores+1 (the
-// PostgreSQL wiki's rule for the connections a server's cores keep busy),
-// and at least 2. A primary at or below its target utilization has fewer
-// requests in flight than cores, so the cores rule sets the pool until the
-// primary queues (a fixed or capped primary near saturation); then Little's
-// law asks for more. Every api and worker server gets such a pool, every
-// migration server crm's default pool of 16; max_connections adds 13
-// reserved slots and rounds up to ten.
-// The api servers share one total, so scaling that tier leaves
-// max_connections about where it was; a worker or migration server added
-// brings a pool more.
+// Connections: every db-client tier (api, worker, etl) has one pool total
+// for the whole tier, whatever its server count, and each of its servers
+// keeps its share, rounded down so that the shares never sum above the
+// total (tierPools). max_connections is the tiers' totals plus 13 reserved
+// slots, rounded up to ten. So a tier scaled out or in within its totals
+// leaves max_connections, and every setting PostgreSQL takes only at a
+// restart, as it was: its servers take their new share in place, and no
+// request fails for a restarted database.
+//
+// The api tier's total follows Little's law: the requests in flight at
+// the primary are its arrival rate times its mean response time; the
+// total is the larger of twice that (for bursts) and 2*cores+1 (the
+// PostgreSQL wiki's rule for the connections a server's cores keep busy).
+// A primary at or below its target utilization has fewer requests in
+// flight than cores, so the cores rule sets it until the primary queues (a
+// fixed or capped primary near saturation); then Little's law asks for
+// more. Every tier's total is at least 2 connections for each of 8
+// servers (scaleRoom): a pool is a cap, not connections held open, so the
+// room costs the primary only slots.
 //
 // Settings follow PGTune's web-application profile: shared_buffers 25 % of
 // RAM, effective_cache_size 75 %, maintenance_work_mem RAM/16 up to 2 GB,
@@ -81,29 +93,57 @@ func (p *plan) database(e Estimate) DatabaseEstimate {
 	}
 
 	dbCores, inFlight := defaultCores, 0.0
-	appServers, clientServers, etlServers := 0, 0, 0
 	for i, t := range e.Tiers {
-		switch t.Role {
-		case "db-primary":
+		if t.Role == "db-primary" {
 			dbCores = t.Cores
 			inFlight += t.ArrivalRate * p.tiers[i].used * t.PredictedMeanMs / 1000
-		case "api":
-			appServers += t.Servers
-		case "etl":
-			etlServers += t.Servers
-		}
-		if dbClient(t.Role) && t.Role != "etl" {
-			clientServers += t.Servers
 		}
 	}
-	appServers = max(appServers, 1)
-	clientServers = max(clientServers, appServers)
-	total := math.Max(poolHeadroom*inFlight, float64(2*dbCores+1))
-	out.PoolPerAppServer = max(int(math.Ceil(total/float64(appServers))), 2)
-
-	maxConn := out.PoolPerAppServer*clientServers + etlPool*etlServers + reservedConnections
+	apiTotal := int(math.Ceil(math.Max(poolHeadroom*inFlight, float64(2*dbCores+1))))
+	out.Pools = tierPools(e.Tiers, apiTotal)
+	maxConn := reservedConnections
+	for _, tp := range out.Pools {
+		maxConn += tp.Total
+	}
+	out.PoolPerAppServer = out.Pool("api")
 	maxConn = max((maxConn+9)/10*10, minMaxConnections)
 	out.Settings = pgSettings(out.MemoryBytes, maxConn, dbCores)
+	return out
+}
+
+// tierPools gives every db-client tier of tiers its pool: a total of
+// apiTotal for the api tier (at least scaleRoom shares of minPool, as
+// every tier's), and each server the total divided by the servers,
+// rounded down, at least minPool. Past scaleRoom servers (total/minPool
+// in general) the shares are minPool and the total is what they sum to:
+// it grows with the tier, and so does max_connections, which PostgreSQL
+// takes only by a restart. ScalesTo says where that begins.
+func tierPools(tiers []TierEstimate, apiTotal int) []TierPool {
+	var out []TierPool
+	at := map[string]int{}
+	for _, t := range tiers {
+		if !dbClient(t.Role) {
+			continue
+		}
+		i, ok := at[t.Role]
+		if !ok {
+			// A role placed in several zones is one tier of servers.
+			i, at[t.Role] = len(out), len(out)
+			out = append(out, TierPool{Role: t.Role})
+		}
+		out[i].Servers += t.Servers
+	}
+	for i := range out {
+		tp := &out[i]
+		room := minPool * scaleRoom
+		if tp.Role == "api" {
+			room = max(room, apiTotal)
+		}
+		servers := max(tp.Servers, 1)
+		tp.Total = max(room, minPool*servers)
+		tp.PerServer = max(tp.Total/servers, minPool)
+		tp.ScalesTo = room / minPool
+	}
 	return out
 }
 

@@ -42,24 +42,19 @@ func TestDatabaseSeed000(t *testing.T) {
 	if s.SharedBuffers != "4GB" || s.EffectiveCacheSize != "12GB" || s.MaintenanceWorkMem != "1GB" {
 		t.Errorf("settings = %+v", s)
 	}
-	// Pools: every api and worker server gets one, a migration server
-	// crm's default; 13 reserved; tens.
-	clients, etls := 0, 0
-	for _, te := range e.Tiers {
-		switch {
-		case te.Role == "etl":
-			etls += te.Servers
-		case dbClient(te.Role):
-			clients += te.Servers
-		}
+	// Pools: one total a db-client tier (api, etl), 13 reserved; tens.
+	sum := 0
+	for _, tp := range d.Pools {
+		sum += tp.Total
 	}
-	want := max((d.PoolPerAppServer*clients+etlPool*etls+reservedConnections+9)/10*10, minMaxConnections)
-	if s.MaxConnections != want {
-		t.Errorf("max_connections = %d, want %d for %d client servers with pools of %d and %d migration servers", s.MaxConnections, want, clients, d.PoolPerAppServer, etls)
+	want := max((sum+reservedConnections+9)/10*10, minMaxConnections)
+	if s.MaxConnections != want || len(d.Pools) != 2 {
+		t.Errorf("max_connections = %d, want %d for the pools %+v (api and etl)", s.MaxConnections, want, d.Pools)
 	}
-	// 4 db cores: the wiki's 2*4+1 = 9 connections over 2 app servers.
-	if d.PoolPerAppServer != 5 {
-		t.Errorf("pool = %d, want ceil(9/2) = 5", d.PoolPerAppServer)
+	// 4 db cores: the wiki's 2*4+1 = 9 connections, below the room for 8
+	// servers of 2; that total over 2 app servers.
+	if d.PoolPerAppServer != 8 || d.Pool("api") != 8 || d.Pool("etl") != 16 || d.Pool("worker") != 0 {
+		t.Errorf("pools = %+v, want 16/2 = 8 per api server, 16 for the one etl server, none for a worker", d.Pools)
 	}
 	wantWork := (16*giB - 4*giB) / (3 * int64(s.MaxConnections)) / 2
 	if s.WorkMem != pgSize(wantWork) {
@@ -77,12 +72,12 @@ func TestDatabasePoolFollowsLittlesLaw(t *testing.T) {
 	e := mustSize(t, m)
 	db, api := tierOf(t, e, "db-primary"), tierOf(t, e, "api")
 	inFlight := db.ArrivalRate * db.PredictedMeanMs / 1000 // every class uses the primary
-	want := int(math.Ceil(2 * inFlight / float64(api.Servers)))
-	if 2*inFlight <= float64(2*db.Cores+1) {
+	total := int(math.Ceil(2 * inFlight))
+	if total <= minPool*scaleRoom {
 		t.Fatalf("test load too small: %v in flight", inFlight)
 	}
-	if e.Database.PoolPerAppServer != want {
-		t.Errorf("pool = %d, want 2 x %.2f in flight over %d app servers = %d", e.Database.PoolPerAppServer, inFlight, api.Servers, want)
+	if want := total / api.Servers; e.Database.PoolPerAppServer != want {
+		t.Errorf("pool = %d, want 2 x %.2f in flight = %d over %d app servers, rounded down = %d", e.Database.PoolPerAppServer, inFlight, total, api.Servers, want)
 	}
 }
 
@@ -103,11 +98,12 @@ func TestDatabaseOverridesAndGrowth(t *testing.T) {
 	}
 }
 
-// A tier scaled out within the plan must not raise max_connections when
-// its servers hold no pool of their own: PostgreSQL takes a higher one
-// only by a restart, which fails every request meanwhile. The api servers
-// share one total; the integrators and the scheduler never connect. A
-// worker holds a pool of its own, so adding one does raise it.
+// A tier scaled out or in within the plan must not change
+// max_connections: PostgreSQL takes a higher one only by a restart, which
+// fails every request meanwhile. The db-client tiers (api, worker, etl)
+// each hold one total whatever their server count; the integrators and the
+// scheduler never connect. Past 8 servers of a tier, its servers' pools of
+// 2 outgrow the total: then it grows, and honestly so does max_connections.
 func TestDatabaseMaxConnectionsWhenATierScales(t *testing.T) {
 	tests := []struct {
 		role     string
@@ -119,29 +115,73 @@ func TestDatabaseMaxConnectionsWhenATierScales(t *testing.T) {
 		{"scheduler", 1, 2, false},
 		{"api", 2, 3, false},
 		{"api", 3, 2, false},
-		{"worker", 1, 2, true},
+		{"api", 1, 8, false},
+		{"worker", 1, 2, false}, // seed 001's job server
+		{"worker", 2, 1, false},
+		{"etl", 1, 8, false},
+		// 13 servers of 2 > 16: 10 more (9 servers' would hide in the tens).
+		{"worker", 8, 13, true},
+		{"etl", 4, 16, true},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s %d to %d", tt.role, tt.from, tt.to), func(t *testing.T) {
-			with := func(n int) PGSettings {
+			with := func(n int) DatabaseEstimate {
 				m := seed000()
-				// Seed 002's tiers that reach the data, with a worker
-				// tier for its own row.
+				// Seed 002's tiers that reach the data, with worker and
+				// etl tiers for their rows.
 				m.Tiers = []TierSpec{{Role: "web"}, {Role: "api", Servers: 2}, {Role: "integration", Servers: 2},
-					{Role: "scheduler", Servers: 1}, {Role: "db-primary"}}
-				if tt.role == "worker" {
-					m.Tiers = append(m.Tiers, TierSpec{Role: "worker"})
-				}
+					{Role: "scheduler", Servers: 1}, {Role: "worker"}, {Role: "etl"}, {Role: "db-primary"}}
 				for i := range m.Tiers {
 					if m.Tiers[i].Role == tt.role {
 						m.Tiers[i].Servers = n
 					}
 				}
-				return mustSize(t, m).Database.Settings
+				return mustSize(t, m).Database
 			}
 			before, after := with(tt.from), with(tt.to)
-			if changed := before.MaxConnections != after.MaxConnections; changed != tt.changes {
-				t.Errorf("max_connections %d -> %d, want changed = %v", before.MaxConnections, after.MaxConnections, tt.changes)
+			if changed := before.Settings.MaxConnections != after.Settings.MaxConnections; changed != tt.changes {
+				t.Errorf("max_connections %d -> %d, want changed = %v (pools %+v -> %+v)",
+					before.Settings.MaxConnections, after.Settings.MaxConnections, tt.changes, before.Pools, after.Pools)
+			}
+			if after.Settings != before.Settings && !tt.changes {
+				t.Errorf("settings %+v -> %+v, want the same: a restart-only one would restart PostgreSQL", before.Settings, after.Settings)
+			}
+		})
+	}
+}
+
+// TestTierPools: each server's pool is the tier's total over its servers
+// rounded down, never below 2; their sum stays within the total until the
+// floor of 2 takes over (past ScalesTo), where the total is that sum.
+func TestTierPools(t *testing.T) {
+	tests := []struct {
+		name     string
+		tiers    []TierEstimate
+		apiTotal int
+		want     []TierPool
+	}{
+		{"seed 000", []TierEstimate{{Role: "web", Servers: 2}, {Role: "api", Servers: 2}, {Role: "etl", Servers: 1}}, 9,
+			[]TierPool{{Role: "api", Servers: 2, Total: 16, PerServer: 8, ScalesTo: 8}, {Role: "etl", Servers: 1, Total: 16, PerServer: 16, ScalesTo: 8}}},
+		{"rounded down", []TierEstimate{{Role: "api", Servers: 3}, {Role: "worker", Servers: 3}}, 9,
+			[]TierPool{{Role: "api", Servers: 3, Total: 16, PerServer: 5, ScalesTo: 8}, {Role: "worker", Servers: 3, Total: 16, PerServer: 5, ScalesTo: 8}}},
+		{"Little's law above the room", []TierEstimate{{Role: "api", Servers: 3}}, 40,
+			[]TierPool{{Role: "api", Servers: 3, Total: 40, PerServer: 13, ScalesTo: 20}}},
+		{"past the room", []TierEstimate{{Role: "worker", Servers: 11}}, 9,
+			[]TierPool{{Role: "worker", Servers: 11, Total: 22, PerServer: 2, ScalesTo: 8}}},
+		{"one tier in two zones", []TierEstimate{{Role: "api", Servers: 2}, {Role: "integration", Servers: 2}, {Role: "api", Servers: 2}}, 9,
+			[]TierPool{{Role: "api", Servers: 4, Total: 16, PerServer: 4, ScalesTo: 8}}},
+		{"no db client", []TierEstimate{{Role: "web", Servers: 2}, {Role: "scheduler", Servers: 1}}, 9, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tierPools(tt.tiers, tt.apiTotal)
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("tierPools = %+v, want %+v", got, tt.want)
+			}
+			for _, tp := range got {
+				if tp.PerServer*tp.Servers > tp.Total {
+					t.Errorf("%s: %d servers of %d exceed the total %d", tp.Role, tp.Servers, tp.PerServer, tp.Total)
+				}
 			}
 		})
 	}

@@ -162,11 +162,43 @@ type PGSettings struct {
 
 // DatabaseEstimate is the storage, memory and connection side of the design.
 type DatabaseEstimate struct {
-	StorageBytes     int64      `json:"storage_bytes"` // at the end of the horizon, indexes included
-	WorkingSetBytes  int64      `json:"working_set_bytes"`
-	MemoryBytes      int64      `json:"memory_bytes"`        // RAM recommended per database server
-	PoolPerAppServer int        `json:"pool_per_app_server"` // connections each app server's pool keeps
-	Settings         PGSettings `json:"settings"`
+	StorageBytes     int64 `json:"storage_bytes"` // at the end of the horizon, indexes included
+	WorkingSetBytes  int64 `json:"working_set_bytes"`
+	MemoryBytes      int64 `json:"memory_bytes"`        // RAM recommended per database server
+	PoolPerAppServer int   `json:"pool_per_app_server"` // connections each api server's pool keeps: Pool("api")
+	// Pools are the db-client tiers' connections to the primary (and to
+	// each replica), in the order the tiers come.
+	Pools    []TierPool `json:"pools"`
+	Settings PGSettings `json:"settings"`
+}
+
+// TierPool is one db-client tier's (api, worker, etl) share of
+// max_connections.
+type TierPool struct {
+	Role    string `json:"role"`
+	Servers int    `json:"servers"`
+	// Total is what the tier's servers may hold together, whatever their
+	// count up to ScalesTo: max_connections counts it.
+	Total int `json:"total"`
+	// PerServer is each server's pool: Total over Servers, rounded down,
+	// at least 2.
+	PerServer int `json:"per_server"`
+	// ScalesTo is the most servers the tier may have with Total (and so
+	// max_connections) unchanged. Beyond it each server's pool is 2 and
+	// Total grows with the servers: PostgreSQL takes a higher
+	// max_connections only by a restart.
+	ScalesTo int `json:"scales_to"`
+}
+
+// Pool is the pool of each server of role's tier; 0 when role keeps no
+// pool (it does not connect to the database, or the plan has no such tier).
+func (d DatabaseEstimate) Pool(role string) int {
+	for _, tp := range d.Pools {
+		if tp.Role == role {
+			return tp.PerServer
+		}
+	}
+	return 0
 }
 
 // Latency is an end-to-end prediction across the tiers on the path.

@@ -172,8 +172,9 @@ func printSize(w io.Writer, r sizeResult, format string) error {
 		r.EndToEnd.MeanMs, r.EndToEnd.P95Ms, verdict, r.SLO.P95Ms)
 	printByClass(w, r.EndToEnd.ByClass)
 	db := r.Database
-	fmt.Fprintf(w, "Database: %s storage, %s working set, %s RAM per server, pool %d per app server\n",
-		humanBytes(db.StorageBytes), humanBytes(db.WorkingSetBytes), humanBytes(db.MemoryBytes), db.PoolPerAppServer)
+	fmt.Fprintf(w, "Database: %s storage, %s working set, %s RAM per server\n",
+		humanBytes(db.StorageBytes), humanBytes(db.WorkingSetBytes), humanBytes(db.MemoryBytes))
+	printPools(w, db.Pools)
 	fmt.Fprintf(w, "PostgreSQL: shared_buffers=%s effective_cache_size=%s work_mem=%s maintenance_work_mem=%s max_connections=%d\n",
 		db.Settings.SharedBuffers, db.Settings.EffectiveCacheSize, db.Settings.WorkMem, db.Settings.MaintenanceWorkMem, db.Settings.MaxConnections)
 	bl := r.BulkLoad
@@ -186,6 +187,23 @@ func printSize(w io.Writer, r sizeResult, format string) error {
 	fmt.Fprint(w, "\n\n")
 	printTopology(w, r.Topology)
 	return nil
+}
+
+// printPools gives each db-client tier's connections, and how far the tier
+// scales with them: max_connections counts the totals, so within them a
+// scale changes no PostgreSQL setting that needs a restart.
+func printPools(w io.Writer, pools []sizing.TierPool) {
+	if len(pools) == 0 {
+		return
+	}
+	var tiers, scales []string
+	for _, tp := range pools {
+		tiers = append(tiers, fmt.Sprintf("%s %d over %d (%d each)", tp.Role, tp.Total, tp.Servers, tp.PerServer))
+		scales = append(scales, fmt.Sprintf("%s to %d servers", tp.Role, tp.ScalesTo))
+	}
+	fmt.Fprintf(w, "Pools (connections to the primary, and to each replica) per tier, over its servers: %s\n", strings.Join(tiers, ", "))
+	fmt.Fprintf(w, "  A tier keeps its total as it scales (%s): max_connections stays, and PostgreSQL runs on. "+
+		"Past that each server keeps 2, the total grows, and PostgreSQL restarts for the higher max_connections\n", strings.Join(scales, ", "))
 }
 
 // printWhy explains every tier the sizing placed: what the role is for,
