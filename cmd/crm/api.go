@@ -73,19 +73,27 @@ func apiCommand() *cli.Command {
 			}
 			a := api.New(s, cfg)
 			m.AddPools(s.Pools)
-			if f := c.String("db-max-conns-file"); f != "" {
-				stop := resizeOnHangup(c.Context, s, f, log)
-				defer stop()
-			}
+			defer resizesOnHangup(c, s, log)()
 			return serve.Run(c.Context, serve.Config{Role: "api", Listen: c.String("listen"), Handler: a.Handler(), Ready: a.Ready, Metrics: m, Log: log})
 		},
 	}
 }
 
+// resizesOnHangup has s take a new pool size from --db-max-conns-file on
+// every SIGHUP (resizeOnHangup), and returns what stops that; without the
+// flag there is nothing to re-read, and SIGHUP keeps its default.
+func resizesOnHangup(c *cli.Context, s *store.Store, log *slog.Logger) (stop func()) {
+	f := c.String("db-max-conns-file")
+	if f == "" {
+		return func() {}
+	}
+	return resizeOnHangup(c.Context, s, f, log)
+}
+
 // resizeOnHangup re-reads the pool size from file on every SIGHUP and
-// resizes the store's pools in place: when the api tier scales, the
-// sizing gives every api server a new share of the database's
-// connections, and the servers that stay must not restart for it.
+// resizes the store's pools in place: when a db-client tier (api, worker,
+// etl) scales, the sizing gives every server of it a new share of the
+// tier's connections, and the servers that stay must not restart for it.
 func resizeOnHangup(ctx context.Context, s *store.Store, file string, log *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

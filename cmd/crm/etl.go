@@ -38,6 +38,9 @@ func etlCommand() *cli.Command {
 			defer s.Close()
 			m := metrics.New("etl")
 			m.AddPools(s.Pools)
+			// Its tier's share of the database's connections changes
+			// when the tier scales; it takes it without a restart.
+			defer resizesOnHangup(c, s, log)()
 			// The worker's importer with its other jobs off: one loader, two roles.
 			w := worker.New(s, worker.Config{Inbox: c.String("inbox"), ImportOwner: c.String("import-owner"), Log: log}, m.Registry)
 			errc := make(chan error, 1)

@@ -116,7 +116,7 @@ func databaseFlags() []cli.Flag {
 			Action: urlWithoutPassword("--replica-url", "CRM_REPLICA_URL")},
 		&cli.IntFlag{Name: "db-max-conns", EnvVars: []string{"CRM_DB_MAX_CONNS"}, Usage: "connections per pool (default 16)"},
 		&cli.StringFlag{Name: "db-max-conns-file", EnvVars: []string{"CRM_DB_MAX_CONNS_FILE"}, Usage: "file holding the connections per pool, instead of --db-max-conns; " +
-			"crm api re-reads it on SIGHUP and replaces its pools without a restart (the agent's way when the api tier scales)"},
+			"crm api, worker and etl re-read it on SIGHUP and replace their pools without a restart (the agent's way when their tier scales)"},
 	}
 }
 

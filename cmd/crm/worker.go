@@ -36,6 +36,9 @@ func workerCommand() *cli.Command {
 			defer s.Close()
 			m := metrics.New("worker")
 			m.AddPools(s.Pools)
+			// Its tier's share of the database's connections changes
+			// when the tier scales; it takes it without a restart.
+			defer resizesOnHangup(c, s, log)()
 			w := worker.New(s, worker.Config{Inbox: c.String("inbox"), Outbox: c.String("outbox"), ImportOwner: c.String("import-owner"),
 				ReportEvery: c.Duration("report-every"), ExportEvery: c.Duration("export-every"), StateFile: c.String("state-file"), Log: log}, m.Registry)
 			errc := make(chan error, 1)
