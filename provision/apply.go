@@ -41,10 +41,11 @@ type Request struct {
 	Replication topology.Replication
 	Records     int64 // records to seed
 	Users       int   // sales reps to seed
-	// Pool is the connections each application server's pool keeps (the
-	// sizing's pool_per_app_server); 0 leaves crm's default.
-	Pool int
-	Bins Binaries
+	// Pools are the connections each server of a db-client tier (api,
+	// worker, etl) keeps, by role (the sizing's pools' per_server); a role
+	// not in it keeps crm's default.
+	Pools map[topology.Role]int
+	Bins  Binaries
 	// Failover is the db-replica tier's: manual (default) or automatic.
 	Failover topology.Failover
 	// Isolate makes every host a network namespace with the topology's
@@ -104,7 +105,7 @@ type Result struct {
 func (r Request) layout() (Layout, error) {
 	paths := r.paths()
 	in := LayoutInput{Paths: paths, Topology: r.Topology, Settings: r.Settings, BulkLoad: r.BulkLoad,
-		Replication: r.Replication, Failover: r.Failover, Records: r.Records, Users: r.Users, Pool: r.Pool, Pinned: loadPinned(paths)}
+		Replication: r.Replication, Failover: r.Failover, Records: r.Records, Users: r.Users, Pools: r.Pools, Pinned: loadPinned(paths)}
 	_, isolated, err := loadNetwork(paths)
 	if err != nil {
 		return Layout{}, err

@@ -146,7 +146,7 @@ func simplecrmRequest(b *testing.B, root, self, pulumiBin string) Request {
 	return Request{
 		StateDir: filepath.Join(root, "state"), Stack: plan.Name, Topology: l.Topology,
 		Settings: est.Database.Settings, Replication: topology.Async, Records: 500, Users: 10,
-		Pool: est.Database.PoolPerAppServer, Out: io.Discard,
+		Pools: map[topology.Role]int{topology.RoleAPI: est.Database.PoolPerAppServer}, Out: io.Discard,
 		Bins: Binaries{Self: self, Pulumi: pulumiBin, Crm: crm},
 	}
 }

@@ -278,9 +278,9 @@ func (r *CrmService) Update(ctx context.Context, req infer.UpdateRequest[CrmServ
 		_ = req.State.process().Stop()
 		return resp, r.deploy(ctx, m, in, &resp.Output)
 	}
-	// Only a new pool size (the api tier scaled): the api server takes it
-	// without a restart, so it is not drained either. The agent refuses
-	// what needs a restart (an api server started before it could), and
+	// Only a new pool size (its tier scaled): an api, worker or etl server
+	// takes it without a restart, so it is not drained either. The agent
+	// refuses what needs a restart (a server started before it could), and
 	// then it rolls as below.
 	if onlyPoolChanged(req.State.CrmServiceArgs, in) {
 		_, err := m.StartRoleInPlace(ctx, in.Host, in.spec())
@@ -309,10 +309,15 @@ func (r *CrmService) Update(ctx context.Context, req infer.UpdateRequest[CrmServ
 	return resp, errors.Join(err, undrainErr)
 }
 
-// onlyPoolChanged says whether in differs from old only in the api
-// server's database pool size (CRM_DB_MAX_CONNS), which it takes in place.
+// poolInPlace are the roles that take a new database pool size without a
+// restart (the agent's resizesPool): the db-client tiers, whose servers'
+// shares of the tier's connections change when it scales.
+var poolInPlace = map[topology.Role]bool{topology.RoleAPI: true, topology.RoleWorker: true, topology.RoleETL: true}
+
+// onlyPoolChanged says whether in differs from old only in the server's
+// database pool size (CRM_DB_MAX_CONNS), which it takes in place.
 func onlyPoolChanged(old, in CrmServiceArgs) bool {
-	if in.Role != string(topology.RoleAPI) || old.Role != in.Role || old.CrmVersion != in.CrmVersion || !slices.Equal(old.Args, in.Args) {
+	if !poolInPlace[topology.Role(in.Role)] || old.Role != in.Role || old.CrmVersion != in.CrmVersion || !slices.Equal(old.Args, in.Args) {
 		return false
 	}
 	o, n := maps.Clone(old.Env), maps.Clone(in.Env)

@@ -21,9 +21,9 @@ func TestReleaseVersion(t *testing.T) {
 	}
 }
 
-// TestOnlyPoolChanged: an api server whose update changes nothing but its
-// pool size is changed in place (not drained, not restarted); any other
-// difference, or another role, rolls it as before.
+// TestOnlyPoolChanged: an api, worker or etl server whose update changes
+// nothing but its pool size is changed in place (not drained, not
+// restarted); any other difference, or another role, rolls it as before.
 func TestOnlyPoolChanged(t *testing.T) {
 	base := CrmServiceArgs{Role: "api", CrmVersion: "v1", Args: []string{"--x"},
 		Env: map[string]string{"CRM_DATABASE_URL": "postgres://a", poolEnv: "3"}}
@@ -44,7 +44,10 @@ func TestOnlyPoolChanged(t *testing.T) {
 		{"pool and release", with(func(a *CrmServiceArgs) { a.Env[poolEnv], a.CrmVersion = "2", "v2" }), false},
 		{"pool and arguments", with(func(a *CrmServiceArgs) { a.Env[poolEnv], a.Args = "2", []string{"--y"} }), false},
 		{"pool dropped", with(func(a *CrmServiceArgs) { delete(a.Env, poolEnv) }), true},
-		{"a worker's pool", with(func(a *CrmServiceArgs) { a.Role, a.Env[poolEnv] = "worker", "2" }), false},
+		{"a worker's pool", with(func(a *CrmServiceArgs) { a.Role, a.Env[poolEnv] = "worker", "2" }), true},
+		{"an etl server's pool", with(func(a *CrmServiceArgs) { a.Role, a.Env[poolEnv] = "etl", "8" }), true},
+		{"a worker's pool and inbox", with(func(a *CrmServiceArgs) { a.Role, a.Env[poolEnv], a.Args = "worker", "2", []string{"--inbox", "in"} }), false},
+		{"a marketing server's pool", with(func(a *CrmServiceArgs) { a.Role, a.Env[poolEnv] = "marketing", "2" }), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

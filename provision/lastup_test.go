@@ -27,7 +27,7 @@ func simplecrmInput(t *testing.T, plan []byte) programInput {
 	}
 	db := laid.Estimate.Database
 	l, err := NewLayout(LayoutInput{Paths: stackdir.Paths{StateDir: "/s", Stack: p.Name}, Topology: laid.Topology,
-		Settings: db.Settings, BulkLoad: db.BulkLoad(), Replication: topology.Async, Records: 1000, Users: 10, Pool: db.PoolPerAppServer})
+		Settings: db.Settings, BulkLoad: db.BulkLoad(), Replication: topology.Async, Records: 1000, Users: 10, Pools: map[topology.Role]int{topology.RoleAPI: db.PoolPerAppServer}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,8 +68,8 @@ type Layout struct {
 	BulkLoad    map[string]string
 	Records     int64
 	Users       int
-	Pool        int      // connections per application server pool; 0: crm's default
-	Unsupported []string // hosts whose role has no local process: they get a host, nothing runs on them
+	Pools       map[topology.Role]int // connections of each db-client tier's servers' pools; a role not in it: crm's default
+	Unsupported []string              // hosts whose role has no local process: they get a host, nothing runs on them
 	// Skipped are hosts left out on this target, each with why: a vpn
 	// endpoint runs only where every host has a network namespace of its
 	// own (--isolate), since it makes a tun device, forwards and writes
@@ -144,7 +144,7 @@ type LayoutInput struct {
 	Failover    topology.Failover
 	Records     int64
 	Users       int
-	Pool        int
+	Pools       map[topology.Role]int
 	// Target makes the hosts; nil is the default (loopback).
 	Target target.Target
 	// Pinned are the addresses an earlier apply gave hosts, by host name.
@@ -158,7 +158,7 @@ type LayoutInput struct {
 // one gets 127.10.N.0/24), addresses and ports, host directories under the
 // stack, and PostgreSQL settings.
 func NewLayout(in LayoutInput) (Layout, error) {
-	l := Layout{Stack: in.Paths.Stack, StateDir: in.Paths.StateDir, Zones: in.Topology.Zones, Links: in.Topology.Links, Sync: in.Replication == topology.Sync, Records: in.Records, Users: in.Users, Pool: in.Pool}
+	l := Layout{Stack: in.Paths.Stack, StateDir: in.Paths.StateDir, Zones: in.Topology.Zones, Links: in.Topology.Links, Sync: in.Replication == topology.Sync, Records: in.Records, Users: in.Users, Pools: in.Pools}
 	l.PGSettings = localPGSettings(in.Settings)
 	l.BulkLoad = localBulkLoad(in.BulkLoad)
 	l.AutoFailover = in.Failover == topology.Automatic

@@ -276,8 +276,8 @@ func (d *deployer) services(urls *dbURLs, schema pulumi.Resource) error {
 				// Sign-ins are throttled per client: believe the web tier's X-Forwarded-For.
 				env["CRM_TRUSTED_PROXIES"] = pulumi.String(strings.Join(proxies, ","))
 			}
-			if d.l.Pool > 0 {
-				env[poolEnv] = pulumi.String(strconv.Itoa(d.l.Pool))
+			if n := d.l.Pools[role]; n > 0 {
+				env[poolEnv] = pulumi.String(strconv.Itoa(n))
 			}
 			if len(d.l.WebCerts) > 0 {
 				env["CRM_SECURE_COOKIES"] = pulumi.String("true") // browsers reach them through HTTPS only

@@ -288,6 +288,10 @@ func (d *deployer) etlServices(urls *dbURLs, schema pulumi.Resource) error {
 				Try("add a tier to the plan: - {role: db-primary, zone: lan}")
 		}
 		env := pulumi.StringMap{"CRM_DATABASE_URL": urls.primary}
+		if n := d.l.Pools[topology.RoleETL]; n > 0 {
+			// The tier's share, which it takes in place when the tier scales.
+			env[poolEnv] = pulumi.String(strconv.Itoa(n))
+		}
 		if _, err := d.service(h, []string{"--inbox", filepath.Join(h.Dir, "inbox")}, env, schema); err != nil {
 			return err
 		}

@@ -57,7 +57,7 @@ func agentCommand() *cli.Command {
 			{
 				Name:  "start",
 				Usage: "start a role from the spec on stdin (JSON: role, listen, args, env) and wait until it is healthy",
-				Flags: []cli.Flag{hostDir, &cli.BoolFlag{Name: "in-place", Usage: "change the running role without restarting it (crm api takes a new pool size), " +
+				Flags: []cli.Flag{hostDir, &cli.BoolFlag{Name: "in-place", Usage: "change the running role without restarting it (crm api, worker and etl take a new pool size), " +
 					"or fail with a conflict when that needs a restart"}},
 				Before: requireFlags("host-dir"),
 				Action: func(c *cli.Context) error {

@@ -118,7 +118,11 @@ func planRequest(req *provision.Request, path string) (records int64, err error)
 		req.Stack = plan.Name
 	}
 	db := l.Estimate.Database
-	req.Topology, req.Settings, req.Pool, req.BulkLoad = l.Topology, db.Settings, db.PoolPerAppServer, db.BulkLoad()
+	req.Topology, req.Settings, req.BulkLoad = l.Topology, db.Settings, db.BulkLoad()
+	req.Pools = map[topology.Role]int{}
+	for _, tp := range db.Pools {
+		req.Pools[topology.Role(tp.Role)] = tp.PerServer
+	}
 	req.Replication, req.Isolate, req.Instances = topology.Async, plan.Isolate, l.Instances()
 	if t := plan.TLS; t != nil {
 		rel := func(p string) string {

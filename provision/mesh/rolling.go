@@ -87,7 +87,7 @@ func (m *Mesh) StartRole(ctx context.Context, host string, spec wire.RoleSpec) (
 }
 
 // StartRoleInPlace changes the running role on host to spec without
-// restarting it (crm api takes a new pool size that way). It fails with
+// restarting it (crm api, worker and etl take a new pool size that way). It fails with
 // crmplan.ECONFLICT when the change needs a restart: use StartRole then.
 func (m *Mesh) StartRoleInPlace(ctx context.Context, host string, spec wire.RoleSpec) (Output, error) {
 	data, err := json.Marshal(spec)

@@ -102,8 +102,8 @@ func (h Host) Start(ctx context.Context, self string, s RoleSpec) error {
 	if balancers[s.Role] || reloadsBackends[s.Role] {
 		return h.startBalancer(ctx, self, s)
 	}
-	// An api server unchanged but for its pool size takes it in place: no
-	// restart. Whatever keeps it from that (another spec, release or a
+	// A db client (api, worker, etl) unchanged but for its pool size
+	// takes it in place: no restart. Whatever keeps it from that (another spec, release or a
 	// resize that did not take) is what a restart is for. Other roles
 	// restart on every start, as callers expect.
 	if resizesPool[s.Role] && h.Reconfigure(ctx, s) == nil {
@@ -116,11 +116,12 @@ func (h Host) Start(ctx context.Context, self string, s RoleSpec) error {
 const poolEnv = "CRM_DB_MAX_CONNS"
 
 // resizesPool are the roles that take a new pool size without a restart
-// (crm api replaces its pools on SIGHUP). The sizing divides the
-// database's connections among the api servers, so every api server's
-// pool changes when that tier scales, and the ones that stay must keep
-// serving: a restart, even drained, is a restart.
-var resizesPool = map[string]bool{"api": true}
+// (crm api, worker and etl replace their pools on SIGHUP). The sizing
+// divides each such tier's total of the database's connections among its
+// servers, so every server's pool changes when its tier scales, and the
+// ones that stay must keep serving (and a worker its job): a restart,
+// even drained, is a restart.
+var resizesPool = map[string]bool{"api": true, "worker": true, "etl": true}
 
 // poolPath is the file of a role's pool size (--db-max-conns-file).
 func (h Host) poolPath(role string) string { return filepath.Join(h.rolesDir(), role+".pool") }

@@ -93,35 +93,42 @@ func freeListen(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestAPIPoolChangesInPlace: a running crm api given a spec that differs
-// only in its pool size takes it without a restart (same process, same
-// start time, the new size in its metrics), from Start and from
-// StartInPlace alike; StartInPlace refuses any other change with a
-// conflict and leaves it running, and Start restarts it for one.
-func TestAPIPoolChangesInPlace(t *testing.T) {
+// TestPoolChangesInPlace: a running db client (crm api, worker, etl)
+// given a spec that differs only in its pool size takes it without a
+// restart (same process, same start time, the new size in its metrics),
+// from Start and from StartInPlace alike; StartInPlace refuses any other
+// change with a conflict and leaves it running, and Start restarts it for
+// one.
+func TestPoolChangesInPlace(t *testing.T) {
 	h := crmRelease(t)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, role := range []string{"api", "worker", "etl"} {
+		t.Run(role, func(t *testing.T) { poolChangesInPlace(t, h, self, role) })
+	}
+}
+
+func poolChangesInPlace(t *testing.T, h Host, self, role string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	// pgx connects lazily: crm api serves /healthz and /metrics before
-	// any database answers, which is all this test asks of it.
+	// pgx connects lazily: crm serves /healthz and /metrics before any
+	// database answers, which is all this test asks of it.
 	listen := freeListen(t)
 	spec := func(pool string, extra ...string) RoleSpec {
 		env := map[string]string{"CRM_DATABASE_URL": "postgres://crm@127.0.0.1:1/crm", poolEnv: pool}
 		for i := 0; i+1 < len(extra); i += 2 {
 			env[extra[i]] = extra[i+1]
 		}
-		return RoleSpec{Role: "api", Listen: listen, Env: env}
+		return RoleSpec{Role: role, Listen: listen, Env: env}
 	}
-	t.Cleanup(func() { _ = h.Stop("api") })
+	t.Cleanup(func() { _ = h.Stop(role) })
 	started := func() (int, string) {
 		t.Helper()
 		pid, ok := h.webPID(spec("0"))
 		if !ok {
-			t.Fatal("crm api does not run")
+			t.Fatalf("crm %s does not run", role)
 		}
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
@@ -148,28 +155,28 @@ func TestAPIPoolChangesInPlace(t *testing.T) {
 	}
 	wantPool(3)
 	if p, s := started(); p != pid || s != since {
-		t.Errorf("a new pool size restarted crm api: pid %d since %s, was %d since %s", p, s, pid, since)
+		t.Errorf("a new pool size restarted crm %s: pid %d since %s, was %d since %s", role, p, s, pid, since)
 	}
 	if err := h.StartInPlace(ctx, spec("6")); err != nil {
 		t.Fatal(err)
 	}
 	wantPool(6)
-	if b, err := os.ReadFile(h.poolPath("api")); err != nil || strings.TrimSpace(string(b)) != "6" {
+	if b, err := os.ReadFile(h.poolPath(role)); err != nil || strings.TrimSpace(string(b)) != "6" {
 		t.Errorf("pool file %q (%v), want 6: a restart by the supervisor would take another size", b, err)
 	}
 
-	other := spec("6", "CRM_SESSION_TTL", "1h")
+	other := spec("6", "CRM_LOG_LEVEL", "warn")
 	if err := h.StartInPlace(ctx, other); crmplan.ErrorCode(err) != crmplan.ECONFLICT {
 		t.Errorf("StartInPlace with another environment: %v, want a conflict", err)
 	}
 	if p, s := started(); p != pid || s != since {
-		t.Errorf("a refused in-place change restarted crm api")
+		t.Errorf("a refused in-place change restarted crm %s", role)
 	}
 	if err := h.Start(ctx, self, other); err != nil {
 		t.Fatal(err)
 	}
 	if p, _ := started(); p == pid {
-		t.Errorf("another environment did not restart crm api (pid %d)", p)
+		t.Errorf("another environment did not restart crm %s (pid %d)", role, p)
 	}
 	wantPool(6)
 }
