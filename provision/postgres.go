@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 
+	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/crmplan/crmplan/provision/mesh"
@@ -188,6 +189,9 @@ func (*PostgresPrimary) Update(ctx context.Context, req infer.UpdateRequest[Post
 	resp := func(err error) (infer.UpdateResponse[PostgresPrimaryState], error) {
 		return infer.UpdateResponse[PostgresPrimaryState]{Output: out}, err
 	}
+	if !in.Retired {
+		restartNotice(ctx, req.State.Running, req.State.Settings, in.Settings)
+	}
 	if req.DryRun {
 		return resp(nil)
 	}
@@ -218,6 +222,19 @@ func (*PostgresPrimary) Update(ctx context.Context, req infer.UpdateRequest[Post
 		_, err = postgresVia(ctx, m, in.RebuildFromHost, wire.PostgresOp{Action: wire.PostgresSync, Standby: in.Host, Sync: in.Sync})
 	}
 	return resp(err)
+}
+
+// restartNotice says in apply's (and preview's) output, before it happens,
+// that a running server restarts for the new settings: every request in
+// flight fails meanwhile. The rule is the agent's (agent.RestartReasons),
+// applied to the settings the server last took from apply; a server that
+// kept a higher max_connections from before takes it by a reload instead.
+// Within the servers the sizing's pool totals cover (crmplan size), a tier
+// that scales changes none of these settings.
+func restartNotice(ctx context.Context, running bool, old, in map[string]string) {
+	if why := agent.RestartReasons(old, in); running && len(why) > 0 {
+		p.GetLogger(ctx).Infof("PostgreSQL restarts for %s: requests in flight fail meanwhile", strings.Join(why, ", "))
+	}
 }
 
 // Delete stops the server and removes its directory, through the host's

@@ -112,6 +112,7 @@ func (*PostgresReplica) Update(ctx context.Context, req infer.UpdateRequest[Post
 	resp := func(err error) (infer.UpdateResponse[PostgresReplicaState], error) {
 		return infer.UpdateResponse[PostgresReplicaState]{Output: out}, err
 	}
+	restartNotice(ctx, req.State.Running, req.State.Settings, in.Settings)
 	if req.DryRun {
 		return resp(nil)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -276,8 +277,27 @@ func (h Host) pgConfigure(ctx context.Context, self string, settings map[string]
 // configuration holds current, and whether want needs a restart: a change
 // beyond the reloadable settings and a lower max_connections.
 func reloadSettings(current, want map[string]string) (map[string]string, bool) {
+	if len(RestartReasons(current, want)) > 0 {
+		return want, true
+	}
 	out := maps.Clone(want)
 	for k, v := range want {
+		if current[k] != v && !reloadable[k] {
+			out[k] = current[k] // a lower max_connections: kept
+		}
+	}
+	return out, false
+}
+
+// RestartReasons lists the settings of want that a running server whose
+// configuration holds current takes only by a restart, each as
+// "max_connections 50 -> 60", in key order: what pgConfigure restarts the
+// server for. A lower max_connections is none: the server keeps its
+// higher one.
+func RestartReasons(current, want map[string]string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		v := want[k]
 		if current[k] == v || reloadable[k] {
 			continue
 		}
@@ -285,13 +305,16 @@ func reloadSettings(current, want map[string]string) (map[string]string, bool) {
 			now, err1 := strconv.Atoi(current[k])
 			n, err2 := strconv.Atoi(v)
 			if err1 == nil && err2 == nil && n < now {
-				out[k] = current[k]
 				continue
 			}
 		}
-		return want, true
+		was := current[k]
+		if was == "" {
+			was = "its default"
+		}
+		out = append(out, fmt.Sprintf("%s %s -> %s", k, was, v))
 	}
-	return out, false
+	return out
 }
 
 // pgRestart applies settings (none: only a restart) and (re)starts the

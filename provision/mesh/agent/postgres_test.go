@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -233,6 +234,21 @@ func TestReplicaFollowsPrimarySettings(t *testing.T) {
 	}
 }
 
+// TestRestartReasons: what apply's output names when PostgreSQL restarts.
+func TestRestartReasons(t *testing.T) {
+	current := map[string]string{"shared_buffers": "4GB", "work_mem": "52428kB", "max_connections": "50"}
+	want := map[string]string{"shared_buffers": "8GB", "work_mem": "41943kB", "max_connections": "60", "max_wal_senders": "20"}
+	got := RestartReasons(current, want)
+	if w := []string{"max_connections 50 -> 60", "max_wal_senders its default -> 20", "shared_buffers 4GB -> 8GB"}; !slices.Equal(got, w) {
+		t.Errorf("RestartReasons = %q, want %q", got, w)
+	}
+	want["max_connections"], want["shared_buffers"] = "40", "4GB"
+	delete(want, "max_wal_senders")
+	if got := RestartReasons(current, want); len(got) != 0 {
+		t.Errorf("fewer connections and work_mem: RestartReasons = %q, want none", got)
+	}
+}
+
 // TestReloadSettings: what a running server takes by a reload, and what
 // restarts it. A scale-out lowers max_connections (a smaller pool per api
 // server): the running server keeps its higher value rather than restart.
@@ -256,6 +272,9 @@ func TestReloadSettings(t *testing.T) {
 			applied, restart := reloadSettings(current, tt.want)
 			if restart != tt.wantRestart {
 				t.Fatalf("restart = %v, want %v", restart, tt.wantRestart)
+			}
+			if why := RestartReasons(current, tt.want); len(why) > 0 != restart {
+				t.Errorf("RestartReasons = %q, with restart = %v", why, restart)
 			}
 			if !restart && !maps.Equal(applied, tt.wantApplied) {
 				t.Errorf("applied %v, want %v", applied, tt.wantApplied)
