@@ -63,7 +63,8 @@ func seedEstimate() *sizing.Estimate {
 		EndToEnd: sizing.Latency{MeanMs: 33, P95Ms: 118},
 		Failover: sizing.Latency{MeanMs: 41, P95Ms: 164},
 		Database: sizing.DatabaseEstimate{StorageBytes: 26_615_312_500, WorkingSetBytes: 2_661_531_250, MemoryBytes: 8 << 30,
-			PoolPerAppServer: 20, Settings: sizing.PGSettings{SharedBuffers: "2GB", EffectiveCacheSize: "6GB", WorkMem: "16MB",
+			PoolPerAppServer: 20, Pools: []sizing.TierPool{{Role: "api", Servers: 3, Total: 62, PerServer: 20, ScalesTo: 31},
+				{Role: "etl", Servers: 1, Total: 16, PerServer: 16, ScalesTo: 8}}, Settings: sizing.PGSettings{SharedBuffers: "2GB", EffectiveCacheSize: "6GB", WorkMem: "16MB",
 				MaintenanceWorkMem: "512MB", MaxConnections: 100}},
 		MeetsSLO: true,
 	}

@@ -290,7 +290,7 @@ func (m *mdWriter) database(d DatabaseSection) {
 	if !m.section("Database", d.Missing) {
 		return
 	}
-	m.table([]string{"Item", ">Value"}, [][]string{
+	rows := [][]string{
 		{"Records today", fmtInt(d.Records)},
 		{"Storage (indexes included)", fmtBytes(d.StorageBytes)},
 		{"Daily working set", fmtBytes(d.WorkingSetBytes)},
@@ -299,7 +299,12 @@ func (m *mdWriter) database(d DatabaseSection) {
 		{"shared_buffers / effective_cache_size", d.Settings.SharedBuffers + " / " + d.Settings.EffectiveCacheSize},
 		{"work_mem / maintenance_work_mem", d.Settings.WorkMem + " / " + d.Settings.MaintenanceWorkMem},
 		{"max_connections", fmt.Sprint(d.Settings.MaxConnections)},
-	})
+	}
+	for _, p := range d.Pools {
+		rows = append(rows, []string{fmt.Sprintf("Pool of the %s tier (the same up to %d servers)", p.Role, p.ScalesTo),
+			fmt.Sprintf("%d: %d on each of %d", p.Total, p.PerServer, p.Servers)})
+	}
+	m.table([]string{"Item", ">Value"}, rows)
 }
 
 func (m *mdWriter) cost(c CostSection) {

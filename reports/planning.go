@@ -100,7 +100,7 @@ func databaseSection(in Inputs) DatabaseSection {
 	e := in.Estimate
 	d := DatabaseSection{Records: e.Workload.Records, DesignRecords: e.Workload.DesignRecords,
 		StorageBytes: e.Database.StorageBytes, WorkingSetBytes: e.Database.WorkingSetBytes,
-		MemoryBytes: e.Database.MemoryBytes, PoolPerAppServer: e.Database.PoolPerAppServer,
+		MemoryBytes: e.Database.MemoryBytes, PoolPerAppServer: e.Database.PoolPerAppServer, Pools: e.Database.Pools,
 		Settings: e.Database.Settings, Replication: "none"}
 	if in.Inventory != nil {
 		d.SeededRecords = in.Inventory.Records

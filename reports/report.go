@@ -308,6 +308,10 @@ type DatabaseSection struct {
 	Replication      string            `json:"replication"`
 	Replicas         int               `json:"replicas"`
 	Settings         sizing.PGSettings `json:"settings"`
+	// Pools are the db-client tiers' connections: each tier's total and
+	// its servers' shares, and how far it scales without PostgreSQL
+	// restarting (sizing.TierPool).
+	Pools []sizing.TierPool `json:"pools,omitempty"`
 }
 
 // CostSection is the monthly cost of the design.

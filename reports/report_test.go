@@ -257,6 +257,9 @@ func TestHTMLIsSelfContained(t *testing.T) {
 				!strings.Contains(page.String(), "The measured stack held 25,000,000 records")) {
 				t.Error("report.html lacks the report class's own objective or the stack's records")
 			}
+			if fx.name == "full" && !strings.Contains(page.String(), `<td>Pool of the api tier (the same up to 31 servers)</td><td class="n">62: 20 on each of 3</td>`) {
+				t.Error("report.html lacks the api tier's pool")
+			}
 			if fx.name == "generators" && !strings.Contains(page.String(), "<td>loadgen-3</td><td>2/3:1</td>") {
 				t.Error("report.html lacks the lost generator's row")
 			}
