@@ -44,18 +44,7 @@ func scaleIntegratorsUnderLoad(t *testing.T, e *deployEnv, stack, plan string) {
 // k6's failures, the proxies' rotation and the consoles' members.
 func scaleIntegrators(t *testing.T, e *deployEnv, paths stackdir.Paths, direction, plan string, want int) {
 	t.Helper()
-	applied, took, lr, busy := applyUnderLoad(t, e, paths.Stack, plan, 90*time.Second, 8*time.Second)
-	t.Logf("BENCH integrators scale %s apply under load %.1fs", direction, took.Seconds())
-	verb := map[string]string{"out": "created", "in": "deleted"}[direction]
-	if !strings.Contains(applied, verb+"    Host integration-") {
-		t.Errorf("integrators scale %s: the apply %s no integration host", direction, verb)
-	}
-	t.Logf("integrators scale %s: %d requests, %.1f req/s achieved, %d failed, %d dropped", direction, lr.Requests, lr.AchievedRate, lr.Failed, lr.Dropped)
-	if lr.Failed != 0 {
-		t.Errorf("integrators scale %s: %d requests failed, want 0: %v", direction, lr.Failed, lr.Errors)
-	}
-	atRate(t, "integrators scale "+direction, lr, 0.93, busy)
-
+	applyScaled(t, e, paths, topology.RoleIntegration, "integrators", direction, plan)
 	inv := loadInventory(t, paths)
 	var esbs []string
 	for _, h := range hostsOf(inv, topology.RoleIntegration) {
@@ -81,6 +70,30 @@ func scaleIntegrators(t *testing.T, e *deployEnv, paths stackdir.Paths, directio
 	checkAdminConsole(t, inv)
 }
 
+// applyScaled applies plan, which scales role's tier (what, in the log)
+// in direction ("out", "in"), under load (applyUnderLoad), and checks what
+// every such scale must do: a host of role created or deleted, no request
+// failed (k6's own count), the rate held, and PostgreSQL not restarted for
+// new settings. It returns the apply's output.
+func applyScaled(t *testing.T, e *deployEnv, paths stackdir.Paths, role topology.Role, what, direction, plan string) string {
+	t.Helper()
+	applied, took, lr, busy := applyUnderLoad(t, e, paths.Stack, plan, 90*time.Second, 8*time.Second)
+	t.Logf("BENCH %s scale %s apply under load %.1fs", what, direction, took.Seconds())
+	verb := map[string]string{"out": "created", "in": "deleted"}[direction]
+	if !strings.Contains(applied, verb+"    Host "+string(role)+"-") {
+		t.Errorf("%s scale %s: the apply %s no %s host", what, direction, verb, role)
+	}
+	if strings.Contains(applied, "PostgreSQL restarts") {
+		t.Errorf("%s scale %s: the apply says PostgreSQL restarts, want its settings unchanged", what, direction)
+	}
+	t.Logf("%s scale %s: %d requests, %.1f req/s achieved, %d failed, %d dropped", what, direction, lr.Requests, lr.AchievedRate, lr.Failed, lr.Dropped)
+	if lr.Failed != 0 {
+		t.Errorf("%s scale %s: %d requests failed, want 0: %v", what, direction, lr.Failed, lr.Errors)
+	}
+	atRate(t, what+" scale "+direction, lr, 0.93, busy)
+	return applied
+}
+
 func loadInventory(t *testing.T, paths stackdir.Paths) stackdir.Inventory {
 	t.Helper()
 	inv, err := stackdir.LoadInventory(paths.StateDir, paths.Stack)
@@ -101,13 +114,14 @@ func hostsOf(inv stackdir.Inventory, role topology.Role) []stackdir.InventoryHos
 }
 
 // stayingProcesses identifies, by host, the processes of inv that a scaled
-// integrator tier must leave running: the crm roles that balance, list or
-// sit beside the integrators, and PostgreSQL.
+// tier (the integrators, the workers) must leave running: the crm roles
+// that balance, list or sit beside it, the tier's own servers, and
+// PostgreSQL.
 func stayingProcesses(t *testing.T, paths stackdir.Paths, inv stackdir.Inventory) map[string]apiProcess {
 	t.Helper()
 	out := map[string]apiProcess{}
 	for _, role := range []topology.Role{topology.RoleProxy, topology.RoleWeb, topology.RoleAPI, topology.RoleIntegration,
-		topology.RoleScheduler, topology.RoleAdmin} {
+		topology.RoleScheduler, topology.RoleAdmin, topology.RoleWorker} {
 		var names []string
 		for _, h := range hostsOf(inv, role) {
 			names = append(names, h.Name)

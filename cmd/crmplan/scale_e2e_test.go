@@ -60,9 +60,9 @@ func scaleStackUnderLoad(t *testing.T, e *deployEnv, stack, plan string, res app
 	sameProcesses(t, "scale out", apis, apiProcesses(t, paths, staying))
 	// The new server started with the pool the sizing gives n+1
 	// servers; the ones that stay must have taken the same one.
-	added := apiPool(t, paths, fmt.Sprintf("api-%d", n+1))
+	added := rolePool(t, paths, fmt.Sprintf("api-%d", n+1), "api")
 	for _, h := range staying {
-		if got := apiPool(t, paths, h); got != added {
+		if got := rolePool(t, paths, h, "api"); got != added {
 			t.Errorf("scale out: %s keeps a pool of %d connections, the new api-%d has %d: it did not take the new size", h, got, n+1, added)
 		}
 	}
@@ -127,11 +127,11 @@ func sameProcesses(t *testing.T, when string, before, after map[string]apiProces
 	}
 }
 
-// apiPool reads the size of crm api's primary pool on host from its
+// rolePool reads the size of crm role's primary pool on host from its
 // metrics, at the address its role spec records.
-func apiPool(t *testing.T, paths stackdir.Paths, host string) int {
+func rolePool(t *testing.T, paths stackdir.Paths, host, role string) int {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(paths.HostDir(host), "roles", "api.json"))
+	data, err := os.ReadFile(filepath.Join(paths.HostDir(host), "roles", role+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func apiPool(t *testing.T, paths stackdir.Paths, host string) int {
 	}
 	res, err := http.Get("http://" + spec.Listen + "/metrics")
 	if err != nil {
-		t.Fatalf("crm api on %s: %v", host, err)
+		t.Fatalf("crm %s on %s: %v", role, host, err)
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
@@ -155,7 +155,7 @@ func apiPool(t *testing.T, paths stackdir.Paths, host string) int {
 			return n
 		}
 	}
-	t.Fatalf("crm api on %s: no %s in its metrics", host, metric)
+	t.Fatalf("crm %s on %s: no %s in its metrics", role, host, metric)
 	return 0
 }
 

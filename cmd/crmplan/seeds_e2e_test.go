@@ -35,7 +35,8 @@ import (
 // release), verified by k6 at its plan's rate for a short steady phase
 // (every request must succeed), and destroyed, after which none of its
 // hosts answers any more. Before it is destroyed, seed 001's stack has its
-// api tier scaled out and in under load (scaleStackUnderLoad), seed 002's
+// api tier scaled out and in under load (scaleStackUnderLoad) and then its
+// worker tier (scaleWorkersUnderLoad), seed 002's
 // its integrators (scaleIntegratorsUnderLoad), and seed 004's takes its
 // active-passive test (seed004ActivePassive).
 func TestEverySeedDeploysAndVerifies(t *testing.T) {
@@ -94,6 +95,8 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 				// Seed 001's api tier scaled out and in under load, on
 				// this stack (seed 000's on TestSharedSimpleCRM's).
 				t.Run("ScaleUnderLoad", func(t *testing.T) { scaleStackUnderLoad(t, e.in(t), s.stack, plan, applied) })
+				// And its job servers, which hold database pools.
+				t.Run("ScaleWorkers", func(t *testing.T) { scaleWorkersUnderLoad(t, e.in(t), s.stack, plan) })
 			}
 			if s.plan == "arint" {
 				// Seed 002's integrators scaled out and in under load, on
