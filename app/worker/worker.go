@@ -42,7 +42,11 @@ type Config struct {
 	// no record: the schedule starts over with every start.
 	StateFile string
 	MaxRows   int // per CSV file; default 1,000,000
-	Log       *slog.Logger
+	// DrainFor bounds how long a stopping worker (Run's ctx ended) goes
+	// on with the job in hand; default 10 s, within the supervisor's 15 s
+	// before SIGKILL.
+	DrainFor time.Duration
+	Log      *slog.Logger
 }
 
 // Worker runs the jobs.
@@ -60,6 +64,9 @@ func New(s *store.Store, cfg Config, reg prometheus.Registerer) *Worker {
 	if cfg.MaxRows == 0 {
 		cfg.MaxRows = 1_000_000
 	}
+	if cfg.DrainFor == 0 {
+		cfg.DrainFor = 10 * time.Second
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -74,7 +81,21 @@ func New(s *store.Store, cfg Config, reg prometheus.Registerer) *Worker {
 
 // Run runs the jobs until ctx ends. A failing job is logged and retried at
 // its next turn; it does not stop the others.
+//
+// A stop drains: the job in hand goes on for up to DrainFor after ctx
+// ends, and no new one starts. A worker stopped because its tier scaled in
+// would otherwise fail its import midway: the file lands in failed/ and
+// its rows are never loaded.
 func (w *Worker) Run(ctx context.Context) error {
+	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.DrainFor, cancelJobs) })
+	defer stopDrain()
+	return w.run(ctx, jobCtx)
+}
+
+// run is Run with the jobs under jobCtx, which outlives ctx by the drain.
+func (w *Worker) run(ctx, jobCtx context.Context) error {
 	for _, dir := range []string{w.cfg.Inbox, w.cfg.Outbox} {
 		if dir != "" {
 			if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -113,14 +134,17 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		case <-poll.C:
 			if w.cfg.Inbox != "" {
-				if _, err := w.ImportInbox(ctx); err != nil {
+				if _, err := w.importInbox(ctx, jobCtx); err != nil {
 					w.cfg.Log.Error("import", "err", err)
 				}
 			}
 		case name := <-due:
+			if ctx.Err() != nil {
+				return nil // stopping: no new job
+			}
 			j := jobs[name]
 			runs[name] = time.Now()
-			w.record(name, j.run(ctx))
+			w.record(name, j.run(jobCtx))
 			w.saveRuns(runs)
 			timers[name].Reset(time.Until(runs[name].Add(j.every)))
 		}
@@ -173,13 +197,22 @@ func (w *Worker) record(job string, err error) {
 // ImportInbox imports every *.csv file in the inbox: done files move to
 // inbox/done, bad ones to inbox/failed with a .error file beside them.
 func (w *Worker) ImportInbox(ctx context.Context) (int64, error) {
+	return w.importInbox(ctx, ctx)
+}
+
+// importInbox is ImportInbox that claims no further file once ctx ends,
+// and imports each under jobCtx.
+func (w *Worker) importInbox(ctx, jobCtx context.Context) (int64, error) {
 	files, err := filepath.Glob(filepath.Join(w.cfg.Inbox, "*.csv"))
 	if err != nil || len(files) == 0 {
 		return 0, err
 	}
 	var total int64
 	for _, f := range files {
-		n, err := w.importFile(ctx, f)
+		if ctx.Err() != nil {
+			break // stopping: the files left are the next worker's
+		}
+		n, err := w.importFile(jobCtx, f)
 		w.record("import", err)
 		total += n
 	}

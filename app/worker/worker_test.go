@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,5 +117,66 @@ func TestScheduleSurvivesRestart(t *testing.T) {
 	}
 	if !after["export"].After(now) || !after["report"].Equal(now.Round(0)) {
 		t.Errorf("state %v: want the export's new run recorded, the report's kept (%v)", after, now)
+	}
+}
+
+// TestStopDrainsTheJobInHand: a worker stopped while it imports a file
+// (its tier scaled in) finishes that import, then claims no other file:
+// the file lands in done/ with every row loaded, and the next file stays
+// in the inbox for another worker. Cut short, the import failed and the
+// rows were lost.
+func TestStopDrainsTheJobInHand(t *testing.T) {
+	s, _ := storetest.Open(t)
+	ctx := context.Background()
+	if _, err := s.CreateUser(ctx, store.NewUser{Email: "admin@example.com", Name: "A", Role: app.RoleAdmin, PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	inbox := filepath.Join(t.TempDir(), "in")
+	if err := os.MkdirAll(inbox, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	const rows = 100_000
+	var big strings.Builder
+	big.WriteString("first_name,last_name,email\n")
+	for i := range rows {
+		fmt.Fprintf(&big, "First%d,Last%d,p%d@example.com\n", i, i, i)
+	}
+	if err := os.WriteFile(filepath.Join(inbox, "a-big.csv"), []byte(big.String()), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(inbox, "b-next.csv"), []byte("first_name,last_name,email\nAnn,Lee,ann@example.com\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	// An outbox for the count at the end; no scheduled job of its own.
+	w := New(s, Config{Inbox: inbox, Outbox: filepath.Join(t.TempDir(), "out"), ImportOwner: "admin@example.com", PollEvery: 20 * time.Millisecond}, nil)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- w.Run(rctx) }()
+	claimed := filepath.Join(inbox, "processing", "a-big.csv")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, err := os.Stat(claimed); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("the worker never claimed a-big.csv")
+		}
+	}
+	cancel() // the stop, while the import runs
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if failed, _ := filepath.Glob(filepath.Join(inbox, "failed", "*")); len(failed) > 0 {
+		b, _ := os.ReadFile(failed[len(failed)-1])
+		t.Fatalf("imports failed by the stop: %v (%s)", failed, b)
+	}
+	if ok, _ := filepath.Glob(filepath.Join(inbox, "done", "*a-big.csv")); len(ok) != 1 {
+		t.Errorf("done: %v, want a-big.csv imported whole", ok)
+	}
+	if _, err := os.Stat(filepath.Join(inbox, "b-next.csv")); err != nil {
+		t.Errorf("b-next.csv: %v; want it left in the inbox by a stopping worker", err)
+	}
+	if n, err := w.Export(ctx); err != nil || n != rows {
+		t.Errorf("contacts %d (%v), want the %d rows of the file in hand", n, err, rows)
 	}
 }
