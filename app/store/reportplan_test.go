@@ -35,10 +35,38 @@ func planNodes(plan map[string]any) []string {
 	return out
 }
 
+// seeded60k is a database crm seed filled with 60k records (18,000
+// contacts, about 310 for each last name; activities dated up to now, this
+// week's too), and a pool on it.
+func seeded60k(t *testing.T) (string, *pgxpool.Pool) {
+	t.Helper()
+	srv := pgserver.StartTest(t)
+	ctx := context.Background()
+	if err := srv.CreateDatabase(ctx, "seeded"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seed.Run(ctx, srv.URL("seeded"), seed.Config{Records: 60_000, Reps: 5, PasswordKey: []byte("seeded plan test key"), Seed: 7,
+		Now: time.Now().UTC(), Hash: secret.Params{Memory: 64, Time: 1, Threads: 1}, Log: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, srv.URL("seeded"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return srv.URL("seeded"), pool
+}
+
 func explain(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) []string {
 	t.Helper()
+	return planNodes(explainJSON(t, pool, "FORMAT JSON", sql, args...))
+}
+
+// explainJSON returns the plan of sql as EXPLAIN (options) gives it.
+func explainJSON(t *testing.T, pool *pgxpool.Pool, options, sql string, args ...any) map[string]any {
+	t.Helper()
 	var raw []byte
-	if err := pool.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
+	if err := pool.QueryRow(context.Background(), "EXPLAIN ("+options+") "+sql, args...).Scan(&raw); err != nil {
 		t.Fatal(err)
 	}
 	var plans []struct {
@@ -47,7 +75,7 @@ func explain(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) []string
 	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
 		t.Fatalf("plan %s: %v", raw, err)
 	}
-	return planNodes(plans[0].Plan)
+	return plans[0].Plan
 }
 
 // TestActivityReportPlan: on a seeded database (a modest 60k records,
@@ -58,21 +86,8 @@ func explain(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) []string
 // query counts. The plan, not a time, is what is checked: at 25M records
 // the heap-fetching plan took the report class's p95 to 593 ms.
 func TestActivityReportPlan(t *testing.T) {
-	srv := pgserver.StartTest(t)
 	ctx := context.Background()
-	if err := srv.CreateDatabase(ctx, "report"); err != nil {
-		t.Fatal(err)
-	}
-	// Activities dated in this week too: seed anchors its dates at Now.
-	if _, err := seed.Run(ctx, srv.URL("report"), seed.Config{Records: 60_000, Reps: 5, PasswordKey: []byte("report plan test key"), Seed: 7,
-		Now: time.Now().UTC(), Hash: secret.Params{Memory: 64, Time: 1, Threads: 1}, Log: slog.New(slog.DiscardHandler)}); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, srv.URL("report"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	url, pool := seeded60k(t)
 	for _, tt := range []struct {
 		name   string
 		owners []int64
@@ -94,7 +109,7 @@ func TestActivityReportPlan(t *testing.T) {
 			if err := pool.QueryRow(ctx, q, tt.owners).Scan(&want); err != nil {
 				t.Fatal(err)
 			}
-			s, err := Open(ctx, Config{DatabaseURL: srv.URL("report")})
+			s, err := Open(ctx, Config{DatabaseURL: url})
 			if err != nil {
 				t.Fatal(err)
 			}

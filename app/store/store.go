@@ -51,6 +51,9 @@ type Store struct {
 	replayed atomic.Uint64
 	cancel   context.CancelFunc
 	done     chan struct{}
+	// dense and walk, when above 0, replace denseLimit and walkRows' bound
+	// (tests reach every way of answering a search with a small table).
+	dense, walk int
 }
 
 // pools are one generation of connection pools.

@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/crmplan/crmplan/app"
+)
+
+// seededSearch is seeded60k's database and a store over it whose
+// thresholds make a last name's 310 matches dense, as its 129,342 matches
+// among 7.5M contacts are at 25M records.
+func seededSearch(t *testing.T) (*Store, *pgxpool.Pool) {
+	t.Helper()
+	url, pool := seeded60k(t)
+	s, err := Open(context.Background(), Config{DatabaseURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	s.dense, s.walk = 100, 300
+	return s, pool
+}
+
+// TestSearchWalkIsBounded: a dense search sorted by the very column it
+// matches (a last name, by last name) walks at most the bound of the sort
+// index before it gives way to the sort of its matches. Unbounded, that
+// walk read every contact sorting before "Schmidt": 14.5 s at 25M records,
+// with 4.1M buffers read (BENCHMARKS.md). The plan and its row counts are
+// checked, not a time.
+func TestSearchWalkIsBounded(t *testing.T) {
+	s, pool := seededSearch(t)
+	admin := &app.Principal{User: app.User{Role: app.RoleAdmin}}
+	r, _ := app.ResourceNamed("contacts")
+	q, err := r.ParseList(url.Values{"q": {"schmidt"}, "sort": {"name"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	walk := listSQL(admin, r, q, s.walk, false)
+	scanned := scanRows(t, pool, walk.sql, walk.args, "contacts_name")
+	if scanned > s.walk {
+		t.Errorf("the walk read %d rows of contacts_name, want at most %d", scanned, s.walk)
+	}
+	unbounded := listSQL(admin, r, q, 0, false) // the walk as it was
+	t.Logf("a page of q=schmidt sorted by name: the bounded walk read %d rows of contacts_name, the unbounded one %d",
+		scanned, scanRows(t, pool, unbounded.sql, unbounded.args, "contacts_name"))
+	sorted := listSQL(admin, r, q, 0, true)
+	plan := strings.Join(explain(t, pool, sorted.sql, sorted.args...), " / ")
+	if !strings.Contains(plan, "Bitmap Index Scan on contacts_search") || strings.Contains(plan, "on contacts_name") {
+		t.Errorf("the sort of the matches: plan %s, want the search index and not the name index", plan)
+	}
+	// The walk (300 rows from "A") cannot fill a page of Schmidts, so
+	// List answers from the sort, and finds them.
+	page := list(t, s, admin, "contacts", "q=schmidt&sort=name")
+	if got := names(page, "last_name"); !strings.HasPrefix(got, "Schmidt,Schmidt") {
+		t.Errorf("q=schmidt sorted by name: %s", got)
+	}
+}
+
+// scanRows EXPLAIN ANALYZEs sql and returns the rows the scan of index
+// read: those it returned and those its filter removed.
+func scanRows(t *testing.T, pool *pgxpool.Pool, sql string, args []any, index string) int {
+	t.Helper()
+	plan := explainJSON(t, pool, "ANALYZE, FORMAT JSON", sql, args...)
+	var rows func(map[string]any) (float64, bool)
+	rows = func(n map[string]any) (float64, bool) {
+		if n["Index Name"] == index {
+			r, _ := n["Actual Rows"].(float64)
+			removed, _ := n["Rows Removed by Filter"].(float64)
+			return r + removed, true
+		}
+		subs, _ := n["Plans"].([]any)
+		for _, sub := range subs {
+			if m, ok := sub.(map[string]any); ok {
+				if r, found := rows(m); found {
+					return r, true
+				}
+			}
+		}
+		return 0, false
+	}
+	r, found := rows(plan)
+	if !found {
+		t.Fatalf("plan %v: no scan of %s", plan, index)
+	}
+	return int(r)
+}
+
+// TestSearchListsAreExact: whichever way a search is answered (the sort
+// of few matches, a walk that fills its page, a walk that gives way to
+// the sort), every page of it, followed by its cursors, is the plain
+// query's result, for an admin and for a rep, and its total is the plain
+// count.
+func TestSearchListsAreExact(t *testing.T) {
+	s, pool := seededSearch(t)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name, query string
+		owners      []int64
+	}{
+		{"few matches", "q=okafor", nil},
+		{"a last name by name: the walk gives way", "q=schmidt&sort=name", nil},
+		{"a title word by update: the walk fills it", "q=manager&sort=-updated", nil},
+		{"a title word by name, a rep's", "q=manager&sort=name", []int64{3}},
+		{"a prefix by name, descending", "q=sch&sort=-name", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &app.Principal{User: app.User{Role: app.RoleAdmin}}
+			if tt.owners != nil {
+				p = &app.Principal{User: app.User{ID: tt.owners[0], Role: app.RoleRep}, Team: tt.owners}
+			}
+			r, _ := app.ResourceNamed("contacts")
+			v, _ := url.ParseQuery(tt.query + "&limit=50&total=1")
+			q, err := r.ParseList(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			var total *int64
+			for pages := 0; ; pages++ {
+				page, err := s.List(ctx, p, r, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if pages == 0 {
+					total = page.Total
+				}
+				for _, it := range page.Items {
+					var m struct{ ID int64 }
+					_ = json.Unmarshal(it, &m)
+					got = append(got, m.ID)
+				}
+				if page.Next == "" || pages > 1000 {
+					break
+				}
+				v.Set("after", page.Next)
+				if q, err = r.ParseList(v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := plainSearch(t, pool, q, tt.owners)
+			if !slices.Equal(got, want) {
+				t.Errorf("%d ids over the pages, want the plain query's %d: first %v, want %v", len(got), len(want), head(got), head(want))
+			}
+			if total == nil || *total != int64(min(len(want), app.TotalCap)) {
+				t.Errorf("total %v, want %d", total, len(want))
+			}
+		})
+	}
+}
+
+// plainSearch is the search as plain SQL: every match, in the list's order.
+func plainSearch(t *testing.T, pool *pgxpool.Pool, q app.ListQuery, owners []int64) []int64 {
+	t.Helper()
+	col := map[string]string{"name": "last_name", "updated": "updated_at"}[q.Sort]
+	dir := ""
+	if q.Desc {
+		dir = " DESC"
+	}
+	sql := fmt.Sprintf(`SELECT id FROM contacts WHERE search @@ to_tsquery('simple', $1) AND ($2::bigint[] IS NULL OR owner_id = ANY($2))
+		ORDER BY %s%s, id%s`, col, dir, dir)
+	rows, err := pool.Query(context.Background(), sql, searchQuery(q.Words), owners)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func head(ids []int64) []int64 { return ids[:min(len(ids), 5)] }
