@@ -28,15 +28,26 @@ import (
 // server before it is stopped). Each direction must fail no request, and
 // neither may restart crm web or the api servers that stay: they take the
 // new connection pool the sizing gives them in place (SIGHUP, new pgx
-// pools), and PostgreSQL takes the new settings by a reload.
+// pools), and PostgreSQL takes the new settings by a reload. A stack with
+// one ETL server (seed 000) scales its ETL tier 1 -> 2 -> 1 in the same
+// applies: etl-1 keeps its process and takes the tier's new pool share.
 func scaleStackUnderLoad(t *testing.T, e *deployEnv, stack, plan string, res applyOutput) {
 	paths := stackdir.Paths{StateDir: e.stateDir, Stack: stack}
 	// The sizing may place more than the plan's min (seed 001: 3).
-	n := 0
+	n, etls := 0, 0
 	for _, h := range res.Hosts {
-		if h.Role == "api" {
+		switch h.Role {
+		case "api":
 			n++
+		case "etl":
+			etls++
 		}
+	}
+	scaled := scaledPlan(t, plan, n+1)
+	var etl1 map[string]apiProcess
+	if etls == 1 {
+		scaled = rewritePlan(t, scaled, "  - role: etl\n    zone: lan\n", "  - role: etl\n    zone: lan\n    min: 2\n")
+		etl1 = roleProcesses(t, paths, "etl", []string{"etl-1"})
 	}
 	webPIDs := func() map[string]int {
 		out := map[string]int{}
@@ -56,8 +67,14 @@ func scaleStackUnderLoad(t *testing.T, e *deployEnv, stack, plan string, res app
 	}
 	apis := apiProcesses(t, paths, staying)
 
-	scaleUnderLoad(t, e, paths, "out", scaledPlan(t, plan, n+1), n+1)
+	scaleUnderLoad(t, e, paths, "out", scaled, n+1)
 	sameProcesses(t, "scale out", apis, apiProcesses(t, paths, staying))
+	if etl1 != nil {
+		sameProcesses(t, "scale out", etl1, roleProcesses(t, paths, "etl", []string{"etl-1"}))
+		if one, two := rolePool(t, paths, "etl-1", "etl"), rolePool(t, paths, "etl-2", "etl"); one != two {
+			t.Errorf("scale out: etl-1 keeps a pool of %d connections, the new etl-2 has %d: it did not take the tier's new share", one, two)
+		}
+	}
 	// The new server started with the pool the sizing gives n+1
 	// servers; the ones that stay must have taken the same one.
 	added := rolePool(t, paths, fmt.Sprintf("api-%d", n+1), "api")
@@ -68,6 +85,9 @@ func scaleStackUnderLoad(t *testing.T, e *deployEnv, stack, plan string, res app
 	}
 	scaleUnderLoad(t, e, paths, "in", plan, n)
 	sameProcesses(t, "scale in", apis, apiProcesses(t, paths, staying))
+	if etl1 != nil {
+		sameProcesses(t, "scale in", etl1, roleProcesses(t, paths, "etl", []string{"etl-1"}))
+	}
 
 	for host, pid := range webPIDs() {
 		if pid != before[host] {
