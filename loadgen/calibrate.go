@@ -155,9 +155,15 @@ type PlanCalibration struct {
 	Classes []ClassCalibration `json:"classes,omitempty"`
 	// ClassesSkipped says why the run's classes were not fitted, when
 	// the run had them (ClassFitSkipped).
-	ClassesSkipped string          `json:"classes_skipped,omitempty"`
-	Before         sizing.Estimate `json:"before"`
-	After          sizing.Estimate `json:"after"`
+	ClassesSkipped string `json:"classes_skipped,omitempty"`
+	// Shape is the service times' shape fitted to the run's p95
+	// (CalibrateShape), after the classes; nil when it was not fitted,
+	// ShapeSkipped then saying why (the classes were not fitted: the
+	// shape fitted to a busy machine's tail would be that load's).
+	Shape        *ShapeCalibration `json:"shape,omitempty"`
+	ShapeSkipped string            `json:"shape_skipped,omitempty"`
+	Before       sizing.Estimate   `json:"before"`
+	After        sizing.Estimate   `json:"after"`
 }
 
 // CalibratePlan writes the tiers Calibrate measured into plan and sizes it
@@ -180,6 +186,8 @@ func CalibratePlan(plan *topology.Plan, res Result) (PlanCalibration, error) {
 	if err != nil {
 		return PlanCalibration{}, err
 	}
+	var shape *ShapeCalibration
+	shapeSkipped := ""
 	if len(classes) > 0 {
 		// Every measured class gets its figure, 0 included, so that a
 		// delay an earlier calibration wrote does not outlive the run.
@@ -187,6 +195,22 @@ func CalibratePlan(plan *topology.Plan, res Result) (PlanCalibration, error) {
 		for _, c := range classes {
 			plan.Workload.DelayMs[sizing.Class(c.Class)] = c.DelayMs
 		}
+		// The shape is fitted to the p95 the fitted means leave: fitted
+		// before them, it would take up the means' error too.
+		if after, shape, err = CalibrateShape(after, res); err != nil {
+			return PlanCalibration{}, err
+		}
+		if shape != nil {
+			plan.Workload.ServiceSCV = after.Workload.ServiceSCV
+		} else {
+			shapeSkipped = "the run has no end-to-end p95"
+		}
+	} else {
+		shapeSkipped = "the classes were not fitted, and the shape is fitted to the p95 their means leave"
+		if why := ClassFitSkipped(res); why != "" {
+			shapeSkipped = "the classes were not fitted (" + why + ")"
+		}
+		shapeSkipped += ": the service scv is left as it was"
 	}
 	if len(after.Tiers) != len(plan.Tiers) {
 		return PlanCalibration{}, crmplan.Errorf(crmplan.EINTERNAL, "the plan has %d tiers, its model %d", len(plan.Tiers), len(after.Tiers))
@@ -200,5 +224,6 @@ func CalibratePlan(plan *topology.Plan, res Result) (PlanCalibration, error) {
 	if err != nil {
 		return PlanCalibration{}, err
 	}
-	return PlanCalibration{Tiers: tiers, Classes: classes, ClassesSkipped: ClassFitSkipped(res), Before: estBefore, After: estAfter}, nil
+	return PlanCalibration{Tiers: tiers, Classes: classes, ClassesSkipped: ClassFitSkipped(res), Shape: shape, ShapeSkipped: shapeSkipped,
+		Before: estBefore, After: estAfter}, nil
 }

@@ -27,3 +27,16 @@ func BenchmarkSize(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSweep100kShaped is BenchmarkSweep100k with Erlang-16 service
+// times (service_scv 0.0625, the most stages calibrate fits): what the
+// shape costs a sweep, a power of each hop's transform.
+func BenchmarkSweep100kShaped(b *testing.B) {
+	m := seed000()
+	m.Workload.ServiceSCV = 0.0625
+	for b.Loop() {
+		if _, err := Sweep(m, AxisNamedUsers, 1000, 100_999, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

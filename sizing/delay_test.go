@@ -2,7 +2,6 @@ package sizing
 
 import (
 	"math"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -17,23 +16,7 @@ func TestDelayZeroIsNoDelay(t *testing.T) {
 	for _, c := range Classes() {
 		zero.Workload.DelayMs[c] = 0
 	}
-	est, estZero := mustSize(t, m), mustSize(t, zero)
-	estZero.Workload, est.Workload = WorkloadEstimate{}, WorkloadEstimate{}
-	if !reflect.DeepEqual(est, estZero) {
-		t.Errorf("Size with 0 ms delays:\n%+v\nwithout:\n%+v", estZero, est)
-	}
-	est = mustSize(t, m)
-	at, _ := PredictAt(m, est, 100)
-	atZero, _ := PredictAt(zero, est, 100)
-	if !reflect.DeepEqual(at, atZero) {
-		t.Errorf("PredictAt with 0 ms delays:\n%+v\nwithout:\n%+v", atZero, at)
-	}
-	h := Here{Cores: 2, GeneratorMs: 0.6, OtherCPU: 0.7}
-	here, _ := PredictHere(m, est, 40, h)
-	hereZero, _ := PredictHere(zero, est, 40, h)
-	if !reflect.DeepEqual(here, hereZero) {
-		t.Errorf("PredictHere with 0 ms delays:\n%+v\nwithout:\n%+v", hereZero, here)
-	}
+	sameEstimates(t, "with 0 ms delays", m, zero)
 }
 
 // The delay station adds each class's delay to its mean and to nobody's

@@ -5,15 +5,25 @@ import "math"
 // hop is one tier on a request's path, as the end-to-end distribution sees
 // it: with probability visit the request goes there, then waits with
 // probability waitP an exponential time of rate theta (the M/M/c wait, or
-// the wait a closed model's mean implies) and is served for an exponential
-// time of rate mu.
+// the wait a closed model's mean implies) and is served for a time of mean
+// 1/mu: exponential when stages is 0 or 1, else Erlang with that many
+// stages (the service shape, Workload.ServiceSCV: scv 1/stages, the same
+// mean, a shorter tail). The wait stays exponential: queueing is what makes
+// a tail exponential as the load grows.
 type hop struct {
 	visit, waitP, theta, mu float64
+	stages                  int
 }
 
 // lt is the Laplace transform of the hop's time, E[e^{-sT}].
 func (h hop) lt(s complex128) complex128 {
-	svc := expLT(h.mu, s)
+	var svc complex128
+	if h.stages <= 1 {
+		svc = expLT(h.mu, s)
+	} else {
+		// Erlang-k: k exponential stages of rate k*mu, (k mu/(k mu + s))^k.
+		svc = powC(expLT(float64(h.stages)*h.mu, s), h.stages)
+	}
 	wait := complex(1-h.waitP, 0)
 	if h.waitP > 0 {
 		wait += complex(h.waitP, 0) * expLT(h.theta, s)
@@ -28,6 +38,20 @@ func expLT(rate float64, s complex128) complex128 {
 	a, b := rate+real(s), imag(s)
 	d := rate / (a*a + b*b)
 	return complex(a*d, -b*d)
+}
+
+// powC is z^k for k >= 1 by squaring: the few multiplications an Erlang
+// stage count needs, where cmplx.Pow would take a logarithm and an
+// exponential per call.
+func powC(z complex128, k int) complex128 {
+	r := complex(1, 0)
+	for ; k > 0; k >>= 1 {
+		if k&1 == 1 {
+			r *= z
+		}
+		z *= z
+	}
+	return r
 }
 
 // path is one request class's hops and its share of all requests.

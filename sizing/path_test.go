@@ -17,7 +17,9 @@ func (p path) sample(rng *rand.Rand) float64 {
 		if rng.Float64() < h.waitP {
 			t += rng.ExpFloat64() / h.theta
 		}
-		t += rng.ExpFloat64() / h.mu
+		for range max(h.stages, 1) {
+			t += rng.ExpFloat64() / (h.mu * float64(max(h.stages, 1)))
+		}
 	}
 	return t
 }

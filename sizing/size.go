@@ -47,6 +47,9 @@ type plan struct {
 	tiers []tierPlan
 	// delayS is each class's delay station, s (Workload.DelayMs).
 	delayS [numClasses]float64
+	// stages is the service times' Erlang stage count, 1 for exponential
+	// (Workload.ServiceSCV).
+	stages int
 	// open makes the open model answer always (PredictAt: k6 drives an
 	// arrival rate, not a population).
 	open bool
@@ -118,7 +121,18 @@ func prepare(m Model) (*plan, error) {
 	for ci, c := range Classes() {
 		p.delayS[ci] = m.Workload.DelayMs[c] / 1000
 	}
+	p.stages = Stages(m.Workload.ServiceSCV)
 	return p, nil
+}
+
+// Stages is the Erlang stage count the model takes for a service time of
+// squared coefficient of variation scv: round(1/scv), at least 1; 1 (an
+// exponential) for scv 0, which is scv not given.
+func Stages(scv float64) int {
+	if !(scv > 0) || scv >= 1 {
+		return 1
+	}
+	return int(math.Max(1, math.Round(1/scv)))
 }
 
 // mixDelayS is the classes' delay stations weighted by the mix: what they
@@ -328,7 +342,8 @@ func (tp *tierPlan) estimate(design, usersPerRate float64, c choice, pf perf) Ti
 // visited with the tier's visit probability, where it waits (with the
 // tier's probability of waiting, for an exponential time whose mean is the
 // class's predicted wait there) and is served (exponential, with the
-// class's own demand as mean). The class's end-to-end time is the sum of
+// class's own demand as mean; Erlang of Workload.ServiceSCV's stages
+// when it is below 1). The class's end-to-end time is the sum of
 // these independent times, so its distribution is their convolution, a
 // product of Laplace transforms, inverted numerically (see tail). All
 // requests form the mixture of the classes by their mix shares; P95Ms is
@@ -364,7 +379,7 @@ func (p *plan) endToEnd(perfs []perf, byClass bool, last *float64) Latency {
 				l.Unbounded = true
 				continue
 			}
-			h := hop{visit: tp.spec.Visit, mu: 1 / tp.classS[ci]}
+			h := hop{visit: tp.spec.Visit, mu: 1 / tp.classS[ci], stages: p.stages}
 			if w := pf.waitS[ci]; w > 0 && pf.waitP > 0 {
 				h.waitP, h.theta = pf.waitP, pf.waitP/w
 			}
@@ -373,9 +388,10 @@ func (p *plan) endToEnd(perfs []perf, byClass bool, last *float64) Latency {
 			bound += pf.p95Ms / 1000
 		}
 		if d := p.delayS[ci]; d > 0 {
-			// The delay station: an exponential hop that every request
-			// of the class takes and no other request queues for.
-			pa.hops = append(pa.hops, hop{visit: 1, mu: 1 / d})
+			// The delay station: a hop that every request of the class
+			// takes and no other request queues for, of the service
+			// times' shape (exponential unless ServiceSCV says).
+			pa.hops = append(pa.hops, hop{visit: 1, mu: 1 / d, stages: p.stages})
 			mean += d
 			bound += 3 * d // an exponential's p95 is 3.0 means
 		}

@@ -39,10 +39,21 @@ type Workload struct {
 	// tier's CPU queue: round trips between the hosts and to the client,
 	// waking a blocked thread, a commit's fsync. It does not grow with the
 	// rate. The model adds it as a delay station (an infinite server,
-	// exponential, as in a product-form network) on the class's path, so
+	// exponential as in a product-form network, or of ServiceSCV's
+	// shape) on the class's path, so
 	// it adds to the response time and to nothing's utilization.
 	// crmplan calibrate measures it; absent, 0.
 	DelayMs map[Class]float64 `json:"delay_ms,omitempty" yaml:"delay_ms,omitempty"`
+	// ServiceSCV is the squared coefficient of variation (variance over
+	// mean squared) of a request's service time at every tier and of the
+	// classes' delays, in (0, 1]: the shape of the time, not its mean.
+	// 1, or absent (0), is exponential, the model as it always was; below
+	// it the model takes an Erlang time of round(1/ServiceSCV) stages, a
+	// shorter tail at the same mean (a request's CPU time on a quiet
+	// machine varies far less than an exponential's). It changes the
+	// predicted percentiles of a path, never a mean, a utilization or a
+	// server count's throughput. crmplan calibrate fits it to a run's p95.
+	ServiceSCV float64 `json:"service_scv,omitempty" yaml:"service_scv,omitempty"`
 }
 
 // SLO is the service level the design must meet at the design rate.

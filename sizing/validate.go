@@ -98,7 +98,22 @@ func validateWorkload(w Workload) error {
 	if err := validateMix(w.Mix); err != nil {
 		return err
 	}
-	return validateDelay(w.DelayMs)
+	if err := validateDelay(w.DelayMs); err != nil {
+		return err
+	}
+	return validateSCV(w.ServiceSCV)
+}
+
+// validateSCV checks the service times' shape: 0 is not given (the
+// exponential), else a squared coefficient of variation in (0, 1]. Above 1
+// (a time more variable than an exponential) the model has no shape to
+// take, and at 0 a time would not vary at all, which no CPU time does.
+func validateSCV(scv float64) error {
+	if scv == 0 || (scv > 0 && scv <= 1) {
+		return nil
+	}
+	return invalid("workload.service_scv", "service_scv: 0.25   # or leave it out for exponential times (1); crmplan calibrate fits it",
+		"must be a squared coefficient of variation above 0 and at most 1, got %v", scv)
 }
 
 // validateDelay checks the classes' fixed delays: known classes, 0 or more

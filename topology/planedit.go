@@ -201,15 +201,9 @@ func EditDelays(filename string, data []byte, delay map[sizing.Class]float64) ([
 	if len(delay) == 0 {
 		return data, nil
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
-		return nil, crmplan.Errorf(crmplan.EINVALID, "not a plan file: %v", err).In(filename).
-			Try("crmplan size --plan %s", filename)
-	}
-	w := mapValue(doc.Content[0], "workload")
-	if w == nil || w.Kind != yaml.MappingNode || len(w.Content) == 0 {
-		return nil, crmplan.Errorf(crmplan.EINVALID, "the plan's workload is not a mapping").In(filename + ": workload").
-			Try("write the workload as a mapping, e.g. workload: {named_users: 3000, concurrency: 0.6, tpm: 5}")
+	w, err := workloadNode(filename, data)
+	if err != nil {
+		return nil, err
 	}
 	var ed textEdits
 	switch dm := mapValue(w, "delay_ms"); {
@@ -231,6 +225,63 @@ func EditDelays(filename string, data []byte, delay map[sizing.Class]float64) ([
 			return nil, crmplan.Errorf(crmplan.EINTERNAL, "the edited plan gives %s a delay of %v ms, want %v", c, got, v).
 				In(filename + ": workload.delay_ms")
 		}
+	}
+	return out, nil
+}
+
+// workloadNode is the plan file's workload mapping, for editing.
+func workloadNode(filename string, data []byte) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "not a plan file: %v", err).In(filename).
+			Try("crmplan size --plan %s", filename)
+	}
+	w := mapValue(doc.Content[0], "workload")
+	if w == nil || w.Kind != yaml.MappingNode || len(w.Content) == 0 {
+		return nil, crmplan.Errorf(crmplan.EINVALID, "the plan's workload is not a mapping").In(filename + ": workload").
+			Try("write the workload as a mapping, e.g. workload: {named_users: 3000, concurrency: 0.6, tpm: 5}")
+	}
+	return w, nil
+}
+
+// EditSCV returns the plan file data with workload.service_scv saying scv
+// (sizing.Workload.ServiceSCV, which crmplan calibrate fits; 0 is the
+// exponential), edited as EditDelays edits delay_ms: the number replaced
+// in place, or "service_scv: N" added after the workload's last key. A
+// file without the key is left as it is for 0; one with it gets 1, which
+// says the same. Errors: EINVALID for a file DecodePlan rejects or whose
+// workload is not a mapping; EINTERNAL when the edited file would not say
+// scv.
+func EditSCV(filename string, data []byte, scv float64) ([]byte, error) {
+	if _, err := DecodePlan(filename, data); err != nil {
+		return nil, err
+	}
+	w, err := workloadNode(filename, data)
+	if err != nil {
+		return nil, err
+	}
+	v := scv
+	if v == 0 {
+		v = 1
+	}
+	var ed textEdits
+	switch old := mapValue(w, "service_scv"); {
+	case old != nil && old.Kind == yaml.ScalarNode:
+		from, to := scalarSpan(data, old)
+		ed = append(ed, textEdit{from: from, to: to, text: formatNumber(v)})
+	case scv == 0:
+		return data, nil
+	default:
+		ed.appendPairs(data, w, []string{"service_scv: " + formatNumber(scv)})
+	}
+	out := ed.apply(data)
+	p, err := DecodePlan(filename, out)
+	if err != nil {
+		return nil, crmplan.Errorf(crmplan.EINTERNAL, "the edited plan does not decode: %w", err).In(filename)
+	}
+	if got := sizing.Stages(p.Workload.ServiceSCV); got != sizing.Stages(scv) {
+		return nil, crmplan.Errorf(crmplan.EINTERNAL, "the edited plan gives a service scv of %v, want %v", p.Workload.ServiceSCV, scv).
+			In(filename + ": workload.service_scv")
 	}
 	return out, nil
 }

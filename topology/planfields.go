@@ -48,7 +48,27 @@ func workloadFields(w *sizing.Workload) []field {
 		intField("years", &w.Years, "3"),
 		classMapField("mix", (*map[sizing.Class]float64)(&w.Mix), true),
 		classMapField("delay_ms", &w.DelayMs, false),
+		scvField("service_scv", &w.ServiceSCV),
 	}
+}
+
+// scvField decodes the service times' scv. A number of 0 or less is an
+// error here, where the model reads 0 as not given: a plan that writes 0
+// means something the model cannot take (a time that never varies).
+func scvField(key string, p *float64) field {
+	f := numberField(key, p, "0.25")
+	dec := f.dec
+	f.dec = func(d *decoder, n *yaml.Node, path string) error {
+		if err := dec(d, n, path); err != nil {
+			return err
+		}
+		if !(*p > 0 && *p <= 1) {
+			return d.errorf(deref(n), path, path+": 0.25   # or leave it out for exponential times (1); crmplan calibrate fits it",
+				"must be a squared coefficient of variation above 0 and at most 1, got %s", formatNumber(*p))
+		}
+		return nil
+	}
+	return f
 }
 
 func sloFields(s *sizing.SLO) []field {

@@ -82,6 +82,12 @@ func modelAccuracy(b *testing.B, e *deployEnv, plan string) {
 		b.Logf("calibrated class %-12s measured mean %6.2f ms, model at the run %6.2f, after the split %6.2f (demand x%.2f), delay %.3f ms",
 			c.Class, c.MeasuredMeanMs, c.ModelMeanMs, c.FittedMeanMs, c.Factor, c.DelayMs)
 	}
+	if sh := cal.Shape; sh != nil {
+		b.Logf("calibrated service scv %.3f (%d stages): end to end p95 at the run %.2f ms measured, %.2f predicted, %.2f exponential",
+			sh.SCV, sh.Stages, sh.MeasuredP95Ms, sh.FittedP95Ms, sh.ExponentialP95Ms)
+	} else {
+		b.Logf("service scv not fitted: %s", cal.ShapeSkipped)
+	}
 	var worst accuracyErrors
 	var design float64
 	for _, x := range []float64{1, 2, 4} {

@@ -53,10 +53,16 @@ written as its workload.delay_ms, a fixed delay the model adds to the class's pa
 Calibrate from a run at the plan's rate (verify's default), where little of a mean is
 queueing.
 
-The plan file is edited, not rewritten: only the measured tiers' demand_ms numbers
-and workload.delay_ms change (a tier that took its role's defaults gets a demand_ms
-line, plus the role's ha/min it would otherwise lose); comments, order and layout
-stay. The change is printed as a diff; --dry-run prints it without writing.
+Last, the shape of the service times: with the means fitted, the model's end-to-end
+p95 at the run is predicted with exponential service times (scv 1) and with Erlang
+times of 2 to 16 stages (scv 1/2 to 1/16: the same mean, a shorter tail), and the
+scv nearest the measured p95 is written as workload.service_scv. Neither the shape
+nor the classes are fitted from a run on a machine 90 % busy or more.
+
+The plan file is edited, not rewritten: only the measured tiers' demand_ms numbers,
+workload.delay_ms and workload.service_scv change (a tier that took its role's
+defaults gets a demand_ms line, plus the role's ha/min it would otherwise lose);
+comments, order and layout stay. The change is printed as a diff; --dry-run prints it without writing.
 
 Examples:
    crmplan verify --plan plan.yaml && crmplan calibrate --plan plan.yaml
@@ -131,7 +137,10 @@ func editDemands(path string, data []byte, plan *topology.Plan, pc loadgen.PlanC
 	if len(pc.Classes) == 0 {
 		return out, nil
 	}
-	return topology.EditDelays(path, out, plan.Workload.DelayMs)
+	if out, err = topology.EditDelays(path, out, plan.Workload.DelayMs); err != nil || pc.Shape == nil {
+		return out, err
+	}
+	return topology.EditSCV(path, out, plan.Workload.ServiceSCV)
 }
 
 // unifiedDiff is the change from before to after as a unified diff of the
@@ -206,6 +215,14 @@ func printCalibration(w io.Writer, cal calibration, format string) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+	}
+	switch {
+	case cal.Shape != nil:
+		sh := cal.Shape
+		fmt.Fprintf(w, "\nservice scv %.3g (Erlang, %d stages): end to end p95 at the run %.2f ms measured, %.2f ms predicted (exponential: %.2f)\n",
+			sh.SCV, sh.Stages, sh.MeasuredP95Ms, sh.FittedP95Ms, sh.ExponentialP95Ms)
+	case cal.ShapeSkipped != "":
+		fmt.Fprintf(w, "\nservice scv not fitted: %s\n", cal.ShapeSkipped)
 	}
 	switch {
 	case cal.Diff == "":

@@ -165,7 +165,8 @@ func TestCalibrateRecordedResult(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	if !strings.Contains(out, "edited the calibrated demands") || !strings.Contains(out, "end to end p95") ||
-		!strings.Contains(out, "+    demand_ms: {list: ") || !strings.Contains(out, "+  delay_ms: {list: ") || !strings.Contains(out, "CLASS") {
+		!strings.Contains(out, "+    demand_ms: {list: ") || !strings.Contains(out, "+  delay_ms: {list: ") || !strings.Contains(out, "CLASS") ||
+		!strings.Contains(out, "+  service_scv: ") || !strings.Contains(out, "service scv ") {
 		t.Errorf("output:\n%s", out)
 	}
 	after, err := os.ReadFile(planPath)
@@ -182,7 +183,7 @@ func TestCalibrateRecordedResult(t *testing.T) {
 			t.Fatalf("line %q of the plan lost:\n%s", line, after)
 		}
 		for _, added := range strings.SplitAfter(rest[:i], "\n") {
-			if k := strings.TrimSpace(added); k != "" && !strings.HasPrefix(k, "demand_ms:") && !strings.HasPrefix(k, "delay_ms:") && !strings.HasPrefix(k, "ha:") && !strings.HasPrefix(k, "min:") {
+			if k := strings.TrimSpace(added); k != "" && !strings.HasPrefix(k, "demand_ms:") && !strings.HasPrefix(k, "delay_ms:") && !strings.HasPrefix(k, "service_scv:") && !strings.HasPrefix(k, "ha:") && !strings.HasPrefix(k, "min:") {
 				t.Errorf("unexpected line added: %q", added)
 			}
 		}
