@@ -220,3 +220,43 @@ func TestEditDelays(t *testing.T) {
 		t.Errorf("delay_ms not a mapping: %v, want EINVALID with a hint", err)
 	}
 }
+
+// EditSCV writes workload.service_scv as EditDelays writes delay_ms: in
+// place when the file has it (its comment kept), after the workload's
+// last key when not, in the workload's style; 0 (the exponential) adds
+// nothing, and where the file has a number it becomes 1.
+func TestEditSCV(t *testing.T) {
+	rest := "zones:\n  - {name: lan, kind: lan, cidr: 127.10.2.0/24}\ntiers:\n  - {role: api, zone: lan}\n"
+	tests := []struct {
+		name, workload string
+		scv            float64
+		want           string
+	}{
+		{"flow workload", "workload: {named_users: 100, concurrency: 1, tpm: 5} # the business\n", 0.25,
+			"workload: {named_users: 100, concurrency: 1, tpm: 5, service_scv: 0.25} # the business\n"},
+		{"block workload", "workload:\n  named_users: 100 # users\n  concurrency: 1\n  tpm: 5\n", 0.0625,
+			"workload:\n  named_users: 100 # users\n  concurrency: 1\n  tpm: 5\n  service_scv: 0.0625\n"},
+		{"replaced in place", "workload:\n  named_users: 100\n  service_scv: 0.5 # fitted\n  concurrency: 1\n  tpm: 5\n", 0.3333,
+			"workload:\n  named_users: 100\n  service_scv: 0.3333 # fitted\n  concurrency: 1\n  tpm: 5\n"},
+		{"exponential, not there", "workload: {named_users: 100, concurrency: 1, tpm: 5}\n", 0,
+			"workload: {named_users: 100, concurrency: 1, tpm: 5}\n"},
+		{"exponential, there", "workload: {named_users: 100, concurrency: 1, tpm: 5, service_scv: 0.2}\n", 0,
+			"workload: {named_users: 100, concurrency: 1, tpm: 5, service_scv: 1}\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := EditSCV("x.yaml", []byte("name: x\n"+tt.workload+rest), tt.scv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSuffix(strings.TrimPrefix(string(out), "name: x\n"), rest); got != tt.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+	bad := "name: x\nworkload: [100]\n" + rest
+	var e *crmplan.Error
+	if _, err := EditSCV("x.yaml", []byte(bad), 0.5); !errors.As(err, &e) || e.Code != crmplan.EINVALID || e.Hint == "" {
+		t.Errorf("workload not a mapping: %v, want EINVALID with a hint", err)
+	}
+}
