@@ -30,6 +30,14 @@
 // service time alone (probability 1-C) and the service time plus an
 // exponential wait (probability C).
 //
+// A request's whole path (Estimate.EndToEnd, its p95 and each class's) is
+// the convolution of its hops, each hop a wait and a service time, plus
+// the class's delay (Workload.DelayMs). The service times and the delay
+// are exponential unless Workload.ServiceSCV is below 1: then each is an
+// Erlang time of round(1/scv) stages with the same mean, which shortens
+// the path's tail and moves no mean; the waits stay exponential. The
+// tiers' own p95s and the server counts' budgets keep the exponential.
+//
 // Server counts: the fewest servers meeting the target utilization, raised
 // where a tier's share of the p95 SLO needs it, plus one for HA tiers, at
 // least Min; see Size for how the SLO is apportioned (per-tier budgets from
