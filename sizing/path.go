@@ -17,52 +17,18 @@ type hop struct {
 
 // lt is the Laplace transform of the hop's time, E[e^{-sT}].
 func (h hop) lt(s complex128) complex128 {
-	svc := expLT(h.mu, s)
-	if h.stages > 1 {
-		svc = h.erlangLT(s)
+	var svc complex128
+	if h.stages <= 1 {
+		svc = expLT(h.mu, s)
+	} else {
+		// Erlang-k: k exponential stages of rate k*mu, (k mu/(k mu + s))^k.
+		svc = powC(expLT(float64(h.stages)*h.mu, s), h.stages)
 	}
-	return complex(1-h.visit, 0) + complex(h.visit, 0)*h.waitLT(s)*svc
-}
-
-// waitLT is the transform of the hop's wait: none with probability
-// 1-waitP, else exponential of rate theta.
-func (h hop) waitLT(s complex128) complex128 {
 	wait := complex(1-h.waitP, 0)
 	if h.waitP > 0 {
 		wait += complex(h.waitP, 0) * expLT(h.theta, s)
 	}
-	return wait
-}
-
-// lt is the transform of the path's time times weight (the path's share
-// of the mixture): the product of its hops', multiplied into weight in
-// the hops' order, as it always was for exponential hops. The Erlang hops every request takes (visit 1) of one
-// stage count k are multiplied before the power, (prod k mu/(k mu + s))^k,
-// so that a path pays one power, not one a hop: a sweep of Erlang-16
-// times took 60 % longer than an exponential one with a power a hop.
-func (p path) lt(s, weight complex128) complex128 {
-	v := weight
-	erlang, k := complex(1, 0), 0
-	for _, h := range p.hops {
-		if h.stages > 1 && h.visit == 1 && (k == 0 || h.stages == k) {
-			k = h.stages
-			v *= h.waitLT(s)
-			erlang *= expLT(float64(k)*h.mu, s)
-			continue
-		}
-		v *= h.lt(s)
-	}
-	if k > 0 {
-		v *= powC(erlang, k)
-	}
-	return v
-}
-
-// erlangLT is the transform of the hop's Erlang service time: k
-// exponential stages of rate k*mu, (k mu/(k mu + s))^k. Out of lt so that
-// lt stays small enough to inline for the exponential hops.
-func (h hop) erlangLT(s complex128) complex128 {
-	return powC(expLT(float64(h.stages)*h.mu, s), h.stages)
+	return complex(1-h.visit, 0) + complex(h.visit, 0)*wait*svc
 }
 
 // expLT is rate/(rate+s), the transform of an exponential time, in real
@@ -74,18 +40,21 @@ func expLT(rate float64, s complex128) complex128 {
 	return complex(a*d, -b*d)
 }
 
-// powC is z^k for k >= 1 by squaring: the few multiplications an Erlang
-// stage count needs, where cmplx.Pow would take a logarithm and an
-// exponential per call.
+// powC is z^k for k >= 1 by squaring, in real arithmetic: the few
+// multiplications an Erlang stage count needs, where cmplx.Pow would take
+// a logarithm and an exponential per call.
 func powC(z complex128, k int) complex128 {
-	r := complex(1, 0)
-	for ; k > 0; k >>= 1 {
+	a, b := real(z), imag(z)
+	ra, rb := 1.0, 0.0
+	for {
 		if k&1 == 1 {
-			r *= z
+			ra, rb = ra*a-rb*b, ra*b+rb*a
 		}
-		z *= z
+		if k >>= 1; k == 0 {
+			return complex(ra, rb)
+		}
+		a, b = a*a-b*b, 2*a*b
 	}
-	return r
 }
 
 // path is one request class's hops and its share of all requests.
@@ -136,7 +105,11 @@ func tail(paths []path, t float64) (surv, dens float64) {
 	transform := func(s complex128) (complex128, complex128) {
 		var g complex128
 		for _, p := range paths {
-			g += p.lt(s, complex(p.share/total, 0))
+			v := complex(p.share/total, 0)
+			for _, h := range p.hops {
+				v *= h.lt(s)
+			}
+			g += v
 		}
 		inv := complex(real(s), -imag(s)) / complex(real(s)*real(s)+imag(s)*imag(s), 0)
 		return (1 - g) * inv, g
