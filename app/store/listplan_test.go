@@ -56,6 +56,20 @@ func TestSearchWalkIsBounded(t *testing.T) {
 	if !strings.Contains(plan, "Bitmap Index Scan on contacts_search") || strings.Contains(plan, "on contacts_name") {
 		t.Errorf("the sort of the matches: plan %s, want the search index and not the name index", plan)
 	}
+	// Dense or not, and how far to walk, come from the planner's estimate.
+	for _, tt := range []struct {
+		tsquery  string
+		min, max int
+	}{{"schmidt:*", 150, 620}, {"okafor:*", 0, 99}, {"manager:*", 3000, 12000}} {
+		var want int
+		if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM contacts WHERE search @@ to_tsquery('simple', $1)", tt.tsquery).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.expectedMatches(context.Background(), pool, admin, r, tt.tsquery)
+		if err != nil || got < tt.min || got > tt.max {
+			t.Errorf("expected matches of %s = %d (%v), want %d-%d (there are %d)", tt.tsquery, got, err, tt.min, tt.max, want)
+		}
+	}
 	// The walk (300 rows from "A") cannot fill a page of Schmidts, so
 	// List answers from the sort, and finds them.
 	page := list(t, s, admin, "contacts", "q=schmidt&sort=name")
