@@ -86,53 +86,75 @@ func (a *args) add(v any) string {
 
 // List returns a page of r's records visible to p.
 //
-// A search (?q=) is answered one of two ways, by how many records the
-// planner expects it to match (its statistics of the search vectors'
-// words: a plan, no read). Few (under denseLimit): its matches are
-// sorted; walking the sort index would read every record for a word that
-// matches little or nothing (1.2 s at 300,000 contacts). Many: the sort
-// index is walked, but no further than the matches expected, since
-// sorting them would read that many: a common word spread over the sort
-// order fills the page within a few hundred rows, while matches that sit
-// together further along it (a last name, sorted by last name: 14.5 s for
-// "schmidt" at 25M records, unbounded) or behind many newer records that
-// do not match (a bulk import's) give way to the sort (0.3 s for that
-// search's 129,342 matches). A count of the matches through the search
-// index, as this once was, read them all: 60 ms for that search, the
-// replica's busiest query at 25M.
+// A search (?q=) matching many records is best answered by walking the
+// sort index until a page of matches turns up; one matching few, by
+// sorting its matches. Walking for a word that matches little or nothing
+// reads every record (1.2 s at 300,000 contacts); so does walking to
+// matches that sit together far along the sort order (a last name sorted
+// by last name: 14.5 s for "schmidt" at 25M records) or behind many
+// newer records that do not match (a bulk import's). And counting the
+// matches through the search index reads them all (60 ms for that last
+// name, the replica's busiest query at 25M). So, in order, each step
+// only when the one before did not settle it:
+//   - the planner's estimate of the matches (a plan, no read): few, sort;
+//   - a short walk (shortWalk rows an item of the page): most dense
+//     searches end here;
+//   - a count through the search index, up to denseLimit: cheap when the
+//     matches are few (a word the planner has no statistics for, which it
+//     puts at 0.5 % of the records), and then sort;
+//   - a walk no longer than the matches expected, which the sort would
+//     read as well;
+//   - the sort of the matches (0.3 s for that last name's 129,342).
 func (s *Store) List(ctx context.Context, p *app.Principal, r app.Resource, q app.ListQuery) (Page, error) {
 	pool := s.reader(ctx)
-	walk := 0 // rows of the sort index a dense search may walk; 0: no bound
-	sorted := false
-	if len(q.Words) > 0 {
-		matches, err := s.expectedMatches(ctx, pool, p, r, searchQuery(q.Words))
+	if len(q.Words) == 0 {
+		return s.list(ctx, pool, p, r, q, 0, false)
+	}
+	tsquery := searchQuery(q.Words)
+	expected, err := s.expectedMatches(ctx, pool, p, r, tsquery)
+	if err != nil {
+		return Page{}, err
+	}
+	dense := s.denseAt()
+	if expected < dense {
+		return s.list(ctx, pool, p, r, q, 0, true)
+	}
+	short := s.shortWalk(q.Limit)
+	page, err := s.list(ctx, pool, p, r, q, min(short, expected), false)
+	if err != nil || page.Next != "" {
+		return page, err
+	}
+	if few, err := s.fewMatches(ctx, pool, p, r, tsquery, dense); err != nil || few {
 		if err != nil {
 			return Page{}, err
 		}
-		if limit := s.denseAt(); matches >= limit {
-			walk = max(matches, minWalk)
-			if s.walk > 0 {
-				walk = s.walk
-			}
-		} else {
-			sorted = true
-		}
+		return s.list(ctx, pool, p, r, q, 0, true)
 	}
-	if walk > 0 {
-		page, err := s.list(ctx, pool, p, r, q, walk, false)
+	if expected > short {
+		page, err := s.list(ctx, pool, p, r, q, expected, false)
 		if err != nil || page.Next != "" {
 			return page, err
 		}
-		sorted = true // the walk did not fill the page
 	}
-	return s.list(ctx, pool, p, r, q, 0, sorted)
+	return s.list(ctx, pool, p, r, q, 0, true)
+}
+
+// shortWalk rows a page item (and at least minWalk) are walked first: a
+// search matching 1 record in 100 along the sort order fills its page.
+const (
+	shortWalk = 100
+	minWalk   = 2000
+)
+
+func (s *Store) shortWalk(limit int) int {
+	if s.walk > 0 { // tests
+		return s.walk
+	}
+	return max(minWalk, shortWalk*(limit+1))
 }
 
 // searchQuery is the prefix full-text query of a search's words.
 func searchQuery(words []string) string { return strings.Join(words, ":* & ") + ":*" }
-
-// minWalk is the least a dense search walks.
-const minWalk = 2000
 
 // list runs one page's query (listSQL), and counts the total (?total=1)
 // where a walk filled the page.
@@ -302,6 +324,22 @@ func (s *Store) expectedMatches(ctx context.Context, pool *pgxpool.Pool, p *app.
 		return 0, fmt.Errorf("%s: the planner's estimate: %s", r.Name, raw)
 	}
 	return int(plans[0].Plan.Rows), nil
+}
+
+// fewMatches counts, through the search index, whether fewer than limit
+// records p may see match tsquery.
+func (s *Store) fewMatches(ctx context.Context, pool *pgxpool.Pool, p *app.Principal, r app.Resource, tsquery string, limit int) (bool, error) {
+	var a args
+	sql := "SELECT count(*) FROM (SELECT 1 FROM " + r.Name + " t WHERE t.search @@ to_tsquery('simple', " + a.add(tsquery) + ")"
+	if owners := p.Owners(); owners != nil {
+		sql += " AND t.owner_id = ANY(" + a.add(owners) + ")"
+	}
+	sql += fmt.Sprintf(" LIMIT %d) m", limit)
+	var n int
+	if err := pool.QueryRow(ctx, sql, a...).Scan(&n); err != nil {
+		return false, dbError(err, r.Name)
+	}
+	return n < limit, nil
 }
 
 // accountDetail adds the latest 20 contacts, opportunities and activities

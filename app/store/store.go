@@ -51,7 +51,7 @@ type Store struct {
 	replayed atomic.Uint64
 	cancel   context.CancelFunc
 	done     chan struct{}
-	// dense and walk, when above 0, replace denseLimit and walkRows' bound
+	// dense and walk, when above 0, replace denseLimit and shortWalk's bound
 	// (tests reach every way of answering a search with a small table).
 	dense, walk int
 }
