@@ -56,10 +56,12 @@ func TestVerifyLoadgenHosts(t *testing.T) {
 	// counted in /proc's 10 ms ticks: with the defaults (200 rows, 5 s
 	// alone) it was about one tick, and none in one make test run out of
 	// four. Three times the rows for three times as long gave it six
-	// (0.004 cores over 15 s) in the first run.
+	// (0.004 cores over 15 s) in the first run, and none again in a later
+	// one (only the tiers' noise was left: web, api and the replica at
+	// 0.001-0.005 cores). 5,000 rows a job make it about fifty.
 	cmd := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
 		"--duration", "30s", "--ramp-up", "5s", "--keep-points", "--output", "json",
-		"--etl-rows", "600", "--etl-window", "15s")
+		"--etl-rows", "5000", "--etl-window", "15s")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.Output()

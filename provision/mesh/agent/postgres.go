@@ -177,8 +177,23 @@ func (h Host) pgRemove() error {
 	return os.RemoveAll(PostgresDir(h.Dir))
 }
 
+// passableHostDir makes the host's directory passable for PostgreSQL,
+// which runs as its own user below it. The target makes it so (0755), but
+// one removed behind crmplan's back may have been made again by whatever
+// wrote into it first (the Receptor node still running from it makes its
+// node directory's parents 0700), and PostgreSQL would find the door shut.
+func (h Host) passableHostDir() error {
+	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
+		return err
+	}
+	return os.Chmod(h.Dir, 0o755)
+}
+
 func (h Host) pgInit(ctx context.Context, self string, op wire.PostgresOp) error {
 	if err := h.pgRemove(); err != nil {
+		return err
+	}
+	if err := h.passableHostDir(); err != nil {
 		return err
 	}
 	if err := portFree(op.Listen); err != nil {
@@ -198,6 +213,9 @@ func (h Host) pgInit(ctx context.Context, self string, op wire.PostgresOp) error
 
 func (h Host) pgReplica(ctx context.Context, self string, op wire.PostgresOp) error {
 	if err := h.pgRemove(); err != nil {
+		return err
+	}
+	if err := h.passableHostDir(); err != nil {
 		return err
 	}
 	if err := portFree(op.Listen); err != nil {

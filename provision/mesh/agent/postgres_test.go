@@ -282,3 +282,25 @@ func TestReloadSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresInitOnAShutHostDir: a host directory made again 0700 by
+// whatever wrote into it first after it was removed (a Receptor node still
+// running from it) does not stop the server, which runs as the postgres
+// user below it: the agent opens it as the target would have. Seen in
+// TestLocalDatabaseStack's apply after deleting a host dir: "the postgres
+// user cannot enter .../hosts/db-2 (mode -rwx------)".
+func TestPostgresInitOnAShutHostDir(t *testing.T) {
+	_, _, run, _ := pgRunner(t)
+	h := pgHosts(t, 1)[0]
+	if err := os.Chmod(h.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st := run(h, wire.PostgresOp{Action: wire.PostgresInit, Name: "db-1", Listen: "127.10.249.21:5432", Password: "pw",
+		Database: "crm", AppUser: "crm", AppPassword: "app"})
+	if !st.Running {
+		t.Fatalf("after init: %+v, want a running server", st)
+	}
+	if fi, err := os.Stat(h.Dir); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("host dir after init: %v %v, want mode 0755", fi.Mode().Perm(), err)
+	}
+}
