@@ -179,9 +179,9 @@ func (h Host) pgRemove() error {
 
 // passableHostDir makes the host's directory passable for PostgreSQL,
 // which runs as its own user below it. The target makes it so (0755), but
-// one removed behind crmplan's back may have been made again by whatever
-// wrote into it first (the Receptor node still running from it makes its
-// node directory's parents 0700), and PostgreSQL would find the door shut.
+// one removed behind crmplan's back may have been made again, 0700, by
+// whatever wrote into it first (likely the Receptor node that still ran
+// from it; not proven), and PostgreSQL would find the door shut.
 func (h Host) passableHostDir() error {
 	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
 		return err

@@ -284,8 +284,8 @@ func TestReloadSettings(t *testing.T) {
 }
 
 // TestPostgresInitOnAShutHostDir: a host directory made again 0700 by
-// whatever wrote into it first after it was removed (a Receptor node still
-// running from it) does not stop the server, which runs as the postgres
+// whatever wrote into it first after it was removed does not stop the
+// server, which runs as the postgres
 // user below it: the agent opens it as the target would have. Seen in
 // TestLocalDatabaseStack's apply after deleting a host dir: "the postgres
 // user cannot enter .../hosts/db-2 (mode -rwx------)".
