@@ -124,13 +124,11 @@ func (s *Store) List(ctx context.Context, p *app.Principal, r app.Resource, q ap
 	if err != nil || page.Next != "" {
 		return page, err
 	}
-	if few, err := s.fewMatches(ctx, pool, p, r, tsquery, dense); err != nil || few {
-		if err != nil {
-			return Page{}, err
-		}
-		return s.list(ctx, pool, p, r, q, 0, true)
+	few, err := s.fewMatches(ctx, pool, p, r, tsquery, dense)
+	if err != nil {
+		return Page{}, err
 	}
-	if expected > short {
+	if !few && expected > short {
 		page, err := s.list(ctx, pool, p, r, q, expected, false)
 		if err != nil || page.Next != "" {
 			return page, err
@@ -306,13 +304,9 @@ func (s *Store) denseAt() int {
 // expectedMatches is the planner's estimate of the records p may see that
 // match tsquery.
 func (s *Store) expectedMatches(ctx context.Context, pool *pgxpool.Pool, p *app.Principal, r app.Resource, tsquery string) (int, error) {
-	var a args
-	sql := "EXPLAIN (FORMAT JSON) SELECT 1 FROM " + r.Name + " t WHERE t.search @@ to_tsquery('simple', " + a.add(tsquery) + ")"
-	if owners := p.Owners(); owners != nil {
-		sql += " AND t.owner_id = ANY(" + a.add(owners) + ")"
-	}
+	sql, a := matchesSQL(p, r, tsquery)
 	var raw []byte
-	if err := pool.QueryRow(ctx, sql, a...).Scan(&raw); err != nil {
+	if err := pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, a...).Scan(&raw); err != nil {
 		return 0, dbError(err, r.Name)
 	}
 	var plans []struct {
@@ -326,15 +320,22 @@ func (s *Store) expectedMatches(ctx context.Context, pool *pgxpool.Pool, p *app.
 	return int(plans[0].Plan.Rows), nil
 }
 
-// fewMatches counts, through the search index, whether fewer than limit
-// records p may see match tsquery.
-func (s *Store) fewMatches(ctx context.Context, pool *pgxpool.Pool, p *app.Principal, r app.Resource, tsquery string, limit int) (bool, error) {
+// matchesSQL selects the records p may see that match tsquery: what the
+// planner estimates and what fewMatches counts.
+func matchesSQL(p *app.Principal, r app.Resource, tsquery string) (string, args) {
 	var a args
-	sql := "SELECT count(*) FROM (SELECT 1 FROM " + r.Name + " t WHERE t.search @@ to_tsquery('simple', " + a.add(tsquery) + ")"
+	sql := "SELECT 1 FROM " + r.Name + " t WHERE t.search @@ to_tsquery('simple', " + a.add(tsquery) + ")"
 	if owners := p.Owners(); owners != nil {
 		sql += " AND t.owner_id = ANY(" + a.add(owners) + ")"
 	}
-	sql += fmt.Sprintf(" LIMIT %d) m", limit)
+	return sql, a
+}
+
+// fewMatches counts, through the search index, whether fewer than limit
+// records p may see match tsquery.
+func (s *Store) fewMatches(ctx context.Context, pool *pgxpool.Pool, p *app.Principal, r app.Resource, tsquery string, limit int) (bool, error) {
+	matches, a := matchesSQL(p, r, tsquery)
+	sql := fmt.Sprintf("SELECT count(*) FROM (%s LIMIT %d) m", matches, limit)
 	var n int
 	if err := pool.QueryRow(ctx, sql, a...).Scan(&n); err != nil {
 		return false, dbError(err, r.Name)
