@@ -58,12 +58,14 @@ func (c *handConn) speaksHTTP2() {
 
 // readDeadlineUnlessHanding sets the read deadline, unless a handover has
 // begun: its deadline in the past, which wakes the connection, must stay.
-func (c *handConn) readDeadlineUnlessHanding(t time.Time) {
+// It reports whether one has.
+func (c *handConn) readDeadlineUnlessHanding(t time.Time) (handing bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.handing {
 		_ = c.TCPConn.SetReadDeadline(t)
 	}
+	return c.handing
 }
 
 func (c *handConn) Read(p []byte) (int, error) {
@@ -304,13 +306,7 @@ func (t *connTracker) handedOver() (kept []*handConn, live int) {
 // while its client may keep it idle for as long as the idle timeout.
 // Idle longer, it is closed, as the server closes idle connections.
 func (t *connTracker) awaitRequest(c *handConn, q *connQueue, idle time.Duration) {
-	// Under the lock: a handover's past deadline must not be overwritten.
-	c.mu.Lock()
-	handing := c.handing
-	if !handing {
-		_ = c.TCPConn.SetReadDeadline(time.Now().Add(idle))
-	}
-	c.mu.Unlock()
+	handing := c.readDeadlineUnlessHanding(time.Now().Add(idle))
 	var err error
 	if !handing {
 		err = c.waitReadable()
