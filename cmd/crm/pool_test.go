@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -68,24 +69,28 @@ func TestPoolResizesOnHangup(t *testing.T) {
 // poolSize reads the primary pool's size from the role's metrics.
 func poolSize(t *testing.T, addr string) int {
 	t.Helper()
-	res, err := http.Get("http://" + addr + "/metrics")
+	n, err := readPool(addr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return n
+}
+
+// readPool reads the primary pool's size from the role's metrics at addr.
+func readPool(addr string) (int, error) {
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	const metric = `crm_db_pool_connections{pool="primary",state="max"} `
 	for line := range strings.Lines(string(body)) {
 		if v, ok := strings.CutPrefix(line, metric); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
+			return strconv.Atoi(strings.TrimSpace(v))
 		}
 	}
-	t.Fatalf("%s/metrics has no %s", addr, metric)
-	return 0
+	return 0, fmt.Errorf("%s/metrics has no %s", addr, metric)
 }
 
 // waitPool waits until the role at addr reports a primary pool of want.
@@ -93,15 +98,12 @@ func waitPool(t *testing.T, addr string, want int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		res, err := http.Get("http://" + addr + "/metrics")
-		if err == nil {
-			res.Body.Close()
-			if got := poolSize(t, addr); got == want {
-				return
-			}
+		got, err := readPool(addr)
+		if err == nil && got == want {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the pool at %s never became %d", addr, want)
+			t.Fatalf("the pool at %s never became %d (last: %d, %v)", addr, want, got, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
