@@ -27,17 +27,30 @@ import (
 // consoles, the integrators, the web and api tiers, the scheduler, nor
 // PostgreSQL (its pid and start time, as for the crm roles).
 func scaleIntegratorsUnderLoad(t *testing.T, e *deployEnv, stack, plan string) {
+	const tier = "  - role: integration\n    zone: lan-a\n    spread: [lan-b]\n    ha: true\n"
+	scaleTierOutAndIn(t, e, stack, plan, topology.RoleIntegration, tier, "integrators",
+		func(paths stackdir.Paths, direction, plan string, want int) {
+			scaleIntegrators(t, e, paths, direction, plan, want)
+		})
+}
+
+// scaleTierOutAndIn raises the tier of role (its lines in plan: tier) by
+// one server and lowers it back, each by scale (an apply under load and
+// its checks), and checks after each that no process that stays (see
+// stayingProcesses) restarted. what names the tier in messages.
+func scaleTierOutAndIn(t *testing.T, e *deployEnv, stack, plan string, role topology.Role, tier, what string,
+	scale func(paths stackdir.Paths, direction, plan string, want int)) {
+	t.Helper()
 	paths := stackdir.Paths{StateDir: e.stateDir, Stack: stack}
 	inv := loadInventory(t, paths)
-	n := len(hostsOf(inv, topology.RoleIntegration))
+	n := len(hostsOf(inv, role))
 	before := stayingProcesses(t, paths, inv)
 
-	const tier = "  - role: integration\n    zone: lan-a\n    spread: [lan-b]\n    ha: true\n"
 	out := rewritePlan(t, plan, tier, tier+fmt.Sprintf("    min: %d\n", n+1))
-	scaleIntegrators(t, e, paths, "out", out, n+1)
-	sameProcesses(t, "integrators scaled out", before, stayingProcesses(t, paths, inv))
-	scaleIntegrators(t, e, paths, "in", plan, n)
-	sameProcesses(t, "integrators scaled in", before, stayingProcesses(t, paths, inv))
+	scale(paths, "out", out, n+1)
+	sameProcesses(t, what+" scaled out", before, stayingProcesses(t, paths, inv))
+	scale(paths, "in", plan, n)
+	sameProcesses(t, what+" scaled in", before, stayingProcesses(t, paths, inv))
 }
 
 // scaleIntegrators applies plan (want integrators) under load and checks

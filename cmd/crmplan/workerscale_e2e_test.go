@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -27,25 +26,16 @@ import (
 // keep their processes (pid and start time), the staying workers take the
 // new share of the pool in place, and the new worker takes jobs.
 func scaleWorkersUnderLoad(t *testing.T, e *deployEnv, stack, plan string) {
-	paths := stackdir.Paths{StateDir: e.stateDir, Stack: stack}
-	inv := loadInventory(t, paths)
-	n := len(hostsOf(inv, topology.RoleWorker))
-	before := stayingProcesses(t, paths, inv)
+	inv := loadInventory(t, stackdir.Paths{StateDir: e.stateDir, Stack: stack})
 	maxConns := primaryMaxConnections(t, inv)
 	total := tierTotal(t, plan, topology.RoleWorker)
-
-	const tier = "  - role: worker\n    zone: lan\n"
-	out := rewritePlan(t, plan, tier, tier+fmt.Sprintf("    min: %d\n", n+1))
-	scaleWorkers(t, e, paths, "out", out, n+1, total)
-	sameProcesses(t, "workers scaled out", before, stayingProcesses(t, paths, inv))
-	if got := primaryMaxConnections(t, inv); got != maxConns {
-		t.Errorf("workers scaled out: the primary's max_connections %s, was %s: want it unchanged", got, maxConns)
-	}
-	scaleWorkers(t, e, paths, "in", plan, n, total)
-	sameProcesses(t, "workers scaled in", before, stayingProcesses(t, paths, inv))
-	if got := primaryMaxConnections(t, inv); got != maxConns {
-		t.Errorf("workers scaled in: the primary's max_connections %s, was %s: want it unchanged", got, maxConns)
-	}
+	scaleTierOutAndIn(t, e, stack, plan, topology.RoleWorker, "  - role: worker\n    zone: lan\n", "workers",
+		func(paths stackdir.Paths, direction, plan string, want int) {
+			scaleWorkers(t, e, paths, direction, plan, want, total)
+			if got := primaryMaxConnections(t, inv); got != maxConns {
+				t.Errorf("workers scaled %s: the primary's max_connections %s, was %s: want it unchanged", direction, got, maxConns)
+			}
+		})
 }
 
 // scaleWorkers applies plan (want workers) under load, checks k6's
