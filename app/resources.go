@@ -14,6 +14,9 @@ type Resource struct {
 	Name   string
 	Fields []Field
 	// Sorts are the ?sort= keys the list accepts (each also with a "-").
+	// "id" is the order records were created in (ids ascend as they are
+	// made): the cheapest order to read many matches of a search in,
+	// since it is the order they lie in on disk.
 	Sorts []string
 	// Filters are the ?<name>= list filters besides q, limit, after, sort.
 	Filters []Field
@@ -32,7 +35,7 @@ var Resources = []Resource{
 			{Name: "country", Type: Text, Max: 100},
 			ownerField,
 		},
-		Sorts:   []string{"name", "updated"},
+		Sorts:   []string{"name", "updated", "id"},
 		Filters: []Field{ownerField},
 	},
 	{
@@ -46,7 +49,7 @@ var Resources = []Resource{
 			accountIDField,
 			ownerField,
 		},
-		Sorts:   []string{"name", "updated"},
+		Sorts:   []string{"name", "updated", "id"},
 		Filters: []Field{ownerField, accountIDField},
 	},
 	{
@@ -61,7 +64,7 @@ var Resources = []Resource{
 			{Name: "source", Type: Text, Max: 100},
 			ownerField,
 		},
-		Sorts:   []string{"name", "updated"},
+		Sorts:   []string{"name", "updated", "id"},
 		Filters: []Field{ownerField, {Name: "status", Type: Enum, Enum: LeadStatuses}},
 	},
 	{
@@ -75,7 +78,7 @@ var Resources = []Resource{
 			{Name: "close_date", Type: Date},
 			ownerField,
 		},
-		Sorts:   []string{"name", "updated", "amount"},
+		Sorts:   []string{"name", "updated", "amount", "id"},
 		Filters: []Field{ownerField, accountIDField, {Name: "stage", Type: Enum, Enum: Stages}},
 	},
 	{
@@ -91,7 +94,7 @@ var Resources = []Resource{
 			{Name: "opportunity_id", Type: Ref},
 			ownerField,
 		},
-		Sorts: []string{"name", "updated"},
+		Sorts: []string{"name", "updated", "id"},
 		// contact_id and opportunity_id give the contact and deal pages their
 		// timelines (indexes in migration 6).
 		Filters: []Field{ownerField, accountIDField, {Name: "kind", Type: Enum, Enum: ActivityKinds}, {Name: "done", Type: Bool},

@@ -48,6 +48,16 @@ func TestSearchWalkIsBounded(t *testing.T) {
 	if scanned > s.walk {
 		t.Errorf("the walk read %d rows of contacts_name, want at most %d", scanned, s.walk)
 	}
+	// Marketing's campaigns read newest first by id: their walk is of the
+	// primary key, bounded the same way.
+	byID, err := r.ParseList(url.Values{"q": {"schmidt"}, "sort": {"-id"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idWalk := listSQL(admin, r, byID, s.walk, false)
+	if n := scanRows(t, pool, idWalk.sql, idWalk.args, "contacts_pkey"); n > s.walk || n == 0 {
+		t.Errorf("the walk by id read %d rows of contacts_pkey, want 1 to %d", n, s.walk)
+	}
 	unbounded := listSQL(admin, r, q, 0, false) // the walk as it was
 	t.Logf("a page of q=schmidt sorted by name: the bounded walk read %d rows of contacts_name, the unbounded one %d",
 		scanned, scanRows(t, pool, unbounded.sql, unbounded.args, "contacts_name"))
@@ -124,6 +134,9 @@ func TestSearchListsAreExact(t *testing.T) {
 		{"a title word by update: the walk fills it", "q=manager&sort=-updated", nil},
 		{"a title word by name, a rep's", "q=manager&sort=name", []int64{3}},
 		{"a prefix by name, descending", "q=sch&sort=-name", nil},
+		{"a last name by id, newest first: marketing's", "q=schmidt&sort=-id", nil},
+		{"a prefix by id, a rep's", "q=sch&sort=id", []int64{3}},
+		{"a word nothing matches, by id", "q=northwind&sort=-id", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &app.Principal{User: app.User{Role: app.RoleAdmin}}
@@ -173,7 +186,7 @@ func TestSearchListsAreExact(t *testing.T) {
 // plainSearch is the search as plain SQL: every match, in the list's order.
 func plainSearch(t *testing.T, pool *pgxpool.Pool, q app.ListQuery, owners []int64) []int64 {
 	t.Helper()
-	col := map[string]string{"name": "last_name", "updated": "updated_at"}[q.Sort]
+	col := map[string]string{"name": "last_name", "updated": "updated_at", "id": "id"}[q.Sort]
 	dir := ""
 	if q.Desc {
 		dir = " DESC"

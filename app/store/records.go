@@ -23,11 +23,11 @@ type sortKey struct {
 
 // sortKeys per resource; the indexes in migration 2 match them.
 var sortKeys = map[string]map[string]sortKey{
-	"accounts":      {"name": {"t.name", "text"}, "updated": {"t.updated_at", "timestamptz"}},
-	"contacts":      {"name": {"t.last_name", "text"}, "updated": {"t.updated_at", "timestamptz"}},
-	"leads":         {"name": {"t.last_name", "text"}, "updated": {"t.updated_at", "timestamptz"}},
-	"opportunities": {"name": {"t.name", "text"}, "updated": {"t.updated_at", "timestamptz"}, "amount": {"t.amount", "numeric"}},
-	"activities":    {"name": {"t.subject", "text"}, "updated": {"t.updated_at", "timestamptz"}},
+	"accounts":      {"name": {"t.name", "text"}, "updated": {"t.updated_at", "timestamptz"}, "id": {"t.id", "bigint"}},
+	"contacts":      {"name": {"t.last_name", "text"}, "updated": {"t.updated_at", "timestamptz"}, "id": {"t.id", "bigint"}},
+	"leads":         {"name": {"t.last_name", "text"}, "updated": {"t.updated_at", "timestamptz"}, "id": {"t.id", "bigint"}},
+	"opportunities": {"name": {"t.name", "text"}, "updated": {"t.updated_at", "timestamptz"}, "amount": {"t.amount", "numeric"}, "id": {"t.id", "bigint"}},
+	"activities":    {"name": {"t.subject", "text"}, "updated": {"t.updated_at", "timestamptz"}, "id": {"t.id", "bigint"}},
 }
 
 // noIndex wraps a sort expression so that no index matches it, without
@@ -36,6 +36,7 @@ var noIndex = map[string]func(string) string{
 	"text":        func(e string) string { return "(" + e + " || '')" },
 	"timestamptz": func(e string) string { return "(" + e + " + interval '0')" },
 	"numeric":     func(e string) string { return "(" + e + " + 0)" },
+	"bigint":      func(e string) string { return "(" + e + " + 0)" },
 }
 
 // recordJSON is a record as the API returns it: every column but the
@@ -242,10 +243,20 @@ func listSQL(p *app.Principal, r app.Resource, q app.ListQuery, walk int, sorted
 	if q.Desc {
 		dir, cmp = " DESC", "<"
 	}
+	// The id sort is its own tie-break: the cursor and the order name it
+	// once, so that the primary key's index matches them as they are.
+	byID := q.Sort == "id"
 	if q.After != nil {
-		where = append(where, fmt.Sprintf("(%s, t.id) %s (%s::%s, %s)", key.expr, cmp, a.add(q.After.Value), key.typ, a.add(q.After.ID)))
+		if byID {
+			where = append(where, fmt.Sprintf("%s %s %s", key.expr, cmp, a.add(q.After.ID)))
+		} else {
+			where = append(where, fmt.Sprintf("(%s, t.id) %s (%s::%s, %s)", key.expr, cmp, a.add(q.After.Value), key.typ, a.add(q.After.ID)))
+		}
 	}
 	order := fmt.Sprintf(" ORDER BY %s%s, t.id%s", key.expr, dir, dir)
+	if byID {
+		order = fmt.Sprintf(" ORDER BY %s%s", key.expr, dir)
+	}
 	from := r.Name + " t"
 	if len(where) > 0 {
 		from += " WHERE " + strings.Join(where, " AND ")
