@@ -239,6 +239,8 @@ func TestBadRequests(t *testing.T) {
 		{"SQL in id", "GET", "/api/v1/accounts/1%20OR%201=1", "", nil, 400, "invalid", "id"},
 		{"SQL in sort", "GET", "/api/v1/accounts?sort=name%3B%20DROP%20TABLE%20accounts", "", nil, 400, "invalid", "sort"},
 		{"SQL in filter", "GET", "/api/v1/accounts?owner_id=1%20OR%201%3D1", "", nil, 400, "invalid", "owner_id"},
+		{"SQL in fields", "GET", "/api/v1/contacts?fields=id,(SELECT%20password_hash%20FROM%20users%20LIMIT%201)", "", nil, 400, "invalid", "fields"},
+		{"a column that is no field", "GET", "/api/v1/contacts?fields=search", "", nil, 400, "invalid", "fields"},
 		{"forged cursor", "GET", "/api/v1/accounts?after=JyBPUiAxPTE", "", nil, 400, "invalid", "after"},
 		{"limit", "GET", "/api/v1/accounts?limit=100000", "", nil, 400, "invalid", "limit"},
 		{"form post (CSRF)", "POST", "/api/v1/accounts", `{"name":"x"}`, []string{"Content-Type", "text/plain"}, 403, "forbidden", ""},

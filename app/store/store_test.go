@@ -338,6 +338,66 @@ func TestListsNameTheAccount(t *testing.T) {
 	}
 }
 
+// TestListFields: ?fields= gives each item those keys only, with the
+// values the whole record has, and looks the account up only when
+// account_name is among them (the plan is checked: no accounts scan).
+func TestListFields(t *testing.T) {
+	s := openStore(t, pgserver.StartTest(t), nil)
+	ctx := context.Background()
+	admin := mustUser(t, s, "admin@example.com", app.RoleAdmin, nil)
+	acc := create(t, s, "accounts", fmt.Sprintf(`{"name":"Acme Tools","owner_id":%d}`, admin.User.ID))
+	create(t, s, "contacts", fmt.Sprintf(`{"first_name":"Ann","last_name":"Lee","email":"ann@acme.example","account_id":%d,"owner_id":%d}`, acc, admin.User.ID))
+	create(t, s, "opportunities", fmt.Sprintf(`{"name":"Big deal","amount":10.5,"stage":"proposal","close_date":"2027-01-31","account_id":%d,"owner_id":%d}`, acc, admin.User.ID))
+	for _, tt := range []struct {
+		resource, fields string
+		lookup           bool
+	}{
+		{"contacts", "id,email,first_name,last_name", false},
+		{"contacts", "last_name,account_name", true},
+		{"opportunities", "amount,close_date,updated_at,id,amount", false},
+	} {
+		t.Run(tt.resource+" "+tt.fields, func(t *testing.T) {
+			whole := list(t, s, admin, tt.resource, "")
+			narrow := list(t, s, admin, tt.resource, "fields="+tt.fields)
+			if len(whole.Items) != 1 || len(narrow.Items) != 1 {
+				t.Fatalf("%d and %d items, want 1", len(whole.Items), len(narrow.Items))
+			}
+			var all, got map[string]any
+			_ = json.Unmarshal(whole.Items[0], &all)
+			_ = json.Unmarshal(narrow.Items[0], &got)
+			want := map[string]any{}
+			for f := range strings.SplitSeq(tt.fields, ",") {
+				want[f] = all[f]
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("item %s, want %v", narrow.Items[0], want)
+			}
+			r, _ := app.ResourceNamed(tt.resource)
+			v, _ := url.ParseQuery("fields=" + tt.fields)
+			q, err := r.ParseList(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := listSQL(admin, r, q, 0, false)
+			plan := strings.Join(explain(t, s.pri(), st.sql, st.args...), " / ")
+			if strings.Contains(plan, "on accounts") != tt.lookup {
+				t.Errorf("plan %s: account lookup %v, want %v", plan, !tt.lookup, tt.lookup)
+			}
+		})
+	}
+	// Fields are checked against the resource's own keys: the SQL names
+	// them.
+	r, _ := app.ResourceNamed("contacts")
+	for _, bad := range []string{"search", "name", "id) FROM users --", ""} {
+		if _, err := r.ParseList(url.Values{"fields": {bad}}); app.ErrorCode(err) != app.EINVALID {
+			t.Errorf("fields=%q: %v, want invalid", bad, err)
+		}
+	}
+	if _, err := s.List(ctx, admin, r, app.ListQuery{Limit: 1, Sort: "id", Fields: []string{"1); DROP TABLE contacts; --"}}); app.ErrorCode(err) != app.EINVALID {
+		t.Errorf("a field not of the resource, past ParseList: %v, want invalid", err)
+	}
+}
+
 // TestSetMaxConns: the pools change size while a transaction runs on the
 // old ones; it commits, new work takes the new pools, and the old pools
 // close once it is done.
