@@ -25,7 +25,7 @@ var seedLoadedRe = regexp.MustCompile(`seed: ([0-9,]+) rows loaded in (\S+) \(([
 // BenchmarkFullScaleStack deploys seed 000 with its plan's records
 // (apply --records full; CRMPLAN_BENCH_RECORDS=2M etc. for fewer), then
 // verifies it at the plan's 150 req/s and finds its maximum with p95 under
-// 100 ms, every class included. It prints the apply's seeding figures as
+// 100 ms, each class under 200 ms. It prints the apply's seeding figures as
 // they came (rows/s of the COPY, index and total times) for BENCHMARKS.md,
 // beside `make bench-seed`'s psql \copy of the same rows. make bench-stack
 // runs it; it takes long at 25M, so run it once, on a quiet machine if
@@ -68,6 +68,13 @@ func BenchmarkFullScaleStack(b *testing.B) {
 		_ = os.RemoveAll(root)
 	})
 	plan := rewritePlan(b, "../../examples/simplecrm.yaml", "127.10.", prefix)
+	// Issue 18's goals at full scale: p95 under 200 ms for every class at
+	// the plan's rate, and the maximum with p95 under 100 ms. The classes
+	// get 200 ms objectives of their own, which --p95 (the whole's) leaves
+	// as they are: find-max holds the whole to 100 ms and each class to
+	// 200, as the goals do.
+	classes := "classes: {list: {p95_ms: 200}, view: {p95_ms: 200}, write: {p95_ms: 200}, report: {p95_ms: 200}, integration: {p95_ms: 200}, marketing: {p95_ms: 200}}"
+	plan = rewritePlan(b, plan, "slo:\n  p95_ms: 500\n", "slo:\n  p95_ms: 500\n  "+classes+"\n")
 
 	for b.Loop() {
 		// apply, its output shown as it comes: a 25M seed runs for many
