@@ -30,6 +30,7 @@ func TestExportContactsFiltered(t *testing.T) {
 		{"search and filter", rep1, fmt.Sprintf("?q=bob&account_id=%d", acc), 200, nil},
 		{"another owner's contacts stay out", rep2, "?q=ann", 200, []string{"Ann,Other"}},
 		{"no pages", rep1, "?limit=10", 400, nil},
+		{"fixed columns", rep1, "?fields=id,email", 400, nil},
 		{"bad search", rep1, "?q=%20%2C", 400, nil},
 		{"unknown parameter", rep1, "?stage=won", 400, nil},
 	}

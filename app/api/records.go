@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/crmplan/crmplan/app"
 )
@@ -204,6 +205,11 @@ func (a *API) exportContacts(w http.ResponseWriter, r *http.Request, p *app.Prin
 			writeError(w, r, a.log, app.Errorf(app.EINVALID, "the export has no pages; filter it with q, account_id or owner_id").In(k))
 			return
 		}
+	}
+	if v.Has("fields") {
+		writeError(w, r, a.log, app.Errorf(app.EINVALID, "the export's columns are fixed (%s); fields narrows a list's items",
+			strings.Join(app.ContactCSVColumns, ", ")).In("fields"))
+		return
 	}
 	q, err := contacts.ParseList(v)
 	if err != nil {
