@@ -77,3 +77,119 @@ func TestPathQuantileExponential(t *testing.T) {
 		t.Errorf("empty path p95 %v, want 0", got)
 	}
 }
+
+// lt is the hop's transform at one point, written the plain way with
+// complex arithmetic: the reference mulLT must equal.
+func (h hop) lt(s complex128) complex128 {
+	var svc complex128
+	if h.stages <= 1 {
+		svc = expLT(h.mu, s)
+	} else {
+		svc = powC(expLT(float64(h.stages)*h.mu, s), h.stages)
+	}
+	wait := complex(1-h.waitP, 0)
+	if h.waitP > 0 {
+		wait += complex(h.waitP, 0) * expLT(h.theta, s)
+	}
+	return complex(1-h.visit, 0) + complex(h.visit, 0)*wait*svc
+}
+
+// expLT is rate/(rate+s) with the denominator's conjugate.
+func expLT(rate float64, s complex128) complex128 {
+	a, b := rate+real(s), imag(s)
+	d := rate / (a*a + b*b)
+	return complex(a*d, -b*d)
+}
+
+// tailPointwise is tail one inversion point at a time with lt and Go's
+// complex division, the way it was written before mulLT.
+func tailPointwise(paths []path, t float64) (surv, dens float64) {
+	var total float64
+	for _, p := range paths {
+		total += p.share
+	}
+	scale := math.Exp(eulerA/2) / t
+	var sumS, sumD float64
+	var partS, partD [eulerM + 1]float64
+	for k := 0; k <= eulerN+eulerM; k++ {
+		s := complex(eulerA/(2*t), float64(k)*math.Pi/t)
+		var g complex128
+		for _, p := range paths {
+			v := complex(p.share/total, 0)
+			for _, h := range p.hops {
+				v *= h.lt(s)
+			}
+			g += v
+		}
+		inv := complex(real(s), -imag(s)) / complex(real(s)*real(s)+imag(s)*imag(s), 0)
+		fs := (1 - g) * inv
+		w := scale
+		if k == 0 {
+			w /= 2
+		} else if k%2 == 1 {
+			w = -w
+		}
+		sumS += w * real(fs)
+		sumD += w * real(g)
+		if k >= eulerN {
+			partS[k-eulerN], partD[k-eulerN] = sumS, sumD
+		}
+	}
+	for j, w := range eulerWeights {
+		surv += w * partS[j]
+		dens += w * partD[j]
+	}
+	return math.Min(1, math.Max(0, surv)), math.Max(0, dens)
+}
+
+// mulLT and tail give the plain complex arithmetic's numbers to the bit
+// (== ignores only the sign of a zero): random hops of every kind (no
+// wait, partial visits, Erlang up to 16 stages, rates from 1 to 1e5/s) at
+// times from 10 µs to 10 s.
+func TestTransformMatchesComplexArithmetic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 11))
+	rate := func() float64 { return math.Pow(10, 5*rng.Float64()) }
+	for trial := range 2000 {
+		var paths []path
+		for range 1 + rng.IntN(5) {
+			pa := path{share: rng.Float64()}
+			for range rng.IntN(7) {
+				h := hop{visit: 1, mu: rate(), stages: []int{0, 1, 2, 3, 16}[rng.IntN(5)]}
+				if rng.IntN(3) == 0 {
+					h.visit = rng.Float64()
+				}
+				if rng.IntN(4) != 0 {
+					h.waitP, h.theta = rng.Float64(), rate()
+				}
+				pa.hops = append(pa.hops, h)
+			}
+			paths = append(paths, pa)
+		}
+		at := math.Pow(10, -5+6*rng.Float64())
+		sr := eulerA / (2 * at)
+		var si, si2 [eulerK]float64
+		for k := range si {
+			si[k] = float64(k) * math.Pi / at
+			si2[k] = si[k] * si[k]
+		}
+		for _, pa := range paths {
+			for _, h := range pa.hops {
+				v := [eulerK]complex128{}
+				for k := range v {
+					v[k] = 1
+				}
+				h.mulLT(&v, sr, &si, &si2)
+				for k := range v {
+					if want := h.lt(complex(sr, si[k])); v[k] != want {
+						t.Fatalf("trial %d: %+v at s_%d: mulLT %v, lt %v", trial, h, k, v[k], want)
+					}
+				}
+			}
+		}
+		gotS, gotD := tail(paths, at)
+		wantS, wantD := tailPointwise(paths, at)
+		if gotS != wantS || gotD != wantD {
+			t.Fatalf("trial %d at %v s: tail (%v, %v), pointwise (%v, %v)", trial, at, gotS, gotD, wantS, wantD)
+		}
+	}
+}
