@@ -141,7 +141,7 @@ func (p *plan) closedPerfs(choices []choice, failover bool, perfs []perf, a *Ans
 		if !tp.onPath() {
 			continue
 		}
-		perfs[i] = tp.closedPerf(n, sol, k, !failover || p.guess[1] == 0)
+		perfs[i] = tp.closedPerf(n, sol, k, !failover || p.guess[1].last == 0)
 		k++
 	}
 }

@@ -205,8 +205,7 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 		t.Detail = fmt.Sprintf("%s of the plan's %d x %d cores; queues for this machine's %d cores", pct(pf.util), spec.Servers, spec.Cores, c)
 		e.Tiers[i] = t
 	}
-	var guess float64
-	e.EndToEnd = p.endToEnd(perfs, true, &guess)
+	e.EndToEnd = p.endToEnd(perfs, true, &quantileStart{})
 	e.Failover = e.EndToEnd
 	e.MeetsSLO = !e.EndToEnd.Unbounded && e.EndToEnd.P95Ms <= p.model.SLO.P95Ms
 	return e, nil

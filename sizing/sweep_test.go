@@ -130,3 +130,28 @@ func TestProject(t *testing.T) {
 		t.Errorf("api servers %d in year 4, %d today; growth should need more", years[4].Servers["api"], years[0].Servers["api"])
 	}
 }
+
+func TestQuantileStart(t *testing.T) {
+	tests := []struct {
+		name    string
+		answers []float64
+		want    float64
+	}{
+		{"first point: cold", nil, 0.5},
+		{"one answer: from it", []float64{0.010}, 0.010},
+		{"two close answers: the line through them", []float64{0.010, 0.010001}, 0.010002},
+		{"a jump: the last answer", []float64{0.012, 0.010}, 0.010},
+		{"no path had a hop: cold again", []float64{0.010, 0}, 0.5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var q quantileStart
+			for _, a := range tt.answers {
+				q.keep(a)
+			}
+			if got := q.next(0.5); !near(got, tt.want, 1e-12) {
+				t.Errorf("next = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
