@@ -84,7 +84,10 @@ func (p *plan) network(pop, think float64) *network {
 		// A delay station is, to a closed network, more think time: a
 		// user in it holds no queue's place.
 		n.think = append(n.think, think+p.delayS[ci])
-		row := make([]float64, 0, stations)
+		var row []float64
+		if len(n.demand) < cap(n.demand) { // reuse the last point's row
+			row = n.demand[:len(n.demand)+1][len(n.demand)][:0]
+		}
 		for i := range p.tiers {
 			tp := &p.tiers[i]
 			if tp.onPath() {
