@@ -171,6 +171,7 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 	if d := p.mixDelayS(); d > 0 {
 		e.Model.Why += fmt.Sprintf("; the classes' fixed delays (workload.delay_ms) add %.2f ms a request, queueing for nothing", d*1000)
 	}
+	p.shape(&e.Model, true)
 	usersPerRate := 60 / (p.model.Workload.Concurrency * p.model.Workload.TPM)
 	for i := range p.tiers {
 		tp := &p.tiers[i]

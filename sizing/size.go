@@ -159,6 +159,22 @@ func Stages(scv float64) int {
 	return int(math.Max(1, math.Round(1/scv)))
 }
 
+// shape records in a the service times' shape when it is not the
+// exponential, and with explain says it in a.Why: the percentiles change
+// with it while every mean and utilization stays, so a reader comparing
+// two plans' p95s needs to see it.
+func (p *plan) shape(a *Answer, explain bool) {
+	if p.stages <= 1 {
+		return
+	}
+	a.ServiceStages, a.ServiceSCV = p.stages, p.model.Workload.ServiceSCV
+	if explain {
+		a.Why += fmt.Sprintf("; the end-to-end percentiles take service times Erlang-%d (workload.service_scv %g): "+
+			"the same means, a shorter tail than exponential times",
+			p.stages, a.ServiceSCV)
+	}
+}
+
 // mixDelayS is the classes' delay stations weighted by the mix: what they
 // add to the mean of a request, s.
 func (p *plan) mixDelayS() float64 {
@@ -216,6 +232,7 @@ func (p *plan) size(w Workload, explain bool, tiers []TierEstimate) Estimate {
 		}
 	}
 	e.Model = p.closedModel(w, we, full, explain)
+	p.shape(&e.Model, explain)
 	if e.Model.Name != ModelOpen {
 		p.closedPerfs(choices, false, full, &e.Model)
 		if !anyOverloaded(failover) {

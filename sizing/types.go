@@ -258,6 +258,12 @@ type Answer struct {
 	Throughput float64 `json:"throughput"`
 	// Iterations of Bard-Schweitzer to converge; 0 otherwise.
 	Iterations int `json:"iterations,omitempty"`
+	// ServiceStages is the Erlang stage count the end-to-end percentiles
+	// took for every service time and delay (Stages of ServiceSCV, the
+	// plan's workload.service_scv, also given here), when it is more than
+	// one; both are 0, and left out, for exponential times.
+	ServiceStages int     `json:"service_stages,omitempty"`
+	ServiceSCV    float64 `json:"service_scv,omitempty"`
 }
 
 // Estimate is the result of Size.

@@ -288,3 +288,69 @@ func TestSizeLoadgen(t *testing.T) {
 		})
 	}
 }
+
+// The model line says the service times' shape when the plan gives one
+// (calibrate writes workload.service_scv), and the JSON's model carries it;
+// exponential times (scv 1, or none) add neither.
+func TestSizeServiceShape(t *testing.T) {
+	tests := []struct {
+		name       string
+		scv        string // the workload line added, "" for none
+		wantWhy    string // in the table's model line; "" for no shape at all
+		wantStages int
+		wantSCV    float64
+	}{
+		{"exponential by default", "", "", 0, 0},
+		{"scv 1 is exponential", "service_scv: 1", "", 0, 0},
+		{"Erlang-2", "service_scv: 0.5", "service times Erlang-2 (workload.service_scv 0.5)", 2, 0.5},
+		{"scv 0.3 rounds to 3 stages", "service_scv: 0.3", "service times Erlang-3 (workload.service_scv 0.3)", 3, 0.3},
+	}
+	seed, err := os.ReadFile(seedPlanFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := string(seed)
+			if tt.scv != "" {
+				data = strings.Replace(data, "\nworkload:\n", "\nworkload:\n  "+tt.scv+"\n", 1)
+			}
+			plan := filepath.Join(t.TempDir(), "plan.yaml")
+			if err := os.WriteFile(plan, []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, table, stderr := crmplanRun(t, "size", "--plan", plan)
+			if code != exitOK {
+				t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+			}
+			var model string
+			for _, line := range strings.Split(table, "\n") {
+				if strings.HasPrefix(line, "Model: ") {
+					model = line
+				}
+			}
+			if model == "" || tt.wantWhy == "" && strings.Contains(model, "Erlang") || !strings.Contains(model, tt.wantWhy) {
+				t.Errorf("model line %q, want it to say %q", model, tt.wantWhy)
+			}
+			code, stdout, stderr := crmplanRun(t, "size", "--plan", plan, "--output", "json")
+			if code != exitOK {
+				t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+			}
+			var got struct {
+				Model map[string]any `json:"model"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+				t.Fatal(err)
+			}
+			stages, hasStages := got.Model["service_stages"]
+			scv, hasSCV := got.Model["service_scv"]
+			if tt.wantStages == 0 {
+				if hasStages || hasSCV {
+					t.Errorf("exponential times, but the model says stages %v, scv %v", stages, scv)
+				}
+			} else if stages != float64(tt.wantStages) || scv != tt.wantSCV {
+				t.Errorf("model's service_stages %v, service_scv %v; want %d, %v", stages, scv, tt.wantStages, tt.wantSCV)
+			}
+		})
+	}
+}
