@@ -141,23 +141,34 @@ func tail(paths []path, t float64) (surv, dens float64) {
 			g[k] += v[k]
 		}
 	}
-	scale := math.Exp(eulerA/2) / t
-	var sumS, sumD float64
-	var partS, partD [eulerM + 1]float64
+	var fs, fd [eulerK]float64
 	for k := range g {
 		// real((1-G(s))/s): 1/s = conj(s)/|s|^2, as Go's complex division
 		// computes it for a real divisor.
 		norm := sr*sr + si2[k]
 		invR, invI := sr/norm, -si[k]/norm
-		fs := (1-real(g[k]))*invR + imag(g[k])*invI
+		fs[k] = (1-real(g[k]))*invR + imag(g[k])*invI
+		fd[k] = real(g[k])
+	}
+	return eulerSum(t, &fs, &fd)
+}
+
+// eulerSum inverts at t the transforms whose real parts at the inversion's
+// points are fs (the survival's) and fd (the density's): their trapezoid
+// sums, alternating, averaged over the last eulerM+1 partial sums.
+func eulerSum(t float64, fs, fd *[eulerK]float64) (surv, dens float64) {
+	scale := math.Exp(eulerA/2) / t
+	var sumS, sumD float64
+	var partS, partD [eulerM + 1]float64
+	for k := range fs {
 		w := scale
 		if k == 0 {
 			w /= 2
 		} else if k%2 == 1 {
 			w = -w
 		}
-		sumS += w * fs
-		sumD += w * real(g[k])
+		sumS += w * fs[k]
+		sumD += w * fd[k]
 		if k >= eulerN {
 			partS[k-eulerN], partD[k-eulerN] = sumS, sumD
 		}

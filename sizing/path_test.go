@@ -102,16 +102,15 @@ func expLT(rate float64, s complex128) complex128 {
 }
 
 // tailPointwise is tail one inversion point at a time with lt and Go's
-// complex division, the way it was written before mulLT.
+// complex division, the way it was written before mulLT; the Euler sum is
+// the same.
 func tailPointwise(paths []path, t float64) (surv, dens float64) {
 	var total float64
 	for _, p := range paths {
 		total += p.share
 	}
-	scale := math.Exp(eulerA/2) / t
-	var sumS, sumD float64
-	var partS, partD [eulerM + 1]float64
-	for k := 0; k <= eulerN+eulerM; k++ {
+	var fs, fd [eulerK]float64
+	for k := range fs {
 		s := complex(eulerA/(2*t), float64(k)*math.Pi/t)
 		var g complex128
 		for _, p := range paths {
@@ -122,24 +121,9 @@ func tailPointwise(paths []path, t float64) (surv, dens float64) {
 			g += v
 		}
 		inv := complex(real(s), -imag(s)) / complex(real(s)*real(s)+imag(s)*imag(s), 0)
-		fs := (1 - g) * inv
-		w := scale
-		if k == 0 {
-			w /= 2
-		} else if k%2 == 1 {
-			w = -w
-		}
-		sumS += w * real(fs)
-		sumD += w * real(g)
-		if k >= eulerN {
-			partS[k-eulerN], partD[k-eulerN] = sumS, sumD
-		}
+		fs[k], fd[k] = real((1-g)*inv), real(g)
 	}
-	for j, w := range eulerWeights {
-		surv += w * partS[j]
-		dens += w * partD[j]
-	}
-	return math.Min(1, math.Max(0, surv)), math.Max(0, dens)
+	return eulerSum(t, &fs, &fd)
 }
 
 // mulLT and tail give the plain complex arithmetic's numbers to the bit
