@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -25,6 +26,9 @@ import (
 //
 //	make model-accuracy   # or:
 //	go test ./cmd/crmplan -run '^$' -bench ModelAccuracy -benchtime 1x -timeout 60m -v
+//
+// With CRMPLAN_ACCURACY_KEEP=DIR it keeps, in DIR/SEED, the calibrated
+// plan and every verify's, calibrate's and find-max's JSON (keepDir).
 func BenchmarkModelAccuracy(b *testing.B) {
 	for _, seed := range []string{"simplecrm", "longjump"} {
 		b.Run(seed, func(b *testing.B) {
@@ -37,15 +41,41 @@ func BenchmarkModelAccuracy(b *testing.B) {
 				b.Fatalf("apply: %v\n%s", err, tail(out, 4000))
 			}
 			for b.Loop() {
-				modelAccuracy(b, e, plan)
+				modelAccuracy(b, e, plan, keepDir(b, seed))
 			}
 		})
 	}
 }
 
-func modelAccuracy(b *testing.B, e *deployEnv, plan string) {
+// keepDir is the directory a run's outputs are kept in for the seed, under
+// CRMPLAN_ACCURACY_KEEP: the calibrated plan and every verify's and
+// calibrate's JSON, so that model variants can be judged against a
+// measured run without another stack run. "" when the variable is unset.
+func keepDir(b *testing.B, seed string) string {
+	root := os.Getenv("CRMPLAN_ACCURACY_KEEP")
+	if root == "" {
+		return ""
+	}
+	dir := filepath.Join(root, seed)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatalf("CRMPLAN_ACCURACY_KEEP: %v", err)
+	}
+	return dir
+}
+
+func modelAccuracy(b *testing.B, e *deployEnv, plan, keep string) {
+	// keepAs writes data to the keep directory as name, when there is one.
+	keepAs := func(name string, data []byte) {
+		b.Helper()
+		if keep == "" {
+			return
+		}
+		if err := os.WriteFile(filepath.Join(keep, name), data, 0o644); err != nil {
+			b.Fatalf("keeping %s: %v", name, err)
+		}
+	}
 	// verify and calibrate take --state-dir but not apply's --pulumi and --crm.
-	run := func(v any, args ...string) {
+	run := func(v any, keepName string, args ...string) {
 		b.Helper()
 		var stdout, stderr bytes.Buffer
 		cmd := exec.Command(e.crmplan, append(args, "--state-dir", e.stateDir, "--output", "json")...)
@@ -57,21 +87,29 @@ func modelAccuracy(b *testing.B, e *deployEnv, plan string) {
 		if err := json.Unmarshal(stdout.Bytes(), v); err != nil {
 			b.Fatalf("crmplan %s --output json: %v\n%s", args[0], err, tail(stdout.String(), 4000))
 		}
+		keepAs(keepName, stdout.Bytes())
 	}
-	verify := func(args ...string) loadgen.Result {
+	verify := func(keepName string, args ...string) loadgen.Result {
 		var res loadgen.Result
-		run(&res, append([]string{"verify", "--plan", plan, "--duration", "30s", "--ramp-up", "5s"}, args...)...)
+		run(&res, keepName, append([]string{"verify", "--plan", plan, "--duration", "30s", "--ramp-up", "5s"}, args...)...)
 		return res
 	}
 	logLoad(b, "before the first verify")
 	// The run calibrate measures. Seed 000's ETL jobs are measured alone
 	// for 8 s (the default 2 s reads them at the CPU counters' resolution).
-	first := verify("--etl-window", "8s")
+	first := verify("verify-calibrate.json", "--etl-window", "8s")
 	// Its measured figures are a first measurement at the plan's rate
 	// beside the 1x run's (its predictions are the uncalibrated model's).
 	b.Logf("the run calibrate reads (predicted: before calibrate):\n%s", compareRun(first, &accuracyErrors{}))
 	var cal calibration
-	run(&cal, "calibrate", "--plan", plan)
+	run(&cal, "calibrate.json", "calibrate", "--plan", plan)
+	if keep != "" {
+		data, err := os.ReadFile(plan)
+		if err != nil {
+			b.Fatalf("keeping the calibrated plan: %v", err)
+		}
+		keepAs("plan.yaml", data)
+	}
 	for _, t := range cal.Tiers {
 		b.Logf("calibrated %-12s %7.3f -> %7.3f ms (x%.2f, measured %v)", t.Role, t.ModelDemandMs, t.MeasuredDemandMs, t.Factor, t.Measured)
 	}
@@ -94,16 +132,16 @@ func modelAccuracy(b *testing.B, e *deployEnv, plan string) {
 		logLoad(b, fmt.Sprintf("before verify at %gx", x))
 		var res loadgen.Result
 		if x == 1 {
-			res = verify()
+			res = verify("verify-1x.json")
 			design = res.TargetRate
 		} else {
-			res = verify("--rate", fmt.Sprint(design*x))
+			res = verify(fmt.Sprintf("verify-%gx.json", x), "--rate", fmt.Sprint(design*x))
 		}
 		b.Logf("verify at %gx (%.1f req/s asked):\n%s", x, res.TargetRate, compareRun(res, &worst))
 	}
 	logLoad(b, "before find-max")
 	var fm loadgen.FindMaxResult
-	run(&fm, "verify", "--plan", plan, "--find-max", "--rate", fmt.Sprint(design*2/3),
+	run(&fm, "find-max.json", "verify", "--plan", plan, "--find-max", "--rate", fmt.Sprint(design*2/3),
 		"--step-factor", "1.25", "--duration", "15s", "--ramp-up", "3s")
 	b.Logf("find-max:\n%s", compareFindMax(fm, &worst))
 	logLoad(b, "after find-max")
