@@ -80,6 +80,13 @@ const DefaultGeneratorMs = 0.6
 // The open model is the right one here: k6 drives an arrival rate. Errors
 // are EINVALID: no design rate in est, a rate not above 0, or no cores.
 func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) {
+	return predictHere(m, est, rate, h, true)
+}
+
+// predictHere is PredictHere, its hops' waits correlated as it says when
+// correlated is set, else independent as in Size (what the tests hold the
+// correlated form to).
+func predictHere(m Model, est Estimate, rate float64, h Here, correlated bool) (Estimate, error) {
 	const hint = "crmplan verify --plan PLAN.yaml"
 	if !(est.Workload.DesignRate > 0) {
 		return Estimate{}, invalid("estimate", hint, "the estimate has no design rate to scale from")
@@ -160,13 +167,26 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 		c, h.Free(), c, demandS*1000, genS*1000, idle-other, other, pct(busy), rate, sat, bgWhy)
 	perfs := make([]perf, len(p.tiers))
 	var r response
+	relax := 0.0
 	if pool.stable() && jobs > 0 {
 		r = pool.response()
+		// The queue a request meets again at each hop: the stack's own
+		// work (the other processes it preempts do not hold it up for
+		// long; see preempting).
+		own := pool
+		own.lambda = math.Max(0, pool.lambda-other/pool.s)
+		if correlated {
+			relax = relaxRate(own)
+		}
 		if other > 0 {
 			r = preempting(pool, other, h.Cores)
 			e.Model.Why += fmt.Sprintf("; a request preempts the other processes: it queues only behind the stack's own work, "+
 				"plus a scheduling delay of %.2f ms when it finds every core busy because of them", schedDelayS(h.Cores)*1000)
 		}
+	}
+	if relax > 0 && r.waitP > 0 {
+		e.Model.Why += fmt.Sprintf("; a request's waits at its hops are for the same cores, so correlated: it meets the queue it found "+
+			"again at its next hop unless the queue relaxed in between, at %.0f/s (the pool's decay rate): the same %s chance of waiting at each hop, a longer tail", relax, pct(r.waitP))
 	}
 	if d := p.mixDelayS(); d > 0 {
 		e.Model.Why += fmt.Sprintf("; the classes' fixed delays (workload.delay_ms) add %.2f ms a request, queueing for nothing", d*1000)
@@ -192,6 +212,7 @@ func PredictHere(m Model, est Estimate, rate float64, h Here) (Estimate, error) 
 			pf.meanMs = hop.mean() * 1000
 			pf.p95Ms = hop.quantile(q95) * 1000
 			pf.waitP = r.waitP
+			pf.relax = relax
 			for ci := range pf.waitS {
 				pf.waitS[ci] = r.waitP / r.theta
 			}
@@ -319,4 +340,22 @@ func firstCoreS(theta, slice float64) float64 {
 		return slice // theta near 0: no job ends before the slice
 	}
 	return (1 - -math.Expm1(-x)/x) / theta
+}
+
+// relaxRate is the rate, 1/s, at which an M/M/c queue's length forgets
+// its state: the decay parameter of the birth-death process, which for
+// M/M/1 is (sqrt(mu) - sqrt(lambda))^2 (Morse, 1955: the relaxation time
+// of a queue), taken for M/M/c as (sqrt(c mu) - sqrt(lambda))^2, the
+// M/M/1 of rate c mu that the queue is while every server is busy. It is
+// capped at mu, the rate at which an unqueued job leaves (M/M/infinity's
+// decay): at a light load the queue forgets as fast as its jobs end. An
+// approximation between those two limits, not M/M/c's exact decay
+// parameter. 0 for an unstable queue.
+func relaxRate(q station) float64 {
+	if !(q.s > 0) || !q.stable() {
+		return 0
+	}
+	mu := 1 / q.s
+	d := math.Sqrt(float64(q.c)*mu) - math.Sqrt(q.lambda)
+	return math.Min(mu, d*d)
 }

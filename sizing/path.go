@@ -10,9 +10,18 @@ import "math"
 // stages (the service shape, Workload.ServiceSCV: scv 1/stages, the same
 // mean, a shorter tail). The wait stays exponential: queueing is what makes
 // a tail exponential as the load grows.
+//
+// carry, in [0, 1], is how much of the path's previous waiting hop's wait
+// this hop's keeps: with probability carry the request waits here what it
+// waited there (the same queue's backlog, met again), else it waits
+// afresh. 0 (Size's tiers, each on cores of its own) makes the hops'
+// waits independent; PredictHere sets it when every hop queues for the
+// same cores, whose backlog a request meets again at its next hop unless
+// the queue has relaxed in between (see pathLT).
 type hop struct {
 	visit, waitP, theta, mu float64
 	stages                  int
+	carry                   float64
 }
 
 // mulLT multiplies each v[k] by the hop's Laplace transform E[e^{-sT}]
@@ -53,6 +62,128 @@ func (h hop) mulLT(v *[eulerK]complex128, sr float64, si, si2 *[eulerK]float64) 
 		xr, xi := visit*waitR, visit*waitI
 		v[k] *= complex(skip+(xr*svcR-xi*svcI), xr*svcI+xi*svcR)
 	}
+}
+
+// svcLT is the transform of the hop's service time.
+func (h hop) svcLT(s complex128) complex128 {
+	if h.stages <= 1 {
+		return expLT(h.mu, s)
+	}
+	// Erlang-k: k exponential stages of rate k*mu, (k mu/(k mu + s))^k.
+	return powC(expLT(float64(h.stages)*h.mu, s), h.stages)
+}
+
+// lt is the Laplace transform of the hop's time, E[e^{-sT}], its wait
+// independent of every other hop's.
+func (h hop) lt(s complex128) complex128 {
+	svc := h.svcLT(s)
+	wait := complex(1-h.waitP, 0)
+	if h.waitP > 0 {
+		wait += complex(h.waitP, 0) * expLT(h.theta, s)
+	}
+	return complex(1-h.visit, 0) + complex(h.visit, 0)*wait*svc
+}
+
+// chained says whether a path's hops need pathLT's chain: whether any
+// waiting hop carries its predecessor's wait.
+func chained(hops []hop) bool {
+	for _, h := range hops {
+		if h.carry > 0 && h.waitP > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// pathLT is weight times the transform of a path's time, the sum of its
+// hops' times (the weight first, so the products round as they always
+// have: Size's figures stay the same to the last bit). With no carry it
+// is the product of the hops' transforms.
+//
+// With carry the waiting hops share one queue (one waitP and theta, as
+// PredictHere's hops do), and a request's waits are that queue's backlog
+// seen again: at each waiting hop after the first the request keeps,
+// with probability carry, the previous waiting hop's wait, the same time
+// W (busy or not, and for as long), else meets the queue afresh (waits
+// with probability waitP an exponential time of rate theta). So the path's
+// waits come in blocks of hops sharing one W, and a block whose request
+// visits j of its hops waits j W, whose transform is theta/(theta + j s).
+// The transform is carried as one value for "not waiting" and one per
+// count j of the open block's visited hops, closed at each fresh draw and
+// at the end: O(hops^2) a point. Each hop still waits with probability
+// waitP an exponential time of rate theta, so every mean is the
+// independent form's; the sum's tail grows with carry (carry 1: the
+// request waits the same W at every hop it visits, or nowhere). chain is
+// chained(hops), asked once a path rather than once a point.
+func pathLT(hops []hop, chain bool, s, weight complex128) complex128 {
+	if !chain {
+		v := weight
+		for _, h := range hops {
+			v *= h.lt(s)
+		}
+		return v
+	}
+	free := weight
+	// busy[j]: the open block's request has visited j of its hops.
+	var onStack [8]complex128
+	busy := onStack[:1]
+	if len(hops)+1 > len(onStack) {
+		busy = make([]complex128, 1, len(hops)+1)
+	}
+	busy[0] = 0
+	theta := 0.0
+	closed := func() complex128 {
+		c := free
+		for j, b := range busy {
+			if b != 0 {
+				c += b * expLT(theta, s*complex(float64(j), 0))
+			}
+		}
+		return c
+	}
+	first := true
+	for _, h := range hops {
+		if !(h.waitP > 0) {
+			// No queue here (a delay station): every state passes through.
+			f := h.lt(s)
+			free *= f
+			for j := range busy {
+				busy[j] *= f
+			}
+			continue
+		}
+		k := h.carry
+		if first {
+			k, first = 0, false
+		}
+		if k < 1 {
+			fresh := closed() * complex(1-k, 0)
+			free = free*complex(k, 0) + fresh*complex(1-h.waitP, 0)
+			for j := range busy {
+				busy[j] *= complex(k, 0)
+			}
+			busy[0] += fresh * complex(h.waitP, 0)
+		}
+		theta = h.theta
+		svc := complex(h.visit, 0) * h.svcLT(s)
+		skip := complex(1-h.visit, 0)
+		free *= skip + svc
+		busy = append(busy, 0)
+		for j := len(busy) - 1; j >= 1; j-- {
+			busy[j] = busy[j]*skip + busy[j-1]*svc
+		}
+		busy[0] *= skip
+	}
+	return closed()
+}
+
+// expLT is rate/(rate+s), the transform of an exponential time, in real
+// arithmetic: Go's complex division guards against overflow at a cost
+// sweeps feel, and here the denominator is at least rate > 0.
+func expLT(rate float64, s complex128) complex128 {
+	a, b := rate+real(s), imag(s)
+	d := rate / (a*a + b*b)
+	return complex(a*d, -b*d)
 }
 
 // powC is z^k for k >= 1 by squaring, in real arithmetic: the few
@@ -131,6 +262,14 @@ func tail(paths []path, t float64) (surv, dens float64) {
 	var g, v [eulerK]complex128
 	for _, p := range paths {
 		start := complex(p.share/total, 0)
+		if chained(p.hops) {
+			// Correlated waits (PredictHere's): the chain's transform one
+			// point at a time.
+			for k := range g {
+				g[k] += pathLT(p.hops, true, complex(sr, si[k]), start)
+			}
+			continue
+		}
 		for k := range v {
 			v[k] = start
 		}

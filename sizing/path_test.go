@@ -7,21 +7,61 @@ import (
 	"testing"
 )
 
-// sample draws one end-to-end time from a path.
+// sample draws one end-to-end time from a path. The waits follow
+// hop.carry's chain: at a waiting hop after the path's first, the request
+// keeps the previous waiting hop's wait (none, or the same time) with
+// probability carry, else draws afresh; the wait is drawn whether or not
+// the hop is visited, as the queue is there either way.
 func (p path) sample(rng *rand.Rand) float64 {
-	var t float64
+	var t, w float64
+	first := true
 	for _, h := range p.hops {
+		if h.waitP > 0 {
+			if first || !(rng.Float64() < h.carry) {
+				w = 0
+				if rng.Float64() < h.waitP {
+					w = rng.ExpFloat64() / h.theta
+				}
+			}
+			first = false
+		}
 		if rng.Float64() >= h.visit {
 			continue
 		}
-		if rng.Float64() < h.waitP {
-			t += rng.ExpFloat64() / h.theta
+		if h.waitP > 0 {
+			t += w
 		}
 		for range max(h.stages, 1) {
 			t += rng.ExpFloat64() / (h.mu * float64(max(h.stages, 1)))
 		}
 	}
 	return t
+}
+
+// simulatedP95 draws n requests of the mixture of paths with a fixed seed
+// and returns the 99.9 % confidence interval of their p95 from the order
+// statistics (binomial: the k-th smallest with k = n*0.95 -/+
+// 3.3*sqrt(n*0.95*0.05)), and their mean.
+func simulatedP95(paths []path, n int, seed uint64) (lo, hi, mean float64) {
+	rng := rand.New(rand.NewPCG(seed, 95))
+	times := make([]float64, n)
+	var total float64
+	for _, p := range paths {
+		total += p.share
+	}
+	for i := range times {
+		u := rng.Float64() * total
+		for _, p := range paths {
+			if u -= p.share; u < 0 {
+				times[i] = p.sample(rng)
+				break
+			}
+		}
+		mean += times[i] / float64(n)
+	}
+	slices.Sort(times)
+	half := 3.3 * math.Sqrt(float64(n)*q95*(1-q95))
+	return times[int(float64(n)*q95-half)], times[int(float64(n)*q95+half)], mean
 }
 
 // The inverted transform against a simulation with a fixed seed: 200,000
@@ -36,25 +76,7 @@ func TestPathQuantileAgainstSimulation(t *testing.T) {
 		{share: 0.3, hops: []hop{{visit: 1, mu: 1000}, {visit: 1, waitP: 0.3, theta: 200, mu: 25}, {visit: 1, waitP: 0.9, theta: 40, mu: 40}}},
 		{share: 0.1, hops: []hop{{visit: 1, waitP: 0.05, theta: 5000, mu: 2000}}},
 	}
-	rng := rand.New(rand.NewPCG(18, 95))
-	const n = 200_000
-	times := make([]float64, n)
-	var total float64
-	for _, p := range paths {
-		total += p.share
-	}
-	for i := range times {
-		u := rng.Float64() * total
-		for _, p := range paths {
-			if u -= p.share; u < 0 {
-				times[i] = p.sample(rng)
-				break
-			}
-		}
-	}
-	slices.Sort(times)
-	half := 3.3 * math.Sqrt(n*q95*(1-q95))
-	lo, hi := times[int(n*q95-half)], times[int(n*q95+half)]
+	lo, hi, _ := simulatedP95(paths, 200_000, 18)
 	got := pathQuantile(paths, q95, 0.1)
 	if got < lo || got > hi {
 		t.Errorf("p95 %v s, simulation's 99.9 %% interval [%v, %v]", got, lo, hi)
@@ -78,27 +100,62 @@ func TestPathQuantileExponential(t *testing.T) {
 	}
 }
 
-// lt is the hop's transform at one point, written the plain way with
-// complex arithmetic: the reference mulLT must equal.
-func (h hop) lt(s complex128) complex128 {
-	var svc complex128
-	if h.stages <= 1 {
-		svc = expLT(h.mu, s)
-	} else {
-		svc = powC(expLT(float64(h.stages)*h.mu, s), h.stages)
+// Correlated waits (hop.carry) against a simulation of the same chain with
+// a fixed seed: a path of five hops sharing one queue's waitP and theta, as
+// PredictHere's hops do, at carries from none to full. The mean is the
+// independent form's at every carry (the chain keeps each hop's chance of
+// waiting), and the p95 grows with the carry.
+func TestPathQuantileCorrelatedWaits(t *testing.T) {
+	mk := func(carry float64) []path {
+		hops := []hop{
+			{visit: 1, waitP: 0.4, theta: 900, mu: 2000, carry: carry},
+			{visit: 1, waitP: 0.4, theta: 900, mu: 1500, stages: 2, carry: carry},
+			{visit: 0.7, waitP: 0.4, theta: 900, mu: 3000, carry: carry},
+			{visit: 1, waitP: 0.4, theta: 900, mu: 1200, stages: 2, carry: carry},
+			{visit: 1, mu: 5000}, // a delay station: no queue, no state
+		}
+		return []path{{share: 0.8, hops: hops}, {share: 0.2, hops: hops[1:3]}}
 	}
-	wait := complex(1-h.waitP, 0)
-	if h.waitP > 0 {
-		wait += complex(h.waitP, 0) * expLT(h.theta, s)
+	prev := 0.0
+	for _, carry := range []float64{0, 0.3, 0.7, 1} {
+		paths := mk(carry)
+		lo, hi, simMean := simulatedP95(paths, 200_000, 7)
+		got := pathQuantile(paths, q95, 0.01)
+		if got < lo || got > hi {
+			t.Errorf("carry %v: p95 %v s, simulation's 99.9 %% interval [%v, %v]", carry, got, lo, hi)
+		}
+		// The transform's mean, -G'(0), by a central difference, against
+		// the independent form's, which is the hops' means summed.
+		var want float64
+		for _, p := range paths {
+			var m float64
+			for _, h := range p.hops {
+				m += h.visit / h.mu
+				if h.waitP > 0 {
+					m += h.visit * h.waitP / h.theta
+				}
+			}
+			want += p.share * m
+		}
+		const ds = 1e-3
+		var g1, g2 complex128
+		for _, p := range paths {
+			ch := chained(p.hops)
+			g1 += pathLT(p.hops, ch, complex(-ds, 0), complex(p.share, 0))
+			g2 += pathLT(p.hops, ch, complex(ds, 0), complex(p.share, 0))
+		}
+		if mean := real(g1-g2) / (2 * ds); !near(mean, want, 1e-6) {
+			t.Errorf("carry %v: the transform's mean %v s, the independent form's %v", carry, mean, want)
+		}
+		if !near(simMean, want, 0.01) {
+			t.Errorf("carry %v: simulated mean %v s, want %v", carry, simMean, want)
+		}
+		if got < prev {
+			t.Errorf("carry %v: p95 %v s below the lower carry's %v", carry, got, prev)
+		}
+		t.Logf("carry %v: p95 %.3f ms (simulated %.3f-%.3f), mean %.3f ms", carry, got*1000, lo*1000, hi*1000, want*1000)
+		prev = got
 	}
-	return complex(1-h.visit, 0) + complex(h.visit, 0)*wait*svc
-}
-
-// expLT is rate/(rate+s) with the denominator's conjugate.
-func expLT(rate float64, s complex128) complex128 {
-	a, b := rate+real(s), imag(s)
-	d := rate / (a*a + b*b)
-	return complex(a*d, -b*d)
 }
 
 // tailPointwise is tail one inversion point at a time with lt and Go's

@@ -1,6 +1,7 @@
 package sizing
 
 import (
+	"fmt"
 	"errors"
 	"math"
 	"strings"
@@ -517,6 +518,71 @@ func TestPreempting(t *testing.T) {
 		got := firstCoreS(tc.theta, tc.slice)
 		if !near(got, want, 1e-6) || !(got <= tc.slice) || !(got <= 1/tc.theta) {
 			t.Errorf("firstCoreS(%v, %v) = %v, want %v, below both means", tc.theta, tc.slice, got, want)
+		}
+	}
+}
+
+// PredictHere's correlated waits against the independent form of the same
+// prediction, seed 000 on two shared cores from a light load to near
+// saturation, with and without other processes and an Erlang shape: every
+// mean (end to end, per class, per tier), utilization and saturation is
+// the same, so Little's law holds as it did (requests in the system =
+// rate x mean), and no p95 is lower; the end-to-end p95 rises with the
+// load, and more than the independent form's at a high one (the waits
+// then stay correlated across a request's hops).
+func TestPredictHereCorrelatedWaits(t *testing.T) {
+	for _, scv := range []float64{1, 0.25} {
+		m := seed000()
+		m.Workload.ServiceSCV = scv
+		est := mustSize(t, m)
+		sat := 2 / 0.02136
+		for _, other := range []float64{0, 0.4} {
+			here := Here{Cores: 2, GeneratorMs: 0.6, OtherCPU: other}
+			var gapLow, gapHigh float64
+			for _, load := range []float64{0.1, 0.5, 0.8} {
+				rate := load * sat * here.Free() / 2
+				cor, err := predictHere(m, est, rate, here, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ind, err := predictHere(m, est, rate, here, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				what := fmt.Sprintf("scv %v, other %v, load %v", scv, other, load)
+				if !near(cor.EndToEnd.MeanMs, ind.EndToEnd.MeanMs, 1e-12) || !near(cor.SaturationRate(), ind.SaturationRate(), 1e-12) {
+					t.Errorf("%s: mean %v, saturation %v; independent %v, %v", what, cor.EndToEnd.MeanMs, cor.SaturationRate(), ind.EndToEnd.MeanMs, ind.SaturationRate())
+				}
+				if n, want := rate*cor.EndToEnd.MeanMs/1000, rate*ind.EndToEnd.MeanMs/1000; !near(n, want, 1e-12) {
+					t.Errorf("%s: Little's law, %v requests in the system, independent %v", what, n, want)
+				}
+				for c, l := range cor.EndToEnd.ByClass {
+					li := ind.EndToEnd.ByClass[c]
+					if !near(l.MeanMs, li.MeanMs, 1e-12) || l.P95Ms < li.P95Ms*(1-1e-9) {
+						t.Errorf("%s, %s: %+v, independent %+v", what, c, l, li)
+					}
+				}
+				for i, te := range cor.Tiers {
+					ti := ind.Tiers[i]
+					if te.Utilization != ti.Utilization || te.PredictedMeanMs != ti.PredictedMeanMs {
+						t.Errorf("%s, %s: utilization %v, mean %v; independent %v, %v", what, te.Role, te.Utilization, te.PredictedMeanMs, ti.Utilization, ti.PredictedMeanMs)
+					}
+				}
+				if cor.EndToEnd.P95Ms < ind.EndToEnd.P95Ms*(1-1e-9) {
+					t.Errorf("%s: p95 %v below the independent form's %v", what, cor.EndToEnd.P95Ms, ind.EndToEnd.P95Ms)
+				}
+				gap := cor.EndToEnd.P95Ms/ind.EndToEnd.P95Ms - 1
+				switch load {
+				case 0.1:
+					gapLow = gap
+				case 0.8:
+					gapHigh = gap
+				}
+				t.Logf("%s: p95 %.2f ms, independent %.2f (%+.1f %%), mean %.2f", what, cor.EndToEnd.P95Ms, ind.EndToEnd.P95Ms, gap*100, cor.EndToEnd.MeanMs)
+			}
+			if !(gapHigh > gapLow) {
+				t.Errorf("scv %v, other %v: the correlation adds %v to the p95 at 80 %% busy, %v at 10 %%", scv, other, gapHigh, gapLow)
+			}
 		}
 	}
 }

@@ -299,6 +299,13 @@ type perf struct {
 	// request of Classes()[i], s: what the end-to-end distribution needs.
 	waitP float64
 	waitS [numClasses]float64
+	// relax is the rate, 1/s, at which the queue the tier's requests
+	// wait in forgets its state, when one queue serves every tier of a
+	// path (PredictHere's shared cores): a request that met it busy at one
+	// hop meets it busy at the next with the chance that it has not
+	// relaxed in between (see hop.carry). 0 when each tier queues on
+	// cores of its own (Size): the hops' waits are then independent.
+	relax float64
 }
 
 // station returns the M/M/c queue of the requests that use the tier.
@@ -411,7 +418,7 @@ func (p *plan) endToEnd(perfs []perf, byClass bool, start *quantileStart) Latenc
 		if len(paths) < cap(paths) { // reuse the last point's hops
 			pa.hops = paths[:len(paths)+1][len(paths)].hops[:0]
 		}
-		var mean, bound float64
+		var mean, bound, lag float64
 		for i, pf := range perfs {
 			tp := &p.tiers[i]
 			if !tp.path.has(ci) {
@@ -424,9 +431,16 @@ func (p *plan) endToEnd(perfs []perf, byClass bool, start *quantileStart) Latenc
 			h := hop{visit: tp.spec.Visit, mu: 1 / tp.classS[ci], stages: p.stages}
 			if w := pf.waitS[ci]; w > 0 && pf.waitP > 0 {
 				h.waitP, h.theta = pf.waitP, pf.waitP/w
+				if pf.relax > 0 {
+					// The queue's state since the request's last wait
+					// for it, lag (mean) seconds ago, decays as e^{-relax lag}.
+					h.carry = math.Exp(-pf.relax * lag)
+					lag = 0
+				}
 			}
 			pa.hops = append(pa.hops, h)
 			mean += h.visit * (tp.classS[ci] + pf.waitS[ci])
+			lag += h.visit * (tp.classS[ci] + pf.waitS[ci])
 			bound += pf.p95Ms / 1000
 		}
 		if d := p.delayS[ci]; d > 0 {
