@@ -1,8 +1,8 @@
 package sizing
 
 import (
-	"fmt"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
