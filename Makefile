@@ -8,7 +8,7 @@ export GONOSUMDB := github.com/ansible/receptor
 PULUMI_VERSION := v3.250.0
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BIN := $(CURDIR)/bin
-APT_PACKAGES := postgresql-15 chromium fonts-dejavu-core memcached openssh-server redis-server
+APT_PACKAGES := postgresql-15 chromium fonts-dejavu-core memcached openssh-server redis-server nftables
 
 .PHONY: all build test test-short bench bench-stack bench-fullscale bench-ssh model-accuracy demo demo-destroy deps clean fuzz ui ui-check
 

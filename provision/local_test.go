@@ -70,7 +70,10 @@ func TestLocalDatabaseStack(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(pgserver.DefaultBin, "postgres")); err != nil {
 		t.Skip("no PostgreSQL 15 server binaries (make deps)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// A guard against a hang, not a time goal: on a fresh machine beside
+	// other suites the test ran out of a 5 min guard (341 s) in its
+	// apply with synchronous replication.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
 	req := testRequest(t, testStateDir(t), &out)
