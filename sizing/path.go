@@ -96,9 +96,9 @@ func chained(hops []hop) bool {
 }
 
 // pathLT is weight times the transform of a path's time, the sum of its
-// hops' times (the weight first, so the products round as they always
-// have: Size's figures stay the same to the last bit). With no carry it
-// is the product of the hops' transforms.
+// hops' times, for a path whose waits carry (chained: PredictHere's);
+// tail takes a path without carry hop by hop (mulLT), to the bit as
+// before.
 //
 // With carry the waiting hops share one queue (one waitP and theta, as
 // PredictHere's hops do), and a request's waits are that queue's backlog
@@ -112,17 +112,10 @@ func chained(hops []hop) bool {
 // count j of the open block's visited hops, closed at each fresh draw and
 // at the end: O(hops^2) a point. Each hop still waits with probability
 // waitP an exponential time of rate theta, so every mean is the
-// independent form's; the sum's tail grows with carry (carry 1: the
-// request waits the same W at every hop it visits, or nowhere). chain is
-// chained(hops), asked once a path rather than once a point.
-func pathLT(hops []hop, chain bool, s, weight complex128) complex128 {
-	if !chain {
-		v := weight
-		for _, h := range hops {
-			v *= h.lt(s)
-		}
-		return v
-	}
+// independent form's; the sum's tail grows with carry (carry 0: the
+// hops' waits independent; carry 1: the request waits the same W at
+// every hop it visits, or nowhere).
+func pathLT(hops []hop, s, weight complex128) complex128 {
 	free := weight
 	// busy[j]: the open block's request has visited j of its hops.
 	var onStack [8]complex128
@@ -266,7 +259,7 @@ func tail(paths []path, t float64) (surv, dens float64) {
 			// Correlated waits (PredictHere's): the chain's transform one
 			// point at a time.
 			for k := range g {
-				g[k] += pathLT(p.hops, true, complex(sr, si[k]), start)
+				g[k] += pathLT(p.hops, complex(sr, si[k]), start)
 			}
 			continue
 		}
