@@ -124,8 +124,9 @@ func (a *args) add(v any) string {
 //   - the sort of the matches (0.3 s for that last name's 129,342).
 func (s *Store) List(ctx context.Context, p *app.Principal, r app.Resource, q app.ListQuery) (Page, error) {
 	// Fields go into the SQL as they are: only r's own keys may.
+	known := r.ListFields()
 	for _, f := range q.Fields {
-		if !slices.Contains(r.ListFields(), f) {
+		if !slices.Contains(known, f) {
 			return Page{}, app.Errorf(app.EINVALID, "unknown field %q", f).In("fields")
 		}
 	}
