@@ -173,10 +173,8 @@ func predictHere(m Model, est Estimate, rate float64, h Here, correlated bool) (
 		// The queue a request meets again at each hop: the stack's own
 		// work (the other processes it preempts do not hold it up for
 		// long; see preempting).
-		own := pool
-		own.lambda = math.Max(0, pool.lambda-other/pool.s)
 		if correlated {
-			relax = relaxRate(own)
+			relax = relaxRate(ownQueue(pool, other))
 		}
 		if other > 0 {
 			r = preempting(pool, other, h.Cores)
@@ -288,9 +286,7 @@ func preempting(pool station, other float64, cores int) response {
 	if !(other > 0) {
 		return whole
 	}
-	own := pool
-	own.lambda = math.Max(0, pool.lambda-other/pool.s)
-	mine := own.response()
+	mine := ownQueue(pool, other).response()
 	// Erlang C grows with the load, so the difference is not negative;
 	// the max only keeps rounding out.
 	blocked := math.Max(0, whole.waitP-mine.waitP)
@@ -358,4 +354,12 @@ func relaxRate(q station) float64 {
 	mu := 1 / q.s
 	d := math.Sqrt(float64(q.c)*mu) - math.Sqrt(q.lambda)
 	return math.Min(mu, d*d)
+}
+
+// ownQueue is pool less the other processes' jobs (other cores of them):
+// the stack's own work, which a request queues behind when it preempts
+// the others (preempting) and meets again at its next hop (relaxRate).
+func ownQueue(pool station, other float64) station {
+	pool.lambda = math.Max(0, pool.lambda-other/pool.s)
+	return pool
 }
