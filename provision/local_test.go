@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/internal/cpulease"
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision/mesh/agent"
 	"github.com/crmplan/crmplan/provision/stackdir"
@@ -67,6 +68,8 @@ func TestLocalDatabaseStack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Pulumi and PostgreSQL")
 	}
+	// Heavy work, not measured: beside other work, not beside a measurement.
+	cpulease.Work(t)
 	if _, err := os.Stat(filepath.Join(pgserver.DefaultBin, "postgres")); err != nil {
 		t.Skip("no PostgreSQL 15 server binaries (make deps)")
 	}

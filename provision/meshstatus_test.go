@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/internal/cpulease"
 	"github.com/crmplan/crmplan/provision/mesh"
 	"github.com/crmplan/crmplan/provision/stackdir"
 	"github.com/crmplan/crmplan/provision/supervise"
@@ -29,6 +30,8 @@ func TestStatusAndKillThroughTheMesh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan, starts a Receptor mesh")
 	}
+	// Heavy work, not measured: beside other work, not beside a measurement.
+	cpulease.Work(t)
 	receptor := targettest.Receptor(t)
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/crmplan")

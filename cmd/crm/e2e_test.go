@@ -23,6 +23,7 @@ import (
 
 	"github.com/crmplan/crmplan/app/seed"
 	"github.com/crmplan/crmplan/app/stackkey"
+	"github.com/crmplan/crmplan/internal/cpulease"
 	"github.com/crmplan/crmplan/pgserver"
 )
 
@@ -188,6 +189,8 @@ func TestBackendKilledUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and three crm processes")
 	}
+	// A measurement under load: the machine's cores to itself (cpulease).
+	cpulease.Measure(t)
 	s := startStack(t, 3000)
 	client := signIn(t, s.web, "manager@example.com")
 	paths := []string{"/api/v1/accounts?limit=20", "/api/v1/contacts?q=ann", "/api/v1/opportunities?sort=-amount", "/api/v1/accounts/1",

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/crmplan/crmplan/internal/cpulease"
 )
 
 // TestWebHandoverUnderLoad hands crm web's socket over to a new process
@@ -37,6 +39,8 @@ func TestWebHandoverUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs crm web as a child process and hands its socket over five times")
 	}
+	// A measurement under load: the machine's cores to itself (cpulease).
+	cpulease.Measure(t)
 	api, served := countingAPI(t)
 
 	dir := t.TempDir()
@@ -322,6 +326,8 @@ func TestWebHandoverUnderLoadTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs crm web as a child process and hands its socket over six times")
 	}
+	// A measurement under load: the machine's cores to itself (cpulease).
+	cpulease.Measure(t)
 	api, served := countingAPI(t)
 	dir := t.TempDir()
 	certFile, keyFile, roots := testCert(t, dir)

@@ -11,12 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/crmplan/crmplan/internal/cpulease"
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision"
 	"github.com/crmplan/crmplan/provision/stackdir"
@@ -31,6 +33,71 @@ type deployEnv struct {
 	args     []string // --state-dir, --pulumi, --crm
 	// applied is what the last apply wrote on stderr (its progress).
 	applied string
+	// cpu is the test's lease on the machine's cores, shared with the
+	// copies in() makes for subtests.
+	cpu *cpuHold
+}
+
+// cpuHold is a deployEnv's lease on the machine's cores (cpulease): its
+// measurements hold them alone, its applies and destroys share them with
+// other tests' work. While the test measures, what else it runs (the apply
+// a verify measures) is part of the measurement and takes no lease.
+type cpuHold struct {
+	mu        sync.Mutex
+	measuring int
+	lease     *cpulease.Lease
+}
+
+// measure holds the machine's cores for the test alone until the returned
+// func is called (or the test ends). Calls nest.
+func (e *deployEnv) measure() (release func()) {
+	e.t.Helper()
+	h := e.cpu
+	h.mu.Lock()
+	h.measuring++
+	first := h.measuring == 1
+	h.mu.Unlock()
+	var lease *cpulease.Lease
+	if first {
+		lease = cpulease.Measure(e.t)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			h.measuring--
+			h.mu.Unlock()
+			if lease != nil {
+				lease.Release()
+			}
+		})
+	}
+}
+
+// work takes a share of the machine's cores for an unmeasured apply or
+// destroy, unless the test is measuring (then the work is part of it).
+func (e *deployEnv) work() (release func()) {
+	e.t.Helper()
+	h := e.cpu
+	h.mu.Lock()
+	measuring := h.measuring > 0
+	h.mu.Unlock()
+	if measuring {
+		return func() {}
+	}
+	return cpulease.Work(e.t).Release
+}
+
+// hold is the lease a crmplan command needs: verify measures, apply and
+// destroy work; the others are light.
+func (e *deployEnv) hold(command string) (release func()) {
+	switch command {
+	case "verify":
+		return e.measure()
+	case "apply", "destroy":
+		return e.work()
+	}
+	return func() {}
 }
 
 // newDeployEnv uses crmplan and crm built from this tree (the crmplan
@@ -58,7 +125,7 @@ func newDeployEnv(t testing.TB) *deployEnv {
 	}
 	_ = os.Chmod(root, 0o755)
 	stateDir := filepath.Join(root, "state")
-	e := &deployEnv{t: t, crmplan: filepath.Join(bin, "crmplan"), stateDir: stateDir,
+	e := &deployEnv{t: t, crmplan: filepath.Join(bin, "crmplan"), stateDir: stateDir, cpu: &cpuHold{},
 		args: []string{"--state-dir", stateDir, "--pulumi", pulumi, "--crm", filepath.Join(bin, "crm")}}
 	t.Cleanup(func() {
 		// Whatever happened, leave no server running.
@@ -86,7 +153,10 @@ func (e *deployEnv) start(out *bytes.Buffer, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// exec runs `crmplan CMD ARGS... <common flags>` to its end, holding the
+// lease the command needs (hold).
 func (e *deployEnv) exec(args ...string) (string, error) {
+	defer e.hold(args[0])()
 	var out bytes.Buffer
 	err := e.start(&out, args...).Wait()
 	return out.String(), err
@@ -95,6 +165,7 @@ func (e *deployEnv) exec(args ...string) (string, error) {
 // json runs a command with --output json and decodes its stdout into v.
 func (e *deployEnv) json(v any, args ...string) {
 	e.t.Helper()
+	defer e.hold(args[0])()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(e.crmplan, append(append(args, "--output", "json"), e.args...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -109,6 +180,7 @@ func (e *deployEnv) json(v any, args ...string) {
 // apply runs apply --output json and decodes its result.
 func (e *deployEnv) apply(plan string, extra ...string) (applyOutput, time.Duration) {
 	e.t.Helper()
+	defer e.work()()
 	start := time.Now()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(e.crmplan, append(append([]string{"apply", "--plan", plan, "--yes", "--records", "500", "--output", "json"}, extra...), e.args...)...)
@@ -147,10 +219,12 @@ func TestApplySimpleCRM(t *testing.T) {
 	// kill -9 in the middle of a first apply: the engine, the plugin and
 	// half the hosts are left behind; the next apply converges.
 	var out bytes.Buffer
+	release := e.work()
 	cmd := e.start(&out, "apply", "--plan", plan, "--yes", "--records", "500")
 	waitOutput(t, &out, "created    PostgresPrimary", 2*time.Minute)
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
+	release()
 	t.Logf("killed apply:\n%s", out.String())
 	res, took := e.apply(plan)
 	t.Logf("BENCH apply after a kill -9 mid-way %.1fs", took.Seconds())
@@ -182,10 +256,12 @@ func TestApplySimpleCRM(t *testing.T) {
 		t.Errorf("preview's cost of 3 api servers: %+v, want one line + api-3 and that as the total change", pv.Cost)
 	}
 	out.Reset()
+	release = e.work()
 	cmd = e.start(&out, "apply", "--plan", bigger, "--yes", "--records", "500")
 	waitOutput(t, &out, "created    Host api-3", 2*time.Minute)
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	_ = cmd.Wait()
+	release()
 	t.Logf("interrupted apply:\n%s", out.String())
 	res, _ = e.apply(bigger)
 	if len(res.Hosts) != 11 || res.Changes["delete"]+res.Changes["replace"] != 0 {

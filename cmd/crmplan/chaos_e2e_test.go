@@ -17,11 +17,13 @@ import (
 // result too.
 func chaosVerify(t *testing.T, e *deployEnv, plan, chaos, duration string) loadgen.Result {
 	t.Helper()
+	release := e.measure()
 	cmd := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
 		"--duration", duration, "--ramp-up", "5s", "--chaos", chaos, "--output", "json")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	release()
 	t.Logf("crmplan verify --chaos %s:\n%s", chaos, stderr.String())
 	if err != nil && cmd.ProcessState.ExitCode() != exitSLOFailed {
 		t.Fatalf("crmplan verify: %v", err)

@@ -80,10 +80,12 @@ func TestApplyIsolatedKilledMidway(t *testing.T) {
 	e := newIsolatedEnv(t)
 	plan := isolatedFailoverPlan(t, "async")
 	var out bytes.Buffer
+	release := e.work()
 	cmd := e.start(&out, "apply", "--plan", plan, "--isolate", "--yes", "--records", "500")
 	waitOutput(t, &out, "created    PostgresPrimary", 3*time.Minute)
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
+	release()
 	t.Logf("killed apply --isolate:\n%s", out.String())
 	paths := stackdir.Paths{StateDir: e.stateDir, Stack: "simplecrm"}
 	ns, err := netns.Target{}.Namespace(target.Host{Name: "web-1", Dir: paths.HostDir("web-1")})

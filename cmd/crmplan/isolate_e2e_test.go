@@ -231,8 +231,10 @@ func probeAsPlanned(t *testing.T, e *deployEnv, plan string) provision.ProbeMatr
 // fails the test unless every request was served at the target rate.
 func verifyAtRate(t *testing.T, e *deployEnv, plan string, paths stackdir.Paths) {
 	t.Helper()
+	release := e.measure()
 	out, err := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
 		"--duration", "10s", "--ramp-up", "3s").CombinedOutput()
+	release()
 	t.Logf("crmplan verify:\n%s", out)
 	if err != nil {
 		t.Errorf("crmplan verify: %v", err)

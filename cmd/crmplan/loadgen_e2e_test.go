@@ -64,7 +64,9 @@ func TestVerifyLoadgenHosts(t *testing.T) {
 		"--etl-rows", "5000", "--etl-window", "15s")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	release := e.measure()
 	stdout, err := cmd.Output()
+	release()
 	t.Logf("crmplan verify (the plan's three loadgen hosts):\n%s", stderr.String())
 	if err != nil {
 		t.Fatalf("crmplan verify: %v", err)
@@ -155,6 +157,7 @@ func processExit(err error) int {
 // SLO's), and still give the other generator's share. It leaves
 // loadgen-2's mesh node dead.
 func verifyLoadgenLost(t *testing.T, e *deployEnv, plan string) {
+	defer e.measure()()
 	cmd := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir, "--generators", "2",
 		"--duration", "20s", "--ramp-up", "2s", "--output", "json")
 	var stdout, stderr strings.Builder

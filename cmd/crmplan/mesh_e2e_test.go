@@ -58,6 +58,7 @@ func withCrm(args []string, crm string) []string {
 // load ran (/proc/stat): atRate's judge of a run short of its rate.
 func applyUnderLoad(t *testing.T, e *deployEnv, stack, plan string, maxLoad, settle time.Duration, extra ...string) (applied string, took time.Duration, lr loadgen.Result, busy float64) {
 	t.Helper()
+	defer e.measure()() // the apply included: it is what the load measures
 	cpu0, err := target.MachineBusy()
 	if err != nil {
 		t.Fatal(err)

@@ -71,8 +71,10 @@ func TestEverySeedDeploysAndVerifies(t *testing.T) {
 			checkMailRelay(t, inv)
 
 			// verify takes only the state dir of the deploy flags.
+			release := e.measure()
 			out, err := exec.Command(e.crmplan, "verify", "--plan", plan, "--state-dir", e.stateDir,
 				"--duration", "10s", "--ramp-up", "3s").CombinedOutput()
+			release()
 			t.Logf("crmplan verify:\n%s", out)
 			// The store holds the state of the calls verify made, whether
 			// or not they met the SLO on a loaded machine.

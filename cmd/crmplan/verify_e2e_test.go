@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmplan/crmplan/internal/cpulease"
 	"github.com/crmplan/crmplan/loadgen"
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision"
@@ -44,7 +45,9 @@ func TestVerifyRealStack(t *testing.T) {
 	crmplan := filepath.Join(bin, "crmplan")
 	cmd := exec.Command(crmplan, "verify", "--plan", "../../examples/simplecrm.yaml", "--state-dir", stateDir,
 		"--duration", "20s", "--ramp-up", "5s")
+	lease := cpulease.Measure(t)
 	out, err := cmd.CombinedOutput()
+	lease.Release()
 	t.Logf("crmplan verify:\n%s", out)
 	if err != nil {
 		t.Fatalf("crmplan verify: %v", err)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmplan/crmplan/internal/cpulease"
 	"github.com/crmplan/crmplan/pgserver"
 	"github.com/crmplan/crmplan/provision/mesh/wire"
 	"github.com/crmplan/crmplan/provision/target"
@@ -124,6 +125,8 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, starts PostgreSQL, a Receptor mesh and three crm processes")
 	}
+	// A measurement under load: the machine's cores to itself (cpulease).
+	cpulease.Measure(t)
 	receptor := receptorBin(t)
 	if _, err := os.Stat(filepath.Join(pgserver.DefaultBin, "postgres")); err != nil {
 		t.Skip("no PostgreSQL 15 server binaries (make deps)")
@@ -292,6 +295,8 @@ func TestRollingDeployRollsBackAFailedHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds crmplan and crm, starts a Receptor mesh and crm processes")
 	}
+	// Heavy work, not measured: beside other work, not beside a measurement.
+	cpulease.Work(t)
 	receptor := receptorBin(t)
 	crmplanBin, crmBin := deployBins(t)
 	topo := testTopology()

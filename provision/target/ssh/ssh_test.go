@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/crmplan/crmplan"
+	"github.com/crmplan/crmplan/internal/cpulease"
 	"github.com/crmplan/crmplan/provision/target"
 	"github.com/crmplan/crmplan/provision/target/ssh/sshtest"
 	"github.com/crmplan/crmplan/provision/target/targettest"
@@ -66,6 +67,9 @@ func load(t *testing.T, path string) *Inventory {
 // TestContract runs the target contract on LAN machines of the rig, every
 // one reached through the DMZ machine (ProxyJump).
 func TestContract(t *testing.T) {
+	// Heavy work, not measured (sshd, binaries copied and checked on every
+	// machine): beside other work, not beside a measurement (cpulease).
+	cpulease.Work(t)
 	receptor := targettest.Receptor(t)
 	dir := t.TempDir()
 	rig := newRig(t, 10, 5, dir)

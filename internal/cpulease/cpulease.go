@@ -1,0 +1,105 @@
+// Package cpulease shares this machine's cores between the end-to-end tests
+// that `go test ./...` runs side by side: two packages' test binaries at a
+// time, and in each of them t.Parallel tests, every one with a stack of its
+// own.
+//
+// A test that measures (k6 at a target rate judged against an SLO, a
+// handover under load) is only as good as the cores it gets: on a 2-core
+// machine whose memory is slow to fault in, another stack's apply (Pulumi,
+// initdb, seeding) or another test's load took 1-1.5 of the 2 cores from
+// the measurement, and the suite failed on latency and rate that no fault
+// of the code caused. So a measurement holds the machine alone (Measure),
+// while heavy work that is not measured (an apply, a destroy, bringing a
+// test rig up) takes a share of it (Work): any number of those at once, but
+// none while a measurement runs.
+//
+// The leases are flock(2) locks on two files in the temporary directory,
+// so they hold across processes (and across runs on the same machine), and
+// the kernel drops them when a process dies. A measurement waiting for the
+// machine holds the turnstile, so work that comes after it waits too: the
+// measurements are not starved by a stream of applies.
+//
+// A lease must not be taken while the same test holds another (a test that
+// measures an apply under load takes Measure for the whole of it, and does
+// not also take Work for the apply): the second would wait for the first
+// forever.
+package cpulease
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Lease is a hold on the machine's cores, released by Release or, at the
+// latest, by the test's cleanup.
+type Lease struct {
+	once sync.Once
+	f    *os.File
+}
+
+// Measure waits until no other test holds a lease and returns the machine
+// held for this test alone.
+func Measure(tb testing.TB) *Lease { return take(tb, os.TempDir(), true) }
+
+// Work waits until no measurement holds or waits for the machine and
+// returns a share of it, held beside other tests' work.
+func Work(tb testing.TB) *Lease { return take(tb, os.TempDir(), false) }
+
+// Release gives the machine back; later calls do nothing.
+func (l *Lease) Release() {
+	l.once.Do(func() { l.f.Close() }) // closing drops the flock
+}
+
+// take is Measure (alone) or Work in dir.
+func take(tb testing.TB, dir string, alone bool) *Lease {
+	tb.Helper()
+	start := time.Now()
+	turnstile := open(tb, filepath.Join(dir, "crmplan-cpu.turnstile"))
+	defer turnstile.Close()
+	lock(tb, turnstile, syscall.LOCK_EX)
+	f := open(tb, filepath.Join(dir, "crmplan-cpu.lock"))
+	if alone {
+		// Holding the turnstile while waiting keeps new work out.
+		lock(tb, f, syscall.LOCK_EX)
+	} else {
+		lock(tb, f, syscall.LOCK_SH)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		what := "a share of the machine's cores (a measurement held them)"
+		if alone {
+			what = "the machine's cores to measure alone (other tests held them)"
+		}
+		tb.Logf("cpulease: waited %.0fs for %s", waited.Seconds(), what)
+	}
+	l := &Lease{f: f}
+	tb.Cleanup(l.Release)
+	return l
+}
+
+func open(tb testing.TB, path string) *os.File {
+	tb.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		tb.Fatalf("cpulease: %v", err)
+	}
+	return f
+}
+
+func lock(tb testing.TB, f *os.File, how int) {
+	tb.Helper()
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			f.Close()
+			tb.Fatalf("cpulease: flock %s: %v", f.Name(), err)
+		}
+		return
+	}
+}
