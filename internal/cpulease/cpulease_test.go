@@ -103,3 +103,10 @@ func TestMeasurementIsNotStarved(t *testing.T) {
 		}
 	}
 }
+
+// TestSettle: a machine quieter than asked is measured at once; one never
+// quiet enough (below zero cores) is measured anyway once max has passed.
+func TestSettle(t *testing.T) {
+	settle(t, 1e6, time.Hour)
+	settle(t, -1, 0)
+}
