@@ -1,7 +1,8 @@
 // Package migrations holds the CRM's schema as versioned SQL files embedded
-// in the binary and applies them with goose. Running them twice, or from two
-// processes at once, is safe: goose records applied versions and a
-// PostgreSQL advisory lock serializes concurrent runs.
+// in the binary and applies them with goose (migration 2, the indexes, as
+// a Go migration that builds them two at a time: indexes.go). Running them
+// twice, or from two processes at once, is safe: goose records applied
+// versions and a PostgreSQL advisory lock serializes concurrent runs.
 package migrations
 
 import (
@@ -43,8 +44,12 @@ func provider(db *sql.DB) (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	indexes, err := indexesMigration()
+	if err != nil {
+		return nil, err
+	}
 	return goose.NewProvider(goose.DialectPostgres, db, sub,
-		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(indexes))
 }
 
 // UpTo applies the migrations up to version (Latest for all) and returns the

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,8 +85,8 @@ const indexProgress = `SELECT a.query, p.phase,
 	FROM pg_stat_progress_create_index p JOIN pg_stat_activity a ON a.pid = p.pid
 	WHERE p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())`
 
-// indexWatch reports, at every tick, the index being built, its phase and
-// share done.
+// indexWatch reports, at every tick, the indexes being built (two at a
+// time: app/migrations' indexes.go), each with its phase and share done.
 type indexWatch struct {
 	pool  *pgxpool.Pool
 	start time.Time
@@ -94,24 +95,39 @@ type indexWatch struct {
 func (iw *indexWatch) line() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var query, phase string
-	var pct float64
-	if err := iw.pool.QueryRow(ctx, indexProgress).Scan(&query, &phase, &pct); err != nil {
-		return "" // between two builds, or the statistics are not readable
+	rows, err := iw.pool.Query(ctx, indexProgress)
+	if err != nil {
+		return "" // the statistics are not readable
 	}
-	done := ""
-	if pct >= 0 {
-		done = fmt.Sprintf(", %.0f %%", pct)
+	var builds []string
+	for rows.Next() {
+		var query, phase string
+		var pct float64
+		if err := rows.Scan(&query, &phase, &pct); err != nil {
+			return ""
+		}
+		done := ""
+		if pct >= 0 {
+			done = fmt.Sprintf(", %.0f %%", pct)
+		}
+		builds = append(builds, fmt.Sprintf("%s: %s%s", indexName(query), phase, done))
 	}
-	return fmt.Sprintf("seed: index %s: %s%s (indexes %s so far)", indexName(query), phase, done, time.Since(iw.start).Round(time.Second))
+	if rows.Err() != nil || len(builds) == 0 {
+		return "" // between two builds
+	}
+	sort.Strings(builds) // the same build on the same side from one line to the next
+	return fmt.Sprintf("seed: index %s (indexes %s so far)", strings.Join(builds, "; index "), time.Since(iw.start).Round(time.Second))
 }
 
 // indexName reads "contacts_name ON contacts (last_name, id)" out of a
-// CREATE INDEX statement; anything else is returned as it is, shortened.
+// CREATE INDEX [IF NOT EXISTS] statement; anything else is returned as it is, shortened.
 func indexName(query string) string {
 	q := strings.Join(strings.Fields(query), " ")
 	if i := strings.Index(strings.ToUpper(q), "CREATE INDEX "); i >= 0 {
 		q = q[i+len("CREATE INDEX "):]
+		if strings.HasPrefix(strings.ToUpper(q), "IF NOT EXISTS ") {
+			q = q[len("IF NOT EXISTS "):]
+		}
 		if j := strings.IndexByte(q, ';'); j >= 0 {
 			q = q[:j]
 		}

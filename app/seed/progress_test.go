@@ -35,6 +35,7 @@ func TestLoadLine(t *testing.T) {
 func TestIndexName(t *testing.T) {
 	tests := []struct{ query, want string }{
 		{"CREATE INDEX contacts_name ON contacts (last_name, id);", "contacts_name ON contacts (last_name, id)"},
+		{"CREATE INDEX IF NOT EXISTS contacts_search ON contacts USING gin (search);", "contacts_search ON contacts USING gin (search)"},
 		{"-- +goose Up\n-- comment\nCREATE INDEX activities_contact\n  ON activities (contact_id, updated_at, id)", "activities_contact ON activities (contact_id, updated_at, id)"},
 		{"VACUUM ANALYZE", "VACUUM ANALYZE"},
 	}
