@@ -45,7 +45,8 @@ bin/crm: FORCE
 # Chromium or Pulumi on this machine today. Two end-to-end stacks at a time
 # (go test's -parallel defaults to GOMAXPROCS): three at a time on 2 cores
 # ran in 21 min but the rolling deploys dropped below their rate and lost
-# requests.
+# requests. Across packages, a measurement holds the cores alone and applies
+# share them (internal/cpulease; CONTRIBUTING.md).
 #
 # gotestsum runs go test -json: one line per package on the terminal (and
 # the whole output of a failed test), every test's output and time kept in
