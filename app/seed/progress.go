@@ -99,6 +99,7 @@ func (iw *indexWatch) line() string {
 	if err != nil {
 		return "" // the statistics are not readable
 	}
+	defer rows.Close()
 	var builds []string
 	for rows.Next() {
 		var query, phase string
