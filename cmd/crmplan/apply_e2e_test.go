@@ -45,7 +45,6 @@ type deployEnv struct {
 type cpuHold struct {
 	mu        sync.Mutex
 	measuring int
-	lease     *cpulease.Lease
 }
 
 // measure holds the machine's cores for the test alone until the returned

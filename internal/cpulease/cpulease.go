@@ -107,19 +107,15 @@ func take(tb testing.TB, dir string, alone bool) *Lease {
 func settle(tb testing.TB, quiet float64, max time.Duration) {
 	tb.Helper()
 	start := time.Now()
-	for {
-		b0, err := target.MachineBusy()
-		if err != nil {
-			tb.Logf("cpulease: %v: measuring without waiting for quiet", err)
-			return
-		}
+	last, err := target.MachineBusy()
+	for err == nil {
 		time.Sleep(time.Second)
-		b1, err := target.MachineBusy()
-		if err != nil {
-			tb.Logf("cpulease: %v: measuring without waiting for quiet", err)
-			return
+		var now float64
+		if now, err = target.MachineBusy(); err != nil {
+			break
 		}
-		busy, waited := b1-b0, time.Since(start)
+		busy, waited := now-last, time.Since(start)
+		last = now
 		switch {
 		case busy < quiet && waited > 2*time.Second:
 			tb.Logf("cpulease: the machine quietened to %.2f cores busy in %.0fs", busy, waited.Seconds())
@@ -131,6 +127,7 @@ func settle(tb testing.TB, quiet float64, max time.Duration) {
 			return
 		}
 	}
+	tb.Logf("cpulease: %v: measuring without waiting for quiet", err)
 }
 
 func open(tb testing.TB, path string) *os.File {
