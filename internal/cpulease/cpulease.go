@@ -58,6 +58,11 @@ const settleMax = 2 * time.Minute
 type Lease struct {
 	once sync.Once
 	f    *os.File
+	// alone leases log how long they held the machine when released: the
+	// sum over a run is the part of make test that cannot overlap.
+	tb    testing.TB
+	alone bool
+	since time.Time
 }
 
 // Measure waits until no other test holds a lease and returns the machine
@@ -70,7 +75,12 @@ func Work(tb testing.TB) *Lease { return take(tb, os.TempDir(), false) }
 
 // Release gives the machine back; later calls do nothing.
 func (l *Lease) Release() {
-	l.once.Do(func() { l.f.Close() }) // closing drops the flock
+	l.once.Do(func() {
+		l.f.Close() // closing drops the flock
+		if l.alone {
+			l.tb.Logf("cpulease: held the machine alone for %.0fs", time.Since(l.since).Seconds())
+		}
+	})
 }
 
 // take is Measure (alone) or Work in dir.
@@ -94,7 +104,7 @@ func take(tb testing.TB, dir string, alone bool) *Lease {
 		}
 		tb.Logf("cpulease: waited %.0fs for %s", waited.Seconds(), what)
 	}
-	l := &Lease{f: f}
+	l := &Lease{f: f, tb: tb, alone: alone, since: time.Now()}
 	tb.Cleanup(l.Release)
 	if alone {
 		settle(tb, quietShare*float64(runtime.NumCPU()), settleMax)
