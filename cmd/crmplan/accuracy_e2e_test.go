@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,6 +30,13 @@ import (
 //
 // With CRMPLAN_ACCURACY_KEEP=DIR it keeps, in DIR/SEED, the calibrated
 // plan and every verify's, calibrate's and find-max's JSON (keepDir).
+//
+// With CRMPLAN_ACCURACY_REPEAT=N it verifies N times at each rate and
+// judges the model against the median of the N measurements (each run's
+// own comparison is logged too, and the spread between them): two 30 s
+// runs at the same rate on a quiet machine measured p95s 28 % apart
+// (seed 001, 9.32 and 11.96 ms), more than the ±15 % the goal allows, so
+// one run says as much about the noise as about the model.
 func BenchmarkModelAccuracy(b *testing.B) {
 	for _, seed := range []string{"simplecrm", "longjump"} {
 		b.Run(seed, func(b *testing.B) {
@@ -128,16 +136,32 @@ func modelAccuracy(b *testing.B, e *deployEnv, plan, keep string) {
 	}
 	var worst accuracyErrors
 	var design float64
+	repeat := accuracyRepeat(b)
 	for _, x := range []float64{1, 2, 4} {
-		logLoad(b, fmt.Sprintf("before verify at %gx", x))
-		var res loadgen.Result
-		if x == 1 {
-			res = verify("verify-1x.json")
-			design = res.TargetRate
-		} else {
-			res = verify(fmt.Sprintf("verify-%gx.json", x), "--rate", fmt.Sprint(design*x))
+		var runs []loadgen.Result
+		for i := range repeat {
+			logLoad(b, fmt.Sprintf("before verify at %gx (%d of %d)", x, i+1, repeat))
+			name := fmt.Sprintf("verify-%gx.json", x)
+			if i > 0 {
+				name = fmt.Sprintf("verify-%gx-%d.json", x, i+1)
+			}
+			var res loadgen.Result
+			if x == 1 {
+				res = verify(name)
+				design = res.TargetRate
+			} else {
+				res = verify(name, "--rate", fmt.Sprint(design*x))
+			}
+			into := &worst
+			if repeat > 1 {
+				into = &accuracyErrors{} // the median is judged, below
+			}
+			b.Logf("verify at %gx (%.1f req/s asked, run %d of %d):\n%s", x, res.TargetRate, i+1, repeat, compareRun(res, into))
+			runs = append(runs, res)
 		}
-		b.Logf("verify at %gx (%.1f req/s asked):\n%s", x, res.TargetRate, compareRun(res, &worst))
+		if repeat > 1 {
+			b.Logf("verify at %gx, the median of %d runs:\n%s%s", x, repeat, spread(runs), compareRun(medianRun(runs), &worst))
+		}
 	}
 	logLoad(b, "before find-max")
 	var fm loadgen.FindMaxResult
@@ -149,6 +173,148 @@ func modelAccuracy(b *testing.B, e *deployEnv, plan, keep string) {
 	b.ReportMetric(worst.util, "worst-util-err-%")
 	b.ReportMetric(worst.saturation, "saturation-err-%")
 	b.ReportMetric(worst.usl, "usl-peak-err-%")
+}
+
+// accuracyRepeat is CRMPLAN_ACCURACY_REPEAT: how many verifies at each
+// rate, 1 when unset.
+func accuracyRepeat(b *testing.B) int {
+	v := os.Getenv("CRMPLAN_ACCURACY_REPEAT")
+	if v == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 20 {
+		b.Fatalf("CRMPLAN_ACCURACY_REPEAT=%q: want a count of runs from 1 to 20", v)
+	}
+	return n
+}
+
+// median is the middle of xs (the mean of the two middle ones for an even
+// count); xs is sorted in place.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	sort.Float64s(xs)
+	m := len(xs) / 2
+	if len(xs)%2 == 1 {
+		return xs[m]
+	}
+	return (xs[m-1] + xs[m]) / 2
+}
+
+// medianRun is runs[0] with every figure compareRun reads, measured and
+// predicted, replaced by its median over the runs (each taken on its own:
+// the median p95 need not be the median-mean run's). A class or tier
+// missing from a run counts from the runs that have it.
+func medianRun(runs []loadgen.Result) loadgen.Result {
+	of := func(get func(loadgen.Result) (float64, bool)) float64 {
+		var xs []float64
+		for _, r := range runs {
+			if x, ok := get(r); ok {
+				xs = append(xs, x)
+			}
+		}
+		return median(xs)
+	}
+	always := func(get func(loadgen.Result) float64) float64 {
+		return of(func(r loadgen.Result) (float64, bool) { return get(r), true })
+	}
+	m := runs[0]
+	m.AchievedRate = always(func(r loadgen.Result) float64 { return r.AchievedRate })
+	m.GeneratorCPU = always(func(r loadgen.Result) float64 { return r.GeneratorCPU })
+	m.Latency.MeanMs = always(func(r loadgen.Result) float64 { return r.Latency.MeanMs })
+	m.Latency.P95Ms = always(func(r loadgen.Result) float64 { return r.Latency.P95Ms })
+	m.ByClass = map[string]loadgen.ClassResult{}
+	for _, r := range runs {
+		for c := range r.ByClass {
+			cr := r.ByClass[c]
+			cr.Latency.MeanMs = of(func(r loadgen.Result) (float64, bool) { x, ok := r.ByClass[c]; return x.Latency.MeanMs, ok })
+			cr.Latency.P95Ms = of(func(r loadgen.Result) (float64, bool) { x, ok := r.ByClass[c]; return x.Latency.P95Ms, ok })
+			m.ByClass[c] = cr
+		}
+	}
+	m.Tiers = append([]loadgen.TierMeasurement(nil), runs[0].Tiers...)
+	for i, t := range m.Tiers {
+		m.Tiers[i].Utilization = of(func(r loadgen.Result) (float64, bool) {
+			for _, u := range r.Tiers {
+				if u.Role == t.Role && u.Measured > 0 {
+					return u.Utilization, true
+				}
+			}
+			return 0, false
+		})
+	}
+	if m.Machine != nil {
+		mc := *m.Machine
+		mc.Busy = of(func(r loadgen.Result) (float64, bool) { return machineOr(r).Busy, r.Machine != nil })
+		mc.Other = of(func(r loadgen.Result) (float64, bool) { return machineOr(r).Other, r.Machine != nil })
+		mc.IdleOther = of(func(r loadgen.Result) (float64, bool) { return machineOr(r).IdleOther, r.Machine != nil })
+		m.Machine = &mc
+	}
+	if m.Predicted == nil {
+		return m
+	}
+	p := *m.Predicted
+	pred := func(get func(*loadgen.Prediction) (float64, bool)) float64 {
+		return of(func(r loadgen.Result) (float64, bool) {
+			if r.Predicted == nil {
+				return 0, false
+			}
+			return get(r.Predicted)
+		})
+	}
+	p.Rate = pred(func(q *loadgen.Prediction) (float64, bool) { return q.Rate, true })
+	p.MeanMs = pred(func(q *loadgen.Prediction) (float64, bool) { return q.MeanMs, true })
+	p.P95Ms = pred(func(q *loadgen.Prediction) (float64, bool) { return q.P95Ms, true })
+	p.ByClass = map[string]loadgen.ClassPrediction{}
+	for c := range m.Predicted.ByClass {
+		p.ByClass[c] = loadgen.ClassPrediction{
+			MeanMs: pred(func(q *loadgen.Prediction) (float64, bool) { x, ok := q.ByClass[c]; return x.MeanMs, ok }),
+			P95Ms:  pred(func(q *loadgen.Prediction) (float64, bool) { x, ok := q.ByClass[c]; return x.P95Ms, ok }),
+		}
+	}
+	p.Tiers = append([]loadgen.TierPrediction(nil), m.Predicted.Tiers...)
+	for i, t := range p.Tiers {
+		p.Tiers[i].Utilization = pred(func(q *loadgen.Prediction) (float64, bool) {
+			for _, u := range q.Tiers {
+				if u.Role == t.Role {
+					return u.Utilization, true
+				}
+			}
+			return 0, false
+		})
+	}
+	// Overloaded if any run's prediction was: its latencies are not figures.
+	for _, r := range runs {
+		p.Unbounded = p.Unbounded || (r.Predicted != nil && r.Predicted.Unbounded)
+	}
+	m.Predicted = &p
+	return m
+}
+
+func machineOr(r loadgen.Result) loadgen.MachineCPU {
+	if r.Machine == nil {
+		return loadgen.MachineCPU{}
+	}
+	return *r.Machine
+}
+
+// spread says how far apart the runs measured the end-to-end mean and p95:
+// the noise the model's error is read against.
+func spread(runs []loadgen.Result) string {
+	var means, p95s []float64
+	for _, r := range runs {
+		means = append(means, r.Latency.MeanMs)
+		p95s = append(p95s, r.Latency.P95Ms)
+	}
+	line := func(what string, xs []float64) string {
+		med := median(xs) // sorts xs
+		lo, hi := xs[0], xs[len(xs)-1]
+		return fmt.Sprintf("  measured %-4s over the runs: %.2f .. %.2f ms, median %.2f (%+.1f / %+.1f %% of it)\n",
+			what, lo, hi, med, relErr(lo, med), relErr(hi, med))
+	}
+	return line("mean", means) + line("p95", p95s)
 }
 
 // accuracyErrors are the worst relative errors seen, percent.
@@ -251,4 +417,50 @@ func logLoad(b *testing.B, when string) {
 		return
 	}
 	b.Logf("load average %s: %s", when, strings.Join(strings.Fields(string(data))[:3], " "))
+}
+
+// TestMedianRun: the median of repeated runs takes each figure's own
+// median, measured and predicted, and a class one run lacks counts from
+// the others.
+func TestMedianRun(t *testing.T) {
+	run := func(mean, p95, listP95, util, predP95 float64, withReport bool) loadgen.Result {
+		r := loadgen.Result{Latency: loadgen.Percentiles{MeanMs: mean, P95Ms: p95},
+			ByClass: map[string]loadgen.ClassResult{"list": {Latency: loadgen.Percentiles{P95Ms: listP95}}},
+			Tiers:   []loadgen.TierMeasurement{{Role: "web", Utilization: util, Measured: 1}},
+			Predicted: &loadgen.Prediction{P95Ms: predP95, ByClass: map[string]loadgen.ClassPrediction{"list": {P95Ms: predP95}},
+				Tiers: []loadgen.TierPrediction{{Role: "web", Utilization: util / 2}}}}
+		if withReport {
+			r.ByClass["report"] = loadgen.ClassResult{Latency: loadgen.Percentiles{P95Ms: p95 * 10}}
+		}
+		return r
+	}
+	runs := []loadgen.Result{
+		run(5, 12, 14, 0.3, 9, true),
+		run(4, 9, 20, 0.1, 11, false),
+		run(6, 10, 10, 0.2, 10, true),
+	}
+	m := medianRun(runs)
+	for _, c := range []struct {
+		what      string
+		got, want float64
+	}{
+		{"mean", m.Latency.MeanMs, 5},
+		{"p95", m.Latency.P95Ms, 10},
+		{"list p95", m.ByClass["list"].Latency.P95Ms, 14},
+		{"report p95 (two runs)", m.ByClass["report"].Latency.P95Ms, 110},
+		{"web utilization", m.Tiers[0].Utilization, 0.2},
+		{"predicted p95", m.Predicted.P95Ms, 10},
+		{"predicted list p95", m.Predicted.ByClass["list"].P95Ms, 10},
+		{"predicted web utilization", m.Predicted.Tiers[0].Utilization, 0.1},
+	} {
+		if math.Abs(c.got-c.want) > 1e-9 {
+			t.Errorf("%s: median %g, want %g", c.what, c.got, c.want)
+		}
+	}
+	if runs[0].Latency.P95Ms != 12 || runs[0].ByClass["list"].Latency.P95Ms != 14 {
+		t.Errorf("medianRun changed the first run: %+v", runs[0].Latency)
+	}
+	if got := spread(runs); !strings.Contains(got, "p95  over the runs: 9.00 .. 12.00 ms, median 10.00 (-10.0 / +20.0 %") {
+		t.Errorf("spread:\n%s", got)
+	}
 }
