@@ -349,8 +349,18 @@ try {
   await step("pipeline: column totals are the report's (as on the dashboard), not the loaded cards'", async () => {
     const want = await page.evaluate(async () => (await (await fetch("/api/v1/reports/pipeline")).json()).stages);
     for (const { stage, count, amount } of want) {
-      const head = await column(stage).locator("header .muted").textContent();
       const line = `${count} · ${usd.format(amount)}`;
+      // The totals come from their own request, which can land after the
+      // cards the step before waited for (the search just cleared): wait
+      // for them, up to 5 s, before judging.
+      await page
+        .waitForFunction(
+          ({ stage, line }) => document.querySelector(`section.column[data-stage="${stage}"] header .muted`)?.textContent === line,
+          { stage, line },
+          { timeout: 5000 },
+        )
+        .catch(() => {});
+      const head = await column(stage).locator("header .muted").textContent();
       check(head === line, `${stage} column says ${JSON.stringify(head)}, the report ${JSON.stringify(line)}`);
     }
     // The board scrolls inside itself; the page does not (checked after every step).
