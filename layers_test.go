@@ -23,6 +23,9 @@ func TestLayers(t *testing.T) {
 		pkg  string
 		deny []string
 	}{
+		// The binary the hosts run: the host side, and neither k6 (a
+		// loadgen host runs crmplan's) nor a cloud SDK.
+		{mod + "/cmd/crmplan-host", append([]string{"go.k6.io/...", "github.com/aws/...", "github.com/pulumi/pulumi-aws/..."}, hostSide...)},
 		{mod + "/provision/mesh/agent", hostSide},
 		{mod + "/provision/supervise", hostSide},
 		{mod + "/provision/health", hostSide},

@@ -187,7 +187,7 @@ func awsMeshArgs(paths stackdir.Paths, topo topology.Topology, receptor, relayPu
 
 // awsNodeFiles prepares the mesh of the hosts as they stand on AWS and
 // returns each host's node files for its cloud-init. The work the nodes
-// run is the crmplan agent the AMI carries.
+// run is the crmplan-host agent the AMI carries.
 func awsNodeFiles(paths stackdir.Paths, topo topology.Topology, receptor, relayPublic string) (map[string]aws.NodeFiles, error) {
 	m, err := awsMeshArgs(paths, topo, receptor, relayPublic).mesh(targets())
 	if err != nil {

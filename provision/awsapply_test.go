@@ -119,7 +119,7 @@ func TestAWSNodeFiles(t *testing.T) {
 			t.Errorf("%s does not dial the relay at %s:\n%s", h.Name, n.RelayAddr, cfg)
 		}
 		// Its work runs the agent where runcmd links the AMI's crmplan.
-		if agent := filepath.Join(stateDir, "simplecrm", "hosts", h.Name, "bin", "crmplan"); !strings.Contains(cfg, "command: "+agent) {
+		if agent := filepath.Join(stateDir, "simplecrm", "hosts", h.Name, "bin", "crmplan-host"); !strings.Contains(cfg, "command: "+agent) {
 			t.Errorf("%s: the node's work is not the agent at %s:\n%s", h.Name, agent, cfg)
 		}
 		// The relay's certificate names the address the controller dials.

@@ -133,9 +133,9 @@ func simplecrmRequest(b *testing.B, root, self, pulumiBin string) Request {
 		b.Fatal(err)
 	}
 	est := l.Estimate
-	// The hosts' mesh agents run `crmplan agent`, which this test binary
-	// is not: the built crmplan is the plugin, supervisor and agent here.
-	for _, pkg := range []string{"./cmd/crm", "./cmd/crmplan"} {
+	// The built crmplan is the provider plugin here, and crmplan-host
+	// beside it the hosts' agent and supervisor.
+	for _, pkg := range []string{"./cmd/crm", "./cmd/crmplan", "./cmd/crmplan-host"} {
 		build := exec.Command("go", "build", "-o", root+"/", pkg)
 		build.Dir = ".."
 		if out, err := build.CombinedOutput(); err != nil {

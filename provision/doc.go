@@ -52,9 +52,9 @@
 //
 // mesh/wire, mesh/agent, supervise, health and watchdog are the host side:
 // they import nothing of the planning side (Pulumi, sizing, topology, this
-// package), so that what runs on a host can be built without it (today
-// hosts run the whole crmplan binary). TestLayers in the module root keeps
-// it so.
+// package), so that what runs on a host is built without it: the hosts run
+// cmd/crmplan-host (Binaries.Host), a twentieth of crmplan's size, not
+// crmplan. TestLayers in the module root keeps it so.
 //
 // Where to add a role: its name and port in topology (types.go, roles.go),
 // its links in topology's default policy, its program as a crm subcommand

@@ -108,8 +108,12 @@ func readProgramInput(paths stackdir.Paths, layout Layout, bins Binaries, instan
 	if err != nil {
 		receptor = "" // the program fails on it the same way: the up says so
 	}
+	agent, err := hostBinary(bins)
+	if err != nil {
+		agent = "" // likewise
+	}
 	cache := loadDigests(paths)
-	for name, path := range map[string]string{"crmplan": bins.Self, "crm": bins.Crm, "receptor": receptor, "pulumi": bins.Pulumi} {
+	for name, path := range map[string]string{"crmplan": bins.Self, "crmplan-host": agent, "crm": bins.Crm, "receptor": receptor, "pulumi": bins.Pulumi} {
 		if path == "" {
 			continue
 		}

@@ -55,7 +55,7 @@ var (
 )
 
 // testCrmplan is a crmplan built from this tree: the hosts' agents run
-// `crmplan agent` for every work unit, which this test binary is not, so
+// `crmplan-host agent` for every work unit, which this test binary is not, so
 // the built crmplan is the plugin, supervisor and agent of the tests'
 // stacks.
 func testCrmplan(t *testing.T) string {
@@ -64,10 +64,11 @@ func testCrmplan(t *testing.T) string {
 		if builtDir, builtErr = os.MkdirTemp("", "crmplan-provision-bin-"); builtErr != nil {
 			return
 		}
-		build := exec.Command("go", "build", "-o", builtDir+"/", "./cmd/crmplan")
+		// crmplan-host beside it: the hosts' agent and supervisor.
+		build := exec.Command("go", "build", "-o", builtDir+"/", "./cmd/crmplan", "./cmd/crmplan-host")
 		build.Dir = ".."
 		if out, err := build.CombinedOutput(); err != nil {
-			builtErr = fmt.Errorf("go build ./cmd/crmplan: %v\n%s", err, out)
+			builtErr = fmt.Errorf("go build ./cmd/crmplan ./cmd/crmplan-host: %v\n%s", err, out)
 		}
 	})
 	if builtErr != nil {

@@ -30,6 +30,8 @@ type MeshHost struct {
 	Zone    string `pulumi:"zone"`
 	Address string `pulumi:"address"`
 	Dir     string `pulumi:"dir"`
+	// Role is set for loadgen hosts only, whose machines get K6Bin too.
+	Role string `pulumi:"role,optional"`
 }
 
 // MeshZone is a zone and its kind (the relay is the first DMZ host).
@@ -46,8 +48,11 @@ type MeshNodesArgs struct {
 	Hosts    []MeshHost `pulumi:"hosts"`
 	Port     int        `pulumi:"port"`
 	Receptor string     `pulumi:"receptor"`
-	// AgentBin is the crmplan binary the hosts' nodes run for work units.
+	// AgentBin is the crmplan-host binary the hosts' nodes run for work units.
 	AgentBin string `pulumi:"agentBin"`
+	// K6Bin is the crmplan binary a loadgen host's agent runs k6 from:
+	// the ssh target installs it on those machines. Empty without them.
+	K6Bin string `pulumi:"k6Bin,optional"`
 	// Target names the adapter that made the hosts, whose bootstrap starts
 	// their nodes; empty is the default.
 	Target string `pulumi:"target,optional"`
@@ -95,6 +100,10 @@ func (in MeshNodesArgs) mesh(targets target.Set) (*mesh.Mesh, error) {
 		st, err := mesh.SSHTarget(stackdir.Paths{StateDir: in.StateDir, Stack: in.Stack}, in.AgentBin)
 		if err != nil {
 			return nil, err
+		}
+		st.K6, st.K6Hosts = in.K6Bin, map[string]bool{}
+		for _, h := range in.Hosts {
+			st.K6Hosts[h.Name] = h.Role == string(topology.RoleLoadgen)
 		}
 		opts.Remote = true
 		opts.Launcher = func(host string) target.NodeLauncher { return st.Nodes(hosts[host]) }

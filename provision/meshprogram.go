@@ -53,41 +53,64 @@ func (d *deployer) meshNodes() (pulumi.Resource, error) {
 	if err != nil {
 		return nil, err
 	}
+	agent, err := hostBinary(d.bins)
+	if err != nil {
+		return nil, err
+	}
 	var zones pulumi.Array
 	for _, z := range d.l.Zones {
 		zones = append(zones, pulumi.Map{"name": pulumi.String(z.Name), "kind": pulumi.String(string(z.Kind))})
 	}
 	var hosts pulumi.Array
 	var deps []pulumi.Resource
+	loadgen := false
 	for _, h := range d.l.Hosts {
-		hosts = append(hosts, pulumi.Map{"name": pulumi.String(h.Name), "zone": pulumi.String(h.Zone),
-			"address": pulumi.String(h.Address), "dir": pulumi.String(h.Dir)})
+		host := pulumi.Map{"name": pulumi.String(h.Name), "zone": pulumi.String(h.Zone),
+			"address": pulumi.String(h.Address), "dir": pulumi.String(h.Dir)}
+		if h.Role == topology.RoleLoadgen {
+			host["role"], loadgen = pulumi.String(string(h.Role)), true
+		}
+		hosts = append(hosts, host)
 		deps = append(deps, d.hosts[h.Name])
 	}
 	inputs := pulumi.Map{
 		"stateDir": pulumi.String(d.l.StateDir), "stack": pulumi.String(d.l.Stack), "zones": zones, "hosts": hosts,
-		"port": pulumi.Int(mesh.DefaultPort), "receptor": pulumi.String(receptor), "agentBin": pulumi.String(d.bins.Self),
+		"port": pulumi.Int(mesh.DefaultPort), "receptor": pulumi.String(receptor), "agentBin": pulumi.String(agent),
 		"target": pulumi.String(d.l.Target),
 	}
 	if d.l.RelayPublic != "" {
 		inputs["relayPublic"] = pulumi.String(d.l.RelayPublic)
+	}
+	if loadgen {
+		inputs["k6Bin"] = pulumi.String(d.bins.Self)
 	}
 	var res plainResource
 	err = d.ctx.RegisterResource(tokenMeshNodes, d.l.Stack+"-mesh", inputs, &res, pulumi.DependsOn(deps))
 	return &res, err
 }
 
+// hostBinary is crmplan-host, which the hosts' mesh nodes run as their
+// agent: found like receptor (receptorBinary).
+func hostBinary(bins Binaries) (string, error) {
+	return besideToolchain(bins, bins.Host, "crmplan-host", "--host-bin", "CRMPLAN_HOST_BIN")
+}
+
 // receptorBinary is the Receptor binary the hosts' mesh nodes run.
 func receptorBinary(bins Binaries) (string, error) {
-	receptor, err := findSibling(bins.Self, bins.Receptor, "receptor", "--receptor", "CRMPLAN_RECEPTOR")
+	return besideToolchain(bins, bins.Receptor, "receptor", "--receptor", "CRMPLAN_RECEPTOR")
+}
+
+// besideToolchain finds name as findSibling does, then beside pulumi:
+// make build puts every binary in bin/, and a crmplan built elsewhere (go
+// build, tests) still finds the toolchain's.
+func besideToolchain(bins Binaries, given, name, flag, env string) (string, error) {
+	path, err := findSibling(bins.Self, given, name, flag, env)
 	if err != nil {
-		// make build puts receptor beside pulumi: a crmplan built elsewhere
-		// (go build, tests) still finds the toolchain's.
-		alt := filepath.Join(filepath.Dir(bins.Pulumi), "receptor")
-		if _, serr := findSibling(alt, alt, "receptor", "--receptor", "CRMPLAN_RECEPTOR"); serr != nil {
+		alt := filepath.Join(filepath.Dir(bins.Pulumi), name)
+		if _, serr := findSibling(alt, alt, name, flag, env); serr != nil {
 			return "", err
 		}
-		receptor = alt
+		path = alt
 	}
-	return receptor, nil
+	return path, nil
 }

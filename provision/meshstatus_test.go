@@ -21,20 +21,20 @@ import (
 )
 
 // TestStatusAndKillThroughTheMesh runs status and chaos kills against a
-// real mesh whose hosts run the crmplan agent: every host reports through
+// real mesh whose hosts run crmplan-host's agent: every host reports through
 // its node; a kill takes the host's supervised processes and then its
 // node down; status then says that host is down, still reports the
 // others, and a second kill of it is refused. Killing the relay cuts every
 // host off.
 func TestStatusAndKillThroughTheMesh(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds crmplan, starts a Receptor mesh")
+		t.Skip("builds crmplan-host, starts a Receptor mesh")
 	}
 	// Heavy work, not measured: beside other work, not beside a measurement.
 	cpulease.Work(t)
 	receptor := targettest.Receptor(t)
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/crmplan")
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/crmplan-host")
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -53,7 +53,7 @@ func TestStatusAndKillThroughTheMesh(t *testing.T) {
 			{Name: "api-2", Role: topology.RoleAPI, Zone: "lan", Address: "127.10.247.11"},
 		},
 	}
-	m, err := mesh.New(stateDir, stack, topo, mesh.Options{Receptor: receptor, AgentBin: filepath.Join(bin, "crmplan"), Port: freeTCPPort(t, "127.10.246.10")})
+	m, err := mesh.New(stateDir, stack, topo, mesh.Options{Receptor: receptor, AgentBin: filepath.Join(bin, "crmplan-host"), Port: freeTCPPort(t, "127.10.246.10")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func exitWithParent(ctx context.Context, cancel func()) {
 	}
 }
 
-// selfPath is the crmplan binary, which also serves as the supervisor.
+// selfPath is the crmplan binary, which also serves as the provider plugin.
 func selfPath() (string, error) {
 	self, err := os.Executable()
 	if err != nil {

@@ -28,11 +28,15 @@ const projectName = "crmplan"
 // Binaries are the programs a deployment runs. Empty fields are found next
 // to the running crmplan binary, then on $PATH.
 type Binaries struct {
-	Self   string // the crmplan binary: provider plugin and supervisor
+	Self   string // the crmplan binary: the Pulumi provider plugin
 	Pulumi string // the Pulumi CLI (flag --pulumi, env CRMPLAN_PULUMI)
 	Crm    string // the CRM server (flag --crm, env CRMPLAN_CRM)
 	// Receptor is the mesh node binary (flag --receptor, env CRMPLAN_RECEPTOR).
 	Receptor string
+	// Host is crmplan-host, what runs on the hosts: the agent their mesh
+	// nodes start for each unit of work, the supervisors, the watchdog
+	// (flag --host-bin, env CRMPLAN_HOST_BIN).
+	Host string
 }
 
 // resolve fills in missing paths and checks that each exists; the crm

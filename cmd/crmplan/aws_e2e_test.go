@@ -72,7 +72,7 @@ func TestApplyAWSCloudInit(t *testing.T) {
 	const controller = "203.0.113.7/32" // this machine, as AWS would see it
 	n, opts, err := provision.PrepareAWS(provision.AWSRequest{StateDir: e.stateDir, Stack: req.Stack, Laid: laid, Bins: req.Bins,
 		Options: aws.Options{Region: "rig-1", AMI: "ami-rig", VPCCIDR: vpc.String(), ControllerCIDR: controller,
-			ReceptorBin: receptor, AgentBin: e.crmplan}})
+			ReceptorBin: receptor, AgentBin: filepath.Join(bin, "crmplan-host")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ func deployFlags() []cli.Flag {
 		&cli.StringFlag{Name: "pulumi", Usage: "Pulumi CLI (default: next to crmplan, then $PATH)", EnvVars: []string{"CRMPLAN_PULUMI"}},
 		&cli.StringFlag{Name: "crm", Usage: "crm server binary (default: next to crmplan, then $PATH)", EnvVars: []string{"CRMPLAN_CRM"}},
 		&cli.StringFlag{Name: "receptor", Usage: "Receptor binary of the hosts' mesh nodes (default: next to crmplan, then $PATH, then next to --pulumi)", EnvVars: []string{"CRMPLAN_RECEPTOR"}},
+		&cli.StringFlag{Name: "host-bin", Usage: "crmplan-host binary the hosts run: their mesh agent, supervisors and watchdog (default: next to crmplan, then $PATH, then next to --pulumi)", EnvVars: []string{"CRMPLAN_HOST_BIN"}},
 	}
 }
 
@@ -47,7 +48,7 @@ func deployRequest(c *cli.Context, needPlan bool) (provision.Request, string, er
 		return provision.Request{}, "", err
 	}
 	req := provision.Request{StateDir: stateDir, Stack: c.String("stack"), Out: c.App.Writer,
-		Bins: provision.Binaries{Pulumi: c.String("pulumi"), Crm: c.String("crm"), Receptor: c.String("receptor")}}
+		Bins: provision.Binaries{Pulumi: c.String("pulumi"), Crm: c.String("crm"), Receptor: c.String("receptor"), Host: c.String("host-bin")}}
 	if format != "table" {
 		req.Out = c.App.ErrWriter
 	}

@@ -142,8 +142,8 @@ func examplePlan(t testing.TB, name string) string {
 	return rewritePlan(t, filepath.Join("..", "..", "examples", name+".yaml"), "127.10.", ownRange(t))
 }
 
-// e2eBin holds crmplan and crm built once for the whole run: every
-// end-to-end test runs the same two binaries (linking crmplan takes about
+// e2eBin holds crmplan, crmplan-host and crm built once for the whole
+// run: every end-to-end test runs the same binaries (linking crmplan takes about
 // 10 s of CPU). TestMain removes them.
 var e2eBin struct {
 	once sync.Once
@@ -151,8 +151,8 @@ var e2eBin struct {
 	err  error
 }
 
-// buildBinaries returns the directory of crmplan and crm built from this
-// tree, building them on the first call.
+// buildBinaries returns the directory of crmplan, crmplan-host and crm
+// built from this tree, building them on the first call.
 func buildBinaries(t testing.TB) string {
 	t.Helper()
 	e2eBin.once.Do(func() {
@@ -162,7 +162,7 @@ func buildBinaries(t testing.TB) string {
 			return
 		}
 		e2eBin.dir = dir
-		for _, pkg := range []string{"./cmd/crmplan", "./cmd/crm"} {
+		for _, pkg := range []string{"./cmd/crmplan", "./cmd/crmplan-host", "./cmd/crm"} {
 			cmd := exec.Command("go", "build", "-o", dir+"/", pkg)
 			cmd.Dir = "../.."
 			if out, err := cmd.CombinedOutput(); err != nil {

@@ -52,8 +52,10 @@ type Options struct {
 	// ReceptorURL is where cloud-init downloads the receptor binary from;
 	// empty: the AMI has it at ReceptorBin.
 	ReceptorURL string
-	// ReceptorBin and AgentBin are where the AMI has receptor and crmplan
-	// (default /usr/local/bin/receptor and /usr/local/bin/crmplan).
+	// ReceptorBin and AgentBin are where the AMI has receptor and
+	// crmplan-host (default /usr/local/bin/receptor and
+	// /usr/local/bin/crmplan-host; a loadgen host's AMI also has crmplan
+	// beside it, whose k6 the agent runs).
 	ReceptorBin, AgentBin string
 }
 
@@ -254,7 +256,7 @@ func (o Options) withDefaults() Options {
 		o.ReceptorBin = "/usr/local/bin/receptor"
 	}
 	if o.AgentBin == "" {
-		o.AgentBin = "/usr/local/bin/crmplan"
+		o.AgentBin = "/usr/local/bin/crmplan-host"
 	}
 	if o.AZs[0] == "" {
 		o.AZs = [2]string{o.Region + "a", o.Region + "b"}

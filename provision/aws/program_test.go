@@ -417,7 +417,7 @@ func checkInstances(t *testing.T, e *engine, l topology.Laid) {
 		}
 		// The node's work runs the AMI's crmplan where a Remote mesh's
 		// work types look for it.
-		link := []string{"ln", "-sfn", "/usr/local/bin/crmplan", "/var/lib/crmplan/hosts/" + h.Name + "/bin/crmplan"}
+		link := []string{"ln", "-sfn", "/usr/local/bin/crmplan-host", "/var/lib/crmplan/hosts/" + h.Name + "/bin/crmplan-host"}
 		if !slices.ContainsFunc(doc.Runcmd, func(c []string) bool { return slices.Equal(c, link) }) {
 			t.Errorf("%s: runcmd %q lacks %q", h.Name, doc.Runcmd, link)
 		}

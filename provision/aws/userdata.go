@@ -17,7 +17,7 @@ const unitName = "crmplan-receptor.service"
 // UserData is host h's cloud-init, with node's files: it writes the
 // node's files as the mesh prepared them, opens the host's directory to
 // the roles' users (PostgreSQL's must pass through it) and links the AMI's
-// crmplan where the node's work types run the agent (target.AgentPath of
+// crmplan-host where the node's work types run the agent (target.AgentPath of
 // node.Dir), installs receptor when a URL is given, and starts
 // the node under systemd, which restarts it as the loopback target's
 // launcher would. From then on the host is reached only through the mesh:

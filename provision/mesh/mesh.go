@@ -113,8 +113,8 @@ type Options struct {
 	// HostDir is where a host's files live; its node goes into HostDir/mesh.
 	// Default: STATE/STACK/hosts/HOST, as the local target lays hosts out.
 	HostDir func(host string) string
-	// WorkTypes lists the work a host runs. Default: the crmplan agent's
-	// (AgentWorkTypes with the running crmplan binary).
+	// WorkTypes lists the work a host runs. Default: crmplan-host's agent
+	// (AgentWorkTypes with AgentBin).
 	WorkTypes func(host topology.Host, hostDir string) []WorkType
 	// LogLevel of the nodes: error, warning, info (default) or debug.
 	LogLevel string
@@ -127,9 +127,8 @@ type Options struct {
 	// host's network namespace on an isolated stack), not as a process of
 	// this machine's own namespace.
 	Target string
-	// AgentBin is the crmplan binary the default work types run; default:
-	// the running binary. The local target's provider plugin may be another
-	// build than the crmplan the hosts should run.
+	// AgentBin is the crmplan-host binary the default work types run;
+	// default: crmplan-host next to the running binary.
 	AgentBin string
 	// Remote says that hosts' nodes run on machines that need not share
 	// this machine's filesystem (the ssh target, whose bootstrap copies a
@@ -174,10 +173,11 @@ func New(stateDir, stack string, topo topology.Topology, opts Options) (*Mesh, e
 	if opts.WorkTypes == nil {
 		self := opts.AgentBin
 		if self == "" {
-			var err error
-			if self, err = os.Executable(); err != nil {
+			exe, err := os.Executable()
+			if err != nil {
 				return nil, err
 			}
+			self = filepath.Join(filepath.Dir(exe), "crmplan-host")
 		}
 		m.opts.WorkTypes = func(h topology.Host, dir string) []WorkType {
 			if opts.Remote {

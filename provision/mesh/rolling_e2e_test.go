@@ -26,16 +26,16 @@ import (
 	"github.com/crmplan/crmplan/topology"
 )
 
-// deployBins builds crmplan (the agent) and crm from this tree.
-func deployBins(t *testing.T) (crmplanBin, crmBin string) {
+// deployBins builds crmplan-host (the agent) and crm from this tree.
+func deployBins(t *testing.T) (agentBin, crmBin string) {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/crmplan", "./cmd/crm")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/crmplan-host", "./cmd/crm")
 	cmd.Dir = "../.."
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return filepath.Join(dir, "crmplan"), filepath.Join(dir, "crm")
+	return filepath.Join(dir, "crmplan-host"), filepath.Join(dir, "crm")
 }
 
 // release packs the crm binary with a VERSION file, so that hosts show
@@ -131,7 +131,7 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(pgserver.DefaultBin, "postgres")); err != nil {
 		t.Skip("no PostgreSQL 15 server binaries (make deps)")
 	}
-	crmplanBin, crmBin := deployBins(t)
+	agentBin, crmBin := deployBins(t)
 	pg := pgserver.StartTest(t)
 	db := pg.URL("postgres")
 	passwords := filepath.Join(t.TempDir(), "passwords.json")
@@ -139,13 +139,13 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	seed.Env = append(os.Environ(), "CRM_SEED_PASSWORD_KEY=e2e password key")
 	topo := testTopology()
 	m, err := New(t.TempDir(), "e2e", topo, Options{Receptor: receptor, Port: freePort(t, topo.Hosts[2].Address),
-		WorkTypes: func(_ topology.Host, dir string) []WorkType { return AgentWorkTypes(crmplanBin, dir) }})
+		WorkTypes: func(_ topology.Host, dir string) []WorkType { return AgentWorkTypes(agentBin, dir) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	t.Cleanup(func() { stopRoles(t, m, crmplanBin); _ = m.Stop() })
+	t.Cleanup(func() { stopRoles(t, m, agentBin); _ = m.Stop() })
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -274,13 +274,13 @@ func signIn(t *testing.T, base, passwordsFile string) *http.Client {
 
 // stopRoles stops every role the test started: they run under supervisors
 // in their own sessions and would outlive the test.
-func stopRoles(t *testing.T, m *Mesh, crmplanBin string) {
+func stopRoles(t *testing.T, m *Mesh, agentBin string) {
 	for _, n := range m.Nodes() {
 		dir := filepath.Dir(n.Dir)
 		specs, _ := filepath.Glob(filepath.Join(dir, "roles", "*.json"))
 		for _, s := range specs {
 			role := strings.TrimSuffix(filepath.Base(s), ".json")
-			if out, err := exec.Command(crmplanBin, "agent", "stop", "--host-dir", dir, "--role", role).CombinedOutput(); err != nil {
+			if out, err := exec.Command(agentBin, "agent", "stop", "--host-dir", dir, "--role", role).CombinedOutput(); err != nil {
 				t.Errorf("stop %s on %s: %v\n%s", role, n.ID, err, out)
 			}
 		}
@@ -298,16 +298,16 @@ func TestRollingDeployRollsBackAFailedHost(t *testing.T) {
 	// Heavy work, not measured: beside other work, not beside a measurement.
 	cpulease.Work(t)
 	receptor := receptorBin(t)
-	crmplanBin, crmBin := deployBins(t)
+	agentBin, crmBin := deployBins(t)
 	topo := testTopology()
 	m, err := New(t.TempDir(), "rollback", topo, Options{Receptor: receptor, Port: freePort(t, topo.Hosts[2].Address),
-		WorkTypes: func(_ topology.Host, dir string) []WorkType { return AgentWorkTypes(crmplanBin, dir) }})
+		WorkTypes: func(_ topology.Host, dir string) []WorkType { return AgentWorkTypes(agentBin, dir) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	t.Cleanup(func() { stopRoles(t, m, crmplanBin); _ = m.Stop() })
+	t.Cleanup(func() { stopRoles(t, m, agentBin); _ = m.Stop() })
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

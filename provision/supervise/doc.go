@@ -1,6 +1,6 @@
 // Package supervise keeps a host's long-running programs running. A
-// Process is started under a supervisor, the crmplan binary's hidden
-// `crmplan supervise --spec FILE` command (Run), in a session of its own so
+// Process is started under a supervisor, the crmplan-host binary's
+// `crmplan-host supervise --spec FILE` command (Run), in a session of its own so
 // that it outlives whoever started it (crmplan, the Pulumi provider, a
 // mesh work unit), and is restarted with backoff whenever it exits.
 //

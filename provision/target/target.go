@@ -147,5 +147,10 @@ const Default = "local"
 func NodeDir(hostDir string) string { return filepath.Join(hostDir, "mesh") }
 
 // AgentPath is where a target whose hosts are other machines (ssh)
-// installs the crmplan binary their nodes run as agent: HOSTDIR/bin/crmplan.
-func AgentPath(hostDir string) string { return filepath.Join(hostDir, "bin", "crmplan") }
+// installs the crmplan-host binary their nodes run as agent:
+// HOSTDIR/bin/crmplan-host.
+func AgentPath(hostDir string) string { return filepath.Join(hostDir, "bin", "crmplan-host") }
+
+// K6Path is where such a target installs crmplan on a loadgen host, next
+// to the agent: the agent's load work runs the k6 embedded in it.
+func K6Path(hostDir string) string { return filepath.Join(hostDir, "bin", "crmplan") }

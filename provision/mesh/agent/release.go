@@ -1,6 +1,6 @@
-// Package agent is what the crmplan agent does on a host when the mesh
+// Package agent is what crmplan's agent does on a host when the mesh
 // controller sends it work: install a release, start, stop or restart a
-// role of the CRM, run migrations, report health. `crmplan agent VERB` is
+// role of the CRM, run migrations, report health. `crmplan-host agent VERB` is
 // its command line; Receptor's command worker runs it with the unit's
 // payload on stdin and streams its output back.
 //

@@ -84,7 +84,7 @@ func (h Host) process(s RoleSpec) supervise.Process {
 }
 
 // Start records the role's spec and starts it under a supervisor (self is
-// the crmplan binary, which is the supervisor), then waits until it
+// the crmplan-host binary, which is the supervisor), then waits until it
 // answers /healthz. A role that runs already is restarted with the spec.
 func (h Host) Start(ctx context.Context, self string, s RoleSpec) error {
 	if err := check(s); err != nil {

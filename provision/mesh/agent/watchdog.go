@@ -14,7 +14,7 @@ import (
 )
 
 // WatchdogProcess is the automatic-failover watchdog as the host's
-// supervisor runs it; self is the crmplan binary on the host. With a
+// supervisor runs it; self is the crmplan-host binary on the host. With a
 // guard address it fences through the lease (the ssh target) and keeps
 // its promotion record in the host's directory.
 func (h Host) WatchdogProcess(self string, s wire.WatchdogSpec) supervise.Process {

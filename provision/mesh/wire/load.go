@@ -8,7 +8,7 @@ import (
 )
 
 // WorkLoad runs one load generator's share of a verify run on a loadgen
-// host: `crmplan agent load`, payload a LoadSpec (JSON), output a
+// host: `crmplan-host agent load`, payload a LoadSpec (JSON), output a
 // LoadReport (JSON). Several such units, one per generator, each with its
 // own k6 execution segment of the same script, make up a run with more
 // load than one host gives.

@@ -2,7 +2,7 @@ package wire
 
 // WorkPackages makes sure the Debian packages a host's roles run from are
 // on its machine (the ssh target's: PostgreSQL and memcached are the
-// machine's own): `crmplan agent packages` with a PackagesOp (JSON) as
+// machine's own): `crmplan-host agent packages` with a PackagesOp (JSON) as
 // payload; the last line of its output is a PackagesReport (JSON).
 const WorkPackages = "crmplan-packages"
 

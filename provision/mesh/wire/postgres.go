@@ -2,7 +2,7 @@ package wire
 
 import "encoding/json"
 
-// WorkPostgres runs PostgreSQL on a host: `crmplan agent postgres` with a
+// WorkPostgres runs PostgreSQL on a host: `crmplan-host agent postgres` with a
 // PostgresOp (JSON) as payload; the last line of its output is a
 // PostgresStatus (JSON). Passwords travel in the payload, never as
 // parameters, which Receptor records in status files.

@@ -3,7 +3,7 @@ package wire
 import "time"
 
 // WorkKill kills everything the host's supervisors run, as a power loss
-// would (crmplan verify --chaos kill:HOST@T): `crmplan agent kill`; its
+// would (crmplan verify --chaos kill:HOST@T): `crmplan-host agent kill`; its
 // output is a Killed (JSON). The host's Receptor node is left running so
 // that the unit can answer: the host's target kills it next.
 const WorkKill = "crmplan-kill"

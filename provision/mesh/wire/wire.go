@@ -7,7 +7,7 @@ package wire
 
 import "path/filepath"
 
-// The work types of the crmplan agent. Each runs `crmplan agent VERB
+// The work types of the crmplan agent. Each runs `crmplan-host agent VERB
 // --host-dir DIR` on the host, with the runtime parameters of the unit
 // appended and the payload on stdin.
 const (

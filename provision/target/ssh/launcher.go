@@ -48,6 +48,9 @@ func (l launcher) Install(ctx context.Context, n target.Node) error {
 	if l.t.Agent != "" {
 		bins = append(bins, binary{local: l.t.Agent, remote: target.AgentPath(l.host.Dir)})
 	}
+	if l.t.K6 != "" && l.t.K6Hosts[l.host.Name] {
+		bins = append(bins, binary{local: l.t.K6, remote: target.K6Path(l.host.Dir)})
+	}
 	key := l.host.Name + "\x00" + l.host.Dir
 	for _, b := range bins {
 		key += "\x00" + b.local
@@ -62,7 +65,7 @@ func (l launcher) Install(ctx context.Context, n target.Node) error {
 	bin := filepath.Dir(l.receptorPath())
 	dirs := fmt.Sprintf("set -e; mkdir -p %s %s %s; chmod 0700 %s; set +e\n", quote(n.Dir), quote(n.DataDir()), quote(bin), quote(n.Dir))
 	if err := l.t.install(ctx, c, dirs, bins...); err != nil {
-		return fmt.Errorf("host %s: install receptor and crmplan agent: %w", l.host.Name, err)
+		return fmt.Errorf("host %s: install receptor and crmplan-host: %w", l.host.Name, err)
 	}
 	l.t.markInstalled(key)
 	return nil

@@ -49,10 +49,16 @@ type Target struct {
 	Inventory *Inventory
 	// Stack is the stack's name, in install directories and markers.
 	Stack string
-	// Agent, when set, is the crmplan binary the bootstrap installs at
+	// Agent, when set, is the crmplan-host binary the bootstrap installs at
 	// target.AgentPath of every host's directory, which the host's node
 	// runs as agent.
 	Agent string
+	// K6, when set, is the crmplan binary the bootstrap also installs, at
+	// target.K6Path, on the machines of the hosts in K6Hosts: a loadgen
+	// host's agent runs the k6 embedded in crmplan, which the others never
+	// need (it is seven times crmplan-host's size).
+	K6      string
+	K6Hosts map[string]bool
 
 	mu      sync.Mutex
 	clients map[string]*conn
