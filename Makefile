@@ -93,7 +93,7 @@ bench-fullscale: build
 # apply, verify, calibrate, verify at 1x, 2x and 4x the plan's rate and
 # find-max, printing predicted here against measured (about 8 min a seed).
 # CRMPLAN_ACCURACY_REPEAT=3 verifies three times at each rate and judges
-# the median (one 30 s run's p95 is noisier than the goal's ±15 %).
+# the median (at 2x one 30 s run's p95 varies by about ±10 %).
 model-accuracy: build
 	go test -run '^$$' -bench 'ModelAccuracy/$(SEED)' -benchtime 1x -timeout 60m -v ./cmd/crmplan/
 
