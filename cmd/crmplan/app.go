@@ -103,7 +103,7 @@ func withUsageErrors(cmds []*cli.Command) []*cli.Command {
 
 // commands lists every command; each lives in its own file.
 func commands() []*cli.Command {
-	return []*cli.Command{
+	return append([]*cli.Command{
 		sizeCommand(),
 		previewCommand(),
 		applyCommand(),
@@ -118,5 +118,5 @@ func commands() []*cli.Command {
 		exportCommand(),
 		inventoryCommand(),
 		vpnCommand(),
-	}
+	}, hostCompatCommands()...)
 }
