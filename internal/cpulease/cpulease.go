@@ -30,10 +30,12 @@
 package cpulease
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -76,6 +78,9 @@ func Work(tb testing.TB) *Lease { return take(tb, os.TempDir(), false) }
 // Release gives the machine back; later calls do nothing.
 func (l *Lease) Release() {
 	l.once.Do(func() {
+		if l.f == nil {
+			return // Work under Package: nothing of its own to give back
+		}
 		l.f.Close() // closing drops the flock
 		if l.alone {
 			l.tb.Logf("cpulease: held the machine alone for %.0fs", time.Since(l.since).Seconds())
@@ -83,9 +88,59 @@ func (l *Lease) Release() {
 	})
 }
 
+// Package runs a package's tests (m.Run) holding a share of the machine
+// for the whole run, and returns m.Run's code for os.Exit: for packages
+// whose tests start heavy processes of their own (k6, PostgreSQL servers,
+// Chromium) and measure nothing, so that none of it runs beside another
+// package's measurement (a verify failed its SLO with loadgen's k6 tests
+// taking a core from it). Inside, Work is a no-op and Measure fails the
+// test: either would wait for this very lease.
+func Package(m interface{ Run() int }) int { return runPackage(m, os.TempDir()) }
+
+func runPackage(m interface{ Run() int }, dir string) int {
+	turnstile, err := os.OpenFile(filepath.Join(dir, "crmplan-cpu.turnstile"), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cpulease: %v: running without a share of the machine\n", err)
+		return m.Run()
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "crmplan-cpu.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		turnstile.Close()
+		fmt.Fprintf(os.Stderr, "cpulease: %v: running without a share of the machine\n", err)
+		return m.Run()
+	}
+	start := time.Now()
+	flockRetry(turnstile, syscall.LOCK_EX)
+	flockRetry(f, syscall.LOCK_SH)
+	turnstile.Close()
+	if waited := time.Since(start); waited > 2*time.Second {
+		fmt.Fprintf(os.Stderr, "cpulease: waited %.0fs for a share of the machine's cores for the package's tests\n", waited.Seconds())
+	}
+	packageHeld.Store(true)
+	defer func() {
+		packageHeld.Store(false)
+		f.Close()
+	}()
+	return m.Run()
+}
+
+// packageHeld is set in a test process that runs under Package.
+var packageHeld atomic.Bool
+
+func flockRetry(f *os.File, how int) {
+	for syscall.Flock(int(f.Fd()), how) == syscall.EINTR {
+	}
+}
+
 // take is Measure (alone) or Work in dir.
 func take(tb testing.TB, dir string, alone bool) *Lease {
 	tb.Helper()
+	if packageHeld.Load() {
+		if alone {
+			tb.Fatal("cpulease: Measure in a package run under cpulease.Package would wait for the package's own share: take Work per test there instead")
+		}
+		return &Lease{f: nil}
+	}
 	start := time.Now()
 	turnstile := open(tb, filepath.Join(dir, "crmplan-cpu.turnstile"))
 	defer turnstile.Close()

@@ -110,3 +110,33 @@ func TestSettle(t *testing.T) {
 	settle(t, 1e6, time.Hour)
 	settle(t, -1, 0)
 }
+
+// runFunc is a package's tests as Package runs them.
+type runFunc func() int
+
+func (r runFunc) Run() int { return r() }
+
+// TestPackage: a package run under Package holds a share for the whole of
+// it (a measurement elsewhere waits, other work does not), its tests'
+// Work is a no-op inside, and the share is given back with the run's code.
+func TestPackage(t *testing.T) {
+	dir := t.TempDir()
+	lockPath := filepath.Join(dir, "crmplan-cpu.lock")
+	code := runPackage(runFunc(func() int {
+		if !held(t, lockPath, syscall.LOCK_EX) || held(t, lockPath, syscall.LOCK_SH) {
+			t.Error("under Package: want the lock shared, closed to a measurement, open to work")
+		}
+		w := take(t, dir, false) // would wait forever behind a measurement if it took the turnstile
+		w.Release()
+		return 7
+	}), dir)
+	if code != 7 {
+		t.Errorf("Package returned %d, want the run's 7", code)
+	}
+	if held(t, lockPath, syscall.LOCK_EX) {
+		t.Error("the package's share is still held after its run")
+	}
+	if packageHeld.Load() {
+		t.Error("still marked as under Package after the run")
+	}
+}
