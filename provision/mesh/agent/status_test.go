@@ -103,9 +103,16 @@ func TestStatusAndKill(t *testing.T) {
 	if k.Supervisors != 2 || k.Programs != 2 || k.At.IsZero() {
 		t.Errorf("kill = %+v, want 2 supervisors and 2 programs", k)
 	}
+	// Kill waits for the supervisors and programs it signalled; a
+	// program's own children get the same SIGKILL (their process group)
+	// and may take a moment longer to exit on a loaded machine.
+	deadline := time.Now().Add(5 * time.Second)
 	for _, pid := range append(pids, grandchild) {
+		for !supervise.Exited(pid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if !supervise.Exited(pid) {
-			t.Errorf("pid %d runs after kill", pid)
+			t.Errorf("pid %d runs 5 s after kill", pid)
 		}
 	}
 	// Nothing restarts them: their supervisors died first.
