@@ -98,21 +98,12 @@ func (l *Lease) Release() {
 func Package(m interface{ Run() int }) int { return runPackage(m, os.TempDir()) }
 
 func runPackage(m interface{ Run() int }, dir string) int {
-	turnstile, err := os.OpenFile(filepath.Join(dir, "crmplan-cpu.turnstile"), os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "cpulease: %v: running without a share of the machine\n", err)
-		return m.Run()
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "crmplan-cpu.lock"), os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		turnstile.Close()
-		fmt.Fprintf(os.Stderr, "cpulease: %v: running without a share of the machine\n", err)
-		return m.Run()
-	}
 	start := time.Now()
-	flockRetry(turnstile, syscall.LOCK_EX)
-	flockRetry(f, syscall.LOCK_SH)
-	turnstile.Close()
+	f, err := acquire(dir, false)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cpulease: %v: running without a share of the machine\n", err)
+		return m.Run()
+	}
 	if waited := time.Since(start); waited > 2*time.Second {
 		fmt.Fprintf(os.Stderr, "cpulease: waited %.0fs for a share of the machine's cores for the package's tests\n", waited.Seconds())
 	}
@@ -127,11 +118,6 @@ func runPackage(m interface{ Run() int }, dir string) int {
 // packageHeld is set in a test process that runs under Package.
 var packageHeld atomic.Bool
 
-func flockRetry(f *os.File, how int) {
-	for syscall.Flock(int(f.Fd()), how) == syscall.EINTR {
-	}
-}
-
 // take is Measure (alone) or Work in dir.
 func take(tb testing.TB, dir string, alone bool) *Lease {
 	tb.Helper()
@@ -142,15 +128,9 @@ func take(tb testing.TB, dir string, alone bool) *Lease {
 		return &Lease{f: nil}
 	}
 	start := time.Now()
-	turnstile := open(tb, filepath.Join(dir, "crmplan-cpu.turnstile"))
-	defer turnstile.Close()
-	lock(tb, turnstile, syscall.LOCK_EX)
-	f := open(tb, filepath.Join(dir, "crmplan-cpu.lock"))
-	if alone {
-		// Holding the turnstile while waiting keeps new work out.
-		lock(tb, f, syscall.LOCK_EX)
-	} else {
-		lock(tb, f, syscall.LOCK_SH)
+	f, err := acquire(dir, alone)
+	if err != nil {
+		tb.Fatalf("cpulease: %v", err)
 	}
 	if waited := time.Since(start); waited > 2*time.Second {
 		what := "a share of the machine's cores (a measurement held them)"
@@ -195,26 +175,42 @@ func settle(tb testing.TB, quiet float64, max time.Duration) {
 	tb.Logf("cpulease: %v: measuring without waiting for quiet", err)
 }
 
-func open(tb testing.TB, path string) *os.File {
-	tb.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+// acquire waits for the lock file in dir, exclusive (alone) or shared,
+// passing the turnstile first: a measurement waiting for the lock holds
+// the turnstile, which keeps new work out until it has measured.
+func acquire(dir string, alone bool) (*os.File, error) {
+	turnstile, err := os.OpenFile(filepath.Join(dir, "crmplan-cpu.turnstile"), os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
-		tb.Fatalf("cpulease: %v", err)
+		return nil, err
 	}
-	return f
+	defer turnstile.Close()
+	if err := flock(turnstile, syscall.LOCK_EX); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "crmplan-cpu.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	how := syscall.LOCK_SH
+	if alone {
+		how = syscall.LOCK_EX
+	}
+	if err := flock(f, how); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
-func lock(tb testing.TB, f *os.File, how int) {
-	tb.Helper()
+// flock is flock(2) on f, again when a signal interrupted it.
+func flock(f *os.File, how int) error {
 	for {
 		err := syscall.Flock(int(f.Fd()), how)
-		if err == syscall.EINTR {
-			continue
+		if err != syscall.EINTR {
+			if err != nil {
+				return fmt.Errorf("flock %s: %w", f.Name(), err)
+			}
+			return nil
 		}
-		if err != nil {
-			f.Close()
-			tb.Fatalf("cpulease: flock %s: %v", f.Name(), err)
-		}
-		return
 	}
 }
