@@ -236,6 +236,9 @@ func medianRun(runs []loadgen.Result) loadgen.Result {
 	m.ByClass = map[string]loadgen.ClassResult{}
 	for _, r := range runs {
 		for c := range r.ByClass {
+			if _, done := m.ByClass[c]; done {
+				continue // its medians are over every run already
+			}
 			cr := r.ByClass[c]
 			cr.Latency.MeanMs = of(func(r loadgen.Result) (float64, bool) { x, ok := r.ByClass[c]; return x.Latency.MeanMs, ok })
 			cr.Latency.P95Ms = of(func(r loadgen.Result) (float64, bool) { x, ok := r.ByClass[c]; return x.Latency.P95Ms, ok })
@@ -254,10 +257,18 @@ func medianRun(runs []loadgen.Result) loadgen.Result {
 		})
 	}
 	if m.Machine != nil {
+		machine := func(get func(loadgen.MachineCPU) float64) float64 {
+			return of(func(r loadgen.Result) (float64, bool) {
+				if r.Machine == nil {
+					return 0, false
+				}
+				return get(*r.Machine), true
+			})
+		}
 		mc := *m.Machine
-		mc.Busy = of(func(r loadgen.Result) (float64, bool) { return machineOr(r).Busy, r.Machine != nil })
-		mc.Other = of(func(r loadgen.Result) (float64, bool) { return machineOr(r).Other, r.Machine != nil })
-		mc.IdleOther = of(func(r loadgen.Result) (float64, bool) { return machineOr(r).IdleOther, r.Machine != nil })
+		mc.Busy = machine(func(c loadgen.MachineCPU) float64 { return c.Busy })
+		mc.Other = machine(func(c loadgen.MachineCPU) float64 { return c.Other })
+		mc.IdleOther = machine(func(c loadgen.MachineCPU) float64 { return c.IdleOther })
 		m.Machine = &mc
 	}
 	if m.Predicted == nil {
@@ -299,13 +310,6 @@ func medianRun(runs []loadgen.Result) loadgen.Result {
 	}
 	m.Predicted = &p
 	return m
-}
-
-func machineOr(r loadgen.Result) loadgen.MachineCPU {
-	if r.Machine == nil {
-		return loadgen.MachineCPU{}
-	}
-	return *r.Machine
 }
 
 // spread says how far apart the runs measured the end-to-end mean and p95:
