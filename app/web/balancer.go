@@ -55,8 +55,11 @@ type Balancer struct {
 	check    *http.Client
 	log      *slog.Logger
 	interval time.Duration
-	up       *prometheus.GaugeVec
-	retries  prometheus.Counter
+	// drainGrace is how long Drain waits for another backend in rotation
+	// (the const drainGrace; tests shorten it).
+	drainGrace time.Duration
+	up         *prometheus.GaugeVec
+	retries    prometheus.Counter
 	// onEject, when set (OnEject), hears of a backend that fails while
 	// in rotation.
 	onEject func(backend string, why error)
@@ -74,7 +77,7 @@ func NewBalancer(urls []string, mode Mode, interval time.Duration, log *slog.Log
 	if mode != Balance && mode != Failover {
 		return nil, app.Errorf(app.EINVALID, "must be balance or failover, got %q", mode).In("--mode")
 	}
-	b := &Balancer{mode: mode, log: log, interval: interval}
+	b := &Balancer{mode: mode, log: log, interval: interval, drainGrace: drainGrace}
 	list := make([]*backend, len(parsed))
 	for i, u := range parsed {
 		list[i] = &backend{url: u}

@@ -19,29 +19,64 @@ func (b *Balancer) backendByURL(u string) (*backend, error) {
 	return nil, app.Errorf(app.ENOTFOUND, "%s is not a backend of this balancer", u).In("backend")
 }
 
+// drainGrace is how long Drain waits for another backend to be back in
+// rotation before it refuses. A rolling deploy drains the next host a
+// moment after the last one came back, and under load a host just
+// restarted may fail a health check or two (one slow /readyz ejects it):
+// that passes within a second or two, and refusing at once would fail
+// the deploy for it.
+const drainGrace = 20 * time.Second
+
 // Drain takes backend u out of rotation and waits until the requests it
 // serves have finished (or ctx ends). It refuses when u is healthy and no
-// other backend is in rotation: draining it would fail every request. An
-// unhealthy backend serves nothing, so draining it costs nothing (a
-// database failover restarts api servers that all fail their checks).
+// other backend comes into rotation within drainGrace: draining it would
+// fail every request. An unhealthy backend serves nothing, so draining it
+// costs nothing (a database failover restarts api servers that all fail
+// their checks).
 func (b *Balancer) Drain(ctx context.Context, u string) error {
 	be, err := b.backendByURL(u)
 	if err != nil {
 		return err
 	}
-	others := 0
-	for _, o := range b.list() {
-		if o != be && o.healthy.Load() && !o.drained.Load() {
-			others++
-		}
-	}
-	if others == 0 && be.healthy.Load() {
-		return app.Errorf(app.ECONFLICT, "no other backend is in rotation: draining %s would fail every request", u).In("backend")
+	if err := b.waitOther(ctx, be); err != nil {
+		return err
 	}
 	if !be.drained.Swap(true) {
 		b.log.Info("backend drained", "backend", u)
 	}
 	return waitIdle(ctx, be)
+}
+
+// waitOther returns once be is unhealthy or another backend is in
+// rotation, and refuses when neither happens within the balancer's grace.
+func (b *Balancer) waitOther(ctx context.Context, be *backend) error {
+	otherInRotation := func() bool {
+		for _, o := range b.list() {
+			if o != be && o.healthy.Load() && !o.drained.Load() {
+				return true
+			}
+		}
+		return false
+	}
+	start := time.Now()
+	waited := false
+	for !otherInRotation() && be.healthy.Load() {
+		if !waited {
+			b.log.Info("drain waits for another backend to be back in rotation", "backend", be.url.String(), "up_to", b.drainGrace)
+			waited = true
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+		if ctx.Err() != nil || time.Since(start) >= b.drainGrace {
+			return app.Errorf(app.ECONFLICT, "no other backend came into rotation within %s: draining %s would fail every request", time.Since(start).Round(time.Second), be.url).In("backend")
+		}
+	}
+	if waited {
+		b.log.Info("another backend is back in rotation", "backend", be.url.String(), "waited", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
 }
 
 // Undrain puts backend u back into rotation; its health checks still

@@ -76,9 +76,14 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 		t.Errorf("in-flight request answered %q, want slow (finished, not cut)", got)
 	}
 
-	// The last backend in rotation may not be drained.
+	// The last backend in rotation may not be drained: the drain waits
+	// for another to come back, and refuses when none does in time.
+	lb.drainGrace = 200 * time.Millisecond
+	start := time.Now()
 	if err := lb.Drain(ctx, other.URL); err == nil {
 		t.Error("draining the only backend left in rotation succeeded")
+	} else if waited := time.Since(start); waited < lb.drainGrace {
+		t.Errorf("refused after %s, before the grace of %s", waited, lb.drainGrace)
 	}
 	ready.Store(false)
 	waitFor(t, "other ejected", func() bool { return lb.Healthy() == 1 })
@@ -113,5 +118,48 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	}
 	if !seen["slow"] {
 		t.Errorf("undrained backend gets no traffic: %v", seen)
+	}
+}
+
+// TestDrainWaitsForAnotherBackend is a rolling deploy's next step taken a
+// moment after a slow health check ejected the host that just came back:
+// the drain waits for that host to pass its checks again rather than
+// refuse, and then drains.
+func TestDrainWaitsForAnotherBackend(t *testing.T) {
+	var readyA, readyB atomic.Bool
+	readyA.Store(true)
+	readyB.Store(true)
+	a, b := fakeAPI(t, "a", &readyA), fakeAPI(t, "b", &readyB)
+	lb, err := NewBalancer([]string{a.URL, b.URL}, Balance, 20*time.Millisecond, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb.drainGrace = 10 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go lb.Run(ctx)
+
+	readyB.Store(false)
+	waitFor(t, "b ejected", func() bool { return lb.Healthy() == 1 })
+	drained := make(chan error, 1)
+	go func() { drained <- lb.Drain(ctx, a.URL) }()
+	select {
+	case err := <-drained:
+		t.Fatalf("drain returned (%v) while a was the only backend in rotation", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	readyB.Store(true)
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatalf("drain once b was back: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("drain still waiting 5 s after b passed its checks again")
+	}
+	for range 4 {
+		if _, body := get(t, lb, http.MethodGet, "/x"); body != "b" {
+			t.Fatalf("a drained backend answered %q", body)
+		}
 	}
 }

@@ -79,7 +79,8 @@ func (h Host) webAdmin(ctx context.Context, role, verb, backend string, out io.W
 	what := strings.TrimSpace(verb + " " + backend)
 	fmt.Fprintf(out, "%s: %s\n", what, body.Backends)
 	if res.StatusCode != http.StatusOK {
-		return crmplan.Errorf(crmplan.ECONFLICT, "crm web refuses to %s: %s", what, body.Error).In("--backend")
+		return crmplan.Errorf(crmplan.ECONFLICT, "crm web refuses to %s: %s", what, body.Error).In("--backend").
+			Try("crmplan status shows which hosts fail their health checks; apply again once they pass")
 	}
 	return nil
 }
