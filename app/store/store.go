@@ -37,6 +37,22 @@ type Config struct {
 // for a connection while PostgreSQL sat idle on commits.
 const DefaultMaxConns = 16
 
+// warmConns is how many connections of each pool a server opens when it
+// starts, before any request needs them (at most the pool's size): it
+// acquires them in the background and puts them back idle. A new
+// PostgreSQL connection (a forked backend, SCRAM) took 40 ms on an idle
+// 2-core machine and 170-300 ms with its cores busy: pools grown only on
+// demand made a server just started stall under its first load (p95
+// 406 ms in the second the first verify after apply reached its rate;
+// none in the verify after), and its /readyz, waiting in the same pool,
+// failed the balancers' checks and had it ejected, which failed a rolling
+// deploy's next drain. Four cover what the plans' rates keep in flight
+// at one server; the pool's size stays a cap above them, as the sizing
+// counts it, and pgx closes them after its idle time (30 min). Not pgx's
+// MinConns: a pool closed after a resize kept one of its connections
+// open for good in 6 of 8 tries (pgx v5.12).
+const warmConns = 4
+
 // Store is the CRM's persistence. It is safe for concurrent use.
 type Store struct {
 	// cur holds the pools; SetMaxConns replaces them while requests run.
@@ -49,8 +65,10 @@ type Store struct {
 	// replayed is the replica's last replayed WAL position, refreshed in the
 	// background; 0 while unknown, which sends every read to the primary.
 	replayed atomic.Uint64
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// cancel ends, and bg waits for, the background work: the replica's
+	// follower and the pools' warm-up.
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
 	// dense and walk, when above 0, replace denseLimit and shortWalk's bound
 	// (tests reach every way of answering a search with a small table).
 	dense, walk int
@@ -75,20 +93,43 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{log: cfg.Log, cfg: cfg, grace: oldPoolsGrace, done: make(chan struct{})}
+	s := &Store{log: cfg.Log, cfg: cfg, grace: oldPoolsGrace}
 	p, err := openPools(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s.cur.Store(p)
-	if cfg.ReplicaURL == "" {
-		close(s.done)
-		return s, nil
-	}
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	go s.followReplica(bg)
+	s.bg.Go(func() { warm(bg, p.primary, warmConns) })
+	if cfg.ReplicaURL != "" {
+		s.bg.Go(func() { warm(bg, p.replica, warmConns) })
+		s.bg.Go(func() { s.followReplica(bg) })
+	}
 	return s, nil
+}
+
+// warm opens n of pool's connections (at most its size) by holding n at
+// once, then puts them back idle. It gives up after 30 s, or when ctx
+// ends: a database that does not answer yet is /readyz's news.
+func warm(ctx context.Context, pool *pgxpool.Pool, n int32) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	n = min(n, pool.Config().MaxConns)
+	conns := make(chan *pgxpool.Conn, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if c, err := pool.Acquire(ctx); err == nil {
+				conns <- c
+			}
+		})
+	}
+	wg.Wait()
+	close(conns)
+	for c := range conns {
+		c.Release()
+	}
 }
 
 func openPools(ctx context.Context, cfg Config) (*pools, error) {
@@ -127,6 +168,9 @@ func (s *Store) SetMaxConns(ctx context.Context, maxConns int32) error {
 	}
 	cfg := s.cfg
 	cfg.MaxConns = maxConns
+	// Not warmed: the old pools hold their connections for a minute yet,
+	// and warm new ones beside them on every server of a tier that just
+	// scaled could pass the max_connections the sizing left it.
 	p, err := openPools(ctx, cfg)
 	if err != nil {
 		return err
@@ -165,10 +209,8 @@ func newPool(ctx context.Context, url string, maxConns int32, flag string) (*pgx
 
 // Close stops the replica follower and closes the pools.
 func (s *Store) Close() {
-	if s.cancel != nil {
-		s.cancel()
-	}
-	<-s.done
+	s.cancel()
+	s.bg.Wait()
 	s.cur.Load().close()
 }
 
@@ -204,7 +246,6 @@ func (s *Store) Ready(ctx context.Context) error {
 
 // followReplica polls the replica's replayed WAL position.
 func (s *Store) followReplica(ctx context.Context) {
-	defer close(s.done)
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	for {

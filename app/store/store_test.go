@@ -441,3 +441,62 @@ func TestSetMaxConns(t *testing.T) {
 		t.Errorf("SetMaxConns to the same size replaced the pools (err %v)", err)
 	}
 }
+
+// TestWarmConns: a server's pools open their warm connections when it
+// starts, before any query (at most the pool's size); a resize's new
+// pools open theirs on demand, beside the old pools that still hold
+// connections.
+func TestWarmConns(t *testing.T) {
+	ctx := context.Background()
+	pg := pgserver.StartTest(t)
+	// settle waits for the pool to reach want and then checks that it
+	// stays there (no more are opened).
+	settle := func(t *testing.T, s *Store, want int32) {
+		t.Helper()
+		waitConns(t, s, want)
+		time.Sleep(300 * time.Millisecond)
+		if got := s.pri().Stat().TotalConns(); got != want {
+			t.Errorf("the primary's pool holds %d connections, want %d", got, want)
+		}
+	}
+	for _, c := range []struct {
+		name     string
+		maxConns int32
+		want     int32
+	}{
+		{"default pool", 0, warmConns},
+		{"pool smaller than warmConns", 2, 2},
+		{"pool of one", 1, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Open(ctx, Config{DatabaseURL: pg.URL("postgres"), MaxConns: c.maxConns})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(s.Close)
+			settle(t, s, c.want)
+		})
+	}
+	t.Run("resize", func(t *testing.T) {
+		s, err := Open(ctx, Config{DatabaseURL: pg.URL("postgres")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		settle(t, s, warmConns)
+		if err := s.SetMaxConns(ctx, 8); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, s, 0)
+	})
+}
+
+// waitConns waits up to 10 s for the store's primary pool to hold want
+// connections.
+func waitConns(t *testing.T, s *Store, want int32) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.pri().Stat().TotalConns() < want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
