@@ -328,8 +328,14 @@ try {
     check(asked.includes("is closed as won"), `no question before leaving Closed won (${JSON.stringify(asked)})`);
     check((await column("closed_won").locator("li.deal", { hasText: dealName }).count()) === 1, "a dismissed question still moved the deal");
     page.once("dialog", (d) => void d.accept());
+    // The card moves at once; the next step reloads the page, which would
+    // cancel the PATCH still on its way (it did, on a busy machine): wait
+    // for its answer.
+    const stored = page.waitForResponse((r) => r.request().method() === "PATCH" && r.url().includes("/api/v1/opportunities/"));
     await card().getByLabel(`Stage of ${dealName}`).selectOption("proposal");
     await column("proposal").locator("li.deal", { hasText: dealName }).waitFor();
+    const res = await stored;
+    check(res.ok(), `moving the deal back to Proposal: ${res.status()}`);
   });
 
   await step("pipeline: the stage is stored (reload)", async () => {
