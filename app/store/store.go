@@ -80,6 +80,13 @@ type pools struct {
 	replica *pgxpool.Pool // nil without a replica
 }
 
+func (p *pools) reset() {
+	p.primary.Reset()
+	if p.replica != nil {
+		p.replica.Reset()
+	}
+}
+
 func (p *pools) close() {
 	p.primary.Close()
 	if p.replica != nil {
@@ -178,6 +185,12 @@ func (s *Store) SetMaxConns(ctx context.Context, maxConns int32) error {
 	s.cur.Store(p)
 	s.cfg = cfg
 	s.log.Info("database pools resized", "max_conns", p.primary.Config().MaxConns, "was", old.primary.Config().MaxConns)
+	// The old pools close their idle connections now and those in use
+	// when they come back, so that old and new pools together stay within
+	// the server's share of max_connections: without it, a tier scaled
+	// out and then in within a minute held three generations of pools,
+	// idle connections and all, on each server.
+	old.reset()
 	time.AfterFunc(s.grace, old.close)
 	return nil
 }

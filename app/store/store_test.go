@@ -484,10 +484,19 @@ func TestWarmConns(t *testing.T) {
 		}
 		t.Cleanup(s.Close)
 		settle(t, s, warmConns)
+		old := s.pri()
 		if err := s.SetMaxConns(ctx, 8); err != nil {
 			t.Fatal(err)
 		}
 		settle(t, s, 0)
+		// The old pool, open for its minute's grace, holds none either.
+		deadline := time.Now().Add(5 * time.Second)
+		for old.Stat().TotalConns() > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := old.Stat().TotalConns(); got != 0 {
+			t.Errorf("the pool a resize replaced still holds %d idle connections", got)
+		}
 	})
 }
 
