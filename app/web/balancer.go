@@ -40,6 +40,9 @@ type backend struct {
 	inflight atomic.Int64
 }
 
+// inRotation says whether be gets new requests: healthy and not drained.
+func (be *backend) inRotation() bool { return be.healthy.Load() && !be.drained.Load() }
+
 // Balancer proxies /api to api backends: active health checks eject a
 // backend within a second of failing, a refused or broken connection
 // ejects it at once, and idempotent requests without a body are retried

@@ -50,32 +50,28 @@ func (b *Balancer) Drain(ctx context.Context, u string) error {
 // waitOther returns once be is unhealthy or another backend is in
 // rotation, and refuses when neither happens within the balancer's grace.
 func (b *Balancer) waitOther(ctx context.Context, be *backend) error {
-	otherInRotation := func() bool {
+	free := func() bool {
+		if !be.healthy.Load() {
+			return true
+		}
 		for _, o := range b.list() {
-			if o != be && o.healthy.Load() && !o.drained.Load() {
+			if o != be && o.inRotation() {
 				return true
 			}
 		}
 		return false
 	}
+	if free() {
+		return nil
+	}
 	start := time.Now()
-	waited := false
-	for !otherInRotation() && be.healthy.Load() {
-		if !waited {
-			b.log.Info("drain waits for another backend to be back in rotation", "backend", be.url.String(), "up_to", b.drainGrace)
-			waited = true
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(10 * time.Millisecond):
-		}
-		if ctx.Err() != nil || time.Since(start) >= b.drainGrace {
-			return app.Errorf(app.ECONFLICT, "no other backend came into rotation within %s: draining %s would fail every request", time.Since(start).Round(time.Second), be.url).In("backend")
-		}
+	b.log.Info("drain waits for another backend to be back in rotation", "backend", be.url.String(), "up_to", b.drainGrace)
+	ctx, cancel := context.WithTimeout(ctx, b.drainGrace)
+	defer cancel()
+	if until(ctx, free) != nil {
+		return app.Errorf(app.ECONFLICT, "no other backend came into rotation within %s: draining %s would fail every request", time.Since(start).Round(time.Second), be.url).In("backend")
 	}
-	if waited {
-		b.log.Info("another backend is back in rotation", "backend", be.url.String(), "waited", time.Since(start).Round(time.Millisecond))
-	}
+	b.log.Info("another backend is back in rotation", "backend", be.url.String(), "waited", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -99,12 +95,8 @@ func (b *Balancer) waitHealthy(ctx context.Context, u string) error {
 	if err != nil {
 		return err
 	}
-	for !be.healthy.Load() {
-		select {
-		case <-ctx.Done():
-			return app.Errorf(app.EUNAVAILABLE, "%s is back in rotation but fails its health checks: %v", u, ctx.Err()).In("backend")
-		case <-time.After(10 * time.Millisecond):
-		}
+	if err := until(ctx, be.healthy.Load); err != nil {
+		return app.Errorf(app.EUNAVAILABLE, "%s is back in rotation but fails its health checks: %v", u, err).In("backend")
 	}
 	return nil
 }

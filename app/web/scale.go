@@ -32,7 +32,7 @@ func (b *Balancer) SetBackends(ctx context.Context, urls []string) error {
 		be, ok := old[u.String()]
 		if ok {
 			delete(old, u.String())
-			if be.healthy.Load() && !be.drained.Load() {
+			if be.inRotation() {
 				inRotation++
 			}
 		} else {
@@ -71,10 +71,20 @@ func (b *Balancer) SetBackends(ctx context.Context, urls []string) error {
 
 // waitIdle waits until be serves no request.
 func waitIdle(ctx context.Context, be *backend) error {
-	for be.inflight.Load() > 0 {
+	if err := until(ctx, func() bool { return be.inflight.Load() == 0 }); err != nil {
+		return app.Errorf(app.EUNAVAILABLE, "%s still serves %d requests: %v", be.url, be.inflight.Load(), err).In("backend")
+	}
+	return nil
+}
+
+// until polls cond every 10 ms until it holds (nil) or ctx ends (its
+// error): the backends' state is atomics the requests and health checks
+// change, with nothing to wait on.
+func until(ctx context.Context, cond func() bool) error {
+	for !cond() {
 		select {
 		case <-ctx.Done():
-			return app.Errorf(app.EUNAVAILABLE, "%s still serves %d requests: %v", be.url, be.inflight.Load(), ctx.Err()).In("backend")
+			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
