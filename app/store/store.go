@@ -175,9 +175,10 @@ func (s *Store) SetMaxConns(ctx context.Context, maxConns int32) error {
 	}
 	cfg := s.cfg
 	cfg.MaxConns = maxConns
-	// Not warmed: the old pools hold their connections for a minute yet,
-	// and warm new ones beside them on every server of a tier that just
-	// scaled could pass the max_connections the sizing left it.
+	// Not warmed: the old pools' connections in use close only as their
+	// requests finish, and warm new ones beside them on every server of a
+	// tier that just scaled could pass the max_connections the sizing
+	// left it.
 	p, err := openPools(ctx, cfg)
 	if err != nil {
 		return err
@@ -220,7 +221,8 @@ func newPool(ctx context.Context, url string, maxConns int32, flag string) (*pgx
 	return pool, nil
 }
 
-// Close stops the replica follower and closes the pools.
+// Close stops the background work (warm-up, replica follower) and closes
+// the pools.
 func (s *Store) Close() {
 	s.cancel()
 	s.bg.Wait()

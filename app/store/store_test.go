@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/crmplan/crmplan/app"
 	"github.com/crmplan/crmplan/app/migrations"
 	"github.com/crmplan/crmplan/pgserver"
@@ -429,10 +431,7 @@ func TestSetMaxConns(t *testing.T) {
 	if err := s.pri().QueryRow(ctx, "SELECT count(*) FROM resize_probe").Scan(&n); err != nil {
 		t.Fatalf("the new pool: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for old.Stat().TotalConns() > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitConns(old, 10*time.Second, func(n int32) bool { return n == 0 })
 	if _, err := old.Exec(ctx, "SELECT 1"); err == nil {
 		t.Error("the old pool still serves after its grace: it was not closed")
 	}
@@ -453,7 +452,7 @@ func TestWarmConns(t *testing.T) {
 	// stays there (no more are opened).
 	settle := func(t *testing.T, s *Store, want int32) {
 		t.Helper()
-		waitConns(t, s, want)
+		waitConns(s.pri(), 10*time.Second, func(n int32) bool { return n >= want })
 		time.Sleep(300 * time.Millisecond)
 		if got := s.pri().Stat().TotalConns(); got != want {
 			t.Errorf("the primary's pool holds %d connections, want %d", got, want)
@@ -490,22 +489,18 @@ func TestWarmConns(t *testing.T) {
 		}
 		settle(t, s, 0)
 		// The old pool, open for its minute's grace, holds none either.
-		deadline := time.Now().Add(5 * time.Second)
-		for old.Stat().TotalConns() > 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitConns(old, 5*time.Second, func(n int32) bool { return n == 0 })
 		if got := old.Stat().TotalConns(); got != 0 {
 			t.Errorf("the pool a resize replaced still holds %d idle connections", got)
 		}
 	})
 }
 
-// waitConns waits up to 10 s for the store's primary pool to hold want
-// connections.
-func waitConns(t *testing.T, s *Store, want int32) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.pri().Stat().TotalConns() < want && time.Now().Before(deadline) {
+// waitConns waits up to within for pool's connection count to satisfy
+// done.
+func waitConns(pool *pgxpool.Pool, within time.Duration, done func(total int32) bool) {
+	deadline := time.Now().Add(within)
+	for !done(pool.Stat().TotalConns()) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
