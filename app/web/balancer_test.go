@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,6 +26,18 @@ func fakeAPI(t *testing.T, name string, ready *atomic.Bool) *httptest.Server {
 	return srv
 }
 
+// running is a balancer over urls that checks its backends every 20 ms
+// until the test ends.
+func running(t *testing.T, mode Mode, urls ...string) *Balancer {
+	t.Helper()
+	lb, err := NewBalancer(urls, mode, 20*time.Millisecond, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go lb.Run(t.Context())
+	return lb
+}
+
 func get(t *testing.T, h http.Handler, method, path string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
@@ -50,13 +61,7 @@ func TestFailoverModeAndReadmission(t *testing.T) {
 	readyA.Store(true)
 	readyB.Store(true)
 	a, b := fakeAPI(t, "a", &readyA), fakeAPI(t, "b", &readyB)
-	lb, err := NewBalancer([]string{a.URL, b.URL}, Failover, 20*time.Millisecond, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go lb.Run(ctx)
+	lb := running(t, Failover, a.URL, b.URL)
 	for range 5 {
 		if _, body := get(t, lb, "GET", "/api/v1/x"); body != "a" {
 			t.Fatalf("failover mode answered from %q, want the first backend", body)

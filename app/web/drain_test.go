@@ -1,10 +1,8 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -37,13 +35,7 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	release := make(chan struct{})
 	slow, arrived := slowAPI(t, "slow", release)
 	other := fakeAPI(t, "other", &ready)
-	lb, err := NewBalancer([]string{slow.URL, other.URL}, Balance, 20*time.Millisecond, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go lb.Run(ctx)
+	lb, ctx := running(t, Balance, slow.URL, other.URL), t.Context()
 
 	// Round robin: one of two requests lands on the slow backend.
 	answered := make(chan string, 2)
@@ -130,14 +122,8 @@ func TestDrainWaitsForAnotherBackend(t *testing.T) {
 	readyA.Store(true)
 	readyB.Store(true)
 	a, b := fakeAPI(t, "a", &readyA), fakeAPI(t, "b", &readyB)
-	lb, err := NewBalancer([]string{a.URL, b.URL}, Balance, 20*time.Millisecond, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lb, ctx := running(t, Balance, a.URL, b.URL), t.Context()
 	lb.drainGrace = 10 * time.Second
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go lb.Run(ctx)
 
 	readyB.Store(false)
 	waitFor(t, "b ejected", func() bool { return lb.Healthy() == 1 })

@@ -20,13 +20,7 @@ func TestSetBackendsScalesOutAndIn(t *testing.T) {
 	release := make(chan struct{})
 	a, arrived := slowAPI(t, "a", release)
 	b := fakeAPI(t, "b", &ready)
-	lb, err := NewBalancer([]string{a.URL}, Balance, 20*time.Millisecond, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go lb.Run(ctx)
+	lb, ctx := running(t, Balance, a.URL), t.Context()
 
 	if err := lb.SetBackends(ctx, []string{a.URL, b.URL}); err != nil {
 		t.Fatalf("scale out: %v", err)
