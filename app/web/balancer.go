@@ -33,6 +33,7 @@ type backend struct {
 	url     *url.URL
 	healthy atomic.Bool
 	oks     atomic.Int32 // consecutive good health checks while ejected
+	slow    atomic.Int32 // consecutive health checks that timed out
 	// drained takes the backend out of rotation by an operator's request
 	// (a rolling deploy), whatever its health; inflight counts the
 	// requests it still serves, so a drain can wait for them.
@@ -272,8 +273,18 @@ func (b *Balancer) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// slowChecks is how many health checks in a row must time out before the
+// backend is ejected. One slow /readyz is what a busy api server gives (its
+// check waits in the same database pool as its requests), and ejecting it
+// for that moved its load onto the others, which then answered their own
+// checks late: under load the tier emptied one server at a time. A check
+// that is answered with an error, or refused, still ejects at once, and a
+// hung server is out within about two intervals more.
+const slowChecks = 2
+
 // Run checks every backend's /readyz each interval until ctx ends. A
-// failed check ejects a backend; two good ones in a row bring it back.
+// failed check ejects a backend (a timed-out one only when slowChecks
+// time out in a row); two good ones in a row bring it back.
 func (b *Balancer) Run(ctx context.Context) {
 	tick := time.NewTicker(b.interval)
 	defer tick.Stop()
@@ -304,9 +315,13 @@ func (b *Balancer) checkOne(ctx context.Context, be *backend) {
 		return
 	}
 	if err != nil {
+		if timedOut(err) && be.slow.Add(1) < slowChecks {
+			return
+		}
 		b.eject(be, err)
 		return
 	}
+	be.slow.Store(0)
 	if !be.healthy.Load() && be.oks.Add(1) >= 2 {
 		be.healthy.Store(true)
 		b.log.Info("backend back in rotation", "backend", be.url.String())
@@ -314,4 +329,11 @@ func (b *Balancer) checkOne(ctx context.Context, be *backend) {
 	if be.healthy.Load() {
 		b.up.WithLabelValues(be.url.String()).Set(1)
 	}
+}
+
+// timedOut says whether a health check failed for want of an answer in
+// time, rather than with one.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }

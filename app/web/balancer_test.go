@@ -79,6 +79,41 @@ func TestFailoverModeAndReadmission(t *testing.T) {
 	}
 }
 
+// TestOneSlowCheckDoesNotEject: a busy api server that answers one /readyz
+// late stays in rotation; one that keeps answering late is ejected.
+func TestOneSlowCheckDoesNotEject(t *testing.T) {
+	var checks atomic.Int32
+	var hung atomic.Bool
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" && (checks.Add(1) == 3 || hung.Load()) {
+			select { // past the check's timeout (twice the interval)
+			case <-time.After(300 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		_, _ = io.WriteString(w, "a")
+	}))
+	t.Cleanup(api.Close)
+	lb, err := NewBalancer([]string{api.URL}, Balance, 100*time.Millisecond, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ejected atomic.Int32
+	lb.OnEject(func(string, error) { ejected.Add(1) })
+	go lb.Run(t.Context())
+
+	waitFor(t, "the slow check and two after it", func() bool { return checks.Load() >= 6 })
+	if n := ejected.Load(); n != 0 || lb.Healthy() != 1 {
+		t.Fatalf("one check answered late: ejected %d times, %d healthy; want it kept in rotation", n, lb.Healthy())
+	}
+	hung.Store(true)
+	waitFor(t, "the hung backend to be ejected", func() bool { return lb.Healthy() == 0 })
+	if ejected.Load() != 1 {
+		t.Errorf("ejected %d times, want once", ejected.Load())
+	}
+}
+
 func TestRetryRules(t *testing.T) {
 	var ready atomic.Bool
 	ready.Store(true)
