@@ -69,11 +69,11 @@ type Lease struct {
 
 // Measure waits until no other test holds a lease and returns the machine
 // held for this test alone.
-func Measure(tb testing.TB) *Lease { return take(tb, os.TempDir(), true) }
+func Measure(tb testing.TB) *Lease { return take(tb, os.TempDir(), true, settleMax) }
 
 // Work waits until no measurement holds or waits for the machine and
 // returns a share of it, held beside other tests' work.
-func Work(tb testing.TB) *Lease { return take(tb, os.TempDir(), false) }
+func Work(tb testing.TB) *Lease { return take(tb, os.TempDir(), false, 0) }
 
 // Release gives the machine back; later calls do nothing.
 func (l *Lease) Release() {
@@ -118,8 +118,10 @@ func runPackage(m interface{ Run() int }, dir string) int {
 // packageHeld is set in a test process that runs under Package.
 var packageHeld atomic.Bool
 
-// take is Measure (alone) or Work in dir.
-func take(tb testing.TB, dir string, alone bool) *Lease {
+// take is Measure (alone) or Work in dir. A measurement then waits up to
+// quietWithin for the machine to quieten; the lock's own tests pass 0, as
+// their leases guard nothing.
+func take(tb testing.TB, dir string, alone bool, quietWithin time.Duration) *Lease {
 	tb.Helper()
 	if packageHeld.Load() {
 		if alone {
@@ -141,8 +143,8 @@ func take(tb testing.TB, dir string, alone bool) *Lease {
 	}
 	l := &Lease{f: f, tb: tb, alone: alone, since: time.Now()}
 	tb.Cleanup(l.Release)
-	if alone {
-		settle(tb, quietShare*float64(runtime.NumCPU()), settleMax)
+	if alone && quietWithin > 0 {
+		settle(tb, quietShare*float64(runtime.NumCPU()), quietWithin)
 	}
 	return l
 }

@@ -32,7 +32,7 @@ func TestWorkSharesMeasureExcludes(t *testing.T) {
 	dir := t.TempDir()
 	lockPath := filepath.Join(dir, "crmplan-cpu.lock")
 
-	a, b := take(t, dir, false), take(t, dir, false) // would hang if work excluded work
+	a, b := take(t, dir, false, 0), take(t, dir, false, 0) // would hang if work excluded work
 	if !held(t, lockPath, syscall.LOCK_EX) || held(t, lockPath, syscall.LOCK_SH) {
 		t.Fatal("two work leases: want the lock shared, open to more work, closed to a measurement")
 	}
@@ -40,7 +40,7 @@ func TestWorkSharesMeasureExcludes(t *testing.T) {
 	b.Release()
 	b.Release() // a second release does nothing
 
-	m := take(t, dir, true)
+	m := take(t, dir, true, 0)
 	if !held(t, lockPath, syscall.LOCK_SH) {
 		t.Fatal("a measurement holds the lock: work must not get a share of it")
 	}
@@ -64,13 +64,13 @@ func TestMeasurementIsNotStarved(t *testing.T) {
 		events = append(events, e)
 		mu.Unlock()
 	}
-	first := take(t, dir, false)
+	first := take(t, dir, false, 0)
 
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		m := take(t, dir, true)
+		m := take(t, dir, true, 0)
 		record("measured")
 		m.Release()
 	}()
@@ -85,7 +85,7 @@ func TestMeasurementIsNotStarved(t *testing.T) {
 	}
 	go func() {
 		defer wg.Done()
-		w := take(t, dir, false)
+		w := take(t, dir, false, 0)
 		record("later work")
 		w.Release()
 	}()
@@ -126,7 +126,7 @@ func TestPackage(t *testing.T) {
 		if !held(t, lockPath, syscall.LOCK_EX) || held(t, lockPath, syscall.LOCK_SH) {
 			t.Error("under Package: want the lock shared, closed to a measurement, open to work")
 		}
-		w := take(t, dir, false) // would wait forever behind a measurement if it took the turnstile
+		w := take(t, dir, false, 0) // would wait forever behind a measurement if it took the turnstile
 		w.Release()
 		return 7
 	}), dir)
