@@ -64,6 +64,7 @@ func newFixtureWith(t *testing.T, cfg Config) *fixture {
 	a := New(s, cfg)
 	m := metrics.New("api")
 	m.AddPools(s.Pools)
+	m.AddSearchSteps(s.SearchSteps)
 	f.srv = httptest.NewServer(serve.Handler(serve.Config{Role: "api", Handler: a.Handler(), Ready: a.Ready, Metrics: m}))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -327,7 +328,7 @@ func TestTokensUsersImportExport(t *testing.T) {
 	if code, body := mgr.do("GET", "/api/v1/users", ""); code != 200 || strings.Contains(body, "rep2@example.com") || !strings.Contains(body, "rep1@example.com") {
 		t.Errorf("manager's users: %d %s", code, body)
 	}
-	if code, body := f.client(t).do("GET", "/metrics", ""); code != 200 || !strings.Contains(body, `crm_http_request_duration_seconds_bucket{role="api",route="GET /api/v1/session"`) || !strings.Contains(body, "process_cpu_seconds_total") || !strings.Contains(body, `crm_db_pool_connections{pool="primary"`) {
+	if code, body := f.client(t).do("GET", "/metrics", ""); code != 200 || !strings.Contains(body, `crm_http_request_duration_seconds_bucket{role="api",route="GET /api/v1/session"`) || !strings.Contains(body, "process_cpu_seconds_total") || !strings.Contains(body, `crm_db_pool_connections{pool="primary"`) || !strings.Contains(body, `crm_search_steps_total{step="count"}`) {
 		t.Errorf("metrics: %d %.2000s", code, body)
 	}
 	if code, body := f.client(t).do("GET", "/readyz", ""); code != 200 {

@@ -8,6 +8,7 @@
 //	crm_http_request_duration_seconds{role,route}       histogram
 //	crm_db_pool_connections{role,pool,state}            gauge (acquired, idle, total, max)
 //	crm_db_pool_acquire_wait_seconds_total{role,pool}   counter
+//	crm_search_steps_total{step}                        counter (api: sort, walk, count)
 //	process_cpu_seconds_total, go_*                     standard collectors
 //
 // route is the ServeMux pattern that matched, e.g. "GET /api/v1/accounts/{id}";
@@ -128,5 +129,26 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(poolWait, prometheus.CounterValue, s.AcquireDuration().Seconds(), name)
 		ch <- prometheus.MustNewConstMetric(poolEmpty, prometheus.CounterValue, float64(s.EmptyAcquireCount()), name)
+	}
+}
+
+// AddSearchSteps reports how an api server's store answered searches
+// (?q=), asked at every scrape: the count step is the one that is costly
+// on a large table, and should stay rare.
+func (m *Metrics) AddSearchSteps(steps func() map[string]uint64) {
+	m.Registry.MustRegister(stepCollector{steps: steps})
+}
+
+var searchSteps = prometheus.NewDesc("crm_search_steps_total", "Steps the store took to answer searches: the sort of the matches, a walk of the sort index, a count of the matches.", []string{"step"}, nil)
+
+type stepCollector struct {
+	steps func() map[string]uint64
+}
+
+func (c stepCollector) Describe(ch chan<- *prometheus.Desc) { ch <- searchSteps }
+
+func (c stepCollector) Collect(ch chan<- prometheus.Metric) {
+	for step, n := range c.steps() {
+		ch <- prometheus.MustNewConstMetric(searchSteps, prometheus.CounterValue, float64(n), step)
 	}
 }

@@ -69,6 +69,8 @@ type Store struct {
 	// follower and the pools' warm-up.
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
+	// steps counts how searches were answered (SearchSteps).
+	steps [numSteps]atomic.Uint64
 	// dense and walk, when above 0, replace denseLimit and shortWalk's bound
 	// (tests reach every way of answering a search with a small table).
 	dense, walk int

@@ -73,6 +73,7 @@ func apiCommand() *cli.Command {
 			}
 			a := api.New(s, cfg)
 			m.AddPools(s.Pools)
+			m.AddSearchSteps(s.SearchSteps)
 			defer resizesOnHangup(c, s, log)()
 			return serve.Run(c.Context, serve.Config{Role: "api", Listen: c.String("listen"), Handler: a.Handler(), Ready: a.Ready, Metrics: m, Log: log})
 		},
