@@ -140,10 +140,12 @@ func (s *Store) List(ctx context.Context, p *app.Principal, r app.Resource, q ap
 	if err != nil || page.Next != "" {
 		return page, err
 	}
-	few := false
-	if guessed, err := s.guessed(ctx, pool, p, r, expected); err != nil {
+	guessed, err := s.guessed(ctx, pool, p, r, expected)
+	if err != nil {
 		return Page{}, err
-	} else if guessed {
+	}
+	few := false
+	if guessed {
 		s.steps[stepCount].Add(1)
 		if few, err = s.fewMatches(ctx, pool, p, r, tsquery, dense); err != nil {
 			return Page{}, err
